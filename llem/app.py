@@ -1,0 +1,102 @@
+"""One job, from a composed config to a result on disk. The only module that sees Hydra's config,
+and only to turn it into a plain dict at once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from llem.errors import UserError
+
+
+@dataclass
+class Outcome:
+    status: str  # ok | skipped | failed | invalid
+    run_dir: Optional[str] = None
+    message: Optional[str] = None
+    user_error: bool = False
+    headline: Optional[float] = None
+
+
+@dataclass
+class Session:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+SESSION = Session()
+
+
+def _complete_result(run_dir: Path) -> Optional[dict]:
+    from llem.results.io import read_json
+
+    path = run_dir / "result.json"
+    if not path.is_file():
+        return None
+    try:
+        result = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return result if result.get("status") == "ok" else None
+
+
+def run_config(container: dict, resolved_yaml: str) -> Outcome:
+    """Validate, measure in isolation, write the run directory; never raises for a job failure."""
+    from llem.progress import console
+    from llem.results.io import atomic_write_text, write_json
+    from llem.results.summary import render
+    from llem.runner import JobFailed, run_isolated
+    from llem.spec import build_spec
+
+    try:
+        spec = build_spec(container)
+    except UserError as exc:
+        console().print(f"[red]llem: error:[/red] {exc}")
+        return Outcome("invalid", message=str(exc), user_error=True)
+
+    run_dir = Path(spec.run.output_root) / "runs" / spec.run_id()
+    quiet = spec.run.quiet
+    done = None if spec.run.force else _complete_result(run_dir)
+    if done is not None:
+        if not quiet:
+            console().print(f"[green]llem[/green] skipping {spec.run_id()}: a complete result exists (run.force=true re-measures)")
+        return Outcome("skipped", str(run_dir), headline=done["metrics"].get("energy_j_per_output_token"))
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", resolved_yaml)
+    for stale in ("failure.json", "traceback.txt"):
+        (run_dir / stale).unlink(missing_ok=True)
+    started = time.time()
+    try:
+        out = run_isolated(spec, run_dir, quiet)
+    except JobFailed as failed:
+        from llem.results.schema import failure
+
+        err = dict(failed.error)
+        tb = err.pop("traceback", None)
+        if tb:
+            atomic_write_text(run_dir / "traceback.txt", tb)
+            err["traceback_file"] = "traceback.txt"
+        write_json(run_dir / "failure.json", failure(spec.to_dict(), spec.run_id(), spec.config_hash(), err, started))
+        console().print(f"[red]llem: job {spec.run_id()} failed:[/red] {err['type']}: {err['message']} [dim](details in {run_dir})[/dim]")
+        return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
+
+    from llem.results.schema import assemble
+
+    result = assemble(spec, spec.run_id(), out["measured"], out["environment"], started)
+    write_json(run_dir / "environment.json", out["environment"])
+    write_json(run_dir / "result.json", result)  # written last: its presence marks a complete job
+    if not quiet:
+        render(result, run_dir)
+    return Outcome("ok", str(run_dir), headline=result["metrics"]["energy_j_per_output_token"])
+
+
+def run_from_hydra(cfg) -> Optional[float]:
+    """Hydra task function body. Returns the headline metric (J/output token) for sweepers."""
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
+    SESSION.outcomes.append(outcome)
+    return outcome.headline

@@ -1,0 +1,1 @@
+"""Inference engines behind one contract (base.Backend); each engine is imported only when selected."""

@@ -1,0 +1,97 @@
+"""The backend contract. The harness drives every engine through these methods and never
+branches on which engine it is.
+
+Lifecycle: load() -> encode()/vocab_size for building requests -> warmup() -> generate() per
+measured window (synchronize() at each window edge) -> describe() -> close().
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class Request:
+    id: str
+    prompt: Optional[str]  # None for synthetic token-id prompts
+    input_ids: list[int]
+
+
+@dataclass
+class BatchRecord:
+    """One engine call (a batch for offline engines)."""
+
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    ttft_s: Optional[float] = None  # where the engine exposes it
+
+
+@dataclass
+class Generation:
+    """What one pass over the requests produced."""
+
+    input_tokens: list[int]  # per request, as the engine saw them
+    output_tokens: list[int]  # per request, counted from the engine's output ids
+    batches: list[BatchRecord] = field(default_factory=list)
+    texts: Optional[list[str]] = None  # decoded outputs (kept out of results unless asked)
+
+    @property
+    def total_input_tokens(self) -> int:
+        return sum(self.input_tokens)
+
+    @property
+    def total_output_tokens(self) -> int:
+        return sum(self.output_tokens)
+
+
+class Backend(abc.ABC):
+    """One engine, configured by a plain JobSpec. Engine imports happen inside methods."""
+
+    name: str = "base"
+
+    def __init__(self, spec, device: str, gpus: list[int]):
+        self.spec = spec
+        self.settings = spec.backend  # plain dict, validated by the backend's settings model
+        self.device = device  # "cpu" or "cuda", resolved
+        self.gpus = gpus  # GPU indices (as CUDA_VISIBLE_DEVICES sees them) the job uses
+
+    @abc.abstractmethod
+    def load(self) -> None:
+        """Load the model onto the device."""
+
+    @abc.abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Tokenize a prompt exactly as the engine will."""
+
+    @property
+    @abc.abstractmethod
+    def vocab_size(self) -> int: ...
+
+    def special_ids(self) -> list[int]:
+        return []
+
+    def warmup(self, requests: list[Request]) -> None:
+        """Run the same work as a measured window, unmeasured (compile, caches, allocators)."""
+        self.generate(requests)
+
+    @abc.abstractmethod
+    def generate(self, requests: list[Request]) -> Generation:
+        """Generate exactly workload.output_tokens tokens for every request."""
+
+    def synchronize(self) -> None:
+        """Block until queued device work is done; called at every window edge."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict:
+        """Engine name and version, and the settings the engine actually used."""
+
+    def memory(self) -> dict:
+        """Peak device memory in MiB where the engine can tell; keys ending in _mib."""
+        return {}
+
+    def close(self) -> None:
+        """Release the model and the device."""

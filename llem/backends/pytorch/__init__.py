@@ -1,0 +1,1 @@
+"""PyTorch / transformers backend. config.py imports nothing heavy; backend.py imports the engine."""

@@ -1,0 +1,146 @@
+"""transformers `generate` with fixed output lengths, left padding and explicit attention masks."""
+
+from __future__ import annotations
+
+import time
+
+from llem.backends.base import Backend, BatchRecord, Generation, Request
+
+
+class PyTorchBackend(Backend):
+    name = "pytorch"
+
+    def load(self) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM
+
+        from llem.models.loading import load_tokenizer, model_location, random_config
+
+        s, m = self.settings, self.spec.model
+        if s["num_threads"] and self.device == "cpu":
+            torch.set_num_threads(s["num_threads"])
+        dtype = {"auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
+                 "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[s["dtype"]]
+        target = "cuda:0" if self.device == "cuda" else "cpu"
+        self.tokenizer, self.tokenizer_label = load_tokenizer(m)
+        common = {"dtype": dtype, "attn_implementation": s["attn_implementation"]}
+        if m.weights == "random":
+            torch.manual_seed(m.seed)
+            config = random_config(m)
+            with torch.device(target):
+                model = AutoModelForCausalLM.from_config(config, **common)
+        else:
+            kwargs = dict(common, revision=m.revision, trust_remote_code=m.trust_remote_code)
+            if s["device_map"]:
+                kwargs["device_map"] = s["device_map"]
+            model = AutoModelForCausalLM.from_pretrained(model_location(m), **kwargs)
+            if not s["device_map"]:
+                model = model.to(target)
+        model.eval()
+        if s["torch_compile"]:
+            model.forward = torch.compile(model.forward, mode=s["compile_mode"] or "default")
+        self.model = model
+        self.input_device = next(model.parameters()).device
+        self.versions = {"transformers": transformers.__version__, "torch": torch.__version__}
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text)["input_ids"]
+
+    @property
+    def vocab_size(self) -> int:
+        return min(len(self.tokenizer), self.model.config.vocab_size)
+
+    def special_ids(self) -> list[int]:
+        return list(self.tokenizer.all_special_ids)
+
+    def _generate_kwargs(self) -> dict:
+        w = self.spec.workload
+        sampling = w.sampling
+        kw = {
+            "max_new_tokens": w.output_tokens,
+            "min_new_tokens": w.output_tokens,  # suppresses EOS: every request yields exactly N tokens
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "do_sample": sampling.temperature > 0,
+        }
+        if sampling.temperature > 0:
+            kw.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
+        else:  # greedy: neutralise sampling defaults a model's generation_config may carry
+            kw.update(temperature=None, top_p=None, top_k=None)
+        if self.settings["cache_implementation"] == "static":
+            kw["cache_implementation"] = "static"
+        return kw
+
+    def generate(self, requests: list[Request]) -> Generation:
+        import torch
+
+        bs = self.spec.workload.batch_size
+        kw = self._generate_kwargs()
+        ins, outs, batches = [], [], []
+        for start in range(0, len(requests), bs):
+            chunk = requests[start : start + bs]
+            enc = self.tokenizer.pad({"input_ids": [r.input_ids for r in chunk]}, padding=True, return_tensors="pt")
+            input_ids = enc["input_ids"].to(self.input_device)
+            mask = enc["attention_mask"].to(self.input_device)
+            self.synchronize()
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kw)
+            self.synchronize()
+            latency = time.perf_counter() - t0
+            new = out.shape[1] - input_ids.shape[1]
+            n_in = [len(r.input_ids) for r in chunk]
+            ins += n_in
+            outs += [new] * len(chunk)
+            batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=new * len(chunk), latency_s=latency))
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+
+    def synchronize(self) -> None:
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+    def describe(self) -> dict:
+        import torch
+
+        s, cfg = self.settings, self.model.config
+        return {
+            "engine": "transformers",
+            "engine_version": self.versions["transformers"],
+            "versions": self.versions,
+            "effective_settings": {
+                "dtype": str(self.model.dtype).removeprefix("torch."),
+                "device": str(self.input_device),
+                "device_map": s["device_map"],
+                "attn_implementation": getattr(cfg, "_attn_implementation", s["attn_implementation"]),
+                "cache_implementation": s["cache_implementation"],
+                "torch_compile": s["torch_compile"],
+                "compile_mode": s["compile_mode"],
+                "num_threads": torch.get_num_threads() if self.device == "cpu" else None,
+                "batch_size": self.spec.workload.batch_size,
+                "padding_side": self.tokenizer.padding_side,
+            },
+            "model": {
+                "class": type(self.model).__name__,
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "tokenizer": self.tokenizer_label,
+                "weights": self.spec.model.weights,
+            },
+        }
+
+    def memory(self) -> dict:
+        if self.device != "cuda":
+            return {}
+        import torch
+
+        return {f"gpu{i}_peak_allocated_mib": torch.cuda.max_memory_allocated(i) / 2**20 for i in range(torch.cuda.device_count())}
+
+    def close(self) -> None:
+        self.model = None
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()

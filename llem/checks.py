@@ -1,0 +1,82 @@
+"""Cross-field checks of a JobSpec, run before any engine import or model load."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from llem.errors import UserError, choice_error
+from llem.models.archs import arch_names
+from llem.models.builtin import BUILTIN_MODELS
+
+
+def visible_gpu_count() -> int:
+    """Cheap GPU detection (no CUDA import): device nodes, narrowed by CUDA_VISIBLE_DEVICES."""
+    nodes = [p for p in glob.glob("/dev/nvidia[0-9]*") if p[len("/dev/nvidia"):].isdigit()]
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is None:
+        return len(nodes)
+    ids = [x for x in env.split(",") if x.strip() and x.strip() != "-1"]
+    return min(len(ids), len(nodes)) if nodes else 0
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    return "cuda" if visible_gpu_count() > 0 else "cpu"
+
+
+def check_spec(spec, info) -> None:
+    _check_hardware(spec, info)
+    _check_model(spec)
+    _check_workload(spec)
+    from llem.registry import check_installed, load_object
+
+    settings_model = load_object(info.config)
+    hook = getattr(settings_model, "check", None)
+    if hook is not None:  # engine-specific cross-field rules (tp size vs GPUs, fp8 support, ...)
+        hook(spec)
+    check_installed(info)
+
+
+def _check_hardware(spec, info) -> None:
+    hw = spec.hardware
+    device = resolve_device(hw.device)
+    if device not in info.devices:
+        runs_on = " or ".join(info.devices)
+        raise UserError(
+            f"backend={info.name} runs only on {runs_on.upper() if runs_on == 'cuda' else runs_on} "
+            f"devices, not on hardware={hw.name} (device {device}): choose a GPU hardware profile "
+            f"such as hardware=cuda or hardware=h100, or another backend."
+        )
+    if hw.device == "cuda" and visible_gpu_count() == 0 and os.environ.get("LLEM_SKIP_GPU_CHECK") != "1":
+        raise UserError(f"hardware={hw.name} asks for CUDA GPUs but none is visible on this machine: use hardware=cpu or hardware=auto.")
+    if hw.gpus is not None and len(hw.gpus) != hw.gpu_count:
+        raise UserError(f"hardware.gpus={hw.gpus} lists {len(hw.gpus)} GPUs but hardware.gpu_count={hw.gpu_count}: make them agree.")
+
+
+def _check_model(spec) -> None:
+    m = spec.model
+    if m.source == "builtin" and m.id not in BUILTIN_MODELS:
+        raise choice_error("model.id (builtin)", m.id, list(BUILTIN_MODELS))
+    if m.weights == "random":
+        if m.source == "builtin":
+            raise UserError(f"model.weights=random is for hub architectures; model={m.name} is built in: use model=tiny for a random-weight test model.")
+        if not m.arch:
+            raise UserError(f"model.weights=random needs model.arch, the shipped architecture to build: choose one of {', '.join(arch_names())}.")
+        if m.arch not in arch_names():
+            raise choice_error("model.arch", m.arch, arch_names())
+    if m.source == "path" and not Path(m.id).expanduser().is_dir():
+        raise UserError(f"model.id={m.id} is not a directory: model.source=path needs a local model folder.")
+
+
+def _check_workload(spec) -> None:
+    w = spec.workload
+    if w.source == "jsonl":
+        p = Path(w.path).expanduser()
+        if not p.is_file():
+            raise UserError(f"workload.path={w.path} does not exist: give a JSONL file with one {{\"prompt\": ...}} object per line.")
+    from llem.workload.prompts import validate_source
+
+    validate_source(w)

@@ -1,0 +1,163 @@
+"""Entrypoint: `llem [overrides]`, `llem --multirun ...`, and subcommands. Thin: it validates every
+job of the command line before any model loads, then hands over to Hydra."""
+
+from __future__ import annotations
+
+import sys
+from itertools import product
+from pathlib import Path
+
+from llem.errors import UserError
+
+# Subcommands register here as "module:function" and are imported only when used.
+SUBCOMMANDS: dict[str, str] = {}
+
+_PASSTHROUGH = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
+                "--version", "--resolve", "--package", "-p"}
+_VALUED = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--cfg", "-c", "--package", "-p",
+           "--experimental-rerun"}
+_MAX_PREVALIDATE = 512
+
+
+def _conf_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llem.conf")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (_conf_dir() / group).glob("*.yaml"))
+
+
+def _split(argv: list[str]) -> tuple[list[str], bool, bool]:
+    overrides, multirun, passthrough = [], False, False
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in ("--multirun", "-m"):
+            multirun = True
+        elif arg in _PASSTHROUGH:
+            passthrough = True
+            skip = arg in _VALUED and i + 1 < len(argv) and not argv[i + 1].startswith("-") and "=" not in argv[i + 1]
+        elif arg in _VALUED:
+            skip = True
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    return overrides, multirun, passthrough
+
+
+def _expand(overrides: list[str], multirun: bool) -> list[list[str]] | None:
+    """Every job's override list, or None when a sweep cannot be enumerated here (ranges, globs)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([o for o in overrides if not o.lstrip("+~").startswith("hydra")])
+    except OverrideParseException as exc:
+        raise UserError(f"an override could not be parsed ({str(exc).splitlines()[0]}): write overrides as key=value, e.g. workload.batch_size=4.") from None
+    axes = []
+    for o in parsed:
+        if o.is_sweep_override():
+            if not multirun:
+                raise UserError(f"{o.input_line} sweeps several values: add --multirun (or -m) to run a sweep.")
+            if not o.is_discrete_sweep():
+                return None
+            try:
+                values = list(o.sweep_string_iterator())
+            except Exception:
+                return None
+            key = o.get_key_element()
+            axes.append([f"{key}={v}" for v in values])
+        else:
+            axes.append([o.input_line])
+    jobs = [list(c) for c in product(*axes)] if axes else [[]]
+    return jobs[:_MAX_PREVALIDATE]
+
+
+def _compose_error(exc: Exception, overrides: list[str]) -> UserError:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "Could not find" in msg or "Could not load" in msg:
+        for o in overrides:
+            key, _, value = o.lstrip("+~").partition("=")
+            group = key.split("@")[0]
+            if (_conf_dir() / group).is_dir() and value not in _group_options(group):
+                from llem.errors import choice_error
+
+                return choice_error(group, value, _group_options(group))
+    if "Could not override" in msg or "not in struct" in str(exc):
+        key = msg.split("'")[1] if "'" in msg else msg
+        return UserError(f"{key} is not a known setting: check the spelling (python -m llem --cfg job lists them).")
+    return UserError(f"the configuration could not be composed: {msg.rstrip('.')}.")
+
+
+def prevalidate(argv: list[str]) -> int:
+    """Compose and validate every job of this command line; returns how many jobs were checked."""
+    overrides, multirun, passthrough = _split(argv)
+    if passthrough:
+        return 0
+    jobs = _expand(overrides, multirun)
+    if jobs is None:
+        return 0
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from llem.spec import build_spec
+
+    with initialize_config_module(config_module="llem.conf", version_base=None):
+        for job in jobs:
+            try:
+                cfg = compose(config_name="config", overrides=job)
+            except Exception as exc:  # Hydra's composition errors carry the bad key or option
+                raise _compose_error(exc, job) from None
+            build_spec(OmegaConf.to_container(cfg, resolve=True))
+    return len(jobs)
+
+
+def _hydra_main() -> None:
+    import hydra
+
+    from llem.app import run_from_hydra
+
+    hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
+
+
+def _exit_code(multirun: bool) -> int:
+    from llem.app import SESSION
+
+    outs = SESSION.outcomes
+    if multirun and outs:
+        from llem.progress import console
+
+        counts = {s: sum(o.status == s for o in outs) for s in ("ok", "skipped", "failed", "invalid")}
+        console().print(f"[bold]llem sweep:[/bold] {counts['ok']} measured, {counts['skipped']} skipped (already complete), "
+                        f"{counts['failed']} failed, {counts['invalid']} invalid")
+    if any(o.status in ("failed", "invalid") for o in outs):
+        only_user = all(o.user_error for o in outs if o.status in ("failed", "invalid"))
+        return 2 if only_user and not multirun else 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        from llem.registry import load_object
+
+        return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
+    if "-q" in argv or "--quiet" in argv:
+        argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
+    try:
+        prevalidate(argv)
+    except UserError as exc:
+        print(f"llem: error: {exc}", file=sys.stderr)
+        return 2
+    _, multirun, _ = _split(argv)
+    sys.argv = [sys.argv[0]] + argv
+    _hydra_main()
+    return _exit_code(multirun)
+
+
+def entry() -> None:
+    sys.exit(main())

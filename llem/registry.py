@@ -1,0 +1,65 @@
+"""Names llem knows, resolved lazily: `--help` and validation never import an engine.
+
+Registry key = config file name = module name: conf/backend/<name>.yaml <-> llem/backends/<name>/.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+
+from llem.errors import MissingExtra, UserError
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    config: str  # "module:Class" of the pydantic settings model (imports nothing heavy)
+    impl: str  # "module:Class" of the Backend implementation (imports the engine)
+    extra: str  # pip extra that installs the engine
+    modules: tuple[str, ...]  # import names that must be present to run it
+    devices: tuple[str, ...] = ("cpu", "cuda")  # where the engine can run
+    # Engines in different isolation groups must never share a process (CUDA context clashes).
+    isolation_group: str = "torch"
+    notes: dict = field(default_factory=dict)
+
+
+BACKENDS: dict[str, BackendInfo] = {
+    "pytorch": BackendInfo(
+        name="pytorch",
+        config="llem.backends.pytorch.config:PyTorchConfig",
+        impl="llem.backends.pytorch.backend:PyTorchBackend",
+        extra="pytorch",
+        modules=("torch", "transformers"),
+    ),
+}
+
+
+def load_object(path: str):
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def backend_info(name: str) -> BackendInfo:
+    from llem.errors import choice_error
+
+    if name not in BACKENDS:
+        raise choice_error("backend", name, list(BACKENDS))
+    return BACKENDS[name]
+
+
+def check_installed(info: BackendInfo) -> None:
+    """Raise the exact pip line when an engine is missing; finds modules without importing them."""
+    for module in info.modules:
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtra(f"backend={info.name}", info.extra, module)
+
+
+def backend_class(name: str):
+    info = backend_info(name)
+    check_installed(info)
+    try:
+        return load_object(info.impl)
+    except ImportError as exc:  # a broken install of the engine, not a missing one
+        raise UserError(f"backend={name} could not import its engine ({exc}); reinstall with pip install 'llem[{info.extra}]'.") from exc

@@ -1,0 +1,1 @@
+"""Result records: schema, derived metrics, atomic I/O, and the terminal summary."""

@@ -1,0 +1,84 @@
+"""The result record (result.json). Versioned; units in field names; missing values are null."""
+
+from __future__ import annotations
+
+import time
+
+import llem
+from llem.spec import SCHEMA_VERSION
+
+RESULT_SCHEMA_VERSION = 1
+
+
+def _headline(measured: dict) -> dict:
+    stats, lat = measured["statistics"], measured["latency"]
+    energy_stats = stats["energy_j"]
+    reason = None
+    if energy_stats["n"] == 0:
+        reasons = {w["energy"].get("reason") for w in measured["windows"]} - {None}
+        reason = "; ".join(sorted(reasons)) or "no energy measured"
+    return {
+        "energy_j_per_output_token": stats["energy_j_per_output_token"]["mean"],
+        "dynamic_energy_j_per_output_token": stats["dynamic_energy_j_per_output_token"]["mean"],
+        "energy_j": stats["energy_j"]["mean"],
+        "energy_j_per_request": stats["energy_j_per_request"]["mean"],
+        "output_tokens_per_j": stats["output_tokens_per_j"]["mean"],
+        "avg_power_w": stats["avg_power_w"]["mean"],
+        "energy_delay_j_s": stats["energy_delay_j_s"]["mean"],
+        "co2e_g": stats["co2e_g"]["mean"],
+        "energy_reason": reason,
+        "output_tokens_per_s": stats["output_tokens_per_s"]["mean"],
+        "requests_per_s": stats["requests_per_s"]["mean"],
+        "window_duration_s": stats["duration_s"]["mean"],
+        **{k: v for k, v in lat.items() if k != "batches"},
+    }
+
+
+def assemble(spec, run_id: str, measured: dict, environment: dict, started: float) -> dict:
+    return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "spec_schema_version": SCHEMA_VERSION,
+        "status": "ok",
+        "identity": {
+            "run_id": run_id,
+            "config_hash": spec.config_hash(),
+            "llem_version": llem.__version__,
+            "llem_git_revision": environment.get("llem_git_revision"),
+            "backend": spec.backend_name,
+            "engine": measured["engine"].get("engine"),
+            "engine_version": measured["engine"].get("engine_version"),
+            "model": spec.model.name,
+            "hardware": spec.hardware.name,
+            "device": measured["device"],
+            "started_unix_s": started,
+            "finished_unix_s": time.time(),
+        },
+        "spec": spec.to_dict(),
+        "metrics": _headline(measured),
+        "statistics": measured["statistics"],
+        "windows": measured["windows"],
+        "energy": {
+            "meter": measured["meter"],
+            "baseline": measured["baseline"],
+            "tokens_counted": "output ids returned by the engine, per request (engine-side count)",
+        },
+        "engine": measured["engine"],
+        "latency": measured["latency"],
+        "memory": measured["memory"],
+        "load_s": measured["load_s"],
+        "requests": measured["requests"],
+        "timeseries": measured["timeseries"],
+        "validity": {"ok": not measured["flags"], "flags": measured["flags"]},
+        "files": {"config": "config.yaml", "environment": "environment.json"},
+    }
+
+
+def failure(spec_dict: dict, run_id: str, config_hash: str, error: dict, started: float) -> dict:
+    return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "status": "failed",
+        "identity": {"run_id": run_id, "config_hash": config_hash, "llem_version": llem.__version__,
+                     "started_unix_s": started, "finished_unix_s": time.time()},
+        "spec": spec_dict,
+        "error": error,
+    }

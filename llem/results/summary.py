@@ -1,0 +1,55 @@
+"""One-screen summary of a result (rich table)."""
+
+from __future__ import annotations
+
+
+def _fmt(v, spec: str = ".3g", unit: str = "") -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:{spec}}{unit}"
+
+
+def _ci(stat: dict, spec: str = ".3g") -> str:
+    if stat.get("mean") is None:
+        return "n/a"
+    s = _fmt(stat["mean"], spec)
+    if stat.get("ci95_low") is not None:
+        s += f"  [dim](95% CI {_fmt(stat['ci95_low'], spec)}–{_fmt(stat['ci95_high'], spec)}, CV {stat['cv']:.1%})[/dim]" if stat.get("cv") is not None else ""
+    return s
+
+
+def render(result: dict, run_dir) -> None:
+    from rich.table import Table
+
+    from llem.progress import console
+
+    con = console()
+    ident = result["identity"]
+    if result["status"] != "ok":
+        err = result.get("error", {})
+        con.print(f"[red]llem: job {ident['run_id']} failed[/red]: {err.get('type')}: {err.get('message')}  [dim]({run_dir})[/dim]")
+        return
+    m, st = result["metrics"], result["statistics"]
+    t = Table(title=f"{ident['run_id']}", title_justify="left", show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    spec = result["spec"]
+    w = spec["workload"]
+    t.add_row("engine", f"{ident['backend']} ({ident['engine']} {ident['engine_version']}) on {ident['device']}")
+    t.add_row("model", f"{spec['model']['name']} ({spec['model']['id']}, weights {spec['model']['weights']})")
+    t.add_row("workload", f"{result['requests']['count']} requests × {w['output_tokens']} output tokens, batch {w['batch_size']}, source {w['source']}")
+    t.add_row("windows", f"{len(result['windows'])} measured after {spec['run']['warmup']} warmup pass(es)")
+    t.add_row("throughput", f"{_ci(st['output_tokens_per_s'])} output tok/s")
+    t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
+    if m["energy_j_per_output_token"] is None:
+        t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
+    else:
+        t.add_row("J / output token", _ci(st["energy_j_per_output_token"], ".4g"))
+        t.add_row("  dynamic (− idle)", _ci(st["dynamic_energy_j_per_output_token"], ".4g"))
+        t.add_row("energy / window", f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({result['energy']['meter'].get('meter')})")
+    mem = result["memory"]
+    t.add_row("peak memory", ", ".join(f"{k.removesuffix('_mib')} {v:.0f} MiB" for k, v in mem.items() if v is not None))
+    for flag in result["validity"]["flags"]:
+        t.add_row("[yellow]flag[/yellow]", flag)
+    t.add_row("run dir", str(run_dir))
+    con.print(t)

@@ -1,0 +1,177 @@
+"""JobSpec: the plain, validated, hashed description of one measurement job.
+
+The entrypoint turns Hydra's composed config into a JobSpec; nothing below it sees Hydra.
+Validation happens here, once, before anything heavy is imported or any model is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llem.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    name: str
+    # builtin: shipped with llem (tiny, smollm2-135m); hub: a Hugging Face id; path: a local directory
+    source: Literal["builtin", "hub", "path"] = "hub"
+    id: str
+    weights: Literal["pretrained", "random"] = "pretrained"
+    # Shipped architecture config (llem/models/archs/<arch>.json) used when weights=random.
+    arch: Optional[str] = None
+    revision: Optional[str] = None
+    tokenizer: Optional[str] = None  # defaults to the model's own tokenizer
+    gguf: Optional[str] = None  # GGUF file for llama.cpp: path, or 'builtin' for shipped models
+    trust_remote_code: bool = False
+    seed: int = 0  # initialisation seed for random weights
+
+
+class HardwareSpec(_Strict):
+    name: str
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # GPU indices to use (as CUDA_VISIBLE_DEVICES sees them); None = the first `gpu_count` GPUs.
+    gpus: Optional[list[int]] = None
+    gpu_count: int = Field(1, ge=1)
+    gpu_name: Optional[str] = None  # profile: expected GPU model, checked against the real one
+    gpu_memory_gib: Optional[float] = None
+    tdp_w: Optional[float] = None
+    fp8: Optional[bool] = None
+    cpus_per_task: Optional[int] = Field(None, ge=1)  # for cluster launchers
+    mem_gb: Optional[int] = Field(None, ge=1)
+
+
+class EnergySpec(_Strict):
+    meter: Literal["auto", "none", "nvml", "rapl", "zeus", "codecarbon"] = "auto"
+    include_cpu: bool = True  # auto: add RAPL CPU/DRAM beside the GPU where readable
+    baseline_s: float = Field(5.0, ge=0)  # idle power with the model loaded, right before the windows
+    sampler: bool = True  # time series of power/temperature/clocks in a separate process
+    sample_interval_s: float = Field(0.1, gt=0)
+    min_window_updates: int = Field(20, ge=1)  # flag windows shorter than this many counter updates
+    grid_intensity_g_per_kwh: Optional[float] = Field(None, ge=0)
+    codecarbon_country: Optional[str] = None
+
+
+class SamplingSpec(_Strict):
+    temperature: float = Field(0.0, ge=0)  # 0 = greedy
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0)  # 0 = off
+
+
+class WorkloadSpec(_Strict):
+    name: str
+    mode: Literal["offline"] = "offline"
+    # builtin: the prompt set llem ships; synthetic: random token ids of exact length; jsonl: a user file
+    source: Literal["builtin", "synthetic", "jsonl"] = "builtin"
+    path: Optional[str] = None
+    num_prompts: int = Field(16, ge=1)
+    input_tokens: int = Field(128, ge=1)  # synthetic: exact prompt length; otherwise: the cap
+    output_tokens: int = Field(64, ge=1)  # every request generates exactly this many tokens
+    batch_size: int = Field(4, ge=1)
+    seed: int = 0
+    sampling: SamplingSpec = SamplingSpec()
+
+    @model_validator(mode="after")
+    def _check_source(self):
+        if self.source == "jsonl" and not self.path:
+            raise ValueError("workload.source=jsonl needs workload.path=<file.jsonl>")
+        return self
+
+
+class TrackingSpec(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: Literal["none", "mlflow"] = "none"
+
+
+class RunSpec(_Strict):
+    repeats: int = Field(3, ge=1)  # measured windows
+    warmup: int = Field(1, ge=0)  # full-length passes over the workload before measuring
+    cooldown_s: float = Field(0.0, ge=0)  # pause before each measured window
+    isolation: Literal["process", "inline"] = "process"
+    timeout_s: Optional[float] = Field(None, gt=0)
+    output_root: str = "outputs"
+    force: bool = False  # re-measure even when a complete result exists
+    quiet: bool = False
+
+
+class JobSpec(_Strict):
+    schema_version: int = SCHEMA_VERSION
+    backend: dict[str, Any]  # validated by the backend's own settings model, defaults filled
+    model: ModelSpec
+    hardware: HardwareSpec
+    energy: EnergySpec
+    workload: WorkloadSpec
+    tracking: TrackingSpec = TrackingSpec()
+    run: RunSpec = RunSpec()
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend["name"]
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def identity(self) -> dict:
+        """What defines the measurement; bookkeeping (output paths, verbosity, tracking) is left out."""
+        d = self.to_dict()
+        d.pop("tracking")
+        d["run"] = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
+        return d
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def slug(self) -> str:
+        w = self.workload
+        raw = f"{self.backend_name}_{self.model.name}_bs{w.batch_size}_in{w.input_tokens}_out{w.output_tokens}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")[:80]
+
+    def run_id(self) -> str:
+        return f"{self.slug()}-{self.config_hash()}"
+
+
+def _describe_error(exc: ValidationError, prefix: str = "") -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{field} is not a known setting; check the spelling (see: python -m llem --cfg job)."
+    if "input" in err and loc and not isinstance(err["input"], (dict, list)):
+        return f"{field}={err['input']} is not valid: {msg[0].lower() + msg[1:]}."
+    return f"{field}: {msg}." if field else f"{msg}."
+
+
+def build_spec(cfg: dict) -> JobSpec:
+    """Validate a composed config (plain dict) into a JobSpec; raise UserError with one sentence."""
+    from llem.registry import backend_info, load_object
+
+    cfg = dict(cfg)
+    cfg.pop("hydra", None)
+    backend = dict(cfg.get("backend") or {})
+    info = backend_info(str(backend.get("name")))
+    settings_model = load_object(info.config)
+    try:
+        backend = settings_model(**backend).model_dump(mode="json")
+    except ValidationError as exc:
+        raise UserError(_describe_error(exc, "backend.")) from None
+    cfg["backend"] = backend
+    try:
+        spec = JobSpec(**cfg)
+    except ValidationError as exc:
+        raise UserError(_describe_error(exc)) from None
+    from llem.checks import check_spec
+
+    check_spec(spec, info)
+    return spec

@@ -1,0 +1,67 @@
+"""Prompt sources: the shipped prompt set, a user's JSONL file, or synthetic fixed-length ids."""
+
+from __future__ import annotations
+
+import json
+import random
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Sequence
+
+from llem.backends.base import Request
+from llem.errors import UserError
+
+_DATA = Path(__file__).parent / "data" / "prompts.jsonl"
+
+
+@lru_cache(maxsize=None)
+def _read_jsonl(path: str) -> tuple[str, ...]:
+    prompts = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"workload.path={path} line {lineno} is not valid JSON ({exc.msg}): each line must be an object like {{\"prompt\": \"...\"}}.") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
+                raise UserError(f"workload.path={path} line {lineno} has no non-empty string field 'prompt': each line must be an object like {{\"prompt\": \"...\"}}.")
+            prompts.append(obj["prompt"])
+    if not prompts:
+        raise UserError(f"workload.path={path} holds no prompts: give at least one line like {{\"prompt\": \"...\"}}.")
+    return tuple(prompts)
+
+
+def builtin_prompts() -> list[str]:
+    return list(_read_jsonl(str(_DATA)))
+
+
+def validate_source(workload) -> None:
+    """Cheap check of a user file before any model loads."""
+    if workload.source == "jsonl":
+        _read_jsonl(str(Path(workload.path).expanduser()))
+
+
+def build_requests(
+    workload,
+    encode: Callable[[str], list[int]],
+    vocab_size: int,
+    special_ids: Sequence[int] = (),
+) -> list[Request]:
+    """Turn the workload settings into token-level requests, identical for every engine."""
+    if workload.source == "synthetic":
+        rng = random.Random(workload.seed)
+        banned = set(special_ids)
+        allowed = [i for i in range(min(vocab_size, 1 << 20)) if i not in banned]
+        return [
+            Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=[rng.choice(allowed) for _ in range(workload.input_tokens)])
+            for i in range(workload.num_prompts)
+        ]
+    texts = builtin_prompts() if workload.source == "builtin" else list(_read_jsonl(str(Path(workload.path).expanduser())))
+    requests = []
+    for i in range(workload.num_prompts):
+        text = texts[i % len(texts)]
+        ids = encode(text)[: workload.input_tokens]
+        requests.append(Request(id=f"{workload.source}-{i:05d}", prompt=text, input_ids=ids))
+    return requests
