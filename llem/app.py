@@ -48,6 +48,7 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
     from llem.results.summary import render
     from llem.runner import JobFailed, run_isolated
     from llem.spec import build_spec
+    from llem.tracking import track
 
     try:
         spec = build_spec(container)
@@ -78,8 +79,10 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
         if tb:
             atomic_write_text(run_dir / "traceback.txt", tb)
             err["traceback_file"] = "traceback.txt"
-        write_json(run_dir / "failure.json", failure(spec.to_dict(), spec.run_id(), spec.config_hash(), err, started))
+        record = failure(spec.to_dict(), spec.run_id(), spec.config_hash(), err, started)
+        write_json(run_dir / "failure.json", record)
         console().print(f"[red]llem: job {spec.run_id()} failed:[/red] {err['type']}: {err['message']} [dim](details in {run_dir})[/dim]")
+        track(spec, run_dir, record)
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
 
     from llem.results.schema import assemble
@@ -89,6 +92,7 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
     write_json(run_dir / "result.json", result)  # written last: its presence marks a complete job
     if not quiet:
         render(result, run_dir)
+    track(spec, run_dir, result)
     return Outcome("ok", str(run_dir), headline=result["metrics"]["energy_j_per_output_token"])
 
 
