@@ -33,6 +33,8 @@ class ModelSpec(_Strict):
     revision: Optional[str] = None
     tokenizer: Optional[str] = None  # defaults to the model's own tokenizer
     gguf: Optional[str] = None  # GGUF file for llama.cpp: path, or 'builtin' for shipped models
+    # GGUF quantisation type (e.g. q4_1, q8_0, f16): the type llem converts a built-in model to, or the type a given GGUF must have
+    gguf_type: Optional[str] = None
     trust_remote_code: bool = False
     seed: int = 0  # initialisation seed for random weights
 
