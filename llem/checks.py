@@ -38,6 +38,9 @@ def check_spec(spec, info) -> None:
     if hook is not None:  # engine-specific cross-field rules (tp size vs GPUs, fp8 support, ...)
         hook(spec)
     check_installed(info)
+    from llem.energy.checks import check_energy
+
+    check_energy(spec)
 
 
 def _check_hardware(spec, info) -> None:

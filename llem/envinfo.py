@@ -49,7 +49,15 @@ def _versions() -> dict:
     return out
 
 
-def snapshot() -> dict:
+def gpu_snapshot(gpus: list[int] | None = None) -> list[dict]:
+    """Per job GPU: name, UUID, driver, CUDA driver, power limit, persistence, ECC, MIG, clocks,
+    temperature (read-only NVML queries); [] where NVML is absent. Default: every visible GPU."""
+    from llem.energy.gpuinfo import gpu_snapshot as _snapshot
+
+    return _snapshot(gpus)
+
+
+def snapshot(gpus: list[int] | None = None) -> dict:
     mem_kib = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -70,4 +78,5 @@ def snapshot() -> dict:
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "packages": _versions(),
+        "gpus": gpu_snapshot(gpus),
     }

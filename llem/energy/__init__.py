@@ -2,26 +2,124 @@
 
 from __future__ import annotations
 
+import os
+
 from llem.energy.base import Measurement, Meter
 from llem.energy.null import NullMeter
 
-__all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler"]
+__all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler", "add_window_observer"]
+
+NOTHING_HERE = ("nothing is measurable here: no NVIDIA GPU via NVML for this job and no readable RAPL "
+                "under /sys/class/powercap; time, tokens and latency are measured, energy is not")
+
+# Extra meters that see the same window edges as llem's own (benchmarks/gpu_energy_proof.py uses
+# this to read the raw counter independently). Not for production use.
+_OBSERVERS: list = []
+
+
+def add_window_observer(observer) -> None:
+    """Register an object with begin(window)/end(window) called right after llem's own reads."""
+    _OBSERVERS.append(observer)
+
+
+def clear_window_observers() -> None:
+    _OBSERVERS.clear()
+
+
+def _faking_gpu() -> bool:
+    from llem.energy.fake_nvml import FAKE_TRACE_ENV
+
+    return bool(os.environ.get(FAKE_TRACE_ENV))
+
+
+def _job_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:
+    # Test-only: with a replayed NVML trace, a CPU job is metered as if it ran on fake GPU 0.
+    if _faking_gpu() and not gpus:
+        return "cuda", [0]
+    return device, gpus
+
+
+def _nvml_meter(energy, gpus):
+    from llem.energy.nvml import NvmlMeter
+
+    return NvmlMeter(gpus)
+
+
+def _rapl_meter():
+    from llem.energy.rapl import RaplMeter
+
+    return RaplMeter()
+
+
+def _auto(energy, device: str, gpus: list[int]) -> Meter:
+    from llem.energy.composite import CompositeMeter, MissingPart
+    from llem.energy.nvml import NvmlUnavailable
+    from llem.energy.rapl import RaplUnavailable
+
+    parts, notes = [], []
+    if device == "cuda" and gpus:
+        try:
+            parts.append(_nvml_meter(energy, gpus))
+        except NvmlUnavailable as exc:
+            parts.append(MissingPart("nvml", [f"gpu{g}" for g in gpus], f"GPU energy not measured: {exc}"))
+    else:
+        notes.append("the job runs on CPU: no GPU to meter")
+    if energy.include_cpu:
+        try:
+            parts.append(_rapl_meter())
+        except RaplUnavailable as exc:
+            notes.append(f"CPU/DRAM not metered: {exc}")
+    else:
+        notes.append("energy.include_cpu=false: CPU/DRAM not metered")
+    if not parts:
+        return NullMeter(NOTHING_HERE)
+    return CompositeMeter(parts, notes)
+
+
+def _build(energy, device: str, gpus: list[int]) -> Meter:
+    from llem.errors import UserError
+
+    meter = energy.meter
+    if meter == "none":
+        return NullMeter("energy.meter=none: energy measurement was turned off")
+    if meter == "auto":
+        return _auto(energy, device, gpus)
+    try:
+        if meter == "nvml":
+            return _nvml_meter(energy, gpus)
+        if meter == "rapl":
+            return _rapl_meter()
+    except Exception as exc:  # validation should have caught it; say it in one sentence anyway
+        raise UserError(f"energy={meter} cannot measure here: {exc}") from None
+    if meter == "zeus":
+        from llem.energy.zeus import ZeusMeter
+
+        return ZeusMeter(gpus, include_cpu=energy.include_cpu)
+    if meter == "codecarbon":
+        from llem.energy.codecarbon import CodeCarbonMeter
+
+        return CodeCarbonMeter(gpus, country=energy.codecarbon_country)
+    from llem.errors import choice_error
+
+    raise choice_error("energy.meter", meter, ["auto", "none", "nvml", "rapl", "zeus", "codecarbon"])
 
 
 def create_meter(energy, device: str, gpus: list[int]) -> Meter:
     """Build the meter the spec asks for. `gpus` are the job's logical CUDA indices."""
-    if energy.meter == "none":
-        return NullMeter("energy.meter=none: energy measurement was turned off")
-    if energy.meter == "auto":
-        return NullMeter(
-            "no energy sensor is readable on this machine (no NVIDIA GPU via NVML, no RAPL under "
-            "/sys/class/powercap); time, tokens and latency are measured, energy is not"
-        )
-    from llem.errors import UserError
+    device, gpus = _job_gpus(device, gpus)
+    meter = _build(energy, device, gpus)
+    if _OBSERVERS:
+        from llem.energy.observed import ObservedMeter
 
-    raise UserError(f"energy.meter={energy.meter} is not available yet in this build: use energy=auto or energy=none.")
+        return ObservedMeter(meter, list(_OBSERVERS))
+    return meter
 
 
 def start_sampler(energy, device: str, gpus: list[int], path):
     """Start the time-series sampler process; returns a handle with stop() -> summary dict, or None."""
-    return None
+    device, gpus = _job_gpus(device, gpus)
+    if device != "cuda" or not gpus:
+        return None
+    from llem.energy.sampler import Sampler
+
+    return Sampler.start(gpus, energy.sample_interval_s, path)

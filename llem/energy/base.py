@@ -18,6 +18,9 @@ class Measurement:
     total_j: Optional[float] = None  # sum over devices; None unless every device measured
     reason: Optional[str] = None  # why total_j (or a device) is None
     update_period_s: Optional[float] = None  # how often the underlying counter moves
+    # Raw counter readings at the window edges, per device: {"begin": x, "end": y, "unit": "mJ"}.
+    # Kept so that every joule in a result can be traced back to two hardware reads.
+    raw: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,56 @@
+"""CodeCarbon adapter (optional extra), strictly offline. Its figures are ESTIMATES.
+
+CodeCarbon models CPU power from a TDP table when it cannot read RAPL, and RAM power from installed
+memory size; its keys therefore end in "_estimate" and describe() says so. llem computes CO2e
+itself from energy.grid_intensity_g_per_kwh; CodeCarbon's own emissions figure is ignored, and the
+country code only satisfies the offline tracker (no network lookup is made).
+"""
+
+from __future__ import annotations
+
+from llem.energy.base import Measurement, Meter
+
+_KWH_TO_J = 3.6e6
+
+
+class CodeCarbonMeter(Meter):
+    name = "codecarbon"
+
+    def __init__(self, gpus: list[int], country: str | None = None, tracker=None, output_dir: str | None = None):
+        if tracker is None:
+            import tempfile
+
+            from codecarbon import OfflineEmissionsTracker
+
+            tracker = OfflineEmissionsTracker(
+                country_iso_code=country or "USA", save_to_file=False, log_level="error",
+                gpu_ids=list(gpus) or None, output_dir=output_dir or tempfile.gettempdir())
+        self.tracker = tracker
+        self.country = country
+        self.tracker.start()
+
+    def begin(self, window: str) -> None:
+        self.tracker.start_task(window)
+
+    def end(self, window: str) -> Measurement:
+        data = self.tracker.stop_task(window)
+        energy = {}
+        for key, attr in (("cpu_estimate", "cpu_energy"), ("ram_estimate", "ram_energy"), ("gpu_estimate", "gpu_energy")):
+            kwh = getattr(data, attr, None)
+            if kwh:  # CodeCarbon reports 0 for a device it does not track; that is absence, not 0 J
+                energy[key] = float(kwh) * _KWH_TO_J
+        total = sum(energy.values()) if energy else None
+        return Measurement(meter=self.name, duration_s=float(data.duration), energy_j=energy, total_j=total,
+                           reason=None if energy else "CodeCarbon attributed no energy to this window")
+
+    def describe(self) -> dict:
+        return {"meter": self.name, "estimate": True,
+                "measures": "CodeCarbon OfflineEmissionsTracker tasks: CPU and RAM figures are modelled "
+                            "estimates (TDP/RAM-size models unless CodeCarbon found RAPL), not counter readings",
+                "country_iso_code": self.country or "USA (placeholder; CodeCarbon's emissions are not used)"}
+
+    def close(self) -> None:
+        try:
+            self.tracker.stop()
+        except Exception:
+            pass
