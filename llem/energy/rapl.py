@@ -39,11 +39,15 @@ def powercap_root(root=None) -> Path:
     return Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
 
 
-def _zone_key(name: str, parent_name: Optional[str]) -> Optional[str]:
+def _zone_key(name: str, zone_dir: str) -> Optional[str]:
+    """cpu-package-N for package zones, dram-N for DRAM; N = the package index (from the name, else
+    from the directory, e.g. amd-rapl:0 named just 'package'). Other zones are parts or overlaps."""
+    package_index = zone_dir.split(":")[1]
     if name.startswith("package"):
-        return f"cpu-{name}" if re.search(r"-\d+$", name) else f"cpu-{name}-0"
-    if name == "dram" and parent_name:
-        return f"dram-{parent_name.rsplit('-', 1)[-1]}" if parent_name.startswith("package") else "dram"
+        m = re.search(r"-(\d+)$", name)
+        return f"cpu-package-{m.group(1) if m else package_index}"
+    if name == "dram":
+        return f"dram-{package_index}"
     return None
 
 
@@ -64,13 +68,7 @@ def discover_zones(root=None) -> list[RaplZone]:
             name = (d / "name").read_text().strip()
         except OSError:
             continue
-        parent_name = None
-        if d.name.count(":") == 2:
-            try:
-                parent_name = (d.parent / "name").read_text().strip()
-            except OSError:
-                pass
-        key = _zone_key(name, parent_name)
+        key = _zone_key(name, d.name)
         if key is None:
             continue
         try:

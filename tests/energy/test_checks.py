@@ -1,0 +1,59 @@
+"""Energy settings that cannot work here fail validation with one sentence, before any model loads."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from conftest import llem_env, run_llem
+
+from llem.errors import UserError
+from llem.spec import build_spec
+
+BASE = {
+    "backend": {"name": "pytorch"},
+    "model": {"name": "tiny", "source": "builtin", "id": "tiny"},
+    "hardware": {"name": "cpu", "device": "cpu"},
+    "workload": {"name": "synthetic", "source": "synthetic", "num_prompts": 2, "input_tokens": 8, "output_tokens": 4},
+}
+
+
+def spec_with(energy: dict):
+    return build_spec(dict(BASE, energy=energy))
+
+
+@pytest.fixture(autouse=True)
+def no_sensors(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLEM_POWERCAP_ROOT", str(tmp_path / "none"))
+    monkeypatch.delenv("LLEM_FAKE_NVML_TRACE", raising=False)
+
+
+def test_nvml_on_a_cpu_job():
+    with pytest.raises(UserError, match=r"energy=nvml meters the job's NVIDIA GPUs but hardware=cpu runs on CPU"):
+        spec_with({"meter": "nvml"})
+
+
+def test_rapl_without_powercap():
+    with pytest.raises(UserError, match=r"energy=rapl cannot measure here because there is no RAPL here"):
+        spec_with({"meter": "rapl"})
+
+
+@pytest.mark.parametrize("meter", ["zeus", "codecarbon"])
+def test_optional_meter_not_installed(meter):
+    if importlib.util.find_spec(meter) is not None:
+        pytest.skip(f"{meter} is installed here")
+    with pytest.raises(UserError, match=rf"run pip install 'llem\[{meter}\]'"):
+        spec_with({"meter": meter})
+
+
+def test_auto_and_none_always_validate():
+    assert spec_with({"meter": "auto"}).energy.meter == "auto"
+    assert spec_with({"meter": "none"}).energy.meter == "none"
+
+
+def test_cli_exit_code_2_without_traceback(tmp_path):
+    out = run_llem(["model=tiny", "hardware=cpu", "energy=nvml"], tmp_path, timeout=120,
+                   env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "none"))
+    assert out.returncode == 2, out.stdout
+    assert "energy=nvml meters the job's NVIDIA GPUs" in out.stdout
+    assert "Traceback" not in out.stdout
