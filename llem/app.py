@@ -81,7 +81,10 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
             err["traceback_file"] = "traceback.txt"
         record = failure(spec.to_dict(), spec.run_id(), spec.config_hash(), err, started)
         write_json(run_dir / "failure.json", record)
-        console().print(f"[red]llem: job {spec.run_id()} failed:[/red] {err['type']}: {err['message']} [dim](details in {run_dir})[/dim]")
+        if err.get("user_error"):
+            console().print(f"[red]llem: error:[/red] {err['message']} [dim](job {spec.run_id()}; record in {run_dir})[/dim]")
+        else:
+            console().print(f"[red]llem: job {spec.run_id()} failed:[/red] {err['type']}: {err['message']} [dim](details in {run_dir})[/dim]")
         track(spec, run_dir, record)
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
 
@@ -96,11 +99,32 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
     return Outcome("ok", str(run_dir), headline=result["metrics"]["energy_j_per_output_token"])
 
 
+def plain_config(cfg) -> dict:
+    """Hydra's composed config as a plain dict, with one-sentence errors for unset or broken values."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        key = getattr(exc, "full_key", None) or "a setting"
+        raise UserError(f"{key} has no value (it is marked ???): set it on the command line, e.g. {key}=<value>.") from None
+    except InterpolationResolutionError as exc:
+        raise UserError(f"{getattr(exc, 'full_key', 'a setting')} could not be resolved: {str(exc).splitlines()[0]}.") from None
+
+
 def run_from_hydra(cfg) -> Optional[float]:
     """Hydra task function body. Returns the headline metric (J/output token) for sweepers."""
     from omegaconf import OmegaConf
 
-    container = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        container = plain_config(cfg)
+    except UserError as exc:
+        from llem.progress import console
+
+        console().print(f"[red]llem: error:[/red] {exc}")
+        SESSION.outcomes.append(Outcome("invalid", message=str(exc), user_error=True))
+        return None
     outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
     SESSION.outcomes.append(outcome)
     return outcome.headline

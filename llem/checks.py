@@ -44,19 +44,28 @@ def check_spec(spec, info) -> None:
 
 
 def _check_hardware(spec, info) -> None:
+    """Static checks only: the submitting host (a Slurm login node, say) may have no GPU while the
+    job's node has one, so GPU presence is checked in the job (see device_for_job)."""
     hw = spec.hardware
-    device = resolve_device(hw.device)
-    if device not in info.devices:
-        runs_on = " or ".join(info.devices)
+    if hw.device != "auto" and hw.device not in info.devices:
+        runs_on = " or ".join(d.upper() if d == "cuda" else d.upper() for d in info.devices)
         raise UserError(
-            f"backend={info.name} runs only on {runs_on.upper() if runs_on == 'cuda' else runs_on} "
-            f"devices, not on hardware={hw.name} (device {device}): choose a GPU hardware profile "
-            f"such as hardware=cuda or hardware=h100, or another backend."
+            f"backend={info.name} runs only on {runs_on} devices, not on hardware={hw.name} (device {hw.device}): "
+            f"choose a GPU hardware profile such as hardware=cuda or hardware=h100, or another backend."
         )
-    if hw.device == "cuda" and visible_gpu_count() == 0 and os.environ.get("LLEM_SKIP_GPU_CHECK") != "1":
-        raise UserError(f"hardware={hw.name} asks for CUDA GPUs but none is visible on this machine: use hardware=cpu or hardware=auto.")
     if hw.gpus is not None and len(hw.gpus) != hw.gpu_count:
         raise UserError(f"hardware.gpus={hw.gpus} lists {len(hw.gpus)} GPUs but hardware.gpu_count={hw.gpu_count}: make them agree.")
+
+
+def device_for_job(spec, info) -> str:
+    """Resolve the device where the job runs; called in the job's own process."""
+    hw = spec.hardware
+    device = resolve_device(hw.device)
+    if device == "cuda" and visible_gpu_count() == 0:
+        raise UserError(f"hardware={hw.name} asks for a CUDA GPU but none is visible to this job: use hardware=cpu or hardware=auto, or run on a GPU node.")
+    if device not in info.devices:
+        raise UserError(f"backend={info.name} cannot run on {device} (hardware={hw.name} resolved to {device} here): it runs on {', '.join(info.devices)}.")
+    return device
 
 
 def _check_model(spec) -> None:

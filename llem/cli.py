@@ -10,7 +10,10 @@ from pathlib import Path
 from llem.errors import UserError
 
 # Subcommands register here as "module:function" and are imported only when used.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "report": "llem.report.cli:main",
+    "sync": "llem.tracking.sync:main",
+}
 
 _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
                 "--version", "--resolve", "--package", "-p"}
@@ -102,8 +105,8 @@ def prevalidate(argv: list[str]) -> int:
     if jobs is None:
         return 0
     from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
 
+    from llem.app import plain_config
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
@@ -112,7 +115,7 @@ def prevalidate(argv: list[str]) -> int:
                 cfg = compose(config_name="config", overrides=job)
             except Exception as exc:  # Hydra's composition errors carry the bad key or option
                 raise _compose_error(exc, job) from None
-            build_spec(OmegaConf.to_container(cfg, resolve=True))
+            build_spec(plain_config(cfg))
     return len(jobs)
 
 

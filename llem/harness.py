@@ -48,13 +48,13 @@ def _window_flags(m, energy_spec) -> list[str]:
 
 def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
     """Run the protocol for one JobSpec; returns the plain measured part of the result."""
-    from llem.checks import resolve_device
+    from llem.checks import device_for_job
     from llem.energy import create_meter, start_sampler
-    from llem.registry import backend_class
+    from llem.registry import backend_class, backend_info
     from llem.workload.prompts import build_requests
 
     progress = progress or (lambda _msg: None)
-    device = resolve_device(spec.hardware.device)
+    device = device_for_job(spec, backend_info(spec.backend_name))
     gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
     backend = backend_class(spec.backend_name)(spec, device, gpus)
 

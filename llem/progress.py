@@ -10,7 +10,7 @@ from typing import Callable
 def console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stage_printer(quiet: bool) -> Callable[[str], None]:
