@@ -1,0 +1,106 @@
+"""The whole pipeline (CLI -> worker -> harness -> meter -> result.json), for real on CPU.
+
+1. This machine has no sensor: every energy figure must be null with a reason, never 0.
+2. With the test-only LLEM_FAKE_NVML_TRACE hook the worker meters a replayed GPU drawing a known,
+   constant 300 W: joules, baseline, dynamic energy, derived metrics and the time series are
+   checked against that known power.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import llem_env, results_under, run_llem
+
+pytestmark = pytest.mark.slow
+
+FAST = ["model=tiny", "hardware=cpu", "tracking=none", "workload=synthetic", "workload.num_prompts=4",
+        "workload.batch_size=4", "workload.input_tokens=16", "workload.output_tokens=16", "run.repeats=2"]
+ENERGY_KEY = re.compile(r"(energy|_j$|_j_|power_w|co2e|tokens_per_j)")
+POWER_W, STEP_S = 300.0, 0.01
+
+
+def energy_values(node, path=""):
+    """(path, value) for every energy-like field, skipping counts and descriptive text."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            p = f"{path}.{k}"
+            if isinstance(v, (dict, list)):
+                yield from energy_values(v, p)
+            elif ENERGY_KEY.search(k) and k not in ("n", "n_missing") and not isinstance(v, str):
+                yield p, v
+            elif ENERGY_KEY.search(path) and k in ("mean", "std", "cv", "ci95_low", "ci95_high", "min", "max"):
+                yield p, v
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from energy_values(v, f"{path}[{i}]")
+
+
+def test_cpu_machine_reports_no_energy_and_says_why(tmp_path):
+    out = run_llem(FAST + ["energy=auto", "energy.grid_intensity_g_per_kwh=400", f"run.output_root={tmp_path}"],
+                   tmp_path, env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"))
+    assert out.returncode == 0, out.stdout
+    [result] = results_under(tmp_path)
+    found = list(energy_values(result))
+    assert len(found) > 40  # the walk really reached the windows, statistics and headline
+    assert [(p, v) for p, v in found if v is not None] == []
+    reason = result["metrics"]["energy_reason"]
+    assert "nothing is measurable here" in reason
+    assert result["energy"]["meter"]["meter"] == "none" and "nothing is measurable" in result["energy"]["meter"]["reason"]
+    for w in result["windows"]:
+        assert w["energy"]["total_j"] is None and "nothing is measurable" in w["energy"]["reason"]
+    assert result["energy"]["baseline"]["measured"] is False and result["energy"]["baseline"]["reason"]
+    assert "not measured" in out.stdout
+
+
+def constant_power_trace(path: Path, seconds: float = 30.0) -> None:
+    """A GPU drawing exactly POWER_W, its counter stepping every STEP_S (the fake loops it)."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "phase", "energy_mj", "power_instant_mw", "power_avg_mw", "temp_c",
+                    "sm_clock_mhz", "throttle_reasons", "mem_used_mib"])
+        for i in range(int(seconds / STEP_S) + 1):
+            w.writerow([f"{i * STEP_S:.4f}", "busy", int(i * STEP_S * POWER_W * 1000), int(POWER_W * 1000),
+                        int(POWER_W * 1000), 60, 1980, 0, 1234])
+
+
+def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
+    trace = tmp_path / "constant_300w.csv"
+    constant_power_trace(trace)
+    out = run_llem(FAST + ["energy=auto", "energy.baseline_s=1", "energy.grid_intensity_g_per_kwh=400",
+                           "energy.sample_interval_s=0.05", f"run.output_root={tmp_path}"], tmp_path,
+                   env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"))
+    assert out.returncode == 0, out.stdout
+    [result] = results_under(tmp_path)
+    step_j = POWER_W * STEP_S
+    meter = result["energy"]["meter"]
+    assert meter["meter"] == "nvml" and meter["parts"][0]["update_period_s"] == pytest.approx(STEP_S, abs=0.004)
+    base = result["energy"]["baseline"]
+    assert base["measured"] and base["power_w"] == pytest.approx(POWER_W, abs=2 * step_j / base["duration_s"])
+    for w in result["windows"]:
+        m = w["energy"]
+        # One counter step of quantisation per edge, and no more.
+        assert abs(m["total_j"] - POWER_W * m["duration_s"]) <= 2 * step_j + 1e-6
+        assert m["energy_j"] == {"gpu0": m["total_j"]}
+        assert m["raw"]["gpu0"]["end"] - m["raw"]["gpu0"]["begin"] == pytest.approx(m["total_j"] * 1000)
+        assert w["energy_j"] == m["total_j"]
+        assert w["energy_j_per_output_token"] == pytest.approx(m["total_j"] / w["output_tokens"])
+        assert w["output_tokens"] == 4 * 16
+        assert w["dynamic_energy_j"] == pytest.approx(m["total_j"] - base["power_w"] * w["duration_s"])
+        assert abs(w["dynamic_energy_j"]) <= 2 * step_j + POWER_W * abs(m["duration_s"] - w["duration_s"]) + \
+            abs(base["power_w"] - POWER_W) * w["duration_s"] + 1e-6
+        assert w["co2e_g"] == pytest.approx(m["total_j"] / 3.6e6 * 400)
+        assert w["energy_delay_j_s"] == pytest.approx(m["total_j"] * w["duration_s"])
+    assert result["metrics"]["energy_reason"] is None
+    assert result["statistics"]["energy_j"]["n"] == 2
+    ts = result["timeseries"]
+    assert ts["file"] == "timeseries.csv" and ts["samples"] >= 2
+    assert ts["mean_power_w"] == ts["peak_power_w"] == POWER_W and ts["max_temperature_c"] == 60
+    run_dir = next(tmp_path.rglob("result.json")).parent
+    assert (run_dir / "timeseries.csv").is_file()
+    gpus = json.loads((run_dir / "environment.json").read_text())["gpus"]
+    assert gpus[0]["power_limit_w"] == 700.0 and gpus[0]["driver_version"]
