@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Slurm tests: a one-node Slurm (Debian's slurm-wlm + munge) and the submitit launcher in .venv.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+fi
+.venv/bin/python -c "import hydra_plugins.hydra_submitit_launcher, submitit" 2>/dev/null \
+  || .venv/bin/python -m pip install --disable-pip-version-check -q "hydra-submitit-launcher==1.2.0" "submitit==1.5.4"
+echo "slurm: $(slurmctld -V), submitit $(.venv/bin/python -c 'import submitit; print(submitit.__version__)')"

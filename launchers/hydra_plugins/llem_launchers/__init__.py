@@ -1,0 +1,9 @@
+"""llem's Hydra launchers: `local` (submitit_local, one job at a time), `slurm` (submitit_slurm with
+resources from the hardware profile) and `docker` (each job in its backend's image).
+
+Hydra imports every module here when it scans for plugins, so nothing heavy is imported at module
+level anywhere in this package.
+"""
+# Hydra's scanner imports modules without registering them first, which breaks dataclasses with
+# postponed annotations; it skips modules named _*, so helpers live there and only the modules
+# that define launcher classes (submitit_launchers, docker_launcher) are scanned.

@@ -1,0 +1,97 @@
+"""What llem's launchers share: per-job configs, refusals, outcomes and the isolation note."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from typing import Any, NoReturn, Sequence
+
+log = logging.getLogger("llem.launcher")
+
+
+def refuse(message: str) -> NoReturn:
+    """Stop the sweep before any job runs: one sentence, exit code 2, no traceback.
+
+    SystemExit passes through Hydra's error reporting (it catches Exception only)."""
+    print(f"llem: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def sweep_job_config(hydra_context, config, overrides: Sequence[str], idx: int):
+    """The full config (hydra node included) of job `idx`, as Hydra's own launchers build it."""
+    from omegaconf import open_dict
+
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config.hydra.job) as job:
+        job.id = f"{job.name}_{idx}"
+        job.num = idx
+    return sweep_config
+
+
+def plain_job(sweep_config) -> dict:
+    """The job's task config as plain data (what llem.app.run_from_hydra would see)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    HydraConfig.instance().set_config(sweep_config)
+    task = task_config(sweep_config)
+    return OmegaConf.to_container(task, resolve=True)
+
+
+def task_config(sweep_config):
+    """The job's config without the hydra node (parts of which stay unset until a job runs)."""
+    import copy
+
+    from omegaconf import open_dict, read_write
+
+    task = copy.deepcopy(sweep_config)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    return task
+
+
+def resolved_device(job: dict) -> str:
+    from llem.checks import resolve_device
+
+    return resolve_device(str((job.get("hardware") or {}).get("device", "auto")))
+
+
+def job_gpu_count(job: dict, device: str) -> int:
+    """GPUs a job uses: none on CPU, its listed `hardware.gpus`, else `hardware.gpu_count`."""
+    if device == "cpu":
+        return 0
+    hw = job.get("hardware") or {}
+    return len(hw["gpus"]) if hw.get("gpus") else int(hw.get("gpu_count") or 1)
+
+
+def isolation_note(jobs: list[dict], how: str) -> str | None:
+    """Say so when a sweep mixes engines that must never share a process (registry isolation groups)."""
+    from llem.registry import BACKENDS
+
+    groups: dict[str, set[str]] = {}
+    for job in jobs:
+        name = str((job.get("backend") or {}).get("name"))
+        info = BACKENDS.get(name)
+        if info is not None:
+            groups.setdefault(info.isolation_group, set()).add(name)
+    if len(groups) < 2:
+        return None
+    listed = "; ".join(f"{g}: {', '.join(sorted(b))}" for g, b in sorted(groups.items()))
+    return f"this sweep mixes engines that must not share a process ({listed}): each job runs isolated {how}."
+
+
+def outcomes_of(session, start: int) -> list[dict]:
+    return [dataclasses.asdict(o) for o in session.outcomes[start:]]
+
+
+def record_outcomes(outcomes: list[dict[str, Any]]) -> None:
+    """Add jobs that ran elsewhere (another process, a Slurm node, a container) to this process's
+    session, so the sweep summary and the exit code count them."""
+    from llem.app import SESSION, Outcome
+
+    SESSION.outcomes.extend(Outcome(**o) for o in outcomes)
+
+
+def failed_outcome(message: str, run_dir: str | None = None) -> dict:
+    return {"status": "failed", "run_dir": run_dir, "message": message, "user_error": False, "headline": None}

@@ -1,0 +1,211 @@
+"""`hydra/launcher=local` and `hydra/launcher=slurm`: llem's presets over hydra-submitit-launcher.
+
+- local: jobs run one at a time (concurrent jobs on one GPU or CPU corrupt each other's energy
+  numbers). `hydra.launcher.parallel=true` runs them together, and is refused unless every job
+  owns a disjoint list of GPUs (`hardware.gpus`).
+- slurm: each job asks Slurm for the GPUs, CPUs and memory of its `hardware` profile; jobs with
+  different needs go in different job arrays. With `array_parallelism=1` (the preset) one job
+  runs at a time across the whole sweep.
+
+Both run every job in its own process (a submitit worker, then llem's spawned measurement
+worker), so engines that must not share a process never do. Outcomes of jobs that ran elsewhere
+come back with the job's return and join this process's sweep summary.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from hydra.core.utils import JobReturn, JobStatus
+
+from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, plain_job, record_outcomes,
+                     refuse, resolved_device, sweep_job_config)
+
+try:
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher as _SubmititLocal
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _SubmititSlurm
+except ImportError:  # the `slurm` extra is not installed: stand-ins that say how to install it
+    from hydra.plugins.launcher import Launcher
+
+    class _Missing(Launcher):
+        _EXECUTOR = "?"
+
+        def __init__(self, **params: Any) -> None:
+            refuse(f"hydra/launcher={'local' if self._EXECUTOR == 'local' else 'slurm'} needs hydra-submitit-launcher: "
+                   "run pip install 'llem[slurm]'.")
+
+    class _SubmititLocal(_Missing):  # type: ignore[no-redef]
+        _EXECUTOR = "local"
+
+    class _SubmititSlurm(_Missing):  # type: ignore[no-redef]
+        _EXECUTOR = "slurm"
+
+
+_BASE_KEYS = {"submitit_folder", "timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb",
+              "nodes", "name", "stderr_to_stdout"}
+
+
+class _LlemSubmitit:
+    """Shared launch(): per-job resources, batches, one-at-a-time waiting, failure records."""
+
+    _EXECUTOR = "?"
+    _LLEM_KEYS: tuple[str, ...] = ()
+
+    def __init__(self, **params: Any) -> None:
+        self.llem_options = {k: params.pop(k) for k in self._LLEM_KEYS if k in params}
+        super().__init__(**params)  # type: ignore[call-arg]
+
+    # Runs in the job's own process: hand llem's outcome back along with Hydra's JobReturn.
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        from llem.app import SESSION
+
+        start = len(SESSION.outcomes)
+        ret = super().__call__(*args, **kwargs)  # type: ignore[misc]
+        ret.llem_outcomes = outcomes_of(SESSION, start)
+        return ret
+
+    def job_resources(self, job: dict) -> dict:
+        raise NotImplementedError
+
+    def batches(self, jobs: list[dict]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def wait_each_batch(self) -> bool:
+        raise NotImplementedError
+
+    def _executor(self, resources: dict):
+        import submitit
+
+        params = dict(self.params)  # type: ignore[attr-defined]
+        for key, value in resources.items():
+            if params.get(key) is None:  # an explicit hydra.launcher value wins over the profile
+                params[key] = value
+        init = {"folder": params.pop("submitit_folder")}
+        if "max_num_timeout" in params:
+            init[f"{self._EXECUTOR}_max_num_timeout"] = params.pop("max_num_timeout")
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init)
+        executor.update_parameters(**{k if k in _BASE_KEYS else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
+        return executor
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from hydra.core.singleton import Singleton
+
+        configs = [sweep_job_config(self.hydra_context, self.config, o, initial_job_idx + i)  # type: ignore[attr-defined]
+                   for i, o in enumerate(job_overrides)]
+        jobs = [plain_job(c) for c in configs]
+        note = isolation_note(jobs, "in its own process")
+        if note:
+            log.info(note)
+        resources = [self.job_resources(job) for job in jobs]
+        groups = self.batches(jobs)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))  # type: ignore[attr-defined]
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        log.info(f"llem {self._EXECUTOR} launcher: {len(jobs)} job(s) in {len(groups)} submission(s); output {sweep_dir}")
+        results: list[Optional[JobReturn]] = [None] * len(jobs)
+        pending = []
+        for group in groups:
+            executor = self._executor(resources[group[0]])
+            args = [(list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
+                     Singleton.get_state()) for i in group]
+            for i in group:
+                log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])}")
+            submitted = executor.map_array(self, *zip(*args))
+            pending.append((group, submitted))
+            if self.wait_each_batch():
+                self._collect(*pending.pop(), job_overrides, initial_job_idx, results)
+        for group, submitted in pending:
+            self._collect(group, submitted, job_overrides, initial_job_idx, results)
+        return results  # type: ignore[return-value]
+
+    def _collect(self, group, submitted, job_overrides, initial_job_idx, results) -> None:
+        for i, job in zip(group, submitted):
+            try:
+                ret = job.results()[0]
+            except Exception as exc:  # the job's process died: killed by Slurm, out of memory, ...
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+                msg = (f"job #{initial_job_idx + i} ({' '.join(job_overrides[i])}) did not finish: {first} "
+                       f"(log: {job.paths.stdout})")
+                log.error(msg)
+                record_outcomes([failed_outcome(msg)])
+                ret = JobReturn(overrides=list(job_overrides[i]), status=JobStatus.COMPLETED, _return_value=None)
+            else:
+                record_outcomes(getattr(ret, "llem_outcomes", []))
+            results[i] = ret
+
+
+def _cuda_visible_indices() -> Optional[list[int]]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if not env:
+        return None
+    try:
+        return [int(x) for x in env.split(",") if x.strip()]
+    except ValueError:  # UUIDs: leave submitit's numbering alone
+        return None
+
+
+class SequentialLocalLauncher(_LlemSubmitit, _SubmititLocal):
+    _EXECUTOR = "local"
+    _LLEM_KEYS = ("parallel",)
+
+    def job_resources(self, job: dict) -> dict:
+        # submitit_local sets CUDA_VISIBLE_DEVICES for each job from gpus_per_node; without it a
+        # job would see no GPU at all. llem's runner then narrows to hardware.gpus if listed.
+        res: dict[str, Any] = {"gpus_per_node": job_gpu_count(job, resolved_device(job))}
+        visible = _cuda_visible_indices()
+        if visible is not None and res["gpus_per_node"] <= len(visible):
+            res["visible_gpus"] = visible
+        return res
+
+    def batches(self, jobs: list[dict]) -> list[list[int]]:
+        if not self.llem_options.get("parallel"):
+            return [[i] for i in range(len(jobs))]
+        _check_disjoint(jobs)
+        return [list(range(len(jobs)))] if jobs else []
+
+    def wait_each_batch(self) -> bool:
+        return True
+
+
+def _check_disjoint(jobs: list[dict]) -> None:
+    """Parallel local jobs must each own their devices, or their energy numbers mix."""
+    owner: dict[int, int] = {}
+    for n, job in enumerate(jobs):
+        hw = job.get("hardware") or {}
+        if resolved_device(job) != "cuda" or not hw.get("gpus"):
+            refuse(f"hydra.launcher.parallel=true runs jobs at the same time, but job #{n} (hardware={hw.get('name')}) "
+                   "does not own a list of GPUs: give every job its own hardware.gpus=[...] (disjoint lists), "
+                   "or leave parallel=false; jobs on a CPU always share it.")
+        for g in hw["gpus"]:
+            if g in owner:
+                refuse(f"hydra.launcher.parallel=true: jobs #{owner[g]} and #{n} both use GPU {g}; "
+                       "give each job a disjoint hardware.gpus list, or leave parallel=false.")
+            owner[g] = n
+
+
+class LlemSlurmLauncher(_LlemSubmitit, _SubmititSlurm):
+    _EXECUTOR = "slurm"
+
+    def job_resources(self, job: dict) -> dict:
+        hw = job.get("hardware") or {}
+        if hw.get("gpus"):
+            refuse(f"hardware.gpus={hw['gpus']} picks GPUs by index, but under Slurm the scheduler picks them: "
+                   "set hardware.gpu_count instead.")
+        # On a login node the job's device cannot be detected: `auto` asks for GPUs like `cuda`.
+        device = str(hw.get("device", "auto"))
+        gpus = job_gpu_count(job, "cpu" if device == "cpu" else "cuda")
+        return {"gpus_per_node": gpus or None, "cpus_per_task": hw.get("cpus_per_task"), "mem_gb": hw.get("mem_gb")}
+
+    def batches(self, jobs: list[dict]) -> list[list[int]]:
+        groups: dict[tuple, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(tuple(sorted(self.job_resources(job).items())), []).append(i)
+        return list(groups.values())
+
+    def wait_each_batch(self) -> bool:
+        # One job at a time across the sweep: the next array starts when this one is done.
+        return int(self.params.get("array_parallelism") or 0) == 1  # type: ignore[attr-defined]
+
+
+__all__ = ["SequentialLocalLauncher", "LlemSlurmLauncher"]
