@@ -57,6 +57,7 @@ class ZeusWindows:
     name = "zeus"
 
     def __init__(self):
+        _sklearn_auc_stand_in()
         from zeus.monitor import ZeusMonitor
 
         self.monitor = ZeusMonitor(gpu_indices=[0], cpu_indices=[])
@@ -68,6 +69,26 @@ class ZeusWindows:
     def end(self, window):
         m = self.monitor.end_window(window, sync_execution=False)
         self.windows[window] = {"energy_j": sum(m.gpu_energy.values()), "duration_s": m.time}
+
+
+def _sklearn_auc_stand_in() -> None:
+    """Zeus imports sklearn.metrics.auc at module level, for integrating polled power on pre-Volta
+    GPUs only (Volta and newer use the energy counter, as here). The GPU machine has no
+    scikit-learn, so where it is missing, register a trapezoid-rule `auc` in its place."""
+    import importlib.util
+    import types
+
+    if "sklearn" in sys.modules or importlib.util.find_spec("sklearn") is not None:
+        return
+
+    def auc(x, y):
+        return float(sum((x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(x, x[1:], y, y[1:])))
+
+    sklearn, metrics = types.ModuleType("sklearn"), types.ModuleType("sklearn.metrics")
+    metrics.auc = auc
+    sklearn.metrics = metrics
+    sys.modules.setdefault("sklearn", sklearn)
+    sys.modules.setdefault("sklearn.metrics", metrics)
 
 
 def compose_spec(overrides: list[str]):

@@ -1,0 +1,55 @@
+"""The GPU proof and overhead scripts, rehearsed on CPU with a replayed GPU (a constant 300 W), so
+that their single run on the H100 succeeds the first time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, llem_env
+from test_energy_end_to_end import POWER_W, constant_power_trace
+
+pytestmark = pytest.mark.slow
+CPU = ["--model", "tiny", "--weights=", "--hardware", "cpu", "--input-tokens", "16", "--output-tokens", "8"]
+
+
+def run_script(name: str, args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *args], cwd=tmp_path,
+                          env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=600)
+
+
+def test_proof_script_compares_llem_with_an_independent_counter_read(tmp_path):
+    trace = tmp_path / "trace.csv"
+    constant_power_trace(trace)
+    out = run_script("gpu_energy_proof.py", CPU + ["--batch-sizes", "2", "--repeats", "2", "--cooldown-s", "0",
+                                                   "--baseline-s", "0.5", "--fake-nvml-trace", str(trace),
+                                                   "--out", str(tmp_path / "proof.json")], tmp_path)
+    assert out.returncode == 0, out.stdout
+    doc = json.loads((tmp_path / "proof.json").read_text())
+    [r] = doc["results"]
+    assert r["batch_size"] == 2 and len(r["windows"]) == 2
+    for w in r["windows"]:
+        assert w["llem_j"] == w["llem_gpu_j"] and w["raw_nvml_j"] is not None
+        assert w["diff_steps"] <= 2 and w["agrees"] is True
+        assert w["j_per_output_token"] == pytest.approx(w["llem_j"] / w["output_tokens"])
+        assert w["avg_power_w"] == pytest.approx(POWER_W, rel=0.5)
+    assert r["j_per_output_token"]["n"] == 2 and r["j_per_output_token"]["cv"] is not None
+    assert doc["all_agree"] is True and doc["gpus"][0]["uuid"].startswith("GPU-")
+    assert doc["zeus"]["available"] or doc["zeus"]["reason"]
+    assert "agreement within 2 counter steps: True" in out.stdout
+
+
+def test_overhead_script_reports_a_ratio(tmp_path):
+    trace = tmp_path / "trace.csv"
+    constant_power_trace(trace)
+    out = run_script("energy_overhead.py", CPU + ["--batch-size", "2", "--pairs", "2", "--fake-nvml-trace", str(trace),
+                                                  "--out", str(tmp_path / "overhead.json")], tmp_path)
+    assert out.returncode == 0, out.stdout
+    doc = json.loads((tmp_path / "overhead.json").read_text())
+    assert len(doc["ratios"]) == 2 and all(r > 0 for r in doc["ratios"])
+    assert doc["ratio_nvml_over_none"]["mean"] == pytest.approx(sum(doc["ratios"]) / 2)
+    assert doc["meter"]["meter"] == "nvml" and doc["sampler"][0]["file"] == "timeseries.csv"
+    assert "throughput ratio" in out.stdout
