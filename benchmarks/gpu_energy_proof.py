@@ -57,8 +57,7 @@ class ZeusWindows:
     name = "zeus"
 
     def __init__(self):
-        _sklearn_auc_stand_in()
-        from zeus.monitor import ZeusMonitor
+        ZeusMonitor = _import_zeus_monitor()
 
         self.monitor = ZeusMonitor(gpu_indices=[0], cpu_indices=[])
         self.windows = {}
@@ -71,24 +70,37 @@ class ZeusWindows:
         self.windows[window] = {"energy_j": sum(m.gpu_energy.values()), "duration_s": m.time}
 
 
-def _sklearn_auc_stand_in() -> None:
-    """Zeus imports sklearn.metrics.auc at module level, for integrating polled power on pre-Volta
-    GPUs only (Volta and newer use the energy counter, as here). The GPU machine has no
-    scikit-learn, so where it is missing, register a trapezoid-rule `auc` in its place."""
+def _import_zeus_monitor():
+    """ZeusMonitor. Zeus imports sklearn.metrics.auc at module level, only to integrate polled power
+    on pre-Volta GPUs (Volta and newer use the energy counter, as here). The GPU machine has no
+    scikit-learn: where it is missing, a trapezoid-rule `auc` stands in while Zeus is imported, and
+    is removed from sys.modules right after so nothing else (torch, transformers) ever sees it."""
+    import importlib.machinery
     import importlib.util
     import types
 
     if "sklearn" in sys.modules or importlib.util.find_spec("sklearn") is not None:
-        return
+        from zeus.monitor import ZeusMonitor
+
+        return ZeusMonitor
 
     def auc(x, y):
         return float(sum((x1 - x0) * (y0 + y1) / 2 for x0, x1, y0, y1 in zip(x, x[1:], y, y[1:])))
 
-    sklearn, metrics = types.ModuleType("sklearn"), types.ModuleType("sklearn.metrics")
-    metrics.auc = auc
-    sklearn.metrics = metrics
-    sys.modules.setdefault("sklearn", sklearn)
-    sys.modules.setdefault("sklearn.metrics", metrics)
+    stubs = {}
+    for name in ("sklearn", "sklearn.metrics"):
+        stubs[name] = types.ModuleType(name)
+        stubs[name].__spec__ = importlib.machinery.ModuleSpec(name, None)
+    stubs["sklearn.metrics"].auc = auc
+    stubs["sklearn"].metrics = stubs["sklearn.metrics"]
+    sys.modules.update(stubs)
+    try:
+        from zeus.monitor import ZeusMonitor
+    finally:
+        for name, mod in stubs.items():
+            if sys.modules.get(name) is mod:
+                del sys.modules[name]
+    return ZeusMonitor
 
 
 def compose_spec(overrides: list[str]):
