@@ -33,6 +33,14 @@ BACKENDS: dict[str, BackendInfo] = {
         extra="pytorch",
         modules=("torch", "transformers"),
     ),
+    "llamacpp": BackendInfo(
+        name="llamacpp",
+        config="llem.backends.llamacpp.config:LlamaCppConfig",
+        impl="llem.backends.llamacpp.backend:LlamaCppBackend",
+        extra="llamacpp",
+        modules=("llama_cpp",),
+        isolation_group="llamacpp",
+    ),
 }
 
 

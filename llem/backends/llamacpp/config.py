@@ -1,0 +1,81 @@
+"""Settings of the llama.cpp backend (llama-cpp-python), validated before anything heavy is imported."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llem.errors import UserError
+
+# KV-cache element types llama.cpp accepts for type_k / type_v, with their GGML type ids (ggml.h).
+KV_CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
+KvType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"]
+
+# Llama() arguments that have their own typed setting here (or that llem controls).
+_OWNED = {
+    "model_path", "n_gpu_layers", "n_ctx", "n_batch", "n_ubatch", "n_threads", "n_threads_batch",
+    "flash_attn", "type_k", "type_v", "use_mmap", "seed", "verbose", "logits_all",
+}
+
+
+class LlamaCppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["llamacpp"] = "llamacpp"
+    # Layers offloaded to the GPU; -1 = all. None: all on a GPU job, 0 on hardware=cpu.
+    n_gpu_layers: Optional[int] = Field(None, ge=-1)
+    # Context length in tokens. None: the smallest multiple of 256 (at least 512) holding
+    # workload.input_tokens + workload.output_tokens.
+    n_ctx: Optional[int] = Field(None, ge=1)
+    n_batch: int = Field(512, ge=1)  # logical batch: prompt tokens submitted per llama_decode
+    n_ubatch: int = Field(512, ge=1)  # physical batch: tokens computed at once
+    # Threads for generation / for prompt processing. None: the physical cores this process may use
+    # (llama.cpp's own default). llama.cpp's workers spin: more threads than free cores is far slower.
+    n_threads: Optional[int] = Field(None, ge=1)
+    n_threads_batch: Optional[int] = Field(None, ge=1)
+    flash_attn: bool = False
+    type_k: Optional[KvType] = None  # KV-cache quantisation; None: llama.cpp's default (f16)
+    type_v: Optional[KvType] = None  # a quantised V cache needs flash_attn=true
+    use_mmap: bool = True
+    seed: int = 0  # sampler seed (only matters when workload.sampling.temperature > 0)
+    # Further llama_cpp.Llama() keyword arguments, passed through unchanged (e.g. main_gpu,
+    # split_mode, tensor_split, offload_kqv, use_mlock, rope_freq_base).
+    llama_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def check(cls, spec) -> None:
+        from llem.checks import resolve_device
+        from llem.models.gguf import check_gguf
+
+        b, w = spec.backend, spec.workload
+        device = resolve_device(spec.hardware.device)
+        if device == "cpu" and b["n_gpu_layers"] not in (None, 0):
+            raise UserError(
+                f"backend.n_gpu_layers={b['n_gpu_layers']} offloads layers to a GPU, but hardware={spec.hardware.name} "
+                f"runs on the CPU (and is measured there): set backend.n_gpu_layers=0 or choose a GPU hardware profile."
+            )
+        needed = w.input_tokens + w.output_tokens
+        if b["n_ctx"] is not None and b["n_ctx"] < needed:
+            raise UserError(
+                f"backend.n_ctx={b['n_ctx']} cannot hold workload.input_tokens + workload.output_tokens = {needed} tokens: "
+                f"raise backend.n_ctx to at least {needed} or leave it null."
+            )
+        if b["n_ubatch"] > b["n_batch"]:
+            raise UserError(f"backend.n_ubatch={b['n_ubatch']} is larger than backend.n_batch={b['n_batch']}: llama.cpp needs n_ubatch <= n_batch.")
+        if b["type_v"] not in (None, "f16", "f32", "bf16") and not b["flash_attn"]:
+            raise UserError(f"backend.type_v={b['type_v']} (a quantised V cache) needs backend.flash_attn=true in llama.cpp: set it, or use type_v=f16.")
+        clash = sorted(set(b["llama_kwargs"]) & _OWNED)
+        if clash:
+            key = clash[0]
+            hint = "llem sets it" if key in ("model_path", "verbose", "logits_all") else f"use backend.{key}"
+            raise UserError(f"backend.llama_kwargs.{key} is not passed through: {hint} instead.")
+        check_gguf(spec.model)
+
+
+def context_length(settings: dict, workload) -> int:
+    """The n_ctx the engine gets: the setting, or the smallest multiple of 256 (>= 512) that fits."""
+    if settings["n_ctx"] is not None:
+        return settings["n_ctx"]
+    needed = workload.input_tokens + workload.output_tokens
+    return max(512, -(-needed // 256) * 256)

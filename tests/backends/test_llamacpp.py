@@ -1,0 +1,197 @@
+"""backend=llamacpp: validation, llem's GGUF converter, exact output lengths, and real runs of
+llama.cpp (llama-cpp-python, installed by .ci/install.d/30-llamacpp.sh) on SmolLM2 and tiny."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, llem_env, run_llem
+
+from llem.errors import UserError
+
+# One thread: llama.cpp's spinning workers slow down sharply when other processes share the cores.
+SMALL = ["backend.n_threads=1", "workload.num_prompts=2", "workload.input_tokens=24", "workload.output_tokens=8",
+         "run.repeats=1", "run.warmup=1", "energy=none", "energy.baseline_s=0", "tracking=none"]
+needs_engine = pytest.mark.skipif(
+    __import__("importlib.util").util.find_spec("llama_cpp") is None,
+    reason="llama-cpp-python is not installed (bash .ci/install.d/30-llamacpp.sh installs it)",
+)
+
+
+def compose_spec(*overrides: str):
+    """The JobSpec the CLI would build from these overrides (validation included)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from llem.spec import build_spec
+
+    with initialize_config_module(config_module="llem.conf", version_base=None):
+        cfg = compose(config_name="config", overrides=["backend=llamacpp", "hardware=cpu", *overrides])
+    return build_spec(OmegaConf.to_container(cfg, resolve=True))
+
+
+# ------------------------------------------------------------------ validation (no engine needed)
+
+
+@pytest.mark.parametrize("overrides, sentence", [
+    (["backend.n_gpu_layers=-1"], "backend.n_gpu_layers=-1 offloads layers to a GPU, but hardware=cpu"),
+    (["backend.type_v=q8_0"], "backend.type_v=q8_0 (a quantised V cache) needs backend.flash_attn=true"),
+    (["backend.n_ctx=64", "workload.input_tokens=60"], "backend.n_ctx=64 cannot hold"),
+    (["backend.n_ubatch=1024"], "backend.n_ubatch=1024 is larger than backend.n_batch=512"),
+    (["+backend.llama_kwargs.n_threads=3"], "backend.llama_kwargs.n_threads is not passed through: use backend.n_threads"),
+    (["model=llama3"], "backend=llamacpp needs a GGUF file for model=llama3"),
+    (["model=llama3", "model.weights=random"], "model.weights=random is not supported by backend=llamacpp"),
+    (["model=tiny", "++model.gguf=/no/such/file.gguf"], "model.gguf=/no/such/file.gguf does not exist"),
+    (["model=tiny", "++model.gguf_type=q4_k_m"], "model.gguf_type=q4_k_m is not a type llem can convert model=tiny to"),
+    (["model=smollm2-135m", "++model.gguf_type=q8_0"], "which ships only a q4_1 GGUF"),
+])
+def test_bad_settings_fail_validation_with_one_sentence(overrides, sentence):
+    with pytest.raises(UserError) as err:
+        compose_spec(*overrides)
+    msg = str(err.value)
+    assert sentence in msg and "\n" not in msg and msg.endswith(".")
+
+
+def test_folder_with_several_ggufs_asks_which(tmp_path):
+    for name in ("m-Q4_K_M.gguf", "m-Q8_0.gguf"):
+        (tmp_path / name).write_bytes(b"GGUF")
+    with pytest.raises(UserError, match="holds 2 .gguf files"):
+        compose_spec("model=tiny", f"++model.gguf={tmp_path}")
+    from llem.models.gguf import _plan
+    from llem.spec import ModelSpec
+
+    model = ModelSpec(name="m", source="hub", id="org/m", gguf=str(tmp_path), gguf_type="q8_0")
+    assert _plan(model) == ("file", tmp_path / "m-Q8_0.gguf")
+
+
+def test_bad_setting_exits_2_without_traceback(tmp_path):
+    proc = run_llem(["backend=llamacpp", "model=tiny", "hardware=cpu", "backend.type_k=q3"], tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "backend.type_k=q3 is not valid" in lines[0] and "Traceback" not in proc.stdout
+
+
+# ------------------------------------------------------------------ the converter
+
+
+@needs_engine
+def test_tiny_gguf_matches_transformers_tokens_and_logits():
+    """llem's own f32 conversion: llama.cpp must see the same prompt ids and compute the same logits."""
+    import llama_cpp
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llem.models.builtin import materialize
+    from llem.models.gguf import converted_builtin
+    from llem.workload.prompts import builtin_prompts
+
+    folder = materialize("tiny")
+    hf_tok = AutoTokenizer.from_pretrained(folder)
+    hf = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    llm = llama_cpp.Llama(str(converted_builtin("tiny", "f32")), n_ctx=512, n_threads=1, verbose=False)
+    try:
+        prompts = builtin_prompts()[:6] + ["naïve café — 3.14 tokens, twice:  spaces\tand\nnewlines"]
+        for text in prompts:
+            assert llm.tokenize(text.encode(), add_bos=True, special=True) == hf_tok(text)["input_ids"], text
+        ids = hf_tok(prompts[0])["input_ids"][:40]
+        with torch.inference_mode():
+            want = hf(torch.tensor([ids])).logits[0, -1].numpy()
+        llm.reset()
+        llm.eval(ids)
+        got = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(llm.n_vocab(),)).copy()
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() < 1e-3 * scale, (np.abs(got - want).max(), scale)
+        assert int(got.argmax()) == int(want.argmax())
+    finally:
+        llm.close()
+
+
+# ------------------------------------------------------------------ exact output lengths
+
+
+@needs_engine
+def test_fixed_length_is_honoured_past_end_of_generation():
+    """SmolLM2 answers a yes/no chat turn and ends it; the engine's own completion stops there,
+    llem's backend must still return exactly output_tokens tokens per request."""
+    from llem.backends.base import Request
+    from llem.backends.llamacpp.backend import LlamaCppBackend
+
+    spec = compose_spec("model=smollm2-135m", "workload.output_tokens=24", "workload.num_prompts=1", "backend.n_threads=1")
+    backend = LlamaCppBackend(spec, "cpu", [])
+    backend.load()
+    try:
+        prompt = "<|im_start|>user\nAnswer with one word, yes or no: is water wet?<|im_end|>\n<|im_start|>assistant\n"
+        ids = backend.encode(prompt)
+        native = backend.llm.create_completion(ids, max_tokens=24, temperature=0.0)
+        assert native["choices"][0]["finish_reason"] == "stop", native  # precondition: the model does end early
+        assert native["usage"]["completion_tokens"] < 24
+        gen = backend.generate([Request(id="r0", prompt=prompt, input_ids=ids)])
+        assert gen.output_tokens == [24] and gen.input_tokens == [len(ids)]
+        assert len(gen.batches) == 1 and gen.batches[0].ttft_s is not None
+        assert 0 < gen.batches[0].ttft_s < gen.batches[0].latency_s
+        # greedy and prefix-identical to the engine's own answer up to where it stopped
+        assert gen.texts[0].startswith(native["choices"][0]["text"].strip()[:3])
+        assert set(backend.eog_ids) & set(backend.special_ids())
+    finally:
+        backend.close()
+
+
+# ------------------------------------------------------------------ real runs through the CLI
+
+
+def _single_result(root) -> dict:
+    found = list((root / "outputs" / "runs").glob("*/result.json"))
+    assert len(found) == 1, found
+    return json.loads(found[0].read_text())
+
+
+@needs_engine
+def test_smollm2_end_to_end_on_cpu(tmp_path):
+    proc = run_llem(["backend=llamacpp", "model=smollm2-135m", "hardware=cpu", *SMALL], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    r = _single_result(tmp_path)
+    assert r["status"] == "ok" and r["identity"]["engine"] == "llama.cpp"
+    (w,) = r["windows"]
+    assert w["output_tokens"] == 2 * 8 and w["requests"] == 2
+    assert r["metrics"]["output_tokens_per_s"] > 0
+    assert r["metrics"]["energy_j_per_output_token"] is None and r["metrics"]["energy_reason"]
+    assert len(w["batch_latency_s"]) == 2  # one engine call per request: sequential
+    eng = r["engine"]
+    assert eng["model"]["gguf_type"] == "q4_1" and eng["model"]["gguf"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    s = eng["effective_settings"]
+    assert s["n_gpu_layers_offloaded"] == 0 and s["n_ctx"] == 512 and s["n_threads"] == 1
+    assert s["batching"].startswith("sequential")
+    assert r["validity"]["ok"], r["validity"]
+
+
+@needs_engine
+def test_tiny_converted_end_to_end(tmp_path):
+    proc = run_llem(["backend=llamacpp", "model=tiny", "hardware=cpu", "++model.gguf_type=q8_0", *SMALL,
+                     "workload.output_tokens=16"], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    r = _single_result(tmp_path)
+    assert r["windows"][0]["output_tokens"] == 2 * 16
+    assert r["engine"]["model"]["gguf_type"] == "q8_0"
+    assert "converted by llem" in r["engine"]["model"]["gguf_origin"]
+
+
+@needs_engine
+def test_gguf_type_mismatch_is_a_user_error(tmp_path):
+    from llem.models.gguf import converted_builtin
+
+    path = converted_builtin("tiny", "f16")
+    proc = run_llem(["backend=llamacpp", "model=tiny", "hardware=cpu", f"++model.gguf={path}", "++model.gguf_type=q8_0",
+                     *SMALL], tmp_path)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    assert "model.gguf_type=q8_0 does not match tiny-f16.gguf, which is f16" in proc.stdout
+
+
+def test_help_does_not_import_llama_cpp():
+    code = ("import sys, llem.registry as r, llem.backends.llamacpp.config; "
+            "print('llama_cpp' in sys.modules, 'torch' in sys.modules, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=llem_env(), capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False"]
