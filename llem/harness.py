@@ -16,18 +16,18 @@ Progress = Callable[[str], None]
 def _baseline(meter, backend, seconds: float, progress: Progress) -> dict:
     """Idle power with the model resident, measured right before the windows."""
     if not meter.measures:
-        return {"measured": False, "reason": "the energy meter measures nothing on this machine"}
+        return {"power_w": None, "reason": "the energy meter measures nothing on this machine"}
     if seconds <= 0:
-        return {"measured": False, "reason": "energy.baseline_s=0: no idle baseline taken"}
+        return {"power_w": None, "reason": "energy.baseline_s=0: no idle baseline taken"}
     progress(f"idle baseline ({seconds:g} s, model loaded)")
     backend.synchronize()
     meter.begin("baseline")
     time.sleep(seconds)
     m = meter.end("baseline")
     if m.total_j is None:
-        return {"measured": False, "reason": m.reason, "measurement": m.to_dict()}
+        return {"power_w": None, "reason": m.reason, "measurement": m.to_dict()}
     per_device = {k: (None if v is None else v / m.duration_s) for k, v in m.energy_j.items()}
-    return {"measured": True, "duration_s": m.duration_s, "power_w": m.total_j / m.duration_s,
+    return {"duration_s": m.duration_s, "power_w": m.total_j / m.duration_s,
             "power_w_per_device": per_device, "measurement": m.to_dict()}
 
 

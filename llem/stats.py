@@ -32,16 +32,18 @@ def percentile(values: Sequence[float], q: float) -> Optional[float]:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def summarize(values: Sequence[Optional[float]]) -> dict:
-    """Statistics of the non-missing values; missing ones are counted, never treated as 0."""
+def summarize(values: Sequence[Optional[float]]) -> Optional[dict]:
+    """Statistics of the non-missing values, or None when there are none. Missing values are
+    never treated as 0; how many were missing is stated only when some were."""
     xs = [float(v) for v in values if v is not None]
-    out = {"n": len(xs), "n_missing": len(values) - len(xs), "mean": None, "std": None, "cv": None,
-           "ci95_low": None, "ci95_high": None, "min": None, "max": None}
     if not xs:
-        return out
+        return None
     n = len(xs)
     mean = sum(xs) / n
-    out.update(mean=mean, min=min(xs), max=max(xs))
+    out = {"n": n, "mean": mean, "std": None, "cv": None, "ci95_low": None, "ci95_high": None,
+           "min": min(xs), "max": max(xs)}
+    if len(values) > n:
+        out["n_missing"] = len(values) - n
     if n >= 2:
         std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
         half = t975(n - 1) * std / math.sqrt(n)

@@ -12,24 +12,27 @@ RESULT_SCHEMA_VERSION = 1
 
 def _headline(measured: dict) -> dict:
     stats, lat = measured["statistics"], measured["latency"]
-    energy_stats = stats["energy_j"]
+
+    def mean(field: str):
+        return (stats.get(field) or {}).get("mean")
+
     reason = None
-    if energy_stats["n"] == 0:
+    if stats.get("energy_j") is None:
         reasons = {w["energy"].get("reason") for w in measured["windows"]} - {None}
         reason = "; ".join(sorted(reasons)) or "no energy measured"
     return {
-        "energy_j_per_output_token": stats["energy_j_per_output_token"]["mean"],
-        "dynamic_energy_j_per_output_token": stats["dynamic_energy_j_per_output_token"]["mean"],
-        "energy_j": stats["energy_j"]["mean"],
-        "energy_j_per_request": stats["energy_j_per_request"]["mean"],
-        "output_tokens_per_j": stats["output_tokens_per_j"]["mean"],
-        "avg_power_w": stats["avg_power_w"]["mean"],
-        "energy_delay_j_s": stats["energy_delay_j_s"]["mean"],
-        "co2e_g": stats["co2e_g"]["mean"],
+        "energy_j_per_output_token": mean("energy_j_per_output_token"),
+        "dynamic_energy_j_per_output_token": mean("dynamic_energy_j_per_output_token"),
+        "energy_j": mean("energy_j"),
+        "energy_j_per_request": mean("energy_j_per_request"),
+        "output_tokens_per_j": mean("output_tokens_per_j"),
+        "avg_power_w": mean("avg_power_w"),
+        "energy_delay_j_s": mean("energy_delay_j_s"),
+        "co2e_g": mean("co2e_g"),
         "energy_reason": reason,
-        "output_tokens_per_s": stats["output_tokens_per_s"]["mean"],
-        "requests_per_s": stats["requests_per_s"]["mean"],
-        "window_duration_s": stats["duration_s"]["mean"],
+        "output_tokens_per_s": mean("output_tokens_per_s"),
+        "requests_per_s": mean("requests_per_s"),
+        "window_duration_s": mean("duration_s"),
         **{k: v for k, v in lat.items() if k != "batches"},
     }
 

@@ -9,8 +9,8 @@ def _fmt(v, spec: str = ".3g", unit: str = "") -> str:
     return f"{v:{spec}}{unit}"
 
 
-def _ci(stat: dict, spec: str = ".3g") -> str:
-    if stat.get("mean") is None:
+def _ci(stat: dict | None, spec: str = ".3g") -> str:
+    if not stat or stat.get("mean") is None:
         return "n/a"
     s = _fmt(stat["mean"], spec)
     if stat.get("ci95_low") is not None:

@@ -1,0 +1,97 @@
+"""Every shipped config composes and validates; the spec's identity and slug behave."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from llem.app import plain_config
+from llem.errors import UserError
+from llem.spec import JobSpec, build_spec
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+GROUPS = ["backend", "model", "hardware", "energy", "workload", "tracking"]
+GPU_ONLY_HW = {"cuda", "h100", "h200", "a100"}
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def _compose(overrides: list[str]) -> dict:
+    with initialize_config_module(config_module="llem.conf", version_base=None):
+        return plain_config(compose(config_name="config", overrides=overrides))
+
+
+def _valid_partner(group: str, option: str) -> list[str]:
+    """Overrides that make `group=option` a valid job on this machine's kind of config."""
+    extra = []
+    if group == "workload" and option == "jsonl":
+        extra.append("workload.path=" + str(Path(__file__).resolve().parent.parent / "llem/workload/data/prompts.jsonl"))
+    if group == "backend":
+        extra.append("hardware=cuda")  # GPU-only engines validate against a GPU profile
+    return extra
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_shipped_option_composes_and_validates(group, option):
+    cfg = _compose([f"{group}={option}", *_valid_partner(group, option)])
+    try:
+        spec = build_spec(cfg)
+    except UserError as exc:
+        # Acceptable refusals name the option and say what is missing on this machine: an engine
+        # that is not installed (with its pip line) or a sensor this machine does not have.
+        msg = str(exc)
+        assert "pip install" in msg or (group == "energy" and f"energy={option}" in msg), f"{group}={option}: {msg}"
+        return
+    assert isinstance(spec, JobSpec)
+    assert getattr(spec, group if group != "backend" else "model") is not None
+    if group == "backend":
+        assert spec.backend_name == option
+
+
+def test_default_job_is_the_offline_smollm2_model():
+    spec = build_spec(_compose([]))
+    assert spec.model.name == "smollm2-135m" and spec.model.source == "builtin"
+    assert spec.backend_name == "pytorch"
+    assert spec.backend["dtype"] == "auto"  # the backend's defaults are filled in
+
+
+def test_hash_ignores_bookkeeping_but_not_measurement_settings():
+    base = build_spec(_compose(["model=tiny"]))
+    moved = build_spec(_compose(["model=tiny", "run.output_root=/elsewhere", "run.quiet=true", "run.force=true"]))
+    bigger = build_spec(_compose(["model=tiny", "workload.batch_size=8"]))
+    assert base.config_hash() == moved.config_hash()
+    assert base.config_hash() != bigger.config_hash()
+    assert len(base.config_hash()) == 12
+
+
+def test_run_id_is_a_safe_directory_name_even_for_hub_ids():
+    spec = build_spec(_compose(["model=llama3", "model.weights=random", "model.name=meta/llama 3:8b"]))
+    rid = spec.run_id()
+    assert "/" not in rid and " " not in rid and ":" not in rid
+    assert rid.endswith(spec.config_hash())
+
+
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["workload.batch_size=0"], "workload.batch_size=0"),
+        (["workload.output_tokens=-3"], "workload.output_tokens=-3"),
+        (["backend.dtype=float8"], "backend.dtype=float8"),
+        (["backend.cache_implementation=paged"], "backend.cache_implementation=paged"),
+        (["hardware=cpu", "backend.dtype=float16"], "float16"),
+        (["model.weights=random"], "model.weights=random"),
+        (["model=llama3", "model.weights=random", "model.arch=llama-9"], "model.arch=llama-9"),
+        (["hardware.gpus=[0,1]"], "hardware.gpus"),
+        (["energy.baseline_s=-1"], "energy.baseline_s=-1"),
+    ],
+)
+def test_bad_values_fail_with_one_sentence_naming_the_value(overrides, needle):
+    with pytest.raises(UserError) as info:
+        build_spec(_compose(["model=tiny", *overrides] if overrides[0].startswith(("workload", "backend", "hardware", "energy")) else overrides))
+    msg = str(info.value)
+    assert needle in msg
+    assert "\n" not in msg and msg.endswith(".")
