@@ -46,14 +46,16 @@ def test_cpu_machine_reports_no_energy_and_says_why(tmp_path):
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
     found = list(energy_values(result))
-    assert len(found) > 40  # the walk really reached the windows, statistics and headline
+    paths = {p for p, _ in found}  # the walk really reached the headline, windows and statistics
+    assert {".metrics.energy_j_per_output_token", ".metrics.co2e_g", ".windows[1].energy_j",
+            ".windows[0].energy.total_j", ".statistics.energy_j_per_output_token"} <= paths
     assert [(p, v) for p, v in found if v is not None] == []
     reason = result["metrics"]["energy_reason"]
     assert "nothing is measurable here" in reason
     assert result["energy"]["meter"]["meter"] == "none" and "nothing is measurable" in result["energy"]["meter"]["reason"]
     for w in result["windows"]:
         assert w["energy"]["total_j"] is None and "nothing is measurable" in w["energy"]["reason"]
-    assert result["energy"]["baseline"]["measured"] is False and result["energy"]["baseline"]["reason"]
+    assert result["energy"]["baseline"]["power_w"] is None and result["energy"]["baseline"]["reason"]
     assert "not measured" in out.stdout
 
 
@@ -80,7 +82,7 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
     meter = result["energy"]["meter"]
     assert meter["meter"] == "nvml" and meter["parts"][0]["update_period_s"] == pytest.approx(STEP_S, abs=0.004)
     base = result["energy"]["baseline"]
-    assert base["measured"] and base["power_w"] == pytest.approx(POWER_W, abs=2 * step_j / base["duration_s"])
+    assert base["power_w"] == pytest.approx(POWER_W, abs=2 * step_j / base["duration_s"])
     for w in result["windows"]:
         m = w["energy"]
         # One counter step of quantisation per edge, and no more.
