@@ -26,7 +26,8 @@ def run_llem(args: list[str], cwd: Path, timeout: float = 600, env: dict | None 
 
 
 def results_under(root: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(root).rglob("result.json"))]
+    """Results of the run directories under an output root (not copies such as tracker artifacts)."""
+    return [json.loads(p.read_text()) for p in sorted(Path(root).glob("**/runs/*/result.json"))]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import yaml
 from conftest import results_under, run_llem
 
 TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=4", "workload.batch_size=2",
-        "workload.output_tokens=8", "run.repeats=2"]
+        "workload.output_tokens=8", "run.repeats=2", "tracking=none"]
 
 
 def _walk(obj, path=""):
