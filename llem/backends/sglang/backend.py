@@ -1,0 +1,105 @@
+"""SGLang offline engine (sglang.Engine) with fixed output lengths and token-id prompts.
+
+Not yet run on hardware: SGLang has no CPU build, and the GPU machine used so far has no SGLang.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from llem.backends.base import Backend, BatchRecord, Generation, Request
+
+# ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
+REPORTED_SERVER_ARGS = (
+    "dtype", "quantization", "kv_cache_dtype", "mem_fraction_static", "max_running_requests", "max_total_tokens",
+    "chunked_prefill_size", "max_prefill_tokens", "disable_radix_cache", "tp_size", "pp_size", "attention_backend",
+    "prefill_attention_backend", "decode_attention_backend", "sampling_backend", "disable_cuda_graph",
+    "cuda_graph_max_bs", "page_size", "context_length", "random_seed", "schedule_policy", "disable_overlap_schedule",
+)
+
+
+class SglangBackend(Backend):
+    name = "sglang"
+
+    def load(self) -> None:
+        import sglang
+
+        from llem.backends.engine_models import model_source
+        from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+
+        self.source = model_source(self.spec.model)
+        self.engine_kwargs = engine_kwargs(self.spec, self.source.model, self.source.tokenizer, self.source.load_format)
+        self.engine = sglang.Engine(**self.engine_kwargs)
+        self.sampling = sampling_params(self.spec)
+        self.tokenizer = _engine_tokenizer(self.engine, self.source)
+        self.version = getattr(sglang, "__version__", None)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text)["input_ids"])
+
+    @property
+    def vocab_size(self) -> int:
+        model_config = getattr(getattr(self.engine, "tokenizer_manager", None), "model_config", None)
+        engine_vocab = getattr(model_config, "vocab_size", None)
+        return min(len(self.tokenizer), engine_vocab) if engine_vocab else len(self.tokenizer)
+
+    def special_ids(self) -> list[int]:
+        return list(getattr(self.tokenizer, "all_special_ids", []) or [])
+
+    def generate(self, requests: list[Request]) -> Generation:
+        if not self.settings["disable_radix_cache"]:
+            self.engine.flush_cache()  # prompts repeat across passes: every pass must prefill them again
+        groups = [requests]
+        if self.settings["batching"] == "static":
+            bs = self.spec.workload.batch_size
+            groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
+        ins, outs, batches = [], [], []
+        for group in groups:
+            t0 = time.perf_counter()
+            results = self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling)
+            latency = time.perf_counter() - t0
+            n_in = [len(r.input_ids) for r in group]
+            n_out = [_output_count(res) for res in results]
+            ins += n_in
+            outs += n_out
+            batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+
+    def describe(self) -> dict:
+        args = getattr(self.engine, "server_args", None)
+        resolved = dataclasses.asdict(args) if dataclasses.is_dataclass(args) else {}
+        effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
+        effective.update(batching=self.settings["batching"], radix_cache_flushed_before_each_pass=not self.settings["disable_radix_cache"])
+        return {
+            "engine": "sglang",
+            "engine_version": self.version,
+            "versions": {"sglang": self.version},
+            "effective_settings": effective,
+            "requested_engine_kwargs": {k: v for k, v in self.engine_kwargs.items() if k not in ("model_path", "tokenizer_path")},
+            "sampling_params": self.sampling,
+            "model": {"source": self.source.label, "load_format": self.source.load_format, "weights": self.spec.model.weights},
+            "token_counts": "len(output_ids) of each result, else meta_info.completion_tokens",
+        }
+
+    def close(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            self.engine = None
+            engine.shutdown()
+
+
+def _output_count(result: dict) -> int:
+    ids = result.get("output_ids")
+    if ids is not None:
+        return len(ids)
+    return int(result["meta_info"]["completion_tokens"])
+
+
+def _engine_tokenizer(engine, source):
+    tok = getattr(getattr(engine, "tokenizer_manager", None), "tokenizer", None)
+    if tok is not None:
+        return tok
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(source.tokenizer or source.model)

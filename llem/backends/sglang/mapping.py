@@ -1,0 +1,54 @@
+"""From llem's settings to SGLang's keyword arguments: pure functions, no SGLang import.
+
+`engine_kwargs` feeds `sglang.Engine(**kwargs)` (ServerArgs fields); `sampling_params` is the
+dict SGLang's Engine.generate takes (fields of sglang.srt.sampling.sampling_params.SamplingParams).
+"""
+
+from __future__ import annotations
+
+# Typed settings that are llem's own, not ServerArgs fields.
+LLEM_ONLY = ("name", "batching", "engine_kwargs")
+# Typed settings passed only when set, so that SGLang's own defaults stay in force otherwise.
+WHEN_SET = ("quantization", "mem_fraction_static", "chunked_prefill_size", "max_prefill_tokens",
+            "attention_backend", "page_size")
+
+
+def engine_kwargs(spec, model_path: str | None = None, tokenizer_path: str | None = None,
+                  load_format: str = "auto") -> dict:
+    """Keyword arguments for sglang.Engine(...); model_path defaults to the model id (hub models)."""
+    s, w, m = spec.backend, spec.workload, spec.model
+    kw = {
+        "model_path": model_path or m.id,
+        "load_format": load_format,
+        "revision": m.revision,
+        "trust_remote_code": m.trust_remote_code,
+        "dtype": s["dtype"],
+        "kv_cache_dtype": s["kv_cache_dtype"],
+        "max_running_requests": s["max_running_requests"] or w.batch_size,
+        "context_length": s["context_length"] or (w.input_tokens + w.output_tokens),
+        "disable_radix_cache": s["disable_radix_cache"],
+        "tp_size": s["tp_size"],
+        "pp_size": s["pp_size"],
+        "disable_cuda_graph": s["disable_cuda_graph"],
+        "random_seed": s["random_seed"],
+        "log_level": s["log_level"],
+    }
+    if tokenizer_path:
+        kw["tokenizer_path"] = tokenizer_path
+    for key in WHEN_SET:
+        if s[key] is not None:
+            kw[key] = s[key]
+    kw.update(s["engine_kwargs"])
+    return kw
+
+
+def sampling_params(spec) -> dict:
+    """Exactly workload.output_tokens new tokens per request: EOS ignored, minimum = maximum."""
+    w = spec.workload
+    n = w.output_tokens
+    params = {"max_new_tokens": n, "min_new_tokens": n, "ignore_eos": True}
+    if w.sampling.temperature > 0:
+        params.update(temperature=w.sampling.temperature, top_p=w.sampling.top_p, top_k=w.sampling.top_k or -1)
+    else:
+        params["temperature"] = 0.0  # SGLang treats temperature 0 as greedy (top_k=1)
+    return params

@@ -1,0 +1,162 @@
+"""TensorRT-LLM through its LLM API, with an engine cache keyed by the build settings.
+
+runtime=trt builds a TensorRT engine (tensorrt_llm._tensorrt_engine.LLM in 1.x, tensorrt_llm.LLM
+before) and saves it under <llem cache>/tensorrt-engines/<hash>; a later job with the same build
+settings loads the saved engine instead of building. runtime=pytorch uses TensorRT-LLM's PyTorch
+runtime. Not yet run on hardware: TensorRT-LLM cannot be installed on llem's CPU machines.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from llem.backends.base import Backend, BatchRecord, Generation, Request
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def load(self) -> None:
+        import tensorrt_llm
+        from tensorrt_llm.llmapi import KvCacheConfig, SamplingParams
+
+        from llem.backends.engine_models import model_source
+        from llem.backends.tensorrt import mapping
+
+        s = self.settings
+        self.version = tensorrt_llm.__version__
+        self.source = model_source(self.spec.model)
+        self.kv_cache = mapping.kv_cache_settings(self.spec)
+        kwargs = mapping.llm_kwargs(self.spec, self.source.model, self.source.tokenizer, self.source.load_format)
+        kwargs["kv_cache_config"] = KvCacheConfig(**self.kv_cache)
+        self.engine_dir, self.engine_cache_hit, self.build_s = None, False, None
+        if s["runtime"] == "pytorch":
+            from tensorrt_llm import LLM
+
+            self.llm = LLM(**kwargs)
+        else:
+            self._load_trt_engine(kwargs, mapping)
+        self.llm_kwargs = {k: v for k, v in kwargs.items() if k not in ("kv_cache_config", "build_config", "quant_config")}
+        self.sampling_kwargs = mapping.sampling_kwargs(self.spec)
+        self.sampling = SamplingParams(**self.sampling_kwargs)
+        wrapped = self.llm.tokenizer  # TensorRT-LLM's TransformersTokenizer wraps the HF tokenizer
+        self.tokenizer = getattr(wrapped, "tokenizer", wrapped)
+
+    def _load_trt_engine(self, kwargs: dict, mapping) -> None:
+        from tensorrt_llm.llmapi import BuildConfig, QuantAlgo, QuantConfig
+
+        from llem.paths import cache_dir
+
+        LLM = _trt_llm_class()
+        self.build = mapping.build_settings(self.spec)
+        self.quant = mapping.quant_settings(self.spec)
+        key = mapping.engine_cache_key(self.spec, self.version)
+        root = cache_dir() / "tensorrt-engines"
+        engine_dir = root / key
+        if self.settings["engine_cache"] and (engine_dir / "config.json").is_file():
+            tokenizer = self.source.tokenizer or self.source.model
+            cached = {k: v for k, v in kwargs.items() if k not in ("model", "tokenizer", "dtype", "load_format")}
+            self.llm = LLM(model=str(engine_dir), tokenizer=tokenizer, **cached)
+            self.engine_dir, self.engine_cache_hit = str(engine_dir), True
+            return
+        kwargs["build_config"] = BuildConfig(**self.build)
+        if self.quant:
+            kwargs["quant_config"] = QuantConfig(**{k: (QuantAlgo[v] if v else None) for k, v in self.quant.items()})
+        t0 = time.perf_counter()
+        self.llm = LLM(**kwargs)
+        self.build_s = time.perf_counter() - t0
+        if self.settings["engine_cache"]:
+            self.engine_dir = str(_save_engine(self.llm, root, engine_dir))
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def special_ids(self) -> list[int]:
+        return list(getattr(self.tokenizer, "all_special_ids", []) or [])
+
+    def generate(self, requests: list[Request]) -> Generation:
+        groups = [requests]
+        if self.settings["batching"] == "static":
+            bs = self.spec.workload.batch_size
+            groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
+        ins, outs, batches = [], [], []
+        for group in groups:
+            t0 = time.perf_counter()
+            results = self.llm.generate([list(r.input_ids) for r in group], self.sampling, use_tqdm=False)
+            latency = time.perf_counter() - t0
+            n_in = [len(res.prompt_token_ids) for res in results]
+            n_out = [len(res.outputs[0].token_ids) for res in results]
+            ins += n_in
+            outs += n_out
+            batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+
+    def describe(self) -> dict:
+        effective = {"runtime": self.settings["runtime"], "batching": self.settings["batching"],
+                     "kv_cache_config": self.kv_cache, "llm_kwargs": {k: v for k, v in self.llm_kwargs.items() if k not in ("model", "tokenizer")},
+                     "sampling": self.sampling_kwargs}
+        args = getattr(self.llm, "args", None)  # the LLM API's resolved arguments
+        if args is not None:
+            for k in ("dtype", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
+                      "tensor_parallel_size", "pipeline_parallel_size", "enable_chunked_prefill"):
+                if hasattr(args, k):
+                    effective[k] = _plain(getattr(args, k))
+            kv = getattr(args, "kv_cache_config", None)
+            if kv is not None:
+                effective["kv_cache_config_resolved"] = {k: _plain(getattr(kv, k, None)) for k in ("free_gpu_memory_fraction", "enable_block_reuse", "max_tokens", "dtype")}
+        if self.settings["runtime"] == "trt":
+            effective.update(build_config=self.build, quant_config=self.quant, engine_dir=self.engine_dir,
+                             engine_cache_hit=self.engine_cache_hit, engine_build_s=self.build_s)
+        return {
+            "engine": "tensorrt_llm",
+            "engine_version": self.version,
+            "versions": {"tensorrt_llm": self.version},
+            "effective_settings": effective,
+            "model": {"source": self.source.label, "load_format": self.source.load_format, "weights": self.spec.model.weights},
+            "token_counts": "prompt_token_ids and outputs[0].token_ids of each TensorRT-LLM RequestOutput",
+        }
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            self.llm = None
+            llm.shutdown()
+
+
+def _trt_llm_class():
+    """The TensorRT-engine LLM class: tensorrt_llm._tensorrt_engine.LLM in 1.x (where
+    tensorrt_llm.LLM is the PyTorch runtime), tensorrt_llm.LLM in 0.x."""
+    try:
+        from tensorrt_llm._tensorrt_engine import LLM
+    except ImportError:
+        from tensorrt_llm import LLM
+    return LLM
+
+
+def _save_engine(llm, root: Path, final: Path) -> Path:
+    """Save the built engine into the cache atomically (temp folder + rename)."""
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
+    try:
+        llm.save(str(tmp))
+        try:
+            tmp.rename(final)
+        except OSError:  # another job saved the same engine first
+            if not (final / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

