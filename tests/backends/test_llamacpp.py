@@ -110,6 +110,24 @@ def test_tiny_gguf_matches_transformers_tokens_and_logits():
         llm.close()
 
 
+@needs_engine
+def test_smollm2_prompt_ids_match_the_pytorch_backend():
+    """A backend=pytorch,llamacpp sweep compares the same prompts only if both tokenize alike."""
+    import llama_cpp
+    from transformers import AutoTokenizer
+
+    from llem.models.builtin import materialize, smollm2_gguf_path
+    from llem.workload.prompts import builtin_prompts
+
+    hf = AutoTokenizer.from_pretrained(materialize("smollm2-135m"))
+    llm = llama_cpp.Llama(str(smollm2_gguf_path()), vocab_only=True, verbose=False)
+    try:
+        for text in builtin_prompts() + ["<|im_start|>user\nhi<|im_end|>\n", "naïve café — 3.14  x\t\ny"]:
+            assert llm.tokenize(text.encode(), add_bos=True, special=True) == hf(text)["input_ids"], text
+    finally:
+        llm.close()
+
+
 # ------------------------------------------------------------------ exact output lengths
 
 
