@@ -145,30 +145,46 @@ def _cuda_visible_indices() -> Optional[list[int]]:
         return None
 
 
+def local_resources(job: dict) -> dict:
+    """submitit_local sets each job's CUDA_VISIBLE_DEVICES from gpus_per_node (without it a job
+    would see no GPU); llem's runner then narrows it to hardware.gpus where those are listed."""
+    res: dict[str, Any] = {"gpus_per_node": job_gpu_count(job, resolved_device(job))}
+    visible = _cuda_visible_indices()
+    if visible is not None and res["gpus_per_node"] <= len(visible):
+        res["visible_gpus"] = visible
+    return res
+
+
+def slurm_resources(job: dict) -> dict:
+    """What one job asks Slurm for, from its hardware profile."""
+    hw = job.get("hardware") or {}
+    if hw.get("gpus"):
+        refuse(f"hardware.gpus={hw['gpus']} picks GPUs by index, but under Slurm the scheduler picks them: "
+               "set hardware.gpu_count instead.")
+    # On a login node the job's device cannot be detected: `auto` asks for GPUs like `cuda`.
+    device = str(hw.get("device", "auto"))
+    gpus = job_gpu_count(job, "cpu" if device == "cpu" else "cuda")
+    return {"gpus_per_node": gpus or None, "cpus_per_task": hw.get("cpus_per_task"), "mem_gb": hw.get("mem_gb")}
+
+
 class SequentialLocalLauncher(_LlemSubmitit, _SubmititLocal):
     _EXECUTOR = "local"
     _LLEM_KEYS = ("parallel",)
 
     def job_resources(self, job: dict) -> dict:
-        # submitit_local sets CUDA_VISIBLE_DEVICES for each job from gpus_per_node; without it a
-        # job would see no GPU at all. llem's runner then narrows to hardware.gpus if listed.
-        res: dict[str, Any] = {"gpus_per_node": job_gpu_count(job, resolved_device(job))}
-        visible = _cuda_visible_indices()
-        if visible is not None and res["gpus_per_node"] <= len(visible):
-            res["visible_gpus"] = visible
-        return res
+        return local_resources(job)
 
     def batches(self, jobs: list[dict]) -> list[list[int]]:
         if not self.llem_options.get("parallel"):
             return [[i] for i in range(len(jobs))]
-        _check_disjoint(jobs)
+        check_disjoint(jobs)
         return [list(range(len(jobs)))] if jobs else []
 
     def wait_each_batch(self) -> bool:
         return True
 
 
-def _check_disjoint(jobs: list[dict]) -> None:
+def check_disjoint(jobs: list[dict]) -> None:
     """Parallel local jobs must each own their devices, or their energy numbers mix."""
     owner: dict[int, int] = {}
     for n, job in enumerate(jobs):
@@ -188,14 +204,7 @@ class LlemSlurmLauncher(_LlemSubmitit, _SubmititSlurm):
     _EXECUTOR = "slurm"
 
     def job_resources(self, job: dict) -> dict:
-        hw = job.get("hardware") or {}
-        if hw.get("gpus"):
-            refuse(f"hardware.gpus={hw['gpus']} picks GPUs by index, but under Slurm the scheduler picks them: "
-                   "set hardware.gpu_count instead.")
-        # On a login node the job's device cannot be detected: `auto` asks for GPUs like `cuda`.
-        device = str(hw.get("device", "auto"))
-        gpus = job_gpu_count(job, "cpu" if device == "cpu" else "cuda")
-        return {"gpus_per_node": gpus or None, "cpus_per_task": hw.get("cpus_per_task"), "mem_gb": hw.get("mem_gb")}
+        return slurm_resources(job)
 
     def batches(self, jobs: list[dict]) -> list[list[int]]:
         groups: dict[tuple, list[int]] = {}
@@ -207,5 +216,24 @@ class LlemSlurmLauncher(_LlemSubmitit, _SubmititSlurm):
         # One job at a time across the sweep: the next array starts when this one is done.
         return int(self.params.get("array_parallelism") or 0) == 1  # type: ignore[attr-defined]
 
+
+def _register_one_at_a_time_submitit_local() -> None:
+    """`hydra/launcher=submitit_local` means llem's one-job-at-a-time launcher: the plugin's own would
+    run every job of a sweep at once on the same device. Stored over the plugin's entry (imported
+    above, so this runs after it); `hydra/launcher=local` is the same launcher with `parallel`."""
+    try:
+        from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf
+    except ImportError:
+        return
+    import dataclasses
+
+    from hydra.core.config_store import ConfigStore
+
+    node = dataclasses.asdict(LocalQueueConf())
+    node["_target_"] = f"{__name__}.SequentialLocalLauncher"
+    ConfigStore.instance().store(group="hydra/launcher", name="submitit_local", node=node, provider="llem")
+
+
+_register_one_at_a_time_submitit_local()
 
 __all__ = ["SequentialLocalLauncher", "LlemSlurmLauncher"]

@@ -1,0 +1,176 @@
+"""`hydra/launcher=docker`: each job runs in its engine's image (llem/<engine>:<llem version>, or
+llem/cpu:<version> for CPU jobs), one at a time, with `--network none` unless the config says
+otherwise. Containers never share a process, so engines that must not meet (TensorRT-LLM and
+PyTorch/vLLM) never do.
+
+Before any job runs, every image the sweep needs is checked: a missing one names its build
+command; one whose llem version or config schema differs from the host's is refused. Each job's
+resolved config goes in as a JSON file in its job directory; the container writes the result
+where a local run would (same absolute paths) and its outcome next to the job file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.launcher import Launcher
+
+from . import _docker_argv as argvs
+from ._common import (failed_outcome, isolation_note, log, plain_job, record_outcomes, refuse, resolved_device,
+                     sweep_job_config, task_config)
+
+_PROBE = ("import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
+          "'schema_version': llem.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))"
+          % argvs.JOB_MODULE)
+
+
+class DockerLauncher(Launcher):
+    def __init__(self, **params: Any) -> None:
+        from omegaconf import OmegaConf
+
+        plain = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in params.items()}
+        try:
+            self.opts = argvs.DockerOptions(**plain)
+        except TypeError as exc:
+            refuse(f"hydra.launcher has a setting the Docker launcher does not know ({exc}); see conf/hydra/launcher/docker.yaml.")
+        self.config = None
+        self.hydra_context = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+
+    def _host_versions(self) -> dict:
+        import llem
+        from llem.spec import SCHEMA_VERSION
+
+        return {"llem_version": llem.__version__, "schema_version": SCHEMA_VERSION}
+
+    def _docker(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([self.opts.docker, *args], capture_output=True, text=True, timeout=timeout)
+
+    def _check_daemon(self) -> None:
+        try:
+            res = self._docker("version", "--format", "{{.Server.Version}}", timeout=30)
+        except FileNotFoundError:
+            refuse(f"hydra/launcher=docker needs the docker CLI, and '{self.opts.docker}' is not on PATH: install Docker "
+                   "or set hydra.launcher.docker=/path/to/docker.")
+        except subprocess.TimeoutExpired:
+            res = None
+        if res is None or res.returncode != 0:
+            where = os.environ.get("DOCKER_HOST", "the default socket")
+            refuse(f"the Docker daemon is not answering at {where}: start dockerd or set DOCKER_HOST.")
+
+    def _check_image(self, image: str) -> None:
+        host, build = self._host_versions(), argvs.build_command(image, self.opts, self._host_versions()["llem_version"])
+        if self._docker("image", "inspect", "--format", "{{.Id}}", image).returncode != 0:
+            refuse(f"image {image} is not built: build it with: {build}")
+        res = self._docker("run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c", _PROBE, timeout=300)
+        try:
+            found = json.loads(res.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            refuse(f"image {image} has no usable llem (python -c 'import llem' failed: "
+                   f"{(res.stderr.strip().splitlines() or ['no output'])[-1]}): rebuild it with: {build}")
+        if (found["llem_version"], found["schema_version"]) != (host["llem_version"], host["schema_version"]) \
+                or not found["job_entry"]:
+            refuse(argvs.mismatch_message(image, found, host, build))
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        assert self.config is not None and self.hydra_context is not None
+        configs = [sweep_job_config(self.hydra_context, self.config, o, initial_job_idx + i)
+                   for i, o in enumerate(job_overrides)]
+        jobs = [plain_job(c) for c in configs]
+        devices = [resolved_device(j) for j in jobs]
+        version = self._host_versions()["llem_version"]
+        images = [argvs.image_for(j, d, self.opts, version) for j, d in zip(jobs, devices)]
+        note = isolation_note(jobs, "in its own container")
+        if note:
+            log.info(note)
+        self._check_daemon()
+        for image in dict.fromkeys(images):
+            self._check_image(image)
+        log.info(f"llem docker launcher: {len(jobs)} job(s), one at a time, network {self.opts.network}")
+        results = []
+        for i, overrides in enumerate(job_overrides):
+            log.info(f"\t#{initial_job_idx + i} : {' '.join(overrides)} [{images[i]}]")
+            results.append(self._run_one(initial_job_idx + i, overrides, configs[i], jobs[i], devices[i], images[i]))
+        return results
+
+    def _write_job_files(self, job_dir: Path, sweep_config, overrides: Sequence[str], payload: dict) -> None:
+        from omegaconf import OmegaConf
+
+        meta = job_dir / ".hydra"
+        meta.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(task_config(sweep_config), meta / "config.yaml")
+        OmegaConf.save(OmegaConf.create({"hydra": sweep_config.hydra}), meta / "hydra.yaml")
+        OmegaConf.save(OmegaConf.create(list(overrides)), meta / "overrides.yaml")
+        tmp = job_dir / (argvs.JOB_FILE + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, job_dir / argvs.JOB_FILE)
+        (job_dir / argvs.OUTCOME_FILE).unlink(missing_ok=True)
+
+    def _run_one(self, idx: int, overrides: Sequence[str], sweep_config, job: dict, device: str, image: str) -> JobReturn:
+        from llem.paths import cache_dir
+
+        cwd = Path.cwd()
+        job_dir = (cwd / str(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)).resolve()
+        gpus = argvs.host_gpus(job, device) if self.opts.gpus != "none" else []
+        hosts = self._host_versions()
+        payload = {"config": job, "renumber_gpus": bool(gpus and (job.get("hardware") or {}).get("gpus")),
+                   "host": {**hosts, "image": image, "build_command": argvs.build_command(image, self.opts, hosts["llem_version"])}}
+        self._write_job_files(job_dir, sweep_config, overrides, payload)
+        cache = cache_dir() if self.opts.mount_cache else None
+        name = f"llem-{os.getpid()}-{idx}"
+        environ = dict(os.environ)
+        revision = self._git_revision()
+        if revision and "LLEM_GIT_REVISION" not in environ:  # the image's llem is a wheel, not a checkout
+            environ["LLEM_GIT_REVISION"] = revision
+        argv = argvs.run_argv(image=image, name=name, job=job, job_dir=job_dir, cwd=cwd, gpus=gpus, opts=self.opts,
+                              environ=environ, cache=cache)
+        quiet = bool((job.get("run") or {}).get("quiet"))
+        code = self._stream(argv, name, job_dir / "docker.log", quiet)
+        outcome = self._read_outcome(job_dir)
+        if outcome is None:
+            outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an outcome "
+                                     f"(its output: {job_dir / 'docker.log'})")
+            log.error(outcome["message"])
+        record_outcomes([outcome])
+        return JobReturn(overrides=list(overrides), cfg=None, hydra_cfg=sweep_config, working_dir=str(job_dir),
+                         task_name=str(sweep_config.hydra.job.name), status=JobStatus.COMPLETED,
+                         _return_value=outcome.get("headline"))
+
+    def _git_revision(self) -> Optional[str]:
+        if not hasattr(self, "_revision"):
+            from llem.envinfo import git_revision
+
+            self._revision = git_revision()
+        return self._revision
+
+    @staticmethod
+    def _read_outcome(job_dir: Path) -> Optional[dict]:
+        try:
+            return json.loads((job_dir / argvs.OUTCOME_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _stream(self, argv: list[str], name: str, log_path: Path, quiet: bool) -> int:
+        """Run the container, copy its output to docker.log (and the console unless quiet)."""
+        with open(log_path, "w") as sink, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                            text=True, bufsize=1) as proc:
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    sink.write(line)
+                    if not quiet:
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+                return proc.wait()
+            except KeyboardInterrupt:
+                self._docker("kill", name, timeout=30)
+                raise
