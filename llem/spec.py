@@ -176,4 +176,7 @@ def build_spec(cfg: dict) -> JobSpec:
     from llem.checks import check_spec
 
     check_spec(spec, info)
+    from llem.tracking import check_tracking  # the tracker validates its own (loosely typed) group
+
+    check_tracking(spec.tracking)
     return spec

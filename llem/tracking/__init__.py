@@ -1,9 +1,42 @@
-"""Experiment tracking. track() is called once per job after its files are on disk."""
+"""Experiment tracking. track() is called once per job after its files are on disk.
+
+tracking=mlflow (the default) logs one MLflow run per job, nested under the sweep's parent run
+(see llem.tracking.callback); tracking=none turns it off. A tracker that cannot be reached never
+costs a measurement: the run is marked unsynced and `llem sync` uploads it later.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+
+def check_tracking(tracking) -> None:
+    """Validation hook (before any model loads): UserError with one sentence for bad settings."""
+    from llem.tracking.settings import check_tracking as check
+
+    check(tracking)
 
 
 def track(spec, run_dir, record: dict) -> None:
     """Log one job's record (a result or a failure) to the configured tracker; never raises."""
     if spec.tracking.name == "none":
         return
+    from llem.progress import console
+
+    try:
+        from llem.tracking.settings import mlflow_settings
+        from llem.tracking.sweep import current_sweep
+        from llem.tracking.upload import log_run
+
+        settings = mlflow_settings(spec.tracking)
+        uri = settings.resolved_uri()
+        mlflow_id, _ = log_run(Path(run_dir), record, uri, settings.experiment, current_sweep(),
+                               settings.timeout_s, settings.artifacts)
+    except Exception as exc:  # tracking must never turn a measurement into a failure
+        console().print(
+            f"[yellow]llem: warning:[/yellow] the run was not logged to MLflow ({exc}). "
+            f"It is saved in {run_dir}; upload it later with: llem sync {spec.run.output_root}"
+        )
+        return
+    if not spec.run.quiet:
+        console().print(f"[dim]llem: logged to MLflow run {mlflow_id} ({uri}, experiment {settings.experiment})[/dim]")

@@ -1,0 +1,86 @@
+"""`llem report SOURCE`: comparison table, CSV and PNG plots for a set of runs.
+
+SOURCE is a sweep dir (<output_root>/hydra/sweeps/<time>), an output root (outputs), a run dir,
+or mlflow:EXPERIMENT (with --uri, default sqlite:///mlflow.db)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from llem.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llem report", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("source", nargs="?", default="outputs",
+                   help="sweep dir, output root, run dir, or mlflow:EXPERIMENT (default: outputs)")
+    p.add_argument("--out", help="folder for report.csv and the PNGs (default: SOURCE/report, or ./llem-report-EXPERIMENT)")
+    p.add_argument("--uri", help="MLflow tracking URI for mlflow:EXPERIMENT (default: sqlite:///mlflow.db)")
+    p.add_argument("--no-plots", action="store_true", help="table and CSV only")
+    p.add_argument("--timeseries", type=int, default=4, metavar="N",
+                   help="plot the power time series of up to N runs (default: 4)")
+    return p
+
+
+def _out_dir(source: str, out: str | None) -> Path:
+    if out:
+        return Path(out)
+    if source.startswith("mlflow:"):
+        return Path(f"llem-report-{source[len('mlflow:'):] or 'llem'}")
+    return Path(source) / "report"
+
+
+def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4) -> dict:
+    from llem.report.collect import collect
+    from llem.report.table import flatten, render_table, sort_rows, write_csv
+
+    runs = collect(source, uri, out_dir / "mlflow_runs")
+    if not runs:
+        raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
+    rows = sort_rows([flatten(r) for r in runs])
+    title = Path(source).name if not source.startswith("mlflow:") else source
+    render_table(rows, f"llem report: {title} ({len(rows)} runs)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"csv": write_csv(rows, out_dir / "report.csv") or out_dir / "report.csv"}
+    if plots:
+        from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
+        from llem.report.timeseries import plot_run_power
+
+        files["energy_vs_throughput"] = energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)
+        files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
+                                                        "energy per output token (J)", "energy per token")
+        files["throughput_vs_batch_size"] = metric_vs_batch(rows, out_dir / "throughput_vs_batch_size.png", title, TPS,
+                                                            "throughput (output tokens / s)", "throughput")
+        plotted = 0
+        for run in runs:
+            if plotted >= timeseries or not run.ok or run.run_dir is None:
+                continue
+            name = f"power_{run.record['identity'].get('config_hash', plotted)}.png"
+            if plot_run_power(run.record, run.run_dir, out_dir / name) is not None:
+                files[name] = out_dir / name
+                plotted += 1
+        files["timeseries_plotted"] = plotted
+    return {"rows": rows, "files": files, "out_dir": out_dir}
+
+
+def main(argv: list[str]) -> int:
+    from llem.progress import console
+
+    args = _parser().parse_args(argv)
+    out_dir = _out_dir(args.source, args.out)
+    try:
+        report = build_report(args.source, out_dir, args.uri, not args.no_plots, args.timeseries)
+    except UserError as exc:
+        print(f"llem: error: {exc}", file=sys.stderr)
+        return 2
+    con = console()
+    files = report["files"]
+    con.print(f"[bold]llem report[/bold] wrote {files['csv']}")
+    for key, path in files.items():
+        if key not in ("csv", "timeseries_plotted"):
+            con.print(f"  {path}")
+    if not args.no_plots and not files.get("timeseries_plotted"):
+        con.print("[dim]  no power time series in these runs (the sampler records one where a GPU sensor is readable)[/dim]")
+    return 0

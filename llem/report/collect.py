@@ -1,0 +1,101 @@
+"""Find the runs a report is about and load their records (result.json or failure.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from llem.errors import UserError
+
+MLFLOW_PREFIX = "mlflow:"
+
+
+@dataclass
+class Run:
+    record: dict
+    run_dir: Optional[Path]  # where result.json and the time series live (a download for MLflow)
+
+    @property
+    def ok(self) -> bool:
+        return self.record.get("status") == "ok"
+
+
+def _load(run_dir: Path) -> Optional[Run]:
+    from llem.results.io import read_json
+
+    for name in ("result.json", "failure.json"):
+        path = run_dir / name
+        if path.is_file():
+            try:
+                return Run(read_json(path), run_dir)
+            except (OSError, ValueError):
+                return None
+    return None
+
+
+def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
+    from llem.results.io import read_json
+    from llem.tracking.sweep import SUMMARY_FILE
+
+    try:
+        summary = read_json(sweep_dir / SUMMARY_FILE)
+    except (OSError, ValueError):
+        from llem.tracking.summary import summarize_sweep
+
+        summary = summarize_sweep(sweep_dir, since_unix_s=0.0)
+    return [Path(j["run_dir"]) for j in summary["jobs"] if j.get("run_dir")]
+
+
+def from_directory(path: Path) -> list[Run]:
+    path = Path(path)
+    if (path / "result.json").is_file() or (path / "failure.json").is_file():
+        dirs = [path]
+    elif (path / "runs").is_dir():
+        dirs = sorted(p for p in (path / "runs").iterdir() if p.is_dir())
+    elif any(path.glob("*/.hydra/config.yaml")):
+        dirs = _sweep_run_dirs(path)
+    else:
+        raise UserError(f"{path} is not a run dir, a sweep dir or an output root: give a folder with result.json, "
+                        f"with runs/ (run.output_root), or with the numbered job folders of a --multirun sweep.")
+    return [r for r in (_load(d) for d in dirs) if r is not None]
+
+
+def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
+    """Download each job run's result.json (and time series) of an MLflow experiment."""
+    from llem.tracking.mlflow_store import TrackerUnavailable, connect
+
+    try:
+        client = connect(uri)
+    except TrackerUnavailable as exc:
+        raise UserError(f"the MLflow store could not be read ({exc}): check --uri.") from None
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        names = [e.name for e in client.search_experiments()]
+        raise UserError(f"mlflow:{experiment} is not an experiment in {uri}: choose one of {', '.join(sorted(names)) or '(none)'}.")
+    runs = []
+    for mlrun in client.search_runs([exp.experiment_id], filter_string="tags.`llem.role` = 'job'", max_results=5000):
+        dest = cache_dir / mlrun.info.run_id
+        dest.mkdir(parents=True, exist_ok=True)
+        names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
+        for name in ("result.json", "failure.json", "timeseries.csv"):
+            if name in names and not (dest / name).exists():
+                client.download_artifacts(mlrun.info.run_id, name, str(dest))
+        run = _load(dest)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def collect(source: str, uri: Optional[str], cache_dir: Path) -> list[Run]:
+    if source.startswith(MLFLOW_PREFIX):
+        from llem.tracking.settings import check_uri, resolve_uri
+
+        uri = uri or "sqlite:///mlflow.db"
+        check_uri(uri)
+        return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir)
+    path = Path(source)
+    if not path.is_dir():
+        raise UserError(f"{source} is not a folder: give a sweep dir, an output root (e.g. outputs) or a run dir, "
+                        f"or mlflow:EXPERIMENT for an MLflow experiment.")
+    return from_directory(path)

@@ -1,0 +1,169 @@
+"""Flatten run records into comparison rows; print them as a rich table; write them as CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional
+
+from llem.report.collect import Run
+
+# Spec fields that can tell runs apart, in the order labels use them.
+LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_tokens", "batch_size")
+
+CSV_COLUMNS = [
+    "run_id", "status", "backend", "engine", "engine_version", "model", "dtype", "hardware", "device", "gpu_name",
+    "batch_size", "input_tokens", "output_tokens", "num_prompts", "repeats",
+    "output_tokens_per_s", "output_tokens_per_s_ci95_low", "output_tokens_per_s_ci95_high",
+    "energy_j_per_output_token", "energy_j_per_output_token_ci95_low", "energy_j_per_output_token_ci95_high",
+    "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "peak_power_w",
+    "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
+    "energy_meter", "energy_reason", "validity_flags", "config_hash", "error", "run_dir",
+]
+
+
+def _stat(record: dict, field: str, part: str) -> Optional[float]:
+    return ((record.get("statistics") or {}).get(field) or {}).get(part)
+
+
+def flatten(run: Run) -> dict:
+    rec = run.record
+    spec, ident = rec.get("spec", {}), rec.get("identity", {})
+    w, b = spec.get("workload", {}), spec.get("backend", {})
+    m = rec.get("metrics", {}) if run.ok else {}
+    ts = rec.get("timeseries") if isinstance(rec.get("timeseries"), dict) else {}
+    env_gpus = None
+    if run.run_dir is not None and (run.run_dir / "environment.json").is_file():
+        from llem.results.io import read_json
+        from llem.tracking.payload import gpu_name
+
+        try:
+            env_gpus = gpu_name(read_json(run.run_dir / "environment.json"))
+        except (OSError, ValueError):
+            env_gpus = None
+    row = {
+        "run_id": ident.get("run_id"),
+        "status": rec.get("status"),
+        "backend": b.get("name"),
+        "engine": ident.get("engine"),
+        "engine_version": ident.get("engine_version"),
+        "model": spec.get("model", {}).get("name"),
+        "dtype": b.get("dtype"),
+        "hardware": spec.get("hardware", {}).get("name"),
+        "device": ident.get("device"),
+        "gpu_name": env_gpus,
+        "batch_size": w.get("batch_size"),
+        "input_tokens": w.get("input_tokens"),
+        "output_tokens": w.get("output_tokens"),
+        "num_prompts": w.get("num_prompts"),
+        "repeats": spec.get("run", {}).get("repeats"),
+        "energy_meter": ((rec.get("energy") or {}).get("meter") or {}).get("meter") if run.ok else None,
+        "energy_reason": m.get("energy_reason"),
+        "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
+        "config_hash": ident.get("config_hash"),
+        "error": None if run.ok else "{type}: {message}".format(**{"type": None, "message": None, **(rec.get("error") or {})}),
+        "run_dir": str(run.run_dir) if run.run_dir else None,
+        "peak_power_w": ts.get("peak_power_w"),
+    }
+    for key, value in b.items():  # engine settings can tell runs apart (cache, compile, attention)
+        if key not in ("name", "dtype") and isinstance(value, (str, int, float, bool)):
+            row[f"backend.{key}"] = value
+    for key in ("output_tokens_per_s", "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j",
+                "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s"):
+        row[key] = m.get(key)
+    for key in ("output_tokens_per_s", "energy_j_per_output_token"):
+        row[f"{key}_ci95_low"] = _stat(rec, key, "ci95_low") if run.ok else None
+        row[f"{key}_ci95_high"] = _stat(rec, key, "ci95_high") if run.ok else None
+    return row
+
+
+def sort_rows(rows: list[dict]) -> list[dict]:
+    def key(r):
+        return tuple(str(r.get(k) or "") if k not in ("batch_size", "input_tokens", "output_tokens")
+                     else int(r.get(k) or 0) for k in LABEL_KEYS)
+
+    return sorted(rows, key=key)
+
+
+def varying_keys(rows: list[dict], keys=None) -> list[str]:
+    """Which label keys differ between rows (default: LABEL_KEYS, then engine settings)."""
+    if keys is None:
+        keys = list(LABEL_KEYS) + sorted({k for r in rows for k in r if k.startswith("backend.")})
+    return [k for k in keys if len({r.get(k) for r in rows}) > 1]
+
+
+def label(row: dict, keys: list[str]) -> str:
+    short = {"batch_size": "bs", "input_tokens": "in", "output_tokens": "out"}
+    parts = [f"{short[k]}{row.get(k)}" if k in short
+             else f"{k.removeprefix('backend.')}={row.get(k)}" if k.startswith("backend.") else str(row.get(k))
+             for k in keys if row.get(k) is not None]  # a setting the engine does not have is not shown
+    return " ".join(parts) or str(row.get("backend"))
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:  # a missing value is an empty cell, never 0
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
+
+
+def _num(v, spec=".4g") -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:{spec}}"
+
+
+def _with_ci(row: dict, key: str, spec: str = ".4g") -> str:
+    v = row.get(key)
+    if v is None:
+        return "[dim]n/a[/dim]"
+    lo, hi = row.get(f"{key}_ci95_low"), row.get(f"{key}_ci95_high")
+    if lo is None or hi is None:
+        return _num(v, spec)
+    half = (hi - lo) / 2
+    shown = "0" if abs(half) < 1e-6 * abs(v) else (f"{half:,.0f}" if half >= 100 else f"{half:.2g}")
+    return f"{_num(v, spec)} [dim]±{shown}[/dim]"
+
+
+def render_table(rows: list[dict], title: str) -> None:
+    """Columns for what differs between the runs; what they share goes in the caption."""
+    from rich.table import Table
+
+    from llem.progress import console
+
+    config_cols = [("backend", "backend"), ("model", "model"), ("hardware", "hw"), ("dtype", "dtype"),
+                   ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
+    engine_settings = sorted({k for r in rows for k in r if k.startswith("backend.")})
+    config_cols += [(k, k.removeprefix("backend.")) for k in engine_settings]
+    varying = set(varying_keys(rows, [k for k, _ in config_cols]))
+    shared = [f"{name} {rows[0].get(k)}" for k, name in config_cols
+              if k not in varying and rows and rows[0].get(k) is not None]
+    t = Table(title=title, title_justify="left", caption=("all runs: " + ", ".join(shared)) if shared else None,
+              caption_justify="left")
+    t.add_column("config")
+    for key, name in config_cols:
+        if key in varying:
+            t.add_column(name, justify="right" if key in ("batch_size", "input_tokens", "output_tokens") else "left")
+    for name in ("tok/s ±CI", "J/token ±CI", "avg W", "p50 s", "status"):
+        t.add_column(name, justify="left" if name == "status" else "right")
+    for r in rows:
+        status = "[green]ok[/green]" if r["status"] == "ok" else f"[red]{r['status']}[/red]"
+        if r["status"] == "ok" and r.get("validity_flags"):
+            status = "[yellow]flagged[/yellow]"
+        jpt = _with_ci(r, "energy_j_per_output_token", ".4g") if r["status"] == "ok" else "[dim]n/a[/dim]"
+        if r["status"] == "ok" and r.get("energy_j_per_output_token") is None:
+            jpt = "[yellow]not measured[/yellow]"
+        cells = [str(r.get("config_hash") or "")[:8]]
+        cells += ["" if r.get(k) is None else str(r.get(k)) for k, _ in config_cols if k in varying]
+        cells += [_with_ci(r, "output_tokens_per_s", ".4g"), jpt, _num(r.get("avg_power_w"), ".1f"),
+                  _num(r.get("batch_latency_p50_s"), ".3f"), status]
+        t.add_row(*cells)
+    con = console()
+    con.print(t)
+    for reason in sorted({r["energy_reason"] for r in rows if r.get("energy_reason")}):
+        con.print(f"[yellow]energy not measured[/yellow] for some runs: {reason}")
+    for r in rows:
+        if r["status"] != "ok":
+            con.print(f"[red]{r['status']}[/red] {r['run_id']}: {r.get('error')}")

@@ -1,0 +1,111 @@
+"""Hydra callback (hydra.callbacks in conf/config.yaml) that brackets a --multirun sweep:
+
+- on_multirun_start (launcher process): write the sweep file, open the sweep's parent MLflow run,
+  export the sweep to the environment for jobs started from here;
+- on_job_start (the job's process, wherever it runs): adopt the sweep from the sweep file;
+- on_multirun_end (launcher process): count measured / skipped / failed jobs from the run dirs,
+  write llem_sweep_summary.json, print the summary and close the parent run.
+
+Imports stay inside the methods: Hydra instantiates this class for every command, --help included.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra is a core dependency
+    Callback = object
+
+
+def _tracking(config) -> dict:
+    from omegaconf import OmegaConf
+
+    node = config.get("tracking") if hasattr(config, "get") else None
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {"name": "none"}
+
+
+class SweepCallback(Callback):
+    def on_multirun_start(self, config, **kwargs: Any) -> None:
+        from pathlib import Path
+
+        from llem.progress import console
+        from llem.tracking import sweep as sw
+
+        sweep = sw.new_sweep(Path(str(config.hydra.sweep.dir)), list(config.hydra.overrides.task))
+        Path(sweep["dir"]).mkdir(parents=True, exist_ok=True)
+        tracking = _tracking(config)
+        if tracking.get("name") == "mlflow":
+            sweep["mlflow"] = self._open_parent(sweep, tracking)
+            if not sweep["mlflow"]["synced"]:
+                console().print(f"[yellow]llem: warning:[/yellow] MLflow is unreachable ({sweep['mlflow']['error']}); "
+                                f"measurements are kept on disk and `llem sync` uploads them later.")
+        sw.write_sweep(sweep)
+        sw.export_env(sweep)
+
+    @staticmethod
+    def _open_parent(sweep: dict, tracking: dict) -> dict:
+        from llem.tracking.settings import mlflow_settings
+
+        settings = mlflow_settings(tracking)
+        uri = settings.resolved_uri()
+        state = {"uri": uri, "experiment": settings.experiment, "parent_run_id": None, "synced": False, "error": None}
+        try:
+            from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id
+
+            client = connect(uri, settings.timeout_s)
+            exp = experiment_id(client, settings.experiment)
+            state.update(parent_run_id=ensure_parent(client, exp, sweep, sweep["overrides"]), experiment_id=exp, synced=True)
+        except Exception as exc:  # an unreachable tracker never stops a sweep
+            state["error"] = str(exc)
+        return state
+
+    def on_job_start(self, config, **kwargs: Any) -> None:
+        from llem.tracking import sweep as sw
+
+        try:
+            from hydra.core.hydra_config import HydraConfig
+            from hydra.types import RunMode
+
+            if HydraConfig.get().mode != RunMode.MULTIRUN:
+                return
+        except Exception:
+            return
+        found = sw.read_sweep(str(config.hydra.sweep.dir))
+        if found and os.environ.get(sw.ENV_SWEEP_ID) in (None, found["sweep_id"]):
+            sw.export_env(found)
+
+    def on_multirun_end(self, config, **kwargs: Any) -> None:
+        from pathlib import Path
+
+        from llem.progress import console
+        from llem.results.io import write_json
+        from llem.tracking import sweep as sw
+        from llem.tracking.summary import summarize_sweep, summary_line
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep = sw.read_sweep(sweep_dir) or sw.new_sweep(sweep_dir, [])
+        summary = summarize_sweep(sweep_dir, sweep["started_unix_s"])
+        summary["sweep_id"] = sweep["sweep_id"]
+        write_json(sweep_dir / sw.SUMMARY_FILE, summary)
+        console().print(f"[bold]llem sweep summary:[/bold] {summary_line(summary['counts'])}  [dim]({sweep_dir})[/dim]")
+        for job in summary["jobs"]:
+            if job["status"] in ("failed", "incomplete", "invalid"):
+                console().print(f"  [red]{job['status']}[/red] job {job['job']} {job.get('run_id', '')}: {job.get('message')}")
+        self._close_parent(sweep, summary["counts"])
+        for var in sw.ENV_VARS:
+            os.environ.pop(var, None)
+
+    @staticmethod
+    def _close_parent(sweep: dict, counts: dict) -> None:
+        state = sweep.get("mlflow") or {}
+        if not state.get("parent_run_id"):
+            return
+        try:
+            from llem.tracking.mlflow_store import connect, finish_parent
+
+            finish_parent(connect(state["uri"]), state["parent_run_id"], counts)
+        except Exception:  # the parent's end state is cosmetic; its children are what matter
+            pass

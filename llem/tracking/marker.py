@@ -1,0 +1,35 @@
+"""<run_dir>/tracking.json: whether a run's record reached the tracker, so `llem sync` can catch up."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+MARKER = "tracking.json"
+
+
+def write_marker(run_dir: Path, *, synced: bool, uri: str, experiment: str, measurement: str,
+                 sweep: Optional[dict], mlflow_run_id: Optional[str] = None, error: Optional[str] = None) -> None:
+    from llem.results.io import write_json
+
+    write_json(Path(run_dir) / MARKER, {
+        "tracker": "mlflow",
+        "synced": synced,
+        "uri": uri,
+        "experiment": experiment,
+        "measurement_id": measurement,
+        "mlflow_run_id": mlflow_run_id,
+        "sweep": sweep,
+        "error": error,
+        "attempted_unix_s": time.time(),
+    })
+
+
+def read_marker(run_dir: Path) -> Optional[dict]:
+    from llem.results.io import read_json
+
+    try:
+        return read_json(Path(run_dir) / MARKER)
+    except (OSError, ValueError):
+        return None

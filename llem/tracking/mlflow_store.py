@@ -1,0 +1,152 @@
+"""Talking to MLflow: connect (failing fast when the store is unreachable), find or create the
+experiment, the sweep's parent run and a job's run, and upload a record without duplicates.
+`mlflow` is imported here only, and only when tracking is used."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from llem.tracking import payload
+
+_CLIENTS: dict[str, object] = {}
+
+
+class TrackerUnavailable(Exception):
+    """The tracking store could not be reached or refused a write."""
+
+
+def _probe_http(uri: str, timeout_s: float) -> None:
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - user-configured tracking URI
+            if resp.status != 200:
+                raise TrackerUnavailable(f"the MLflow server at {uri} answered /health with HTTP {resp.status}")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackerUnavailable(f"no MLflow server answered at {uri} ({reason})") from None
+
+
+def connect(uri: str, timeout_s: float = 10.0):
+    """An MlflowClient for uri; TrackerUnavailable at once if the store is not there."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        _probe_http(uri, timeout_s)
+        # MLflow's own default retries with backoff for minutes; a measurement must not wait on that.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(int(timeout_s * 3), 10)))
+    elif scheme == "sqlite":
+        db = Path(uri[len("sqlite:///"):])
+        if not db.parent.is_dir():
+            raise TrackerUnavailable(f"the folder of the SQLite tracking store {db} does not exist")
+    if uri in _CLIENTS:
+        return _CLIENTS[uri]
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic"):  # after the import: mlflow sets its loggers up on import
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)  # touches the store (creates a new SQLite schema)
+    except Exception as exc:
+        raise TrackerUnavailable(f"the tracking store {uri} could not be opened ({type(exc).__name__}: {exc})") from None
+    _CLIENTS[uri] = client
+    return client
+
+
+def experiment_id(client, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:  # another job created it a moment ago
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def find_runs(client, exp_id: str, tag: str, value: str) -> list:
+    value = value.replace("'", "")
+    return list(client.search_runs([exp_id], filter_string=f"tags.`{tag}` = '{value}'", max_results=50))
+
+
+def ensure_parent(client, exp_id: str, sweep: dict, overrides: Optional[list[str]] = None) -> str:
+    """The sweep's parent run (found by its llem.sweep_id tag, created if absent)."""
+    for run in find_runs(client, exp_id, "llem.sweep_id", sweep["sweep_id"]):
+        if run.data.tags.get("llem.role") == "sweep":
+            return run.info.run_id
+    tags = {"mlflow.runName": f"sweep {sweep.get('name') or sweep['sweep_id']}", "llem.role": "sweep",
+            "llem.sweep_id": sweep["sweep_id"], "llem.sweep": sweep.get("name") or ""}
+    if sweep.get("dir"):
+        tags["llem.sweep_dir"] = str(sweep["dir"])
+    if overrides:
+        tags["llem.sweep_overrides"] = " ".join(overrides)[: payload.MAX_TAG_CHARS]
+    started = sweep.get("started_unix_s")
+    run = client.create_run(exp_id, start_time=int(1000 * started) if started else None, tags=tags)
+    return run.info.run_id
+
+
+def _parent_exists(client, exp_id: str, run_id: Optional[str]) -> bool:
+    """A parent id from the environment may belong to another store (a different tracking.uri)."""
+    if not run_id:
+        return False
+    try:
+        return client.get_run(run_id).info.experiment_id == exp_id
+    except Exception:
+        return False
+
+
+def finish_parent(client, parent_id: str, counts: dict) -> None:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client.log_batch(parent_id, metrics=[Metric(f"jobs_{k}", float(v), now, 0) for k, v in counts.items()])
+    client.set_terminated(parent_id, status="FINISHED", end_time=now)
+
+
+def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dict], artifacts: bool = True,
+           environment: Optional[dict] = None) -> tuple[str, bool]:
+    """Log one job's record as an MLflow run. Returns (mlflow run id, created: False if it was there).
+
+    A run is identified by its llem.measurement_id tag; one left incomplete by an earlier crash
+    is deleted and logged again, so the store never holds the same measurement twice."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    mid = payload.measurement_id(record)
+    for run in find_runs(client, exp_id, "llem.measurement_id", mid):
+        if run.data.tags.get("llem.upload_complete") == "true":
+            return run.info.run_id, False
+        client.delete_run(run.info.run_id)
+    if sweep and not _parent_exists(client, exp_id, sweep.get("parent_run_id")):
+        sweep = dict(sweep, parent_run_id=ensure_parent(client, exp_id, sweep))
+    ident = record.get("identity", {})
+    started = ident.get("started_unix_s")
+    tags = payload.tags(record, sweep)
+    run = client.create_run(exp_id, start_time=int(1000 * started) if started else None, tags=tags)
+    run_id = run.info.run_id
+    params = [Param(k, v) for k, v in payload.params(record, environment).items()]
+    metrics = [Metric(k, v, ts, step) for k, v, ts, step in payload.metrics(record)]
+    for i in range(0, max(len(params), 1), 100):  # MLflow's log_batch limits: 100 params, 1000 metrics
+        client.log_batch(run_id, params=params[i:i + 100])
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i:i + 1000])
+    if artifacts:
+        for path, folder in payload.artifact_files(run_dir, record):
+            client.log_artifact(run_id, str(path), artifact_path=folder)
+    client.set_tag(run_id, "llem.upload_complete", "true")
+    finished = ident.get("finished_unix_s")
+    client.set_terminated(run_id, status="FINISHED" if record.get("status") == "ok" else "FAILED",
+                          end_time=int(1000 * finished) if finished else None)
+    return run_id, True

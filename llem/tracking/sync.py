@@ -1,0 +1,95 @@
+"""`llem sync [output_root]`: upload to MLflow the runs that could not be logged when they ran.
+
+A run is found in MLflow by its llem.measurement_id tag, so syncing twice, or syncing a run that
+did reach MLflow, never creates a duplicate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from llem.errors import UserError
+
+USAGE = "llem sync [OUTPUT_ROOT] [--uri URI] [--experiment NAME] [--all]"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llem sync", description="Upload runs that were measured while MLflow was unreachable.")
+    p.add_argument("output_root", nargs="?", default="outputs", help="llem's run.output_root (default: outputs)")
+    p.add_argument("--uri", help="tracking URI to upload to (default: the one each run was configured with)")
+    p.add_argument("--experiment", help="MLflow experiment (default: the one each run was configured with)")
+    p.add_argument("--all", action="store_true",
+                   help="also upload runs measured with tracking=none (default: only runs marked unsynced)")
+    return p
+
+
+def _record(run_dir: Path):
+    from llem.results.io import read_json
+
+    for name in ("result.json", "failure.json"):
+        try:
+            return read_json(run_dir / name)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def pending(root: Path, include_untracked: bool) -> list[tuple[Path, dict, dict]]:
+    """(run_dir, record, marker) of every run that still has to reach MLflow."""
+    from llem.tracking.marker import read_marker
+
+    out = []
+    for run_dir in sorted((root / "runs").glob("*/")):
+        record = _record(run_dir)
+        if record is None:
+            continue
+        marker = read_marker(run_dir)
+        if marker is None and not include_untracked:
+            continue
+        if marker is not None and marker.get("synced"):
+            continue
+        out.append((run_dir, record, marker or {}))
+    return out
+
+
+def sync(root: Path, uri: str | None = None, experiment: str | None = None, include_untracked: bool = False) -> dict:
+    from llem.tracking.mlflow_store import TrackerUnavailable
+    from llem.tracking.settings import check_uri, resolve_uri
+    from llem.tracking.upload import log_run
+
+    counts = {"uploaded": 0, "already_in_mlflow": 0, "failed": 0}
+    errors = []
+    if uri:
+        check_uri(uri)
+    for run_dir, record, marker in pending(root, include_untracked):
+        target = resolve_uri(uri) if uri else marker.get("uri") or resolve_uri("sqlite:///mlflow.db")
+        exp = experiment or marker.get("experiment") or "llem"
+        try:
+            _, created = log_run(run_dir, record, target, exp, marker.get("sweep"))
+        except TrackerUnavailable as exc:
+            counts["failed"] += 1
+            errors.append(f"{run_dir.name}: {exc}")
+            continue
+        counts["uploaded" if created else "already_in_mlflow"] += 1
+    return {"counts": counts, "errors": errors}
+
+
+def main(argv: list[str]) -> int:
+    import sys
+
+    from llem.progress import console
+
+    args = _parser().parse_args(argv)
+    root = Path(args.output_root)
+    try:
+        if not (root / "runs").is_dir():
+            raise UserError(f"{root} holds no runs/ folder: give llem's run.output_root (default: outputs), e.g. {USAGE}.")
+        outcome = sync(root, args.uri, args.experiment, args.all)
+    except UserError as exc:
+        print(f"llem: error: {exc}", file=sys.stderr)
+        return 2
+    c = outcome["counts"]
+    console().print(f"[bold]llem sync:[/bold] {c['uploaded']} uploaded, {c['already_in_mlflow']} already in MLflow, {c['failed']} failed")
+    for line in outcome["errors"]:
+        console().print(f"  [red]not uploaded[/red] {line}")
+    return 1 if c["failed"] else 0
