@@ -1,0 +1,29 @@
+"""hydra/launcher=slurm on the CI's real one-node Slurm (.ci/services.d/slurm.sh): a two-job
+multirun, its results, and each job's Slurm logs. Skipped when no cluster answers sinfo."""
+
+from __future__ import annotations
+
+from conftest import llem_env, run_llem  # tests/conftest.py
+from launcher_helpers import SWEEP, TINY, overlapping, results, slurm, spans  # noqa: F401  (fixture)
+
+
+def test_slurm_sweep_runs_and_logs_each_job(tmp_path, slurm):
+    env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
+    proc = run_llem(["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, f"run.output_root={tmp_path}"],
+                    cwd=tmp_path, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "2 measured, 0 skipped (already complete), 0 failed" in proc.stdout
+    done = results(tmp_path)
+    assert sorted(r["spec"]["workload"]["batch_size"] for r in done) == [1, 2]
+    assert all(r["status"] == "ok" and r["identity"]["device"] == "cpu" for r in done)
+    assert overlapping(spans(done[0]), spans(done[1])) == []  # array_parallelism=1
+    # Per-job Slurm logs: <sweep>/.submitit/<jobid>_<task>/<jobid>_<task>_0_log.{out,err}
+    errs = sorted((tmp_path / "hydra").rglob(".submitit/*_*/*_0_log.err"))
+    outs = sorted((tmp_path / "hydra").rglob(".submitit/*_*/*_0_log.out"))
+    assert len(errs) == 2 and len(outs) == 2, (errs, outs)
+    for out in outs:  # submitit's own log lines go to stdout, with Slurm's job id
+        text = out.read_text()
+        task = out.name.removesuffix("_0_log.out")  # <jobid>_<task>
+        assert f"job_id={task}" in text and "Job completed successfully" in text, text[-2000:]
+    scripts = list((tmp_path / "hydra").rglob(".submitit/*/*_submission.sh"))
+    assert scripts and "#SBATCH" in scripts[0].read_text()
