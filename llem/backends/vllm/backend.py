@@ -9,14 +9,21 @@ import time
 from llem.backends.base import Backend, BatchRecord, Generation, Request
 from llem.errors import UserError
 
+DEFAULT_CPU_KVCACHE_GIB = 1  # cpu_kvcache_space_gib=null on CPU (VLLM_CPU_KVCACHE_SPACE from the environment wins)
+
 
 class VllmBackend(Backend):
     name = "vllm"
 
     def load(self) -> None:
         s = self.settings
-        if self.device == "cpu" and s["cpu_kvcache_space_gib"]:
-            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(s["cpu_kvcache_space_gib"])
+        if self.device == "cpu":
+            # An explicit KV-cache size: without one, vLLM's CPU backend reserves
+            # gpu_memory_utilization x system RAM, and refuses to start when that much is not free.
+            if s["cpu_kvcache_space_gib"]:
+                os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(s["cpu_kvcache_space_gib"])
+            else:
+                os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(DEFAULT_CPU_KVCACHE_GIB))
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its INFO lines drown llem's progress
         import vllm
         from vllm import LLM, SamplingParams

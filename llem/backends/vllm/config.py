@@ -55,7 +55,8 @@ class VllmConfig(BaseModel):
     speculative_config: Optional[dict[str, Any]] = None
     max_model_len: Optional[int] = Field(None, ge=1)  # None: input_tokens + output_tokens of the workload, rounded up
     seed: int = 0
-    # KV cache on CPU, in GiB (sets VLLM_CPU_KVCACHE_SPACE for the engine); None: vLLM's default
+    # KV cache on CPU, in GiB (sets VLLM_CPU_KVCACHE_SPACE); None: $VLLM_CPU_KVCACHE_SPACE if set, else 1.
+    # (vLLM's own CPU default reserves gpu_memory_utilization x system RAM.)
     cpu_kvcache_space_gib: Optional[int] = Field(None, ge=1)
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other EngineArgs field, passed through
 
