@@ -51,5 +51,6 @@ def test_overhead_script_reports_a_ratio(tmp_path):
     doc = json.loads((tmp_path / "overhead.json").read_text())
     assert len(doc["ratios"]) == 2 and all(r > 0 for r in doc["ratios"])
     assert doc["ratio_nvml_over_none"]["mean"] == pytest.approx(sum(doc["ratios"]) / 2)
+    assert len(doc["ratios_nvml_only"]) == 2 and doc["nvml_only_tokens_per_s"]["n"] == 2
     assert doc["meter"]["meter"] == "nvml" and doc["sampler"][0]["file"] == "timeseries.csv"
     assert "throughput ratio" in out.stdout
