@@ -28,6 +28,7 @@ def _err(row: dict, key: str) -> Optional[tuple[float, float]]:
     lo, hi, v = row.get(f"{key}_ci95_low"), row.get(f"{key}_ci95_high"), row.get(key)
     if lo is None or hi is None or v is None:
         return None
+    lo = max(lo, 0.0)  # throughput and energy are positive: the drawn bar stops at 0 (the CSV keeps the CI)
     return max(v - lo, 0.0), max(hi - v, 0.0)
 
 

@@ -137,9 +137,10 @@ def render_table(rows: list[dict], title: str) -> None:
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
     engine_settings = sorted({k for r in rows for k in r if k.startswith("backend.")})
     config_cols += [(k, k.removeprefix("backend.")) for k in engine_settings]
-    varying = set(varying_keys(rows, [k for k, _ in config_cols]))
-    shared = [f"{name} {rows[0].get(k)}" for k, name in config_cols
-              if k not in varying and rows and rows[0].get(k) is not None]
+    measured = [r for r in rows if r["status"] == "ok"] or rows  # a failed run's missing fields are not a difference
+    varying = set(varying_keys(measured, [k for k, _ in config_cols]))
+    shared = [f"{name} {measured[0].get(k)}" for k, name in config_cols
+              if k not in varying and measured[0].get(k) is not None]
     t = Table(title=title, title_justify="left", caption=("all runs: " + ", ".join(shared)) if shared else None,
               caption_justify="left")
     t.add_column("config")
