@@ -33,6 +33,8 @@ start() {
 
 stop() {
   if pid_alive; then
+    # Images replaced by rebuilds would pile up in the cached data root.
+    docker image prune -f >/dev/null 2>&1 || true
     local pid; pid=$(cat "$PIDFILE")
     kill "$pid"
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
