@@ -7,7 +7,13 @@ costs a measurement: the run is marked unsynced and `llem sync` uploads it later
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Set by launchers whose jobs run where the tracking store is out of reach (a container without
+# network or without the SQLite file mounted): the job only marks its run unsynced, and the sweep's
+# end (in the launching process) or `llem sync` uploads it.
+DEFER_ENV = "LLEM_TRACKING_DEFER"
 
 
 def check_tracking(tracking) -> None:
@@ -30,6 +36,9 @@ def track(spec, run_dir, record: dict) -> None:
 
         settings = mlflow_settings(spec.tracking)
         uri = settings.resolved_uri()
+        if os.environ.get(DEFER_ENV) == "1":
+            _defer(spec, run_dir, record, settings, uri)
+            return
         mlflow_id, _ = log_run(Path(run_dir), record, uri, settings.experiment, current_sweep(),
                                settings.timeout_s, settings.artifacts)
     except Exception as exc:  # tracking must never turn a measurement into a failure
@@ -40,3 +49,15 @@ def track(spec, run_dir, record: dict) -> None:
         return
     if not spec.run.quiet:
         console().print(f"[dim]llem: logged to MLflow run {mlflow_id} ({uri}, experiment {settings.experiment})[/dim]")
+
+
+def _defer(spec, run_dir, record: dict, settings, uri: str) -> None:
+    from llem.progress import console
+    from llem.tracking.marker import write_marker
+    from llem.tracking.payload import measurement_id
+    from llem.tracking.sweep import current_sweep
+
+    write_marker(Path(run_dir), synced=False, uri=uri, experiment=settings.experiment, measurement=measurement_id(record),
+                 sweep=current_sweep(), error=f"deferred ({DEFER_ENV}=1): uploaded when the sweep ends or by llem sync")
+    if not spec.run.quiet:
+        console().print(f"[dim]llem: MLflow logging deferred ({DEFER_ENV}=1); the sweep uploads it when it ends[/dim]")

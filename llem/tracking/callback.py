@@ -94,9 +94,26 @@ class SweepCallback(Callback):
         for job in summary["jobs"]:
             if job["status"] in ("failed", "incomplete", "invalid"):
                 console().print(f"  [red]{job['status']}[/red] job {job['job']} {job.get('run_id', '')}: {job.get('message')}")
+        self._catch_up(summary, sweep_dir)
         self._close_parent(sweep, summary["counts"])
         for var in sw.ENV_VARS:
             os.environ.pop(var, None)
+
+    @staticmethod
+    def _catch_up(summary: dict, sweep_dir) -> None:
+        """Upload, from here, the runs its jobs could not log (deferred in containers, store down)."""
+        from llem.progress import console
+        from llem.tracking.sync import pending, sync_runs
+
+        items = pending([j["run_dir"] for j in summary["jobs"] if j.get("run_dir") and j["status"] != "skipped"])
+        if not items:
+            return
+        c = sync_runs(items)["counts"]
+        if c["uploaded"] or c["already_in_mlflow"]:
+            console().print(f"llem: uploaded {c['uploaded']} run(s) to MLflow that their jobs could not log")
+        if c["failed"]:
+            console().print(f"[yellow]llem: warning:[/yellow] {c['failed']} run(s) of this sweep are not in MLflow yet: "
+                            f"they are saved on disk; upload them later with: llem sync <run.output_root>")
 
     @staticmethod
     def _close_parent(sweep: dict, counts: dict) -> None:

@@ -130,7 +130,10 @@ def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dic
             return run.info.run_id, False
         client.delete_run(run.info.run_id)
     if sweep and not _parent_exists(client, exp_id, sweep.get("parent_run_id")):
+        # The sweep's start could not open its parent run (store down): open it now, closed at once.
         sweep = dict(sweep, parent_run_id=ensure_parent(client, exp_id, sweep))
+        if client.get_run(sweep["parent_run_id"]).info.status == "RUNNING":
+            client.set_terminated(sweep["parent_run_id"], status="FINISHED")
     ident = record.get("identity", {})
     started = ident.get("started_unix_s")
     tags = payload.tags(record, sweep)

@@ -34,44 +34,55 @@ def _record(run_dir: Path):
     return None
 
 
-def pending(root: Path, include_untracked: bool) -> list[tuple[Path, dict, dict]]:
-    """(run_dir, record, marker) of every run that still has to reach MLflow."""
+def pending(run_dirs, include_untracked: bool = False) -> list[tuple[Path, dict, dict]]:
+    """(run_dir, record, marker) of every run among run_dirs that still has to reach MLflow."""
     from llem.tracking.marker import read_marker
 
     out = []
-    for run_dir in sorted((root / "runs").glob("*/")):
-        record = _record(run_dir)
+    for run_dir in run_dirs:
+        record = _record(Path(run_dir))
         if record is None:
             continue
-        marker = read_marker(run_dir)
+        marker = read_marker(Path(run_dir))
         if marker is None and not include_untracked:
             continue
         if marker is not None and marker.get("synced"):
             continue
-        out.append((run_dir, record, marker or {}))
+        out.append((Path(run_dir), record, marker or {}))
     return out
 
 
-def sync(root: Path, uri: str | None = None, experiment: str | None = None, include_untracked: bool = False) -> dict:
+def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, experiment: str | None = None) -> dict:
+    """Upload pending runs; a store that failed once is not tried again for the rest (fail fast)."""
     from llem.tracking.mlflow_store import TrackerUnavailable
     from llem.tracking.settings import check_uri, resolve_uri
     from llem.tracking.upload import log_run
 
     counts = {"uploaded": 0, "already_in_mlflow": 0, "failed": 0}
-    errors = []
+    errors, down = [], {}
     if uri:
         check_uri(uri)
-    for run_dir, record, marker in pending(root, include_untracked):
+    for run_dir, record, marker in items:
         target = resolve_uri(uri) if uri else marker.get("uri") or resolve_uri("sqlite:///mlflow.db")
         exp = experiment or marker.get("experiment") or "llem"
+        if target in down:
+            counts["failed"] += 1
+            errors.append(f"{run_dir.name}: {down[target]}")
+            continue
         try:
             _, created = log_run(run_dir, record, target, exp, marker.get("sweep"))
         except TrackerUnavailable as exc:
             counts["failed"] += 1
             errors.append(f"{run_dir.name}: {exc}")
+            down[target] = str(exc)
             continue
         counts["uploaded" if created else "already_in_mlflow"] += 1
     return {"counts": counts, "errors": errors}
+
+
+def sync(root: Path, uri: str | None = None, experiment: str | None = None, include_untracked: bool = False) -> dict:
+    run_dirs = sorted(p for p in (Path(root) / "runs").glob("*/") if p.is_dir())
+    return sync_runs(pending(run_dirs, include_untracked), uri, experiment)
 
 
 def main(argv: list[str]) -> int:

@@ -46,3 +46,19 @@ def test_jobs_in_other_processes_nest_under_the_sweep(workdir):
     assert sorted(r.data.params["batch_size"] for r in jobs) == ["1", "2", "4"]
     assert {r.data.tags["mlflow.parentRunId"] for r in jobs} == {parent}
     assert {r.data.tags["llem.sweep_id"] for r in jobs} == {sweep["sweep_id"]}
+
+
+def test_deferred_jobs_are_uploaded_when_the_sweep_ends(workdir):
+    """LLEM_TRACKING_DEFER=1 (set by launchers whose jobs cannot reach the store, e.g. containers
+    without network): jobs only mark their runs unsynced; the sweep's end uploads them, nested."""
+    out = run_llem(["--multirun", *TINY, "workload.batch_size=1,2"], cwd=workdir,
+                   env=llem_env(LLEM_TRACKING_DEFER=1))
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "MLflow logging deferred" in out.stdout
+    assert "uploaded 2 run(s) to MLflow that their jobs could not log" in out.stdout
+    runs = _runs(workdir)
+    (parent,) = [r for r in runs if r.data.tags.get("llem.role") == "sweep"]
+    jobs = [r for r in runs if r.data.tags.get("llem.role") == "job"]
+    assert len(jobs) == 2 and {r.data.tags["mlflow.parentRunId"] for r in jobs} == {parent.info.run_id}
+    for marker in (workdir / "outputs" / "runs").glob("*/tracking.json"):
+        assert json.loads(marker.read_text())["synced"] is True
