@@ -128,19 +128,14 @@ def _hydra_main() -> None:
 
 
 def _exit_code(multirun: bool) -> int:
+    """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
+    (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
     from llem.app import SESSION
 
-    outs = SESSION.outcomes
-    if multirun and outs:
-        from llem.progress import console
-
-        counts = {s: sum(o.status == s for o in outs) for s in ("ok", "skipped", "failed", "invalid")}
-        console().print(f"[bold]llem sweep:[/bold] {counts['ok']} measured, {counts['skipped']} skipped (already complete), "
-                        f"{counts['failed']} failed, {counts['invalid']} invalid")
-    if any(o.status in ("failed", "invalid") for o in outs):
-        only_user = all(o.user_error for o in outs if o.status in ("failed", "invalid"))
-        return 2 if only_user and not multirun else 1
-    return 0
+    bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid")]
+    if not bad:
+        return 0
+    return 2 if not multirun and all(o.user_error for o in bad) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

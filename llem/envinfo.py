@@ -15,18 +15,23 @@ _PACKAGES = ("torch", "transformers", "accelerate", "vllm", "sglang", "tensorrt_
 
 
 def git_revision() -> str | None:
-    """llem's own git revision when run from a checkout (None when installed from a wheel)."""
+    """llem's own git revision: from its checkout, else LLEM_GIT_REVISION (set by the Docker
+    launcher, whose image holds no checkout), else None."""
     root = Path(llem.__file__).resolve().parent.parent
+    fallback = os.environ.get("LLEM_GIT_REVISION") or None
     if not (root / ".git").exists():
-        return None
+        return fallback
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        rev = out.stdout.strip() or None
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+        rev = out.stdout.strip()
+        if out.returncode != 0 or len(rev) != 40:  # a checkout without commits, or no git at all
+            return fallback
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5).stdout.strip()
-        return f"{rev}-dirty" if rev and dirty else rev
+        return f"{rev}-dirty" if dirty else rev
     except (OSError, subprocess.SubprocessError):
-        return None
+        return fallback
 
 
 def cpu_model() -> str | None:

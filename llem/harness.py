@@ -58,13 +58,13 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
     gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
     backend = backend_class(spec.backend_name)(spec, device, gpus)
 
-    progress(f"loading {spec.model.name} on {spec.backend_name} ({device})")
-    t0 = time.perf_counter()
-    backend.load()
-    load_s = time.perf_counter() - t0
-    requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
-    meter = create_meter(spec.energy, device, gpus)
+    meter = create_meter(spec.energy, device, gpus)  # before the model: a missing sensor fails fast
     try:
+        progress(f"loading {spec.model.name} on {spec.backend_name} ({device})")
+        t0 = time.perf_counter()
+        backend.load()
+        load_s = time.perf_counter() - t0
+        requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
         for i in range(spec.run.warmup):
             progress(f"warmup {i + 1}/{spec.run.warmup}")
             backend.warmup(requests)

@@ -33,9 +33,15 @@ def test_nvml_on_a_cpu_job():
         spec_with({"meter": "nvml"})
 
 
-def test_rapl_without_powercap():
-    with pytest.raises(UserError, match=r"energy=rapl cannot measure here because there is no RAPL here"):
-        spec_with({"meter": "rapl"})
+def test_rapl_without_powercap_fails_in_the_job_before_the_model_loads(tmp_path):
+    # Sensors are checked where the job runs (the submitting host may be a login node).
+    assert spec_with({"meter": "rapl"}).energy.meter == "rapl"
+    out = run_llem(["model=tiny", "hardware=cpu", "energy=rapl", "tracking=none"], tmp_path, timeout=120,
+                   env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "none"))
+    assert out.returncode == 2, out.stdout
+    assert "energy=rapl cannot measure here" in out.stdout and "Traceback" not in out.stdout
+    assert "loading tiny" not in out.stdout  # refused before the model loads
+    assert not list(tmp_path.glob("outputs/runs/*/result.json"))
 
 
 @pytest.mark.parametrize("meter", ["zeus", "codecarbon"])
