@@ -88,7 +88,7 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
                 w = window_metrics(wall, len(requests), gen.total_input_tokens, gen.total_output_tokens,
                                    m.total_j, baseline.get("power_w"), spec.energy.grid_intensity_g_per_kwh)
                 w.update(index=r, started_unix_s=started, batch_latency_s=[b.latency_s for b in gen.batches],
-                         energy=m.to_dict())
+                         batch_ttft_s=[b.ttft_s for b in gen.batches], energy=m.to_dict())
                 windows.append(w)
                 flags += [f"window {r}: {f}" for f in _window_flags(m, spec.energy)]
         finally:

@@ -55,11 +55,16 @@ def summarize_windows(windows: list[dict]) -> dict:
 
 
 def latency_summary(windows: list[dict]) -> dict:
+    """Per engine call (a batch; a request for engines that run requests one at a time)."""
     lat = [b for w in windows for b in w["batch_latency_s"]]
+    ttft = [t for w in windows for t in w.get("batch_ttft_s", []) if t is not None]
     return {
         "batches": len(lat),
         "batch_latency_p50_s": percentile(lat, 50),
         "batch_latency_p90_s": percentile(lat, 90),
         "batch_latency_p99_s": percentile(lat, 99),
         "batch_latency_mean_s": sum(lat) / len(lat) if lat else None,
+        # None where the engine does not expose it (transformers' generate)
+        "ttft_p50_s": percentile(ttft, 50),
+        "ttft_p90_s": percentile(ttft, 90),
     }
