@@ -37,9 +37,12 @@ def render(result: dict, run_dir) -> None:
     w = spec["workload"]
     t.add_row("engine", f"{ident['backend']} ({ident['engine']} {ident['engine_version']}) on {ident['device']}")
     t.add_row("model", f"{spec['model']['name']} ({spec['model']['id']}, weights {spec['model']['weights']})")
-    t.add_row("workload", f"{result['requests']['count']} requests × {w['output_tokens']} output tokens, batch {w['batch_size']}, source {w['source']}")
+    batch = result["engine"].get("effective_settings", {}).get("batch_size", w["batch_size"])  # as the engine ran it
+    t.add_row("workload", f"{result['requests']['count']} requests × {w['output_tokens']} output tokens, batch {batch}, source {w['source']}")
     t.add_row("windows", f"{len(result['windows'])} measured after {spec['run']['warmup']} warmup pass(es)")
     t.add_row("throughput", f"{_ci(st['output_tokens_per_s'])} output tok/s")
+    if m.get("ttft_p50_s") is not None:
+        t.add_row("time to first token", f"p50 {_fmt(m['ttft_p50_s'], '.3f', ' s')}, p90 {_fmt(m['ttft_p90_s'], '.3f', ' s')}")
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
