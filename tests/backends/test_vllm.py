@@ -134,3 +134,16 @@ def test_unknown_passthrough_argument_is_a_user_error(workdir):
     assert failure["error"]["user_error"] is True
     assert failure["error"]["message"] == ("backend.engine_kwargs.max_num_seq is not an argument of this vLLM's EngineArgs "
                                            "(did you mean 'max_num_seqs'?): check the name against vLLM's engine arguments.")
+
+
+@needs_vllm
+@pytest.mark.slow
+def test_vllm_random_weights_of_a_shipped_architecture(workdir):
+    # The path GPU verification takes (real shapes, no download): config.json + load_format=dummy.
+    result = _run(["model=qwen2.5-0.5b", "model.weights=random", "run.repeats=1", "run.warmup=0",
+                   "workload.source=synthetic", "workload.num_prompts=2", "workload.input_tokens=32",
+                   "workload.output_tokens=4"], workdir)
+    (w,) = result["windows"]
+    assert (w["input_tokens"], w["output_tokens"]) == (2 * 32, 2 * 4)
+    model = result["engine"]["model"]
+    assert model["load_format"] == "dummy" and model["architecture"] == ["Qwen2ForCausalLM"]
