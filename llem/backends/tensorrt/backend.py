@@ -111,6 +111,9 @@ class TensorRTBackend(Backend):
             kv = getattr(args, "kv_cache_config", None)
             if kv is not None:
                 effective["kv_cache_config_resolved"] = {k: _plain(getattr(kv, k, None)) for k in ("free_gpu_memory_fraction", "enable_block_reuse", "max_tokens", "dtype")}
+        cap = effective.get("max_batch_size") or _build_cap(self)
+        bs = self.spec.workload.batch_size
+        effective["batch_size"] = min(bs, cap) if self.settings["batching"] == "static" and cap else cap
         if self.settings["runtime"] == "trt":
             effective.update(build_config=self.build, quant_config=self.quant, engine_dir=self.engine_dir,
                              engine_cache_hit=self.engine_cache_hit, engine_build_s=self.build_s)
@@ -128,6 +131,12 @@ class TensorRTBackend(Backend):
         if llm is not None:
             self.llm = None
             llm.shutdown()
+
+
+def _build_cap(backend):
+    from llem.backends.tensorrt.mapping import build_settings
+
+    return build_settings(backend.spec)["max_batch_size"]
 
 
 def _trt_llm_class():

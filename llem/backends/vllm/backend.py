@@ -85,6 +85,7 @@ class VllmBackend(Backend):
             "versions": {"vllm": self.version, "torch": _torch_version()},
             "effective_settings": {
                 "batching": self.settings["batching"],
+                "batch_size": _running_batch(self.settings["batching"], w.batch_size, sc.max_num_seqs),
                 "batching_note": _batching_note(self.settings["batching"], w.batch_size, sc.max_num_seqs),
                 "dtype": str(mc.dtype).removeprefix("torch."),
                 "max_model_len": mc.max_model_len,
@@ -159,6 +160,13 @@ def _batching_note(batching: str, batch_size: int, max_num_seqs: int) -> str:
     if batching == "static":
         return f"requests in groups of workload.batch_size={batch_size}, one LLM.generate call per group, each drained before the next"
     return f"all requests in one LLM.generate call; at most max_num_seqs={max_num_seqs} sequences run at once (continuous batching)"
+
+
+def _running_batch(batching: str, batch_size: int, cap):
+    """Most sequences decoded at once: the engine's cap, and the group size with static batching."""
+    if cap is None:
+        return batch_size if batching == "static" else None
+    return min(batch_size, cap) if batching == "static" else cap
 
 
 def _enum_name(value):
