@@ -53,6 +53,10 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
     from llem.registry import backend_class, backend_info
     from llem.workload.prompts import build_requests
 
+    if spec.workload.mode == "server":  # the engine's own server under load: llem/serving
+        from llem.serving.harness import measure_server
+
+        return measure_server(spec, run_dir, progress)
     progress = progress or (lambda _msg: None)
     device = device_for_job(spec, backend_info(spec.backend_name))
     gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []

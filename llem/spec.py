@@ -72,7 +72,8 @@ class SamplingSpec(_Strict):
 
 class WorkloadSpec(_Strict):
     name: str
-    mode: Literal["offline"] = "offline"
+    # offline: the engine in-process; server: its OpenAI-compatible server under load (llem/serving, docs/server.md)
+    mode: Literal["offline", "server"] = "offline"
     # builtin: the prompt set llem ships; synthetic: random token ids of exact length; jsonl: a user file
     source: Literal["builtin", "synthetic", "jsonl"] = "builtin"
     path: Optional[str] = None
@@ -82,11 +83,24 @@ class WorkloadSpec(_Strict):
     batch_size: int = Field(4, ge=1)
     seed: int = 0
     sampling: SamplingSpec = SamplingSpec()
+    # mode=server only (checked in llem/serving/checks.py):
+    concurrency: int = Field(4, ge=1)  # requests in flight (closed loop); the cap under a request rate
+    request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
+    arrival: Literal["poisson", "constant", "burst"] = "poisson"  # open-loop arrival process
+    burst_size: int = Field(4, ge=1)  # arrival=burst: requests per burst
+    server_url: Optional[str] = None  # attach to a running server instead of starting one
+    ready_timeout_s: float = Field(300.0, gt=0)
+    slo_ttft_s: Optional[float] = Field(None, gt=0)  # goodput: requests within both SLOs
+    slo_tpot_s: Optional[float] = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _check_source(self):
         if self.source == "jsonl" and not self.path:
             raise ValueError("workload.source=jsonl needs workload.path=<file.jsonl>")
+        if self.mode == "server":
+            from llem.serving.checks import check_server_workload
+
+            check_server_workload(self)
         return self
 
 
@@ -116,6 +130,14 @@ class JobSpec(_Strict):
     tracking: TrackingSpec = TrackingSpec()
     run: RunSpec = RunSpec()
 
+    @model_validator(mode="after")
+    def _check_server(self):
+        if self.workload.mode == "server":
+            from llem.serving.checks import check_server_job
+
+            check_server_job(self)  # raises UserError, which pydantic lets through
+        return self
+
     @property
     def backend_name(self) -> str:
         return self.backend["name"]
@@ -127,6 +149,11 @@ class JobSpec(_Strict):
         """What defines the measurement; bookkeeping (output paths, verbosity, tracking) is left out."""
         d = self.to_dict()
         d.pop("tracking")
+        if d["workload"]["mode"] == "offline":  # server-only fields leave offline hashes unchanged
+            from llem.serving.checks import SERVER_ONLY_FIELDS
+
+            for key in SERVER_ONLY_FIELDS:
+                d["workload"].pop(key, None)
         d["run"] = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
         return d
 
@@ -137,6 +164,9 @@ class JobSpec(_Strict):
     def slug(self) -> str:
         w = self.workload
         raw = f"{self.backend_name}_{self.model.name}_bs{w.batch_size}_in{w.input_tokens}_out{w.output_tokens}"
+        if w.mode == "server":
+            load = f"c{w.concurrency}" + (f"_r{w.request_rate:g}{w.arrival}" if w.request_rate else "")
+            raw = f"{self.backend_name}_{self.model.name}_server_{load}_in{w.input_tokens}_out{w.output_tokens}"
         return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")[:80]
 
     def run_id(self) -> str:

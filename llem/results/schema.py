@@ -63,7 +63,7 @@ def assemble(spec, run_id: str, measured: dict, environment: dict, started: floa
         "energy": {
             "meter": measured["meter"],
             "baseline": measured["baseline"],
-            "tokens_counted": "output ids returned by the engine, per request (engine-side count)",
+            "tokens_counted": measured.get("tokens_counted", "output ids returned by the engine, per request (engine-side count)"),
         },
         "engine": measured["engine"],
         "latency": measured["latency"],
@@ -72,6 +72,7 @@ def assemble(spec, run_id: str, measured: dict, environment: dict, started: floa
         "requests": measured["requests"],
         "timeseries": measured["timeseries"],
         "validity": {"ok": not measured["flags"], "flags": measured["flags"]},
+        **({"server": measured["server"]} if "server" in measured else {}),  # workload.mode=server
         "files": {"config": "config.yaml", "environment": "environment.json"},
     }
 

@@ -43,6 +43,11 @@ def render(result: dict, run_dir) -> None:
     t.add_row("throughput", f"{_ci(st['output_tokens_per_s'])} output tok/s")
     if m.get("ttft_p50_s") is not None:
         t.add_row("time to first token", f"p50 {_fmt(m['ttft_p50_s'], '.3f', ' s')}, p90 {_fmt(m['ttft_p90_s'], '.3f', ' s')}")
+    if result.get("server"):  # workload.mode=server: TTFT/ITL/TPOT percentiles, goodput
+        from llem.serving.summary import server_rows
+
+        for row in server_rows(result):
+            t.add_row(*row)
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")

@@ -1,0 +1,48 @@
+"""Validation of workload.mode=server, run before anything heavy is imported or any server starts."""
+
+from __future__ import annotations
+
+import importlib.util
+from urllib.parse import urlparse
+
+from llem.errors import UserError
+
+# WorkloadSpec fields that only mean something in server mode (left out of offline config hashes).
+SERVER_ONLY_FIELDS = ("concurrency", "request_rate", "arrival", "burst_size", "server_url",
+                      "ready_timeout_s", "slo_ttft_s", "slo_tpot_s")
+
+# Modules llama-cpp-python's server imports (its [server] extra).
+LLAMACPP_SERVER_MODULES = ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+
+
+def check_server_workload(w) -> None:
+    """Field-level rules of a server workload."""
+    if w.server_url is not None:
+        url = urlparse(w.server_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise UserError(f"workload.server_url={w.server_url} is not a valid server address: give a URL "
+                            f"such as http://127.0.0.1:8000 (the server's base, without /v1).")
+    if w.source == "synthetic":
+        raise UserError("workload.source=synthetic is not supported with workload.mode=server (servers get text prompts): "
+                        "use workload.source=builtin or workload.source=jsonl.")
+
+
+def check_server_job(spec) -> None:
+    """Cross-field rules: a server this backend can start, and the client library."""
+    if importlib.util.find_spec("httpx") is None:
+        raise UserError("workload.mode=server needs the Python package 'httpx' for its load generator, which is not installed: run pip install httpx.")
+    if spec.workload.server_url is not None:
+        return  # attached: llem starts nothing, the backend only names the engine
+    name = spec.backend_name
+    if name == "llamacpp":
+        missing = [m for m in LLAMACPP_SERVER_MODULES if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UserError(f"backend=llamacpp with workload.mode=server needs llama.cpp's server, whose package '{missing[0]}' "
+                            f"is not installed: run pip install 'llama-cpp-python[server]'.")
+        if spec.backend["llama_kwargs"]:
+            key = sorted(spec.backend["llama_kwargs"])[0]
+            raise UserError(f"backend.llama_kwargs.{key} is not passed to llama.cpp's server: workload.mode=server "
+                            f"supports the typed backend settings only (n_ctx, n_threads, n_gpu_layers, ...).")
+    if name == "vllm" and spec.backend["batching"] == "static":
+        raise UserError("backend.batching=static does not apply to workload.mode=server (a server batches continuously): "
+                        "use backend.batching=continuous and set the load with workload.concurrency.")

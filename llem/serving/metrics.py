@@ -1,0 +1,83 @@
+"""Server-mode numbers from a LoadRun: latency percentiles, goodput, and the token counts of the
+steady-state and whole-run windows.
+
+Steady-state tokens (the J/output-token denominator): token-bearing chunks whose client-side
+arrival time lies inside [steady open, steady close]; requests in the window: those that
+completed inside it. Whole-run tokens: every output token of every successful request (the
+server's usage count where sent, else the client's).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from llem.stats import percentile
+
+QUANTILES = (50, 90, 99)
+
+
+def _dist(name: str, values: list[float]) -> dict:
+    out = {f"{name}_p{q}_s": percentile(values, q) for q in QUANTILES}
+    out[f"{name}_mean_s"] = sum(values) / len(values) if values else None
+    return out
+
+
+def latency(outputs) -> dict:
+    """Percentiles over successful requests: TTFT, every inter-token gap, TPOT, end-to-end latency.
+    `batch_latency_*` repeat the end-to-end figures: a request is one engine call here."""
+    ok = [o for o in outputs if o.ok]
+    e2e = [o.latency_s for o in ok]
+    out: dict = {}
+    out.update(_dist("ttft", [o.ttft_s for o in ok if o.ttft_s is not None]))
+    out.update(_dist("itl", [g for o in ok for g in o.itl_s]))
+    out.update(_dist("tpot", [o.tpot_s for o in ok if o.tpot_s is not None]))
+    out.update(_dist("e2e_latency", e2e))
+    out.update({"batches": len(e2e), "batch_latency_p50_s": out["e2e_latency_p50_s"],
+                "batch_latency_p90_s": out["e2e_latency_p90_s"], "batch_latency_p99_s": out["e2e_latency_p99_s"],
+                "batch_latency_mean_s": out["e2e_latency_mean_s"]})
+    return out
+
+
+def goodput(outputs, duration_s: float, slo_ttft_s: Optional[float], slo_tpot_s: Optional[float]) -> Optional[dict]:
+    """Requests per second that met every SLO given (None without SLOs)."""
+    if slo_ttft_s is None and slo_tpot_s is None:
+        return None
+
+    def meets(o) -> bool:
+        if not o.ok:
+            return False
+        if slo_ttft_s is not None and (o.ttft_s is None or o.ttft_s > slo_ttft_s):
+            return False
+        # a one-token answer has no TPOT and cannot break that SLO
+        return slo_tpot_s is None or o.tpot_s is None or o.tpot_s <= slo_tpot_s
+
+    good = sum(1 for o in outputs if meets(o))
+    return {"slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s, "requests_within_slo": good,
+            "fraction_within_slo": good / len(outputs) if outputs else None,
+            "goodput_requests_per_s": good / duration_s if duration_s else None}
+
+
+def steady_counts(outputs, open_s: Optional[float], close_s: Optional[float]) -> Optional[dict]:
+    if open_s is None or close_s is None:
+        return None
+    tokens = sum(1 for o in outputs if o.ok for t in o.token_s if open_s <= t <= close_s)
+    done = sum(1 for o in outputs if o.ok and open_s <= o.done_s <= close_s)
+    prompt = sum(o.usage_prompt_tokens or 0 for o in outputs if o.ok and open_s <= o.done_s <= close_s)
+    return {"duration_s": close_s - open_s, "output_tokens": tokens, "requests": done, "input_tokens": prompt}
+
+
+def whole_counts(run) -> dict:
+    ok = [o for o in run.outputs if o.ok]
+    return {"duration_s": run.duration_s, "output_tokens": sum(o.output_tokens for o in ok), "requests": len(ok),
+            "input_tokens": sum(o.usage_prompt_tokens or 0 for o in ok)}
+
+
+def token_accounting(outputs) -> dict:
+    ok = [o for o in outputs if o.ok]
+    with_usage = [o for o in ok if o.usage_completion_tokens is not None]
+    return {
+        "client_output_tokens": sum(o.client_tokens for o in ok),
+        "server_output_tokens": sum(o.usage_completion_tokens for o in with_usage) if with_usage else None,
+        "requests_with_server_usage": len(with_usage),
+        "finish_reasons": sorted({o.finish_reason for o in ok if o.finish_reason}),
+    }

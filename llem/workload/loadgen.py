@@ -1,0 +1,217 @@
+"""OpenAI-compatible load generator: streaming /v1/completions under a fixed concurrency (closed
+loop) or a fixed request rate (open loop: Poisson, constant or burst arrivals, seeded).
+
+Per request it keeps the send time, the arrival time of every streamed token, the server's
+`usage` where sent, and any error. Closed loop is the open loop with every arrival at t=0: in
+both, at most `concurrency` requests are in flight. httpx is imported when a load runs.
+
+Token rule (client count): a streamed chunk carries one token when its choice has non-empty
+text or no finish_reason yet (llama.cpp ends with an empty chunk that only carries
+finish_reason; vLLM puts its last token and finish_reason in one chunk; usage-only chunks have
+no choices). The server's usage.completion_tokens is kept beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+
+@dataclass
+class RequestInput:
+    id: str
+    prompt: Union[str, list[int]]
+    max_tokens: int
+
+
+@dataclass
+class RequestOutput:
+    id: str
+    scheduled_s: float  # when the arrival process released it (seconds from the run's start)
+    sent_s: Optional[float] = None  # when it went out (later than scheduled if the concurrency cap held it)
+    token_s: list[float] = field(default_factory=list)  # arrival of each token-bearing chunk
+    done_s: Optional[float] = None
+    usage_prompt_tokens: Optional[int] = None
+    usage_completion_tokens: Optional[int] = None
+    finish_reason: Optional[str] = None
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.done_s is not None
+
+    @property
+    def client_tokens(self) -> int:
+        return len(self.token_s)
+
+    @property
+    def output_tokens(self) -> int:
+        """The server's count where it sent usage, else the client's."""
+        return self.usage_completion_tokens if self.usage_completion_tokens is not None else self.client_tokens
+
+    @property
+    def ttft_s(self) -> Optional[float]:
+        return self.token_s[0] - self.sent_s if self.token_s and self.sent_s is not None else None
+
+    @property
+    def latency_s(self) -> Optional[float]:
+        return self.done_s - self.sent_s if self.done_s is not None and self.sent_s is not None else None
+
+    @property
+    def itl_s(self) -> list[float]:
+        """Every gap between consecutive streamed tokens."""
+        return [b - a for a, b in zip(self.token_s, self.token_s[1:])]
+
+    @property
+    def tpot_s(self) -> Optional[float]:
+        """Time per output token after the first: (last token - first token) / (tokens - 1)."""
+        n = len(self.token_s)
+        return (self.token_s[-1] - self.token_s[0]) / (n - 1) if n > 1 else None
+
+
+@dataclass
+class LoadSettings:
+    concurrency: int
+    request_rate: Optional[float] = None  # None: closed loop
+    arrival: str = "poisson"  # poisson | constant | burst
+    burst_size: int = 4
+    seed: int = 0
+    extra_body: dict = field(default_factory=dict)  # sampling and fixed-length fields for every request
+    request_timeout_s: float = 600.0
+
+
+@dataclass
+class LoadRun:
+    outputs: list[RequestOutput]
+    duration_s: float  # first send to last completion
+    steady_open_s: Optional[float]  # when `concurrency` requests were first in flight
+    steady_close_s: Optional[float]  # first completion after the last request was sent
+    max_in_flight: int
+
+
+def arrival_offsets(n: int, rate: Optional[float], arrival: str, burst_size: int = 4, seed: int = 0) -> list[float]:
+    """Seconds from the start at which each of n requests is released; all 0 for a closed loop."""
+    if not rate:
+        return [0.0] * n
+    rng = random.Random(seed)
+    if arrival == "constant":
+        return [i / rate for i in range(n)]
+    if arrival == "poisson":  # exponential gaps with mean 1/rate
+        t, out = 0.0, []
+        for _ in range(n):
+            out.append(t)
+            t += rng.expovariate(rate)
+        return out
+    if arrival == "burst":  # burst_size at once, bursts spaced so the mean rate is `rate`
+        return [(i // burst_size) * burst_size / rate for i in range(n)]
+    raise ValueError(f"unknown arrival process {arrival!r}")
+
+
+def _chunk_tokens(obj: dict) -> int:
+    n = 0
+    for choice in obj.get("choices") or []:
+        if choice.get("text") or choice.get("finish_reason") is None:
+            n += 1
+    return n
+
+
+async def _send(client, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:
+    import httpx
+
+    out.sent_s = time.perf_counter() - t0
+    try:
+        async with client.stream("POST", url, json=body, timeout=httpx.Timeout(timeout_s, connect=10.0)) as resp:
+            if resp.status_code != 200:
+                text = (await resp.aread()).decode("utf-8", "replace")
+                out.error = f"HTTP {resp.status_code}: {text[:300]}"
+                return
+            async for line in resp.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                now = time.perf_counter() - t0
+                obj = json.loads(data)
+                if "error" in obj:
+                    out.error = f"server error: {json.dumps(obj['error'])[:300]}"
+                    return
+                out.token_s += [now] * _chunk_tokens(obj)
+                for choice in obj.get("choices") or []:
+                    out.finish_reason = choice.get("finish_reason") or out.finish_reason
+                usage = obj.get("usage")
+                if usage:
+                    out.usage_prompt_tokens = usage.get("prompt_tokens")
+                    out.usage_completion_tokens = usage.get("completion_tokens")
+        out.done_s = time.perf_counter() - t0
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        out.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _run(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
+               on_steady_open: Callable[[], None], on_steady_close: Callable[[], None]) -> LoadRun:
+    import httpx
+
+    url = base_url.rstrip("/") + "/v1/completions"
+    offsets = arrival_offsets(len(inputs), load.request_rate, load.arrival, load.burst_size, load.seed)
+    slots = asyncio.Semaphore(load.concurrency)
+    state = {"in_flight": 0, "max": 0, "all_sent": False, "open": None, "close": None}
+    outputs: list[RequestOutput] = []
+    limits = httpx.Limits(max_connections=load.concurrency + 4, max_keepalive_connections=load.concurrency + 4)
+    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+        t0 = time.perf_counter()
+
+        async def one(inp: RequestInput, out: RequestOutput) -> None:
+            try:
+                await _send(client, url, {"model": model, "prompt": inp.prompt, "max_tokens": inp.max_tokens,
+                                          "stream": True, "stream_options": {"include_usage": True}, **load.extra_body},
+                            out, t0, load.request_timeout_s)
+            finally:
+                state["in_flight"] -= 1
+                slots.release()
+                if state["all_sent"] and state["open"] is not None and state["close"] is None:
+                    state["close"] = time.perf_counter() - t0
+                    on_steady_close()
+
+        tasks = []
+        for i, (inp, offset) in enumerate(zip(inputs, offsets)):
+            delay = offset - (time.perf_counter() - t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            out = RequestOutput(id=inp.id, scheduled_s=offset)
+            outputs.append(out)
+            await slots.acquire()
+            state["in_flight"] += 1
+            state["max"] = max(state["max"], state["in_flight"])
+            if state["open"] is None and state["in_flight"] >= load.concurrency:
+                state["open"] = time.perf_counter() - t0
+                on_steady_open()
+            tasks.append(asyncio.create_task(one(inp, out)))
+            state["all_sent"] = i == len(inputs) - 1
+            await asyncio.sleep(0)  # let it send before the next one is released
+        await asyncio.gather(*tasks)
+        duration = time.perf_counter() - t0
+    return LoadRun(outputs, duration, state["open"], state["close"], state["max"])
+
+
+def run_load(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
+             on_steady_open: Callable[[], None] = lambda: None,
+             on_steady_close: Callable[[], None] = lambda: None) -> LoadRun:
+    """Send every input once; the callbacks run in the event loop at the steady-state edges."""
+    return asyncio.run(_run(base_url, model, inputs, load, on_steady_open, on_steady_close))
+
+
+def served_model(base_url: str, timeout_s: float = 10.0) -> str:
+    """The first model id the server lists under /v1/models."""
+    import httpx
+
+    resp = httpx.get(base_url.rstrip("/") + "/v1/models", timeout=timeout_s, trust_env=False)
+    resp.raise_for_status()
+    data = resp.json().get("data") or []
+    if not data:
+        raise RuntimeError(f"{base_url}/v1/models lists no model")
+    return data[0]["id"]
