@@ -78,7 +78,10 @@ def _check_run(run, server, what: str) -> list[str]:
     from llem.serving.servers import ServerFailed
 
     if server is not None:
-        server.check_alive()
+        try:
+            server.check_alive()
+        except ServerFailed as exc:
+            raise ServerFailed(f"during the {what}, {exc}") from None
     failed = [o for o in run.outputs if not o.ok]
     if len(failed) == len(run.outputs):
         raise ServerFailed(f"all {len(failed)} requests of the {what} failed; the first: {failed[0].error}")

@@ -1,0 +1,105 @@
+"""`python -m llem ... workload=server` end to end against llama.cpp's real server on loopback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, llem_env, results_under, run_llem
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("starlette_context")
+pytestmark = pytest.mark.slow
+
+BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none",
+        "backend.n_threads=1"]  # one thread: llama.cpp's spinning workers crawl on shared cores
+POWER_W, STEP_S = 300.0, 0.01
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def _constant_power_trace(path: Path, seconds: float = 60.0) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "phase", "energy_mj", "power_instant_mw", "power_avg_mw", "temp_c",
+                    "sm_clock_mhz", "throttle_reasons", "mem_used_mib"])
+        for i in range(int(seconds / STEP_S) + 1):
+            w.writerow([f"{i * STEP_S:.4f}", "busy", int(i * STEP_S * POWER_W * 1000), int(POWER_W * 1000),
+                        int(POWER_W * 1000), 60, 1980, 0, 1234])
+
+
+def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windows(tmp_path):
+    trace = tmp_path / "constant_300w.csv"
+    _constant_power_trace(trace)  # a replayed GPU at 300 W: the windows' joules are known
+    out = run_llem(BASE + ["workload.concurrency=4", "workload.num_prompts=10", "workload.output_tokens=8",
+                           "run.repeats=1", "run.warmup=1", "energy.baseline_s=0.5", "energy.sample_interval_s=0.05",
+                           f"run.output_root={tmp_path}"], tmp_path, timeout=400,
+                   env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap", COLUMNS=200))
+    assert out.returncode == 0, out.stdout
+    for row in ("TTFT", "inter-token latency", "TPOT", "throughput", "closed loop, 4 in flight"):
+        assert row in out.stdout
+    [result] = results_under(tmp_path)
+    m, server = result["metrics"], result["server"]
+    for name in ("ttft", "itl", "tpot", "e2e_latency"):
+        p50, p90, p99 = (m[f"{name}_p{q}_s"] for q in (50, 90, 99))
+        assert 0 < p50 <= p90 <= p99, name
+    assert m["output_tokens_per_s"] > 0 and m["requests_per_s"] > 0
+    assert server["tokens"]["client_output_tokens"] == 10 * 8 and server["load"]["concurrency"] == 4
+    assert result["engine"]["effective_settings"]["server_argv"][1:3] == ["-m", "llama_cpp.server"]
+
+    [w] = result["windows"]
+    whole = w["whole_run"]
+    assert w["window"] == "steady_state" and w["steady_state"]["reached"] and w["max_in_flight"] == 4
+    assert whole["output_tokens"] == 80 and whole["requests"] == 10
+    assert 0 < w["output_tokens"] < whole["output_tokens"] and w["duration_s"] < whole["duration_s"]
+    for win in (w, whole):  # one counter step of quantisation per edge
+        assert abs(win["energy_j"] - POWER_W * win["duration_s"]) <= 2 * POWER_W * STEP_S + 0.05 * POWER_W * win["duration_s"]
+        assert win["energy_j_per_output_token"] == pytest.approx(win["energy_j"] / win["output_tokens"])
+    assert m["energy_j_per_output_token"] == pytest.approx(w["energy_j_per_output_token"])
+    assert result["energy"]["baseline"]["power_w"] == pytest.approx(POWER_W, rel=0.1)
+
+    run_dir = next(tmp_path.rglob("result.json")).parent
+    pid = json.loads((run_dir / "server.json").read_text())["pid"]
+    assert _gone(pid), "the server outlived the run"
+    assert "Finished server process" in (run_dir / "server.log").read_text()
+
+
+def test_server_killed_mid_run_fails_that_job_and_the_sweep_goes_on(tmp_path):
+    args = ["--multirun"] + BASE + ["workload.num_prompts=40,4", "workload.concurrency=2", "workload.output_tokens=24",
+                   "run.repeats=1", "run.warmup=0", "energy=none", f"run.output_root={tmp_path}"]
+    proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=tmp_path, env=llem_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # the first job's server, once it streams
+            assert proc.poll() is None and time.monotonic() < deadline, "the first job never got under load"
+            logs = list(tmp_path.glob("runs/*server_c2*/server.log"))
+            if logs and "POST /v1/completions" in logs[0].read_text():
+                break
+            time.sleep(0.2)
+        pid = json.loads((logs[0].parent / "server.json").read_text())["pid"]
+        os.killpg(pid, signal.SIGKILL)
+        stdout, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    failure = json.loads((logs[0].parent / "failure.json").read_text())
+    message = failure["error"]["message"]
+    assert f"during the run 0, the llama.cpp server (llama-cpp-python) (pid {pid}) was killed by signal 9" in message
+    assert "llama.cpp server" in stdout and "killed by signal 9" in stdout
+    [result] = results_under(tmp_path)  # the second point still ran
+    assert result["spec"]["workload"]["num_prompts"] == 4 and result["status"] == "ok"
+    for server_json in tmp_path.glob("runs/*/server.json"):
+        assert _gone(json.loads(server_json.read_text())["pid"])
