@@ -87,7 +87,7 @@ def vllm_plan(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = N
     kwargs = dict(engine_kwargs)
     model = kwargs.pop("model")
     argv = [python or sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
-            "--host", LOOPBACK, "--port", str(port), "--disable-log-requests"]
+            "--host", LOOPBACK, "--port", str(port)]
     env = {"VLLM_CPU_KVCACHE_SPACE": str(cpu_kvcache_gib)} if cpu_kvcache_gib else {}
     return ServerPlan("vLLM OpenAI server", argv + _flags(kwargs), port, env=env, ready_path="/health")
 
