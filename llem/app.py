@@ -44,19 +44,44 @@ def _complete_result(run_dir: Path) -> Optional[dict]:
 def run_config(container: dict, resolved_yaml: str) -> Outcome:
     """Validate, measure in isolation, write the run directory; never raises for a job failure."""
     from llem.progress import console
-    from llem.results.io import atomic_write_text, write_json
-    from llem.results.summary import render
-    from llem.runner import JobFailed, run_isolated
     from llem.spec import build_spec
-    from llem.tracking import track
 
     try:
         spec = build_spec(container)
     except UserError as exc:
         console().print(f"[red]llem: error:[/red] {exc}")
         return Outcome("invalid", message=str(exc), user_error=True)
-
     run_dir = Path(spec.run.output_root) / "runs" / spec.run_id()
+    try:
+        return _measure_and_write(spec, run_dir, resolved_yaml)
+    except _WriteFailed as failed:  # a full disk or a file-size limit: one sentence, nothing on disk changed
+        message = (f"could not write {failed.path} ({failed.reason}): free space or set run.output_root to another "
+                   f"directory; results already on disk were left as they were and this job is not recorded")
+        console().print(f"[red]llem: error:[/red] job {spec.run_id()}: {message}")
+        return Outcome("failed", str(run_dir), message=message)
+
+
+class _WriteFailed(Exception):
+    def __init__(self, path: Path, exc: OSError):
+        super().__init__(str(exc))
+        self.path, self.reason = path, exc.strerror or str(exc)
+
+
+def _write(path: Path, write, *args) -> None:
+    """Write one run-directory file atomically; an OSError (disk full, quota, size limit) becomes _WriteFailed."""
+    try:
+        write(path, *args)
+    except OSError as exc:
+        raise _WriteFailed(path, exc) from exc
+
+
+def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
+    from llem.progress import console
+    from llem.results.io import atomic_write_text, write_json
+    from llem.results.summary import render
+    from llem.runner import JobFailed, run_isolated
+    from llem.tracking import track
+
     quiet = spec.run.quiet
     done = None if spec.run.force else _complete_result(run_dir)
     if done is not None:
@@ -64,8 +89,11 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
             console().print(f"[green]llem[/green] skipping {spec.run_id()}: a complete result exists (run.force=true re-measures)")
         return Outcome("skipped", str(run_dir), headline=done["metrics"].get("energy_j_per_output_token"))
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", resolved_yaml)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _WriteFailed(run_dir, exc) from exc
+    _write(run_dir / "config.yaml", atomic_write_text, resolved_yaml)
     for stale in ("failure.json", "traceback.txt"):
         (run_dir / stale).unlink(missing_ok=True)
     started = time.time()
@@ -77,10 +105,10 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
         err = dict(failed.error)
         tb = err.pop("traceback", None)
         if tb:
-            atomic_write_text(run_dir / "traceback.txt", tb)
+            _write(run_dir / "traceback.txt", atomic_write_text, tb)
             err["traceback_file"] = "traceback.txt"
         record = failure(spec.to_dict(), spec.run_id(), spec.config_hash(), err, started)
-        write_json(run_dir / "failure.json", record)
+        _write(run_dir / "failure.json", write_json, record)
         if err.get("user_error"):
             console().print(f"[red]llem: error:[/red] {err['message']} [dim](job {spec.run_id()}; record in {run_dir})[/dim]")
         else:
@@ -91,8 +119,8 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
     from llem.results.schema import assemble
 
     result = assemble(spec, spec.run_id(), out["measured"], out["environment"], started)
-    write_json(run_dir / "environment.json", out["environment"])
-    write_json(run_dir / "result.json", result)  # written last: its presence marks a complete job
+    _write(run_dir / "environment.json", write_json, out["environment"])
+    _write(run_dir / "result.json", write_json, result)  # written last: its presence marks a complete job
     if not quiet:
         render(result, run_dir)
     track(spec, run_dir, result)

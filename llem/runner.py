@@ -17,11 +17,37 @@ class JobFailed(Exception):
         self.error = error
 
 
+# Test-only hook (tests/faults): cap the worker's address space so that a too-large workload fails
+# an allocation, as it would on a smaller machine; never set it for real measurements.
+MEMORY_LIMIT_ENV = "LLEM_TEST_WORKER_MEMORY_LIMIT_MB"
+_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or any(m in text for m in _OOM_MARKERS)
+
+
 def _error(exc: BaseException) -> dict:
     from llem.errors import UserError
 
-    return {"type": type(exc).__name__, "message": str(exc), "user_error": isinstance(exc, UserError),
-            "traceback": traceback.format_exc()}
+    message = str(exc) or type(exc).__name__
+    record = {"type": type(exc).__name__, "message": message, "user_error": isinstance(exc, UserError),
+              "traceback": traceback.format_exc()}
+    if _out_of_memory(exc):
+        record["out_of_memory"] = True
+        record["message"] = (f"out of memory ({message.splitlines()[0][:300]}): reduce workload.batch_size, "
+                             "workload.input_tokens or workload.output_tokens, or use a larger device")
+    return record
+
+
+def _limit_memory() -> None:
+    limit_mb = os.environ.get(MEMORY_LIMIT_ENV)
+    if limit_mb:
+        import resource
+
+        limit = int(float(limit_mb) * 2**20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _measure(spec_dict: dict, run_dir: str, quiet: bool) -> dict:
@@ -44,6 +70,7 @@ def _worker(conn, spec_dict: dict, run_dir: str, quiet: bool, env: dict) -> None
     os.environ.update(env)
     _quiet_libraries()
     try:
+        _limit_memory()
         payload = ("ok", _measure(spec_dict, run_dir, quiet))
     except BaseException as exc:  # everything goes back to the parent as data
         payload = ("error", _error(exc))
