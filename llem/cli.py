@@ -92,8 +92,25 @@ def _compose_error(exc: Exception, overrides: list[str]) -> UserError:
                 return choice_error(group, value, _group_options(group))
     if "Could not override" in msg or "not in struct" in str(exc):
         key = msg.split("'")[1] if "'" in msg else msg
+        parent = key.rpartition(".")[0]
+        if parent and _is_mapping_setting(parent, overrides):
+            return UserError(f"{key} is a new entry of the mapping {parent}: add it with a leading +, e.g. +{key}=<value>.")
         return UserError(f"{key} is not a known setting: check the spelling (python -m llem --cfg job lists them).")
     return UserError(f"the configuration could not be composed: {msg.rstrip('.')}.")
+
+
+def _is_mapping_setting(key: str, overrides: list[str]) -> bool:
+    """Whether `key` is a free-form mapping (e.g. backend.engine_kwargs) in the config these
+    overrides select; composed again without the override that failed."""
+    from hydra import compose
+    from omegaconf import DictConfig, OmegaConf
+
+    groups = [o for o in overrides if "." not in o.partition("=")[0]]  # group choices only
+    try:
+        value = OmegaConf.select(compose(config_name="config", overrides=groups), key)
+    except Exception:
+        return False
+    return isinstance(value, DictConfig) and len(value) == 0
 
 
 def prevalidate(argv: list[str]) -> int:
