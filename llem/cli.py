@@ -155,8 +155,40 @@ def _exit_code(multirun: bool) -> int:
     return 2 if not multirun and all(o.user_error for o in bad) else 1
 
 
+HELP = """llem: measure what LLM inference costs in energy, time and throughput.
+
+Usage: python -m llem [group=option ...] [key=value ...]
+       python -m llem --multirun workload.batch_size=1,4,16 model=tiny,smollm2-135m
+       python -m llem --cfg job [overrides]      show the composed config
+       python -m llem -q ...                     quiet (batch systems)
+       llem report SOURCE | llem sync [OUTPUT_ROOT]
+       python -m llem --hydra-help               Hydra's own flags
+
+Config groups (choose one option each):
+{groups}
+
+Each job writes <run.output_root>/runs/<slug>-<config hash>/ with result.json,
+config.yaml and environment.json. See README.md for the result schema."""
+
+
+def _print_help() -> None:
+    """Our own --help: Hydra's lists every group by composing the config ~100 times (seconds)."""
+    conf = _conf_dir()
+    lines = []
+    for group in sorted(p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        if group == "hydra":
+            launchers = sorted(p.stem for p in (conf / "hydra" / "launcher").glob("*.yaml"))
+            lines.append(f"hydra/launcher: basic (default), {', '.join(launchers)}")
+        elif group != "local" and _group_options(group):
+            lines.append(f"{group}: {', '.join(_group_options(group))}")
+    print(HELP.format(groups="\n".join(lines)))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--help" in argv or "-h" in argv:
+        _print_help()
+        return 0
     if argv and argv[0] in SUBCOMMANDS:
         from llem.registry import load_object
 
