@@ -24,6 +24,8 @@ class ServerPlan:
     ready_path: str = "/v1/models"  # GET answers 200 once the model is loaded
     # Request fields that make every request produce exactly max_tokens tokens on this server.
     fixed_length: tuple[str, ...] = ("min_tokens", "ignore_eos")
+    # Extra request fields, e.g. vLLM's return_token_ids: a streamed chunk may merge several tokens.
+    request_extras: dict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -89,7 +91,8 @@ def vllm_plan(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = N
     argv = [python or sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
             "--host", LOOPBACK, "--port", str(port)]
     env = {"VLLM_CPU_KVCACHE_SPACE": str(cpu_kvcache_gib)} if cpu_kvcache_gib else {}
-    return ServerPlan("vLLM OpenAI server", argv + _flags(kwargs), port, env=env, ready_path="/health")
+    return ServerPlan("vLLM OpenAI server", argv + _flags(kwargs), port, env=env, ready_path="/health",
+                      request_extras={"return_token_ids": True})
 
 
 def sglang_plan(engine_kwargs: dict, port: int, python: Optional[str] = None) -> ServerPlan:

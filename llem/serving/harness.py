@@ -59,9 +59,9 @@ def _prompts(w) -> list[str]:
     return [texts[i % len(texts)] for i in range(w.num_prompts)]
 
 
-def _extra_body(spec, fixed_length: tuple[str, ...]) -> dict:
+def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
     w = spec.workload
-    body = {"temperature": w.sampling.temperature}
+    body = {"temperature": w.sampling.temperature, **extras}
     if w.sampling.temperature > 0:
         body["top_p"] = w.sampling.top_p
         if w.sampling.top_k:
@@ -98,8 +98,9 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
     w = spec.workload
     model = served_model(url)
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
+    extras = server.plan.request_extras if server is not None else {}
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
-                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed))
+                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras))
     inputs = [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens) for i, text in enumerate(_prompts(w))]
     flags: list[str] = []
     if w.num_prompts <= w.concurrency:

@@ -5,8 +5,9 @@ Per request it keeps the send time, the arrival time of every streamed token, th
 `usage` where sent, and any error. Closed loop is the open loop with every arrival at t=0: in
 both, at most `concurrency` requests are in flight. httpx is imported when a load runs.
 
-Token rule (client count): a streamed chunk carries one token when its choice has non-empty
-text or no finish_reason yet (llama.cpp ends with an empty chunk that only carries
+Token rule (client count): a chunk whose choice lists `token_ids` (vLLM, asked with
+return_token_ids) carries that many tokens; otherwise it carries one token when its choice has
+non-empty text or no finish_reason yet (llama.cpp ends with an empty chunk that only carries
 finish_reason; vLLM puts its last token and finish_reason in one chunk; usage-only chunks have
 no choices). The server's usage.completion_tokens is kept beside it.
 """
@@ -114,7 +115,9 @@ def arrival_offsets(n: int, rate: Optional[float], arrival: str, burst_size: int
 def _chunk_tokens(obj: dict) -> int:
     n = 0
     for choice in obj.get("choices") or []:
-        if choice.get("text") or choice.get("finish_reason") is None:
+        if isinstance(choice.get("token_ids"), list):  # vLLM with return_token_ids: exact, also for merged chunks
+            n += len(choice["token_ids"])
+        elif choice.get("text") or choice.get("finish_reason") is None:
             n += 1
     return n
 

@@ -46,6 +46,18 @@ def test_vllm_server_command_and_cpu_kv_cache():
     assert _after(plan.argv, "--host") == "127.0.0.1" and plan.env == {"VLLM_CPU_KVCACHE_SPACE": "2"}
     assert plan.ready_path == "/health" and set(plan.fixed_length) == {"min_tokens", "ignore_eos"}
     assert vllm_plan({"model": "m"}, 1).env == {}
+    assert plan.request_extras == {"return_token_ids": True}  # exact counts when chunks merge tokens
+
+
+def test_chunk_token_rule():
+    from llem.workload.loadgen import _chunk_tokens
+
+    assert _chunk_tokens({"choices": [{"text": " a", "finish_reason": None}]}) == 1
+    assert _chunk_tokens({"choices": [{"text": "", "finish_reason": None}]}) == 1  # e.g. half a UTF-8 character
+    assert _chunk_tokens({"choices": [{"text": "", "finish_reason": "length"}]}) == 0  # llama.cpp's closing chunk
+    assert _chunk_tokens({"choices": [{"text": " end", "finish_reason": "length"}]}) == 1  # vLLM's last token
+    assert _chunk_tokens({"choices": [{"text": "abc", "token_ids": [5, 6, 7], "finish_reason": None}]}) == 3
+    assert _chunk_tokens({"choices": [], "usage": {"completion_tokens": 9}}) == 0
 
 
 def test_sglang_and_trtllm_and_tgi_commands():

