@@ -88,20 +88,26 @@ def test_two_point_multirun_and_a_failing_job_does_not_stop_the_sweep(workdir):
     rs = results_under(workdir)
     assert sorted(r["spec"]["workload"]["batch_size"] for r in rs) == [1, 4]
     assert len({r["identity"]["config_hash"] for r in rs}) == 2
-    assert "2 measured" in out.stdout
+    assert "llem sweep summary: 2 measured" in out.stdout
 
-    # A sweep whose second point cannot load its model: the first still lands, the second leaves a record.
-    out = run_llem(["--multirun", *TINY, "run.repeats=1", "model.source=builtin,path",
-                    f"model.id=tiny,{empty_model}", "run.output_root=sweep2"], workdir)
+    # A sweep whose second point cannot load its model: the first still lands, the second leaves a
+    # failure record, and the sweep ends with exit code 1.
+    from llem.models.builtin import TINY_VERSION
+    from llem.paths import cache_dir
+
+    tiny_dir = cache_dir() / "models" / TINY_VERSION  # built by the runs above
+    assert (tiny_dir / "config.json").is_file()
+    out = run_llem(["--multirun", *TINY, "run.repeats=1", "model.source=path", f"model.id={tiny_dir},{empty_model}",
+                    "run.output_root=sweep2"], workdir)
     assert out.returncode == 1, out.stdout
     ok = results_under(workdir / "sweep2")
     failed = list((workdir / "sweep2" / "runs").glob("*/failure.json"))
-    assert len(ok) == 2  # builtin/tiny and ... see below
-    assert len(failed) == 2
-    for f in failed:
-        rec = json.loads(f.read_text())
-        assert rec["status"] == "failed" and rec["error"]["message"]
-    assert "failed" in out.stdout
+    assert len(ok) == 1 and ok[0]["spec"]["model"]["id"] == str(tiny_dir)
+    assert len(failed) == 1
+    rec = json.loads(failed[0].read_text())
+    assert rec["status"] == "failed" and rec["error"]["message"] and rec["spec"]["model"]["id"] == str(empty_model)
+    assert (failed[0].parent / "traceback.txt").is_file()
+    assert "1 measured, 0 skipped (complete result already on disk), 1 failed" in out.stdout
 
 
 @pytest.mark.slow

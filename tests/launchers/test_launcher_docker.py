@@ -31,7 +31,7 @@ def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):
     proc = run_llem(["--multirun", "hydra/launcher=docker", *TINY, *SWEEP, f"run.output_root={out}"], cwd=tmp_path,
                     env=docker, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "2 measured, 0 skipped (already complete), 0 failed" in proc.stdout
+    assert "llem sweep summary: 2 measured, 0 skipped (complete result already on disk), 0 failed" in proc.stdout
     assert f"[{IMAGE}]" in proc.stdout
     done = results(out)
     assert sorted(r["spec"]["workload"]["batch_size"] for r in done) == [1, 2]

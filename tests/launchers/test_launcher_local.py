@@ -10,7 +10,7 @@ from launcher_helpers import SWEEP, TINY, overlapping, results, spans
 def test_local_sweep_runs_jobs_one_at_a_time(tmp_path):
     proc = run_llem(["--multirun", "hydra/launcher=local", *TINY, *SWEEP, f"run.output_root={tmp_path}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "2 measured, 0 skipped (already complete), 0 failed" in proc.stdout
+    assert "llem sweep summary: 2 measured, 0 skipped (complete result already on disk), 0 failed" in proc.stdout
     done = results(tmp_path)
     assert sorted(r["spec"]["workload"]["batch_size"] for r in done) == [1, 2]
     assert all(r["status"] == "ok" and len(r["windows"]) == 2 for r in done)

@@ -12,7 +12,7 @@ def test_slurm_sweep_runs_and_logs_each_job(tmp_path, slurm):
     proc = run_llem(["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, f"run.output_root={tmp_path}"],
                     cwd=tmp_path, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "2 measured, 0 skipped (already complete), 0 failed" in proc.stdout
+    assert "llem sweep summary: 2 measured, 0 skipped (complete result already on disk), 0 failed" in proc.stdout
     done = results(tmp_path)
     assert sorted(r["spec"]["workload"]["batch_size"] for r in done) == [1, 2]
     assert all(r["status"] == "ok" and r["identity"]["device"] == "cpu" for r in done)
