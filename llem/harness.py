@@ -13,7 +13,7 @@ from llem.results.metrics import latency_summary, summarize_windows, window_metr
 Progress = Callable[[str], None]
 
 
-def _baseline(meter, backend, seconds: float, progress: Progress) -> dict:
+def idle_baseline(meter, backend, seconds: float, progress: Progress) -> dict:
     """Idle power with the model resident, measured right before the windows."""
     if not meter.measures:
         return {"power_w": None, "reason": "the energy meter measures nothing on this machine"}
@@ -31,7 +31,7 @@ def _baseline(meter, backend, seconds: float, progress: Progress) -> dict:
             "power_w_per_device": per_device, "measurement": m.to_dict()}
 
 
-def _window_flags(m, energy_spec) -> list[str]:
+def window_flags(m, energy_spec) -> list[str]:
     flags = []
     if m.update_period_s and m.total_j is not None:
         updates = m.duration_s / m.update_period_s
@@ -72,7 +72,7 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
         for i in range(spec.run.warmup):
             progress(f"warmup {i + 1}/{spec.run.warmup}")
             backend.warmup(requests)
-        baseline = _baseline(meter, backend, spec.energy.baseline_s, progress)
+        baseline = idle_baseline(meter, backend, spec.energy.baseline_s, progress)
         sampler = start_sampler(spec.energy, device, gpus, run_dir) if spec.energy.sampler else None
         windows, flags = [], []
         try:
@@ -94,7 +94,7 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
                 w.update(index=r, started_unix_s=started, batch_latency_s=[b.latency_s for b in gen.batches],
                          batch_ttft_s=[b.ttft_s for b in gen.batches], energy=m.to_dict())
                 windows.append(w)
-                flags += [f"window {r}: {f}" for f in _window_flags(m, spec.energy)]
+                flags += [f"window {r}: {f}" for f in window_flags(m, spec.energy)]
         finally:
             timeseries = sampler.stop() if sampler is not None else None
         expected = spec.workload.output_tokens * len(requests)

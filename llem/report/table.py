@@ -18,6 +18,7 @@ CSV_COLUMNS = [
     "energy_j_per_output_token", "energy_j_per_output_token_ci95_low", "energy_j_per_output_token_ci95_high",
     "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
+    "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
     "energy_meter", "energy_reason", "validity_flags", "config_hash", "error", "run_dir",
 ]
 
@@ -69,7 +70,8 @@ def flatten(run: Run) -> dict:
         if key not in ("name", "dtype") and isinstance(value, (str, int, float, bool)):
             row[f"backend.{key}"] = value
     for key in ("output_tokens_per_s", "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j",
-                "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s"):
+                "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
+                "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s"):
         row[key] = m.get(key)
     for key in ("output_tokens_per_s", "energy_j_per_output_token"):
         row[f"{key}_ci95_low"] = _stat(rec, key, "ci95_low") if run.ok else None

@@ -91,7 +91,7 @@ def _check_run(run, server, what: str) -> list[str]:
 def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_dir: Path, progress: Progress,
              load_s: Optional[float]) -> dict:
     from llem.energy import start_sampler
-    from llem.harness import _baseline, _window_flags
+    from llem.harness import idle_baseline, window_flags
     from llem.serving.commands import ServerPlan
     from llem.workload.loadgen import LoadSettings, RequestInput, run_load, served_model
 
@@ -110,7 +110,7 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
     for i in range(spec.run.warmup):
         progress(f"warmup {i + 1}/{spec.run.warmup}: {min(w.concurrency, len(inputs))} full-length requests")
         flags += _check_run(run_load(url, model, inputs[: w.concurrency], warm), server, f"warmup {i}")
-    baseline = _baseline(meter, _NoDevice(), spec.energy.baseline_s, progress)
+    baseline = idle_baseline(meter, _NoDevice(), spec.energy.baseline_s, progress)
     sampler = start_sampler(spec.energy, device, gpus, run_dir) if spec.energy.sampler else None
     windows, all_outputs = [], []
     try:
@@ -161,7 +161,7 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
 
 
 def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
-    from llem.harness import _window_flags
+    from llem.harness import window_flags
     from llem.workload.loadgen import run_load
 
     w, e = spec.workload, spec.energy
@@ -198,7 +198,7 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
         win = window_metrics(steady_n["duration_s"], steady_n["requests"], steady_n["input_tokens"], steady_n["output_tokens"],
                              m.total_j, base_w, e.grid_intensity_g_per_kwh)
         win["energy"] = m.to_dict()
-        flags += [f"run {r} steady state: {f}" for f in _window_flags(m, e)]
+        flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
     short = [o for o in ok if o.output_tokens != w.output_tokens]
     if short:

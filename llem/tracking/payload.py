@@ -16,6 +16,9 @@ HEADLINE_METRICS = (
     "output_tokens_per_j", "avg_power_w", "energy_delay_j_s", "co2e_g", "output_tokens_per_s",
     "requests_per_s", "window_duration_s", "batch_latency_p50_s", "batch_latency_p90_s",
     "batch_latency_p99_s", "batch_latency_mean_s",
+    # time to first token (offline engines that expose it; server mode) and server-mode latencies
+    *(f"{m}_{p}_s" for m in ("ttft", "itl", "tpot", "e2e_latency") for p in ("p50", "p90", "p99", "mean")),
+    "goodput_requests_per_s",
 )
 # Fields with a confidence interval logged beside the mean (result["statistics"]).
 CI_FIELDS = ("energy_j_per_output_token", "dynamic_energy_j_per_output_token", "output_tokens_per_s",
