@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import difflib
+import unicodedata
+
+
+def one_line(text: str) -> str:
+    """Control characters and line breaks (from a user's value quoted in a message) escaped, so a
+    message stays one line however odd the value."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+                   for ch in text)
 
 
 class UserError(Exception):
-    """A bad value or a missing prerequisite; the message is shown to the user verbatim."""
+    """A bad value or a missing prerequisite; the message is shown to the user verbatim, on one line."""
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args):
+        super().__init__(one_line(str(message)), *args)
 
 
 class MissingExtra(UserError):

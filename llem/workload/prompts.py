@@ -16,18 +16,25 @@ _DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 
 @lru_cache(maxsize=None)
 def _read_jsonl(path: str) -> tuple[str, ...]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return _parse_jsonl(path, fh)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"workload.path={path} is not UTF-8 text (byte {exc.start} cannot be decoded): give a JSONL file with one {{\"prompt\": \"...\"}} object per line.") from None
+
+
+def _parse_jsonl(path: str, fh) -> tuple[str, ...]:
     prompts = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"workload.path={path} line {lineno} is not valid JSON ({exc.msg}): each line must be an object like {{\"prompt\": \"...\"}}.") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
-                raise UserError(f"workload.path={path} line {lineno} has no non-empty string field 'prompt': each line must be an object like {{\"prompt\": \"...\"}}.")
-            prompts.append(obj["prompt"])
+    for lineno, line in enumerate(fh, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"workload.path={path} line {lineno} is not valid JSON ({exc.msg}): each line must be an object like {{\"prompt\": \"...\"}}.") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
+            raise UserError(f"workload.path={path} line {lineno} has no non-empty string field 'prompt': each line must be an object like {{\"prompt\": \"...\"}}.")
+        prompts.append(obj["prompt"])
     if not prompts:
         raise UserError(f"workload.path={path} holds no prompts: give at least one line like {{\"prompt\": \"...\"}}.")
     return tuple(prompts)
