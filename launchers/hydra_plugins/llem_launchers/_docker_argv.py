@@ -115,6 +115,15 @@ def job_env(opts: DockerOptions, environ: dict, cache: Optional[Path], gpus: lis
     return env
 
 
+SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "ACCESS_KEY", "PRIVATE_KEY")
+
+
+def is_secret_name(name: str) -> bool:
+    """HF_TOKEN, MLFLOW_TRACKING_PASSWORD, *_KEY and the like: passed to a container by name only."""
+    upper = name.upper()
+    return upper.endswith("_KEY") or any(part in upper for part in SECRET_NAME_PARTS)
+
+
 def user_arg(opts: DockerOptions) -> Optional[str]:
     if opts.user == "host":
         return f"{os.getuid()}:{os.getgid()}"
@@ -137,7 +146,10 @@ def run_argv(*, image: str, name: str, job: dict, job_dir: Path, cwd: Path, gpus
     for vol in job_mounts(job, job_dir, cwd, cache) + [str(m) for m in opts.mounts]:
         argv += ["--volume", vol]
     for key, value in sorted(job_env(opts, environ, cache, gpus).items()):
-        argv += ["--env", f"{key}={value}"]
+        # A secret's value never goes on the command line (ps, /proc/<pid>/cmdline, logs): `--env NAME`
+        # makes docker read it from its own environment, which the launcher's child inherits.
+        by_name = is_secret_name(key) and environ.get(key) == value
+        argv += ["--env", key if by_name else f"{key}={value}"]
     argv += [str(a) for a in opts.extra_args]
     return argv + [image, "python", "-m", JOB_MODULE, str(job_dir.resolve() / JOB_FILE)]
 
