@@ -87,7 +87,7 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     if done is not None:
         if not quiet:
             console().print(f"[green]llem[/green] skipping {spec.run_id()}: a complete result exists (run.force=true re-measures)")
-        return Outcome("skipped", str(run_dir), headline=done["metrics"].get("energy_j_per_output_token"))
+        return Outcome("skipped", str(run_dir), headline=_objective(spec, done["metrics"]))
 
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,13 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     if not quiet:
         render(result, run_dir)
     track(spec, run_dir, result)
-    return Outcome("ok", str(run_dir), headline=result["metrics"]["energy_j_per_output_token"])
+    return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
+
+
+def _objective(spec, metrics: dict) -> Optional[float]:
+    from llem.objective import objective_value
+
+    return objective_value(spec.run.objective, spec.run.max_latency_s, metrics)
 
 
 def plain_config(cfg) -> dict:
@@ -142,7 +148,7 @@ def plain_config(cfg) -> dict:
 
 
 def run_from_hydra(cfg) -> Optional[float]:
-    """Hydra task function body. Returns the headline metric (J/output token) for sweepers."""
+    """Hydra task function body. Returns the value a sweeper minimises (run.objective; J/output token by default)."""
     from omegaconf import OmegaConf
 
     try:

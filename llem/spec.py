@@ -118,6 +118,16 @@ class RunSpec(_Strict):
     output_root: str = "outputs"
     force: bool = False  # re-measure even when a complete result exists
     quiet: bool = False
+    # What the job returns to a Hydra sweeper, minimised: headline metric(s), first measured wins (llem/objective.py)
+    objective: str = "energy_j_per_output_token"
+    max_latency_s: Optional[float] = Field(None, gt=0)  # sweeper penalty (+inf) above this p90 batch latency
+
+    @model_validator(mode="after")
+    def _check_objective(self):
+        from llem.objective import check_objective
+
+        check_objective(self.objective)  # raises UserError, which pydantic lets through
+        return self
 
 
 class JobSpec(_Strict):
