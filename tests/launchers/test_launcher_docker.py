@@ -39,7 +39,8 @@ def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):
     assert overlapping(spans(done[0]), spans(done[1])) == []
     for job_dir in sorted((out / "hydra").glob("sweeps/*/[01]")):
         outcome = json.loads((job_dir / "llem-outcome.json").read_text())
-        assert outcome["status"] == "ok" and (job_dir / "docker.log").stat().st_size > 0
+        # the container's output is kept (empty here: the jobs run with run.quiet=true)
+        assert outcome["status"] == "ok" and (job_dir / "docker.log").is_file()
         assert (job_dir / ".hydra" / "overrides.yaml").is_file()
     # The same job run locally gives a result of the same form and the same config hash.
     local = tmp_path / "local"
