@@ -137,7 +137,7 @@ class DockerLauncher(Launcher):
         argv = argvs.run_argv(image=image, name=name, job=job, job_dir=job_dir, cwd=cwd, gpus=gpus, opts=self.opts,
                               environ=environ, cache=cache)
         quiet = bool((job.get("run") or {}).get("quiet"))
-        code = self._stream(argv, name, job_dir / "docker.log", quiet)
+        code = self._stream(argv, name, job_dir / "docker.log", quiet, environ)
         outcome = self._read_outcome(job_dir)
         if outcome is None:
             outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an outcome "
@@ -162,10 +162,11 @@ class DockerLauncher(Launcher):
         except (OSError, ValueError):
             return None
 
-    def _stream(self, argv: list[str], name: str, log_path: Path, quiet: bool) -> int:
-        """Run the container, copy its output to docker.log (and the console unless quiet)."""
+    def _stream(self, argv: list[str], name: str, log_path: Path, quiet: bool, environ: dict) -> int:
+        """Run the container, copy its output to docker.log (and the console unless quiet). The docker
+        CLI gets the job's environment: secrets are passed by name and docker reads them from it."""
         with open(log_path, "w") as sink, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                            text=True, bufsize=1) as proc:
+                                                            text=True, bufsize=1, env=environ) as proc:
             try:
                 assert proc.stdout is not None
                 for line in proc.stdout:
