@@ -35,7 +35,9 @@ def test_proof_script_compares_llem_with_an_independent_counter_read(tmp_path):
         assert w["llem_j"] == w["llem_gpu_j"] and w["raw_nvml_j"] is not None
         assert w["diff_steps"] <= 2 and w["agrees"] is True
         assert w["j_per_output_token"] == pytest.approx(w["llem_j"] / w["output_tokens"])
-        assert w["avg_power_w"] == pytest.approx(POWER_W, rel=0.5)
+        # a window this short is a few counter steps: its joules are exact to one step (0.1 s at
+        # 300 W) per edge, so average power alone is no fair check
+        assert abs(w["llem_j"] - POWER_W * w["duration_s"]) <= 2 * POWER_W * 0.1 + 1e-6
     assert r["j_per_output_token"]["n"] == 2 and r["j_per_output_token"]["cv"] is not None
     assert doc["all_agree"] is True and doc["gpus"][0]["uuid"].startswith("GPU-")
     assert doc["zeus"]["available"] or doc["zeus"]["reason"]
