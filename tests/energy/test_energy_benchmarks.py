@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from conftest import REPO, llem_env
-from test_energy_end_to_end import POWER_W, constant_power_trace
+from replay_traces import POWER_W, constant_power_trace
 
 pytestmark = pytest.mark.slow
 CPU = ["--model", "tiny", "--weights=", "--hardware", "cpu", "--input-tokens", "16", "--output-tokens", "8"]

@@ -8,20 +8,19 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
 
 import pytest
 from conftest import llem_env, results_under, run_llem
+from replay_traces import POWER_W, STEP_S, constant_power_trace
 
 pytestmark = pytest.mark.slow
 
 FAST = ["model=tiny", "hardware=cpu", "tracking=none", "workload=synthetic", "workload.num_prompts=4",
         "workload.batch_size=4", "workload.input_tokens=16", "workload.output_tokens=16", "run.repeats=2"]
 ENERGY_KEY = re.compile(r"(energy|_j$|_j_|power_w|co2e|tokens_per_j)")
-POWER_W, STEP_S = 300.0, 0.01
 
 
 def energy_values(node, path=""):
@@ -57,17 +56,6 @@ def test_cpu_machine_reports_no_energy_and_says_why(tmp_path):
         assert w["energy"]["total_j"] is None and "nothing is measurable" in w["energy"]["reason"]
     assert result["energy"]["baseline"]["power_w"] is None and result["energy"]["baseline"]["reason"]
     assert "not measured" in out.stdout
-
-
-def constant_power_trace(path: Path, seconds: float = 30.0) -> None:
-    """A GPU drawing exactly POWER_W, its counter stepping every STEP_S (the fake loops it)."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["t_s", "phase", "energy_mj", "power_instant_mw", "power_avg_mw", "temp_c",
-                    "sm_clock_mhz", "throttle_reasons", "mem_used_mib"])
-        for i in range(int(seconds / STEP_S) + 1):
-            w.writerow([f"{i * STEP_S:.4f}", "busy", int(i * STEP_S * POWER_W * 1000), int(POWER_W * 1000),
-                        int(POWER_W * 1000), 60, 1980, 0, 1234])
 
 
 def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, llem_env, results_under, run_llem
+from replay_traces import POWER_W, STEP_S, constant_power_trace
 
 pytest.importorskip("llama_cpp")
 pytest.importorskip("starlette_context")
@@ -20,7 +20,6 @@ pytestmark = pytest.mark.slow
 
 BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none",
         "backend.n_threads=1"]  # one thread: llama.cpp's spinning workers crawl on shared cores
-POWER_W, STEP_S = 300.0, 0.01
 
 
 def _gone(pid: int) -> bool:
@@ -31,19 +30,9 @@ def _gone(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
-def _constant_power_trace(path: Path, seconds: float = 60.0) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["t_s", "phase", "energy_mj", "power_instant_mw", "power_avg_mw", "temp_c",
-                    "sm_clock_mhz", "throttle_reasons", "mem_used_mib"])
-        for i in range(int(seconds / STEP_S) + 1):
-            w.writerow([f"{i * STEP_S:.4f}", "busy", int(i * STEP_S * POWER_W * 1000), int(POWER_W * 1000),
-                        int(POWER_W * 1000), 60, 1980, 0, 1234])
-
-
 def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windows(tmp_path):
     trace = tmp_path / "constant_300w.csv"
-    _constant_power_trace(trace)  # a replayed GPU at 300 W: the windows' joules are known
+    constant_power_trace(trace)  # a replayed GPU at 300 W: the windows' joules are known
     out = run_llem(BASE + ["workload.concurrency=4", "workload.num_prompts=10", "workload.output_tokens=8",
                            "run.repeats=1", "run.warmup=1", "energy.baseline_s=0.5", "energy.sample_interval_s=0.05",
                            f"run.output_root={tmp_path}"], tmp_path, timeout=400,
