@@ -49,7 +49,8 @@ def flatten(run: Run) -> dict:
         "engine": ident.get("engine"),
         "engine_version": ident.get("engine_version"),
         "model": spec.get("model", {}).get("name"),
-        "dtype": b.get("dtype"),
+        # the dtype the engine ran (e.g. auto -> bfloat16), else the one asked for
+        "dtype": ((rec.get("engine") or {}).get("effective_settings") or {}).get("dtype") or b.get("dtype"),
         "hardware": spec.get("hardware", {}).get("name"),
         "device": ident.get("device"),
         "gpu_name": env_gpus,

@@ -66,7 +66,7 @@ def params(record: dict, environment: Optional[dict] = None) -> dict[str, str]:
         "model": model.get("name"),
         "model_id": model.get("id"),
         "model_weights": model.get("weights"),
-        "dtype": backend.get("dtype"),
+        "dtype": ((record.get("engine") or {}).get("effective_settings") or {}).get("dtype") or backend.get("dtype"),
         "batch_size": workload.get("batch_size"),
         "input_tokens": workload.get("input_tokens"),
         "output_tokens": workload.get("output_tokens"),
