@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from llem.errors import MissingExtra, UserError
 
@@ -22,7 +22,6 @@ class BackendInfo:
     devices: tuple[str, ...] = ("cpu", "cuda")  # where the engine can run
     # Engines in different isolation groups must never share a process (CUDA context clashes).
     isolation_group: str = "torch"
-    notes: dict = field(default_factory=dict)
 
 
 BACKENDS: dict[str, BackendInfo] = {

@@ -37,7 +37,9 @@ class Generation:
     input_tokens: list[int]  # per request, as the engine saw them
     output_tokens: list[int]  # per request, counted from the engine's output ids
     batches: list[BatchRecord] = field(default_factory=list)
-    texts: Optional[list[str]] = None  # decoded outputs (kept out of results unless asked)
+    # generated token ids per request, where the engine hands them over for free; decoding them is
+    # left to whoever needs text, outside the measured window
+    output_ids: Optional[list[list[int]]] = None
 
     @property
     def total_input_tokens(self) -> int:

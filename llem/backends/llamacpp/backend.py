@@ -170,7 +170,7 @@ class LlamaCppBackend(Backend):
 
     def generate(self, requests: list[Request]) -> Generation:
         n_out = self.spec.workload.output_tokens
-        ins, outs, batches, texts = [], [], [], []
+        ins, outs, batches, out_ids = [], [], [], []
         for r in requests:
             if not r.input_ids:
                 raise UserError(f"request {r.id} has no prompt tokens: llama.cpp needs at least one (check the workload's prompts).")
@@ -178,8 +178,8 @@ class LlamaCppBackend(Backend):
             ins.append(len(r.input_ids))
             outs.append(len(ids))
             batches.append(BatchRecord(requests=1, input_tokens=len(r.input_ids), output_tokens=len(ids), latency_s=latency, ttft_s=ttft))
-            texts.append(self.llm.detokenize(ids).decode("utf-8", errors="replace"))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches, texts=texts)
+            out_ids.append(ids)
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids)
 
     # ------------------------------------------------------------------ description
 
