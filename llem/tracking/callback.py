@@ -3,8 +3,9 @@
 - on_multirun_start (launcher process): write the sweep file, open the sweep's parent MLflow run,
   export the sweep to the environment for jobs started from here;
 - on_job_start (the job's process, wherever it runs): adopt the sweep from the sweep file;
-- on_multirun_end (launcher process): count measured / skipped / failed jobs from the run dirs,
-  write llem_sweep_summary.json, print the summary and close the parent run.
+- on_multirun_end (launcher process): stop the warm measurement worker, count measured / skipped /
+  failed jobs from the run dirs, write llem_sweep_summary.json, print the summary and close the parent run;
+- on_run_end (a single run): stop the warm measurement worker.
 
 Imports stay inside the methods: Hydra instantiates this class for every command, --help included.
 """
@@ -25,6 +26,16 @@ def _tracking(config) -> dict:
 
     node = config.get("tracking") if hasattr(config, "get") else None
     return OmegaConf.to_container(node, resolve=True) if node is not None else {"name": "none"}
+
+
+def _close_warm_worker() -> None:
+    """Stop the measurement worker kept alive between jobs, where this llem has one."""
+    try:
+        from llem.runner import close_warm_worker
+    except ImportError:
+        close_warm_worker = None
+    if close_warm_worker is not None:
+        close_warm_worker()
 
 
 class SweepCallback(Callback):
@@ -77,7 +88,11 @@ class SweepCallback(Callback):
         if found and os.environ.get(sw.ENV_SWEEP_ID) in (None, found["sweep_id"]):
             sw.export_env(found)
 
+    def on_run_end(self, config, **kwargs: Any) -> None:
+        _close_warm_worker()
+
     def on_multirun_end(self, config, **kwargs: Any) -> None:
+        _close_warm_worker()  # first: no engine stays loaded while the summary and uploads run
         from pathlib import Path
 
         from llem.progress import console
