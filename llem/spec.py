@@ -89,6 +89,8 @@ class WorkloadSpec(_Strict):
     arrival: Literal["poisson", "constant", "burst"] = "poisson"  # open-loop arrival process
     burst_size: int = Field(4, ge=1)  # arrival=burst: requests per burst
     server_url: Optional[str] = None  # attach to a running server instead of starting one
+    # completions: POST /v1/completions (text or token-id prompts); chat: /v1/chat/completions, one user message
+    endpoint: Literal["completions", "chat"] = "completions"
     ready_timeout_s: float = Field(300.0, gt=0)
     slo_ttft_s: Optional[float] = Field(None, gt=0)  # goodput: requests within both SLOs
     slo_tpot_s: Optional[float] = Field(None, gt=0)

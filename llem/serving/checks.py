@@ -9,7 +9,11 @@ from llem.errors import UserError
 
 # WorkloadSpec fields that only mean something in server mode (left out of offline config hashes).
 SERVER_ONLY_FIELDS = ("concurrency", "request_rate", "arrival", "burst_size", "server_url",
-                      "ready_timeout_s", "slo_ttft_s", "slo_tpot_s")
+                      "ready_timeout_s", "slo_ttft_s", "slo_tpot_s", "endpoint")
+
+# Backends whose server's /v1/completions takes a prompt as a list of token ids (workload.source=synthetic):
+# vLLM, SGLang and trtllm-serve do; llama-cpp-python's server takes text only (its prompt field is str | list[str]).
+TOKEN_ID_SERVERS = ("vllm", "sglang", "tensorrt")
 
 # Modules llama-cpp-python's server imports (its [server] extra).
 LLAMACPP_SERVER_MODULES = ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
@@ -22,15 +26,20 @@ def check_server_workload(w) -> None:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise UserError(f"workload.server_url={w.server_url} is not a valid server address: give a URL "
                             f"such as http://127.0.0.1:8000 (the server's base, without /v1).")
-    if w.source == "synthetic":
-        raise UserError("workload.source=synthetic is not supported with workload.mode=server (servers get text prompts): "
-                        "use workload.source=builtin or workload.source=jsonl.")
+    if w.source == "synthetic" and w.endpoint == "chat":
+        raise UserError("workload.source=synthetic cannot be sent with workload.endpoint=chat (a chat message is text; token-id "
+                        "prompts go to /v1/completions only): use workload.endpoint=completions with synthetic prompts, "
+                        "or workload.source=builtin or jsonl with chat.")
 
 
 def check_server_job(spec) -> None:
     """Cross-field rules: a server this backend can start, and the client library."""
     if importlib.util.find_spec("httpx") is None:
         raise UserError("workload.mode=server needs the Python package 'httpx' for its load generator, which is not installed: run pip install httpx.")
+    if spec.workload.source == "synthetic" and spec.backend_name not in TOKEN_ID_SERVERS:
+        raise UserError(f"workload.source=synthetic is not supported by the backend={spec.backend_name} server (its /v1/completions "
+                        f"takes text prompts only, not token ids): use backend=vllm, sglang or tensorrt for token-id prompts, "
+                        f"or workload.source=builtin or jsonl with backend={spec.backend_name}.")
     if spec.workload.server_url is not None:
         return  # attached: llem starts nothing, the backend only names the engine
     name = spec.backend_name

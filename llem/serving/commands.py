@@ -26,6 +26,9 @@ class ServerPlan:
     fixed_length: tuple[str, ...] = ("min_tokens", "ignore_eos")
     # Extra request fields, e.g. vLLM's return_token_ids: a streamed chunk may merge several tokens.
     request_extras: dict = field(default_factory=dict)
+    # The chat request field(s) that cap the answer at workload.output_tokens (max_tokens is deprecated
+    # there in OpenAI's API and vLLM's). The default, both, is for an attached server of unknown kind.
+    chat_length_fields: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
 
     @property
     def url(self) -> str:
@@ -80,7 +83,8 @@ def llamacpp_plan(settings: dict, workload, gguf_path: str, port: int, n_ctx: in
         if value is not None:  # its argparse takes booleans as values: --flash_attn False
             argv += [f"--{key}", str(value)]
     # min_tokens suppresses EOS until max_tokens; the server has no ignore_eos field.
-    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=("min_tokens",))
+    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=("min_tokens",),
+                      chat_length_fields=("max_tokens",))
 
 
 def vllm_plan(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = None,
@@ -92,7 +96,7 @@ def vllm_plan(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = N
             "--host", LOOPBACK, "--port", str(port)]
     env = {"VLLM_CPU_KVCACHE_SPACE": str(cpu_kvcache_gib)} if cpu_kvcache_gib else {}
     return ServerPlan("vLLM OpenAI server", argv + _flags(kwargs), port, env=env, ready_path="/health",
-                      request_extras={"return_token_ids": True})
+                      request_extras={"return_token_ids": True}, chat_length_fields=("max_completion_tokens",))
 
 
 def sglang_plan(engine_kwargs: dict, port: int, python: Optional[str] = None) -> ServerPlan:
@@ -102,7 +106,8 @@ def sglang_plan(engine_kwargs: dict, port: int, python: Optional[str] = None) ->
     model = kwargs.pop("model_path")
     argv = [python or sys.executable, "-m", "sglang.launch_server", "--model-path", model,
             "--host", LOOPBACK, "--port", str(port)]
-    return ServerPlan("SGLang server", argv + _flags(kwargs, negatable=False), port, ready_path="/health")
+    return ServerPlan("SGLang server", argv + _flags(kwargs, negatable=False), port, ready_path="/health",
+                      chat_length_fields=("max_completion_tokens",))
 
 
 def trtllm_plan(model: str, port: int, runtime: str, max_batch_size: int, max_seq_len: int,
@@ -122,7 +127,8 @@ def trtllm_plan(model: str, port: int, runtime: str, max_batch_size: int, max_se
         "trust_remote_code": trust_remote_code,
     }
     argv = ["trtllm-serve", model, "--host", LOOPBACK, "--port", str(port)] + _flags(opts, "underscore", negatable=False)
-    return ServerPlan("TensorRT-LLM trtllm-serve", argv, port, ready_path="/health")
+    return ServerPlan("TensorRT-LLM trtllm-serve", argv, port, ready_path="/health",
+                      chat_length_fields=("max_completion_tokens",))
 
 
 def tgi_plan(model_id: str, port: int, max_concurrent_requests: int, max_input_tokens: int,
@@ -142,4 +148,5 @@ def tgi_plan(model_id: str, port: int, max_concurrent_requests: int, max_input_t
     if len(gpus) > 1:
         argv += ["--num-shard", str(len(gpus))]
     # TGI's completions take max_tokens; EOS is not suppressible there: outputs may be shorter.
-    return ServerPlan("Hugging Face TGI (docker)", argv, port, ready_path="/health", fixed_length=())
+    return ServerPlan("Hugging Face TGI (docker)", argv, port, ready_path="/health", fixed_length=(),
+                      chat_length_fields=("max_tokens",))

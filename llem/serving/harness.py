@@ -52,13 +52,6 @@ def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None) -> 
         meter.close()
 
 
-def _prompts(w) -> list[str]:
-    from llem.workload.prompts import _read_jsonl, builtin_prompts
-
-    texts = builtin_prompts() if w.source == "builtin" else list(_read_jsonl(str(Path(w.path).expanduser())))
-    return [texts[i % len(texts)] for i in range(w.num_prompts)]
-
-
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
     w = spec.workload
     body = {"temperature": w.sampling.temperature, **extras}
@@ -93,7 +86,8 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
     from llem.energy import start_sampler
     from llem.harness import idle_baseline, window_flags
     from llem.serving.commands import ServerPlan
-    from llem.workload.loadgen import LoadSettings, RequestInput, run_load, served_model
+    from llem.serving.requests import build_inputs
+    from llem.workload.loadgen import LoadSettings, run_load, served_model
 
     w = spec.workload
     model = served_model(url)
@@ -101,7 +95,7 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
     extras = server.plan.request_extras if server is not None else {}
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
                         burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras))
-    inputs = [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens) for i, text in enumerate(_prompts(w))]
+    inputs = build_inputs(spec, server.plan if server is not None else None)
     flags: list[str] = []
     if w.num_prompts <= w.concurrency:
         flags.append(f"workload.num_prompts={w.num_prompts} <= workload.concurrency={w.concurrency}: the steady state "
@@ -241,6 +235,9 @@ def _version(backend: str) -> Optional[str]:
 
 
 def _describe(spec, url: str, model: str, server, fixed) -> dict:
+    from llem.serving.requests import describe_prompts
+    from llem.workload.loadgen import ENDPOINTS
+
     w = spec.workload
     attached = server is None
     return {
@@ -253,6 +250,7 @@ def _describe(spec, url: str, model: str, server, fixed) -> dict:
             "served_model": model,
             "batch_size": w.concurrency,  # requests in flight; the server decides how it batches them
             "fixed_length": list(fixed),
-            "prompts": "text prompts (workload.input_tokens is not applied; the server's usage gives prompt tokens)",
+            "endpoint": ENDPOINTS[w.endpoint],
+            "prompts": describe_prompts(spec, None if attached else server.plan),
         },
     }

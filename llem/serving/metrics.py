@@ -75,9 +75,32 @@ def whole_counts(run) -> dict:
 def token_accounting(outputs) -> dict:
     ok = [o for o in outputs if o.ok]
     with_usage = [o for o in ok if o.usage_completion_tokens is not None]
-    return {
+    out = {
         "client_output_tokens": sum(o.client_tokens for o in ok),
         "server_output_tokens": sum(o.usage_completion_tokens for o in with_usage) if with_usage else None,
         "requests_with_server_usage": len(with_usage),
         "finish_reasons": sorted({o.finish_reason for o in ok if o.finish_reason}),
     }
+    expected = [o for o in ok if o.expected_prompt_tokens is not None]
+    if expected:  # token-id prompts: their exact length against the server's count
+        out["prompt_tokens_sent"] = sum(o.expected_prompt_tokens for o in expected)
+        out["prompt_tokens_server"] = sum(o.usage_prompt_tokens or 0 for o in expected)
+        out["requests_with_other_prompt_tokens"] = len(_prompt_mismatches(expected))
+    return out
+
+
+def _prompt_mismatches(outputs) -> list:
+    """Successful token-id requests whose server usage.prompt_tokens is missing or differs from the ids sent."""
+    return [o for o in outputs if o.ok and o.expected_prompt_tokens is not None
+            and o.usage_prompt_tokens != o.expected_prompt_tokens]
+
+
+def prompt_token_flags(outputs, what: str) -> list[str]:
+    """A validity flag when the server did not count exactly the token ids sent (e.g. it added a BOS)."""
+    bad = _prompt_mismatches(outputs)
+    if not bad:
+        return []
+    o = bad[0]
+    got = "no usage" if o.usage_prompt_tokens is None else f"usage.prompt_tokens={o.usage_prompt_tokens}"
+    return [f"{what}: {len(bad)} token-id requests were not counted as sent by the server (first: "
+            f"{o.expected_prompt_tokens} ids sent, {got}); workload.input_tokens is not exact there"]

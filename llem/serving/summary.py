@@ -15,6 +15,9 @@ def server_rows(result: dict) -> list[tuple[str, str]]:
     load = s["load"]
     how = f"{load['request_rate']:g} req/s {load['arrival']}, at most {load['concurrency']} in flight" if load["request_rate"] \
         else f"closed loop, {load['concurrency']} in flight"
+    endpoint = (result.get("engine") or {}).get("effective_settings", {}).get("endpoint")
+    if endpoint:
+        how += f", {endpoint}"
     rows = [("server", f"{'attached to' if s['attached'] else 'started'} {s['url']} ({how})"),
             ("TTFT", _p(m, "ttft")), ("inter-token latency", _p(m, "itl")), ("TPOT", _p(m, "tpot")),
             ("request latency", _p(m, "e2e_latency"))]

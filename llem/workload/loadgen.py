@@ -1,15 +1,19 @@
-"""OpenAI-compatible load generator: streaming /v1/completions under a fixed concurrency (closed
-loop) or a fixed request rate (open loop: Poisson, constant or burst arrivals, seeded).
+"""OpenAI-compatible load generator: streaming /v1/completions (text or token-id prompts) or
+/v1/chat/completions (the prompt as one user message) under a fixed concurrency (closed loop) or a
+fixed request rate (open loop: Poisson, constant or burst arrivals, seeded).
 
 Per request it keeps the send time, the arrival time of every streamed token, the server's
 `usage` where sent, and any error. Closed loop is the open loop with every arrival at t=0: in
 both, at most `concurrency` requests are in flight. httpx is imported when a load runs.
 
-Token rule (client count): a chunk whose choice lists `token_ids` (vLLM, asked with
-return_token_ids) carries that many tokens; otherwise it carries one token when its choice has
-non-empty text or no finish_reason yet (llama.cpp ends with an empty chunk that only carries
-finish_reason; vLLM puts its last token and finish_reason in one chunk; usage-only chunks have
-no choices). The server's usage.completion_tokens is kept beside it.
+Token rule (client count), per choice of a streamed chunk: a choice that lists `token_ids`
+(vLLM, asked with return_token_ids) carries that many tokens. Otherwise it carries one token when
+it has non-empty text (completions: `text`; chat: `delta.content`, or the delta's reasoning text)
+or when it has no finish_reason yet -- except chat's opening delta, which only names the role
+(`{"role": "assistant"}`, vLLM adds `"content": ""`) and carries no token. So: llama.cpp's closing
+chunk (empty text or an empty delta, with finish_reason) carries none; vLLM's last token arrives
+with finish_reason in one chunk and counts; usage-only chunks have no choices. The server's
+usage.completion_tokens is kept beside it.
 """
 
 from __future__ import annotations
@@ -22,11 +26,29 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 
+ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+
+
 @dataclass
 class RequestInput:
     id: str
-    prompt: Union[str, list[int]]
+    prompt: Union[str, list[int]]  # text, or token ids (completions only)
     max_tokens: int
+    endpoint: str = "completions"  # or "chat": the prompt goes as one user message
+    length_fields: tuple[str, ...] = ("max_tokens",)  # body fields set to max_tokens (chat: the server's name for it)
+
+    @property
+    def path(self) -> str:
+        return ENDPOINTS[self.endpoint]
+
+    def body(self, model: str) -> dict:
+        """The request's own fields; sampling and fixed-length fields come from LoadSettings.extra_body."""
+        if self.endpoint == "chat":
+            body = {"model": model, "messages": [{"role": "user", "content": self.prompt}]}
+        else:
+            body = {"model": model, "prompt": self.prompt}
+        body.update({name: self.max_tokens for name in self.length_fields})
+        return {**body, "stream": True, "stream_options": {"include_usage": True}}
 
 
 @dataclass
@@ -40,6 +62,7 @@ class RequestOutput:
     usage_completion_tokens: Optional[int] = None
     finish_reason: Optional[str] = None
     error: Optional[str] = None
+    expected_prompt_tokens: Optional[int] = None  # token-id prompts: their length, to check against usage
 
     @property
     def ok(self) -> bool:
@@ -112,14 +135,20 @@ def arrival_offsets(n: int, rate: Optional[float], arrival: str, burst_size: int
     raise ValueError(f"unknown arrival process {arrival!r}")
 
 
+def _choice_tokens(choice: dict) -> int:
+    """Tokens one streamed choice carries (the module docstring's token rule)."""
+    if isinstance(choice.get("token_ids"), list):  # vLLM with return_token_ids: exact, also for merged chunks
+        return len(choice["token_ids"])
+    delta = choice.get("delta")
+    if delta is None:  # completions
+        return 1 if choice.get("text") or choice.get("finish_reason") is None else 0
+    if delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning"):
+        return 1
+    return 1 if choice.get("finish_reason") is None and "role" not in delta else 0
+
+
 def _chunk_tokens(obj: dict) -> int:
-    n = 0
-    for choice in obj.get("choices") or []:
-        if isinstance(choice.get("token_ids"), list):  # vLLM with return_token_ids: exact, also for merged chunks
-            n += len(choice["token_ids"])
-        elif choice.get("text") or choice.get("finish_reason") is None:
-            n += 1
-    return n
+    return sum(_choice_tokens(choice) for choice in obj.get("choices") or [])
 
 
 async def _send(client, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:
@@ -159,7 +188,7 @@ async def _run(base_url: str, model: str, inputs: list[RequestInput], load: Load
                on_steady_open: Callable[[], None], on_steady_close: Callable[[], None]) -> LoadRun:
     import httpx
 
-    url = base_url.rstrip("/") + "/v1/completions"
+    base = base_url.rstrip("/")
     offsets = arrival_offsets(len(inputs), load.request_rate, load.arrival, load.burst_size, load.seed)
     slots = asyncio.Semaphore(load.concurrency)
     state = {"in_flight": 0, "max": 0, "all_sent": False, "open": None, "close": None}
@@ -170,9 +199,7 @@ async def _run(base_url: str, model: str, inputs: list[RequestInput], load: Load
 
         async def one(inp: RequestInput, out: RequestOutput) -> None:
             try:
-                await _send(client, url, {"model": model, "prompt": inp.prompt, "max_tokens": inp.max_tokens,
-                                          "stream": True, "stream_options": {"include_usage": True}, **load.extra_body},
-                            out, t0, load.request_timeout_s)
+                await _send(client, base + inp.path, {**inp.body(model), **load.extra_body}, out, t0, load.request_timeout_s)
             finally:
                 state["in_flight"] -= 1
                 slots.release()
@@ -185,7 +212,8 @@ async def _run(base_url: str, model: str, inputs: list[RequestInput], load: Load
             delay = offset - (time.perf_counter() - t0)
             if delay > 0:
                 await asyncio.sleep(delay)
-            out = RequestOutput(id=inp.id, scheduled_s=offset)
+            out = RequestOutput(id=inp.id, scheduled_s=offset,
+                                expected_prompt_tokens=len(inp.prompt) if isinstance(inp.prompt, list) else None)
             outputs.append(out)
             await slots.acquire()
             state["in_flight"] += 1

@@ -101,7 +101,7 @@ def _spec(**workload):
 
 @pytest.mark.parametrize("workload, sentence", [
     ({"server_url": "localhost:8000"}, "workload.server_url=localhost:8000 is not a valid server address"),
-    ({"source": "synthetic"}, "workload.source=synthetic is not supported with workload.mode=server"),
+    ({"source": "synthetic"}, "workload.source=synthetic is not supported by the backend=llamacpp server"),
     ({"concurrency": 0}, "workload.concurrency=0 is not valid"),
     ({"request_rate": -1}, "workload.request_rate=-1 is not valid"),
     ({"arrival": "gamma"}, "workload.arrival=gamma is not valid"),

@@ -59,3 +59,19 @@ def _pgid(pid: int):
         return os.getpgid(pid)
     except (ProcessLookupError, PermissionError):
         return None
+
+
+def test_vllm_server_takes_exact_length_token_id_prompts(tmp_path):
+    n, inp = 8, 24
+    out = run_llem(["backend=vllm", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
+                    "backend.cpu_kvcache_space_gib=1", "workload.source=synthetic", f"workload.input_tokens={inp}",
+                    "workload.concurrency=2", f"workload.num_prompts={n}", "workload.output_tokens=8", "run.repeats=1",
+                    "run.warmup=0", "workload.ready_timeout_s=400", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout
+    [result] = results_under(tmp_path)
+    assert result["requests"]["input_tokens"] == [inp] * n  # the server's usage.prompt_tokens of every request
+    tokens = result["server"]["tokens"]
+    assert tokens["prompt_tokens_sent"] == tokens["prompt_tokens_server"] == n * inp
+    assert tokens["requests_with_other_prompt_tokens"] == 0
+    assert tokens["client_output_tokens"] == tokens["server_output_tokens"] == n * 8
+    assert result["engine"]["effective_settings"]["prompts"].startswith("token-id prompts of exactly")

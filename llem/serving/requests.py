@@ -1,0 +1,80 @@
+"""The requests a server-mode job sends: text prompts (the shipped set or a JSONL file) as completions
+or as one chat message, or synthetic token-id prompts of exact length (completions only).
+
+Synthetic ids are drawn as in offline mode (llem/workload/prompts.py `build_requests`, seeded by
+workload.seed) from the vocabulary of the tokenizer the server loads, special ids left out, so
+that the same model gets the same ids offline and served. Only the tokenizer files are read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from llem.serving.commands import ServerPlan
+from llem.workload.loadgen import RequestInput
+
+
+def build_inputs(spec, plan=None) -> list[RequestInput]:
+    """workload.num_prompts requests; `plan` (None when attached) names the field that caps a chat answer."""
+    w = spec.workload
+    if w.source == "synthetic":
+        return [RequestInput(r.id, r.input_ids, w.output_tokens) for r in synthetic_requests(spec)]
+    prompts = text_prompts(w)
+    if w.endpoint == "chat":
+        fields = (plan or ServerPlan).chat_length_fields
+        return [RequestInput(f"{w.source}-chat-{i:05d}", text, w.output_tokens, "chat", fields)
+                for i, text in enumerate(prompts)]
+    return [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens) for i, text in enumerate(prompts)]
+
+
+def text_prompts(w) -> list[str]:
+    """num_prompts texts, cycling through the source; sent whole (the server tokenizes them)."""
+    from llem.workload.prompts import _read_jsonl, builtin_prompts
+
+    texts = builtin_prompts() if w.source == "builtin" else list(_read_jsonl(str(Path(w.path).expanduser())))
+    return [texts[i % len(texts)] for i in range(w.num_prompts)]
+
+
+def synthetic_requests(spec):
+    from llem.workload.prompts import build_requests
+
+    vocab, special = token_space(spec)
+    return build_requests(spec.workload, None, vocab, special)  # synthetic prompts encode no text
+
+
+def token_space(spec) -> tuple[int, list[int]]:
+    """(vocabulary size, special ids) of the tokenizer the server loads, as the offline engines count them:
+    min(tokenizer length, the model config's vocab_size), and the tokenizer's special ids."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from llem.backends.engine_models import model_source
+
+    m = spec.model
+    src = model_source(m)
+    local = Path(src.model).is_dir()
+    revision = None if local else m.revision
+    tok = AutoTokenizer.from_pretrained(src.tokenizer or src.model, revision=revision, trust_remote_code=m.trust_remote_code)
+    size = len(tok)
+    config_vocab = _config_vocab(AutoConfig.from_pretrained(src.model, revision=revision, trust_remote_code=m.trust_remote_code))
+    if config_vocab:
+        size = min(size, config_vocab)
+    return size, list(tok.all_special_ids)
+
+
+def _config_vocab(config) -> Optional[int]:
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return getattr(text, "vocab_size", None)
+
+
+def describe_prompts(spec, plan=None) -> str:
+    """What the prompts are, for the result's effective settings."""
+    w = spec.workload
+    if w.source == "synthetic":
+        return (f"token-id prompts of exactly workload.input_tokens={w.input_tokens} ids (seeded by workload.seed={w.seed}; "
+                f"the tokenizer's vocabulary without special ids), checked against the server's usage.prompt_tokens")
+    text = "text prompts sent whole (workload.input_tokens only sizes the server's context; the server's usage gives prompt tokens)"
+    if w.endpoint == "chat":
+        fields = (plan or ServerPlan).chat_length_fields
+        return f"{text}; each one user message, the server's chat template applied; output capped by {', '.join(fields)}"
+    return text
