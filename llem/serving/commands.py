@@ -110,7 +110,7 @@ def sglang_plan(engine_kwargs: dict, port: int, python: Optional[str] = None) ->
                       chat_length_fields=("max_completion_tokens",))
 
 
-def trtllm_plan(model: str, port: int, runtime: str, max_batch_size: int, max_seq_len: int,
+def trtllm_plan(model: str, port: int, runtime: str, max_batch_size: Optional[int], max_seq_len: int,
                 max_num_tokens: Optional[int] = None, tp_size: int = 1, pp_size: int = 1,
                 free_gpu_memory_fraction: Optional[float] = None, tokenizer: Optional[str] = None,
                 trust_remote_code: bool = False) -> ServerPlan:

@@ -1,4 +1,13 @@
-"""From a JobSpec to the ServerPlan that starts its engine's server (cheap: no engine import)."""
+"""From a JobSpec to the ServerPlan that starts its engine's server (cheap: no engine import).
+
+A server is sized like a deployed one: its configuration is fixed and the load varies. So a plan
+depends on the backend settings, the model and the hardware, and on the workload only through
+context sizing (input_tokens + output_tokens, where the context length is not set): never on
+the load (concurrency, request rate, arrival, num_prompts, seed, SLOs, endpoint, prompt source).
+A running-batch limit left null (max_num_seqs, max_running_requests, max_batch_size) is not
+passed, and the engine's own default holds; so every point of a `--multirun
+workload.concurrency=1,4,16` gets the same server. Equal specs give equal plans but for the port.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +49,8 @@ def _vllm(spec, device: str, port: int) -> ServerPlan:
 
     s = spec.backend
     kwargs = engine_kwargs(spec, model_source(spec.model))
-    kwargs["max_num_seqs"] = s["max_num_seqs"] or spec.workload.concurrency  # the server's running batch
+    if s["max_num_seqs"] is None:  # not workload.batch_size (offline's default): vLLM's own default
+        del kwargs["max_num_seqs"]
     kv = None
     if device == "cpu":
         kv = s["cpu_kvcache_space_gib"] or int(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or DEFAULT_CPU_KVCACHE_GIB)
@@ -53,7 +63,8 @@ def _sglang(spec, port: int) -> ServerPlan:
 
     src = model_source(spec.model)
     kwargs = engine_kwargs(spec, src.model, src.tokenizer, src.load_format)
-    kwargs["max_running_requests"] = spec.backend["max_running_requests"] or spec.workload.concurrency
+    if spec.backend["max_running_requests"] is None:  # SGLang's own default
+        del kwargs["max_running_requests"]
     return sglang_plan(kwargs, port)
 
 
@@ -62,7 +73,7 @@ def _trtllm(spec, port: int) -> ServerPlan:
 
     s, w = spec.backend, spec.workload
     src = model_source(spec.model)
-    return trtllm_plan(src.model, port, s["runtime"], s["max_batch_size"] or w.concurrency,
+    return trtllm_plan(src.model, port, s["runtime"], s["max_batch_size"],  # None: trtllm-serve's default
                        s["max_seq_len"] or (w.input_tokens + w.output_tokens), s["max_num_tokens"],
                        s["tensor_parallel_size"], s["pipeline_parallel_size"], s["free_gpu_memory_fraction"],
                        src.tokenizer, spec.model.trust_remote_code)

@@ -28,7 +28,7 @@ def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(tmp_path):
     assert tokens["requests_with_server_usage"] == 12 and tokens["finish_reasons"] == ["length"]
     assert result["validity"]["ok"], result["validity"]["flags"]
     argv = result["engine"]["effective_settings"]["server_argv"]
-    assert argv[argv.index("--max-num-seqs") + 1] == "4"
+    assert "--max-num-seqs" not in argv  # vLLM's own default: the server does not depend on the load
     assert result["engine"]["effective_settings"]["server_env"] == {"VLLM_CPU_KVCACHE_SPACE": "1"}
     assert result["metrics"]["ttft_p50_s"] > 0 and result["windows"][0]["steady_state"]["reached"]
     run_dir = next(tmp_path.rglob("result.json")).parent
