@@ -3,7 +3,6 @@ model loaded, N measured windows (cooldown before each), statistics. Engine-agno
 
 from __future__ import annotations
 
-import resource
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -46,28 +45,48 @@ def window_flags(m, energy_spec) -> list[str]:
     return flags
 
 
-def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
-    """Run the protocol for one JobSpec; returns the plain measured part of the result."""
+def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None) -> dict:
+    """Run the protocol for one JobSpec; returns the plain measured part of the result.
+
+    `warm` (llem/warm.py) lets a worker keep the loaded engine for the next job of a sweep; without
+    it the engine is loaded for this job and released at its end."""
     from llem.checks import device_for_job
     from llem.energy import create_meter, start_sampler
     from llem.registry import backend_class, backend_info
+    from llem.warm import WarmEngines, peak_rss_mib, reset_peak_rss
     from llem.workload.prompts import build_requests
 
     if spec.workload.mode == "server":  # the engine's own server under load: llem/serving
         from llem.serving.harness import measure_server
 
-        return measure_server(spec, run_dir, progress)
+        return measure_server(spec, run_dir, progress, warm)
     progress = progress or (lambda _msg: None)
     device = device_for_job(spec, backend_info(spec.backend_name))
     gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
-    backend = backend_class(spec.backend_name)(spec, device, gpus)
+    cls = backend_class(spec.backend_name)
+    own = warm is None
+    warm = warm if warm is not None else WarmEngines()
+
+    def load():
+        progress(f"loading {spec.model.name} on {spec.backend_name} ({device})")
+        backend = cls(spec, device, gpus)
+        try:
+            backend.load()
+        except BaseException:
+            backend.close()
+            raise
+        return backend
 
     meter = create_meter(spec.energy, device, gpus)  # before the model: a missing sensor fails fast
     try:
-        progress(f"loading {spec.model.name} on {spec.backend_name} ({device})")
-        t0 = time.perf_counter()
-        backend.load()
-        load_s = time.perf_counter() - t0
+        backend, engine_load = warm.acquire(offline_key(spec, cls), spec.run_id(), load)
+        peak_note = None
+        if engine_load["reused"]:
+            progress(f"engine already loaded (for {engine_load['loaded_for']} in {engine_load['load_s']:.1f} s): not reloading")
+            backend.rebind(spec)
+            backend.reset_peaks()
+            if not reset_peak_rss():
+                peak_note = "peak_rss_mib includes earlier jobs on this engine (the kernel's peak counter could not be reset)"
         requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
         for i in range(spec.run.warmup):
             progress(f"warmup {i + 1}/{spec.run.warmup}")
@@ -102,11 +121,14 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
             if w["output_tokens"] != expected:
                 flags.append(f"window {w['index']}: output_tokens {w['output_tokens']} != {expected} requested (fixed length not honoured)")
         described = backend.describe()
-        memory = dict(backend.memory(), peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
+        if peak_note:
+            memory["peak_rss_note"] = peak_note
         return {
             "device": device,
             "gpus": gpus,
-            "load_s": load_s,
+            "load_s": None if engine_load["reused"] else engine_load["load_s"],  # this job's own loading time
+            "engine_load": engine_load,
             "engine": described,
             "meter": meter.describe(),
             "baseline": baseline,
@@ -120,4 +142,11 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
         }
     finally:
         meter.close()
-        backend.close()
+        if own:
+            warm.close()
+
+
+def offline_key(spec, cls) -> dict:
+    """What a loaded engine must have been loaded for to measure this job (llem/warm.py)."""
+    return {"backend": spec.backend, "model": spec.model.model_dump(mode="json"),
+            "hardware": spec.hardware.model_dump(mode="json"), "load": cls.load_key(spec)}

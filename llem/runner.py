@@ -3,8 +3,10 @@ so engines that cannot share a CUDA context never meet and a crash becomes a fai
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -50,14 +52,12 @@ def _limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _measure(spec_dict: dict, run_dir: str, quiet: bool) -> dict:
+def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
     from llem.envinfo import snapshot
     from llem.harness import measure
     from llem.progress import stage_printer
-    from llem.spec import JobSpec
 
-    spec = JobSpec.model_validate(spec_dict)
-    return {"measured": measure(spec, Path(run_dir), stage_printer(quiet)), "environment": snapshot()}
+    return {"measured": measure(spec, Path(run_dir), stage_printer(quiet), warm), "environment": snapshot()}
 
 
 def _quiet_libraries() -> None:
@@ -66,16 +66,46 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _worker(conn, spec_dict: dict, run_dir: str, quiet: bool, env: dict) -> None:
+def _worker(conn, job: tuple, env: dict) -> None:
+    """Measure jobs until told to stop. After a failure the worker exits: an engine that raised is
+    not trusted with the next job. A job for another engine configuration is handed back."""
+    from llem.spec import JobSpec
+    from llem.warm import EngineMismatch, WarmEngines
+
     os.environ.update(env)
     _quiet_libraries()
+    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM still releases the engine and stops any server
+    warm = WarmEngines()
     try:
         _limit_memory()
-        payload = ("ok", _measure(spec_dict, run_dir, quiet))
-    except BaseException as exc:  # everything goes back to the parent as data
-        payload = ("error", _error(exc))
-    conn.send(payload)
-    conn.close()
+        while job is not None:
+            spec_dict, run_dir, quiet = job
+            try:
+                payload = ("ok", _measure(JobSpec.model_validate(spec_dict), run_dir, quiet, warm))
+            except EngineMismatch as exc:
+                conn.send(("mismatch", str(exc)))
+                return
+            except BaseException as exc:  # everything goes back to the parent as data
+                conn.send(("error", _error(exc)))
+                return
+            conn.send(payload)
+            job = _next_job(conn)
+    finally:
+        warm.close()
+        conn.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _next_job(conn) -> Optional[tuple]:
+    """Wait for the parent's next job; None when it says stop or is gone."""
+    try:
+        message = conn.recv()
+    except (EOFError, OSError, KeyboardInterrupt):
+        return None
+    return message[1] if message and message[0] == "job" else None
 
 
 def _job_env(spec) -> dict:
@@ -85,51 +115,123 @@ def _job_env(spec) -> dict:
     return env
 
 
+def engine_group(spec) -> str:
+    from llem.grouping import engine_group as group_of
+
+    return group_of(spec.to_dict())
+
+
+class _Worker:
+    """A spawned measurement process and the parent's end of its pipe."""
+
+    def __init__(self, spec, job: tuple):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.group = engine_group(spec)
+        self.proc = ctx.Process(target=_worker, args=(child, job, _job_env(spec)), name=f"llem-{spec.run_id()}")
+        self.proc.start()
+        child.close()
+
+    def send(self, job: tuple) -> None:
+        self.conn.send(("job", job))
+
+    def stop(self, grace_s: float = 60.0) -> None:
+        """Ask the worker to release its engine and exit; kill it if it does not."""
+        if self.proc.is_alive():
+            try:
+                self.conn.send(("stop", None))
+            except (OSError, ValueError):
+                pass
+            self.proc.join(timeout=grace_s)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join()
+        self.conn.close()
+
+
+_WARM: Optional[_Worker] = None  # the worker kept alive after a job's success, for the next job of its group
+
+
+def close_warm_worker() -> None:
+    """Stop the worker kept between jobs (end of a sweep, or exit): its engine and any server go with it."""
+    global _WARM
+    worker, _WARM = _WARM, None
+    if worker is not None:
+        worker.stop()
+
+
+atexit.register(close_warm_worker)
+
+
 def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
-    """Measure in a child process; raise JobFailed with a plain error record on any failure."""
+    """Measure in a child process; raise JobFailed with a plain error record on any failure.
+
+    With run.reuse_engine (the default) the worker stays alive after a successful job, and the next
+    job of the same engine group goes to it: a sweep over workload axes loads the engine once."""
+    global _WARM
     if spec.run.isolation == "inline":
         os.environ.update(_job_env(spec))
         _quiet_libraries()
         try:
-            return _measure(spec.to_dict(), str(run_dir), quiet)
+            return _measure(spec, str(run_dir), quiet)
         except Exception as exc:
             raise JobFailed(_error(exc)) from exc
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(child, spec.to_dict(), str(run_dir), quiet, _job_env(spec)),
-                       name=f"llem-{spec.run_id()}")
-    proc.start()
-    child.close()
-    deadline: Optional[float] = time.monotonic() + spec.run.timeout_s if spec.run.timeout_s else None
-    try:
-        while True:
-            if parent.poll(0.2):
-                try:
-                    status, payload = parent.recv()
-                except EOFError:  # died mid-send
-                    status, payload = "error", None
-                break
-            if not proc.is_alive():
-                status, payload = "error", None
-                break
-            if deadline and time.monotonic() > deadline:
-                proc.kill()
-                proc.join()
-                raise JobFailed({"type": "Timeout", "message": f"the job exceeded run.timeout_s={spec.run.timeout_s:g} s and was killed",
-                                 "user_error": False, "traceback": None})
-    except KeyboardInterrupt:
-        proc.kill()
-        proc.join()
-        raise
-    proc.join(timeout=30)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
+    job = (spec.to_dict(), str(run_dir), quiet)
+    worker, _WARM = _WARM, None
+    if worker is not None and (not spec.run.reuse_engine or worker.group != engine_group(spec) or not worker.proc.is_alive()):
+        worker.stop()
+        worker = None
+    if worker is not None:
+        worker.send(job)
+        status, payload = _wait(worker, spec)
+        if status == "mismatch":  # same group, but the engine is sized from the workload differently
+            if not quiet:
+                from llem.progress import console
+
+                console().print(f"[dim]llem: new engine for {spec.run_id()} ({payload})[/dim]")
+            worker.stop()
+            worker = None
+    if worker is None:
+        worker = _Worker(spec, job)
+        status, payload = _wait(worker, spec)
     if status == "ok":
+        if spec.run.reuse_engine:
+            _WARM = worker
+        else:
+            worker.stop()
         return payload
+    worker.proc.join(timeout=30)  # it exits by itself after reporting an error: let it release the engine
+    worker.kill()
     if payload is None:
-        code = proc.exitcode
+        code = worker.proc.exitcode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
         payload = {"type": "WorkerDied", "message": f"the measurement process {how} before reporting (out of memory or a crash in the engine?)",
                    "user_error": False, "traceback": None, "exitcode": code}
     raise JobFailed(payload)
+
+
+def _wait(worker: _Worker, spec) -> tuple[str, Optional[dict]]:
+    """The worker's answer to one job: ("ok", result), ("error", record), ("mismatch", why) or ("error", None) if it died."""
+    deadline: Optional[float] = time.monotonic() + spec.run.timeout_s if spec.run.timeout_s else None
+    try:
+        while True:
+            if worker.conn.poll(0.2):
+                try:
+                    return worker.conn.recv()
+                except (EOFError, OSError):  # died mid-send
+                    return "error", None
+            if not worker.proc.is_alive():
+                if worker.conn.poll(0):  # it answered and exited (an error) between the two checks
+                    continue
+                worker.proc.join()
+                return "error", None
+            if deadline and time.monotonic() > deadline:
+                worker.kill()
+                raise JobFailed({"type": "Timeout", "message": f"the job exceeded run.timeout_s={spec.run.timeout_s:g} s and was killed",
+                                 "user_error": False, "traceback": None})
+    except KeyboardInterrupt:
+        worker.kill()
+        raise

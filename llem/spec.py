@@ -116,6 +116,8 @@ class RunSpec(_Strict):
     warmup: int = Field(1, ge=0)  # full-length passes over the workload before measuring
     cooldown_s: float = Field(0.0, ge=0)  # pause before each measured window
     isolation: Literal["process", "inline"] = "process"
+    # keep the worker (and its loaded engine or server) for the next job of the same engine configuration
+    reuse_engine: bool = True
     timeout_s: Optional[float] = Field(None, gt=0)
     output_root: str = "outputs"
     force: bool = False  # re-measure even when a complete result exists

@@ -2,7 +2,8 @@
 branches on which engine it is.
 
 Lifecycle: load() -> encode()/vocab_size for building requests -> warmup() -> generate() per
-measured window (synchronize() at each window edge) -> describe() -> close().
+measured window (synchronize() at each window edge) -> describe() -> close(). Within a sweep a
+loaded engine may serve several jobs: rebind(next spec) + reset_peaks() instead of a new load().
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ class Backend(abc.ABC):
         self.settings = spec.backend  # plain dict, validated by the backend's settings model
         self.device = device  # "cpu" or "cuda", resolved
         self.gpus = gpus  # GPU indices (as CUDA_VISIBLE_DEVICES sees them) the job uses
+
+    @classmethod
+    def load_key(cls, spec) -> dict:
+        """What load() takes from the workload (engine sizes derived from batch size or lengths).
+
+        Two jobs with equal backend, model and hardware settings and equal load keys can share one
+        loaded engine (llem/warm.py); an engine sized from the workload must say so here."""
+        return {}
+
+    def rebind(self, spec) -> None:
+        """Point a loaded engine at the next job of a sweep (same load key, another workload):
+        rebuild whatever load() derived from the workload, e.g. sampling parameters."""
+        self.spec = spec
+
+    def reset_peaks(self) -> None:
+        """Start peak-memory accounting afresh for the next job on an engine that stays loaded."""
 
     @abc.abstractmethod
     def load(self) -> None:

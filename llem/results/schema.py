@@ -68,7 +68,8 @@ def assemble(spec, run_id: str, measured: dict, environment: dict, started: floa
         "engine": measured["engine"],
         "latency": measured["latency"],
         "memory": measured["memory"],
-        "load_s": measured["load_s"],
+        "load_s": measured["load_s"],  # null when the engine was loaded by an earlier job of the sweep
+        "engine_load": measured.get("engine_load"),  # reused?, the load's duration, the job that loaded it
         "requests": measured["requests"],
         "timeseries": measured["timeseries"],
         "validity": {"ok": not measured["flags"], "flags": measured["flags"]},

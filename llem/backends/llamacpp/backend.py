@@ -118,6 +118,15 @@ class LlamaCppBackend(Backend):
         named = [lib.llama_vocab_bos(vocab), lib.llama_vocab_eos(vocab), lib.llama_vocab_pad(vocab)]
         self._special = sorted(set(self.eog_ids) | set(control) | {t for t in named if t >= 0})
 
+    @classmethod
+    def load_key(cls, spec) -> dict:
+        return {"n_ctx": context_length(spec.backend, spec.workload)}
+
+    def rebind(self, spec) -> None:
+        super().rebind(spec)
+        old, self._sampler = self._sampler, self._build_sampler()  # sampling settings may differ per job
+        self._lib.llama_sampler_free(old)
+
     def encode(self, text: str) -> list[int]:
         # add_bos=True adds BOS only where the GGUF says the model wants it; special=True parses
         # special-token text as transformers does.

@@ -46,6 +46,13 @@ class PyTorchBackend(Backend):
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
 
+    def reset_peaks(self) -> None:
+        if self.device == "cuda":
+            import torch
+
+            for i in range(torch.cuda.device_count()):
+                torch.cuda.reset_peak_memory_stats(i)
+
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text)["input_ids"]
 

@@ -35,6 +35,18 @@ class SglangBackend(Backend):
         self.tokenizer = _engine_tokenizer(self.engine, self.source)
         self.version = getattr(sglang, "__version__", None)
 
+    @classmethod
+    def load_key(cls, spec) -> dict:
+        from llem.backends.sglang.mapping import engine_kwargs
+
+        return engine_kwargs(spec)  # max_running_requests and context_length may come from the workload
+
+    def rebind(self, spec) -> None:
+        from llem.backends.sglang.mapping import sampling_params
+
+        super().rebind(spec)
+        self.sampling = sampling_params(spec)
+
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text)["input_ids"])
 

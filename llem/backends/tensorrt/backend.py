@@ -71,6 +71,21 @@ class TensorRTBackend(Backend):
         if self.settings["engine_cache"]:
             self.engine_dir = str(_save_engine(self.llm, root, engine_dir))
 
+    @classmethod
+    def load_key(cls, spec) -> dict:
+        from llem.backends.tensorrt import mapping
+
+        return mapping.build_settings(spec)  # the engine's shape limits come from the workload unless set
+
+    def rebind(self, spec) -> None:
+        from tensorrt_llm import SamplingParams
+
+        from llem.backends.tensorrt import mapping
+
+        super().rebind(spec)
+        self.sampling_kwargs = mapping.sampling_kwargs(spec)
+        self.sampling = SamplingParams(**self.sampling_kwargs)
+
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text))
 

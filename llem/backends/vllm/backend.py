@@ -40,6 +40,22 @@ class VllmBackend(Backend):
         self.sampling = SamplingParams(**sampling_kwargs(self.spec))
         self.version = vllm.__version__
 
+    @classmethod
+    def load_key(cls, spec) -> dict:
+        from llem.backends.engine_models import ModelSource
+        from llem.backends.vllm.mapping import engine_kwargs
+
+        # the model is compared elsewhere; here what the workload sizes (max_num_seqs, max_model_len)
+        return engine_kwargs(spec, ModelSource(model="", tokenizer=None, load_format="", label=""))
+
+    def rebind(self, spec) -> None:
+        from vllm import SamplingParams
+
+        from llem.backends.vllm.mapping import sampling_kwargs
+
+        super().rebind(spec)
+        self.sampling = SamplingParams(**sampling_kwargs(spec))
+
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text)["input_ids"])
 
