@@ -18,6 +18,7 @@ class Outcome:
     message: Optional[str] = None
     user_error: bool = False
     headline: Optional[float] = None
+    job: Optional[str] = None  # the job's dir under Hydra's sweep dir (its number), in a sweep
 
 
 @dataclass
@@ -56,7 +57,7 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
         return _measure_and_write(spec, run_dir, resolved_yaml)
     except _WriteFailed as failed:  # a full disk or a file-size limit: one sentence, nothing on disk changed
         message = (f"could not write {failed.path} ({failed.reason}): free space or set run.output_root to another "
-                   f"directory; results already on disk were left as they were and this job is not recorded")
+                   f"directory; results already on disk were left as they were and this job left no record there")
         console().print(f"[red]llem: error:[/red] job {spec.run_id()}: {message}")
         return Outcome("failed", str(run_dir), message=message)
 
@@ -147,6 +148,23 @@ def plain_config(cfg) -> dict:
         raise UserError(f"{getattr(exc, 'full_key', 'a setting')} could not be resolved: {str(exc).splitlines()[0]}.") from None
 
 
+def _sweep_job() -> Optional[str]:
+    """This job's dir relative to Hydra's sweep dir ("3"), which the sweep summary names jobs by; None outside a sweep."""
+    import os
+
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN:
+            return None
+        job = os.path.relpath(Path(str(hc.runtime.output_dir)).resolve(), Path(str(hc.sweep.dir)).resolve())
+    except Exception:
+        return None
+    return None if job.startswith("..") else job
+
+
 def run_from_hydra(cfg) -> Optional[float]:
     """Hydra task function body. Returns the value a sweeper minimises (run.objective; J/output token by default)."""
     from omegaconf import OmegaConf
@@ -157,8 +175,9 @@ def run_from_hydra(cfg) -> Optional[float]:
         from llem.progress import console
 
         console().print(f"[red]llem: error:[/red] {exc}")
-        SESSION.outcomes.append(Outcome("invalid", message=str(exc), user_error=True))
-        return None
-    outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
+        outcome = Outcome("invalid", message=str(exc), user_error=True)
+    else:
+        outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
+    outcome.job = _sweep_job()
     SESSION.outcomes.append(outcome)
     return outcome.headline

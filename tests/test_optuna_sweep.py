@@ -57,3 +57,22 @@ def test_optuna_sweeper_minimises_the_returned_objective(tmp_path):
     (winner,) = [r for r in results if r["metrics"]["output_tokens_per_s"] == -best["best_value"]]
     assert winner["spec"]["workload"]["batch_size"] == best["best_params"]["workload.batch_size"]
     assert winner["spec"]["backend"]["cache_implementation"] == best["best_params"]["backend.cache_implementation"]
+
+
+@pytest.mark.slow
+def test_optuna_trial_that_finds_a_complete_result_is_counted_skipped(tmp_path):
+    """Optuna may ask for a point again: the later trial finds the result the first one wrote during
+    this sweep, skips it, returns its objective, and the summary counts it as skipped, not measured."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install hydra-optuna-sweeper==1.3.0")
+    proc = run_llem(["--multirun", "+experiment=optuna_example", "model=tiny", "hardware=cpu", "tracking=none",
+                     "energy=none", "workload.num_prompts=2", "workload.output_tokens=4", "run.repeats=1",
+                     "run.warmup=0", "workload.batch_size=1", "backend.cache_implementation=dynamic",  # one point
+                     "hydra.sweeper.n_trials=3", "-q", "run.output_root=out"], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "llem sweep summary: 1 measured, 2 skipped (complete result already on disk), 0 failed" in proc.stdout
+    (sweep,) = (tmp_path / "out" / "hydra" / "sweeps").iterdir()
+    summary = json.loads((sweep / "llem_sweep_summary.json").read_text())
+    assert [(j["job"], j["status"]) for j in summary["jobs"]] == [("0", "measured"), ("1", "skipped"), ("2", "skipped")]
+    (result,) = [json.loads(p.read_text()) for p in (tmp_path / "out" / "runs").glob("*/result.json")]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(-result["metrics"]["output_tokens_per_s"])  # skipped trials return it too

@@ -4,7 +4,8 @@
   export the sweep to the environment for jobs started from here;
 - on_job_start (the job's process, wherever it runs): adopt the sweep from the sweep file;
 - on_multirun_end (launcher process): stop the warm measurement worker, count measured / skipped /
-  failed jobs from the run dirs, write llem_sweep_summary.json, print the summary and close the parent run;
+  failed jobs from the run dirs and the outcomes this process holds (llem.app.SESSION), write
+  llem_sweep_summary.json, print the summary and close the parent run;
 - on_run_end (a single run): stop the warm measurement worker.
 
 Imports stay inside the methods: Hydra instantiates this class for every command, --help included.
@@ -42,9 +43,11 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         from pathlib import Path
 
+        from llem.app import SESSION
         from llem.progress import console
         from llem.tracking import sweep as sw
 
+        self._first_outcome = len(SESSION.outcomes)  # this sweep's jobs are those recorded from here on
         sweep = sw.new_sweep(Path(str(config.hydra.sweep.dir)), list(config.hydra.overrides.task))
         Path(sweep["dir"]).mkdir(parents=True, exist_ok=True)
         tracking = _tracking(config)
@@ -95,6 +98,7 @@ class SweepCallback(Callback):
         _close_warm_worker()  # first: no engine stays loaded while the summary and uploads run
         from pathlib import Path
 
+        from llem.app import SESSION
         from llem.progress import console
         from llem.results.io import write_json
         from llem.tracking import sweep as sw
@@ -102,13 +106,19 @@ class SweepCallback(Callback):
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep = sw.read_sweep(sweep_dir) or sw.new_sweep(sweep_dir, [])
-        summary = summarize_sweep(sweep_dir, sweep["started_unix_s"])
+        outcomes = SESSION.outcomes[getattr(self, "_first_outcome", 0):]
+        summary = summarize_sweep(sweep_dir, sweep["started_unix_s"], outcomes)
         summary["sweep_id"] = sweep["sweep_id"]
-        write_json(sweep_dir / sw.SUMMARY_FILE, summary)
         console().print(f"[bold]llem sweep summary:[/bold] {summary_line(summary['counts'])}  [dim]({sweep_dir})[/dim]")
         for job in summary["jobs"]:
             if job["status"] in ("failed", "incomplete", "invalid"):
-                console().print(f"  [red]{job['status']}[/red] job {job['job']} {job.get('run_id', '')}: {job.get('message')}")
+                name = f"job {job['job']}" if job.get("job") is not None else "a job"
+                console().print(f"  [red]{job['status']}[/red] {name} {job.get('run_id') or ''}: {job.get('message')}")
+        try:
+            write_json(sweep_dir / sw.SUMMARY_FILE, summary)
+        except OSError as exc:  # the disk that failed a job may not take the summary either
+            console().print(f"[yellow]llem: warning:[/yellow] the sweep summary could not be written to "
+                            f"{sweep_dir / sw.SUMMARY_FILE} ({exc.strerror or exc}); it is printed above.")
         self._catch_up(summary, sweep_dir)
         self._close_parent(sweep, summary["counts"])
         for var in sw.ENV_VARS:
@@ -120,7 +130,8 @@ class SweepCallback(Callback):
         from llem.progress import console
         from llem.tracking.sync import pending, sync_runs
 
-        items = pending([j["run_dir"] for j in summary["jobs"] if j.get("run_dir") and j["status"] != "skipped"])
+        items = pending(list(dict.fromkeys(j["run_dir"] for j in summary["jobs"]
+                                           if j.get("run_dir") and j["status"] != "skipped")))
         if not items:
             return
         c = sync_runs(items)["counts"]

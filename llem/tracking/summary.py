@@ -1,6 +1,11 @@
 """What happened to each job of a sweep, read from disk, so it is right even when the jobs ran in
 other processes, on Slurm nodes or in containers. Hydra saves each job's config under
-<sweep_dir>/<job>/.hydra/config.yaml; from it we find the job's run dir and read its outcome."""
+<sweep_dir>/<job>/.hydra/config.yaml; from it we find the job's run dir and read its outcome.
+
+The launcher process may also know what its jobs did (llem.app.SESSION: jobs it ran itself, and
+those llem's launchers ran elsewhere). Where it does, that outcome decides the job's status: only it
+knows that a job could not write its run dir (a full disk leaves an older result, or nothing), or
+that a job found the result an earlier job of the same sweep had measured."""
 
 from __future__ import annotations
 
@@ -10,14 +15,16 @@ from typing import Optional
 STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid")
 
 
+def _job_order(name: Optional[str]):
+    """Hydra's job dirs (0, 1, ..., 10) in number order; other names after them, unnamed jobs last."""
+    if name is None:
+        return (2, 0, "")
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
 def _job_configs(sweep_dir: Path) -> list[Path]:
     found = [p for p in Path(sweep_dir).glob("*/.hydra/config.yaml")]
-
-    def order(p: Path):
-        name = p.parent.parent.name
-        return (0, int(name), "") if name.isdigit() else (1, 0, name)
-
-    return sorted(found, key=order)
+    return sorted(found, key=lambda p: _job_order(p.parent.parent.name))
 
 
 def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]:
@@ -41,13 +48,13 @@ def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]
     return "incomplete", "no result and no failure record (the job was killed, or never started)"
 
 
-def summarize_sweep(sweep_dir: Path, since_unix_s: float) -> dict:
+def _disk_jobs(sweep_dir: Path, since_unix_s: float) -> list[dict]:
     from omegaconf import OmegaConf
 
     from llem.errors import UserError
     from llem.spec import build_spec
 
-    jobs = []
+    jobs, measured_dirs = [], set()
     for cfg_path in _job_configs(Path(sweep_dir)):
         job = {"job": cfg_path.parent.parent.name}
         try:
@@ -56,10 +63,66 @@ def summarize_sweep(sweep_dir: Path, since_unix_s: float) -> dict:
             job.update(status="invalid", message=str(exc))
             jobs.append(job)
             continue
-        run_dir = Path(spec.run.output_root) / "runs" / spec.run_id()
-        status, message = job_outcome(run_dir, since_unix_s)
-        job.update(status=status, run_id=spec.run_id(), run_dir=str(run_dir.resolve()), message=message)
+        run_dir = str((Path(spec.run.output_root) / "runs" / spec.run_id()).resolve())
+        status, message = job_outcome(Path(run_dir), since_unix_s)
+        if status == "measured":
+            # Jobs of one sweep with the same config share a run dir: the first measured it, a later one
+            # found its result complete (unless run.force made it measure again).
+            if run_dir in measured_dirs and not spec.run.force:
+                status = "skipped"
+            measured_dirs.add(run_dir)
+        job.update(status=status, run_id=spec.run_id(), run_dir=run_dir, message=message)
         jobs.append(job)
+    return jobs
+
+
+_FROM_OUTCOME = {"ok": "measured", "skipped": "skipped", "failed": "failed", "invalid": "invalid"}
+_NO_RESULT = ("incomplete", "failed", "invalid")
+
+
+def _as_dict(outcome) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(outcome) if dataclasses.is_dataclass(outcome) else dict(outcome)
+
+
+def _merge(jobs: list[dict], outcomes) -> list[dict]:
+    """Jobs read from disk, corrected by the outcomes this process holds; an outcome without a job on
+    disk (its run dir or Hydra's job dir could not be written) becomes a job of its own."""
+    by_name = {j["job"]: j for j in jobs}
+    claimed: set[int] = set()
+    extra = []
+
+    def unclaimed(match) -> Optional[dict]:
+        return next((j for j in jobs if id(j) not in claimed and match(j)), None)
+
+    def specificity(o: dict) -> int:  # an outcome that names its job claims it before a vaguer one can
+        return 0 if o.get("job") is not None else 1 if o.get("run_dir") else 2
+
+    for o in sorted(map(_as_dict, outcomes), key=specificity):
+        status = _FROM_OUTCOME.get(o.get("status"), "failed")
+        run_dir = str(Path(o["run_dir"]).resolve()) if o.get("run_dir") else None
+        if o.get("job") is not None:
+            job = by_name.get(str(o["job"]))
+            job = job if job is not None and id(job) not in claimed else None
+        elif run_dir is not None:
+            job = unclaimed(lambda j: j.get("run_dir") == run_dir)
+        else:  # a job that died before saying which it was: it left no result
+            job = unclaimed(lambda j: j["status"] in _NO_RESULT)
+        message = o.get("message") if status in _NO_RESULT else None
+        if job is None:
+            job = {"job": None if o.get("job") is None else str(o["job"]), "status": status,
+                   "run_id": Path(run_dir).name if run_dir else None, "run_dir": run_dir, "message": message}
+            extra.append(job)
+        elif job["status"] != status:  # where they agree, the disk's record says more (error type)
+            job.update(status=status, message=message)
+        claimed.add(id(job))
+    return jobs + extra
+
+
+def summarize_sweep(sweep_dir: Path, since_unix_s: float, outcomes=()) -> dict:
+    """outcomes: llem.app.Outcome objects (or their dicts) of this sweep's jobs, where known."""
+    jobs = sorted(_merge(_disk_jobs(Path(sweep_dir), since_unix_s), outcomes), key=lambda j: _job_order(j.get("job")))
     counts = {s: sum(j["status"] == s for j in jobs) for s in STATUSES}
     return {"sweep_dir": str(Path(sweep_dir).resolve()), "jobs": jobs, "counts": counts}
 

@@ -3,6 +3,7 @@ same root at once. Results already on disk stay whole; the user reads one clear 
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
@@ -56,6 +57,16 @@ def test_full_disk_keeps_earlier_results_and_says_so_once(tmp_path):
     errors = [line for line in out.splitlines() if line.startswith("llem: error:")]
     assert len(errors) == 2, out[-3000:]  # one sentence per job, naming the file and the cause
     assert out.count("File too large") >= 2 and "run.output_root" in out and no_traceback(out)
+    # Neither job left a record in its run dir (bs1 still holds the earlier result), yet the sweep
+    # summary counts both as failed, with their reason, from what the launcher process saw.
+    assert "llem sweep summary: 0 measured, 0 skipped (complete result already on disk), 2 failed" in out
+    (summary_file,) = (root / "hydra" / "sweeps").glob("*/llem_sweep_summary.json")
+    summary = json.loads(summary_file.read_text())
+    assert summary["counts"]["failed"] == 2 and sum(summary["counts"].values()) == 2
+    for job in summary["jobs"]:
+        assert job["status"] == "failed" and job["message"].startswith("could not write ")
+        assert "(File too large)" in job["message"] and "run.output_root" in job["message"]
+    assert sorted(Path(j["run_dir"]) for j in summary["jobs"]) == sorted([measured.resolve(), new.resolve()])
 
 
 def test_two_sweeps_on_one_output_root_at_once(tmp_path):

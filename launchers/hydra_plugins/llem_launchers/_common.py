@@ -90,7 +90,8 @@ def record_outcomes(outcomes: list[dict[str, Any]]) -> None:
     session, so the sweep summary and the exit code count them."""
     from llem.app import SESSION, Outcome
 
-    SESSION.outcomes.extend(Outcome(**o) for o in outcomes)
+    known = {f.name for f in dataclasses.fields(Outcome)}  # an image's llem may record fields this one lacks
+    SESSION.outcomes.extend(Outcome(**{k: v for k, v in o.items() if k in known}) for o in outcomes)
 
 
 def failed_outcome(message: str, run_dir: str | None = None) -> dict:
