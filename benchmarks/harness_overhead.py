@@ -93,6 +93,7 @@ def main() -> None:
     print(f"engine API: {sum(te) / len(te):8.1f} tok/s   llem window: {sum(tl) / len(tl):8.1f} tok/s")
     print(f"llem / engine throughput: {s['mean']:.4f} (95% CI {s['ci95_low']:.4f}-{s['ci95_high']:.4f}), "
           f"CV of the ratio {100 * s['cv']:.1f}%; median ratio {sorted(ratios)[len(ratios) // 2]:.4f}")
+    print("ratio per pair (EL pairs even, LE odd): " + " ".join(f"{r:.3f}" for r in ratios))
 
 
 if __name__ == "__main__":

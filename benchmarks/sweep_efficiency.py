@@ -7,10 +7,13 @@ wall time using each result.json: measured windows (sum of window duration_s), m
 the rest of each job (worker spawn and imports, request building, result assembly and writing),
 and what lies outside the jobs (interpreter start, validation of all 12 points, Hydra).
 
-It also states what sweeping the workload axes inside one worker (one engine load per engine
-configuration) would save for this sweep: every job's fixed cost but one.
+The sweep runs twice: with run.reuse_engine=false (a fresh worker and engine load per point, as
+before llem kept engines between jobs) and with the default (one worker and one engine load for
+the whole workload sweep, since all 12 points are one engine configuration). It prints the
+breakdown of each and the ratios.
 
-    python benchmarks/sweep_efficiency.py [--batch-sizes 1,2,4,8] [--output-tokens 16,32,64] [--keep DIR]
+    python benchmarks/sweep_efficiency.py [--model tiny] [--hardware cpu] [--batch-sizes 1,2,4,8]
+        [--output-tokens 16,32,64] [--keep DIR] [-- more overrides]
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import time
 from pathlib import Path
 
 
-def run_sweep(root: Path, batch_sizes: str, output_tokens: str, extra: list[str]) -> float:
-    cmd = [sys.executable, "-m", "llem", "--multirun", "model=tiny", "hardware=cpu", "tracking=none", "-q",
-           f"workload.batch_size={batch_sizes}", f"workload.output_tokens={output_tokens}",
+def run_sweep(root: Path, args, extra: list[str]) -> float:
+    cmd = [sys.executable, "-m", "llem", "--multirun", f"model={args.model}", f"hardware={args.hardware}", "tracking=none", "-q",
+           f"workload.batch_size={args.batch_sizes}", f"workload.output_tokens={args.output_tokens}",
            "workload.num_prompts=8", f"run.output_root={root}", *extra]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=root.parent, capture_output=True, text=True)
@@ -43,42 +46,49 @@ def breakdown(results: list[dict]) -> dict:
         windows = [w["duration_s"] for w in r["windows"]]
         job_wall = r["identity"]["finished_unix_s"] - r["identity"]["started_unix_s"]
         warmup = r["spec"]["run"]["warmup"] * statistics.mean(windows)
-        jobs.append({"job_s": job_wall, "measured_s": sum(windows), "load_s": r["load_s"], "warmup_s": warmup,
-                     "other_s": job_wall - sum(windows) - r["load_s"] - warmup})
-    return {k: sum(j[k] for j in jobs) for k in jobs[0]} | {"n": len(jobs),
-            "fixed_per_job_s": statistics.median(j["load_s"] + j["other_s"] for j in jobs)}
+        load = r["load_s"] or 0.0  # null: this job loaded nothing (the engine of an earlier job served it)
+        jobs.append({"job_s": job_wall, "measured_s": sum(windows), "load_s": load, "warmup_s": warmup,
+                     "other_s": job_wall - sum(windows) - load - warmup, "loads": 0 if r["load_s"] is None else 1})
+    return {k: sum(j[k] for j in jobs) for k in jobs[0]} | {"n": len(jobs)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch-sizes", default="1,2,4,8")
-    ap.add_argument("--output-tokens", default="16,32,64")
-    ap.add_argument("--keep", type=Path, default=None, help="output root to keep (default: a temp dir)")
-    ap.add_argument("extra", nargs="*", help="more overrides for every job")
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = (args.keep or Path(tmp) / "out").resolve()
-        root.parent.mkdir(parents=True, exist_ok=True)
-        wall = run_sweep(root, args.batch_sizes, args.output_tokens, args.extra)
-        results = [json.loads(p.read_text()) for p in sorted((root / "runs").glob("*/result.json"))]
+def arm(label: str, root: Path, args, extra: list[str]) -> dict:
+    wall = run_sweep(root, args, [*args.extra, *extra])
+    results = [json.loads(p.read_text()) for p in sorted((root / "runs").glob("*/result.json"))]
     b = breakdown(results)
-    outside = wall - b["job_s"]
-    print(f"{b['n']}-point sweep, wall {wall:.1f} s")
+    b["wall_s"] = wall
+    print(f"{label}: {b['n']}-point sweep, {b['loads']} engine load(s), wall {wall:.1f} s")
 
-    def row(label: str, secs: float) -> None:
-        print(f"  {label:<58} {secs:7.1f} s  {100 * secs / wall:5.1f}%")
+    def row(name: str, secs: float) -> None:
+        print(f"  {name:<58} {secs:7.1f} s  {100 * secs / wall:5.1f}%")
 
     row("inside measured windows", b["measured_s"])
     row("model loading (load_s)", b["load_s"])
     row("warm-up passes (estimated: warmup x mean window)", b["warmup_s"])
     row("rest of each job (worker spawn, imports, requests, writing)", b["other_s"])
-    row("outside jobs (interpreter, validation, Hydra)", outside)
-    fixed = b["fixed_per_job_s"]
-    saved = (b["n"] - 1) * fixed
-    print(f"fixed cost per job (load + rest, median): {fixed:.2f} s")
-    print(f"one engine load for the whole workload sweep would save ~{saved:.0f} s of {wall:.0f} s "
-          f"({100 * saved / wall:.0f}%); the measured share would rise from {100 * b['measured_s'] / wall:.0f}% "
-          f"to ~{100 * b['measured_s'] / (wall - saved):.0f}%")
+    row("outside jobs (interpreter, validation, Hydra)", wall - b["job_s"])
+    return b
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="tiny")
+    ap.add_argument("--hardware", default="cpu")
+    ap.add_argument("--batch-sizes", default="1,2,4,8")
+    ap.add_argument("--output-tokens", default="16,32,64")
+    ap.add_argument("--keep", type=Path, default=None, help="folder to keep both arms' output roots in (default: a temp dir)")
+    ap.add_argument("extra", nargs="*", help="more overrides for every job")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = (args.keep or Path(tmp)).resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        fresh = arm("reuse off (run.reuse_engine=false)", base / "fresh", args, ["run.reuse_engine=false"])
+        warm = arm("reuse on (default)", base / "reuse", args, [])
+    print(f"wall time, reuse on / off: {warm['wall_s'] / fresh['wall_s']:.2f} "
+          f"({fresh['wall_s'] - warm['wall_s']:.0f} s saved of {fresh['wall_s']:.0f} s)")
+    print(f"share of wall time inside measured windows: {100 * fresh['measured_s'] / fresh['wall_s']:.0f}% -> "
+          f"{100 * warm['measured_s'] / warm['wall_s']:.0f}%")
+    print(f"engine loads: {fresh['loads']} -> {warm['loads']}; loading time {fresh['load_s']:.1f} s -> {warm['load_s']:.1f} s")
 
 
 if __name__ == "__main__":
