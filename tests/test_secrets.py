@@ -71,7 +71,7 @@ def test_docker_launcher_passes_secrets_by_name_and_never_uses_a_shell(tmp_path)
     job = {"model": {"source": "builtin"}, "workload": {}, "run": {"output_root": "out"}, "hardware": {}}
     opts = argvs.DockerOptions(pass_env=[*argvs.DockerOptions().pass_env, "OPENAI_API_KEY", "LLEM_TEST_ACCESS_KEY"])
     environ = dict(SECRETS, LLEM_GIT_REVISION="abc123", HF_HUB_OFFLINE="1")
-    argv = argvs.run_argv(image="llem/cpu:0", name="n", job=job, job_dir=tmp_path / "j", cwd=tmp_path, gpus=[],
+    argv = argvs.run_argv(image="llem/cpu:0", name="n", jobs=[job], job_dirs=[tmp_path / "j"], cwd=tmp_path, gpus=[],
                           opts=opts, environ=environ, cache=None)
     assert all(isinstance(a, str) for a in argv)
     assert not [a for a in argv if SENTINEL in a], argv  # no secret value on the command line

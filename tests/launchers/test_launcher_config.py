@@ -86,7 +86,7 @@ def test_images_are_chosen_per_engine_and_device():
 
 
 def _argv(j: dict, tmp_path: Path, gpus: list[str], opts=None, environ=None) -> list[str]:
-    return argvs.run_argv(image="llem/pytorch:9.9", name="n", job=j, job_dir=tmp_path / "out" / "hydra" / "0",
+    return argvs.run_argv(image="llem/pytorch:9.9", name="n", jobs=[j], job_dirs=[tmp_path / "out" / "hydra" / "0"],
                           cwd=tmp_path, gpus=gpus, opts=opts or argvs.DockerOptions(), environ=environ or {},
                           cache=tmp_path / "cache")
 

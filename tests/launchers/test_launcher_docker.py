@@ -37,11 +37,17 @@ def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):
     assert sorted(r["spec"]["workload"]["batch_size"] for r in done) == [1, 2]
     assert all(r["status"] == "ok" for r in done)
     assert overlapping(spans(done[0]), spans(done[1])) == []
-    for job_dir in sorted((out / "hydra").glob("sweeps/*/[01]")):
+    assert "2 job(s) in 1 container(s)" in proc.stdout  # one engine configuration: one container, one load
+    first, second = sorted(done, key=lambda r: r["identity"]["started_unix_s"])
+    assert first["engine_load"]["reused"] is False and second["engine_load"]["reused"] is True
+    job_dirs = sorted((out / "hydra").glob("sweeps/*/[01]"))
+    assert len(job_dirs) == 2
+    for job_dir in job_dirs:
         outcome = json.loads((job_dir / "llem-outcome.json").read_text())
-        # the container's output is kept (empty here: the jobs run with run.quiet=true)
-        assert outcome["status"] == "ok" and (job_dir / "docker.log").is_file()
+        # the container's output is kept (empty here: the jobs run with run.quiet=true), in the first job's folder
+        assert outcome["status"] == "ok" and outcome["job"] == job_dir.name and (job_dir / "docker.log").is_file()
         assert (job_dir / ".hydra" / "overrides.yaml").is_file()
+    assert "ran in the container of job #0" in (job_dirs[1] / "docker.log").read_text()
     # The same job run locally gives a result of the same form and the same config hash.
     local = tmp_path / "local"
     ref = run_llem([*TINY, "workload.batch_size=1", f"run.output_root={local}"], cwd=tmp_path, env=docker)

@@ -132,8 +132,9 @@ def user_arg(opts: DockerOptions) -> Optional[str]:
     return opts.user
 
 
-def run_argv(*, image: str, name: str, job: dict, job_dir: Path, cwd: Path, gpus: list[str], opts: DockerOptions,
-             environ: dict, cache: Optional[Path]) -> list[str]:
+def run_argv(*, image: str, name: str, jobs: list[dict], job_dirs: list[Path], cwd: Path, gpus: list[str],
+             opts: DockerOptions, environ: dict, cache: Optional[Path]) -> list[str]:
+    """`docker run` for one container that runs these jobs (one engine configuration) in order."""
     argv = [opts.docker, "run", "--rm", "--name", name, "--network", opts.network, "--workdir", str(cwd)]
     user = user_arg(opts)
     if user:
@@ -143,7 +144,8 @@ def run_argv(*, image: str, name: str, job: dict, job_dir: Path, cwd: Path, gpus
         argv += ["--gpus", f'"device={",".join(gpus)}"']
     if opts.shm_size:
         argv += ["--shm-size", str(opts.shm_size)]
-    for vol in job_mounts(job, job_dir, cwd, cache) + [str(m) for m in opts.mounts]:
+    volumes = [v for job, job_dir in zip(jobs, job_dirs) for v in job_mounts(job, job_dir, cwd, cache)]
+    for vol in dict.fromkeys(volumes + [str(m) for m in opts.mounts]):
         argv += ["--volume", vol]
     for key, value in sorted(job_env(opts, environ, cache, gpus).items()):
         # A secret's value never goes on the command line (ps, /proc/<pid>/cmdline, logs): `--env NAME`
@@ -151,7 +153,7 @@ def run_argv(*, image: str, name: str, job: dict, job_dir: Path, cwd: Path, gpus
         by_name = is_secret_name(key) and environ.get(key) == value
         argv += ["--env", key if by_name else f"{key}={value}"]
     argv += [str(a) for a in opts.extra_args]
-    return argv + [image, "python", "-m", JOB_MODULE, str(job_dir.resolve() / JOB_FILE)]
+    return argv + [image, "python", "-m", JOB_MODULE, *(str(d.resolve() / JOB_FILE) for d in job_dirs)]
 
 
 def mismatch_message(image: str, image_versions: dict, host_versions: dict, build: str) -> str:

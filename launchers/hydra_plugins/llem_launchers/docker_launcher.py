@@ -1,6 +1,7 @@
-"""`hydra/launcher=docker`: each job runs in its engine's image (llem/<engine>:<llem version>, or
+"""`hydra/launcher=docker`: jobs run in their engine's image (llem/<engine>:<llem version>, or
 llem/cpu:<version> for CPU jobs), one at a time, with `--network none` unless the config says
-otherwise. Containers never share a process, so engines that must not meet (TensorRT-LLM and
+otherwise. The jobs of one engine configuration share one container, one after another, so the
+engine is loaded once for them (run.reuse_engine; false: a container per job). Containers never share a process, so engines that must not meet (TensorRT-LLM and
 PyTorch/vLLM) never do.
 
 Before any job runs, every image the sweep needs is checked: a missing one names its build
@@ -95,12 +96,28 @@ class DockerLauncher(Launcher):
         self._check_daemon()
         for image in dict.fromkeys(images):
             self._check_image(image)
-        log.info(f"llem docker launcher: {len(jobs)} job(s), one at a time, network {self.opts.network}")
-        results = []
-        for i, overrides in enumerate(job_overrides):
-            log.info(f"\t#{initial_job_idx + i} : {' '.join(overrides)} [{images[i]}]")
-            results.append(self._run_one(initial_job_idx + i, overrides, configs[i], jobs[i], devices[i], images[i]))
-        return results
+        units = self._units(jobs)
+        log.info(f"llem docker launcher: {len(jobs)} job(s) in {len(units)} container(s), one at a time, "
+                 f"network {self.opts.network}")
+        results: list[Optional[JobReturn]] = [None] * len(jobs)
+        for unit in units:
+            for i in unit:
+                log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])} [{images[i]}]")
+            rets = self._run_unit([initial_job_idx + i for i in unit], [job_overrides[i] for i in unit],
+                                  [configs[i] for i in unit], [jobs[i] for i in unit], devices[unit[0]], images[unit[0]])
+            for i, ret in zip(unit, rets):
+                results[i] = ret
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _units(jobs: list[dict]) -> list[list[int]]:
+        """One container per engine configuration (same backend settings, model, hardware, mode: same
+        image and GPUs), whose jobs share one engine load (run.reuse_engine); else one per job."""
+        from llem.grouping import engine_groups
+
+        if not all((job.get("run") or {}).get("reuse_engine", True) for job in jobs):
+            return [[i] for i in range(len(jobs))]
+        return engine_groups(jobs)
 
     def _write_job_files(self, job_dir: Path, sweep_config, overrides: Sequence[str], payload: dict) -> None:
         from omegaconf import OmegaConf
@@ -115,18 +132,22 @@ class DockerLauncher(Launcher):
         os.replace(tmp, job_dir / argvs.JOB_FILE)
         (job_dir / argvs.OUTCOME_FILE).unlink(missing_ok=True)
 
-    def _run_one(self, idx: int, overrides: Sequence[str], sweep_config, job: dict, device: str, image: str) -> JobReturn:
+    def _run_unit(self, idxs: list[int], overrides: list, sweep_configs: list, jobs: list[dict], device: str,
+                  image: str) -> list[JobReturn]:
+        """Run these jobs (one engine configuration) in one container, one after another."""
         from llem.paths import cache_dir
 
         cwd = Path.cwd()
-        job_dir = (cwd / str(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)).resolve()
-        gpus = argvs.host_gpus(job, device) if self.opts.gpus != "none" else []
+        job_dirs = [(cwd / str(c.hydra.sweep.dir) / str(c.hydra.sweep.subdir)).resolve() for c in sweep_configs]
+        gpus = argvs.host_gpus(jobs[0], device) if self.opts.gpus != "none" else []
         hosts = self._host_versions()
-        payload = {"config": job, "renumber_gpus": bool(gpus and (job.get("hardware") or {}).get("gpus")),
-                   "host": {**hosts, "image": image, "build_command": argvs.build_command(image, self.opts, hosts["llem_version"])}}
-        self._write_job_files(job_dir, sweep_config, overrides, payload)
+        for job_dir, sweep_config, over, job in zip(job_dirs, sweep_configs, overrides, jobs):
+            payload = {"config": job, "renumber_gpus": bool(gpus and (job.get("hardware") or {}).get("gpus")),
+                       "host": {**hosts, "image": image,
+                                "build_command": argvs.build_command(image, self.opts, hosts["llem_version"])}}
+            self._write_job_files(job_dir, sweep_config, over, payload)
         cache = cache_dir() if self.opts.mount_cache else None
-        name = f"llem-{os.getpid()}-{idx}"
+        name = f"llem-{os.getpid()}-{idxs[0]}"
         environ = dict(os.environ)
         revision = self._git_revision()
         if revision and "LLEM_GIT_REVISION" not in environ:  # the image's llem is a wheel, not a checkout
@@ -134,19 +155,26 @@ class DockerLauncher(Launcher):
         # The container has no network and no view of the host's tracking store: the job marks its
         # run unsynced and the sweep's end, on the host, uploads it (llem.tracking.DEFER_ENV).
         environ.setdefault("LLEM_TRACKING_DEFER", "1")
-        argv = argvs.run_argv(image=image, name=name, job=job, job_dir=job_dir, cwd=cwd, gpus=gpus, opts=self.opts,
+        argv = argvs.run_argv(image=image, name=name, jobs=jobs, job_dirs=job_dirs, cwd=cwd, gpus=gpus, opts=self.opts,
                               environ=environ, cache=cache)
-        quiet = bool((job.get("run") or {}).get("quiet"))
-        code = self._stream(argv, name, job_dir / "docker.log", quiet, environ)
-        outcome = self._read_outcome(job_dir)
-        if outcome is None:
-            outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an outcome "
-                                     f"(its output: {job_dir / 'docker.log'})")
-            log.error(outcome["message"])
-        record_outcomes([outcome])
-        return JobReturn(overrides=list(overrides), cfg=None, hydra_cfg=sweep_config, working_dir=str(job_dir),
-                         task_name=str(sweep_config.hydra.job.name), status=JobStatus.COMPLETED,
-                         _return_value=outcome.get("headline"))
+        quiet = all(bool((job.get("run") or {}).get("quiet")) for job in jobs)
+        log_path = job_dirs[0] / "docker.log"
+        code = self._stream(argv, name, log_path, quiet, environ)
+        rets = []
+        for k, (idx, job_dir, over, sweep_config) in enumerate(zip(idxs, job_dirs, overrides, sweep_configs)):
+            if k:  # the container's output is in the first job's folder
+                (job_dir / "docker.log").write_text(f"job #{idx} ran in the container of job #{idxs[0]}: see {log_path}\n")
+            outcome = self._read_outcome(job_dir)
+            if outcome is None:
+                outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an "
+                                         f"outcome for it (its output: {log_path})")
+                outcome["job"] = job_dir.name
+                log.error(outcome["message"])
+            record_outcomes([outcome])
+            rets.append(JobReturn(overrides=list(over), cfg=None, hydra_cfg=sweep_config, working_dir=str(job_dir),
+                                  task_name=str(sweep_config.hydra.job.name), status=JobStatus.COMPLETED,
+                                  _return_value=outcome.get("headline")))
+        return rets
 
     def _git_revision(self) -> Optional[str]:
         if not hasattr(self, "_revision"):

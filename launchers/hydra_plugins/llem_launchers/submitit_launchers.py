@@ -137,12 +137,12 @@ class _LlemSubmitit:
             submitted = executor.map_array(self.run_unit, args)
             pending.append((units, submitted))
             if self.wait_each_batch():
-                self._collect(*pending.pop(), jobs, job_overrides, initial_job_idx, results, started)
+                self._collect(*pending.pop(), jobs, configs, job_overrides, initial_job_idx, results, started)
         for units, submitted in pending:
-            self._collect(units, submitted, jobs, job_overrides, initial_job_idx, results, started)
+            self._collect(units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started)
         return results  # type: ignore[return-value]
 
-    def _collect(self, units, submitted, jobs, job_overrides, initial_job_idx, results, started: float) -> None:
+    def _collect(self, units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started: float) -> None:
         for unit, job in zip(units, submitted):
             try:
                 rets = job.results()[0]
@@ -155,7 +155,7 @@ class _LlemSubmitit:
                     run_dir, recorded = run_record(jobs[i], started)
                     if not recorded:  # nothing on disk says what became of it (the job may never have started)
                         log.error(msg)
-                        record_outcomes([failed_outcome(msg, run_dir)])
+                        record_outcomes([dict(failed_outcome(msg, run_dir), job=str(configs[i].hydra.sweep.subdir))])
                     rets.append(JobReturn(overrides=list(job_overrides[i]), status=JobStatus.COMPLETED, _return_value=None))
             else:
                 for ret in rets:
