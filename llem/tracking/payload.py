@@ -149,6 +149,9 @@ def tags(record: dict, sweep: Optional[dict] = None) -> dict[str, str]:
         flags = (record.get("validity") or {}).get("flags") or []
         if flags:
             out["llem.validity_flags"] = " | ".join(flags)
+        load = record.get("engine_load") or {}
+        if load.get("reused"):  # measured on the engine (or server) an earlier job of the sweep loaded
+            out["llem.engine_loaded_for"] = load.get("loaded_for")
     else:
         err = record.get("error") or {}
         out["llem.error_type"] = err.get("type")

@@ -65,6 +65,9 @@ def test_tags_and_measurement_identity():
     assert payload.measurement_id(again) == payload.measurement_id(rec)
     again["identity"]["started_unix_s"] += 60  # a forced re-measurement is a different measurement
     assert payload.measurement_id(again) != payload.measurement_id(rec)
+    assert "llem.engine_loaded_for" not in t
+    reused = dict(rec, engine_load={"reused": True, "load_s": 3.5, "loaded_for": "pytorch_tiny-first", "job_on_engine": 2})
+    assert payload.tags(reused)["llem.engine_loaded_for"] == "pytorch_tiny-first"
     failed = {"status": "failed", "identity": rec["identity"], "spec": rec["spec"],
               "error": {"type": "WorkerDied", "message": "killed by signal 9"}}
     assert payload.tags(failed)["llem.error_type"] == "WorkerDied" and payload.metrics(failed) == []
