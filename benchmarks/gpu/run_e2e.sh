@@ -3,13 +3,7 @@
 # pipeline (CLI, sweep, isolated workers, result files) on a 1B-class random-weight Llama,
 # dynamic vs static KV cache. Outputs in $OUT. One command, ~6 min on an H100/H200.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$PWD/gpu-out}
-PY=${PYTHON:-python3}
-mkdir -p "$OUT"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_BREAK_SYSTEM_PACKAGES=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-"$PY" -m pip install -q --no-index --no-deps --find-links .gpuwheels -r .gpuwheels/requirements.txt
-"$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1 || export PYTHONPATH="$PWD"
+source "$(dirname "$0")/prepare.sh"
 "$PY" benchmarks/energy_overhead.py --out "$OUT/overhead.json" --pairs ${PAIRS:-12} 2>&1 | tee "$OUT/overhead.log"
 "$PY" -m llem --multirun model=llama3.2-1b model.weights=random hardware=cuda workload=synthetic \
   workload.batch_size=8 workload.num_prompts=8 workload.output_tokens=256 \
