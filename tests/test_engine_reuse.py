@@ -122,3 +122,32 @@ def test_peak_rss_counter_restarts(tmp_path):
     assert reset_peak_rss() is True
     assert peak_rss_mib() < high - 200
     json.dumps(high)  # a plain number for the result record
+
+
+def test_a_worker_that_died_between_jobs_is_replaced(tmp_path):
+    """The kept worker is killed while idle (the kernel's OOM killer, an operator): the next job of
+    its group notices before sending, starts a fresh worker and loads again; close_warm_worker ends it."""
+    from test_config import _compose
+
+    from llem import runner
+    from llem.spec import build_spec
+
+    def spec(bs: int):
+        return build_spec(_compose(["model=tiny", "hardware=cpu", "energy=none", "tracking=none", "run.repeats=1",
+                                    "run.quiet=true", "workload.num_prompts=2", "workload.output_tokens=4",
+                                    f"workload.batch_size={bs}", f"run.output_root={tmp_path}"]))
+
+    try:
+        first = runner.run_isolated(spec(1), tmp_path / "a", quiet=True)["measured"]["engine_load"]
+        kept = runner._WARM
+        assert kept is not None and kept.proc.is_alive() and first["reused"] is False
+        kept.proc.kill()
+        kept.proc.join()
+        second = runner.run_isolated(spec(2), tmp_path / "b", quiet=True)["measured"]["engine_load"]
+        assert second["reused"] is False and runner._WARM is not kept and runner._WARM.proc.is_alive()
+        third = runner.run_isolated(spec(4), tmp_path / "c", quiet=True)["measured"]["engine_load"]
+        assert third["reused"] is True and third["loaded_for"] == spec(2).run_id()
+    finally:
+        worker = runner._WARM
+        runner.close_warm_worker()
+    assert runner._WARM is None and worker is not None and not worker.proc.is_alive()
