@@ -55,6 +55,13 @@ def _flags(kwargs: dict[str, Any], style: str = "dash", negatable: bool = True) 
     return out
 
 
+# llama-cpp-python's server fills fields a request leaves out with its own defaults: repeat_penalty 1.1
+# (applied before greedy picking, so temperature 0 is not greedy there), top_k 40, min_p 0.05. These
+# turn them off, as the offline backend and the other servers sample (workload.sampling's top_k/top_p
+# still override when temperature > 0).
+LLAMACPP_NEUTRAL_SAMPLING = {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}
+
+
 def llamacpp_plan(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
                   n_gpu_layers: int, n_threads: int, python: Optional[str] = None) -> ServerPlan:
     """llama-cpp-python's server (python -m llama_cpp.server); its flags are ModelSettings/ServerSettings fields."""
@@ -84,7 +91,7 @@ def llamacpp_plan(settings: dict, workload, gguf_path: str, port: int, n_ctx: in
             argv += [f"--{key}", str(value)]
     # min_tokens suppresses EOS until max_tokens; the server has no ignore_eos field.
     return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=("min_tokens",),
-                      chat_length_fields=("max_tokens",))
+                      request_extras=dict(LLAMACPP_NEUTRAL_SAMPLING), chat_length_fields=("max_tokens",))
 
 
 def vllm_plan(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = None,

@@ -1,0 +1,23 @@
+"""llama.cpp's real server with model=tiny (random weights, byte-level tokens): every request streams exactly
+workload.output_tokens tokens. With the server's own sampling defaults (repeat_penalty 1.1) one shipped prompt
+drove it into a run of incomplete-UTF-8 byte tokens and 206 tokens for max_tokens=8 (tests/serving/test_token_rule.py)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import results_under, run_llem
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("starlette_context")
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_model_streams_exactly_the_requested_tokens(tmp_path):
+    out = run_llem(["backend=llamacpp", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
+                    "backend.n_threads=1", "workload.num_prompts=6", "workload.output_tokens=8", "workload.concurrency=2",
+                    "run.repeats=1", "-q", f"run.output_root={tmp_path}"], tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:]
+    [result] = results_under(tmp_path)
+    assert result["server"]["tokens"]["client_output_tokens"] == 6 * 8
+    assert result["server"]["load"]["request_body"]["repeat_penalty"] == 1.0
+    assert result["validity"] == {"ok": True, "flags": []}
