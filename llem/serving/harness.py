@@ -233,10 +233,7 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
         win["energy"] = m.to_dict()
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
-    short = [o for o in ok if o.output_tokens != w.output_tokens]
-    if short:
-        flags.append(f"run {r}: {len(short)} of {len(ok)} requests returned a number of tokens other than "
-                     f"workload.output_tokens={w.output_tokens} (fixed length not honoured by the server)")
+    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
     win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),

@@ -104,3 +104,44 @@ def prompt_token_flags(outputs, what: str) -> list[str]:
     got = "no usage" if o.usage_prompt_tokens is None else f"usage.prompt_tokens={o.usage_prompt_tokens}"
     return [f"{what}: {len(bad)} token-id requests were not counted as sent by the server (first: "
             f"{o.expected_prompt_tokens} ids sent, {got}); workload.input_tokens is not exact there"]
+
+
+def _named(outputs, limit: int = 3) -> str:
+    """'builtin-00005: 206 tokens (client count), finish_reason length; ...' for the first few requests."""
+    parts = []
+    for o in outputs[:limit]:
+        source = "client count" if o.usage_completion_tokens is None else "server usage"
+        parts.append(f"{o.id}: {o.output_tokens} tokens ({source}), finish_reason {o.finish_reason}")
+    more = f"; and {len(outputs) - limit} more" if len(outputs) > limit else ""
+    return "; ".join(parts) + more
+
+
+def length_flags(outputs, max_tokens: int, what: str) -> list[str]:
+    """Validity flags for successful requests whose output token count is not max_tokens (= workload.output_tokens),
+    naming the requests and their counts. Three cases, told apart because they mean different things:
+
+    - more than max_tokens: the server generated past its cap (llama-cpp-python does while it holds back incomplete
+      UTF-8 bytes, docs/server.md); the tokens are counted, the work was done;
+    - fewer, finish_reason "length", no usage: the server reached its cap but the stream showed fewer tokens (a
+      chunk carried several; llama.cpp sends the byte tokens of one character as one chunk): the count is low;
+    - fewer otherwise: the server ended early (fixed length not honoured)."""
+    ok = [o for o in outputs if o.ok]
+    over = [o for o in ok if o.output_tokens > max_tokens]
+    under = [o for o in ok if o.output_tokens < max_tokens]
+    merged = [o for o in under if o.finish_reason == "length" and o.usage_completion_tokens is None]
+    early = [o for o in under if o not in merged]
+
+    def head(group) -> str:
+        return f"{what}: {len(group)} of {len(ok)} requests"
+
+    flags = []
+    if over:
+        flags.append(f"{head(over)} got more than max_tokens={max_tokens} output tokens ({_named(over)}): "
+                     f"the server generated past its cap; these tokens count in throughput and J/token (docs/server.md)")
+    if merged:
+        flags.append(f"{head(merged)} ended at max_tokens={max_tokens} but streamed fewer tokens "
+                     f"({_named(merged)}): a chunk carried several tokens, so the client count is low (docs/server.md)")
+    if early:
+        flags.append(f"{head(early)} ended before max_tokens={max_tokens} ({_named(early)}): "
+                     f"fixed length not honoured by the server")
+    return flags

@@ -12,8 +12,11 @@ it has non-empty text (completions: `text`; chat: `delta.content`, or the delta'
 or when it has no finish_reason yet -- except chat's opening delta, which only names the role
 (`{"role": "assistant"}`, vLLM adds `"content": ""`) and carries no token. So: llama.cpp's closing
 chunk (empty text or an empty delta, with finish_reason) carries none; vLLM's last token arrives
-with finish_reason in one chunk and counts; usage-only chunks have no choices. The server's
-usage.completion_tokens is kept beside it.
+with finish_reason in one chunk and counts; usage-only chunks have no choices. llama.cpp's empty-text
+chunks before the end are tokens (a byte of an unfinished UTF-8 character, decoded to nothing) and count;
+the byte tokens of one multi-byte character arrive as one chunk there, counted once (flagged when the
+count falls short: llem/serving/metrics.py length_flags). The server's usage.completion_tokens is kept
+beside it.
 """
 
 from __future__ import annotations

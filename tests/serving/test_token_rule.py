@@ -1,0 +1,126 @@
+"""The client token rule and the output-length flags on streams recorded from llama-cpp-python 0.3.16's server
+(model=tiny, max_tokens=8, min_tokens=8, temperature 0), replayed over loopback; and the request fields that
+make that server sample greedily.
+
+Recorded: with the server's default repeat_penalty 1.1, prompt 5 of the shipped set made the tiny model emit
+six "." tokens, then 199 copies of the byte token 0xD9 (an incomplete UTF-8 lead byte), then "ead". While the
+last bytes look like an unfinished character, llama-cpp-python's `_create_completion` skips its max_tokens
+check (`multibyte_fix ... continue`), so it generated 206 tokens, then flushed each held-back token as its own
+chunk (text decoded with errors="ignore": empty). The client count, 206, is what the server generated.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from llem.serving.metrics import length_flags, token_accounting
+from llem.workload.loadgen import LoadSettings, RequestInput, RequestOutput, _chunk_tokens, run_load
+
+
+def _chunk(text: str, finish=None) -> dict:
+    return {"id": "cmpl-568545f2", "object": "text_completion", "created": 1795789166, "model": "tiny-f16.gguf",
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
+
+
+# 206 generated tokens for max_tokens=8: the stream as the server sent it
+OVERRUN = [_chunk(".")] * 6 + [_chunk("")] * 199 + [_chunk("ead"), _chunk("", "length")]
+# the same server, 8 tokens "a", 0xC3, 0xA9, "a", "a", 0xC3, 0xA9, "a": each two-byte character is one chunk
+MERGED = [_chunk(t) for t in ("a", "é", "a", "a", "é", "a")] + [_chunk("", "length")]
+EXACT = [_chunk("mar")] * 8 + [_chunk("", "length")]
+
+
+def test_recorded_llamacpp_chunks_carry_one_token_each_empty_text_included():
+    assert sum(_chunk_tokens(c) for c in OVERRUN) == 206
+    assert sum(_chunk_tokens(c) for c in EXACT) == 8
+    assert sum(_chunk_tokens(c) for c in MERGED) == 6  # 8 generated: the stream cannot tell, hence the flag
+
+
+class _Replay(BaseHTTPRequestHandler):
+    """POST /v1/completions: the recorded stream for the prompt (no usage: that server never sends it in a stream)."""
+
+    streams = {"overrun": OVERRUN, "merged": MERGED, "exact": EXACT}
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for chunk in self.streams[body["prompt"]]:
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def replay_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Replay)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_replayed_streams_are_counted_and_flagged_by_request(replay_url):
+    inputs = [RequestInput("builtin-00000", "exact", 8), RequestInput("builtin-00005", "overrun", 8),
+              RequestInput("builtin-00002", "merged", 8)]
+    run = run_load(replay_url, "m", inputs, LoadSettings(concurrency=2))
+    exact, over, merged = run.outputs
+    assert [o.client_tokens for o in run.outputs] == [8, 206, 6] and all(o.ok for o in run.outputs)
+    assert {o.finish_reason for o in run.outputs} == {"length"} and over.usage_completion_tokens is None
+    acc = token_accounting(run.outputs)
+    assert acc["client_output_tokens"] == 220 and acc["server_output_tokens"] is None
+    flags = length_flags(run.outputs, 8, "run 0")
+    assert len(flags) == 2
+    assert flags[0].startswith("run 0: 1 of 3 requests got more than max_tokens=8 output tokens "
+                               "(builtin-00005: 206 tokens (client count), finish_reason length)")
+    assert "generated past its cap" in flags[0]
+    assert flags[1].startswith("run 0: 1 of 3 requests ended at max_tokens=8 but streamed fewer tokens "
+                               "(builtin-00002: 6 tokens (client count), finish_reason length)")
+    assert "client count is low" in flags[1]
+
+
+def _done(rid: str, tokens: int, finish: str, usage=None) -> RequestOutput:
+    return RequestOutput(rid, 0.0, sent_s=0.0, token_s=[0.5] * tokens, done_s=1.0, finish_reason=finish,
+                         usage_completion_tokens=usage)
+
+
+def test_length_flags_tell_an_early_stop_from_a_merged_chunk_and_name_the_first_requests():
+    assert length_flags([_done("a", 8, "length"), _done("b", 8, "length")], 8, "run 1") == []
+    [early] = length_flags([_done("a", 8, "length"), _done("b", 3, "stop")], 8, "run 1")
+    assert early == ("run 1: 1 of 2 requests ended before max_tokens=8 (b: 3 tokens (client count), finish_reason stop): "
+                     "fixed length not honoured by the server")
+    # the server's usage says fewer with finish_reason length: not the stream's doing
+    [odd] = length_flags([_done("c", 8, "length", usage=7)], 8, "run 1")
+    assert "ended before" in odd and "c: 7 tokens (server usage)" in odd
+    many = [_done(f"r{i}", 9 + i, "length") for i in range(5)] + [_done("failed", 0, None)]
+    many[-1].error = "HTTP 500"
+    [over] = length_flags(many, 8, "run 2")
+    assert over.startswith("run 2: 5 of 5 requests got more than") and "r2: 11 tokens" in over
+    assert "r3" not in over and "and 2 more" in over
+
+
+def test_llamacpp_requests_turn_the_servers_sampling_defaults_off():
+    from specs import compose_spec
+
+    from llem.serving.commands import llamacpp_plan
+    from llem.serving.harness import _extra_body
+
+    settings = {"n_batch": 8, "n_ubatch": 8, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,
+                "seed": 0, "type_k": None, "type_v": None}
+    plan = llamacpp_plan(settings, None, "/m.gguf", 1, 512, 0, 1)
+    greedy = _extra_body(compose_spec("backend=llamacpp", "workload.output_tokens=8"), plan.fixed_length,
+                         plan.request_extras)
+    # the server's own defaults (repeat_penalty 1.1, top_k 40, min_p 0.05) would apply otherwise
+    assert greedy == {"temperature": 0.0, "repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0, "min_tokens": 8}
+    sampled = _extra_body(compose_spec("backend=llamacpp", "workload.sampling.temperature=0.7",
+                                       "workload.sampling.top_k=20"), plan.fixed_length, plan.request_extras)
+    assert sampled["top_k"] == 20 and sampled["top_p"] == 1.0 and sampled["repeat_penalty"] == 1.0
