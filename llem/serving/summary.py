@@ -10,6 +10,15 @@ def _p(m: dict, name: str) -> str:
     return ", ".join(f"p{q} {v * 1000:.1f} ms" for q, v in zip((50, 90, 99), vals) if v is not None)
 
 
+def _where(s: dict, engine_load: dict, how: str) -> str:
+    """Whether this job attached to, started or reused (a server an earlier job of the sweep started) the server."""
+    if s["attached"]:
+        return f"attached to {s['url']} ({how})"
+    if engine_load.get("reused"):
+        return f"reused {s['url']} (started for {engine_load['loaded_for']}; {how})"
+    return f"started {s['url']} ({how})"
+
+
 def server_rows(result: dict) -> list[tuple[str, str]]:
     s, m = result["server"], result["metrics"]
     load = s["load"]
@@ -18,7 +27,7 @@ def server_rows(result: dict) -> list[tuple[str, str]]:
     endpoint = (result.get("engine") or {}).get("effective_settings", {}).get("endpoint")
     if endpoint:
         how += f", {endpoint}"
-    rows = [("server", f"{'attached to' if s['attached'] else 'started'} {s['url']} ({how})"),
+    rows = [("server", _where(s, result.get("engine_load") or {}, how)),
             ("TTFT", _p(m, "ttft")), ("inter-token latency", _p(m, "itl")), ("TPOT", _p(m, "tpot")),
             ("request latency", _p(m, "e2e_latency"))]
     g = s.get("goodput")
