@@ -185,7 +185,12 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
         worker.stop()
         worker = None
     if worker is not None:
-        worker.send(job)
+        try:
+            worker.send(job)
+        except (OSError, ValueError):  # it died between the check and the send: the job never reached it
+            worker.kill()
+            worker = None
+    if worker is not None:
         status, payload = _wait(worker, spec)
         if status == "mismatch":  # same group, but the engine is sized from the workload differently
             if not quiet:
