@@ -25,6 +25,15 @@ def run_llem(args: list[str], cwd: Path, timeout: float = 600, env: dict | None 
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
 
 
+def process_gone(pid: int) -> bool:
+    """The process has exited: no such pid, or a zombie (exited, awaiting its reaper, still answers kill(0))."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
 def results_under(root: Path) -> list[dict]:
     """Results of the run directories under an output root (not copies such as tracker artifacts)."""
     return [json.loads(p.read_text()) for p in sorted(Path(root).glob("**/runs/*/result.json"))]

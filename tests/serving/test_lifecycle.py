@@ -3,27 +3,17 @@ outlived by its parent. Fake servers are plain `python -c` programs (no engine n
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
+from conftest import process_gone
 from llem.serving.commands import ServerPlan
 from llem.serving.servers import ServerFailed, ServerProcess, free_port, running_server
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # a zombie still answers kill(0): it has exited but awaits its reaper
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
 def _plan(code: str) -> ServerPlan:
@@ -43,7 +33,7 @@ def test_server_that_never_becomes_ready_times_out_clearly_and_is_stopped(tmp_pa
     import json
 
     pid = json.loads((tmp_path / "server.json").read_text())["pid"]
-    assert _gone(pid)
+    assert process_gone(pid)
 
 
 def test_server_that_exits_while_starting_reports_its_exit_code_and_log(tmp_path):
@@ -61,7 +51,7 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
     time.sleep(0.5)
     stopped = server.stop(grace_s=0.5)
     assert stopped["how"] == "SIGKILL after 0.5 s" and stopped["returncode"] == -signal.SIGKILL
-    assert _gone(server.pid)
+    assert process_gone(server.pid)
     assert server.stop() == stopped  # idempotent
 
 
@@ -87,7 +77,7 @@ def test_server_dies_with_the_process_that_started_it(tmp_path):
         parent.kill()
         parent.wait()
         deadline = time.monotonic() + 10
-        while not _gone(server_pid):
+        while not process_gone(server_pid):
             assert time.monotonic() < deadline, "the server outlived the process that started it"
             time.sleep(0.1)
     finally:

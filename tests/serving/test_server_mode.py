@@ -8,10 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from conftest import REPO, llem_env, results_under, run_llem
+from conftest import REPO, llem_env, process_gone, results_under, run_llem
 from replay_traces import POWER_W, STEP_S, constant_power_trace
 
 pytest.importorskip("llama_cpp")
@@ -22,12 +21,6 @@ BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=c
         "backend.n_threads=1"]  # one thread: llama.cpp's spinning workers crawl on shared cores
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
 def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windows(tmp_path):
@@ -62,7 +55,7 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
 
     run_dir = next(tmp_path.rglob("result.json")).parent
     pid = json.loads((run_dir / "server.json").read_text())["pid"]
-    assert _gone(pid), "the server outlived the run"
+    assert process_gone(pid), "the server outlived the run"
     assert "Finished server process" in (run_dir / "server.log").read_text()
 
 
@@ -91,4 +84,4 @@ def test_server_killed_mid_run_fails_that_job_and_the_sweep_goes_on(tmp_path):
     [result] = results_under(tmp_path)  # the second point still ran
     assert result["spec"]["workload"]["num_prompts"] == 4 and result["status"] == "ok"
     for server_json in tmp_path.glob("runs/*/server.json"):
-        assert _gone(json.loads(server_json.read_text())["pid"])
+        assert process_gone(json.loads(server_json.read_text())["pid"])

@@ -5,11 +5,10 @@ and the server is gone when the sweep ends."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from conftest import results_under, run_llem
+from conftest import process_gone, results_under, run_llem
 
 pytest.importorskip("llama_cpp")
 pytest.importorskip("starlette_context")
@@ -19,12 +18,6 @@ BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=c
         "backend.n_threads=1", "workload.num_prompts=6", "workload.output_tokens=8", "run.repeats=1", "-q"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_concurrency_sweep_measures_every_point_on_one_server(tmp_path):
@@ -44,4 +37,4 @@ def test_concurrency_sweep_measures_every_point_on_one_server(tmp_path):
         assert Path(s["log"]) == runs[0] / "server.log"  # the server's log stays where it was started
         assert r["metrics"]["ttft_p50_s"] > 0 and r["server"]["tokens"]["client_output_tokens"] == 6 * 8
         assert r["windows"][0]["max_in_flight"] == r["server"]["load"]["concurrency"]
-    assert not _alive(servers[0]["pid"])  # stopped at the end of the sweep
+    assert process_gone(servers[0]["pid"])  # stopped at the end of the sweep
