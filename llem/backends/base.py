@@ -9,6 +9,7 @@ loaded engine may serve several jobs: rebind(next spec) + reset_peaks() instead 
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -100,6 +101,26 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(self, requests: list[Request]) -> Generation:
         """Generate exactly workload.output_tokens tokens for every request."""
+
+    def generate_groups(self, requests: list[Request], call, counts) -> Generation:
+        """The pass of an engine that batches by itself (vLLM, SGLang, TensorRT-LLM): one timed
+        `call(group)` per group, `counts(group, results) -> (input tokens, output tokens)` per
+        request, read after the timer. backend.batching=static: groups of workload.batch_size, each
+        drained before the next; continuous: all requests at once, the engine's scheduler batches."""
+        groups = [requests]
+        if self.settings.get("batching") == "static":
+            bs = self.spec.workload.batch_size
+            groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
+        ins, outs, batches = [], [], []
+        for group in groups:
+            t0 = time.perf_counter()
+            results = call(group)
+            latency = time.perf_counter() - t0
+            n_in, n_out = counts(group, results)
+            ins += n_in
+            outs += n_out
+            batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
 
     def synchronize(self) -> None:
         """Block until queued device work is done; called at every window edge."""

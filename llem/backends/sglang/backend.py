@@ -6,9 +6,8 @@ Not yet run on hardware: SGLang has no CPU build, and the GPU machine used so fa
 from __future__ import annotations
 
 import dataclasses
-import time
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, Generation, Request
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
 REPORTED_SERVER_ARGS = (
@@ -62,21 +61,10 @@ class SglangBackend(Backend):
     def generate(self, requests: list[Request]) -> Generation:
         if not self.settings["disable_radix_cache"]:
             self.engine.flush_cache()  # prompts repeat across passes: every pass must prefill them again
-        groups = [requests]
-        if self.settings["batching"] == "static":
-            bs = self.spec.workload.batch_size
-            groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
-        ins, outs, batches = [], [], []
-        for group in groups:
-            t0 = time.perf_counter()
-            results = self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling)
-            latency = time.perf_counter() - t0
-            n_in = [len(r.input_ids) for r in group]
-            n_out = [_output_count(res) for res in results]
-            ins += n_in
-            outs += n_out
-            batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+        return self.generate_groups(
+            requests,
+            lambda group: self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling),
+            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]))
 
     def describe(self) -> dict:
         args = getattr(self.engine, "server_args", None)

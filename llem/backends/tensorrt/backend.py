@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, Generation, Request
 
 
 class TensorRTBackend(Backend):
@@ -97,21 +97,10 @@ class TensorRTBackend(Backend):
         return list(getattr(self.tokenizer, "all_special_ids", []) or [])
 
     def generate(self, requests: list[Request]) -> Generation:
-        groups = [requests]
-        if self.settings["batching"] == "static":
-            bs = self.spec.workload.batch_size
-            groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
-        ins, outs, batches = [], [], []
-        for group in groups:
-            t0 = time.perf_counter()
-            results = self.llm.generate([list(r.input_ids) for r in group], self.sampling, use_tqdm=False)
-            latency = time.perf_counter() - t0
-            n_in = [len(res.prompt_token_ids) for res in results]
-            n_out = [len(res.outputs[0].token_ids) for res in results]
-            ins += n_in
-            outs += n_out
-            batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+        return self.generate_groups(
+            requests,
+            lambda group: self.llm.generate([list(r.input_ids) for r in group], self.sampling, use_tqdm=False),
+            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]))
 
     def describe(self) -> dict:
         effective = {"runtime": self.settings["runtime"], "batching": self.settings["batching"],

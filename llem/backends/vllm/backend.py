@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, Generation, Request
 from llem.errors import UserError
 
 DEFAULT_CPU_KVCACHE_GIB = 1  # cpu_kvcache_space_gib=null on CPU (VLLM_CPU_KVCACHE_SPACE from the environment wins)
@@ -66,28 +65,15 @@ class VllmBackend(Backend):
     def special_ids(self) -> list[int]:
         return list(getattr(self.tokenizer, "all_special_ids", []) or [])
 
-    def _groups(self, requests: list[Request]) -> list[list[Request]]:
-        if self.settings["batching"] == "static":
-            bs = self.spec.workload.batch_size
-            return [requests[i : i + bs] for i in range(0, len(requests), bs)]
-        return [requests]
-
     def generate(self, requests: list[Request]) -> Generation:
         # Every pass must prefill its prompts: the same prompts repeat from window to window,
         # and a prefix cache kept across passes would turn later windows into cache hits.
         self.llm.reset_prefix_cache()
-        ins, outs, batches = [], [], []
-        for group in self._groups(requests):
-            prompts = [{"prompt_token_ids": list(r.input_ids)} for r in group]
-            t0 = time.perf_counter()
-            results = self.llm.generate(prompts, self.sampling, use_tqdm=False)
-            latency = time.perf_counter() - t0
-            n_in = [len(r.prompt_token_ids) for r in results]
-            n_out = [len(r.outputs[0].token_ids) for r in results]
-            ins += n_in
-            outs += n_out
-            batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+        return self.generate_groups(
+            requests,
+            lambda group: self.llm.generate([{"prompt_token_ids": list(r.input_ids)} for r in group], self.sampling,
+                                            use_tqdm=False),
+            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]))
 
     def describe(self) -> dict:
         cfg = self.llm.llm_engine.vllm_config
