@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 from llem.errors import UserError
+from llem.resolvers import register as _register_resolvers
+
+_register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
 
 
 @dataclass

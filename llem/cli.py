@@ -140,6 +140,9 @@ def _hydra_main() -> None:
     import hydra
 
     from llem.app import run_from_hydra
+    from llem.resolvers import register
+
+    register()
 
     hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
 
@@ -178,7 +181,7 @@ def _print_help() -> None:
     for group in sorted(p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
         if group == "hydra":
             launchers = sorted(p.stem for p in (conf / "hydra" / "launcher").glob("*.yaml"))
-            lines.append(f"hydra/launcher: basic (default), {', '.join(launchers)}")
+            lines.append(f"hydra/launcher: {', '.join(f'{n} (default)' if n == 'inprocess' else n for n in launchers)}, basic")
         elif group != "local" and _group_options(group):
             lines.append(f"{group}: {', '.join(_group_options(group))}")
     print(HELP.format(groups="\n".join(lines)))

@@ -1,6 +1,6 @@
 """`llem report SOURCE`: comparison table, CSV and PNG plots for a set of runs.
 
-SOURCE is a sweep dir (<output_root>/hydra/sweeps/<time>), an output root (outputs), a run dir,
+SOURCE is a sweep dir (<output_root>/hydra/sweeps/<time>-<pid>), an output root (outputs), a run dir,
 or mlflow:EXPERIMENT (with --uri, default sqlite:///mlflow.db)."""
 
 from __future__ import annotations

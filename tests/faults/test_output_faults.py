@@ -86,4 +86,9 @@ def test_two_sweeps_on_one_output_root_at_once(tmp_path):
         assert result["spec"]["workload"]["batch_size"] == int(d.name.split("_")[2][2:])
         assert not (d / "failure.json").exists()
     assert not temp_files(root)
-    assert len(list((root / "hydra" / "sweeps").iterdir())) == 2  # each sweep kept its own record
+    # Each sweep kept its own record, named by its launching process even if both started within
+    # the clock's resolution (a CI machine once gave both the same microsecond).
+    sweep_dirs = sorted((root / "hydra" / "sweeps").iterdir())
+    assert sorted(d.name.rsplit("-", 1)[1] for d in sweep_dirs) == sorted(str(p.pid) for p in procs)
+    for d in sweep_dirs:
+        assert (d / "multirun.yaml").is_file() and (d / "llem_sweep_summary.json").is_file()

@@ -1,0 +1,16 @@
+"""OmegaConf resolvers that llem's own config uses. Registered before Hydra composes (cli) and
+wherever a job may resolve its config again (app, imported by submitit/Docker job processes)."""
+
+from __future__ import annotations
+
+import os
+
+
+def register() -> None:
+    from omegaconf import OmegaConf
+
+    # `${llem.pid:}`: the launching process's id, which makes Hydra's run and sweep dir names unique
+    # even when two llem commands start within the clock's resolution on one output root.
+    # Cached, so every job of a sweep (and a pickled job config) resolves the launcher's value.
+    if not OmegaConf.has_resolver("llem.pid"):
+        OmegaConf.register_new_resolver("llem.pid", os.getpid, use_cache=True)
