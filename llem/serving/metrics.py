@@ -145,3 +145,21 @@ def length_flags(outputs, max_tokens: int, what: str) -> list[str]:
         flags.append(f"{head(early)} ended before max_tokens={max_tokens} ({_named(early)}): "
                      f"fixed length not honoured by the server")
     return flags
+
+
+CLIENT_BUSY_FLAG = 0.7  # share of one core; benchmarks/loadgen_capacity.py: near 1.0 the client delays what it times
+
+
+def load_generator(run, what: str) -> tuple[dict, list[str]]:
+    """The client's own load during a run (CPU time of its event loop thread over the run's duration),
+    and a validity flag when it was near one core's capacity: its queueing then adds to the TTFT and
+    inter-token gaps it reports, and can cap the rate it takes tokens in."""
+    cpu = getattr(run, "client_cpu_s", None)
+    busy = cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None
+    info = {"cpu_s": cpu, "busy_share": busy, "flag_at": CLIENT_BUSY_FLAG}
+    if busy is None or busy < CLIENT_BUSY_FLAG:
+        return info, []
+    return info, [f"{what}: llem's load generator kept its core {busy:.0%} busy (flagged from {CLIENT_BUSY_FLAG:.0%}): near "
+                  f"one core's capacity its own queueing adds to the TTFT and inter-token gaps it records and can cap "
+                  f"throughput (docs/benchmarks.md, load-generator capacity); treat this point's latencies as upper "
+                  f"bounds, or run llem on a faster core"]

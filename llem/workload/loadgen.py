@@ -4,7 +4,10 @@ fixed request rate (open loop: Poisson, constant or burst arrivals, seeded).
 
 Per request it keeps the send time, the arrival time of every streamed token, the server's
 `usage` where sent, and any error. Closed loop is the open loop with every arrival at t=0: in
-both, at most `concurrency` requests are in flight. httpx is imported when a load runs.
+both, at most `concurrency` requests are in flight. The client is aiohttp (its HTTP parser is C;
+the pure-Python httpx stack took 2-2.6x the CPU per streamed token: benchmarks/loadgen_capacity.py),
+imported when a load runs; LoadRun.client_cpu_s is the event loop thread's CPU time, so a run can
+tell when the client itself was near its limit.
 
 Token rule (client count), per choice of a streamed chunk: a choice that lists `token_ids`
 (vLLM, asked with return_token_ids) carries that many tokens. Otherwise it carries one token when
@@ -108,7 +111,7 @@ class LoadSettings:
     burst_size: int = 4
     seed: int = 0
     extra_body: dict = field(default_factory=dict)  # sampling and fixed-length fields for every request
-    request_timeout_s: float = 600.0
+    request_timeout_s: float = 600.0  # longest wait for the next bytes of a response (not for the whole stream)
 
 
 @dataclass
@@ -118,6 +121,7 @@ class LoadRun:
     steady_open_s: Optional[float]  # when `concurrency` requests were first in flight
     steady_close_s: Optional[float]  # first completion after the last request was sent
     max_in_flight: int
+    client_cpu_s: Optional[float] = None  # CPU time of the client's event loop thread, first send to last completion
 
 
 def arrival_offsets(n: int, rate: Optional[float], arrival: str, burst_size: int = 4, seed: int = 0) -> list[float]:
@@ -154,21 +158,21 @@ def _chunk_tokens(obj: dict) -> int:
     return sum(_choice_tokens(choice) for choice in obj.get("choices") or [])
 
 
-async def _send(client, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:
-    import httpx
+async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:
+    import aiohttp
 
     out.sent_s = time.perf_counter() - t0
     try:
-        async with client.stream("POST", url, json=body, timeout=httpx.Timeout(timeout_s, connect=10.0)) as resp:
-            if resp.status_code != 200:
-                text = (await resp.aread()).decode("utf-8", "replace")
-                out.error = f"HTTP {resp.status_code}: {text[:300]}"
+        async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout_s)) as resp:
+            if resp.status != 200:
+                text = (await resp.read()).decode("utf-8", "replace")
+                out.error = f"HTTP {resp.status}: {text[:300]}"
                 return
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
+            async for raw in resp.content:  # one line at a time
+                if not raw.startswith(b"data:"):
                     continue
-                data = line[5:].strip()
-                if data == "[DONE]":
+                data = raw[5:].strip()
+                if data == b"[DONE]":
                     break
                 now = time.perf_counter() - t0
                 obj = json.loads(data)
@@ -183,22 +187,25 @@ async def _send(client, url: str, body: dict, out: RequestOutput, t0: float, tim
                     out.usage_prompt_tokens = usage.get("prompt_tokens")
                     out.usage_completion_tokens = usage.get("completion_tokens")
         out.done_s = time.perf_counter() - t0
-    except (httpx.HTTPError, OSError, ValueError) as exc:
+    except asyncio.TimeoutError:
+        out.error = f"timed out: no data from the server for {timeout_s:g} s"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
         out.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def _run(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
                on_steady_open: Callable[[], None], on_steady_close: Callable[[], None]) -> LoadRun:
-    import httpx
+    import aiohttp
 
     base = base_url.rstrip("/")
     offsets = arrival_offsets(len(inputs), load.request_rate, load.arrival, load.burst_size, load.seed)
     slots = asyncio.Semaphore(load.concurrency)
     state = {"in_flight": 0, "max": 0, "all_sent": False, "open": None, "close": None}
     outputs: list[RequestOutput] = []
-    limits = httpx.Limits(max_connections=load.concurrency + 4, max_keepalive_connections=load.concurrency + 4)
-    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
-        t0 = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=load.concurrency + 4)
+    # no total timeout on the session (each request has its own); trust_env=False: no proxy from the environment
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=False) as client:
+        t0, cpu0 = time.perf_counter(), time.thread_time()
 
         async def one(inp: RequestInput, out: RequestOutput) -> None:
             try:
@@ -228,8 +235,8 @@ async def _run(base_url: str, model: str, inputs: list[RequestInput], load: Load
             state["all_sent"] = i == len(inputs) - 1
             await asyncio.sleep(0)  # let it send before the next one is released
         await asyncio.gather(*tasks)
-        duration = time.perf_counter() - t0
-    return LoadRun(outputs, duration, state["open"], state["close"], state["max"])
+        duration, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
+    return LoadRun(outputs, duration, state["open"], state["close"], state["max"], cpu)
 
 
 def run_load(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
@@ -241,11 +248,11 @@ def run_load(base_url: str, model: str, inputs: list[RequestInput], load: LoadSe
 
 def served_model(base_url: str, timeout_s: float = 10.0) -> str:
     """The first model id the server lists under /v1/models."""
-    import httpx
+    import urllib.request
 
-    resp = httpx.get(base_url.rstrip("/") + "/v1/models", timeout=timeout_s, trust_env=False)
-    resp.raise_for_status()
-    data = resp.json().get("data") or []
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback or the given URL, no proxy
+    with opener.open(base_url.rstrip("/") + "/v1/models", timeout=timeout_s) as resp:
+        data = json.loads(resp.read()).get("data") or []
     if not data:
         raise RuntimeError(f"{base_url}/v1/models lists no model")
     return data[0]["id"]

@@ -45,6 +45,7 @@ def test_closed_loop_streams_every_token_and_opens_the_steady_state(server):
                    LoadSettings(concurrency=2, extra_body={"temperature": 0.0, "min_tokens": OUT}),
                    on_steady_open=lambda: events.append("open"), on_steady_close=lambda: events.append("close"))
     assert events == ["open", "close"] and run.max_in_flight == 2
+    assert 0 < run.client_cpu_s <= run.duration_s  # the client's event loop thread, over the run
     assert [o.error for o in run.outputs] == [None] * 5
     for o in run.outputs:
         assert o.client_tokens == OUT and o.finish_reason == "length"  # min_tokens honoured

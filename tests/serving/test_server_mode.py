@@ -47,6 +47,8 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
     assert w["window"] == "steady_state" and w["steady_state"]["reached"] and w["max_in_flight"] == 4
     assert whole["output_tokens"] == 80 and whole["requests"] == 10
     assert 0 < w["output_tokens"] < whole["output_tokens"] and w["duration_s"] < whole["duration_s"]
+    client = w["load_generator"]  # the client's own CPU: one thread cannot use more than the run's wall time
+    assert 0 < client["cpu_s"] <= whole["duration_s"] and client["busy_share"] == pytest.approx(client["cpu_s"] / whole["duration_s"], rel=0.05)
     for win in (w, whole):  # one counter step of quantisation per edge
         assert abs(win["energy_j"] - POWER_W * win["duration_s"]) <= 2 * POWER_W * STEP_S + 0.05 * POWER_W * win["duration_s"]
         assert win["energy_j_per_output_token"] == pytest.approx(win["energy_j"] / win["output_tokens"])
