@@ -187,8 +187,11 @@ async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, ti
                     out.usage_prompt_tokens = usage.get("prompt_tokens")
                     out.usage_completion_tokens = usage.get("completion_tokens")
         out.done_s = time.perf_counter() - t0
-    except asyncio.TimeoutError:
-        out.error = f"timed out: no data from the server for {timeout_s:g} s"
+    except asyncio.TimeoutError as exc:  # aiohttp's timeouts are asyncio.TimeoutError too
+        if isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ())):
+            out.error = "timed out connecting to the server (10 s)"
+        else:
+            out.error = f"timed out: no data from the server for {timeout_s:g} s"
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         out.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
