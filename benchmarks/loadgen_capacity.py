@@ -41,10 +41,10 @@ def _sse(obj) -> bytes:
 
 
 def _chunks(n: int) -> tuple[bytes, bytes, bytes]:
-    last = json.loads(json.dumps(_TOKEN))
-    last["choices"][0]["finish_reason"] = "length"
+    """A token chunk, the last token's chunk (finish_reason length), and the usage chunk, [DONE] and end."""
+    last = {**_TOKEN, "choices": [{**_TOKEN["choices"][0], "finish_reason": "length"}]}
     usage = {**_TOKEN, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1}}
-    return _sse(json.dumps(_TOKEN).encode()), _sse(json.dumps(last).encode()), _sse(usage) + _sse(b"[DONE]") + b"0\r\n\r\n"
+    return _sse(_TOKEN), _sse(last), _sse(usage) + _sse(b"[DONE]") + b"0\r\n\r\n"
 
 
 def serve(gap_s: float) -> None:

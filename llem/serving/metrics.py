@@ -154,7 +154,7 @@ def load_generator(run, what: str) -> tuple[dict, list[str]]:
     """The client's own load during a run (CPU time of its event loop thread over the run's duration),
     and a validity flag when it was near one core's capacity: its queueing then adds to the TTFT and
     inter-token gaps it reports, and can cap the rate it takes tokens in."""
-    cpu = getattr(run, "client_cpu_s", None)
+    cpu = run.client_cpu_s
     busy = cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None
     info = {"cpu_s": cpu, "busy_share": busy, "flag_at": CLIENT_BUSY_FLAG}
     if busy is None or busy < CLIENT_BUSY_FLAG:
