@@ -139,10 +139,7 @@ def prevalidate(argv: list[str]) -> int:
 def _hydra_main() -> None:
     import hydra
 
-    from llem.app import run_from_hydra
-    from llem.resolvers import register
-
-    register()
+    from llem.app import run_from_hydra  # importing it registers llem's resolvers (llem/resolvers.py)
 
     hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
 

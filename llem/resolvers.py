@@ -1,5 +1,5 @@
-"""OmegaConf resolvers that llem's own config uses. Registered before Hydra composes (cli) and
-wherever a job may resolve its config again (app, imported by submitit/Docker job processes)."""
+"""OmegaConf resolvers that llem's own config uses. Registered when llem.app is imported: by the CLI
+before Hydra composes, and by every job process (submitit, Slurm, Docker) that resolves its config again."""
 
 from __future__ import annotations
 
