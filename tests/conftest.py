@@ -1,4 +1,11 @@
-"""Shared test helpers: run llem as a user would (a subprocess), in a temporary working dir."""
+"""Shared test helpers: run llem as a user would (a subprocess), in a temporary working dir.
+
+Also, for every test: engines' and libraries' telemetry off; a network guard that fails any test
+connecting outside loopback, in this process and in the Python subprocesses it starts
+(tests/netguard/); `provisioned()` that turns a missing CI-provisioned service into a failure under
+CI=true; and, when LLEM_SKIPS_FILE is set, one JSON line per skipped test (id and reason) that
+.ci/run checks against .ci/allowed-skips.txt.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,79 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+
+# Telemetry off for everything the tests start (they inherit os.environ): vLLM usage stats, MLflow
+# (its own variable and the DO_NOT_TRACK convention, which MLflow reads only as "true"), Hugging Face.
+TELEMETRY_OFF = {"VLLM_NO_USAGE_STATS": "1", "VLLM_DO_NOT_TRACK": "1", "DO_NOT_TRACK": "true",
+                 "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_DISABLE_TELEMETRY": "1"}
+os.environ.update(TELEMETRY_OFF)
+
+sys.path.insert(0, str(NETGUARD))
+import llem_netguard  # noqa: E402  (tests/netguard, put on sys.path just above)
+
+llem_netguard.install()
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(NETGUARD)) if p)
+_NETGUARD_LOG = Path(os.environ.setdefault(
+    llem_netguard.LOG_ENV, str(Path(os.environ.get("TMPDIR", "/tmp")) / f"llem-netguard-{os.getpid()}.log")))
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def provisioned(what: str, why: str) -> None:
+    """A service or engine that .ci/ provisions is missing or does not answer: skip on a developer's
+    machine, FAIL under CI=true (a CI that lost Slurm must not stay green)."""
+    message = f"{what} is not available: {why}"
+    if in_ci():
+        pytest.fail(f"CI provisions {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def require_module(module: str, what: str, install: str):
+    """Import a CI-provisioned package, or `provisioned()` if it is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        provisioned(what, f"{exc} ({install})")
+
+
+def pytest_runtest_setup(item):
+    """`@pytest.mark.needs(module, what, install)`: the CI-provisioned package must be importable."""
+    import importlib.util
+
+    for mark in item.iter_markers("needs"):
+        module, what, install = mark.args
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:  # a missing parent package
+            found = False
+        if not found:
+            provisioned(what, f"module {module} is not installed ({install})")
+
+
+@pytest.fixture(autouse=True)
+def network_guard():
+    """Fail a test that connected (or tried to) outside loopback, even if a library swallowed the error."""
+    start = _NETGUARD_LOG.stat().st_size if _NETGUARD_LOG.exists() else 0
+    yield
+    if _NETGUARD_LOG.exists() and _NETGUARD_LOG.stat().st_size > start:
+        with open(_NETGUARD_LOG) as f:
+            f.seek(start)
+            lines = f.read().strip().splitlines()
+        pytest.fail("non-loopback connection attempted:\n" + "\n".join(lines), pytrace=False)
+
+
+def pytest_runtest_logreport(report):
+    path = os.environ.get("LLEM_SKIPS_FILE")
+    if not path or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    with open(path, "a") as f:
+        f.write(json.dumps({"test": report.nodeid, "reason": reason.removeprefix("Skipped: ")}) + "\n")
 
 
 def llem_env(**extra) -> dict:

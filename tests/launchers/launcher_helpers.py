@@ -1,5 +1,5 @@
 """Helpers for the launcher tests: fast tiny-model overrides, the CI Slurm and dockerd
-endpoints (.ci/services.d/) as fixtures that skip when absent, and checks on measured windows.
+endpoints (.ci/services.d/) as fixtures that skip when absent (and fail under CI=true), and checks on measured windows.
 
 Not a conftest.py: the suite's tests import `conftest` (tests/conftest.py) by name, and a second
 conftest module would shadow it."""
@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import provisioned
 
 # A tiny, fast job: 2-layer random Llama, 4 prompts x 8 new tokens, two measured windows.
 TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=4", "workload.input_tokens=16",
@@ -77,7 +78,7 @@ def docker_env() -> dict | None:
 def slurm() -> dict:
     env = slurm_env()
     if env is None:
-        pytest.skip("no Slurm cluster answers sinfo (start one with: bash .ci/services.d/slurm.sh start)")
+        provisioned("Slurm", "no cluster answers sinfo (start one with: bash .ci/services.d/slurm.sh start)")
     return env
 
 
@@ -85,5 +86,5 @@ def slurm() -> dict:
 def dockerd() -> dict:
     env = docker_env()
     if env is None:
-        pytest.skip("no dockerd answers (start one with: bash .ci/services.d/dockerd.sh start)")
+        provisioned("dockerd", "no daemon answers docker version (start one with: bash .ci/services.d/dockerd.sh start)")
     return env

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("llama_cpp")
-pytest.importorskip("starlette_context")
+LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
 
 from llem.serving.commands import llamacpp_plan  # noqa: E402
 from llem.serving.servers import ServerProcess, free_port  # noqa: E402
 from llem.workload.loadgen import LoadSettings, RequestInput, run_load, served_model  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 OUT = 8
 
 

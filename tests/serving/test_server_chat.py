@@ -22,9 +22,9 @@ def test_cli_refuses_bad_prompt_and_endpoint_combinations_with_one_line(tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
+@pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
 def test_chat_against_llamacpp_streams_exact_lengths_with_latency_percentiles(tmp_path):
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("starlette_context")
     n, out_tokens = 9, 8
     out = run_llem(["backend=llamacpp", "model=tiny", "workload=server", "workload.endpoint=chat", "hardware=cpu",
                     "tracking=none", "energy=none", "backend.n_threads=1", "workload.concurrency=3",

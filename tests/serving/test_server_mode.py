@@ -13,9 +13,9 @@ import pytest
 from conftest import REPO, llem_env, process_gone, results_under, run_llem
 from replay_traces import POWER_W, STEP_S, constant_power_trace
 
-pytest.importorskip("llama_cpp")
-pytest.importorskip("starlette_context")
-pytestmark = pytest.mark.slow
+LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 
 BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none",
         "backend.n_threads=1"]  # one thread: llama.cpp's spinning workers crawl on shared cores

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import process_gone, results_under, run_llem
 
-pytest.importorskip("llama_cpp")
-pytest.importorskip("starlette_context")
-pytestmark = pytest.mark.slow
+LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 
 BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
         "backend.n_threads=1", "workload.num_prompts=6", "workload.output_tokens=8", "run.repeats=1", "-q"]

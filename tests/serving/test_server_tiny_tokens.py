@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from conftest import results_under, run_llem
 
-pytest.importorskip("llama_cpp")
-pytest.importorskip("starlette_context")
-pytestmark = pytest.mark.slow
+LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 
 
 def test_tiny_model_streams_exactly_the_requested_tokens(tmp_path):

