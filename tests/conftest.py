@@ -58,6 +58,11 @@ def require_module(module: str, what: str, install: str):
         provisioned(what, f"{exc} ({install})")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(module, what, install): needs a package CI installs; "
+                                       "skipped without it, FAILS under CI=true")
+
+
 def pytest_runtest_setup(item):
     """`@pytest.mark.needs(module, what, install)`: the CI-provisioned package must be importable."""
     import importlib.util
