@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_module
 
 from llem.app import plain_config
@@ -23,6 +24,11 @@ def _options(group: str) -> list[str]:
 def _compose(overrides: list[str]) -> dict:
     with initialize_config_module(config_module="llem.conf", version_base=None):
         return plain_config(compose(config_name="config", overrides=overrides))
+
+
+def _section(spec: JobSpec, group: str) -> dict:
+    part = getattr(spec, group)
+    return part if isinstance(part, dict) else part.model_dump(mode="json")
 
 
 def _valid_partner(group: str, option: str) -> list[str]:
@@ -47,7 +53,12 @@ def test_every_shipped_option_composes_and_validates(group, option):
         assert "pip install" in msg or (group == "energy" and f"energy={option}" in msg), f"{group}={option}: {msg}"
         return
     assert isinstance(spec, JobSpec)
-    assert getattr(spec, group if group != "backend" else "model") is not None
+    # The option's own settings arrived in the validated spec, value for value.
+    shipped = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()) or {}
+    scalars = {k: v for k, v in shipped.items()
+               if k != "defaults" and not isinstance(v, (dict, list)) and not str(v).startswith("${") and v != "???"}
+    section = _section(spec, group)
+    assert scalars and {k: section.get(k, "<missing>") for k in scalars} == scalars, f"{group}={option}"
     if group == "backend":
         assert spec.backend_name == option
 

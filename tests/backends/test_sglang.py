@@ -13,7 +13,7 @@ from llem.backends.sglang.mapping import WHEN_SET, engine_kwargs, sampling_param
 from llem.errors import UserError
 from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, SamplingSpec, WorkloadSpec
 
-from conftest import llem_env, results_under, run_llem
+from conftest import results_under, run_llem
 
 # ServerArgs dataclass fields, read from sgl-project/sglang python/sglang/srt/server_args.py at
 # commit 001067fffe33427bee0ed2f007fb7551a1d76b44 (the subset llem emits or documents).
@@ -112,7 +112,7 @@ def test_sglang_on_cpu_exits_2_with_a_sentence(workdir):
 
 @pytest.mark.skipif(importlib.util.find_spec("sglang") is not None, reason="sglang is installed here: the missing-engine message cannot show")
 def test_missing_sglang_names_the_pip_line(workdir):
-    out = run_llem(["backend=sglang", "hardware=h100", "model=tiny"], workdir, timeout=120, env=llem_env(LLEM_SKIP_GPU_CHECK=1))
+    out = run_llem(["backend=sglang", "hardware=h100", "model=tiny"], workdir, timeout=120)
     assert out.returncode == 2, out.stdout
     assert "pip install 'llem[sglang]'" in out.stdout and "Traceback" not in out.stdout
 

@@ -139,7 +139,7 @@ def test_tensorrt_on_cpu_exits_2_with_a_sentence(workdir):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt_llm") is not None, reason="tensorrt_llm is installed here: the missing-engine message cannot show")
 def test_missing_tensorrt_llm_names_the_pip_line(workdir):
-    out = run_llem(["backend=tensorrt", "hardware=h100", "model=tiny"], workdir, timeout=120, env=llem_env(LLEM_SKIP_GPU_CHECK=1))
+    out = run_llem(["backend=tensorrt", "hardware=h100", "model=tiny"], workdir, timeout=120)
     assert out.returncode == 2, out.stdout
     assert "pip install 'llem[tensorrt]'" in out.stdout and "Traceback" not in out.stdout
 

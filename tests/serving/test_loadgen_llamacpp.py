@@ -55,10 +55,15 @@ def test_closed_loop_streams_every_token_and_opens_the_steady_state(server):
     # closed loop: request 3 goes out only when one of the first two has finished
     first_done = min(o.done_s for o in run.outputs[:2])
     assert run.outputs[2].sent_s >= first_done - 1e-3
-    # the window opens at the second send and closes at the first completion after the last send
+    # The window opens when the second request takes its slot (before it goes out) and closes at the
+    # first completion after the last send. Checked by the order of events in the client's one event
+    # loop, not by a time tolerance that a loaded machine could break.
+    first, second = run.outputs[0], run.outputs[1]
+    assert first.sent_s <= run.steady_open_s <= second.sent_s < min(first.done_s, second.done_s)
     last_sent = max(o.sent_s for o in run.outputs)
-    assert run.steady_open_s == pytest.approx(run.outputs[1].sent_s, abs=0.05)
-    assert run.steady_close_s == pytest.approx(min(o.done_s for o in run.outputs if o.done_s >= last_sent), abs=0.05)
+    dones = sorted(o.done_s for o in run.outputs)
+    i = next(k for k, d in enumerate(dones) if d >= last_sent)
+    assert dones[i] <= run.steady_close_s <= (dones[i + 1] if i + 1 < len(dones) else run.duration_s)
 
 
 def test_open_loop_respects_arrival_times_and_records_errors(server):
