@@ -22,8 +22,16 @@ from typing import Callable, Optional
 FAKE_TRACE_ENV = "LLEM_FAKE_NVML_TRACE"
 
 
+NVML_ERROR_NOT_SUPPORTED = 3  # pynvml's code for "Not Supported"
+_MESSAGES = {NVML_ERROR_NOT_SUPPORTED: "Not Supported"}
+
+
 class NVMLError(Exception):
-    """Same role as pynvml.NVMLError."""
+    """Same role as pynvml.NVMLError: built from a code (`.value`, str() is NVML's message) or a message."""
+
+    def __init__(self, value):
+        self.value = value
+        super().__init__(_MESSAGES.get(value, value) if isinstance(value, int) else value)
 
 
 @dataclass
@@ -98,6 +106,7 @@ class FakeNvml:
 
     NVMLError = NVMLError
     NVML_SUCCESS = 0
+    NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED
     NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION = 83
     NVML_FI_DEV_POWER_INSTANT = 186
     NVML_TEMPERATURE_GPU = 0
@@ -194,8 +203,14 @@ class FakeNvml:
             raise NVMLError("Invalid Argument")
         return h.parent
 
+    def _physical_only(self, h: FakeHandle) -> None:
+        # As real NVML: a MIG instance has no energy counter or power reading of its own.
+        if h.parent is not None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+
     def nvmlDeviceGetTotalEnergyConsumption(self, h):
         self._check()
+        self._physical_only(h)
         self.reads += 1
         if self.read_cost_s:
             self.sleep(self.read_cost_s / 2)
@@ -219,6 +234,7 @@ class FakeNvml:
         return out
 
     def nvmlDeviceGetPowerUsage(self, h):
+        self._physical_only(h)
         return int(self._row(self.trace_time())[0].power_avg_mw * self._phys(h).energy_scale)
 
     def nvmlDeviceGetTemperature(self, h, sensor):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from conftest import REPO, llem_env
-from replay_traces import POWER_W, constant_power_trace
+from replay_traces import POWER_W, STEP_J, constant_power_trace
 
 pytestmark = pytest.mark.slow
 CPU = ["--model", "tiny", "--weights=", "--hardware", "cpu", "--input-tokens", "16", "--output-tokens", "8"]
@@ -35,12 +35,18 @@ def test_proof_script_compares_llem_with_an_independent_counter_read(tmp_path):
         assert w["llem_j"] == w["llem_gpu_j"] and w["raw_nvml_j"] is not None
         assert w["diff_steps"] <= 2 and w["agrees"] is True
         assert w["j_per_output_token"] == pytest.approx(w["llem_j"] / w["output_tokens"])
-        # a window this short is a few counter steps: its joules are exact to one step (0.1 s at
-        # 300 W) per edge, so average power alone is no fair check
-        assert abs(w["llem_j"] - POWER_W * w["duration_s"]) <= 2 * POWER_W * 0.1 + 1e-6
+        # the replayed counter steps every 100 ms (30 J at 300 W): over a window it moves by
+        # POWER_W * duration to under one step, however short the window
+        assert abs(w["llem_j"] - POWER_W * w["duration_s"]) < STEP_J + 1e-6
+        # read right after llem at both edges: the two can straddle at most one counter step
+        assert abs(w["raw_nvml_j"] - w["llem_j"]) <= STEP_J + 1e-6
     assert r["j_per_output_token"]["n"] == 2 and r["j_per_output_token"]["cv"] is not None
     assert doc["all_agree"] is True and doc["gpus"][0]["uuid"].startswith("GPU-")
-    assert doc["zeus"]["available"] or doc["zeus"]["reason"]
+    # Zeus is installed (CI's test extra) but reads real NVML, and this machine has no NVIDIA GPU:
+    # the script must say it did not use Zeus, and why, rather than report Zeus joules.
+    assert doc["zeus"]["available"] is False and "No module named" not in doc["zeus"]["reason"]
+    assert all(w.get("zeus_j") is None for w in r["windows"])
+    assert f"zeus: not used: {doc['zeus']['reason']}" in out.stdout
     assert "agreement within 2 counter steps: True" in out.stdout
 
 

@@ -2,8 +2,9 @@
 
 1. This machine has no sensor: every energy figure must be null with a reason, never 0.
 2. With the test-only LLEM_FAKE_NVML_TRACE hook the worker meters a replayed GPU drawing a known,
-   constant 300 W: joules, baseline, dynamic energy, derived metrics and the time series are
-   checked against that known power.
+   constant 300 W with its counter stepping every 100 ms as a real one does: joules (exact to under
+   one step), baseline, dynamic energy, derived metrics, the short-window flag (both ways, through
+   energy.min_window_updates) and the time series are checked against that known power.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import llem_env, results_under, run_llem
-from replay_traces import POWER_W, STEP_S, constant_power_trace
+from replay_traces import POWER_W, STEP_J, STEP_S, constant_power_trace
 
 pytestmark = pytest.mark.slow
 
@@ -58,33 +59,48 @@ def test_cpu_machine_reports_no_energy_and_says_why(tmp_path):
     assert "not measured" in out.stdout
 
 
-def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
+def replayed_run(tmp_path, *extra: str) -> tuple[dict, str]:
     trace = tmp_path / "constant_300w.csv"
     constant_power_trace(trace)
-    out = run_llem(FAST + ["energy=auto", "energy.baseline_s=1", "energy.grid_intensity_g_per_kwh=400",
-                           "energy.sample_interval_s=0.05", f"run.output_root={tmp_path}"], tmp_path,
+    out = run_llem(FAST + ["energy=auto", "energy.grid_intensity_g_per_kwh=400", "energy.sample_interval_s=0.05",
+                           f"run.output_root={tmp_path}", *extra], tmp_path,
                    env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"))
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
-    step_j = POWER_W * STEP_S
+    return result, out.stdout
+
+
+def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
+    result, stdout = replayed_run(tmp_path, "energy.baseline_s=1", "energy.min_window_updates=1000")
     meter = result["energy"]["meter"]
-    assert meter["meter"] == "nvml" and meter["parts"][0]["update_period_s"] == pytest.approx(STEP_S, abs=0.004)
+    # the meter measured the counter's period (five changes, timestamped to one 2 ms poll)
+    assert meter["meter"] == "nvml" and meter["parts"][0]["update_period_s"] == pytest.approx(STEP_S, abs=0.01)
     base = result["energy"]["baseline"]
-    assert base["power_w"] == pytest.approx(POWER_W, abs=2 * step_j / base["duration_s"])
+    assert base["power_w"] == pytest.approx(POWER_W, abs=STEP_J / base["duration_s"])
+    flags = result["validity"]["flags"]
     for w in result["windows"]:
         m = w["energy"]
-        # One counter step of quantisation per edge, and no more.
-        assert abs(m["total_j"] - POWER_W * m["duration_s"]) <= 2 * step_j + 1e-6
+        # The counter moves in whole 30 J steps, and over d seconds by POWER_W * d to under one step.
+        raw = m["raw"]["gpu0"]
+        assert raw["begin"] % (STEP_J * 1000) == 0 and raw["end"] % (STEP_J * 1000) == 0
+        assert abs(m["total_j"] - POWER_W * m["duration_s"]) < STEP_J + 1e-6
         assert m["energy_j"] == {"gpu0": m["total_j"]}
-        assert m["raw"]["gpu0"]["end"] - m["raw"]["gpu0"]["begin"] == pytest.approx(m["total_j"] * 1000)
+        assert raw["end"] - raw["begin"] == pytest.approx(m["total_j"] * 1000)
         assert w["energy_j"] == m["total_j"]
         assert w["energy_j_per_output_token"] == pytest.approx(m["total_j"] / w["output_tokens"])
         assert w["output_tokens"] == 4 * 16
         assert w["dynamic_energy_j"] == pytest.approx(m["total_j"] - base["power_w"] * w["duration_s"])
-        assert abs(w["dynamic_energy_j"]) <= 2 * step_j + POWER_W * abs(m["duration_s"] - w["duration_s"]) + \
+        assert abs(w["dynamic_energy_j"]) <= STEP_J + POWER_W * abs(m["duration_s"] - w["duration_s"]) + \
             abs(base["power_w"] - POWER_W) * w["duration_s"] + 1e-6
         assert w["co2e_g"] == pytest.approx(m["total_j"] / 3.6e6 * 400)
         assert w["energy_delay_j_s"] == pytest.approx(m["total_j"] * w["duration_s"])
+        # energy.min_window_updates=1000 (100 s): every window is short, flagged with its numbers.
+        updates = m["duration_s"] / m["update_period_s"]
+        [flag] = [f for f in flags if f.startswith(f"window {w['index']}: short_window")]
+        assert f"{m['duration_s']:.2f} s is {updates:.1f} counter updates (< 1000)" in flag
+        assert f"up to ~{2 * m['update_period_s'] / m['duration_s']:.1%}" in flag
+        assert f">= {1000 * m['update_period_s']:.1f} s" in flag
+    assert result["validity"]["ok"] is False and "short_window" in stdout
     assert result["metrics"]["energy_reason"] is None
     assert result["statistics"]["energy_j"]["n"] == 2
     ts = result["timeseries"]
@@ -94,3 +110,16 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
     assert (run_dir / "timeseries.csv").is_file()
     gpus = json.loads((run_dir / "environment.json").read_text())["gpus"]
     assert gpus[0]["power_limit_w"] == 700.0 and gpus[0]["driver_version"]
+
+
+def test_min_window_updates_sets_where_a_window_counts_as_short(tmp_path):
+    """energy.min_window_updates=2: a window is flagged exactly when it spans fewer than 2 counter
+    updates (a tiny-model window spans several, so in practice none is)."""
+    result, _ = replayed_run(tmp_path, "energy.baseline_s=0", "energy.min_window_updates=2")
+    assert result["spec"]["energy"]["min_window_updates"] == 2
+    flags = result["validity"]["flags"]
+    for w in result["windows"]:
+        short = w["energy"]["duration_s"] / w["energy"]["update_period_s"] < 2
+        assert any(f.startswith(f"window {w['index']}: short_window") for f in flags) == short
+        assert abs(w["energy_j"] - POWER_W * w["energy"]["duration_s"]) < STEP_J + 1e-6
+    assert result["validity"]["ok"] is (not flags)

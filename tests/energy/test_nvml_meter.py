@@ -150,6 +150,12 @@ def test_mig_instance_reads_its_parent_and_says_so():
     d = m.describe()
     assert d["devices"]["gpu0"]["uuid"] == UUID_A and d["devices"]["gpu0"]["mig_uuid"] == mig.uuid
     assert "whole physical GPU" in d["caveats"][0]
+    # the counter is the parent's: the MIG handle itself is refused, as by real NVML
+    with pytest.raises(m.nvml.NVMLError, match="Not Supported") as exc:
+        m.nvml.nvmlDeviceGetTotalEnergyConsumption(mig)
+    assert exc.value.value == m.nvml.NVML_ERROR_NOT_SUPPORTED
+    w, tb, te = run_window(clock, m, m.nvml, 2.0)
+    assert w.reason is None and w.total_j == pytest.approx((counter_at(ROWS, te) - counter_at(ROWS, tb)) / 1000)
 
 
 @pytest.mark.parametrize("value,expected", [
