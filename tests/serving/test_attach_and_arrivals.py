@@ -1,5 +1,7 @@
 """Attach mode and open-loop arrivals end to end, against a llama.cpp server this test starts itself
-with llama-cpp-python's own command line (nothing of llem's server plumbing), serving model=tiny.
+with llama-cpp-python's own command line (nothing of llem's server plumbing), serving the shipped
+SmolLM2-135M GGUF (model=tiny's random weights stream chunks that are not one token each; see
+test_server_tiny_tokens.py).
 
 - workload.server_url: llem measures a server it did not start, and leaves it running;
   the server's own access log counts the requests llem sent.
@@ -36,7 +38,9 @@ class OwnServer:
         with open(log, "w") as f:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--n_ctx", "512", "--n_threads", "1", "--model_alias", "tiny-own"],
+                 "--port", str(self.port), "--n_ctx", "512", "--n_threads", "1", "--model_alias", "smollm2-own",
+                 # its default (true) aborts a stream whenever another request waits: no server to measure
+                 "--interrupt_requests", "False"],
                 stdout=f, stderr=subprocess.STDOUT, env=llem_env(), start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 180) -> None:
@@ -70,7 +74,7 @@ def own_server(tmp_path_factory):
     from llem.models.gguf import resolve_gguf
     from llem.spec import ModelSpec
 
-    gguf, _ = resolve_gguf(ModelSpec(name="tiny", source="builtin", id="tiny"))
+    gguf, _ = resolve_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin"))
     server = OwnServer(gguf, tmp_path_factory.mktemp("own-llamacpp") / "server.log")
     try:
         server.wait_ready()
@@ -81,7 +85,7 @@ def own_server(tmp_path_factory):
 
 def attach(own_server, tmp_path, *extra: str):
     before = own_server.completions()
-    out = run_llem(["backend=llamacpp", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
+    out = run_llem(["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
                     f"workload.server_url={own_server.url}", f"workload.output_tokens={OUT}", "run.warmup=1",
                     f"run.output_root={tmp_path}", *extra], tmp_path, timeout=400)
     assert out.returncode == 0, out.stdout[-3000:]
@@ -93,7 +97,7 @@ def test_attach_measures_a_server_llem_did_not_start_and_leaves_it_running(own_s
     result, stdout, posts = attach(own_server, tmp_path, "workload.concurrency=2", "workload.num_prompts=6",
                                    "run.repeats=2")
     server = result["server"]
-    assert server["attached"] is True and server["url"] == own_server.url and server["model"] == "tiny-own"
+    assert server["attached"] is True and server["url"] == own_server.url and server["model"] == "smollm2-own"
     assert result["engine"]["effective_settings"]["server_argv"] is None  # llem started nothing
     assert f"attaching to the server at {own_server.url}" in stdout
     # the server's own log: warmup (one request per slot) + 2 runs x 6 requests, and not one more
@@ -123,7 +127,7 @@ def test_burst_arrivals_go_out_together(own_server):
     from llem.workload.loadgen import LoadSettings, RequestInput, run_load
 
     inputs = [RequestInput(f"r{i}", "Once upon a time", OUT) for i in range(8)]
-    run = run_load(own_server.url, "tiny-own", inputs,
+    run = run_load(own_server.url, "smollm2-own", inputs,
                    LoadSettings(concurrency=8, request_rate=4.0, arrival="burst", burst_size=4,
                                 extra_body={"temperature": 0.0}))
     assert [o.error for o in run.outputs] == [None] * 8
