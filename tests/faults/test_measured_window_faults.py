@@ -119,8 +119,8 @@ def test_sigkill_mid_window_leaves_no_process(killed):
 @pytest.fixture(scope="module")
 def timed_out(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("timeout-window")
-    # far more windows than 40 s allows: the timeout fires while windows are being measured
-    return _run(cwd, JOB + ["run.repeats=2000", "run.timeout_s=40"])
+    # far more windows than 25 s allows: the timeout fires while windows are being measured
+    return _run(cwd, JOB + ["run.repeats=2000", "run.timeout_s=25"])
 
 
 def test_timeout_is_a_failure_record_naming_the_limit(timed_out):
@@ -129,7 +129,7 @@ def test_timeout_is_a_failure_record_naming_the_limit(timed_out):
     assert "measuring window 1/2000" in r["out"]  # it fired inside the measured windows
     failure = json.loads((r["run_dir"] / "failure.json").read_text())
     assert failure["error"]["type"] == "Timeout"
-    assert failure["error"]["message"] == "the job exceeded run.timeout_s=40 s and was killed"
+    assert failure["error"]["message"] == "the job exceeded run.timeout_s=25 s and was killed"
     assert not (r["run_dir"] / "result.json").exists()
     assert (r["run_dir"] / "timeseries.csv").is_file()
 

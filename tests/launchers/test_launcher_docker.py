@@ -28,8 +28,9 @@ def docker(dockerd) -> dict:
 
 def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):
     out = tmp_path / "docker"
-    proc = run_llem(["--multirun", "hydra/launcher=docker", *TINY, *SWEEP, f"run.output_root={out}"], cwd=tmp_path,
-                    env=docker, timeout=900)
+    # run.quiet=false (bookkeeping, not part of the config hash): the container's progress must reach docker.log
+    proc = run_llem(["--multirun", "hydra/launcher=docker", *TINY, *SWEEP, "run.quiet=false", f"run.output_root={out}"],
+                    cwd=tmp_path, env=docker, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "llem sweep summary: 2 measured, 0 skipped (complete result already on disk), 0 failed" in proc.stdout
     assert f"[{IMAGE}]" in proc.stdout
@@ -44,9 +45,11 @@ def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):
     assert len(job_dirs) == 2
     for job_dir in job_dirs:
         outcome = json.loads((job_dir / "llem-outcome.json").read_text())
-        # the container's output is kept (empty here: the jobs run with run.quiet=true), in the first job's folder
-        assert outcome["status"] == "ok" and outcome["job"] == job_dir.name and (job_dir / "docker.log").is_file()
+        assert outcome["status"] == "ok" and outcome["job"] == job_dir.name
         assert (job_dir / ".hydra" / "overrides.yaml").is_file()
+    # the container's output is kept, in the first job's folder: both jobs' windows, measured in there
+    container_log = (job_dirs[0] / "docker.log").read_text()
+    assert container_log.count("measuring window 1/2") == 2 and container_log.count("measuring window 2/2") == 2
     assert "ran in the container of job #0" in (job_dirs[1] / "docker.log").read_text()
     # The same job run locally gives a result of the same form and the same config hash.
     local = tmp_path / "local"
