@@ -20,7 +20,7 @@ JOBS=${MUTMUT_JOBS:-2}
 
 # file to mutate -> the tests that exercise it in-process (llem subprocesses would not see mutants)
 declare -A TESTS=(
-  [llem/stats.py]="tests/energy/test_stats.py"
+  [llem/stats.py]="tests/energy/test_stats.py tests/test_results_metrics.py"
   [llem/results/metrics.py]="tests/test_results_metrics.py tests/tracking/test_payload.py"
   [llem/energy/nvml.py]="tests/energy/test_nvml_meter.py tests/energy/test_energy_auto.py"
   [llem/energy/rapl.py]="tests/energy/test_rapl.py"
@@ -38,7 +38,7 @@ for file in "${files[@]}"; do
   name=$(echo "$file" | tr / _)
   copy="$WORK/$name"
   rm -rf "$copy"; mkdir -p "$copy"
-  git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$copy/"
+  git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf - | tar -xf - -C "$copy"
   {
     echo; echo "[tool.mutmut]"
     echo 'source_paths = ["llem"]'
