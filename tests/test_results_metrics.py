@@ -69,12 +69,23 @@ def test_percentiles_interpolate_like_numpy():
     assert percentile([1.0, 2.0, 3.0], 50) == 2.0
 
 
+# scipy.stats.t.ppf(0.975, df), for the degrees of freedom past the table
+T975_EXACT = {31: 2.039513446396408, 40: 2.021075390306273, 60: 2.0002978220142604, 120: 1.9799304050824402}
+
+
 def test_student_t_critical_values():
     assert (t975(1), t975(2), t975(10), t975(30)) == (12.706, 4.303, 2.228, 2.042)
-    assert t975(40) == pytest.approx(2.021, abs=1e-3) and t975(120) == pytest.approx(1.980, abs=1e-3)
-    assert t975(10_000) == pytest.approx(1.960, abs=1e-3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="df must be >= 1"):
         t975(0)
+
+
+@pytest.mark.parametrize("df", sorted(T975_EXACT))
+def test_student_t_past_the_table_is_cornish_fisher_to_second_order(df):
+    # What the two-term expansion leaves out is its third-order term, g3 / df^3 with
+    # g3 = (3z^7 + 19z^5 + 17z^3 - 15z) / 384: the error must be that, not merely "small".
+    z = 1.959964
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    assert t975(df) - T975_EXACT[df] == pytest.approx(-g3 / df**3, rel=0.03)
 
 
 def test_latency_summary_over_windows():
