@@ -29,7 +29,8 @@ files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(llem/stats.py llem/results/metrics.py llem/energy/nvml.py llem/energy/rapl.py)
 
 if [ ! -d "$TOOLS/mutmut" ]; then
-  "$PY" -m pip install --quiet --target "$TOOLS" "mutmut==3.8.1"
+  mkdir -p "$OUT"
+  "$PY" -m pip install --quiet --target "$TOOLS" "mutmut==3.8.1" > "$OUT/pip.log" 2>&1 || { cat "$OUT/pip.log"; exit 1; }
   "$PY" benchmarks/mutation_prune.py "$TOOLS"  # drop the copies of what the venv already provides
 fi
 mkdir -p "$OUT"
