@@ -89,11 +89,13 @@ def test_student_t_past_the_table_is_cornish_fisher_to_second_order(df):
 
 
 def test_latency_summary_over_windows():
-    windows = [{"batch_latency_s": [1.0, 3.0], "batch_ttft_s": [0.1, None]}, {"batch_latency_s": [2.0]}]
+    windows = [{"batch_latency_s": [1.0, 3.0], "batch_ttft_s": [0.1, None]}, {"batch_latency_s": [2.0]},
+               {"batch_latency_s": [], "batch_ttft_s": [0.3, 0.2]}]
     s = latency_summary(windows)
     assert s["batches"] == 3 and s["batch_latency_mean_s"] == 2.0
     assert s["batch_latency_p50_s"] == 2.0 and s["batch_latency_p90_s"] == pytest.approx(2.8)
     assert s["batch_latency_p99_s"] == pytest.approx(2.98)
-    assert s["ttft_p50_s"] == 0.1 and s["ttft_p90_s"] == 0.1  # the one TTFT the engine gave
+    # TTFTs where the engine gave them (None is "not exposed", not 0): 0.1 0.2 0.3
+    assert s["ttft_p50_s"] == 0.2 and s["ttft_p90_s"] == pytest.approx(0.28)
     empty = latency_summary([{"batch_latency_s": []}])
     assert empty["batches"] == 0 and empty["batch_latency_mean_s"] is None and empty["ttft_p50_s"] is None
