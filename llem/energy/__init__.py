@@ -22,11 +22,8 @@ def add_window_observer(observer) -> None:
     _OBSERVERS.append(observer)
 
 
-def clear_window_observers() -> None:
-    _OBSERVERS.clear()
-
-
-def _faking_gpu() -> bool:
+def faking_gpu() -> bool:
+    """True when a replayed NVML trace stands in for a GPU (tests only)."""
     from llem.energy.fake_nvml import FAKE_TRACE_ENV
 
     return bool(os.environ.get(FAKE_TRACE_ENV))
@@ -35,7 +32,7 @@ def _faking_gpu() -> bool:
 def metered_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:
     """The device and GPUs a job's meters and GPU settings address."""
     # Test-only: with a replayed NVML trace, a CPU job is metered as if it ran on fake GPU 0.
-    if _faking_gpu() and not gpus:
+    if faking_gpu() and not gpus:
         return "cuda", [0]
     return device, gpus
 

