@@ -74,6 +74,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "requests": measured.requests,
         "timeseries": measured.timeseries,
         "roofline": roofline,
+        "repeatability": measured.repeatability,  # windows taken, interval reached, target met or why not, drift
         "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)  # MFU (prefill) and MBU (decode) against datasheet peaks, or null with a reason
         "validity": {"ok": not measured.flags, "flags": measured.flags},
         **({"server": measured.server} if measured.server is not None else {}),  # workload.mode=server
