@@ -13,6 +13,7 @@ from llem.registry import backend_class
 from llem.repeat import window_target_s
 from llem.results.measured import Measured
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
+from llem.results.outputs import outputs_flags, outputs_record
 from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.prompts import build_requests
 
@@ -31,7 +32,8 @@ def measure_offline(ctx: JobContext) -> Measured:
                                lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
                                + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
     windows = measured.records
-    flags = measured.flags + _length_flags(windows, spec.workload.output_tokens)
+    outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
+    flags = measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
     if peak_note:
         memory["peak_rss_note"] = peak_note
@@ -49,6 +51,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         flags=flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
+        outputs=outputs,
         load_s=None if engine_load["reused"] else engine_load["load_s"],  # this job's own loading time
         engine_load=engine_load,
     )
@@ -83,7 +86,7 @@ def _rebind(ctx: JobContext, backend, engine_load: dict) -> Optional[str]:
 
 
 def _window(ctx: JobContext, backend, requests, baseline: dict, r: int,
-            target_s: Optional[float]) -> tuple[dict, list[str], None]:
+            target_s: Optional[float]) -> tuple[dict, list[str], Optional[list[list[int]]]]:
     """One measured window: synchronize, meter.begin, passes over the requests (one, or as many as
     make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count."""
     spec, meter = ctx.spec, ctx.meter
@@ -109,7 +112,7 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int,
                        spec.energy.grid_intensity_g_per_kwh)
     w.update(index=r, started_unix_s=started, passes=len(gens), batch_latency_s=[b.latency_s for b in batches],
              batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict())
-    return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], None
+    return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 
 
 def _length_flags(windows: list[dict], per_request: int) -> list[str]:

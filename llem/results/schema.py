@@ -74,6 +74,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "requests": measured.requests,
         "timeseries": measured.timeseries,
         "roofline": roofline,
+        "outputs": measured.outputs,  # per request: sha256 and first ids of the output token ids (greedy: comparable)
         "repeatability": measured.repeatability,  # windows taken, interval reached, target met or why not, drift
         "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)  # MFU (prefill) and MBU (decode) against datasheet peaks, or null with a reason
         "validity": {"ok": not measured.flags, "flags": measured.flags},
