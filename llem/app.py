@@ -132,10 +132,10 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
 
 
-def _objective(spec, metrics: dict) -> Optional[float]:
-    from llem.objective import objective_value
+def _objective(spec, metrics: dict):
+    from llem.objective import objective_result
 
-    return objective_value(spec.run.objective, spec.run.max_latency_s, metrics)
+    return objective_result(spec.run.objective, spec.run.max_latency_s, metrics)
 
 
 def plain_config(cfg) -> dict:

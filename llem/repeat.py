@@ -44,7 +44,7 @@ def window_target_s(run, meter) -> Optional[float]:
 
 def metric_of(objective: str, records: list[dict]) -> Optional[str]:
     """The first metric named by run.objective that every window measured."""
-    for name in (n.strip() for n in objective.split("|")):
+    for name in (n.strip() for n in objective.split(",")[0].split("|")):  # the first objective
         if name in LOWER_IS_BETTER + HIGHER_IS_BETTER and records and all(
                 isinstance(r.get(name), (int, float)) for r in records):
             return name

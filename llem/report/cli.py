@@ -12,6 +12,7 @@ from pathlib import Path
 from llem.errors import UserError
 from llem.progress import console
 from llem.report.identity import identity_groups, identity_lines
+from llem.report.slo import choose, slo_lines
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
     p.add_argument("--timeseries", type=int, default=4, metavar="N",
                    help="plot the power time series of up to N runs (default: 4)")
+    p.add_argument("--slo-ttft-s", type=float, metavar="S",
+                   help="name the lowest-energy run whose p90 time to first token is within S seconds")
+    p.add_argument("--slo-latency-s", type=float, metavar="S",
+                   help="name the lowest-energy run whose p90 latency (per request in server mode, per batch offline) is within S")
     return p
 
 
@@ -52,12 +57,14 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     if plots:
         from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
         from llem.report.timeseries import plot_run_power
+        from llem.report.tradeoffs import tradeoff_plots
 
         files["energy_vs_throughput"] = energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)
         files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
                                                         "energy per output token (J)", "energy per token")
         files["throughput_vs_batch_size"] = metric_vs_batch(rows, out_dir / "throughput_vs_batch_size.png", title, TPS,
                                                             "throughput (output tokens / s)", "throughput")
+        files.update(tradeoff_plots(rows, out_dir, title))
         plotted = 0
         for run in runs:
             if plotted >= timeseries or not run.ok or run.run_dir is None:
@@ -81,6 +88,9 @@ def main(argv: list[str]) -> int:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2
     con = console()
+    if args.slo_ttft_s is not None or args.slo_latency_s is not None:
+        for line in slo_lines(choose(report["rows"], args.slo_ttft_s, args.slo_latency_s)):
+            con.print(line)
     files = report["files"]
     con.print(f"[bold]llem report[/bold] wrote {files['csv']}")
     for key, path in files.items():
