@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from llem.serving.commands import ServerPlan
+from llem.serving.plan import ServerPlan
 from llem.workload.loadgen import RequestInput
 
 
@@ -30,9 +30,9 @@ def build_inputs(spec, plan=None) -> list[RequestInput]:
 
 def text_prompts(w) -> list[str]:
     """num_prompts texts, cycling through the source; sent whole (the server tokenizes them)."""
-    from llem.workload.prompts import _read_jsonl, builtin_prompts
+    from llem.workload.prompts import read_jsonl, builtin_prompts
 
-    texts = builtin_prompts() if w.source == "builtin" else list(_read_jsonl(str(Path(w.path).expanduser())))
+    texts = builtin_prompts() if w.source == "builtin" else list(read_jsonl(str(Path(w.path).expanduser())))
     return [texts[i % len(texts)] for i in range(w.num_prompts)]
 
 
