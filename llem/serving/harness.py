@@ -19,6 +19,7 @@ from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, 
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
+from llem.serving.engine_metrics import phase_share, scrape
 from llem.registry import engine_version
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
@@ -201,6 +202,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     spec, meter = ctx.spec, ctx.meter
     w, e = spec.workload, spec.energy
     opened, closed, steady = _steady_window(meter, r)
+    before, why = scrape(url)  # the engine's own prefill/decode counters, read outside the energy windows
     started = time.time()
     meter.begin(f"run-{r}")
     try:
@@ -209,6 +211,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         whole_m = meter.end(f"run-{r}")
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
             steady["m"] = meter.end(f"steady-{r}")
+    after, why_after = scrape(url) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -232,7 +235,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
-               load_generator=client,
+               load_generator=client, engine_phases=phase_share(before, after, why_after),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

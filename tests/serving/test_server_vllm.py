@@ -31,6 +31,10 @@ def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(tmp_path):
     assert "--max-num-seqs" not in argv  # vLLM's own default: the server does not depend on the load
     assert result["engine"]["effective_settings"]["server_env"] == {"VLLM_CPU_KVCACHE_SPACE": "1"}
     assert result["metrics"]["ttft_p50_s"] > 0 and result["windows"][0]["steady_state"]["reached"]
+    # the engine's own counters: every request of the run finished between the scrapes, with both phases
+    phases = result["windows"][0]["engine_phases"]
+    assert phases["requests"] == 12 and phases["prefill_s"] > 0 and phases["decode_s"] > 0
+    assert 0 < phases["prefill_share"] < 1
     run_dir = next(tmp_path.rglob("result.json")).parent
     pid = json.loads((run_dir / "server.json").read_text())["pid"]
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
