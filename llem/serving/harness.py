@@ -132,8 +132,11 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
     model = served_model(url)
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
     extras = server.plan.request_extras if server is not None else {}
+    from llem.workload.shards import client_processes
+
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
-                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras))
+                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras),
+                        processes=client_processes(w))
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags: list[str] = []
     if w.num_prompts <= w.concurrency:
@@ -173,9 +176,9 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
         "memory": {"server_peak_rss_mib": server_rss} if server_rss is not None else {},
         "timeseries": timeseries,
         "flags": flags,
-        "tokens_counted": ("steady-state windows: streamed tokens that arrived inside the window (client count, one per "
-                           "token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count"),
-        "requests": {"count": len(inputs), "input_tokens": [o.usage_prompt_tokens for o in all_outputs[: len(inputs)]]},
+        "tokens_counted": ("steady-state windows: streamed tokens that arrived inside the window (client count: a "
+                           "chunk's token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count"),
+        "requests": {"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]]},
         "server": {
             "url": url,
             "attached": server is None,
@@ -208,11 +211,16 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
         steady["m"] = meter.end(f"steady-{r}")
 
     started = time.time()
-    meter.begin(f"run-{r}")
+    began: dict = {}
+
+    def start():  # the whole-run window opens once the client (all its processes) is ready to send
+        meter.begin(f"run-{r}")
+        began["run"] = True
+
     try:
-        run = run_load(url, model, inputs, load, opened, closed)
+        run = run_load(url, model, inputs, load, opened, closed, start)
     finally:
-        whole_m = meter.end(f"run-{r}")
+        whole_m = meter.end(f"run-{r}") if began else None
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
             steady["m"] = meter.end(f"steady-{r}")
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
@@ -233,7 +241,7 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
         win["energy"] = m.to_dict()
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
-    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
+    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
     flags += client_flags
     win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",

@@ -25,7 +25,26 @@ def build_inputs(spec, plan=None) -> list[RequestInput]:
         fields = (plan or ServerPlan).chat_length_fields
         return [RequestInput(f"{w.source}-chat-{i:05d}", text, w.output_tokens, "chat", fields)
                 for i, text in enumerate(prompts)]
-    return [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens) for i, text in enumerate(prompts)]
+    counts = client_prompt_counts(spec, prompts) if plan is not None else [None] * len(prompts)
+    return [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens, prompt_tokens=n)
+            for i, (text, n) in enumerate(zip(prompts, counts))]
+
+
+# Servers that send no usage in their streams, and how the client counts a text prompt's tokens as they do.
+PROMPT_COUNTERS = {"llamacpp": "llem.backends.llamacpp.prompt_tokens:count_for_spec"}
+
+
+def client_prompt_counts(spec, texts: list[str]) -> list:
+    """The client's own token count of each completions prompt where the server sends no usage (llama.cpp:
+    its GGUF's vocabulary); None where the server's usage is the count. Chat prompts are not counted: the
+    server's chat template adds tokens the client does not see."""
+    import importlib
+
+    target = PROMPT_COUNTERS.get(spec.backend_name)
+    if target is None:
+        return [None] * len(texts)
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(spec, texts)
 
 
 def text_prompts(w) -> list[str]:
@@ -73,7 +92,10 @@ def describe_prompts(spec, plan=None) -> str:
     if w.source == "synthetic":
         return (f"token-id prompts of exactly workload.input_tokens={w.input_tokens} ids (seeded by workload.seed={w.seed}; "
                 f"the tokenizer's vocabulary without special ids), checked against the server's usage.prompt_tokens")
-    text = "text prompts sent whole (workload.input_tokens only sizes the server's context; the server's usage gives prompt tokens)"
+    text = ("text prompts sent whole (workload.input_tokens only sizes the server's context; prompt tokens from the "
+            "server's usage where it sends one, else the client's count" +
+            (": the GGUF's vocabulary, as llama.cpp's server tokenizes)" if spec.backend_name in PROMPT_COUNTERS
+             and w.endpoint == "completions" else ")"))
     if w.endpoint == "chat":
         fields = (plan or ServerPlan).chat_length_fields
         return f"{text}; each one user message, the server's chat template applied; output capped by {', '.join(fields)}"

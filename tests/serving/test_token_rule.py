@@ -89,7 +89,7 @@ def test_replayed_streams_are_counted_and_flagged_by_request(replay_url):
 
 
 def _done(rid: str, tokens: int, finish: str, usage=None) -> RequestOutput:
-    return RequestOutput(rid, 0.0, sent_s=0.0, token_s=[0.5] * tokens, done_s=1.0, finish_reason=finish,
+    return RequestOutput(rid, 0.0, sent_s=0.0, chunk_s=[0.5] * tokens, chunk_tokens=[1] * tokens, done_s=1.0, finish_reason=finish,
                          usage_completion_tokens=usage)
 
 
