@@ -11,9 +11,10 @@ import json
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llem.errors import UserError
+from llem.grouping import PER_JOB_HARDWARE
 
 SCHEMA_VERSION = 1
 
@@ -51,6 +52,27 @@ class HardwareSpec(_Strict):
     fp8: Optional[bool] = None
     cpus_per_task: Optional[int] = Field(None, ge=1)  # for cluster launchers
     mem_gb: Optional[int] = Field(None, ge=1)
+    # Sweep axes set through NVML for the job and restored after it (llem/energy/gpu_settings.py); null: left alone
+    power_limit_w: Optional[float] = Field(None, gt=0)
+    sm_clocks_mhz: Optional[tuple[int, int]] = None  # locked SM clock range [min, max] (one value locks both)
+    mem_clock_mhz: Optional[int] = Field(None, gt=0)
+
+    @field_validator("sm_clocks_mhz", mode="before")
+    @classmethod
+    def _clock_range(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool):
+            return (v, v)
+        return v
+
+    @model_validator(mode="after")
+    def _check_clocks(self):
+        if self.sm_clocks_mhz is not None:
+            lo, hi = self.sm_clocks_mhz
+            if not 0 < lo <= hi:
+                raise ValueError(f"hardware.sm_clocks_mhz=[{lo}, {hi}] is not a range: give [min, max] with 0 < min <= max, or one value")
+        return self
+
+
 
 
 class EnergySpec(_Strict):
@@ -170,6 +192,9 @@ class JobSpec(_Strict):
 
             for key in SERVER_ONLY_FIELDS:
                 d["workload"].pop(key, None)
+        for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
+            if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
+                d["hardware"].pop(key, None)
         d["run"] = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
         return d
 
@@ -201,12 +226,34 @@ def _describe_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{field}: {msg}." if field else f"{msg}."
 
 
+# Specs built in this process, by their composed config: the CLI validates every point of a sweep
+# before Hydra starts, and the in-process launcher then runs those same configs; each is built once.
+_BUILT: dict[str, JobSpec] = {}
+_BUILT_MAX = 1024
+
+
 def build_spec(cfg: dict) -> JobSpec:
     """Validate a composed config (plain dict) into a JobSpec; raise UserError with one sentence."""
-    from llem.registry import backend_info, load_object
-
     cfg = dict(cfg)
     cfg.pop("hydra", None)
+    key = json.dumps(cfg, sort_keys=True, default=str)
+    spec = _BUILT.get(key)
+    if spec is None:
+        spec = _validate(cfg)
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        _BUILT[key] = spec
+    return spec
+
+
+def forget_built_specs() -> None:
+    """Drop the specs built so far (tests that change the environment between two builds)."""
+    _BUILT.clear()
+
+
+def _validate(cfg: dict) -> JobSpec:
+    from llem.registry import backend_info, load_object
+
     backend = dict(cfg.get("backend") or {})
     info = backend_info(str(backend.get("name")))
     settings_model = load_object(info.config)

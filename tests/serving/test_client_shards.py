@@ -26,7 +26,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "loadgen_capacity.p
 def paced_url():
     proc = subprocess.Popen([sys.executable, str(BENCH), "--serve", "--gap-ms", str(GAP_MS)], stdout=subprocess.PIPE, text=True)
     try:
-        yield f"http://127.0.0.1:{proc.stdout.readline().strip()}"
+        yield f"http://127.0.0.1:{proc.stdout.readline().split()[0]}"  # its shared port, then its /stats port
     finally:
         proc.terminate()
         proc.wait(timeout=10)
