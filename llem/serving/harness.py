@@ -204,7 +204,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
 
     def start():  # the whole-run window opens once the client (all its processes) is ready to send
         meter.begin(f"run-{r}")
-        began["run"] = True
+        began["unix"] = time.time()
 
     try:
         run = run_load(url, model, inputs, load, opened, closed, start)
@@ -232,7 +232,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     ok = [o for o in run.outputs if o.ok]
     flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
-    win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",
+    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run",
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client,
