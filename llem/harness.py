@@ -8,10 +8,13 @@ import time
 from typing import Optional
 
 from llem.grouping import engine_hardware
-from llem.protocol import JobContext, idle_baseline, measure_windows, window_flags
+from llem.protocol import JobContext, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.registry import backend_class
+from llem.repeat import window_target_s
 from llem.results.measured import Measured
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
+from llem.results.outputs import outputs_flags, outputs_record
+from llem.results.phases import phase_split
 from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.prompts import build_requests
 
@@ -23,14 +26,16 @@ def measure_offline(ctx: JobContext) -> Measured:
     backend, engine_load = ctx.warm.acquire(offline_key(spec, cls), spec.run_id(), lambda: _load(ctx, cls))
     peak_note = _rebind(ctx, backend, engine_load) if engine_load["reused"] else None
     requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
-    for i in range(spec.run.warmup):
-        ctx.progress(f"warmup {i + 1}/{spec.run.warmup}")
-        backend.warmup(requests)
+    warm_up(ctx, lambda _i: backend.warmup(requests))
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy.baseline_s, ctx.progress)
-    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r),
-                               lambda r: f"measuring window {r + 1}/{spec.run.repeats}")
+    target_s = window_target_s(spec.run, ctx.meter)
+    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s),
+                               lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
+                               + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
     windows = measured.records
-    flags = measured.flags + _length_flags(windows, spec.workload.output_tokens * len(requests))
+    phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
+    outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
+    flags = measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
     if peak_note:
         memory["peak_rss_note"] = peak_note
@@ -47,6 +52,9 @@ def measure_offline(ctx: JobContext) -> Measured:
         requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests]},
         flags=flags,
         timeseries=measured.timeseries,
+        repeatability=measured.repeatability,
+        outputs=outputs,
+        phases=phases,
         load_s=None if engine_load["reused"] else engine_load["load_s"],  # this job's own loading time
         engine_load=engine_load,
     )
@@ -80,25 +88,57 @@ def _rebind(ctx: JobContext, backend, engine_load: dict) -> Optional[str]:
     return None
 
 
-def _window(ctx: JobContext, backend, requests, baseline: dict, r: int) -> tuple[dict, list[str], None]:
-    """One measured window: synchronize, meter.begin, generate, synchronize, meter.end."""
+def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Optional[float], full: list[dict]) -> dict:
+    """run.phases: prefill-only windows (the same prompts, one output token) after the full ones."""
+    spec = ctx.spec
+    prefill = spec.model_copy(update={"workload": spec.workload.model_copy(update={"output_tokens": 1})})
+    backend.rebind(prefill)
+    try:
+        ctx.progress("prefill-only warmup (1 output token)")
+        backend.warmup(requests)
+        windows = []
+        for r in range(len(full)):
+            ctx.progress(f"measuring prefill-only window {r + 1}/{len(full)}")
+            windows.append(_window(ctx, backend, requests, baseline, r, target_s, "prefill")[0])
+    finally:
+        backend.rebind(spec)
+    return phase_split(full, windows, len(requests))
+
+
+def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s: Optional[float],
+            kind: str = "window") -> tuple[dict, list[str], Optional[list[list[int]]]]:
+    """One measured window: synchronize, meter.begin, passes over the requests (one, or as many as
+    make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count."""
     spec, meter = ctx.spec, ctx.meter
-    name = f"window-{r}"
+    name = f"{kind}-{r}"
     backend.synchronize()
     started = time.time()
     meter.begin(name)
     t0 = time.perf_counter()
-    gen = backend.generate(requests)
+    gens = []
+    while True:
+        gens.append(backend.generate(requests))
+        if target_s is None:
+            break
+        backend.synchronize()
+        if time.perf_counter() - t0 >= target_s:
+            break
     backend.synchronize()
     wall = time.perf_counter() - t0
     m = meter.end(name)
-    w = window_metrics(wall, len(requests), gen.total_input_tokens, gen.total_output_tokens,
-                       m.total_j, baseline.get("power_w"), spec.energy.grid_intensity_g_per_kwh)
-    w.update(index=r, started_unix_s=started, batch_latency_s=[b.latency_s for b in gen.batches],
-             batch_ttft_s=[b.ttft_s for b in gen.batches], energy=m.to_dict())
-    return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], None
+    batches = [b for g in gens for b in g.batches]
+    w = window_metrics(wall, len(requests) * len(gens), sum(g.total_input_tokens for g in gens),
+                       sum(g.total_output_tokens for g in gens), m.total_j, baseline.get("power_w"),
+                       spec.energy.grid_intensity_g_per_kwh)
+    w.update(index=r, started_unix_s=started, passes=len(gens), batch_latency_s=[b.latency_s for b in batches],
+             batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict())
+    return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 
 
-def _length_flags(windows: list[dict], expected: int) -> list[str]:
-    return [f"window {w['index']}: output_tokens {w['output_tokens']} != {expected} requested (fixed length not honoured)"
-            for w in windows if w["output_tokens"] != expected]
+def _length_flags(windows: list[dict], per_request: int) -> list[str]:
+    flags = []
+    for w in windows:
+        expected = per_request * w["requests"]
+        if w["output_tokens"] != expected:
+            flags.append(f"window {w['index']}: output_tokens {w['output_tokens']} != {expected} requested (fixed length not honoured)")
+    return flags

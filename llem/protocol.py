@@ -15,6 +15,7 @@ from llem.checks import device_for_job
 from llem.energy import create_meter, metered_gpus, start_sampler
 from llem.energy.gpu_settings import applied
 from llem.registry import backend_info
+from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
 from llem.warm import WarmEngines
 
 Progress = Callable[[str], None]
@@ -100,22 +101,56 @@ class Windows:
     flags: list[str]
     kept: list  # per window, what OneWindow returned third (e.g. the server run's request records)
     timeseries: Optional[dict]  # the sampler's summary, None without a sampler
+    repeatability: Optional[dict] = None  # windows taken, the interval reached, target met or why not, drift
 
 
-def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str]) -> Windows:
-    """run.repeats windows (cooldown before each) with the sampler running around all of them."""
+def warm_up(ctx: JobContext, one_pass: Callable[[int], object]) -> int:
+    """run.warmup passes, then more until run.warmup_s has passed; returns how many ran."""
+    run = ctx.spec.run
+    started, i = time.monotonic(), 0
+    while i < run.warmup or (run.warmup_s and time.monotonic() - started < run.warmup_s):
+        ctx.progress(f"warmup {i + 1}/{run.warmup}" if i < run.warmup
+                     else f"warmup {i + 1} ({time.monotonic() - started:.0f} of run.warmup_s={run.warmup_s:g} s)")
+        one_pass(i)
+        i += 1
+    return i
+
+
+def window_count(run) -> str:
+    """How many windows a job measures: "3", or "3-20" when it adds windows to reach run.target_ci_pct."""
+    return f"{run.repeats}-{run.max_repeats}" if run.target_ci_pct is not None else str(run.repeats)
+
+
+def _so_far(records: list[dict], objective: str) -> str:
+    metric = metric_of(objective, records)
+    pct = ci_pct([r[metric] for r in records]) if metric and len(records) >= 2 else None
+    return f" (95% CI ±{pct:.2f}% of {metric} so far)" if pct is not None else ""
+
+
+def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str],
+                    baseline_w: Optional[float] = None) -> Windows:
+    """Measured windows with the sampler running around them: run.repeats of them, or more until
+    run.target_ci_pct is met (llem/repeat.py); a fixed pause and/or a wait for the idle baseline before each."""
     spec = ctx.spec
+    run = spec.run
     sampler = start_sampler(spec.energy, ctx.device, ctx.gpus, ctx.run_dir) if spec.energy.sampler else None
     out = Windows([], [], [], None)
     try:
-        for r in range(spec.run.repeats):
-            if spec.run.cooldown_s:
-                time.sleep(spec.run.cooldown_s)
-            ctx.progress(label(r))
+        r = 0
+        while keep_going(run, out.records, run.objective):
+            if run.cooldown_s:
+                time.sleep(run.cooldown_s)
+            cooled = cool_down(ctx.meter, baseline_w, run, ctx.progress) if r else None
+            ctx.progress(label(r) + _so_far(out.records, run.objective))
             record, flags, kept = one(r)
+            if cooled is not None:
+                record["cooldown"] = cooled
             out.records.append(record)
             out.flags += flags
             out.kept.append(kept)
+            r += 1
     finally:
         out.timeseries = sampler.stop() if sampler is not None else None
+    out.repeatability = outcome(run, out.records, run.objective)
+    out.flags += repeat_flags(out.repeatability)
     return out

@@ -136,9 +136,20 @@ class TrackingSpec(BaseModel):
 
 
 class RunSpec(_Strict):
-    repeats: int = Field(3, ge=1)  # measured windows
+    repeats: int = Field(3, ge=1)  # measured windows (the minimum when target_ci_pct is set)
     warmup: int = Field(1, ge=0)  # full-length passes over the workload before measuring
     cooldown_s: float = Field(0.0, ge=0)  # pause before each measured window
+    # Repeatability (llem/repeat.py, docs/energy.md "Repeatability"). None: each window is one pass, except
+    # on a job whose meter has a counter period: there at least min_window_updates periods of work.
+    min_window_s: Optional[float] = Field(None, ge=0)
+    min_window_updates: int = Field(50, ge=1)
+    target_ci_pct: Optional[float] = Field(None, gt=0)  # add windows until the 95% CI half-width is this % of the mean
+    max_repeats: int = Field(20, ge=1)  # the cap on windows when target_ci_pct is set
+    warmup_s: float = Field(0.0, ge=0)  # warm-up passes repeat until at least this long (after `warmup` passes)
+    # baseline: before each window wait (at most cooldown_max_s) until power is back near the idle baseline
+    cooldown: Literal["fixed", "baseline"] = "baseline"
+    cooldown_max_s: float = Field(30.0, ge=0)
+    phases: bool = False  # also measure prefill-only windows: prefill J/input token, decode J/output token (offline)
     isolation: Literal["process", "inline"] = "process"
     # keep the worker (and its loaded engine or server) for the next job of the same engine configuration
     reuse_engine: bool = True
@@ -155,7 +166,17 @@ class RunSpec(_Strict):
         from llem.objective import check_objective
 
         check_objective(self.objective)  # raises UserError, which pydantic lets through
+        if self.target_ci_pct is not None and self.max_repeats < max(self.repeats, 2):
+            raise ValueError(f"run.max_repeats={self.max_repeats} leaves no room to reach run.target_ci_pct: "
+                             f"give run.max_repeats >= run.repeats ({self.repeats}) and >= 2")
         return self
+
+
+# Run settings added after results existed: in a run's identity only where they differ from their
+# default, so runs measured before them keep their config hash (resume skips them).
+REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
+                   ("min_window_s", "min_window_updates", "target_ci_pct", "max_repeats", "warmup_s", "cooldown",
+                    "cooldown_max_s", "phases")}
 
 
 class JobSpec(_Strict):
@@ -195,7 +216,9 @@ class JobSpec(_Strict):
         for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
             if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
                 d["hardware"].pop(key, None)
-        d["run"] = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
+        run = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
+        run.update({k: d["run"][k] for k, default in REPEAT_DEFAULTS.items() if d["run"][k] != default})
+        d["run"] = run
         return d
 
     def config_hash(self) -> str:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, window_flags
+from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
@@ -117,9 +117,11 @@ def _warmup(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, s
         flags.append(f"workload.num_prompts={w.num_prompts} <= workload.concurrency={w.concurrency}: the steady state "
                      f"is only the moment every request is in flight; send several times more requests than the concurrency")
     warm = LoadSettings(concurrency=w.concurrency, extra_body=load.extra_body)
-    for i in range(spec.run.warmup):
-        ctx.progress(f"warmup {i + 1}/{spec.run.warmup}: {min(w.concurrency, len(inputs))} full-length requests")
-        flags += _check_run(run_load(url, model, inputs[: w.concurrency], warm), server, f"warmup {i}")
+
+    def one(i: int) -> None:  # min(concurrency, num_prompts) full-length requests
+        flags.extend(_check_run(run_load(url, model, inputs[: w.concurrency], warm), server, f"warmup {i}"))
+
+    warm_up(ctx, one)
     return flags
 
 
@@ -133,7 +135,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
     measured = measure_windows(
         ctx, lambda r: _one_run(ctx, url, model, inputs, load, server, baseline, r),
-        lambda r: f"measuring run {r + 1}/{spec.run.repeats}: {len(inputs)} requests, concurrency {w.concurrency}{rate}")
+        lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(inputs)} requests, concurrency {w.concurrency}{rate}",
+        baseline.get("power_w"))
     windows = measured.records
     all_outputs = [o for outs in measured.kept for o in outs]
     latency = sm.latency(all_outputs)
@@ -151,6 +154,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]]},
         flags=flags + measured.flags,
         timeseries=measured.timeseries,
+        repeatability=measured.repeatability,
         load_s=load_s,
         tokens_counted=TOKENS_COUNTED,
         server=_server_record(spec, url, server, model, load, latency, all_outputs, windows),
