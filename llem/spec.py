@@ -116,6 +116,8 @@ class WorkloadSpec(_Strict):
     ready_timeout_s: float = Field(300.0, gt=0)
     slo_ttft_s: Optional[float] = Field(None, gt=0)  # goodput: requests within both SLOs
     slo_tpot_s: Optional[float] = Field(None, gt=0)
+    # load-generator processes; None: chosen from the load (llem/workload/shards.py client_processes)
+    client_processes: Optional[int] = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check_source(self):

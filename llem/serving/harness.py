@@ -26,6 +26,7 @@ from llem.serving.requests import build_inputs, describe_prompts
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, run_load, served_model
+from llem.workload.shards import client_processes
 
 def measure_server(ctx: JobContext) -> Measured:
     """Start the server (or attach to workload.server_url), drive the load, read the meter.
@@ -105,7 +106,8 @@ def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
     extras = server.plan.request_extras if server is not None else {}
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
-                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras))
+                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras),
+                        processes=client_processes(w))
     return load, fixed
 
 
@@ -150,7 +152,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         statistics=summarize_windows(windows),
         latency=latency,
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
-        requests={"count": len(inputs), "input_tokens": [o.usage_prompt_tokens for o in all_outputs[: len(inputs)]]},
+        requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]]},
         flags=flags + measured.flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
@@ -160,8 +162,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     )
 
 
-TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count, one per "
-                  "token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
+TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
+                  "token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
 WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are first in flight, closes when the "
                 "first request finishes after the last one was sent; its output tokens are streamed tokens that "
                 "arrived inside it (client clock). whole run: first send to last completion, all output tokens.")
@@ -204,11 +206,16 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     opened, closed, steady = _steady_window(meter, r)
     before, why = scrape(url)  # the engine's own prefill/decode counters, read outside the energy windows
     started = time.time()
-    meter.begin(f"run-{r}")
+    began: dict = {}
+
+    def start():  # the whole-run window opens once the client (all its processes) is ready to send
+        meter.begin(f"run-{r}")
+        began["unix"] = time.time()
+
     try:
-        run = run_load(url, model, inputs, load, opened, closed)
+        run = run_load(url, model, inputs, load, opened, closed, start)
     finally:
-        whole_m = meter.end(f"run-{r}")
+        whole_m = meter.end(f"run-{r}") if began else None
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
             steady["m"] = meter.end(f"steady-{r}")
     after, why_after = scrape(url) if before is not None else (None, why)
@@ -230,9 +237,9 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         win["energy"] = m.to_dict()
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
-    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
+    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
-    win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",
+    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run",
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after),
