@@ -81,6 +81,7 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
     """The server an earlier job started serves this one: check it, note it, restart its peak-RSS counter."""
     import json
 
+    from llem.paths import SERVER
     from llem.warm import reset_peak_rss
 
     server.check_alive()
@@ -88,7 +89,7 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
              f"in {engine_load['load_s']:.1f} s): not restarting")
     reset_peak_rss(server.pid)
     about = dict(server.describe(), log=str(server.log_path), started_for=engine_load["loaded_for"], reused=True)
-    (Path(run_dir) / "server.json").write_text(json.dumps(about, indent=2))
+    (Path(run_dir) / SERVER).write_text(json.dumps(about, indent=2))
 
 
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
