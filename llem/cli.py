@@ -12,7 +12,7 @@ from llem.errors import UserError
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
-    "sync": "llem.tracking.sync:main",
+    "sync": "llem.cli:sync_main",
     "gpu-restore": "llem.energy.restore_cli:main",
 }
 
@@ -145,10 +145,18 @@ def _hydra_main() -> None:
     hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
 
 
+def sync_main(argv: list[str]) -> int:
+    """`llem sync`: tracking uploads the runs; the power plot of each is made first (tracking does not plot)."""
+    from llem.report.timeseries import power_plot
+    from llem.tracking.sync import main as sync
+
+    return sync(argv, prepare=power_plot)
+
+
 def _exit_code(multirun: bool) -> int:
     """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
     (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
-    from llem.app import SESSION
+    from llem.sweep.ledger import SESSION
 
     bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid")]
     if not bad:

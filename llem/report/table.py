@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 from typing import Optional
 
+from llem.paths import ENVIRONMENT
 from llem.report.collect import Run
 
 # Spec fields that can tell runs apart, in the order labels use them.
@@ -34,12 +35,12 @@ def flatten(run: Run) -> dict:
     m = rec.get("metrics", {}) if run.ok else {}
     ts = rec.get("timeseries") if isinstance(rec.get("timeseries"), dict) else {}
     env_gpus = None
-    if run.run_dir is not None and (run.run_dir / "environment.json").is_file():
+    if run.run_dir is not None and (run.run_dir / ENVIRONMENT).is_file():
         from llem.results.io import read_json
         from llem.tracking.payload import gpu_name
 
         try:
-            env_gpus = gpu_name(read_json(run.run_dir / "environment.json"))
+            env_gpus = gpu_name(read_json(run.run_dir / ENVIRONMENT))
         except (OSError, ValueError):
             env_gpus = None
     row = {

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from llem.paths import SERVER
 from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
@@ -71,7 +72,7 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
              f"in {engine_load['load_s']:.1f} s): not restarting")
     reset_peak_rss(server.pid)
     about = dict(server.describe(), log=str(server.log_path), started_for=engine_load["loaded_for"], reused=True)
-    (Path(run_dir) / "server.json").write_text(json.dumps(about, indent=2))
+    (Path(run_dir) / SERVER).write_text(json.dumps(about, indent=2))
 
 
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:

@@ -44,7 +44,7 @@ def render(result: dict, run_dir) -> None:
     if m.get("ttft_p50_s") is not None:
         t.add_row("time to first token", f"p50 {_fmt(m['ttft_p50_s'], '.3f', ' s')}, p90 {_fmt(m['ttft_p90_s'], '.3f', ' s')}")
     if result.get("server"):  # workload.mode=server: TTFT/ITL/TPOT percentiles, goodput
-        from llem.serving.summary import server_rows
+        from llem.serving.console_rows import server_rows
 
         for row in server_rows(result):
             t.add_row(*row)
