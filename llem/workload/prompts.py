@@ -8,8 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-from llem.backends.base import Request
 from llem.errors import UserError
+from llem.workload.request import Request
 
 _DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 

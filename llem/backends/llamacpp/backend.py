@@ -17,9 +17,10 @@ import os
 import time
 from pathlib import Path
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, BatchRecord, Generation
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.errors import UserError
+from llem.workload.request import Request
 
 BATCHING = (
     "sequential: llama-cpp-python's Llama runs one sequence at a time, so workload.batch_size does not "

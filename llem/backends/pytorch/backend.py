@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, BatchRecord, Generation
+from llem.workload.request import Request
 
 
 class PyTorchBackend(Backend):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
+from llem.workload.request import Request
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
 REPORTED_SERVER_ARGS = (

@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
+from llem.workload.request import Request
 
 
 class TensorRTBackend(Backend):

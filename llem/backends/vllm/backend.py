@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import os
 
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
 from llem.errors import UserError
+from llem.workload.request import Request
 
 DEFAULT_CPU_KVCACHE_GIB = 1  # cpu_kvcache_space_gib=null on CPU (VLLM_CPU_KVCACHE_SPACE from the environment wins)
 
