@@ -10,6 +10,11 @@ import sys
 from pathlib import Path
 
 from llem.errors import UserError
+from llem.progress import console
+from llem.report.collect import collect
+from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
+from llem.report.table import flatten, render_table, sort_rows, write_csv
+from llem.report.timeseries import plot_run_power
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,9 +38,6 @@ def _out_dir(source: str, out: str | None) -> Path:
 
 
 def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4) -> dict:
-    from llem.report.collect import collect
-    from llem.report.table import flatten, render_table, sort_rows, write_csv
-
     runs = collect(source, uri, out_dir / "mlflow_runs")
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
@@ -45,9 +47,6 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": write_csv(rows, out_dir / "report.csv") or out_dir / "report.csv"}
     if plots:
-        from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
-        from llem.report.timeseries import plot_run_power
-
         files["energy_vs_throughput"] = energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)
         files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
                                                         "energy per output token (J)", "energy per token")
@@ -66,8 +65,6 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
 
 
 def main(argv: list[str]) -> int:
-    from llem.progress import console
-
     args = _parser().parse_args(argv)
     out_dir = _out_dir(args.source, args.out)
     try:

@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 from llem.errors import UserError
+from llem.results.io import read_json
+from llem.tracking.mlflow_store import TrackerUnavailable, connect
+from llem.tracking.summary import summarize_sweep
+from llem.tracking.sweep import SUMMARY_FILE
 
 MLFLOW_PREFIX = "mlflow:"
 
@@ -22,8 +26,6 @@ class Run:
 
 
 def _load(run_dir: Path) -> Optional[Run]:
-    from llem.results.io import read_json
-
     for name in ("result.json", "failure.json"):
         path = run_dir / name
         if path.is_file():
@@ -35,14 +37,9 @@ def _load(run_dir: Path) -> Optional[Run]:
 
 
 def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
-    from llem.results.io import read_json
-    from llem.tracking.sweep import SUMMARY_FILE
-
     try:
         summary = read_json(sweep_dir / SUMMARY_FILE)
     except (OSError, ValueError):
-        from llem.tracking.summary import summarize_sweep
-
         summary = summarize_sweep(sweep_dir, since_unix_s=0.0)
     return [Path(j["run_dir"]) for j in summary["jobs"] if j.get("run_dir")]
 
@@ -63,8 +60,6 @@ def from_directory(path: Path) -> list[Run]:
 
 def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
     """Download each job run's result.json (and time series) of an MLflow experiment."""
-    from llem.tracking.mlflow_store import TrackerUnavailable, connect
-
     try:
         client = connect(uri)
     except TrackerUnavailable as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 from llem.backends.base import Backend, BatchRecord, Generation
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.errors import UserError
+from llem.models.gguf import resolve_gguf
 from llem.workload.request import Request
 
 BATCHING = (
@@ -60,8 +61,6 @@ class LlamaCppBackend(Backend):
 
     def load(self) -> None:
         import llama_cpp
-
-        from llem.models.gguf import resolve_gguf
 
         s, m, w = self.settings, self.spec.model, self.spec.workload
         self._lib = llama_cpp

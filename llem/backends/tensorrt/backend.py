@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from llem.backends.base import Backend, Generation
+from llem.backends.engine_models import model_source
+from llem.paths import cache_dir
 from llem.workload.request import Request
 
 
@@ -24,7 +26,6 @@ class TensorRTBackend(Backend):
         import tensorrt_llm
         from tensorrt_llm.llmapi import KvCacheConfig, SamplingParams
 
-        from llem.backends.engine_models import model_source
         from llem.backends.tensorrt import mapping
 
         s = self.settings
@@ -48,8 +49,6 @@ class TensorRTBackend(Backend):
 
     def _load_trt_engine(self, kwargs: dict, mapping) -> None:
         from tensorrt_llm.llmapi import BuildConfig, QuantAlgo, QuantConfig
-
-        from llem.paths import cache_dir
 
         LLM = _trt_llm_class()
         self.build = mapping.build_settings(self.spec)
