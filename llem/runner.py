@@ -17,6 +17,7 @@ from llem.errors import UserError
 from llem.grouping import engine_group as group_of
 from llem.harness import measure
 from llem.progress import console, stage_printer
+from llem.spec import JobSpec
 from llem.warm import EngineMismatch, WarmEngines
 
 
@@ -70,8 +71,6 @@ def _quiet_libraries() -> None:
 def _worker(conn, job: tuple, env: dict) -> None:
     """Measure jobs until told to stop. After a failure the worker exits: an engine that raised is
     not trusted with the next job. A job for another engine configuration is handed back."""
-    from llem.spec import JobSpec
-
     os.environ.update(env)
     _quiet_libraries()
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM still releases the engine and stops any server

@@ -9,6 +9,7 @@ from typing import Optional
 from llem.errors import UserError
 from llem.results.io import read_json
 from llem.tracking.mlflow_store import TrackerUnavailable, connect
+from llem.tracking.settings import check_uri, resolve_uri
 from llem.tracking.summary import summarize_sweep
 from llem.tracking.sweep import SUMMARY_FILE
 
@@ -84,8 +85,6 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
 
 def collect(source: str, uri: Optional[str], cache_dir: Path) -> list[Run]:
     if source.startswith(MLFLOW_PREFIX):
-        from llem.tracking.settings import check_uri, resolve_uri
-
         uri = uri or "sqlite:///mlflow.db"
         check_uri(uri)
         return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir)
