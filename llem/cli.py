@@ -8,7 +8,6 @@ from itertools import product
 from pathlib import Path
 
 from llem.errors import UserError, choice_error
-from llem.registry import load_object
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
@@ -189,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_help()
         return 0
     if argv and argv[0] in SUBCOMMANDS:
+        from llem.registry import load_object  # lazy: --help stays without dataclasses/inspect (tests/test_layering.py)
+
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]

@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent / "llem"
 HEAVY = {"torch", "transformers", "tokenizers", "safetensors", "accelerate", "vllm", "sglang", "tensorrt_llm",
          "llama_cpp", "gguf", "mlflow", "matplotlib", "pandas", "numpy", "hydra", "omegaconf", "aiohttp", "httpx",
          "pynvml", "zeus", "codecarbon", "optuna", "submitit", "docker"}
-# What `python -m llem --help` answers without, on top of HEAVY (tens of ms each, with pydantic's model building).
-STARTUP_COST = HEAVY | {"pydantic", "pydantic_core", "rich", "yaml"}
+# What `python -m llem --help` answers without, on top of HEAVY (tens of ms each, with pydantic's model
+# building; inspect, which dataclasses imports, brings ast, dis and tokenize: 15 modules, a quarter of --help).
+STARTUP_COST = HEAVY | {"pydantic", "pydantic_core", "rich", "yaml", "inspect"}
 
 # (importer prefix, imported prefix) pairs that must not exist; a prefix names a module and everything under it.
 FORBIDDEN = [
@@ -57,6 +58,7 @@ ENTRY_IMPORTERS = ("llem.cli", "llem.__main__")
 STARTUP_LAZY = {
     ("llem.cli", "llem.app"): "importing llem.app registers llem's OmegaConf resolvers (omegaconf): --help answers without it",
     ("llem.cli", "llem.spec"): "llem.spec builds its pydantic models at import: --help answers without them",
+    ("llem.cli", "llem.registry"): "llem.registry's dataclasses import inspect: --help answers without it",
 }
 
 # move -> (importer, imported) of the imports it removes
