@@ -20,7 +20,7 @@ from pydantic_core import PydanticUndefined
 
 from llem.errors import UserError
 from llem.registry import backend_info, load_object
-from llem.spec import EnergySpec, HardwareSpec, ModelSpec, TrackingSpec, WorkloadSpec, build_spec
+from llem.spec import EnergySpec, HardwareSpec, ModelSpec, RunSpec, TrackingSpec, WorkloadSpec, build_spec
 from llem.tracking.settings import MlflowSettings
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -119,6 +119,15 @@ def test_yaml_defaults_equal_pydantic_defaults(group, option):
         own = {"name": node["name"]}  # each backend file is its own model's base: only its name may differ
     bad = _mismatches(node, defaults, own, f"{group}.")
     assert not bad, f"conf/{group}/{option}.yaml disagrees with its pydantic model: " + "; ".join(bad)
+
+
+def test_run_block_of_the_root_config_equals_runspec_defaults():
+    """conf/config.yaml's run: block is RunSpec's YAML, with no option above it: equal exactly, key for key."""
+    run = OmegaConf.to_container(_compose([])["run"], resolve=True)
+    defaults = _pydantic_defaults(RunSpec)
+    assert set(run) == set(RunSpec.model_fields), "conf/config.yaml run: and RunSpec list different settings"
+    bad = _mismatches(run, defaults, {}, "run.")
+    assert not bad, "conf/config.yaml disagrees with RunSpec: " + "; ".join(bad)
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g, o in CASES if BASE[g] and o != BASE[g] and (g, o) not in STANDALONE])
