@@ -120,9 +120,10 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         track(spec, run_dir, record)
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
 
+    from llem.results.measured import Measured
     from llem.results.schema import assemble
 
-    result = assemble(spec, spec.run_id(), out["measured"], out["environment"], started)
+    result = assemble(spec, Measured.from_dict(out["measured"]), out["environment"], started)
     _write(run_dir / "environment.json", write_json, out["environment"])
     _write(run_dir / "result.json", write_json, result)  # written last: its presence marks a complete job
     if not quiet:

@@ -13,6 +13,7 @@ from llem.errors import UserError, choice_error
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
     "sync": "llem.tracking.sync:main",
+    "gpu-restore": "llem.energy.restore_cli:main",
 }
 
 _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
@@ -160,6 +161,7 @@ Usage: python -m llem [group=option ...] [key=value ...]
        python -m llem --cfg job [overrides]      show the composed config
        python -m llem -q ...                     quiet (batch systems)
        llem report SOURCE | llem sync [OUTPUT_ROOT]
+       llem gpu-restore                          undo a killed job's hardware.power_limit_w / clocks
        python -m llem --hydra-help               Hydra's own flags
 
 Config groups (choose one option each):

@@ -15,7 +15,7 @@ from typing import Optional
 from llem.envinfo import snapshot
 from llem.errors import UserError
 from llem.grouping import engine_group as group_of
-from llem.harness import measure
+from llem.job import measure
 from llem.progress import console, stage_printer
 from llem.spec import JobSpec
 from llem.warm import EngineMismatch, WarmEngines
@@ -59,7 +59,9 @@ def _limit_memory() -> None:
 
 
 def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
-    return {"measured": measure(spec, Path(run_dir), stage_printer(quiet), warm), "environment": snapshot()}
+    """Plain data back to the parent: the Measured record as a dict, and the environment."""
+    measured = measure(spec, Path(run_dir), stage_printer(quiet), warm)
+    return {"measured": measured.to_dict(), "environment": snapshot()}
 
 
 def _quiet_libraries() -> None:

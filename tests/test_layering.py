@@ -62,8 +62,11 @@ STARTUP_LAZY = {
 }
 
 # move -> (importer, imported) of the imports it removes
+SWEEP = "the sweep lifecycle (callback, summary, SESSION/Outcome) moves from tracking and app to llem/sweep"
+SCHEMA = "results/schema.py records the JobSpec's own schema_version instead of importing llem.spec"
+REGISTRY = "llem/registry.py (the engines move) imports llem.errors at the top"
 PENDING: dict[str, list[tuple[str, str]]] = {
-    "the sweep lifecycle (callback, summary, SESSION/Outcome) moves from tracking and app to llem/sweep": [
+    SWEEP: [
         ("llem.tracking.callback", "llem.app"),
         ("llem.tracking.callback", "llem.runner"),
         ("llem.tracking.summary", "llem.spec"),
@@ -73,26 +76,15 @@ PENDING: dict[str, list[tuple[str, str]]] = {
     "the power plot is made before upload, so tracking does not import report": [
         ("llem.tracking.upload", "llem.report.timeseries"),
     ],
-    "one harness protocol: a shared module for the offline and server harnesses": [
-        ("llem.serving.harness", "llem.harness"),
-        # results -> spec closes spec -> checks -> tracking -> results (tracking reads and writes
-        # results.io); schema.py can record spec.schema_version, which the JobSpec it is given carries
-        ("llem.results.schema", "llem.spec"),
-    ],
-    "each engine owns its server plan (serving/plans.py into backends/<name>/server.py)": [
-        ("llem.serving.plans", "llem.backends.llamacpp.backend"),
-    ],
+    # results -> spec closes spec -> checks -> tracking -> results (tracking reads and writes results.io)
+    SCHEMA: [("llem.results.schema", "llem.spec")],
 }
 # Lazy imports of llem's own modules inside files that the moves above rewrite; each move makes its
 # files' imports eager (or deletes them). Listed by file so that new lazy imports elsewhere still fail.
 PENDING_LAZY: dict[str, tuple[str, ...]] = {
-    "the sweep lifecycle (callback, summary, SESSION/Outcome) moves from tracking and app to llem/sweep": (
-        "llem.app", "llem.tracking", "llem.tracking.callback", "llem.tracking.summary", "llem.tracking.sweep",
-        "llem.tracking.sync", "llem.tracking.marker", "llem.tracking.upload"),
-    "one harness protocol: a shared module for the offline and server harnesses": (
-        "llem.harness", "llem.serving.harness", "llem.results.schema"),
-    "each engine owns its server plan (serving/plans.py into backends/<name>/server.py)": (
-        "llem.serving.plans", "llem.serving.commands", "llem.registry"),
+    SWEEP: ("llem.app", "llem.tracking", "llem.tracking.callback", "llem.tracking.summary", "llem.tracking.sweep",
+            "llem.tracking.sync", "llem.tracking.marker", "llem.tracking.upload"),
+    REGISTRY: ("llem.registry",),
 }
 
 

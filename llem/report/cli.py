@@ -12,6 +12,7 @@ from pathlib import Path
 from llem.errors import UserError
 from llem.progress import console
 from llem.report.collect import collect
+from llem.report.identity import identity_groups, identity_lines
 from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
 from llem.report.table import flatten, render_table, sort_rows, write_csv
 from llem.report.timeseries import plot_run_power
@@ -44,6 +45,9 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     rows = sort_rows([flatten(r) for r in runs])
     title = Path(source).name if not source.startswith("mlflow:") else source
     render_table(rows, f"llem report: {title} ({len(rows)} runs)")
+    identity = identity_groups([r.record for r in runs if r.ok])
+    for line in identity_lines(identity):
+        console().print(line)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": write_csv(rows, out_dir / "report.csv") or out_dir / "report.csv"}
     if plots:
@@ -61,7 +65,7 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
                 files[name] = out_dir / name
                 plotted += 1
         files["timeseries_plotted"] = plotted
-    return {"rows": rows, "files": files, "out_dir": out_dir}
+    return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity}
 
 
 def main(argv: list[str]) -> int:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from llem.backends.engine_models import model_source
-from llem.serving.commands import ServerPlan
+from llem.models.source import model_source
+from llem.serving.plan import ServerPlan
 from llem.workload.loadgen import RequestInput
 from llem.workload.prompts import build_requests, source_texts
 

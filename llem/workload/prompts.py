@@ -15,7 +15,7 @@ _DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 
 
 @lru_cache(maxsize=None)
-def _read_jsonl(path: str) -> tuple[str, ...]:
+def read_jsonl(path: str) -> tuple[str, ...]:
     try:
         with open(path, encoding="utf-8") as fh:
             return _parse_jsonl(path, fh)
@@ -41,20 +41,20 @@ def _parse_jsonl(path: str, fh) -> tuple[str, ...]:
 
 
 def builtin_prompts() -> list[str]:
-    return list(_read_jsonl(str(_DATA)))
+    return list(read_jsonl(str(_DATA)))
 
 
 def source_texts(workload) -> list[str]:
     """The prompt texts of a text source (builtin or jsonl), in file order."""
     if workload.source == "builtin":
         return builtin_prompts()
-    return list(_read_jsonl(str(Path(workload.path).expanduser())))
+    return list(read_jsonl(str(Path(workload.path).expanduser())))
 
 
 def validate_source(workload) -> None:
     """Cheap check of a user file before any model loads."""
     if workload.source == "jsonl":
-        _read_jsonl(str(Path(workload.path).expanduser()))
+        read_jsonl(str(Path(workload.path).expanduser()))
 
 
 def build_requests(

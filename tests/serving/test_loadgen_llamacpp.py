@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("llama_cpp")
 pytest.importorskip("starlette_context")
 
-from llem.serving.commands import llamacpp_plan  # noqa: E402
+from llem.backends.llamacpp.server import command as llamacpp_plan  # noqa: E402
 from llem.serving.servers import ServerProcess, free_port  # noqa: E402
 from llem.workload.loadgen import LoadSettings, RequestInput, run_load, served_model  # noqa: E402
 

@@ -111,7 +111,7 @@ def test_length_flags_tell_an_early_stop_from_a_merged_chunk_and_name_the_first_
 def test_llamacpp_requests_turn_the_servers_sampling_defaults_off():
     from specs import compose_spec
 
-    from llem.serving.commands import llamacpp_plan
+    from llem.backends.llamacpp.server import command as llamacpp_plan
     from llem.serving.harness import _extra_body
 
     settings = {"n_batch": 8, "n_ubatch": 8, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,

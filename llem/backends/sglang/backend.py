@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 
 from llem.backends.base import Backend, Generation
-from llem.backends.engine_models import model_source
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+from llem.models.source import model_source
 from llem.workload.request import Request
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
@@ -60,7 +60,8 @@ class SglangBackend(Backend):
         return self.generate_groups(
             requests,
             lambda group: self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling),
-            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]))
+            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]),
+            lambda _group, results: [list(res.get("output_ids") or []) for res in results])
 
     def describe(self) -> dict:
         args = getattr(self.engine, "server_args", None)

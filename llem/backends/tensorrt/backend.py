@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from llem.backends.base import Backend, Generation
-from llem.backends.engine_models import model_source
 from llem.backends.tensorrt import mapping
+from llem.models.source import model_source
 from llem.paths import cache_dir
 from llem.workload.request import Request
 
@@ -95,7 +95,8 @@ class TensorRTBackend(Backend):
         return self.generate_groups(
             requests,
             lambda group: self.llm.generate([list(r.input_ids) for r in group], self.sampling, use_tqdm=False),
-            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]))
+            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
 
     def describe(self) -> dict:
         effective = {"runtime": self.settings["runtime"], "batching": self.settings["batching"],

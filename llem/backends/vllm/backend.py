@@ -6,9 +6,9 @@ import gc
 import os
 
 from llem.backends.base import Backend, Generation
-from llem.backends.engine_models import ModelSource, model_source
 from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
 from llem.errors import UserError, did_you_mean
+from llem.models.source import ModelSource, model_source
 from llem.workload.request import Request
 
 DEFAULT_CPU_KVCACHE_GIB = 1  # cpu_kvcache_space_gib=null on CPU (VLLM_CPU_KVCACHE_SPACE from the environment wins)
@@ -68,7 +68,8 @@ class VllmBackend(Backend):
             requests,
             lambda group: self.llm.generate([{"prompt_token_ids": list(r.input_ids)} for r in group], self.sampling,
                                             use_tqdm=False),
-            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]))
+            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
 
     def describe(self) -> dict:
         cfg = self.llm.llm_engine.vllm_config
