@@ -14,6 +14,7 @@ from llem.repeat import window_target_s
 from llem.results.measured import Measured
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
 from llem.results.outputs import outputs_flags, outputs_record
+from llem.results.phases import phase_split
 from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.prompts import build_requests
 
@@ -32,6 +33,7 @@ def measure_offline(ctx: JobContext) -> Measured:
                                lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
                                + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
     windows = measured.records
+    phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
     outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
     flags = measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
@@ -52,6 +54,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
         outputs=outputs,
+        phases=phases,
         load_s=None if engine_load["reused"] else engine_load["load_s"],  # this job's own loading time
         engine_load=engine_load,
     )
@@ -85,12 +88,29 @@ def _rebind(ctx: JobContext, backend, engine_load: dict) -> Optional[str]:
     return None
 
 
-def _window(ctx: JobContext, backend, requests, baseline: dict, r: int,
-            target_s: Optional[float]) -> tuple[dict, list[str], Optional[list[list[int]]]]:
+def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Optional[float], full: list[dict]) -> dict:
+    """run.phases: prefill-only windows (the same prompts, one output token) after the full ones."""
+    spec = ctx.spec
+    prefill = spec.model_copy(update={"workload": spec.workload.model_copy(update={"output_tokens": 1})})
+    backend.rebind(prefill)
+    try:
+        ctx.progress("prefill-only warmup (1 output token)")
+        backend.warmup(requests)
+        windows = []
+        for r in range(len(full)):
+            ctx.progress(f"measuring prefill-only window {r + 1}/{len(full)}")
+            windows.append(_window(ctx, backend, requests, baseline, r, target_s, "prefill")[0])
+    finally:
+        backend.rebind(spec)
+    return phase_split(full, windows, len(requests))
+
+
+def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s: Optional[float],
+            kind: str = "window") -> tuple[dict, list[str], Optional[list[list[int]]]]:
     """One measured window: synchronize, meter.begin, passes over the requests (one, or as many as
     make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count."""
     spec, meter = ctx.spec, ctx.meter
-    name = f"window-{r}"
+    name = f"{kind}-{r}"
     backend.synchronize()
     started = time.time()
     meter.begin(name)

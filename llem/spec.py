@@ -149,6 +149,7 @@ class RunSpec(_Strict):
     # baseline: before each window wait (at most cooldown_max_s) until power is back near the idle baseline
     cooldown: Literal["fixed", "baseline"] = "baseline"
     cooldown_max_s: float = Field(30.0, ge=0)
+    phases: bool = False  # also measure prefill-only windows: prefill J/input token, decode J/output token (offline)
     isolation: Literal["process", "inline"] = "process"
     # keep the worker (and its loaded engine or server) for the next job of the same engine configuration
     reuse_engine: bool = True
@@ -173,7 +174,7 @@ class RunSpec(_Strict):
 # default, so runs measured before them keep their config hash (resume skips them).
 REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
                    ("min_window_s", "min_window_updates", "target_ci_pct", "max_repeats", "warmup_s", "cooldown",
-                    "cooldown_max_s")}
+                    "cooldown_max_s", "phases")}
 
 
 class JobSpec(_Strict):

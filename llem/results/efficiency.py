@@ -59,8 +59,9 @@ def roofline_record(spec, measured: Measured, environment: dict) -> dict:
     if precision.weight_bytes is None or precision.kv_bytes is None:
         return _unavailable(f"bytes per weight or cache element unknown ({precision.note})")
     peak = _scaled(peak, max(1, len(measured.gpus)))
-    windows = [_window(shape, precision, peak, w, measured.requests["input_tokens"], spec.workload.output_tokens)
-               for w in measured.windows]
+    phase_prefill = ((measured.phases or {}).get("prefill_s_per_pass") or {}).get("mean")
+    windows = [_window(shape, precision, peak, w, measured.requests["input_tokens"], spec.workload.output_tokens,
+                       phase_prefill) for w in measured.windows]
     return {
         "mfu_prefill": _mean([w["mfu_prefill"] for w in windows]),
         "mbu_decode": _mean([w["mbu_decode"] for w in windows]),
@@ -78,8 +79,16 @@ def _mean(values: list) -> Optional[float]:
     return None if stats is None else stats["mean"]
 
 
-def _window(shape: Shape, precision, peak: Peak, w: dict, input_tokens: list[int], output_tokens: int) -> dict:
+def _window(shape: Shape, precision, peak: Peak, w: dict, input_tokens: list[int], output_tokens: int,
+            phase_prefill_s: Optional[float]) -> dict:
+    """One window's utilisation, per pass over the workload (a window may hold several)."""
+    passes = w.get("passes", 1)
     calls = len(w.get("batch_latency_s") or []) or 1
     batch = max(1, round(w["requests"] / calls))  # requests per engine call, as this window ran them
     work = window_work(shape, input_tokens, output_tokens, batch, precision.weight_bytes, precision.kv_bytes)
-    return dict(utilisation(work, w["duration_s"], _prefill_s(w), peak, precision), batch=batch)
+    prefill = _prefill_s(w)
+    prefill = prefill / passes if prefill is not None else phase_prefill_s
+    out = utilisation(work, w["duration_s"] / passes, prefill, peak, precision)
+    if prefill is not None and prefill == phase_prefill_s:
+        out["prefill_s_source"] = "run.phases: mean prefill-only pass"
+    return dict(out, batch=batch)

@@ -30,6 +30,7 @@ class Measured:
     tokens_counted: str = ENGINE_SIDE_COUNT  # which tokens the per-token figures count
     server: Optional[dict] = None  # workload.mode=server: url, load, latency, goodput, token accounting
     outputs: Optional[dict] = None  # per request: hash and first ids of the output tokens (offline engines)
+    phases: Optional[dict] = None  # run.phases: prefill-only windows and the prefill/decode split
     repeatability: Optional[dict] = None  # windows taken, interval reached, target met or why not, drift
     gpu_settings: Optional[dict] = None  # hardware.power_limit_w / clocks applied for the job, restored after
 

@@ -11,9 +11,9 @@ The work model (stated in every result, docs/energy.md "Roofline"):
 - Bytes per decode step of a batch: every weight once (the LM head too; embedding rows are
   negligible), plus the KV cache of every sequence at its current length, plus the new K and V.
 - The first output token comes from the prefill pass; each later token is one decode step.
-- Prefill time: where the engine or the server reports time to first token (llama.cpp offline,
-  every server), the windows' TTFT; otherwise unknown, MFU is null and MBU is taken over the
-  whole window (prefill included, so a lower bound, named so).
+- Prefill time: where the engine reports time to first token per call (llama.cpp offline), the
+  windows' TTFT; else, with run.phases=true, the mean prefill-only pass; otherwise unknown: MFU is
+  null and MBU is taken over the whole window (prefill included, so a lower bound, named so).
 """
 
 from __future__ import annotations

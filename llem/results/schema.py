@@ -39,10 +39,18 @@ def _headline(measured: Measured) -> dict:
     }
 
 
+def _phase_headline(phases) -> dict:
+    if not phases:
+        return {}
+    return {k: phases[k]["mean"] for k in ("prefill_j_per_input_token", "decode_j_per_output_token",
+                                           "prefill_dynamic_j_per_input_token", "decode_dynamic_j_per_output_token")}
+
+
 def assemble(spec, measured: Measured, environment: dict, started: float) -> dict:
     """The result record of one job: identity, spec, headline metrics, windows, statistics, validity."""
     roofline = roofline_record(spec, measured, environment)
-    metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"])
+    metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"],
+                   **_phase_headline(measured.phases))
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "spec_schema_version": SCHEMA_VERSION,
@@ -75,6 +83,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "timeseries": measured.timeseries,
         "roofline": roofline,
         "outputs": measured.outputs,  # per request: sha256 and first ids of the output token ids (greedy: comparable)
+        "phases": measured.phases,  # run.phases: prefill J/input token, decode J/output token, the time split
         "repeatability": measured.repeatability,  # windows taken, interval reached, target met or why not, drift
         "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)  # MFU (prefill) and MBU (decode) against datasheet peaks, or null with a reason
         "validity": {"ok": not measured.flags, "flags": measured.flags},
