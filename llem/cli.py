@@ -7,7 +7,7 @@ import sys
 from itertools import product
 from pathlib import Path
 
-from llem.errors import UserError
+from llem.errors import UserError, choice_error
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
@@ -88,8 +88,6 @@ def _compose_error(exc: Exception, overrides: list[str]) -> UserError:
             key, _, value = o.lstrip("+~").partition("=")
             group = key.split("@")[0]
             if (_conf_dir() / group).is_dir() and value not in _group_options(group):
-                from llem.errors import choice_error
-
                 return choice_error(group, value, _group_options(group))
     if "Could not override" in msg or "not in struct" in str(exc):
         key = msg.split("'")[1] if "'" in msg else msg
@@ -200,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_help()
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        from llem.registry import load_object
+        from llem.registry import load_object  # lazy: --help stays without dataclasses/inspect (tests/test_layering.py)
 
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
     if "-q" in argv or "--quiet" in argv:

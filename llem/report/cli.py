@@ -11,8 +11,13 @@ from pathlib import Path
 
 from llem.errors import UserError
 from llem.progress import console
+from llem.report.collect import collect
 from llem.report.identity import identity_groups, identity_lines
+from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
 from llem.report.slo import choose, slo_lines
+from llem.report.table import flatten, render_table, sort_rows, write_csv
+from llem.report.timeseries import plot_run_power
+from llem.report.tradeoffs import tradeoff_plots
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,9 +45,6 @@ def _out_dir(source: str, out: str | None) -> Path:
 
 
 def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4) -> dict:
-    from llem.report.collect import collect
-    from llem.report.table import flatten, render_table, sort_rows, write_csv
-
     runs = collect(source, uri, out_dir / "mlflow_runs")
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
@@ -55,10 +57,6 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": write_csv(rows, out_dir / "report.csv") or out_dir / "report.csv"}
     if plots:
-        from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
-        from llem.report.timeseries import plot_run_power
-        from llem.report.tradeoffs import tradeoff_plots
-
         files["energy_vs_throughput"] = energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)
         files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
                                                         "energy per output token (J)", "energy per token")
@@ -78,8 +76,6 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
 
 
 def main(argv: list[str]) -> int:
-    from llem.progress import console
-
     args = _parser().parse_args(argv)
     out_dir = _out_dir(args.source, args.out)
     try:

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 from llem.paths import ENVIRONMENT
+from llem.progress import console
 from llem.report.collect import Run
+from llem.results.io import read_json
+from llem.tracking.payload import gpu_name
 
 # Spec fields that can tell runs apart, in the order labels use them.
 LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_tokens", "batch_size")
@@ -36,9 +39,6 @@ def flatten(run: Run) -> dict:
     ts = rec.get("timeseries") if isinstance(rec.get("timeseries"), dict) else {}
     env_gpus = None
     if run.run_dir is not None and (run.run_dir / ENVIRONMENT).is_file():
-        from llem.results.io import read_json
-        from llem.tracking.payload import gpu_name
-
         try:
             env_gpus = gpu_name(read_json(run.run_dir / ENVIRONMENT))
         except (OSError, ValueError):
@@ -136,8 +136,6 @@ def _with_ci(row: dict, key: str, spec: str = ".4g") -> str:
 def render_table(rows: list[dict], title: str) -> None:
     """Columns for what differs between the runs; what they share goes in the caption."""
     from rich.table import Table
-
-    from llem.progress import console
 
     config_cols = [("backend", "backend"), ("model", "model"), ("hardware", "hw"), ("dtype", "dtype"),
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]

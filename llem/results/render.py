@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from llem.progress import console
+from llem.results.server_summary import server_rows
+
 
 def _fmt(v, spec: str = ".3g", unit: str = "") -> str:
     if v is None:
@@ -20,8 +23,6 @@ def _ci(stat: dict | None, spec: str = ".3g") -> str:
 
 def render(result: dict, run_dir) -> None:
     from rich.table import Table
-
-    from llem.progress import console
 
     con = console()
     ident = result["identity"]
@@ -44,8 +45,6 @@ def render(result: dict, run_dir) -> None:
     if m.get("ttft_p50_s") is not None:
         t.add_row("time to first token", f"p50 {_fmt(m['ttft_p50_s'], '.3f', ' s')}, p90 {_fmt(m['ttft_p90_s'], '.3f', ' s')}")
     if result.get("server"):  # workload.mode=server: TTFT/ITL/TPOT percentiles, goodput
-        from llem.serving.console_rows import server_rows
-
         for row in server_rows(result):
             t.add_row(*row)
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")

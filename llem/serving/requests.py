@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from llem.models.source import model_source
 from llem.serving.plan import ServerPlan
 from llem.workload.loadgen import RequestInput
+from llem.workload.prompts import build_requests, source_texts
 
 
 def build_inputs(spec, plan=None) -> list[RequestInput]:
@@ -42,15 +44,11 @@ def client_prompt_counts(spec, texts: list[str]) -> list:
 
 def text_prompts(w) -> list[str]:
     """num_prompts texts, cycling through the source; sent whole (the server tokenizes them)."""
-    from llem.workload.prompts import read_jsonl, builtin_prompts
-
-    texts = builtin_prompts() if w.source == "builtin" else list(read_jsonl(str(Path(w.path).expanduser())))
+    texts = source_texts(w)
     return [texts[i % len(texts)] for i in range(w.num_prompts)]
 
 
 def synthetic_requests(spec):
-    from llem.workload.prompts import build_requests
-
     vocab, special = token_space(spec)
     return build_requests(spec.workload, None, vocab, special)  # synthetic prompts encode no text
 
@@ -59,8 +57,6 @@ def token_space(spec) -> tuple[int, list[int]]:
     """(vocabulary size, special ids) of the tokenizer the server loads, as the offline engines count them:
     min(tokenizer length, the model config's vocab_size), and the tokenizer's special ids."""
     from transformers import AutoConfig, AutoTokenizer
-
-    from llem.backends.engine_models import model_source
 
     m = spec.model
     src = model_source(m)
