@@ -7,7 +7,6 @@ import time
 import llem
 from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
-from llem.spec import SCHEMA_VERSION
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -53,7 +52,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
                    **_phase_headline(measured.phases))
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
-        "spec_schema_version": SCHEMA_VERSION,
+        "spec_schema_version": spec.schema_version,
         "status": "ok",
         "identity": {
             "run_id": spec.run_id(),
