@@ -12,37 +12,10 @@ from llem.results.metrics import latency_summary, summarize_windows, window_metr
 Progress = Callable[[str], None]
 
 
-def idle_baseline(meter, backend, seconds: float, progress: Progress) -> dict:
-    """Idle power with the model resident, measured right before the windows."""
-    if not meter.measures:
-        return {"power_w": None, "reason": "the energy meter measures nothing on this machine"}
-    if seconds <= 0:
-        return {"power_w": None, "reason": "energy.baseline_s=0: no idle baseline taken"}
-    progress(f"idle baseline ({seconds:g} s, model loaded)")
-    backend.synchronize()
-    meter.begin("baseline")
-    time.sleep(seconds)
-    m = meter.end("baseline")
-    if m.total_j is None:
-        return {"power_w": None, "reason": m.reason, "measurement": m.to_dict()}
-    per_device = {k: (None if v is None else v / m.duration_s) for k, v in m.energy_j.items()}
-    return {"duration_s": m.duration_s, "power_w": m.total_j / m.duration_s,
-            "power_w_per_device": per_device, "measurement": m.to_dict()}
-
-
 def window_flags(m, energy_spec) -> list[str]:
-    flags = []
-    if m.update_period_s and m.total_j is not None:
-        updates = m.duration_s / m.update_period_s
-        if updates < energy_spec.min_window_updates:
-            bound = 2 * m.update_period_s / m.duration_s
-            flags.append(
-                f"short_window: {m.duration_s:.2f} s is {updates:.1f} counter updates "
-                f"(< {energy_spec.min_window_updates}); quantisation error up to ~{bound:.1%}: "
-                f"give the window more work (more prompts or output tokens) so it lasts "
-                f">= {energy_spec.min_window_updates * m.update_period_s:.1f} s"
-            )
-    return flags
+    from llem.energy.window_checks import energy_window_flags
+
+    return energy_window_flags(m, energy_spec)
 
 
 def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None) -> dict:
@@ -52,6 +25,9 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
     it the engine is loaded for this job and released at its end."""
     from llem.checks import device_for_job
     from llem.energy import create_meter, start_sampler
+    from llem.energy.baseline import close_baseline, take_baseline
+    from llem.energy.devices import metered_gpus
+    from llem.energy.window_checks import annotate_conditions
     from llem.registry import backend_class, backend_info
     from llem.warm import WarmEngines, peak_rss_mib, reset_peak_rss
     from llem.workload.prompts import build_requests
@@ -62,7 +38,7 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
         return measure_server(spec, run_dir, progress, warm)
     progress = progress or (lambda _msg: None)
     device = device_for_job(spec, backend_info(spec.backend_name))
-    gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
+    gpus = metered_gpus(spec, device)
     cls = backend_class(spec.backend_name)
     own = warm is None
     warm = warm if warm is not None else WarmEngines()
@@ -91,7 +67,7 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
         for i in range(spec.run.warmup):
             progress(f"warmup {i + 1}/{spec.run.warmup}")
             backend.warmup(requests)
-        baseline = idle_baseline(meter, backend, spec.energy.baseline_s, progress)
+        baseline = take_baseline(meter, backend, spec.energy, progress)
         sampler = start_sampler(spec.energy, device, gpus, run_dir) if spec.energy.sampler else None
         windows, flags = [], []
         try:
@@ -114,8 +90,10 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
                          batch_ttft_s=[b.ttft_s for b in gen.batches], energy=m.to_dict())
                 windows.append(w)
                 flags += [f"window {r}: {f}" for f in window_flags(m, spec.energy)]
+            flags += close_baseline(meter, backend, spec.energy, baseline, progress)
         finally:
             timeseries = sampler.stop() if sampler is not None else None
+        flags += annotate_conditions(windows, timeseries, run_dir, spec.energy)
         expected = spec.workload.output_tokens * len(requests)
         for w in windows:
             if w["output_tokens"] != expected:

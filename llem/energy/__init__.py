@@ -42,7 +42,7 @@ def _job_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:
 def _nvml_meter(energy, gpus):
     from llem.energy.nvml import NvmlMeter
 
-    return NvmlMeter(gpus)
+    return NvmlMeter(gpus, align=energy.align_edges)
 
 
 def _rapl_meter():

@@ -7,7 +7,38 @@ import time
 import llem
 from llem.spec import SCHEMA_VERSION
 
-RESULT_SCHEMA_VERSION = 1
+# 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
+#    validity.windows_measured; metrics.energy_basis. Version-1 results stay readable (llem report
+#    reads fields with .get and shows what they lack as n/a).
+RESULT_SCHEMA_VERSION = 2
+
+
+def meter_flags(meter: dict) -> list[str]:
+    """Flags a meter raised about its set-up (MIG, ...), from its describe(), parts included."""
+    out = list(meter.get("flags") or [])
+    for p in meter.get("parts") or []:
+        out += meter_flags(p)
+    return out
+
+
+def is_estimate(meter: dict) -> bool:
+    """Whether the joules are a model's estimate (CodeCarbon), not hardware counter readings."""
+    return bool(meter.get("estimate")) or any(is_estimate(p) for p in meter.get("parts") or [])
+
+
+def energy_basis(meter: dict) -> str:
+    return "estimate (modelled, not measured)" if is_estimate(meter) else "measured (hardware energy counters)"
+
+
+def windows_measured(windows: list[dict]) -> tuple[int, int, list[str]]:
+    """How many windows have joules, of how many, and why the others do not."""
+    reasons = []
+    for w in windows:
+        if w.get("energy_j") is None:
+            r = (w.get("energy") or {}).get("reason")
+            if r and r not in reasons:
+                reasons.append(r)
+    return sum(w.get("energy_j") is not None for w in windows), len(windows), reasons
 
 
 def _headline(measured: dict) -> dict:
@@ -17,9 +48,11 @@ def _headline(measured: dict) -> dict:
         return (stats.get(field) or {}).get("mean")
 
     reason = None
-    if stats.get("energy_j") is None:
-        reasons = {w["energy"].get("reason") for w in measured["windows"]} - {None}
+    n, total, reasons = windows_measured(measured["windows"])
+    if n == 0:
         reason = "; ".join(sorted(reasons)) or "no energy measured"
+    elif n < total:  # the mean is over the measured windows only: say so where the number is
+        reason = f"{n} of {total} windows measured; the others: " + "; ".join(reasons)
     return {
         "energy_j_per_output_token": mean("energy_j_per_output_token"),
         "dynamic_energy_j_per_output_token": mean("dynamic_energy_j_per_output_token"),
@@ -30,6 +63,7 @@ def _headline(measured: dict) -> dict:
         "energy_delay_j_s": mean("energy_delay_j_s"),
         "co2e_g": mean("co2e_g"),
         "energy_reason": reason,
+        "energy_basis": energy_basis(measured["meter"]) if n else None,
         "output_tokens_per_s": mean("output_tokens_per_s"),
         "requests_per_s": mean("requests_per_s"),
         "window_duration_s": mean("duration_s"),
@@ -37,7 +71,23 @@ def _headline(measured: dict) -> dict:
     }
 
 
+def _validity(spec, measured: dict, uncertainty: dict) -> dict:
+    from llem.results.uncertainty import budget_flags
+
+    windows = measured["windows"]
+    n, total, reasons = windows_measured(windows)
+    flags = list(measured["flags"]) + meter_flags(measured["meter"])
+    if 0 < n < total:
+        flags.append(f"partially_measured: {n} of {total} windows measured: " + "; ".join(reasons))
+    flags += budget_flags(uncertainty, windows, spec.energy)
+    return {"ok": not flags, "flags": flags, "windows_measured": f"{n} of {total}",
+            "energy_basis": energy_basis(measured["meter"]) if n else None}
+
+
 def assemble(spec, run_id: str, measured: dict, environment: dict, started: float) -> dict:
+    from llem.results.uncertainty import budget
+
+    uncertainty = budget(measured["windows"], measured["baseline"])
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "spec_schema_version": SCHEMA_VERSION,
@@ -63,6 +113,7 @@ def assemble(spec, run_id: str, measured: dict, environment: dict, started: floa
         "energy": {
             "meter": measured["meter"],
             "baseline": measured["baseline"],
+            "uncertainty": uncertainty,  # llem/results/uncertainty.py, docs/energy.md
             "tokens_counted": measured.get("tokens_counted", "output ids returned by the engine, per request (engine-side count)"),
         },
         "engine": measured["engine"],
@@ -72,7 +123,7 @@ def assemble(spec, run_id: str, measured: dict, environment: dict, started: floa
         "engine_load": measured.get("engine_load"),  # reused?, the load's duration, the job that loaded it
         "requests": measured["requests"],
         "timeseries": measured["timeseries"],
-        "validity": {"ok": not measured["flags"], "flags": measured["flags"]},
+        "validity": _validity(spec, measured, uncertainty),
         **({"server": measured["server"]} if "server" in measured else {}),  # workload.mode=server
         "files": {"config": "config.yaml", "environment": "environment.json"},
     }

@@ -28,6 +28,7 @@ def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None, war
     is started for this job and stopped at its end."""
     from llem.checks import device_for_job
     from llem.energy import create_meter
+    from llem.energy.devices import metered_gpus
     from llem.registry import backend_info
     from llem.serving.servers import wait_for_url
     from llem.warm import WarmEngines
@@ -35,7 +36,7 @@ def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None, war
     progress = progress or (lambda _msg: None)
     w = spec.workload
     device = device_for_job(spec, backend_info(spec.backend_name))
-    gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
+    gpus = metered_gpus(spec, device)
     own = warm is None
     warm = warm if warm is not None else WarmEngines()
     meter = create_meter(spec.energy, device, gpus)
@@ -123,7 +124,8 @@ def _check_run(run, server, what: str) -> list[str]:
 def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_dir: Path, progress: Progress,
              load_s: Optional[float]) -> dict:
     from llem.energy import start_sampler
-    from llem.harness import idle_baseline, window_flags
+    from llem.energy.baseline import close_baseline, take_baseline
+    from llem.energy.window_checks import annotate_conditions
     from llem.serving.commands import ServerPlan
     from llem.serving.requests import build_inputs
     from llem.workload.loadgen import LoadSettings, run_load, served_model
@@ -143,7 +145,7 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
     for i in range(spec.run.warmup):
         progress(f"warmup {i + 1}/{spec.run.warmup}: {min(w.concurrency, len(inputs))} full-length requests")
         flags += _check_run(run_load(url, model, inputs[: w.concurrency], warm), server, f"warmup {i}")
-    baseline = idle_baseline(meter, _NoDevice(), spec.energy.baseline_s, progress)
+    baseline = take_baseline(meter, _NoDevice(), spec.energy, progress)
     sampler = start_sampler(spec.energy, device, gpus, run_dir) if spec.energy.sampler else None
     windows, all_outputs = [], []
     try:
@@ -156,8 +158,10 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
             windows.append(win)
             all_outputs += outs
             flags += more
+        flags += close_baseline(meter, _NoDevice(), spec.energy, baseline, progress)
     finally:
         timeseries = sampler.stop() if sampler is not None else None
+    flags += annotate_conditions(windows, timeseries, run_dir, spec.energy)
     latency = sm.latency(all_outputs)
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
     return {
@@ -201,11 +205,11 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
     steady: dict = {}
 
     def opened():
-        meter.begin(f"steady-{r}")
+        meter.begin(f"steady-{r}", align=False)  # inside the load generator's event loop: never wait
         steady["open"] = True
 
     def closed():
-        steady["m"] = meter.end(f"steady-{r}")
+        steady["m"] = meter.end(f"steady-{r}", align=False)
 
     started = time.time()
     meter.begin(f"run-{r}")
@@ -214,7 +218,7 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
     finally:
         whole_m = meter.end(f"run-{r}")
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
-            steady["m"] = meter.end(f"steady-{r}")
+            steady["m"] = meter.end(f"steady-{r}", align=False)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.pytorch.tokens import count_new_tokens, eos_ids
 
 
 class PyTorchBackend(Backend):
@@ -85,6 +86,7 @@ class PyTorchBackend(Backend):
 
         bs = self.spec.workload.batch_size
         kw = self._generate_kwargs()
+        self._eos = eos_ids(self.model.generation_config, self.tokenizer)
         ins, outs, batches = [], [], []
         for start in range(0, len(requests), bs):
             chunk = requests[start : start + bs]
@@ -97,11 +99,11 @@ class PyTorchBackend(Backend):
                 out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kw)
             self.synchronize()
             latency = time.perf_counter() - t0
-            new = out.shape[1] - input_ids.shape[1]
+            counts = count_new_tokens(out[:, input_ids.shape[1]:].tolist(), self._eos)
             n_in = [len(r.input_ids) for r in chunk]
             ins += n_in
-            outs += [new] * len(chunk)
-            batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=new * len(chunk), latency_s=latency))
+            outs += counts
+            batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=sum(counts), latency_s=latency))
         return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
 
     def synchronize(self) -> None:

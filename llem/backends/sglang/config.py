@@ -56,6 +56,11 @@ class SglangConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other ServerArgs field, passed through
 
     @classmethod
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tp_size"] * spec.backend["pp_size"]
+
+    @classmethod
     def check(cls, spec) -> None:
         from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
         from llem.checks import resolve_device

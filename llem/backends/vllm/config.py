@@ -61,6 +61,11 @@ class VllmConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other EngineArgs field, passed through
 
     @classmethod
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tensor_parallel_size"] * spec.backend["pipeline_parallel_size"]
+
+    @classmethod
     def check(cls, spec) -> None:
         from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
         from llem.checks import resolve_device
