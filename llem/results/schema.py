@@ -21,13 +21,10 @@ def meter_flags(meter: dict) -> list[str]:
     return out
 
 
-def is_estimate(meter: dict) -> bool:
-    """Whether the joules are a model's estimate (CodeCarbon), not hardware counter readings."""
-    return bool(meter.get("estimate")) or any(is_estimate(p) for p in meter.get("parts") or [])
-
-
 def energy_basis(meter: dict) -> str:
-    return "estimate (modelled, not measured)" if is_estimate(meter) else "measured (hardware energy counters)"
+    from llem.results.basis import meter_is_estimate
+
+    return "estimate (modelled, not measured)" if meter_is_estimate(meter) else "measured (hardware energy counters)"
 
 
 def windows_measured(windows: list[dict]) -> tuple[int, int, list[str]]:

@@ -10,6 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
+from llem.results.basis import meter_label, record_is_estimate
+
 # Headline metrics (means over the measured windows) copied from result["metrics"].
 HEADLINE_METRICS = (
     "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j", "energy_j_per_request",
@@ -78,7 +80,8 @@ def params(record: dict, environment: Optional[dict] = None) -> dict[str, str]:
         "gpu_count": hw.get("gpu_count") if ident.get("device") == "cuda" else None,
         "gpu_name": gpu_name(environment),
         "cpu_model": (environment or {}).get("cpu_model"),
-        "energy_meter": meter.get("meter") or energy.get("meter"),
+        "energy_meter": meter_label(record) or energy.get("meter"),  # 'codecarbon (estimate)'
+        "energy_basis": ("estimate" if record_is_estimate(record) else "measured") if meter.get("meter") else None,
         "repeats": run.get("repeats"),
         "warmup": run.get("warmup"),
         "config_hash": ident.get("config_hash"),
@@ -114,6 +117,11 @@ def metrics(record: dict) -> list[tuple[str, float, int, int]]:
             v = _number(w.get(key))
             if v is not None:
                 out.append((f"window.{key}", v, ts, step))
+    for key, u in (((record.get("energy") or {}).get("uncertainty")) or {}).items():  # schema 2
+        for part in ("expanded", "relative_expanded"):
+            v = _number((u or {}).get(part))
+            if v is not None:
+                out.append((f"{key}.uncertainty_{part}", v, finished_ms, 0))
     ts_summary = record.get("timeseries") or {}
     if isinstance(ts_summary, dict):
         for key, value in ts_summary.items():
@@ -144,8 +152,12 @@ def tags(record: dict, sweep: Optional[dict] = None) -> dict[str, str]:
     }
     if record.get("status") == "ok":
         reason = record.get("metrics", {}).get("energy_reason")
-        if reason:
+        if record.get("metrics", {}).get("energy_j") is None and reason:
             out["llem.energy"] = f"not measured: {reason}"
+        elif record_is_estimate(record):
+            out["llem.energy"] = "estimate: CodeCarbon models CPU/RAM power (TDP and RAM-size models), not counter readings"
+        elif reason:  # some windows measured
+            out["llem.energy"] = reason
         flags = (record.get("validity") or {}).get("flags") or []
         if flags:
             out["llem.validity_flags"] = " | ".join(flags)
