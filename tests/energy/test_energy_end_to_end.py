@@ -115,5 +115,7 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
     assert ts["windows"]["seconds"] == pytest.approx(sum(w["duration_s"] for w in result["windows"]), abs=0.2)
     run_dir = next(tmp_path.rglob("result.json")).parent
     assert (run_dir / "timeseries.csv").is_file()
-    gpus = json.loads((run_dir / "environment.json").read_text())["gpus"]
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["cuda_device_order"] == "PCI_BUS_ID"  # set in the worker before CUDA starts
+    gpus = env["gpus"]
     assert gpus[0]["power_limit_w"] == 700.0 and gpus[0]["driver_version"]
