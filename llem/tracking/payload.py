@@ -124,9 +124,13 @@ def metrics(record: dict) -> list[tuple[str, float, int, int]]:
                 out.append((f"{key}.uncertainty_{part}", v, finished_ms, 0))
     ts_summary = record.get("timeseries") or {}
     if isinstance(ts_summary, dict):
-        for key, value in ts_summary.items():
+        flat = dict(ts_summary)
+        for part in ("windows", "outside_windows"):  # schema 2: window time apart from idle and cooldown
+            for key, value in (ts_summary.get(part) or {}).items():
+                flat[f"{part}.{key}"] = value
+        for key, value in flat.items():
             v = _number(value)
-            if v is not None and ("power" in key or "temp" in key or "clock" in key):
+            if v is not None and ("power" in key or "temp" in key or "clock" in key or "throttled" in key):
                 out.append((f"timeseries.{key}", v, finished_ms, 0))
     v = _number(record.get("load_s"))
     if v is not None:

@@ -119,3 +119,27 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
     assert env["cuda_device_order"] == "PCI_BUS_ID"  # set in the worker before CUDA starts
     gpus = env["gpus"]
     assert gpus[0]["power_limit_w"] == 700.0 and gpus[0]["driver_version"]
+
+
+def test_power_capped_replay_is_flagged_with_its_seconds(tmp_path):
+    """A replayed GPU that is power-capped (sw_power_cap) all along, edges unaligned: every window
+    says so with its evidence, and the result is not valid."""
+    trace = tmp_path / "capped.csv"
+    constant_power_trace(trace, counter_step_s=0.1, throttle_reasons=0x4)
+    out = run_llem(FAST + ["energy=nvml", "energy.align_edges=false", "energy.baseline_s=0.5", "energy.settle_max_s=0",
+                           "energy.baseline_min_updates=5", "energy.sample_interval_s=0.05", f"run.output_root={tmp_path}"],
+                   tmp_path, env=llem_env(LLEM_FAKE_NVML_TRACE=trace))
+    assert out.returncode == 0, out.stdout
+    [result] = results_under(tmp_path)
+    assert result["energy"]["meter"]["align_edges"] is False
+    flags = result["validity"]["flags"]
+    for w in result["windows"]:
+        assert not w["energy"]["alignment"]["gpu0"]["begin"]["aligned"]
+        r = w["energy"]["residual_j"]
+        assert r["low"] < 0 < r["high"]  # one period of each edge, with its sign
+        c = w["conditions"]
+        assert c["throttled_s"]["sw_power_cap"] == pytest.approx(w["energy"]["duration_s"], abs=0.15)
+        assert any(f.startswith(f"throttled: window {w['index']}: sw_power_cap for") for f in flags)
+    assert result["validity"]["ok"] is False
+    assert result["timeseries"]["windows"]["throttled_s"] > 0
+    assert "throttled" in out.stdout
