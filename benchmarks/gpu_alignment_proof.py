@@ -156,6 +156,7 @@ def overrides(args, cls: dict, align: bool, tokens: int, repeats: int) -> list[s
          "workload=synthetic", f"workload.input_tokens={args.input_tokens}", f"workload.output_tokens={tokens}",
          f"workload.batch_size={cls['batch_size']}", f"workload.num_prompts={cls['batch_size']}",
          f"run.repeats={repeats}", "run.warmup=1", f"run.cooldown_s={args.cooldown_s}", "run.isolation=inline",
+         "run.min_window_s=0", "run.cooldown=fixed",  # one pass per window: the window classes are the point
          f"energy={args.energy}", f"energy.baseline_s={args.baseline_s}", "energy.sampler=true",
          f"energy.align_edges={'true' if align else 'false'}"]
     if args.weights:
@@ -165,11 +166,11 @@ def overrides(args, cls: dict, align: bool, tokens: int, repeats: int) -> list[s
 
 def tokens_for(args, cls: dict, warm, work: Path) -> int:
     """Output tokens that make this class's window last about its target (one calibration window)."""
-    from llem.harness import measure
+    from llem.job import measure
 
     probe = cls["probe_tokens"]
     spec = compose_spec(overrides(args, cls, True, probe, 1) + ["energy.baseline_s=0", "energy.sampler=false"])
-    m = measure(spec, work / f"calibrate-{cls['name']}", warm=warm)
+    m = measure(spec, work / f"calibrate-{cls['name']}", warm=warm).to_dict()
     seconds = m["windows"][0]["duration_s"]
     return max(2, min(args.max_tokens, round(probe * cls["target_s"] / seconds)))
 
@@ -215,7 +216,7 @@ def classes(args) -> list[dict]:
 
 
 def run_class(args, cls, warm, work: Path) -> list[dict]:
-    from llem.harness import measure
+    from llem.job import measure
 
     tokens = cls.get("tokens") or tokens_for(args, cls, warm, work)
     runs = []
@@ -224,7 +225,7 @@ def run_class(args, cls, warm, work: Path) -> list[dict]:
         print(f"== {cls['name']}: {cls['backend']} batch {cls['batch_size']} x {tokens} tokens, "
               f"align_edges={align}, {args.repeats} windows", flush=True)
         measured = measure(spec, work / f"{cls['name']}-align-{align}", warm=warm,
-                           progress=lambda msg: print(f"   {msg}", flush=True))
+                           progress=lambda msg: print(f"   {msg}", flush=True)).to_dict()
         runs.append({"class": cls["name"], "align": align, "output_tokens": tokens, "measured": measured})
     return runs
 

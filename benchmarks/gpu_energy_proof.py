@@ -229,7 +229,7 @@ def main(argv=None) -> int:
 
     import llem.energy
     from llem.envinfo import snapshot
-    from llem.harness import measure
+    from llem.job import measure
 
     raw = RawNvmlWindows(nvml)
     observers = [raw]
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
         for o in observers:
             o.windows.clear()
         print(f"== batch {bs}: {bs} prompts x {args.input_tokens} in / {out_tokens} out, {args.repeats} repeats", flush=True)
-        measured = measure(spec, work / f"bs{bs}", progress=lambda msg: print(f"   {msg}", flush=True))
+        measured = measure(spec, work / f"bs{bs}", progress=lambda msg: print(f"   {msg}", flush=True)).to_dict()
         r = compare(measured, observers)
         r.update(batch_size=bs, output_tokens=out_tokens, run_dir=str(work / f"bs{bs}"),
                  engine=measured["engine"], meter=measured["meter"])

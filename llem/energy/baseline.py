@@ -34,8 +34,8 @@ def update_period_of(meter) -> Optional[float]:
     return getattr(meter, "update_period_s", None)
 
 
-def _idle_window(meter, backend, seconds: float, name: str, sleep=time.sleep):
-    backend.synchronize()
+def _idle_window(meter, synchronize, seconds: float, name: str, sleep=time.sleep):
+    synchronize()
     meter.begin(name)
     sleep(seconds)
     return meter.end(name)
@@ -49,7 +49,7 @@ def _device_seconds(m, key: str) -> float:
     return m.duration_s
 
 
-def settle(meter, backend, energy, period: Optional[float], sleep=time.sleep, clock=time.monotonic) -> dict:
+def settle(meter, synchronize, energy, period: Optional[float], sleep=time.sleep, clock=time.monotonic) -> dict:
     """Wait until idle power stops falling (bounded by energy.settle_max_s)."""
     if not period or energy.settle_max_s <= 0:
         return {"settled": None, "seconds": 0.0, "power_w": [],
@@ -57,7 +57,7 @@ def settle(meter, backend, energy, period: Optional[float], sleep=time.sleep, cl
     chunk = max(SETTLE_CHUNK_UPDATES * period, SETTLE_CHUNK_MIN_S)
     started, powers, settled = clock(), [], False
     while clock() - started + chunk <= energy.settle_max_s:
-        m = _idle_window(meter, backend, chunk, "settle", sleep)
+        m = _idle_window(meter, synchronize, chunk, "settle", sleep)
         if m.total_j is None:
             break
         powers.append(m.total_j / m.duration_s)
@@ -71,16 +71,16 @@ def settle(meter, backend, energy, period: Optional[float], sleep=time.sleep, cl
             "tolerance": SETTLE_TOLERANCE}
 
 
-def measure_idle(meter, backend, energy, progress: Progress, label: str, sleep=time.sleep,
+def measure_idle(meter, synchronize, energy, progress: Progress, label: str, sleep=time.sleep,
                  clock=time.monotonic) -> dict:
     """One settled idle-power measurement (the model loaded, nothing running). sleep/clock: tests
     replay a counter on virtual time."""
     period = update_period_of(meter)
     meter.set_baseline(None)  # the baseline window runs update-to-update, uncorrected
-    settled = settle(meter, backend, energy, period, sleep, clock)
+    settled = settle(meter, synchronize, energy, period, sleep, clock)
     seconds = max(energy.baseline_s, energy.baseline_min_updates * period) if period else energy.baseline_s
     progress(f"{label} ({seconds:.3g} s, model loaded)")
-    m = _idle_window(meter, backend, seconds, "baseline", sleep)
+    m = _idle_window(meter, synchronize, seconds, "baseline", sleep)
     out = {"duration_s": m.duration_s, "settle": settled, "measurement": m.to_dict(),
            "counter_updates": m.duration_s / period if period else None}
     if m.total_j is None:
@@ -93,23 +93,25 @@ def measure_idle(meter, backend, energy, progress: Progress, label: str, sleep=t
                 power_w_per_device=per_device, power_w_half_width=half_w)
 
 
-def take_baseline(meter, backend, energy, progress: Progress, **clocks) -> dict:
-    """The baseline before the windows; the meter gets its power for the end-edge correction."""
+def take_baseline(meter, synchronize: Callable[[], None], energy, progress: Progress, **clocks) -> dict:
+    """The baseline before the windows; the meter gets its power for the end-edge correction.
+
+    `synchronize` waits for the device work this job queued (a no-op where a server owns the device)."""
     if not meter.measures:
         return {"power_w": None, "reason": "the energy meter measures nothing on this machine"}
     if energy.baseline_s <= 0:
         return {"power_w": None, "reason": "energy.baseline_s=0: no idle baseline taken"}
-    base = measure_idle(meter, backend, energy, progress, "idle baseline", **clocks)
+    base = measure_idle(meter, synchronize, energy, progress, "idle baseline", **clocks)
     meter.set_baseline(base.get("power_w_per_device"))
     return base
 
 
-def close_baseline(meter, backend, energy, baseline: dict, progress: Progress, **clocks) -> list[str]:
+def close_baseline(meter, synchronize: Callable[[], None], energy, baseline: dict, progress: Progress, **clocks) -> list[str]:
     """The second baseline, after the last window, into baseline["after"]; drift flags."""
     if baseline.get("power_w") is None or not energy.post_baseline:
         return []
     pre = baseline["power_w"]
-    post = measure_idle(meter, backend, energy, progress, "idle baseline after the windows", **clocks)
+    post = measure_idle(meter, synchronize, energy, progress, "idle baseline after the windows", **clocks)
     meter.set_baseline(baseline.get("power_w_per_device"))
     baseline["after"] = post
     flags = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from llem.energy.align import sum_ranges
 from llem.energy.base import Measurement, Meter
 from llem.energy.counters import join_reasons
 
@@ -56,8 +57,6 @@ class CompositeMeter(Meter):
         total = None if any(m.total_j is None for m in ms) else sum(m.total_j for m in ms)
         residual = None
         if total is not None:
-            from llem.energy.align import sum_ranges
-
             # a part without a residual of its own (RAPL: ~1 ms updates) adds none
             residual = sum_ranges([(m.residual_j["low"], m.residual_j["high"]) if m.residual_j else (0.0, 0.0)
                                    for m in ms])

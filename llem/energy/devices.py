@@ -9,13 +9,13 @@ NVML's mapping of CUDA_VISIBLE_DEVICES (llem/energy/nvml_devices.py) name the sa
 
 from __future__ import annotations
 
+from llem.registry import backend_info, load_object
 
-def metered_gpus(spec, device: str) -> list[int]:
+
+def engine_gpus(spec, device: str) -> list[int]:
     """The job's logical CUDA indices to meter ([] on CPU)."""
     if device != "cuda":
         return []
-    from llem.registry import backend_info, load_object
-
     settings = load_object(backend_info(spec.backend_name).config)
     used = getattr(settings, "gpus_used", None)
     n = used(spec) if used is not None else spec.hardware.gpu_count

@@ -10,13 +10,18 @@ energy counter, never from integrating these samples.
 from __future__ import annotations
 
 import csv
+import ctypes
 import multiprocessing as mp
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Optional
 
-FILE_NAME = "timeseries.csv"
+from llem.energy.nvml import init_nvml, load_nvml
+from llem.energy.nvml_devices import resolve_gpus
+from llem.paths import TIMESERIES as FILE_NAME
+
 COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "mem_clock_mhz",
            "throttle_reasons", "power_limit_w", "memory_used_mib"]
 # Clock-event reasons that are not throttling: GPU idle, application clocks set, display clock.
@@ -121,9 +126,6 @@ def die_with_parent(parent_pid: int) -> None:
     is SIGKILLed (run.timeout_s, the OOM killer) leaves no sampler behind. The parent may already
     be gone by the time this runs; the sampling loop also checks os.getppid() for that case and on
     systems without prctl."""
-    import ctypes
-    import signal
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
@@ -135,9 +137,6 @@ def die_with_parent(parent_pid: int) -> None:
 
 def _run(conn, stop, gpus: list[int], interval_s: float, path: str, parent_pid: int) -> None:
     """The sampler process body."""
-    from llem.energy.nvml import init_nvml, load_nvml
-    from llem.energy.nvml_devices import resolve_gpus
-
     die_with_parent(parent_pid)
     try:
         nvml = load_nvml()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from llem.energy.conditions import instants, read_timeseries, split_summary, window_conditions
+
 
 def energy_window_flags(m, energy_spec) -> list[str]:
     flags = list(getattr(m, "flags", None) or [])
@@ -65,8 +67,6 @@ def _condition_flags(i: int, c: dict, energy_spec, duration_s: float) -> list[st
 def annotate_conditions(windows: list[dict], timeseries: Optional[dict], run_dir: Path, energy_spec) -> list[str]:
     """Add "conditions" to each window (in place) and the window/outside split to the timeseries
     summary; return the flags."""
-    from llem.energy.conditions import instants, read_timeseries, split_summary, window_conditions
-
     if not timeseries or not timeseries.get("file") or not (Path(run_dir) / timeseries["file"]).is_file():
         return []
     series = instants(read_timeseries(Path(run_dir) / timeseries["file"]))

@@ -87,8 +87,3 @@ class ScheduledNvml:
                           clock=clock.now, sleep=clock.sleep, read_cost_s=read_cost, **kw)
         nvml.changes = list(schedule or [(0.0, idle_w)])
         return nvml
-
-
-class IdleBackend:
-    def synchronize(self) -> None:
-        pass

@@ -11,13 +11,17 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from energy_fakes import IdleBackend, ScheduledNvml, VirtualClock
+from energy_fakes import ScheduledNvml, VirtualClock
 
 from llem.energy.baseline import close_baseline, take_baseline
 from llem.energy.nvml import NvmlMeter
 from llem.spec import EnergySpec
 
 IDLE_W, BUSY_W, PERIOD = 120.0, 600.0, 0.1
+
+
+def no_device_work() -> None:
+    pass
 
 
 def one_window(phase: float, seconds: float, align: bool, baseline_w=IDLE_W, lead_s: float = 0.3):
@@ -103,7 +107,7 @@ def test_baseline_settles_then_measures_update_to_update():
     falling = [(0.0, 200.0), (1.0, 170.0), (2.0, 150.0), (3.0, 135.0), (4.0, 125.0), (5.0, IDLE_W)]
     nvml = ScheduledNvml(clock, phase=0.042, schedule=falling)
     m = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=clock.sleep)
-    base = take_baseline(m, IdleBackend(), spec(), lambda _m: None, sleep=clock.sleep, clock=clock.now)
+    base = take_baseline(m, no_device_work, spec(), lambda _m: None, sleep=clock.sleep, clock=clock.now)
     s = base["settle"]
     assert s["settled"] is True and s["seconds"] >= 5.0 and s["power_w"][0] > 160
     assert base["counter_updates"] >= 50 and base["duration_s"] >= 50 * PERIOD - 0.01
@@ -116,7 +120,7 @@ def test_baseline_settling_is_bounded():
     clock = VirtualClock()
     nvml = ScheduledNvml(clock, schedule=[(0.0, 200.0), (2.0, 180.0), (4.0, 160.0), (6.0, 140.0)])
     m = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=clock.sleep)
-    base = take_baseline(m, IdleBackend(), spec(settle_max_s=3.0), lambda _m: None, sleep=clock.sleep, clock=clock.now)
+    base = take_baseline(m, no_device_work, spec(settle_max_s=3.0), lambda _m: None, sleep=clock.sleep, clock=clock.now)
     assert base["settle"]["settled"] is False and base["settle"]["seconds"] <= 3.0 + 0.5
 
 
@@ -125,9 +129,9 @@ def test_second_baseline_drift_is_reported_and_flagged():
     nvml = ScheduledNvml(clock)
     m = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=clock.sleep)
     kw = {"sleep": clock.sleep, "clock": clock.now}
-    base = take_baseline(m, IdleBackend(), spec(), lambda _m: None, **kw)
+    base = take_baseline(m, no_device_work, spec(), lambda _m: None, **kw)
     nvml.set_power(140.0)  # hotter after the windows
-    flags = close_baseline(m, IdleBackend(), spec(), base, lambda _m: None, **kw)
+    flags = close_baseline(m, no_device_work, spec(), base, lambda _m: None, **kw)
     assert base["after"]["power_w"] == pytest.approx(140.0, rel=0.005)
     assert base["drift_w"] == pytest.approx(20.0, abs=0.5)
     assert [f for f in flags if f.startswith("baseline_drift")]
@@ -138,5 +142,5 @@ def test_no_drift_no_flag():
     clock = VirtualClock()
     m = NvmlMeter([0], nvml=ScheduledNvml(clock), clock=clock.now, sleep=clock.sleep)
     kw = {"sleep": clock.sleep, "clock": clock.now}
-    base = take_baseline(m, IdleBackend(), spec(), lambda _m: None, **kw)
-    assert close_baseline(m, IdleBackend(), spec(), base, lambda _m: None, **kw) == []
+    base = take_baseline(m, no_device_work, spec(), lambda _m: None, **kw)
+    assert close_baseline(m, no_device_work, spec(), base, lambda _m: None, **kw) == []

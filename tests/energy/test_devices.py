@@ -7,7 +7,7 @@ import os
 import pytest
 from energy_fakes import H100_TRACE, VirtualClock
 
-from llem.energy.devices import metered_gpus
+from llem.energy.devices import engine_gpus
 from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter
 from llem.energy.processes import own_process_tree
@@ -25,12 +25,12 @@ def test_engines_with_parallel_sizes_meter_exactly_those_gpus(monkeypatch):
     from llem.backends.vllm.config import VllmConfig
 
     s = spec({"name": "pytorch"}, gpus=4)
-    assert metered_gpus(s, "cuda") == [0, 1, 2, 3]  # a device map may use every GPU of the profile
-    assert metered_gpus(s, "cpu") == []
+    assert engine_gpus(s, "cuda") == [0, 1, 2, 3]  # a device map may use every GPU of the profile
+    assert engine_gpus(s, "cpu") == []
     # vLLM with tensor 2 x pipeline 1 on a 4-GPU profile computes on 2 GPUs
     fake = s.model_copy(update={"backend": {**VllmConfig().model_dump(), "name": "vllm",
                                             "tensor_parallel_size": 2, "pipeline_parallel_size": 1}})
-    assert metered_gpus(fake, "cuda") == [0, 1]
+    assert engine_gpus(fake, "cuda") == [0, 1]
 
 
 def meter_with(processes, mig=False):

@@ -12,6 +12,7 @@ from llem.energy import create_meter
 from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter
 from llem.energy.sampler import summarize_rows
+from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.results.schema import assemble
 from llem.spec import EnergySpec, build_spec
@@ -125,10 +126,10 @@ def test_one_unmeasured_window_of_three_is_said_in_metrics_and_validity(monkeypa
         w.update(index=i, energy=res.to_dict(), batch_latency_s=[res.duration_s])
         windows.append(w)
     assert [w["energy_j"] is None for w in windows] == [False, True, False]
-    measured = {"windows": windows, "statistics": summarize_windows(windows), "latency": {}, "flags": [],
-                "meter": m.describe(), "baseline": {"power_w": None}, "engine": {}, "device": "cuda",
-                "memory": {}, "load_s": 0.0, "requests": {}, "timeseries": None}
-    result = assemble(_spec(), "r", measured, {}, time.time())
+    measured = Measured(device="cuda", gpus=[0], engine={}, meter=m.describe(), baseline={"power_w": None},
+                        windows=windows, statistics=summarize_windows(windows), latency={}, memory={},
+                        requests={"count": 2, "input_tokens": [8, 8]})
+    result = assemble(_spec(), measured, {}, time.time())
     assert result["validity"]["windows_measured"] == "2 of 3" and not result["validity"]["ok"]
     assert any(f.startswith("partially_measured: 2 of 3") and "reset" in f for f in result["validity"]["flags"])
     assert result["metrics"]["energy_reason"].startswith("2 of 3 windows measured") and "reset" in result["metrics"]["energy_reason"]
