@@ -14,7 +14,7 @@ export LLEM_CACHE_DIR=${LLEM_CACHE_DIR:-/tmp/llem-cache}
 case "${PART:-proof}" in
   proof)
     "$PY" benchmarks/gpu_alignment_proof.py --out "$OUT/alignment_proof.json" --work-dir /tmp/align-runs \
-      --override run.min_window_s=0 --override run.cooldown=fixed ${ALIGN_ARGS:-} 2>&1 | tee "$OUT/alignment_proof.log"
+      ${ALIGN_ARGS:-} 2>&1 | tee "$OUT/alignment_proof.log"
     tar czf "$OUT/alignment-runs.tgz" -C /tmp align-runs 2>/dev/null || true
     ;;
   rep)
