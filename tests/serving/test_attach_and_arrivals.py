@@ -124,7 +124,8 @@ def test_poisson_arrivals_end_to_end(own_server, tmp_path):
 
 
 def test_burst_arrivals_go_out_together(own_server):
-    from llem.workload.loadgen import LoadSettings, RequestInput, run_load
+    from llem.workload.client import run_load
+    from llem.workload.loadgen import LoadSettings, RequestInput
 
     inputs = [RequestInput(f"r{i}", "Once upon a time", OUT) for i in range(8)]
     run = run_load(own_server.url, "smollm2-own", inputs,

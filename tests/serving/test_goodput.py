@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from llem.serving.metrics import goodput
-from llem.workload.loadgen import RequestOutput
+from llem.workload.records import RequestOutput
 
 
 def request(name: str, ttft: float, gaps: list[float], error: str | None = None, sent: float = 10.0) -> RequestOutput:
-    """A request sent at `sent`, first token `ttft` later, then one token after each gap."""
+    """A request sent at `sent`, first token `ttft` later, then one token (one chunk each) after each gap."""
     tokens = [sent + ttft]
     for g in gaps:
         tokens.append(tokens[-1] + g)
-    return RequestOutput(id=name, scheduled_s=sent, sent_s=sent, token_s=tokens,
+    return RequestOutput(id=name, scheduled_s=sent, sent_s=sent, chunk_s=tokens, chunk_tokens=[1] * len(tokens),
                          done_s=None if error else tokens[-1] + 0.001, error=error)
 
 
