@@ -45,7 +45,7 @@ def provisioned(what: str, why: str) -> None:
     message = f"{what} is not available: {why}"
     if in_ci():
         pytest.fail(f"CI provisions {message}", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def require_module(module: str, what: str, install: str):

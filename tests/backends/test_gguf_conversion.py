@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
-from conftest import llem_env, run_llem
+from conftest import llem_env, require_module, run_llem
 from llem.cli import prevalidate
 from llem.errors import UserError
 
-pytest.importorskip("gguf")
+require_module("gguf", "gguf (the pytorch extra)", "pip install 'llem[pytorch]'")
 
 
 def _tiny_folder(tmp_path, dtype: str, shard: str | None = None):
@@ -80,7 +80,7 @@ def test_llama3_rope_factors_match_transformers():
 
 def test_a_random_weight_architecture_converts_and_generates(tmp_path, monkeypatch):
     """The random checkpoint's weights as llem writes them, converted, then run by llama.cpp itself."""
-    llama_cpp = pytest.importorskip("llama_cpp")
+    llama_cpp = require_module("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")
     from llem.models import random_checkpoint as rc
     from llem.models.gguf import convert_llama_checkpoint
     from llem.models.safetensors_read import tensors

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 from energy_fakes import H100_TRACE, VirtualClock, phase_span, trace_rows
 
 from llem.energy import create_meter
@@ -89,7 +90,7 @@ def test_sampler_reads_unreadable_throttle_reasons_as_none():
 
 
 def test_codecarbon_on_a_gpu_job_that_found_no_gpu_is_not_the_total():
-    pytest.importorskip("codecarbon")
+    require_module("codecarbon", "CodeCarbon", "pip install 'llem[test]'")
     from llem.energy.codecarbon import CodeCarbonMeter
 
     meter = CodeCarbonMeter([0])  # the real tracker; this machine has no NVIDIA GPU for it to find

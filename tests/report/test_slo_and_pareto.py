@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from conftest import run_llem
+from conftest import require_module, run_llem
 from llem.objective import objective_result
 from llem.report.slo import choose, slo_lines
 
@@ -51,7 +51,7 @@ def test_a_multi_objective_returns_one_value_each():
 
 @pytest.mark.slow
 def test_two_objective_optuna_study_keeps_the_pareto_front(tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install hydra-optuna-sweeper==1.3.0")
+    require_module("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper", "pip install hydra-optuna-sweeper==1.3.0")
     proc = run_llem(["--multirun", "+experiment=optuna_pareto", "model=tiny", "hardware=cpu", "tracking=none",
                      "workload.num_prompts=2", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0",
                      "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.population_size=2", "-q",
