@@ -63,6 +63,7 @@ def replayed_run(tmp_path, *extra: str) -> tuple[dict, str]:
     trace = tmp_path / "constant_300w.csv"
     constant_power_trace(trace)
     out = run_llem(FAST + ["energy=auto", "energy.grid_intensity_g_per_kwh=400", "energy.sample_interval_s=0.05",
+                           "run.min_window_s=0",  # one pass per window: tiny-model windows, short on purpose
                            f"run.output_root={tmp_path}", *extra], tmp_path,
                    env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"))
     assert out.returncode == 0, out.stdout
@@ -110,7 +111,8 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
         updates = m["duration_s"] / m["update_period_s"]
         [flag] = [f for f in flags if f.startswith(f"window {w['index']}: short_window")]
         assert f"{m['duration_s']:.2f} s is {updates:.1f} counter updates (< 1000)" in flag
-        assert f"up to ~{2 * m['update_period_s'] / m['duration_s']:.1%}" in flag
+        r = m["residual_j"]  # aligned edges: the flag quotes the window's own residual bound
+        assert f"edge residual {r['low']:+.3g} to {r['high']:+.3g} J" in flag
         assert f">= {1000 * m['update_period_s']:.1f} s" in flag
     assert result["validity"]["ok"] is False and "short_window" in stdout
     assert result["metrics"]["energy_reason"] is None
