@@ -16,6 +16,7 @@ from llem.energy.nvml_devices import parse_visible_devices
 
 READ_COST = 0.0039  # one energy-counter read on the H100 we measured
 ROWS = trace_rows()
+ROWS_RAW = read_trace(H100_TRACE)
 UUID_A = "GPU-aaaaaaaa-1111-2222-3333-444444444444"
 UUID_B = "GPU-bbbbbbbb-1111-2222-3333-444444444444"
 
@@ -184,3 +185,69 @@ def test_real_pynvml_without_a_gpu_is_unavailable_with_a_reason():
         pytest.skip("this machine has an NVIDIA GPU")
     with pytest.raises(NvmlUnavailable, match="NVML could not start"):
         NvmlMeter([0], nvml=pynvml)
+
+
+
+# --- what the meter records and says, exactly (mutation testing found these unchecked) ---------
+
+
+def test_without_pynvml_the_reason_names_the_package(monkeypatch):
+    import sys
+
+    from llem.energy.fake_nvml import FAKE_TRACE_ENV
+    from llem.energy.nvml import load_nvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    monkeypatch.setenv(FAKE_TRACE_ENV, str(H100_TRACE))  # only the environment passed in counts
+    with pytest.raises(NvmlUnavailable) as exc:
+        load_nvml({})
+    assert str(exc.value) == "the Python package nvidia-ml-py (pynvml) is not installed: pip install 'llem[nvml]'"
+    assert isinstance(load_nvml({FAKE_TRACE_ENV: str(H100_TRACE)}), FakeNvml)
+    with pytest.raises(NvmlUnavailable) as no_gpu:
+        NvmlMeter([], nvml=FakeNvml(ROWS_RAW))
+    assert str(no_gpu.value) == "the job uses no GPU, so there is nothing for NVML to measure"
+
+
+def test_visible_devices_come_from_the_environment(monkeypatch):
+    clock = VirtualClock()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    m = NvmlMeter([0], nvml=fake(clock, devices=[FakeHandle(0, UUID_A), FakeHandle(1, UUID_B)]),
+                  clock=clock.now, sleep=clock.sleep, align=False)
+    assert m.describe()["devices"]["gpu0"] == {"uuid": UUID_B, "visible_as": "1", "mig_uuid": None}
+
+
+def test_describe_and_alignment_notes_word_for_word():
+    clock = VirtualClock()
+    m = NvmlMeter([0], nvml=fake(clock), clock=clock.now, sleep=clock.sleep)
+    assert m.baseline_w is None and m.align is True and m.align_note is None
+    assert m.describe() == {
+        "meter": "nvml",
+        "measures": "NVIDIA GPU total-energy counter (nvmlDeviceGetTotalEnergyConsumption), per job GPU, "
+                    "read at window edges after a device synchronize",
+        "devices": {"gpu0": {"uuid": UUID_A, "visible_as": "0", "mig_uuid": None}},
+        "update_period_s": m.update_period_s, "update_period_measured": True, "align_edges": True,
+        "align_note": None, "caveats": [], "flags": [],
+    }
+    off = NvmlMeter([0], nvml=fake(clock), clock=clock.now, sleep=clock.sleep, align=False)
+    assert off.align is False and off.align_note == "energy.align_edges=false"
+    blind = NvmlMeter([0], nvml=fake(clock), clock=clock.now, sleep=clock.sleep, calibrate=False)
+    assert blind.update_period_s is None and blind.align is False
+    assert blind.align_note == "the counter's update period is unknown: edges not aligned"
+    assert blind.describe()["update_period_measured"] is False
+
+
+def test_a_window_records_its_meter_period_and_both_clocks():
+    clock = VirtualClock()
+    nvml = fake(clock, offset=phase_span(ROWS, "matmul")[0])
+    m = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=clock.sleep, align=False, wall=lambda: clock.t + 1e9)
+    res, _, _ = run_window(clock, m, nvml, 2.0)
+    assert res.meter == "nvml" and res.update_period_s == m.update_period_s
+    start, stop = res.interval_monotonic_s
+    assert res.interval_unix_s == [pytest.approx(start + 1e9), pytest.approx(stop + 1e9)]
+    assert res.residual_j is not None and res.residual_j["low"] <= 0 <= res.residual_j["high"]
+    # a counter reset inside the window: no joules, so no residual either
+    reset = fake(clock, devices=[FakeHandle(0, UUID_A, reset_at_s=nvml.trace_time() + 1.0)],
+                 offset=nvml.trace_time())
+    m2 = NvmlMeter([0], nvml=reset, clock=clock.now, sleep=clock.sleep, align=False)
+    res2, _, _ = run_window(clock, m2, reset, 2.0)
+    assert res2.total_j is None and res2.residual_j is None and "went backwards" in res2.reason
