@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from energy_fakes import make_zone, set_energy
+from energy_fakes import VirtualClock, make_zone, set_energy
 
 from llem.energy.rapl import RaplMeter, RaplUnavailable, discover_zones
 
@@ -119,3 +119,60 @@ def test_root_only_energy_uj_says_how_to_fix(tmp_path):
         assert "not readable by this user" in out.stdout and "chmod a+r" in out.stdout
     finally:
         shutil.rmtree(root)
+
+
+# --- calibration, describe() and reasons, exactly (mutation testing found these unchecked) ------
+
+
+def test_calibration_measures_the_counter_period_on_a_virtual_clock(tmp_path):
+    zone = make_zone(tmp_path / "intel-rapl:0", "package-0", 0)
+    clock = VirtualClock()
+    t0 = clock.t
+
+    def sleep(dt):  # the counter moves by 1 mJ every 1 ms of virtual time
+        clock.sleep(dt)
+        set_energy(zone, int((clock.t - t0) * 1000) * 1000)
+
+    m = RaplMeter(tmp_path, clock=clock.now, sleep=sleep)
+    assert m.update_period_s == pytest.approx(0.001, abs=0.0003)  # polled every 0.2 ms
+    assert clock.t - t0 < 0.02  # a few periods, not the whole timeout
+
+    stalled = make_zone(tmp_path / "stalled" / "intel-rapl:0", "package-0", 5)
+    clock2 = VirtualClock()
+    m2 = RaplMeter(stalled.parent, clock=clock2.now, sleep=clock2.sleep)
+    assert m2.update_period_s is None
+    assert 0.2 <= clock2.t - 1000.0 <= 0.2 + 0.001  # gave up after its 0.2 s timeout
+
+
+def test_describe_word_for_word(tmp_path):
+    intel_tree(tmp_path)
+    m = RaplMeter(tmp_path, calibrate=False)
+    assert m.update_period_s is None
+    assert m.describe() == {
+        "meter": "rapl",
+        "measures": "RAPL energy counters (CPU package and DRAM) from powercap, read at window edges",
+        "root": str(tmp_path),
+        "devices": {"cpu-package-0": str((tmp_path / "intel-rapl:0").resolve()),
+                    "cpu-package-1": str((tmp_path / "intel-rapl:1").resolve()),
+                    "dram-0": str((tmp_path / "intel-rapl:0" / "intel-rapl:0:1").resolve())},
+        "update_period_s": None,
+        "caveats": ["RAPL is a model-assisted on-die estimate on some CPUs (notably pre-Haswell and AMD "
+                    "DRAM); it covers CPU and DRAM only, not the rest of the host"],
+    }
+
+
+def test_window_record_and_reasons_word_for_word(tmp_path):
+    z = intel_tree(tmp_path)
+    clock = VirtualClock()
+    m = RaplMeter(tmp_path, clock=clock.now, sleep=clock.sleep, calibrate=False)
+    m.begin("w")
+    clock.sleep(2.0)
+    set_energy(z["pkg0"], 1_000_000 + 3_000_000)
+    (z["dram0"] / "energy_uj").unlink()
+    res = m.end("w")
+    assert res.meter == "rapl" and res.duration_s == 2.0 and res.update_period_s is None
+    assert res.energy_j == {"cpu-package-0": 3.0, "cpu-package-1": None, "dram-0": None} and res.total_j is None
+    pkg1, dram = (tmp_path / "intel-rapl:1").resolve(), (tmp_path / "intel-rapl:0" / "intel-rapl:0:1").resolve()
+    assert res.reason == (f"cpu-package-1: {pkg1 / 'energy_uj'} did not move over the 2.00 s window (a stalled or "
+                          f"virtualised counter): that is no measurement, not 0 J; "
+                          f"dram-0: reading {dram / 'energy_uj'} failed")
