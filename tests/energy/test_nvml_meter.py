@@ -239,11 +239,15 @@ def test_describe_and_alignment_notes_word_for_word():
 def test_a_window_records_its_meter_period_and_both_clocks():
     clock = VirtualClock()
     nvml = fake(clock, offset=phase_span(ROWS, "matmul")[0])
-    m = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=clock.sleep, align=False, wall=lambda: clock.t + 1e9)
+    # aligned edges: the window starts at a counter update after begin() was called, so the unix
+    # interval must be shifted by that wait (the same offset as the monotonic one)
+    m = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=clock.sleep, align=True, wall=lambda: clock.t + 1e9)
+    called = clock.t
     res, _, _ = run_window(clock, m, nvml, 2.0)
     assert res.meter == "nvml" and res.update_period_s == m.update_period_s
     start, stop = res.interval_monotonic_s
-    assert res.interval_unix_s == [pytest.approx(start + 1e9), pytest.approx(stop + 1e9)]
+    assert start > called  # it waited for an edge
+    assert res.interval_unix_s == [pytest.approx(start + 1e9, abs=1e-6), pytest.approx(stop + 1e9, abs=1e-6)]
     assert res.residual_j is not None and res.residual_j["low"] <= 0 <= res.residual_j["high"]
     # a counter reset inside the window: no joules, so no residual either
     reset = fake(clock, devices=[FakeHandle(0, UUID_A, reset_at_s=nvml.trace_time() + 1.0)],
