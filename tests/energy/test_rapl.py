@@ -136,6 +136,11 @@ def test_calibration_measures_the_counter_period_on_a_virtual_clock(tmp_path):
     m = RaplMeter(tmp_path, clock=clock.now, sleep=sleep)
     assert m.update_period_s == pytest.approx(0.001, abs=0.0003)  # polled every 0.2 ms
     assert clock.t - t0 < 0.02  # a few periods, not the whole timeout
+    m.begin("w")
+    clock.sleep(0.5)
+    set_energy(zone, int((clock.t - t0) * 1000) * 1000)
+    res = m.end("w")
+    assert res.update_period_s == m.update_period_s and res.energy_j == {"cpu-package-0": pytest.approx(0.5, abs=0.002)}
 
     stalled = make_zone(tmp_path / "stalled" / "intel-rapl:0", "package-0", 5)
     clock2 = VirtualClock()
@@ -176,3 +181,25 @@ def test_window_record_and_reasons_word_for_word(tmp_path):
     assert res.reason == (f"cpu-package-1: {pkg1 / 'energy_uj'} did not move over the 2.00 s window (a stalled or "
                           f"virtualised counter): that is no measurement, not 0 J; "
                           f"dram-0: reading {dram / 'energy_uj'} failed")
+
+
+def test_zone_keys_come_from_the_zone_name_and_odd_zones_do_not_stop_discovery(tmp_path):
+    make_zone(tmp_path / "intel-rapl:0", "psys", 1)  # not a package or DRAM: skipped, discovery goes on
+    (tmp_path / "intel-rapl:1").mkdir()  # no name file: skipped too
+    make_zone(tmp_path / "intel-rapl:2", "package-1", 10)  # the name's index, not the folder's
+    bad = make_zone(tmp_path / "intel-rapl:3", "package-5", 10)
+    (bad / "max_energy_range_uj").write_text("not a number\n")  # unparsable: skipped
+    make_zone(tmp_path / "intel-rapl:4", "package-0", 10)
+    assert [z.key for z in discover_zones(tmp_path)] == ["cpu-package-0", "cpu-package-1"]
+
+
+def test_a_failed_first_zone_does_not_hide_the_others(tmp_path):
+    z = intel_tree(tmp_path)
+    clock = VirtualClock()
+    m = RaplMeter(tmp_path, clock=clock.now, sleep=clock.sleep, calibrate=False)
+    m.begin("w")
+    (z["pkg0"] / "energy_uj").unlink()
+    set_energy(z["pkg1"], MAX - 1_000_000)
+    set_energy(z["dram0"], 65_000_000 + 500_000)
+    res = m.end("w")
+    assert res.energy_j == {"cpu-package-0": None, "cpu-package-1": 1.0, "dram-0": 0.5}
