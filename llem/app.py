@@ -9,6 +9,7 @@ from typing import Optional
 
 from llem import paths
 from llem.errors import UserError
+from llem.interrupt import Interrupted
 from llem.resolvers import register as _register_resolvers
 from llem.sweep.ledger import SESSION, Outcome
 
@@ -39,8 +40,12 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
         console().print(f"[red]llem: error:[/red] {exc}")
         return Outcome("invalid", message=str(exc), user_error=True)
     run_dir = paths.spec_run_dir(spec)
+    begun = time.time()
     try:
         return _measure_and_write(spec, run_dir, resolved_yaml)
+    except Interrupted as stopped:  # stopped outside the measurement: say what the run dir holds
+        stopped.outcome = stopped.outcome or _outcome_on_disk(spec, run_dir, begun)
+        raise
     except _WriteFailed as failed:  # a full disk or a file-size limit: one sentence, nothing on disk changed
         message = (f"could not write {failed.path} ({failed.reason}): free space or set run.output_root to another "
                    f"directory; results already on disk were left as they were and this job left no record there")
@@ -82,11 +87,14 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     except OSError as exc:
         raise _WriteFailed(run_dir, exc) from exc
     _write(run_dir / paths.CONFIG, atomic_write_text, resolved_yaml)
-    for stale in (paths.FAILURE, paths.TRACEBACK):
+    for stale in (paths.FAILURE, paths.TRACEBACK, paths.INTERRUPTED):
         (run_dir / stale).unlink(missing_ok=True)
     started = time.time()
     try:
         out = run_isolated(spec, run_dir, quiet)
+    except Interrupted as stopped:
+        _record_interrupted(spec, run_dir, stopped, started)
+        raise
     except JobFailed as failed:
         from llem.results.schema import failure
 
@@ -114,6 +122,37 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     _plot_for_upload(spec, run_dir, result)
     track(spec, run_dir, result, current_sweep())
     return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
+
+
+def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
+    """A signal that came after the job wrote its result (while printing or uploading) or before it
+    began leaves a complete result or none; only a result counts."""
+    done = _complete_result(run_dir)
+    if done is None:
+        return None
+    measured = (done.get("identity") or {}).get("finished_unix_s", 0) >= begun
+    return Outcome("ok" if measured else "skipped", str(run_dir), headline=_objective(spec, done["metrics"]))
+
+
+def _record_interrupted(spec, run_dir: Path, stopped: Interrupted, started: float) -> None:
+    """A signal stopped the job: interrupted.json (what was measured, never a result), the tracker's
+    run ends KILLED, and the outcome rides on the exception up to the sweep (llem/interrupt.py)."""
+    from llem.progress import console
+    from llem.results.interrupted import interrupted_record
+    from llem.results.io import write_json
+    from llem.sweep.state import current_sweep
+    from llem.tracking import track
+
+    record = interrupted_record(spec.to_dict(), spec.run_id(), spec.config_hash(), stopped.signum, stopped.partial,
+                                started, spec.run.repeats)
+    try:
+        write_json(run_dir / paths.INTERRUPTED, record)
+    except OSError:
+        pass  # the outcome below still says so, and no result was written
+    message = record["error"]["message"]
+    console().print(f"[yellow]llem: job {spec.run_id()} {message}[/yellow] [dim]({run_dir})[/dim]")
+    track(spec, run_dir, record, current_sweep())
+    stopped.outcome = Outcome("interrupted", str(run_dir), message=message)
 
 
 def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
@@ -164,18 +203,29 @@ def _sweep_job() -> Optional[str]:
 
 
 def run_from_hydra(cfg) -> Optional[float]:
-    """Hydra task function body. Returns the value a sweeper minimises (run.objective; J/output token by default)."""
+    """Hydra task function body. Returns the value a sweeper minimises (run.objective; J/output token by default).
+    A signal (llem/interrupt.py) is recorded as this job's outcome, then goes on up: the sweep stops."""
     from omegaconf import OmegaConf
 
+    stop: Optional[Interrupted] = None
     try:
         container = plain_config(cfg)
+        outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
     except UserError as exc:
         from llem.progress import console
 
         console().print(f"[red]llem: error:[/red] {exc}")
         outcome = Outcome("invalid", message=str(exc), user_error=True)
-    else:
-        outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
+    except Interrupted as stopped:
+        stop, outcome = stopped, _stopped_outcome(stopped)
     outcome.job = _sweep_job()
     SESSION.outcomes.append(outcome)
+    if stop is not None:
+        raise stop
     return outcome.headline
+
+
+def _stopped_outcome(stopped: Interrupted) -> Outcome:
+    from llem.interrupt import signal_name
+
+    return stopped.outcome or Outcome("not_started", message=f"stopped by {signal_name(stopped.signum)} before it started")

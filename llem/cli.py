@@ -203,15 +203,37 @@ def main(argv: list[str] | None = None) -> int:
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
-    try:
-        prevalidate(argv)
-    except UserError as exc:
-        print(f"llem: error: {exc}", file=sys.stderr)
-        return 2
+    from llem import interrupt
+
+    interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/interrupt.py)
     _, multirun, _ = _split(argv)
-    sys.argv = [sys.argv[0]] + argv
-    _hydra_main()
+    try:
+        try:
+            prevalidate(argv)
+        except UserError as exc:
+            print(f"llem: error: {exc}", file=sys.stderr)
+            return 2
+        sys.argv = [sys.argv[0]] + argv
+        _hydra_main()
+    except interrupt.Interrupted as stopped:
+        return _stopped(stopped.signum, multirun)
+    if interrupt.received() is not None:  # stopped, and ended by Hydra's own callbacks
+        return interrupt.exit_code(interrupt.received())
     return _exit_code(multirun)
+
+
+def _stopped(signum: int, multirun: bool) -> int:
+    """After a signal: release the warm engine, end the sweep (its summary counts interrupted and
+    not-started jobs) as Hydra would have, exit 128 + signal."""
+    from llem import interrupt
+    from llem.runner import close_warm_worker
+
+    close_warm_worker()
+    if multirun:
+        from llem.sweep.callback import end_interrupted_sweep
+
+        end_interrupted_sweep(signum)
+    return interrupt.exit_code(signum)
 
 
 def entry() -> None:

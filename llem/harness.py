@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from llem.interrupt import note_window
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
 
 Progress = Callable[[str], None]
@@ -113,6 +114,7 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
                 w.update(index=r, started_unix_s=started, batch_latency_s=[b.latency_s for b in gen.batches],
                          batch_ttft_s=[b.ttft_s for b in gen.batches], energy=m.to_dict())
                 windows.append(w)
+                note_window(w)  # kept if the run is stopped (llem/interrupt.py)
                 flags += [f"window {r}: {f}" for f in window_flags(m, spec.energy)]
         finally:
             timeseries = sampler.stop() if sampler is not None else None

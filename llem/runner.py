@@ -6,11 +6,12 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
-import signal
 import time
 import traceback
 from pathlib import Path
 from typing import Optional
+
+from llem import interrupt
 
 
 class JobFailed(Exception):
@@ -57,7 +58,14 @@ def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
     from llem.harness import measure
     from llem.progress import stage_printer
 
-    return {"measured": measure(spec, Path(run_dir), stage_printer(quiet), warm), "environment": snapshot()}
+    printer = stage_printer(quiet)
+    interrupt.job_started()
+
+    def progress(message: str) -> None:  # the stage is what an interrupted record says the job was doing
+        interrupt.stage(message)
+        printer(message)
+
+    return {"measured": measure(spec, Path(run_dir), progress, warm), "environment": snapshot()}
 
 
 def _quiet_libraries() -> None:
@@ -74,7 +82,7 @@ def _worker(conn, job: tuple, env: dict) -> None:
 
     os.environ.update(env)
     _quiet_libraries()
-    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM still releases the engine and stops any server
+    interrupt.install_worker()  # SIGINT/SIGTERM: the engine is still released and any server stopped
     warm = WarmEngines()
     try:
         _limit_memory()
@@ -84,6 +92,9 @@ def _worker(conn, job: tuple, env: dict) -> None:
                 payload = ("ok", _measure(JobSpec.model_validate(spec_dict), run_dir, quiet, warm))
             except EngineMismatch as exc:
                 conn.send(("mismatch", str(exc)))
+                return
+            except interrupt.Interrupted as exc:  # what it had measured goes back; the engine is released below
+                _send_quietly(conn, ("interrupted", dict(exc.partial or interrupt.partial(), signal=exc.signum)))
                 return
             except BaseException as exc:  # everything goes back to the parent as data
                 conn.send(("error", _error(exc)))
@@ -95,8 +106,11 @@ def _worker(conn, job: tuple, env: dict) -> None:
         conn.close()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+def _send_quietly(conn, message) -> None:
+    try:
+        conn.send(message)
+    except (OSError, ValueError):  # the parent is gone (killed at once): nothing to tell
+        pass
 
 
 def _next_job(conn) -> Optional[tuple]:
@@ -129,7 +143,9 @@ class _Worker:
         self.conn, child = ctx.Pipe(duplex=True)
         self.group = engine_group(spec)
         self.proc = ctx.Process(target=_worker, args=(child, job, _job_env(spec)), name=f"llem-{spec.run_id()}")
-        self.proc.start()
+        with interrupt.spawning():
+            self.proc.start()
+        interrupt.child_started(self.proc.pid)
         child.close()
 
     def send(self, job: tuple) -> None:
@@ -149,6 +165,7 @@ class _Worker:
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join()
+        interrupt.child_ended(self.proc.pid)
         self.conn.close()
 
 
@@ -177,6 +194,9 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
         _quiet_libraries()
         try:
             return _measure(spec, str(run_dir), quiet)
+        except interrupt.Interrupted as exc:
+            exc.partial = exc.partial or interrupt.partial()
+            raise
         except Exception as exc:
             raise JobFailed(_error(exc)) from exc
     job = (spec.to_dict(), str(run_dir), quiet)
@@ -237,6 +257,35 @@ def _wait(worker: _Worker, spec) -> tuple[str, Optional[dict]]:
                 worker.kill()
                 raise JobFailed({"type": "Timeout", "message": f"the job exceeded run.timeout_s={spec.run.timeout_s:g} s and was killed",
                                  "user_error": False, "traceback": None})
+    except interrupt.Interrupted as exc:
+        raise interrupt.Interrupted(exc.signum, _stop_interrupted(worker, exc.signum)) from None
     except KeyboardInterrupt:
         worker.kill()
         raise
+
+
+def _stop_interrupted(worker: _Worker, signum: int) -> dict:
+    """This process was signalled while its worker measured: pass the signal on (it may have gone to
+    llem's pid only), take the worker's account of what it measured, let it release the engine and
+    stop any server and the sampler (interrupt.GRACE_S at most), then make sure it is gone."""
+    deadline = time.monotonic() + interrupt.GRACE_S
+    partial, resend = None, 0.0
+    while time.monotonic() < deadline and partial is None:
+        if time.monotonic() >= resend:  # again until it answers: a worker still starting up ignores signals
+            try:
+                os.kill(worker.proc.pid, signum)
+            except OSError:
+                pass
+            resend = time.monotonic() + 0.5
+        if worker.conn.poll(0.1):
+            try:
+                status, payload = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            partial = payload if status == "interrupted" else {"stage": f"finished ({status}) as it was stopped",
+                                                                "windows": []}
+        elif not worker.proc.is_alive():
+            break
+    worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    worker.kill()
+    return partial or {"stage": None, "windows": []}

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from llem.interrupt import spawning
 from llem.paths import TIMESERIES as FILE_NAME
 
 COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "throttle_reasons",
@@ -100,10 +101,14 @@ def summarize_rows(rows: list[dict]) -> dict:
 
 
 def _run(conn, stop, gpus: list[int], interval_s: float, path: str) -> None:
-    """The sampler process body."""
+    """The sampler process body. A signal to llem's process group leaves it to its parent, which
+    stops it; if the parent dies without doing so, it stops by itself (llem/interrupt.py)."""
     from llem.energy.nvml import init_nvml, load_nvml
     from llem.energy.nvml_devices import resolve_gpus
+    from llem.interrupt import ignore_signals
 
+    ignore_signals()
+    parent = os.getppid()
     try:
         nvml = load_nvml()
         init_nvml(nvml)
@@ -117,7 +122,7 @@ def _run(conn, stop, gpus: list[int], interval_s: float, path: str) -> None:
         w.writeheader()
         conn.send(("ready", None))
         next_t = time.monotonic()
-        while not stop.is_set():
+        while not stop.is_set() and os.getppid() == parent:
             t = time.time()
             for d in devices:
                 row = {"t_unix_s": t, "device": d.key, **read_sample(nvml, d.handle)}
@@ -145,7 +150,8 @@ class Sampler:
         stop = ctx.Event()
         proc = ctx.Process(target=_run, args=(child, stop, list(gpus), interval_s, str(run_dir / FILE_NAME)),
                            name="llem-sampler", daemon=True)
-        proc.start()
+        with spawning():  # born ignoring SIGINT/SIGTERM: its parent stops it
+            proc.start()
         child.close()
         error = None
         if not parent.poll(timeout_s):

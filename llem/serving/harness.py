@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from llem.interrupt import note_window
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
 
@@ -155,6 +156,7 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
                      + (f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"))
             win, outs, more = _one_run(spec, url, model, inputs, load, meter, server, baseline, r)
             windows.append(win)
+            note_window(win)  # kept if the run is stopped (llem/interrupt.py)
             all_outputs += outs
             flags += more
     finally:

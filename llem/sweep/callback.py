@@ -39,7 +39,20 @@ def _close_warm_worker() -> None:
         close_warm_worker()
 
 
+_ACTIVE: dict = {}  # the sweep this process runs: its callback and config (ended by hand when a signal stops it)
+
+
+def end_interrupted_sweep(signum: int) -> None:
+    """A signal stopped the sweep before Hydra could end it: count, summarise and close it as Hydra would."""
+    callback, config = _ACTIVE.get("callback"), _ACTIVE.get("config")
+    if callback is not None:
+        callback.interrupted_by = signum
+        callback.on_multirun_end(config)
+
+
 class SweepCallback(Callback):
+    interrupted_by = None  # the signal that stopped the sweep, if one did
+
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         from pathlib import Path
 
@@ -48,6 +61,7 @@ class SweepCallback(Callback):
         from llem.sweep.ledger import SESSION
 
         self._first_outcome = len(SESSION.outcomes)  # this sweep's jobs are those recorded from here on
+        _ACTIVE.update(callback=self, config=config)
         sweep = sw.new_sweep(Path(str(config.hydra.sweep.dir)), list(config.hydra.overrides.task))
         Path(sweep["dir"]).mkdir(parents=True, exist_ok=True)
         tracking = _tracking(config)
@@ -112,7 +126,7 @@ class SweepCallback(Callback):
         summary["sweep_id"] = sweep["sweep_id"]
         console().print(f"[bold]llem sweep summary:[/bold] {summary_line(summary['counts'])}  [dim]({sweep_dir})[/dim]")
         for job in summary["jobs"]:
-            if job["status"] in ("failed", "incomplete", "invalid"):
+            if job["status"] in ("failed", "incomplete", "invalid", "interrupted"):
                 name = f"job {job['job']}" if job.get("job") is not None else "a job"
                 console().print(f"  [red]{job['status']}[/red] {name} {job.get('run_id') or ''}: {job.get('message')}")
         try:
@@ -121,9 +135,10 @@ class SweepCallback(Callback):
             console().print(f"[yellow]llem: warning:[/yellow] the sweep summary could not be written to "
                             f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above.")
         self._catch_up(summary, sweep_dir)
-        self._close_parent(sweep, summary["counts"])
+        self._close_parent(sweep, summary["counts"], self.interrupted_by)
         for var in sw.ENV_VARS:
             os.environ.pop(var, None)
+        _ACTIVE.clear()
 
     @staticmethod
     def _catch_up(summary: dict, sweep_dir) -> None:
@@ -143,13 +158,22 @@ class SweepCallback(Callback):
                             f"they are saved on disk; upload them later with: llem sync <run.output_root>")
 
     @staticmethod
-    def _close_parent(sweep: dict, counts: dict) -> None:
+    def _close_parent(sweep: dict, counts: dict, interrupted_by=None) -> None:
         state = sweep.get("mlflow") or {}
         if not state.get("parent_run_id"):
             return
+        note = None
+        if interrupted_by is not None:  # the parent says how far the sweep got
+            from llem.interrupt import signal_name
+            from llem.sweep.summary import summary_line
+
+            done = sum(counts.get(k, 0) for k in ("measured", "skipped", "failed", "invalid"))
+            note = (f"stopped by {signal_name(interrupted_by)} after {done} of {sum(counts.values())} job(s): "
+                    f"{summary_line(counts)}")
         try:
             from llem.tracking.mlflow_store import connect, finish_parent
 
-            finish_parent(connect(state["uri"]), state["parent_run_id"], counts)
+            finish_parent(connect(state["uri"]), state["parent_run_id"], counts,
+                          status="FINISHED" if note is None else "KILLED", note=note)
         except Exception:  # the parent's end state is cosmetic; its children are what matter
             pass

@@ -15,7 +15,7 @@ from typing import Optional
 
 from llem import paths
 
-STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid")
+STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid", "interrupted", "not_started")
 
 
 def _job_order(name: Optional[str]):
@@ -44,6 +44,9 @@ def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]
     if result and result.get("status") == "ok":
         finished = result.get("identity", {}).get("finished_unix_s") or 0
         return ("measured" if finished >= since_unix_s else "skipped"), None
+    stopped = load(paths.INTERRUPTED)
+    if stopped:
+        return "interrupted", (stopped.get("error") or {}).get("message")
     failure = load(paths.FAILURE)
     if failure:
         err = failure.get("error") or {}
@@ -92,8 +95,9 @@ def _disk_jobs(sweep_dir: Path, since_unix_s: float, known: Optional[dict] = Non
     return jobs
 
 
-_FROM_OUTCOME = {"ok": "measured", "skipped": "skipped", "failed": "failed", "invalid": "invalid"}
-_NO_RESULT = ("incomplete", "failed", "invalid")
+_FROM_OUTCOME = {"ok": "measured", "skipped": "skipped", "failed": "failed", "invalid": "invalid",
+                 "interrupted": "interrupted", "not_started": "not_started"}
+_NO_RESULT = ("incomplete", "failed", "invalid", "interrupted", "not_started")
 
 
 def _as_dict(outcome) -> dict:
@@ -152,4 +156,6 @@ def summary_line(counts: dict) -> str:
         line += f", {counts['incomplete']} incomplete"
     if counts.get("invalid"):
         line += f", {counts['invalid']} invalid"
+    if counts.get("interrupted") or counts.get("not_started"):  # the sweep was stopped (llem/interrupt.py)
+        line += f", {counts.get('interrupted', 0)} interrupted, {counts.get('not_started', 0)} not started"
     return line
