@@ -203,3 +203,60 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
     assert not (run_dir / "result.json").exists()  # whatever it had, never a complete result
     if "SIGINT again: exiting at once" not in run.output:  # the first stop won the race: it is whole
         interrupted_record(run_dir)
+
+
+def test_sigint_in_server_mode_stops_the_server_and_resumes(tmp_path):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("starlette_context")
+    args = ["backend=llamacpp", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
+            "backend.n_threads=1", "workload.num_prompts=24", "workload.output_tokens=24", "workload.concurrency=2",
+            "run.repeats=2", "run.warmup=0", "run.output_root=out"]
+    run = Llem(args, tmp_path)
+    root = tmp_path / "out"
+
+    def under_load() -> bool:
+        logs = list(root.glob("runs/*/server.log"))
+        return bool(logs) and "POST /v1/completions" in logs[0].read_text(errors="replace")
+
+    run.wait_for(under_load, "the server was under load")
+    (run_dir,) = run_dirs(root).values()
+    server_pid = json.loads((run_dir / "server.json").read_text())["pid"]
+    run.signal_group(signal.SIGINT)
+    rc = run.finish()
+    assert rc == 130 and no_traceback(run.output), run.output[-3000:]
+    record = interrupted_record(run_dir)
+    assert record["interrupted"]["stage"].startswith("measuring run 1/2") and record["windows_measured"] == []
+    assert process_gone(server_pid), "the server outlived the run"
+    assert "Finished server process" in (run_dir / "server.log").read_text(errors="replace")  # stopped, not killed
+    assert_nothing_left(run, root)
+
+    again = Llem(args, tmp_path)
+    assert again.finish(timeout=600) == 0, again.output[-3000:]
+    assert len(complete_result(run_dir)["windows"]) == 2 and not (run_dir / "interrupted.json").exists()
+
+
+def test_mlflow_child_ends_killed_and_the_parent_says_how_far_the_sweep_got(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    args = ["--multirun", *[a for a in TINY if a != "tracking=none"], "tracking=mlflow", "tracking.experiment=stop",
+            "workload.batch_size=1,2,4", "run.repeats=3", "run.warmup=0"]
+    run = Llem(args, tmp_path)
+    run.wait_for(lambda: run.printed("measuring window 2/3", times=2), "the second job reached its second window")
+    run.signal_group(signal.SIGTERM)
+    assert run.finish() == 143 and no_traceback(run.output), run.output[-3000:]
+    assert "1 measured, 0 skipped (complete result already on disk), 0 failed, 1 interrupted, 1 not started" in run.output
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("stop")
+    runs = {r.data.tags["llem.role"] + ":" + r.data.tags.get("llem.status", ""): r
+            for r in client.search_runs([exp.experiment_id])}
+    assert sorted(runs) == ["job:interrupted", "job:ok", "sweep:"], sorted(runs)
+    child, parent = runs["job:interrupted"], runs["sweep:"]
+    assert child.info.status == "KILLED" and child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert "stopped by SIGTERM during: measuring window 2/3" in child.data.tags["llem.error_message"]
+    assert runs["job:ok"].info.status == "FINISHED"
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["llem.sweep_progress"].startswith("stopped by SIGTERM after 1 of 3 job(s): 1 measured")
+    assert parent.data.metrics["jobs_interrupted"] == 1 and parent.data.metrics["jobs_not_started"] == 1
+    assert_nothing_left(run, tmp_path / "out")
