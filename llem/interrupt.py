@@ -26,7 +26,7 @@ from typing import Iterator, Optional
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE_S = 20.0  # how long a stopped worker may take to release its engine and stop its server
 
-_received: dict[str, Optional[int]] = {"signum": None}
+_received: dict = {"signum": None, "force": True}
 _children: set[int] = set()  # worker pids a forced exit kills
 _progress: dict = {"stage": None, "windows": []}
 
@@ -57,14 +57,19 @@ def received() -> Optional[int]:
     return _received["signum"]
 
 
-def install() -> None:
-    """llem's main process: SIGINT and SIGTERM stop the run (see the module's docstring)."""
+def install(force_on_repeat: bool = True) -> None:
+    """llem's main process: SIGINT and SIGTERM stop the run (see the module's docstring).
+    force_on_repeat=False (a submitit job, which may get the signal twice: from the group and from
+    submitit's controller): later signals are ignored, and the launching llem decides."""
+    _received["force"] = force_on_repeat
     for sig in SIGNALS:
         signal.signal(sig, _on_signal)
 
 
 def _on_signal(signum, frame) -> None:
     if _received["signum"] is not None:  # the second one: no more cleaning up
+        if not _received.get("force", True):
+            return
         for pid in list(_children):
             try:
                 os.kill(pid, signal.SIGKILL)

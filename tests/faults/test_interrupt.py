@@ -260,3 +260,38 @@ def test_mlflow_child_ends_killed_and_the_parent_says_how_far_the_sweep_got(tmp_
     assert parent.data.tags["llem.sweep_progress"].startswith("stopped by SIGTERM after 1 of 3 job(s): 1 measured")
     assert parent.data.metrics["jobs_interrupted"] == 1 and parent.data.metrics["jobs_not_started"] == 1
     assert_nothing_left(run, tmp_path / "out")
+
+
+@pytest.mark.parametrize("to, sig, code", [("group", signal.SIGINT, 130), ("llem", signal.SIGTERM, 143)],
+                         ids=["SIGINT-to-group", "SIGTERM-to-llem-only"])
+def test_submitit_local_job_stops_recorded_and_resumes(tmp_path, to, sig, code):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    args = ["--multirun", "hydra/launcher=local", *TINY, "workload.batch_size=1,2", "run.repeats=3", "run.warmup=0"]
+    run = Llem(args, tmp_path)
+    root = tmp_path / "out"
+
+    def second_window() -> bool:  # the job's output is in its submitit log
+        return any("measuring window 2/3" in p.read_text(errors="replace")
+                   for p in root.glob("hydra/sweeps/*/.submitit/*/*_log.*"))
+
+    run.wait_for(second_window, "the first job reached its second window")
+    if to == "group":
+        run.signal_group(sig)
+    else:  # as `kill PID` would: llem passes it on to its submitit job
+        os.kill(run.proc.pid, sig)
+    rc = run.finish()
+    out = run.output
+    assert rc == code and no_traceback(out), out[-3000:]
+    logs = "".join(p.read_text(errors="replace") for p in root.glob("hydra/sweeps/*/.submitit/*/*_log.*"))
+    assert no_traceback(logs), logs[-3000:]
+    assert "0 measured, 0 skipped (complete result already on disk), 0 failed, 1 interrupted, 1 not started" in out
+    jobs = sweep_summary(root)
+    assert [j["status"] for j in jobs] == ["interrupted", "not_started"]
+    record = interrupted_record(Path(jobs[0]["run_dir"]))
+    assert record["interrupted"]["stage"] == "measuring window 2/3" and len(record["windows_measured"]) == 1
+    assert_nothing_left(run, root)
+
+    set_summary_aside(root)
+    again = Llem(args, tmp_path)
+    assert again.finish(timeout=600) == 0, again.output[-3000:]
+    assert [j["status"] for j in sweep_summary(root)] == ["measured", "measured"]
