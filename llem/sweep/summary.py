@@ -146,6 +146,8 @@ def summarize_sweep(sweep_dir: Path, since_unix_s: float, outcomes=()) -> dict:
     known = {str(o["job"]): o["run_dir"] for o in outcomes if o.get("job") is not None and o.get("run_dir")}
     jobs = sorted(_merge(_disk_jobs(Path(sweep_dir), since_unix_s, known), outcomes), key=lambda j: _job_order(j.get("job")))
     counts = {s: sum(j["status"] == s for j in jobs) for s in STATUSES}
+    if not (counts["interrupted"] or counts["not_started"]):  # counted where a signal stopped the sweep
+        del counts["interrupted"], counts["not_started"]
     return {"sweep_dir": str(Path(sweep_dir).resolve()), "jobs": jobs, "counts": counts}
 
 
