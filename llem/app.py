@@ -112,9 +112,10 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         track(spec, run_dir, record, current_sweep())
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
 
+    from llem.results.measured import Measured
     from llem.results.schema import assemble
 
-    result = assemble(spec, spec.run_id(), out["measured"], out["environment"], started)
+    result = assemble(spec, Measured.from_dict(out["measured"]), out["environment"], started)
     _write(run_dir / paths.ENVIRONMENT, write_json, out["environment"])
     _write(run_dir / paths.RESULT, write_json, result)  # written last: its presence marks a complete job
     if not quiet:
@@ -165,10 +166,10 @@ def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
         power_plot(result, run_dir)
 
 
-def _objective(spec, metrics: dict) -> Optional[float]:
-    from llem.objective import objective_value
+def _objective(spec, metrics: dict):
+    from llem.objective import objective_result
 
-    return objective_value(spec.run.objective, spec.run.max_latency_s, metrics)
+    return objective_result(spec.run.objective, spec.run.max_latency_s, metrics)
 
 
 def plain_config(cfg) -> dict:

@@ -7,12 +7,13 @@ import sys
 from itertools import product
 from pathlib import Path
 
-from llem.errors import UserError
+from llem.errors import UserError, choice_error
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
     "sync": "llem.cli:sync_main",
+    "gpu-restore": "llem.energy.restore_cli:main",
 }
 
 _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
@@ -87,8 +88,6 @@ def _compose_error(exc: Exception, overrides: list[str]) -> UserError:
             key, _, value = o.lstrip("+~").partition("=")
             group = key.split("@")[0]
             if (_conf_dir() / group).is_dir() and value not in _group_options(group):
-                from llem.errors import choice_error
-
                 return choice_error(group, value, _group_options(group))
     if "Could not override" in msg or "not in struct" in str(exc):
         key = msg.split("'")[1] if "'" in msg else msg
@@ -170,6 +169,7 @@ Usage: python -m llem [group=option ...] [key=value ...]
        python -m llem --cfg job [overrides]      show the composed config
        python -m llem -q ...                     quiet (batch systems)
        llem report SOURCE | llem sync [OUTPUT_ROOT]
+       llem gpu-restore                          undo a killed job's hardware.power_limit_w / clocks
        python -m llem --hydra-help               Hydra's own flags
 
 Config groups (choose one option each):
@@ -198,13 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         _print_help()
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        from llem.registry import load_object
+        from llem.registry import load_object  # lazy: --help stays without dataclasses/inspect (tests/test_layering.py)
 
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
-    from llem import interrupt
-
     interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/interrupt.py)
     _, multirun, _ = _split(argv)
     try:
@@ -223,12 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stopped(signum: int, multirun: bool) -> int:
-    """After a signal: release the warm engine, end the sweep (its summary counts interrupted and
-    not-started jobs) as Hydra would have, exit 128 + signal."""
-    from llem import interrupt
-    from llem.runner import close_warm_worker
-
-    close_warm_worker()
+    """After a signal: end the sweep (its summary counts interrupted and not-started jobs, the warm
+    engine is released first) as Hydra would have, exit 128 + signal. A single run's warm worker is
+    stopped at exit (llem.runner registers that with atexit)."""
     if multirun:
         from llem.sweep.callback import end_interrupted_sweep
 

@@ -12,6 +12,13 @@ from pathlib import Path
 from typing import Optional
 
 from llem import interrupt
+from llem.envinfo import snapshot
+from llem.errors import UserError
+from llem.grouping import engine_group as group_of
+from llem.job import measure
+from llem.progress import console, stage_printer
+from llem.spec import JobSpec
+from llem.warm import EngineMismatch, WarmEngines
 
 
 class JobFailed(Exception):
@@ -32,8 +39,6 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _error(exc: BaseException) -> dict:
-    from llem.errors import UserError
-
     message = str(exc) or type(exc).__name__
     record = {"type": type(exc).__name__, "message": message, "user_error": isinstance(exc, UserError),
               "traceback": traceback.format_exc()}
@@ -54,10 +59,7 @@ def _limit_memory() -> None:
 
 
 def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
-    from llem.envinfo import snapshot
-    from llem.harness import measure
-    from llem.progress import stage_printer
-
+    """Plain data back to the parent: the Measured record as a dict, and the environment."""
     printer = stage_printer(quiet)
     interrupt.job_started()
 
@@ -65,7 +67,8 @@ def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
         interrupt.stage(message)
         printer(message)
 
-    return {"measured": measure(spec, Path(run_dir), progress, warm), "environment": snapshot()}
+    measured = measure(spec, Path(run_dir), progress, warm)
+    return {"measured": measured.to_dict(), "environment": snapshot()}
 
 
 def _quiet_libraries() -> None:
@@ -77,9 +80,6 @@ def _quiet_libraries() -> None:
 def _worker(conn, job: tuple, env: dict) -> None:
     """Measure jobs until told to stop. After a failure the worker exits: an engine that raised is
     not trusted with the next job. A job for another engine configuration is handed back."""
-    from llem.spec import JobSpec
-    from llem.warm import EngineMismatch, WarmEngines
-
     os.environ.update(env)
     _quiet_libraries()
     interrupt.install_worker()  # SIGINT/SIGTERM: the engine is still released and any server stopped
@@ -130,8 +130,6 @@ def _job_env(spec) -> dict:
 
 
 def engine_group(spec) -> str:
-    from llem.grouping import engine_group as group_of
-
     return group_of(spec.to_dict())
 
 
@@ -214,8 +212,6 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
         status, payload = _wait(worker, spec)
         if status == "mismatch":  # same group, but the engine is sized from the workload differently
             if not quiet:
-                from llem.progress import console
-
                 console().print(f"[dim]llem: new engine for {spec.run_id()} ({payload})[/dim]")
             worker.stop()
             worker = None

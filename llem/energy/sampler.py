@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from llem.interrupt import spawning
+from llem.energy.nvml import init_nvml, load_nvml
+from llem.energy.nvml_devices import resolve_gpus
+from llem.interrupt import ignore_signals, spawning
 from llem.paths import TIMESERIES as FILE_NAME
 
 COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "throttle_reasons",
@@ -103,10 +105,6 @@ def summarize_rows(rows: list[dict]) -> dict:
 def _run(conn, stop, gpus: list[int], interval_s: float, path: str) -> None:
     """The sampler process body. A signal to llem's process group leaves it to its parent, which
     stops it; if the parent dies without doing so, it stops by itself (llem/interrupt.py)."""
-    from llem.energy.nvml import init_nvml, load_nvml
-    from llem.energy.nvml_devices import resolve_gpus
-    from llem.interrupt import ignore_signals
-
     ignore_signals()
     parent = os.getppid()
     try:

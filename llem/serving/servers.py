@@ -16,12 +16,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from llem import paths
-from llem.serving.commands import ServerPlan
+from llem.serving.plan import ServerPlan
 
 STOP_GRACE_S = 15.0
 _PR_SET_PDEATHSIG = 1
@@ -154,31 +153,3 @@ def start_server(plan: ServerPlan, run_dir: Path, ready_timeout_s: float) -> Ser
         server.stop()
         raise
     return server
-
-
-@contextmanager
-def running_server(plan: ServerPlan, run_dir: Path, ready_timeout_s: float) -> Iterator[ServerProcess]:
-    """Start, wait until ready, yield; stop in every case (errors, KeyboardInterrupt, SIGTERM)."""
-    previous = signal.getsignal(signal.SIGTERM)
-    in_main = _is_main_thread()
-    if in_main:  # a SIGTERM to the measuring process must still run the finally below
-        signal.signal(signal.SIGTERM, raise_interrupt)
-    server = None
-    try:
-        server = start_server(plan, run_dir, ready_timeout_s)
-        yield server
-    finally:
-        if server is not None:
-            server.stop()
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

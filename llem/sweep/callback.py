@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from llem.interrupt import signal_name
+
 try:
     from hydra.experimental.callback import Callback
 except ImportError:  # pragma: no cover - hydra is a core dependency
@@ -164,7 +166,6 @@ class SweepCallback(Callback):
             return
         note = None
         if interrupted_by is not None:  # the parent says how far the sweep got
-            from llem.interrupt import signal_name
             from llem.sweep.summary import summary_line
 
             done = sum(counts.get(k, 0) for k in ("measured", "skipped", "failed", "invalid"))

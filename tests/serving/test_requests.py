@@ -66,7 +66,7 @@ def test_synthetic_inputs_are_exact_seeded_valid_ids():
 def test_synthetic_ids_equal_the_offline_ones_for_the_same_tokenizer():
     from transformers import AutoTokenizer
 
-    from llem.backends.engine_models import model_source
+    from llem.models.source import model_source
     from llem.serving.requests import build_inputs
     from llem.workload.prompts import build_requests
 
@@ -94,7 +94,8 @@ def test_prompt_token_check_flags_a_server_that_counts_otherwise():
 
 
 def test_chat_inputs_use_the_servers_length_field():
-    from llem.serving.commands import ServerPlan, llamacpp_plan
+    from llem.backends.llamacpp.server import command as llamacpp_plan
+    from llem.serving.plan import ServerPlan
     from llem.serving.requests import build_inputs
 
     spec = compose_spec("backend=llamacpp", "workload.endpoint=chat", "workload.num_prompts=3")

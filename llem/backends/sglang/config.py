@@ -11,6 +11,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.checks import resolve_device
 from llem.errors import UserError
 
 # server_args.QUANTIZATION_CHOICES (the platform-neutral part; NPU/MLX-only names left out)
@@ -57,9 +59,6 @@ class SglangConfig(BaseModel):
 
     @classmethod
     def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
-
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)
         check_parallelism("sglang", device, hw, {"tp_size": b["tp_size"], "pp_size": b["pp_size"]})
