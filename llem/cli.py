@@ -7,6 +7,7 @@ import sys
 from itertools import product
 from pathlib import Path
 
+from llem import interrupt
 from llem.errors import UserError, choice_error
 
 # Subcommands register here as "module:function" and are imported only when used.
