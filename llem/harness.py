@@ -54,6 +54,7 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
     from llem.energy import create_meter, start_sampler
     from llem.registry import backend_class, backend_info
     from llem.warm import WarmEngines, peak_rss_mib, reset_peak_rss
+    from llem.workload.fingerprint import output_ids_sha256, token_ids_sha256
     from llem.workload.prompts import build_requests
 
     if spec.workload.mode == "server":  # the engine's own server under load: llem/serving
@@ -111,7 +112,8 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
                 w = window_metrics(wall, len(requests), gen.total_input_tokens, gen.total_output_tokens,
                                    m.total_j, baseline.get("power_w"), spec.energy.grid_intensity_g_per_kwh)
                 w.update(index=r, started_unix_s=started, batch_latency_s=[b.latency_s for b in gen.batches],
-                         batch_ttft_s=[b.ttft_s for b in gen.batches], energy=m.to_dict())
+                         batch_ttft_s=[b.ttft_s for b in gen.batches], energy=m.to_dict(),
+                         output_ids_sha256=output_ids_sha256(gen.output_ids))
                 windows.append(w)
                 flags += [f"window {r}: {f}" for f in window_flags(m, spec.energy)]
         finally:
@@ -138,7 +140,8 @@ def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None)
             "memory": memory,
             "timeseries": timeseries,
             "flags": flags,
-            "requests": {"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests]},
+            "requests": {"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests],
+                         "prompt_token_ids_sha256": token_ids_sha256(requests)},
         }
     finally:
         meter.close()

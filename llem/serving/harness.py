@@ -126,6 +126,7 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
     from llem.harness import idle_baseline, window_flags
     from llem.serving.commands import ServerPlan
     from llem.serving.requests import build_inputs
+    from llem.workload.fingerprint import token_ids_sha256
     from llem.workload.loadgen import LoadSettings, run_load, served_model
 
     w = spec.workload
@@ -175,7 +176,8 @@ def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_di
         "flags": flags,
         "tokens_counted": ("steady-state windows: streamed tokens that arrived inside the window (client count, one per "
                            "token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count"),
-        "requests": {"count": len(inputs), "input_tokens": [o.usage_prompt_tokens for o in all_outputs[: len(inputs)]]},
+        "requests": {"count": len(inputs), "input_tokens": [o.usage_prompt_tokens for o in all_outputs[: len(inputs)]],
+                     "prompt_token_ids_sha256": token_ids_sha256(inputs)},
         "server": {
             "url": url,
             "attached": server is None,
