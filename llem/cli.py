@@ -12,6 +12,8 @@ from llem.errors import UserError
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
+    "export": "llem.bundle.cli:export_main",
+    "verify": "llem.bundle.cli:verify_main",
     "sync": "llem.tracking.sync:main",
 }
 
@@ -161,7 +163,9 @@ Usage: python -m llem [group=option ...] [key=value ...]
        python -m llem --multirun workload.batch_size=1,4,16 model=tiny,smollm2-135m
        python -m llem --cfg job [overrides]      show the composed config
        python -m llem -q ...                     quiet (batch systems)
-       llem report SOURCE | llem sync [OUTPUT_ROOT]
+       llem report SOURCE [--format markdown|latex|csv]   report.html, tables, plots
+       llem export SOURCE [-o FILE] | llem verify BUNDLE   result bundles with checksums
+       llem sync [OUTPUT_ROOT]
        python -m llem --hydra-help               Hydra's own flags
 
 Config groups (choose one option each):

@@ -29,6 +29,13 @@ def _tracking(config) -> dict:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {"name": "none"}
 
 
+def _objective(config):
+    """The metric the sweep minimises (run.objective; its first choice): the runs table's sort key."""
+    run = config.get("run") if hasattr(config, "get") else None
+    objective = str(run.get("objective") or "") if run is not None else ""
+    return objective.split("|")[0].strip() or None
+
+
 def _close_warm_worker() -> None:
     """Stop the measurement worker kept alive between jobs, where this llem has one."""
     try:
@@ -121,6 +128,10 @@ class SweepCallback(Callback):
                             f"{sweep_dir / sw.SUMMARY_FILE} ({exc.strerror or exc}); it is printed above.")
         self._catch_up(summary, sweep_dir)
         self._close_parent(sweep, summary["counts"])
+        from llem.tracking.urls import sweep_links
+
+        for line in sweep_links(sweep, summary, _objective(config)):
+            console().print(f"llem: MLflow {line}", markup=False)
         for var in sw.ENV_VARS:
             os.environ.pop(var, None)
 
