@@ -190,6 +190,9 @@ def _print_help() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from llem.progress import library_bars
+
+    library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:
         _print_help()
         return 0

@@ -61,6 +61,9 @@ def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
 
 
 def _quiet_libraries() -> None:
+    from llem.progress import library_bars
+
+    library_bars()  # a job started by Slurm or submitit, not through llem's CLI, writes to a log file
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

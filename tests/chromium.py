@@ -40,10 +40,13 @@ class Browser:
                 "--disable-extensions", "--disable-background-networking", "--disable-sync",
                 "--disable-component-update", "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
                 f"--window-size={width},{height}", "about:blank"]
-        # fd 3: commands in, fd 4: answers out (what --remote-debugging-pipe expects)
-        self.proc = subprocess.Popen(["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
-                                      chromium_path(), *args], pass_fds=(to_browser_r, from_browser_w),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        # fd 3: commands in, fd 4: answers out (what --remote-debugging-pipe expects); bash, as dash
+        # redirects only single-digit fds
+        self.log = Path(tempfile.mkstemp(prefix="llem-chromium-", suffix=".log")[1])
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(["bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
+                                          chromium_path(), *args], pass_fds=(to_browser_r, from_browser_w),
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buf = b""
@@ -54,7 +57,10 @@ class Browser:
         msg = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             msg["sessionId"] = session
-        os.write(self._to_browser, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self._to_browser, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError:
+            raise RuntimeError(f"Chromium exited (code {self.proc.poll()}): {self.log.read_text()[-2000:]}") from None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for answer in self._read():
@@ -67,7 +73,7 @@ class Browser:
     def _read(self) -> list[dict]:
         chunk = os.read(self._from_browser, 1 << 20)
         if not chunk:
-            raise RuntimeError(f"Chromium exited (code {self.proc.poll()})")
+            raise RuntimeError(f"Chromium exited (code {self.proc.poll()}): {self.log.read_text()[-2000:]}")
         self._buf += chunk
         *done, self._buf = self._buf.split(b"\0")
         return [json.loads(m) for m in done if m]
@@ -99,6 +105,7 @@ class Browser:
             except OSError:
                 pass
         shutil.rmtree(self.profile, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
 
 
 class Page:

@@ -41,6 +41,14 @@
     }
     count.textContent = shown + " of " + rows.length + " runs";
   }
+  // a link from the table to a run's details opens them
+  function openTarget() {
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
+
   query.addEventListener("input", filter);
   status.addEventListener("change", filter);
   filter();
