@@ -3,6 +3,7 @@
 debugging port at all; the pages it loads are on loopback or local files.
 
 Debian's `chromium` package (.ci/install.d/45-chromium.sh); tests that need it skip without it.
+LLEM_SCREENSHOT_DIR=<dir> keeps a copy of every screenshot the tests take.
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ class Page:
             params["clip"] = {"x": 0, "y": 0, "width": size[0], "height": min(size[1], 8000), "scale": 1}
         data = base64.b64decode(self.call("Page.captureScreenshot", params)["data"])
         Path(path).write_bytes(data)
+        keep = os.environ.get("LLEM_SCREENSHOT_DIR")  # CI can keep the screenshots as artifacts
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / Path(path).name).write_bytes(data)
         return Path(path)
 
 
