@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from llem.errors import UserError, choice_error
+from llem.grouping import PER_JOB_HARDWARE
 from llem.models.archs import arch_names
 from llem.models.builtin import BUILTIN_MODELS
 
@@ -53,6 +54,10 @@ def _check_hardware(spec, info) -> None:
             f"backend={info.name} runs only on {runs_on} devices, not on hardware={hw.name} (device {hw.device}): "
             f"choose a GPU hardware profile such as hardware=cuda or hardware=h100, or another backend."
         )
+    gpu_settings = [k for k in PER_JOB_HARDWARE if getattr(hw, k) is not None]
+    if gpu_settings and hw.device == "cpu":
+        raise UserError(f"hardware.{gpu_settings[0]} sets a GPU's power or clocks, but hardware={hw.name} is the CPU: "
+                        f"use a GPU hardware profile (hardware=cuda) or leave it unset.")
     if hw.gpus is not None and len(hw.gpus) != hw.gpu_count:
         raise UserError(f"hardware.gpus={hw.gpus} lists {len(hw.gpus)} GPUs but hardware.gpu_count={hw.gpu_count}: make them agree.")
 

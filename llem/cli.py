@@ -14,7 +14,8 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
     "export": "llem.bundle.cli:export_main",
     "verify": "llem.bundle.cli:verify_main",
-    "sync": "llem.tracking.sync:main",
+    "sync": "llem.cli:sync_main",
+    "gpu-restore": "llem.energy.restore_cli:main",
 }
 
 _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
@@ -146,10 +147,18 @@ def _hydra_main() -> None:
     hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
 
 
+def sync_main(argv: list[str]) -> int:
+    """`llem sync`: tracking uploads the runs; the power plot of each is made first (tracking does not plot)."""
+    from llem.report.timeseries import power_plot
+    from llem.tracking.sync import main as sync
+
+    return sync(argv, prepare=power_plot)
+
+
 def _exit_code(multirun: bool) -> int:
     """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
     (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
-    from llem.app import SESSION
+    from llem.sweep.ledger import SESSION
 
     bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid")]
     if not bad:
@@ -166,6 +175,7 @@ Usage: python -m llem [group=option ...] [key=value ...]
        llem report SOURCE [--format markdown|latex|csv]   report.html, tables, plots
        llem export SOURCE [-o FILE] | llem verify BUNDLE   result bundles with checksums
        llem sync [OUTPUT_ROOT]
+       llem gpu-restore                          undo a killed job's hardware.power_limit_w / clocks
        python -m llem --hydra-help               Hydra's own flags
 
 Config groups (choose one option each):

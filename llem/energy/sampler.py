@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-FILE_NAME = "timeseries.csv"
+from llem.paths import TIMESERIES as FILE_NAME
+
 COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "throttle_reasons",
            "memory_used_mib"]
 # Clock-event reasons that are not throttling: GPU idle, application clocks set, display clock.

@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 from llem.errors import UserError
+from llem.progress import console
+from llem.report.identity import identity_groups, identity_lines
 from llem.report.paper import FORMATS
+from llem.report.slo import choose, slo_lines
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
     p.add_argument("--timeseries", type=int, default=4, metavar="N",
                    help="plot the power time series of up to N runs (default: 4)")
+    p.add_argument("--slo-ttft-s", type=float, metavar="S",
+                   help="name the lowest-energy run whose p90 time to first token is within S seconds")
+    p.add_argument("--slo-latency-s", type=float, metavar="S",
+                   help="name the lowest-energy run whose p90 latency (per request in server mode, per batch offline) is within S")
     return p
 
 
@@ -51,12 +58,14 @@ def _title(source: str) -> str:
 def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -> dict:
     from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
     from llem.report.timeseries import plot_run_power
+    from llem.report.tradeoffs import tradeoff_plots
 
     files = {"energy_vs_throughput": energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)}
     files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
                                                     "energy per output token (J)", "energy per token")
     files["throughput_vs_batch_size"] = metric_vs_batch(rows, out_dir / "throughput_vs_batch_size.png", title, TPS,
                                                         "throughput (output tokens / s)", "throughput")
+    files.update(tradeoff_plots(rows, out_dir, title))
     plotted = 0
     for run in runs:
         if plotted >= timeseries or not run.ok or run.run_dir is None:
@@ -93,18 +102,19 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
         files["table"].write_text(text, encoding="utf-8")
         sys.stdout.write(text)
         sys.stdout.flush()
+    identity = identity_groups([r.record for r in runs if r.ok])
+    for line in identity_lines(identity):
+        console().print(line)
     if plots:
         files.update(_plots(rows, runs, out_dir, title, timeseries))
     if html:
         from llem.report.html import write_html
 
         files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source)
-    return {"rows": rows, "files": files, "out_dir": out_dir}
+    return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity}
 
 
 def main(argv: list[str]) -> int:
-    from llem.progress import console
-
     args = _parser().parse_args(argv)
     out_dir = _out_dir(args.source, args.out)
     try:
@@ -114,6 +124,9 @@ def main(argv: list[str]) -> int:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2
     con = console()
+    if args.slo_ttft_s is not None or args.slo_latency_s is not None:
+        for line in slo_lines(choose(report["rows"], args.slo_ttft_s, args.slo_latency_s)):
+            con.print(line)
     files = report["files"]
     if "html" in files:
         con.print(f"[bold]llem report[/bold] wrote {files['html']}")

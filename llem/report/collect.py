@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from llem import paths
 from llem.errors import UserError
 
 MLFLOW_PREFIX = "mlflow:"
@@ -24,7 +25,7 @@ class Run:
 def _load(run_dir: Path) -> Optional[Run]:
     from llem.results.io import read_json
 
-    for name in ("result.json", "failure.json"):
+    for name in paths.RECORDS:
         path = run_dir / name
         if path.is_file():
             try:
@@ -36,12 +37,11 @@ def _load(run_dir: Path) -> Optional[Run]:
 
 def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
     from llem.results.io import read_json
-    from llem.tracking.sweep import SUMMARY_FILE
 
     try:
-        summary = read_json(sweep_dir / SUMMARY_FILE)
+        summary = read_json(sweep_dir / paths.SWEEP_SUMMARY)
     except (OSError, ValueError):
-        from llem.tracking.summary import summarize_sweep
+        from llem.sweep.summary import summarize_sweep
 
         summary = summarize_sweep(sweep_dir, since_unix_s=0.0)
     return [Path(j["run_dir"]) for j in summary["jobs"] if j.get("run_dir")]
@@ -49,11 +49,11 @@ def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
 
 def from_directory(path: Path) -> list[Run]:
     path = Path(path)
-    if (path / "result.json").is_file() or (path / "failure.json").is_file():
+    if any((path / name).is_file() for name in paths.RECORDS):
         dirs = [path]
-    elif (path / "runs").is_dir():
-        dirs = sorted(p for p in (path / "runs").iterdir() if p.is_dir())
-    elif any(path.glob("*/.hydra/config.yaml")):
+    elif paths.runs_dir(path).is_dir():
+        dirs = sorted(p for p in paths.runs_dir(path).iterdir() if p.is_dir())
+    elif any(path.glob(f"*/{paths.HYDRA_JOB_CONFIG}")):
         dirs = _sweep_run_dirs(path)
     else:
         raise UserError(f"{path} is not a run dir, a sweep dir or an output root: give a folder with result.json, "
@@ -78,7 +78,7 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
         dest = cache_dir / mlrun.info.run_id
         dest.mkdir(parents=True, exist_ok=True)
         names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
-        for name in ("result.json", "failure.json", "timeseries.csv", "config.yaml", "environment.json"):
+        for name in (*paths.RECORDS, paths.TIMESERIES, paths.CONFIG, paths.ENVIRONMENT):
             if name in names and not (dest / name).exists():
                 client.download_artifacts(mlrun.info.run_id, name, str(dest))
         run = _load(dest)

@@ -135,12 +135,13 @@ def _run_details(run: Run, row: dict) -> str:
 
 
 def _environment(run: Run) -> Optional[dict]:
+    from llem.paths import ENVIRONMENT
     from llem.results.io import read_json
 
-    if run.run_dir is None or not (run.run_dir / "environment.json").is_file():
+    if run.run_dir is None or not (run.run_dir / ENVIRONMENT).is_file():
         return None
     try:
-        return read_json(run.run_dir / "environment.json")
+        return read_json(run.run_dir / ENVIRONMENT)
     except (OSError, ValueError):
         return None
 

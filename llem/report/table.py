@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 from typing import Optional
 
+from llem.paths import ENVIRONMENT
 from llem.report.collect import Run
 
 # Spec fields that can tell runs apart, in the order labels use them.
@@ -38,12 +39,12 @@ def flatten(run: Run) -> dict:
     m = rec.get("metrics", {}) if run.ok else {}
     ts = rec.get("timeseries") if isinstance(rec.get("timeseries"), dict) else {}
     env_gpus = None
-    if run.run_dir is not None and (run.run_dir / "environment.json").is_file():
+    if run.run_dir is not None and (run.run_dir / ENVIRONMENT).is_file():
         from llem.results.io import read_json
         from llem.tracking.payload import gpu_name
 
         try:
-            env_gpus = gpu_name(read_json(run.run_dir / "environment.json"))
+            env_gpus = gpu_name(read_json(run.run_dir / ENVIRONMENT))
         except (OSError, ValueError):
             env_gpus = None
     row = {
@@ -77,8 +78,10 @@ def flatten(run: Run) -> dict:
             row[f"backend.{key}"] = value
     for key in ("output_tokens_per_s", "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j",
                 "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
-                "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s"):
+                "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s", "e2e_latency_p90_s",
+                "mbu_decode", "mfu_prefill", "prefill_j_per_input_token", "decode_j_per_output_token"):
         row[key] = m.get(key)
+    row["power_limit_w"] = spec.get("hardware", {}).get("power_limit_w")
     for key in CI_KEYS:
         row[f"{key}_ci95_low"] = _stat(rec, key, "ci95_low") if run.ok else None
         row[f"{key}_ci95_high"] = _stat(rec, key, "ci95_high") if run.ok else None

@@ -16,11 +16,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
-from llem.serving.commands import ServerPlan
+from llem import paths
+from llem.serving.plan import ServerPlan
 
 STOP_GRACE_S = 15.0
 _PR_SET_PDEATHSIG = 1
@@ -144,40 +144,12 @@ class ServerProcess:
 def start_server(plan: ServerPlan, run_dir: Path, ready_timeout_s: float) -> ServerProcess:
     """Start the server (log and server.json in run_dir) and wait until it answers; stopped again
     if it never does. The caller stops it (a sweep's worker may keep it for the next job)."""
-    server = ServerProcess(plan, Path(run_dir) / "server.log")
+    server = ServerProcess(plan, Path(run_dir) / paths.SERVER_LOG)
     try:
         server.start()
-        (Path(run_dir) / "server.json").write_text(json.dumps(server.describe(), indent=2))
+        (Path(run_dir) / paths.SERVER).write_text(json.dumps(server.describe(), indent=2))
         server.wait_ready(ready_timeout_s)
     except BaseException:
         server.stop()
         raise
     return server
-
-
-@contextmanager
-def running_server(plan: ServerPlan, run_dir: Path, ready_timeout_s: float) -> Iterator[ServerProcess]:
-    """Start, wait until ready, yield; stop in every case (errors, KeyboardInterrupt, SIGTERM)."""
-    previous = signal.getsignal(signal.SIGTERM)
-    in_main = _is_main_thread()
-    if in_main:  # a SIGTERM to the measuring process must still run the finally below
-        signal.signal(signal.SIGTERM, raise_interrupt)
-    server = None
-    try:
-        server = start_server(plan, run_dir, ready_timeout_s)
-        yield server
-    finally:
-        if server is not None:
-            server.stop()
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

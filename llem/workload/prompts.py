@@ -15,7 +15,7 @@ _DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 
 
 @lru_cache(maxsize=None)
-def _read_jsonl(path: str) -> tuple[str, ...]:
+def read_jsonl(path: str) -> tuple[str, ...]:
     try:
         with open(path, encoding="utf-8") as fh:
             return _parse_jsonl(path, fh)
@@ -41,13 +41,13 @@ def _parse_jsonl(path: str, fh) -> tuple[str, ...]:
 
 
 def builtin_prompts() -> list[str]:
-    return list(_read_jsonl(str(_DATA)))
+    return list(read_jsonl(str(_DATA)))
 
 
 def validate_source(workload) -> None:
     """Cheap check of a user file before any model loads."""
     if workload.source == "jsonl":
-        _read_jsonl(str(Path(workload.path).expanduser()))
+        read_jsonl(str(Path(workload.path).expanduser()))
 
 
 def build_requests(
@@ -65,7 +65,7 @@ def build_requests(
             Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=[rng.choice(allowed) for _ in range(workload.input_tokens)])
             for i in range(workload.num_prompts)
         ]
-    texts = builtin_prompts() if workload.source == "builtin" else list(_read_jsonl(str(Path(workload.path).expanduser())))
+    texts = builtin_prompts() if workload.source == "builtin" else list(read_jsonl(str(Path(workload.path).expanduser())))
     requests = []
     for i in range(workload.num_prompts):
         text = texts[i % len(texts)]

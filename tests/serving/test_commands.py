@@ -8,7 +8,11 @@ import sys
 import pytest
 
 from llem.errors import UserError
-from llem.serving.commands import _flags, llamacpp_plan, sglang_plan, tgi_plan, trtllm_plan, vllm_plan
+from llem.backends.llamacpp.server import command as llamacpp_plan
+from llem.backends.sglang.server import command as sglang_plan
+from llem.backends.tensorrt.server import command as trtllm_plan
+from llem.backends.vllm.server import command as vllm_plan
+from llem.serving.plan import cli_flags
 from llem.workload.loadgen import arrival_offsets
 
 
@@ -17,10 +21,10 @@ def _after(argv: list[str], flag: str) -> str:
 
 
 def test_flags_dash_style_negates_false_and_json_encodes_dicts():
-    assert _flags({"max_num_seqs": 4, "enforce_eager": True, "enable_prefix_caching": False, "quantization": None,
+    assert cli_flags({"max_num_seqs": 4, "enforce_eager": True, "enable_prefix_caching": False, "quantization": None,
                    "speculative_config": {"method": "ngram"}}) == [
         "--max-num-seqs", "4", "--enforce-eager", "--no-enable-prefix-caching", "--speculative-config", '{"method": "ngram"}']
-    assert _flags({"disable_radix_cache": False, "tp_size": 2}, negatable=False) == ["--tp-size", "2"]
+    assert cli_flags({"disable_radix_cache": False, "tp_size": 2}, negatable=False) == ["--tp-size", "2"]
 
 
 def test_llamacpp_server_listens_on_loopback_and_never_interrupts_requests():
@@ -60,7 +64,7 @@ def test_chunk_token_rule():
     assert _chunk_tokens({"choices": [], "usage": {"completion_tokens": 9}}) == 0
 
 
-def test_sglang_and_trtllm_and_tgi_commands():
+def test_sglang_and_trtllm_commands():
     s = sglang_plan({"model_path": "/m", "tp_size": 2, "disable_radix_cache": True, "disable_cuda_graph": False,
                      "max_running_requests": 16}, 30000, python="py")
     assert s.argv[:5] == ["py", "-m", "sglang.launch_server", "--model-path", "/m"]
@@ -72,11 +76,6 @@ def test_sglang_and_trtllm_and_tgi_commands():
     assert _after(t.argv, "--max_batch_size") == "32" and _after(t.argv, "--tp_size") == "2"
     assert _after(t.argv, "--kv_cache_free_gpu_memory_fraction") == "0.8" and "--max_num_tokens" not in t.argv
     assert _after(trtllm_plan("/m", 1, "trt", 1, 64).argv, "--backend") == "tensorrt"
-
-    g = tgi_plan("/data/llama", 8080, 64, 1024, 2048, gpus=[0, 1], models_dir="/srv/models")
-    assert g.argv[:3] == ["docker", "run", "--rm"] and _after(g.argv, "-p") == "127.0.0.1:8080:80"
-    assert _after(g.argv, "--gpus") == "device=0,1" and _after(g.argv, "--num-shard") == "2"
-    assert _after(g.argv, "-v") == "/srv/models:/data" and _after(g.argv, "--max-concurrent-requests") == "64"
 
 
 def test_arrivals_are_seeded_and_have_the_requested_rate():

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from conftest import process_gone
-from llem.serving.commands import ServerPlan
-from llem.serving.servers import ServerFailed, ServerProcess, free_port, running_server
+from llem.serving.plan import ServerPlan
+from llem.serving.servers import ServerFailed, ServerProcess, free_port, start_server
 
 
 def _plan(code: str) -> ServerPlan:
@@ -24,8 +24,7 @@ def test_server_that_never_becomes_ready_times_out_clearly_and_is_stopped(tmp_pa
     plan = _plan("print('loading weights...', flush=True)\nimport time\ntime.sleep(600)")
     t0 = time.monotonic()
     with pytest.raises(ServerFailed) as err:
-        with running_server(plan, tmp_path, ready_timeout_s=1.5):
-            pass
+        start_server(plan, tmp_path, ready_timeout_s=1.5)
     assert time.monotonic() - t0 < 20
     msg = str(err.value)
     assert "did not become ready within workload.ready_timeout_s=1.5 s" in msg and f"{plan.url}/v1/models" in msg
@@ -39,8 +38,7 @@ def test_server_that_never_becomes_ready_times_out_clearly_and_is_stopped(tmp_pa
 def test_server_that_exits_while_starting_reports_its_exit_code_and_log(tmp_path):
     plan = _plan("import sys\nprint('error: unknown flag --bogus', flush=True)\nsys.exit(3)")
     with pytest.raises(ServerFailed) as err:
-        with running_server(plan, tmp_path, ready_timeout_s=30):
-            pass
+        start_server(plan, tmp_path, ready_timeout_s=30)
     assert "exited with code 3" in str(err.value) and "unknown flag --bogus" in str(err.value)
 
 
@@ -62,7 +60,7 @@ def test_server_dies_with_the_process_that_started_it(tmp_path):
         import sys, time
         from pathlib import Path
         from llem.serving.servers import ServerProcess
-        from llem.serving.commands import ServerPlan
+        from llem.serving.plan import ServerPlan
         s = ServerProcess(ServerPlan("fake", [sys.executable, "-c", "import time; time.sleep(600)"], 1), Path({str(tmp_path)!r}) / "log")
         s.start()
         Path({str(pidfile)!r}).write_text(str(s.pid))

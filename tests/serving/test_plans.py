@@ -14,7 +14,7 @@ LOAD_VARIANTS = [["workload.concurrency=1"], ["workload.concurrency=16", "worklo
 
 @pytest.mark.parametrize("backend", ["llamacpp", "vllm"])
 def test_plan_does_not_depend_on_the_load(backend):
-    from llem.serving.plans import plan_for
+    from llem.serving.plan import plan_for
 
     base = plan_for(compose_spec(f"backend={backend}"), "cpu", 8000)
     assert plan_for(compose_spec(f"backend={backend}"), "cpu", 8000) == base  # deterministic
@@ -24,7 +24,7 @@ def test_plan_does_not_depend_on_the_load(backend):
 
 
 def test_vllm_server_uses_its_own_running_batch_default_unless_set():
-    from llem.serving.plans import plan_for
+    from llem.serving.plan import plan_for
 
     argv = plan_for(compose_spec("backend=vllm", "workload.concurrency=8"), "cpu", 8000).argv
     assert "--max-num-seqs" not in argv
@@ -36,13 +36,47 @@ def test_vllm_server_uses_its_own_running_batch_default_unless_set():
 def test_sglang_and_trtllm_plans_leave_the_running_batch_to_the_engine():
     from llem.backends.sglang.config import SglangConfig
     from llem.backends.tensorrt.config import TensorRTConfig
-    from llem.serving import plans
+    from llem.backends.sglang.server import server_plan as sglang_plan
+    from llem.backends.tensorrt.server import server_plan as trtllm_plan
 
     # their backends need CUDA to validate: a CPU spec with their settings swapped in
     spec = compose_spec("backend=vllm", "workload.concurrency=8")
     sg = spec.model_copy(update={"backend": SglangConfig(name="sglang").model_dump(mode="json")})
-    argv = plans._sglang(sg, 30000).argv
+    argv = sglang_plan(sg, "cuda", 30000).argv
     assert "--max-running-requests" not in argv and argv[argv.index("--context-length") + 1] == "160"
     trt = spec.model_copy(update={"backend": TensorRTConfig(name="tensorrt").model_dump(mode="json")})
-    argv = plans._trtllm(trt, 8001).argv
+    argv = trtllm_plan(trt, "cuda", 8001).argv
     assert "--max_batch_size" not in argv and argv[argv.index("--max_seq_len") + 1] == "160"
+
+
+def test_every_server_entry_of_the_registry_resolves_without_importing_its_engine():
+    import sys
+
+    from llem.registry import BACKENDS, load_object
+
+    heavy = {"llama_cpp", "vllm", "sglang", "tensorrt_llm"}
+    before = heavy & set(sys.modules)
+    servers = {name: info.server for name, info in BACKENDS.items() if info.server}
+    assert set(servers) == {"llamacpp", "vllm", "sglang", "tensorrt"} and BACKENDS["pytorch"].server is None
+    for name, path in servers.items():
+        assert path.startswith(f"llem.backends.{name}.server:") and callable(load_object(path))
+    assert heavy & set(sys.modules) == before
+
+
+def test_pytorch_has_no_server_and_says_so_in_one_sentence():
+    from llem.errors import UserError
+    from llem.serving.plan import plan_for
+
+    with pytest.raises(UserError) as err:
+        plan_for(compose_spec("backend=pytorch"), "cpu", 8000)
+    assert str(err.value) == ("backend=pytorch has no server llem can start: use backend=llamacpp, vllm, sglang or "
+                              "tensorrt, or attach with workload.server_url=<url>.")
+
+
+def test_engine_version_comes_from_the_registry_dists():
+    import importlib.metadata as md
+
+    from llem.registry import engine_version
+
+    assert engine_version("llamacpp") == md.version("llama_cpp_python")
+    assert engine_version("pytorch") is None  # no server: its offline backend reports its own versions

@@ -94,7 +94,8 @@ def test_prompt_token_check_flags_a_server_that_counts_otherwise():
 
 
 def test_chat_inputs_use_the_servers_length_field():
-    from llem.serving.commands import ServerPlan, llamacpp_plan
+    from llem.backends.llamacpp.server import command as llamacpp_plan
+    from llem.serving.plan import ServerPlan
     from llem.serving.requests import build_inputs
 
     spec = compose_spec("backend=llamacpp", "workload.endpoint=chat", "workload.num_prompts=3")

@@ -13,35 +13,18 @@ every request is its own engine call with its own latency and time to first toke
 from __future__ import annotations
 
 import inspect
-import os
 import time
 from pathlib import Path
 
 from llem.backends.base import Backend, BatchRecord, Generation, Request
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
+from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
 
 BATCHING = (
     "sequential: llama-cpp-python's Llama runs one sequence at a time, so workload.batch_size does not "
     "batch requests; each request is one engine call (prompt evaluation, then one decode step per output token)"
 )
-
-
-def _physical_cores() -> int:
-    """Physical cores among the CPUs this process may use: llama.cpp's own default thread count.
-    SMT siblings share a core's arithmetic units and slow its spinning worker threads down."""
-    try:
-        cpus = os.sched_getaffinity(0)
-    except AttributeError:  # not Linux
-        return max(1, (os.cpu_count() or 2) // 2)
-    cores = set()
-    for cpu in cpus:
-        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
-        except OSError:
-            cores.add(("cpu", str(cpu)))
-    return max(1, len(cores))
 
 
 def _file_type_names(llama_cpp) -> dict[int, str]:
@@ -71,7 +54,7 @@ class LlamaCppBackend(Backend):
             )
         self.gguf_path, self.gguf_origin = resolve_gguf(m)
         self.n_gpu_layers = s["n_gpu_layers"] if s["n_gpu_layers"] is not None else (-1 if self.device == "cuda" else 0)
-        cpus = _physical_cores()
+        cpus = physical_cores()
         kwargs = {
             "model_path": str(self.gguf_path),
             "n_gpu_layers": self.n_gpu_layers,

@@ -1,6 +1,6 @@
 """SGLang offline engine (sglang.Engine) with fixed output lengths and token-id prompts.
 
-Not yet run on hardware: SGLang has no CPU build, and the GPU machine used so far has no SGLang.
+Run on an H200 with SGLang 0.5.16 (docs/measurements.md); SGLang has no CPU build, so CI checks the mapping only.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class SglangBackend(Backend):
         return self.generate_groups(
             requests,
             lambda group: self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling),
-            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]))
+            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]),
+            lambda _group, results: [list(res.get("output_ids") or []) for res in results])
 
     def describe(self) -> dict:
         args = getattr(self.engine, "server_args", None)

@@ -100,7 +100,8 @@ class TensorRTBackend(Backend):
         return self.generate_groups(
             requests,
             lambda group: self.llm.generate([list(r.input_ids) for r in group], self.sampling, use_tqdm=False),
-            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]))
+            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
 
     def describe(self) -> dict:
         effective = {"runtime": self.settings["runtime"], "batching": self.settings["batching"],

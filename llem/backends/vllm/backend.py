@@ -73,7 +73,8 @@ class VllmBackend(Backend):
             requests,
             lambda group: self.llm.generate([{"prompt_token_ids": list(r.input_ids)} for r in group], self.sampling,
                                             use_tqdm=False),
-            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]))
+            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
 
     def describe(self) -> dict:
         cfg = self.llm.llm_engine.vllm_config

@@ -1,0 +1,58 @@
+"""llama-cpp-python's OpenAI-compatible server (python -m llama_cpp.server): its command line from a
+JobSpec. Pure functions, no engine import; its flags are ModelSettings/ServerSettings fields."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
+from llem.backends.llamacpp.threads import physical_cores
+from llem.serving.plan import LOOPBACK, ServerPlan
+
+# llama-cpp-python's server fills fields a request leaves out with its own defaults: repeat_penalty 1.1
+# (applied before greedy picking, so temperature 0 is not greedy there), top_k 40, min_p 0.05. These
+# turn them off, as the offline backend and the other servers sample (workload.sampling's top_k/top_p
+# still override when temperature > 0).
+NEUTRAL_SAMPLING = {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}
+
+
+def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
+            n_gpu_layers: int, n_threads: int, python: Optional[str] = None) -> ServerPlan:
+    """The server's plan from backend settings and resolved sizes."""
+    model = {
+        "model": gguf_path,
+        "n_ctx": n_ctx,
+        "n_gpu_layers": n_gpu_layers,
+        "n_batch": settings["n_batch"],
+        "n_ubatch": settings["n_ubatch"],
+        "n_threads": n_threads,
+        "n_threads_batch": settings["n_threads_batch"] or n_threads,
+        "flash_attn": settings["flash_attn"],
+        "use_mmap": settings["use_mmap"],
+        "seed": settings["seed"],
+        "type_k": KV_CACHE_TYPES[settings["type_k"]] if settings["type_k"] else None,
+        "type_v": KV_CACHE_TYPES[settings["type_v"]] if settings["type_v"] else None,
+        "verbose": False,
+    }
+    server = {"host": LOOPBACK, "port": port,
+              # true (its default) aborts a streaming request whenever another one waits: wrong under load
+              "interrupt_requests": False}
+    argv = [python or sys.executable, "-m", "llama_cpp.server"]
+    for key, value in {**model, **server}.items():
+        if value is not None:  # its argparse takes booleans as values: --flash_attn False
+            argv += [f"--{key}", str(value)]
+    # min_tokens suppresses EOS until max_tokens; the server has no ignore_eos field.
+    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=("min_tokens",),
+                      request_extras=dict(NEUTRAL_SAMPLING), chat_length_fields=("max_tokens",))
+
+
+def server_plan(spec, device: str, port: int) -> ServerPlan:
+    """The registry's entry: the GGUF resolved (converted where llem builds it), layers by device."""
+    from llem.models.gguf import resolve_gguf
+
+    s = spec.backend
+    gguf, _origin = resolve_gguf(spec.model)
+    layers = s["n_gpu_layers"] if s["n_gpu_layers"] is not None else (-1 if device == "cuda" else 0)
+    return command(s, spec.workload, str(gguf), port, context_length(s, spec.workload), layers,
+                   s["n_threads"] or physical_cores())

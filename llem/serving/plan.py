@@ -1,0 +1,75 @@
+"""How to start a server, whatever the engine: ServerPlan, the loopback address, the flag helper,
+and plan_for, which asks the engine's own folder (through the registry) for its plan.
+
+Each engine's command line lives in llem/backends/<name>/server.py; nothing here knows one.
+
+A server is sized like a deployed one: its configuration is fixed and the load varies. So a plan
+depends on the backend settings, the model and the hardware, and on the workload only through
+context sizing (input_tokens + output_tokens, where the context length is not set): never on
+the load (concurrency, request rate, arrival, num_prompts, seed, SLOs, endpoint, prompt source).
+A running-batch limit left null (max_num_seqs, max_running_requests, max_batch_size) is not
+passed, and the engine's own default holds; so every point of a `--multirun
+workload.concurrency=1,4,16` gets the same server. Equal specs give equal plans but for the port.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from llem.errors import UserError
+
+LOOPBACK = "127.0.0.1"  # every server llem starts listens here only
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    engine: str  # label, e.g. "llama.cpp server"
+    argv: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)  # added to the parent's environment
+    ready_path: str = "/v1/models"  # GET answers 200 once the model is loaded
+    # Request fields that make every request produce exactly max_tokens tokens on this server.
+    fixed_length: tuple[str, ...] = ("min_tokens", "ignore_eos")
+    # Extra request fields, e.g. vLLM's return_token_ids: a streamed chunk may merge several tokens.
+    request_extras: dict = field(default_factory=dict)
+    # The chat request field(s) that cap the answer at workload.output_tokens (max_tokens is deprecated
+    # there in OpenAI's API and vLLM's). The default, both, is for an attached server of unknown kind.
+    chat_length_fields: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def cli_flags(kwargs: dict[str, Any], style: str = "dash", negatable: bool = True) -> list[str]:
+    """{"max_num_seqs": 4, "enforce_eager": True} -> ["--max-num-seqs", "4", "--enforce-eager"].
+
+    style: "dash" (vLLM, SGLang) or "underscore" (trtllm-serve, llama.cpp's server); None values are
+    left out; False becomes --no-<flag> where the parser is negatable, else it is left out."""
+    out = []
+    for key, value in kwargs.items():
+        if value is None:
+            continue
+        flag = "--" + (key.replace("_", "-") if style == "dash" else key)
+        if isinstance(value, bool):
+            if value:
+                out.append(flag)
+            elif negatable:
+                out.append("--no-" + flag[2:])
+            continue
+        out += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
+    return out
+
+
+def plan_for(spec, device: str, port: int) -> ServerPlan:
+    """The plan that starts spec's engine on `port`: the registry's server entry for its backend."""
+    from llem.registry import BACKENDS, backend_info, load_object
+
+    info = backend_info(spec.backend_name)
+    if info.server is None:
+        servers = [n for n, i in BACKENDS.items() if i.server is not None]
+        raise UserError(f"backend={info.name} has no server llem can start: use backend={', '.join(servers[:-1])} "
+                        f"or {servers[-1]}, or attach with workload.server_url=<url>.")
+    return load_object(info.server)(spec, device, port)
