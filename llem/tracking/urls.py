@@ -7,7 +7,8 @@ UI routes (tests/tracking/test_mlflow_ui.py opens them in headless Chromium):
   GenAI by default); MLflow versions that read the experiment's `mlflow.experimentKind` tag
   instead get `custom_model_development` (llem sets it: llem/tracking/mlflow_store.py). The links
   carry `workflowType=machine_learning`, so they open on the runs table in either case.
-- `#/compare-runs?runs=[...]&experiments=[...]` (JSON lists) is the compare view.
+- `#/compare-runs?runs=[...]&experiments=[...]` (JSON lists) is the compare view (workflowType
+  there keeps the side bar on "Model training").
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def run_url(base: str, experiment_id: str, run_id: str) -> str:
 def compare_url(base: str, experiment_id: str, run_ids: Iterable[str]) -> str:
     runs = quote(json.dumps(list(run_ids), separators=(",", ":")))
     exps = quote(json.dumps([str(experiment_id)], separators=(",", ":")))
-    return f"{base}/#/compare-runs?runs={runs}&experiments={exps}"
+    return f"{base}/#/compare-runs?runs={runs}&experiments={exps}&workflowType={WORKFLOW}"
 
 
 def job_run_ids(summary: dict) -> list[str]:
