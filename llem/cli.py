@@ -7,14 +7,15 @@ import sys
 from itertools import product
 from pathlib import Path
 
-from llem.errors import UserError
+from llem.errors import UserError, choice_error
+from llem.progress import library_bars
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
-    "export": "llem.bundle.cli:export_main",
-    "verify": "llem.bundle.cli:verify_main",
-    "sync": "llem.cli:sync_main",
+    "export": "llem.bundle_cli:export_main",
+    "verify": "llem.bundle_cli:verify_main",
+    "sync": "llem.sync_cli:main",
     "gpu-restore": "llem.energy.restore_cli:main",
 }
 
@@ -90,8 +91,6 @@ def _compose_error(exc: Exception, overrides: list[str]) -> UserError:
             key, _, value = o.lstrip("+~").partition("=")
             group = key.split("@")[0]
             if (_conf_dir() / group).is_dir() and value not in _group_options(group):
-                from llem.errors import choice_error
-
                 return choice_error(group, value, _group_options(group))
     if "Could not override" in msg or "not in struct" in str(exc):
         key = msg.split("'")[1] if "'" in msg else msg
@@ -147,14 +146,6 @@ def _hydra_main() -> None:
     hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
 
 
-def sync_main(argv: list[str]) -> int:
-    """`llem sync`: tracking uploads the runs; the power plot of each is made first (tracking does not plot)."""
-    from llem.report.timeseries import power_plot
-    from llem.tracking.sync import main as sync
-
-    return sync(argv, prepare=power_plot)
-
-
 def _exit_code(multirun: bool) -> int:
     """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
     (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
@@ -200,14 +191,12 @@ def _print_help() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from llem.progress import library_bars
-
     library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:
         _print_help()
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        from llem.registry import load_object
+        from llem.registry import load_object  # lazy: --help stays without dataclasses/inspect (tests/test_layering.py)
 
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
     if "-q" in argv or "--quiet" in argv:

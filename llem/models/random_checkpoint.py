@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from llem.models.archs import load_arch
+from llem.models.builtin import materialize
 from llem.paths import cache_dir
 
 VERSION = "rand-ckpt-v1"
@@ -67,8 +68,6 @@ def write_random_safetensors(cfg: dict, path: Path, seed: int) -> None:
 
 def random_checkpoint(arch: str, seed: int) -> Path:
     """The cached folder for (arch, seed), built on first use."""
-    from llem.models.builtin import materialize
-
     final = cache_dir() / "models" / f"random-{arch}-seed{seed}-{VERSION}"
     if (final / "model.safetensors").is_file():
         return final

@@ -11,11 +11,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from llem.bundle.archive import bundle_stem
 from llem.errors import UserError
 from llem.progress import console
+from llem.report.collect import collect
+from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
-from llem.report.paper import FORMATS
+from llem.report.paper import FORMATS, render
+from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
 from llem.report.slo import choose, slo_lines
+from llem.report.table import flatten, render_table, sort_rows, write_csv
+from llem.report.timeseries import plot_run_power
+from llem.report.tradeoffs import tradeoff_plots
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,8 +52,6 @@ def _out_dir(source: str, out: str | None) -> Path:
     if source.startswith("mlflow:"):
         return Path(f"llem-report-{source[len('mlflow:'):] or 'llem'}")
     if Path(source).is_file():  # a bundle: next to where the user is, not inside an archive's folder
-        from llem.bundle.archive import bundle_stem
-
         return Path(f"llem-report-{bundle_stem(Path(source))}")
     return Path(source) / "report"
 
@@ -56,10 +61,6 @@ def _title(source: str) -> str:
 
 
 def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -> dict:
-    from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
-    from llem.report.timeseries import plot_run_power
-    from llem.report.tradeoffs import tradeoff_plots
-
     files = {"energy_vs_throughput": energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)}
     files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
                                                     "energy per output token (J)", "energy per token")
@@ -81,9 +82,6 @@ def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -
 def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4,
                  fmt: str = "terminal", html: bool = True) -> dict:
     """Collect the runs, print the table (terminal, or a paper format on stdout), write the files."""
-    from llem.report.collect import collect
-    from llem.report.table import flatten, render_table, sort_rows, write_csv
-
     runs = collect(source, uri, out_dir)
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
@@ -95,8 +93,6 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     if fmt == "terminal":
         render_table(rows, f"llem report: {title} ({len(rows)} runs)")
     else:
-        from llem.report.paper import render
-
         text = render(rows, f"llem report: {title}", fmt)
         files["table"] = out_dir / f"table.{FORMATS[fmt]}"
         files["table"].write_text(text, encoding="utf-8")
@@ -108,8 +104,6 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     if plots:
         files.update(_plots(rows, runs, out_dir, title, timeseries))
     if html:
-        from llem.report.html import write_html
-
         files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source)
     return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity}
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from llem import paths
+from llem.bundle.archive import BundleError, extract_verified, verify
 from llem.errors import UserError
+from llem.results.io import read_json
+from llem.tracking.mlflow_store import TrackerUnavailable, connect
+from llem.tracking.settings import check_uri, resolve_uri
+from llem.sweep.summary import summarize_sweep
 
 MLFLOW_PREFIX = "mlflow:"
 
@@ -23,8 +29,6 @@ class Run:
 
 
 def _load(run_dir: Path) -> Optional[Run]:
-    from llem.results.io import read_json
-
     for name in paths.RECORDS:
         path = run_dir / name
         if path.is_file():
@@ -36,13 +40,9 @@ def _load(run_dir: Path) -> Optional[Run]:
 
 
 def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
-    from llem.results.io import read_json
-
     try:
         summary = read_json(sweep_dir / paths.SWEEP_SUMMARY)
     except (OSError, ValueError):
-        from llem.sweep.summary import summarize_sweep
-
         summary = summarize_sweep(sweep_dir, since_unix_s=0.0)
     return [Path(j["run_dir"]) for j in summary["jobs"] if j.get("run_dir")]
 
@@ -63,8 +63,6 @@ def from_directory(path: Path) -> list[Run]:
 
 def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
     """Download each job run's result.json (and time series) of an MLflow experiment."""
-    from llem.tracking.mlflow_store import TrackerUnavailable, connect
-
     try:
         client = connect(uri)
     except TrackerUnavailable as exc:
@@ -89,8 +87,6 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
 
 def from_bundle(path: Path, cache_dir: Path) -> list[Run]:
     """The runs of a bundle from `llem export`, after checking it against its manifest."""
-    from llem.bundle.archive import BundleError, extract_verified, verify
-
     try:
         _, problems, _ = verify(path)
     except BundleError as exc:
@@ -98,8 +94,6 @@ def from_bundle(path: Path, cache_dir: Path) -> list[Run]:
     if problems:
         raise UserError(f"the bundle {path} does not match its manifest ({problems[0]}; "
                         f"{len(problems)} problem(s) in all, listed by llem verify {path}).")
-    import shutil
-
     shutil.rmtree(cache_dir, ignore_errors=True)  # llem's own unpack folder: no runs left from an earlier bundle
     return from_directory(extract_verified(path, cache_dir))
 
@@ -107,8 +101,6 @@ def from_bundle(path: Path, cache_dir: Path) -> list[Run]:
 def collect(source: str, uri: Optional[str], cache_dir: Path) -> list[Run]:
     """The runs of SOURCE; downloads (MLflow) and unpacked bundles go under cache_dir."""
     if source.startswith(MLFLOW_PREFIX):
-        from llem.tracking.settings import check_uri, resolve_uri
-
         uri = uri or "sqlite:///mlflow.db"
         check_uri(uri)
         return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir / "mlflow_runs")

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 import llem
+from llem.paths import ENVIRONMENT
 from llem.report.collect import Run
 from llem.report.numbers import plain, with_ci
 from llem.report.paper import MEASURES, config_columns
+from llem.results.io import read_json
 
 ASSETS = Path(__file__).parent / "assets"
 # environment.json fields shown per environment (the whole snapshot is in each run's details)
@@ -135,9 +137,6 @@ def _run_details(run: Run, row: dict) -> str:
 
 
 def _environment(run: Run) -> Optional[dict]:
-    from llem.paths import ENVIRONMENT
-    from llem.results.io import read_json
-
     if run.run_dir is None or not (run.run_dir / ENVIRONMENT).is_file():
         return None
     try:

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Optional
 
 from llem.paths import ENVIRONMENT
+from llem.progress import console
 from llem.report.collect import Run
+from llem.results.basis import meter_label, record_is_estimate
+from llem.results.io import read_json
+from llem.tracking.payload import gpu_name
 
 # Spec fields that can tell runs apart, in the order labels use them.
 LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_tokens", "batch_size")
@@ -21,7 +25,8 @@ CSV_COLUMNS = [
     "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
     "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256", "error", "run_dir",
+    "energy_meter", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
+    "error", "run_dir",
 ]
 
 
@@ -40,9 +45,6 @@ def flatten(run: Run) -> dict:
     ts = rec.get("timeseries") if isinstance(rec.get("timeseries"), dict) else {}
     env_gpus = None
     if run.run_dir is not None and (run.run_dir / ENVIRONMENT).is_file():
-        from llem.results.io import read_json
-        from llem.tracking.payload import gpu_name
-
         try:
             env_gpus = gpu_name(read_json(run.run_dir / ENVIRONMENT))
         except (OSError, ValueError):
@@ -64,7 +66,8 @@ def flatten(run: Run) -> dict:
         "output_tokens": w.get("output_tokens"),
         "num_prompts": w.get("num_prompts"),
         "repeats": spec.get("run", {}).get("repeats"),
-        "energy_meter": ((rec.get("energy") or {}).get("meter") or {}).get("meter") if run.ok else None,
+        "energy_meter": meter_label(rec) if run.ok else None,  # 'codecarbon (estimate)'
+        "energy_basis": ("estimate" if record_is_estimate(rec) else "measured") if run.ok and m.get("energy_j") is not None else None,
         "energy_reason": m.get("energy_reason"),
         "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
         "config_hash": ident.get("config_hash"),
@@ -142,8 +145,6 @@ def render_table(rows: list[dict], title: str) -> None:
     """Columns for what differs between the runs; what they share goes in the caption."""
     from rich.table import Table
 
-    from llem.progress import console
-
     config_cols = [("backend", "backend"), ("model", "model"), ("hardware", "hw"), ("dtype", "dtype"),
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
     engine_settings = sorted({k for r in rows for k in r if k.startswith("backend.")})
@@ -165,6 +166,8 @@ def render_table(rows: list[dict], title: str) -> None:
         if r["status"] == "ok" and r.get("validity_flags"):
             status = "[yellow]flagged[/yellow]"
         jpt = _with_ci(r, "energy_j_per_output_token", ".4g") if r["status"] == "ok" else "[dim]n/a[/dim]"
+        if r.get("energy_basis") == "estimate":
+            jpt += " [yellow]estimate[/yellow]"
         if r["status"] == "ok" and r.get("energy_j_per_output_token") is None:
             jpt = "[yellow]not measured[/yellow]"
         cells = [str(r.get("config_hash") or "")[:8]]

@@ -11,8 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from llem.models.source import model_source
+from llem.registry import backend_info, load_object
 from llem.serving.plan import ServerPlan
 from llem.workload.loadgen import RequestInput
+from llem.workload.prompts import build_requests, source_texts
 
 
 def build_inputs(spec, plan=None) -> list[RequestInput]:
@@ -34,23 +37,17 @@ def client_prompt_counts(spec, texts: list[str]) -> list:
     """The client's own token count of each completions prompt where the server sends no usage (the registry's
     prompt_counter; llama.cpp: its GGUF's vocabulary); None where the server's usage is the count. Chat prompts
     are not counted: the server's chat template adds tokens the client does not see."""
-    from llem.registry import backend_info, load_object
-
     target = backend_info(spec.backend_name).prompt_counter
     return [None] * len(texts) if target is None else load_object(target)(spec, texts)
 
 
 def text_prompts(w) -> list[str]:
     """num_prompts texts, cycling through the source; sent whole (the server tokenizes them)."""
-    from llem.workload.prompts import read_jsonl, builtin_prompts
-
-    texts = builtin_prompts() if w.source == "builtin" else list(read_jsonl(str(Path(w.path).expanduser())))
+    texts = source_texts(w)
     return [texts[i % len(texts)] for i in range(w.num_prompts)]
 
 
 def synthetic_requests(spec):
-    from llem.workload.prompts import build_requests
-
     vocab, special = token_space(spec)
     return build_requests(spec.workload, None, vocab, special)  # synthetic prompts encode no text
 
@@ -59,8 +56,6 @@ def token_space(spec) -> tuple[int, list[int]]:
     """(vocabulary size, special ids) of the tokenizer the server loads, as the offline engines count them:
     min(tokenizer length, the model config's vocab_size), and the tokenizer's special ids."""
     from transformers import AutoConfig, AutoTokenizer
-
-    from llem.backends.engine_models import model_source
 
     m = spec.model
     src = model_source(m)
@@ -80,8 +75,6 @@ def _config_vocab(config) -> Optional[int]:
 
 
 def _counted(spec) -> bool:
-    from llem.registry import backend_info
-
     w = spec.workload
     return w.endpoint == "completions" and w.server_url is None and backend_info(spec.backend_name).prompt_counter is not None
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from llem.tracking.urls import sweep_links  # cheap (no mlflow): the links a sweep's end prints
+
 try:
     from hydra.experimental.callback import Callback
 except ImportError:  # pragma: no cover - hydra is a core dependency
@@ -129,8 +131,6 @@ class SweepCallback(Callback):
                             f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above.")
         self._catch_up(summary, sweep_dir)
         self._close_parent(sweep, summary["counts"])
-        from llem.tracking.urls import sweep_links
-
         for line in sweep_links(sweep, summary, _objective(config)):
             console().print(f"llem: MLflow {line}", markup=False)
         for var in sw.ENV_VARS:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.tracking import payload
+from llem.tracking.urls import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 _CLIENTS: dict[str, object] = {}
 
@@ -65,8 +66,6 @@ def connect(uri: str, timeout_s: float = 10.0):
 def experiment_id(client, name: str) -> str:
     """The experiment's id, created if absent and marked as a model-training experiment (see
     llem/tracking/urls.py) unless someone gave it a kind of their own."""
-    from llem.tracking.urls import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
-
     exp = client.get_experiment_by_name(name)
     if exp is None:
         try:

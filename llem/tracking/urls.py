@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import quote, urlencode, urlparse
 
+from llem.objective import HIGHER_IS_BETTER
+from llem.tracking.marker import read_marker
+
 WORKFLOW = "machine_learning"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
@@ -53,8 +56,6 @@ def compare_url(base: str, experiment_id: str, run_ids: Iterable[str]) -> str:
 def job_run_ids(summary: dict) -> list[str]:
     """MLflow run ids of a sweep's jobs, from their run dirs' tracking markers (skipped jobs too:
     their earlier measurement is part of this sweep's comparison)."""
-    from llem.tracking.marker import read_marker
-
     ids = []
     for job in summary.get("jobs", []):
         marker = read_marker(Path(job["run_dir"])) if job.get("run_dir") else None
@@ -72,8 +73,6 @@ def sweep_links(sweep: dict, summary: dict, order_by: Optional[str] = "energy_j_
     base, serve = ui_base(state["uri"])
     runs = job_run_ids(summary)
     lines = [f"serve the UI with: {serve}"] if serve else []
-    from llem.objective import HIGHER_IS_BETTER
-
     lines.append(f"runs table: {experiment_url(base, exp, order_by, ascending=order_by not in HIGHER_IS_BETTER)}")
     if parent:
         lines.append(f"sweep (parent run): {run_url(base, exp, parent)}")

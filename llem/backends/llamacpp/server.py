@@ -8,6 +8,7 @@ from typing import Optional
 
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.backends.llamacpp.threads import physical_cores
+from llem.models.gguf import resolve_gguf
 from llem.serving.plan import LOOPBACK, ServerPlan
 
 # llama-cpp-python's server fills fields a request leaves out with its own defaults: repeat_penalty 1.1
@@ -49,8 +50,6 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the GGUF resolved (converted where llem builds it), layers by device."""
-    from llem.models.gguf import resolve_gguf
-
     s = spec.backend
     gguf, _origin = resolve_gguf(spec.model)
     layers = s["n_gpu_layers"] if s["n_gpu_layers"] is not None else (-1 if device == "cuda" else 0)

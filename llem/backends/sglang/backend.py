@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
+from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+from llem.models.source import model_source
+from llem.workload.request import Request
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
 REPORTED_SERVER_ARGS = (
@@ -24,9 +27,6 @@ class SglangBackend(Backend):
     def load(self) -> None:
         import sglang
 
-        from llem.backends.engine_models import model_source
-        from llem.backends.sglang.mapping import engine_kwargs, sampling_params
-
         self.source = model_source(self.spec.model)
         self.engine_kwargs = engine_kwargs(self.spec, self.source.model, self.source.tokenizer, self.source.load_format)
         self.engine = sglang.Engine(**self.engine_kwargs)
@@ -36,13 +36,9 @@ class SglangBackend(Backend):
 
     @classmethod
     def load_key(cls, spec) -> dict:
-        from llem.backends.sglang.mapping import engine_kwargs
-
         return engine_kwargs(spec)  # max_running_requests and context_length may come from the workload
 
     def rebind(self, spec) -> None:
-        from llem.backends.sglang.mapping import sampling_params
-
         super().rebind(spec)
         self.sampling = sampling_params(spec)
 

@@ -11,6 +11,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.checks import resolve_device
 from llem.errors import UserError
 
 # server_args.QUANTIZATION_CHOICES (the platform-neutral part; NPU/MLX-only names left out)
@@ -56,10 +58,12 @@ class SglangConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other ServerArgs field, passed through
 
     @classmethod
-    def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tp_size"] * spec.backend["pp_size"]
 
+    @classmethod
+    def check(cls, spec) -> None:
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)
         check_parallelism("sglang", device, hw, {"tp_size": b["tp_size"], "pp_size": b["pp_size"]})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from llem.backends.sglang.mapping import engine_kwargs
+from llem.models.source import model_source
 from llem.serving.plan import LOOPBACK, ServerPlan, cli_flags
 
 
@@ -21,9 +23,6 @@ def command(engine_kwargs: dict, port: int, python: Optional[str] = None) -> Ser
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the offline mapping's ServerArgs, the running batch left to SGLang."""
-    from llem.backends.engine_models import model_source
-    from llem.backends.sglang.mapping import engine_kwargs
-
     src = model_source(spec.model)
     kwargs = engine_kwargs(spec, src.model, src.tokenizer, src.load_format)
     if spec.backend["max_running_requests"] is None:  # SGLang's own default

@@ -6,6 +6,9 @@ import os
 import sys
 from typing import Optional
 
+from llem.backends.vllm.backend import DEFAULT_CPU_KVCACHE_GIB
+from llem.backends.vllm.mapping import engine_kwargs
+from llem.models.source import model_source
 from llem.serving.plan import LOOPBACK, ServerPlan, cli_flags
 
 
@@ -23,10 +26,6 @@ def command(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = Non
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the offline mapping's engine arguments, sized like a deployed server."""
-    from llem.backends.engine_models import model_source
-    from llem.backends.vllm.backend import DEFAULT_CPU_KVCACHE_GIB
-    from llem.backends.vllm.mapping import engine_kwargs
-
     s = spec.backend
     kwargs = engine_kwargs(spec, model_source(spec.model))
     if s["max_num_seqs"] is None:  # not workload.batch_size (offline's default): vLLM's own default

@@ -1,4 +1,4 @@
-"""`llem export SOURCE [-o FILE]` and `llem verify BUNDLE`."""
+"""`llem export SOURCE [-o FILE]` and `llem verify BUNDLE` (the bundle format: llem/bundle/archive.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from llem.bundle.archive import SUFFIX, BundleError, verify, write_bundle
 from llem.errors import UserError
+from llem.progress import console
+from llem.report.collect import collect
 
 
 def _export_parser() -> argparse.ArgumentParser:
@@ -26,10 +29,6 @@ def _default_output(source: str) -> Path:
 
 
 def export_main(argv: list[str]) -> int:
-    from llem.bundle.archive import SUFFIX, write_bundle
-    from llem.progress import console
-    from llem.report.collect import collect
-
     args = _export_parser().parse_args(argv)
     out = Path(args.output) if args.output else _default_output(args.source)
     try:
@@ -50,8 +49,6 @@ def export_main(argv: list[str]) -> int:
 
 def verify_main(argv: list[str]) -> int:
     """0: complete and unmodified; 1: a file is modified, missing or extra (each named); 2: not a bundle."""
-    from llem.bundle.archive import BundleError, verify
-
     p = argparse.ArgumentParser(prog="llem verify", description="Check that a bundle from llem export is complete and unmodified.")
     p.add_argument("bundle")
     args = p.parse_args(argv)

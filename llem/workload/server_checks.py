@@ -1,4 +1,7 @@
-"""Validation of workload.mode=server, run before anything heavy is imported or any server starts."""
+"""Validation of workload.mode=server, run by llem.spec before anything heavy is imported or any server starts.
+
+Plain rules on names (no engine or client import): the spec may import this module.
+"""
 
 from __future__ import annotations
 
