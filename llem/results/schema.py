@@ -9,7 +9,6 @@ from llem.results.basis import meter_is_estimate
 from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
 from llem.results.uncertainty import budget, budget_flags
-from llem.spec import SCHEMA_VERSION
 
 # 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
 #    validity.windows_measured; metrics.energy_basis. Version-1 results stay readable (llem report
@@ -96,7 +95,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
     uncertainty = budget(measured.windows, measured.baseline)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
-        "spec_schema_version": SCHEMA_VERSION,
+        "spec_schema_version": spec.schema_version,
         "status": "ok",
         "identity": {
             "run_id": spec.run_id(),
