@@ -9,11 +9,14 @@ from pathlib import Path
 
 from llem import interrupt
 from llem.errors import UserError, choice_error
+from llem.progress import library_bars
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
-    "sync": "llem.cli:sync_main",
+    "export": "llem.bundle_cli:export_main",
+    "verify": "llem.bundle_cli:verify_main",
+    "sync": "llem.sync_cli:main",
     "gpu-restore": "llem.energy.restore_cli:main",
 }
 
@@ -144,14 +147,6 @@ def _hydra_main() -> None:
     hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
 
 
-def sync_main(argv: list[str]) -> int:
-    """`llem sync`: tracking uploads the runs; the power plot of each is made first (tracking does not plot)."""
-    from llem.report.timeseries import power_plot
-    from llem.tracking.sync import main as sync
-
-    return sync(argv, prepare=power_plot)
-
-
 def _exit_code(multirun: bool) -> int:
     """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
     (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
@@ -169,7 +164,9 @@ Usage: python -m llem [group=option ...] [key=value ...]
        python -m llem --multirun workload.batch_size=1,4,16 model=tiny,smollm2-135m
        python -m llem --cfg job [overrides]      show the composed config
        python -m llem -q ...                     quiet (batch systems)
-       llem report SOURCE | llem sync [OUTPUT_ROOT]
+       llem report SOURCE [--format markdown|latex|csv]   report.html, tables, plots
+       llem export SOURCE [-o FILE] | llem verify BUNDLE   result bundles with checksums
+       llem sync [OUTPUT_ROOT]
        llem gpu-restore                          undo a killed job's hardware.power_limit_w / clocks
        python -m llem --hydra-help               Hydra's own flags
 
@@ -195,6 +192,7 @@ def _print_help() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:
         _print_help()
         return 0

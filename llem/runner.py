@@ -16,7 +16,7 @@ from llem.envinfo import snapshot
 from llem.errors import UserError
 from llem.grouping import engine_group as group_of
 from llem.job import measure
-from llem.progress import console, stage_printer
+from llem.progress import console, library_bars, stage_printer
 from llem.spec import JobSpec
 from llem.warm import EngineMismatch, WarmEngines
 
@@ -72,6 +72,7 @@ def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
 
 
 def _quiet_libraries() -> None:
+    library_bars()  # a job started by Slurm or submitit, not through llem's CLI, writes to a log file
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -123,7 +124,9 @@ def _next_job(conn) -> Optional[tuple]:
 
 
 def _job_env(spec) -> dict:
-    env = {}
+    # CUDA's default order is fastest-first; NVML's is by PCI bus. Set before CUDA starts in the
+    # worker, so that a job's CUDA index names the GPU whose counter llem reads (mixed nodes).
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     if spec.hardware.gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.hardware.gpus)
     return env
