@@ -8,7 +8,7 @@
   llem_sweep_summary.json, print the summary and close the parent run;
 - on_run_end (a single run): stop the warm measurement worker.
 
-Imports stay inside the methods: Hydra instantiates this class for every command, --help included.
+llem's own modules are imported at the top (cheap; mlflow is imported only inside llem.tracking's functions).
 """
 
 from __future__ import annotations
@@ -17,6 +17,16 @@ import os
 from typing import Any
 
 from llem.interrupt import signal_name
+from llem.paths import SWEEP_SUMMARY
+from llem.progress import console
+from llem.results.io import write_json
+from llem.runner import close_warm_worker
+from llem.sweep import state as sw
+from llem.sweep.ledger import SESSION
+from llem.sweep.summary import summarize_sweep, summary_line
+from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id, finish_parent
+from llem.tracking.settings import mlflow_settings
+from llem.tracking.sync import pending, sync_runs
 from llem.tracking.urls import sweep_links  # cheap (no mlflow): the links a sweep's end prints
 
 try:
@@ -40,13 +50,8 @@ def _objective(config):
 
 
 def _close_warm_worker() -> None:
-    """Stop the measurement worker kept alive between jobs, where this llem has one."""
-    try:
-        from llem.runner import close_warm_worker
-    except ImportError:
-        close_warm_worker = None
-    if close_warm_worker is not None:
-        close_warm_worker()
+    """Stop the measurement worker kept alive between jobs."""
+    close_warm_worker()
 
 
 _ACTIVE: dict = {}  # the sweep this process runs: its callback and config (ended by hand when a signal stops it)
@@ -66,9 +71,6 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         from pathlib import Path
 
-        from llem.progress import console
-        from llem.sweep import state as sw
-        from llem.sweep.ledger import SESSION
 
         self._first_outcome = len(SESSION.outcomes)  # this sweep's jobs are those recorded from here on
         _ACTIVE.update(callback=self, config=config)
@@ -85,14 +87,10 @@ class SweepCallback(Callback):
 
     @staticmethod
     def _open_parent(sweep: dict, tracking: dict) -> dict:
-        from llem.tracking.settings import mlflow_settings
-
         settings = mlflow_settings(tracking)
         uri = settings.resolved_uri()
         state = {"uri": uri, "experiment": settings.experiment, "parent_run_id": None, "synced": False, "error": None}
         try:
-            from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id
-
             client = connect(uri, settings.timeout_s)
             exp = experiment_id(client, settings.experiment)
             state.update(parent_run_id=ensure_parent(client, exp, sweep, sweep["overrides"]), experiment_id=exp, synced=True)
@@ -101,8 +99,6 @@ class SweepCallback(Callback):
         return state
 
     def on_job_start(self, config, **kwargs: Any) -> None:
-        from llem.sweep import state as sw
-
         try:
             from hydra.core.hydra_config import HydraConfig
             from hydra.types import RunMode
@@ -122,12 +118,6 @@ class SweepCallback(Callback):
         _close_warm_worker()  # first: no engine stays loaded while the summary and uploads run
         from pathlib import Path
 
-        from llem.paths import SWEEP_SUMMARY
-        from llem.progress import console
-        from llem.results.io import write_json
-        from llem.sweep import state as sw
-        from llem.sweep.ledger import SESSION
-        from llem.sweep.summary import summarize_sweep, summary_line
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep = sw.read_sweep(sweep_dir) or sw.new_sweep(sweep_dir, [])
@@ -155,8 +145,6 @@ class SweepCallback(Callback):
     @staticmethod
     def _catch_up(summary: dict, sweep_dir) -> None:
         """Upload, from here, the runs its jobs could not log (deferred in containers, store down)."""
-        from llem.progress import console
-        from llem.tracking.sync import pending, sync_runs
 
         items = pending(list(dict.fromkeys(j["run_dir"] for j in summary["jobs"]
                                            if j.get("run_dir") and j["status"] != "skipped")))
@@ -176,14 +164,11 @@ class SweepCallback(Callback):
             return
         note = None
         if interrupted_by is not None:  # the parent says how far the sweep got
-            from llem.sweep.summary import summary_line
 
             done = sum(counts.get(k, 0) for k in ("measured", "skipped", "failed", "invalid"))
             note = (f"stopped by {signal_name(interrupted_by)} after {done} of {sum(counts.values())} job(s): "
                     f"{summary_line(counts)}")
         try:
-            from llem.tracking.mlflow_store import connect, finish_parent
-
             finish_parent(connect(state["uri"]), state["parent_run_id"], counts,
                           status="FINISHED" if note is None else "KILLED", note=note)
         except Exception:  # the parent's end state is cosmetic; its children are what matter

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Optional
 
 from llem import paths
+from llem.errors import UserError
+from llem.results.io import read_json
+from llem.spec import build_spec
 
 STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid", "interrupted", "not_started")
 
@@ -32,7 +35,6 @@ def _job_configs(sweep_dir: Path) -> list[Path]:
 
 def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]:
     """(status, message) of a run dir as seen after a sweep that started at since_unix_s."""
-    from llem.results.io import read_json
 
     def load(name: str) -> Optional[dict]:
         try:
@@ -58,7 +60,6 @@ def _job_run_dir(cfg_path: Path) -> tuple[str, str, bool]:
     """(run id, run dir, run.force) of the job whose Hydra config is at cfg_path; UserError if invalid."""
     from omegaconf import OmegaConf
 
-    from llem.spec import build_spec
 
     spec = build_spec(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
     return spec.run_id(), str(paths.spec_run_dir(spec).resolve()), spec.run.force
@@ -67,7 +68,6 @@ def _job_run_dir(cfg_path: Path) -> tuple[str, str, bool]:
 def _disk_jobs(sweep_dir: Path, since_unix_s: float, known: Optional[dict] = None) -> list[dict]:
     """known: {job name: run dir} from the outcomes this process holds; those jobs' configs are not
     rebuilt (their outcome decides the status where disk and outcome disagree)."""
-    from llem.errors import UserError
 
     known = known or {}
     jobs, measured_dirs = [], set()
