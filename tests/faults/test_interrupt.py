@@ -127,19 +127,21 @@ def test_signal_during_a_window_records_the_job_and_the_rest_resumes(tmp_path, s
     first, stopped = Path(jobs[0]["run_dir"]), Path(jobs[1]["run_dir"])
     complete_result(first)
     record = interrupted_record(stopped)
-    assert record["interrupted"] == {"signal": name, "stage": "measuring window 2/3", "windows_measured": 1,
+    # The signal lands in window 2 (or, on a loaded machine, just after it ended, before window 3 began).
+    kept = record["windows_measured"]  # the windows measured before the signal, kept for inspection
+    assert record["interrupted"] == {"signal": name, "stage": "measuring window 2/3", "windows_measured": len(kept),
                                      "windows_requested": 3}
-    (window,) = record["windows_measured"]  # the window measured before the signal, kept for inspection
-    assert window["index"] == 0 and window["output_tokens"] == 2 * 16
+    assert len(kept) in (1, 2) and [w["index"] for w in kept] == list(range(len(kept)))
+    assert all(w["output_tokens"] == 2 * 16 for w in kept)
     assert_nothing_left(run, tmp_path / "out")
 
-    kept = (first / "result.json").read_bytes()
+    before = (first / "result.json").read_bytes()
     set_summary_aside(tmp_path / "out")
     again = Llem(args, tmp_path)
     assert again.finish(timeout=600) == 0, again.output[-3000:]
     assert "llem sweep summary: 1 measured, 1 skipped (complete result already on disk), 0 failed" in again.output
     assert [j["status"] for j in sweep_summary(tmp_path / "out")] == ["skipped", "measured"]
-    assert (first / "result.json").read_bytes() == kept
+    assert (first / "result.json").read_bytes() == before
     assert len(complete_result(stopped)["windows"]) == 3 and not (stopped / "interrupted.json").exists()
 
 
