@@ -5,8 +5,6 @@ Not yet run on hardware: SGLang has no CPU build, and the GPU machine used so fa
 
 from __future__ import annotations
 
-import dataclasses
-
 from llem.backends.base import Backend, Generation, Request
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
@@ -67,8 +65,9 @@ class SglangBackend(Backend):
             lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]))
 
     def describe(self) -> dict:
-        args = getattr(self.engine, "server_args", None)
-        resolved = dataclasses.asdict(args) if dataclasses.is_dataclass(args) else {}
+        from llem.backends.sglang.serverargs import live_fields
+
+        resolved = live_fields(getattr(self.engine, "server_args", None))
         effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
         cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])
         bs = self.spec.workload.batch_size
