@@ -3,6 +3,7 @@ job of the command line before any model loads, then hands over to Hydra."""
 
 from __future__ import annotations
 
+import os
 import sys
 from itertools import product
 from pathlib import Path
@@ -185,6 +186,9 @@ def _print_help() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from llem.telemetry import opt_out
+
+    opt_out(os.environ)  # before MLflow or any engine is imported: tracking and jobs send no usage data
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--help" in argv or "-h" in argv:
         _print_help()

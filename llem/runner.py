@@ -61,6 +61,9 @@ def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
 
 
 def _quiet_libraries() -> None:
+    from llem.telemetry import opt_out
+
+    opt_out(os.environ)  # and so for every server this worker starts: they inherit its environment
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

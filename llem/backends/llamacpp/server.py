@@ -51,11 +51,14 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
         if value is not None:  # its argparse takes booleans as values: --flash_attn False
             argv += [f"--{key}", str(value)]
     # The server has no ignore_eos field and stops at any end-of-generation token; min_tokens blocks only
-    # token_eos(), so every EOG id gets the bias too (as the offline backend's sampler chain does).
-    extras = dict(NEUTRAL_SAMPLING)
+    # token_eos(). So every EOG id gets the bias instead (as the offline backend's sampler chain does), and
+    # min_tokens is then left out: llama-cpp-python (0.3.16 to 0.3.36, Llama._create_completion) drops both
+    # logits processors when a request has min_tokens and logit_bias (logits_processor.extend() is None).
+    extras, fixed = dict(NEUTRAL_SAMPLING), ("min_tokens",)
     if eog_ids:
         extras.update(logit_bias={str(t): EOG_BIAS for t in eog_ids}, logit_bias_type="input_ids")
-    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=("min_tokens",),
+        fixed = ("logit_bias",)
+    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=fixed,
                       request_extras=extras, chat_length_fields=("max_tokens",))
 
 
