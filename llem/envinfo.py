@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import llem
+from llem.energy.gpuinfo import gpu_snapshot as _snapshot
 
 _PACKAGES = ("torch", "transformers", "accelerate", "vllm", "sglang", "tensorrt_llm", "llama_cpp_python",
              "nvidia-ml-py", "zeus", "codecarbon", "mlflow", "hydra-core", "pydantic", "numpy")
@@ -57,8 +58,6 @@ def _versions() -> dict:
 def gpu_snapshot(gpus: list[int] | None = None) -> list[dict]:
     """Per job GPU: name, UUID, driver, CUDA driver, power limit, persistence, ECC, MIG, clocks,
     temperature (read-only NVML queries); [] where NVML is absent. Default: every visible GPU."""
-    from llem.energy.gpuinfo import gpu_snapshot as _snapshot
-
     return _snapshot(gpus)
 
 

@@ -11,12 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 
+# Applied per job around a loaded engine (llem/energy/gpu_settings.py): a power-limit sweep keeps its engine.
+PER_JOB_HARDWARE = ("power_limit_w", "sm_clocks_mhz", "mem_clock_mhz")
+
+
+def engine_hardware(hardware: dict | None) -> dict:
+    """The hardware settings that shape a loaded engine (the per-job GPU settings left out)."""
+    return {k: v for k, v in (hardware or {}).items() if k not in PER_JOB_HARDWARE}
+
 
 def engine_group(job: dict) -> str:
     """A short hash of what a loaded engine (or a started server) is: backend settings, model, hardware, mode."""
     w = job.get("workload") or {}
     mode = w.get("mode", "offline")
-    key = {"backend": job.get("backend"), "model": job.get("model"), "hardware": job.get("hardware"), "mode": mode,
+    key = {"backend": job.get("backend"), "model": job.get("model"), "hardware": engine_hardware(job.get("hardware")), "mode": mode,
            "server_url": w.get("server_url") if mode == "server" else None}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -11,9 +11,14 @@ import json
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llem.checks import check_spec
 from llem.errors import UserError
+from llem.grouping import PER_JOB_HARDWARE
+from llem.objective import check_objective
+from llem.registry import backend_info, load_object
+from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
 
@@ -51,6 +56,27 @@ class HardwareSpec(_Strict):
     fp8: Optional[bool] = None
     cpus_per_task: Optional[int] = Field(None, ge=1)  # for cluster launchers
     mem_gb: Optional[int] = Field(None, ge=1)
+    # Sweep axes set through NVML for the job and restored after it (llem/energy/gpu_settings.py); null: left alone
+    power_limit_w: Optional[float] = Field(None, gt=0)
+    sm_clocks_mhz: Optional[tuple[int, int]] = None  # locked SM clock range [min, max] (one value locks both)
+    mem_clock_mhz: Optional[int] = Field(None, gt=0)
+
+    @field_validator("sm_clocks_mhz", mode="before")
+    @classmethod
+    def _clock_range(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool):
+            return (v, v)
+        return v
+
+    @model_validator(mode="after")
+    def _check_clocks(self):
+        if self.sm_clocks_mhz is not None:
+            lo, hi = self.sm_clocks_mhz
+            if not 0 < lo <= hi:
+                raise ValueError(f"hardware.sm_clocks_mhz=[{lo}, {hi}] is not a range: give [min, max] with 0 < min <= max, or one value")
+        return self
+
+
 
 
 class EnergySpec(_Strict):
@@ -77,13 +103,13 @@ class WorkloadSpec(_Strict):
     # builtin: the prompt set llem ships; synthetic: random token ids of exact length; jsonl: a user file
     source: Literal["builtin", "synthetic", "jsonl"] = "builtin"
     path: Optional[str] = None
-    num_prompts: int = Field(16, ge=1)
+    num_prompts: int = Field(8, ge=1)
     input_tokens: int = Field(128, ge=1)  # synthetic: exact prompt length; otherwise: the cap
-    output_tokens: int = Field(64, ge=1)  # every request generates exactly this many tokens
+    output_tokens: int = Field(32, ge=1)  # every request generates exactly this many tokens
     batch_size: int = Field(4, ge=1)
     seed: int = 0
     sampling: SamplingSpec = SamplingSpec()
-    # mode=server only (checked in llem/serving/checks.py):
+    # mode=server only (SERVER_ONLY_FIELDS, checked in llem/workload/server_checks.py):
     concurrency: int = Field(4, ge=1)  # requests in flight (closed loop); the cap under a request rate
     request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
     arrival: Literal["poisson", "constant", "burst"] = "poisson"  # open-loop arrival process
@@ -94,14 +120,14 @@ class WorkloadSpec(_Strict):
     ready_timeout_s: float = Field(300.0, gt=0)
     slo_ttft_s: Optional[float] = Field(None, gt=0)  # goodput: requests within both SLOs
     slo_tpot_s: Optional[float] = Field(None, gt=0)
+    # load-generator processes; None: chosen from the load (llem/workload/shards.py client_processes)
+    client_processes: Optional[int] = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check_source(self):
         if self.source == "jsonl" and not self.path:
             raise ValueError("workload.source=jsonl needs workload.path=<file.jsonl>")
         if self.mode == "server":
-            from llem.serving.checks import check_server_workload
-
             check_server_workload(self)
         return self
 
@@ -112,9 +138,20 @@ class TrackingSpec(BaseModel):
 
 
 class RunSpec(_Strict):
-    repeats: int = Field(3, ge=1)  # measured windows
+    repeats: int = Field(3, ge=1)  # measured windows (the minimum when target_ci_pct is set)
     warmup: int = Field(1, ge=0)  # full-length passes over the workload before measuring
     cooldown_s: float = Field(0.0, ge=0)  # pause before each measured window
+    # Repeatability (llem/repeat.py, docs/energy.md "Repeatability"). None: each window is one pass, except
+    # on a job whose meter has a counter period: there at least min_window_updates periods of work.
+    min_window_s: Optional[float] = Field(None, ge=0)
+    min_window_updates: int = Field(50, ge=1)
+    target_ci_pct: Optional[float] = Field(None, gt=0)  # add windows until the 95% CI half-width is this % of the mean
+    max_repeats: int = Field(20, ge=1)  # the cap on windows when target_ci_pct is set
+    warmup_s: float = Field(0.0, ge=0)  # warm-up passes repeat until at least this long (after `warmup` passes)
+    # baseline: before each window wait (at most cooldown_max_s) until power is back near the idle baseline
+    cooldown: Literal["fixed", "baseline"] = "baseline"
+    cooldown_max_s: float = Field(30.0, ge=0)
+    phases: bool = False  # also measure prefill-only windows: prefill J/input token, decode J/output token (offline)
     isolation: Literal["process", "inline"] = "process"
     # keep the worker (and its loaded engine or server) for the next job of the same engine configuration
     reuse_engine: bool = True
@@ -128,10 +165,18 @@ class RunSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_objective(self):
-        from llem.objective import check_objective
-
         check_objective(self.objective)  # raises UserError, which pydantic lets through
+        if self.target_ci_pct is not None and self.max_repeats < max(self.repeats, 2):
+            raise ValueError(f"run.max_repeats={self.max_repeats} leaves no room to reach run.target_ci_pct: "
+                             f"give run.max_repeats >= run.repeats ({self.repeats}) and >= 2")
         return self
+
+
+# Run settings added after results existed: in a run's identity only where they differ from their
+# default, so runs measured before them keep their config hash (resume skips them).
+REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
+                   ("min_window_s", "min_window_updates", "target_ci_pct", "max_repeats", "warmup_s", "cooldown",
+                    "cooldown_max_s", "phases")}
 
 
 class JobSpec(_Strict):
@@ -147,8 +192,6 @@ class JobSpec(_Strict):
     @model_validator(mode="after")
     def _check_server(self):
         if self.workload.mode == "server":
-            from llem.serving.checks import check_server_job
-
             check_server_job(self)  # raises UserError, which pydantic lets through
         return self
 
@@ -164,11 +207,14 @@ class JobSpec(_Strict):
         d = self.to_dict()
         d.pop("tracking")
         if d["workload"]["mode"] == "offline":  # server-only fields leave offline hashes unchanged
-            from llem.serving.checks import SERVER_ONLY_FIELDS
-
             for key in SERVER_ONLY_FIELDS:
                 d["workload"].pop(key, None)
-        d["run"] = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
+        for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
+            if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
+                d["hardware"].pop(key, None)
+        run = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
+        run.update({k: d["run"][k] for k, default in REPEAT_DEFAULTS.items() if d["run"][k] != default})
+        d["run"] = run
         return d
 
     def config_hash(self) -> str:
@@ -199,12 +245,32 @@ def _describe_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{field}: {msg}." if field else f"{msg}."
 
 
+# Specs built in this process, by their composed config: the CLI validates every point of a sweep
+# before Hydra starts, and the in-process launcher then runs those same configs; each is built once.
+_BUILT: dict[str, JobSpec] = {}
+_BUILT_MAX = 1024
+
+
 def build_spec(cfg: dict) -> JobSpec:
     """Validate a composed config (plain dict) into a JobSpec; raise UserError with one sentence."""
-    from llem.registry import backend_info, load_object
-
     cfg = dict(cfg)
     cfg.pop("hydra", None)
+    key = json.dumps(cfg, sort_keys=True, default=str)
+    spec = _BUILT.get(key)
+    if spec is None:
+        spec = _validate(cfg)
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        _BUILT[key] = spec
+    return spec
+
+
+def forget_built_specs() -> None:
+    """Drop the specs built so far (tests that change the environment between two builds)."""
+    _BUILT.clear()
+
+
+def _validate(cfg: dict) -> JobSpec:
     backend = dict(cfg.get("backend") or {})
     info = backend_info(str(backend.get("name")))
     settings_model = load_object(info.config)
@@ -217,10 +283,5 @@ def build_spec(cfg: dict) -> JobSpec:
         spec = JobSpec(**cfg)
     except ValidationError as exc:
         raise UserError(_describe_error(exc)) from None
-    from llem.checks import check_spec
-
-    check_spec(spec, info)
-    from llem.tracking import check_tracking  # the tracker validates its own (loosely typed) group
-
-    check_tracking(spec.tracking)
+    check_spec(spec, info)  # cross-field rules, then each group's own (energy sensors, tracking settings)
     return spec

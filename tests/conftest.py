@@ -42,3 +42,13 @@ def results_under(root: Path) -> list[dict]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_specs():
+    """Specs are built once per process by their config (llem.spec.build_spec); a test may change
+    the environment they were checked against, so each test starts without them."""
+    from llem.spec import forget_built_specs
+
+    forget_built_specs()
+    yield

@@ -13,12 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from llem.workload.request import Request
 
-@dataclass
-class Request:
-    id: str
-    prompt: Optional[str]  # None for synthetic token-id prompts
-    input_ids: list[int]
+__all__ = ["Backend", "BatchRecord", "Generation", "Request"]  # Request is owned by llem.workload.request
 
 
 @dataclass
@@ -102,16 +99,17 @@ class Backend(abc.ABC):
     def generate(self, requests: list[Request]) -> Generation:
         """Generate exactly workload.output_tokens tokens for every request."""
 
-    def generate_groups(self, requests: list[Request], call, counts) -> Generation:
+    def generate_groups(self, requests: list[Request], call, counts, ids=None) -> Generation:
         """The pass of an engine that batches by itself (vLLM, SGLang, TensorRT-LLM): one timed
         `call(group)` per group, `counts(group, results) -> (input tokens, output tokens)` per
-        request, read after the timer. backend.batching=static: groups of workload.batch_size, each
+        request, read after the timer, and `ids(group, results) -> output token ids` per request where
+        the engine hands them over. backend.batching=static: groups of workload.batch_size, each
         drained before the next; continuous: all requests at once, the engine's scheduler batches."""
         groups = [requests]
         if self.settings.get("batching") == "static":
             bs = self.spec.workload.batch_size
             groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
-        ins, outs, batches = [], [], []
+        ins, outs, batches, out_ids = [], [], [], []
         for group in groups:
             t0 = time.perf_counter()
             results = call(group)
@@ -119,8 +117,10 @@ class Backend(abc.ABC):
             n_in, n_out = counts(group, results)
             ins += n_in
             outs += n_out
+            if ids is not None:
+                out_ids += ids(group, results)
             batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids if ids else None)
 
     def synchronize(self) -> None:
         """Block until queued device work is done; called at every window edge."""

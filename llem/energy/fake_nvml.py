@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from llem.energy.fake_gpu_settings import LIMIT_RANGE_MW, FakeGpuSettings
+
 FAKE_TRACE_ENV = "LLEM_FAKE_NVML_TRACE"
 
 
@@ -238,11 +240,38 @@ class FakeNvml:
         total = 81559 * 2**20
         return _Memory(total=total, used=used, free=total - used)
 
+    # power limit and locked clocks: settable, shared across processes (llem/energy/fake_gpu_settings.py)
+    def _settings(self) -> FakeGpuSettings:
+        if not hasattr(self, "_gpu_settings"):
+            self._gpu_settings = FakeGpuSettings.from_env(NVMLError)
+        return self._gpu_settings
+
     def nvmlDeviceGetPowerManagementLimit(self, h):
-        return 700000
+        return self._settings().get(self._phys(h).uuid)["power_limit_mw"]
 
     def nvmlDeviceGetEnforcedPowerLimit(self, h):
-        return 700000
+        return self.nvmlDeviceGetPowerManagementLimit(h)
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, h):
+        return LIMIT_RANGE_MW
+
+    def nvmlDeviceSetPowerManagementLimit(self, h, limit_mw):
+        lo, hi = LIMIT_RANGE_MW
+        if not lo <= limit_mw <= hi:
+            raise NVMLError("Invalid Argument")
+        self._settings().set(self._phys(h).uuid, power_limit_mw=int(limit_mw))
+
+    def nvmlDeviceSetGpuLockedClocks(self, h, min_mhz, max_mhz):
+        self._settings().set(self._phys(h).uuid, sm_locked=[min_mhz, max_mhz])
+
+    def nvmlDeviceResetGpuLockedClocks(self, h):
+        self._settings().set(self._phys(h).uuid, sm_locked=None)
+
+    def nvmlDeviceSetMemoryLockedClocks(self, h, min_mhz, max_mhz):
+        self._settings().set(self._phys(h).uuid, mem_locked=[min_mhz, max_mhz])
+
+    def nvmlDeviceResetMemoryLockedClocks(self, h):
+        self._settings().set(self._phys(h).uuid, mem_locked=None)
 
     def nvmlDeviceGetPersistenceMode(self, h):
         return 1

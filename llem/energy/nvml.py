@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 from llem.energy.base import Measurement, Meter
 from llem.energy.counters import join_reasons, measure_update_period
+from llem.energy.fake_nvml import fake_from_env
 from llem.energy.nvml_devices import GpuMappingError, resolve_gpus
 
 
@@ -21,8 +22,6 @@ class NvmlUnavailable(Exception):
 
 def load_nvml(env=None):
     """The pynvml module, or the test-only replay fake when LLEM_FAKE_NVML_TRACE is set."""
-    from llem.energy.fake_nvml import fake_from_env
-
     fake = fake_from_env(os.environ if env is None else env)
     if fake is not None:
         return fake

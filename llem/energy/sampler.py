@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
-FILE_NAME = "timeseries.csv"
+from llem.energy.nvml import init_nvml, load_nvml
+from llem.energy.nvml_devices import resolve_gpus
+from llem.paths import TIMESERIES as FILE_NAME
+
 COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "throttle_reasons",
            "memory_used_mib"]
 # Clock-event reasons that are not throttling: GPU idle, application clocks set, display clock.
@@ -100,9 +103,6 @@ def summarize_rows(rows: list[dict]) -> dict:
 
 def _run(conn, stop, gpus: list[int], interval_s: float, path: str) -> None:
     """The sampler process body."""
-    from llem.energy.nvml import init_nvml, load_nvml
-    from llem.energy.nvml_devices import resolve_gpus
-
     try:
         nvml = load_nvml()
         init_nvml(nvml)

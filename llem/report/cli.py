@@ -10,6 +10,14 @@ import sys
 from pathlib import Path
 
 from llem.errors import UserError
+from llem.progress import console
+from llem.report.collect import collect
+from llem.report.identity import identity_groups, identity_lines
+from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
+from llem.report.slo import choose, slo_lines
+from llem.report.table import flatten, render_table, sort_rows, write_csv
+from llem.report.timeseries import plot_run_power
+from llem.report.tradeoffs import tradeoff_plots
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
     p.add_argument("--timeseries", type=int, default=4, metavar="N",
                    help="plot the power time series of up to N runs (default: 4)")
+    p.add_argument("--slo-ttft-s", type=float, metavar="S",
+                   help="name the lowest-energy run whose p90 time to first token is within S seconds")
+    p.add_argument("--slo-latency-s", type=float, metavar="S",
+                   help="name the lowest-energy run whose p90 latency (per request in server mode, per batch offline) is within S")
     return p
 
 
@@ -33,26 +45,24 @@ def _out_dir(source: str, out: str | None) -> Path:
 
 
 def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4) -> dict:
-    from llem.report.collect import collect
-    from llem.report.table import flatten, render_table, sort_rows, write_csv
-
     runs = collect(source, uri, out_dir / "mlflow_runs")
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
     rows = sort_rows([flatten(r) for r in runs])
     title = Path(source).name if not source.startswith("mlflow:") else source
     render_table(rows, f"llem report: {title} ({len(rows)} runs)")
+    identity = identity_groups([r.record for r in runs if r.ok])
+    for line in identity_lines(identity):
+        console().print(line)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": write_csv(rows, out_dir / "report.csv") or out_dir / "report.csv"}
     if plots:
-        from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
-        from llem.report.timeseries import plot_run_power
-
         files["energy_vs_throughput"] = energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)
         files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
                                                         "energy per output token (J)", "energy per token")
         files["throughput_vs_batch_size"] = metric_vs_batch(rows, out_dir / "throughput_vs_batch_size.png", title, TPS,
                                                             "throughput (output tokens / s)", "throughput")
+        files.update(tradeoff_plots(rows, out_dir, title))
         plotted = 0
         for run in runs:
             if plotted >= timeseries or not run.ok or run.run_dir is None:
@@ -62,12 +72,10 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
                 files[name] = out_dir / name
                 plotted += 1
         files["timeseries_plotted"] = plotted
-    return {"rows": rows, "files": files, "out_dir": out_dir}
+    return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity}
 
 
 def main(argv: list[str]) -> int:
-    from llem.progress import console
-
     args = _parser().parse_args(argv)
     out_dir = _out_dir(args.source, args.out)
     try:
@@ -76,6 +84,9 @@ def main(argv: list[str]) -> int:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2
     con = console()
+    if args.slo_ttft_s is not None or args.slo_latency_s is not None:
+        for line in slo_lines(choose(report["rows"], args.slo_ttft_s, args.slo_latency_s)):
+            con.print(line)
     files = report["files"]
     con.print(f"[bold]llem report[/bold] wrote {files['csv']}")
     for key, path in files.items():

@@ -6,7 +6,11 @@ import csv
 from pathlib import Path
 from typing import Optional
 
+from llem.paths import ENVIRONMENT
+from llem.progress import console
 from llem.report.collect import Run
+from llem.results.io import read_json
+from llem.tracking.payload import gpu_name
 
 # Spec fields that can tell runs apart, in the order labels use them.
 LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_tokens", "batch_size")
@@ -34,12 +38,9 @@ def flatten(run: Run) -> dict:
     m = rec.get("metrics", {}) if run.ok else {}
     ts = rec.get("timeseries") if isinstance(rec.get("timeseries"), dict) else {}
     env_gpus = None
-    if run.run_dir is not None and (run.run_dir / "environment.json").is_file():
-        from llem.results.io import read_json
-        from llem.tracking.payload import gpu_name
-
+    if run.run_dir is not None and (run.run_dir / ENVIRONMENT).is_file():
         try:
-            env_gpus = gpu_name(read_json(run.run_dir / "environment.json"))
+            env_gpus = gpu_name(read_json(run.run_dir / ENVIRONMENT))
         except (OSError, ValueError):
             env_gpus = None
     row = {
@@ -72,8 +73,10 @@ def flatten(run: Run) -> dict:
             row[f"backend.{key}"] = value
     for key in ("output_tokens_per_s", "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j",
                 "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
-                "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s"):
+                "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s", "e2e_latency_p90_s",
+                "mbu_decode", "mfu_prefill", "prefill_j_per_input_token", "decode_j_per_output_token"):
         row[key] = m.get(key)
+    row["power_limit_w"] = spec.get("hardware", {}).get("power_limit_w")
     for key in ("output_tokens_per_s", "energy_j_per_output_token"):
         row[f"{key}_ci95_low"] = _stat(rec, key, "ci95_low") if run.ok else None
         row[f"{key}_ci95_high"] = _stat(rec, key, "ci95_high") if run.ok else None
@@ -133,8 +136,6 @@ def _with_ci(row: dict, key: str, spec: str = ".4g") -> str:
 def render_table(rows: list[dict], title: str) -> None:
     """Columns for what differs between the runs; what they share goes in the caption."""
     from rich.table import Table
-
-    from llem.progress import console
 
     config_cols = [("backend", "backend"), ("model", "model"), ("hardware", "hw"), ("dtype", "dtype"),
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]

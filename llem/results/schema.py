@@ -5,20 +5,22 @@ from __future__ import annotations
 import time
 
 import llem
+from llem.results.efficiency import roofline_record
+from llem.results.measured import Measured
 from llem.spec import SCHEMA_VERSION
 
 RESULT_SCHEMA_VERSION = 1
 
 
-def _headline(measured: dict) -> dict:
-    stats, lat = measured["statistics"], measured["latency"]
+def _headline(measured: Measured) -> dict:
+    stats, lat = measured.statistics, measured.latency
 
     def mean(field: str):
         return (stats.get(field) or {}).get("mean")
 
     reason = None
     if stats.get("energy_j") is None:
-        reasons = {w["energy"].get("reason") for w in measured["windows"]} - {None}
+        reasons = {w["energy"].get("reason") for w in measured.windows} - {None}
         reason = "; ".join(sorted(reasons)) or "no energy measured"
     return {
         "energy_j_per_output_token": mean("energy_j_per_output_token"),
@@ -37,43 +39,55 @@ def _headline(measured: dict) -> dict:
     }
 
 
-def assemble(spec, run_id: str, measured: dict, environment: dict, started: float) -> dict:
+def _phase_headline(phases) -> dict:
+    if not phases:
+        return {}
+    return {k: phases[k]["mean"] for k in ("prefill_j_per_input_token", "decode_j_per_output_token",
+                                           "prefill_dynamic_j_per_input_token", "decode_dynamic_j_per_output_token")}
+
+
+def assemble(spec, measured: Measured, environment: dict, started: float) -> dict:
+    """The result record of one job: identity, spec, headline metrics, windows, statistics, validity."""
+    roofline = roofline_record(spec, measured, environment)
+    metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"],
+                   **_phase_headline(measured.phases))
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "spec_schema_version": SCHEMA_VERSION,
         "status": "ok",
         "identity": {
-            "run_id": run_id,
+            "run_id": spec.run_id(),
             "config_hash": spec.config_hash(),
             "llem_version": llem.__version__,
             "llem_git_revision": environment.get("llem_git_revision"),
             "backend": spec.backend_name,
-            "engine": measured["engine"].get("engine"),
-            "engine_version": measured["engine"].get("engine_version"),
+            "engine": measured.engine.get("engine"),
+            "engine_version": measured.engine.get("engine_version"),
             "model": spec.model.name,
             "hardware": spec.hardware.name,
-            "device": measured["device"],
+            "device": measured.device,
             "started_unix_s": started,
             "finished_unix_s": time.time(),
         },
         "spec": spec.to_dict(),
-        "metrics": _headline(measured),
-        "statistics": measured["statistics"],
-        "windows": measured["windows"],
-        "energy": {
-            "meter": measured["meter"],
-            "baseline": measured["baseline"],
-            "tokens_counted": measured.get("tokens_counted", "output ids returned by the engine, per request (engine-side count)"),
-        },
-        "engine": measured["engine"],
-        "latency": measured["latency"],
-        "memory": measured["memory"],
-        "load_s": measured["load_s"],  # null when the engine was loaded by an earlier job of the sweep
-        "engine_load": measured.get("engine_load"),  # reused?, the load's duration, the job that loaded it
-        "requests": measured["requests"],
-        "timeseries": measured["timeseries"],
-        "validity": {"ok": not measured["flags"], "flags": measured["flags"]},
-        **({"server": measured["server"]} if "server" in measured else {}),  # workload.mode=server
+        "metrics": metrics,
+        "statistics": measured.statistics,
+        "windows": measured.windows,
+        "energy": {"meter": measured.meter, "baseline": measured.baseline, "tokens_counted": measured.tokens_counted},
+        "engine": measured.engine,
+        "latency": measured.latency,
+        "memory": measured.memory,
+        "load_s": measured.load_s,  # null when the engine was loaded by an earlier job of the sweep
+        "engine_load": measured.engine_load,  # reused?, the load's duration, the job that loaded it
+        "requests": measured.requests,
+        "timeseries": measured.timeseries,
+        "roofline": roofline,
+        "outputs": measured.outputs,  # per request: sha256 and first ids of the output token ids (greedy: comparable)
+        "phases": measured.phases,  # run.phases: prefill J/input token, decode J/output token, the time split
+        "repeatability": measured.repeatability,  # windows taken, interval reached, target met or why not, drift
+        "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)  # MFU (prefill) and MBU (decode) against datasheet peaks, or null with a reason
+        "validity": {"ok": not measured.flags, "flags": measured.flags},
+        **({"server": measured.server} if measured.server is not None else {}),  # workload.mode=server
         "files": {"config": "config.yaml", "environment": "environment.json"},
     }
 

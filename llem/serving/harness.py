@@ -10,63 +10,53 @@ J per output token comes from the steady state (tokens streamed inside it; llem/
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from llem.paths import SERVER
+from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
+from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
+from llem.serving.engine_metrics import phase_share, scrape
+from llem.registry import engine_version
+from llem.serving.plan import ServerPlan, plan_for
+from llem.serving.requests import build_inputs, describe_prompts
+from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
+from llem.warm import reset_peak_rss
+from llem.workload.loadgen import ENDPOINTS, LoadSettings, run_load, served_model
+from llem.workload.shards import client_processes
 
-Progress = Callable[[str], None]
+def measure_server(ctx: JobContext) -> Measured:
+    """Start the server (or attach to workload.server_url), drive the load, read the meter.
 
-
-def measure_server(spec, run_dir: Path, progress: Optional[Progress] = None, warm=None) -> dict:
-    """`warm` (llem/warm.py): a sweep's worker keeps the server running for the next job whose
-    server command line is the same (a concurrency or request-rate sweep); without it the server
-    is started for this job and stopped at its end."""
-    from llem.checks import device_for_job
-    from llem.energy import create_meter
-    from llem.registry import backend_info
-    from llem.serving.servers import wait_for_url
-    from llem.warm import WarmEngines
-
-    progress = progress or (lambda _msg: None)
+    A sweep's worker keeps the server running for its next job whose server command line is the
+    same (a concurrency or request-rate sweep); see llem/warm.py."""
+    spec = ctx.spec
     w = spec.workload
-    device = device_for_job(spec, backend_info(spec.backend_name))
-    gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
-    own = warm is None
-    warm = warm if warm is not None else WarmEngines()
-    meter = create_meter(spec.energy, device, gpus)
-    try:
-        if w.server_url:
-            progress(f"attaching to the server at {w.server_url}")
-            wait_for_url(w.server_url.rstrip("/") + "/v1/models", w.ready_timeout_s, f"server at {w.server_url}")
-            return _measure(spec, w.server_url.rstrip("/"), None, meter, device, gpus, run_dir, progress, None)
-        server, engine_load = warm.acquire(server_key(spec, device), spec.run_id(),
-                                           lambda: _start(spec, device, run_dir, progress))
-        if engine_load["reused"]:
-            _reuse(server, engine_load, run_dir, progress)
-        load_s = None if engine_load["reused"] else engine_load["load_s"]
-        measured = _measure(spec, server.plan.url, server, meter, device, gpus, run_dir, progress, load_s)
-        return dict(measured, engine_load=engine_load)
-    finally:
-        meter.close()
-        if own:
-            warm.close()
+    if w.server_url:
+        url = w.server_url.rstrip("/")
+        ctx.progress(f"attaching to the server at {url}")
+        wait_for_url(url + "/v1/models", w.ready_timeout_s, f"server at {url}")
+        return _measure(ctx, url, None, None)
+    server, engine_load = ctx.warm.acquire(server_key(spec, ctx.device), spec.run_id(),
+                                           lambda: _start(spec, ctx.device, ctx.run_dir, ctx.progress))
+    if engine_load["reused"]:
+        _reuse(server, engine_load, ctx.run_dir, ctx.progress)
+    measured = _measure(ctx, server.plan.url, server, None if engine_load["reused"] else engine_load["load_s"])
+    measured.engine_load = engine_load
+    return measured
 
 
 def server_key(spec, device: str) -> dict:
     """A running server fits a job whose server command line (port aside) is the same."""
-    from llem.serving.plan import plan_for
-
     plan = plan_for(spec, device, 0)
     return {"engine": plan.engine, "argv": plan.argv, "env": plan.env}
 
 
 def _start(spec, device: str, run_dir: Path, progress: Progress):
-    from llem.serving.plan import plan_for
-    from llem.serving.servers import free_port, start_server
-
     t0 = time.perf_counter()
     plan = plan_for(spec, device, free_port())
     progress(f"starting {plan.engine} for {spec.model.name} on {plan.url}")
@@ -77,16 +67,12 @@ def _start(spec, device: str, run_dir: Path, progress: Progress):
 
 def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None:
     """The server an earlier job started serves this one: check it, note it, restart its peak-RSS counter."""
-    import json
-
-    from llem.warm import reset_peak_rss
-
     server.check_alive()
     progress(f"{server.plan.engine} already running (pid {server.pid}, started for {engine_load['loaded_for']} "
              f"in {engine_load['load_s']:.1f} s): not restarting")
     reset_peak_rss(server.pid)
     about = dict(server.describe(), log=str(server.log_path), started_for=engine_load["loaded_for"], reused=True)
-    (Path(run_dir) / "server.json").write_text(json.dumps(about, indent=2))
+    (Path(run_dir) / SERVER).write_text(json.dumps(about, indent=2))
 
 
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
@@ -105,8 +91,6 @@ def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
 
 def _check_run(run, server, what: str) -> list[str]:
     """Raise if the server died or nothing succeeded; flags for partial failures."""
-    from llem.serving.servers import ServerFailed
-
     if server is not None:
         try:
             server.check_alive()
@@ -118,84 +102,92 @@ def _check_run(run, server, what: str) -> list[str]:
     return [f"{what}: {len(failed)} of {len(run.outputs)} requests failed (first: {failed[0].error})"] if failed else []
 
 
-def _measure(spec, url: str, server, meter, device: str, gpus: list[int], run_dir: Path, progress: Progress,
-             load_s: Optional[float]) -> dict:
-    from llem.energy import start_sampler
-    from llem.harness import idle_baseline, window_flags
-    from llem.serving.plan import ServerPlan
-    from llem.serving.requests import build_inputs
-    from llem.workload.loadgen import LoadSettings, run_load, served_model
-
+def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     w = spec.workload
-    model = served_model(url)
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
     extras = server.plan.request_extras if server is not None else {}
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
-                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras))
-    inputs = build_inputs(spec, server.plan if server is not None else None)
+                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras),
+                        processes=client_processes(w))
+    return load, fixed
+
+
+def _warmup(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, server) -> list[str]:
+    spec, w = ctx.spec, ctx.spec.workload
     flags: list[str] = []
     if w.num_prompts <= w.concurrency:
         flags.append(f"workload.num_prompts={w.num_prompts} <= workload.concurrency={w.concurrency}: the steady state "
                      f"is only the moment every request is in flight; send several times more requests than the concurrency")
     warm = LoadSettings(concurrency=w.concurrency, extra_body=load.extra_body)
-    for i in range(spec.run.warmup):
-        progress(f"warmup {i + 1}/{spec.run.warmup}: {min(w.concurrency, len(inputs))} full-length requests")
-        flags += _check_run(run_load(url, model, inputs[: w.concurrency], warm), server, f"warmup {i}")
-    baseline = idle_baseline(meter, _NoDevice(), spec.energy.baseline_s, progress)
-    sampler = start_sampler(spec.energy, device, gpus, run_dir) if spec.energy.sampler else None
-    windows, all_outputs = [], []
-    try:
-        for r in range(spec.run.repeats):
-            if spec.run.cooldown_s:
-                time.sleep(spec.run.cooldown_s)
-            progress(f"measuring run {r + 1}/{spec.run.repeats}: {len(inputs)} requests, concurrency {w.concurrency}"
-                     + (f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"))
-            win, outs, more = _one_run(spec, url, model, inputs, load, meter, server, baseline, r)
-            windows.append(win)
-            all_outputs += outs
-            flags += more
-    finally:
-        timeseries = sampler.stop() if sampler is not None else None
+
+    def one(i: int) -> None:  # min(concurrency, num_prompts) full-length requests
+        flags.extend(_check_run(run_load(url, model, inputs[: w.concurrency], warm), server, f"warmup {i}"))
+
+    warm_up(ctx, one)
+    return flags
+
+
+def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Measured:
+    spec, w = ctx.spec, ctx.spec.workload
+    model = served_model(url)
+    load, fixed = _load_settings(spec, server)
+    inputs = build_inputs(spec, server.plan if server is not None else None)
+    flags = _warmup(ctx, url, model, inputs, load, server)
+    baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy.baseline_s, ctx.progress)
+    rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
+    measured = measure_windows(
+        ctx, lambda r: _one_run(ctx, url, model, inputs, load, server, baseline, r),
+        lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(inputs)} requests, concurrency {w.concurrency}{rate}",
+        baseline.get("power_w"))
+    windows = measured.records
+    all_outputs = [o for outs in measured.kept for o in outs]
     latency = sm.latency(all_outputs)
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
+    return Measured(
+        device=ctx.device,
+        gpus=ctx.gpus,
+        engine=_describe(spec, url, model, server, fixed),
+        meter=ctx.meter.describe(),
+        baseline=baseline,
+        windows=windows,
+        statistics=summarize_windows(windows),
+        latency=latency,
+        memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
+        requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]]},
+        flags=flags + measured.flags,
+        timeseries=measured.timeseries,
+        repeatability=measured.repeatability,
+        load_s=load_s,
+        tokens_counted=TOKENS_COUNTED,
+        server=_server_record(spec, url, server, model, load, latency, all_outputs, windows),
+    )
+
+
+TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
+                  "token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
+WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are first in flight, closes when the "
+                "first request finishes after the last one was sent; its output tokens are streamed tokens that "
+                "arrived inside it (client clock). whole run: first send to last completion, all output tokens.")
+
+
+def _server_record(spec, url: str, server, model: str, load: LoadSettings, latency: dict, outputs, windows) -> dict:
+    w = spec.workload
     return {
-        "device": device,
-        "gpus": gpus,
-        "load_s": load_s,
-        "engine": _describe(spec, url, model, server, fixed),
-        "meter": meter.describe(),
-        "baseline": baseline,
-        "windows": windows,
-        "statistics": summarize_windows(windows),
+        "url": url,
+        "attached": server is None,
+        "model": model,
+        "load": {"concurrency": w.concurrency, "request_rate": w.request_rate,
+                 "arrival": w.arrival if w.request_rate else "closed loop", "burst_size": w.burst_size,
+                 "request_body": load.extra_body},
         "latency": latency,
-        "memory": {"server_peak_rss_mib": server_rss} if server_rss is not None else {},
-        "timeseries": timeseries,
-        "flags": flags,
-        "tokens_counted": ("steady-state windows: streamed tokens that arrived inside the window (client count, one per "
-                           "token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count"),
-        "requests": {"count": len(inputs), "input_tokens": [o.usage_prompt_tokens for o in all_outputs[: len(inputs)]]},
-        "server": {
-            "url": url,
-            "attached": server is None,
-            "model": model,
-            "load": {"concurrency": w.concurrency, "request_rate": w.request_rate,
-                     "arrival": w.arrival if w.request_rate else "closed loop", "burst_size": w.burst_size,
-                     "request_body": load.extra_body},
-            "latency": latency,
-            "goodput": sm.goodput(all_outputs, sum(x["whole_run"]["duration_s"] for x in windows), w.slo_ttft_s, w.slo_tpot_s),
-            "tokens": sm.token_accounting(all_outputs),
-            "windows_rule": ("steady state: opens when workload.concurrency requests are first in flight, closes when the "
-                             "first request finishes after the last one was sent; its output tokens are streamed tokens that "
-                             "arrived inside it (client clock). whole run: first send to last completion, all output tokens."),
-        },
+        "goodput": sm.goodput(outputs, sum(x["whole_run"]["duration_s"] for x in windows), w.slo_ttft_s, w.slo_tpot_s),
+        "tokens": sm.token_accounting(outputs),
+        "windows_rule": WINDOWS_RULE,
     }
 
 
-def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
-    from llem.harness import window_flags
-    from llem.workload.loadgen import run_load
-
-    w, e = spec.workload, spec.energy
+def _steady_window(meter, r: int) -> tuple[Callable[[], None], Callable[[], None], dict]:
+    """The load generator's open/close callbacks for the steady-state window of run r."""
     steady: dict = {}
 
     def opened():
@@ -205,14 +197,29 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
     def closed():
         steady["m"] = meter.end(f"steady-{r}")
 
+    return opened, closed, steady
+
+
+def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int):
+    """One measured run of the load: the whole-run window with the steady-state window inside it."""
+    spec, meter = ctx.spec, ctx.meter
+    w, e = spec.workload, spec.energy
+    opened, closed, steady = _steady_window(meter, r)
+    before, why = scrape(url)  # the engine's own prefill/decode counters, read outside the energy windows
     started = time.time()
-    meter.begin(f"run-{r}")
+    began: dict = {}
+
+    def start():  # the whole-run window opens once the client (all its processes) is ready to send
+        meter.begin(f"run-{r}")
+        began["unix"] = time.time()
+
     try:
-        run = run_load(url, model, inputs, load, opened, closed)
+        run = run_load(url, model, inputs, load, opened, closed, start)
     finally:
-        whole_m = meter.end(f"run-{r}")
+        whole_m = meter.end(f"run-{r}") if began else None
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
             steady["m"] = meter.end(f"steady-{r}")
+    after, why_after = scrape(url) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -223,7 +230,7 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
     if steady_n is None:
         flags.append(f"run {r}: steady state not reached (at most {run.max_in_flight} requests in flight, "
                      f"workload.concurrency={w.concurrency}); this window is the whole run")
-        win, m = dict(whole), whole_m
+        win = dict(whole)
     else:
         m = steady["m"]
         win = window_metrics(steady_n["duration_s"], steady_n["requests"], steady_n["input_tokens"], steady_n["output_tokens"],
@@ -231,23 +238,19 @@ def _one_run(spec, url, model, inputs, load, meter, server, baseline, r: int):
         win["energy"] = m.to_dict()
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
-    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
+    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
-    flags += client_flags
-    win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",
+    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run",
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
-               load_generator=client,
+               load_generator=client, engine_phases=phase_share(before, after, why_after),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
-    return win, run.outputs, flags
+    return win, flags + client_flags, run.outputs
 
 
-class _NoDevice:
-    """The baseline's synchronize(): the server's device work is not ours to wait for."""
-
-    def synchronize(self) -> None:
-        pass
+def _no_device_work() -> None:
+    """The baseline's synchronize: the server's device work is not ours to wait for."""
 
 
 def _peak_rss_mib(pid: int) -> Optional[float]:
@@ -261,9 +264,6 @@ def _peak_rss_mib(pid: int) -> Optional[float]:
 
 
 def _describe(spec, url: str, model: str, server, fixed) -> dict:
-    from llem.registry import engine_version
-    from llem.serving.requests import describe_prompts
-    from llem.workload.loadgen import ENDPOINTS
 
     w = spec.workload
     attached = server is None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llem.errors import UserError
+from llem.registry import BACKENDS, backend_info, load_object
 
 LOOPBACK = "127.0.0.1"  # every server llem starts listens here only
 
@@ -66,8 +67,6 @@ def cli_flags(kwargs: dict[str, Any], style: str = "dash", negatable: bool = Tru
 
 def plan_for(spec, device: str, port: int) -> ServerPlan:
     """The plan that starts spec's engine on `port`: the registry's server entry for its backend."""
-    from llem.registry import BACKENDS, backend_info, load_object
-
     info = backend_info(spec.backend_name)
     if info.server is None:
         servers = [n for n, i in BACKENDS.items() if i.server is not None]

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
+from llem import paths
 from llem.serving.plan import ServerPlan
 from llem.telemetry import opt_out
 
@@ -144,10 +145,10 @@ class ServerProcess:
 def start_server(plan: ServerPlan, run_dir: Path, ready_timeout_s: float) -> ServerProcess:
     """Start the server (log and server.json in run_dir) and wait until it answers; stopped again
     if it never does. The caller stops it (a sweep's worker may keep it for the next job)."""
-    server = ServerProcess(plan, Path(run_dir) / "server.log")
+    server = ServerProcess(plan, Path(run_dir) / paths.SERVER_LOG)
     try:
         server.start()
-        (Path(run_dir) / "server.json").write_text(json.dumps(server.describe(), indent=2))
+        (Path(run_dir) / paths.SERVER).write_text(json.dumps(server.describe(), indent=2))
         server.wait_ready(ready_timeout_s)
     except BaseException:
         server.stop()

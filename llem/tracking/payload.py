@@ -10,6 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
+from llem import paths
+
 # Headline metrics (means over the measured windows) copied from result["metrics"].
 HEADLINE_METRICS = (
     "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j", "energy_j_per_request",
@@ -19,6 +21,7 @@ HEADLINE_METRICS = (
     # time to first token (offline engines that expose it; server mode) and server-mode latencies
     *(f"{m}_{p}_s" for m in ("ttft", "itl", "tpot", "e2e_latency") for p in ("p50", "p90", "p99", "mean")),
     "goodput_requests_per_s",
+    "mfu_prefill", "mbu_decode",  # roofline efficiency against datasheet peaks (llem/results/roofline.py)
 )
 # Fields with a confidence interval logged beside the mean (result["statistics"]).
 CI_FIELDS = ("energy_j_per_output_token", "dynamic_energy_j_per_output_token", "output_tokens_per_s",
@@ -167,18 +170,18 @@ def tags(record: dict, sweep: Optional[dict] = None) -> dict[str, str]:
 def artifact_files(run_dir: Path, record: dict) -> list[tuple[Path, Optional[str]]]:
     """(file, artifact sub-folder) for every sidecar file of the run that exists."""
     run_dir = Path(run_dir)
-    names = ["config.yaml", "result.json", "environment.json", "failure.json", "traceback.txt"]
+    names = [paths.CONFIG, paths.RESULT, paths.ENVIRONMENT, paths.FAILURE, paths.TRACEBACK]
     ts = record.get("timeseries")
     if isinstance(ts, dict) and ts.get("file"):
         names.append(str(ts["file"]))
-    names.append("timeseries.csv")
+    names.append(paths.TIMESERIES)
     out, seen = [], set()
     for name in names:
         path = run_dir / name
         if name not in seen and path.is_file():
             seen.add(name)
             out.append((path, None))
-    plots = run_dir / "plots"
+    plots = run_dir / paths.PLOTS
     if plots.is_dir():
-        out += [(p, "plots") for p in sorted(plots.glob("*.png"))]
+        out += [(p, paths.PLOTS) for p in sorted(plots.glob("*.png"))]
     return out

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fieldtypes import fits, from_source
 
-from llem.backends.engine_models import ModelSource
+from llem.models.source import ModelSource
 
 needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed: run bash .ci/install.d/31-vllm.sh")
 

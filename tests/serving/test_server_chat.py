@@ -39,6 +39,9 @@ def test_chat_against_llamacpp_streams_exact_lengths_with_latency_percentiles(tm
     # the role-only opening delta and the finish-only closing delta carry no token: exactly output_tokens each
     assert server["tokens"]["client_output_tokens"] == n * out_tokens and server["tokens"]["finish_reasons"] == ["length"]
     assert result["windows"][0]["whole_run"]["output_tokens"] == n * out_tokens
+    # no usage in llama.cpp's streams and a chat template the client does not see: input tokens null with a reason
+    assert result["windows"][0]["whole_run"]["input_tokens"] is None
+    assert server["tokens"]["input_tokens_reason"].startswith(f"{n} of {n} requests have no prompt token count")
     assert not [f for f in result["validity"]["flags"] if "workload.output_tokens" in f], result["validity"]["flags"]
     settings = result["engine"]["effective_settings"]
     assert settings["endpoint"] == "/v1/chat/completions" and "one user message" in settings["prompts"]

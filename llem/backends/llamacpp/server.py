@@ -6,8 +6,10 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
+from llem.backends.llamacpp import vocab
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.backends.llamacpp.threads import physical_cores
+from llem.models.gguf import resolve_gguf
 from llem.serving.plan import LOOPBACK, ServerPlan
 
 # llama-cpp-python's server fills fields a request leaves out with its own defaults: repeat_penalty 1.1
@@ -64,11 +66,8 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the GGUF resolved (converted where llem builds it), layers by device."""
-    from llem.backends.llamacpp.vocab import eog_ids
-    from llem.models.gguf import resolve_gguf
-
     s = spec.backend
     gguf, _origin = resolve_gguf(spec.model)
     layers = s["n_gpu_layers"] if s["n_gpu_layers"] is not None else (-1 if device == "cuda" else 0)
     return command(s, spec.workload, str(gguf), port, context_length(s, spec.workload), layers,
-                   s["n_threads"] or physical_cores(), eog_ids=eog_ids(str(gguf)))
+                   s["n_threads"] or physical_cores(), eog_ids=vocab.eog_ids(str(gguf)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, BatchRecord, Generation
+from llem.models.loading import load_tokenizer, model_location, random_config
+from llem.workload.request import Request
 
 
 class PyTorchBackend(Backend):
@@ -14,8 +16,6 @@ class PyTorchBackend(Backend):
         import torch
         import transformers
         from transformers import AutoModelForCausalLM
-
-        from llem.models.loading import load_tokenizer, model_location, random_config
 
         s, m = self.settings, self.spec.model
         if s["num_threads"] and self.device == "cpu":
@@ -85,7 +85,7 @@ class PyTorchBackend(Backend):
 
         bs = self.spec.workload.batch_size
         kw = self._generate_kwargs()
-        ins, outs, batches = [], [], []
+        ins, outs, batches, out_ids = [], [], [], []
         for start in range(0, len(requests), bs):
             chunk = requests[start : start + bs]
             enc = self.tokenizer.pad({"input_ids": [r.input_ids for r in chunk]}, padding=True, return_tensors="pt")
@@ -97,12 +97,25 @@ class PyTorchBackend(Backend):
                 out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kw)
             self.synchronize()
             latency = time.perf_counter() - t0
-            new = out.shape[1] - input_ids.shape[1]
+            ids = self._new_ids(out[:, input_ids.shape[1]:].tolist())
             n_in = [len(r.input_ids) for r in chunk]
+            n_out = [len(x) for x in ids]
             ins += n_in
-            outs += [new] * len(chunk)
-            batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=new * len(chunk), latency_s=latency))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches)
+            outs += n_out
+            out_ids += ids
+            batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids)
+
+    def _new_ids(self, rows: list[list[int]]) -> list[list[int]]:
+        """Each request's generated ids: up to and including its end-of-sequence token where it ended
+        early (generate pads the rows that finished first), else the whole row."""
+        eos = self.model.generation_config.eos_token_id
+        ends = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        out = []
+        for row in rows:
+            cut = next((i + 1 for i, t in enumerate(row) if t in ends), len(row))
+            out.append(row[:cut])
+        return out
 
     def synchronize(self) -> None:
         if self.device == "cuda":

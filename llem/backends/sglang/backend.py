@@ -1,11 +1,15 @@
 """SGLang offline engine (sglang.Engine) with fixed output lengths and token-id prompts.
 
-Not yet run on hardware: SGLang has no CPU build, and the GPU machine used so far has no SGLang.
+Run on an H200 with SGLang 0.5.16 (docs/measurements.md); SGLang has no CPU build, so CI checks the mapping only.
 """
 
 from __future__ import annotations
 
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
+from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+from llem.backends.sglang.serverargs import live_fields
+from llem.models.source import model_source
+from llem.workload.request import Request
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
 REPORTED_SERVER_ARGS = (
@@ -22,9 +26,6 @@ class SglangBackend(Backend):
     def load(self) -> None:
         import sglang
 
-        from llem.backends.engine_models import model_source
-        from llem.backends.sglang.mapping import engine_kwargs, sampling_params
-
         self.source = model_source(self.spec.model)
         self.engine_kwargs = engine_kwargs(self.spec, self.source.model, self.source.tokenizer, self.source.load_format)
         self.engine = sglang.Engine(**self.engine_kwargs)
@@ -34,13 +35,9 @@ class SglangBackend(Backend):
 
     @classmethod
     def load_key(cls, spec) -> dict:
-        from llem.backends.sglang.mapping import engine_kwargs
-
         return engine_kwargs(spec)  # max_running_requests and context_length may come from the workload
 
     def rebind(self, spec) -> None:
-        from llem.backends.sglang.mapping import sampling_params
-
         super().rebind(spec)
         self.sampling = sampling_params(spec)
 
@@ -62,11 +59,10 @@ class SglangBackend(Backend):
         return self.generate_groups(
             requests,
             lambda group: self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling),
-            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]))
+            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]),
+            lambda _group, results: [list(res.get("output_ids") or []) for res in results])
 
     def describe(self) -> dict:
-        from llem.backends.sglang.serverargs import live_fields
-
         resolved = live_fields(getattr(self.engine, "server_args", None))
         effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
         cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])

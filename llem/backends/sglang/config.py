@@ -12,7 +12,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llem.errors import UserError
+from llem.backends.engine_checks import check_fp8, check_parallelism, check_passthrough
+from llem.backends.sglang.serverargs import choices_for_validation
+from llem.checks import resolve_device
+from llem.errors import UserError, did_you_mean
 
 RESERVED_ENGINE_KWARGS = ("model_path", "tokenizer_path", "revision", "trust_remote_code", "load_format", "skip_tokenizer_init")
 
@@ -44,9 +47,6 @@ class SglangConfig(BaseModel):
 
     @classmethod
     def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
-
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)
         check_parallelism("sglang", device, hw, {"tp_size": b["tp_size"], "pp_size": b["pp_size"]})
@@ -64,9 +64,6 @@ class SglangConfig(BaseModel):
 
 
 def _check_choices(b: dict) -> None:
-    from llem.backends.sglang.serverargs import choices_for_validation
-    from llem.errors import did_you_mean
-
     choices, origin = choices_for_validation()
     for key, accepted in choices.items():
         value = b[key]

@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from llem.backends.entrypoints import package_file
+from llem.backends.sglang.mapping import engine_kwargs
+from llem.models.source import model_source
 from llem.serving.plan import LOOPBACK, ServerPlan, cli_flags
 
 
@@ -13,8 +16,6 @@ def serve_cli(python: Optional[str] = None) -> Optional[list[str]]:
     """["<bin>/sglang", "serve", "--model-type", "llm"] where the installed SGLang has `sglang serve`
     with --model-type (0.5.1x on; llm: no probe of the model's kind, which would ask the Hub for a
     model id) and its script sits beside this Python; None: only python -m sglang.launch_server."""
-    from llem.backends.entrypoints import package_file
-
     cli = package_file("sglang", "cli/serve.py")
     script = Path(python or sys.executable).parent / "sglang"
     if cli is None or not script.is_file() or "--model-type" not in cli.read_text(encoding="utf-8", errors="replace"):
@@ -36,9 +37,6 @@ def command(engine_kwargs: dict, port: int, python: Optional[str] = None,
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the offline mapping's ServerArgs, the running batch left to SGLang."""
-    from llem.backends.engine_models import model_source
-    from llem.backends.sglang.mapping import engine_kwargs
-
     src = model_source(spec.model)
     kwargs = engine_kwargs(spec, src.model, src.tokenizer, src.load_format)
     if spec.backend["max_running_requests"] is None:  # SGLang's own default

@@ -13,7 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
+from llem.backends.tensorrt import mapping
+from llem.models.source import model_source
+from llem.paths import cache_dir
+from llem.workload.request import Request
 
 
 class TensorRTBackend(Backend):
@@ -22,9 +26,6 @@ class TensorRTBackend(Backend):
     def load(self) -> None:
         import tensorrt_llm
         from tensorrt_llm.llmapi import KvCacheConfig, SamplingParams
-
-        from llem.backends.engine_models import model_source
-        from llem.backends.tensorrt import mapping
 
         s = self.settings
         self.version = tensorrt_llm.__version__
@@ -47,8 +48,6 @@ class TensorRTBackend(Backend):
 
     def _load_trt_engine(self, kwargs: dict, mapping) -> None:
         from tensorrt_llm.llmapi import BuildConfig, QuantAlgo, QuantConfig
-
-        from llem.paths import cache_dir
 
         LLM = _trt_llm_class()
         self.build = mapping.build_settings(self.spec)
@@ -73,14 +72,10 @@ class TensorRTBackend(Backend):
 
     @classmethod
     def load_key(cls, spec) -> dict:
-        from llem.backends.tensorrt import mapping
-
         return mapping.build_settings(spec)  # the engine's shape limits come from the workload unless set
 
     def rebind(self, spec) -> None:
         from tensorrt_llm import SamplingParams
-
-        from llem.backends.tensorrt import mapping
 
         super().rebind(spec)
         self.sampling_kwargs = mapping.sampling_kwargs(spec)
@@ -100,7 +95,8 @@ class TensorRTBackend(Backend):
         return self.generate_groups(
             requests,
             lambda group: self.llm.generate([list(r.input_ids) for r in group], self.sampling, use_tqdm=False),
-            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]))
+            lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
 
     def describe(self) -> dict:
         effective = {"runtime": self.settings["runtime"], "batching": self.settings["batching"],
@@ -138,9 +134,7 @@ class TensorRTBackend(Backend):
 
 
 def _build_cap(backend):
-    from llem.backends.tensorrt.mapping import build_settings
-
-    return build_settings(backend.spec)["max_batch_size"]
+    return mapping.build_settings(backend.spec)["max_batch_size"]
 
 
 def _trt_llm_class():

@@ -12,7 +12,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llem.errors import UserError
+from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.backends.tensorrt.runtimes import trt_runtime_refusal
+from llem.checks import resolve_device
+from llem.errors import UserError, choice_error
 
 # tensorrt_llm.quantization.mode.QuantAlgo members usable as a model's quant_algo
 QUANT_ALGOS = (
@@ -69,24 +72,17 @@ class TensorRTConfig(BaseModel):
 
     @classmethod
     def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
-
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)
         check_parallelism("tensorrt", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],
                                                    "pipeline_parallel_size": b["pipeline_parallel_size"]})
         if b["quantization"] is not None and quant_algo(b["quantization"]) not in QUANT_ALGOS:
-            from llem.errors import choice_error
-
             raise choice_error("backend.quantization", b["quantization"], list(QUANT_ALGOS) + list(QUANT_ALIASES))
         check_choice("kv_cache_quantization", b["kv_cache_quantization"], KV_CACHE_QUANT_ALGOS)
         check_fp8("tensorrt", hw, "quantization", quant_algo(b["quantization"]))
         check_fp8("tensorrt", hw, "kv_cache_quantization", b["kv_cache_quantization"])
         check_passthrough("tensorrt", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
         if b["runtime"] == "trt":
-            from llem.backends.tensorrt.runtimes import trt_runtime_refusal
-
             refusal = trt_runtime_refusal()
             if refusal:
                 raise UserError(refusal)

@@ -7,7 +7,10 @@ From 1.0 the LLM API's default is the PyTorch runtime (`tensorrt_llm.LLM`, trtll
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Optional
+
+from llem.backends.entrypoints import package_file
 
 TRT_ENGINE_MODULE = "_tensorrt_engine/__init__.py"
 
@@ -15,10 +18,6 @@ TRT_ENGINE_MODULE = "_tensorrt_engine/__init__.py"
 def trt_runtime_refusal() -> Optional[str]:
     """One sentence when the installed TensorRT-LLM has no TensorRT-engine runtime; None when it has
     one or when TensorRT-LLM is not installed here (the job then stops at the missing extra)."""
-    import importlib.util
-
-    from llem.backends.entrypoints import package_file
-
     if importlib.util.find_spec("tensorrt_llm") is None or package_file("tensorrt_llm", TRT_ENGINE_MODULE) is not None:
         return None
     return (f"backend.runtime=trt needs TensorRT-LLM's TensorRT-engine runtime (tensorrt_llm._tensorrt_engine), which the "

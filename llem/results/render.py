@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from llem.progress import console
+from llem.results.server_summary import server_rows
+
 
 def _fmt(v, spec: str = ".3g", unit: str = "") -> str:
     if v is None:
@@ -20,8 +23,6 @@ def _ci(stat: dict | None, spec: str = ".3g") -> str:
 
 def render(result: dict, run_dir) -> None:
     from rich.table import Table
-
-    from llem.progress import console
 
     con = console()
     ident = result["identity"]
@@ -44,8 +45,6 @@ def render(result: dict, run_dir) -> None:
     if m.get("ttft_p50_s") is not None:
         t.add_row("time to first token", f"p50 {_fmt(m['ttft_p50_s'], '.3f', ' s')}, p90 {_fmt(m['ttft_p90_s'], '.3f', ' s')}")
     if result.get("server"):  # workload.mode=server: TTFT/ITL/TPOT percentiles, goodput
-        from llem.serving.summary import server_rows
-
         for row in server_rows(result):
             t.add_row(*row)
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
@@ -55,9 +54,23 @@ def render(result: dict, run_dir) -> None:
         t.add_row("J / output token", _ci(st["energy_j_per_output_token"], ".4g"))
         t.add_row("  dynamic (− idle)", _ci(st["dynamic_energy_j_per_output_token"], ".4g"))
         t.add_row("energy / window", f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({result['energy']['meter'].get('meter')})")
+    roof = result.get("roofline") or {}
+    if ident["device"] == "cuda" and roof:
+        t.add_row("roofline", _roofline(roof))
     mem = result["memory"]
     t.add_row("peak memory", ", ".join(f"{k.removesuffix('_mib')} {v:.0f} MiB" for k, v in mem.items() if v is not None))
     for flag in result["validity"]["flags"]:
         t.add_row("[yellow]flag[/yellow]", flag)
     t.add_row("run dir", str(run_dir))
     con.print(t)
+
+
+def _roofline(roof: dict) -> str:
+    """MBU (decode) and MFU (prefill) against the datasheet peaks, or why not."""
+    if roof.get("mbu_decode") is None:
+        return f"[dim]not computed: {roof.get('reason')}[/dim]"
+    mbu = f"MBU decode {roof['mbu_decode']:.1%}"
+    if roof.get("mbu_decode_bound") != "measured":
+        mbu += f" ({roof['mbu_decode_bound']})"
+    mfu = f", MFU prefill {roof['mfu_prefill']:.1%}" if roof.get("mfu_prefill") is not None else ""
+    return f"{mbu}{mfu} of {roof['peak']['name']} datasheet peaks"

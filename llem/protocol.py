@@ -1,0 +1,156 @@
+"""What the offline and the server harness share: the job's context (device, GPUs, meter, the
+worker's warm engine, progress), the idle baseline, per-window flags, and the loop of measured
+windows with the power/temperature sampler around it. Engine-agnostic; neither harness imports
+the other."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from llem.checks import device_for_job
+from llem.energy import create_meter, metered_gpus, start_sampler
+from llem.energy.gpu_settings import applied
+from llem.registry import backend_info
+from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
+from llem.warm import WarmEngines
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class JobContext:
+    """Everything a harness needs for one job, set up once above both harnesses."""
+
+    spec: object  # the JobSpec, built once per job
+    run_dir: Path
+    device: str  # "cpu" | "cuda", resolved where the job runs
+    gpus: list[int]  # logical CUDA indices the job meters
+    meter: object  # llem.energy.Meter, created before the engine loads (a missing sensor fails fast)
+    warm: WarmEngines  # what the worker keeps loaded between jobs of one engine configuration
+    progress: Progress
+    gpu_settings: Optional[dict] = None  # power limit / locked clocks applied for this job, and their restore
+
+
+@contextmanager
+def job_context(spec, run_dir: Path, progress: Optional[Progress] = None,
+                warm: Optional[WarmEngines] = None) -> Iterator[JobContext]:
+    """Resolve the device, create the meter, hold the warm engines; close what this job owns.
+
+    Without `warm` the engine is loaded for this job and released at its end."""
+    device = device_for_job(spec, backend_info(spec.backend_name))
+    gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
+    own = warm is None
+    held = WarmEngines() if own else warm
+    meter = create_meter(spec.energy, device, gpus)
+    try:
+        with applied(spec.hardware, metered_gpus(device, gpus)[1]) as settings:  # restored when the job ends, however it ends
+            yield JobContext(spec, Path(run_dir), device, gpus, meter, held, progress or (lambda _msg: None), settings)
+    finally:
+        meter.close()
+        if own:
+            held.close()
+
+
+def idle_baseline(meter, synchronize: Callable[[], None], seconds: float, progress: Progress) -> dict:
+    """Idle power with the model resident, measured right before the windows.
+
+    `synchronize` waits for the device work this job queued (a no-op where a server owns the device)."""
+    if not meter.measures:
+        return {"power_w": None, "reason": "the energy meter measures nothing on this machine"}
+    if seconds <= 0:
+        return {"power_w": None, "reason": "energy.baseline_s=0: no idle baseline taken"}
+    progress(f"idle baseline ({seconds:g} s, model loaded)")
+    synchronize()
+    meter.begin("baseline")
+    time.sleep(seconds)
+    m = meter.end("baseline")
+    if m.total_j is None:
+        return {"power_w": None, "reason": m.reason, "measurement": m.to_dict()}
+    per_device = {k: (None if v is None else v / m.duration_s) for k, v in m.energy_j.items()}
+    return {"duration_s": m.duration_s, "power_w": m.total_j / m.duration_s,
+            "power_w_per_device": per_device, "measurement": m.to_dict()}
+
+
+def window_flags(m, energy_spec) -> list[str]:
+    """Flags of one measured window's energy reading (a Measurement)."""
+    flags = []
+    if m.update_period_s and m.total_j is not None:
+        updates = m.duration_s / m.update_period_s
+        if updates < energy_spec.min_window_updates:
+            bound = 2 * m.update_period_s / m.duration_s
+            flags.append(
+                f"short_window: {m.duration_s:.2f} s is {updates:.1f} counter updates "
+                f"(< {energy_spec.min_window_updates}); quantisation error up to ~{bound:.1%}: "
+                f"give the window more work (more prompts or output tokens) so it lasts "
+                f">= {energy_spec.min_window_updates * m.update_period_s:.1f} s"
+            )
+    return flags
+
+
+# One measured window: its index in, (the window's record, its flags, anything the harness keeps) out.
+OneWindow = Callable[[int], tuple[dict, list[str], object]]
+
+
+@dataclass
+class Windows:
+    records: list[dict]
+    flags: list[str]
+    kept: list  # per window, what OneWindow returned third (e.g. the server run's request records)
+    timeseries: Optional[dict]  # the sampler's summary, None without a sampler
+    repeatability: Optional[dict] = None  # windows taken, the interval reached, target met or why not, drift
+
+
+def warm_up(ctx: JobContext, one_pass: Callable[[int], object]) -> int:
+    """run.warmup passes, then more until run.warmup_s has passed; returns how many ran."""
+    run = ctx.spec.run
+    started, i = time.monotonic(), 0
+    while i < run.warmup or (run.warmup_s and time.monotonic() - started < run.warmup_s):
+        ctx.progress(f"warmup {i + 1}/{run.warmup}" if i < run.warmup
+                     else f"warmup {i + 1} ({time.monotonic() - started:.0f} of run.warmup_s={run.warmup_s:g} s)")
+        one_pass(i)
+        i += 1
+    return i
+
+
+def window_count(run) -> str:
+    """How many windows a job measures: "3", or "3-20" when it adds windows to reach run.target_ci_pct."""
+    return f"{run.repeats}-{run.max_repeats}" if run.target_ci_pct is not None else str(run.repeats)
+
+
+def _so_far(records: list[dict], objective: str) -> str:
+    metric = metric_of(objective, records)
+    pct = ci_pct([r[metric] for r in records]) if metric and len(records) >= 2 else None
+    return f" (95% CI ±{pct:.2f}% of {metric} so far)" if pct is not None else ""
+
+
+def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str],
+                    baseline_w: Optional[float] = None) -> Windows:
+    """Measured windows with the sampler running around them: run.repeats of them, or more until
+    run.target_ci_pct is met (llem/repeat.py); a fixed pause and/or a wait for the idle baseline before each."""
+    spec = ctx.spec
+    run = spec.run
+    sampler = start_sampler(spec.energy, ctx.device, ctx.gpus, ctx.run_dir) if spec.energy.sampler else None
+    out = Windows([], [], [], None)
+    try:
+        r = 0
+        while keep_going(run, out.records, run.objective):
+            if run.cooldown_s:
+                time.sleep(run.cooldown_s)
+            cooled = cool_down(ctx.meter, baseline_w, run, ctx.progress) if r else None
+            ctx.progress(label(r) + _so_far(out.records, run.objective))
+            record, flags, kept = one(r)
+            if cooled is not None:
+                record["cooldown"] = cooled
+            out.records.append(record)
+            out.flags += flags
+            out.kept.append(kept)
+            r += 1
+    finally:
+        out.timeseries = sampler.stop() if sampler is not None else None
+    out.repeatability = outcome(run, out.records, run.objective)
+    out.flags += repeat_flags(out.repeatability)
+    return out

@@ -1,0 +1,146 @@
+"""Repeatability by design: windows long enough for the energy counter, windows added until the
+confidence interval is tight, cooldowns that wait for the idle baseline, drift detected.
+
+- Window length: a window repeats full passes over the workload until it lasts run.min_window_s;
+  unset, a job whose meter has a counter period gets run.min_window_updates periods (50 x NVIDIA's
+  100 ms counter: 5 s), and a job without one keeps one pass.
+- Target interval: with run.target_ci_pct, windows are added after run.repeats until the 95%
+  t-interval of run.objective's metric is within that percentage of its mean, or run.max_repeats.
+- Cooldown: with run.cooldown=baseline (the default), before each window after the first the
+  meter's power over short slices is compared with the idle baseline; the window starts once it is
+  within max(5%, 5 W) of it, or after run.cooldown_max_s (recorded either way).
+- Drift: a least-squares trend of the metric over the windows whose slope's 95% interval excludes
+  zero, and that moves the metric by more than its own CI over the run, flags the result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Optional
+
+from llem.objective import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from llem.stats import summarize, t975
+
+COOLDOWN_SLICE_S = 0.5
+COOLDOWN_TOLERANCE = 0.05
+COOLDOWN_TOLERANCE_W = 5.0
+
+
+def meter_period(meter) -> Optional[float]:
+    """The coarsest counter period of a meter (or of its parts), None where it has none."""
+    periods = [getattr(m, "update_period_s", None) for m in [meter, *getattr(meter, "parts", [])]]
+    periods = [p for p in periods if p]
+    return max(periods) if periods else None
+
+
+def window_target_s(run, meter) -> Optional[float]:
+    """How long a window must last (None: one pass)."""
+    if run.min_window_s is not None:
+        return run.min_window_s or None
+    period = meter_period(meter) if meter.measures else None
+    return run.min_window_updates * period if period else None
+
+
+def metric_of(objective: str, records: list[dict]) -> Optional[str]:
+    """The first metric named by run.objective that every window measured."""
+    for name in (n.strip() for n in objective.split(",")[0].split("|")):  # the first objective
+        if name in LOWER_IS_BETTER + HIGHER_IS_BETTER and records and all(
+                isinstance(r.get(name), (int, float)) for r in records):
+            return name
+    return None
+
+
+def ci_pct(values: list[float]) -> Optional[float]:
+    """The 95% CI half-width as a percentage of the mean; None below two values or at a zero mean."""
+    stats = summarize(values)
+    if not stats or stats["ci95_high"] is None or not stats["mean"]:
+        return None
+    return 100 * (stats["ci95_high"] - stats["mean"]) / abs(stats["mean"])
+
+
+def keep_going(run, records: list[dict], objective: str) -> bool:
+    """Whether to measure another window."""
+    n = len(records)
+    if n < run.repeats:
+        return True
+    if run.target_ci_pct is None or n >= run.max_repeats:
+        return False
+    metric = metric_of(objective, records)
+    if metric is None:
+        return False  # nothing to tighten: the outcome says why
+    pct = ci_pct([r[metric] for r in records])
+    return pct is None or pct > run.target_ci_pct
+
+
+def drift(values: list[float]) -> Optional[dict]:
+    """The least-squares trend of values over their index, per window, relative to the mean."""
+    n = len(values)
+    if n < 3:
+        return None
+    mean_x, mean_y = (n - 1) / 2, sum(values) / n
+    sxx = sum((i - mean_x) ** 2 for i in range(n))
+    slope = sum((i - mean_x) * (v - mean_y) for i, v in enumerate(values)) / sxx
+    resid = [v - (mean_y + slope * (i - mean_x)) for i, v in enumerate(values)]
+    se = math.sqrt(sum(r * r for r in resid) / (n - 2) / sxx) if n > 2 else math.inf
+    half = t975(n - 2) * se
+    return {"slope_per_window": slope, "slope_ci95_half": half, "relative_change": slope * (n - 1) / mean_y if mean_y else None,
+            "significant": abs(slope) > half}
+
+
+def outcome(run, records: list[dict], objective: str) -> dict:
+    """The result's `repeatability` record: windows, interval reached, target met or why not, drift."""
+    metric = metric_of(objective, records)
+    values = [r[metric] for r in records] if metric else []
+    pct = ci_pct(values) if values else None
+    out = {"metric": metric, "windows": len(records), "ci95_half_pct": pct, "target_ci_pct": run.target_ci_pct,
+           "max_repeats": run.max_repeats, "met": None, "reason": None, "drift": drift(values) if values else None,
+           "passes_per_window": [r.get("passes", 1) for r in records]}
+    if run.target_ci_pct is None:
+        out["reason"] = "run.target_ci_pct not set: run.repeats windows"
+    elif metric is None:
+        out["reason"] = f"run.objective={objective} was not measured in every window: no interval to tighten"
+    elif pct is not None and pct <= run.target_ci_pct:
+        out["met"] = True
+    else:
+        out["met"] = False
+        out["reason"] = f"run.max_repeats={run.max_repeats} reached with a ±{pct:.2f}% interval" if pct is not None \
+            else "the interval is undefined (a zero mean)"
+    return out
+
+
+def flags(rep: dict) -> list[str]:
+    """Flags for a target not met and for drift beyond the metric's own interval."""
+    out = []
+    d = rep.get("drift")
+    if d and d["significant"] and d["relative_change"] is not None and rep["ci95_half_pct"] is not None \
+            and abs(d["relative_change"]) * 100 > rep["ci95_half_pct"]:
+        out.append(f"drift: {rep['metric']} moved {d['relative_change']:+.1%} from the first to the last of "
+                   f"{rep['windows']} windows (trend significant at 95%): conditions did not settle "
+                   f"(raise run.warmup_s, or see the windows' temperature and clocks)")
+    if rep.get("met") is False:
+        out.append(f"target_ci_not_met: {rep['reason']} (run.target_ci_pct={rep['target_ci_pct']:g})")
+    elif rep.get("met") is None and rep.get("target_ci_pct") is not None:
+        out.append(f"target_ci_not_applied: {rep['reason']} (add a measured metric to run.objective, e.g. "
+                   f"run.objective='energy_j_per_output_token|output_tokens_per_s')")
+    return out
+
+
+def cool_down(meter, baseline_w: Optional[float], run, progress: Callable[[str], None]) -> Optional[dict]:
+    """Wait until the meter's power is back near the idle baseline (bounded); None where not applicable."""
+    if run.cooldown != "baseline" or baseline_w is None or not meter.measures or run.cooldown_max_s <= 0:
+        return None
+    limit = baseline_w * (1 + COOLDOWN_TOLERANCE) + COOLDOWN_TOLERANCE_W
+    slice_s = max(COOLDOWN_SLICE_S, 5 * (meter_period(meter) or 0))
+    started, power = time.monotonic(), None
+    while time.monotonic() - started < run.cooldown_max_s:
+        meter.begin("cooldown")
+        time.sleep(slice_s)
+        m = meter.end("cooldown")
+        if m.total_j is None or not m.duration_s:
+            return {"waited_s": time.monotonic() - started, "reached": None, "power_w": None, "reason": m.reason}
+        power = m.total_j / m.duration_s
+        if power <= limit:
+            return {"waited_s": time.monotonic() - started, "reached": True, "power_w": power, "limit_w": limit}
+    progress(f"cooldown: power {power:.0f} W still above {limit:.0f} W after {run.cooldown_max_s:g} s")
+    return {"waited_s": time.monotonic() - started, "reached": False, "power_w": power, "limit_w": limit}

@@ -1,0 +1,101 @@
+"""Output identity across engines: did two configurations compute the same thing?
+
+Results are grouped by what should make their outputs equal: the model (id, architecture,
+weights, seed), the prompts (the input length of every request, the workload's source, seed and
+lengths) and greedy decoding. Within a group every result is compared with a reference (the
+PyTorch result where there is one, else the first) request by request: the share of requests
+whose output token ids are identical (by hash) and, where they differ, the first position where
+they do (within the first `head_length` ids each result keeps; beyond that, "after N")."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+
+def comparison_key(record: dict) -> Optional[str]:
+    """What must be equal for outputs to be comparable; None for results without output ids."""
+    outputs = record.get("outputs") or {}
+    if not outputs.get("requests") or not outputs.get("greedy"):
+        return None
+    spec = record.get("spec") or {}
+    m, w = spec.get("model") or {}, spec.get("workload") or {}
+    key = {"model": [m.get("id"), m.get("arch"), m.get("weights"), m.get("seed")],
+           "prompts": [w.get("source"), w.get("path"), w.get("seed"), w.get("num_prompts"), w.get("input_tokens"),
+                       w.get("output_tokens"), (record.get("requests") or {}).get("input_tokens")]}
+    return json.dumps(key, sort_keys=True)
+
+
+def _label(record: dict) -> str:
+    ident = record.get("identity") or {}
+    return ident.get("run_id") or "?"
+
+
+def _first_divergence(a: dict, b: dict) -> Optional[int]:
+    if a["sha256"] == b["sha256"]:
+        return None
+    for i, (x, y) in enumerate(zip(a["head"], b["head"])):
+        if x != y:
+            return i
+    return min(len(a["head"]), len(b["head"]))  # equal heads: they differ later (or in length)
+
+
+def compare(reference: dict, other: dict) -> dict:
+    ref = {r["id"]: r for r in reference["outputs"]["requests"]}
+    pairs = [(ref[r["id"]], r) for r in other["outputs"]["requests"] if r["id"] in ref]
+    diverge = [_first_divergence(a, b) for a, b in pairs]
+    matched = sum(d is None for d in diverge)
+    firsts = [d for d in diverge if d is not None]
+    head = other["outputs"].get("head_length")
+    return {
+        "run_id": _label(other),
+        "backend": (other.get("identity") or {}).get("backend"),
+        "reference": _label(reference),
+        "requests": len(pairs),
+        "identical_share": matched / len(pairs) if pairs else None,
+        "first_divergence": min(firsts) if firsts else None,
+        "first_divergence_beyond_head": bool(firsts) and min(firsts) >= (head or 0),
+        "diverges_everywhere": bool(pairs) and all(d == 0 for d in diverge),
+    }
+
+
+def _reference(records: list[dict]) -> dict:
+    return next((r for r in records if (r.get("identity") or {}).get("backend") == "pytorch"), records[0])
+
+
+def identity_groups(records: list[dict]) -> list[dict]:
+    """Comparable groups of two or more results, each with its reference and the comparisons."""
+    groups: dict[str, list[dict]] = {}
+    for rec in records:
+        key = comparison_key(rec)
+        if key is not None:
+            groups.setdefault(key, []).append(rec)
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        ref = _reference(members)
+        rows = [compare(ref, m) for m in members if m is not ref]
+        out.append({"reference": _label(ref), "reference_backend": (ref.get("identity") or {}).get("backend"),
+                    "rows": rows, "flags": [_flag(r) for r in rows if r["diverges_everywhere"]]})
+    return out
+
+
+def _flag(row: dict) -> str:
+    return (f"{row['run_id']}: every request's output differs from {row['reference']} from the first token on: "
+            f"the engine is probably misconfigured (another tokenizer, chat template, dtype or sampling)")
+
+
+def identity_lines(groups: list[dict]) -> list[str]:
+    """Plain-text lines for the terminal report."""
+    lines = []
+    for g in groups:
+        lines.append(f"output identity against {g['reference']} ({g['reference_backend']}):")
+        for r in g["rows"]:
+            share = "n/a" if r["identical_share"] is None else f"{r['identical_share']:.0%}"
+            where = ("" if r["first_divergence"] is None
+                     else f", first divergence at token {r['first_divergence']}"
+                     + (" or later" if r["first_divergence_beyond_head"] else ""))
+            lines.append(f"  {r['run_id']} ({r['backend']}): {share} of {r['requests']} requests identical{where}")
+        lines += [f"  flag: {f}" for f in g["flags"]]
+    return lines

@@ -1,0 +1,72 @@
+"""Prefill vs decode (run.phases=true, offline engines): prefill-only windows (the same prompts,
+one output token) beside the full windows give
+
+- prefill: J per input token = a prefill-only pass's energy / its input tokens;
+- decode: J per output token = (a full pass's energy - a prefill-only pass's energy) / the tokens
+  decode produced (all output tokens but each request's first, which comes from the prefill);
+- the time split: a prefill-only pass's duration against a full pass's.
+
+What the split assumes (stated in every result): a full pass spends on its prefill what a
+prefill-only pass spends on the same prompts in the same batches, and the rest of it is decode.
+That holds where each batch prefills and then decodes (PyTorch, llama.cpp, static batching); under
+continuous batching (vLLM, SGLang) one request's prefill overlaps another's decode, and the split
+is the marginal cost of the decode tokens, not a partition of the window's time.
+Uncertainties: the 95% t-interval half-widths of the two means, combined in quadrature (the
+windows are independent).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from llem.stats import summarize
+
+ASSUMPTION = ("a full pass spends on its prefill what a prefill-only pass (same prompts, same batches, one output "
+              "token) spends; the rest is decode. Exact where each batch prefills then decodes; under continuous "
+              "batching prefill and decode of different requests overlap and this is the decode tokens' marginal cost")
+
+
+def _per_pass(records: list[dict], field: str) -> list[Optional[float]]:
+    return [None if r.get(field) is None else r[field] / r.get("passes", 1) for r in records]
+
+
+def _mean_half(values: list[Optional[float]]) -> tuple[Optional[float], Optional[float]]:
+    st = summarize(values)
+    if st is None:
+        return None, None
+    half = None if st["ci95_high"] is None else st["ci95_high"] - st["mean"]
+    return st["mean"], half
+
+
+def _ratio(mean: Optional[float], half: Optional[float], count: float) -> dict:
+    if mean is None or not count:
+        return {"mean": None, "ci95_half": None}
+    return {"mean": mean / count, "ci95_half": None if half is None else half / count}
+
+
+def _difference(a: tuple, b: tuple) -> tuple[Optional[float], Optional[float]]:
+    (ma, ha), (mb, hb) = a, b
+    if ma is None or mb is None:
+        return None, None
+    return ma - mb, (math.hypot(ha, hb) if ha is not None and hb is not None else None)
+
+
+def phase_split(full: list[dict], prefill: list[dict], requests: int) -> dict:
+    """The result's `phases` record from the full and the prefill-only windows."""
+    in_tokens = prefill[0]["input_tokens"] / prefill[0].get("passes", 1) if prefill else 0
+    out_tokens = full[0]["output_tokens"] / full[0].get("passes", 1) if full else 0
+    decode_tokens = out_tokens - requests  # each request's first token came out of its prefill
+    out = {"assumption": ASSUMPTION, "prefill_windows": prefill, "input_tokens_per_pass": in_tokens,
+           "decode_tokens_per_pass": decode_tokens}
+    for kind, field in (("", "energy_j"), ("dynamic_", "dynamic_energy_j")):
+        e_full, e_pre = _mean_half(_per_pass(full, field)), _mean_half(_per_pass(prefill, field))
+        out[f"prefill_{kind}j_per_input_token"] = _ratio(*e_pre, in_tokens)
+        out[f"decode_{kind}j_per_output_token"] = _ratio(*_difference(e_full, e_pre), decode_tokens)
+    t_full, t_pre = _mean_half(_per_pass(full, "duration_s")), _mean_half(_per_pass(prefill, "duration_s"))
+    out["prefill_s_per_pass"] = {"mean": t_pre[0], "ci95_half": t_pre[1]}
+    out["decode_s_per_pass"] = dict(zip(("mean", "ci95_half"), _difference(t_full, t_pre)))
+    out["prefill_time_share"] = t_pre[0] / t_full[0] if t_pre[0] is not None and t_full[0] else None
+    if out["decode_j_per_output_token"]["mean"] is not None and out["decode_j_per_output_token"]["mean"] < 0:
+        out["flag"] = "decode energy came out negative: the prefill-only windows cost more than the full ones (noise or a short window)"
+    return out

@@ -1,0 +1,100 @@
+"""Roofline arithmetic against hand-computed cases (Llama-3.2-1B's published config)."""
+
+from __future__ import annotations
+
+import pytest
+
+from llem.models.archs import load_arch
+from llem.results.efficiency import roofline_record
+from llem.results.measured import Measured
+from llem.results.peaks import peak_for
+from llem.results.roofline import Precision, Shape, utilisation, window_work
+
+# Llama-3.2-1B: hidden 2048, 16 layers, 32 heads, 8 KV heads, head_dim 64, MLP 8192, vocab 128256.
+LAYER = 2048 * 2048 * 2 + 2048 * 512 * 2 + 3 * 2048 * 8192  # q,o + k,v + gate,up,down = 60,817,408
+HEAD = 2048 * 128256  # the LM head (tied to the embedding): 262,668,288
+BF16 = 2
+
+
+def test_the_shape_counts_llama_3_2_1b_parameters():
+    s = Shape.from_config(load_arch("llama-3.2-1b"))
+    assert s.decoder_params == 16 * LAYER == 973_078_528
+    assert s.head_params == HEAD
+    # with the embedding (tied) and the 33 RMSNorm vectors: the model card's 1.24 B
+    assert s.decoder_params + HEAD + 33 * 2048 == 1_235_814_400
+
+
+def test_one_decode_step_at_batch_8():
+    s = Shape.from_config(load_arch("llama-3.2-1b"))
+    # 8 prompts of 128 tokens, 2 output tokens: one decode step, context 129 for each sequence
+    w = window_work(s, [128] * 8, 2, 8, BF16, BF16)
+    assert w.decode_steps == 1
+    weights = (16 * LAYER + HEAD) * BF16  # 2,471,493,632 B: every weight read once per step
+    kv = 8 * 129 * (2 * 16 * 8 * 64) * BF16  # K and V of 129 positions, 16 layers, 8 heads x 64
+    assert w.decode_bytes == weights + kv == 2_505_310_208
+    per_seq = 2 * 16 * LAYER + 2 * HEAD + 16 * 32 * 64 * 129 * 4  # matmuls, LM head, QK^T + AV
+    assert w.decode_flops == 8 * per_seq == 19_907_215_360
+
+
+def test_prefill_counts_a_causal_half_square_of_attention():
+    s = Shape.from_config(load_arch("llama-3.2-1b"))
+    w = window_work(s, [4], 1, 1, BF16, BF16)
+    # 4 prompt tokens: 2 * params per token, LM head once, 1+2+3+4 = 10 query-key pairs per head and layer
+    assert w.prefill_flops == 2 * 16 * LAYER * 4 + 2 * HEAD + 4 * 16 * 32 * 64 * 10
+    assert w.decode_steps == 0 and w.decode_bytes == 0
+
+
+def test_mbu_and_mfu_against_the_h200_datasheet():
+    peak = peak_for("NVIDIA H200")
+    assert peak.memory_b_s == 4.8e12 and peak.bf16_flop_s == 989.4e12
+    s = Shape.from_config(load_arch("llama-3.2-1b"))
+    work = window_work(s, [128] * 8, 2, 8, BF16, BF16)
+    u = utilisation(work, duration_s=0.010, prefill_s=0.005, peak=peak, precision=Precision(2, 2, "bf16", ""))
+    assert u["mbu_decode"] == pytest.approx(2_505_310_208 / (0.005 * 4.8e12))  # 10.4%
+    assert u["mfu_prefill"] == pytest.approx(work.prefill_flops / (0.005 * 989.4e12))
+    # no prefill time: the whole window counts as decode, named a lower bound, MFU not computed
+    lb = utilisation(work, duration_s=0.010, prefill_s=None, peak=peak, precision=Precision(2, 2, "bf16", ""))
+    assert lb["mfu_prefill"] is None and lb["mbu_decode"] == pytest.approx(u["mbu_decode"] / 2)
+    assert lb["mbu_decode_bound"].startswith("lower bound") and "prefill time is unknown" in lb["reason"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"), ("NVIDIA H100 NVL", "H100 NVL"),
+    ("NVIDIA H200", "H200 SXM"), ("NVIDIA A100-SXM4-40GB", "A100 40GB SXM"), ("NVIDIA A100-SXM4-80GB", "A100 80GB SXM"),
+    ("NVIDIA A100-PCIE-40GB", "A100 40GB PCIe"), ("NVIDIA A100 80GB PCIe", "A100 80GB PCIe"),
+])
+def test_datasheet_peaks_are_matched_by_the_nvml_name(name, expected):
+    assert peak_for(name).name == expected
+    assert peak_for("NVIDIA GeForce GTX 1080") is None and peak_for(None) is None
+
+
+def _measured(device: str, gpus: list[int], windows: list[dict]) -> Measured:
+    return Measured(device=device, gpus=gpus, engine={"effective_settings": {"dtype": "bfloat16"}}, meter={},
+                    baseline={}, windows=windows, statistics={}, latency={}, memory={},
+                    requests={"count": 8, "input_tokens": [128] * 8})
+
+
+def compose_spec(*overrides: str):
+    from hydra import compose, initialize_config_module
+
+    from llem.app import plain_config
+    from llem.spec import build_spec
+
+    with initialize_config_module(config_module="llem.conf", version_base=None):
+        cfg = compose(config_name="config", overrides=["hardware=cpu", "tracking=none", *overrides])
+    return build_spec(plain_config(cfg))
+
+
+def test_the_result_record_is_null_with_a_reason_where_it_cannot_be_computed():
+    cpu = roofline_record(compose_spec("model=tiny"), _measured("cpu", [], []), {"gpus": []})
+    assert cpu["mbu_decode"] is None and "CPU" in cpu["reason"]
+    spec = compose_spec("model=llama3.2-1b", "model.weights=random", "hardware=h200", "workload.batch_size=8",
+                        "workload.num_prompts=8", "workload.output_tokens=2", "workload.source=synthetic",
+                        "workload.input_tokens=128")
+    unknown = roofline_record(spec, _measured("cuda", [0], []), {"gpus": [{"name": "NVIDIA T4"}]})
+    assert unknown["mfu_prefill"] is None and "no datasheet peaks for GPU 'NVIDIA T4'" in unknown["reason"]
+    # one window of one engine call of 8 requests taking 10 ms, no TTFT: MBU's lower bound only
+    window = {"duration_s": 0.010, "requests": 8, "batch_latency_s": [0.010], "batch_ttft_s": [None]}
+    rec = roofline_record(spec, _measured("cuda", [0], [window]), {"gpus": [{"name": "NVIDIA H200"}]})
+    assert rec["mbu_decode"] == pytest.approx(2_505_310_208 / (0.010 * 4.8e12))
+    assert rec["peak"]["figures"].startswith("datasheet") and rec["windows"][0]["batch"] == 8
