@@ -165,7 +165,9 @@ def main() -> None:
         return serve(gap, args.port)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     if args.client is None:
-        from llem.workload.loadgen import LoadSettings, RequestInput, run_load
+        from llem.workload.loadgen import LoadSettings, RequestInput
+        from llem.workload.client import run_load
+
     else:
         import importlib.util
 

@@ -26,7 +26,9 @@ from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
-from llem.workload.loadgen import ENDPOINTS, LoadSettings, run_load, served_model
+from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
+from llem.workload.client import run_load
+
 from llem.workload.shards import client_processes
 
 def measure_server(ctx: JobContext) -> Measured:

@@ -244,21 +244,6 @@ async def run_async(base_url: str, model: str, inputs: list[RequestInput], load:
     return LoadRun(outputs, duration, state["open"], state["close"], state["max"], cpu)
 
 
-def run_load(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
-             on_steady_open: Callable[[], None] = lambda: None,
-             on_steady_close: Callable[[], None] = lambda: None,
-             on_start: Callable[[], None] = lambda: None) -> LoadRun:
-    """Send every input once. `on_start` runs just before the first request may go out (after the client
-    processes have started, when sharded: the whole-run window's edge); the other callbacks at the steady-state
-    edges (in the event loop, or, with load.processes > 1, in this process as the shards report their sends
-    and completions)."""
-    if load.processes > 1:
-        from llem.workload.shards import run_sharded
-
-        return run_sharded(base_url, model, inputs, load, on_steady_open, on_steady_close, on_start)
-    return asyncio.run(run_async(base_url, model, inputs, load, on_steady_open, on_steady_close, on_start=on_start))
-
-
 def served_model(base_url: str, timeout_s: float = 10.0) -> str:
     """The first model id the server lists under /v1/models."""
     import urllib.request

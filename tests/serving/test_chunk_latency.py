@@ -14,7 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from llem.serving import metrics as sm
-from llem.workload.loadgen import LoadSettings, RequestInput, run_load
+from llem.workload.loadgen import LoadSettings, RequestInput
+from llem.workload.client import run_load
+
 from llem.workload.records import RequestOutput
 
 GAP_S = 0.04

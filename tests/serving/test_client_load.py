@@ -47,7 +47,10 @@ def test_a_server_that_stalls_mid_stream_times_the_request_out_with_what_arrived
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from llem.workload.loadgen import LoadSettings, RequestInput, run_load
+    from llem.workload.loadgen import LoadSettings, RequestInput
+
+    from llem.workload.client import run_load
+
 
     release = threading.Event()
 

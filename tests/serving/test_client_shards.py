@@ -13,7 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from llem.serving import metrics as sm
-from llem.workload.loadgen import LoadSettings, RequestInput, run_load
+from llem.workload.loadgen import LoadSettings, RequestInput
+from llem.workload.client import run_load
+
 from llem.workload.records import RequestOutput
 from llem.workload.shards import client_processes, shard_concurrency, shard_of
 

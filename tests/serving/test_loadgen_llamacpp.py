@@ -9,7 +9,9 @@ pytest.importorskip("starlette_context")
 
 from llem.backends.llamacpp.server import command as llamacpp_plan  # noqa: E402
 from llem.serving.servers import ServerProcess, free_port  # noqa: E402
-from llem.workload.loadgen import LoadSettings, RequestInput, run_load, served_model  # noqa: E402
+from llem.workload.loadgen import LoadSettings, RequestInput, served_model  # noqa: E402
+from llem.workload.client import run_load  # noqa: E402
+
 
 pytestmark = pytest.mark.slow
 OUT = 8

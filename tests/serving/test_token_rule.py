@@ -18,7 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from llem.serving.metrics import chunk_flags, latency, length_flags, token_accounting, whole_counts
-from llem.workload.loadgen import LoadSettings, RequestInput, RequestOutput, _chunk_tokens, run_load
+from llem.workload.loadgen import LoadSettings, RequestInput, RequestOutput, _chunk_tokens
+from llem.workload.client import run_load
+
 
 
 def _chunk(text: str, finish=None) -> dict:
