@@ -42,7 +42,7 @@ def run_one(config: str, target: float, cap: int, root: Path, extra: list[str]) 
     proc = subprocess.run([sys.executable, "-m", "llem", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - t0
     found = sorted(root.glob("runs/*/result.json"), key=lambda p: p.stat().st_mtime)
-    if proc.returncode != 0 or not found:
+    if proc.returncode != 0 or not found or found[-1].stat().st_mtime < time.time() - wall:
         return {"config": config, "ok": False, "wall_s": wall, "log_tail": proc.stdout[-2000:]}
     result = json.loads(found[-1].read_text())
     rep = result.get("repeatability") or {}
@@ -90,9 +90,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     configs = args.config or PRESETS[args.preset]
     rows = []
-    for i, config in enumerate(configs):
+    for config in configs:
         print(f"== {config}", flush=True)
-        rows.append(run_one(config, args.target, args.cap, Path(args.root) / f"c{i}", args.override))
+        rows.append(run_one(config, args.target, args.cap, Path(args.root), args.override))
     print_table(rows)
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2))

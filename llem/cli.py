@@ -14,7 +14,7 @@ from llem.telemetry import opt_out
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
-    "sync": "llem.cli:sync_main",
+    "sync": "llem.sync_cli:main",
     "gpu-restore": "llem.energy.restore_cli:main",
 }
 
@@ -143,14 +143,6 @@ def _hydra_main() -> None:
     from llem.app import run_from_hydra  # importing it registers llem's resolvers (llem/resolvers.py)
 
     hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
-
-
-def sync_main(argv: list[str]) -> int:
-    """`llem sync`: tracking uploads the runs; the power plot of each is made first (tracking does not plot)."""
-    from llem.report.timeseries import power_plot
-    from llem.tracking.sync import main as sync
-
-    return sync(argv, prepare=power_plot)
 
 
 def _exit_code(multirun: bool) -> int:

@@ -80,6 +80,7 @@ def snapshot(gpus: list[int] | None = None) -> dict:
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_total_gib": mem_kib / 2**20 if mem_kib else None,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),  # PCI_BUS_ID: CUDA indices in NVML order
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "packages": _versions(),
         "gpus": gpu_snapshot(gpus),

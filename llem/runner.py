@@ -112,7 +112,9 @@ def _next_job(conn) -> Optional[tuple]:
 
 
 def _job_env(spec) -> dict:
-    env = {}
+    # CUDA's default order is fastest-first; NVML's is by PCI bus. Set before CUDA starts in the
+    # worker, so that a job's CUDA index names the GPU whose counter llem reads (mixed nodes).
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     if spec.hardware.gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.hardware.gpus)
     return env

@@ -88,6 +88,18 @@ class EnergySpec(_Strict):
     min_window_updates: int = Field(20, ge=1)  # flag windows shorter than this many counter updates
     grid_intensity_g_per_kwh: Optional[float] = Field(None, ge=0)
     codecarbon_country: Optional[str] = None
+    # Window edges on counter updates (NVML, where the update period was measured): docs/energy.md
+    align_edges: bool = True
+    # Baseline protocol: settle until idle power stops falling (at most settle_max_s), then at least
+    # baseline_min_updates counter updates (and baseline_s); a second baseline after the last window.
+    settle_max_s: float = Field(30.0, ge=0)
+    baseline_min_updates: int = Field(50, ge=1)
+    post_baseline: bool = True
+    baseline_drift_max: float = Field(0.05, ge=0)  # flag |post - pre| / pre above this
+    # Flags from the sampler's per-window conditions and the uncertainty budget:
+    power_disagreement_max: float = Field(0.15, ge=0)  # |instant-power joules / counter joules - 1|
+    temperature_drift_max_c: float = Field(5.0, ge=0)  # window-start temperature, first vs last repeat
+    dynamic_uncertainty_max: float = Field(0.10, ge=0)  # relative expanded uncertainty of dynamic J/token
 
 
 class SamplingSpec(_Strict):
@@ -179,6 +191,13 @@ REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
                     "cooldown_max_s", "phases")}
 
 
+# Energy settings added after results existed (aligned edges, the baseline protocol, flag
+# thresholds): likewise in a run's identity only where they differ from their default.
+ENERGY_DEFAULTS = {k: EnergySpec.model_fields[k].default for k in
+                   ("align_edges", "settle_max_s", "baseline_min_updates", "post_baseline", "baseline_drift_max",
+                    "power_disagreement_max", "temperature_drift_max_c", "dynamic_uncertainty_max")}
+
+
 class JobSpec(_Strict):
     schema_version: int = SCHEMA_VERSION
     backend: dict[str, Any]  # validated by the backend's own settings model, defaults filled
@@ -215,6 +234,9 @@ class JobSpec(_Strict):
         run = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
         run.update({k: d["run"][k] for k, default in REPEAT_DEFAULTS.items() if d["run"][k] != default})
         d["run"] = run
+        for k, default in ENERGY_DEFAULTS.items():
+            if d["energy"][k] == default:
+                d["energy"].pop(k)
         return d
 
     def config_hash(self) -> str:

@@ -59,11 +59,11 @@ STARTUP_LAZY = {
     ("llem.cli", "llem.app"): "importing llem.app registers llem's OmegaConf resolvers (omegaconf): --help answers without it",
     ("llem.cli", "llem.spec"): "llem.spec builds its pydantic models at import: --help answers without them",
     ("llem.cli", "llem.registry"): "llem.registry's dataclasses import inspect: --help answers without it",
+    ("llem.cli", "llem.sweep.ledger"): "llem.sweep.ledger's dataclasses import inspect: --help answers without it",
 }
 
 # move -> (importer, imported) of the imports it removes
 SWEEP = "the sweep lifecycle (callback, summary, SESSION/Outcome) moves from tracking and app to llem/sweep"
-SCHEMA = "results/schema.py records the JobSpec's own schema_version instead of importing llem.spec"
 REGISTRY = "llem/registry.py (the engines move) imports llem.errors at the top"
 PENDING: dict[str, list[tuple[str, str]]] = {
     SWEEP: [
@@ -73,11 +73,6 @@ PENDING: dict[str, list[tuple[str, str]]] = {
         ("llem.report.collect", "llem.tracking.summary"),
         ("llem.report.collect", "llem.tracking.sweep"),
     ],
-    "the power plot is made before upload, so tracking does not import report": [
-        ("llem.tracking.upload", "llem.report.timeseries"),
-    ],
-    # results -> spec closes spec -> checks -> tracking -> results (tracking reads and writes results.io)
-    SCHEMA: [("llem.results.schema", "llem.spec")],
 }
 # Lazy imports of llem's own modules inside files that the moves above rewrite; each move makes its
 # files' imports eager (or deletes them). Listed by file so that new lazy imports elsewhere still fail.

@@ -45,7 +45,7 @@ def metered_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:
 
 
 def _nvml_meter(energy, gpus):
-    return NvmlMeter(gpus)
+    return NvmlMeter(gpus, align=energy.align_edges)
 
 
 def _rapl_meter():

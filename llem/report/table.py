@@ -9,6 +9,7 @@ from typing import Optional
 from llem.paths import ENVIRONMENT
 from llem.progress import console
 from llem.report.collect import Run
+from llem.results.basis import meter_label, record_is_estimate
 from llem.results.io import read_json
 from llem.tracking.payload import gpu_name
 
@@ -23,7 +24,7 @@ CSV_COLUMNS = [
     "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
     "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_reason", "validity_flags", "config_hash", "error", "run_dir",
+    "energy_meter", "energy_basis", "energy_reason", "validity_flags", "config_hash", "error", "run_dir",
 ]
 
 
@@ -60,7 +61,8 @@ def flatten(run: Run) -> dict:
         "output_tokens": w.get("output_tokens"),
         "num_prompts": w.get("num_prompts"),
         "repeats": spec.get("run", {}).get("repeats"),
-        "energy_meter": ((rec.get("energy") or {}).get("meter") or {}).get("meter") if run.ok else None,
+        "energy_meter": meter_label(rec) if run.ok else None,  # 'codecarbon (estimate)'
+        "energy_basis": ("estimate" if record_is_estimate(rec) else "measured") if run.ok and m.get("energy_j") is not None else None,
         "energy_reason": m.get("energy_reason"),
         "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
         "config_hash": ident.get("config_hash"),
@@ -158,6 +160,8 @@ def render_table(rows: list[dict], title: str) -> None:
         if r["status"] == "ok" and r.get("validity_flags"):
             status = "[yellow]flagged[/yellow]"
         jpt = _with_ci(r, "energy_j_per_output_token", ".4g") if r["status"] == "ok" else "[dim]n/a[/dim]"
+        if r.get("energy_basis") == "estimate":
+            jpt += " [yellow]estimate[/yellow]"
         if r["status"] == "ok" and r.get("energy_j_per_output_token") is None:
             jpt = "[yellow]not measured[/yellow]"
         cells = [str(r.get("config_hash") or "")[:8]]

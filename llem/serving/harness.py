@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from llem.paths import SERVER
+from llem.energy.baseline import close_baseline
 from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
@@ -135,12 +136,13 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     load, fixed = _load_settings(spec, server)
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags = _warmup(ctx, url, model, inputs, load, server)
-    baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy.baseline_s, ctx.progress)
+    baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
     measured = measure_windows(
         ctx, lambda r: _one_run(ctx, url, model, inputs, load, server, baseline, r),
         lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(inputs)} requests, concurrency {w.concurrency}{rate}",
         baseline.get("power_w"))
+    flags += close_baseline(ctx.meter, _no_device_work, spec.energy, baseline, ctx.progress)  # drift
     windows = measured.records
     all_outputs = [o for outs in measured.kept for o in outs]
     latency = sm.latency(all_outputs)
@@ -193,11 +195,11 @@ def _steady_window(meter, r: int) -> tuple[Callable[[], None], Callable[[], None
     steady: dict = {}
 
     def opened():
-        meter.begin(f"steady-{r}")
+        meter.begin(f"steady-{r}", align=False)  # inside the load generator's event loop: never wait
         steady["open"] = True
 
     def closed():
-        steady["m"] = meter.end(f"steady-{r}")
+        steady["m"] = meter.end(f"steady-{r}", align=False)
 
     return opened, closed, steady
 
@@ -220,7 +222,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     finally:
         whole_m = meter.end(f"run-{r}") if began else None
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
-            steady["m"] = meter.end(f"steady-{r}")
+            steady["m"] = meter.end(f"steady-{r}", align=False)
     after, why_after = scrape(url) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.models.source import model_source
+from llem.registry import backend_info, load_object
 from llem.serving.plan import ServerPlan
 from llem.workload.loadgen import RequestInput
 from llem.workload.prompts import build_requests, source_texts
@@ -36,8 +37,6 @@ def client_prompt_counts(spec, texts: list[str]) -> list:
     """The client's own token count of each completions prompt where the server sends no usage (the registry's
     prompt_counter; llama.cpp: its GGUF's vocabulary); None where the server's usage is the count. Chat prompts
     are not counted: the server's chat template adds tokens the client does not see."""
-    from llem.registry import backend_info, load_object
-
     target = backend_info(spec.backend_name).prompt_counter
     return [None] * len(texts) if target is None else load_object(target)(spec, texts)
 
@@ -76,8 +75,6 @@ def _config_vocab(config) -> Optional[int]:
 
 
 def _counted(spec) -> bool:
-    from llem.registry import backend_info
-
     w = spec.workload
     return w.endpoint == "completions" and w.server_url is None and backend_info(spec.backend_name).prompt_counter is not None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from llem import paths
+from llem.results.basis import meter_label, record_is_estimate
 
 # Headline metrics (means over the measured windows) copied from result["metrics"].
 HEADLINE_METRICS = (
@@ -81,7 +82,8 @@ def params(record: dict, environment: Optional[dict] = None) -> dict[str, str]:
         "gpu_count": hw.get("gpu_count") if ident.get("device") == "cuda" else None,
         "gpu_name": gpu_name(environment),
         "cpu_model": (environment or {}).get("cpu_model"),
-        "energy_meter": meter.get("meter") or energy.get("meter"),
+        "energy_meter": meter_label(record) or energy.get("meter"),  # 'codecarbon (estimate)'
+        "energy_basis": ("estimate" if record_is_estimate(record) else "measured") if meter.get("meter") else None,
         "repeats": run.get("repeats"),
         "warmup": run.get("warmup"),
         "config_hash": ident.get("config_hash"),
@@ -117,11 +119,20 @@ def metrics(record: dict) -> list[tuple[str, float, int, int]]:
             v = _number(w.get(key))
             if v is not None:
                 out.append((f"window.{key}", v, ts, step))
+    for key, u in (((record.get("energy") or {}).get("uncertainty")) or {}).items():  # schema 2
+        for part in ("expanded", "relative_expanded"):
+            v = _number((u or {}).get(part))
+            if v is not None:
+                out.append((f"{key}.uncertainty_{part}", v, finished_ms, 0))
     ts_summary = record.get("timeseries") or {}
     if isinstance(ts_summary, dict):
-        for key, value in ts_summary.items():
+        flat = dict(ts_summary)
+        for part in ("windows", "outside_windows"):  # schema 2: window time apart from idle and cooldown
+            for key, value in (ts_summary.get(part) or {}).items():
+                flat[f"{part}.{key}"] = value
+        for key, value in flat.items():
             v = _number(value)
-            if v is not None and ("power" in key or "temp" in key or "clock" in key):
+            if v is not None and ("power" in key or "temp" in key or "clock" in key or "throttled" in key):
                 out.append((f"timeseries.{key}", v, finished_ms, 0))
     v = _number(record.get("load_s"))
     if v is not None:
@@ -147,8 +158,12 @@ def tags(record: dict, sweep: Optional[dict] = None) -> dict[str, str]:
     }
     if record.get("status") == "ok":
         reason = record.get("metrics", {}).get("energy_reason")
-        if reason:
+        if record.get("metrics", {}).get("energy_j") is None and reason:
             out["llem.energy"] = f"not measured: {reason}"
+        elif record_is_estimate(record):
+            out["llem.energy"] = "estimate: CodeCarbon models CPU/RAM power (TDP and RAM-size models), not counter readings"
+        elif reason:  # some windows measured
+            out["llem.energy"] = reason
         flags = (record.get("validity") or {}).get("flags") or []
         if flags:
             out["llem.validity_flags"] = " | ".join(flags)

@@ -30,7 +30,7 @@ import time
 import traceback
 from typing import Callable, Optional
 
-from llem.workload.loadgen import LoadRun, LoadSettings, RequestInput, RequestOutput, arrival_offsets
+from llem.workload.loadgen import LoadRun, LoadSettings, RequestInput, RequestOutput, arrival_offsets, run_async
 
 STREAM_TOKENS_PER_S = 200  # an upper expectation of one stream's decode rate: 5 ms per token (fast GPUs, small models)
 SHARD_TOKENS_PER_S = 20_000  # what one client process takes in at ~70% of one core (docs/benchmarks.md)
@@ -91,8 +91,6 @@ def shard_main() -> None:
         sys.stdout.flush()
 
     try:
-        from llem.workload.loadgen import run_async
-
         import aiohttp  # noqa: F401  (imported before the start, not inside the measured run)
 
         job = json.loads(sys.stdin.readline())

@@ -4,6 +4,8 @@ in its streams: the GGUF's vocabulary alone (vocab_only, no weights) tokenizes t
 
 from __future__ import annotations
 
+from llem.models.gguf import resolve_gguf
+
 
 def count_prompt_tokens(gguf_path: str, texts: list[str]) -> list[int]:
     from llama_cpp import Llama
@@ -21,6 +23,4 @@ def count_prompt_tokens(gguf_path: str, texts: list[str]) -> list[int]:
 
 def count_for_spec(spec, texts: list[str]) -> list[int]:
     """The counts for the GGUF that server mode starts llama.cpp's server with for this job."""
-    from llem.models.gguf import resolve_gguf
-
     return count_prompt_tokens(str(resolve_gguf(spec.model)[0]), texts)

@@ -46,6 +46,11 @@ class SglangConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other ServerArgs field, passed through
 
     @classmethod
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tp_size"] * spec.backend["pp_size"]
+
+    @classmethod
     def check(cls, spec) -> None:
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)

@@ -71,6 +71,11 @@ class TensorRTConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # other LLM(...) arguments, passed through
 
     @classmethod
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tensor_parallel_size"] * spec.backend["pipeline_parallel_size"]
+
+    @classmethod
     def check(cls, spec) -> None:
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)

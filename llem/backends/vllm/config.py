@@ -63,6 +63,11 @@ class VllmConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other EngineArgs field, passed through
 
     @classmethod
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tensor_parallel_size"] * spec.backend["pipeline_parallel_size"]
+
+    @classmethod
     def check(cls, spec) -> None:
         b, hw = spec.backend, spec.hardware
         device = resolve_device(hw.device)
