@@ -9,11 +9,14 @@ from itertools import product
 from pathlib import Path
 
 from llem.errors import UserError, choice_error
+from llem.progress import library_bars
 from llem.telemetry import opt_out
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
+    "export": "llem.bundle_cli:export_main",
+    "verify": "llem.bundle_cli:verify_main",
     "sync": "llem.sync_cli:main",
     "gpu-restore": "llem.energy.restore_cli:main",
 }
@@ -162,7 +165,9 @@ Usage: python -m llem [group=option ...] [key=value ...]
        python -m llem --multirun workload.batch_size=1,4,16 model=tiny,smollm2-135m
        python -m llem --cfg job [overrides]      show the composed config
        python -m llem -q ...                     quiet (batch systems)
-       llem report SOURCE | llem sync [OUTPUT_ROOT]
+       llem report SOURCE [--format markdown|latex|csv]   report.html, tables, plots
+       llem export SOURCE [-o FILE] | llem verify BUNDLE   result bundles with checksums
+       llem sync [OUTPUT_ROOT]
        llem gpu-restore                          undo a killed job's hardware.power_limit_w / clocks
        python -m llem --hydra-help               Hydra's own flags
 
@@ -189,6 +194,7 @@ def _print_help() -> None:
 def main(argv: list[str] | None = None) -> int:
     opt_out(os.environ)  # before MLflow or any engine is imported: tracking and jobs send no usage data
     argv = list(sys.argv[1:] if argv is None else argv)
+    library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:
         _print_help()
         return 0

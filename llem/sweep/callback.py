@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from llem.tracking.urls import sweep_links  # cheap (no mlflow): the links a sweep's end prints
+
 try:
     from hydra.experimental.callback import Callback
 except ImportError:  # pragma: no cover - hydra is a core dependency
@@ -27,6 +29,13 @@ def _tracking(config) -> dict:
 
     node = config.get("tracking") if hasattr(config, "get") else None
     return OmegaConf.to_container(node, resolve=True) if node is not None else {"name": "none"}
+
+
+def _objective(config):
+    """The metric the sweep minimises (run.objective; its first choice): the runs table's sort key."""
+    run = config.get("run") if hasattr(config, "get") else None
+    objective = str(run.get("objective") or "") if run is not None else ""
+    return objective.split("|")[0].strip() or None
 
 
 def _close_warm_worker() -> None:
@@ -122,6 +131,8 @@ class SweepCallback(Callback):
                             f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above.")
         self._catch_up(summary, sweep_dir)
         self._close_parent(sweep, summary["counts"])
+        for line in sweep_links(sweep, summary, _objective(config)):
+            console().print(f"llem: MLflow {line}", markup=False)
         for var in sw.ENV_VARS:
             os.environ.pop(var, None)
 
