@@ -3,6 +3,7 @@ job of the command line before any model loads, then hands over to Hydra."""
 
 from __future__ import annotations
 
+import os
 import sys
 from itertools import product
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from llem import interrupt
 from llem.errors import UserError, choice_error
 from llem.progress import library_bars
+from llem.telemetry import opt_out
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
@@ -191,6 +193,7 @@ def _print_help() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    opt_out(os.environ)  # before MLflow or any engine is imported: tracking and jobs send no usage data
     argv = list(sys.argv[1:] if argv is None else argv)
     library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:

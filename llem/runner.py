@@ -18,6 +18,7 @@ from llem.grouping import engine_group as group_of
 from llem.job import measure
 from llem.progress import console, library_bars, stage_printer
 from llem.spec import JobSpec
+from llem.telemetry import opt_out
 from llem.warm import EngineMismatch, WarmEngines
 
 
@@ -72,6 +73,7 @@ def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
 
 
 def _quiet_libraries() -> None:
+    opt_out(os.environ)  # and so for every server this worker starts: they inherit its environment
     library_bars()  # a job started by Slurm or submitit, not through llem's CLI, writes to a log file
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
