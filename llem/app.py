@@ -9,16 +9,26 @@ from typing import Optional
 
 from llem import paths
 from llem.errors import UserError
-from llem.interrupt import Interrupted
+from llem.interrupt import Interrupted, signal_name
+from llem.objective import objective_result
+from llem.progress import console
+from llem.report.timeseries import power_plot
 from llem.resolvers import register as _register_resolvers
-from llem.sweep.ledger import SESSION, Outcome
+from llem.results.interrupted import interrupted_record
+from llem.results.io import atomic_write_text, read_json, write_json
+from llem.results.measured import Measured
+from llem.results.render import render
+from llem.results.schema import assemble, failure
+from llem.runner import JobFailed, run_isolated
+from llem.spec import build_spec
+from llem.sweep.ledger import Outcome, SESSION
+from llem.sweep.state import current_sweep
+from llem.tracking import track, uploads_artifacts
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
 
 
 def _complete_result(run_dir: Path) -> Optional[dict]:
-    from llem.results.io import read_json
-
     path = run_dir / paths.RESULT
     if not path.is_file():
         return None
@@ -31,9 +41,6 @@ def _complete_result(run_dir: Path) -> Optional[dict]:
 
 def run_config(container: dict, resolved_yaml: str) -> Outcome:
     """Validate, measure in isolation, write the run directory; never raises for a job failure."""
-    from llem.progress import console
-    from llem.spec import build_spec
-
     try:
         spec = build_spec(container)
     except UserError as exc:
@@ -68,13 +75,6 @@ def _write(path: Path, write, *args) -> None:
 
 
 def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
-    from llem.progress import console
-    from llem.results.io import atomic_write_text, write_json
-    from llem.results.render import render
-    from llem.runner import JobFailed, run_isolated
-    from llem.sweep.state import current_sweep
-    from llem.tracking import track
-
     quiet = spec.run.quiet
     done = None if spec.run.force else _complete_result(run_dir)
     if done is not None:
@@ -96,7 +96,6 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         _record_interrupted(spec, run_dir, stopped, started)
         raise
     except JobFailed as failed:
-        from llem.results.schema import failure
 
         err = dict(failed.error)
         tb = err.pop("traceback", None)
@@ -112,8 +111,6 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         track(spec, run_dir, record, current_sweep())
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
 
-    from llem.results.measured import Measured
-    from llem.results.schema import assemble
 
     result = assemble(spec, Measured.from_dict(out["measured"]), out["environment"], started)
     _write(run_dir / paths.ENVIRONMENT, write_json, out["environment"])
@@ -138,12 +135,6 @@ def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
 def _record_interrupted(spec, run_dir: Path, stopped: Interrupted, started: float) -> None:
     """A signal stopped the job: interrupted.json (what was measured, never a result), the tracker's
     run ends KILLED, and the outcome rides on the exception up to the sweep (llem/interrupt.py)."""
-    from llem.progress import console
-    from llem.results.interrupted import interrupted_record
-    from llem.results.io import write_json
-    from llem.sweep.state import current_sweep
-    from llem.tracking import track
-
     record = interrupted_record(spec.to_dict(), spec.run_id(), spec.config_hash(), stopped.signum, stopped.partial,
                                 started, spec.run.repeats)
     try:
@@ -158,17 +149,12 @@ def _record_interrupted(spec, run_dir: Path, stopped: Interrupted, started: floa
 
 def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
     """The power plot goes up with the run's files: made here, before tracking uploads them."""
-    from llem.tracking import uploads_artifacts
-
     if uploads_artifacts(spec.tracking):
-        from llem.report.timeseries import power_plot
 
         power_plot(result, run_dir)
 
 
 def _objective(spec, metrics: dict):
-    from llem.objective import objective_result
-
     return objective_result(spec.run.objective, spec.run.max_latency_s, metrics)
 
 
@@ -213,7 +199,6 @@ def run_from_hydra(cfg) -> Optional[float]:
         container = plain_config(cfg)
         outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
     except UserError as exc:
-        from llem.progress import console
 
         console().print(f"[red]llem: error:[/red] {exc}")
         outcome = Outcome("invalid", message=str(exc), user_error=True)
@@ -227,6 +212,4 @@ def run_from_hydra(cfg) -> Optional[float]:
 
 
 def _stopped_outcome(stopped: Interrupted) -> Outcome:
-    from llem.interrupt import signal_name
-
     return stopped.outcome or Outcome("not_started", message=f"stopped by {signal_name(stopped.signum)} before it started")
