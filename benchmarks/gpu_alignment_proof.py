@@ -130,7 +130,7 @@ class Ticks:
     def power(self, a: float, b: float):
         """Mean power from the updates inside [a, b]."""
         i, k = bisect.bisect_left(self.t, a), bisect.bisect_right(self.t, b) - 1
-        if k - i < 2:
+        if k - i < 1:
             return None
         return (self.j[k] - self.j[i]) / (self.t[k] - self.t[i])
 
@@ -184,7 +184,7 @@ def compare(w: dict, ticks: Ticks, cooldown_s: float) -> dict:
     if llem_j is None or a is None:
         return dict(row, reason=m.get("reason") or "no interval")
     lin0, lin1 = ticks.linear(a), ticks.linear(b)
-    idle = ticks.power(a - max(cooldown_s, 0.3) + 0.05, a - 0.05) or ticks.power(b + 0.6, b + 0.6 + max(cooldown_s, 0.3))
+    idle = ticks.power(a - max(cooldown_s, 0.3), a - 0.02) or ticks.power(b + 0.3, b + 0.3 + max(cooldown_s, 0.3))
     row["ref_linear_j"] = None if lin0 is None or lin1 is None else lin1 - lin0
     row["ref_idle_w"] = idle
     row["ref_edge_j"] = None if idle is None else ticks.edge(a, b, idle)

@@ -9,15 +9,26 @@ from typing import Optional
 
 from llem import paths
 from llem.errors import UserError
+from llem.interrupt import Interrupted, signal_name
+from llem.objective import objective_result
+from llem.progress import console
+from llem.report.timeseries import power_plot
 from llem.resolvers import register as _register_resolvers
-from llem.sweep.ledger import SESSION, Outcome
+from llem.results.interrupted import interrupted_record
+from llem.results.io import atomic_write_text, read_json, write_json
+from llem.results.measured import Measured
+from llem.results.render import render
+from llem.results.schema import assemble, failure
+from llem.runner import JobFailed, run_isolated
+from llem.spec import build_spec
+from llem.sweep.ledger import Outcome, SESSION
+from llem.sweep.state import current_sweep
+from llem.tracking import track, uploads_artifacts
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
 
 
 def _complete_result(run_dir: Path) -> Optional[dict]:
-    from llem.results.io import read_json
-
     path = run_dir / paths.RESULT
     if not path.is_file():
         return None
@@ -30,17 +41,18 @@ def _complete_result(run_dir: Path) -> Optional[dict]:
 
 def run_config(container: dict, resolved_yaml: str) -> Outcome:
     """Validate, measure in isolation, write the run directory; never raises for a job failure."""
-    from llem.progress import console
-    from llem.spec import build_spec
-
     try:
         spec = build_spec(container)
     except UserError as exc:
         console().print(f"[red]llem: error:[/red] {exc}")
         return Outcome("invalid", message=str(exc), user_error=True)
     run_dir = paths.spec_run_dir(spec)
+    begun = time.time()
     try:
         return _measure_and_write(spec, run_dir, resolved_yaml)
+    except Interrupted as stopped:  # stopped outside the measurement: say what the run dir holds
+        stopped.outcome = stopped.outcome or _outcome_on_disk(spec, run_dir, begun)
+        raise
     except _WriteFailed as failed:  # a full disk or a file-size limit: one sentence, nothing on disk changed
         message = (f"could not write {failed.path} ({failed.reason}): free space or set run.output_root to another "
                    f"directory; results already on disk were left as they were and this job left no record there")
@@ -63,13 +75,6 @@ def _write(path: Path, write, *args) -> None:
 
 
 def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
-    from llem.progress import console
-    from llem.results.io import atomic_write_text, write_json
-    from llem.results.render import render
-    from llem.runner import JobFailed, run_isolated
-    from llem.sweep.state import current_sweep
-    from llem.tracking import track
-
     quiet = spec.run.quiet
     done = None if spec.run.force else _complete_result(run_dir)
     if done is not None:
@@ -82,13 +87,15 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     except OSError as exc:
         raise _WriteFailed(run_dir, exc) from exc
     _write(run_dir / paths.CONFIG, atomic_write_text, resolved_yaml)
-    for stale in (paths.FAILURE, paths.TRACEBACK):
+    for stale in (paths.FAILURE, paths.TRACEBACK, paths.INTERRUPTED):
         (run_dir / stale).unlink(missing_ok=True)
     started = time.time()
     try:
         out = run_isolated(spec, run_dir, quiet)
+    except Interrupted as stopped:
+        _record_interrupted(spec, run_dir, stopped, started)
+        raise
     except JobFailed as failed:
-        from llem.results.schema import failure
 
         err = dict(failed.error)
         tb = err.pop("traceback", None)
@@ -104,8 +111,6 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         track(spec, run_dir, record, current_sweep())
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
 
-    from llem.results.measured import Measured
-    from llem.results.schema import assemble
 
     result = assemble(spec, Measured.from_dict(out["measured"]), out["environment"], started)
     _write(run_dir / paths.ENVIRONMENT, write_json, out["environment"])
@@ -117,19 +122,39 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
 
 
+def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
+    """A signal that came after the job wrote its result (while printing or uploading) or before it
+    began leaves a complete result or none; only a result counts."""
+    done = _complete_result(run_dir)
+    if done is None:
+        return None
+    measured = (done.get("identity") or {}).get("finished_unix_s", 0) >= begun
+    return Outcome("ok" if measured else "skipped", str(run_dir), headline=_objective(spec, done["metrics"]))
+
+
+def _record_interrupted(spec, run_dir: Path, stopped: Interrupted, started: float) -> None:
+    """A signal stopped the job: interrupted.json (what was measured, never a result), the tracker's
+    run ends KILLED, and the outcome rides on the exception up to the sweep (llem/interrupt.py)."""
+    record = interrupted_record(spec.to_dict(), spec.run_id(), spec.config_hash(), stopped.signum, stopped.partial,
+                                started, spec.run.repeats)
+    try:
+        write_json(run_dir / paths.INTERRUPTED, record)
+    except OSError:
+        pass  # the outcome below still says so, and no result was written
+    message = record["error"]["message"]
+    console().print(f"[yellow]llem: job {spec.run_id()} {message}[/yellow] [dim]({run_dir})[/dim]")
+    track(spec, run_dir, record, current_sweep())
+    stopped.outcome = Outcome("interrupted", str(run_dir), message=message)
+
+
 def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
     """The power plot goes up with the run's files: made here, before tracking uploads them."""
-    from llem.tracking import uploads_artifacts
-
     if uploads_artifacts(spec.tracking):
-        from llem.report.timeseries import power_plot
 
         power_plot(result, run_dir)
 
 
 def _objective(spec, metrics: dict):
-    from llem.objective import objective_result
-
     return objective_result(spec.run.objective, spec.run.max_latency_s, metrics)
 
 
@@ -165,18 +190,26 @@ def _sweep_job() -> Optional[str]:
 
 
 def run_from_hydra(cfg) -> Optional[float]:
-    """Hydra task function body. Returns the value a sweeper minimises (run.objective; J/output token by default)."""
+    """Hydra task function body. Returns the value a sweeper minimises (run.objective; J/output token by default).
+    A signal (llem/interrupt.py) is recorded as this job's outcome, then goes on up: the sweep stops."""
     from omegaconf import OmegaConf
 
+    stop: Optional[Interrupted] = None
     try:
         container = plain_config(cfg)
+        outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
     except UserError as exc:
-        from llem.progress import console
 
         console().print(f"[red]llem: error:[/red] {exc}")
         outcome = Outcome("invalid", message=str(exc), user_error=True)
-    else:
-        outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
+    except Interrupted as stopped:
+        stop, outcome = stopped, _stopped_outcome(stopped)
     outcome.job = _sweep_job()
     SESSION.outcomes.append(outcome)
+    if stop is not None:
+        raise stop
     return outcome.headline
+
+
+def _stopped_outcome(stopped: Interrupted) -> Outcome:
+    return stopped.outcome or Outcome("not_started", message=f"stopped by {signal_name(stopped.signum)} before it started")

@@ -3,15 +3,21 @@ job of the command line before any model loads, then hands over to Hydra."""
 
 from __future__ import annotations
 
+import os
 import sys
 from itertools import product
 from pathlib import Path
 
+from llem import interrupt
 from llem.errors import UserError, choice_error
+from llem.progress import library_bars
+from llem.telemetry import opt_out
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
+    "export": "llem.bundle_cli:export_main",
+    "verify": "llem.bundle_cli:verify_main",
     "sync": "llem.sync_cli:main",
     "gpu-restore": "llem.energy.restore_cli:main",
 }
@@ -160,7 +166,9 @@ Usage: python -m llem [group=option ...] [key=value ...]
        python -m llem --multirun workload.batch_size=1,4,16 model=tiny,smollm2-135m
        python -m llem --cfg job [overrides]      show the composed config
        python -m llem -q ...                     quiet (batch systems)
-       llem report SOURCE | llem sync [OUTPUT_ROOT]
+       llem report SOURCE [--format markdown|latex|csv]   report.html, tables, plots
+       llem export SOURCE [-o FILE] | llem verify BUNDLE   result bundles with checksums
+       llem sync [OUTPUT_ROOT]
        llem gpu-restore                          undo a killed job's hardware.power_limit_w / clocks
        python -m llem --hydra-help               Hydra's own flags
 
@@ -185,7 +193,9 @@ def _print_help() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    opt_out(os.environ)  # before MLflow or any engine is imported: tracking and jobs send no usage data
     argv = list(sys.argv[1:] if argv is None else argv)
+    library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:
         _print_help()
         return 0
@@ -195,15 +205,32 @@ def main(argv: list[str] | None = None) -> int:
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
-    try:
-        prevalidate(argv)
-    except UserError as exc:
-        print(f"llem: error: {exc}", file=sys.stderr)
-        return 2
+    interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/interrupt.py)
     _, multirun, _ = _split(argv)
-    sys.argv = [sys.argv[0]] + argv
-    _hydra_main()
+    try:
+        try:
+            prevalidate(argv)
+        except UserError as exc:
+            print(f"llem: error: {exc}", file=sys.stderr)
+            return 2
+        sys.argv = [sys.argv[0]] + argv
+        _hydra_main()
+    except interrupt.Interrupted as stopped:
+        return _stopped(stopped.signum, multirun)
+    if interrupt.received() is not None:  # stopped, and ended by Hydra's own callbacks
+        return interrupt.exit_code(interrupt.received())
     return _exit_code(multirun)
+
+
+def _stopped(signum: int, multirun: bool) -> int:
+    """After a signal: end the sweep (its summary counts interrupted and not-started jobs, the warm
+    engine is released first) as Hydra would have, exit 128 + signal. A single run's warm worker is
+    stopped at exit (llem.runner registers that with atexit)."""
+    if multirun:
+        from llem.sweep.callback import end_interrupted_sweep
+
+        end_interrupted_sweep(signum)
+    return interrupt.exit_code(signum)
 
 
 def entry() -> None:

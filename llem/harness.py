@@ -17,6 +17,7 @@ from llem.results.metrics import latency_summary, summarize_windows, window_metr
 from llem.results.outputs import outputs_flags, outputs_record
 from llem.results.phases import phase_split
 from llem.warm import peak_rss_mib, reset_peak_rss
+from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prompts import build_requests
 
 
@@ -51,7 +52,8 @@ def measure_offline(ctx: JobContext) -> Measured:
         statistics=summarize_windows(windows),
         latency=latency_summary(windows),
         memory=memory,
-        requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests]},
+        requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests],
+                  "prompt_token_ids_sha256": token_ids_sha256(requests)},
         flags=flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,

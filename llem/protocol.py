@@ -17,6 +17,7 @@ from llem.energy.baseline import take_baseline
 from llem.energy.devices import engine_gpus
 from llem.energy.window_checks import annotate_conditions, energy_window_flags
 from llem.energy.gpu_settings import applied
+from llem.interrupt import note_window
 from llem.registry import backend_info
 from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
 from llem.warm import WarmEngines
@@ -127,6 +128,7 @@ def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str]
             if cooled is not None:
                 record["cooldown"] = cooled
             out.records.append(record)
+            note_window(record)  # kept if the run is stopped (llem/interrupt.py)
             out.flags += flags
             out.kept.append(kept)
             r += 1

@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Optional
 
-from llem.errors import MissingExtra, UserError
+from llem.errors import MissingExtra, UserError, choice_error
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,6 @@ def load_object(path: str):
 
 
 def backend_info(name: str) -> BackendInfo:
-    from llem.errors import choice_error
-
     if name not in BACKENDS:
         raise choice_error("backend", name, list(BACKENDS))
     return BACKENDS[name]

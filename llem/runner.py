@@ -6,18 +6,19 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
-import signal
 import time
 import traceback
 from pathlib import Path
 from typing import Optional
 
+from llem import interrupt
 from llem.envinfo import snapshot
 from llem.errors import UserError
 from llem.grouping import engine_group as group_of
 from llem.job import measure
-from llem.progress import console, stage_printer
+from llem.progress import console, library_bars, stage_printer
 from llem.spec import JobSpec
+from llem.telemetry import opt_out
 from llem.warm import EngineMismatch, WarmEngines
 
 
@@ -60,11 +61,20 @@ def _limit_memory() -> None:
 
 def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
     """Plain data back to the parent: the Measured record as a dict, and the environment."""
-    measured = measure(spec, Path(run_dir), stage_printer(quiet), warm)
+    printer = stage_printer(quiet)
+    interrupt.job_started()
+
+    def progress(message: str) -> None:  # the stage is what an interrupted record says the job was doing
+        interrupt.stage(message)
+        printer(message)
+
+    measured = measure(spec, Path(run_dir), progress, warm)
     return {"measured": measured.to_dict(), "environment": snapshot()}
 
 
 def _quiet_libraries() -> None:
+    opt_out(os.environ)  # and so for every server this worker starts: they inherit its environment
+    library_bars()  # a job started by Slurm or submitit, not through llem's CLI, writes to a log file
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -75,7 +85,7 @@ def _worker(conn, job: tuple, env: dict) -> None:
     not trusted with the next job. A job for another engine configuration is handed back."""
     os.environ.update(env)
     _quiet_libraries()
-    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM still releases the engine and stops any server
+    interrupt.install_worker()  # SIGINT/SIGTERM: the engine is still released and any server stopped
     warm = WarmEngines()
     try:
         _limit_memory()
@@ -85,6 +95,9 @@ def _worker(conn, job: tuple, env: dict) -> None:
                 payload = ("ok", _measure(JobSpec.model_validate(spec_dict), run_dir, quiet, warm))
             except EngineMismatch as exc:
                 conn.send(("mismatch", str(exc)))
+                return
+            except interrupt.Interrupted as exc:  # what it had measured goes back; the engine is released below
+                _send_quietly(conn, ("interrupted", dict(exc.partial or interrupt.partial(), signal=exc.signum)))
                 return
             except BaseException as exc:  # everything goes back to the parent as data
                 conn.send(("error", _error(exc)))
@@ -96,8 +109,11 @@ def _worker(conn, job: tuple, env: dict) -> None:
         conn.close()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+def _send_quietly(conn, message) -> None:
+    try:
+        conn.send(message)
+    except (OSError, ValueError):  # the parent is gone (killed at once): nothing to tell
+        pass
 
 
 def _next_job(conn) -> Optional[tuple]:
@@ -130,7 +146,9 @@ class _Worker:
         self.conn, child = ctx.Pipe(duplex=True)
         self.group = engine_group(spec)
         self.proc = ctx.Process(target=_worker, args=(child, job, _job_env(spec)), name=f"llem-{spec.run_id()}")
-        self.proc.start()
+        with interrupt.spawning():
+            self.proc.start()
+        interrupt.child_started(self.proc.pid)
         child.close()
 
     def send(self, job: tuple) -> None:
@@ -150,6 +168,7 @@ class _Worker:
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join()
+        interrupt.child_ended(self.proc.pid)
         self.conn.close()
 
 
@@ -178,6 +197,9 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
         _quiet_libraries()
         try:
             return _measure(spec, str(run_dir), quiet)
+        except interrupt.Interrupted as exc:
+            exc.partial = exc.partial or interrupt.partial()
+            raise
         except Exception as exc:
             raise JobFailed(_error(exc)) from exc
     job = (spec.to_dict(), str(run_dir), quiet)
@@ -236,6 +258,35 @@ def _wait(worker: _Worker, spec) -> tuple[str, Optional[dict]]:
                 worker.kill()
                 raise JobFailed({"type": "Timeout", "message": f"the job exceeded run.timeout_s={spec.run.timeout_s:g} s and was killed",
                                  "user_error": False, "traceback": None})
+    except interrupt.Interrupted as exc:
+        raise interrupt.Interrupted(exc.signum, _stop_interrupted(worker, exc.signum)) from None
     except KeyboardInterrupt:
         worker.kill()
         raise
+
+
+def _stop_interrupted(worker: _Worker, signum: int) -> dict:
+    """This process was signalled while its worker measured: pass the signal on (it may have gone to
+    llem's pid only), take the worker's account of what it measured, let it release the engine and
+    stop any server and the sampler (interrupt.GRACE_S at most), then make sure it is gone."""
+    deadline = time.monotonic() + interrupt.GRACE_S
+    partial, resend = None, 0.0
+    while time.monotonic() < deadline and partial is None:
+        if time.monotonic() >= resend:  # again until it answers: a worker still starting up ignores signals
+            try:
+                os.kill(worker.proc.pid, signum)
+            except OSError:
+                pass
+            resend = time.monotonic() + 0.5
+        if worker.conn.poll(0.1):
+            try:
+                status, payload = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            partial = payload if status == "interrupted" else {"stage": f"finished ({status}) as it was stopped",
+                                                                "windows": []}
+        elif not worker.proc.is_alive():
+            break
+    worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    worker.kill()
+    return partial or {"stage": None, "windows": []}

@@ -12,10 +12,6 @@ Rules (docs/architecture.md):
   heavy third-party package at import time (HEAVY, through its own top-level imports) that the
   importing module does not already pull, or the import is one of the few STARTUP_LAZY ones that keep
   `python -m llem --help` free of pydantic and OmegaConf (checked in a fresh interpreter).
-
-Imports that other moves of issue 12 take away are listed in PENDING, each under the move that
-removes it; the rules hold for everything else. test_pending_moves_have_landed is xfail(strict=True)
-per move: once a move lands it passes, fails as XPASS, and its entry comes out of PENDING.
 """
 
 from __future__ import annotations
@@ -59,38 +55,10 @@ STARTUP_LAZY = {
     ("llem.cli", "llem.app"): "importing llem.app registers llem's OmegaConf resolvers (omegaconf): --help answers without it",
     ("llem.cli", "llem.spec"): "llem.spec builds its pydantic models at import: --help answers without them",
     ("llem.cli", "llem.registry"): "llem.registry's dataclasses import inspect: --help answers without it",
+    ("llem.cli", "llem.sweep.callback"): "llem.sweep.callback subclasses Hydra's Callback (hydra): --help answers without it",
     ("llem.cli", "llem.sweep.ledger"): "llem.sweep.ledger's dataclasses import inspect: --help answers without it",
 }
 
-# move -> (importer, imported) of the imports it removes
-SWEEP = "the sweep lifecycle (callback, summary, SESSION/Outcome) moves from tracking and app to llem/sweep"
-REGISTRY = "llem/registry.py (the engines move) imports llem.errors at the top"
-PENDING: dict[str, list[tuple[str, str]]] = {
-    SWEEP: [
-        ("llem.tracking.callback", "llem.app"),
-        ("llem.tracking.callback", "llem.runner"),
-        ("llem.tracking.summary", "llem.spec"),
-        ("llem.report.collect", "llem.tracking.summary"),
-        ("llem.report.collect", "llem.tracking.sweep"),
-    ],
-}
-# Lazy imports of llem's own modules inside files that the moves above rewrite; each move makes its
-# files' imports eager (or deletes them). Listed by file so that new lazy imports elsewhere still fail.
-PENDING_LAZY: dict[str, tuple[str, ...]] = {
-    SWEEP: ("llem.app", "llem.tracking", "llem.tracking.callback", "llem.tracking.summary", "llem.tracking.sweep",
-            "llem.tracking.sync", "llem.tracking.marker", "llem.tracking.upload"),
-    REGISTRY: ("llem.registry",),
-}
-
-
-def _pending_pairs() -> set[tuple[str, str]]:
-    return {pair for pairs in PENDING.values() for pair in pairs}
-
-
-def _settled(imports: list[Import]) -> list[Import]:
-    """The imports that stay once the pending moves land."""
-    pending = _pending_pairs()
-    return [i for i in imports if (i.importer, i.target) not in pending]
 
 
 def _under(module: str, prefix: str) -> bool:
@@ -181,33 +149,20 @@ def _fail(found: list[str]) -> None:
 
 # ---- the tests ----
 
-def _pending_lazy_modules() -> tuple[str, ...]:
-    return tuple(m for mods in PENDING_LAZY.values() for m in mods)
-
-
 def test_layering_no_import_cycles():
-    _fail(cycle_report(_settled(scan(ROOT)), ROOT))
+    _fail(cycle_report(scan(ROOT), ROOT))
 
 
 def test_layering_no_forbidden_imports():
-    _fail(forbidden_report(_settled(scan(ROOT))))
+    _fail(forbidden_report(scan(ROOT)))
 
 
 def test_layering_no_private_names_across_modules():
-    _fail(private_report(_settled(scan(ROOT))))
+    _fail(private_report(scan(ROOT)))
 
 
 def test_layering_no_lazy_imports_of_llem_modules():
-    _fail(lazy_report(scan(ROOT), ROOT, exempt=_pending_lazy_modules()))
-
-
-@pytest.mark.parametrize("move", sorted(set(PENDING) | set(PENDING_LAZY)))
-@pytest.mark.xfail(strict=True, reason="lands with another part of issue 12; when this XPASSes, delete the move from PENDING/PENDING_LAZY")
-def test_layering_pending_moves_have_landed(move):
-    imports = scan(ROOT)
-    left = [f"{i.importer} -> {i.target} ({i.where})" for i in imports if (i.importer, i.target) in PENDING.get(move, [])]
-    left += lazy_report([i for i in imports if i.importer in PENDING_LAZY.get(move, ())], ROOT)
-    assert not left, "\n".join(left)
+    _fail(lazy_report(scan(ROOT), ROOT))
 
 
 @pytest.mark.parametrize("importer,target", sorted(STARTUP_LAZY))
@@ -244,10 +199,10 @@ def test_layering_catches_a_planted_upward_import(planted):
 
 
 def test_layering_catches_a_planted_cycle(planted):
-    assert not any("llem.workload" in f for f in cycle_report(_settled(scan(planted)), planted))
+    assert not any("llem.workload" in f for f in cycle_report(scan(planted), planted))
     (planted / "workload" / "prompts.py").write_text((planted / "workload" / "prompts.py").read_text()
                                                     + "\nfrom llem.backends.base import Backend\n")
-    found = cycle_report(_settled(scan(planted)), planted)
+    found = cycle_report(scan(planted), planted)
     members = [f.split(":")[0].removeprefix("layer cycle among ").split(", ") for f in found if f.startswith("layer cycle")]
     assert any("llem.workload" in m and "llem.backends" in m for m in members), found
     assert any("llem.workload -> llem.backends (llem/workload/prompts.py:" in f for f in found), found

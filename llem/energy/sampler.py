@@ -20,6 +20,7 @@ from typing import Optional
 
 from llem.energy.nvml import init_nvml, load_nvml
 from llem.energy.nvml_devices import resolve_gpus
+from llem.interrupt import ignore_signals, spawning
 from llem.paths import TIMESERIES as FILE_NAME
 
 COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "mem_clock_mhz",
@@ -136,7 +137,9 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def _run(conn, stop, gpus: list[int], interval_s: float, path: str, parent_pid: int) -> None:
-    """The sampler process body."""
+    """The sampler process body. A signal to llem's process group leaves it to its parent, which
+    stops it (llem/interrupt.py); it dies with its parent."""
+    ignore_signals()
     die_with_parent(parent_pid)
     try:
         nvml = load_nvml()
@@ -181,7 +184,8 @@ class Sampler:
         stop = ctx.Event()
         proc = ctx.Process(target=_run, args=(child, stop, list(gpus), interval_s, str(run_dir / FILE_NAME), os.getpid()),
                            name="llem-sampler", daemon=True)
-        proc.start()
+        with spawning():  # born ignoring SIGINT/SIGTERM: its parent stops it
+            proc.start()
         child.close()
         error = None
         if not parent.poll(timeout_s):

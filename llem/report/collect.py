@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from llem import paths
+from llem.bundle.archive import BundleError, extract_verified, verify
 from llem.errors import UserError
 from llem.results.io import read_json
 from llem.tracking.mlflow_store import TrackerUnavailable, connect
@@ -74,7 +76,7 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
         dest = cache_dir / mlrun.info.run_id
         dest.mkdir(parents=True, exist_ok=True)
         names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
-        for name in (*paths.RECORDS, paths.TIMESERIES):
+        for name in (*paths.RECORDS, paths.TIMESERIES, paths.CONFIG, paths.ENVIRONMENT):
             if name in names and not (dest / name).exists():
                 client.download_artifacts(mlrun.info.run_id, name, str(dest))
         run = _load(dest)
@@ -83,13 +85,29 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
     return runs
 
 
+def from_bundle(path: Path, cache_dir: Path) -> list[Run]:
+    """The runs of a bundle from `llem export`, after checking it against its manifest."""
+    try:
+        _, problems, _ = verify(path)
+    except BundleError as exc:
+        raise UserError(f"{exc}: give a bundle written by llem export, a folder, or mlflow:EXPERIMENT.") from None
+    if problems:
+        raise UserError(f"the bundle {path} does not match its manifest ({problems[0]}; "
+                        f"{len(problems)} problem(s) in all, listed by llem verify {path}).")
+    shutil.rmtree(cache_dir, ignore_errors=True)  # llem's own unpack folder: no runs left from an earlier bundle
+    return from_directory(extract_verified(path, cache_dir))
+
+
 def collect(source: str, uri: Optional[str], cache_dir: Path) -> list[Run]:
+    """The runs of SOURCE; downloads (MLflow) and unpacked bundles go under cache_dir."""
     if source.startswith(MLFLOW_PREFIX):
         uri = uri or "sqlite:///mlflow.db"
         check_uri(uri)
-        return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir)
+        return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir / "mlflow_runs")
     path = Path(source)
+    if path.is_file():
+        return from_bundle(path, cache_dir / "bundle")
     if not path.is_dir():
-        raise UserError(f"{source} is not a folder: give a sweep dir, an output root (e.g. outputs) or a run dir, "
-                        f"or mlflow:EXPERIMENT for an MLflow experiment.")
+        raise UserError(f"{source} is not a folder or a file: give a sweep dir, an output root (e.g. outputs), a run dir, "
+                        f"a bundle from llem export (.tar.gz), or mlflow:EXPERIMENT for an MLflow experiment.")
     return from_directory(path)

@@ -21,11 +21,16 @@ CSV_COLUMNS = [
     "batch_size", "input_tokens", "output_tokens", "num_prompts", "repeats",
     "output_tokens_per_s", "output_tokens_per_s_ci95_low", "output_tokens_per_s_ci95_high",
     "energy_j_per_output_token", "energy_j_per_output_token_ci95_low", "energy_j_per_output_token_ci95_high",
-    "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "peak_power_w",
+    "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "avg_power_w_ci95_low", "avg_power_w_ci95_high",
+    "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
     "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_basis", "energy_reason", "validity_flags", "config_hash", "error", "run_dir",
+    "energy_meter", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
+    "error", "run_dir",
 ]
+
+
+CI_KEYS = ("output_tokens_per_s", "energy_j_per_output_token", "avg_power_w")
 
 
 def _stat(record: dict, field: str, part: str) -> Optional[float]:
@@ -66,6 +71,7 @@ def flatten(run: Run) -> dict:
         "energy_reason": m.get("energy_reason"),
         "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
         "config_hash": ident.get("config_hash"),
+        "prompt_token_ids_sha256": (rec.get("requests") or {}).get("prompt_token_ids_sha256"),
         "error": None if run.ok else "{type}: {message}".format(**{"type": None, "message": None, **(rec.get("error") or {})}),
         "run_dir": str(run.run_dir) if run.run_dir else None,
         "peak_power_w": ts.get("peak_power_w"),
@@ -79,7 +85,7 @@ def flatten(run: Run) -> dict:
                 "mbu_decode", "mfu_prefill", "prefill_j_per_input_token", "decode_j_per_output_token"):
         row[key] = m.get(key)
     row["power_limit_w"] = spec.get("hardware", {}).get("power_limit_w")
-    for key in ("output_tokens_per_s", "energy_j_per_output_token"):
+    for key in CI_KEYS:
         row[f"{key}_ci95_low"] = _stat(rec, key, "ci95_low") if run.ok else None
         row[f"{key}_ci95_high"] = _stat(rec, key, "ci95_high") if run.ok else None
     return row

@@ -27,8 +27,9 @@ from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
-from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 from llem.workload.client import run_load
+from llem.workload.fingerprint import token_ids_sha256
+from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 
 from llem.workload.shards import client_processes
 
@@ -157,7 +158,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         statistics=summarize_windows(windows),
         latency=latency,
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
-        requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]]},
+        requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
+                  "prompt_token_ids_sha256": token_ids_sha256(inputs)},
         flags=flags + measured.flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,

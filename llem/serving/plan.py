@@ -31,7 +31,8 @@ class ServerPlan:
     port: int
     env: dict[str, str] = field(default_factory=dict)  # added to the parent's environment
     ready_path: str = "/v1/models"  # GET answers 200 once the model is loaded
-    # Request fields that make every request produce exactly max_tokens tokens on this server.
+    # Request fields that make every request produce exactly max_tokens tokens on this server: min_tokens
+    # and ignore_eos are filled in per job; others (llama.cpp's logit_bias) are in request_extras.
     fixed_length: tuple[str, ...] = ("min_tokens", "ignore_eos")
     # Extra request fields, e.g. vLLM's return_token_ids: a streamed chunk may merge several tokens.
     request_extras: dict = field(default_factory=dict)

@@ -21,6 +21,7 @@ from typing import Optional
 
 from llem import paths
 from llem.serving.plan import ServerPlan
+from llem.telemetry import opt_out
 
 STOP_GRACE_S = 15.0
 _PR_SET_PDEATHSIG = 1
@@ -79,7 +80,7 @@ class ServerProcess:
         self.stopped: Optional[dict] = None
 
     def start(self) -> None:
-        env = dict(os.environ, **self.plan.env)
+        env = opt_out(dict(os.environ, **self.plan.env))  # also where no llem worker set them (tests, attach)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:

@@ -8,13 +8,26 @@
   llem_sweep_summary.json, print the summary and close the parent run;
 - on_run_end (a single run): stop the warm measurement worker.
 
-Imports stay inside the methods: Hydra instantiates this class for every command, --help included.
+llem's own modules are imported at the top (cheap; mlflow is imported only inside llem.tracking's functions).
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+from llem.interrupt import signal_name
+from llem.paths import SWEEP_SUMMARY
+from llem.progress import console
+from llem.results.io import write_json
+from llem.runner import close_warm_worker
+from llem.sweep import state as sw
+from llem.sweep.ledger import SESSION
+from llem.sweep.summary import summarize_sweep, summary_line
+from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id, finish_parent
+from llem.tracking.settings import mlflow_settings
+from llem.tracking.sync import pending, sync_runs
+from llem.tracking.urls import sweep_links  # cheap (no mlflow): the links a sweep's end prints
 
 try:
     from hydra.experimental.callback import Callback
@@ -29,25 +42,38 @@ def _tracking(config) -> dict:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {"name": "none"}
 
 
+def _objective(config):
+    """The metric the sweep minimises (run.objective; its first choice): the runs table's sort key."""
+    run = config.get("run") if hasattr(config, "get") else None
+    objective = str(run.get("objective") or "") if run is not None else ""
+    return objective.split("|")[0].strip() or None
+
+
 def _close_warm_worker() -> None:
-    """Stop the measurement worker kept alive between jobs, where this llem has one."""
-    try:
-        from llem.runner import close_warm_worker
-    except ImportError:
-        close_warm_worker = None
-    if close_warm_worker is not None:
-        close_warm_worker()
+    """Stop the measurement worker kept alive between jobs."""
+    close_warm_worker()
+
+
+_ACTIVE: dict = {}  # the sweep this process runs: its callback and config (ended by hand when a signal stops it)
+
+
+def end_interrupted_sweep(signum: int) -> None:
+    """A signal stopped the sweep before Hydra could end it: count, summarise and close it as Hydra would."""
+    callback, config = _ACTIVE.get("callback"), _ACTIVE.get("config")
+    if callback is not None:
+        callback.interrupted_by = signum
+        callback.on_multirun_end(config)
 
 
 class SweepCallback(Callback):
+    interrupted_by = None  # the signal that stopped the sweep, if one did
+
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         from pathlib import Path
 
-        from llem.progress import console
-        from llem.sweep import state as sw
-        from llem.sweep.ledger import SESSION
 
         self._first_outcome = len(SESSION.outcomes)  # this sweep's jobs are those recorded from here on
+        _ACTIVE.update(callback=self, config=config)
         sweep = sw.new_sweep(Path(str(config.hydra.sweep.dir)), list(config.hydra.overrides.task))
         Path(sweep["dir"]).mkdir(parents=True, exist_ok=True)
         tracking = _tracking(config)
@@ -61,14 +87,10 @@ class SweepCallback(Callback):
 
     @staticmethod
     def _open_parent(sweep: dict, tracking: dict) -> dict:
-        from llem.tracking.settings import mlflow_settings
-
         settings = mlflow_settings(tracking)
         uri = settings.resolved_uri()
         state = {"uri": uri, "experiment": settings.experiment, "parent_run_id": None, "synced": False, "error": None}
         try:
-            from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id
-
             client = connect(uri, settings.timeout_s)
             exp = experiment_id(client, settings.experiment)
             state.update(parent_run_id=ensure_parent(client, exp, sweep, sweep["overrides"]), experiment_id=exp, synced=True)
@@ -77,8 +99,6 @@ class SweepCallback(Callback):
         return state
 
     def on_job_start(self, config, **kwargs: Any) -> None:
-        from llem.sweep import state as sw
-
         try:
             from hydra.core.hydra_config import HydraConfig
             from hydra.types import RunMode
@@ -98,12 +118,6 @@ class SweepCallback(Callback):
         _close_warm_worker()  # first: no engine stays loaded while the summary and uploads run
         from pathlib import Path
 
-        from llem.paths import SWEEP_SUMMARY
-        from llem.progress import console
-        from llem.results.io import write_json
-        from llem.sweep import state as sw
-        from llem.sweep.ledger import SESSION
-        from llem.sweep.summary import summarize_sweep, summary_line
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep = sw.read_sweep(sweep_dir) or sw.new_sweep(sweep_dir, [])
@@ -112,7 +126,7 @@ class SweepCallback(Callback):
         summary["sweep_id"] = sweep["sweep_id"]
         console().print(f"[bold]llem sweep summary:[/bold] {summary_line(summary['counts'])}  [dim]({sweep_dir})[/dim]")
         for job in summary["jobs"]:
-            if job["status"] in ("failed", "incomplete", "invalid"):
+            if job["status"] in ("failed", "incomplete", "invalid", "interrupted"):
                 name = f"job {job['job']}" if job.get("job") is not None else "a job"
                 console().print(f"  [red]{job['status']}[/red] {name} {job.get('run_id') or ''}: {job.get('message')}")
         try:
@@ -121,15 +135,16 @@ class SweepCallback(Callback):
             console().print(f"[yellow]llem: warning:[/yellow] the sweep summary could not be written to "
                             f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above.")
         self._catch_up(summary, sweep_dir)
-        self._close_parent(sweep, summary["counts"])
+        self._close_parent(sweep, summary["counts"], self.interrupted_by)
+        for line in sweep_links(sweep, summary, _objective(config)):
+            console().print(f"llem: MLflow {line}", markup=False)
         for var in sw.ENV_VARS:
             os.environ.pop(var, None)
+        _ACTIVE.clear()
 
     @staticmethod
     def _catch_up(summary: dict, sweep_dir) -> None:
         """Upload, from here, the runs its jobs could not log (deferred in containers, store down)."""
-        from llem.progress import console
-        from llem.tracking.sync import pending, sync_runs
 
         items = pending(list(dict.fromkeys(j["run_dir"] for j in summary["jobs"]
                                            if j.get("run_dir") and j["status"] != "skipped")))
@@ -143,13 +158,18 @@ class SweepCallback(Callback):
                             f"they are saved on disk; upload them later with: llem sync <run.output_root>")
 
     @staticmethod
-    def _close_parent(sweep: dict, counts: dict) -> None:
+    def _close_parent(sweep: dict, counts: dict, interrupted_by=None) -> None:
         state = sweep.get("mlflow") or {}
         if not state.get("parent_run_id"):
             return
-        try:
-            from llem.tracking.mlflow_store import connect, finish_parent
+        note = None
+        if interrupted_by is not None:  # the parent says how far the sweep got
 
-            finish_parent(connect(state["uri"]), state["parent_run_id"], counts)
+            done = sum(counts.get(k, 0) for k in ("measured", "skipped", "failed", "invalid"))
+            note = (f"stopped by {signal_name(interrupted_by)} after {done} of {sum(counts.values())} job(s): "
+                    f"{summary_line(counts)}")
+        try:
+            finish_parent(connect(state["uri"]), state["parent_run_id"], counts,
+                          status="FINISHED" if note is None else "KILLED", note=note)
         except Exception:  # the parent's end state is cosmetic; its children are what matter
             pass

@@ -12,7 +12,7 @@ from typing import Optional
 
 @dataclass
 class Outcome:
-    status: str  # ok | skipped | failed | invalid
+    status: str  # ok | skipped | failed | invalid | interrupted | not_started
     run_dir: Optional[str] = None
     message: Optional[str] = None
     user_error: bool = False

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.paths import SWEEP_FILE
+from llem.results.io import read_json, write_json
 
 ENV_SWEEP_ID = "LLEM_SWEEP_ID"
 ENV_SWEEP_DIR = "LLEM_SWEEP_DIR"
@@ -35,14 +36,10 @@ def new_sweep(sweep_dir: Path, overrides: list[str]) -> dict:
 
 
 def write_sweep(sweep: dict) -> None:
-    from llem.results.io import write_json
-
     write_json(Path(sweep["dir"]) / SWEEP_FILE, sweep)
 
 
 def read_sweep(sweep_dir) -> Optional[dict]:
-    from llem.results.io import read_json
-
     path = Path(sweep_dir) / SWEEP_FILE
     try:
         return read_json(path)

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Optional
 
 from llem import paths
+from llem.errors import UserError
+from llem.results.io import read_json
+from llem.spec import build_spec
 
-STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid")
+STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid", "interrupted", "not_started")
 
 
 def _job_order(name: Optional[str]):
@@ -32,7 +35,6 @@ def _job_configs(sweep_dir: Path) -> list[Path]:
 
 def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]:
     """(status, message) of a run dir as seen after a sweep that started at since_unix_s."""
-    from llem.results.io import read_json
 
     def load(name: str) -> Optional[dict]:
         try:
@@ -44,6 +46,9 @@ def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]
     if result and result.get("status") == "ok":
         finished = result.get("identity", {}).get("finished_unix_s") or 0
         return ("measured" if finished >= since_unix_s else "skipped"), None
+    stopped = load(paths.INTERRUPTED)
+    if stopped:
+        return "interrupted", (stopped.get("error") or {}).get("message")
     failure = load(paths.FAILURE)
     if failure:
         err = failure.get("error") or {}
@@ -55,7 +60,6 @@ def _job_run_dir(cfg_path: Path) -> tuple[str, str, bool]:
     """(run id, run dir, run.force) of the job whose Hydra config is at cfg_path; UserError if invalid."""
     from omegaconf import OmegaConf
 
-    from llem.spec import build_spec
 
     spec = build_spec(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
     return spec.run_id(), str(paths.spec_run_dir(spec).resolve()), spec.run.force
@@ -64,7 +68,6 @@ def _job_run_dir(cfg_path: Path) -> tuple[str, str, bool]:
 def _disk_jobs(sweep_dir: Path, since_unix_s: float, known: Optional[dict] = None) -> list[dict]:
     """known: {job name: run dir} from the outcomes this process holds; those jobs' configs are not
     rebuilt (their outcome decides the status where disk and outcome disagree)."""
-    from llem.errors import UserError
 
     known = known or {}
     jobs, measured_dirs = [], set()
@@ -92,8 +95,9 @@ def _disk_jobs(sweep_dir: Path, since_unix_s: float, known: Optional[dict] = Non
     return jobs
 
 
-_FROM_OUTCOME = {"ok": "measured", "skipped": "skipped", "failed": "failed", "invalid": "invalid"}
-_NO_RESULT = ("incomplete", "failed", "invalid")
+_FROM_OUTCOME = {"ok": "measured", "skipped": "skipped", "failed": "failed", "invalid": "invalid",
+                 "interrupted": "interrupted", "not_started": "not_started"}
+_NO_RESULT = ("incomplete", "failed", "invalid", "interrupted", "not_started")
 
 
 def _as_dict(outcome) -> dict:
@@ -142,6 +146,8 @@ def summarize_sweep(sweep_dir: Path, since_unix_s: float, outcomes=()) -> dict:
     known = {str(o["job"]): o["run_dir"] for o in outcomes if o.get("job") is not None and o.get("run_dir")}
     jobs = sorted(_merge(_disk_jobs(Path(sweep_dir), since_unix_s, known), outcomes), key=lambda j: _job_order(j.get("job")))
     counts = {s: sum(j["status"] == s for j in jobs) for s in STATUSES}
+    if not (counts["interrupted"] or counts["not_started"]):  # counted where a signal stopped the sweep
+        del counts["interrupted"], counts["not_started"]
     return {"sweep_dir": str(Path(sweep_dir).resolve()), "jobs": jobs, "counts": counts}
 
 
@@ -152,4 +158,6 @@ def summary_line(counts: dict) -> str:
         line += f", {counts['incomplete']} incomplete"
     if counts.get("invalid"):
         line += f", {counts['invalid']} invalid"
+    if counts.get("interrupted") or counts.get("not_started"):  # the sweep was stopped (llem/interrupt.py)
+        line += f", {counts.get('interrupted', 0)} interrupted, {counts.get('not_started', 0)} not started"
     return line

@@ -13,6 +13,12 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from llem.progress import console
+from llem.tracking.marker import write_marker
+from llem.tracking.payload import measurement_id
+from llem.tracking.settings import check_tracking as check, mlflow_settings
+from llem.tracking.upload import log_run
+
 # Set by launchers whose jobs run where the tracking store is out of reach (a container without
 # network or without the SQLite file mounted): the job only marks its run unsynced, and the sweep's
 # end (in the launching process) or `llem sync` uploads it.
@@ -21,8 +27,6 @@ DEFER_ENV = "LLEM_TRACKING_DEFER"
 
 def check_tracking(tracking) -> None:
     """Validation hook (before any model loads): UserError with one sentence for bad settings."""
-    from llem.tracking.settings import check_tracking as check
-
     check(tracking)
 
 
@@ -41,12 +45,7 @@ def track(spec, run_dir, record: dict, sweep: Optional[dict] = None) -> None:
     sweep: the sweep the job belongs to ({'sweep_id', 'name', 'dir', 'parent_run_id'}), or None."""
     if spec.tracking.name == "none":
         return
-    from llem.progress import console
-
     try:
-        from llem.tracking.settings import mlflow_settings
-        from llem.tracking.upload import log_run
-
         settings = mlflow_settings(spec.tracking)
         uri = settings.resolved_uri()
         if os.environ.get(DEFER_ENV) == "1":
@@ -65,10 +64,6 @@ def track(spec, run_dir, record: dict, sweep: Optional[dict] = None) -> None:
 
 
 def _defer(spec, run_dir, record: dict, settings, uri: str, sweep: Optional[dict]) -> None:
-    from llem.progress import console
-    from llem.tracking.marker import write_marker
-    from llem.tracking.payload import measurement_id
-
     write_marker(Path(run_dir), synced=False, uri=uri, experiment=settings.experiment, measurement=measurement_id(record),
                  sweep=sweep, error=f"deferred ({DEFER_ENV}=1): uploaded when the sweep ends or by llem sync")
     if not spec.run.quiet:

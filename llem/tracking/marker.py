@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Optional
 
 from llem.paths import TRACKING_MARKER as MARKER
+from llem.results.io import read_json, write_json
 
 
 def write_marker(run_dir: Path, *, synced: bool, uri: str, experiment: str, measurement: str,
                  sweep: Optional[dict], mlflow_run_id: Optional[str] = None, error: Optional[str] = None) -> None:
-    from llem.results.io import write_json
 
     write_json(Path(run_dir) / MARKER, {
         "tracker": "mlflow",
@@ -27,8 +27,6 @@ def write_marker(run_dir: Path, *, synced: bool, uri: str, experiment: str, meas
 
 
 def read_marker(run_dir: Path) -> Optional[dict]:
-    from llem.results.io import read_json
-
     try:
         return read_json(Path(run_dir) / MARKER)
     except (OSError, ValueError):

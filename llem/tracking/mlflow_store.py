@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.tracking import payload
+from llem.tracking.urls import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 _CLIENTS: dict[str, object] = {}
 
@@ -63,18 +64,21 @@ def connect(uri: str, timeout_s: float = 10.0):
 
 
 def experiment_id(client, name: str) -> str:
+    """The experiment's id, created if absent and marked as a model-training experiment (see
+    llem/tracking/urls.py) unless someone gave it a kind of their own."""
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            client.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name)
-    except Exception:  # another job created it a moment ago
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        except Exception:  # another job created it a moment ago
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    if EXPERIMENT_KIND_TAG not in (exp.tags or {}):  # an experiment made by an older llem or by hand
+        client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 def find_runs(client, exp_id: str, tag: str, value: str) -> list:
@@ -108,12 +112,16 @@ def _parent_exists(client, exp_id: str, run_id: Optional[str]) -> bool:
         return False
 
 
-def finish_parent(client, parent_id: str, counts: dict) -> None:
+def finish_parent(client, parent_id: str, counts: dict, status: str = "FINISHED", note: Optional[str] = None) -> None:
+    """End the sweep's parent run with its job counts; `note` (llem.sweep_progress) says how far a
+    stopped sweep got, and such a sweep ends KILLED."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     client.log_batch(parent_id, metrics=[Metric(f"jobs_{k}", float(v), now, 0) for k, v in counts.items()])
-    client.set_terminated(parent_id, status="FINISHED", end_time=now)
+    if note:
+        client.set_tag(parent_id, "llem.sweep_progress", note[: payload.MAX_TAG_CHARS])
+    client.set_terminated(parent_id, status=status, end_time=now)
 
 
 def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dict], artifacts: bool = True,
@@ -150,6 +158,7 @@ def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dic
             client.log_artifact(run_id, str(path), artifact_path=folder)
     client.set_tag(run_id, "llem.upload_complete", "true")
     finished = ident.get("finished_unix_s")
-    client.set_terminated(run_id, status="FINISHED" if record.get("status") == "ok" else "FAILED",
+    ended = {"ok": "FINISHED", "interrupted": "KILLED"}.get(record.get("status"), "FAILED")
+    client.set_terminated(run_id, status=ended,
                           end_time=int(1000 * finished) if finished else None)
     return run_id, True

@@ -11,6 +11,12 @@ from typing import Callable, Optional
 
 from llem import paths
 from llem.errors import UserError
+from llem.progress import console
+from llem.results.io import read_json
+from llem.tracking.marker import read_marker
+from llem.tracking.mlflow_store import TrackerUnavailable
+from llem.tracking.settings import check_uri, resolve_uri
+from llem.tracking.upload import log_run
 
 # Called with (record, run_dir) before a run is uploaded (the CLI passes the power plot's maker).
 Prepare = Optional[Callable[[dict, Path], object]]
@@ -29,8 +35,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _record(run_dir: Path):
-    from llem.results.io import read_json
-
     for name in paths.RECORDS:
         try:
             return read_json(run_dir / name)
@@ -41,8 +45,6 @@ def _record(run_dir: Path):
 
 def pending(run_dirs, include_untracked: bool = False) -> list[tuple[Path, dict, dict]]:
     """(run_dir, record, marker) of every run among run_dirs that still has to reach MLflow."""
-    from llem.tracking.marker import read_marker
-
     out = []
     for run_dir in run_dirs:
         record = _record(Path(run_dir))
@@ -61,10 +63,6 @@ def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, expe
               prepare: Prepare = None) -> dict:
     """Upload pending runs; a store that failed once is not tried again for the rest (fail fast).
     prepare(record, run_dir), where given, runs before each upload (e.g. makes the power plot)."""
-    from llem.tracking.mlflow_store import TrackerUnavailable
-    from llem.tracking.settings import check_uri, resolve_uri
-    from llem.tracking.upload import log_run
-
     counts = {"uploaded": 0, "already_in_mlflow": 0, "failed": 0}
     errors, down = [], {}
     if uri:
@@ -98,7 +96,6 @@ def sync(root: Path, uri: str | None = None, experiment: str | None = None, incl
 def main(argv: list[str], prepare: Prepare = None) -> int:
     import sys
 
-    from llem.progress import console
 
     args = _parser().parse_args(argv)
     root = Path(args.output_root)

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Optional
 
 from llem.paths import ENVIRONMENT
+from llem.results.io import read_json
 from llem.tracking.marker import write_marker
 from llem.tracking.mlflow_store import TrackerUnavailable, connect, experiment_id, upload
 from llem.tracking.payload import measurement_id
 
 
 def _environment(run_dir: Path) -> Optional[dict]:
-    from llem.results.io import read_json
-
     try:
         return read_json(run_dir / ENVIRONMENT)
     except (OSError, ValueError):

@@ -116,5 +116,12 @@ def plot_before_upload(job: dict, outcome: dict) -> None:
         pass
 
 
+def record_not_started(sweep_configs) -> None:
+    """Jobs of a sweep that a signal stopped before they began (llem/interrupt.py): counted as
+    not started in the summary, and measured by the next run of the same command."""
+    record_outcomes([{"status": "not_started", "run_dir": None, "job": str(c.hydra.sweep.subdir),
+                      "message": "not started: the sweep was stopped before this job"} for c in sweep_configs])
+
+
 def failed_outcome(message: str, run_dir: str | None = None) -> dict:
     return {"status": "failed", "run_dir": run_dir, "message": message, "user_error": False, "headline": None}

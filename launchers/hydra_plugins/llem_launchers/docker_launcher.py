@@ -100,7 +100,11 @@ class DockerLauncher(Launcher):
         log.info(f"llem docker launcher: {len(jobs)} job(s) in {len(units)} container(s), one at a time, "
                  f"network {self.opts.network}")
         results: list[Optional[JobReturn]] = [None] * len(jobs)
+        from llem.progress import SweepProgress
+
+        progress = SweepProgress(len(jobs), quiet=all((j.get("run") or {}).get("quiet") for j in jobs))
         for unit in units:
+            progress.start(len(unit))
             for i in unit:
                 log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])} [{images[i]}]")
             rets = self._run_unit([initial_job_idx + i for i in unit], [job_overrides[i] for i in unit],

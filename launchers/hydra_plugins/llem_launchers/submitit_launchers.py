@@ -21,8 +21,11 @@ from typing import Any, Optional, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
 
-from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, plain_job, record_outcomes,
-                     refuse, resolved_device, sweep_job_config)
+from llem.interrupt import Interrupted, spawning
+
+from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, plain_job, record_not_started,
+                      record_outcomes, refuse, resolved_device, sweep_job_config)
+from ._stopping import not_started, pass_on, stopped_return
 
 try:
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher as _SubmititLocal
@@ -60,11 +63,18 @@ class _LlemSubmitit:
 
     # Runs in the job's own process: hand llem's outcome back along with Hydra's JobReturn.
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        from llem import interrupt
         from llem.sweep.ledger import SESSION
 
+        interrupt.install(force_on_repeat=False)  # a stop is recorded, then returned (_stopping.py)
         start = len(SESSION.outcomes)
-        ret = super().__call__(*args, **kwargs)  # type: ignore[misc]
-        ret.llem_outcomes = outcomes_of(SESSION, start)
+        if interrupt.received() is not None:
+            return stopped_return(args[0], [not_started(args[2])])
+        try:
+            ret = super().__call__(*args, **kwargs)  # type: ignore[misc]
+        except interrupt.Interrupted:
+            ret = stopped_return(args[0], outcomes_of(SESSION, start) or [not_started(args[2])])
+        ret.llem_outcomes = outcomes_of(SESSION, start) or getattr(ret, "llem_outcomes", [])
         return ret
 
     # Runs in the job's own process: the jobs of one engine group one after another, so that llem's
@@ -124,26 +134,43 @@ class _LlemSubmitit:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info(f"llem {self._EXECUTOR} launcher: {len(jobs)} job(s) in {len(groups)} submission(s); output {sweep_dir}")
         results: list[Optional[JobReturn]] = [None] * len(jobs)
-        pending = []
+        pending: list = []
         started = time.time()
-        for batch in groups:
-            executor = self._executor(resources[batch[0]])
-            units = self.units(jobs, batch)
-            args = [[(list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
-                      Singleton.get_state()) for i in unit] for unit in units]
-            for unit in units:
-                log.info("\t" + "; ".join(f"#{initial_job_idx + i} : {' '.join(job_overrides[i])}" for i in unit)
-                         + (" (one process, one engine load)" if len(unit) > 1 else ""))
-            submitted = executor.map_array(self.run_unit, args)
-            pending.append((units, submitted))
-            if self.wait_each_batch():
-                self._collect(*pending.pop(), jobs, configs, job_overrides, initial_job_idx, results, started)
+        try:
+            for batch in groups:
+                executor = self._executor(resources[batch[0]])
+                units = self.units(jobs, batch)
+                args = [[(list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
+                          Singleton.get_state()) for i in unit] for unit in units]
+                for unit in units:
+                    log.info("\t" + "; ".join(f"#{initial_job_idx + i} : {' '.join(job_overrides[i])}" for i in unit)
+                             + (" (one process, one engine load)" if len(unit) > 1 else ""))
+                with spawning():  # the job processes handle signals as llem does, not as Python would (_stopping.py)
+                    submitted = executor.map_array(self.run_unit, args)
+                pending.append((units, submitted))
+                if self.wait_each_batch():
+                    self._collect(*pending[-1], jobs, configs, job_overrides, initial_job_idx, results, started)
+                    pending.pop()
+            while pending:
+                self._collect(*pending[0], jobs, configs, job_overrides, initial_job_idx, results, started)
+                pending.pop(0)
+        except Interrupted as stopped:
+            self._stopped(stopped.signum, pending, jobs, configs, job_overrides, initial_job_idx, results, started)
+            raise
+        return results  # type: ignore[return-value]
+
+    def _stopped(self, signum, pending, jobs, configs, job_overrides, initial_job_idx, results, started) -> None:
+        """A signal stopped the sweep here: pass it on to the running jobs, take what they report,
+        and count the jobs never submitted as not started."""
+        pass_on([job for _, submitted in pending for job in submitted], self._EXECUTOR, signum)
         for units, submitted in pending:
             self._collect(units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started)
-        return results  # type: ignore[return-value]
+        record_not_started([configs[i] for i, ret in enumerate(results) if ret is None])
 
     def _collect(self, units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started: float) -> None:
         for unit, job in zip(units, submitted):
+            if all(results[i] is not None for i in unit):  # collected before a signal cut this short
+                continue
             try:
                 rets = job.results()[0]
             except Exception as exc:  # the job's process died: killed by Slurm, out of memory, ...
@@ -165,10 +192,10 @@ class _LlemSubmitit:
 
 
 def run_record(job: dict, since: float) -> tuple[Optional[str], bool]:
-    """A job's run directory (None if its config is invalid) and whether it holds a result or
-    failure record written since `since` (the sweep summary counts those from disk)."""
+    """A job's run directory (None if its config is invalid) and whether it holds a result, failure
+    or interrupted record written since `since` (the sweep summary counts those from disk)."""
     from llem.errors import UserError
-    from llem.paths import RECORDS, spec_run_dir
+    from llem.paths import INTERRUPTED, RECORDS, spec_run_dir
     from llem.spec import build_spec
 
     try:
@@ -176,7 +203,7 @@ def run_record(job: dict, since: float) -> tuple[Optional[str], bool]:
     except UserError:
         return None, False
     run_dir = spec_run_dir(spec)
-    recorded = any((run_dir / name).is_file() and (run_dir / name).stat().st_mtime >= since for name in RECORDS)
+    recorded = any((run_dir / name).is_file() and (run_dir / name).stat().st_mtime >= since for name in (*RECORDS, INTERRUPTED))
     return str(run_dir), recorded
 
 

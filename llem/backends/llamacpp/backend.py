@@ -18,6 +18,7 @@ from pathlib import Path
 
 from llem.backends.base import Backend, BatchRecord, Generation
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
+from llem.backends.llamacpp.layout import flash_attn
 from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
 from llem.models.gguf import resolve_gguf
@@ -198,7 +199,7 @@ class LlamaCppBackend(Backend):
                 "n_gpu_layers_requested": requested,
                 "n_gpu_layers_offloaded": offloaded,
                 "gpu_offload_supported": offload,
-                "flash_attn": bool(llm.context_params.flash_attn),
+                "flash_attn": flash_attn(llm.context_params),
                 "type_k": s["type_k"] or "f16",
                 "type_v": s["type_v"] or "f16",
                 "use_mmap": s["use_mmap"],

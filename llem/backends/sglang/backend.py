@@ -5,10 +5,9 @@ Run on an H200 with SGLang 0.5.16 (docs/measurements.md); SGLang has no CPU buil
 
 from __future__ import annotations
 
-import dataclasses
-
 from llem.backends.base import Backend, Generation
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+from llem.backends.sglang.serverargs import live_fields
 from llem.models.source import model_source
 from llem.workload.request import Request
 
@@ -64,8 +63,7 @@ class SglangBackend(Backend):
             lambda _group, results: [list(res.get("output_ids") or []) for res in results])
 
     def describe(self) -> dict:
-        args = getattr(self.engine, "server_args", None)
-        resolved = dataclasses.asdict(args) if dataclasses.is_dataclass(args) else {}
+        resolved = live_fields(getattr(self.engine, "server_args", None))
         effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
         cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])
         bs = self.spec.workload.batch_size

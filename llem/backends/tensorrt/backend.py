@@ -1,9 +1,9 @@
 """TensorRT-LLM through its LLM API, with an engine cache keyed by the build settings.
 
-runtime=trt builds a TensorRT engine (tensorrt_llm._tensorrt_engine.LLM in 1.x, tensorrt_llm.LLM
-before) and saves it under <llem cache>/tensorrt-engines/<hash>; a later job with the same build
-settings loads the saved engine instead of building. runtime=pytorch uses TensorRT-LLM's PyTorch
-runtime. Not yet run on hardware: TensorRT-LLM cannot be installed on llem's CPU machines.
+runtime=pytorch (the default) uses TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM, >= 1.0).
+runtime=trt builds a TensorRT engine (tensorrt_llm._tensorrt_engine.LLM, 1.0-1.2) and saves it
+under <llem cache>/tensorrt-engines/<hash>; a later job whose build-shaping settings are the same
+loads the saved engine instead of building. Not yet run on hardware: TensorRT-LLM cannot be installed on llem's CPU machines.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class TensorRTBackend(Backend):
         LLM = _trt_llm_class()
         self.build = mapping.build_settings(self.spec)
         self.quant = mapping.quant_settings(self.spec)
-        key = mapping.engine_cache_key(self.spec, self.version)
+        key = mapping.engine_cache_key(self.spec, self.version, self.source.load_format)
         root = cache_dir() / "tensorrt-engines"
         engine_dir = root / key
         if self.settings["engine_cache"] and (engine_dir / "config.json").is_file():
@@ -138,12 +138,10 @@ def _build_cap(backend):
 
 
 def _trt_llm_class():
-    """The TensorRT-engine LLM class: tensorrt_llm._tensorrt_engine.LLM in 1.x (where
-    tensorrt_llm.LLM is the PyTorch runtime), tensorrt_llm.LLM in 0.x."""
-    try:
-        from tensorrt_llm._tensorrt_engine import LLM
-    except ImportError:
-        from tensorrt_llm import LLM
+    """The TensorRT-engine LLM class of TensorRT-LLM 1.0-1.2 (tensorrt_llm.LLM is the PyTorch runtime
+    there); validation refuses runtime=trt where it is absent (runtimes.py)."""
+    from tensorrt_llm._tensorrt_engine import LLM
+
     return LLM
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.backends.tensorrt.runtimes import trt_runtime_refusal
 from llem.checks import resolve_device
 from llem.errors import UserError, choice_error
 
@@ -44,9 +45,10 @@ class TensorRTConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["tensorrt"] = "tensorrt"
-    # trt: a TensorRT engine built by the LLM API and cached by a hash of the build settings;
-    # pytorch: TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM in 1.x), nothing to build.
-    runtime: Literal["trt", "pytorch"] = "trt"
+    # pytorch: TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM, its default since 1.0), nothing to build;
+    # trt: the legacy TensorRT-engine runtime (1.0-1.2), an engine built by the LLM API and cached by a
+    # hash of everything that shapes it. Refused where the installed release has no such runtime.
+    runtime: Literal["pytorch", "trt"] = "pytorch"
     # continuous: all requests in one LLM.generate call, the engine's max_batch_size caps the
     # running batch; static: groups of workload.batch_size, one call each.
     batching: Literal["continuous", "static"] = "continuous"
@@ -85,6 +87,10 @@ class TensorRTConfig(BaseModel):
         check_fp8("tensorrt", hw, "quantization", quant_algo(b["quantization"]))
         check_fp8("tensorrt", hw, "kv_cache_quantization", b["kv_cache_quantization"])
         check_passthrough("tensorrt", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
+        if b["runtime"] == "trt":
+            refusal = trt_runtime_refusal()
+            if refusal:
+                raise UserError(refusal)
         if b["quantization"] is not None and b["runtime"] == "pytorch":
             raise UserError(f"backend.quantization={b['quantization']} quantises while building a TensorRT engine (runtime=trt); the PyTorch runtime takes pre-quantised checkpoints: set runtime=trt or use a quantised model.")
         if b["build_kwargs"] and b["runtime"] != "trt":

@@ -1,0 +1,33 @@
+"""<run_dir>/interrupted.json: a job stopped by a signal. It keeps what was measured before the
+stop (for inspection) but is never a result: `status` is "interrupted", no headline metrics are
+computed from its windows, and re-running the same command measures the job again."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import llem
+from llem.interrupt import signal_name
+from llem.results.schema import RESULT_SCHEMA_VERSION
+
+
+def interrupted_record(spec_dict: dict, run_id: str, config_hash: str, signum: int, partial: Optional[dict],
+                       started: float, repeats: int) -> dict:
+    partial = partial or {}
+    windows = list(partial.get("windows") or [])
+    stage = partial.get("stage")
+    where = f"during: {stage}" if stage else "before its measurement began"
+    return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "status": "interrupted",
+        "identity": {"run_id": run_id, "config_hash": config_hash, "llem_version": llem.__version__,
+                     "started_unix_s": started, "finished_unix_s": time.time()},
+        "spec": spec_dict,
+        "interrupted": {"signal": signal_name(signum), "stage": stage, "windows_measured": len(windows),
+                        "windows_requested": repeats},
+        "error": {"type": "Interrupted",
+                  "message": f"stopped by {signal_name(signum)} {where} ({len(windows)} of {repeats} window(s) "
+                             f"measured, kept here for inspection; not a result: re-run to measure it)"},
+        "windows_measured": windows,
+    }

@@ -1,0 +1,299 @@
+"""Stopping a run with a real signal to llem's process group (what a terminal's Ctrl-C, scancel and
+docker stop do): during warm-up, during a measured window, between jobs; SIGINT and SIGTERM. Each
+checks the exit code, the records on disk, that no process of the run is left, and that running the
+same command again measures only what is missing (llem/interrupt.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import llem_env, process_gone
+from faults_helpers import complete_result, no_traceback, run_dirs
+
+pytestmark = pytest.mark.slow
+
+TINY = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.output_tokens=16",
+        "energy.baseline_s=0", "run.output_root=out"]
+
+
+class Llem:
+    """llem started in its own session (it leads its process group, as in a terminal or a batch job)."""
+
+    def __init__(self, args: list[str], cwd: Path):
+        self.cwd = cwd
+        self.proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=cwd, env=llem_env(COLUMNS=200),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self.seen: set[int] = set()  # every process of its session seen while it ran
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, ready, what: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert self.proc.poll() is None, f"llem exited before {what}:\n{self.output[-3000:]}"
+            assert time.monotonic() < deadline, f"never {what}:\n{self.output[-3000:]}"
+            self.seen |= session_pids(self.proc.pid)
+            time.sleep(0.05)
+        self.seen |= session_pids(self.proc.pid)
+
+    def printed(self, text: str, times: int = 1) -> bool:
+        return self.output.count(text) >= times
+
+    def signal_group(self, sig: int) -> float:
+        os.killpg(self.proc.pid, sig)
+        return time.monotonic()
+
+    def finish(self, timeout: float = 120) -> int:
+        rc = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return rc
+
+
+def session_pids(sid: int) -> set[int]:
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid:  # field 6 of /proc/pid/stat: the session id
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def assert_nothing_left(run: Llem, root: Path) -> None:
+    servers = [json.loads(p.read_text())["pid"] for p in root.glob("runs/*/server.json")]
+    deadline = time.monotonic() + 10  # the kernel reaps an orphan's zombie a moment after its parent exits
+    while time.monotonic() < deadline and not all(process_gone(p) for p in run.seen | set(servers)):
+        time.sleep(0.1)
+    left = sorted(p for p in run.seen | set(servers) if not process_gone(p))
+    assert not left, f"processes outlived the run: {left}"
+    assert len(run.seen) >= 2, "the measurement worker was never seen"  # llem and its worker at least
+
+
+def sweep_summary(root: Path) -> list[dict]:
+    (path,) = [p for p in (root / "hydra" / "sweeps").glob("*/llem_sweep_summary.json")
+               if not p.parent.name.startswith("first-")]
+    return json.loads(path.read_text())["jobs"]
+
+
+def set_summary_aside(root: Path) -> None:
+    for old in (root / "hydra" / "sweeps").iterdir():
+        old.rename(old.with_name("first-" + old.name))
+
+
+def interrupted_record(run_dir: Path) -> dict:
+    record = json.loads((run_dir / "interrupted.json").read_text())
+    assert record["status"] == "interrupted" and record["identity"]["run_id"] == run_dir.name
+    assert not (run_dir / "result.json").exists() and not (run_dir / "failure.json").exists()
+    return record
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_a_window_records_the_job_and_the_rest_resumes(tmp_path, sig, code):
+    args = ["--multirun", *TINY, "workload.batch_size=1,2", "run.repeats=3", "run.warmup=0"]
+    run = Llem(args, tmp_path)
+    run.wait_for(lambda: run.printed("measuring window 2/3", times=2), "the second job reached its second window")
+    sent = run.signal_group(sig)
+    rc = run.finish()
+    stopped_in = time.monotonic() - sent
+    out = run.output
+    assert rc == code, out[-3000:]
+    assert no_traceback(out), out[-3000:]
+    assert stopped_in < 30, f"llem took {stopped_in:.1f} s to stop"
+    name = signal.Signals(sig).name
+    assert (f"llem sweep summary: 1 measured, 0 skipped (complete result already on disk), 0 failed, "
+            f"1 interrupted, 0 not started") in out, out[-3000:]
+    jobs = sweep_summary(tmp_path / "out")
+    assert [j["status"] for j in jobs] == ["measured", "interrupted"]
+    first, stopped = Path(jobs[0]["run_dir"]), Path(jobs[1]["run_dir"])
+    complete_result(first)
+    record = interrupted_record(stopped)
+    # The signal lands in window 2 (or, on a loaded machine, just after it ended, before window 3 began).
+    kept = record["windows_measured"]  # the windows measured before the signal, kept for inspection
+    assert record["interrupted"] == {"signal": name, "stage": "measuring window 2/3", "windows_measured": len(kept),
+                                     "windows_requested": 3}
+    assert len(kept) in (1, 2) and [w["index"] for w in kept] == list(range(len(kept)))
+    assert all(w["output_tokens"] == 2 * 16 for w in kept)
+    assert_nothing_left(run, tmp_path / "out")
+
+    before = (first / "result.json").read_bytes()
+    set_summary_aside(tmp_path / "out")
+    again = Llem(args, tmp_path)
+    assert again.finish(timeout=600) == 0, again.output[-3000:]
+    assert "llem sweep summary: 1 measured, 1 skipped (complete result already on disk), 0 failed" in again.output
+    assert [j["status"] for j in sweep_summary(tmp_path / "out")] == ["skipped", "measured"]
+    assert (first / "result.json").read_bytes() == before
+    assert len(complete_result(stopped)["windows"]) == 3 and not (stopped / "interrupted.json").exists()
+
+
+def test_sigterm_during_warmup_of_a_single_run(tmp_path):
+    args = [*TINY, "workload.batch_size=1", "workload.output_tokens=48", "run.repeats=1", "run.warmup=3"]
+    run = Llem(args, tmp_path)
+    run.wait_for(lambda: run.printed("warmup 2/3"), "the second warm-up pass began")
+    run.signal_group(signal.SIGTERM)
+    rc = run.finish()
+    assert rc == 143 and no_traceback(run.output), run.output[-3000:]
+    (run_dir,) = run_dirs(tmp_path / "out").values()
+    record = interrupted_record(run_dir)
+    assert record["interrupted"]["stage"] == "warmup 2/3" and record["windows_measured"] == []
+    assert "stopped by SIGTERM during: warmup 2/3 (0 of 1 window(s) measured" in run.output
+    assert_nothing_left(run, tmp_path / "out")
+
+    again = Llem(args, tmp_path)
+    assert again.finish(timeout=600) == 0, again.output[-3000:]
+    complete_result(run_dir)
+    assert not (run_dir / "interrupted.json").exists()
+
+
+def test_sigint_between_jobs_leaves_the_next_ones_not_started(tmp_path):
+    # Two engine configurations: after the first job, the second needs a new worker (seconds).
+    args = ["--multirun", *TINY, "workload.batch_size=1", "backend.attn_implementation=sdpa,eager,sdpa",
+            "workload.output_tokens=8", "run.repeats=1", "run.warmup=0", "run.reuse_engine=false"]
+    run = Llem(args, tmp_path)
+    root = tmp_path / "out"
+    run.wait_for(lambda: any((d / "result.json").is_file() for d in run_dirs(root).values()), "the first job finished")
+    run.signal_group(signal.SIGINT)
+    rc = run.finish()
+    out = run.output
+    assert rc == 130 and no_traceback(out), out[-3000:]
+    jobs = sweep_summary(root)
+    statuses = [j["status"] for j in jobs]
+    # The third job never began; the second had at most started its worker (no window measured).
+    assert statuses[0] == "measured" and statuses[2] == "not_started", statuses
+    assert statuses[1] in ("interrupted", "not_started"), statuses
+    if statuses[1] == "interrupted":
+        assert interrupted_record(Path(jobs[1]["run_dir"]))["windows_measured"] == []
+    assert f"{statuses.count('interrupted')} interrupted, {statuses.count('not_started')} not started" in out
+    assert_nothing_left(run, root)
+
+    set_summary_aside(root)
+    again = Llem(args, tmp_path)
+    assert again.finish(timeout=600) == 0, again.output[-3000:]
+    # jobs 0 and 2 share a config: the first measured it; the second job (eager) is measured now
+    assert [j["status"] for j in sweep_summary(root)] == ["skipped", "measured", "skipped"]
+
+
+def test_second_ctrl_c_exits_at_once(tmp_path):
+    run = Llem([*TINY, "workload.batch_size=1", "run.repeats=5", "run.warmup=0"], tmp_path)
+    run.wait_for(lambda: run.printed("measuring window 2/5"), "the second window began")
+    run.signal_group(signal.SIGINT)
+    run.wait_for(lambda: run.printed("SIGINT received: stopping"), "the first Ctrl-C was taken", timeout=10)
+    os.kill(run.proc.pid, signal.SIGINT)  # the second, while it cleans up (if it has not finished already)
+    rc = run.finish(timeout=30)
+    assert rc == 130 and no_traceback(run.output), run.output[-3000:]
+    assert_nothing_left(run, tmp_path / "out")
+    (run_dir,) = run_dirs(tmp_path / "out").values()
+    assert not (run_dir / "result.json").exists()  # whatever it had, never a complete result
+    if "SIGINT again: exiting at once" not in run.output:  # the first stop won the race: it is whole
+        interrupted_record(run_dir)
+
+
+def test_sigint_in_server_mode_stops_the_server_and_resumes(tmp_path):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("starlette_context")
+    args = ["backend=llamacpp", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
+            "backend.n_threads=1", "workload.num_prompts=24", "workload.output_tokens=24", "workload.concurrency=2",
+            "run.repeats=2", "run.warmup=0", "run.output_root=out"]
+    run = Llem(args, tmp_path)
+    root = tmp_path / "out"
+
+    def under_load() -> bool:
+        logs = list(root.glob("runs/*/server.log"))
+        return bool(logs) and "POST /v1/completions" in logs[0].read_text(errors="replace")
+
+    run.wait_for(under_load, "the server was under load")
+    (run_dir,) = run_dirs(root).values()
+    server_pid = json.loads((run_dir / "server.json").read_text())["pid"]
+    run.signal_group(signal.SIGINT)
+    rc = run.finish()
+    assert rc == 130 and no_traceback(run.output), run.output[-3000:]
+    record = interrupted_record(run_dir)
+    assert record["interrupted"]["stage"].startswith("measuring run 1/2") and record["windows_measured"] == []
+    assert process_gone(server_pid), "the server outlived the run"
+    assert "Finished server process" in (run_dir / "server.log").read_text(errors="replace")  # stopped, not killed
+    assert_nothing_left(run, root)
+
+    again = Llem(args, tmp_path)
+    assert again.finish(timeout=600) == 0, again.output[-3000:]
+    assert len(complete_result(run_dir)["windows"]) == 2 and not (run_dir / "interrupted.json").exists()
+
+
+def test_mlflow_child_ends_killed_and_the_parent_says_how_far_the_sweep_got(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    args = ["--multirun", *[a for a in TINY if a != "tracking=none"], "tracking=mlflow", "tracking.experiment=stop",
+            "workload.batch_size=1,2,4", "run.repeats=3", "run.warmup=0"]
+    run = Llem(args, tmp_path)
+    run.wait_for(lambda: run.printed("measuring window 2/3", times=2), "the second job reached its second window")
+    run.signal_group(signal.SIGTERM)
+    assert run.finish() == 143 and no_traceback(run.output), run.output[-3000:]
+    assert "1 measured, 0 skipped (complete result already on disk), 0 failed, 1 interrupted, 1 not started" in run.output
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("stop")
+    runs = {r.data.tags["llem.role"] + ":" + r.data.tags.get("llem.status", ""): r
+            for r in client.search_runs([exp.experiment_id])}
+    assert sorted(runs) == ["job:interrupted", "job:ok", "sweep:"], sorted(runs)
+    child, parent = runs["job:interrupted"], runs["sweep:"]
+    assert child.info.status == "KILLED" and child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert "stopped by SIGTERM during: measuring window 2/3" in child.data.tags["llem.error_message"]
+    assert runs["job:ok"].info.status == "FINISHED"
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["llem.sweep_progress"].startswith("stopped by SIGTERM after 1 of 3 job(s): 1 measured")
+    assert parent.data.metrics["jobs_interrupted"] == 1 and parent.data.metrics["jobs_not_started"] == 1
+    assert_nothing_left(run, tmp_path / "out")
+
+
+@pytest.mark.parametrize("to, sig, code", [("group", signal.SIGINT, 130), ("llem", signal.SIGTERM, 143)],
+                         ids=["SIGINT-to-group", "SIGTERM-to-llem-only"])
+def test_submitit_local_job_stops_recorded_and_resumes(tmp_path, to, sig, code):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    args = ["--multirun", "hydra/launcher=local", *TINY, "workload.batch_size=1,2", "run.repeats=3", "run.warmup=0"]
+    run = Llem(args, tmp_path)
+    root = tmp_path / "out"
+
+    def second_window() -> bool:  # the job's output is in its submitit log
+        return any("measuring window 2/3" in p.read_text(errors="replace")
+                   for p in root.glob("hydra/sweeps/*/.submitit/*/*_log.*"))
+
+    run.wait_for(second_window, "the first job reached its second window")
+    if to == "group":
+        run.signal_group(sig)
+    else:  # as `kill PID` would: llem passes it on to its submitit job
+        os.kill(run.proc.pid, sig)
+    rc = run.finish()
+    out = run.output
+    assert rc == code and no_traceback(out), out[-3000:]
+    logs = "".join(p.read_text(errors="replace") for p in root.glob("hydra/sweeps/*/.submitit/*/*_log.*"))
+    assert no_traceback(logs), logs[-3000:]
+    assert "0 measured, 0 skipped (complete result already on disk), 0 failed, 1 interrupted, 1 not started" in out
+    jobs = sweep_summary(root)
+    assert [j["status"] for j in jobs] == ["interrupted", "not_started"]
+    record = interrupted_record(Path(jobs[0]["run_dir"]))
+    assert record["interrupted"]["stage"] == "measuring window 2/3" and len(record["windows_measured"]) == 1
+    assert_nothing_left(run, root)
+
+    set_summary_aside(root)
+    again = Llem(args, tmp_path)
+    assert again.finish(timeout=600) == 0, again.output[-3000:]
+    assert [j["status"] for j in sweep_summary(root)] == ["measured", "measured"]
