@@ -29,7 +29,8 @@ os.environ.update(TELEMETRY_OFF)
 sys.path.insert(0, str(NETGUARD))
 import llem_netguard  # noqa: E402  (tests/netguard, put on sys.path just above)
 
-llem_netguard.install()
+# In this process the guard is tests/netguard.py (the _loopback_only fixture below); llem_netguard
+# covers the Python subprocesses the tests start, through the sitecustomize on PYTHONPATH.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(NETGUARD)) if p)
 _NETGUARD_LOG = Path(os.environ.setdefault(
     llem_netguard.LOG_ENV, str(Path(os.environ.get("TMPDIR", "/tmp")) / f"llem-netguard-{os.getpid()}.log")))

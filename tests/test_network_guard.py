@@ -1,15 +1,12 @@
-"""The tests' network guard (tests/netguard/, installed by tests/conftest.py) and telemetry switches.
-
-192.0.2.1 is TEST-NET-1 (RFC 5737), never routed: even a guard that failed open could not reach it,
-but the guard must refuse it before the connect syscall, which these tests see as no SYN at all
-(the call returns at once with BlockedConnection instead of hanging until a timeout)."""
+"""The subprocess half of the tests' network guard (tests/netguard/llem_netguard.py, put into every
+Python process the tests start by the sitecustomize that tests/conftest.py puts on PYTHONPATH; the
+in-process guard is tests/netguard.py, tested by test_netguard.py) and the telemetry switches.
+192.0.2.1 is TEST-NET-1 (RFC 5737), never routed."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 
 import llem_netguard
 import pytest
@@ -24,29 +21,11 @@ def guard_log(tmp_path, monkeypatch):
     return log
 
 
-@pytest.mark.parametrize("method", ["connect", "connect_ex"])
-def test_connect_outside_loopback_is_refused_before_the_syscall(guard_log, method):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(5)
-    t0 = time.monotonic()
-    with s, pytest.raises(llem_netguard.BlockedConnection, match=r"192\.0\.2\.1.*only reach loopback"):
-        getattr(s, method)(("192.0.2.1", 80))
-    assert time.monotonic() - t0 < 0.5  # refused, not a 5 s wait for a SYN that nobody answers
-    assert "192.0.2.1" in guard_log.read_text()
-
-
-def test_ipv6_and_names_are_refused_but_loopback_is_not(guard_log):
-    for family, address in ((socket.AF_INET6, ("2001:db8::1", 80, 0, 0)), (socket.AF_INET, ("example.org", 80)),
-                            (socket.AF_INET6, ("::ffff:192.0.2.1", 80, 0, 0))):
-        with socket.socket(family, socket.SOCK_STREAM) as s, pytest.raises(llem_netguard.BlockedConnection):
-            s.connect(address)
-    assert len(guard_log.read_text().splitlines()) == 3
-    for host in ("127.0.0.1", "127.8.9.10", "localhost"):
+def test_the_subprocess_guard_allows_loopback_and_refuses_the_rest():
+    for host in ("127.0.0.1", "127.8.9.10", "localhost", "::1"):
         assert llem_netguard.allowed(host)
-    assert not llem_netguard.allowed("10.0.0.1") and not llem_netguard.allowed("0.0.0.0")
-    server = socket.create_server(("127.0.0.1", 0))
-    with server, socket.create_connection(server.getsockname(), timeout=5):
-        pass  # loopback still connects
+    for host in ("10.0.0.1", "0.0.0.0", "192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1", "example.org"):
+        assert not llem_netguard.allowed(host)
 
 
 def test_subprocesses_carry_the_guard_and_a_swallowed_refusal_is_still_logged(guard_log):
