@@ -2,7 +2,7 @@
 
 Also, for every test: engines' and libraries' telemetry off; a network guard that fails any test
 connecting outside loopback, in this process and in the Python subprocesses it starts
-(tests/netguard/); `provisioned()` that turns a missing CI-provisioned service into a failure under
+(tests/subprocess_guard/); `provisioned()` that turns a missing CI-provisioned service into a failure under
 CI=true; and, when LLEM_SKIPS_FILE is set, one JSON line per skipped test (id and reason) that
 .ci/run checks against .ci/allowed-skips.txt.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-NETGUARD = Path(__file__).resolve().parent / "netguard"
+NETGUARD = Path(__file__).resolve().parent / "subprocess_guard"
 
 # Telemetry off for everything the tests start (they inherit os.environ): vLLM usage stats, MLflow
 # (its own variable and the DO_NOT_TRACK convention, which MLflow reads only as "true"), Hugging Face.
@@ -27,7 +27,7 @@ TELEMETRY_OFF = {"VLLM_NO_USAGE_STATS": "1", "VLLM_DO_NOT_TRACK": "1", "DO_NOT_T
 os.environ.update(TELEMETRY_OFF)
 
 sys.path.insert(0, str(NETGUARD))
-import llem_netguard  # noqa: E402  (tests/netguard, put on sys.path just above)
+import llem_netguard  # noqa: E402  (tests/subprocess_guard, put on sys.path just above)
 
 # In this process the guard is tests/netguard.py (the _loopback_only fixture below); llem_netguard
 # covers the Python subprocesses the tests start, through the sitecustomize on PYTHONPATH.

@@ -1,4 +1,4 @@
-"""The subprocess half of the tests' network guard (tests/netguard/llem_netguard.py, put into every
+"""The subprocess half of the tests' network guard (tests/subprocess_guard/llem_netguard.py, put into every
 Python process the tests start by the sitecustomize that tests/conftest.py puts on PYTHONPATH; the
 in-process guard is tests/netguard.py, tested by test_netguard.py) and the telemetry switches.
 192.0.2.1 is TEST-NET-1 (RFC 5737), never routed."""

@@ -1,7 +1,7 @@
 """TEST SUPPORT: refuse any socket connection to an address outside loopback (127.0.0.0/8, ::1).
 
 Installed in the pytest process by tests/conftest.py and in every Python subprocess the tests
-start (llem, its workers, engine servers) through tests/netguard/sitecustomize.py, which conftest
+start (llem, its workers, engine servers) through tests/subprocess_guard/sitecustomize.py, which conftest
 puts on PYTHONPATH. The check runs before the connect syscall, so a blocked connection sends no
 packet. Each refusal raises BlockedConnection and, when LLEM_NETGUARD_LOG names a file, appends one
 line to it, so that a refusal a library swallowed (retries, telemetry threads) still fails the test.
