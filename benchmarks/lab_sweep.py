@@ -241,6 +241,9 @@ def main() -> int:
         m = check_mlflow(server, experiment, done, n, failures)
         over = overheads(done, first["started"])
         print(f"llem's overhead per job: {quantiles(over)}   (goal: median <= 5 s)")
+        first_start = min(r["identity"]["started_unix_s"] for r in done)
+        print(f"  before the first job started (interpreter, Hydra, validating {n} points, submission, Slurm): "
+              f"{first_start - first['started']:.1f} s; all overhead spread over the jobs: {sum(over) / n:.2f} s per job")
         print(f"  whole sweep: {first['wall_s']:.0f} s wall, of it measured windows "
               f"{sum(w['duration_s'] for r in done for w in r['windows']):.1f} s, engine loads {sum(r.get('load_s') or 0 for r in done):.1f} s")
         print(f"controller peak RSS: {first['peak_rss_mb']:.0f} MB   (goal: < 500 MB)")

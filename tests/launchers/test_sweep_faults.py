@@ -86,6 +86,17 @@ class Sweep:
             assert time.monotonic() < deadline, f"Slurm jobs of {self.name} still queued after {timeout} s"
             time.sleep(0.5)
 
+    def synced_runs(self) -> list[Path]:
+        markers = (self.root / "runs").glob("*/tracking.json") if (self.root / "runs").is_dir() else []
+        found = []
+        for m in markers:
+            try:
+                if json.loads(m.read_text())["synced"]:
+                    found.append(m.parent)
+            except (OSError, ValueError):  # being written
+                pass
+        return found
+
     def children(self) -> list[dict]:
         return [r for r in self.server.runs(self.experiment) if tags(r).get("llem.role") == "job"]
 
@@ -189,7 +200,10 @@ def test_slurmctld_restarted_mid_sweep(sweep, slurm):
 
 def test_mlflow_down_for_part_of_the_sweep_then_sync(sweep):
     proc = sweep.start()
-    sweep.wait_for_results(1, proc)
+    deadline = time.monotonic() + 600
+    while not sweep.synced_runs():  # the first job's result reached MLflow: the sweep is under way
+        assert proc.poll() is None and time.monotonic() < deadline, "no job reached MLflow"
+        time.sleep(0.2)
     sweep.server.stop()
     out = proc.communicate(timeout=900)[0]
     assert proc.returncode == 0, out[-3000:]
