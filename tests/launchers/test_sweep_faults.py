@@ -47,13 +47,15 @@ class Sweep:
         self.args = ["--multirun", "hydra/launcher=slurm", *POINTS, f"hydra.launcher.name={self.name}",
                      f"tracking.uri={server.uri}", f"tracking.experiment={self.experiment}", f"run.output_root={self.root}"]
         self.cwd = tmp_path
+        self.procs: list[subprocess.Popen] = []
 
     def run(self, timeout: float = 900) -> subprocess.CompletedProcess:
         return run_llem(self.args, cwd=self.cwd, env=self.env, timeout=timeout)
 
     def start(self) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "llem", *self.args], cwd=self.cwd, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "llem", *self.args], cwd=self.cwd, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        return self.procs[-1]
 
     def ok_results(self) -> list[dict]:
         return [r for r in results(self.root) if r["status"] == "ok"] if (self.root / "runs").is_dir() else []
@@ -71,10 +73,11 @@ class Sweep:
                              capture_output=True, text=True, timeout=30)
         return [tuple(line.split()[:2]) for line in out.stdout.splitlines() if line.strip()]
 
-    def running_job(self, timeout: float = 300) -> str:
+    def running_job(self, timeout: float = 300, task: str = "") -> str:
+        """The id of a running Slurm job of this sweep (`task`: the array task index it must have)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            running = [jid for jid, state in self.slurm_jobs() if state == "RUNNING"]
+            running = [jid for jid, state in self.slurm_jobs() if state == "RUNNING" and jid.endswith(task)]
             if running:
                 return running[0]
             time.sleep(0.2)
@@ -145,6 +148,10 @@ def assert_unmeasured_recorded(root: Path, before: int) -> dict:
 def sweep(tmp_path, slurm, postgres_mlflow):
     s = Sweep(tmp_path, slurm, postgres_mlflow)
     yield s
+    for proc in s.procs:  # a failed test leaves no controller of its own running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
     for jid, _ in s.slurm_jobs():  # a failed test leaves no job of its own behind
         subprocess.run(["scancel", jid], env=s.env, timeout=30)
 
@@ -166,9 +173,12 @@ def test_submitting_process_killed_then_rerun(sweep):
 
 def test_one_slurm_job_cancelled_then_rerun(sweep):
     proc = sweep.start()
-    sweep.wait_for_results(1, proc)
-    jid = sweep.running_job()
-    subprocess.run(["scancel", jid], env=sweep.env, check=True, timeout=30)
+    # The second engine configuration's Slurm job (array task 1), cancelled as soon as it runs:
+    # while it loads its engine, before its first point, with the first job's points done.
+    jid = sweep.running_job(task="_1")
+    # SIGKILL at once: a plain scancel sends SIGTERM, which submitit's job ignores ("Bypassing
+    # signal SIGTERM"), so the job would go on for Slurm's KillWait (30 s) and might finish.
+    subprocess.run(["scancel", "--signal=KILL", "--full", jid], env=sweep.env, check=True, timeout=30)
     out = proc.communicate(timeout=900)[0]
     assert "Traceback (most recent call last)" not in out
     before = len(sweep.ok_results())
@@ -230,7 +240,10 @@ def test_full_disk_under_the_running_job_then_rerun(sweep):
     proc = sweep.start()
     sweep.wait_for_results(1, proc)
     jid = sweep.running_job()
-    listed = subprocess.run(["scontrol", "listpids", jid], env=sweep.env, capture_output=True, text=True, timeout=30)
+    raw = subprocess.run(["squeue", "-h", "-j", jid, "-o", "%A"], env=sweep.env, capture_output=True, text=True,
+                         timeout=30).stdout.split()  # an array task's own job id, which scontrol takes
+    assert raw, f"{jid} is no longer running"
+    listed = subprocess.run(["scontrol", "listpids", raw[0]], env=sweep.env, capture_output=True, text=True, timeout=30)
     pids = [int(line.split()[0]) for line in listed.stdout.splitlines()[1:] if line.split() and line.split()[0].isdigit()]
     assert pids, listed.stdout + listed.stderr
     for pid in pids:

@@ -23,6 +23,7 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, plain_job, record_outcomes,
                      refuse, resolved_device, sweep_job_config)
+from ._slurm_watch import wait_until_done_or_gone
 
 try:
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher as _SubmititLocal
@@ -145,6 +146,9 @@ class _LlemSubmitit:
     def _collect(self, units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started: float) -> None:
         for unit, job in zip(units, submitted):
             try:
+                if self._EXECUTOR == "slurm" and not wait_until_done_or_gone(job):
+                    raise RuntimeError(f"Slurm job {job.job_id} ended without a result (cancelled or killed; "
+                                       "squeue no longer lists it)")
                 rets = job.results()[0]
             except Exception as exc:  # the job's process died: killed by Slurm, out of memory, ...
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
