@@ -146,7 +146,14 @@ def compare(measured: dict, observers: list) -> dict:
         for o in observers:
             ow = o.windows.get(name)
             row[f"{o.name}_j"] = None if ow is None else ow["energy_j"]
-        llem_gpu, raw = row["llem_gpu_j"], row.get("raw_nvml_j")
+        # With aligned edges (energy.align_edges) llem removes idle energy at its edges; the observer
+        # reads the bare counter, so it is compared with llem's own counter reads (benchmarks/
+        # gpu_alignment_proof.py measures what the corrections gain).
+        raw_gpu = (m.get("raw") or {}).get("gpu0") or {}
+        llem_gpu = (raw_gpu["end"] - raw_gpu["begin"]) / 1000.0 if row["llem_gpu_j"] is not None and raw_gpu.get("end") is not None else None
+        row["llem_counter_j"] = llem_gpu
+        row["llem_edge_corrections_j"] = None if llem_gpu is None else row["llem_gpu_j"] - llem_gpu
+        raw = row.get("raw_nvml_j")
         if llem_gpu is not None and raw is not None:
             step_j = (llem_gpu / w["duration_s"]) * period if period else None
             row["diff_j"] = llem_gpu - raw
@@ -222,7 +229,7 @@ def main(argv=None) -> int:
 
     import llem.energy
     from llem.envinfo import snapshot
-    from llem.harness import measure
+    from llem.job import measure
 
     raw = RawNvmlWindows(nvml)
     observers = [raw]
@@ -247,7 +254,7 @@ def main(argv=None) -> int:
         for o in observers:
             o.windows.clear()
         print(f"== batch {bs}: {bs} prompts x {args.input_tokens} in / {out_tokens} out, {args.repeats} repeats", flush=True)
-        measured = measure(spec, work / f"bs{bs}", progress=lambda msg: print(f"   {msg}", flush=True))
+        measured = measure(spec, work / f"bs{bs}", progress=lambda msg: print(f"   {msg}", flush=True)).to_dict()
         r = compare(measured, observers)
         r.update(batch_size=bs, output_tokens=out_tokens, run_dir=str(work / f"bs{bs}"),
                  engine=measured["engine"], meter=measured["meter"])

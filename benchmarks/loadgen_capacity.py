@@ -18,6 +18,12 @@ true schedule, and the server's lateness (which must stay small for the row to b
     python benchmarks/loadgen_capacity.py [--concurrency 1,4,16,64,256] [--tokens 128] [--gap-ms 20]
     python benchmarks/loadgen_capacity.py --gap-ms 0        # ceiling: tokens as fast as possible
     python benchmarks/loadgen_capacity.py --client FILE     # another client module with the same run_load
+    python benchmarks/loadgen_capacity.py --processes 4 --server-processes 4 --concurrency 512 --gap-ms 5
+                                     # the client sharded over 4 processes (llem/workload/shards.py), the
+                                     # paced server over 4 processes sharing its port (SO_REUSEPORT)
+
+With --processes N the client CPU is the sum over its processes and "busy" is the busiest one's share of
+its core (what saturates first).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ def _chunks(n: int) -> tuple[bytes, bytes, bytes]:
     return _sse(_TOKEN), _sse(last), _sse(usage) + _sse(b"[DONE]") + b"0\r\n\r\n"
 
 
-def serve(gap_s: float) -> None:
+def serve(gap_s: float, port: int = 0) -> None:
     late: list[float] = []
 
     def respond(writer, body: bytes, ctype: str = "application/json") -> None:
@@ -91,19 +97,42 @@ def serve(gap_s: float) -> None:
             writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        async with server:
-            await server.serve_forever()
+        # reuse_port: several server processes share the port and the kernel spreads connections over them;
+        # each also answers /stats on a port of its own (its lateness record)
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096, reuse_port=True)
+        stats = await asyncio.start_server(handle, "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], stats.sockets[0].getsockname()[1], flush=True)
+        async with server, stats:
+            await asyncio.gather(server.serve_forever(), stats.serve_forever())
 
     asyncio.run(main())
 
 
-def _stats(url: str) -> dict:
+def _stats(urls: list[str]) -> dict:
+    """The servers' lateness, over all their processes (the worst p99 and max)."""
     import urllib.request
 
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "/stats", timeout=10) as resp:
-        return json.loads(resp.read())
+    out = {"tokens": 0, "p99_ms": None, "max_ms": None}
+    for url in urls:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "/stats", timeout=10) as resp:
+            one = json.loads(resp.read())
+        out["tokens"] += one["tokens"]
+        for key in ("p99_ms", "max_ms"):
+            if one[key] is not None:
+                out[key] = max(out[key] or 0.0, one[key])
+    return out
+
+
+def _start_servers(n: int, gap_ms: float) -> tuple[list, str, list[str]]:
+    procs, port, stats = [], 0, []
+    for _ in range(n):
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", "--gap-ms", str(gap_ms), "--port", str(port)],
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        shared, private = proc.stdout.readline().split()
+        port = int(shared)
+        stats.append(f"http://127.0.0.1:{private}")
+    return procs, f"http://127.0.0.1:{port}", stats
 
 
 def _pct(values: list[float], q: float):
@@ -126,14 +155,19 @@ def main() -> None:
     ap.add_argument("--client", type=Path, default=None,
                     help="a .py file defining LoadSettings, RequestInput and run_load like llem.workload.loadgen "
                          "(e.g. an earlier version from git show), to compare clients on the same server")
+    ap.add_argument("--processes", type=int, default=1, help="client processes (workload.client_processes)")
+    ap.add_argument("--server-processes", type=int, default=1, help="paced-server processes sharing one port")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     gap = args.gap_ms / 1e3
     if args.serve:
-        return serve(gap)
+        return serve(gap, args.port)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     if args.client is None:
-        from llem.workload.loadgen import LoadSettings, RequestInput, run_load
+        from llem.workload.loadgen import LoadSettings, RequestInput
+        from llem.workload.client import run_load
+
     else:
         import importlib.util
 
@@ -142,34 +176,50 @@ def main() -> None:
         mod_spec.loader.exec_module(client)
         LoadSettings, RequestInput, run_load = client.LoadSettings, client.RequestInput, client.run_load
 
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", "--gap-ms", str(args.gap_ms)], stdout=subprocess.PIPE, text=True)
+    import os
+
+    procs, url, stats_urls = _start_servers(args.server_processes, args.gap_ms)
     try:
-        url = f"http://127.0.0.1:{proc.stdout.readline().strip()}"
+        try:
+            load = f"load average {os.getloadavg()[0]:.2f}"
+        except OSError:
+            load = "load average unknown"
         print(f"{'llem load generator' if args.client is None else args.client} vs a paced SSE server on loopback: {args.tokens} tokens/request, "
               f"server gap {args.gap_ms:g} ms ({'as fast as it can' if not gap else f'{1 / gap:.0f} tokens/s per stream'}), "
-              f"{args.rounds} requests per slot")
-        print("conc | offered tok/s | client tok/s | client CPU us/tok | client busy | TTFT p50/p99 ms (true "
+              f"{args.rounds} requests per slot; {args.processes} client and {args.server_processes} server processes; "
+              f"{os.cpu_count()} cores, {load}")
+        print("conc | offered tok/s | client tok/s | client CPU us/tok | client busy (max shard) | TTFT p50/p99 ms (true "
               f"{args.gap_ms:g}) | ITL p50/p99/max ms (true {args.gap_ms:g}) | server late p99/max ms | errors")
         for conc in [int(c) for c in args.concurrency.split(",")]:
-            inputs = [RequestInput(id=str(i), prompt="x", max_tokens=args.tokens) for i in range(conc * args.rounds)]
-            _stats(url)  # clears the server's lateness record
-            cpu0 = time.thread_time()  # run_load's event loop runs in this thread
-            run = run_load(url, "m", inputs, LoadSettings(concurrency=conc, request_timeout_s=300))
-            cpu = time.thread_time() - cpu0
-            late = _stats(url)
-            ok = [o for o in run.outputs if o.ok]
-            tokens = sum(o.client_tokens for o in ok)
-            itl = [g for o in ok for g in o.itl_s]
-            ttft = [o.ttft_s for o in ok if o.ttft_s is not None]
-            offered = f"{conc / gap:.0f}" if gap else "max"
-            server_late = "-" if late["p99_ms"] is None else f"{late['p99_ms']:.2f}/{late['max_ms']:.2f}"
-            print(f"{conc:4d} | {offered:>13} | {tokens / run.duration_s:12.0f} | {1e6 * cpu / max(tokens, 1):17.1f} | "
-                  f"{cpu / run.duration_s:11.2f} | {_ms(_pct(ttft, 0.5))}/{_ms(_pct(ttft, 0.99))} | "
-                  f"{_ms(_pct(itl, 0.5))}/{_ms(_pct(itl, 0.99))}/{_ms(max(itl) if itl else None)} | {server_late} | "
-                  f"{len(run.outputs) - len(ok)}")
+            _row(conc, args, gap, url, stats_urls, LoadSettings, RequestInput, run_load)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _row(conc: int, args, gap: float, url: str, stats_urls: list[str], LoadSettings, RequestInput, run_load) -> None:
+    inputs = [RequestInput(id=str(i), prompt="x", max_tokens=args.tokens) for i in range(conc * args.rounds)]
+    _stats(stats_urls)  # clears the servers' lateness records
+    settings = LoadSettings(concurrency=conc, request_timeout_s=300)
+    if args.processes > 1:
+        settings.processes = args.processes
+    cpu0 = time.thread_time()  # one process: run_load's event loop runs in this thread
+    run = run_load(url, "m", inputs, settings)
+    shards = getattr(run, "shards", None) or []
+    cpu = run.client_cpu_s if shards else time.thread_time() - cpu0
+    busy = max(s["busy_share"] for s in shards) if shards else cpu / run.duration_s
+    late = _stats(stats_urls)
+    ok = [o for o in run.outputs if o.ok]
+    tokens = sum(o.client_tokens for o in ok)
+    itl = [g for o in ok for g in o.itl_s]
+    ttft = [o.ttft_s for o in ok if o.ttft_s is not None]
+    offered = f"{conc / gap:.0f}" if gap else "max"
+    server_late = "-" if late["p99_ms"] is None else f"{late['p99_ms']:.2f}/{late['max_ms']:.2f}"
+    print(f"{conc:4d} | {offered:>13} | {tokens / run.duration_s:12.0f} | {1e6 * cpu / max(tokens, 1):17.1f} | "
+          f"{busy:23.2f} | {_ms(_pct(ttft, 0.5))}/{_ms(_pct(ttft, 0.99))} | "
+          f"{_ms(_pct(itl, 0.5))}/{_ms(_pct(itl, 0.99))}/{_ms(max(itl) if itl else None)} | {server_late} | "
+          f"{len(run.outputs) - len(ok)}", flush=True)
 
 
 if __name__ == "__main__":

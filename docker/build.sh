@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 DOCKER=${DOCKER:-docker}
 PY=${PYTHON:-.venv/bin/python}
 BASE_IMAGE=${LLEM_BASE_IMAGE:-llem/debian-base:bookworm}
+. .ci/versions.env  # engine releases, passed on as --build-arg (each Dockerfile declares those it uses)
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' llem/__init__.py)
 what=${1:-}
 
@@ -80,7 +81,11 @@ case "$what" in
     ctx=build/docker/$what
     rm -rf "$ctx" && mkdir -p "$ctx/llem"
     "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$ctx/llem" . >"$ctx.log" 2>&1 || { tail -n 20 "$ctx.log" >&2; exit 1; }
-    $DOCKER build -f "docker/$what/Dockerfile" -t "llem/$what:$VERSION" "$ctx"
+    args=()
+    for name in $(sed -n 's/^ARG \([A-Z_]*\)=.*/\1/p' "docker/$what/Dockerfile"); do
+      [ -n "${!name:-}" ] && args+=(--build-arg "$name=${!name}")
+    done
+    $DOCKER build ${args[@]+"${args[@]}"} -f "docker/$what/Dockerfile" -t "llem/$what:$VERSION" "$ctx"
     echo "built llem/$what:$VERSION"
     ;;
   *) echo "usage: bash docker/build.sh cpu|base|pytorch|vllm|sglang|tensorrt-llm|llamacpp" >&2; exit 2 ;;

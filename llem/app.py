@@ -4,38 +4,21 @@ and only to turn it into a plain dict at once."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from llem import paths
 from llem.errors import UserError
 from llem.resolvers import register as _register_resolvers
+from llem.sweep.ledger import SESSION, Outcome
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
-
-
-@dataclass
-class Outcome:
-    status: str  # ok | skipped | failed | invalid
-    run_dir: Optional[str] = None
-    message: Optional[str] = None
-    user_error: bool = False
-    headline: Optional[float] = None
-    job: Optional[str] = None  # the job's dir under Hydra's sweep dir (its number), in a sweep
-
-
-@dataclass
-class Session:
-    outcomes: list[Outcome] = field(default_factory=list)
-
-
-SESSION = Session()
 
 
 def _complete_result(run_dir: Path) -> Optional[dict]:
     from llem.results.io import read_json
 
-    path = run_dir / "result.json"
+    path = run_dir / paths.RESULT
     if not path.is_file():
         return None
     try:
@@ -55,7 +38,7 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
     except UserError as exc:
         console().print(f"[red]llem: error:[/red] {exc}")
         return Outcome("invalid", message=str(exc), user_error=True)
-    run_dir = Path(spec.run.output_root) / "runs" / spec.run_id()
+    run_dir = paths.spec_run_dir(spec)
     try:
         return _measure_and_write(spec, run_dir, resolved_yaml)
     except _WriteFailed as failed:  # a full disk or a file-size limit: one sentence, nothing on disk changed
@@ -82,8 +65,9 @@ def _write(path: Path, write, *args) -> None:
 def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     from llem.progress import console
     from llem.results.io import atomic_write_text, write_json
-    from llem.results.summary import render
+    from llem.results.render import render
     from llem.runner import JobFailed, run_isolated
+    from llem.sweep.state import current_sweep
     from llem.tracking import track
 
     quiet = spec.run.quiet
@@ -97,8 +81,8 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _WriteFailed(run_dir, exc) from exc
-    _write(run_dir / "config.yaml", atomic_write_text, resolved_yaml)
-    for stale in ("failure.json", "traceback.txt"):
+    _write(run_dir / paths.CONFIG, atomic_write_text, resolved_yaml)
+    for stale in (paths.FAILURE, paths.TRACEBACK):
         (run_dir / stale).unlink(missing_ok=True)
     started = time.time()
     try:
@@ -109,27 +93,38 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         err = dict(failed.error)
         tb = err.pop("traceback", None)
         if tb:
-            _write(run_dir / "traceback.txt", atomic_write_text, tb)
-            err["traceback_file"] = "traceback.txt"
+            _write(run_dir / paths.TRACEBACK, atomic_write_text, tb)
+            err["traceback_file"] = paths.TRACEBACK
         record = failure(spec.to_dict(), spec.run_id(), spec.config_hash(), err, started)
-        _write(run_dir / "failure.json", write_json, record)
+        _write(run_dir / paths.FAILURE, write_json, record)
         if err.get("user_error"):
             console().print(f"[red]llem: error:[/red] {err['message']} [dim](job {spec.run_id()}; record in {run_dir})[/dim]")
         else:
             console().print(f"[red]llem: job {spec.run_id()} failed:[/red] {err['type']}: {err['message']} [dim](details in {run_dir})[/dim]")
-        track(spec, run_dir, record)
+        track(spec, run_dir, record, current_sweep())
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
 
     from llem.results.measured import Measured
     from llem.results.schema import assemble
 
     result = assemble(spec, Measured.from_dict(out["measured"]), out["environment"], started)
-    _write(run_dir / "environment.json", write_json, out["environment"])
-    _write(run_dir / "result.json", write_json, result)  # written last: its presence marks a complete job
+    _write(run_dir / paths.ENVIRONMENT, write_json, out["environment"])
+    _write(run_dir / paths.RESULT, write_json, result)  # written last: its presence marks a complete job
     if not quiet:
         render(result, run_dir)
-    track(spec, run_dir, result)
+    _plot_for_upload(spec, run_dir, result)
+    track(spec, run_dir, result, current_sweep())
     return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
+
+
+def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
+    """The power plot goes up with the run's files: made here, before tracking uploads them."""
+    from llem.tracking import uploads_artifacts
+
+    if uploads_artifacts(spec.tracking):
+        from llem.report.timeseries import power_plot
+
+        power_plot(result, run_dir)
 
 
 def _objective(spec, metrics: dict):

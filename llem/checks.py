@@ -6,10 +6,14 @@ import glob
 import os
 from pathlib import Path
 
+from llem.energy.checks import check_energy
 from llem.errors import UserError, choice_error
 from llem.grouping import PER_JOB_HARDWARE
 from llem.models.archs import arch_names
 from llem.models.builtin import BUILTIN_MODELS
+from llem.registry import check_installed, load_object
+from llem.tracking.settings import check_tracking
+from llem.workload.prompts import validate_source
 
 
 def visible_gpu_count() -> int:
@@ -32,16 +36,13 @@ def check_spec(spec, info) -> None:
     _check_hardware(spec, info)
     _check_model(spec)
     _check_workload(spec)
-    from llem.registry import check_installed, load_object
-
     settings_model = load_object(info.config)
     hook = getattr(settings_model, "check", None)
     if hook is not None:  # engine-specific cross-field rules (tp size vs GPUs, fp8 support, ...)
         hook(spec)
     check_installed(info)
-    from llem.energy.checks import check_energy
-
     check_energy(spec)
+    check_tracking(spec.tracking)  # the tracker's own (loosely typed) group
 
 
 def _check_hardware(spec, info) -> None:
@@ -94,6 +95,4 @@ def _check_workload(spec) -> None:
         p = Path(w.path).expanduser()
         if not p.is_file():
             raise UserError(f"workload.path={w.path} does not exist: give a JSONL file with one {{\"prompt\": ...}} object per line.")
-    from llem.workload.prompts import validate_source
-
     validate_source(w)

@@ -3,16 +3,21 @@ job of the command line before any model loads, then hands over to Hydra."""
 
 from __future__ import annotations
 
+import os
 import sys
 from itertools import product
 from pathlib import Path
 
-from llem.errors import UserError
+from llem.errors import UserError, choice_error
+from llem.progress import library_bars
+from llem.telemetry import opt_out
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
     "report": "llem.report.cli:main",
-    "sync": "llem.tracking.sync:main",
+    "export": "llem.bundle_cli:export_main",
+    "verify": "llem.bundle_cli:verify_main",
+    "sync": "llem.sync_cli:main",
     "gpu-restore": "llem.energy.restore_cli:main",
 }
 
@@ -88,8 +93,6 @@ def _compose_error(exc: Exception, overrides: list[str]) -> UserError:
             key, _, value = o.lstrip("+~").partition("=")
             group = key.split("@")[0]
             if (_conf_dir() / group).is_dir() and value not in _group_options(group):
-                from llem.errors import choice_error
-
                 return choice_error(group, value, _group_options(group))
     if "Could not override" in msg or "not in struct" in str(exc):
         key = msg.split("'")[1] if "'" in msg else msg
@@ -148,7 +151,7 @@ def _hydra_main() -> None:
 def _exit_code(multirun: bool) -> int:
     """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
     (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
-    from llem.app import SESSION
+    from llem.sweep.ledger import SESSION
 
     bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid")]
     if not bad:
@@ -162,7 +165,9 @@ Usage: python -m llem [group=option ...] [key=value ...]
        python -m llem --multirun workload.batch_size=1,4,16 model=tiny,smollm2-135m
        python -m llem --cfg job [overrides]      show the composed config
        python -m llem -q ...                     quiet (batch systems)
-       llem report SOURCE | llem sync [OUTPUT_ROOT]
+       llem report SOURCE [--format markdown|latex|csv]   report.html, tables, plots
+       llem export SOURCE [-o FILE] | llem verify BUNDLE   result bundles with checksums
+       llem sync [OUTPUT_ROOT]
        llem gpu-restore                          undo a killed job's hardware.power_limit_w / clocks
        python -m llem --hydra-help               Hydra's own flags
 
@@ -187,12 +192,14 @@ def _print_help() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    opt_out(os.environ)  # before MLflow or any engine is imported: tracking and jobs send no usage data
     argv = list(sys.argv[1:] if argv is None else argv)
+    library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:
         _print_help()
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        from llem.registry import load_object
+        from llem.registry import load_object  # lazy: --help stays without dataclasses/inspect (tests/test_layering.py)
 
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
     if "-q" in argv or "--quiet" in argv:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import llem
+from llem.energy.gpuinfo import gpu_snapshot as _snapshot
 
 _PACKAGES = ("torch", "transformers", "accelerate", "vllm", "sglang", "tensorrt_llm", "llama_cpp_python",
              "nvidia-ml-py", "zeus", "codecarbon", "mlflow", "hydra-core", "pydantic", "numpy")
@@ -57,8 +58,6 @@ def _versions() -> dict:
 def gpu_snapshot(gpus: list[int] | None = None) -> list[dict]:
     """Per job GPU: name, UUID, driver, CUDA driver, power limit, persistence, ECC, MIG, clocks,
     temperature (read-only NVML queries); [] where NVML is absent. Default: every visible GPU."""
-    from llem.energy.gpuinfo import gpu_snapshot as _snapshot
-
     return _snapshot(gpus)
 
 
@@ -81,6 +80,7 @@ def snapshot(gpus: list[int] | None = None) -> dict:
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_total_gib": mem_kib / 2**20 if mem_kib else None,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),  # PCI_BUS_ID: CUDA indices in NVML order
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "packages": _versions(),
         "gpus": gpu_snapshot(gpus),

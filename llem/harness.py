@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from llem.energy.baseline import close_baseline
 from llem.grouping import engine_hardware
 from llem.protocol import JobContext, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.registry import backend_class
@@ -16,6 +17,7 @@ from llem.results.metrics import latency_summary, summarize_windows, window_metr
 from llem.results.outputs import outputs_flags, outputs_record
 from llem.results.phases import phase_split
 from llem.warm import peak_rss_mib, reset_peak_rss
+from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prompts import build_requests
 
 
@@ -27,12 +29,13 @@ def measure_offline(ctx: JobContext) -> Measured:
     peak_note = _rebind(ctx, backend, engine_load) if engine_load["reused"] else None
     requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
     warm_up(ctx, lambda _i: backend.warmup(requests))
-    baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy.baseline_s, ctx.progress)
+    baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
     target_s = window_target_s(spec.run, ctx.meter)
     measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s),
                                lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
                                + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
     windows = measured.records
+    measured.flags += close_baseline(ctx.meter, backend.synchronize, spec.energy, baseline, ctx.progress)  # drift
     phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
     outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
     flags = measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
@@ -49,7 +52,8 @@ def measure_offline(ctx: JobContext) -> Measured:
         statistics=summarize_windows(windows),
         latency=latency_summary(windows),
         memory=memory,
-        requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests]},
+        requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests],
+                  "prompt_token_ids_sha256": token_ids_sha256(requests)},
         flags=flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,

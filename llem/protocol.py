@@ -13,6 +13,9 @@ from typing import Callable, Iterator, Optional
 
 from llem.checks import device_for_job
 from llem.energy import create_meter, metered_gpus, start_sampler
+from llem.energy.baseline import take_baseline
+from llem.energy.devices import engine_gpus
+from llem.energy.window_checks import annotate_conditions, energy_window_flags
 from llem.energy.gpu_settings import applied
 from llem.registry import backend_info
 from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
@@ -42,7 +45,7 @@ def job_context(spec, run_dir: Path, progress: Optional[Progress] = None,
 
     Without `warm` the engine is loaded for this job and released at its end."""
     device = device_for_job(spec, backend_info(spec.backend_name))
-    gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
+    gpus = engine_gpus(spec, device)  # tensor x pipeline parallel where the engine says so
     own = warm is None
     held = WarmEngines() if own else warm
     meter = create_meter(spec.energy, device, gpus)
@@ -55,40 +58,18 @@ def job_context(spec, run_dir: Path, progress: Optional[Progress] = None,
             held.close()
 
 
-def idle_baseline(meter, synchronize: Callable[[], None], seconds: float, progress: Progress) -> dict:
-    """Idle power with the model resident, measured right before the windows.
-
-    `synchronize` waits for the device work this job queued (a no-op where a server owns the device)."""
-    if not meter.measures:
-        return {"power_w": None, "reason": "the energy meter measures nothing on this machine"}
-    if seconds <= 0:
-        return {"power_w": None, "reason": "energy.baseline_s=0: no idle baseline taken"}
-    progress(f"idle baseline ({seconds:g} s, model loaded)")
-    synchronize()
-    meter.begin("baseline")
-    time.sleep(seconds)
-    m = meter.end("baseline")
-    if m.total_j is None:
-        return {"power_w": None, "reason": m.reason, "measurement": m.to_dict()}
-    per_device = {k: (None if v is None else v / m.duration_s) for k, v in m.energy_j.items()}
-    return {"duration_s": m.duration_s, "power_w": m.total_j / m.duration_s,
-            "power_w_per_device": per_device, "measurement": m.to_dict()}
+def idle_baseline(meter, synchronize: Callable[[], None], energy, progress: Progress) -> dict:
+    """Idle power with the model resident, right before the windows, by the baseline protocol
+    (llem/energy/baseline.py: settle, >= energy.baseline_min_updates counter updates); the meter
+    gets it for its aligned end edges. `synchronize` waits for the device work this job queued
+    (a no-op where a server owns the device)."""
+    return take_baseline(meter, synchronize, energy, progress)
 
 
 def window_flags(m, energy_spec) -> list[str]:
-    """Flags of one measured window's energy reading (a Measurement)."""
-    flags = []
-    if m.update_period_s and m.total_j is not None:
-        updates = m.duration_s / m.update_period_s
-        if updates < energy_spec.min_window_updates:
-            bound = 2 * m.update_period_s / m.duration_s
-            flags.append(
-                f"short_window: {m.duration_s:.2f} s is {updates:.1f} counter updates "
-                f"(< {energy_spec.min_window_updates}); quantisation error up to ~{bound:.1%}: "
-                f"give the window more work (more prompts or output tokens) so it lasts "
-                f">= {energy_spec.min_window_updates * m.update_period_s:.1f} s"
-            )
-    return flags
+    """Flags of one measured window's energy reading (a Measurement): short window with its
+    residual, what the meter saw (foreign processes)."""
+    return energy_window_flags(m, energy_spec)
 
 
 # One measured window: its index in, (the window's record, its flags, anything the harness keeps) out.
@@ -151,6 +132,7 @@ def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str]
             r += 1
     finally:
         out.timeseries = sampler.stop() if sampler is not None else None
+    out.flags += annotate_conditions(out.records, out.timeseries, ctx.run_dir, spec.energy)  # per-window conditions
     out.repeatability = outcome(run, out.records, run.objective)
     out.flags += repeat_flags(out.repeatability)
     return out

@@ -27,6 +27,9 @@ class BackendInfo:
     server: Optional[str] = None
     # Distribution names whose installed version is the engine's version, first found wins.
     dists: tuple[str, ...] = ()
+    # "module:function" (spec, texts) -> the client's token count of each text prompt, for a server that
+    # sends no usage in its streams (llem/serving/requests.py); None: the server's usage counts them.
+    prompt_counter: Optional[str] = None
 
     @property
     def install_hint(self) -> str:
@@ -49,6 +52,7 @@ BACKENDS: dict[str, BackendInfo] = {
         modules=("llama_cpp",),
         server="llem.backends.llamacpp.server:server_plan",
         dists=("llama_cpp_python",),
+        prompt_counter="llem.backends.llamacpp.prompt_tokens:count_for_spec",
         isolation_group="llamacpp",
     ),
     "vllm": BackendInfo(

@@ -12,6 +12,15 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
+from llem.envinfo import snapshot
+from llem.errors import UserError
+from llem.grouping import engine_group as group_of
+from llem.job import measure
+from llem.progress import console, library_bars, stage_printer
+from llem.spec import JobSpec
+from llem.telemetry import opt_out
+from llem.warm import EngineMismatch, WarmEngines
+
 
 class JobFailed(Exception):
     def __init__(self, error: dict):
@@ -31,8 +40,6 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _error(exc: BaseException) -> dict:
-    from llem.errors import UserError
-
     message = str(exc) or type(exc).__name__
     record = {"type": type(exc).__name__, "message": message, "user_error": isinstance(exc, UserError),
               "traceback": traceback.format_exc()}
@@ -54,15 +61,13 @@ def _limit_memory() -> None:
 
 def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
     """Plain data back to the parent: the Measured record as a dict, and the environment."""
-    from llem.envinfo import snapshot
-    from llem.job import measure
-    from llem.progress import stage_printer
-
     measured = measure(spec, Path(run_dir), stage_printer(quiet), warm)
     return {"measured": measured.to_dict(), "environment": snapshot()}
 
 
 def _quiet_libraries() -> None:
+    opt_out(os.environ)  # and so for every server this worker starts: they inherit its environment
+    library_bars()  # a job started by Slurm or submitit, not through llem's CLI, writes to a log file
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -71,9 +76,6 @@ def _quiet_libraries() -> None:
 def _worker(conn, job: tuple, env: dict) -> None:
     """Measure jobs until told to stop. After a failure the worker exits: an engine that raised is
     not trusted with the next job. A job for another engine configuration is handed back."""
-    from llem.spec import JobSpec
-    from llem.warm import EngineMismatch, WarmEngines
-
     os.environ.update(env)
     _quiet_libraries()
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM still releases the engine and stops any server
@@ -111,15 +113,15 @@ def _next_job(conn) -> Optional[tuple]:
 
 
 def _job_env(spec) -> dict:
-    env = {}
+    # CUDA's default order is fastest-first; NVML's is by PCI bus. Set before CUDA starts in the
+    # worker, so that a job's CUDA index names the GPU whose counter llem reads (mixed nodes).
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     if spec.hardware.gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.hardware.gpus)
     return env
 
 
 def engine_group(spec) -> str:
-    from llem.grouping import engine_group as group_of
-
     return group_of(spec.to_dict())
 
 
@@ -196,8 +198,6 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
         status, payload = _wait(worker, spec)
         if status == "mismatch":  # same group, but the engine is sized from the workload differently
             if not quiet:
-                from llem.progress import console
-
                 console().print(f"[dim]llem: new engine for {spec.run_id()} ({payload})[/dim]")
             worker.stop()
             worker = None

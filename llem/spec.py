@@ -13,8 +13,12 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llem.checks import check_spec
 from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
+from llem.objective import check_objective
+from llem.registry import backend_info, load_object
+from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
 
@@ -84,6 +88,18 @@ class EnergySpec(_Strict):
     min_window_updates: int = Field(20, ge=1)  # flag windows shorter than this many counter updates
     grid_intensity_g_per_kwh: Optional[float] = Field(None, ge=0)
     codecarbon_country: Optional[str] = None
+    # Window edges on counter updates (NVML, where the update period was measured): docs/energy.md
+    align_edges: bool = True
+    # Baseline protocol: settle until idle power stops falling (at most settle_max_s), then at least
+    # baseline_min_updates counter updates (and baseline_s); a second baseline after the last window.
+    settle_max_s: float = Field(30.0, ge=0)
+    baseline_min_updates: int = Field(50, ge=1)
+    post_baseline: bool = True
+    baseline_drift_max: float = Field(0.05, ge=0)  # flag |post - pre| / pre above this
+    # Flags from the sampler's per-window conditions and the uncertainty budget:
+    power_disagreement_max: float = Field(0.15, ge=0)  # |instant-power joules / counter joules - 1|
+    temperature_drift_max_c: float = Field(5.0, ge=0)  # window-start temperature, first vs last repeat
+    dynamic_uncertainty_max: float = Field(0.10, ge=0)  # relative expanded uncertainty of dynamic J/token
 
 
 class SamplingSpec(_Strict):
@@ -99,13 +115,13 @@ class WorkloadSpec(_Strict):
     # builtin: the prompt set llem ships; synthetic: random token ids of exact length; jsonl: a user file
     source: Literal["builtin", "synthetic", "jsonl"] = "builtin"
     path: Optional[str] = None
-    num_prompts: int = Field(16, ge=1)
+    num_prompts: int = Field(8, ge=1)
     input_tokens: int = Field(128, ge=1)  # synthetic: exact prompt length; otherwise: the cap
-    output_tokens: int = Field(64, ge=1)  # every request generates exactly this many tokens
+    output_tokens: int = Field(32, ge=1)  # every request generates exactly this many tokens
     batch_size: int = Field(4, ge=1)
     seed: int = 0
     sampling: SamplingSpec = SamplingSpec()
-    # mode=server only (checked in llem/serving/checks.py):
+    # mode=server only (SERVER_ONLY_FIELDS, checked in llem/workload/server_checks.py):
     concurrency: int = Field(4, ge=1)  # requests in flight (closed loop); the cap under a request rate
     request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
     arrival: Literal["poisson", "constant", "burst"] = "poisson"  # open-loop arrival process
@@ -116,14 +132,14 @@ class WorkloadSpec(_Strict):
     ready_timeout_s: float = Field(300.0, gt=0)
     slo_ttft_s: Optional[float] = Field(None, gt=0)  # goodput: requests within both SLOs
     slo_tpot_s: Optional[float] = Field(None, gt=0)
+    # load-generator processes; None: chosen from the load (llem/workload/shards.py client_processes)
+    client_processes: Optional[int] = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _check_source(self):
         if self.source == "jsonl" and not self.path:
             raise ValueError("workload.source=jsonl needs workload.path=<file.jsonl>")
         if self.mode == "server":
-            from llem.serving.checks import check_server_workload
-
             check_server_workload(self)
         return self
 
@@ -161,8 +177,6 @@ class RunSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_objective(self):
-        from llem.objective import check_objective
-
         check_objective(self.objective)  # raises UserError, which pydantic lets through
         if self.target_ci_pct is not None and self.max_repeats < max(self.repeats, 2):
             raise ValueError(f"run.max_repeats={self.max_repeats} leaves no room to reach run.target_ci_pct: "
@@ -175,6 +189,13 @@ class RunSpec(_Strict):
 REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
                    ("min_window_s", "min_window_updates", "target_ci_pct", "max_repeats", "warmup_s", "cooldown",
                     "cooldown_max_s", "phases")}
+
+
+# Energy settings added after results existed (aligned edges, the baseline protocol, flag
+# thresholds): likewise in a run's identity only where they differ from their default.
+ENERGY_DEFAULTS = {k: EnergySpec.model_fields[k].default for k in
+                   ("align_edges", "settle_max_s", "baseline_min_updates", "post_baseline", "baseline_drift_max",
+                    "power_disagreement_max", "temperature_drift_max_c", "dynamic_uncertainty_max")}
 
 
 class JobSpec(_Strict):
@@ -190,8 +211,6 @@ class JobSpec(_Strict):
     @model_validator(mode="after")
     def _check_server(self):
         if self.workload.mode == "server":
-            from llem.serving.checks import check_server_job
-
             check_server_job(self)  # raises UserError, which pydantic lets through
         return self
 
@@ -207,8 +226,6 @@ class JobSpec(_Strict):
         d = self.to_dict()
         d.pop("tracking")
         if d["workload"]["mode"] == "offline":  # server-only fields leave offline hashes unchanged
-            from llem.serving.checks import SERVER_ONLY_FIELDS
-
             for key in SERVER_ONLY_FIELDS:
                 d["workload"].pop(key, None)
         for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
@@ -217,6 +234,9 @@ class JobSpec(_Strict):
         run = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
         run.update({k: d["run"][k] for k, default in REPEAT_DEFAULTS.items() if d["run"][k] != default})
         d["run"] = run
+        for k, default in ENERGY_DEFAULTS.items():
+            if d["energy"][k] == default:
+                d["energy"].pop(k)
         return d
 
     def config_hash(self) -> str:
@@ -273,8 +293,6 @@ def forget_built_specs() -> None:
 
 
 def _validate(cfg: dict) -> JobSpec:
-    from llem.registry import backend_info, load_object
-
     backend = dict(cfg.get("backend") or {})
     info = backend_info(str(backend.get("name")))
     settings_model = load_object(info.config)
@@ -287,10 +305,5 @@ def _validate(cfg: dict) -> JobSpec:
         spec = JobSpec(**cfg)
     except ValidationError as exc:
         raise UserError(_describe_error(exc)) from None
-    from llem.checks import check_spec
-
-    check_spec(spec, info)
-    from llem.tracking import check_tracking  # the tracker validates its own (loosely typed) group
-
-    check_tracking(spec.tracking)
+    check_spec(spec, info)  # cross-field rules, then each group's own (energy sensors, tracking settings)
     return spec

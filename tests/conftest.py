@@ -45,6 +45,17 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch):
+    """Fails any test that opens a connection outside loopback (tests/netguard.py), even where the code
+    under test caught the refusal."""
+    from netguard import Guard
+
+    guard = Guard().install(monkeypatch)
+    yield guard
+    assert not guard.attempts, f"connections outside loopback: {guard.attempts}"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_specs():
     """Specs are built once per process by their config (llem.spec.build_spec); a test may change
     the environment they were checked against, so each test starts without them."""

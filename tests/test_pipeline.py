@@ -33,7 +33,7 @@ def test_tiny_run_writes_a_complete_run_directory(workdir):
     assert rd.name.startswith("pytorch_tiny_bs2_in128_out8-")
     assert {"result.json", "config.yaml", "environment.json"} <= {p.name for p in rd.iterdir()}
     r = json.loads((rd / "result.json").read_text())
-    assert r["status"] == "ok" and r["schema_version"] == 1
+    assert r["status"] == "ok" and r["schema_version"] == 2
     assert rd.name == r["identity"]["run_id"] and rd.name.endswith(r["identity"]["config_hash"])
     assert r["identity"]["engine"] == "transformers" and r["identity"]["engine_version"]
     assert len(r["windows"]) == 2

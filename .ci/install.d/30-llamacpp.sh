@@ -6,7 +6,8 @@
 # version is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VERSION=${LLEM_LLAMACPP_VERSION:-0.3.16}
+. .ci/versions.env
+VERSION=${LLEM_LLAMACPP_VERSION:-$LLAMA_CPP_PYTHON}
 # Portable CPU build: no -march=native, so a cached wheel runs on any x86-64 runner.
 export CMAKE_ARGS=${LLEM_LLAMACPP_CMAKE_ARGS:--DGGML_NATIVE=OFF}
 KEY=$(printf '%s' "$CMAKE_ARGS" | sha256sum | cut -c1-12)

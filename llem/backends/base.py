@@ -13,12 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from llem.workload.request import Request
 
-@dataclass
-class Request:
-    id: str
-    prompt: Optional[str]  # None for synthetic token-id prompts
-    input_ids: list[int]
+__all__ = ["Backend", "BatchRecord", "Generation", "Request"]  # Request is owned by llem.workload.request
 
 
 @dataclass

@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 
 from llem.energy.base import Measurement, Meter
+from llem.energy.codecarbon import CodeCarbonMeter
+from llem.energy.composite import CompositeMeter, MissingPart
+from llem.energy.fake_nvml import FAKE_TRACE_ENV
 from llem.energy.null import NullMeter
+from llem.energy.nvml import NvmlMeter, NvmlUnavailable
+from llem.energy.observed import ObservedMeter
+from llem.energy.rapl import RaplMeter, RaplUnavailable
+from llem.energy.sampler import Sampler
+from llem.energy.zeus import ZeusMeter
+from llem.errors import UserError, choice_error
 
 __all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler", "add_window_observer", "metered_gpus"]
 
@@ -23,9 +32,7 @@ def add_window_observer(observer) -> None:
 
 
 def faking_gpu() -> bool:
-    """True when a replayed NVML trace stands in for a GPU (tests only)."""
-    from llem.energy.fake_nvml import FAKE_TRACE_ENV
-
+    """True when a replayed NVML trace stands in for a GPU (tests only, see llem/energy/fake_nvml.py)."""
     return bool(os.environ.get(FAKE_TRACE_ENV))
 
 
@@ -38,22 +45,14 @@ def metered_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:
 
 
 def _nvml_meter(energy, gpus):
-    from llem.energy.nvml import NvmlMeter
-
-    return NvmlMeter(gpus)
+    return NvmlMeter(gpus, align=energy.align_edges)
 
 
 def _rapl_meter():
-    from llem.energy.rapl import RaplMeter
-
     return RaplMeter()
 
 
 def _auto(energy, device: str, gpus: list[int]) -> Meter:
-    from llem.energy.composite import CompositeMeter, MissingPart
-    from llem.energy.nvml import NvmlUnavailable
-    from llem.energy.rapl import RaplUnavailable
-
     parts, notes = [], []
     if device == "cuda" and gpus:
         try:
@@ -75,8 +74,6 @@ def _auto(energy, device: str, gpus: list[int]) -> Meter:
 
 
 def _build(energy, device: str, gpus: list[int]) -> Meter:
-    from llem.errors import UserError
-
     meter = energy.meter
     if meter == "none":
         return NullMeter("energy.meter=none: energy measurement was turned off")
@@ -90,14 +87,9 @@ def _build(energy, device: str, gpus: list[int]) -> Meter:
     except Exception as exc:  # validation should have caught it; say it in one sentence anyway
         raise UserError(f"energy={meter} cannot measure here: {exc}") from None
     if meter == "zeus":
-        from llem.energy.zeus import ZeusMeter
-
         return ZeusMeter(gpus, include_cpu=energy.include_cpu)
     if meter == "codecarbon":
-        from llem.energy.codecarbon import CodeCarbonMeter
-
         return CodeCarbonMeter(gpus, country=energy.codecarbon_country)
-    from llem.errors import choice_error
 
     raise choice_error("energy.meter", meter, ["auto", "none", "nvml", "rapl", "zeus", "codecarbon"])
 
@@ -107,8 +99,6 @@ def create_meter(energy, device: str, gpus: list[int]) -> Meter:
     device, gpus = metered_gpus(device, gpus)
     meter = _build(energy, device, gpus)
     if _OBSERVERS:
-        from llem.energy.observed import ObservedMeter
-
         return ObservedMeter(meter, list(_OBSERVERS))
     return meter
 
@@ -118,6 +108,5 @@ def start_sampler(energy, device: str, gpus: list[int], path):
     device, gpus = metered_gpus(device, gpus)
     if device != "cuda" or not gpus:
         return None
-    from llem.energy.sampler import Sampler
 
     return Sampler.start(gpus, energy.sample_interval_s, path)

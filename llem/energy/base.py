@@ -21,6 +21,17 @@ class Measurement:
     # Raw counter readings at the window edges, per device: {"begin": x, "end": y, "unit": "mJ"}.
     # Kept so that every joule in a result can be traced back to two hardware reads.
     raw: dict[str, dict] = field(default_factory=dict)
+    # The interval the joules cover, on CLOCK_MONOTONIC (system-wide on Linux, shared with other
+    # processes) and on the wall clock (the sampler's time axis): [begin, end] in seconds.
+    interval_monotonic_s: Optional[list[float]] = None
+    interval_unix_s: Optional[list[float]] = None
+    # Edge alignment per device (llem/energy/align.py): waits, tick times, corrections, notes.
+    alignment: dict[str, dict] = field(default_factory=dict)
+    # What the edges may still be off by, in J, summed over devices: the range of (measured - true)
+    # as {"low", "high", "expected"} (docs/energy.md, "residual"); None where no bound is known.
+    residual_j: Optional[dict] = None
+    # Questionable conditions the meter saw itself (foreign processes, MIG), with their evidence.
+    flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -30,10 +41,15 @@ class Meter(abc.ABC):
     name: str = "base"
 
     @abc.abstractmethod
-    def begin(self, window: str) -> None: ...
+    def begin(self, window: str, align: bool = True) -> None:
+        """Open a window. align=False: read at once, never wait for a counter update (for edges
+        inside an event loop, e.g. server-mode steady-state windows)."""
 
     @abc.abstractmethod
-    def end(self, window: str) -> Measurement: ...
+    def end(self, window: str, align: bool = True) -> Measurement: ...
+
+    def set_baseline(self, power_w_per_device: Optional[dict]) -> None:
+        """Idle power per device key, for the end-edge correction of aligned meters (default: unused)."""
 
     def describe(self) -> dict:
         """What this meter measures (devices, update period, caveats such as 'estimate')."""

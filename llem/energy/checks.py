@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
+from llem.energy import faking_gpu
 from llem.errors import UserError
 
 _EXTRAS = {"zeus": ("zeus", "zeus"), "codecarbon": ("codecarbon", "codecarbon")}
@@ -11,8 +12,6 @@ _EXTRAS = {"zeus": ("zeus", "zeus"), "codecarbon": ("codecarbon", "codecarbon")}
 
 def check_energy(spec) -> None:
     """Raise UserError when the requested meter cannot work on this machine for this job."""
-    from llem.energy import faking_gpu
-
     meter = spec.energy.meter
     if meter in ("auto", "none"):
         return

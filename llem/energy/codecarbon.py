@@ -27,12 +27,13 @@ class CodeCarbonMeter(Meter):
                 gpu_ids=list(gpus) or None, output_dir=output_dir or tempfile.gettempdir())
         self.tracker = tracker
         self.country = country
+        self.gpus = list(gpus)
         self.tracker.start()
 
-    def begin(self, window: str) -> None:
+    def begin(self, window: str, align: bool = True) -> None:
         self.tracker.start_task(window)
 
-    def end(self, window: str) -> Measurement:
+    def end(self, window: str, align: bool = True) -> Measurement:
         data = self.tracker.stop_task(window)
         energy = {}
         for key, attr in (("cpu_estimate", "cpu_energy"), ("ram_estimate", "ram_energy"), ("gpu_estimate", "gpu_energy")):
@@ -40,8 +41,13 @@ class CodeCarbonMeter(Meter):
             if kwh:  # CodeCarbon reports 0 for a device it does not track; that is absence, not 0 J
                 energy[key] = float(kwh) * _KWH_TO_J
         total = sum(energy.values()) if energy else None
+        reason = None if energy else "CodeCarbon attributed no energy to this window"
+        if total is not None and self.gpus and "gpu_estimate" not in energy:
+            total = None  # CPU + RAM alone is not the energy of a job that computes on a GPU
+            reason = (f"CodeCarbon found no GPU for this GPU job (gpus {self.gpus}): its CPU and RAM estimates "
+                      f"are kept per device, but they are not the job's total")
         return Measurement(meter=self.name, duration_s=float(data.duration), energy_j=energy, total_j=total,
-                           reason=None if energy else "CodeCarbon attributed no energy to this window")
+                           reason=reason)
 
     def describe(self) -> dict:
         return {"meter": self.name, "estimate": True,

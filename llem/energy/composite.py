@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from llem.energy.align import sum_ranges
 from llem.energy.base import Measurement, Meter
 from llem.energy.counters import join_reasons
 
@@ -15,10 +16,10 @@ class MissingPart(Meter):
         self.name, self.keys, self.reason = name, keys, reason
         self._t0: dict[str, float] = {}
 
-    def begin(self, window: str) -> None:
+    def begin(self, window: str, align: bool = True) -> None:
         self._t0[window] = time.monotonic()
 
-    def end(self, window: str) -> Measurement:
+    def end(self, window: str, align: bool = True) -> Measurement:
         return Measurement(meter=self.name, duration_s=time.monotonic() - self._t0.pop(window),
                            energy_j={k: None for k in self.keys}, total_j=None, reason=self.reason)
 
@@ -40,27 +41,40 @@ class CompositeMeter(Meter):
         self.notes = notes or []
         self.name = "+".join(p.name for p in parts)
 
-    def begin(self, window: str) -> None:
+    def begin(self, window: str, align: bool = True) -> None:
         # Reverse order at the end, so the slowest reader (the GPU, first) brackets the others.
         for p in self.parts:
-            p.begin(window)
+            p.begin(window, align)
 
-    def end(self, window: str) -> Measurement:
-        ms = [p.end(window) for p in reversed(self.parts)][::-1]
-        energy, raw = {}, {}
+    def end(self, window: str, align: bool = True) -> Measurement:
+        ms = [p.end(window, align) for p in reversed(self.parts)][::-1]
+        energy, raw, alignment, flags = {}, {}, {}, []
         for m in ms:
             energy.update(m.energy_j)
             raw.update(m.raw)
-        totals = [m.total_j for m in ms]
+            alignment.update(m.alignment)
+            flags += m.flags
+        total = None if any(m.total_j is None for m in ms) else sum(m.total_j for m in ms)
+        residual = None
+        if total is not None:
+            # a part without a residual of its own (RAPL: ~1 ms updates) adds none
+            residual = sum_ranges([(m.residual_j["low"], m.residual_j["high"]) if m.residual_j else (0.0, 0.0)
+                                   for m in ms])
+        timed = next((m for m in ms if m.interval_monotonic_s), None)
         periods = [m.update_period_s for m in ms if m.update_period_s]
         return Measurement(
             meter=self.name,
             duration_s=max(m.duration_s for m in ms),
             energy_j=energy,
-            total_j=None if any(t is None for t in totals) else sum(totals),
+            total_j=total,
             reason=join_reasons(m.reason for m in ms),
             update_period_s=max(periods) if periods else None,  # the coarsest counter sets the quantisation
             raw=raw,
+            interval_monotonic_s=timed.interval_monotonic_s if timed else None,
+            interval_unix_s=timed.interval_unix_s if timed else None,
+            alignment=alignment,
+            residual_j=residual,
+            flags=flags,
         )
 
     def describe(self) -> dict:
@@ -69,6 +83,10 @@ class CompositeMeter(Meter):
     @property
     def measures(self) -> bool:
         return any(p.measures for p in self.parts)
+
+    def set_baseline(self, power_w_per_device) -> None:
+        for p in self.parts:
+            p.set_baseline(power_w_per_device)
 
     def close(self) -> None:
         for p in self.parts:

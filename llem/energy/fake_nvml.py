@@ -22,6 +22,10 @@ from typing import Callable, Optional
 from llem.energy.fake_gpu_settings import LIMIT_RANGE_MW, FakeGpuSettings
 
 FAKE_TRACE_ENV = "LLEM_FAKE_NVML_TRACE"
+# Optional: the CLOCK_MONOTONIC instant at which the trace starts, so that several processes (the
+# meter, the sampler, an independent poller) replay the same moment of it. Unset: each process
+# starts the trace at its own first nvmlInit.
+FAKE_EPOCH_ENV = "LLEM_FAKE_NVML_EPOCH"
 
 
 class NVMLError(Exception):
@@ -60,6 +64,10 @@ class FakeHandle:
     parent: Optional["FakeHandle"] = None  # set for MIG instances
     energy_scale: float = 1.0  # lets a second fake GPU draw a different power than the first
     reset_at_s: Optional[float] = None  # counter restarts from 0 at this trace time (driver reload)
+    energy_supported: bool = True  # False: the energy counter answers NOT_SUPPORTED (pre-Volta, some vGPU)
+    throttle_readable: bool = True  # False: clock-event reasons answer NOT_SUPPORTED
+    # Compute processes NVML lists on this GPU: (pid, used GPU memory in MiB)
+    processes: list = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +83,12 @@ class _Value:
     uiVal: int = 0
     ullVal: int = 0
     dVal: float = 0.0
+
+
+@dataclass
+class _Process:
+    pid: int
+    usedGpuMemory: int
 
 
 @dataclass
@@ -97,6 +111,7 @@ class FakeNvml:
     start_offset_s: float = 0.0  # where in the trace time zero falls
     fail_init: Optional[str] = None  # make nvmlInit raise (no driver)
     reads: int = 0  # energy-counter reads so far (tests check edge-only reading)
+    epoch: Optional[float] = None  # clock() value at which trace time 0 falls (see FAKE_EPOCH_ENV)
 
     NVMLError = NVMLError
     NVML_SUCCESS = 0
@@ -112,7 +127,7 @@ class FakeNvml:
 
     def __post_init__(self):
         self._t = [r.t_s for r in self.rows]
-        self._t0: Optional[float] = None
+        self._t0: Optional[float] = self.epoch
         self._inited = 0
 
     @classmethod
@@ -198,6 +213,8 @@ class FakeNvml:
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h):
         self._check()
+        if not self._phys(h).energy_supported:
+            raise NVMLError("Not Supported")
         self.reads += 1
         if self.read_cost_s:
             self.sleep(self.read_cost_s / 2)
@@ -233,7 +250,12 @@ class FakeNvml:
         return 1980 if clock_type == self.NVML_CLOCK_SM else 2619
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+        if not self._phys(h).throttle_readable:
+            raise NVMLError("Not Supported")
         return self._row(self.trace_time())[0].throttle_reasons
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        return [_Process(pid, int(mib * 2**20)) for pid, mib in self._phys(h).processes]
 
     def nvmlDeviceGetMemoryInfo(self, h):
         used = self._row(self.trace_time())[0].mem_used_mib * 2**20
@@ -292,4 +314,7 @@ class FakeNvml:
 def fake_from_env(env) -> Optional[FakeNvml]:
     """The FakeNvml that LLEM_FAKE_NVML_TRACE asks for (test-only hook), or None."""
     path = env.get(FAKE_TRACE_ENV)
-    return FakeNvml.from_csv(path) if path else None
+    if not path:
+        return None
+    epoch = env.get(FAKE_EPOCH_ENV)
+    return FakeNvml.from_csv(path, epoch=float(epoch) if epoch else None)

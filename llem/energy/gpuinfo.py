@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from llem.energy.nvml import NvmlUnavailable, init_nvml, load_nvml
+from llem.energy.nvml_devices import parse_visible_devices, resolve_gpus
+
 
 def _get(fn, *args):
     try:
@@ -60,9 +63,6 @@ def gpu_snapshot(gpus: Optional[list[int]] = None, nvml=None) -> list[dict]:
 
     Driver and CUDA versions are machine-wide and repeated in each entry so one entry stands alone.
     """
-    from llem.energy.nvml import NvmlUnavailable, init_nvml, load_nvml
-    from llem.energy.nvml_devices import resolve_gpus
-
     try:
         nvml = nvml if nvml is not None else load_nvml()
         init_nvml(nvml)
@@ -71,8 +71,6 @@ def gpu_snapshot(gpus: Optional[list[int]] = None, nvml=None) -> list[dict]:
     try:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         if gpus is None:
-            from llem.energy.nvml_devices import parse_visible_devices
-
             entries = parse_visible_devices(visible)
             gpus = list(range(nvml.nvmlDeviceGetCount() if entries is None else len(entries)))
         devices = resolve_gpus(nvml, gpus, visible)

@@ -14,10 +14,10 @@ class NullMeter(Meter):
         self.reason = reason
         self._t0: dict[str, float] = {}
 
-    def begin(self, window: str) -> None:
+    def begin(self, window: str, align: bool = True) -> None:
         self._t0[window] = time.perf_counter()
 
-    def end(self, window: str) -> Measurement:
+    def end(self, window: str, align: bool = True) -> Measurement:
         duration = time.perf_counter() - self._t0.pop(window)
         return Measurement(meter=self.name, duration_s=duration, total_j=None, reason=self.reason)
 

@@ -10,8 +10,12 @@ import os
 import time
 from typing import Callable, Optional
 
+from llem.energy.align import read_now, sum_ranges, wait_for_updates
 from llem.energy.base import Measurement, Meter
 from llem.energy.counters import join_reasons, measure_update_period
+from llem.energy.fake_nvml import fake_from_env
+from llem.energy.nvml_window import device_window
+from llem.energy.processes import foreign_process_flags, own_process_tree
 from llem.energy.nvml_devices import GpuMappingError, resolve_gpus
 
 
@@ -21,8 +25,6 @@ class NvmlUnavailable(Exception):
 
 def load_nvml(env=None):
     """The pynvml module, or the test-only replay fake when LLEM_FAKE_NVML_TRACE is set."""
-    from llem.energy.fake_nvml import fake_from_env
-
     fake = fake_from_env(os.environ if env is None else env)
     if fake is not None:
         return fake
@@ -46,60 +48,78 @@ class NvmlMeter(Meter):
 
     def __init__(self, gpus: list[int], nvml=None, visible: Optional[str] = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 calibrate: bool = True):
+                 calibrate: bool = True, align: bool = True, wall: Callable[[], float] = time.time):
         if not gpus:
             raise NvmlUnavailable("the job uses no GPU, so there is nothing for NVML to measure")
         self.nvml = nvml if nvml is not None else load_nvml()
-        self.clock = clock
+        self.clock, self.sleep, self.wall = clock, sleep, wall
         init_nvml(self.nvml)
         if visible is None:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         try:
             self.devices = resolve_gpus(self.nvml, gpus, visible)
+            self._probe()
         except (GpuMappingError, self.nvml.NVMLError) as exc:
             self.nvml.nvmlShutdown()
             raise NvmlUnavailable(f"cannot map the job's GPUs to NVML devices: {exc}") from exc
-        self._open: dict[str, tuple[float, dict]] = {}
+        except NvmlUnavailable:
+            self.nvml.nvmlShutdown()
+            raise
+        self._open: dict[str, tuple[dict, float, float]] = {}
+        self.baseline_w: Optional[dict] = None
         first = self.devices[0].handle
         self.update_period_s = None
         if calibrate:
             self.update_period_s = measure_update_period(
                 lambda: self.nvml.nvmlDeviceGetTotalEnergyConsumption(first), clock=clock, sleep=sleep)
+        self.align = bool(align and self.update_period_s)
+        self.align_note = None if self.align else (
+            "energy.align_edges=false" if not align else "the counter's update period is unknown: edges not aligned")
 
-    def _read(self) -> tuple[float, dict[str, Optional[int]], dict[str, str]]:
-        before = self.clock()
-        values, errors = {}, {}
+    def _probe(self) -> None:
+        """Every job GPU's energy counter answers, or NvmlUnavailable says which does not (pre-Volta
+        GPUs, some vGPU and MIG set-ups)."""
         for d in self.devices:
             try:
-                values[d.key] = int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(d.handle))
+                self.nvml.nvmlDeviceGetTotalEnergyConsumption(d.handle)
             except self.nvml.NVMLError as exc:
-                values[d.key] = None
-                errors[d.key] = f"{d.key}: reading the NVML energy counter failed: {exc}"
-        return (before + self.clock()) / 2, values, errors
+                raise NvmlUnavailable(f"{d.key} ({d.uuid}) has no readable NVML energy counter "
+                                      f"(nvmlDeviceGetTotalEnergyConsumption: {exc})") from exc
 
-    def begin(self, window: str) -> None:
-        self._open[window] = self._read()
+    def _reads(self) -> dict:
+        return {d.key: (lambda h=d.handle: self.nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for d in self.devices}
 
-    def end(self, window: str) -> Measurement:
-        t1, end_mj, end_err = self._read()
-        t0, begin_mj, begin_err = self._open.pop(window)
-        duration = t1 - t0
-        energy, reasons, raw = {}, [], {}
-        for d in self.devices:
-            b, e = begin_mj[d.key], end_mj[d.key]
-            raw[d.key] = {"begin": b, "end": e, "unit": "mJ"}
-            reason = begin_err.get(d.key) or end_err.get(d.key)
-            if reason is None and e < b:
-                reason = (f"{d.key}: the NVML energy counter went backwards ({b} -> {e} mJ): it was reset "
-                          f"(driver reload?) during the window, which is therefore not measured")
-            if reason is None and self.update_period_s and duration < self.update_period_s:
-                reason = (f"{d.key}: the window ({duration * 1e3:.0f} ms) is shorter than one counter update "
-                          f"({self.update_period_s * 1e3:.0f} ms), so the counter cannot resolve it")
-            energy[d.key] = None if reason else (e - b) / 1000.0
-            reasons.append(reason)
+    def _edges(self, align: bool) -> dict:
+        if align and self.align:
+            return wait_for_updates(self._reads(), self.clock, self.sleep, 1.5 * self.update_period_s + 0.05)
+        return read_now(self._reads(), self.clock)
+
+    def set_baseline(self, power_w_per_device: Optional[dict]) -> None:
+        self.baseline_w = dict(power_w_per_device) if power_w_per_device else None
+
+    def begin(self, window: str, align: bool = True) -> None:
+        edges = self._edges(align)
+        self._open[window] = (edges, self.clock(), self.wall())
+
+    def end(self, window: str, align: bool = True) -> Measurement:
+        t_call, unix_call = self.clock(), self.wall()
+        end_edges = self._edges(align)
+        begin_edges, t_start, unix_start = self._open.pop(window)
+        parts = [device_window(d.key, begin_edges[d.key], end_edges[d.key], t_start, t_call,
+                               (self.baseline_w or {}).get(d.key), self.update_period_s) for d in self.devices]
+        energy = {p.key: p.energy_j for p in parts}
         total = None if any(v is None for v in energy.values()) else sum(energy.values())
-        return Measurement(meter=self.name, duration_s=duration, energy_j=energy, total_j=total,
-                           reason=join_reasons(reasons), update_period_s=self.update_period_s, raw=raw)
+        first = parts[0]
+        start, stop = first.interval
+        return Measurement(
+            meter=self.name, duration_s=stop - start, energy_j=energy, total_j=total,
+            reason=join_reasons(p.reason for p in parts), update_period_s=self.update_period_s,
+            raw={p.key: p.raw for p in parts},
+            interval_monotonic_s=[start, stop],
+            interval_unix_s=[unix_start + (start - t_start), unix_call + (stop - t_call)],
+            alignment={p.key: p.alignment for p in parts},
+            residual_j=sum_ranges([p.residual for p in parts]) if total is not None else None,
+            flags=foreign_process_flags(self.nvml, self.devices, own_process_tree()))
 
     def describe(self) -> dict:
         return {
@@ -109,7 +129,11 @@ class NvmlMeter(Meter):
             "devices": {d.key: {"uuid": d.uuid, "visible_as": d.visible_as, "mig_uuid": d.mig_uuid} for d in self.devices},
             "update_period_s": self.update_period_s,
             "update_period_measured": self.update_period_s is not None,
+            "align_edges": self.align,
+            "align_note": self.align_note,
             "caveats": [c for c in (d.caveat for d in self.devices) if c],
+            # questionable set-ups, raised to validity flags (llem/results/schema.py)
+            "flags": [f"mig: {c}" for c in (d.caveat for d in self.devices) if c],
         }
 
     def close(self) -> None:

@@ -14,13 +14,13 @@ class ObservedMeter(Meter):
         self.inner, self.observers = inner, observers
         self.name = inner.name
 
-    def begin(self, window: str) -> None:
-        self.inner.begin(window)
+    def begin(self, window: str, align: bool = True) -> None:
+        self.inner.begin(window, align)
         for o in self.observers:
             o.begin(window)
 
-    def end(self, window: str) -> Measurement:
-        m = self.inner.end(window)
+    def end(self, window: str, align: bool = True) -> Measurement:
+        m = self.inner.end(window, align)
         for o in self.observers:
             o.end(window)
         return m
@@ -31,6 +31,9 @@ class ObservedMeter(Meter):
     @property
     def measures(self) -> bool:
         return self.inner.measures
+
+    def set_baseline(self, power_w_per_device) -> None:
+        self.inner.set_baseline(power_w_per_device)
 
     def close(self) -> None:
         self.inner.close()

@@ -116,10 +116,10 @@ class RaplMeter(Meter):
         values = {z.key: self._read_zone(z) for z in self.zones}
         return (before + self.clock()) / 2, values
 
-    def begin(self, window: str) -> None:
+    def begin(self, window: str, align: bool = True) -> None:
         self._open[window] = self._read()
 
-    def end(self, window: str) -> Measurement:
+    def end(self, window: str, align: bool = True) -> Measurement:
         t1, end_uj = self._read()
         t0, begin_uj = self._open.pop(window)
         energy, reasons, raw = {}, [], {}
@@ -133,6 +133,11 @@ class RaplMeter(Meter):
             delta = e - b
             if delta < 0:  # wrapped once at max_energy_range_uj
                 delta += z.max_range_uj
+            if delta == 0:  # a live package always draws: a zone that did not move is stalled, not 0 J
+                energy[z.key] = None
+                reasons.append(f"{z.key}: {z.path / 'energy_uj'} did not move over the {t1 - t0:.2f} s window "
+                               f"(a stalled or virtualised counter): that is no measurement, not 0 J")
+                continue
             energy[z.key] = delta / 1e6
         total = None if any(v is None for v in energy.values()) else sum(energy.values())
         return Measurement(meter=self.name, duration_s=t1 - t0, energy_j=energy, total_j=total,

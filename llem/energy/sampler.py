@@ -10,19 +10,32 @@ energy counter, never from integrating these samples.
 from __future__ import annotations
 
 import csv
+import ctypes
 import multiprocessing as mp
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Optional
 
-FILE_NAME = "timeseries.csv"
-COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "throttle_reasons",
-           "memory_used_mib"]
+from llem.energy.nvml import init_nvml, load_nvml
+from llem.energy.nvml_devices import resolve_gpus
+from llem.paths import TIMESERIES as FILE_NAME
+
+COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "mem_clock_mhz",
+           "throttle_reasons", "power_limit_w", "memory_used_mib"]
 # Clock-event reasons that are not throttling: GPU idle, application clocks set, display clock.
-_NOT_THROTTLE = 0x1 | 0x2 | 0x100
-_REASON_NAMES = {0x4: "sw_power_cap", 0x8: "hw_slowdown", 0x10: "sync_boost", 0x20: "sw_thermal",
-                 0x40: "hw_thermal", 0x80: "hw_power_brake"}
+NOT_THROTTLE = 0x1 | 0x2 | 0x100
+REASON_NAMES = {0x4: "sw_power_cap", 0x8: "hw_slowdown", 0x10: "sync_boost", 0x20: "sw_thermal",
+                0x40: "hw_thermal", 0x80: "hw_power_brake"}
+
+
+def reason_names(bits: int) -> list[str]:
+    """Throttling reasons (clock-event bits that are not throttling left out); unknown bits by hex."""
+    bits &= ~NOT_THROTTLE
+    names = [n for b, n in REASON_NAMES.items() if bits & b]
+    rest = bits & ~sum(REASON_NAMES)
+    return names + ([f"0x{rest:x}"] if rest else [])
 
 
 def _field_value(nvml, v) -> Optional[float]:
@@ -50,11 +63,14 @@ def read_sample(nvml, handle) -> dict:
     reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
         getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons")
     mem = _safe(nvml.nvmlDeviceGetMemoryInfo, handle)
+    limit = _safe(nvml.nvmlDeviceGetEnforcedPowerLimit, handle)
     return {
         "power_w": None if mw is None else mw / 1000.0,
         "temperature_c": _safe(nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU),
         "sm_clock_mhz": _safe(nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_SM),
-        "throttle_reasons": _safe(reasons_fn, handle),
+        "mem_clock_mhz": _safe(nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_MEM),
+        "throttle_reasons": _safe(reasons_fn, handle),  # None: unreadable, which is not "not throttled"
+        "power_limit_w": None if limit is None else limit / 1000.0,
         "memory_used_mib": None if mem is None else mem.used / 2**20,
     }
 
@@ -71,14 +87,19 @@ def summarize_rows(rows: list[dict]) -> dict:
         totals.append(None if any(p is None for p in ps) else sum(ps))
     known = [p for p in totals if p is not None]
     temps = [r["temperature_c"] for r in rows if r["temperature_c"] is not None]
-    throttled_s, seen = 0.0, set()
+    throttled_s, unknown_s, seen = 0.0, 0.0, set()
     for t, t_next in zip(times, times[1:]):
-        bits = 0
+        bits, unknown = 0, False
         for r in by_t[t]:
-            bits |= (r["throttle_reasons"] or 0) & ~_NOT_THROTTLE
+            if r.get("throttle_reasons") is None:
+                unknown = True
+            else:
+                bits |= int(r["throttle_reasons"]) & ~NOT_THROTTLE
         if bits:
             throttled_s += t_next - t
-            seen.update(n for b, n in _REASON_NAMES.items() if bits & b)
+            seen.update(reason_names(bits))
+        elif unknown:
+            unknown_s += t_next - t
 
     def temp_at(t):
         vs = [r["temperature_c"] for r in by_t[t] if r["temperature_c"] is not None]
@@ -92,17 +113,31 @@ def summarize_rows(rows: list[dict]) -> dict:
         "max_temperature_c": max(temps) if temps else None,
         "temperature_c_start": temp_at(times[0]) if times else None,
         "temperature_c_end": temp_at(times[-1]) if times else None,
-        "throttled_s": throttled_s,
+        # None when the reasons could not be read at all: unknown is not "not throttled"
+        "throttled_s": None if unknown_s and not throttled_s and unknown_s >= (times[-1] - times[0]) else throttled_s,
+        "throttle_unknown_s": unknown_s,
         "throttle_reasons_seen": sorted(seen),
         "power_source": "NVML_FI_DEV_POWER_INSTANT (for plots; energy comes from the counter)",
     }
 
 
-def _run(conn, stop, gpus: list[int], interval_s: float, path: str) -> None:
-    """The sampler process body."""
-    from llem.energy.nvml import init_nvml, load_nvml
-    from llem.energy.nvml_devices import resolve_gpus
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG), so a worker that
+    is SIGKILLed (run.timeout_s, the OOM killer) leaves no sampler behind. The parent may already
+    be gone by the time this runs; the sampling loop also checks os.getppid() for that case and on
+    systems without prctl."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
+
+def _run(conn, stop, gpus: list[int], interval_s: float, path: str, parent_pid: int) -> None:
+    """The sampler process body."""
+    die_with_parent(parent_pid)
     try:
         nvml = load_nvml()
         init_nvml(nvml)
@@ -117,6 +152,8 @@ def _run(conn, stop, gpus: list[int], interval_s: float, path: str) -> None:
         conn.send(("ready", None))
         next_t = time.monotonic()
         while not stop.is_set():
+            if os.getppid() != parent_pid:  # orphaned (no prctl here): nobody will ever stop us
+                os._exit(1)
             t = time.time()
             for d in devices:
                 row = {"t_unix_s": t, "device": d.key, **read_sample(nvml, d.handle)}
@@ -142,7 +179,7 @@ class Sampler:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=False)
         stop = ctx.Event()
-        proc = ctx.Process(target=_run, args=(child, stop, list(gpus), interval_s, str(run_dir / FILE_NAME)),
+        proc = ctx.Process(target=_run, args=(child, stop, list(gpus), interval_s, str(run_dir / FILE_NAME), os.getpid()),
                            name="llem-sampler", daemon=True)
         proc.start()
         child.close()

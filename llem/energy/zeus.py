@@ -21,10 +21,10 @@ class ZeusMeter(Meter):
         self.monitor = monitor
         self.gpus = list(gpus)
 
-    def begin(self, window: str) -> None:
+    def begin(self, window: str, align: bool = True) -> None:
         self.monitor.begin_window(window, sync_execution=False)
 
-    def end(self, window: str) -> Measurement:
+    def end(self, window: str, align: bool = True) -> Measurement:
         z = self.monitor.end_window(window, sync_execution=False)
         energy, reasons = {}, []
         for i, j in (z.gpu_energy or {}).items():

@@ -12,6 +12,7 @@ half a model.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +23,10 @@ from llem.paths import cache_dir
 TINY_VERSION = "tiny-v1"
 SMOLLM2_VERSION = "smollm2-135m-instruct-q4_1-v1"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# The text the tiny model's tokenizer is trained on: a frozen copy of llem's first prompt set, owned
+# here so that editing the workload's prompts never changes a model cached as TINY_VERSION.
+TINY_CORPUS = Path(__file__).parent / "data" / "tiny_corpus.jsonl"
 
 BUILTIN_MODELS = {
     "tiny": "2-layer random-weight Llama (hidden 256, head_dim 64) with an offline BPE tokenizer",
@@ -66,12 +71,15 @@ def _cached(key: str, build) -> Path:
     return final
 
 
+def tiny_corpus() -> list[str]:
+    lines = TINY_CORPUS.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["prompt"] for line in lines if line.strip()]
+
+
 def _build_tiny(out: Path) -> None:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    from llem.workload.prompts import builtin_prompts
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -82,7 +90,7 @@ def _build_tiny(out: Path) -> None:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(builtin_prompts() * 4, trainer)
+    tok.train_from_iterator(tiny_corpus() * 4, trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<|begin|>", eos_token="<|endoftext|>", pad_token="<|pad|>"
     )

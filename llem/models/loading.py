@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 from llem.errors import UserError
+from llem.models.archs import load_arch
+from llem.models.builtin import materialize
 
 log = logging.getLogger(__name__)
 
@@ -13,8 +15,6 @@ log = logging.getLogger(__name__)
 def model_location(model) -> str:
     """Folder or hub id holding the pretrained model (not used for random weights)."""
     if model.source == "builtin":
-        from llem.models.builtin import materialize
-
         return str(materialize(model.id))
     if model.source == "path":
         return str(Path(model.id).expanduser())
@@ -24,8 +24,6 @@ def model_location(model) -> str:
 def random_config(model):
     """A transformers config for the shipped architecture, for random-weight models."""
     from transformers import AutoConfig
-
-    from llem.models.archs import load_arch
 
     arch = {k: v for k, v in load_arch(model.arch).items() if not k.startswith("_")}
     model_type = arch.pop("model_type")
@@ -48,7 +46,6 @@ def load_tokenizer(model):
     except (OSError, ValueError) as exc:
         if model.weights != "random":
             raise UserError(f"model.id={model.id} could not be loaded ({str(exc).splitlines()[0]}): check the id, your hub access, or use model.source=path.") from None
-        from llem.models.builtin import materialize
 
         log.warning("tokenizer of %s unavailable offline; using llem's tiny tokenizer (token ids only matter for counts)", name)
         tok = AutoTokenizer.from_pretrained(str(materialize("tiny")))

@@ -1,7 +1,9 @@
-"""`llem report SOURCE`: comparison table, CSV and PNG plots for a set of runs.
+"""`llem report SOURCE`: comparison table, report.html, CSV and PNG plots for a set of runs.
 
 SOURCE is a sweep dir (<output_root>/hydra/sweeps/<time>-<pid>), an output root (outputs), a run dir,
-or mlflow:EXPERIMENT (with --uri, default sqlite:///mlflow.db)."""
+a result bundle written by `llem export` (.tar.gz), or mlflow:EXPERIMENT (with --uri, default
+sqlite:///mlflow.db). --format markdown|latex|csv prints a table for a paper (and saves it as
+table.md / table.tex / table.csv)."""
 
 from __future__ import annotations
 
@@ -9,17 +11,30 @@ import argparse
 import sys
 from pathlib import Path
 
+from llem.bundle.archive import bundle_stem
 from llem.errors import UserError
 from llem.progress import console
+from llem.report.collect import collect
+from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
+from llem.report.paper import FORMATS, render
+from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
 from llem.report.slo import choose, slo_lines
+from llem.report.table import flatten, render_table, sort_rows, write_csv
+from llem.report.timeseries import plot_run_power
+from llem.report.tradeoffs import tradeoff_plots
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llem report", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("source", nargs="?", default="outputs",
-                   help="sweep dir, output root, run dir, or mlflow:EXPERIMENT (default: outputs)")
-    p.add_argument("--out", help="folder for report.csv and the PNGs (default: SOURCE/report, or ./llem-report-EXPERIMENT)")
+                   help="sweep dir, output root, run dir, bundle (.tar.gz), or mlflow:EXPERIMENT (default: outputs)")
+    p.add_argument("--out", help="folder for report.html, report.csv and the PNGs (default: SOURCE/report, "
+                                 "./llem-report-BUNDLE for a bundle, ./llem-report-EXPERIMENT for MLflow)")
+    p.add_argument("--format", choices=["terminal", *FORMATS], default="terminal",
+                   help="terminal (default): a table on the terminal; markdown, latex or csv: a table for a paper "
+                        "on stdout, with units and CIs rounded to the digits they support")
+    p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--uri", help="MLflow tracking URI for mlflow:EXPERIMENT (default: sqlite:///mlflow.db)")
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
     p.add_argument("--timeseries", type=int, default=4, metavar="N",
@@ -36,54 +51,69 @@ def _out_dir(source: str, out: str | None) -> Path:
         return Path(out)
     if source.startswith("mlflow:"):
         return Path(f"llem-report-{source[len('mlflow:'):] or 'llem'}")
+    if Path(source).is_file():  # a bundle: next to where the user is, not inside an archive's folder
+        return Path(f"llem-report-{bundle_stem(Path(source))}")
     return Path(source) / "report"
 
 
-def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4) -> dict:
-    from llem.report.collect import collect
-    from llem.report.table import flatten, render_table, sort_rows, write_csv
+def _title(source: str) -> str:
+    return source if source.startswith("mlflow:") else Path(source).name
 
-    runs = collect(source, uri, out_dir / "mlflow_runs")
+
+def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -> dict:
+    files = {"energy_vs_throughput": energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)}
+    files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
+                                                    "energy per output token (J)", "energy per token")
+    files["throughput_vs_batch_size"] = metric_vs_batch(rows, out_dir / "throughput_vs_batch_size.png", title, TPS,
+                                                        "throughput (output tokens / s)", "throughput")
+    files.update(tradeoff_plots(rows, out_dir, title))
+    plotted = 0
+    for run in runs:
+        if plotted >= timeseries or not run.ok or run.run_dir is None:
+            continue
+        name = f"power_{run.record['identity'].get('config_hash', plotted)}.png"
+        if plot_run_power(run.record, run.run_dir, out_dir / name) is not None:
+            files[name] = out_dir / name
+            plotted += 1
+    files["timeseries_plotted"] = plotted
+    return files
+
+
+def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4,
+                 fmt: str = "terminal", html: bool = True) -> dict:
+    """Collect the runs, print the table (terminal, or a paper format on stdout), write the files."""
+    runs = collect(source, uri, out_dir)
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
     rows = sort_rows([flatten(r) for r in runs])
-    title = Path(source).name if not source.startswith("mlflow:") else source
-    render_table(rows, f"llem report: {title} ({len(rows)} runs)")
+    title = _title(source)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict = {"csv": out_dir / "report.csv"}
+    write_csv(rows, files["csv"])
+    if fmt == "terminal":
+        render_table(rows, f"llem report: {title} ({len(rows)} runs)")
+    else:
+        text = render(rows, f"llem report: {title}", fmt)
+        files["table"] = out_dir / f"table.{FORMATS[fmt]}"
+        files["table"].write_text(text, encoding="utf-8")
+        sys.stdout.write(text)
+        sys.stdout.flush()
     identity = identity_groups([r.record for r in runs if r.ok])
     for line in identity_lines(identity):
         console().print(line)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"csv": write_csv(rows, out_dir / "report.csv") or out_dir / "report.csv"}
     if plots:
-        from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
-        from llem.report.timeseries import plot_run_power
-        from llem.report.tradeoffs import tradeoff_plots
-
-        files["energy_vs_throughput"] = energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)
-        files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
-                                                        "energy per output token (J)", "energy per token")
-        files["throughput_vs_batch_size"] = metric_vs_batch(rows, out_dir / "throughput_vs_batch_size.png", title, TPS,
-                                                            "throughput (output tokens / s)", "throughput")
-        files.update(tradeoff_plots(rows, out_dir, title))
-        plotted = 0
-        for run in runs:
-            if plotted >= timeseries or not run.ok or run.run_dir is None:
-                continue
-            name = f"power_{run.record['identity'].get('config_hash', plotted)}.png"
-            if plot_run_power(run.record, run.run_dir, out_dir / name) is not None:
-                files[name] = out_dir / name
-                plotted += 1
-        files["timeseries_plotted"] = plotted
+        files.update(_plots(rows, runs, out_dir, title, timeseries))
+    if html:
+        files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source)
     return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity}
 
 
 def main(argv: list[str]) -> int:
-    from llem.progress import console
-
     args = _parser().parse_args(argv)
     out_dir = _out_dir(args.source, args.out)
     try:
-        report = build_report(args.source, out_dir, args.uri, not args.no_plots, args.timeseries)
+        report = build_report(args.source, out_dir, args.uri, not args.no_plots, args.timeseries, args.format,
+                              not args.no_html)
     except UserError as exc:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2
@@ -92,9 +122,11 @@ def main(argv: list[str]) -> int:
         for line in slo_lines(choose(report["rows"], args.slo_ttft_s, args.slo_latency_s)):
             con.print(line)
     files = report["files"]
-    con.print(f"[bold]llem report[/bold] wrote {files['csv']}")
+    if "html" in files:
+        con.print(f"[bold]llem report[/bold] wrote {files['html']}")
+    con.print(f"  {files['csv']}")
     for key, path in files.items():
-        if key not in ("csv", "timeseries_plotted"):
+        if key not in ("csv", "html", "timeseries_plotted"):
             con.print(f"  {path}")
     if not args.no_plots and not files.get("timeseries_plotted"):
         con.print("[dim]  no power time series in these runs (the sampler records one where a GPU sensor is readable)[/dim]")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from llem import paths
+from llem.bundle.archive import BundleError, extract_verified, verify
 from llem.errors import UserError
+from llem.results.io import read_json
+from llem.tracking.mlflow_store import TrackerUnavailable, connect
+from llem.tracking.settings import check_uri, resolve_uri
+from llem.sweep.summary import summarize_sweep
 
 MLFLOW_PREFIX = "mlflow:"
 
@@ -22,9 +29,7 @@ class Run:
 
 
 def _load(run_dir: Path) -> Optional[Run]:
-    from llem.results.io import read_json
-
-    for name in ("result.json", "failure.json"):
+    for name in paths.RECORDS:
         path = run_dir / name
         if path.is_file():
             try:
@@ -35,25 +40,20 @@ def _load(run_dir: Path) -> Optional[Run]:
 
 
 def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
-    from llem.results.io import read_json
-    from llem.tracking.sweep import SUMMARY_FILE
-
     try:
-        summary = read_json(sweep_dir / SUMMARY_FILE)
+        summary = read_json(sweep_dir / paths.SWEEP_SUMMARY)
     except (OSError, ValueError):
-        from llem.tracking.summary import summarize_sweep
-
         summary = summarize_sweep(sweep_dir, since_unix_s=0.0)
     return [Path(j["run_dir"]) for j in summary["jobs"] if j.get("run_dir")]
 
 
 def from_directory(path: Path) -> list[Run]:
     path = Path(path)
-    if (path / "result.json").is_file() or (path / "failure.json").is_file():
+    if any((path / name).is_file() for name in paths.RECORDS):
         dirs = [path]
-    elif (path / "runs").is_dir():
-        dirs = sorted(p for p in (path / "runs").iterdir() if p.is_dir())
-    elif any(path.glob("*/.hydra/config.yaml")):
+    elif paths.runs_dir(path).is_dir():
+        dirs = sorted(p for p in paths.runs_dir(path).iterdir() if p.is_dir())
+    elif any(path.glob(f"*/{paths.HYDRA_JOB_CONFIG}")):
         dirs = _sweep_run_dirs(path)
     else:
         raise UserError(f"{path} is not a run dir, a sweep dir or an output root: give a folder with result.json, "
@@ -63,8 +63,6 @@ def from_directory(path: Path) -> list[Run]:
 
 def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
     """Download each job run's result.json (and time series) of an MLflow experiment."""
-    from llem.tracking.mlflow_store import TrackerUnavailable, connect
-
     try:
         client = connect(uri)
     except TrackerUnavailable as exc:
@@ -78,7 +76,7 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
         dest = cache_dir / mlrun.info.run_id
         dest.mkdir(parents=True, exist_ok=True)
         names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
-        for name in ("result.json", "failure.json", "timeseries.csv"):
+        for name in (*paths.RECORDS, paths.TIMESERIES, paths.CONFIG, paths.ENVIRONMENT):
             if name in names and not (dest / name).exists():
                 client.download_artifacts(mlrun.info.run_id, name, str(dest))
         run = _load(dest)
@@ -87,15 +85,29 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
     return runs
 
 
-def collect(source: str, uri: Optional[str], cache_dir: Path) -> list[Run]:
-    if source.startswith(MLFLOW_PREFIX):
-        from llem.tracking.settings import check_uri, resolve_uri
+def from_bundle(path: Path, cache_dir: Path) -> list[Run]:
+    """The runs of a bundle from `llem export`, after checking it against its manifest."""
+    try:
+        _, problems, _ = verify(path)
+    except BundleError as exc:
+        raise UserError(f"{exc}: give a bundle written by llem export, a folder, or mlflow:EXPERIMENT.") from None
+    if problems:
+        raise UserError(f"the bundle {path} does not match its manifest ({problems[0]}; "
+                        f"{len(problems)} problem(s) in all, listed by llem verify {path}).")
+    shutil.rmtree(cache_dir, ignore_errors=True)  # llem's own unpack folder: no runs left from an earlier bundle
+    return from_directory(extract_verified(path, cache_dir))
 
+
+def collect(source: str, uri: Optional[str], cache_dir: Path) -> list[Run]:
+    """The runs of SOURCE; downloads (MLflow) and unpacked bundles go under cache_dir."""
+    if source.startswith(MLFLOW_PREFIX):
         uri = uri or "sqlite:///mlflow.db"
         check_uri(uri)
-        return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir)
+        return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir / "mlflow_runs")
     path = Path(source)
+    if path.is_file():
+        return from_bundle(path, cache_dir / "bundle")
     if not path.is_dir():
-        raise UserError(f"{source} is not a folder: give a sweep dir, an output root (e.g. outputs) or a run dir, "
-                        f"or mlflow:EXPERIMENT for an MLflow experiment.")
+        raise UserError(f"{source} is not a folder or a file: give a sweep dir, an output root (e.g. outputs), a run dir, "
+                        f"a bundle from llem export (.tar.gz), or mlflow:EXPERIMENT for an MLflow experiment.")
     return from_directory(path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+from llem.errors import MissingExtra
+
 FIGSIZE = (6.4, 4.4)
 DPI = 200
 
@@ -13,8 +15,6 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        from llem.errors import MissingExtra
-
         raise MissingExtra("llem report plots", "report", "matplotlib") from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

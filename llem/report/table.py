@@ -6,7 +6,12 @@ import csv
 from pathlib import Path
 from typing import Optional
 
+from llem.paths import ENVIRONMENT
+from llem.progress import console
 from llem.report.collect import Run
+from llem.results.basis import meter_label, record_is_estimate
+from llem.results.io import read_json
+from llem.tracking.payload import gpu_name
 
 # Spec fields that can tell runs apart, in the order labels use them.
 LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_tokens", "batch_size")
@@ -16,11 +21,16 @@ CSV_COLUMNS = [
     "batch_size", "input_tokens", "output_tokens", "num_prompts", "repeats",
     "output_tokens_per_s", "output_tokens_per_s_ci95_low", "output_tokens_per_s_ci95_high",
     "energy_j_per_output_token", "energy_j_per_output_token_ci95_low", "energy_j_per_output_token_ci95_high",
-    "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "peak_power_w",
+    "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "avg_power_w_ci95_low", "avg_power_w_ci95_high",
+    "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
     "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_reason", "validity_flags", "config_hash", "error", "run_dir",
+    "energy_meter", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
+    "error", "run_dir",
 ]
+
+
+CI_KEYS = ("output_tokens_per_s", "energy_j_per_output_token", "avg_power_w")
 
 
 def _stat(record: dict, field: str, part: str) -> Optional[float]:
@@ -34,12 +44,9 @@ def flatten(run: Run) -> dict:
     m = rec.get("metrics", {}) if run.ok else {}
     ts = rec.get("timeseries") if isinstance(rec.get("timeseries"), dict) else {}
     env_gpus = None
-    if run.run_dir is not None and (run.run_dir / "environment.json").is_file():
-        from llem.results.io import read_json
-        from llem.tracking.payload import gpu_name
-
+    if run.run_dir is not None and (run.run_dir / ENVIRONMENT).is_file():
         try:
-            env_gpus = gpu_name(read_json(run.run_dir / "environment.json"))
+            env_gpus = gpu_name(read_json(run.run_dir / ENVIRONMENT))
         except (OSError, ValueError):
             env_gpus = None
     row = {
@@ -59,10 +66,12 @@ def flatten(run: Run) -> dict:
         "output_tokens": w.get("output_tokens"),
         "num_prompts": w.get("num_prompts"),
         "repeats": spec.get("run", {}).get("repeats"),
-        "energy_meter": ((rec.get("energy") or {}).get("meter") or {}).get("meter") if run.ok else None,
+        "energy_meter": meter_label(rec) if run.ok else None,  # 'codecarbon (estimate)'
+        "energy_basis": ("estimate" if record_is_estimate(rec) else "measured") if run.ok and m.get("energy_j") is not None else None,
         "energy_reason": m.get("energy_reason"),
         "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
         "config_hash": ident.get("config_hash"),
+        "prompt_token_ids_sha256": (rec.get("requests") or {}).get("prompt_token_ids_sha256"),
         "error": None if run.ok else "{type}: {message}".format(**{"type": None, "message": None, **(rec.get("error") or {})}),
         "run_dir": str(run.run_dir) if run.run_dir else None,
         "peak_power_w": ts.get("peak_power_w"),
@@ -76,7 +85,7 @@ def flatten(run: Run) -> dict:
                 "mbu_decode", "mfu_prefill", "prefill_j_per_input_token", "decode_j_per_output_token"):
         row[key] = m.get(key)
     row["power_limit_w"] = spec.get("hardware", {}).get("power_limit_w")
-    for key in ("output_tokens_per_s", "energy_j_per_output_token"):
+    for key in CI_KEYS:
         row[f"{key}_ci95_low"] = _stat(rec, key, "ci95_low") if run.ok else None
         row[f"{key}_ci95_high"] = _stat(rec, key, "ci95_high") if run.ok else None
     return row
@@ -136,8 +145,6 @@ def render_table(rows: list[dict], title: str) -> None:
     """Columns for what differs between the runs; what they share goes in the caption."""
     from rich.table import Table
 
-    from llem.progress import console
-
     config_cols = [("backend", "backend"), ("model", "model"), ("hardware", "hw"), ("dtype", "dtype"),
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
     engine_settings = sorted({k for r in rows for k in r if k.startswith("backend.")})
@@ -159,6 +166,8 @@ def render_table(rows: list[dict], title: str) -> None:
         if r["status"] == "ok" and r.get("validity_flags"):
             status = "[yellow]flagged[/yellow]"
         jpt = _with_ci(r, "energy_j_per_output_token", ".4g") if r["status"] == "ok" else "[dim]n/a[/dim]"
+        if r.get("energy_basis") == "estimate":
+            jpt += " [yellow]estimate[/yellow]"
         if r["status"] == "ok" and r.get("energy_j_per_output_token") is None:
             jpt = "[yellow]not measured[/yellow]"
         cells = [str(r.get("config_hash") or "")[:8]]

@@ -8,9 +8,10 @@ import csv
 from pathlib import Path
 from typing import Optional
 
+from llem.paths import POWER_PLOT, TIMESERIES
 from llem.report.style import DPI, pyplot
 
-DEFAULT_FILE = "timeseries.csv"
+DEFAULT_FILE = TIMESERIES
 
 
 def timeseries_path(record: dict, run_dir: Path) -> Optional[Path]:
@@ -91,3 +92,15 @@ def plot_run_power(record: dict, run_dir: Path, out: Path) -> Optional[Path]:
     fig.savefig(out, dpi=DPI)
     plt.close(fig)
     return out
+
+
+def power_plot(record: dict, run_dir: Path) -> Optional[Path]:
+    """The run's power plot in <run_dir>/plots/ (llem.paths.POWER_PLOT), made before its files are
+    uploaded to a tracker; None for a failed run, a run without a time series, or no matplotlib.
+    Never raises: a plot must never cost the upload of a measurement."""
+    if record.get("status") != "ok":
+        return None
+    try:
+        return plot_run_power(record, Path(run_dir), Path(run_dir) / POWER_PLOT)
+    except Exception:
+        return None

@@ -5,11 +5,38 @@ from __future__ import annotations
 import time
 
 import llem
+from llem.results.basis import meter_is_estimate
 from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
-from llem.spec import SCHEMA_VERSION
+from llem.results.uncertainty import budget, budget_flags
 
-RESULT_SCHEMA_VERSION = 1
+# 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
+#    validity.windows_measured; metrics.energy_basis. Version-1 results stay readable (llem report
+#    reads fields with .get and shows what they lack as n/a).
+RESULT_SCHEMA_VERSION = 2
+
+
+def meter_flags(meter: dict) -> list[str]:
+    """Flags a meter raised about its set-up (MIG, ...), from its describe(), parts included."""
+    out = list(meter.get("flags") or [])
+    for p in meter.get("parts") or []:
+        out += meter_flags(p)
+    return out
+
+
+def energy_basis(meter: dict) -> str:
+    return "estimate (modelled, not measured)" if meter_is_estimate(meter) else "measured (hardware energy counters)"
+
+
+def windows_measured(windows: list[dict]) -> tuple[int, int, list[str]]:
+    """How many windows have joules, of how many, and why the others do not."""
+    reasons = []
+    for w in windows:
+        if w.get("energy_j") is None:
+            r = (w.get("energy") or {}).get("reason")
+            if r and r not in reasons:
+                reasons.append(r)
+    return sum(w.get("energy_j") is not None for w in windows), len(windows), reasons
 
 
 def _headline(measured: Measured) -> dict:
@@ -19,9 +46,11 @@ def _headline(measured: Measured) -> dict:
         return (stats.get(field) or {}).get("mean")
 
     reason = None
-    if stats.get("energy_j") is None:
-        reasons = {w["energy"].get("reason") for w in measured.windows} - {None}
+    n, total, reasons = windows_measured(measured.windows)
+    if n == 0:
         reason = "; ".join(sorted(reasons)) or "no energy measured"
+    elif n < total:  # the mean is over the measured windows only: say so where the number is
+        reason = f"{n} of {total} windows measured; the others: " + "; ".join(reasons)
     return {
         "energy_j_per_output_token": mean("energy_j_per_output_token"),
         "dynamic_energy_j_per_output_token": mean("dynamic_energy_j_per_output_token"),
@@ -32,11 +61,23 @@ def _headline(measured: Measured) -> dict:
         "energy_delay_j_s": mean("energy_delay_j_s"),
         "co2e_g": mean("co2e_g"),
         "energy_reason": reason,
+        "energy_basis": energy_basis(measured.meter) if n else None,
         "output_tokens_per_s": mean("output_tokens_per_s"),
         "requests_per_s": mean("requests_per_s"),
         "window_duration_s": mean("duration_s"),
         **{k: v for k, v in lat.items() if k != "batches"},
     }
+
+
+def _validity(spec, measured: Measured, uncertainty: dict) -> dict:
+    windows = measured.windows
+    n, total, reasons = windows_measured(windows)
+    flags = list(measured.flags) + meter_flags(measured.meter)
+    if 0 < n < total:
+        flags.append(f"partially_measured: {n} of {total} windows measured: " + "; ".join(reasons))
+    flags += budget_flags(uncertainty, windows, spec.energy)
+    return {"ok": not flags, "flags": flags, "windows_measured": f"{n} of {total}",
+            "energy_basis": energy_basis(measured.meter) if n else None}
 
 
 def _phase_headline(phases) -> dict:
@@ -51,9 +92,10 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
     roofline = roofline_record(spec, measured, environment)
     metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"],
                    **_phase_headline(measured.phases))
+    uncertainty = budget(measured.windows, measured.baseline)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
-        "spec_schema_version": SCHEMA_VERSION,
+        "spec_schema_version": spec.schema_version,
         "status": "ok",
         "identity": {
             "run_id": spec.run_id(),
@@ -73,7 +115,9 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "metrics": metrics,
         "statistics": measured.statistics,
         "windows": measured.windows,
-        "energy": {"meter": measured.meter, "baseline": measured.baseline, "tokens_counted": measured.tokens_counted},
+        "energy": {"meter": measured.meter, "baseline": measured.baseline,
+                   "uncertainty": uncertainty,  # llem/results/uncertainty.py, docs/energy.md
+                   "tokens_counted": measured.tokens_counted},
         "engine": measured.engine,
         "latency": measured.latency,
         "memory": measured.memory,
@@ -81,12 +125,12 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "engine_load": measured.engine_load,  # reused?, the load's duration, the job that loaded it
         "requests": measured.requests,
         "timeseries": measured.timeseries,
-        "roofline": roofline,
+        "roofline": roofline,  # MFU (prefill) and MBU (decode) against datasheet peaks, or null with a reason
         "outputs": measured.outputs,  # per request: sha256 and first ids of the output token ids (greedy: comparable)
         "phases": measured.phases,  # run.phases: prefill J/input token, decode J/output token, the time split
         "repeatability": measured.repeatability,  # windows taken, interval reached, target met or why not, drift
-        "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)  # MFU (prefill) and MBU (decode) against datasheet peaks, or null with a reason
-        "validity": {"ok": not measured.flags, "flags": measured.flags},
+        "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)
+        "validity": _validity(spec, measured, uncertainty),
         **({"server": measured.server} if measured.server is not None else {}),  # workload.mode=server
         "files": {"config": "config.yaml", "environment": "environment.json"},
     }

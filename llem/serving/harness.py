@@ -15,16 +15,23 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from llem.paths import SERVER
+from llem.energy.baseline import close_baseline
 from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
+from llem.serving.engine_metrics import phase_share, scrape
 from llem.registry import engine_version
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
-from llem.workload.loadgen import ENDPOINTS, LoadSettings, run_load, served_model
+from llem.workload.client import run_load
+from llem.workload.fingerprint import token_ids_sha256
+from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
+
+from llem.workload.shards import client_processes
 
 def measure_server(ctx: JobContext) -> Measured:
     """Start the server (or attach to workload.server_url), drive the load, read the meter.
@@ -69,7 +76,7 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
              f"in {engine_load['load_s']:.1f} s): not restarting")
     reset_peak_rss(server.pid)
     about = dict(server.describe(), log=str(server.log_path), started_for=engine_load["loaded_for"], reused=True)
-    (Path(run_dir) / "server.json").write_text(json.dumps(about, indent=2))
+    (Path(run_dir) / SERVER).write_text(json.dumps(about, indent=2))
 
 
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
@@ -104,7 +111,8 @@ def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
     extras = server.plan.request_extras if server is not None else {}
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
-                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras))
+                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras),
+                        processes=client_processes(w))
     return load, fixed
 
 
@@ -129,12 +137,13 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     load, fixed = _load_settings(spec, server)
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags = _warmup(ctx, url, model, inputs, load, server)
-    baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy.baseline_s, ctx.progress)
+    baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
     measured = measure_windows(
         ctx, lambda r: _one_run(ctx, url, model, inputs, load, server, baseline, r),
         lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(inputs)} requests, concurrency {w.concurrency}{rate}",
         baseline.get("power_w"))
+    flags += close_baseline(ctx.meter, _no_device_work, spec.energy, baseline, ctx.progress)  # drift
     windows = measured.records
     all_outputs = [o for outs in measured.kept for o in outs]
     latency = sm.latency(all_outputs)
@@ -149,7 +158,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         statistics=summarize_windows(windows),
         latency=latency,
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
-        requests={"count": len(inputs), "input_tokens": [o.usage_prompt_tokens for o in all_outputs[: len(inputs)]]},
+        requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
+                  "prompt_token_ids_sha256": token_ids_sha256(inputs)},
         flags=flags + measured.flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
@@ -159,8 +169,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     )
 
 
-TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count, one per "
-                  "token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
+TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
+                  "token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
 WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are first in flight, closes when the "
                 "first request finishes after the last one was sent; its output tokens are streamed tokens that "
                 "arrived inside it (client clock). whole run: first send to last completion, all output tokens.")
@@ -187,11 +197,11 @@ def _steady_window(meter, r: int) -> tuple[Callable[[], None], Callable[[], None
     steady: dict = {}
 
     def opened():
-        meter.begin(f"steady-{r}")
+        meter.begin(f"steady-{r}", align=False)  # inside the load generator's event loop: never wait
         steady["open"] = True
 
     def closed():
-        steady["m"] = meter.end(f"steady-{r}")
+        steady["m"] = meter.end(f"steady-{r}", align=False)
 
     return opened, closed, steady
 
@@ -201,14 +211,21 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     spec, meter = ctx.spec, ctx.meter
     w, e = spec.workload, spec.energy
     opened, closed, steady = _steady_window(meter, r)
+    before, why = scrape(url)  # the engine's own prefill/decode counters, read outside the energy windows
     started = time.time()
-    meter.begin(f"run-{r}")
+    began: dict = {}
+
+    def start():  # the whole-run window opens once the client (all its processes) is ready to send
+        meter.begin(f"run-{r}")
+        began["unix"] = time.time()
+
     try:
-        run = run_load(url, model, inputs, load, opened, closed)
+        run = run_load(url, model, inputs, load, opened, closed, start)
     finally:
-        whole_m = meter.end(f"run-{r}")
+        whole_m = meter.end(f"run-{r}") if began else None
         if steady.get("open") and "m" not in steady:  # interrupted between the edges
-            steady["m"] = meter.end(f"steady-{r}")
+            steady["m"] = meter.end(f"steady-{r}", align=False)
+    after, why_after = scrape(url) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -227,12 +244,12 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         win["energy"] = m.to_dict()
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
-    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
+    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
-    win.update(index=r, started_unix_s=started, window="steady_state" if steady_n else "whole_run",
+    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run",
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
-               load_generator=client,
+               load_generator=client, engine_phases=phase_share(before, after, why_after),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

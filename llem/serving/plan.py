@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llem.errors import UserError
+from llem.registry import BACKENDS, backend_info, load_object
 
 LOOPBACK = "127.0.0.1"  # every server llem starts listens here only
 
@@ -30,7 +31,8 @@ class ServerPlan:
     port: int
     env: dict[str, str] = field(default_factory=dict)  # added to the parent's environment
     ready_path: str = "/v1/models"  # GET answers 200 once the model is loaded
-    # Request fields that make every request produce exactly max_tokens tokens on this server.
+    # Request fields that make every request produce exactly max_tokens tokens on this server: min_tokens
+    # and ignore_eos are filled in per job; others (llama.cpp's logit_bias) are in request_extras.
     fixed_length: tuple[str, ...] = ("min_tokens", "ignore_eos")
     # Extra request fields, e.g. vLLM's return_token_ids: a streamed chunk may merge several tokens.
     request_extras: dict = field(default_factory=dict)
@@ -65,8 +67,6 @@ def cli_flags(kwargs: dict[str, Any], style: str = "dash", negatable: bool = Tru
 
 def plan_for(spec, device: str, port: int) -> ServerPlan:
     """The plan that starts spec's engine on `port`: the registry's server entry for its backend."""
-    from llem.registry import BACKENDS, backend_info, load_object
-
     info = backend_info(spec.backend_name)
     if info.server is None:
         servers = [n for n, i in BACKENDS.items() if i.server is not None]

@@ -11,8 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from llem.models.source import model_source
+from llem.registry import backend_info, load_object
 from llem.serving.plan import ServerPlan
 from llem.workload.loadgen import RequestInput
+from llem.workload.prompts import build_requests, source_texts
 
 
 def build_inputs(spec, plan=None) -> list[RequestInput]:
@@ -25,20 +28,26 @@ def build_inputs(spec, plan=None) -> list[RequestInput]:
         fields = (plan or ServerPlan).chat_length_fields
         return [RequestInput(f"{w.source}-chat-{i:05d}", text, w.output_tokens, "chat", fields)
                 for i, text in enumerate(prompts)]
-    return [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens) for i, text in enumerate(prompts)]
+    counts = client_prompt_counts(spec, prompts) if plan is not None else [None] * len(prompts)
+    return [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens, prompt_tokens=n)
+            for i, (text, n) in enumerate(zip(prompts, counts))]
+
+
+def client_prompt_counts(spec, texts: list[str]) -> list:
+    """The client's own token count of each completions prompt where the server sends no usage (the registry's
+    prompt_counter; llama.cpp: its GGUF's vocabulary); None where the server's usage is the count. Chat prompts
+    are not counted: the server's chat template adds tokens the client does not see."""
+    target = backend_info(spec.backend_name).prompt_counter
+    return [None] * len(texts) if target is None else load_object(target)(spec, texts)
 
 
 def text_prompts(w) -> list[str]:
     """num_prompts texts, cycling through the source; sent whole (the server tokenizes them)."""
-    from llem.workload.prompts import read_jsonl, builtin_prompts
-
-    texts = builtin_prompts() if w.source == "builtin" else list(read_jsonl(str(Path(w.path).expanduser())))
+    texts = source_texts(w)
     return [texts[i % len(texts)] for i in range(w.num_prompts)]
 
 
 def synthetic_requests(spec):
-    from llem.workload.prompts import build_requests
-
     vocab, special = token_space(spec)
     return build_requests(spec.workload, None, vocab, special)  # synthetic prompts encode no text
 
@@ -47,8 +56,6 @@ def token_space(spec) -> tuple[int, list[int]]:
     """(vocabulary size, special ids) of the tokenizer the server loads, as the offline engines count them:
     min(tokenizer length, the model config's vocab_size), and the tokenizer's special ids."""
     from transformers import AutoConfig, AutoTokenizer
-
-    from llem.backends.engine_models import model_source
 
     m = spec.model
     src = model_source(m)
@@ -67,13 +74,20 @@ def _config_vocab(config) -> Optional[int]:
     return getattr(text, "vocab_size", None)
 
 
+def _counted(spec) -> bool:
+    w = spec.workload
+    return w.endpoint == "completions" and w.server_url is None and backend_info(spec.backend_name).prompt_counter is not None
+
+
 def describe_prompts(spec, plan=None) -> str:
     """What the prompts are, for the result's effective settings."""
     w = spec.workload
     if w.source == "synthetic":
         return (f"token-id prompts of exactly workload.input_tokens={w.input_tokens} ids (seeded by workload.seed={w.seed}; "
                 f"the tokenizer's vocabulary without special ids), checked against the server's usage.prompt_tokens")
-    text = "text prompts sent whole (workload.input_tokens only sizes the server's context; the server's usage gives prompt tokens)"
+    text = ("text prompts sent whole (workload.input_tokens only sizes the server's context; prompt tokens from the "
+            "server's usage where it sends one, else the client's count" +
+            (": the GGUF's vocabulary, as llama.cpp's server tokenizes)" if _counted(spec) else ")"))
     if w.endpoint == "chat":
         fields = (plan or ServerPlan).chat_length_fields
         return f"{text}; each one user message, the server's chat template applied; output capped by {', '.join(fields)}"

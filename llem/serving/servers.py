@@ -19,7 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
+from llem import paths
 from llem.serving.plan import ServerPlan
+from llem.telemetry import opt_out
 
 STOP_GRACE_S = 15.0
 _PR_SET_PDEATHSIG = 1
@@ -78,7 +80,7 @@ class ServerProcess:
         self.stopped: Optional[dict] = None
 
     def start(self) -> None:
-        env = dict(os.environ, **self.plan.env)
+        env = opt_out(dict(os.environ, **self.plan.env))  # also where no llem worker set them (tests, attach)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -143,10 +145,10 @@ class ServerProcess:
 def start_server(plan: ServerPlan, run_dir: Path, ready_timeout_s: float) -> ServerProcess:
     """Start the server (log and server.json in run_dir) and wait until it answers; stopped again
     if it never does. The caller stops it (a sweep's worker may keep it for the next job)."""
-    server = ServerProcess(plan, Path(run_dir) / "server.log")
+    server = ServerProcess(plan, Path(run_dir) / paths.SERVER_LOG)
     try:
         server.start()
-        (Path(run_dir) / "server.json").write_text(json.dumps(server.describe(), indent=2))
+        (Path(run_dir) / paths.SERVER).write_text(json.dumps(server.describe(), indent=2))
         server.wait_ready(ready_timeout_s)
     except BaseException:
         server.stop()

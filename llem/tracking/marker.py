@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-MARKER = "tracking.json"
+from llem.paths import TRACKING_MARKER as MARKER
 
 
 def write_marker(run_dir: Path, *, synced: bool, uri: str, experiment: str, measurement: str,

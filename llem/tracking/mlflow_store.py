@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.tracking import payload
+from llem.tracking.urls import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 _CLIENTS: dict[str, object] = {}
 
@@ -63,18 +64,21 @@ def connect(uri: str, timeout_s: float = 10.0):
 
 
 def experiment_id(client, name: str) -> str:
+    """The experiment's id, created if absent and marked as a model-training experiment (see
+    llem/tracking/urls.py) unless someone gave it a kind of their own."""
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            client.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name)
-    except Exception:  # another job created it a moment ago
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        except Exception:  # another job created it a moment ago
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    if EXPERIMENT_KIND_TAG not in (exp.tags or {}):  # an experiment made by an older llem or by hand
+        client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 def find_runs(client, exp_id: str, tag: str, value: str) -> list:

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable, Optional
 
+from llem import paths
 from llem.errors import UserError
+
+# Called with (record, run_dir) before a run is uploaded (the CLI passes the power plot's maker).
+Prepare = Optional[Callable[[dict, Path], object]]
 
 USAGE = "llem sync [OUTPUT_ROOT] [--uri URI] [--experiment NAME] [--all]"
 
@@ -26,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 def _record(run_dir: Path):
     from llem.results.io import read_json
 
-    for name in ("result.json", "failure.json"):
+    for name in paths.RECORDS:
         try:
             return read_json(run_dir / name)
         except (OSError, ValueError):
@@ -52,8 +57,10 @@ def pending(run_dirs, include_untracked: bool = False) -> list[tuple[Path, dict,
     return out
 
 
-def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, experiment: str | None = None) -> dict:
-    """Upload pending runs; a store that failed once is not tried again for the rest (fail fast)."""
+def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, experiment: str | None = None,
+              prepare: Prepare = None) -> dict:
+    """Upload pending runs; a store that failed once is not tried again for the rest (fail fast).
+    prepare(record, run_dir), where given, runs before each upload (e.g. makes the power plot)."""
     from llem.tracking.mlflow_store import TrackerUnavailable
     from llem.tracking.settings import check_uri, resolve_uri
     from llem.tracking.upload import log_run
@@ -69,6 +76,8 @@ def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, expe
             counts["failed"] += 1
             errors.append(f"{run_dir.name}: {down[target]}")
             continue
+        if prepare is not None:
+            prepare(record, run_dir)
         try:
             _, created = log_run(run_dir, record, target, exp, marker.get("sweep"))
         except TrackerUnavailable as exc:
@@ -80,12 +89,13 @@ def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, expe
     return {"counts": counts, "errors": errors}
 
 
-def sync(root: Path, uri: str | None = None, experiment: str | None = None, include_untracked: bool = False) -> dict:
-    run_dirs = sorted(p for p in (Path(root) / "runs").glob("*/") if p.is_dir())
-    return sync_runs(pending(run_dirs, include_untracked), uri, experiment)
+def sync(root: Path, uri: str | None = None, experiment: str | None = None, include_untracked: bool = False,
+         prepare: Prepare = None) -> dict:
+    run_dirs = sorted(p for p in paths.runs_dir(root).glob("*/") if p.is_dir())
+    return sync_runs(pending(run_dirs, include_untracked), uri, experiment, prepare)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prepare: Prepare = None) -> int:
     import sys
 
     from llem.progress import console
@@ -93,9 +103,9 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     root = Path(args.output_root)
     try:
-        if not (root / "runs").is_dir():
+        if not paths.runs_dir(root).is_dir():
             raise UserError(f"{root} holds no runs/ folder: give llem's run.output_root (default: outputs), e.g. {USAGE}.")
-        outcome = sync(root, args.uri, args.experiment, args.all)
+        outcome = sync(root, args.uri, args.experiment, args.all, prepare)
     except UserError as exc:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2

@@ -1,13 +1,15 @@
 """Log one run directory to MLflow and record the outcome in its tracking marker.
 
 Used right after a job (track) and later by `llem sync`: the same code path, so a run uploaded
-late looks exactly like one uploaded on time."""
+late looks exactly like one uploaded on time. The files uploaded are those in the run dir (the
+power plot is made before, by whoever calls: llem.report.timeseries.power_plot)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
+from llem.paths import ENVIRONMENT
 from llem.tracking.marker import write_marker
 from llem.tracking.mlflow_store import TrackerUnavailable, connect, experiment_id, upload
 from llem.tracking.payload import measurement_id
@@ -17,21 +19,9 @@ def _environment(run_dir: Path) -> Optional[dict]:
     from llem.results.io import read_json
 
     try:
-        return read_json(run_dir / "environment.json")
+        return read_json(run_dir / ENVIRONMENT)
     except (OSError, ValueError):
         return None
-
-
-def _plots(run_dir: Path, record: dict) -> None:
-    """The run's power time-series plot, uploaded as an artifact; absent data or matplotlib: no plot."""
-    if record.get("status") != "ok":
-        return
-    try:
-        from llem.report.timeseries import plot_run_power
-
-        plot_run_power(record, run_dir, run_dir / "plots" / "power_timeseries.png")
-    except ImportError:
-        pass
 
 
 def log_run(run_dir: Path, record: dict, uri: str, experiment: str, sweep: Optional[dict],
@@ -39,11 +29,6 @@ def log_run(run_dir: Path, record: dict, uri: str, experiment: str, sweep: Optio
     """Upload the run; (mlflow run id, created). On failure: marker says unsynced, TrackerUnavailable."""
     run_dir = Path(run_dir)
     mid = measurement_id(record)
-    if artifacts:
-        try:
-            _plots(run_dir, record)
-        except Exception:  # a plot must never cost the upload of a measurement
-            pass
     try:
         client = connect(uri, timeout_s)
         exp = experiment_id(client, experiment)

@@ -2,8 +2,9 @@
 /v1/chat/completions (the prompt as one user message) under a fixed concurrency (closed loop) or a
 fixed request rate (open loop: Poisson, constant or burst arrivals, seeded).
 
-Per request it keeps the send time, the arrival time of every streamed token, the server's
-`usage` where sent, and any error. Closed loop is the open loop with every arrival at t=0: in
+Per request it keeps the send time, the arrival time and token count of every token-bearing chunk
+(llem/workload/records.py), the server's `usage` where sent, and any error. Times are
+time.monotonic() (CLOCK_MONOTONIC), one clock for all client processes (llem/workload/shards.py). Closed loop is the open loop with every arrival at t=0: in
 both, at most `concurrency` requests are in flight. The client is aiohttp (its HTTP parser is C;
 the pure-Python httpx stack took 2-2.6x the CPU per streamed token: benchmarks/loadgen_capacity.py),
 imported when a load runs; LoadRun.client_cpu_s is the event loop thread's CPU time, so a run can
@@ -31,6 +32,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
+from llem.workload.records import RequestOutput
+
+__all__ = ["ENDPOINTS", "LoadRun", "LoadSettings", "RequestInput", "RequestOutput", "arrival_offsets", "run_load",
+           "served_model"]
+
 
 ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 
@@ -42,6 +48,11 @@ class RequestInput:
     max_tokens: int
     endpoint: str = "completions"  # or "chat": the prompt goes as one user message
     length_fields: tuple[str, ...] = ("max_tokens",)  # body fields set to max_tokens (chat: the server's name for it)
+    prompt_tokens: Optional[int] = None  # the client's own count of the prompt's tokens (token ids: their number)
+
+    def __post_init__(self):
+        if self.prompt_tokens is None and isinstance(self.prompt, list):
+            self.prompt_tokens = len(self.prompt)
 
     @property
     def path(self) -> str:
@@ -58,52 +69,6 @@ class RequestInput:
 
 
 @dataclass
-class RequestOutput:
-    id: str
-    scheduled_s: float  # when the arrival process released it (seconds from the run's start)
-    sent_s: Optional[float] = None  # when it went out (later than scheduled if the concurrency cap held it)
-    token_s: list[float] = field(default_factory=list)  # arrival of each token-bearing chunk
-    done_s: Optional[float] = None
-    usage_prompt_tokens: Optional[int] = None
-    usage_completion_tokens: Optional[int] = None
-    finish_reason: Optional[str] = None
-    error: Optional[str] = None
-    expected_prompt_tokens: Optional[int] = None  # token-id prompts: their length, to check against usage
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.done_s is not None
-
-    @property
-    def client_tokens(self) -> int:
-        return len(self.token_s)
-
-    @property
-    def output_tokens(self) -> int:
-        """The server's count where it sent usage, else the client's."""
-        return self.usage_completion_tokens if self.usage_completion_tokens is not None else self.client_tokens
-
-    @property
-    def ttft_s(self) -> Optional[float]:
-        return self.token_s[0] - self.sent_s if self.token_s and self.sent_s is not None else None
-
-    @property
-    def latency_s(self) -> Optional[float]:
-        return self.done_s - self.sent_s if self.done_s is not None and self.sent_s is not None else None
-
-    @property
-    def itl_s(self) -> list[float]:
-        """Every gap between consecutive streamed tokens."""
-        return [b - a for a, b in zip(self.token_s, self.token_s[1:])]
-
-    @property
-    def tpot_s(self) -> Optional[float]:
-        """Time per output token after the first: (last token - first token) / (tokens - 1)."""
-        n = len(self.token_s)
-        return (self.token_s[-1] - self.token_s[0]) / (n - 1) if n > 1 else None
-
-
-@dataclass
 class LoadSettings:
     concurrency: int
     request_rate: Optional[float] = None  # None: closed loop
@@ -112,6 +77,7 @@ class LoadSettings:
     seed: int = 0
     extra_body: dict = field(default_factory=dict)  # sampling and fixed-length fields for every request
     request_timeout_s: float = 600.0  # longest wait for the next bytes of a response (not for the whole stream)
+    processes: int = 1  # client processes (llem/workload/shards.py); 1: this process's event loop
 
 
 @dataclass
@@ -121,7 +87,9 @@ class LoadRun:
     steady_open_s: Optional[float]  # when `concurrency` requests were first in flight
     steady_close_s: Optional[float]  # first completion after the last request was sent
     max_in_flight: int
-    client_cpu_s: Optional[float] = None  # CPU time of the client's event loop thread, first send to last completion
+    client_cpu_s: Optional[float] = None  # CPU time of the client's event loop thread(s), first send to last completion
+    shards: list[dict] = field(default_factory=list)  # per client process: index, requests, concurrency, cpu_s, duration_s
+    coordinator_cpu_s: Optional[float] = None  # sharded: this process's CPU time relaying the shards' events
 
 
 def arrival_offsets(n: int, rate: Optional[float], arrival: str, burst_size: int = 4, seed: int = 0) -> list[float]:
@@ -154,14 +122,38 @@ def _choice_tokens(choice: dict) -> int:
     return 1 if choice.get("finish_reason") is None and "role" not in delta else 0
 
 
+def chunk_count(obj: dict) -> tuple[int, bool]:
+    """(tokens a streamed chunk carries, whether the server listed them as token ids)."""
+    tokens, listed = 0, False
+    for choice in obj.get("choices") or []:
+        tokens += _choice_tokens(choice)
+        listed = listed or isinstance(choice.get("token_ids"), list)
+    return tokens, listed
+
+
 def _chunk_tokens(obj: dict) -> int:
-    return sum(_choice_tokens(choice) for choice in obj.get("choices") or [])
+    return chunk_count(obj)[0]
+
+
+def _take_chunk(out: RequestOutput, obj: dict, now: float) -> None:
+    tokens, listed = chunk_count(obj)
+    if tokens:
+        out.chunk_s.append(now)
+        out.chunk_tokens.append(tokens)
+        out.token_ids_listed = out.token_ids_listed or listed
+    for choice in obj.get("choices") or []:
+        out.finish_reason = choice.get("finish_reason") or out.finish_reason
+    usage = obj.get("usage")
+    if usage:
+        out.usage_prompt_tokens = usage.get("prompt_tokens")
+        out.usage_completion_tokens = usage.get("completion_tokens")
 
 
 async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:
     import aiohttp
 
-    out.sent_s = time.perf_counter() - t0
+    clock = time.monotonic
+    out.sent_s = clock() - t0
     try:
         async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout_s)) as resp:
             if resp.status != 200:
@@ -174,19 +166,13 @@ async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, ti
                 data = raw[5:].strip()
                 if data == b"[DONE]":
                     break
-                now = time.perf_counter() - t0
+                now = clock() - t0
                 obj = json.loads(data)
                 if "error" in obj:
                     out.error = f"server error: {json.dumps(obj['error'])[:300]}"
                     return
-                out.token_s += [now] * _chunk_tokens(obj)
-                for choice in obj.get("choices") or []:
-                    out.finish_reason = choice.get("finish_reason") or out.finish_reason
-                usage = obj.get("usage")
-                if usage:
-                    out.usage_prompt_tokens = usage.get("prompt_tokens")
-                    out.usage_completion_tokens = usage.get("completion_tokens")
-        out.done_s = time.perf_counter() - t0
+                _take_chunk(out, obj, now)
+        out.done_s = clock() - t0
     except asyncio.TimeoutError as exc:  # aiohttp's timeouts are asyncio.TimeoutError too
         if isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ())):
             out.error = "timed out connecting to the server (10 s)"
@@ -196,19 +182,33 @@ async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, ti
         out.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def _run(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
-               on_steady_open: Callable[[], None], on_steady_close: Callable[[], None]) -> LoadRun:
+Event = Callable[[str, float], None]  # ("sent" | "done", seconds from the run's start)
+
+
+async def run_async(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
+                    on_steady_open: Callable[[], None], on_steady_close: Callable[[], None],
+                    offsets: Optional[list[float]] = None, start: Optional[float] = None,
+                    on_event: Optional[Event] = None, shard: int = 0,
+                    on_start: Callable[[], None] = lambda: None) -> LoadRun:
+    """The load in this event loop. A shard (llem/workload/shards.py) passes its part of the global arrival
+    `offsets`, the shared `start` (a time.monotonic() value) and `on_event`, which sees every send and completion."""
     import aiohttp
 
     base = base_url.rstrip("/")
-    offsets = arrival_offsets(len(inputs), load.request_rate, load.arrival, load.burst_size, load.seed)
+    if offsets is None:
+        offsets = arrival_offsets(len(inputs), load.request_rate, load.arrival, load.burst_size, load.seed)
     slots = asyncio.Semaphore(load.concurrency)
     state = {"in_flight": 0, "max": 0, "all_sent": False, "open": None, "close": None}
+    event = on_event or (lambda _kind, _t: None)
     outputs: list[RequestOutput] = []
     connector = aiohttp.TCPConnector(limit=load.concurrency + 4)
     # no total timeout on the session (each request has its own); trust_env=False: no proxy from the environment
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=False) as client:
-        t0, cpu0 = time.perf_counter(), time.thread_time()
+        if start is not None and start > time.monotonic():
+            await asyncio.sleep(start - time.monotonic())
+        on_start()
+        t0 = time.monotonic() if start is None else start
+        cpu0 = time.thread_time()
 
         async def one(inp: RequestInput, out: RequestOutput) -> None:
             try:
@@ -216,37 +216,32 @@ async def _run(base_url: str, model: str, inputs: list[RequestInput], load: Load
             finally:
                 state["in_flight"] -= 1
                 slots.release()
+                event("done", time.monotonic() - t0)
                 if state["all_sent"] and state["open"] is not None and state["close"] is None:
-                    state["close"] = time.perf_counter() - t0
+                    state["close"] = time.monotonic() - t0
                     on_steady_close()
 
         tasks = []
         for i, (inp, offset) in enumerate(zip(inputs, offsets)):
-            delay = offset - (time.perf_counter() - t0)
+            delay = offset - (time.monotonic() - t0)
             if delay > 0:
                 await asyncio.sleep(delay)
-            out = RequestOutput(id=inp.id, scheduled_s=offset,
+            out = RequestOutput(id=inp.id, scheduled_s=offset, client_prompt_tokens=inp.prompt_tokens, shard=shard,
                                 expected_prompt_tokens=len(inp.prompt) if isinstance(inp.prompt, list) else None)
             outputs.append(out)
             await slots.acquire()
             state["in_flight"] += 1
             state["max"] = max(state["max"], state["in_flight"])
+            event("sent", time.monotonic() - t0)
             if state["open"] is None and state["in_flight"] >= load.concurrency:
-                state["open"] = time.perf_counter() - t0
+                state["open"] = time.monotonic() - t0
                 on_steady_open()
             tasks.append(asyncio.create_task(one(inp, out)))
             state["all_sent"] = i == len(inputs) - 1
             await asyncio.sleep(0)  # let it send before the next one is released
         await asyncio.gather(*tasks)
-        duration, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
+        duration, cpu = time.monotonic() - t0, time.thread_time() - cpu0
     return LoadRun(outputs, duration, state["open"], state["close"], state["max"], cpu)
-
-
-def run_load(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
-             on_steady_open: Callable[[], None] = lambda: None,
-             on_steady_close: Callable[[], None] = lambda: None) -> LoadRun:
-    """Send every input once; the callbacks run in the event loop at the steady-state edges."""
-    return asyncio.run(_run(base_url, model, inputs, load, on_steady_open, on_steady_close))
 
 
 def served_model(base_url: str, timeout_s: float = 10.0) -> str:

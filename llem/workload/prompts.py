@@ -8,8 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-from llem.backends.base import Request
 from llem.errors import UserError
+from llem.workload.request import Request
 
 _DATA = Path(__file__).parent / "data" / "prompts.jsonl"
 
@@ -44,6 +44,13 @@ def builtin_prompts() -> list[str]:
     return list(read_jsonl(str(_DATA)))
 
 
+def source_texts(workload) -> list[str]:
+    """The prompt texts of a text source (builtin or jsonl), in file order."""
+    if workload.source == "builtin":
+        return builtin_prompts()
+    return list(read_jsonl(str(Path(workload.path).expanduser())))
+
+
 def validate_source(workload) -> None:
     """Cheap check of a user file before any model loads."""
     if workload.source == "jsonl":
@@ -65,7 +72,7 @@ def build_requests(
             Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=[rng.choice(allowed) for _ in range(workload.input_tokens)])
             for i in range(workload.num_prompts)
         ]
-    texts = builtin_prompts() if workload.source == "builtin" else list(read_jsonl(str(Path(workload.path).expanduser())))
+    texts = source_texts(workload)
     requests = []
     for i in range(workload.num_prompts):
         text = texts[i % len(texts)]

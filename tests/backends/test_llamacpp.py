@@ -43,7 +43,7 @@ def compose_spec(*overrides: str):
     (["backend.n_ubatch=1024"], "backend.n_ubatch=1024 is larger than backend.n_batch=512"),
     (["+backend.llama_kwargs.n_threads=3"], "backend.llama_kwargs.n_threads is not passed through: use backend.n_threads"),
     (["model=llama3"], "backend=llamacpp needs a GGUF file for model=llama3"),
-    (["model=llama3", "model.weights=random"], "model.weights=random is not supported by backend=llamacpp"),
+    (["model=qwen2.5-0.5b", "model.weights=random"], "is a qwen2 model, which llem's GGUF converter does not handle"),
     (["model=tiny", "++model.gguf=/no/such/file.gguf"], "model.gguf=/no/such/file.gguf does not exist"),
     (["model=tiny", "++model.gguf_type=q4_k_m"], "model.gguf_type=q4_k_m is not a type llem can convert model=tiny to"),
     (["model=smollm2-135m", "++model.gguf_type=q8_0"], "which ships only a q4_1 GGUF"),

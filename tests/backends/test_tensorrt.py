@@ -39,6 +39,7 @@ SAMPLING_PARAMS_FIELDS = {"end_id", "pad_id", "max_tokens", "min_tokens", "ignor
 
 def job(hardware: str = "h100", gpu_count: int = 1, fp8=True, model_id: str = "tiny", batch_size: int = 4,
         num_prompts: int = 8, temperature: float = 0.0, **backend) -> JobSpec:
+    backend.setdefault("runtime", "trt")  # these tests were written for the engine-building runtime; pytorch is asked for by name
     return JobSpec(
         backend=TensorRTConfig(**backend).model_dump(mode="json"),
         model=ModelSpec(name=model_id, source="hub", id=model_id),
@@ -158,3 +159,46 @@ def test_tensorrt_builds_caches_and_runs_for_real(workdir, tmp_path):
     results = results_under(workdir / "outputs")
     assert all(w["output_tokens"] == 6 * 16 for r in results for w in r["windows"])
     assert results[-1]["engine"]["effective_settings"]["engine_cache_hit"] is True
+
+
+def test_pytorch_is_the_default_runtime_and_trtllm_serve_gets_its_backend():
+    from llem.backends.tensorrt.server import server_plan
+
+    assert TensorRTConfig().runtime == "pytorch"  # TensorRT-LLM's own default since 1.0 (LlmArgs = TorchLlmArgs)
+    spec = job(runtime="pytorch")
+    argv = server_plan(spec, "cuda", 8001).argv
+    assert argv[argv.index("--backend") + 1] == "pytorch"
+    assert mapping.quant_settings(spec) is None and "max_batch_size" in mapping.llm_kwargs(spec, "/m", None)
+
+
+def test_engine_cache_key_covers_the_llm_arguments_that_shape_an_engine():
+    base = mapping.engine_cache_key(job(), "1.2.1")
+    changed = [
+        mapping.engine_cache_key(job(enable_chunked_prefill=True), "1.2.1"),  # needs paged context attention built in
+        mapping.engine_cache_key(job(engine_kwargs={"max_beam_width": 4}), "1.2.1"),
+        mapping.engine_cache_key(job(build_kwargs={"opt_num_tokens": 2048}), "1.2.1"),
+        mapping.engine_cache_key(job(), "1.2.1", load_format="dummy"),  # random weights are not the checkpoint's
+    ]
+    assert base not in changed and len(set(changed)) == len(changed)
+
+
+def _fake_tensorrt_llm(root, with_engine_runtime: bool):
+    pkg = root / "tensorrt_llm"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise ImportError('validation must not import TensorRT-LLM')\n")
+    if with_engine_runtime:
+        (pkg / "_tensorrt_engine").mkdir()
+        (pkg / "_tensorrt_engine" / "__init__.py").write_text("")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt_llm") is not None, reason="a real tensorrt_llm is installed here")
+@pytest.mark.parametrize("with_engine_runtime", [True, False])
+def test_runtime_trt_only_where_the_installed_release_has_it(tmp_path, monkeypatch, with_engine_runtime):
+    _fake_tensorrt_llm(tmp_path, with_engine_runtime)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    TensorRTConfig.check(job(runtime="pytorch"))
+    if with_engine_runtime:
+        TensorRTConfig.check(job(runtime="trt"))
+    else:
+        with pytest.raises(UserError, match=r"backend.runtime=trt needs TensorRT-LLM's TensorRT-engine runtime .* use backend.runtime=pytorch"):
+            TensorRTConfig.check(job(runtime="trt"))

@@ -13,8 +13,8 @@ from conftest import results_under, run_llem
 
 from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import WHEN_SET, engine_kwargs, sampling_kwargs
-from llem.backends.engine_models import ModelSource
 from llem.errors import UserError
+from llem.models.source import ModelSource
 from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
 needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed: run bash .ci/install.d/31-vllm.sh")

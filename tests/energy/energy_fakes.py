@@ -52,3 +52,38 @@ def make_zone(d: Path, name: str, energy_uj: int, max_uj: int = 262143328850) ->
 
 def set_energy(d: Path, energy_uj: int) -> None:
     (d / "energy_uj").write_text(f"{energy_uj}\n")
+
+
+class ScheduledNvml:
+    """Builds a FakeNvml whose energy counter integrates a power schedule the test writes as it goes.
+
+    Like the real counter (H100/H200: one update every ~100 ms), it shows the energy only up to its
+    latest update: updates fall at phase + k * period. The true energy over any interval is known
+    exactly, so a window's error can be checked against its stated residual.
+    """
+
+    def __new__(cls, clock, period: float = 0.1, phase: float = 0.0, idle_w: float = 120.0,
+                read_cost: float = 0.0039, schedule=None, **kw):
+        from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
+
+        class _Scheduled(FakeNvml):
+            def set_power(self, watts: float) -> None:
+                self.changes.append((self.trace_time(), watts))
+
+            def energy_j(self, t: float) -> float:
+                total = 0.0
+                for i, (t0, watts) in enumerate(self.changes):
+                    t1 = self.changes[i + 1][0] if i + 1 < len(self.changes) else float("inf")
+                    if t <= t0:
+                        break
+                    total += watts * (min(t, t1) - t0)
+                return total
+
+            def _energy_mj(self, h, t):
+                tick = phase + ((t - phase) // period) * period
+                return int(1000 * self.energy_j(tick) * h.energy_scale)
+
+        nvml = _Scheduled(read_trace(H100_TRACE), devices=kw.pop("devices", None) or [FakeHandle(0, "GPU-sched-0")],
+                          clock=clock.now, sleep=clock.sleep, read_cost_s=read_cost, **kw)
+        nvml.changes = list(schedule or [(0.0, idle_w)])
+        return nvml

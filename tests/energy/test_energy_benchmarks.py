@@ -56,3 +56,36 @@ def test_overhead_script_reports_a_ratio(tmp_path):
     assert len(doc["ratios_nvml_only"]) == 2 and doc["nvml_only_tokens_per_s"]["n"] == 2
     assert doc["meter"]["meter"] == "nvml" and doc["sampler"][0]["file"] == "timeseries.csv"
     assert "throughput ratio" in out.stdout
+
+
+def test_alignment_proof_runs_end_to_end_against_an_independent_poller(tmp_path):
+    """benchmarks/gpu_alignment_proof.py on CPU: the poller, llem (aligned and not) and the fake
+    NVML replay one moment of one trace (a constant 300 W, its counter updating every 100 ms as on
+    an H100/H200), so the independent read is the truth and aligned edges must beat unaligned ones."""
+    trace = tmp_path / "trace.csv"
+    constant_power_trace(trace, counter_step_s=0.1)
+    args = ["--model", "tiny", "--weights=", "--hardware", "cpu", "--input-tokens", "8", "--repeats", "2",
+            "--short-tokens", "40", "--long-tokens", "80", "--long-batch", "2", "--cooldown-s", "0.6", "--baseline-s", "0.5",
+            "--override", "energy.baseline_min_updates=5", "--override", "energy.settle_max_s=0",
+            "--override", "energy.post_baseline=false", "--fake-nvml-trace", str(trace), "--out", str(tmp_path / "a.json")]
+    out = run_script("gpu_alignment_proof.py", args, tmp_path)
+    assert out.returncode == 0, out.stdout
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert 0.09 <= doc["poller"]["median_gap_s"] <= 0.11 and doc["poller"]["reads"] > doc["poller"]["updates"]
+    got = {(r["class"], r["align_edges"]): r for r in doc["results"]}
+    assert set(got) == {("short", True), ("short", False), ("long", True), ("long", False)}
+    for (cls, align), r in got.items():
+        # this shared CPU runs the same 40 tokens in 0.1-6 s: a window under one counter update is
+        # null with its reason (never 0), the others are compared
+        assert len(r["windows"]) == 2 and r["edge"]["n"] >= 1, r["windows"]
+        for w in r["windows"]:
+            if w["llem_j"] is None:
+                assert "shorter than one counter update" in w["reason"]
+                continue
+            assert w["ref_idle_w"] == pytest.approx(POWER_W, rel=0.02)
+            assert (w["alignment"]["begin"]["aligned"] is align) and w["residual_j"] is not None
+    for cls in ("short", "long"):
+        on, off = got[(cls, True)], got[(cls, False)]
+        assert on["edge"]["mean_abs"] < 0.01  # within a read's timing of the truth
+        assert on["edge"]["mean_abs"] < off["edge"]["mean_abs"]
+    assert "mean|err| lin" in out.stdout and "independent poller:" in out.stdout

@@ -76,7 +76,19 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
         # One counter step of quantisation per edge, and no more.
         assert abs(m["total_j"] - POWER_W * m["duration_s"]) <= 2 * step_j + 1e-6
         assert m["energy_j"] == {"gpu0": m["total_j"]}
-        assert m["raw"]["gpu0"]["end"] - m["raw"]["gpu0"]["begin"] == pytest.approx(m["total_j"] * 1000)
+        a = m["alignment"]["gpu0"]
+        # Aligned edges: the counter's delta, less the idle energy before the start and after the work.
+        assert a["begin"]["aligned"] and a["end"]["aligned"] and a["baseline_power_w"] == pytest.approx(base["power_w"])
+        assert a["begin"]["wait_s"] <= 1.5 * STEP_S + 0.05 and a["end"]["wait_s"] <= 1.5 * STEP_S + 0.05
+        corrections_j = a["begin_correction_j"] + a["end_correction_j"]
+        assert corrections_j <= 0
+        assert (m["raw"]["gpu0"]["end"] - m["raw"]["gpu0"]["begin"]) / 1000 + corrections_j == pytest.approx(m["total_j"])
+        assert m["residual_j"]["low"] <= 0 <= m["residual_j"]["high"]
+        c = w["conditions"]  # the sampler's series, sliced to this window
+        assert c["samples"] >= 2 and c["mean_power_w"] == c["peak_power_w"] == POWER_W
+        assert c["instant_to_counter_ratio"] == pytest.approx(1.0, abs=0.1)
+        assert c["throttled_s"] == {} and c["throttle_unknown_s"] == 0
+        assert c["sm_clock_mhz_min"] == 1980 and c["power_limit_w"] == {"gpu0": 700.0}
         assert w["energy_j"] == m["total_j"]
         assert w["energy_j_per_output_token"] == pytest.approx(m["total_j"] / w["output_tokens"])
         assert w["output_tokens"] == 4 * 16
@@ -86,11 +98,48 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
         assert w["co2e_g"] == pytest.approx(m["total_j"] / 3.6e6 * 400)
         assert w["energy_delay_j_s"] == pytest.approx(m["total_j"] * w["duration_s"])
     assert result["metrics"]["energy_reason"] is None
+    assert result["metrics"]["energy_basis"].startswith("measured")
+    assert result["validity"]["windows_measured"] == "2 of 2"
+    assert base["settle"]["settled"] is True and base["counter_updates"] >= 50
+    assert base["after"]["power_w"] == pytest.approx(POWER_W, rel=0.01) and abs(base["drift_w"]) < 3
+    u = result["energy"]["uncertainty"]["energy_j_per_output_token"]
+    assert u["not_evaluated"] == [] and set(u["components"]) == {"edge_residual", "repeats"}
+    assert u["interval"][0] <= result["metrics"]["energy_j_per_output_token"] <= u["interval"][1]
+    assert "baseline" in result["energy"]["uncertainty"]["dynamic_energy_j_per_output_token"]["components"]
     assert result["statistics"]["energy_j"]["n"] == 2
     ts = result["timeseries"]
     assert ts["file"] == "timeseries.csv" and ts["samples"] >= 2
     assert ts["mean_power_w"] == ts["peak_power_w"] == POWER_W and ts["max_temperature_c"] == 60
+    # window time apart from baselines, cooldown and idle
+    assert ts["windows"]["seconds"] + ts["outside_windows"]["seconds"] == pytest.approx(ts["duration_s"], abs=0.05)
+    assert ts["windows"]["seconds"] == pytest.approx(sum(w["duration_s"] for w in result["windows"]), abs=0.2)
     run_dir = next(tmp_path.rglob("result.json")).parent
     assert (run_dir / "timeseries.csv").is_file()
-    gpus = json.loads((run_dir / "environment.json").read_text())["gpus"]
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["cuda_device_order"] == "PCI_BUS_ID"  # set in the worker before CUDA starts
+    gpus = env["gpus"]
     assert gpus[0]["power_limit_w"] == 700.0 and gpus[0]["driver_version"]
+
+
+def test_power_capped_replay_is_flagged_with_its_seconds(tmp_path):
+    """A replayed GPU that is power-capped (sw_power_cap) all along, edges unaligned: every window
+    says so with its evidence, and the result is not valid."""
+    trace = tmp_path / "capped.csv"
+    constant_power_trace(trace, counter_step_s=0.1, throttle_reasons=0x4)
+    out = run_llem(FAST + ["energy=nvml", "energy.align_edges=false", "energy.baseline_s=0.5", "energy.settle_max_s=0",
+                           "energy.baseline_min_updates=5", "energy.sample_interval_s=0.05", f"run.output_root={tmp_path}"],
+                   tmp_path, env=llem_env(LLEM_FAKE_NVML_TRACE=trace))
+    assert out.returncode == 0, out.stdout
+    [result] = results_under(tmp_path)
+    assert result["energy"]["meter"]["align_edges"] is False
+    flags = result["validity"]["flags"]
+    for w in result["windows"]:
+        assert not w["energy"]["alignment"]["gpu0"]["begin"]["aligned"]
+        r = w["energy"]["residual_j"]
+        assert r["low"] < 0 < r["high"]  # one period of each edge, with its sign
+        c = w["conditions"]
+        assert c["throttled_s"]["sw_power_cap"] == pytest.approx(w["energy"]["duration_s"], abs=0.15)
+        assert any(f.startswith(f"throttled: window {w['index']}: sw_power_cap for") for f in flags)
+    assert result["validity"]["ok"] is False
+    assert result["timeseries"]["windows"]["throttled_s"] > 0
+    assert "throttled" in out.stdout

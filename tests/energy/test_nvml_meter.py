@@ -24,8 +24,9 @@ def fake(clock: VirtualClock, offset: float = 0.0, devices=None, **kw) -> FakeNv
                     sleep=clock.sleep, read_cost_s=READ_COST, start_offset_s=offset, **kw)
 
 
-def meter(clock, nvml, gpus=(0,), visible=None) -> NvmlMeter:
-    return NvmlMeter(list(gpus), nvml=nvml, visible=visible, clock=clock.now, sleep=clock.sleep)
+def meter(clock, nvml, gpus=(0,), visible=None, align=False) -> NvmlMeter:
+    """Unaligned by default: these tests check the raw edge arithmetic (test_alignment.py: aligned)."""
+    return NvmlMeter(list(gpus), nvml=nvml, visible=visible, clock=clock.now, sleep=clock.sleep, align=align)
 
 
 def run_window(clock, m, nvml, seconds: float, name="w"):

@@ -75,7 +75,8 @@ def test_a_counter_that_vanishes_mid_run_is_null_with_reason(tmp_path):
     res = m.end("w")
     assert res.energy_j["dram-0"] is None and res.total_j is None
     assert "dram-0" in res.reason
-    assert res.energy_j["cpu-package-0"] == 0.0  # a counter that did not move is a measured zero
+    # the package counter did not move either: stalled, which is no measurement (not "a measured zero")
+    assert res.energy_j["cpu-package-0"] is None and "did not move" in res.reason
 
 
 def test_missing_powercap(tmp_path):

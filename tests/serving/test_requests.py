@@ -66,7 +66,7 @@ def test_synthetic_inputs_are_exact_seeded_valid_ids():
 def test_synthetic_ids_equal_the_offline_ones_for_the_same_tokenizer():
     from transformers import AutoTokenizer
 
-    from llem.backends.engine_models import model_source
+    from llem.models.source import model_source
     from llem.serving.requests import build_inputs
     from llem.workload.prompts import build_requests
 

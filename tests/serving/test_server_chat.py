@@ -39,7 +39,13 @@ def test_chat_against_llamacpp_streams_exact_lengths_with_latency_percentiles(tm
     # the role-only opening delta and the finish-only closing delta carry no token: exactly output_tokens each
     assert server["tokens"]["client_output_tokens"] == n * out_tokens and server["tokens"]["finish_reasons"] == ["length"]
     assert result["windows"][0]["whole_run"]["output_tokens"] == n * out_tokens
+    # no usage in llama.cpp's streams and a chat template the client does not see: input tokens null with a reason
+    assert result["windows"][0]["whole_run"]["input_tokens"] is None
+    assert server["tokens"]["input_tokens_reason"].startswith(f"{n} of {n} requests have no prompt token count")
     assert not [f for f in result["validity"]["flags"] if "workload.output_tokens" in f], result["validity"]["flags"]
     settings = result["engine"]["effective_settings"]
     assert settings["endpoint"] == "/v1/chat/completions" and "one user message" in settings["prompts"]
-    assert server["load"]["request_body"]["min_tokens"] == out_tokens
+    # every end-of-generation token biased away (min_tokens would block token_eos() only; llama-cpp-python
+    # drops both when a request carries the two, so the bias replaces it)
+    body = server["load"]["request_body"]
+    assert body["logit_bias"] and set(body["logit_bias"].values()) == {-1e9} and "min_tokens" not in body

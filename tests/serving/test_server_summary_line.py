@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llem.serving.summary import server_rows
+from llem.results.server_summary import server_rows
 
 
 def _result(attached=False, engine_load=None) -> dict:

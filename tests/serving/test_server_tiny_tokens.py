@@ -18,6 +18,14 @@ def test_tiny_model_streams_exactly_the_requested_tokens(tmp_path):
                     "run.repeats=1", "-q", f"run.output_root={tmp_path}"], tmp_path, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:]
     [result] = results_under(tmp_path)
-    assert result["server"]["tokens"]["client_output_tokens"] == 6 * 8
+    tokens = result["server"]["tokens"]
+    assert tokens["client_output_tokens"] == 6 * 8
+    # llama.cpp streams no usage: input tokens are the client's own count, never 0
+    assert tokens["input_tokens_source"] == "client count (6)" and tokens["requests_with_server_prompt_usage"] == 0
+    counted = result["requests"]["input_tokens"]
+    assert len(counted) == 6 and all(n > 0 for n in counted)
+    assert result["windows"][0]["whole_run"]["input_tokens"] == sum(counted)
+    assert result["server"]["latency"]["tokens_per_chunk_source"] == "one per chunk (the server lists no token ids)"
+    assert result["windows"][0]["load_generator"]["processes"] == 1
     assert result["server"]["load"]["request_body"]["repeat_penalty"] == 1.0
     assert result["validity"] == {"ok": True, "flags": []}

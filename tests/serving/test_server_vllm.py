@@ -26,11 +26,21 @@ def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(tmp_path):
     # ignore_eos + min_tokens honoured, and the server's usage agrees with the streamed count
     assert tokens["client_output_tokens"] == tokens["server_output_tokens"] == 12 * 16
     assert tokens["requests_with_server_usage"] == 12 and tokens["finish_reasons"] == ["length"]
-    assert result["validity"]["ok"], result["validity"]["flags"]
+    lat = result["server"]["latency"]
+    assert lat["tokens_per_chunk_source"] == "server token_ids" and tokens["input_tokens_source"] == "server usage (12)"
+    # a merged chunk (vLLM merges tokens when its API server falls behind the engine) is flagged, never 0 ms ITL
+    merged = [f for f in result["validity"]["flags"] if "chunks carry several tokens" in f]
+    assert bool(merged) == (lat["chunks_with_several_tokens"] > 0), merged
+    assert not [f for f in result["validity"]["flags"] if f not in merged], result["validity"]["flags"]
+    assert lat["itl_p50_s"] > 0 and lat["icl_p50_s"] > 0
     argv = result["engine"]["effective_settings"]["server_argv"]
     assert "--max-num-seqs" not in argv  # vLLM's own default: the server does not depend on the load
     assert result["engine"]["effective_settings"]["server_env"] == {"VLLM_CPU_KVCACHE_SPACE": "1"}
     assert result["metrics"]["ttft_p50_s"] > 0 and result["windows"][0]["steady_state"]["reached"]
+    # the engine's own counters: every request of the run finished between the scrapes, with both phases
+    phases = result["windows"][0]["engine_phases"]
+    assert phases["requests"] == 12 and phases["prefill_s"] > 0 and phases["decode_s"] > 0
+    assert 0 < phases["prefill_share"] < 1
     run_dir = next(tmp_path.rglob("result.json")).parent
     pid = json.loads((run_dir / "server.json").read_text())["pid"]
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"

@@ -17,8 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from llem.serving.metrics import length_flags, token_accounting
-from llem.workload.loadgen import LoadSettings, RequestInput, RequestOutput, _chunk_tokens, run_load
+from llem.serving.metrics import chunk_flags, latency, length_flags, token_accounting, whole_counts
+from llem.workload.loadgen import LoadSettings, RequestInput, RequestOutput, _chunk_tokens
+from llem.workload.client import run_load
+
 
 
 def _chunk(text: str, finish=None) -> dict:
@@ -70,14 +72,21 @@ def replay_url():
 
 
 def test_replayed_streams_are_counted_and_flagged_by_request(replay_url):
-    inputs = [RequestInput("builtin-00000", "exact", 8), RequestInput("builtin-00005", "overrun", 8),
-              RequestInput("builtin-00002", "merged", 8)]
+    # prompt_tokens: the client's own count (llama.cpp's GGUF vocabulary; that server sends no usage in streams)
+    inputs = [RequestInput("builtin-00000", "exact", 8, prompt_tokens=6), RequestInput("builtin-00005", "overrun", 8,
+              prompt_tokens=9), RequestInput("builtin-00002", "merged", 8, prompt_tokens=5)]
     run = run_load(replay_url, "m", inputs, LoadSettings(concurrency=2))
     exact, over, merged = run.outputs
     assert [o.client_tokens for o in run.outputs] == [8, 206, 6] and all(o.ok for o in run.outputs)
+    assert [o.input_tokens for o in run.outputs] == [6, 9, 5] and whole_counts(run)["input_tokens"] == 20
+    lat = latency(run.outputs)
+    assert lat["tokens_per_chunk_source"] == "one per chunk (the server lists no token ids)"
+    assert lat["tokens_per_chunk_max"] == 1 and chunk_flags(run.outputs, "run 0") == []  # the stream cannot tell
+    assert lat["icl_p50_s"] == lat["itl_p50_s"]
     assert {o.finish_reason for o in run.outputs} == {"length"} and over.usage_completion_tokens is None
     acc = token_accounting(run.outputs)
     assert acc["client_output_tokens"] == 220 and acc["server_output_tokens"] is None
+    assert acc["input_tokens_source"] == "client count (3)" and acc["requests_with_server_prompt_usage"] == 0
     flags = length_flags(run.outputs, 8, "run 0")
     assert len(flags) == 2
     assert flags[0].startswith("run 0: 1 of 3 requests got more than max_tokens=8 output tokens "
@@ -89,7 +98,7 @@ def test_replayed_streams_are_counted_and_flagged_by_request(replay_url):
 
 
 def _done(rid: str, tokens: int, finish: str, usage=None) -> RequestOutput:
-    return RequestOutput(rid, 0.0, sent_s=0.0, token_s=[0.5] * tokens, done_s=1.0, finish_reason=finish,
+    return RequestOutput(rid, 0.0, sent_s=0.0, chunk_s=[0.5] * tokens, chunk_tokens=[1] * tokens, done_s=1.0, finish_reason=finish,
                          usage_completion_tokens=usage)
 
 

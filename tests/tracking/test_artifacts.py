@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
 
 from realistic import write_trace_run  # noqa: E402
 
+from llem.report.timeseries import power_plot  # noqa: E402
 from llem.tracking.upload import log_run  # noqa: E402
 
 
@@ -18,6 +19,8 @@ def test_energy_run_uploads_metrics_timeseries_and_plot(tmp_path):
     run_dir = write_trace_run(tmp_path / "outputs")
     record = json.loads((run_dir / "result.json").read_text())
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # What the job path (llem.app) and `llem sync` do: the plot first, then tracking uploads the run dir's files.
+    assert power_plot(record, run_dir) == run_dir / "plots" / "power_timeseries.png"
     run_id, created = log_run(run_dir, record, uri, "artifacts", sweep=None)
     assert created
 

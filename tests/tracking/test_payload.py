@@ -6,7 +6,7 @@ import json
 
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
 from llem.tracking import payload
-from llem.tracking.summary import job_outcome
+from llem.sweep.summary import job_outcome
 
 
 def _record(energy_j):

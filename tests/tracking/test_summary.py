@@ -1,5 +1,5 @@
 """The sweep summary's counts: read from the run dirs, corrected by the outcomes the launcher process
-holds, each job counted once (tracking/summary.py). No model runs here: run dirs are written by hand."""
+holds, each job counted once (sweep/summary.py). No model runs here: run dirs are written by hand."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from llem.app import Outcome
+from llem.sweep.ledger import Outcome
 from llem.spec import build_spec
-from llem.tracking.summary import summarize_sweep
+from llem.sweep.summary import summarize_sweep
 
 BASE = ["model=tiny", "hardware=cpu", "tracking=none", "energy=none"]
 

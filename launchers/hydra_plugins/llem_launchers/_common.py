@@ -88,10 +88,32 @@ def outcomes_of(session, start: int) -> list[dict]:
 def record_outcomes(outcomes: list[dict[str, Any]]) -> None:
     """Add jobs that ran elsewhere (another process, a Slurm node, a container) to this process's
     session, so the sweep summary and the exit code count them."""
-    from llem.app import SESSION, Outcome
+    from llem.sweep.ledger import SESSION, Outcome
 
     known = {f.name for f in dataclasses.fields(Outcome)}  # an image's llem may record fields this one lacks
     SESSION.outcomes.extend(Outcome(**{k: v for k, v in o.items() if k in known}) for o in outcomes)
+
+
+def plot_before_upload(job: dict, outcome: dict) -> None:
+    """The power plot of a job measured where it could not be made (a container without matplotlib),
+    made here before the sweep's end uploads the run (tracking uploads files; it does not plot)."""
+    from pathlib import Path
+
+    from llem.paths import POWER_PLOT, RESULT
+    from llem.results.io import read_json
+    from llem.tracking import uploads_artifacts
+
+    run_dir = outcome.get("run_dir")
+    if outcome.get("status") != "ok" or not run_dir or not uploads_artifacts(job.get("tracking") or {"name": "none"}):
+        return
+    if (Path(run_dir) / POWER_PLOT).is_file():
+        return
+    from llem.report.timeseries import power_plot
+
+    try:
+        power_plot(read_json(Path(run_dir) / RESULT), Path(run_dir))
+    except (OSError, ValueError):
+        pass
 
 
 def failed_outcome(message: str, run_dir: str | None = None) -> dict:

@@ -23,8 +23,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 
 from . import _docker_argv as argvs
-from ._common import (failed_outcome, isolation_note, log, plain_job, record_outcomes, refuse, resolved_device,
-                     sweep_job_config, task_config)
+from ._common import (failed_outcome, isolation_note, log, plain_job, plot_before_upload, record_outcomes, refuse,
+                      resolved_device, sweep_job_config, task_config)
 
 _PROBE = ("import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
           "'schema_version': llem.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))"
@@ -100,7 +100,11 @@ class DockerLauncher(Launcher):
         log.info(f"llem docker launcher: {len(jobs)} job(s) in {len(units)} container(s), one at a time, "
                  f"network {self.opts.network}")
         results: list[Optional[JobReturn]] = [None] * len(jobs)
+        from llem.progress import SweepProgress
+
+        progress = SweepProgress(len(jobs), quiet=all((j.get("run") or {}).get("quiet") for j in jobs))
         for unit in units:
+            progress.start(len(unit))
             for i in unit:
                 log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])} [{images[i]}]")
             rets = self._run_unit([initial_job_idx + i for i in unit], [job_overrides[i] for i in unit],
@@ -122,9 +126,11 @@ class DockerLauncher(Launcher):
     def _write_job_files(self, job_dir: Path, sweep_config, overrides: Sequence[str], payload: dict) -> None:
         from omegaconf import OmegaConf
 
-        meta = job_dir / ".hydra"
+        from llem.paths import HYDRA_JOB_CONFIG
+
+        meta = (job_dir / HYDRA_JOB_CONFIG).parent
         meta.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(task_config(sweep_config), meta / "config.yaml")
+        OmegaConf.save(task_config(sweep_config), job_dir / HYDRA_JOB_CONFIG)
         OmegaConf.save(OmegaConf.create({"hydra": sweep_config.hydra}), meta / "hydra.yaml")
         OmegaConf.save(OmegaConf.create(list(overrides)), meta / "overrides.yaml")
         tmp = job_dir / (argvs.JOB_FILE + ".tmp")
@@ -135,7 +141,7 @@ class DockerLauncher(Launcher):
     def _run_unit(self, idxs: list[int], overrides: list, sweep_configs: list, jobs: list[dict], device: str,
                   image: str) -> list[JobReturn]:
         """Run these jobs (one engine configuration) in one container, one after another."""
-        from llem.paths import cache_dir
+        from llem.paths import DOCKER_LOG, cache_dir
 
         cwd = Path.cwd()
         job_dirs = [(cwd / str(c.hydra.sweep.dir) / str(c.hydra.sweep.subdir)).resolve() for c in sweep_configs]
@@ -158,18 +164,19 @@ class DockerLauncher(Launcher):
         argv = argvs.run_argv(image=image, name=name, jobs=jobs, job_dirs=job_dirs, cwd=cwd, gpus=gpus, opts=self.opts,
                               environ=environ, cache=cache)
         quiet = all(bool((job.get("run") or {}).get("quiet")) for job in jobs)
-        log_path = job_dirs[0] / "docker.log"
+        log_path = job_dirs[0] / DOCKER_LOG
         code = self._stream(argv, name, log_path, quiet, environ)
         rets = []
-        for k, (idx, job_dir, over, sweep_config) in enumerate(zip(idxs, job_dirs, overrides, sweep_configs)):
+        for k, (idx, job_dir, over, sweep_config, job) in enumerate(zip(idxs, job_dirs, overrides, sweep_configs, jobs)):
             if k:  # the container's output is in the first job's folder
-                (job_dir / "docker.log").write_text(f"job #{idx} ran in the container of job #{idxs[0]}: see {log_path}\n")
+                (job_dir / DOCKER_LOG).write_text(f"job #{idx} ran in the container of job #{idxs[0]}: see {log_path}\n")
             outcome = self._read_outcome(job_dir)
             if outcome is None:
                 outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an "
                                          f"outcome for it (its output: {log_path})")
                 outcome["job"] = job_dir.name
                 log.error(outcome["message"])
+            plot_before_upload(job, outcome)
             record_outcomes([outcome])
             rets.append(JobReturn(overrides=list(over), cfg=None, hydra_cfg=sweep_config, working_dir=str(job_dir),
                                   task_name=str(sweep_config.hydra.job.name), status=JobStatus.COMPLETED,

@@ -61,7 +61,7 @@ class _LlemSubmitit:
 
     # Runs in the job's own process: hand llem's outcome back along with Hydra's JobReturn.
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        from llem.app import SESSION
+        from llem.sweep.ledger import SESSION
 
         start = len(SESSION.outcomes)
         ret = super().__call__(*args, **kwargs)  # type: ignore[misc]
@@ -172,15 +172,15 @@ def run_record(job: dict, since: float) -> tuple[Optional[str], bool]:
     """A job's run directory (None if its config is invalid) and whether it holds a result or
     failure record written since `since` (the sweep summary counts those from disk)."""
     from llem.errors import UserError
+    from llem.paths import RECORDS, spec_run_dir
     from llem.spec import build_spec
 
     try:
         spec = build_spec(job)
     except UserError:
         return None, False
-    run_dir = Path(spec.run.output_root) / "runs" / spec.run_id()
-    recorded = any((run_dir / name).is_file() and (run_dir / name).stat().st_mtime >= since
-                   for name in ("result.json", "failure.json"))
+    run_dir = spec_run_dir(spec)
+    recorded = any((run_dir / name).is_file() and (run_dir / name).stat().st_mtime >= since for name in RECORDS)
     return str(run_dir), recorded
 
 

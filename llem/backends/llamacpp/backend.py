@@ -16,10 +16,13 @@ import inspect
 import time
 from pathlib import Path
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, BatchRecord, Generation
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
+from llem.backends.llamacpp.layout import flash_attn
 from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
+from llem.models.gguf import resolve_gguf
+from llem.workload.request import Request
 
 BATCHING = (
     "sequential: llama-cpp-python's Llama runs one sequence at a time, so workload.batch_size does not "
@@ -42,8 +45,6 @@ class LlamaCppBackend(Backend):
 
     def load(self) -> None:
         import llama_cpp
-
-        from llem.models.gguf import resolve_gguf
 
         s, m, w = self.settings, self.spec.model, self.spec.workload
         self._lib = llama_cpp
@@ -198,7 +199,7 @@ class LlamaCppBackend(Backend):
                 "n_gpu_layers_requested": requested,
                 "n_gpu_layers_offloaded": offloaded,
                 "gpu_offload_supported": offload,
-                "flash_attn": bool(llm.context_params.flash_attn),
+                "flash_attn": flash_attn(llm.context_params),
                 "type_k": s["type_k"] or "f16",
                 "type_v": s["type_v"] or "f16",
                 "use_mmap": s["use_mmap"],

@@ -4,10 +4,12 @@ JobSpec. Pure functions, no engine import; its flags are ModelSettings/ServerSet
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Optional, Sequence
 
+from llem.backends.llamacpp import vocab
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.backends.llamacpp.threads import physical_cores
+from llem.models.gguf import resolve_gguf
 from llem.serving.plan import LOOPBACK, ServerPlan
 
 # llama-cpp-python's server fills fields a request leaves out with its own defaults: repeat_penalty 1.1
@@ -15,11 +17,17 @@ from llem.serving.plan import LOOPBACK, ServerPlan
 # turn them off, as the offline backend and the other servers sample (workload.sampling's top_k/top_p
 # still override when temperature > 0).
 NEUTRAL_SAMPLING = {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}
+# The bias that keeps an end-of-generation token from being picked. Finite, because the request body is
+# kept in result.json and JSON has no infinity; the server adds it to a float32 logit, so that token's
+# probability is exactly 0 at any temperature.
+EOG_BIAS = -1e9
 
 
 def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
-            n_gpu_layers: int, n_threads: int, python: Optional[str] = None) -> ServerPlan:
-    """The server's plan from backend settings and resolved sizes."""
+            n_gpu_layers: int, n_threads: int, python: Optional[str] = None,
+            eog_ids: Sequence[int] = ()) -> ServerPlan:
+    """The server's plan from backend settings and resolved sizes. eog_ids: the GGUF's
+    end-of-generation tokens (vocab.eog_ids), biased away in every request."""
     model = {
         "model": gguf_path,
         "n_ctx": n_ctx,
@@ -33,6 +41,8 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
         "seed": settings["seed"],
         "type_k": KV_CACHE_TYPES[settings["type_k"]] if settings["type_k"] else None,
         "type_v": KV_CACHE_TYPES[settings["type_v"]] if settings["type_v"] else None,
+        # As offline: logits for the last position only (its default, True, keeps n_vocab logits per prompt token).
+        "logits_all": False,
         "verbose": False,
     }
     server = {"host": LOOPBACK, "port": port,
@@ -42,17 +52,22 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
     for key, value in {**model, **server}.items():
         if value is not None:  # its argparse takes booleans as values: --flash_attn False
             argv += [f"--{key}", str(value)]
-    # min_tokens suppresses EOS until max_tokens; the server has no ignore_eos field.
-    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=("min_tokens",),
-                      request_extras=dict(NEUTRAL_SAMPLING), chat_length_fields=("max_tokens",))
+    # The server has no ignore_eos field and stops at any end-of-generation token; min_tokens blocks only
+    # token_eos(). So every EOG id gets the bias instead (as the offline backend's sampler chain does), and
+    # min_tokens is then left out: llama-cpp-python (0.3.16 to 0.3.36, Llama._create_completion) drops both
+    # logits processors when a request has min_tokens and logit_bias (logits_processor.extend() is None).
+    extras, fixed = dict(NEUTRAL_SAMPLING), ("min_tokens",)
+    if eog_ids:
+        extras.update(logit_bias={str(t): EOG_BIAS for t in eog_ids}, logit_bias_type="input_ids")
+        fixed = ("logit_bias",)
+    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=fixed,
+                      request_extras=extras, chat_length_fields=("max_tokens",))
 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the GGUF resolved (converted where llem builds it), layers by device."""
-    from llem.models.gguf import resolve_gguf
-
     s = spec.backend
     gguf, _origin = resolve_gguf(spec.model)
     layers = s["n_gpu_layers"] if s["n_gpu_layers"] is not None else (-1 if device == "cuda" else 0)
     return command(s, spec.workload, str(gguf), port, context_length(s, spec.workload), layers,
-                   s["n_threads"] or physical_cores())
+                   s["n_threads"] or physical_cores(), eog_ids=vocab.eog_ids(str(gguf)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from llem.backends.base import Backend, BatchRecord, Generation, Request
+from llem.backends.base import Backend, BatchRecord, Generation
+from llem.models.loading import load_tokenizer, model_location, random_config
+from llem.workload.request import Request
 
 
 class PyTorchBackend(Backend):
@@ -14,8 +16,6 @@ class PyTorchBackend(Backend):
         import torch
         import transformers
         from transformers import AutoModelForCausalLM
-
-        from llem.models.loading import load_tokenizer, model_location, random_config
 
         s, m = self.settings, self.spec.model
         if s["num_threads"] and self.device == "cpu":

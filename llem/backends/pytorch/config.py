@@ -6,6 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llem.checks import resolve_device
 from llem.errors import UserError
 
 
@@ -25,8 +26,6 @@ class PyTorchConfig(BaseModel):
 
     @classmethod
     def check(cls, spec) -> None:
-        from llem.checks import resolve_device
-
         b = spec.backend
         device = resolve_device(spec.hardware.device)
         if device == "cpu" and b["dtype"] == "float16":

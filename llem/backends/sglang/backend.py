@@ -5,9 +5,11 @@ Run on an H200 with SGLang 0.5.16 (docs/measurements.md); SGLang has no CPU buil
 
 from __future__ import annotations
 
-import dataclasses
-
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
+from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+from llem.backends.sglang.serverargs import live_fields
+from llem.models.source import model_source
+from llem.workload.request import Request
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
 REPORTED_SERVER_ARGS = (
@@ -24,9 +26,6 @@ class SglangBackend(Backend):
     def load(self) -> None:
         import sglang
 
-        from llem.backends.engine_models import model_source
-        from llem.backends.sglang.mapping import engine_kwargs, sampling_params
-
         self.source = model_source(self.spec.model)
         self.engine_kwargs = engine_kwargs(self.spec, self.source.model, self.source.tokenizer, self.source.load_format)
         self.engine = sglang.Engine(**self.engine_kwargs)
@@ -36,13 +35,9 @@ class SglangBackend(Backend):
 
     @classmethod
     def load_key(cls, spec) -> dict:
-        from llem.backends.sglang.mapping import engine_kwargs
-
         return engine_kwargs(spec)  # max_running_requests and context_length may come from the workload
 
     def rebind(self, spec) -> None:
-        from llem.backends.sglang.mapping import sampling_params
-
         super().rebind(spec)
         self.sampling = sampling_params(spec)
 
@@ -68,8 +63,7 @@ class SglangBackend(Backend):
             lambda _group, results: [list(res.get("output_ids") or []) for res in results])
 
     def describe(self) -> dict:
-        args = getattr(self.engine, "server_args", None)
-        resolved = dataclasses.asdict(args) if dataclasses.is_dataclass(args) else {}
+        resolved = live_fields(getattr(self.engine, "server_args", None))
         effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
         cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])
         bs = self.spec.workload.batch_size

@@ -1,7 +1,8 @@
 """Settings of the SGLang backend (validated before anything heavy is imported).
 
-Names follow SGLang's `ServerArgs` fields (`python/sglang/srt/server_args.py`); the accepted
-values were read from sgl-project/sglang at commit 001067fffe33427bee0ed2f007fb7551a1d76b44.
+Names follow SGLang's `ServerArgs` fields (`python/sglang/srt/server_args.py`). The values that
+quantization, kv_cache_dtype and attention_backend accept are the installed SGLang's own (read from
+its server_args.py without importing it), else lists pinned to SGLang 0.5.16 (serverargs.py).
 SGLang cannot be installed on llem's CPU machines: this backend has not yet run on hardware.
 """
 
@@ -11,22 +12,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llem.errors import UserError
+from llem.backends.engine_checks import check_fp8, check_parallelism, check_passthrough
+from llem.backends.sglang.serverargs import choices_for_validation
+from llem.checks import resolve_device
+from llem.errors import UserError, did_you_mean
 
-# server_args.QUANTIZATION_CHOICES (the platform-neutral part; NPU/MLX-only names left out)
-QUANTIZATION_CHOICES = (
-    "awq", "fp8", "mxfp8", "gptq", "marlin", "gptq_marlin", "awq_marlin", "bitsandbytes", "gguf", "modelopt",
-    "modelopt_fp8", "modelopt_fp4", "nvfp4_online", "modelopt_mixed", "petit_nvfp4", "w8a8_int8", "w8a8_fp8",
-    "moe_wna16", "w4afp8", "mxfp4", "auto-round", "auto-round-int8", "compressed-tensors", "quark",
-    "quark_int4fp8_moe", "quark_mxfp4", "unquant",
-)
-# server_args.ServerArgs.kv_cache_dtype choices
-KV_CACHE_DTYPES = ("auto", "fp8_e5m2", "fp8_e4m3", "mxfp8", "bf16", "bfloat16", "nvfp4", "fp4_mx_block16", "fp4_e2m1")
-# server_args.ATTENTION_BACKEND_CHOICES, NVIDIA and common ones
-ATTENTION_BACKENDS = (
-    "triton", "torch_native", "flex_attention", "fa3", "fa4", "flashinfer", "flashmla", "cutlass_mla",
-    "trtllm_mla", "trtllm_mha", "dual_chunk_flash_attn",
-)
 RESERVED_ENGINE_KWARGS = ("model_path", "tokenizer_path", "revision", "trust_remote_code", "load_format", "skip_tokenizer_init")
 
 
@@ -56,16 +46,16 @@ class SglangConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other ServerArgs field, passed through
 
     @classmethod
-    def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tp_size"] * spec.backend["pp_size"]
 
+    @classmethod
+    def check(cls, spec) -> None:
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)
         check_parallelism("sglang", device, hw, {"tp_size": b["tp_size"], "pp_size": b["pp_size"]})
-        check_choice("quantization", b["quantization"], QUANTIZATION_CHOICES)
-        check_choice("kv_cache_dtype", b["kv_cache_dtype"], KV_CACHE_DTYPES)
-        check_choice("attention_backend", b["attention_backend"], ATTENTION_BACKENDS)
+        _check_choices(b)
         check_fp8("sglang", hw, "quantization", b["quantization"])
         check_fp8("sglang", hw, "kv_cache_dtype", b["kv_cache_dtype"])
         check_passthrough("sglang", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
@@ -76,3 +66,12 @@ class SglangConfig(BaseModel):
             raise UserError("backend.chunked_prefill_size=0 is not valid: give a chunk size in tokens, -1 to disable chunked prefill, or null for SGLang's default.")
         if b["batching"] == "static" and b["max_running_requests"] and b["max_running_requests"] < w.batch_size:
             raise UserError(f"backend.max_running_requests={b['max_running_requests']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once.")
+
+
+def _check_choices(b: dict) -> None:
+    choices, origin = choices_for_validation()
+    for key, accepted in choices.items():
+        value = b[key]
+        if value is not None and value not in accepted:
+            raise UserError(f"backend.{key}={value} is not valid{did_you_mean(str(value), list(accepted))}: "
+                            f"choose one of {', '.join(sorted(accepted))} (the values of {origin}).")

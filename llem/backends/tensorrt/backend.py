@@ -1,9 +1,9 @@
 """TensorRT-LLM through its LLM API, with an engine cache keyed by the build settings.
 
-runtime=trt builds a TensorRT engine (tensorrt_llm._tensorrt_engine.LLM in 1.x, tensorrt_llm.LLM
-before) and saves it under <llem cache>/tensorrt-engines/<hash>; a later job with the same build
-settings loads the saved engine instead of building. runtime=pytorch uses TensorRT-LLM's PyTorch
-runtime. Not yet run on hardware: TensorRT-LLM cannot be installed on llem's CPU machines.
+runtime=pytorch (the default) uses TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM, >= 1.0).
+runtime=trt builds a TensorRT engine (tensorrt_llm._tensorrt_engine.LLM, 1.0-1.2) and saves it
+under <llem cache>/tensorrt-engines/<hash>; a later job whose build-shaping settings are the same
+loads the saved engine instead of building. Not yet run on hardware: TensorRT-LLM cannot be installed on llem's CPU machines.
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from llem.backends.base import Backend, Generation, Request
+from llem.backends.base import Backend, Generation
+from llem.backends.tensorrt import mapping
+from llem.models.source import model_source
+from llem.paths import cache_dir
+from llem.workload.request import Request
 
 
 class TensorRTBackend(Backend):
@@ -22,9 +26,6 @@ class TensorRTBackend(Backend):
     def load(self) -> None:
         import tensorrt_llm
         from tensorrt_llm.llmapi import KvCacheConfig, SamplingParams
-
-        from llem.backends.engine_models import model_source
-        from llem.backends.tensorrt import mapping
 
         s = self.settings
         self.version = tensorrt_llm.__version__
@@ -48,12 +49,10 @@ class TensorRTBackend(Backend):
     def _load_trt_engine(self, kwargs: dict, mapping) -> None:
         from tensorrt_llm.llmapi import BuildConfig, QuantAlgo, QuantConfig
 
-        from llem.paths import cache_dir
-
         LLM = _trt_llm_class()
         self.build = mapping.build_settings(self.spec)
         self.quant = mapping.quant_settings(self.spec)
-        key = mapping.engine_cache_key(self.spec, self.version)
+        key = mapping.engine_cache_key(self.spec, self.version, self.source.load_format)
         root = cache_dir() / "tensorrt-engines"
         engine_dir = root / key
         if self.settings["engine_cache"] and (engine_dir / "config.json").is_file():
@@ -73,14 +72,10 @@ class TensorRTBackend(Backend):
 
     @classmethod
     def load_key(cls, spec) -> dict:
-        from llem.backends.tensorrt import mapping
-
         return mapping.build_settings(spec)  # the engine's shape limits come from the workload unless set
 
     def rebind(self, spec) -> None:
         from tensorrt_llm import SamplingParams
-
-        from llem.backends.tensorrt import mapping
 
         super().rebind(spec)
         self.sampling_kwargs = mapping.sampling_kwargs(spec)
@@ -139,18 +134,14 @@ class TensorRTBackend(Backend):
 
 
 def _build_cap(backend):
-    from llem.backends.tensorrt.mapping import build_settings
-
-    return build_settings(backend.spec)["max_batch_size"]
+    return mapping.build_settings(backend.spec)["max_batch_size"]
 
 
 def _trt_llm_class():
-    """The TensorRT-engine LLM class: tensorrt_llm._tensorrt_engine.LLM in 1.x (where
-    tensorrt_llm.LLM is the PyTorch runtime), tensorrt_llm.LLM in 0.x."""
-    try:
-        from tensorrt_llm._tensorrt_engine import LLM
-    except ImportError:
-        from tensorrt_llm import LLM
+    """The TensorRT-engine LLM class of TensorRT-LLM 1.0-1.2 (tensorrt_llm.LLM is the PyTorch runtime
+    there); validation refuses runtime=trt where it is absent (runtimes.py)."""
+    from tensorrt_llm._tensorrt_engine import LLM
+
     return LLM
 
 

@@ -12,7 +12,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llem.errors import UserError
+from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.backends.tensorrt.runtimes import trt_runtime_refusal
+from llem.checks import resolve_device
+from llem.errors import UserError, choice_error
 
 # tensorrt_llm.quantization.mode.QuantAlgo members usable as a model's quant_algo
 QUANT_ALGOS = (
@@ -42,9 +45,10 @@ class TensorRTConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["tensorrt"] = "tensorrt"
-    # trt: a TensorRT engine built by the LLM API and cached by a hash of the build settings;
-    # pytorch: TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM in 1.x), nothing to build.
-    runtime: Literal["trt", "pytorch"] = "trt"
+    # pytorch: TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM, its default since 1.0), nothing to build;
+    # trt: the legacy TensorRT-engine runtime (1.0-1.2), an engine built by the LLM API and cached by a
+    # hash of everything that shapes it. Refused where the installed release has no such runtime.
+    runtime: Literal["pytorch", "trt"] = "pytorch"
     # continuous: all requests in one LLM.generate call, the engine's max_batch_size caps the
     # running batch; static: groups of workload.batch_size, one call each.
     batching: Literal["continuous", "static"] = "continuous"
@@ -67,22 +71,26 @@ class TensorRTConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # other LLM(...) arguments, passed through
 
     @classmethod
-    def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tensor_parallel_size"] * spec.backend["pipeline_parallel_size"]
 
+    @classmethod
+    def check(cls, spec) -> None:
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)
         check_parallelism("tensorrt", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],
                                                    "pipeline_parallel_size": b["pipeline_parallel_size"]})
         if b["quantization"] is not None and quant_algo(b["quantization"]) not in QUANT_ALGOS:
-            from llem.errors import choice_error
-
             raise choice_error("backend.quantization", b["quantization"], list(QUANT_ALGOS) + list(QUANT_ALIASES))
         check_choice("kv_cache_quantization", b["kv_cache_quantization"], KV_CACHE_QUANT_ALGOS)
         check_fp8("tensorrt", hw, "quantization", quant_algo(b["quantization"]))
         check_fp8("tensorrt", hw, "kv_cache_quantization", b["kv_cache_quantization"])
         check_passthrough("tensorrt", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
+        if b["runtime"] == "trt":
+            refusal = trt_runtime_refusal()
+            if refusal:
+                raise UserError(refusal)
         if b["quantization"] is not None and b["runtime"] == "pytorch":
             raise UserError(f"backend.quantization={b['quantization']} quantises while building a TensorRT engine (runtime=trt); the PyTorch runtime takes pre-quantised checkpoints: set runtime=trt or use a quantised model.")
         if b["build_kwargs"] and b["runtime"] != "trt":

@@ -13,7 +13,7 @@ from typing import Optional
 
 from llem.backends.tensorrt.config import quant_algo
 
-ENGINE_CACHE_VERSION = 1
+ENGINE_CACHE_VERSION = 2  # 2: the key covers engine_kwargs, enable_chunked_prefill and the weights' load format
 
 
 def build_settings(spec) -> dict:
@@ -85,8 +85,10 @@ def sampling_kwargs(spec) -> dict:
     return kw
 
 
-def engine_cache_key(spec, trtllm_version: str) -> str:
-    """Content hash of everything that shapes a built engine; equal keys can share one engine."""
+def engine_cache_key(spec, trtllm_version: str, load_format: str = "auto") -> str:
+    """Content hash of everything that shapes a built engine; equal keys can share one engine. The
+    LLM(...) arguments passed through (engine_kwargs) and chunked prefill (it needs paged context
+    attention in the engine) are in it; KV-cache settings are not (the runtime sizes the cache)."""
     s, m = spec.backend, spec.model
     identity = {
         "llem_engine_cache": ENGINE_CACHE_VERSION,
@@ -97,6 +99,9 @@ def engine_cache_key(spec, trtllm_version: str) -> str:
         "build": build_settings(spec),
         "tensor_parallel_size": s["tensor_parallel_size"],
         "pipeline_parallel_size": s["pipeline_parallel_size"],
+        "enable_chunked_prefill": s["enable_chunked_prefill"],
+        "engine_kwargs": s["engine_kwargs"],
+        "load_format": load_format,
     }
     blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from llem.models.source import model_source
 from llem.serving.plan import LOOPBACK, ServerPlan, cli_flags
 
 
@@ -30,8 +31,6 @@ def command(model: str, port: int, runtime: str, max_batch_size: Optional[int], 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: sizes from the backend settings, else the workload's context."""
-    from llem.backends.engine_models import model_source
-
     s, w = spec.backend, spec.workload
     src = model_source(spec.model)
     return command(src.model, port, s["runtime"], s["max_batch_size"],  # None: trtllm-serve's default

@@ -5,8 +5,11 @@ from __future__ import annotations
 import gc
 import os
 
-from llem.backends.base import Backend, Generation, Request
-from llem.errors import UserError
+from llem.backends.base import Backend, Generation
+from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
+from llem.errors import UserError, did_you_mean
+from llem.models.source import ModelSource, model_source
+from llem.workload.request import Request
 
 DEFAULT_CPU_KVCACHE_GIB = 1  # cpu_kvcache_space_gib=null on CPU (VLLM_CPU_KVCACHE_SPACE from the environment wins)
 
@@ -27,9 +30,6 @@ class VllmBackend(Backend):
         import vllm
         from vllm import LLM, SamplingParams
 
-        from llem.backends.engine_models import model_source
-        from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
-
         self.source = model_source(self.spec.model)
         kwargs = engine_kwargs(self.spec, self.source)
         _check_engine_fields(kwargs)
@@ -41,16 +41,11 @@ class VllmBackend(Backend):
 
     @classmethod
     def load_key(cls, spec) -> dict:
-        from llem.backends.engine_models import ModelSource
-        from llem.backends.vllm.mapping import engine_kwargs
-
         # the model is compared elsewhere; here what the workload sizes (max_num_seqs, max_model_len)
         return engine_kwargs(spec, ModelSource(model="", tokenizer=None, load_format="", label=""))
 
     def rebind(self, spec) -> None:
         from vllm import SamplingParams
-
-        from llem.backends.vllm.mapping import sampling_kwargs
 
         super().rebind(spec)
         self.sampling = SamplingParams(**sampling_kwargs(spec))
@@ -154,8 +149,6 @@ def _check_engine_fields(kwargs: dict) -> None:
     known = {f.name for f in dataclasses.fields(EngineArgs)}
     unknown = sorted(k for k in kwargs if k not in known)
     if unknown:
-        from llem.errors import did_you_mean
-
         raise UserError(f"backend.engine_kwargs.{unknown[0]} is not an argument of this vLLM's EngineArgs{did_you_mean(unknown[0], sorted(known))}: check the name against vLLM's engine arguments.")
 
 

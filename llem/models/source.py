@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from llem.models.archs import load_arch
+from llem.models.builtin import materialize
+from llem.models.loading import model_location
+from llem.paths import cache_dir
+
 RANDOM_DIR_VERSION = "v1"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -28,8 +33,6 @@ class ModelSource:
 
 
 def model_source(model) -> ModelSource:
-    from llem.models.loading import model_location
-
     if model.weights == "random":
         path = str(random_model_dir(model.arch))
         return ModelSource(path, path, "dummy", f"random weights, shape of {model.arch} (llem tiny tokenizer)")
@@ -39,8 +42,6 @@ def model_source(model) -> ModelSource:
 
 def random_model_dir(arch: str) -> Path:
     """A config-only model folder for `arch`, built once into llem's cache (atomic rename)."""
-    from llem.paths import cache_dir
-
     final = cache_dir() / "models" / f"random-{arch}-{RANDOM_DIR_VERSION}"
     if (final / "config.json").is_file():
         return final
@@ -59,9 +60,6 @@ def random_model_dir(arch: str) -> Path:
 
 
 def _write_random_dir(arch: str, out: Path) -> None:
-    from llem.models.archs import load_arch
-    from llem.models.builtin import materialize
-
     config = {k: v for k, v in load_arch(arch).items() if not k.startswith("_")}
     config.setdefault("torch_dtype", "bfloat16")
     (out / "config.json").write_text(json.dumps(config, indent=2))

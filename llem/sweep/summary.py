@@ -2,15 +2,18 @@
 other processes, on Slurm nodes or in containers. Hydra saves each job's config under
 <sweep_dir>/<job>/.hydra/config.yaml; from it we find the job's run dir and read its outcome.
 
-The launcher process may also know what its jobs did (llem.app.SESSION: jobs it ran itself, and
+The launcher process may also know what its jobs did (llem.sweep.ledger.SESSION: jobs it ran itself, and
 those llem's launchers ran elsewhere). Where it does, that outcome decides the job's status: only it
 knows that a job could not write its run dir (a full disk leaves an older result, or nothing), or
-that a job found the result an earlier job of the same sweep had measured."""
+that a job found the result an earlier job of the same sweep had measured. A job whose outcome
+names its run dir is not rebuilt from its config; only the others are (a spec per job, once)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
+
+from llem import paths
 
 STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid")
 
@@ -23,7 +26,7 @@ def _job_order(name: Optional[str]):
 
 
 def _job_configs(sweep_dir: Path) -> list[Path]:
-    found = [p for p in Path(sweep_dir).glob("*/.hydra/config.yaml")]
+    found = [p for p in Path(sweep_dir).glob(f"*/{paths.HYDRA_JOB_CONFIG}")]
     return sorted(found, key=lambda p: _job_order(p.parent.parent.name))
 
 
@@ -37,41 +40,54 @@ def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]
         except (OSError, ValueError):
             return None
 
-    result = load("result.json")
+    result = load(paths.RESULT)
     if result and result.get("status") == "ok":
         finished = result.get("identity", {}).get("finished_unix_s") or 0
         return ("measured" if finished >= since_unix_s else "skipped"), None
-    failure = load("failure.json")
+    failure = load(paths.FAILURE)
     if failure:
         err = failure.get("error") or {}
         return "failed", f"{err.get('type')}: {err.get('message')}"
     return "incomplete", "no result and no failure record (the job was killed, or never started)"
 
 
-def _disk_jobs(sweep_dir: Path, since_unix_s: float) -> list[dict]:
+def _job_run_dir(cfg_path: Path) -> tuple[str, str, bool]:
+    """(run id, run dir, run.force) of the job whose Hydra config is at cfg_path; UserError if invalid."""
     from omegaconf import OmegaConf
 
-    from llem.errors import UserError
     from llem.spec import build_spec
 
+    spec = build_spec(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
+    return spec.run_id(), str(paths.spec_run_dir(spec).resolve()), spec.run.force
+
+
+def _disk_jobs(sweep_dir: Path, since_unix_s: float, known: Optional[dict] = None) -> list[dict]:
+    """known: {job name: run dir} from the outcomes this process holds; those jobs' configs are not
+    rebuilt (their outcome decides the status where disk and outcome disagree)."""
+    from llem.errors import UserError
+
+    known = known or {}
     jobs, measured_dirs = [], set()
     for cfg_path in _job_configs(Path(sweep_dir)):
         job = {"job": cfg_path.parent.parent.name}
-        try:
-            spec = build_spec(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
-        except UserError as exc:
-            job.update(status="invalid", message=str(exc))
-            jobs.append(job)
-            continue
-        run_dir = str((Path(spec.run.output_root) / "runs" / spec.run_id()).resolve())
+        if known.get(job["job"]):
+            run_dir = str(Path(known[job["job"]]).resolve())
+            run_id, force = Path(run_dir).name, True  # a shared run dir is told apart by the outcomes
+        else:
+            try:
+                run_id, run_dir, force = _job_run_dir(cfg_path)
+            except UserError as exc:
+                job.update(status="invalid", message=str(exc))
+                jobs.append(job)
+                continue
         status, message = job_outcome(Path(run_dir), since_unix_s)
         if status == "measured":
             # Jobs of one sweep with the same config share a run dir: the first measured it, a later one
             # found its result complete (unless run.force made it measure again).
-            if run_dir in measured_dirs and not spec.run.force:
+            if run_dir in measured_dirs and not force:
                 status = "skipped"
             measured_dirs.add(run_dir)
-        job.update(status=status, run_id=spec.run_id(), run_dir=run_dir, message=message)
+        job.update(status=status, run_id=run_id, run_dir=run_dir, message=message)
         jobs.append(job)
     return jobs
 
@@ -121,8 +137,10 @@ def _merge(jobs: list[dict], outcomes) -> list[dict]:
 
 
 def summarize_sweep(sweep_dir: Path, since_unix_s: float, outcomes=()) -> dict:
-    """outcomes: llem.app.Outcome objects (or their dicts) of this sweep's jobs, where known."""
-    jobs = sorted(_merge(_disk_jobs(Path(sweep_dir), since_unix_s), outcomes), key=lambda j: _job_order(j.get("job")))
+    """outcomes: llem.sweep.ledger.Outcome objects (or their dicts) of this sweep's jobs, where known."""
+    outcomes = [_as_dict(o) for o in outcomes]
+    known = {str(o["job"]): o["run_dir"] for o in outcomes if o.get("job") is not None and o.get("run_dir")}
+    jobs = sorted(_merge(_disk_jobs(Path(sweep_dir), since_unix_s, known), outcomes), key=lambda j: _job_order(j.get("job")))
     counts = {s: sum(j["status"] == s for j in jobs) for s in STATUSES}
     return {"sweep_dir": str(Path(sweep_dir).resolve()), "jobs": jobs, "counts": counts}
 

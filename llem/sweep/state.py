@@ -14,8 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-SWEEP_FILE = "llem_sweep.json"
-SUMMARY_FILE = "llem_sweep_summary.json"
+from llem.paths import SWEEP_FILE
 
 ENV_SWEEP_ID = "LLEM_SWEEP_ID"
 ENV_SWEEP_DIR = "LLEM_SWEEP_DIR"

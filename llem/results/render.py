@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from llem.progress import console
+from llem.results.basis import meter_label, record_is_estimate
+from llem.results.server_summary import server_rows
+
 
 def _fmt(v, spec: str = ".3g", unit: str = "") -> str:
     if v is None:
@@ -18,10 +22,16 @@ def _ci(stat: dict | None, spec: str = ".3g") -> str:
     return s
 
 
+def _bound(result: dict, field: str) -> str:
+    """The uncertainty budget's expanded bound (k=2), where the result has one (schema 2)."""
+    u = ((result.get("energy") or {}).get("uncertainty") or {}).get(field)
+    if not u or u.get("relative_expanded") is None:
+        return ""
+    return f"  [dim](± {u['expanded']:.2g} budget, k=2: {u['relative_expanded']:.1%})[/dim]"
+
+
 def render(result: dict, run_dir) -> None:
     from rich.table import Table
-
-    from llem.progress import console
 
     con = console()
     ident = result["identity"]
@@ -44,17 +54,18 @@ def render(result: dict, run_dir) -> None:
     if m.get("ttft_p50_s") is not None:
         t.add_row("time to first token", f"p50 {_fmt(m['ttft_p50_s'], '.3f', ' s')}, p90 {_fmt(m['ttft_p90_s'], '.3f', ' s')}")
     if result.get("server"):  # workload.mode=server: TTFT/ITL/TPOT percentiles, goodput
-        from llem.serving.summary import server_rows
-
         for row in server_rows(result):
             t.add_row(*row)
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
     else:
-        t.add_row("J / output token", _ci(st["energy_j_per_output_token"], ".4g"))
-        t.add_row("  dynamic (− idle)", _ci(st["dynamic_energy_j_per_output_token"], ".4g"))
-        t.add_row("energy / window", f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({result['energy']['meter'].get('meter')})")
+        est = " [yellow](estimate)[/yellow]" if record_is_estimate(result) else ""
+        t.add_row("J / output token" + est, _ci(st["energy_j_per_output_token"], ".4g") + _bound(result, "energy_j_per_output_token"))
+        t.add_row("  dynamic (− idle)" + est, _ci(st["dynamic_energy_j_per_output_token"], ".4g") + _bound(result, "dynamic_energy_j_per_output_token"))
+        t.add_row("energy / window" + est, f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({meter_label(result)})")
+        if result.get("validity", {}).get("windows_measured"):
+            t.add_row("windows measured", result["validity"]["windows_measured"])
     roof = result.get("roofline") or {}
     if ident["device"] == "cuda" and roof:
         t.add_row("roofline", _roofline(roof))

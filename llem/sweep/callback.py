@@ -4,7 +4,7 @@
   export the sweep to the environment for jobs started from here;
 - on_job_start (the job's process, wherever it runs): adopt the sweep from the sweep file;
 - on_multirun_end (launcher process): stop the warm measurement worker, count measured / skipped /
-  failed jobs from the run dirs and the outcomes this process holds (llem.app.SESSION), write
+  failed jobs from the run dirs and the outcomes this process holds (llem.sweep.ledger.SESSION), write
   llem_sweep_summary.json, print the summary and close the parent run;
 - on_run_end (a single run): stop the warm measurement worker.
 
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 from typing import Any
+
+from llem.tracking.urls import sweep_links  # cheap (no mlflow): the links a sweep's end prints
 
 try:
     from hydra.experimental.callback import Callback
@@ -27,6 +29,13 @@ def _tracking(config) -> dict:
 
     node = config.get("tracking") if hasattr(config, "get") else None
     return OmegaConf.to_container(node, resolve=True) if node is not None else {"name": "none"}
+
+
+def _objective(config):
+    """The metric the sweep minimises (run.objective; its first choice): the runs table's sort key."""
+    run = config.get("run") if hasattr(config, "get") else None
+    objective = str(run.get("objective") or "") if run is not None else ""
+    return objective.split("|")[0].strip() or None
 
 
 def _close_warm_worker() -> None:
@@ -43,9 +52,9 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs: Any) -> None:
         from pathlib import Path
 
-        from llem.app import SESSION
         from llem.progress import console
-        from llem.tracking import sweep as sw
+        from llem.sweep import state as sw
+        from llem.sweep.ledger import SESSION
 
         self._first_outcome = len(SESSION.outcomes)  # this sweep's jobs are those recorded from here on
         sweep = sw.new_sweep(Path(str(config.hydra.sweep.dir)), list(config.hydra.overrides.task))
@@ -77,7 +86,7 @@ class SweepCallback(Callback):
         return state
 
     def on_job_start(self, config, **kwargs: Any) -> None:
-        from llem.tracking import sweep as sw
+        from llem.sweep import state as sw
 
         try:
             from hydra.core.hydra_config import HydraConfig
@@ -98,11 +107,12 @@ class SweepCallback(Callback):
         _close_warm_worker()  # first: no engine stays loaded while the summary and uploads run
         from pathlib import Path
 
-        from llem.app import SESSION
+        from llem.paths import SWEEP_SUMMARY
         from llem.progress import console
         from llem.results.io import write_json
-        from llem.tracking import sweep as sw
-        from llem.tracking.summary import summarize_sweep, summary_line
+        from llem.sweep import state as sw
+        from llem.sweep.ledger import SESSION
+        from llem.sweep.summary import summarize_sweep, summary_line
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep = sw.read_sweep(sweep_dir) or sw.new_sweep(sweep_dir, [])
@@ -115,12 +125,14 @@ class SweepCallback(Callback):
                 name = f"job {job['job']}" if job.get("job") is not None else "a job"
                 console().print(f"  [red]{job['status']}[/red] {name} {job.get('run_id') or ''}: {job.get('message')}")
         try:
-            write_json(sweep_dir / sw.SUMMARY_FILE, summary)
+            write_json(sweep_dir / SWEEP_SUMMARY, summary)
         except OSError as exc:  # the disk that failed a job may not take the summary either
             console().print(f"[yellow]llem: warning:[/yellow] the sweep summary could not be written to "
-                            f"{sweep_dir / sw.SUMMARY_FILE} ({exc.strerror or exc}); it is printed above.")
+                            f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above.")
         self._catch_up(summary, sweep_dir)
         self._close_parent(sweep, summary["counts"])
+        for line in sweep_links(sweep, summary, _objective(config)):
+            console().print(f"llem: MLflow {line}", markup=False)
         for var in sw.ENV_VARS:
             os.environ.pop(var, None)
 

@@ -1,4 +1,7 @@
-"""Validation of workload.mode=server, run before anything heavy is imported or any server starts."""
+"""Validation of workload.mode=server, run by llem.spec before anything heavy is imported or any server starts.
+
+Plain rules on names (no engine or client import): the spec may import this module.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from llem.errors import UserError
 
 # WorkloadSpec fields that only mean something in server mode (left out of offline config hashes).
 SERVER_ONLY_FIELDS = ("concurrency", "request_rate", "arrival", "burst_size", "server_url",
-                      "ready_timeout_s", "slo_ttft_s", "slo_tpot_s", "endpoint")
+                      "ready_timeout_s", "slo_ttft_s", "slo_tpot_s", "endpoint", "client_processes")
 
 # Backends whose server's /v1/completions takes a prompt as a list of token ids (workload.source=synthetic):
 # vLLM, SGLang and trtllm-serve do; llama-cpp-python's server takes text only (its prompt field is str | list[str]).
@@ -26,6 +29,10 @@ def check_server_workload(w) -> None:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise UserError(f"workload.server_url={w.server_url} is not a valid server address: give a URL "
                             f"such as http://127.0.0.1:8000 (the server's base, without /v1).")
+    if w.client_processes is not None and w.client_processes > w.concurrency:
+        raise UserError(f"workload.client_processes={w.client_processes} is more than workload.concurrency={w.concurrency}: "
+                        f"each load-generator process holds at least one request slot; use at most {w.concurrency}, "
+                        f"or null to choose from the load.")
     if w.source == "synthetic" and w.endpoint == "chat":
         raise UserError("workload.source=synthetic cannot be sent with workload.endpoint=chat (a chat message is text; token-id "
                         "prompts go to /v1/completions only): use workload.endpoint=completions with synthetic prompts, "

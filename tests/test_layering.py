@@ -1,0 +1,268 @@
+"""llem's layering, read from its own imports (ast; nothing is imported): one-way floors.
+
+Rules (docs/architecture.md):
+- no import cycle, between modules or between layers (a subpackage such as llem.energy, or a
+  top-level module such as llem.spec, is one layer);
+- energy and results never import backends; backends never import tracking or report; tracking
+  never imports report, the sweep, the entrypoint or the runner; only llem.cli and llem.__main__
+  import llem.app or llem.cli (Hydra reaches its callback from conf/config.yaml, not from code);
+- no module imports another module's private (_name) names;
+- no lazy (function-local) import of llem's own modules: a module that is cheap to import is imported
+  at the top. The one exception is where the laziness saves something: the imported module pulls a
+  heavy third-party package at import time (HEAVY, through its own top-level imports) that the
+  importing module does not already pull, or the import is one of the few STARTUP_LAZY ones that keep
+  `python -m llem --help` free of pydantic and OmegaConf (checked in a fresh interpreter).
+
+Imports that other moves of issue 12 take away are listed in PENDING, each under the move that
+removes it; the rules hold for everything else. test_pending_moves_have_landed is xfail(strict=True)
+per move: once a move lands it passes, fails as XPASS, and its entry comes out of PENDING.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from import_graph import Import, cycles, describe_cycle, edges, scan, unit
+
+ROOT = Path(__file__).resolve().parent.parent / "llem"
+
+# Third-party packages whose import costs real start-up time or memory (or needs a GPU stack).
+HEAVY = {"torch", "transformers", "tokenizers", "safetensors", "accelerate", "vllm", "sglang", "tensorrt_llm",
+         "llama_cpp", "gguf", "mlflow", "matplotlib", "pandas", "numpy", "hydra", "omegaconf", "aiohttp", "httpx",
+         "pynvml", "zeus", "codecarbon", "optuna", "submitit", "docker"}
+# What `python -m llem --help` answers without, on top of HEAVY (tens of ms each, with pydantic's model
+# building; inspect, which dataclasses imports, brings ast, dis and tokenize: 15 modules, a quarter of --help).
+STARTUP_COST = HEAVY | {"pydantic", "pydantic_core", "rich", "yaml", "inspect"}
+
+# (importer prefix, imported prefix) pairs that must not exist; a prefix names a module and everything under it.
+FORBIDDEN = [
+    ("llem.energy", "llem.backends"),
+    ("llem.results", "llem.backends"),
+    ("llem.backends", "llem.tracking"),
+    ("llem.backends", "llem.report"),
+    ("llem.tracking", "llem.report"),
+    ("llem.tracking", "llem.sweep"),
+    ("llem.tracking", "llem.app"),
+    ("llem.tracking", "llem.runner"),
+]
+ENTRYPOINTS = ("llem.app", "llem.cli")  # importable only from these two and llem.__main__
+ENTRY_IMPORTERS = ("llem.cli", "llem.__main__")
+
+# Lazy imports kept for start-up time where the checker cannot see the cost (an import-time call),
+# each checked below in a fresh interpreter to still keep a heavy package out.
+STARTUP_LAZY = {
+    ("llem.cli", "llem.app"): "importing llem.app registers llem's OmegaConf resolvers (omegaconf): --help answers without it",
+    ("llem.cli", "llem.spec"): "llem.spec builds its pydantic models at import: --help answers without them",
+    ("llem.cli", "llem.registry"): "llem.registry's dataclasses import inspect: --help answers without it",
+    ("llem.cli", "llem.sweep.ledger"): "llem.sweep.ledger's dataclasses import inspect: --help answers without it",
+}
+
+# move -> (importer, imported) of the imports it removes
+SWEEP = "the sweep lifecycle (callback, summary, SESSION/Outcome) moves from tracking and app to llem/sweep"
+REGISTRY = "llem/registry.py (the engines move) imports llem.errors at the top"
+PENDING: dict[str, list[tuple[str, str]]] = {
+    SWEEP: [
+        ("llem.tracking.callback", "llem.app"),
+        ("llem.tracking.callback", "llem.runner"),
+        ("llem.tracking.summary", "llem.spec"),
+        ("llem.report.collect", "llem.tracking.summary"),
+        ("llem.report.collect", "llem.tracking.sweep"),
+    ],
+}
+# Lazy imports of llem's own modules inside files that the moves above rewrite; each move makes its
+# files' imports eager (or deletes them). Listed by file so that new lazy imports elsewhere still fail.
+PENDING_LAZY: dict[str, tuple[str, ...]] = {
+    SWEEP: ("llem.app", "llem.tracking", "llem.tracking.callback", "llem.tracking.summary", "llem.tracking.sweep",
+            "llem.tracking.sync", "llem.tracking.marker", "llem.tracking.upload"),
+    REGISTRY: ("llem.registry",),
+}
+
+
+def _pending_pairs() -> set[tuple[str, str]]:
+    return {pair for pairs in PENDING.values() for pair in pairs}
+
+
+def _settled(imports: list[Import]) -> list[Import]:
+    """The imports that stay once the pending moves land."""
+    pending = _pending_pairs()
+    return [i for i in imports if (i.importer, i.target) not in pending]
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+# ---- the checks (plain functions of a package tree, so that a planted tree can be checked too) ----
+
+def cycle_report(imports: list[Import], root: Path) -> list[str]:
+    found = []
+    for level, layers in (("module", None), ("layer", root)):
+        graph = edges(imports, layers)
+        found += [f"{level} cycle among {', '.join(sorted(members))}: {describe_cycle(path, graph)}"
+                  for members, path in cycles(graph)]
+    return found
+
+
+def forbidden_report(imports: list[Import]) -> list[str]:
+    bad = []
+    for i in imports:
+        for src, dst in FORBIDDEN:
+            if _under(i.importer, src) and _under(i.target, dst):
+                bad.append(f"{i.importer} imports {i.target} ({i.where}): {src} must not import {dst}")
+        if any(_under(i.target, e) for e in ENTRYPOINTS) and i.importer not in ENTRY_IMPORTERS \
+                and not any(_under(i.importer, e) for e in ENTRYPOINTS):
+            bad.append(f"{i.importer} imports the entrypoint {i.target} ({i.where}): only {', '.join(ENTRY_IMPORTERS)} may")
+    return bad
+
+
+def private_report(imports: list[Import]) -> list[str]:
+    return [f"{i.importer} imports private {n} from {i.target} ({i.where})"
+            for i in imports for n in i.names if n.startswith("_") and not n.startswith("__")]
+
+
+def heavy_at_import(root: Path) -> dict[str, set[str]]:
+    """Module -> the HEAVY packages importing it pulls in (its top-level imports, followed through llem's own)."""
+    direct: dict[str, set[str]] = {}
+    llem_deps: dict[str, set[str]] = {}
+    for imp in scan(root):
+        if not imp.local and imp.kind == "import":
+            llem_deps.setdefault(imp.importer, set()).add(imp.target)
+    for path in root.rglob("*.py"):
+        from import_graph import module_name
+
+        name = module_name(path, root)
+        heavy = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only (an `if TYPE_CHECKING:` block is not run)
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            heavy |= {m.split(".")[0] for m in mods if m.split(".")[0] in HEAVY}
+        direct[name] = heavy
+    pulled: dict[str, set[str]] = {}
+
+    def pull(m: str, seen: set[str]) -> set[str]:
+        if m in pulled:
+            return pulled[m]
+        out = set(direct.get(m, set()))
+        parts = m.split(".")
+        for k in range(2, len(parts)):  # importing a submodule runs its packages' __init__ first
+            out |= direct.get(".".join(parts[:k]), set())
+        for dep in llem_deps.get(m, ()):
+            if dep not in seen:
+                out |= pull(dep, seen | {dep})
+        pulled[m] = out
+        return out
+
+    return {m: pull(m, {m}) for m in direct}
+
+
+def lazy_report(imports: list[Import], root: Path, exempt: tuple[str, ...] = ()) -> list[str]:
+    heavy = heavy_at_import(root)
+    bad = []
+    for i in imports:
+        if not i.local or i.kind != "import" or i.importer in exempt or i.target == "llem" \
+                or (i.importer, i.target) in STARTUP_LAZY:
+            continue
+        saves = heavy.get(i.target, set()) - heavy.get(i.importer, set())
+        if not saves:
+            bad.append(f"{i.importer} imports {i.target} inside a function ({i.where}); "
+                       f"it pulls nothing heavy: import it at the top")
+    return bad
+
+
+def _fail(found: list[str]) -> None:
+    assert not found, f"{len(found)} layering offence(s):\n  " + "\n  ".join(found)
+
+
+# ---- the tests ----
+
+def _pending_lazy_modules() -> tuple[str, ...]:
+    return tuple(m for mods in PENDING_LAZY.values() for m in mods)
+
+
+def test_layering_no_import_cycles():
+    _fail(cycle_report(_settled(scan(ROOT)), ROOT))
+
+
+def test_layering_no_forbidden_imports():
+    _fail(forbidden_report(_settled(scan(ROOT))))
+
+
+def test_layering_no_private_names_across_modules():
+    _fail(private_report(_settled(scan(ROOT))))
+
+
+def test_layering_no_lazy_imports_of_llem_modules():
+    _fail(lazy_report(scan(ROOT), ROOT, exempt=_pending_lazy_modules()))
+
+
+@pytest.mark.parametrize("move", sorted(set(PENDING) | set(PENDING_LAZY)))
+@pytest.mark.xfail(strict=True, reason="lands with another part of issue 12; when this XPASSes, delete the move from PENDING/PENDING_LAZY")
+def test_layering_pending_moves_have_landed(move):
+    imports = scan(ROOT)
+    left = [f"{i.importer} -> {i.target} ({i.where})" for i in imports if (i.importer, i.target) in PENDING.get(move, [])]
+    left += lazy_report([i for i in imports if i.importer in PENDING_LAZY.get(move, ())], ROOT)
+    assert not left, "\n".join(left)
+
+
+@pytest.mark.parametrize("importer,target", sorted(STARTUP_LAZY))
+def test_layering_startup_lazy_imports_still_keep_a_heavy_package_out(importer, target):
+    probe = (f"import sys, {importer}; before = set(sys.modules); import {target}; "
+             f"print(' '.join(sorted({{m.split('.')[0] for m in set(sys.modules) - before}} & set(sys.argv[1:]))))")
+    out = subprocess.run([sys.executable, "-c", probe, *sorted(STARTUP_COST)], capture_output=True, text=True, check=True)
+    assert out.stdout.split(), f"{target} no longer pulls a heavy package: {importer} can import it at the top"
+
+
+def test_layering_rules_cover_the_layers_named_in_the_issue():
+    layers = {unit(i.importer, ROOT) for i in scan(ROOT)}
+    for name in ("llem.energy", "llem.backends", "llem.results", "llem.tracking", "llem.report", "llem.serving",
+                 "llem.workload", "llem.models", "llem.spec", "llem.cli"):
+        assert name in layers, name  # the scan sees them (a renamed package must be renamed here too)
+
+
+# ---- the checker itself fails on a planted break ----
+
+@pytest.fixture
+def planted(tmp_path):
+    """A copy of llem's tree to plant bad imports in."""
+    root = tmp_path / "llem"
+    shutil.copytree(ROOT, root, ignore=shutil.ignore_patterns("__pycache__", "conf"), symlinks=True)
+    return root
+
+
+def test_layering_catches_a_planted_upward_import(planted):
+    (planted / "energy" / "x.py").write_text("import llem.app\n")
+    found = forbidden_report(scan(planted))
+    assert any("llem.energy.x imports the entrypoint llem.app" in f and "llem/energy/x.py:1" in f for f in found), found
+    (planted / "energy" / "y.py").write_text("from llem.backends.base import Backend\n")
+    assert any("llem.energy.y imports llem.backends.base" in f for f in forbidden_report(scan(planted)))
+
+
+def test_layering_catches_a_planted_cycle(planted):
+    assert not any("llem.workload" in f for f in cycle_report(_settled(scan(planted)), planted))
+    (planted / "workload" / "prompts.py").write_text((planted / "workload" / "prompts.py").read_text()
+                                                    + "\nfrom llem.backends.base import Backend\n")
+    found = cycle_report(_settled(scan(planted)), planted)
+    members = [f.split(":")[0].removeprefix("layer cycle among ").split(", ") for f in found if f.startswith("layer cycle")]
+    assert any("llem.workload" in m and "llem.backends" in m for m in members), found
+    assert any("llem.workload -> llem.backends (llem/workload/prompts.py:" in f for f in found), found
+
+
+def test_layering_catches_a_planted_private_import_and_lazy_import(planted):
+    (planted / "stats.py").write_text((planted / "stats.py").read_text()
+                                      + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n")
+    assert any("llem.stats imports private _private from llem.errors" in f for f in private_report(scan(planted)))
+    assert any("llem.stats imports llem.errors inside a function" in f for f in lazy_report(scan(planted), planted))
+
+
+def test_layering_allows_a_lazy_import_that_keeps_a_heavy_package_out(planted):
+    (planted / "heavy_thing.py").write_text("import torch\n")
+    (planted / "errors.py").write_text((planted / "errors.py").read_text()
+                                       + "\n\ndef planted():\n    import llem.heavy_thing\n")
+    found = lazy_report(scan(planted), planted)
+    assert not any("llem.heavy_thing" in f for f in found), found

@@ -1,0 +1,72 @@
+"""Usage reporting is off for llem's jobs and the servers it starts (llem/telemetry.py), unless the user
+set a variable; checked against the installed libraries' own switches (vLLM, MLflow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from llem.telemetry import OPT_OUTS, opt_out
+
+
+def test_opt_out_fills_what_the_user_left_unset_and_keeps_what_they_set():
+    env = opt_out({"DO_NOT_TRACK": "0", "PATH": "/bin"})
+    assert env["DO_NOT_TRACK"] == "0" and env["PATH"] == "/bin"  # the user's choice stands
+    assert {k: env[k] for k in OPT_OUTS if k != "DO_NOT_TRACK"} == {k: v for k, v in OPT_OUTS.items() if k != "DO_NOT_TRACK"}
+
+
+_PROBE = """
+import json
+from mlflow.telemetry.utils import is_telemetry_disabled
+import vllm.envs as envs
+print(json.dumps({"mlflow_disabled": is_telemetry_disabled(), "vllm_no_usage_stats": envs.VLLM_NO_USAGE_STATS,
+                  "vllm_do_not_track": envs.VLLM_DO_NOT_TRACK}))
+"""
+
+
+def _probe(env: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_the_libraries_read_them_as_off():
+    pytest.importorskip("mlflow")
+    pytest.importorskip("vllm")
+    # a bare environment: MLflow also stays silent wherever it sees a CI or pytest variable, which would hide a miss
+    bare = {k: os.environ[k] for k in ("PATH", "HOME", "PYTHONPATH") if k in os.environ}
+    assert _probe(bare) == {"mlflow_disabled": False, "vllm_no_usage_stats": False, "vllm_do_not_track": False}
+    assert _probe(opt_out(dict(bare))) == {"mlflow_disabled": True, "vllm_no_usage_stats": True, "vllm_do_not_track": True}
+    # DO_NOT_TRACK=1 alone leaves MLflow on (it reads "true"): why llem sets MLflow's own variable as well
+    assert _probe(dict(bare, DO_NOT_TRACK="1"))["mlflow_disabled"] is False
+
+
+def test_a_server_llem_starts_gets_them(tmp_path, monkeypatch):
+    from llem.serving.plan import ServerPlan
+    from llem.serving.servers import ServerProcess
+
+    for key in OPT_OUTS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "0")  # set by the user: kept
+    dump = tmp_path / "env.json"
+    code = f"import json, os, time; json.dump(dict(os.environ), open({str(dump)!r}, 'w')); time.sleep(60)"
+    server = ServerProcess(ServerPlan("env probe", [sys.executable, "-c", code], 1), tmp_path / "server.log")
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not dump.exists() or not dump.read_text():
+            assert time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.1)
+        time.sleep(0.2)
+        seen = json.loads(dump.read_text())
+    finally:
+        server.stop()
+    assert seen["HF_HUB_DISABLE_TELEMETRY"] == "0"
+    assert {k: seen[k] for k in OPT_OUTS if k != "HF_HUB_DISABLE_TELEMETRY"} == \
+        {k: v for k, v in OPT_OUTS.items() if k != "HF_HUB_DISABLE_TELEMETRY"}
