@@ -41,7 +41,7 @@ def test_negative_decode_energy_is_flagged():
 def test_phases_end_to_end_with_replayed_energy(tmp_path):
     env = llem_env(LLEM_FAKE_NVML_TRACE=str(REPO / "tests" / "data" / "nvml_trace_h100.csv"))
     proc = run_llem(["model=tiny", "hardware=auto", "tracking=none", "workload.num_prompts=2", "workload.batch_size=2",
-                     "workload.output_tokens=8", "run.repeats=2", "run.phases=true", "energy.baseline_s=1", "run.min_window_s=0",
+                     "workload.output_tokens=8", "run.repeats=2", "run.phases=true", "energy.baseline_s=1", "run.min_window_s=1",
                      "energy.sampler=false"], tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout
     [path] = tmp_path.glob("outputs/runs/*/result.json")

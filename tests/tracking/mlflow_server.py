@@ -29,13 +29,17 @@ class MlflowServer:
         self.proc: subprocess.Popen | None = None
         self.uri = f"http://127.0.0.1:{self.port}"
 
+    def store_args(self) -> list[str]:
+        """Where the server keeps runs and artifacts: a SQLite file and a proxied artifact folder."""
+        return ["--backend-store-uri", f"sqlite:///{self.root / 'store.db'}",
+                "--artifacts-destination", str(self.root / "artifacts")]
+
     def start(self, timeout_s: float = 120) -> "MlflowServer":
         self.root.mkdir(parents=True, exist_ok=True)
         mlflow = Path(sys.executable).with_name("mlflow")
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{self.root / 'store.db'}",
-             "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",
+            [str(mlflow), "server", *self.store_args(), "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", "1"],
             cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s

@@ -25,6 +25,7 @@ from llem.interrupt import Interrupted, spawning
 
 from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, plain_job, record_not_started,
                       record_outcomes, refuse, resolved_device, sweep_job_config)
+from ._slurm_watch import wait_until_done_or_gone
 from ._stopping import not_started, pass_on, stopped_return
 
 try:
@@ -172,6 +173,9 @@ class _LlemSubmitit:
             if all(results[i] is not None for i in unit):  # collected before a signal cut this short
                 continue
             try:
+                if self._EXECUTOR == "slurm" and not wait_until_done_or_gone(job):
+                    raise RuntimeError(f"Slurm job {job.job_id} ended without a result (cancelled or killed; "
+                                       "squeue no longer lists it)")
                 rets = job.results()[0]
             except Exception as exc:  # the job's process died: killed by Slurm, out of memory, ...
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
