@@ -75,7 +75,7 @@ def test_alignment_proof_runs_end_to_end_against_an_independent_poller(tmp_path)
     trace = tmp_path / "trace.csv"
     constant_power_trace(trace, counter_step_s=0.1)
     args = ["--model", "tiny", "--weights=", "--hardware", "cpu", "--input-tokens", "8", "--repeats", "2",
-            "--short-tokens", "40", "--long-tokens", "80", "--long-batch", "2", "--cooldown-s", "0.6", "--baseline-s", "0.5",
+            "--short-tokens", "400", "--long-tokens", "800", "--long-batch", "2", "--cooldown-s", "0.6", "--baseline-s", "0.5",
             "--override", "energy.baseline_min_updates=5", "--override", "energy.settle_max_s=0",
             "--override", "energy.post_baseline=false", "--fake-nvml-trace", str(trace), "--out", str(tmp_path / "a.json")]
     out = run_script("gpu_alignment_proof.py", args, tmp_path)
@@ -85,7 +85,7 @@ def test_alignment_proof_runs_end_to_end_against_an_independent_poller(tmp_path)
     got = {(r["class"], r["align_edges"]): r for r in doc["results"]}
     assert set(got) == {("short", True), ("short", False), ("long", True), ("long", False)}
     for (cls, align), r in got.items():
-        # this shared CPU runs the same 40 tokens in 0.1-6 s: a window under one counter update is
+        # this shared CPU runs the same 400 tokens in 0.4-6 s: a window under one counter update is
         # null with its reason (never 0), the others are compared
         assert len(r["windows"]) == 2 and r["edge"]["n"] >= 1, r["windows"]
         for w in r["windows"]:
