@@ -194,6 +194,10 @@ def print_table(results: list[dict]) -> None:
                   f"{f(w.get('raw_nvml_j'), '9.2f')} {f(w.get('zeus_j'), '9.2f')} {f(w.get('diff_j'), '8.3f')} "
                   f"{f(w.get('diff_steps'), '6.2f')} {f(w['j_per_output_token'], '9.4f')} {w['output_tokens_per_s']:>8.1f}")
         s = r["j_per_output_token"]
+        if s is None:  # no window was long enough for the counter: nothing to average (never 0)
+            print(f"     bs {r['batch_size']}: J/token not measured (every window shorter than one counter update); "
+                  f"agreement within 2 counter steps: {r['all_agree']}")
+            continue
         cv = "n/a" if s["cv"] is None else f"{s['cv']:.1%}"
         print(f"     bs {r['batch_size']}: J/token mean {s['mean']}, CV {cv} over {s['n']} repeats; "
               f"agreement within 2 counter steps: {r['all_agree']}")

@@ -29,7 +29,8 @@ COOLDOWN_TOLERANCE_W = 5.0
 
 def meter_period(meter) -> Optional[float]:
     """The coarsest counter period of a meter (or of its parts), None where it has none."""
-    periods = [getattr(m, "update_period_s", None) for m in [meter, *getattr(meter, "parts", [])]]
+    meters = [meter, *getattr(meter, "parts", []), *([meter.inner] if hasattr(meter, "inner") else [])]
+    periods = [getattr(m, "update_period_s", None) for m in meters]
     periods = [p for p in periods if p]
     return max(periods) if periods else None
 

@@ -22,6 +22,9 @@ OPT_OUTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     # TensorRT-LLM's usage reporting, on by default in its recent releases (tensorrt_llm usage_lib: "1")
     "TRTLLM_NO_USAGE_STATS": "1",
+    # vLLM finds its own address by connecting a UDP socket to 8.8.8.8 (vllm/utils/network_utils.py get_ip;
+    # no packet is sent, but it is a connect to the internet): on one machine its processes meet on loopback
+    "VLLM_HOST_IP": "127.0.0.1",
     # SGLang 0.5.16 has no usage reporting of its own to turn off (its wheel's only telemetry is OpenTelemetry
     # tracing, off unless --enable-trace); its Hub downloads are covered by HF_HUB_DISABLE_TELEMETRY.
 }

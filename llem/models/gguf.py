@@ -283,6 +283,32 @@ def _llama3_rope_factors(cfg: dict, head_dim: int, theta: float):
     return divisor.astype(np.float32)
 
 
+def _write_tensors(w, folder: Path, cfg: dict, ggml_type, n_heads: int, n_kv: int) -> None:
+    """Every weight of the checkpoint under its GGUF name: q/k rows interleaved for llama.cpp's
+    rotary layout, norms in f32, matrices in the requested type."""
+    import gguf
+    import numpy as np
+
+    names = _tensor_names(cfg["num_hidden_layers"])
+    tied = cfg.get("tie_word_embeddings", False)
+    for hf_name, array in tensors(folder):
+        if hf_name not in names:
+            raise UserError(f"the converter does not know the tensor {hf_name} in {folder}: only plain Llama checkpoints convert.")
+        if hf_name == "lm_head.weight" and tied:
+            continue  # llama.cpp reuses token_embd when output.weight is absent
+        data = array.astype(np.float32)
+        if hf_name.endswith("q_proj.weight"):
+            data = _permute_rotary(data, n_heads)
+        elif hf_name.endswith("k_proj.weight"):
+            data = _permute_rotary(data, n_kv)
+        if data.ndim == 1 or ggml_type == gguf.GGMLQuantizationType.F32:
+            w.add_tensor(names[hf_name], data)  # norms stay f32, as llama.cpp expects
+        elif ggml_type == gguf.GGMLQuantizationType.F16:
+            w.add_tensor(names[hf_name], data.astype(np.float16))
+        else:
+            w.add_tensor(names[hf_name], gguf.quants.quantize(data, ggml_type), raw_dtype=ggml_type)
+
+
 def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "model") -> None:
     """Write a Llama-family checkpoint folder (config.json, safetensors weights in F32, F16 or BF16,
     one file or shards, tokenizer.json) as GGUF."""
@@ -339,27 +365,10 @@ def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "m
             adder(cfg[key])
     w.add_add_bos_token(tok["adds_bos"])  # BOS only where the HF tokenizer adds it: same prompt ids in both engines
 
-    names = _tensor_names(n_layers)
-    tied = cfg.get("tie_word_embeddings", False)
     freqs = _llama3_rope_factors(cfg, head_dim, float(rope_theta))
     if freqs is not None:  # llama.cpp divides each rotary frequency by its factor, as HF's llama3 scaling does
         w.add_tensor("rope_freqs.weight", freqs)
-    for hf_name, array in tensors(folder):
-        if hf_name not in names:
-            raise UserError(f"the converter does not know the tensor {hf_name} in {folder}: only plain Llama checkpoints convert.")
-        if hf_name == "lm_head.weight" and tied:
-            continue  # llama.cpp reuses token_embd when output.weight is absent
-        data = array.astype(np.float32)
-        if hf_name.endswith("q_proj.weight"):
-            data = _permute_rotary(data, n_heads)
-        elif hf_name.endswith("k_proj.weight"):
-            data = _permute_rotary(data, n_kv)
-        if data.ndim == 1 or ggml_type == gguf.GGMLQuantizationType.F32:
-            w.add_tensor(names[hf_name], data)  # norms stay f32, as llama.cpp expects
-        elif ggml_type == gguf.GGMLQuantizationType.F16:
-            w.add_tensor(names[hf_name], data.astype(np.float16))
-        else:
-            w.add_tensor(names[hf_name], gguf.quants.quantize(data, ggml_type), raw_dtype=ggml_type)
+    _write_tensors(w, folder, cfg, ggml_type, n_heads, n_kv)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -126,20 +126,22 @@ def test_sigkilled_worker_leaves_no_sampler_and_a_rerun_remeasures(tmp_path):
 
 def test_timeout_during_a_window_leaves_no_sampler_and_a_rerun_remeasures(tmp_path):
     env = setup(tmp_path)
-    cli = Cli(JOB + ["workload.output_tokens=400", "run.timeout_s=25", f"run.output_root={tmp_path}"], tmp_path, env)
+    # a window of whole passes lasting >= 40 s: the 30 s timeout strikes inside it however fast the box is
+    cli = Cli(JOB + ["workload.output_tokens=400", "run.timeout_s=30", "run.min_window_s=40",
+                     f"run.output_root={tmp_path}"], tmp_path, env)
     procs = watch_window(cli)  # the timeout must strike inside the window for this test to mean anything
     cli.proc.wait(120)
     assert not any("window 1/1" in line and "done" in line for line in cli.lines)
     assert all_gone(procs), {p: c for p, c in procs.items() if not process_gone(p)}
     [failure] = list(tmp_path.glob("**/runs/*/failure.json"))
     record = json.loads(failure.read_text())
-    assert record["error"]["type"] == "Timeout" and "run.timeout_s=25" in record["error"]["message"]
-    _rerun_measures(tmp_path, env, failure.parent.name, 400)
+    assert record["error"]["type"] == "Timeout" and "run.timeout_s=30" in record["error"]["message"]
+    _rerun_measures(tmp_path, env, failure.parent.name, 400, ["run.min_window_s=40"])
 
 
-def _rerun_measures(tmp_path, env, run_id, tokens):
+def _rerun_measures(tmp_path, env, run_id, tokens, extra=()):
     """The same job again, without the kill: measured, not skipped as done."""
-    args = JOB + [f"workload.output_tokens={tokens}", f"run.output_root={tmp_path}"]
+    args = JOB + [f"workload.output_tokens={tokens}", f"run.output_root={tmp_path}", *extra]
     out = subprocess.run([sys.executable, "-m", "llem", *args, "run.timeout_s=600"], cwd=tmp_path, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert out.returncode == 0, out.stdout

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 SHIM = Path(__file__).resolve().parent / "replayed_pynvml"
 FAST = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=4", "workload.batch_size=4",
         "workload.input_tokens=16", "workload.output_tokens=16", "run.repeats=2", "run.warmup=1",
-        "energy.baseline_s=0.5"]
+        "energy.baseline_s=0.5", "run.min_window_s=1"]  # windows of >= 10 of the replayed counter's 100 ms updates
 
 
 def replayed_env(tmp_path: Path) -> dict:

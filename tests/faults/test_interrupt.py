@@ -21,8 +21,9 @@ from faults_helpers import complete_result, no_traceback, run_dirs
 
 pytestmark = pytest.mark.slow
 
+# windows of whole passes lasting >= 1 s, so that a signal sent at a window's start lands inside it
 TINY = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.output_tokens=16",
-        "energy.baseline_s=0", "run.output_root=out"]
+        "energy.baseline_s=0", "run.min_window_s=1", "run.output_root=out"]
 
 
 class Llem:
@@ -129,10 +130,12 @@ def test_signal_during_a_window_records_the_job_and_the_rest_resumes(tmp_path, s
     record = interrupted_record(stopped)
     # The signal lands in window 2 (or, on a loaded machine, just after it ended, before window 3 began).
     kept = record["windows_measured"]  # the windows measured before the signal, kept for inspection
-    assert record["interrupted"] == {"signal": name, "stage": "measuring window 2/3", "windows_measured": len(kept),
-                                     "windows_requested": 3}
+    # the signal follows the second window's start; on a fast box the third may have begun by then
+    stage = record["interrupted"].pop("stage")
+    assert stage.startswith(("measuring window 2/3", "measuring window 3/3")), stage
+    assert record["interrupted"] == {"signal": name, "windows_measured": len(kept), "windows_requested": 3}
     assert len(kept) in (1, 2) and [w["index"] for w in kept] == list(range(len(kept)))
-    assert all(w["output_tokens"] == 2 * 16 for w in kept)
+    assert all(w["output_tokens"] == 2 * 16 * w["passes"] for w in kept)
     assert_nothing_left(run, tmp_path / "out")
 
     before = (first / "result.json").read_bytes()
@@ -290,7 +293,7 @@ def test_submitit_local_job_stops_recorded_and_resumes(tmp_path, to, sig, code):
     jobs = sweep_summary(root)
     assert [j["status"] for j in jobs] == ["interrupted", "not_started"]
     record = interrupted_record(Path(jobs[0]["run_dir"]))
-    assert record["interrupted"]["stage"] == "measuring window 2/3" and len(record["windows_measured"]) == 1
+    assert record["interrupted"]["stage"].startswith("measuring window 2/3") and len(record["windows_measured"]) == 1
     assert_nothing_left(run, root)
 
     set_summary_aside(root)
