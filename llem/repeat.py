@@ -27,19 +27,11 @@ COOLDOWN_TOLERANCE = 0.05
 COOLDOWN_TOLERANCE_W = 5.0
 
 
-def meter_period(meter) -> Optional[float]:
-    """The coarsest counter period of a meter (or of its parts), None where it has none."""
-    meters = [meter, *getattr(meter, "parts", []), *([meter.inner] if hasattr(meter, "inner") else [])]
-    periods = [getattr(m, "update_period_s", None) for m in meters]
-    periods = [p for p in periods if p]
-    return max(periods) if periods else None
-
-
 def window_target_s(run, meter) -> Optional[float]:
     """How long a window must last (None: one pass)."""
     if run.min_window_s is not None:
         return run.min_window_s or None
-    period = meter_period(meter) if meter.measures else None
+    period = meter.update_period_s if meter.measures else None
     return run.min_window_updates * period if period else None
 
 
@@ -132,7 +124,7 @@ def cool_down(meter, baseline_w: Optional[float], run, progress: Callable[[str],
     if run.cooldown != "baseline" or baseline_w is None or not meter.measures or run.cooldown_max_s <= 0:
         return None
     limit = baseline_w * (1 + COOLDOWN_TOLERANCE) + COOLDOWN_TOLERANCE_W
-    slice_s = max(COOLDOWN_SLICE_S, 5 * (meter_period(meter) or 0))
+    slice_s = max(COOLDOWN_SLICE_S, 5 * (meter.update_period_s or 0))
     started, power = time.monotonic(), None
     while time.monotonic() - started < run.cooldown_max_s:
         meter.begin("cooldown")

@@ -39,6 +39,7 @@ class Measurement:
 
 class Meter(abc.ABC):
     name: str = "base"
+    update_period_s: Optional[float] = None  # how often the meter's counter moves; None where it has none
 
     @abc.abstractmethod
     def begin(self, window: str, align: bool = True) -> None:

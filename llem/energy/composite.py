@@ -41,6 +41,12 @@ class CompositeMeter(Meter):
         self.notes = notes or []
         self.name = "+".join(p.name for p in parts)
 
+    @property
+    def update_period_s(self):
+        """The coarsest counter among the parts sets the composite's quantisation."""
+        periods = [p.update_period_s for p in self.parts if p.update_period_s]
+        return max(periods) if periods else None
+
     def begin(self, window: str, align: bool = True) -> None:
         # Reverse order at the end, so the slowest reader (the GPU, first) brackets the others.
         for p in self.parts:

@@ -32,6 +32,10 @@ class ObservedMeter(Meter):
     def measures(self) -> bool:
         return self.inner.measures
 
+    @property
+    def update_period_s(self):
+        return self.inner.update_period_s
+
     def set_baseline(self, power_w_per_device) -> None:
         self.inner.set_baseline(power_w_per_device)
 
