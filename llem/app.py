@@ -14,29 +14,20 @@ from llem.objective import objective_result
 from llem.progress import console
 from llem.report.timeseries import power_plot
 from llem.resolvers import register as _register_resolvers
+from llem.results.complete import complete_result
 from llem.results.interrupted import interrupted_record
-from llem.results.io import atomic_write_text, read_json, write_json
+from llem.results.io import atomic_write_text, write_json
 from llem.results.measured import Measured
 from llem.results.render import render
 from llem.results.schema import assemble, failure
 from llem.runner import JobFailed, run_isolated
 from llem.spec import build_spec
 from llem.sweep.ledger import Outcome, SESSION
+from llem.sweep.resume import skipped
 from llem.sweep.state import current_sweep
 from llem.tracking import track, uploads_artifacts
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
-
-
-def _complete_result(run_dir: Path) -> Optional[dict]:
-    path = run_dir / paths.RESULT
-    if not path.is_file():
-        return None
-    try:
-        result = read_json(path)
-    except (OSError, ValueError):
-        return None
-    return result if result.get("status") == "ok" else None
 
 
 def run_config(container: dict, resolved_yaml: str) -> Outcome:
@@ -76,11 +67,9 @@ def _write(path: Path, write, *args) -> None:
 
 def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     quiet = spec.run.quiet
-    done = None if spec.run.force else _complete_result(run_dir)
+    done = skipped(spec)  # the rule llem's launchers also apply before starting a job (llem.sweep.resume)
     if done is not None:
-        if not quiet:
-            console().print(f"[green]llem[/green] skipping {spec.run_id()}: a complete result exists (run.force=true re-measures)")
-        return Outcome("skipped", str(run_dir), headline=_objective(spec, done["metrics"]))
+        return done
 
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +114,7 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
 def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
     """A signal that came after the job wrote its result (while printing or uploading) or before it
     began leaves a complete result or none; only a result counts."""
-    done = _complete_result(run_dir)
+    done = complete_result(run_dir)
     if done is None:
         return None
     measured = (done.get("identity") or {}).get("finished_unix_s", 0) >= begun

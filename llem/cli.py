@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-from itertools import product
 from pathlib import Path
 
 from llem import interrupt
 from llem.errors import UserError, choice_error
 from llem.progress import library_bars
+from llem.sweep import points
 from llem.telemetry import opt_out
 
 # Subcommands register here as "module:function" and are imported only when used.
@@ -68,7 +68,6 @@ def _expand(overrides: list[str], multirun: bool) -> list[list[str]] | None:
         parsed = OverridesParser.create().parse_overrides([o for o in overrides if not o.lstrip("+~").startswith("hydra")])
     except OverrideParseException as exc:
         raise UserError(f"an override could not be parsed ({str(exc).splitlines()[0]}): write overrides as key=value, e.g. workload.batch_size=4.") from None
-    axes = []
     for o in parsed:
         if o.is_sweep_override():
             if not multirun:
@@ -76,14 +75,10 @@ def _expand(overrides: list[str], multirun: bool) -> list[list[str]] | None:
             if not o.is_discrete_sweep():
                 return None
             try:
-                values = list(o.sweep_string_iterator())
+                list(o.sweep_string_iterator())
             except Exception:
                 return None
-            key = o.get_key_element()
-            axes.append([f"{key}={v}" for v in values])
-        else:
-            axes.append([o.input_line])
-    jobs = [list(c) for c in product(*axes)] if axes else [[]]
+    jobs = points.sweeper_overrides(parsed)  # as Hydra's basic sweeper spells them: the keys of llem.sweep.points
     return jobs[:_MAX_PREVALIDATE]
 
 
@@ -128,16 +123,25 @@ def prevalidate(argv: list[str]) -> int:
         return 0
     from hydra import compose, initialize_config_module
 
+    from omegaconf import OmegaConf, open_dict, read_write
+
     from llem.app import plain_config
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
-        for job in jobs:
+        for n, job in enumerate(jobs):
             try:
-                cfg = compose(config_name="config", overrides=job)
+                cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
             except Exception as exc:  # Hydra's composition errors carry the bad key or option
                 raise _compose_error(exc, job) from None
-            build_spec(plain_config(cfg))
+            if n == 0:
+                points.set_context("config", OmegaConf.to_container(cfg.hydra.runtime.config_sources))
+            with read_write(cfg), open_dict(cfg):
+                del cfg["hydra"]
+            plain = plain_config(cfg)
+            build_spec(plain)
+            if multirun:  # the launcher takes it from here instead of composing the point again
+                points.remember(job, plain, OmegaConf.to_container(cfg, resolve=False))
     return len(jobs)
 
 

@@ -7,4 +7,4 @@ level anywhere in this package.
 """
 # Hydra's scanner imports modules without registering them first, which breaks dataclasses with
 # postponed annotations; it skips modules named _*, so helpers live there and only the modules
-# that define launcher classes (inprocess_launcher, submitit_launchers, docker_launcher) are scanned.
+# that define launcher or sweeper classes (inprocess_launcher, submitit_launchers, docker_launcher, grid_sweeper) are scanned.

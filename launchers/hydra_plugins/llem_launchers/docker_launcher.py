@@ -23,8 +23,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 
 from . import _docker_argv as argvs
-from ._common import (failed_outcome, isolation_note, log, plain_job, plot_before_upload, record_outcomes, refuse,
-                      resolved_device, sweep_job_config, task_config)
+from ._common import failed_outcome, isolation_note, log, plot_before_upload, record_outcomes, refuse, resolved_device, task_config
+from ._pending import pending_jobs
 
 _PROBE = ("import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
           "'schema_version': llem.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))"
@@ -84,25 +84,28 @@ class DockerLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
-        configs = [sweep_job_config(self.hydra_context, self.config, o, initial_job_idx + i)
-                   for i, o in enumerate(job_overrides)]
-        jobs = [plain_job(c) for c in configs]
-        devices = [resolved_device(j) for j in jobs]
+        left = pending_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
+        results, todo = left.returns, left.todo
+        if not todo:  # no daemon or image needed: nothing is started
+            log.info("llem docker launcher: every job has a complete result on disk; no container started")
+            return results  # type: ignore[return-value]
+        jobs = {i: left.jobs[i] for i in todo}
+        configs = left.configs
+        devices = {i: resolved_device(jobs[i]) for i in todo}
         version = self._host_versions()["llem_version"]
-        images = [argvs.image_for(j, d, self.opts, version) for j, d in zip(jobs, devices)]
-        note = isolation_note(jobs, "in its own container")
+        images = {i: argvs.image_for(jobs[i], devices[i], self.opts, version) for i in todo}
+        note = isolation_note(list(jobs.values()), "in its own container")
         if note:
             log.info(note)
         self._check_daemon()
-        for image in dict.fromkeys(images):
+        for image in dict.fromkeys(images.values()):
             self._check_image(image)
-        units = self._units(jobs)
-        log.info(f"llem docker launcher: {len(jobs)} job(s) in {len(units)} container(s), one at a time, "
+        units = [[todo[k] for k in unit] for unit in self._units(list(jobs.values()))]
+        log.info(f"llem docker launcher: {len(todo)} job(s) in {len(units)} container(s), one at a time, "
                  f"network {self.opts.network}")
-        results: list[Optional[JobReturn]] = [None] * len(jobs)
         from llem.progress import SweepProgress
 
-        progress = SweepProgress(len(jobs), quiet=all((j.get("run") or {}).get("quiet") for j in jobs))
+        progress = SweepProgress(len(todo), quiet=all((j.get("run") or {}).get("quiet") for j in jobs.values()))
         for unit in units:
             progress.start(len(unit))
             for i in unit:

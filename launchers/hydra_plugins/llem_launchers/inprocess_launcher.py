@@ -16,7 +16,8 @@ from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
 from llem.interrupt import Interrupted
 from llem.sweep.ledger import SESSION
 
-from ._common import log, plain_job, record_not_started, sweep_job_config
+from ._common import log, record_not_started
+from ._pending import pending_jobs
 
 
 class InProcessLauncher(BasicLauncher):
@@ -28,13 +29,13 @@ class InProcessLauncher(BasicLauncher):
         assert self.hydra_context is not None and self.config is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        configs = [sweep_job_config(self.hydra_context, self.config, o, initial_job_idx + i) for i, o in enumerate(job_overrides)]
-        jobs = [plain_job(c) for c in configs]
-        order = engine_order(jobs)
-        progress = SweepProgress(len(jobs), quiet=all((j.get("run") or {}).get("quiet") for j in jobs))
+        left = pending_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
+        configs, runs = left.configs, left.returns
+        order = [left.todo[k] for k in engine_order([left.jobs[i] for i in left.todo])]
+        progress = SweepProgress(len(order), quiet=all((left.jobs[i].get("run") or {}).get("quiet") for i in order))
         moved = "" if order == sorted(order) else ", grouped by engine configuration"
-        log.info(f"Launching {len(job_overrides)} jobs locally{moved}")
-        runs: list[Optional[JobReturn]] = [None] * len(configs)
+        if order:
+            log.info(f"Launching {len(order)} jobs locally{moved}")
         pending, before = list(order), len(SESSION.outcomes)
         try:
             while pending:

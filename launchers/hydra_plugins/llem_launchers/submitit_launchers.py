@@ -23,8 +23,9 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from llem.interrupt import Interrupted, spawning
 
-from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, plain_job, record_not_started,
-                      record_outcomes, refuse, resolved_device, sweep_job_config)
+from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, record_not_started, record_outcomes,
+                      refuse, resolved_device)
+from ._pending import pending_jobs
 from ._slurm_watch import wait_until_done_or_gone
 from ._stopping import not_started, pass_on, stopped_return
 
@@ -72,11 +73,27 @@ class _LlemSubmitit:
         if interrupt.received() is not None:
             return stopped_return(args[0], [not_started(args[2])])
         try:
-            ret = super().__call__(*args, **kwargs)  # type: ignore[misc]
+            ret = self._run_composed(*args)
         except interrupt.Interrupted:
             ret = stopped_return(args[0], outcomes_of(SESSION, start) or [not_started(args[2])])
         ret.llem_outcomes = outcomes_of(SESSION, start) or getattr(ret, "llem_outcomes", [])
         return ret
+
+    def _run_composed(self, overrides, job_dir_key: str, job_num: int, job_id: str, singleton_state, sweep_config) -> JobReturn:
+        """Hydra's submitit job, with the config the launcher composed (pickled along) instead of
+        composing the point once more in the job's process."""
+        import submitit
+        from hydra.core.singleton import Singleton
+        from hydra.core.utils import run_job, setup_globals
+        from omegaconf import open_dict, read_write
+
+        Singleton.set_state(singleton_state)
+        setup_globals()
+        with read_write(sweep_config.hydra.job), open_dict(sweep_config.hydra.job) as job:  # read-only once plain_job saw it
+            job.id = submitit.JobEnvironment().job_id
+            job.num = job_num
+        return run_job(hydra_context=self.hydra_context, task_function=self.task_function,  # type: ignore[attr-defined]
+                       config=sweep_config, job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir")
 
     # Runs in the job's own process: the jobs of one engine group one after another, so that llem's
     # measurement worker keeps the engine loaded between them (run.reuse_engine).
@@ -123,18 +140,20 @@ class _LlemSubmitit:
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from hydra.core.singleton import Singleton
 
-        configs = [sweep_job_config(self.hydra_context, self.config, o, initial_job_idx + i)  # type: ignore[attr-defined]
-                   for i, o in enumerate(job_overrides)]
-        jobs = [plain_job(c) for c in configs]
-        note = isolation_note(jobs, "in its own process")
+        left = pending_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)  # type: ignore[attr-defined]
+        jobs, configs, results = left.jobs, left.configs, left.returns
+        if not left.todo:
+            log.info(f"llem {self._EXECUTOR} launcher: every job has a complete result on disk; nothing submitted")
+            return results  # type: ignore[return-value]
+        todo_jobs = [jobs[i] for i in left.todo]
+        note = isolation_note(todo_jobs, "in its own process")
         if note:
             log.info(note)
-        resources = [self.job_resources(job) for job in jobs]
-        groups = self.batches(jobs)
+        resources = {i: self.job_resources(jobs[i]) for i in left.todo}
+        groups = [[left.todo[k] for k in batch] for batch in self.batches(todo_jobs)]
         sweep_dir = Path(str(self.config.hydra.sweep.dir))  # type: ignore[attr-defined]
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"llem {self._EXECUTOR} launcher: {len(jobs)} job(s) in {len(groups)} submission(s); output {sweep_dir}")
-        results: list[Optional[JobReturn]] = [None] * len(jobs)
+        log.info(f"llem {self._EXECUTOR} launcher: {len(left.todo)} job(s) in {len(groups)} submission(s); output {sweep_dir}")
         pending: list = []
         started = time.time()
         try:
@@ -142,7 +161,7 @@ class _LlemSubmitit:
                 executor = self._executor(resources[batch[0]])
                 units = self.units(jobs, batch)
                 args = [[(list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
-                          Singleton.get_state()) for i in unit] for unit in units]
+                          Singleton.get_state(), configs[i]) for i in unit] for unit in units]
                 for unit in units:
                     log.info("\t" + "; ".join(f"#{initial_job_idx + i} : {' '.join(job_overrides[i])}" for i in unit)
                              + (" (one process, one engine load)" if len(unit) > 1 else ""))

@@ -1,0 +1,126 @@
+"""Resuming a sweep: llem's launchers skip the points whose complete result is on disk before they
+start anything, and run every other point again.
+
+A real sweep of 4 points (2 engine configurations x 2 batch sizes) is measured; then the run dirs
+of three points are left as a killed, a failed and an interrupted job leave them (records made by
+llem's own writers). The same command again must measure exactly those three and skip the fourth;
+once more, with nothing left to do, it must start nothing: no job folder in its sweep dir, no
+submitit folder (no worker process), every job counted as skipped in the summary."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from conftest import run_llem  # tests/conftest.py
+from launcher_helpers import TINY, results
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from llem import paths
+from llem.results.interrupted import interrupted_record
+from llem.results.io import write_json
+from llem.results.schema import failure
+from llem.sweep.points import sweeper_overrides
+
+POINTS = [*TINY, "energy=none", "tracking=none", "run.repeats=1", "run.warmup=0", "workload.num_prompts=1",
+          "workload.output_tokens=2", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2"]
+
+
+def sweep_dirs(root: Path) -> list[Path]:
+    return sorted((root / "hydra" / "sweeps").iterdir(), key=lambda p: p.stat().st_mtime)
+
+
+def summary(sweep_dir: Path) -> dict:
+    return json.loads((sweep_dir / paths.SWEEP_SUMMARY).read_text())
+
+
+def leave_as_killed(run_dir: Path) -> None:
+    """A job killed before it wrote its result: a half-written temp file at most, no result."""
+    (run_dir / paths.RESULT).rename(run_dir / (paths.RESULT + ".tmp"))
+
+
+def leave_as_failed(run_dir: Path, result: dict) -> None:
+    ident = result["identity"]
+    (run_dir / paths.RESULT).unlink()
+    write_json(run_dir / paths.FAILURE, failure(result["spec"], ident["run_id"], ident["config_hash"],
+                                                {"type": "RuntimeError", "message": "engine crashed"}, ident["started_unix_s"]))
+
+
+def leave_as_interrupted(run_dir: Path, result: dict) -> None:
+    ident = result["identity"]
+    (run_dir / paths.RESULT).unlink()
+    write_json(run_dir / paths.INTERRUPTED, interrupted_record(
+        result["spec"], ident["run_id"], ident["config_hash"], signal.SIGTERM, {"stage": "measuring", "windows": []},
+        ident["started_unix_s"], 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["inprocess", "local"])
+def test_resume_reruns_what_is_not_complete_and_starts_nothing_when_all_is(tmp_path, launcher):
+    args = ["--multirun", f"hydra/launcher={launcher}", *POINTS, f"run.output_root={tmp_path}"]
+    first = run_llem(args, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-4000:]
+    done = {r["identity"]["run_id"]: r for r in results(tmp_path)}
+    assert len(done) == 4 and all(r["status"] == "ok" for r in done.values())
+    kept, killed, failed, stopped = sorted(done)
+    runs = paths.runs_dir(tmp_path)
+    leave_as_killed(runs / killed)
+    leave_as_failed(runs / failed, done[failed])
+    leave_as_interrupted(runs / stopped, done[stopped])
+
+    again = run_llem(args, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert "llem sweep summary: 3 measured, 1 skipped (complete result already on disk), 0 failed" in again.stdout
+    after = {r["identity"]["run_id"]: r for r in results(tmp_path)}
+    assert sorted(after) == sorted(done) and all(r["status"] == "ok" for r in after.values())
+    assert after[kept]["identity"]["started_unix_s"] == done[kept]["identity"]["started_unix_s"]  # left as it was
+    for run_id in (killed, failed, stopped):  # measured again, the stale records gone
+        assert after[run_id]["identity"]["started_unix_s"] != done[run_id]["identity"]["started_unix_s"]
+        assert not (runs / run_id / paths.FAILURE).exists() and not (runs / run_id / paths.INTERRUPTED).exists()
+    partial = sweep_dirs(tmp_path)[-1]
+    by_run = {j["run_id"]: j["status"] for j in summary(partial)["jobs"]}
+    assert by_run == {kept: "skipped", killed: "measured", failed: "measured", stopped: "measured"}
+    # Only the three jobs that ran have a job folder (Hydra's .hydra/ in <sweep dir>/<job number>).
+    assert len([p for p in partial.iterdir() if (p / ".hydra").is_dir()]) == 3
+    assert (launcher != "local") or list(partial.glob(".submitit/*"))
+
+    final = run_llem(args, cwd=tmp_path)
+    assert final.returncode == 0, final.stdout[-4000:]
+    assert "llem sweep summary: 0 measured, 4 skipped (complete result already on disk), 0 failed" in final.stdout
+    assert {r["identity"]["started_unix_s"] for r in results(tmp_path)} == {r["identity"]["started_unix_s"]
+                                                                             for r in after.values()}
+    idle = sweep_dirs(tmp_path)[-1]
+    assert idle != partial
+    assert sorted(p.name for p in idle.iterdir()) == ["llem_sweep.json", paths.SWEEP_SUMMARY, "multirun.yaml"]
+    jobs = summary(idle)["jobs"]
+    assert summary(idle)["counts"] == {"measured": 0, "skipped": 4, "failed": 0, "incomplete": 0, "invalid": 0}
+    assert sorted((j["job"], j["status"]) for j in jobs) == [(str(n), "skipped") for n in range(4)]
+    assert sorted(j["run_id"] for j in jobs) == sorted(done)
+
+
+@pytest.mark.slow
+def test_force_is_never_skipped_by_the_launcher(tmp_path):
+    args = ["--multirun", *POINTS[:-1], "workload.batch_size=1", "backend.dtype=float32", f"run.output_root={tmp_path}"]
+    assert run_llem(args, cwd=tmp_path).returncode == 0
+    (before,) = results(tmp_path)
+    forced = run_llem([*args, "run.force=true"], cwd=tmp_path)
+    assert forced.returncode == 0, forced.stdout[-4000:]
+    assert "llem sweep summary: 1 measured, 0 skipped" in forced.stdout
+    (after,) = results(tmp_path)
+    assert after["identity"]["started_unix_s"] != before["identity"]["started_unix_s"]
+
+
+@pytest.mark.parametrize("line", [
+    ["model=tiny", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2,4", "run.quiet=true"],
+    ["+foo.bar=1", "~tracking", "a='x y'", "c=[1,2]", "b=range(1,4)", "b=7", "model=tiny,smollm2-135m"],
+])
+def test_points_are_keyed_as_hydras_basic_sweeper_hands_them_to_the_launcher(line):
+    """llem.sweep.points keys each validated point by its override list; a launcher finds it only if
+    that list is the one Hydra's basic sweeper builds (spelling, order, a repeated key's last value)."""
+    parsed = OverridesParser.create().parse_overrides(line)
+    (batch,) = BasicSweeper.split_arguments(parsed, None)
+    assert sweeper_overrides(parsed) == batch
