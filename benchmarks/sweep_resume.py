@@ -8,7 +8,7 @@ first run measures every point; the second is timed, and must report 0 measured 
 skipped. It also counts what the resume left in its sweep directory: job folders (Hydra's
 per-job `.hydra/`) and submitit folders (a worker process started for a job).
 
-    python benchmarks/sweep_resume.py [--input-lengths 25] [--launcher inprocess|local] [--root DIR]
+    python benchmarks/sweep_resume.py [--input-lengths 25] [--launcher inprocess|local] [--root DIR [--no-first]] [--resumes N]
 """
 
 from __future__ import annotations
@@ -58,24 +58,27 @@ def main() -> int:
     ap.add_argument("--launcher", default="inprocess", choices=["inprocess", "local"])
     ap.add_argument("--root", type=Path, help="output root to reuse (a finished sweep there is resumed, not re-measured)")
     ap.add_argument("--resumes", type=int, default=1, help="how many times to time the resume")
+    ap.add_argument("--no-first", action="store_true", help="--root already holds the finished sweep: only resume it")
     args = ap.parse_args()
     n = 8 * args.input_lengths
     out = args.root or Path(tempfile.mkdtemp(prefix="llem-resume-"))
     out.mkdir(parents=True, exist_ok=True)
     cmd = command(args.input_lengths, args.launcher, out)
     print(f"{n} jobs, launcher {args.launcher}: python -m llem {' '.join(cmd)}")
-    wall, output = run(cmd, out)
-    print(f"first run: {wall:.1f} s; {summary(output)}")
+    if not args.no_first:
+        wall, output = run(cmd, out)
+        print(f"first run: {wall:.1f} s; {summary(output)}")
     failed = 0
     for _ in range(args.resumes):
         wall, output = run(cmd, out)
         sweep = newest_sweep_dir(out)
         job_dirs = [p for p in sweep.iterdir() if (p / ".hydra").is_dir()]
-        submitit = list(sweep.rglob(".submitit"))
+        submitit = list(sweep.glob(".submitit/*"))  # one folder per submitit job (a worker process started)
         line = summary(output)
         ok = bool(re.search(rf"\b0 measured, {n} skipped", line))
         failed += not ok
-        print(f"resume: {wall:.1f} s; {line}; job folders written {len(job_dirs)}, submitit folders {len(submitit)}"
+        print(f"resume: {wall:.1f} s; {line}; job folders written {len(job_dirs)}, submitit jobs {len(submitit)}; "
+              f"load average {os.getloadavg()[0]:.1f}"
               f"{'' if ok else '  [FAILED: expected 0 measured, all skipped]'}")
     return 1 if failed else 0
 

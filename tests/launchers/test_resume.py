@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from conftest import run_llem  # tests/conftest.py
-from launcher_helpers import TINY, results
+from conftest import llem_env, run_llem  # tests/conftest.py
+from launcher_helpers import TINY, results, slurm  # noqa: F401  (slurm: fixture)
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from llem import paths
@@ -100,6 +100,23 @@ def test_resume_reruns_what_is_not_complete_and_starts_nothing_when_all_is(tmp_p
     assert summary(idle)["counts"] == {"measured": 0, "skipped": 4, "failed": 0, "incomplete": 0, "invalid": 0}
     assert sorted((j["job"], j["status"]) for j in jobs) == [(str(n), "skipped") for n in range(4)]
     assert sorted(j["run_id"] for j in jobs) == sorted(done)
+
+
+@pytest.mark.slow
+def test_slurm_resume_with_nothing_left_submits_no_slurm_job(tmp_path, slurm):
+    env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
+    args = ["--multirun", "hydra/launcher=slurm", *POINTS[:-2], "workload.batch_size=1,2", f"hydra.launcher.name=llem-resume-{tmp_path.name}",
+            f"run.output_root={tmp_path}"]
+    first = run_llem(args, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert list(sweep_dirs(tmp_path)[-1].glob(".submitit/*")), "the first run should have submitted a Slurm job"
+    again = run_llem(args, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert "llem sweep summary: 0 measured, 2 skipped (complete result already on disk), 0 failed" in again.stdout
+    idle = sweep_dirs(tmp_path)[-1]
+    # submitit writes a job's sbatch script and logs under .submitit/ before it submits: none here.
+    assert sorted(p.name for p in idle.iterdir()) == ["llem_sweep.json", paths.SWEEP_SUMMARY, "multirun.yaml"]
+    assert "nothing submitted" in again.stdout
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from llem.sweep import points
 from llem.sweep.ledger import SESSION
-from llem.sweep.resume import skipped_job
 
 from ._common import log, plain_job, sweep_job_config
 
@@ -30,6 +29,8 @@ class Pending:
 
 
 def pending_jobs(hydra_context, config, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Pending:
+    from llem.sweep.resume import skipped_job  # pydantic and rich: not at plugin discovery
+
     reuse = points.reusable_in(config)
     configs: dict[int, object] = {}
     jobs = []
