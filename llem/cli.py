@@ -129,6 +129,7 @@ def prevalidate(argv: list[str]) -> int:
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
+        points.read_config_files_once()
         for n, job in enumerate(jobs):
             try:
                 cfg = compose(config_name="config", overrides=job, return_hydra_config=True)

@@ -50,6 +50,43 @@ def uses_resolver(raw) -> bool:
     return isinstance(raw, str) and bool(_RESOLVER.search(raw))
 
 
+def read_config_files_once() -> None:
+    """Inside prevalidation's Hydra (compose API, initialised): keep each config file as read and
+    parsed the first time, for every later point, instead of reading and parsing the same YAML
+    files again for each point (Hydra's per-composition cache lives for one composition only).
+
+    The files do not change while llem validates, and Hydra treats what its repository returns as
+    read-only within one composition already (it asks for the primary config twice), so the
+    composed configs are the same (tests/launchers/test_resume.py compares them). The cache ends
+    with prevalidation: Hydra's main run builds its own repository. Where Hydra's internals differ
+    from 1.3's, nothing is cached and every point is composed as before."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        from hydra._internal.config_repository import CachingConfigRepository
+    except ImportError:
+        return
+
+    class ReadOnce(CachingConfigRepository):
+        """Shared by every composition of prevalidation: Hydra copies its repository for each one
+        (so that re-initialising the sources there cannot leak), which would copy the cache too;
+        re-initialised sources here clear the cache instead."""
+
+        def __deepcopy__(self, memo):
+            return self
+
+        def initialize_sources(self, config_search_path) -> None:
+            self.cache.clear()
+            super().initialize_sources(config_search_path)
+
+    try:
+        loader = GlobalHydra.instance().config_loader()
+        if not isinstance(loader.repository, ReadOnce):
+            loader.repository = ReadOnce(loader.repository)
+    except (AttributeError, ValueError):
+        return
+
+
 def set_context(config_name: str, sources: Sequence) -> None:
     """Where prevalidation composed from: its primary config's name and its config sources."""
     _CONTEXT.update(config_name=config_name, sources=_source_list(sources))

@@ -141,3 +141,27 @@ def test_points_are_keyed_as_hydras_basic_sweeper_hands_them_to_the_launcher(lin
     parsed = OverridesParser.create().parse_overrides(line)
     (batch,) = BasicSweeper.split_arguments(parsed, None)
     assert sweeper_overrides(parsed) == batch
+
+
+def test_prevalidation_reads_each_config_file_once_and_composes_the_same_configs():
+    """Prevalidation keeps each parsed config file for every later point (llem.sweep.points); the
+    configs it composes must be exactly those composed from fresh reads, across group choices."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from llem.sweep.points import read_config_files_once
+
+    line = ["hardware=cpu,auto", "model=tiny,smollm2-135m", "backend=pytorch,vllm,llamacpp", "energy=none,auto",
+            "tracking=none,mlflow", "workload.batch_size=1,4", "+backend.engine_kwargs.x=1"]
+    jobs = sweeper_overrides(OverridesParser.create().parse_overrides(line))
+
+    def composed(read_once: bool) -> list[dict]:
+        with initialize_config_module(config_module="llem.conf", version_base=None):
+            if read_once:
+                read_config_files_once()
+            return [OmegaConf.to_container(compose(config_name="config", overrides=j, return_hydra_config=True))
+                    for j in jobs]
+
+    fresh, once = composed(False), composed(True)
+    assert len(fresh) == 96 and once == fresh
+    assert len({json.dumps(c, sort_keys=True, default=str) for c in once}) == 96  # the points do differ
