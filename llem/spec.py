@@ -100,6 +100,7 @@ class EnergySpec(_Strict):
     power_disagreement_max: float = Field(0.15, ge=0)  # |instant-power joules / counter joules - 1|
     temperature_drift_max_c: float = Field(5.0, ge=0)  # window-start temperature, first vs last repeat
     dynamic_uncertainty_max: float = Field(0.10, ge=0)  # relative expanded uncertainty of dynamic J/token
+    host_busy_max_cores: Optional[float] = Field(None, ge=0)  # other processes' CPUs in a window (null: max(1, 10%))
 
 
 class SamplingSpec(_Strict):
@@ -195,7 +196,8 @@ REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
 # thresholds): likewise in a run's identity only where they differ from their default.
 ENERGY_DEFAULTS = {k: EnergySpec.model_fields[k].default for k in
                    ("align_edges", "settle_max_s", "baseline_min_updates", "post_baseline", "baseline_drift_max",
-                    "power_disagreement_max", "temperature_drift_max_c", "dynamic_uncertainty_max")}
+                    "power_disagreement_max", "temperature_drift_max_c", "dynamic_uncertainty_max",
+                    "host_busy_max_cores")}
 
 
 class JobSpec(_Strict):

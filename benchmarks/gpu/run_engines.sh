@@ -31,6 +31,7 @@ SYN="workload=synthetic workload.input_tokens=128"
 SP=$SRC/docs/results/2026-12-01-sglang/shared_prefix.jsonl
 TABLE_OFF="workload=jsonl workload.path=$SP workload.num_prompts=64 workload.batch_size=8 workload.input_tokens=1536 workload.output_tokens=64 workload.source=synthetic,jsonl"
 TABLE_SRV="workload=server workload.path=$SP workload.num_prompts=32 workload.concurrency=8 workload.input_tokens=1536 workload.output_tokens=64 workload.source=synthetic,jsonl"
+TABLE_SRV_TEXT=${TABLE_SRV%,jsonl}; TABLE_SRV_TEXT=${TABLE_SRV_TEXT/source=synthetic/source=jsonl}  # llama.cpp's server takes text only
 EXAMPLE="$SYN workload.batch_size=8 workload.num_prompts=8 workload.output_tokens=256 run.phases=true run.repeats=3"
 POLL=(python3 benchmarks/gpu/poll_during.py)
 REP=(python3 benchmarks/repeatability.py --target 1 --cap 20)
@@ -77,7 +78,7 @@ if [ -f /root/lsite.done ]; then
   step llamacpp-table:offline 300 "${POLL[@]}" --root "$ENG/runs/table-llamacpp" --out "$ENG/out/poll-llamacpp-table.json" -- \
     python3 -m llem --multirun backend=llamacpp $R1B $TABLE_OFF run.output_root="$ENG/runs/table-llamacpp"
   step llamacpp-table:server 240 "${POLL[@]}" --root "$ENG/runs/table-llamacpp-server" --out "$ENG/out/poll-llamacpp-server.json" -- \
-    python3 -m llem --multirun backend=llamacpp $R1B $TABLE_SRV run.output_root="$ENG/runs/table-llamacpp-server"
+    python3 -m llem --multirun backend=llamacpp $R1B $TABLE_SRV_TEXT run.output_root="$ENG/runs/table-llamacpp-server"
   step example:llamacpp 200 python3 -m llem backend=llamacpp $R1B $EXAMPLE run.output_root="$ENG/runs/example"
 fi
 export PYTHONPATH=$BASE:/root/site
