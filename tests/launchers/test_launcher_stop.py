@@ -36,7 +36,8 @@ def in_second_job_window(root: Path, logs: str) -> bool:
     return any(p.read_text(errors="replace").count("measuring window 2/3") >= 2 for p in root.glob(logs))
 
 
-def assert_stopped(run: Llem, root: Path, rc: int, code: int, others: set[int] = frozenset()) -> tuple[Path, float]:
+def assert_stopped(run: Llem, root: Path, rc: int, code: int, others: set[int] = frozenset(),
+                   signals: tuple[str, ...] = ("SIGTERM",)) -> tuple[Path, float]:
     """The sweep's summary and records after the stop: the stopped job's run dir and when it recorded itself."""
     out = run.output
     assert rc == code and no_traceback(out), out[-3000:]
@@ -46,7 +47,7 @@ def assert_stopped(run: Llem, root: Path, rc: int, code: int, others: set[int] =
     complete_result(Path(jobs[0]["run_dir"]))
     stopped = Path(jobs[1]["run_dir"])
     record = interrupted_record(stopped)
-    assert record["interrupted"]["signal"] == "SIGTERM", record["interrupted"]
+    assert record["interrupted"]["signal"] in signals, record["interrupted"]
     assert record["interrupted"]["stage"].startswith(("measuring window 2/3", "measuring window 3/3"))
     assert_nothing_left(run, root, others)
     return stopped, (stopped / "interrupted.json").stat().st_mtime
@@ -112,6 +113,28 @@ def test_scancel_during_a_window_records_the_job_and_the_rerun_measures_the_rest
     assert_resumes(run, root, stopped)
 
 
+def test_sigterm_to_the_launching_llem_cancels_its_slurm_job(tmp_path, slurm):
+    name = f"llem-stop-{secrets.token_hex(3)}"
+    env = {k: v for k, v in slurm.items() if k.startswith("SLURM")}
+    run = Llem(["--multirun", "hydra/launcher=slurm", f"hydra.launcher.name={name}", *POINTS], tmp_path, env)
+    root = tmp_path / "out"
+    try:
+        run.wait_for(lambda: in_second_job_window(root, "hydra/sweeps/*/.submitit/*/*_log.*"),
+                     "the second point reached its second window")
+        pids = job_pids(slurm, slurm_job(slurm, name)[1])
+        os.kill(run.proc.pid, signal.SIGTERM)  # as `kill PID` would: llem cancels its running job (scancel)
+        rc = run.finish(timeout=300)
+        # (a job whose processes have ended may show as COMPLETING a moment longer: its epilog)
+        listed = subprocess.run(["squeue", "-h", "--name", name, "-t", "PENDING,RUNNING,SUSPENDED"], env=slurm,
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        subprocess.run(["scancel", "--name", name], env=slurm, timeout=30)
+        if run.proc.poll() is None:
+            run.proc.kill()
+    assert not listed.stdout.strip(), f"the Slurm job outlived the sweep: {listed.stdout}"
+    assert_stopped(run, root, rc, 143, pids)
+
+
 class Container:
     """The container of the sweep's one engine configuration (docker_launcher.py names it llem-<pid>-0)."""
 
@@ -128,6 +151,9 @@ class Container:
 
     def gone(self) -> bool:
         return not self.docker("ps", "-a", "-q", "--filter", f"name=^/{self.name}$").stdout.strip()
+
+    def running(self) -> bool:
+        return bool(self.docker("ps", "-q", "--filter", f"name=^/{self.name}$").stdout.strip())
 
 
 def docker_sweep(tmp_path: Path, docker: dict) -> tuple[Llem, Container, set[int]]:
@@ -157,9 +183,32 @@ def test_docker_stop_of_the_container_records_the_job_and_the_rerun_measures_the
     assert_resumes(run, tmp_path / "out", stopped)
 
 
-def test_sigterm_to_the_launching_llem_docker_stops_its_container(tmp_path, docker):
+@pytest.mark.parametrize("to, sig, code", [("group", signal.SIGINT, 130), ("llem", signal.SIGTERM, 143)],
+                         ids=["SIGINT-to-group", "SIGTERM-to-llem-only"])
+def test_signal_to_the_launching_llem_docker_stops_its_container(tmp_path, docker, to, sig, code):
     run, container, pids = docker_sweep(tmp_path, docker)
-    os.kill(run.proc.pid, signal.SIGTERM)  # as `kill PID` or systemd would: llem passes it on with docker stop
+    if to == "group":  # a terminal's Ctrl-C: llem and the docker CLI (which passes it to the container) get it
+        run.signal_group(sig)
+    else:  # as `kill PID` or systemd would: llem passes it on with docker stop
+        os.kill(run.proc.pid, sig)
     rc = run.finish(timeout=300)
     assert container.gone(), "the container outlived the sweep"
-    assert_stopped(run, tmp_path / "out", rc, 143, pids)
+    # Ctrl-C: the container gets SIGINT from the docker CLI and SIGTERM from llem's docker stop; the first counts.
+    assert_stopped(run, tmp_path / "out", rc, code, pids, signals=("SIGINT", "SIGTERM") if to == "group" else ("SIGTERM",))
+
+
+def test_second_ctrl_c_kills_the_container_and_exits_at_once(tmp_path, docker):
+    run, container, pids = docker_sweep(tmp_path, docker)
+    run.signal_group(signal.SIGINT)
+    run.wait_for(lambda: run.printed("SIGINT received: stopping"), "the first Ctrl-C was taken", timeout=10)
+    run.signal_group(signal.SIGINT)  # the second, while the container's llem cleans up (if it has not finished)
+    rc = run.finish(timeout=60)
+    forced = "SIGINT again: exiting at once" in run.output  # else the first stop had already ended it
+    assert not (forced and container.running()), "llem exited at once, leaving its container running"
+    assert rc == 130 and no_traceback(run.output), run.output[-3000:]
+    deadline = time.monotonic() + 20  # docker kill has returned; --rm removes the container a moment later
+    while not container.gone():
+        assert time.monotonic() < deadline, "the container outlived the forced exit"
+        time.sleep(0.2)
+    assert_nothing_left(run, tmp_path / "out", pids)
+    assert not list((tmp_path / "out").glob("runs/*bs2*/result.json"))  # whatever it had, never a complete result
