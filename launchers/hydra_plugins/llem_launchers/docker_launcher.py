@@ -234,6 +234,6 @@ class DockerLauncher(Launcher):
                     for line in proc.stdout:
                         copy(line)
                     return proc.wait()
-                except Interrupted:
+                except KeyboardInterrupt:  # llem's Interrupted, or Python's own where llem's handler is not installed
                     stop_and_drain(self.opts.docker, name, proc, copy, self.opts.stop_timeout_s)
                     raise
