@@ -150,11 +150,13 @@ def _hydra_main() -> None:
 
 
 def _exit_code(multirun: bool) -> int:
-    """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
-    (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
+    """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1,
+    also when a job was stopped by a signal this process did not get (scancel or docker stop of
+    one job: it is interrupted, the rest not started). The sweep summary itself is printed by the
+    sweep callback, which also sees remote jobs."""
     from llem.sweep.ledger import SESSION
 
-    bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid")]
+    bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid", "interrupted", "not_started")]
     if not bad:
         return 0
     return 2 if not multirun and all(o.user_error for o in bad) else 1
