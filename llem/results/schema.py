@@ -136,12 +136,17 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
     }
 
 
-def failure(spec_dict: dict, run_id: str, config_hash: str, error: dict, started: float) -> dict:
+def stopped_record(status: str, spec_dict: dict, run_id: str, config_hash: str, started: float) -> dict:
+    """The fields a job's record has when it produced no result (failed, interrupted): one owner, so
+    failure.json and interrupted.json keep the same head, in the same key order."""
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
-        "status": "failed",
+        "status": status,
         "identity": {"run_id": run_id, "config_hash": config_hash, "llem_version": llem.__version__,
                      "started_unix_s": started, "finished_unix_s": time.time()},
         "spec": spec_dict,
-        "error": error,
     }
+
+
+def failure(spec_dict: dict, run_id: str, config_hash: str, error: dict, started: float) -> dict:
+    return dict(stopped_record("failed", spec_dict, run_id, config_hash, started), error=error)
