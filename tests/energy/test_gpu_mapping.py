@@ -133,3 +133,33 @@ def test_a_uuid_nvml_does_not_know_keeps_the_mapping_and_says_so(monkeypatch):
     [flag] = m.check_devices(["GPU-ffffffff-0000-0000-0000-000000000000"])
     assert flag.startswith("gpu_mapping: CUDA reports device UUIDs") and "matches no GPU known to NVML" in flag
     assert m.describe()["devices"]["gpu0"]["uuid"] == A
+
+
+def test_the_harness_checks_the_mapping_once_the_engine_has_loaded(tmp_path, monkeypatch):
+    """The whole offline harness in this process on a two-GPU replay: the engine (transformers on
+    CPU, standing in for one on a GPU) reports CUDA's UUID for its device 0 as the second fake GPU
+    while CUDA_VISIBLE_DEVICES=0 maps to the first; the job is metered on the second and flagged."""
+    from hydra import compose, initialize_config_module
+
+    from llem.app import plain_config
+    from llem.backends.pytorch.backend import PyTorchBackend
+    from llem.energy.fake_nvml import FAKE_GPUS_ENV, FAKE_TRACE_ENV, fake_devices
+    from llem.job import measure
+    from llem.spec import build_spec
+
+    first, second = fake_devices("1,2")
+    monkeypatch.setenv(FAKE_TRACE_ENV, str(H100_TRACE))
+    monkeypatch.setenv(FAKE_GPUS_ENV, "1,2")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setattr(PyTorchBackend, "cuda_uuids", lambda self: [second.uuid])
+    with initialize_config_module(config_module="llem.conf", version_base=None):
+        cfg = plain_config(compose(config_name="config", overrides=[
+            "model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.input_tokens=8",
+            "workload.output_tokens=4", "run.repeats=1", "run.warmup=0", "energy.baseline_s=0",
+            "energy.sampler=false", "run.min_window_s=1"]))
+    measured = measure(build_spec(cfg), tmp_path)
+    [flag] = [f for f in measured.flags if f.startswith("gpu_mapping")]
+    assert f"maps to NVML GPU {first.uuid}, but CUDA reports {second.uuid} for cuda:0" in flag
+    [nvml] = [p for p in measured.meter.get("parts", [measured.meter]) if p["meter"] == "nvml"]
+    assert nvml["devices"]["gpu0"]["uuid"] == second.uuid
+    assert nvml["devices"]["gpu0"]["cuda_check"].startswith("mismatch")
