@@ -104,5 +104,6 @@ def check_against_cuda(nvml, devices: list[GpuDevice], reported: Optional[list[O
             d.cuda_check = f"mismatch: mapped to {was}, CUDA reports {got}; metered {d.uuid}"
             flags.append(f"gpu_mapping: {d.key}: CUDA_VISIBLE_DEVICES entry {d.visible_as!r} maps to NVML GPU {was}, "
                          f"but CUDA reports {got} for cuda:{d.logical_index}; energy is metered on {d.uuid}, the GPU "
-                         "that computes (is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)")
+                         "that computes, while the time series and any power or clock settings followed the mapping "
+                         "(is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)")
     return flags

@@ -118,7 +118,8 @@ def test_cuda_disagreeing_moves_the_meter_to_the_computing_gpu_with_a_flag(monke
     assert m.describe()["devices"]["gpu0"]["uuid"] == A
     [flag] = m.check_devices([B])
     assert flag == (f"gpu_mapping: gpu0: CUDA_VISIBLE_DEVICES entry '0' maps to NVML GPU {A}, but CUDA reports {B} "
-                    f"for cuda:0; energy is metered on {B}, the GPU that computes (is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)")
+                    f"for cuda:0; energy is metered on {B}, the GPU that computes, while the time series and any power or clock "
+                    "settings followed the mapping (is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)")
     d = m.describe()["devices"]["gpu0"]
     assert d["uuid"] == B and d["cuda_check"] == f"mismatch: mapped to {A}, CUDA reports {B}; metered {B}"
     tb = nvml.trace_time()
