@@ -218,6 +218,17 @@ class FakeNvml:
     def nvmlDeviceIsMigDeviceHandle(self, h):
         return h.parent is not None
 
+    def nvmlDeviceGetMaxMigDeviceCount(self, h):
+        self._check()
+        return 7  # an H100/H200: up to 7 MIG instances, whether or not any exist
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, index):
+        self._check()
+        children = [d for d in self.devices if d.parent is h]
+        if not 0 <= index < len(children):
+            raise NVMLError("Not Found")  # an empty slot, as real NVML answers
+        return children[index]
+
     def nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, h):
         if h.parent is None:
             raise NVMLError("Invalid Argument")

@@ -53,6 +53,34 @@ def _by_uuid_prefix(nvml, entry: str):
     return matches[0]
 
 
+def _mig_instances(nvml, parent) -> list:
+    try:
+        slots = nvml.nvmlDeviceGetMaxMigDeviceCount(parent)
+    except nvml.NVMLError:  # not MIG-capable
+        return []
+    out = []
+    for i in range(slots):
+        try:
+            out.append(nvml.nvmlDeviceGetMigDeviceHandleByIndex(parent, i))
+        except nvml.NVMLError:  # an empty slot
+            continue
+    return out
+
+
+def _mig_by_prefix(nvml, entry: str):
+    """A MIG instance by its full UUID, or by a unique prefix of it (CUDA takes both). The legacy
+    MIG-GPU-<uuid>/<gi>/<ci> names of pre-R470 drivers are not resolved: they match nothing here."""
+    try:
+        return nvml.nvmlDeviceGetHandleByUUID(entry)
+    except nvml.NVMLError:
+        pass
+    matches = [m for p in _all_handles(nvml) for m in _mig_instances(nvml, p) if _uuid(nvml, m).startswith(entry)]
+    if len(matches) != 1:
+        how = "no" if not matches else "more than one"
+        raise GpuMappingError(f"CUDA_VISIBLE_DEVICES entry {entry} matches {how} MIG instance known to NVML")
+    return matches[0]
+
+
 def resolve_gpus(nvml, gpus: list[int], visible: Optional[str]) -> list[GpuDevice]:
     """NVML handles for the job's logical GPUs (NVML must be initialised)."""
     entries = parse_visible_devices(visible)
@@ -69,7 +97,7 @@ def resolve_gpus(nvml, gpus: list[int], visible: Optional[str]) -> list[GpuDevic
         if entry.isdigit():
             handle = nvml.nvmlDeviceGetHandleByIndex(int(entry))
         elif entry.startswith("MIG-"):
-            mig = nvml.nvmlDeviceGetHandleByUUID(entry)
+            mig = _mig_by_prefix(nvml, entry)
             handle = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)
             mig_uuid = entry
         else:

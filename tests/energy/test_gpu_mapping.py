@@ -9,7 +9,7 @@ import pytest
 from energy_fakes import H100_TRACE, VirtualClock, counter_at, phase_span, trace_rows
 
 from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
-from llem.energy.nvml import NvmlMeter
+from llem.energy.nvml import NvmlMeter, NvmlUnavailable
 from llem.errors import UserError
 from llem.runner import job_env
 from llem.spec import HardwareSpec
@@ -59,6 +59,7 @@ def metered(launch, gpus, monkeypatch):
     (f"{B},{A}", [0], B, [B]),  # full UUIDs
     ("GPU-bbbb,GPU-aaaaaaaa", [1, 0], "GPU-aaaaaaaa,GPU-bbbb", [A, B]),  # short prefixes, as CUDA accepts them
     (MIG_B, [0], MIG_B, [B]),  # a MIG instance: its parent's counter
+    ("MIG-cccc", [0], "MIG-cccc", [B]),  # ... named by a prefix of its UUID (CUDA runs one MIG instance a process)
 ])
 def test_each_form_meters_the_gpu_that_computes(launch, gpus, worker, expected, monkeypatch):
     visible, m, clock, nvml = metered(launch, gpus, monkeypatch)
@@ -75,7 +76,16 @@ def test_each_form_meters_the_gpu_that_computes(launch, gpus, worker, expected, 
     for i, uuid in enumerate(expected):
         assert res.energy_j[f"gpu{i}"] == pytest.approx(trace_j * (2.0 if uuid == B else 1.0), abs=2e-3)
     assert res.total_j == pytest.approx(sum(res.energy_j.values()))
-    assert bool(m.describe()["caveats"]) == (launch == MIG_B)
+    assert bool(m.describe()["caveats"]) == ("MIG-" in worker)
+
+
+def test_a_mig_prefix_nothing_or_two_instances_match_is_refused(monkeypatch):
+    clock = VirtualClock()
+    nvml = two_gpus(clock)
+    nvml.devices.append(FakeHandle(1, "MIG-cccccccc-9999-2222-3333-444444444444", parent=nvml.devices[1]))
+    for entry, how in (("MIG-dddd", "no"), ("MIG-cccccccc", "more than one")):
+        with pytest.raises(NvmlUnavailable, match=f"entry {entry} matches {how} MIG instance known to NVML"):
+            NvmlMeter([0], nvml=nvml, visible=entry, clock=clock.now, sleep=clock.sleep, align=False)
 
 
 def test_hardware_gpus_beyond_what_llem_was_started_with_is_one_sentence():
