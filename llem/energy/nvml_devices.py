@@ -1,7 +1,7 @@
 """Which NVML devices a job uses: logical CUDA indices -> NVML handles via CUDA_VISIBLE_DEVICES.
 
 CUDA numbers the GPUs a process sees 0..n-1 in the order CUDA_VISIBLE_DEVICES lists them (indices,
-`GPU-<uuid>` or a prefix of one, or `MIG-<uuid>`); NVML numbers all GPUs of the machine by PCI bus.
+`GPU-<uuid>` or `MIG-<uuid>`, or a unique prefix of one); NVML numbers all GPUs of the machine by PCI bus.
 The energy counter belongs to the physical GPU: for a MIG instance we read its parent, which also
 counts the other instances on that GPU (stated in the meter's description).
 """
