@@ -20,7 +20,7 @@ from llem.multicast import multicast_off, spans_gpus
 from llem.progress import console, library_bars, stage_printer
 from llem.spec import JobSpec
 from llem.telemetry import opt_out
-from llem.visible_devices import launch_devices, narrow_visible
+from llem.visible_devices import launch_devices, narrow_visible, restore_launch_devices
 from llem.warm import EngineMismatch, WarmEngines
 
 
@@ -197,6 +197,8 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
     job of the same engine group goes to it: a sweep over workload axes loads the engine once."""
     global _WARM
     if spec.run.isolation == "inline":
+        if spec.hardware.gpus is None:
+            restore_launch_devices()  # an earlier inline job of this process may have narrowed them
         os.environ.update(job_env(spec))
         _quiet_libraries()
         try:

@@ -46,6 +46,16 @@ def launch_devices(env: MutableMapping[str, str] = os.environ) -> Optional[str]:
     return None if value == UNSET else value
 
 
+def restore_launch_devices(env: MutableMapping[str, str] = os.environ) -> None:
+    """CUDA_VISIBLE_DEVICES back to what llem was started with (for a job without hardware.gpus that
+    runs inline, in a process an earlier job narrowed); nothing where no launch value was kept."""
+    value = env.get(LAUNCH_ENV)
+    if value == UNSET:
+        env.pop("CUDA_VISIBLE_DEVICES", None)
+    elif value is not None:
+        env["CUDA_VISIBLE_DEVICES"] = value
+
+
 def narrow_visible(visible: Optional[str], gpus: list[int]) -> str:
     """CUDA_VISIBLE_DEVICES for a job on `gpus`, indices into `visible` (None: every GPU)."""
     if visible is None:

@@ -5,6 +5,8 @@ two-device replayed NVML; and the check against the UUID CUDA reports once the e
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from energy_fakes import H100_TRACE, VirtualClock, counter_at, phase_span, trace_rows
 
@@ -108,6 +110,23 @@ def test_the_launch_devices_survive_an_in_process_job_narrowing_them(monkeypatch
     monkeypatch.setenv(LAUNCH_ENV, UNSET)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # submitit's numbering does not count
     assert job_env(_Job([1]))["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_an_inline_job_without_hardware_gpus_sees_the_launch_devices_again(monkeypatch):
+    from llem.visible_devices import restore_launch_devices
+
+    monkeypatch.setenv(LAUNCH_ENV, "3,2")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")  # narrowed by the job before, in this process
+    restore_launch_devices()
+    assert launch_devices() == "3,2" and job_env(_Job([1]))["CUDA_VISIBLE_DEVICES"] == "2"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3,2"
+    monkeypatch.setenv(LAUNCH_ENV, UNSET)
+    restore_launch_devices()
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    monkeypatch.delenv(LAUNCH_ENV)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")
+    restore_launch_devices()  # no llem CLI started this process: nothing to restore
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
 
 
 def test_cuda_agreeing_is_recorded_and_raises_no_flag(monkeypatch):
