@@ -8,6 +8,7 @@ import llem
 from llem.results.basis import meter_is_estimate
 from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
+from llem.results.per_device import per_device_energy
 from llem.results.uncertainty import budget, budget_flags
 
 # 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
@@ -116,6 +117,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "statistics": measured.statistics,
         "windows": measured.windows,
         "energy": {"meter": measured.meter, "baseline": measured.baseline,
+                   "per_device": per_device_energy(measured.windows, measured.meter),  # each GPU's joules, its UUID
                    "uncertainty": uncertainty,  # llem/results/uncertainty.py, docs/energy.md
                    "tokens_counted": measured.tokens_counted},
         "engine": measured.engine,

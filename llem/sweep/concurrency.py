@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 
 from llem import paths
 from llem.results.io import read_json
+from llem.results.per_device import meter_devices
 
 
 def _span(w: dict) -> Optional[tuple[float, float]]:
@@ -27,13 +28,8 @@ def _span(w: dict) -> Optional[tuple[float, float]]:
 
 def metered_gpus(result: dict) -> list[str]:
     """UUIDs of the GPUs a result's meter read (through a composite meter's parts)."""
-    out: list[str] = []
-    stack = [(result.get("energy") or {}).get("meter") or {}]
-    while stack:
-        m = stack.pop()
-        out += [d["uuid"] for d in (m.get("devices") or {}).values() if isinstance(d, dict) and d.get("uuid")]
-        stack += [p for p in m.get("parts") or [] if isinstance(p, dict)]
-    return sorted(set(out))
+    devices = meter_devices((result.get("energy") or {}).get("meter") or {})
+    return sorted({d["uuid"] for d in devices.values() if d.get("uuid")})
 
 
 def measured_results(summary: dict) -> list[dict]:

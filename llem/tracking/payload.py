@@ -119,6 +119,10 @@ def metrics(record: dict) -> list[tuple[str, float, int, int]]:
             v = _number(w.get(key))
             if v is not None:
                 out.append((f"window.{key}", v, ts, step))
+    for key, d in (((record.get("energy") or {}).get("per_device")) or {}).items():  # gpu0, gpu1, ...
+        v = _number(((d or {}).get("energy_j") or {}).get("mean"))
+        if v is not None:
+            out.append((f"{key}.energy_j", v, finished_ms, 0))
     for key, u in (((record.get("energy") or {}).get("uncertainty")) or {}).items():  # schema 2
         for part in ("expanded", "relative_expanded"):
             v = _number((u or {}).get(part))

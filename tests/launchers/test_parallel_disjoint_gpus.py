@@ -54,6 +54,9 @@ def test_parallel_jobs_on_disjoint_fake_gpus_meter_their_own(tmp_path):
         [nvml] = [p for p in meter.get("parts", [meter]) if p["meter"] == "nvml"]
         assert nvml["devices"].keys() == {"gpu0"}  # one GPU metered ...
         assert nvml["devices"]["gpu0"]["uuid"] == gpus[physical].uuid  # ... its own
+        per_gpu = r["energy"]["per_device"]["gpu0"]  # per-GPU energy beside the total, with the GPU's UUID
+        assert per_gpu["uuid"] == gpus[physical].uuid and per_gpu["energy_j"]["n"] == len(r["windows"])
+        assert per_gpu["energy_j"]["mean"] == pytest.approx(sum(w["energy"]["energy_j"]["gpu0"] for w in r["windows"]) / len(r["windows"]))
         for w in r["windows"]:
             e = w["energy"]
             assert e["total_j"] == pytest.approx(sum(v for k, v in e["energy_j"].items() if v is not None))
