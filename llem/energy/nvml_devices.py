@@ -99,7 +99,7 @@ def resolve_gpus(nvml, gpus: list[int], visible: Optional[str]) -> list[GpuDevic
         elif entry.startswith("MIG-"):
             mig = _mig_by_prefix(nvml, entry)
             handle = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)
-            mig_uuid = entry
+            mig_uuid = _uuid(nvml, mig)  # the whole UUID, also where the entry was a prefix of it
         else:
             handle = _by_uuid_prefix(nvml, entry)
         out.append(GpuDevice(f"gpu{g}", g, handle, _uuid(nvml, handle), entry, mig_uuid))

@@ -79,6 +79,7 @@ def test_each_form_meters_the_gpu_that_computes(launch, gpus, worker, expected, 
         assert res.energy_j[f"gpu{i}"] == pytest.approx(trace_j * (2.0 if uuid == B else 1.0), abs=2e-3)
     assert res.total_j == pytest.approx(sum(res.energy_j.values()))
     assert bool(m.describe()["caveats"]) == ("MIG-" in worker)
+    assert devices["gpu0"]["mig_uuid"] == (MIG_B if "MIG-" in worker else None)  # whole, also from a prefix
 
 
 def test_a_mig_prefix_nothing_or_two_instances_match_is_refused(monkeypatch):
