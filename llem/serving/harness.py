@@ -137,6 +137,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     load, fixed = _load_settings(spec, server)
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags = _warmup(ctx, url, model, inputs, load, server)
+    flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
     baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
     measured = measure_windows(
