@@ -12,6 +12,7 @@ from llem import interrupt
 from llem.errors import UserError, choice_error
 from llem.progress import library_bars
 from llem.telemetry import opt_out
+from llem.visible_devices import remember_launch_devices
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
@@ -196,6 +197,7 @@ def _print_help() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     opt_out(os.environ)  # before MLflow or any engine is imported: tracking and jobs send no usage data
+    remember_launch_devices()  # what hardware.gpus count in, whatever a launcher sets for its jobs later
     argv = list(sys.argv[1:] if argv is None else argv)
     library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:

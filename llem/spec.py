@@ -271,6 +271,12 @@ def _describe_error(exc: ValidationError, prefix: str = "") -> str:
 
 # Specs built in this process, by their composed config: the CLI validates every point of a sweep
 # before Hydra starts, and the in-process launcher then runs those same configs; each is built once.
+# Why this cannot go stale across sweep points: the key is the whole composed config (points differ
+# in it), and a spec's fields are a function of that config alone (validation reads no environment
+# into them). What a hit skips is re-running the environment checks (a workload file still there, an
+# engine still installed): the job meets those again when it opens the file or imports the engine.
+# Every call gets its own deep copy: JobSpec is frozen, but its dicts and lists (backend settings,
+# hardware.gpus) are not, and a caller changing one must not change the next point's spec.
 _BUILT: dict[str, JobSpec] = {}
 _BUILT_MAX = 1024
 
@@ -286,7 +292,7 @@ def build_spec(cfg: dict) -> JobSpec:
         if len(_BUILT) >= _BUILT_MAX:
             _BUILT.clear()
         _BUILT[key] = spec
-    return spec
+    return spec.model_copy(deep=True)
 
 
 def forget_built_specs() -> None:

@@ -172,6 +172,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     load, fixed = _load_settings(spec, server)
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags = _warmup(ctx, url, model, inputs, load, server)
+    flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
     passes = _passes(ctx, url, model, inputs, load, server)
     sent = inputs * passes
     baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)

@@ -68,6 +68,10 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
         assert win["energy_j_per_output_token"] == pytest.approx(win["energy_j"] / win["output_tokens"])
     assert m["energy_j_per_output_token"] == pytest.approx(w["energy_j_per_output_token"])
     assert result["energy"]["baseline"]["power_w"] == pytest.approx(POWER_W, rel=0.1)
+    gpu0 = result["energy"]["per_device"]["gpu0"]  # the replayed GPU: the server's CUDA cannot be asked for its UUID
+    assert gpu0["energy_j"]["mean"] == pytest.approx(w["energy"]["energy_j"]["gpu0"])
+    [nvml] = [p for p in result["energy"]["meter"]["parts"] if p["meter"] == "nvml"]
+    assert nvml["devices"]["gpu0"]["cuda_check"] == "not checked: the engine does not report CUDA's device UUIDs"
 
     run_dir = next(tmp_path.rglob("result.json")).parent
     pid = json.loads((run_dir / "server.json").read_text())["pid"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from llem.visible_devices import LAUNCH_ENV
+
 from ._docker_stop import STOP_TIMEOUT_S, stop_args
 
 # docker/<dir>/Dockerfile for each backend; names not listed use the backend name itself.
@@ -114,6 +116,9 @@ def job_env(opts: DockerOptions, environ: dict, cache: Optional[Path], gpus: lis
         env.setdefault("TRANSFORMERS_OFFLINE", "1")
     if gpus:
         env["LLEM_HOST_GPUS"] = ",".join(gpus)
+    # Inside, the container's GPUs are the job's, numbered from 0, and hardware.gpus is renumbered to
+    # match: the host's CUDA_VISIBLE_DEVICES (llem/visible_devices.py) must not be counted in again.
+    env.pop(LAUNCH_ENV, None)
     env["HOME"] = "/tmp"  # writable for any --user
     env.update({str(k): str(v) for k, v in (opts.env or {}).items()})
     return env
