@@ -23,6 +23,7 @@ from typing import Callable, Optional
 
 from llem.paths import SERVER
 from llem.energy.baseline import close_baseline
+from llem.energy.bracket import Bracket, can_bracket
 from llem.repeat import window_target_s
 from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
@@ -232,17 +233,42 @@ def _server_record(spec, url: str, server, model: str, load: LoadSettings, laten
 
 
 def _steady_window(meter, r: int) -> tuple[Callable[[], None], Callable[[], None], dict]:
-    """The load generator's open/close callbacks for the steady-state window of run r."""
+    """The load generator's open/close callbacks for the steady-state window of run r: inside its
+    event loop, so they never wait; bracketed by the counter's updates where the meter has a known
+    period (llem/energy/bracket.py), else read at once."""
     steady: dict = {}
+    if can_bracket(meter):
+        bracket = steady["bracket"] = Bracket(meter, f"steady-{r}")
+
+        def opened():
+            bracket.open()
+            steady["open"] = True
+
+        def closed():
+            bracket.close()
+
+        return opened, closed, steady
 
     def opened():
-        meter.begin(f"steady-{r}", align=False)  # inside the load generator's event loop: never wait
+        meter.begin(f"steady-{r}", align=False)
         steady["open"] = True
 
     def closed():
         steady["m"] = meter.end(f"steady-{r}", align=False)
 
     return opened, closed, steady
+
+
+def _close_steady(meter, steady: dict, r: int) -> None:
+    """After the load: the steady window's measurement, also when the run stopped between its edges."""
+    bracket = steady.get("bracket")
+    if bracket is not None:
+        if bracket.opened:
+            if not bracket.closed:  # interrupted between the edges
+                bracket.close()
+            steady["m"] = bracket.result()
+    elif steady.get("open") and "m" not in steady:
+        steady["m"] = meter.end(f"steady-{r}", align=False)
 
 
 def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int, passes: int = 1):
@@ -262,8 +288,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         run = run_load(url, model, inputs, load, opened, closed, start)
     finally:
         whole_m = meter.end(f"run-{r}") if began else None
-        if steady.get("open") and "m" not in steady:  # interrupted between the edges
-            steady["m"] = meter.end(f"steady-{r}", align=False)
+        _close_steady(meter, steady, r)
     after, why_after = scrape(url) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")

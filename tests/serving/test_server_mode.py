@@ -65,6 +65,14 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
     assert client["cpu_s"] / wall_s <= client["busy_share"] <= 1.0
     for win in (w, whole):  # the replayed counter moves by 300 W x the meter's window to under one 30 J step
         assert abs(win["energy_j"] - POWER_W * win["energy"]["duration_s"]) < STEP_J + 1e-6
+    # the steady state's edges are bracketed by the counter's updates (found by threads, the event loop
+    # never waits): at a constant 300 W its joules are the truth within the updates' timing, far
+    # inside the one 30 J step per edge that edges read at once may be off by
+    [al] = w["energy"]["alignment"].values()
+    assert al["method"] == "bracketed" and al["begin_update_s"] >= al["open_s"] and al["end_update_s"] >= al["close_s"]
+    assert abs(w["energy_j"] - POWER_W * w["energy"]["duration_s"]) < 0.1 * STEP_J, w["energy"]
+    assert al["mean_power_w"] == pytest.approx(POWER_W, rel=0.01)
+    for win in (w, whole):
         assert win["energy_j_per_output_token"] == pytest.approx(win["energy_j"] / win["output_tokens"])
     assert m["energy_j_per_output_token"] == pytest.approx(w["energy_j_per_output_token"])
     assert result["energy"]["baseline"]["power_w"] == pytest.approx(POWER_W, rel=0.1)
