@@ -12,6 +12,7 @@ from llem.errors import UserError, choice_error
 from llem.progress import library_bars
 from llem.sweep import points
 from llem.telemetry import opt_out
+from llem.visible_devices import remember_launch_devices
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
@@ -155,11 +156,13 @@ def _hydra_main() -> None:
 
 
 def _exit_code(multirun: bool) -> int:
-    """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1.
-    (The sweep summary itself is printed by the sweep callback, which also sees remote jobs.)"""
+    """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1,
+    also when a job was stopped by a signal this process did not get (scancel or docker stop of
+    one job: it is interrupted, the rest not started). The sweep summary itself is printed by the
+    sweep callback, which also sees remote jobs."""
     from llem.sweep.ledger import SESSION
 
-    bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid")]
+    bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid", "interrupted", "not_started")]
     if not bad:
         return 0
     return 2 if not multirun and all(o.user_error for o in bad) else 1
@@ -199,6 +202,7 @@ def _print_help() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     opt_out(os.environ)  # before MLflow or any engine is imported: tracking and jobs send no usage data
+    remember_launch_devices()  # what hardware.gpus count in, whatever a launcher sets for its jobs later
     argv = list(sys.argv[1:] if argv is None else argv)
     library_bars()  # before any engine imports tqdm
     if "--help" in argv or "-h" in argv:

@@ -27,6 +27,7 @@ def measure_offline(ctx: JobContext) -> Measured:
     cls = backend_class(spec.backend_name)
     backend, engine_load = ctx.warm.acquire(offline_key(spec, cls), spec.run_id(), lambda: _load(ctx, cls))
     peak_note = _rebind(ctx, backend, engine_load) if engine_load["reused"] else None
+    mapping_flags = ctx.meter.check_devices(backend.cuda_uuids())  # CUDA has started: the metered GPU is the computing one
     requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
     warm_up(ctx, lambda _i: backend.warmup(requests))
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
@@ -38,7 +39,7 @@ def measure_offline(ctx: JobContext) -> Measured:
     measured.flags += close_baseline(ctx.meter, backend.synchronize, spec.energy, baseline, ctx.progress)  # drift
     phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
     outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
-    flags = measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
+    flags = mapping_flags + measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
     if peak_note:
         memory["peak_rss_note"] = peak_note

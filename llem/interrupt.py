@@ -28,6 +28,7 @@ GRACE_S = 20.0  # how long a stopped worker may take to release its engine and s
 
 _received: dict = {"signum": None, "force": True}
 _children: set[int] = set()  # worker pids a forced exit kills
+_on_force: list = []  # what a forced exit does first (the Docker launcher: kill the running container)
 _progress: dict = {"stage": None, "windows": []}
 
 
@@ -75,6 +76,11 @@ def _on_signal(signum, frame) -> None:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        for action in list(_on_force):
+            try:
+                action()
+            except Exception:  # exiting regardless
+                pass
         os.write(2, f"\nllem: {signal_name(signum)} again: exiting at once\n".encode())
         os._exit(exit_code(_received["signum"]))
     _received["signum"] = signum
@@ -89,6 +95,17 @@ def child_started(pid: int) -> None:
 
 def child_ended(pid: int) -> None:
     _children.discard(pid)
+
+
+@contextmanager
+def on_forced_exit(action) -> Iterator[None]:
+    """While inside: a forced exit (the second signal) calls action() first, e.g. to kill a child
+    that killing a pid does not stop (a container, which the docker CLI only attaches to)."""
+    _on_force.append(action)
+    try:
+        yield
+    finally:
+        _on_force.remove(action)
 
 
 def install_worker() -> None:

@@ -17,6 +17,7 @@ from llem.energy.baseline import take_baseline
 from llem.energy.devices import engine_gpus
 from llem.energy.window_checks import annotate_conditions, energy_window_flags
 from llem.energy.gpu_settings import applied
+from llem.host_load import HostLoad, host_flags
 from llem.interrupt import note_window
 from llem.registry import backend_info
 from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
@@ -124,7 +125,10 @@ def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str]
                 time.sleep(run.cooldown_s)
             cooled = cool_down(ctx.meter, baseline_w, run, ctx.progress) if r else None
             ctx.progress(label(r) + _so_far(out.records, run.objective))
+            host = HostLoad()
+            host.begin()
             record, flags, kept = one(r)
+            record["host"] = host.end()  # other processes' CPU time: a host-bound engine slows down
             if cooled is not None:
                 record["cooldown"] = cooled
             out.records.append(record)
@@ -135,6 +139,7 @@ def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str]
     finally:
         out.timeseries = sampler.stop() if sampler is not None else None
     out.flags += annotate_conditions(out.records, out.timeseries, ctx.run_dir, spec.energy)  # per-window conditions
+    out.flags += host_flags(out.records, spec.energy.host_busy_max_cores)
     out.repeatability = outcome(run, out.records, run.objective)
     out.flags += repeat_flags(out.repeatability)
     return out

@@ -16,9 +16,11 @@ from llem.envinfo import snapshot
 from llem.errors import UserError
 from llem.grouping import engine_group as group_of
 from llem.job import measure
+from llem.multicast import multicast_off, spans_gpus
 from llem.progress import console, library_bars, stage_printer
 from llem.spec import JobSpec
 from llem.telemetry import opt_out
+from llem.visible_devices import launch_devices, narrow_visible, restore_launch_devices
 from llem.warm import EngineMismatch, WarmEngines
 
 
@@ -125,12 +127,14 @@ def _next_job(conn) -> Optional[tuple]:
     return message[1] if message and message[0] == "job" else None
 
 
-def _job_env(spec) -> dict:
+def job_env(spec) -> dict:
     # CUDA's default order is fastest-first; NVML's is by PCI bus. Set before CUDA starts in the
     # worker, so that a job's CUDA index names the GPU whose counter llem reads (mixed nodes).
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-    if spec.hardware.gpus is not None:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.hardware.gpus)
+    if spec.hardware.gpus is not None:  # counted in what llem was started with (llem/visible_devices.py)
+        env["CUDA_VISIBLE_DEVICES"] = narrow_visible(launch_devices(), spec.hardware.gpus)
+    if spans_gpus(spec.hardware):  # every engine process inherits the worker's environment (llem/multicast.py)
+        multicast_off(env, os.environ)
     return env
 
 
@@ -145,7 +149,7 @@ class _Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe(duplex=True)
         self.group = engine_group(spec)
-        self.proc = ctx.Process(target=_worker, args=(child, job, _job_env(spec)), name=f"llem-{spec.run_id()}")
+        self.proc = ctx.Process(target=_worker, args=(child, job, job_env(spec)), name=f"llem-{spec.run_id()}")
         with interrupt.spawning():
             self.proc.start()
         interrupt.child_started(self.proc.pid)
@@ -193,7 +197,9 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
     job of the same engine group goes to it: a sweep over workload axes loads the engine once."""
     global _WARM
     if spec.run.isolation == "inline":
-        os.environ.update(_job_env(spec))
+        if spec.hardware.gpus is None:
+            restore_launch_devices()  # an earlier inline job of this process may have narrowed them
+        os.environ.update(job_env(spec))
         _quiet_libraries()
         try:
             return _measure(spec, str(run_dir), quiet)

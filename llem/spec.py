@@ -100,6 +100,7 @@ class EnergySpec(_Strict):
     power_disagreement_max: float = Field(0.15, ge=0)  # |instant-power joules / counter joules - 1|
     temperature_drift_max_c: float = Field(5.0, ge=0)  # window-start temperature, first vs last repeat
     dynamic_uncertainty_max: float = Field(0.10, ge=0)  # relative expanded uncertainty of dynamic J/token
+    host_busy_max_cores: Optional[float] = Field(None, ge=0)  # other processes' CPUs in a window (null: max(1, 10%))
 
 
 class SamplingSpec(_Strict):
@@ -195,7 +196,8 @@ REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
 # thresholds): likewise in a run's identity only where they differ from their default.
 ENERGY_DEFAULTS = {k: EnergySpec.model_fields[k].default for k in
                    ("align_edges", "settle_max_s", "baseline_min_updates", "post_baseline", "baseline_drift_max",
-                    "power_disagreement_max", "temperature_drift_max_c", "dynamic_uncertainty_max")}
+                    "power_disagreement_max", "temperature_drift_max_c", "dynamic_uncertainty_max",
+                    "host_busy_max_cores")}
 
 
 class JobSpec(_Strict):
@@ -269,6 +271,12 @@ def _describe_error(exc: ValidationError, prefix: str = "") -> str:
 
 # Specs built in this process, by their composed config: the CLI validates every point of a sweep
 # before Hydra starts, and the in-process launcher then runs those same configs; each is built once.
+# Why this cannot go stale across sweep points: the key is the whole composed config (points differ
+# in it), and a spec's fields are a function of that config alone (validation reads no environment
+# into them). What a hit skips is re-running the environment checks (a workload file still there, an
+# engine still installed): the job meets those again when it opens the file or imports the engine.
+# Every call gets its own deep copy: JobSpec is frozen, but its dicts and lists (backend settings,
+# hardware.gpus) are not, and a caller changing one must not change the next point's spec.
 _BUILT: dict[str, JobSpec] = {}
 _BUILT_MAX = 1024
 
@@ -284,7 +292,7 @@ def build_spec(cfg: dict) -> JobSpec:
         if len(_BUILT) >= _BUILT_MAX:
             _BUILT.clear()
         _BUILT[key] = spec
-    return spec
+    return spec.model_copy(deep=True)
 
 
 def forget_built_specs() -> None:

@@ -120,6 +120,12 @@ def process_gone(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
+def flags_beside_host_load(result: dict) -> list[str]:
+    """The result's flags other than host_busy, which says how busy this shared test machine was
+    (other tests' processes, services), not whether what a test checks went right."""
+    return [f for f in result["validity"]["flags"] if not f.startswith("host_busy:")]
+
+
 def results_under(root: Path) -> list[dict]:
     """Results of the run directories under an output root (not copies such as tracker artifacts)."""
     return [json.loads(p.read_text()) for p in sorted(Path(root).glob("**/runs/*/result.json"))]

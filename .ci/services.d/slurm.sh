@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on this machine for the launcher tests: munged (as user munge),
 # slurmctld and `slurmd -N localhost`, with a minimal slurm.conf in a state directory.
+# KillWait=30 (Slurm's default, written out): a cancelled job gets SIGTERM, then SIGKILL 30 s
+# later; docs/launchers.md says what llem does in between.
 # Usage: slurm.sh start|stop. Clients find the cluster with SLURM_CONF=$STATE/slurm.conf
 # (the tests read it from there). Processes are stopped by their recorded PIDs only.
 set -euo pipefail
@@ -35,6 +37,7 @@ JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 SlurmdTimeout=60
+KillWait=30
 NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF

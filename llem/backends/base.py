@@ -133,5 +133,11 @@ class Backend(abc.ABC):
         """Peak device memory in MiB where the engine can tell; keys ending in _mib."""
         return {}
 
+    def cuda_uuids(self) -> Optional[list[Optional[str]]]:
+        """After load(): the UUID CUDA itself reports for each of the job's logical GPUs, to check the
+        meter's CUDA_VISIBLE_DEVICES mapping against; None where the engine cannot tell (it computes
+        in processes of its own, or exposes no UUIDs)."""
+        return None
+
     def close(self) -> None:
         """Release the model and the device."""

@@ -52,6 +52,11 @@ class Meter(abc.ABC):
     def set_baseline(self, power_w_per_device: Optional[dict]) -> None:
         """Idle power per device key, for the end-edge correction of aligned meters (default: unused)."""
 
+    def check_devices(self, cuda_uuids: Optional[list[Optional[str]]]) -> list[str]:
+        """Once the engine has started CUDA: its device UUIDs (per logical GPU; None where it cannot
+        tell) against the devices this meter reads. Returns flags with evidence (default: none)."""
+        return []
+
     def describe(self) -> dict:
         """What this meter measures (devices, update period, caveats such as 'estimate')."""
         return {"meter": self.name}

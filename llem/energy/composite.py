@@ -90,6 +90,9 @@ class CompositeMeter(Meter):
     def measures(self) -> bool:
         return any(p.measures for p in self.parts)
 
+    def check_devices(self, cuda_uuids) -> list[str]:
+        return [f for p in self.parts for f in p.check_devices(cuda_uuids)]
+
     def set_baseline(self, power_w_per_device) -> None:
         for p in self.parts:
             p.set_baseline(power_w_per_device)

@@ -26,6 +26,9 @@ FAKE_TRACE_ENV = "LLEM_FAKE_NVML_TRACE"
 # meter, the sampler, an independent poller) replay the same moment of it. Unset: each process
 # starts the trace at its own first nvmlInit.
 FAKE_EPOCH_ENV = "LLEM_FAKE_NVML_EPOCH"
+# Optional: one energy scale per fake GPU, e.g. "1,2": two GPUs, the second drawing twice the
+# trace's power (jobs on disjoint GPUs, each metering its own). Unset: one GPU at the trace's power.
+FAKE_GPUS_ENV = "LLEM_FAKE_NVML_GPUS"
 
 
 NVML_ERROR_NOT_SUPPORTED = 3  # pynvml's code for "Not Supported"
@@ -215,6 +218,17 @@ class FakeNvml:
     def nvmlDeviceIsMigDeviceHandle(self, h):
         return h.parent is not None
 
+    def nvmlDeviceGetMaxMigDeviceCount(self, h):
+        self._check()
+        return 7  # an H100/H200: up to 7 MIG instances, whether or not any exist
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, index):
+        self._check()
+        children = [d for d in self.devices if d.parent is h]
+        if not 0 <= index < len(children):
+            raise NVMLError("Not Found")  # an empty slot, as real NVML answers
+        return children[index]
+
     def nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, h):
         if h.parent is None:
             raise NVMLError("Invalid Argument")
@@ -333,4 +347,10 @@ def fake_from_env(env) -> Optional[FakeNvml]:
     if not path:
         return None
     epoch = env.get(FAKE_EPOCH_ENV)
-    return FakeNvml.from_csv(path, epoch=float(epoch) if epoch else None)
+    return FakeNvml.from_csv(path, epoch=float(epoch) if epoch else None, devices=fake_devices(env.get(FAKE_GPUS_ENV)))
+
+
+def fake_devices(scales: Optional[str]) -> list[FakeHandle]:
+    """The fake GPUs LLEM_FAKE_NVML_GPUS asks for, in NVML (PCI) order, each with its own UUID."""
+    values = [float(x) for x in (scales or "1").split(",") if x.strip()]
+    return [FakeHandle(i, f"GPU-fake{i:04d}-0000-0000-0000-000000000000", energy_scale=v) for i, v in enumerate(values)]

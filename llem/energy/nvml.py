@@ -16,7 +16,7 @@ from llem.energy.counters import join_reasons, measure_update_period
 from llem.energy.fake_nvml import fake_from_env
 from llem.energy.nvml_window import device_window
 from llem.energy.processes import foreign_process_flags, own_process_tree
-from llem.energy.nvml_devices import GpuMappingError, resolve_gpus
+from llem.energy.nvml_devices import GpuMappingError, check_against_cuda, resolve_gpus
 
 
 class NvmlUnavailable(Exception):
@@ -121,12 +121,21 @@ class NvmlMeter(Meter):
             residual_j=sum_ranges([p.residual for p in parts]) if total is not None else None,
             flags=foreign_process_flags(self.nvml, self.devices, own_process_tree()))
 
+    def check_devices(self, cuda_uuids) -> list[str]:
+        """The engine's CUDA device UUIDs (or None) against the mapping; flags for mismatches."""
+        try:
+            return check_against_cuda(self.nvml, self.devices, cuda_uuids)
+        except GpuMappingError as exc:  # CUDA names a GPU NVML does not know: keep the mapping, say so
+            return [f"gpu_mapping: CUDA reports device UUIDs {cuda_uuids} that NVML cannot match ({exc}); "
+                    "energy stays metered on the CUDA_VISIBLE_DEVICES mapping"]
+
     def describe(self) -> dict:
         return {
             "meter": self.name,
             "measures": "NVIDIA GPU total-energy counter (nvmlDeviceGetTotalEnergyConsumption), per job GPU, "
                         "read at window edges after a device synchronize",
-            "devices": {d.key: {"uuid": d.uuid, "visible_as": d.visible_as, "mig_uuid": d.mig_uuid} for d in self.devices},
+            "devices": {d.key: {"uuid": d.uuid, "visible_as": d.visible_as, "mig_uuid": d.mig_uuid,
+                                **({"cuda_check": d.cuda_check} if d.cuda_check else {})} for d in self.devices},
             "update_period_s": self.update_period_s,
             "update_period_measured": self.update_period_s is not None,
             "align_edges": self.align,

@@ -36,6 +36,9 @@ class ObservedMeter(Meter):
     def update_period_s(self):
         return self.inner.update_period_s
 
+    def check_devices(self, cuda_uuids) -> list[str]:
+        return self.inner.check_devices(cuda_uuids)
+
     def set_baseline(self, power_w_per_device) -> None:
         self.inner.set_baseline(power_w_per_device)
 

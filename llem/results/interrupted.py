@@ -4,12 +4,10 @@ computed from its windows, and re-running the same command measures the job agai
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
-import llem
 from llem.interrupt import signal_name
-from llem.results.schema import RESULT_SCHEMA_VERSION
+from llem.results.schema import stopped_record
 
 
 def interrupted_record(spec_dict: dict, run_id: str, config_hash: str, signum: int, partial: Optional[dict],
@@ -19,11 +17,7 @@ def interrupted_record(spec_dict: dict, run_id: str, config_hash: str, signum: i
     stage = partial.get("stage")
     where = f"during: {stage}" if stage else "before its measurement began"
     return {
-        "schema_version": RESULT_SCHEMA_VERSION,
-        "status": "interrupted",
-        "identity": {"run_id": run_id, "config_hash": config_hash, "llem_version": llem.__version__,
-                     "started_unix_s": started, "finished_unix_s": time.time()},
-        "spec": spec_dict,
+        **stopped_record("interrupted", spec_dict, run_id, config_hash, started),
         "interrupted": {"signal": signal_name(signum), "stage": stage, "windows_measured": len(windows),
                         "windows_requested": repeats},
         "error": {"type": "Interrupted",

@@ -8,6 +8,7 @@ import llem
 from llem.results.basis import meter_is_estimate
 from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
+from llem.results.per_device import per_device_energy
 from llem.results.uncertainty import budget, budget_flags
 
 # 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
@@ -116,6 +117,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "statistics": measured.statistics,
         "windows": measured.windows,
         "energy": {"meter": measured.meter, "baseline": measured.baseline,
+                   "per_device": per_device_energy(measured.windows, measured.meter),  # each GPU's joules, its UUID
                    "uncertainty": uncertainty,  # llem/results/uncertainty.py, docs/energy.md
                    "tokens_counted": measured.tokens_counted},
         "engine": measured.engine,
@@ -136,12 +138,17 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
     }
 
 
-def failure(spec_dict: dict, run_id: str, config_hash: str, error: dict, started: float) -> dict:
+def stopped_record(status: str, spec_dict: dict, run_id: str, config_hash: str, started: float) -> dict:
+    """The fields a job's record has when it produced no result (failed, interrupted): one owner, so
+    failure.json and interrupted.json keep the same head, in the same key order."""
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
-        "status": "failed",
+        "status": status,
         "identity": {"run_id": run_id, "config_hash": config_hash, "llem_version": llem.__version__,
                      "started_unix_s": started, "finished_unix_s": time.time()},
         "spec": spec_dict,
-        "error": error,
     }
+
+
+def failure(spec_dict: dict, run_id: str, config_hash: str, error: dict, started: float) -> dict:
+    return dict(stopped_record("failed", spec_dict, run_id, config_hash, started), error=error)

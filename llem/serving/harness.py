@@ -5,18 +5,26 @@ baseline, then per repeat drive the load and read the meter at two windows:
   flight, closes when the first request of the tail finishes after the last request was sent;
 - whole run: first request sent to last request finished.
 
+On a metered GPU a run must be long enough for the counter (run.min_window_s, by default 50 counter
+updates, as offline): one unmeasured calibration pass after the warm-up times the load, and each
+measured run then sends the prompts that many times over in one continuous load, so that its
+steady state lasts at least that long (`passes` in each window).
+
 J per output token comes from the steady state (tokens streamed inside it; llem/serving/metrics.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 from llem.paths import SERVER
 from llem.energy.baseline import close_baseline
+from llem.energy.bracket import Bracket, can_bracket
+from llem.repeat import window_target_s
 from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
@@ -106,6 +114,34 @@ def _check_run(run, server, what: str) -> list[str]:
     return [f"{what}: {len(failed)} of {len(run.outputs)} requests failed (first: {failed[0].error})"] if failed else []
 
 
+def _passes(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, server) -> int:
+    """How many times over each measured run sends the prompts: 1, or, where windows have a minimum
+    length (run.min_window_s, or the counter's 50 updates on a metered GPU), enough that the steady
+    state of one continuous load lasts that long, timed by one unmeasured pass of the load."""
+    target = window_target_s(ctx.spec.run, ctx.meter)
+    if not target:
+        return 1
+    ctx.progress(f"calibration pass (not measured): {len(inputs)} requests, to reach windows of >= {target:.1f} s")
+    run = run_load(url, model, inputs, load)
+    _check_run(run, server, "calibration pass")
+    return passes_for(target, run.duration_s, _steady_s(run))
+
+
+def _steady_s(run) -> Optional[float]:
+    if run.steady_open_s is None or run.steady_close_s is None:
+        return None
+    return max(run.steady_close_s - run.steady_open_s, 0.0)
+
+
+def passes_for(target_s: float, pass_s: float, steady_s: Optional[float], cap: int = 1000) -> int:
+    """Passes whose continuous load keeps a steady state of >= target_s: each further pass adds about a
+    whole pass of steady load (no ramp-down and ramp-up between passes), the first its own steady part."""
+    first = steady_s if steady_s is not None else 0.0
+    if first >= target_s or pass_s <= 0:
+        return 1
+    return min(cap, 1 + math.ceil((target_s - first) / pass_s))
+
+
 def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     w = spec.workload
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
@@ -137,11 +173,15 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     load, fixed = _load_settings(spec, server)
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags = _warmup(ctx, url, model, inputs, load, server)
+    flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
+    passes = _passes(ctx, url, model, inputs, load, server)
+    sent = inputs * passes
     baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
+    times = f" ({passes} passes)" if passes > 1 else ""
     measured = measure_windows(
-        ctx, lambda r: _one_run(ctx, url, model, inputs, load, server, baseline, r),
-        lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(inputs)} requests, concurrency {w.concurrency}{rate}",
+        ctx, lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes),
+        lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(sent)} requests{times}, concurrency {w.concurrency}{rate}",
         baseline.get("power_w"))
     flags += close_baseline(ctx.meter, _no_device_work, spec.energy, baseline, ctx.progress)  # drift
     windows = measured.records
@@ -193,11 +233,24 @@ def _server_record(spec, url: str, server, model: str, load: LoadSettings, laten
 
 
 def _steady_window(meter, r: int) -> tuple[Callable[[], None], Callable[[], None], dict]:
-    """The load generator's open/close callbacks for the steady-state window of run r."""
+    """The load generator's open/close callbacks for the steady-state window of run r: inside its
+    event loop, so they never wait; bracketed by the counter's updates where the meter has a known
+    period (llem/energy/bracket.py), else read at once."""
     steady: dict = {}
+    if can_bracket(meter):
+        bracket = steady["bracket"] = Bracket(meter, f"steady-{r}")
+
+        def opened():
+            bracket.open()
+            steady["open"] = True
+
+        def closed():
+            bracket.close()
+
+        return opened, closed, steady
 
     def opened():
-        meter.begin(f"steady-{r}", align=False)  # inside the load generator's event loop: never wait
+        meter.begin(f"steady-{r}", align=False)
         steady["open"] = True
 
     def closed():
@@ -206,7 +259,19 @@ def _steady_window(meter, r: int) -> tuple[Callable[[], None], Callable[[], None
     return opened, closed, steady
 
 
-def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int):
+def _close_steady(meter, steady: dict, r: int) -> None:
+    """After the load: the steady window's measurement, also when the run stopped between its edges."""
+    bracket = steady.get("bracket")
+    if bracket is not None:
+        if bracket.opened:
+            if not bracket.closed:  # interrupted between the edges
+                bracket.close()
+            steady["m"] = bracket.result()
+    elif steady.get("open") and "m" not in steady:
+        steady["m"] = meter.end(f"steady-{r}", align=False)
+
+
+def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int, passes: int = 1):
     """One measured run of the load: the whole-run window with the steady-state window inside it."""
     spec, meter = ctx.spec, ctx.meter
     w, e = spec.workload, spec.energy
@@ -223,8 +288,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         run = run_load(url, model, inputs, load, opened, closed, start)
     finally:
         whole_m = meter.end(f"run-{r}") if began else None
-        if steady.get("open") and "m" not in steady:  # interrupted between the edges
-            steady["m"] = meter.end(f"steady-{r}", align=False)
+        _close_steady(meter, steady, r)
     after, why_after = scrape(url) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
     base_w = baseline.get("power_w")
@@ -246,7 +310,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     ok = [o for o in run.outputs if o.ok]
     flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
-    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run",
+    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes,
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after),

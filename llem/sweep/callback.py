@@ -22,6 +22,7 @@ from llem.progress import console
 from llem.results.io import write_json
 from llem.runner import close_warm_worker
 from llem.sweep import state as sw
+from llem.sweep.concurrency import measured_results, overlap_lines, window_overlaps
 from llem.sweep.ledger import SESSION
 from llem.sweep.summary import summarize_sweep, summary_line
 from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id, finish_parent
@@ -124,6 +125,9 @@ class SweepCallback(Callback):
         outcomes = SESSION.outcomes[getattr(self, "_first_outcome", 0):]
         summary = summarize_sweep(sweep_dir, sweep["started_unix_s"], outcomes)
         summary["sweep_id"] = sweep["sweep_id"]
+        summary["concurrent_windows"] = window_overlaps(measured_results(summary))  # parallel jobs (llem/sweep/concurrency.py)
+        for line in overlap_lines(summary["concurrent_windows"]):
+            console().print(f"llem: {line}", markup=False)
         console().print(f"[bold]llem sweep summary:[/bold] {summary_line(summary['counts'])}  [dim]({sweep_dir})[/dim]")
         for job in summary["jobs"]:
             if job["status"] in ("failed", "incomplete", "invalid", "interrupted"):

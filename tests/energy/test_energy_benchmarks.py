@@ -102,3 +102,26 @@ def test_alignment_proof_runs_end_to_end_against_an_independent_poller(tmp_path)
         assert on["edge"]["mean_abs"] < 0.01  # within a read's timing of the truth
         assert on["edge"]["mean_abs"] < off["edge"]["mean_abs"]
     assert "mean|err| lin" in out.stdout and "independent poller:" in out.stdout
+
+
+def test_poll_during_checks_every_window_of_a_whole_llem_run_against_the_independent_poller(tmp_path):
+    """benchmarks/gpu/poll_during.py wraps a whole `python -m llem` (worker process, sampler) the way
+    the GPU session wraps vLLM and llama.cpp runs; on the replayed 300 W trace the poller is the truth,
+    so every measured window agrees with it within a read's timing, and the flags come along."""
+    trace = tmp_path / "trace.csv"
+    constant_power_trace(trace, counter_step_s=0.1)
+    root = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "llem", "model=tiny", "hardware=cpu", "energy=nvml", "tracking=none",
+           "workload.num_prompts=2", "workload.output_tokens=64", "run.repeats=2", "run.min_window_s=1.0",
+           "energy.baseline_s=0.5", "energy.baseline_min_updates=5", "energy.settle_max_s=0",
+           f"run.output_root={root}"]
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu" / "poll_during.py"), "--root", str(root),
+                          "--out", str(tmp_path / "p.json"), "--fake-nvml-trace", str(trace), "--", *cmd],
+                         cwd=tmp_path, env=llem_env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["poller"]["updates"] > 10 and len(doc["results"]) == 1, doc
+    res = doc["results"][0]
+    assert res["backend"] == "pytorch" and res["edge"]["n"] == 2, res
+    assert res["edge"]["mean_abs"] < 0.01, res["windows"]
+    assert "independent poller:" in out.stdout and "pytorch" in out.stdout

@@ -8,104 +8,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import llem_env, process_gone
+from conftest import process_gone
 from faults_helpers import complete_result, no_traceback, run_dirs
+from interrupt_helpers import Llem, assert_nothing_left, interrupted_record, set_summary_aside, sweep_summary
 
 pytestmark = pytest.mark.slow
 
 # windows of whole passes lasting >= 1 s, so that a signal sent at a window's start lands inside it
 TINY = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.output_tokens=16",
         "energy.baseline_s=0", "run.min_window_s=1", "run.output_root=out"]
-
-
-class Llem:
-    """llem started in its own session (it leads its process group, as in a terminal or a batch job)."""
-
-    def __init__(self, args: list[str], cwd: Path):
-        self.cwd = cwd
-        self.proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=cwd, env=llem_env(COLUMNS=200),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.lines: list[str] = []
-        self.seen: set[int] = set()  # every process of its session seen while it ran
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, ready, what: str, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert self.proc.poll() is None, f"llem exited before {what}:\n{self.output[-3000:]}"
-            assert time.monotonic() < deadline, f"never {what}:\n{self.output[-3000:]}"
-            self.seen |= session_pids(self.proc.pid)
-            time.sleep(0.05)
-        self.seen |= session_pids(self.proc.pid)
-
-    def printed(self, text: str, times: int = 1) -> bool:
-        return self.output.count(text) >= times
-
-    def signal_group(self, sig: int) -> float:
-        os.killpg(self.proc.pid, sig)
-        return time.monotonic()
-
-    def finish(self, timeout: float = 120) -> int:
-        rc = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return rc
-
-
-def session_pids(sid: int) -> set[int]:
-    pids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == sid:  # field 6 of /proc/pid/stat: the session id
-            pids.add(int(stat.parent.name))
-    return pids
-
-
-def assert_nothing_left(run: Llem, root: Path) -> None:
-    servers = [json.loads(p.read_text())["pid"] for p in root.glob("runs/*/server.json")]
-    deadline = time.monotonic() + 10  # the kernel reaps an orphan's zombie a moment after its parent exits
-    while time.monotonic() < deadline and not all(process_gone(p) for p in run.seen | set(servers)):
-        time.sleep(0.1)
-    left = sorted(p for p in run.seen | set(servers) if not process_gone(p))
-    assert not left, f"processes outlived the run: {left}"
-    assert len(run.seen) >= 2, "the measurement worker was never seen"  # llem and its worker at least
-
-
-def sweep_summary(root: Path) -> list[dict]:
-    (path,) = [p for p in (root / "hydra" / "sweeps").glob("*/llem_sweep_summary.json")
-               if not p.parent.name.startswith("first-")]
-    return json.loads(path.read_text())["jobs"]
-
-
-def set_summary_aside(root: Path) -> None:
-    for old in (root / "hydra" / "sweeps").iterdir():
-        old.rename(old.with_name("first-" + old.name))
-
-
-def interrupted_record(run_dir: Path) -> dict:
-    record = json.loads((run_dir / "interrupted.json").read_text())
-    assert record["status"] == "interrupted" and record["identity"]["run_id"] == run_dir.name
-    assert not (run_dir / "result.json").exists() and not (run_dir / "failure.json").exists()
-    return record
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])

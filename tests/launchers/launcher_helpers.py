@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import provisioned
+from conftest import REPO, llem_env, provisioned
 
 # A tiny, fast job: 2-layer random Llama, 4 prompts x 8 new tokens, two measured windows.
 TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=4", "workload.input_tokens=16",
@@ -88,3 +88,22 @@ def dockerd() -> dict:
     if env is None:
         provisioned("dockerd", "no daemon answers docker version (start one with: bash .ci/services.d/dockerd.sh start)")
     return env
+
+
+_BUILT: dict = {}  # once per test process, whichever test module asks first
+
+
+@pytest.fixture(scope="session")
+def docker(dockerd) -> dict:
+    """Environment for llem with the CPU image built (cached layers make a rebuild quick)."""
+    if "env" not in _BUILT:
+        # Building the image is provisioning, as CI's install steps are: it fetches packages, so it runs
+        # without the tests' loopback-only guard (tests/subprocess_guard); the tests that use it keep it.
+        guard = str(Path(__file__).resolve().parent.parent / "subprocess_guard")
+        build_env = dict(dockerd, PYTHONPATH=os.pathsep.join(p for p in dockerd.get("PYTHONPATH", "").split(os.pathsep)
+                                                             if p and p != guard))
+        build = subprocess.run(["bash", "docker/build.sh", "cpu"], cwd=REPO, env=build_env, capture_output=True,
+                               text=True, timeout=1200)
+        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+        _BUILT["env"] = llem_env(DOCKER_HOST=dockerd.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
+    return _BUILT["env"]

@@ -107,6 +107,8 @@ def test_docker_run_argv_for_a_gpu_job(tmp_path, monkeypatch):
     assert _pairs(argv, "--gpus") == ['"device=2,3"']
     assert _pairs(argv, "--network") == ["none"]
     assert _pairs(argv, "--workdir") == [str(tmp_path)]
+    # docker's init as PID 1, and time for llem to record an interrupted job after docker stop
+    assert "--init" in argv and _pairs(argv, "--stop-timeout") == ["30"]
     vols = _pairs(argv, "--volume")
     out = (tmp_path / "out").resolve()
     assert f"{out}:{out}" in vols  # same absolute path inside: results land where a local run puts them
@@ -126,8 +128,9 @@ def test_docker_gpus_follow_the_hosts_visible_devices(monkeypatch):
 
 def test_docker_network_and_gpus_can_be_opened_on_request(tmp_path):
     j = job("hardware=cuda")
-    argv = _argv(j, tmp_path, ["0"], opts=argvs.DockerOptions(network="host", gpus="none"))
+    argv = _argv(j, tmp_path, ["0"], opts=argvs.DockerOptions(network="host", gpus="none", init=False, stop_timeout_s=5))
     assert _pairs(argv, "--network") == ["host"] and not _pairs(argv, "--gpus")
+    assert "--init" not in argv and _pairs(argv, "--stop-timeout") == ["5"]
     assert not any(e.startswith("HF_HUB_OFFLINE=") for e in _pairs(argv, "--env"))
 
 
@@ -138,3 +141,14 @@ def test_parallel_local_on_a_cpu_is_refused_before_any_job(tmp_path):
     assert "llem: error: hydra.launcher.parallel=true" in proc.stdout
     assert "Traceback" not in proc.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_docker_jobs_do_not_count_hardware_gpus_in_the_hosts_visible_devices(tmp_path):
+    # the host's CUDA_VISIBLE_DEVICES picked the container's GPUs (--gpus device=5,6); inside they are
+    # 0 and 1 and hardware.gpus is renumbered, so the launch devices must not reach the job there
+    from llem.visible_devices import LAUNCH_ENV
+
+    j = job("hardware=cuda", "hardware.gpus=[1,2]", "hardware.gpu_count=2")
+    env = _pairs(_argv(j, tmp_path, ["5", "6"], environ={LAUNCH_ENV: "4,5,6,7", "LLEM_OTHER": "x"}), "--env")
+    assert "LLEM_OTHER=x" in env and "LLEM_HOST_GPUS=5,6" in env
+    assert not [e for e in env if e.startswith(LAUNCH_ENV)], env

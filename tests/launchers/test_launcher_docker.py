@@ -6,31 +6,13 @@ Skipped when no dockerd answers."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from pathlib import Path
-
-import pytest
 
 import llem
-from conftest import REPO, llem_env, run_llem  # tests/conftest.py
-from launcher_helpers import SWEEP, TINY, dockerd, key_tree, overlapping, results, spans  # noqa: F401  (fixture)
+from conftest import run_llem  # tests/conftest.py
+from launcher_helpers import SWEEP, TINY, docker, dockerd, key_tree, overlapping, results, spans  # noqa: F401  (fixtures)
 
 IMAGE = f"llem/cpu:{llem.__version__}"
-
-
-@pytest.fixture(scope="module")
-def docker(dockerd) -> dict:
-    """Environment for llem with the CPU image built (cached layers make a rebuild quick)."""
-    # Building the image is provisioning, as CI's install steps are: it fetches packages, so it runs
-    # without the tests' loopback-only guard (tests/subprocess_guard); the tests that use it keep it.
-    guard = str(Path(__file__).resolve().parent.parent / "subprocess_guard")
-    build_env = dict(dockerd, PYTHONPATH=os.pathsep.join(p for p in dockerd.get("PYTHONPATH", "").split(os.pathsep)
-                                                         if p and p != guard))
-    build = subprocess.run(["bash", "docker/build.sh", "cpu"], cwd=REPO, env=build_env, capture_output=True, text=True,
-                           timeout=1200)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    return llem_env(DOCKER_HOST=dockerd.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
 
 
 def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):

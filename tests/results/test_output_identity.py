@@ -55,6 +55,11 @@ def test_pytorch_and_llamacpp_compute_the_same_tokens_for_tiny(tmp_path):
     assert rows["drifted"]["identical_share"] == 2 / 3 and rows["drifted"]["first_divergence"] == 2
     assert rows["broken"]["identical_share"] == 0 and rows["broken"]["diverges_everywhere"]
     assert len(group["flags"]) == 1 and group["flags"][0].startswith("broken: every request's output differs")
+    assert "probably misconfigured" in group["flags"][0]
+    for r in records + [drifted, broken]:  # the same on a hub architecture's random weights: another cause named
+        r["spec"]["model"]["weights"] = "random"
+    [group] = identity_groups(records + [drifted, broken])
+    assert "model.weights=random" in group["flags"][0] and "misconfigured" not in group["flags"][0]
 
 
 def test_llem_report_shows_the_identity_of_two_engines(tmp_path):

@@ -35,7 +35,7 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
     cpu0, wall0 = _children_cpu_s(), time.monotonic()
     out = run_llem(BASE + ["workload.concurrency=4", "workload.num_prompts=10", "workload.output_tokens=8",
                            "run.repeats=1", "run.warmup=1", "energy.baseline_s=0.5", "energy.sample_interval_s=0.05",
-                           f"run.output_root={tmp_path}"], tmp_path, timeout=400,
+                           "run.min_window_s=2", f"run.output_root={tmp_path}"], tmp_path, timeout=400,
                    env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap", COLUMNS=200))
     tree_cpu_s, wall_s = _children_cpu_s() - cpu0, time.monotonic() - wall0  # llem and all it started
     assert out.returncode == 0, out.stdout
@@ -47,13 +47,17 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
         p50, p90, p99 = (m[f"{name}_p{q}_s"] for q in (50, 90, 99))
         assert 0 < p50 <= p90 <= p99, name
     assert m["output_tokens_per_s"] > 0 and m["requests_per_s"] > 0
-    assert server["tokens"]["client_output_tokens"] == 10 * 8 and server["load"]["concurrency"] == 4
+    [w] = result["windows"]
+    k = w["passes"]  # the prompts sent k times over in one load, so that the steady state lasts >= 2 s
+    assert k >= 1 and "calibration pass (not measured)" in out.stdout
+    assert server["tokens"]["client_output_tokens"] == k * 10 * 8 and server["load"]["concurrency"] == 4
     assert result["engine"]["effective_settings"]["server_argv"][1:3] == ["-m", "llama_cpp.server"]
 
-    [w] = result["windows"]
     whole = w["whole_run"]
     assert w["window"] == "steady_state" and w["steady_state"]["reached"] and w["max_in_flight"] == 4
-    assert whole["output_tokens"] == 80 and whole["requests"] == 10
+    assert whole["output_tokens"] == k * 80 and whole["requests"] == k * 10
+    if k > 1:  # one pass was too short: the passes were chosen from the calibration pass to fill the target
+        assert w["duration_s"] >= 1.0, w["duration_s"]
     assert 0 < w["output_tokens"] < whole["output_tokens"] and w["duration_s"] < whole["duration_s"]
     client = w["load_generator"]  # the client's own CPU: one thread cannot use more than the run's wall time
     assert 0 < client["cpu_s"] <= whole["duration_s"] and client["cpu_s"] <= tree_cpu_s  # the OS's count, independent
@@ -61,9 +65,21 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
     assert client["cpu_s"] / wall_s <= client["busy_share"] <= 1.0
     for win in (w, whole):  # the replayed counter moves by 300 W x the meter's window to under one 30 J step
         assert abs(win["energy_j"] - POWER_W * win["energy"]["duration_s"]) < STEP_J + 1e-6
+    # the steady state's edges are bracketed by the counter's updates (found by threads, the event loop
+    # never waits): at a constant 300 W its joules are the truth within the updates' timing, far
+    # inside the one 30 J step per edge that edges read at once may be off by
+    [al] = w["energy"]["alignment"].values()
+    assert al["method"] == "bracketed" and al["begin_update_s"] >= al["open_s"] and al["end_update_s"] >= al["close_s"]
+    assert abs(w["energy_j"] - POWER_W * w["energy"]["duration_s"]) < 0.1 * STEP_J, w["energy"]
+    assert al["mean_power_w"] == pytest.approx(POWER_W, rel=0.01)
+    for win in (w, whole):
         assert win["energy_j_per_output_token"] == pytest.approx(win["energy_j"] / win["output_tokens"])
     assert m["energy_j_per_output_token"] == pytest.approx(w["energy_j_per_output_token"])
     assert result["energy"]["baseline"]["power_w"] == pytest.approx(POWER_W, rel=0.1)
+    gpu0 = result["energy"]["per_device"]["gpu0"]  # the replayed GPU: the server's CUDA cannot be asked for its UUID
+    assert gpu0["energy_j"]["mean"] == pytest.approx(w["energy"]["energy_j"]["gpu0"])
+    [nvml] = [p for p in result["energy"]["meter"]["parts"] if p["meter"] == "nvml"]
+    assert nvml["devices"]["gpu0"]["cuda_check"] == "not checked: the engine does not report CUDA's device UUIDs"
 
     run_dir = next(tmp_path.rglob("result.json")).parent
     pid = json.loads((run_dir / "server.json").read_text())["pid"]
@@ -97,3 +113,14 @@ def test_server_killed_mid_run_fails_that_job_and_the_sweep_goes_on(tmp_path):
     assert result["spec"]["workload"]["num_prompts"] == 4 and result["status"] == "ok"
     for server_json in tmp_path.glob("runs/*/server.json"):
         assert process_gone(json.loads(server_json.read_text())["pid"])
+
+
+def test_passes_fill_the_window_target_from_the_calibration_pass():
+    """Each pass after the first adds a whole pass of steady load; the first adds its own steady part."""
+    from llem.serving.harness import passes_for
+
+    assert passes_for(5.0, pass_s=1.0, steady_s=0.6) == 6   # 0.6 + 5 x 1.0 >= 5
+    assert passes_for(5.0, pass_s=1.0, steady_s=None) == 6  # no steady state seen: count whole passes
+    assert passes_for(5.0, pass_s=8.0, steady_s=6.0) == 1   # one pass is already long enough
+    assert passes_for(5.0, pass_s=8.0, steady_s=2.0) == 2
+    assert passes_for(5.0, pass_s=0.001, steady_s=0.0, cap=50) == 50

@@ -56,6 +56,13 @@ def test_metrics_measured_only_and_windows_as_steps():
     assert not [k for k in keys if "energy" in k or "power" in k]  # not measured -> not logged, never 0
 
 
+def test_each_headline_metric_is_logged_once_under_its_result_name():
+    keys = [k for k, _v, _ts, step in payload.metrics(_record(300.0)) if step == 0 and "." not in k]
+    assert len(keys) == len(set(keys)), keys
+    assert {"energy_j_per_output_token", "output_tokens_per_s"} <= set(keys)
+    assert not [k for k in keys if k[:1].isdigit()], keys  # the ranked 1_... copies are gone
+
+
 def test_tags_and_measurement_identity():
     rec = _record(None)
     t = payload.tags(rec, {"sweep_id": "s1", "name": "sweep", "parent_run_id": "p1"})

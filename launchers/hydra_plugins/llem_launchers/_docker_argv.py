@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from llem.visible_devices import LAUNCH_ENV
+
+from ._docker_stop import STOP_TIMEOUT_S, stop_args
+
 # docker/<dir>/Dockerfile for each backend; names not listed use the backend name itself.
 IMAGE_DIRS = {"pytorch": "pytorch", "vllm": "vllm", "sglang": "sglang", "tensorrt": "tensorrt-llm",
               "tensorrt_llm": "tensorrt-llm", "tensorrt-llm": "tensorrt-llm", "trtllm": "tensorrt-llm",
@@ -40,6 +44,8 @@ class DockerOptions:
     shm_size: Optional[str] = "8g"
     user: str = "host"  # host: the invoking user's uid:gid; root; or an explicit "uid:gid"
     extra_args: list = field(default_factory=list)
+    init: bool = True  # docker's init (tini) as PID 1 (_docker_stop.py)
+    stop_timeout_s: int = STOP_TIMEOUT_S  # after `docker stop`, before docker's SIGKILL
 
 
 def image_dir(job: dict, device: str) -> str:
@@ -110,6 +116,9 @@ def job_env(opts: DockerOptions, environ: dict, cache: Optional[Path], gpus: lis
         env.setdefault("TRANSFORMERS_OFFLINE", "1")
     if gpus:
         env["LLEM_HOST_GPUS"] = ",".join(gpus)
+    # Inside, the container's GPUs are the job's, numbered from 0, and hardware.gpus is renumbered to
+    # match: the host's CUDA_VISIBLE_DEVICES (llem/visible_devices.py) must not be counted in again.
+    env.pop(LAUNCH_ENV, None)
     env["HOME"] = "/tmp"  # writable for any --user
     env.update({str(k): str(v) for k, v in (opts.env or {}).items()})
     return env
@@ -135,7 +144,8 @@ def user_arg(opts: DockerOptions) -> Optional[str]:
 def run_argv(*, image: str, name: str, jobs: list[dict], job_dirs: list[Path], cwd: Path, gpus: list[str],
              opts: DockerOptions, environ: dict, cache: Optional[Path]) -> list[str]:
     """`docker run` for one container that runs these jobs (one engine configuration) in order."""
-    argv = [opts.docker, "run", "--rm", "--name", name, "--network", opts.network, "--workdir", str(cwd)]
+    argv = [opts.docker, "run", "--rm", "--name", name, "--network", opts.network, "--workdir", str(cwd),
+            *stop_args(opts.init, opts.stop_timeout_s)]
     user = user_arg(opts)
     if user:
         argv += ["--user", user]

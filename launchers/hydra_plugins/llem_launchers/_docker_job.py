@@ -4,7 +4,11 @@ order, so llem's worker keeps the engine loaded between them), write each one's 
     python -m hydra_plugins.llem_launchers._docker_job /abs/job/dir/llem-job.json [more job files]
 
 Exit status: the worst of its jobs: 0 measured or skipped, 1 failed, 2 refused (an invalid config,
-or an image whose llem version or config schema differs from the host's).
+or an image whose llem version or config schema differs from the host's); 128 + the signal when
+SIGINT/SIGTERM stopped it (`docker stop`, or the host's llem stopping): the job being measured
+records itself as interrupted (in the mounted run dir, and as its outcome), the later ones as not
+started. llem handles both signals itself, so it stops cleanly also as the container's PID 1
+(without `--init`, the kernel drops a signal that PID 1 has no handler for).
 """
 
 from __future__ import annotations
@@ -23,12 +27,30 @@ def _write_outcome(job_file, outcome: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
+    from pathlib import Path
+
+    from llem import interrupt
+
+    interrupt.install(force_on_repeat=False)  # first, before the heavy imports; a repeated signal is ignored
     from llem.runner import close_warm_worker
 
+    from ._stopping import not_started
+
+    codes = [0]
     try:
-        return max(run_one(arg) for arg in argv)
+        for arg in argv:
+            if interrupt.received() is None:
+                try:
+                    codes.append(run_one(arg))
+                    continue
+                except interrupt.Interrupted:  # outside the measurement (run_one records one inside it)
+                    pass
+            if not Path(arg).with_name("llem-outcome.json").is_file():
+                _write_outcome(Path(arg), not_started(Path(arg).parent.name))
     finally:
         close_warm_worker()  # the last job's engine is released before the container exits
+    stopped = interrupt.received()
+    return interrupt.exit_code(stopped) if stopped is not None else max(codes)
 
 
 def run_one(job_path: str) -> int:
@@ -58,8 +80,14 @@ def run_one(job_path: str) -> int:
     from omegaconf import OmegaConf
 
     from llem.app import run_config
+    from llem.interrupt import Interrupted, signal_name
+    from llem.sweep.ledger import Outcome
 
-    outcome = dataclasses.replace(run_config(cfg, OmegaConf.to_yaml(OmegaConf.create(cfg))), job=job)
+    try:
+        outcome = run_config(cfg, OmegaConf.to_yaml(OmegaConf.create(cfg)))
+    except Interrupted as stopped:  # its run dir records it (llem.app); the host's summary counts it
+        outcome = stopped.outcome or Outcome("not_started", message=f"stopped by {signal_name(stopped.signum)} before it started")
+    outcome = dataclasses.replace(outcome, job=job)
     _write_outcome(job_file, dataclasses.asdict(outcome))
     return {"ok": 0, "skipped": 0, "failed": 1}.get(outcome.status, 2)
 

@@ -1,4 +1,4 @@
-"""What llem's submitit launchers do when a signal stops the sweep (llem/interrupt.py).
+"""What llem's submitit launchers do when a signal stops the sweep (llem/interrupt.py); the Docker launcher's is _docker_stop.py.
 
 In the job's process (submitit's task): llem handles SIGINT/SIGTERM itself (submitit's own handler
 would only log SIGTERM, Python's would end SIGINT with a traceback); the job being measured records
@@ -25,7 +25,7 @@ def stopped_return(overrides, outcomes: list[dict]) -> JobReturn:
     return ret
 
 
-def not_started(idx: int) -> dict:
+def not_started(idx: int | str) -> dict:
     return {"status": "not_started", "run_dir": None, "job": str(idx), "user_error": False, "headline": None,
             "message": "not started: the sweep was stopped before this job"}
 

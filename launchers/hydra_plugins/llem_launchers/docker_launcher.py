@@ -22,9 +22,14 @@ from typing import Any, Optional, Sequence
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 
+from llem.interrupt import Interrupted
+
 from . import _docker_argv as argvs
-from ._common import failed_outcome, isolation_note, log, plot_before_upload, record_outcomes, refuse, resolved_device, task_config
+from ._common import (failed_outcome, isolation_note, log, plot_before_upload, record_not_started, record_outcomes, refuse,
+                      resolved_device, task_config)
+from ._docker_stop import killed_on_forced_exit, stop_and_drain
 from ._pending import pending_jobs
+from ._stopping import not_started
 
 _PROBE = ("import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
           "'schema_version': llem.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))"
@@ -106,14 +111,21 @@ class DockerLauncher(Launcher):
         from llem.progress import SweepProgress
 
         progress = SweepProgress(len(todo), quiet=all((j.get("run") or {}).get("quiet") for j in jobs.values()))
-        for unit in units:
-            progress.start(len(unit))
-            for i in unit:
-                log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])} [{images[i]}]")
-            rets = self._run_unit([initial_job_idx + i for i in unit], [job_overrides[i] for i in unit],
-                                  [configs[i] for i in unit], [jobs[i] for i in unit], devices[unit[0]], images[unit[0]])
-            for i, ret in zip(unit, rets):
-                results[i] = ret
+        try:
+            for unit in units:
+                progress.start(len(unit))
+                for i in unit:
+                    log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])} [{images[i]}]")
+                rets, stopped = self._run_unit([initial_job_idx + i for i in unit], [job_overrides[i] for i in unit],
+                                               [configs[i] for i in unit], [jobs[i] for i in unit], devices[unit[0]],
+                                               images[unit[0]])
+                for i, ret in zip(unit, rets):
+                    results[i] = ret
+                if stopped is not None:
+                    raise stopped
+        except Interrupted:  # the running container was stopped and its outcomes recorded (_docker_stop.py)
+            record_not_started([configs[i] for i, ret in enumerate(results) if ret is None])
+            raise
         return results  # type: ignore[return-value]
 
     @staticmethod
@@ -142,8 +154,9 @@ class DockerLauncher(Launcher):
         (job_dir / argvs.OUTCOME_FILE).unlink(missing_ok=True)
 
     def _run_unit(self, idxs: list[int], overrides: list, sweep_configs: list, jobs: list[dict], device: str,
-                  image: str) -> list[JobReturn]:
-        """Run these jobs (one engine configuration) in one container, one after another."""
+                  image: str) -> tuple[list[JobReturn], Optional[Interrupted]]:
+        """Run these jobs (one engine configuration) in one container, one after another; also the
+        signal that stopped this process meanwhile (the container was stopped; its outcomes are in)."""
         from llem.paths import DOCKER_LOG, cache_dir
 
         cwd = Path.cwd()
@@ -168,12 +181,18 @@ class DockerLauncher(Launcher):
                               environ=environ, cache=cache)
         quiet = all(bool((job.get("run") or {}).get("quiet")) for job in jobs)
         log_path = job_dirs[0] / DOCKER_LOG
-        code = self._stream(argv, name, log_path, quiet, environ)
+        stopped = None
+        try:
+            code = self._stream(argv, name, log_path, quiet, environ)
+        except Interrupted as exc:
+            stopped, code = exc, None
         rets = []
         for k, (idx, job_dir, over, sweep_config, job) in enumerate(zip(idxs, job_dirs, overrides, sweep_configs, jobs)):
             if k:  # the container's output is in the first job's folder
                 (job_dir / DOCKER_LOG).write_text(f"job #{idx} ran in the container of job #{idxs[0]}: see {log_path}\n")
             outcome = self._read_outcome(job_dir)
+            if outcome is None and stopped is not None:  # stopped before its llem took the signal
+                outcome = not_started(job_dir.name)
             if outcome is None:
                 outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an "
                                          f"outcome for it (its output: {log_path})")
@@ -184,7 +203,7 @@ class DockerLauncher(Launcher):
             rets.append(JobReturn(overrides=list(over), cfg=None, hydra_cfg=sweep_config, working_dir=str(job_dir),
                                   task_name=str(sweep_config.hydra.job.name), status=JobStatus.COMPLETED,
                                   _return_value=outcome.get("headline")))
-        return rets
+        return rets, stopped
 
     def _git_revision(self) -> Optional[str]:
         if not hasattr(self, "_revision"):
@@ -202,17 +221,23 @@ class DockerLauncher(Launcher):
 
     def _stream(self, argv: list[str], name: str, log_path: Path, quiet: bool, environ: dict) -> int:
         """Run the container, copy its output to docker.log (and the console unless quiet). The docker
-        CLI gets the job's environment: secrets are passed by name and docker reads them from it."""
+        CLI gets the job's environment: secrets are passed by name and docker reads them from it.
+        A signal to this process stops the container (docker stop) and waits for it, then goes on up."""
         with open(log_path, "w") as sink, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                                             text=True, bufsize=1, env=environ) as proc:
-            try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    sink.write(line)
-                    if not quiet:
-                        sys.stdout.write(line)
-                        sys.stdout.flush()
-                return proc.wait()
-            except KeyboardInterrupt:
-                self._docker("kill", name, timeout=30)
-                raise
+            def copy(line: str) -> None:
+                sink.write(line)
+                sink.flush()  # docker.log follows the job as it runs (tail -f)
+                if not quiet:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+
+            with killed_on_forced_exit(self.opts.docker, name):
+                try:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        copy(line)
+                    return proc.wait()
+                except KeyboardInterrupt:  # llem's Interrupted, or Python's own where llem's handler is not installed
+                    stop_and_drain(self.opts.docker, name, proc, copy, self.opts.stop_timeout_s)
+                    raise

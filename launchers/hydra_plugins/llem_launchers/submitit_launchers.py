@@ -286,10 +286,13 @@ class SequentialLocalLauncher(_LlemSubmitit, _SubmititLocal):
 
 def check_disjoint(jobs: list[dict]) -> None:
     """Parallel local jobs must each own their devices, or their energy numbers mix."""
+    from llem.energy import faking_gpu
+
     owner: dict[int, int] = {}
     for n, job in enumerate(jobs):
         hw = job.get("hardware") or {}
-        if resolved_device(job) != "cuda" or not hw.get("gpus"):
+        # tests only: under a replayed NVML trace the jobs' listed GPUs are fake ones (llem/energy/fake_nvml.py)
+        if (resolved_device(job) != "cuda" and not faking_gpu()) or not hw.get("gpus"):
             refuse(f"hydra.launcher.parallel=true runs jobs at the same time, but job #{n} (hardware={hw.get('name')}) "
                    "does not own a list of GPUs: give every job its own hardware.gpus=[...] (disjoint lists), "
                    "or leave parallel=false; jobs on a CPU always share it.")

@@ -151,6 +151,14 @@ class PyTorchBackend(Backend):
             },
         }
 
+    def cuda_uuids(self):
+        if self.device != "cuda":
+            return None
+        import torch
+
+        # cudaDeviceProp.uuid of each logical device, as CUDA enumerates them in this process
+        return [_gpu_uuid(str(torch.cuda.get_device_properties(i).uuid)) for i in range(len(self.gpus))]
+
     def memory(self) -> dict:
         if self.device != "cuda":
             return {}
@@ -164,3 +172,8 @@ class PyTorchBackend(Backend):
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _gpu_uuid(u: str) -> str:
+    """torch prints a device UUID bare; NVML and CUDA_VISIBLE_DEVICES write it GPU-... (MIG-... for MIG)."""
+    return u if u.startswith(("GPU-", "MIG-")) else f"GPU-{u}"
