@@ -120,6 +120,21 @@ def test_slurm_resume_with_nothing_left_submits_no_slurm_job(tmp_path, slurm):
 
 
 @pytest.mark.slow
+def test_docker_resume_with_nothing_left_needs_no_daemon(tmp_path):
+    """The points' results are complete (measured here by the default launcher: a run's identity does
+    not depend on where it ran), so the Docker launcher starts no container and asks no daemon."""
+    args = ["--multirun", *POINTS[:-2], "workload.batch_size=1,2", f"run.output_root={tmp_path}"]
+    assert run_llem(args, cwd=tmp_path).returncode == 0
+    again = run_llem([*args, "hydra/launcher=docker"], cwd=tmp_path,
+                     env=llem_env(DOCKER_HOST=f"unix://{tmp_path}/no-daemon.sock"))
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert "llem sweep summary: 0 measured, 2 skipped (complete result already on disk), 0 failed" in again.stdout
+    assert "no container started" in again.stdout
+    assert sorted(p.name for p in sweep_dirs(tmp_path)[-1].iterdir()) == ["llem_sweep.json", paths.SWEEP_SUMMARY,
+                                                                          "multirun.yaml"]
+
+
+@pytest.mark.slow
 def test_force_is_never_skipped_by_the_launcher(tmp_path):
     args = ["--multirun", *POINTS[:-1], "workload.batch_size=1", "backend.dtype=float32", f"run.output_root={tmp_path}"]
     assert run_llem(args, cwd=tmp_path).returncode == 0
