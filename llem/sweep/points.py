@@ -57,7 +57,7 @@ def read_config_files_once() -> None:
 
     The files do not change while llem validates, and Hydra treats what its repository returns as
     read-only within one composition already (it asks for the primary config twice), so the
-    composed configs are the same (tests/launchers/test_resume.py compares them). The cache ends
+    composed configs are the same (tests/launchers/test_launcher_resume.py compares them). The cache ends
     with prevalidation: Hydra's main run builds its own repository. Where Hydra's internals differ
     from 1.3's, nothing is cached and every point is composed as before."""
     from hydra.core.global_hydra import GlobalHydra
