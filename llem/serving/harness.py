@@ -29,6 +29,7 @@ from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, 
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
+from llem.serving.cache_reset import reset_flags, reset_prefix_cache
 from llem.serving.engine_metrics import phase_share, scrape
 from llem.registry import engine_version
 from llem.serving.plan import ServerPlan, plan_for
@@ -142,6 +143,23 @@ def passes_for(target_s: float, pass_s: float, steady_s: Optional[float], cap: i
     return min(cap, 1 + math.ceil((target_s - first) / pass_s))
 
 
+def _inputs_for(spec, server, passes: int):
+    """passes x workload.num_prompts requests, as distinct as the prompt source allows (synthetic: fresh
+    prompts after the first num_prompts; a file: its next prompts, cycling), so that a prefix cache
+    does not serve later passes from the earlier ones."""
+    more = spec.model_copy(update={"workload": spec.workload.model_copy(
+        update={"num_prompts": spec.workload.num_prompts * passes})})
+    return build_inputs(more, server.plan if server is not None else None)
+
+
+def _repeat_flags(inputs) -> list[str]:
+    distinct = len({json.dumps(i.prompt) for i in inputs})
+    if distinct == len(inputs):
+        return []
+    return [f"prompts_repeat: each run sends {len(inputs)} prompts of which {distinct} are distinct (the prompt source "
+            f"has no more): a server with a prefix cache serves the repeats' prefills from it"]
+
+
 def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     w = spec.workload
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
@@ -175,7 +193,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     flags = _warmup(ctx, url, model, inputs, load, server)
     flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
     passes = _passes(ctx, url, model, inputs, load, server)
-    sent = inputs * passes
+    sent = _inputs_for(spec, server, passes) if passes > 1 else inputs
+    flags += _repeat_flags(sent)
     baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
     times = f" ({passes} passes)" if passes > 1 else ""
@@ -276,6 +295,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     spec, meter = ctx.spec, ctx.meter
     w, e = spec.workload, spec.energy
     opened, closed, steady = _steady_window(meter, r)
+    cache = reset_prefix_cache(url, server.plan if server is not None else None)  # outside the windows
     before, why = scrape(url)  # the engine's own prefill/decode counters, read outside the energy windows
     started = time.time()
     began: dict = {}
@@ -290,7 +310,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         whole_m = meter.end(f"run-{r}") if began else None
         _close_steady(meter, steady, r)
     after, why_after = scrape(url) if before is not None else (None, why)
-    flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}")
+    flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
     whole = window_metrics(whole_n["duration_s"], whole_n["requests"], whole_n["input_tokens"], whole_n["output_tokens"],
@@ -310,7 +330,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     ok = [o for o in run.outputs if o.ok]
     flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
-    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes,
+    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes, prefix_cache=cache,
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from llem.errors import UserError
 from llem.registry import BACKENDS, backend_info, load_object
@@ -39,6 +39,10 @@ class ServerPlan:
     # The chat request field(s) that cap the answer at workload.output_tokens (max_tokens is deprecated
     # there in OpenAI's API and vLLM's). The default, both, is for an attached server of unknown kind.
     chat_length_fields: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
+    # POST path that empties the engine's prefix cache before each measured run (None: none), and what
+    # llem knows of the cache where there is no such path (recorded per run).
+    cache_reset_path: Optional[str] = None
+    cache_note: str = "this server's prefix cache (if any) is not reset by llem"
 
     @property
     def url(self) -> str:

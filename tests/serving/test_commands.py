@@ -47,9 +47,11 @@ def test_vllm_server_command_and_cpu_kv_cache():
     assert plan.argv[:3] == ["py", "-m", "vllm.entrypoints.openai.api_server"]
     assert _after(plan.argv, "--model") == "/models/x" and _after(plan.argv, "--max-num-seqs") == "8"
     assert "--no-enforce-eager" in plan.argv and "--block-size" not in plan.argv
-    assert _after(plan.argv, "--host") == "127.0.0.1" and plan.env == {"VLLM_CPU_KVCACHE_SPACE": "2"}
+    assert _after(plan.argv, "--host") == "127.0.0.1"
+    assert plan.env == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_SERVER_DEV_MODE": "1"}  # dev mode: /reset_prefix_cache
+    assert plan.cache_reset_path == "/reset_prefix_cache"
     assert plan.ready_path == "/health" and set(plan.fixed_length) == {"min_tokens", "ignore_eos"}
-    assert vllm_plan({"model": "m"}, 1).env == {}
+    assert vllm_plan({"model": "m"}, 1).env == {"VLLM_SERVER_DEV_MODE": "1"}
     assert plan.request_extras == {"return_token_ids": True}  # exact counts when chunks merge tokens
 
 

@@ -33,7 +33,10 @@ def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(tmp_path):
     assert lat["itl_p50_s"] > 0 and lat["icl_p50_s"] > 0
     argv = result["engine"]["effective_settings"]["server_argv"]
     assert "--max-num-seqs" not in argv  # vLLM's own default: the server does not depend on the load
-    assert result["engine"]["effective_settings"]["server_env"] == {"VLLM_CPU_KVCACHE_SPACE": "1"}
+    assert result["engine"]["effective_settings"]["server_env"] == {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_SERVER_DEV_MODE": "1"}
+    # the warm-up sent the same prompts: the server's prefix cache was emptied before the run
+    cache = result["windows"][0]["prefix_cache"]
+    assert cache["reset"] is True and cache["path"] == "/reset_prefix_cache", cache
     assert result["metrics"]["ttft_p50_s"] > 0 and result["windows"][0]["steady_state"]["reached"]
     # the engine's own counters: every request of the run finished between the scrapes, with both phases
     phases = result["windows"][0]["engine_phases"]

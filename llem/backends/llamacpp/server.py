@@ -61,7 +61,10 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
         extras.update(logit_bias={str(t): EOG_BIAS for t in eog_ids}, logit_bias_type="input_ids")
         fixed = ("logit_bias",)
     return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=fixed,
-                      request_extras=extras, chat_length_fields=("max_tokens",))
+                      request_extras=extras, chat_length_fields=("max_tokens",),
+                      cache_note="no reset endpoint; llama-cpp-python keeps the previous request's KV and "
+                                 "reuses its longest common prefix with the next prompt (Llama.generate), so "
+                                 "requests sharing a prefix with the one before them prefill only the rest")
 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:

@@ -32,7 +32,7 @@ def command(engine_kwargs: dict, port: int, python: Optional[str] = None,
     head = entry or [python or sys.executable, "-m", "sglang.launch_server"]
     argv = head + ["--model-path", model, "--host", LOOPBACK, "--port", str(port)]
     return ServerPlan("SGLang server", argv + cli_flags(kwargs, negatable=False), port, ready_path="/health",
-                      chat_length_fields=("max_completion_tokens",))
+                      chat_length_fields=("max_completion_tokens",), cache_reset_path="/flush_cache")
 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:

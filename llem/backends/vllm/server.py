@@ -39,9 +39,14 @@ def command(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = Non
     head = [py, "-m", "vllm.entrypoints.cli.main", "serve", model] if serve_cli else \
         [py, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
     argv = head + ["--host", LOOPBACK, "--port", str(port)]
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(cpu_kvcache_gib)} if cpu_kvcache_gib else {}
+    # VLLM_SERVER_DEV_MODE registers /reset_prefix_cache (with vLLM's other development routes, on this
+    # loopback-only server): llem empties the prefix cache before every measured run, as offline
+    env = {"VLLM_SERVER_DEV_MODE": "1"}
+    if cpu_kvcache_gib:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_gib)
     return ServerPlan("vLLM OpenAI server", argv + cli_flags(kwargs), port, env=env, ready_path="/health",
-                      request_extras={"return_token_ids": True}, chat_length_fields=("max_completion_tokens",))
+                      request_extras={"return_token_ids": True}, chat_length_fields=("max_completion_tokens",),
+                      cache_reset_path="/reset_prefix_cache")
 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
