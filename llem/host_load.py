@@ -1,21 +1,24 @@
 """What else the host's CPUs did during a window: other processes and a hypervisor's steal.
 
-A host-bound engine (PyTorch's Python decode loop, vLLM's scheduler, llama.cpp's threads) runs
-slower when other work shares its cores, and its J/token rises with its time per token; the GPU's
-clocks and throttle reasons show nothing. On an H200 (2026-12-01) a niced CUDA compile on the
-same 16 cores left vLLM's pass times bimodal (0.65 s vs 1.1 s) and its J/token spread at 5.8% CV,
-while a quiet run of the same engine gave 0.4%. So each window records, from /proc (Linux):
+A host-bound engine (PyTorch's Python decode loop, vLLM's scheduler, llama.cpp's threads) can run
+slower when other work shares its CPUs, and nothing on the GPU shows it. On an H200 (2026-12-01)
+vLLM at batch 64 beside a niced CUDA compile spread to 5.8% CV of J/token with every GPU clock
+and temperature steady; fifteen niced busy loops on that host did not move PyTorch's J/token
+(0.1051 vs 0.1050, CV 2.3% vs 2.4%), so what shares the host matters as well as how much. Each
+window therefore records, from /proc (Linux), what llem can tell, and leaves the judgement to
+the flag's reader:
 
-- `cores`: the CPUs this process may run on;
+- `cores`: the CPUs this process may run on; `host_cpus`: the host's;
 - `busy_cores`: mean busy CPUs of the whole host over the window (user, nice, system, irq,
   softirq from /proc/stat);
 - `own_cores`: mean CPUs used by this job's process tree (this process and its descendants:
   engine workers, a server, the sampler), from /proc/<pid>/stat;
-- `other_cores`: busy_cores - own_cores, what the rest of the host used;
+- `other_cores`: busy_cores - own_cores, what the rest of the host used, and `other_niced_cores`,
+  the part of it at a positive nice value (the host's nice time);
 - `steal_cores`: CPUs' time taken by the hypervisor (a VM's vCPUs waiting for real ones).
 
 `host_busy` flags a window whose other_cores or steal_cores exceed energy.host_busy_max_cores
-(default: 1 core, or 10% of the cores, whichever is more). None where /proc cannot be read.
+(default: 1 core, or 10% of the host's CPUs, whichever is more). None where /proc cannot be read.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Optional
 
 PROC = Path("/proc")
 BUSY_FIELDS = (0, 1, 2, 5, 6)  # user nice system irq softirq (after the "cpu" label)
+NICE_FIELD = 1
 STEAL_FIELD = 7
 
 
@@ -34,7 +38,7 @@ def _ticks() -> float:
     return float(os.sysconf("SC_CLK_TCK"))
 
 
-def _host_jiffies(proc: Path) -> Optional[tuple[int, int]]:
+def _host_jiffies(proc: Path) -> Optional[tuple[int, int, int]]:
     try:
         line = (proc / "stat").read_text().split("\n", 1)[0].split()
     except OSError:
@@ -43,7 +47,7 @@ def _host_jiffies(proc: Path) -> Optional[tuple[int, int]]:
         return None
     values = [int(v) for v in line[1:]]
     steal = values[STEAL_FIELD] if len(values) > STEAL_FIELD else 0
-    return sum(values[i] for i in BUSY_FIELDS if i < len(values)), steal
+    return sum(values[i] for i in BUSY_FIELDS if i < len(values)), steal, values[NICE_FIELD]
 
 
 def _stat_fields(proc: Path, pid: int) -> Optional[list[str]]:
@@ -93,7 +97,7 @@ class HostLoad:
         host = _host_jiffies(self.proc)
         if host is None:
             return None
-        return self.clock(), host[0], host[1], _tree_jiffies(self.proc, self.pid)
+        return self.clock(), host[0], host[1], _tree_jiffies(self.proc, self.pid), host[2]
 
     def begin(self) -> None:
         self._start = self.snapshot()
@@ -107,9 +111,11 @@ class HostLoad:
         busy = (stop[1] - start[1]) / hz / seconds
         steal = (stop[2] - start[2]) / hz / seconds
         own = (stop[3] - start[3]) / hz / seconds
+        other = max(busy - own, 0.0)
+        niced = min((stop[4] - start[4]) / hz / seconds, other)  # this job's processes run at nice 0
         return {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
                 "host_cpus": os.cpu_count(), "busy_cores": round(busy, 3), "own_cores": round(own, 3),
-                "other_cores": round(max(busy - own, 0.0), 3), "steal_cores": round(steal, 3),
+                "other_cores": round(other, 3), "other_niced_cores": round(niced, 3), "steal_cores": round(steal, 3),
                 "seconds": round(seconds, 3)}
 
 
@@ -128,10 +134,12 @@ def host_flags(windows: list[dict], max_cores: Optional[float]) -> list[str]:
         limit = busy_limit(h, max_cores)
         i = w.get("index")
         if h["other_cores"] > limit:
-            flags.append(f"host_busy: window {i}: other processes used {h['other_cores']:.1f} of {h['host_cpus']} CPUs "
-                         f"(this job {h['own_cores']:.1f}) for {h['seconds']:.1f} s (> {limit:g}, "
-                         f"energy.host_busy_max_cores): a host-bound engine slows down, its throughput falls and "
-                         f"its J/token rises; measure on a quiet host")
+            niced = h.get("other_niced_cores")
+            part = f", {niced:.1f} of them at a lower priority (nice)" if niced else ""
+            flags.append(f"host_busy: window {i}: other processes used {h['other_cores']:.1f} of {h['host_cpus']} CPUs"
+                         f"{part} (this job {h['own_cores']:.1f}) for {h['seconds']:.1f} s (> {limit:g}, "
+                         f"energy.host_busy_max_cores): a host-bound engine may run slower beside them; "
+                         f"compare its throughput with a run on a quiet host")
         if h["steal_cores"] > limit:
             flags.append(f"host_busy: window {i}: the hypervisor took {h['steal_cores']:.1f} CPUs (steal) for "
                          f"{h['seconds']:.1f} s (> {limit:g}): this VM's vCPUs waited for real ones")

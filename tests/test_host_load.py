@@ -17,11 +17,11 @@ from conftest import llem_env, results_under
 from llem.host_load import HostLoad, _tree_jiffies, host_flags
 
 
-def _write_proc(root, cpu_busy: int, steal: int, procs: dict[int, tuple[int, int, int]]):
+def _write_proc(root, cpu_busy: int, steal: int, procs: dict[int, tuple[int, int, int]], nice: int = 0):
     """/proc/stat and /proc/<pid>/stat: procs maps pid -> (ppid, utime, stime)."""
     root.mkdir(exist_ok=True)
     # cpu user nice system idle iowait irq softirq steal
-    (root / "stat").write_text(f"cpu {cpu_busy} 0 0 999999 0 0 0 {steal} 0 0\ncpu0 1 2 3\n")
+    (root / "stat").write_text(f"cpu {cpu_busy - nice} {nice} 0 999999 0 0 0 {steal} 0 0\ncpu0 1 2 3\n")
     for pid, (ppid, ut, st) in procs.items():
         d = root / str(pid)
         d.mkdir(exist_ok=True)
@@ -41,12 +41,15 @@ def test_other_and_steal_cores_from_two_snapshots(tmp_path):
     _write_proc(tmp_path, 0, 0, {10: (1, 0, 0)})
     load.begin()
     # over 2 s: the host busy for 3 CPUs' worth, this job 1 CPU, the hypervisor 0.5
-    _write_proc(tmp_path, 6 * hz, 1 * hz, {10: (1, 2 * hz, 0)})
+    # (of the host's busy time 1 CPU at a positive nice value)
+    _write_proc(tmp_path, 6 * hz, 1 * hz, {10: (1, 2 * hz, 0)}, nice=2 * hz)
     h = load.end()
     assert h["busy_cores"] == pytest.approx(3.0) and h["own_cores"] == pytest.approx(1.0)
     assert h["other_cores"] == pytest.approx(2.0) and h["steal_cores"] == pytest.approx(0.5)
+    assert h["other_niced_cores"] == pytest.approx(1.0)
     flags = host_flags([dict(index=0, host=h)], max_cores=1.5)
     assert len(flags) == 1 and flags[0].startswith("host_busy: window 0: other processes used 2.0")
+    assert "1.0 of them at a lower priority (nice)" in flags[0]
     assert host_flags([dict(index=0, host=h)], max_cores=2.5) == []
     assert host_flags([dict(index=0, host=None)], max_cores=0.0) == []  # unreadable /proc: no record, no flag
 
