@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-PROC = Path("/proc")
+from llem.energy.processes import PROC, own_process_tree
+
 BUSY_FIELDS = (0, 1, 2, 5, 6)  # user nice system irq softirq (after the "cpu" label)
 NICE_FIELD = 1
 STEAL_FIELD = 7
@@ -60,29 +61,12 @@ def _stat_fields(proc: Path, pid: int) -> Optional[list[str]]:
 
 def _tree_jiffies(proc: Path, root: int) -> int:
     """utime + stime of root and its live descendants, plus root's waited-for children's."""
-    parent: dict[int, int] = {}
-    own: dict[int, int] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        f = _stat_fields(proc, int(entry.name))
+    total = 0
+    for pid in own_process_tree(root, proc):
+        f = _stat_fields(proc, pid)
         if f is None or len(f) < 15:
             continue
-        pid = int(entry.name)
-        parent[pid] = int(f[1])
-        own[pid] = int(f[11]) + int(f[12])
-        if pid == root:
-            own[pid] += int(f[13]) + int(f[14])  # cutime + cstime
-    total, tree = 0, {root}
-    for pid in sorted(parent):  # ancestors may have larger pids: walk each chain up
-        p, chain = pid, []
-        while p in parent and p not in tree and p > 1:
-            chain.append(p)
-            p = parent[p]
-        if p in tree:
-            tree.update(chain)
-    for pid in tree:
-        total += own.get(pid, 0)
+        total += int(f[11]) + int(f[12]) + (int(f[13]) + int(f[14]) if pid == root else 0)  # + cutime, cstime
     return total
 
 

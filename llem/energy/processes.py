@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Optional
 
 
-def _parents() -> dict[int, int]:
+PROC = Path("/proc")
+
+
+def _parents(proc: Path = PROC) -> dict[int, int]:
     """pid -> parent pid for every process /proc shows (Linux); {} elsewhere."""
     out = {}
-    for p in Path("/proc").glob("[0-9]*"):
+    for p in proc.glob("[0-9]*"):
         try:
             stat = (p / "stat").read_text()
         except OSError:
@@ -27,9 +30,10 @@ def _parents() -> dict[int, int]:
     return out
 
 
-def own_process_tree(root: Optional[int] = None) -> set[int]:
+def own_process_tree(root: Optional[int] = None, proc: Path = PROC) -> set[int]:
+    """root (default: this process) and its live descendants."""
     root = os.getpid() if root is None else root
-    parents = _parents()
+    parents = _parents(proc)
     tree, grew = {root}, True
     while grew:
         grew = False
