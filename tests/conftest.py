@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,27 @@ def process_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def server_environment(tmp_path: Path) -> dict:
+    """The environment a server llem starts (llem.serving.servers.ServerProcess) really sees: a probe
+    process that dumps its os.environ, started the way llem starts an engine's server."""
+    from llem.serving.plan import ServerPlan
+    from llem.serving.servers import ServerProcess
+
+    dump = tmp_path / "server-env.json"
+    code = f"import json, os, time; json.dump(dict(os.environ), open({str(dump)!r}, 'w')); time.sleep(60)"
+    server = ServerProcess(ServerPlan("env probe", [sys.executable, "-c", code], 1), tmp_path / "server.log")
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not dump.exists() or not dump.read_text():
+            assert time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.1)
+        time.sleep(0.2)
+        return json.loads(dump.read_text())
+    finally:
+        server.stop()
 
 
 def flags_beside_host_load(result: dict) -> list[str]:

@@ -3,10 +3,8 @@ user set a switch; every engine process (vLLM workers, servers) inherits the wor
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 
+from conftest import server_environment
 from llem.multicast import MULTICAST_OFF, multicast_off, spans_gpus
 from llem.runner import job_env
 from llem.spec import HardwareSpec
@@ -46,25 +44,10 @@ def test_a_multi_gpu_jobs_worker_environment_has_them(monkeypatch):
 
 
 def test_a_server_started_in_that_environment_sees_them(tmp_path, monkeypatch):
-    from llem.serving.plan import ServerPlan
-    from llem.serving.servers import ServerProcess
-
     for key in OFF:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     for key, value in job_env(_Spec(device="cuda", gpu_count=2)).items():  # what _worker applies to itself
         monkeypatch.setenv(key, value)
-    dump = tmp_path / "env.txt"
-    code = f"import json, os, time; json.dump(dict(os.environ), open({str(dump)!r}, 'w')); time.sleep(60)"
-    server = ServerProcess(ServerPlan("env probe", [sys.executable, "-c", code], 1), tmp_path / "server.log")
-    server.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not dump.exists() or not dump.read_text():
-            assert time.monotonic() < deadline, server.log_tail()
-            time.sleep(0.1)
-        time.sleep(0.2)
-        seen = json.loads(dump.read_text())
-    finally:
-        server.stop()
+    seen = server_environment(tmp_path)
     assert {k: seen.get(k) for k in OFF} == OFF

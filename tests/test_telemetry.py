@@ -7,10 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
+from conftest import server_environment
 from llem.telemetry import OPT_OUTS, opt_out
 
 
@@ -48,25 +48,10 @@ def test_the_libraries_read_them_as_off():
 
 
 def test_a_server_llem_starts_gets_them(tmp_path, monkeypatch):
-    from llem.serving.plan import ServerPlan
-    from llem.serving.servers import ServerProcess
-
     for key in OPT_OUTS:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "0")  # set by the user: kept
-    dump = tmp_path / "env.json"
-    code = f"import json, os, time; json.dump(dict(os.environ), open({str(dump)!r}, 'w')); time.sleep(60)"
-    server = ServerProcess(ServerPlan("env probe", [sys.executable, "-c", code], 1), tmp_path / "server.log")
-    server.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not dump.exists() or not dump.read_text():
-            assert time.monotonic() < deadline, server.log_tail()
-            time.sleep(0.1)
-        time.sleep(0.2)
-        seen = json.loads(dump.read_text())
-    finally:
-        server.stop()
+    seen = server_environment(tmp_path)
     assert seen["HF_HUB_DISABLE_TELEMETRY"] == "0"
     assert {k: seen[k] for k in OPT_OUTS if k != "HF_HUB_DISABLE_TELEMETRY"} == \
         {k: v for k, v in OPT_OUTS.items() if k != "HF_HUB_DISABLE_TELEMETRY"}
