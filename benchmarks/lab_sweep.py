@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "tracking"))  # the PostgreSQL-backed server of the tests
+sys.path[:0] = [str(REPO / "tests" / "tracking"), str(REPO / "tests")]  # the PostgreSQL-backed server of the tests
 
 from mlflow_postgres import start_postgres_mlflow, stop_postgres_mlflow  # noqa: E402
 from mlflow_server import tags  # noqa: E402

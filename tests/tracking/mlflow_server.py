@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +10,8 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from stopping import stop_group
 
 import pytest
 
@@ -59,12 +59,7 @@ class MlflowServer:
         """Stop the server we started: its PID leads its own session, so signal that group."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_group(self.proc)
         # uvicorn's worker may outlive the group leader by a moment; wait until the port is free.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
