@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build, on a machine with PyPI access, a Python site folder holding SGLang 0.5.16 and what it needs
+# Build, on a machine with PyPI access, a Python site folder holding SGLang (SGLANG_VERSION, default
+# 0.5.17, the newest release that pins torch 2.11.0 with CUDA 13) and what it needs
 # beyond the lent H200 image (Python 3.12, torch 2.11.0+cu130, transformers 5.17, triton 3.6, numpy,
 # aiohttp, uvloop, pillow ... no network) AND beyond the vLLM 0.26.0 site that
 # ../shared/gpu/build-vllm-site.sh builds (flashinfer-python 0.6.14, apache-tvm-ffi 0.1.11, fastapi,
 # uvicorn, starlette, pydantic, pyzmq, msgspec, xgrammar 0.2.9, compressed-tensors, gguf, ...).
-# SGLang 0.5.16 is the last release that pins torch==2.11.0 with CUDA 13 (later ones pin torch 2.13+).
+# 0.5.12-0.5.17 pin torch==2.11.0 with CUDA 13 (0.5.18-0.5.21 pin 2.13, 0.5.22+ pin 2.14.1). 0.5.17 pins
+# flashinfer-python 0.6.15.post1 where the vLLM site has 0.6.14: that one goes into this site, which
+# comes first on SGLang's PYTHONPATH, so vLLM keeps its own.
 # Seen working on an H200 (2026-12-01): llem backend=sglang offline (sglang.Engine) and
 # workload=server (python -m sglang.launch_server) with backend.attention_backend=triton.
 # What is left out, and why:
@@ -37,7 +40,9 @@ plat=(--only-binary=:all: --no-deps --python-version 3.12 --implementation cp --
 for n in 5 17 24 26 27 28 31 34; do plat+=(--platform "manylinux_2_${n}_x86_64"); done
 plat+=(--platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 dl() { "$PY" -m pip download -q --disable-pip-version-check "${plat[@]}" -d "$1" "${@:2}"; }
-dl "$work/w" sglang==0.5.16 sglang-kernel==0.4.5
+SGV=${SGLANG_VERSION:-0.5.17}
+dl "$work/w" "sglang==$SGV" sglang-kernel==0.4.5
+case "$SGV" in 0.5.17) dl "$work/w" flashinfer-python==0.6.15.post1 ;; esac
 # SGLang's own pins where the vLLM site has another version, and module-level imports on the path
 # sglang -> Engine / http_server -> scheduler -> model_runner -> llama (read from the 0.5.16 source).
 # loguru: compressed-tensors (from the vLLM site) imports it at module level; vLLM never imports that
