@@ -17,7 +17,7 @@ from llem.checks import check_spec
 from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
-from llem.registry import backend_info, load_object
+from llem.registry import backend_info
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
@@ -303,9 +303,8 @@ def forget_built_specs() -> None:
 def _validate(cfg: dict) -> JobSpec:
     backend = dict(cfg.get("backend") or {})
     info = backend_info(str(backend.get("name")))
-    settings_model = load_object(info.config)
     try:
-        backend = settings_model(**backend).model_dump(mode="json")
+        backend = info.settings_model()(**backend).model_dump(mode="json")
     except ValidationError as exc:
         raise UserError(_describe_error(exc, "backend.")) from None
     cfg["backend"] = backend

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from llem.errors import UserError
-from llem.registry import backend_info, load_object
+from llem.registry import backend_info
 from llem.spec import EnergySpec, HardwareSpec, ModelSpec, RunSpec, TrackingSpec, WorkloadSpec, build_spec
 from llem.tracking.settings import MlflowSettings
 
@@ -64,7 +64,7 @@ def _set_on_the_way(group: str, option: str) -> dict:
 
 def _model_for(group: str, node: dict) -> type[BaseModel]:
     if group == "backend":
-        return load_object(backend_info(node["name"]).config)
+        return backend_info(node["name"]).settings_model()
     if group == "tracking":
         return MlflowSettings if node["name"] == "mlflow" else TrackingSpec
     return {"model": ModelSpec, "hardware": HardwareSpec, "energy": EnergySpec, "workload": WorkloadSpec}[group]
