@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,10 @@ PACKAGE = Path(__file__).resolve().parent / "llem_echo_engine"
 
 @pytest.fixture(scope="session")
 def echo_site(tmp_path_factory) -> Path:
-    site = tmp_path_factory.mktemp("echo-site")
+    site, source = tmp_path_factory.mktemp("echo-site"), tmp_path_factory.mktemp("echo-source") / PACKAGE.name
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))  # builds there
     out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                          "--no-build-isolation", "--target", str(site), str(PACKAGE)],
+                          "--no-build-isolation", "--target", str(site), str(source)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert list(site.glob("llem_echo_engine-*.dist-info/entry_points.txt")), sorted(p.name for p in site.iterdir())

@@ -7,9 +7,10 @@ import time
 from llem.backends.base import Backend, BatchRecord, Generation, Request
 
 from llem_echo_engine import model
+from llem_echo_engine.config import EchoConfig
 
 
-class EchoBackend(Backend):
+class EchoBackend(Backend[EchoConfig]):
     name = "echo"
 
     def load(self) -> None:
@@ -24,13 +25,13 @@ class EchoBackend(Backend):
 
     def generate(self, requests: list[Request]) -> Generation:
         s, n = self.settings, self.spec.workload.output_tokens
-        bs = self.spec.workload.batch_size if s["batching"] == "static" else len(requests)
+        bs = self.spec.workload.batch_size if s.batching == "static" else len(requests)
         ins, outs, ids, batches = [], [], [], []
         for start in range(0, len(requests), bs):
             group = requests[start:start + bs]
             t0 = time.perf_counter()
-            made = [model.generate(r.input_ids, n, s["rounds"]) for r in group]
-            time.sleep(s["token_delay_s"] * n)  # one step per token for the whole batch
+            made = [model.generate(r.input_ids, n, s.rounds) for r in group]
+            time.sleep(s.token_delay_s * n)  # one step per token for the whole batch
             latency = time.perf_counter() - t0
             ins += [len(r.input_ids) for r in group]
             outs += [len(m) for m in made]
@@ -43,5 +44,5 @@ class EchoBackend(Backend):
         from importlib.metadata import version
 
         return {"engine": "echo", "engine_version": version("llem-echo-engine"),
-                "effective_settings": {"batching": self.settings["batching"], "batch_size": self.spec.workload.batch_size,
-                                       "rounds": self.settings["rounds"]}}
+                "effective_settings": {"batching": self.settings.batching, "batch_size": self.spec.workload.batch_size,
+                                       "rounds": self.settings.rounds}}
