@@ -21,7 +21,7 @@ from llem.backends.llamacpp.config import KV_CACHE_TYPES, LlamaCppConfig, contex
 from llem.backends.llamacpp.layout import flash_attn
 from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
-from llem.models.gguf import resolve_gguf
+from llem.backends.llamacpp.gguf import resolve_gguf
 from llem.workload.request import Request
 
 BATCHING = (

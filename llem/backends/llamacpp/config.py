@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llem.checks import resolve_device
 from llem.errors import UserError
-from llem.models.gguf import check_gguf
+from llem.backends.llamacpp.gguf import check_gguf
 
 # KV-cache element types llama.cpp accepts for type_k / type_v, with their GGML type ids (ggml.h).
 KV_CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
