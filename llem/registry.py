@@ -31,7 +31,7 @@ class Engine:
 
     name: str
     settings: str  # "module:Class" of its pydantic settings model (imports nothing heavy; the one source of defaults)
-    extra: str  # pip extra of llem that installs the engine
+    extra: str  # pip extra of llem that installs the engine (a built-in one)
     modules: tuple[str, ...]  # import names that must be present to run it
     offline: Optional[str] = None  # "module:Class" of its Backend (imports the engine); None: server mode only
     server: Optional[str] = None  # "module:function" (spec, device, port) -> ServerPlan; None: no server llem starts
@@ -53,10 +53,11 @@ class Engine:
     telemetry_off: Mapping[str, str] = field(default_factory=dict)
     image: Optional[str] = None  # docker/<image>/Dockerfile holds it; None: docker/<name>/
     aliases: tuple[str, ...] = ()  # other names its docker image is asked for by (e.g. trtllm)
+    install: Optional[str] = None  # the pip line that installs it; None: pip install 'llem[<extra>]'
 
     @property
     def install_hint(self) -> str:
-        return f"pip install 'llem[{self.extra}]'"
+        return self.install or f"pip install 'llem[{self.extra}]'"
 
     def settings_model(self):
         """The settings model class: imported here, not at discovery."""
@@ -66,7 +67,10 @@ class Engine:
         """Raise the exact pip line when the engine is missing; finds modules without importing them."""
         for module in self.modules:
             if importlib.util.find_spec(module) is None:
-                raise MissingExtra(f"backend={self.name}", self.extra, module)
+                if self.install is None:
+                    raise MissingExtra(f"backend={self.name}", self.extra, module)
+                raise UserError(f"backend={self.name} needs the Python package '{module}', which is not installed: "
+                                f"run {self.install}.")
 
     def version(self) -> Optional[str]:
         """The installed version of the engine (its first distribution found), else None."""
@@ -145,8 +149,6 @@ def _builtin():
 
 
 def _installed():
-    if os.environ.get("LLEM_NO_ENGINE_PLUGINS"):  # built-in engines only
-        return
     import importlib.metadata as md  # lazy: only once the built-in folders are read
 
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):

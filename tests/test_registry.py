@@ -72,3 +72,13 @@ def test_a_server_only_engine_is_refused_offline_before_anything_loads():
     with pytest.raises(UserError, match=r"^backend=pytorch runs as a server only, not in workload.mode=offline: "
                                         r"set workload.mode=server.$"):
         check_spec(spec, server_only)
+
+
+def test_a_missing_engine_says_its_own_pip_line():
+    builtin = Engine(name="x", settings="m:C", extra="xtra", modules=("llem_no_such_module",))
+    with pytest.raises(UserError, match=r"^backend=x needs the Python package 'llem_no_such_module', which is not "
+                                        r"installed: run pip install 'llem\[xtra\]'.$"):
+        builtin.check_installed()
+    third = Engine(name="x", settings="m:C", extra="xtra", modules=("llem_no_such_module",), install="pip install x-engine")
+    with pytest.raises(UserError, match=r"run pip install x-engine.$"):
+        third.check_installed()

@@ -37,7 +37,9 @@ def echo_site(tmp_path_factory) -> Path:
 def echo_env(echo_site):
     """The environment of a llem process that has the echo engine installed."""
     path = os.pathsep.join(p for p in (str(echo_site), os.environ.get("PYTHONPATH", "")) if p)
-    return llem_env(PYTHONPATH=path)
+    env = llem_env(PYTHONPATH=path)
+    env.pop("ECHO_NO_USAGE_STATS", None)  # what the engine reports as off, llem must have set
+    return env
 
 
 ARGS = ["backend=echo", "model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=4", "workload.batch_size=2",
@@ -78,6 +80,7 @@ def test_a_sweep_measures_it_offline_and_through_its_server(workdir, echo_env):
         assert len(r["windows"]) == 2, mode
     offline = results["offline"]
     assert offline["identity"]["engine"] == "echo" and offline["engine"]["effective_settings"]["rounds"] == 200
+    assert offline["engine"]["effective_settings"]["usage_stats"] == "off"  # its Engine.telemetry_off, set before import
     for w in offline["windows"]:
         assert w["requests"] == 4 and w["output_tokens"] == 4 * 8, w  # fixed length, counted from the engine's ids
     assert offline["metrics"]["output_tokens_per_s"] > 0

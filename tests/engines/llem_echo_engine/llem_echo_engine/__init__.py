@@ -9,6 +9,7 @@ ENGINE = Engine(
     offline="llem_echo_engine.backend:EchoBackend",
     server="llem_echo_engine.server:server_plan",
     extra="echo",
+    install="pip install tests/engines/llem_echo_engine",
     modules=("llem_echo_engine",),
     dists=("llem-echo-engine",),
     devices=("cpu",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from llem.backends.base import Backend, BatchRecord, Generation, Request
@@ -45,4 +46,6 @@ class EchoBackend(Backend[EchoConfig]):
 
         return {"engine": "echo", "engine_version": version("llem-echo-engine"),
                 "effective_settings": {"batching": self.settings.batching, "batch_size": self.spec.workload.batch_size,
-                                       "rounds": self.settings.rounds}}
+                                       "rounds": self.settings.rounds,
+                                       # its telemetry switch (Engine.telemetry_off), as this process saw it
+                                       "usage_stats": "off" if os.environ.get("ECHO_NO_USAGE_STATS") == "1" else "on"}}
