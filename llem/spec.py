@@ -202,7 +202,9 @@ ENERGY_DEFAULTS = {k: EnergySpec.model_fields[k].default for k in
 
 class JobSpec(_Strict):
     schema_version: int = SCHEMA_VERSION
-    backend: dict[str, Any]  # validated by the backend's own settings model, defaults filled
+    # The engine's settings as plain data (what crosses process boundaries and is hashed): validated by
+    # its settings model, defaults filled. backend_settings() gives them typed.
+    backend: dict[str, Any]
     model: ModelSpec
     hardware: HardwareSpec
     energy: EnergySpec
@@ -219,6 +221,10 @@ class JobSpec(_Strict):
     @property
     def backend_name(self) -> str:
         return self.backend["name"]
+
+    def backend_settings(self):
+        """The engine's settings as its typed settings model (llem/backends/<name>/config.py)."""
+        return backend_info(self.backend_name).settings_model().model_validate(self.backend)
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

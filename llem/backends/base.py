@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Generic, Optional, TypeVar
 
-from llem.registry import engine
 from llem.workload.request import Request
 
 __all__ = ["Backend", "BatchRecord", "Generation", "Request"]  # Request is owned by llem.workload.request
@@ -62,8 +61,7 @@ class Backend(abc.ABC, Generic[S]):
 
     def __init__(self, spec, device: str, gpus: list[int]):
         self.spec = spec
-        # typed, from the spec's plain settings (validated already: this only rebuilds the model)
-        self.settings: S = engine(spec.backend_name).settings_model().model_validate(spec.backend)
+        self.settings: S = spec.backend_settings()  # typed, from the spec's plain (already validated) settings
         self.device = device  # "cpu" or "cuda", resolved
         self.gpus = gpus  # GPU indices (as CUDA_VISIBLE_DEVICES sees them) the job uses
 
