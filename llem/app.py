@@ -13,6 +13,7 @@ from llem.interrupt import Interrupted, signal_name
 from llem.objective import objective_result
 from llem.progress import console
 from llem.report.timeseries import power_plot
+from llem.backends.configs import store_engine_configs
 from llem.resolvers import register as _register_resolvers
 from llem.results.complete import complete_result
 from llem.results.interrupted import interrupted_record
@@ -28,6 +29,7 @@ from llem.sweep.state import current_sweep
 from llem.tracking import track, uploads_artifacts
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
+store_engine_configs()  # backend=<name> of an installed engine package that ships no YAML
 
 
 def run_config(container: dict, resolved_yaml: str) -> Outcome:

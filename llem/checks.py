@@ -11,7 +11,6 @@ from llem.errors import UserError, choice_error
 from llem.grouping import PER_JOB_HARDWARE
 from llem.models.archs import arch_names
 from llem.models.builtin import BUILTIN_MODELS
-from llem.registry import check_installed, load_object
 from llem.tracking.settings import check_tracking
 from llem.workload.prompts import validate_source
 
@@ -36,11 +35,13 @@ def check_spec(spec, info) -> None:
     _check_hardware(spec, info)
     _check_model(spec)
     _check_workload(spec)
-    settings_model = load_object(info.config)
-    hook = getattr(settings_model, "check", None)
+    hook = getattr(info.settings_model(), "check", None)
     if hook is not None:  # engine-specific cross-field rules (tp size vs GPUs, fp8 support, ...)
         hook(spec)
-    check_installed(info)
+    if info.offline is None and spec.workload.mode != "server":
+        raise UserError(f"backend={info.name} runs as a server only, not in workload.mode={spec.workload.mode}: "
+                        f"set workload.mode=server.")
+    info.check_installed()
     check_energy(spec)
     check_tracking(spec.tracking)  # the tracker's own (loosely typed) group
 

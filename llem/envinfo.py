@@ -11,9 +11,10 @@ from pathlib import Path
 import llem
 from llem.energy.gpuinfo import gpu_snapshot as _snapshot
 from llem.multicast import MULTICAST_OFF
+from llem.registry import engines
 
-_PACKAGES = ("torch", "transformers", "accelerate", "vllm", "sglang", "tensorrt_llm", "llama_cpp_python",
-             "nvidia-ml-py", "zeus", "codecarbon", "mlflow", "hydra-core", "pydantic", "numpy")
+# What every job's environment.json records; each engine adds its own distributions (Engine.dists, .packages).
+_PACKAGES = ("torch", "nvidia-ml-py", "zeus", "codecarbon", "mlflow", "hydra-core", "pydantic", "numpy")
 
 
 def git_revision() -> str | None:
@@ -48,7 +49,10 @@ def cpu_model() -> str | None:
 
 def _versions() -> dict:
     out = {}
-    for name in _PACKAGES:
+    names = list(_PACKAGES)
+    for e in engines().values():
+        names += [d for d in (*e.packages, *e.dists) if d not in names]
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

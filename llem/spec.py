@@ -17,7 +17,7 @@ from llem.checks import check_spec
 from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
-from llem.registry import backend_info, load_object
+from llem.registry import backend_info
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
@@ -202,7 +202,9 @@ ENERGY_DEFAULTS = {k: EnergySpec.model_fields[k].default for k in
 
 class JobSpec(_Strict):
     schema_version: int = SCHEMA_VERSION
-    backend: dict[str, Any]  # validated by the backend's own settings model, defaults filled
+    # The engine's settings as plain data (what crosses process boundaries and is hashed): validated by
+    # its settings model, defaults filled. backend_settings() gives them typed.
+    backend: dict[str, Any]
     model: ModelSpec
     hardware: HardwareSpec
     energy: EnergySpec
@@ -219,6 +221,10 @@ class JobSpec(_Strict):
     @property
     def backend_name(self) -> str:
         return self.backend["name"]
+
+    def backend_settings(self):
+        """The engine's settings as its typed settings model (llem/backends/<name>/config.py)."""
+        return backend_info(self.backend_name).settings_model().model_validate(self.backend)
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -303,9 +309,8 @@ def forget_built_specs() -> None:
 def _validate(cfg: dict) -> JobSpec:
     backend = dict(cfg.get("backend") or {})
     info = backend_info(str(backend.get("name")))
-    settings_model = load_object(info.config)
     try:
-        backend = settings_model(**backend).model_dump(mode="json")
+        backend = info.settings_model()(**backend).model_dump(mode="json")
     except ValidationError as exc:
         raise UserError(_describe_error(exc, "backend.")) from None
     cfg["backend"] = backend

@@ -105,10 +105,12 @@ def unit(module: str, root: Path) -> str:
 
 def edges(imports: list[Import], root: Path | None = None) -> dict[tuple[str, str], list[Import]]:
     """(from, to) -> the imports that make the edge; at module level, or between layers when root is given.
-    The package root `llem` (its version string) is left out: every module imports it implicitly."""
+    A "module:attr" reference is an edge as well: it is an import made later (an Engine's offline class,
+    a subcommand's main). The package root `llem` (its version string) is left out: every module imports
+    it implicitly."""
     out: dict[tuple[str, str], list[Import]] = {}
     for imp in imports:
-        if imp.kind != "import" or imp.target == "llem":
+        if imp.target == "llem":
             continue
         a, b = (imp.importer, imp.target) if root is None else (unit(imp.importer, root), unit(imp.target, root))
         if a != b:

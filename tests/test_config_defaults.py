@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from llem.errors import UserError
-from llem.registry import backend_info, load_object
+from llem.backends.configs import render, stale, yaml_path
+from llem.registry import backend_info, builtin_engines
 from llem.spec import EnergySpec, HardwareSpec, ModelSpec, RunSpec, TrackingSpec, WorkloadSpec, build_spec
 from llem.tracking.settings import MlflowSettings
 
@@ -64,7 +65,7 @@ def _set_on_the_way(group: str, option: str) -> dict:
 
 def _model_for(group: str, node: dict) -> type[BaseModel]:
     if group == "backend":
-        return load_object(backend_info(node["name"]).config)
+        return backend_info(node["name"]).settings_model()
     if group == "tracking":
         return MlflowSettings if node["name"] == "mlflow" else TrackingSpec
     return {"model": ModelSpec, "hardware": HardwareSpec, "energy": EnergySpec, "workload": WorkloadSpec}[group]
@@ -174,3 +175,17 @@ def test_server_only_keys_are_the_ones_the_server_checks_own():
         if option != "default" and option != "server":
             own = _own_keys("workload", option)
             assert not set(own) & set(SERVER_ONLY_FIELDS), f"conf/workload/{option}.yaml repeats server-only keys"
+
+
+@pytest.mark.parametrize("name", sorted(builtin_engines()))
+def test_backend_yaml_is_written_from_the_settings_model(name):
+    """One place to edit a default: the settings model. The YAML is its rendering (comments kept)."""
+    assert not stale([name]), (f"conf/backend/{name}.yaml differs from {backend_info(name).settings}: edit defaults "
+                               f"there, then run python -m llem.backends.configs {name}")
+
+
+def test_rendering_restores_a_drifted_default_and_keeps_the_comment():
+    text = yaml_path("vllm").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("kv_cache_dtype:"))
+    drifted = text.replace(line, line.replace("kv_cache_dtype: auto", "kv_cache_dtype: fp8 "))
+    assert drifted != text and render(backend_info("vllm"), drifted) == text

@@ -2,7 +2,8 @@
 
 Rules (docs/architecture.md):
 - no import cycle, between modules or between layers (a subpackage such as llem.energy, or a
-  top-level module such as llem.spec, is one layer);
+  top-level module such as llem.spec, is one layer); a "module:attr" string (an Engine's lazy parts, a
+  subcommand) is an import made later and counts for every rule but the lazy-import one;
 - energy and results never import backends; backends never import tracking or report; tracking
   never imports report, the sweep, the entrypoint or the runner; only llem.cli and llem.__main__
   import llem.app or llem.cli (Hydra reaches its callback from conf/config.yaml, not from code);
@@ -221,3 +222,14 @@ def test_layering_allows_a_lazy_import_that_keeps_a_heavy_package_out(planted):
                                        + "\n\ndef planted():\n    import llem.heavy_thing\n")
     found = lazy_report(scan(planted), planted)
     assert not any("llem.heavy_thing" in f for f in found), found
+
+
+def test_layering_sees_string_loaded_imports(planted):
+    """A lazy "module:attr" reference is an import made later: it obeys the same floors and makes cycles too
+    (the central registry of "module:Class" strings that engines replaced made llem.backends -> llem.checks
+    -> llem.registry -> llem.backends)."""
+    (planted / "energy" / "z.py").write_text('SETTINGS = "llem.backends.vllm.config:VllmConfig"\n')
+    assert any("llem.energy.z imports llem.backends.vllm.config" in f for f in forbidden_report(scan(planted)))
+    (planted / "errors.py").write_text((planted / "errors.py").read_text() + '\nLATER = "llem.registry:engines"\n')
+    found = cycle_report(scan(planted), planted)
+    assert any("llem.errors" in f and "llem.registry" in f for f in found), found

@@ -1,5 +1,6 @@
 """Usage reporting is off for llem's jobs and the servers it starts (llem/telemetry.py), unless the user
-set a variable; checked against the installed libraries' own switches (vLLM, MLflow)."""
+set a variable; checked against the installed libraries' own switches (vLLM, MLflow). An engine's own
+switches are declared in its folder (Engine.telemetry_off) and set before its Backend or server plan loads."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import pytest
 
 from conftest import server_environment
+from llem.registry import engine
 from llem.telemetry import OPT_OUTS, opt_out
 
 
@@ -42,7 +44,9 @@ def test_the_libraries_read_them_as_off():
     # a bare environment: MLflow also stays silent wherever it sees a CI or pytest variable, which would hide a miss
     bare = {k: os.environ[k] for k in ("PATH", "HOME", "PYTHONPATH") if k in os.environ}
     assert _probe(bare) == {"mlflow_disabled": False, "vllm_no_usage_stats": False, "vllm_do_not_track": False}
-    assert _probe(opt_out(dict(bare))) == {"mlflow_disabled": True, "vllm_no_usage_stats": True, "vllm_do_not_track": True}
+    env = opt_out(dict(bare))
+    engine("vllm").opt_out(env)
+    assert _probe(env) == {"mlflow_disabled": True, "vllm_no_usage_stats": True, "vllm_do_not_track": True}
     # DO_NOT_TRACK=1 alone leaves MLflow on (it reads "true"): why llem sets MLflow's own variable as well
     assert _probe(dict(bare, DO_NOT_TRACK="1"))["mlflow_disabled"] is False
 
@@ -55,3 +59,4 @@ def test_a_server_llem_starts_gets_them(tmp_path, monkeypatch):
     assert seen["HF_HUB_DISABLE_TELEMETRY"] == "0"
     assert {k: seen[k] for k in OPT_OUTS if k != "HF_HUB_DISABLE_TELEMETRY"} == \
         {k: v for k, v in OPT_OUTS.items() if k != "HF_HUB_DISABLE_TELEMETRY"}
+

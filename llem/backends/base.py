@@ -1,5 +1,7 @@
 """The backend contract. The harness drives every engine through these methods and never
-branches on which engine it is.
+branches on which engine it is. A Backend is generic over its engine's settings model: engine code reads
+typed settings (`self.settings.tensor_parallel_size`), while the JobSpec that crosses process
+boundaries keeps them as plain data (`spec.backend`, a dict).
 
 Lifecycle: load() -> encode()/vocab_size for building requests -> warmup() -> generate() per
 measured window (synchronize() at each window edge) -> describe() -> close(). Within a sweep a
@@ -11,7 +13,7 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Generic, Optional, TypeVar
 
 from llem.workload.request import Request
 
@@ -49,14 +51,17 @@ class Generation:
         return sum(self.output_tokens)
 
 
-class Backend(abc.ABC):
+S = TypeVar("S")  # the engine's settings model (a pydantic model in llem/backends/<name>/config.py)
+
+
+class Backend(abc.ABC, Generic[S]):
     """One engine, configured by a plain JobSpec. Engine imports happen inside methods."""
 
     name: str = "base"
 
     def __init__(self, spec, device: str, gpus: list[int]):
         self.spec = spec
-        self.settings = spec.backend  # plain dict, validated by the backend's settings model
+        self.settings: S = spec.backend_settings()  # typed, from the spec's plain (already validated) settings
         self.device = device  # "cpu" or "cuda", resolved
         self.gpus = gpus  # GPU indices (as CUDA_VISIBLE_DEVICES sees them) the job uses
 
@@ -106,7 +111,7 @@ class Backend(abc.ABC):
         the engine hands them over. backend.batching=static: groups of workload.batch_size, each
         drained before the next; continuous: all requests at once, the engine's scheduler batches."""
         groups = [requests]
-        if self.settings.get("batching") == "static":
+        if getattr(self.settings, "batching", None) == "static":
             bs = self.spec.workload.batch_size
             groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
         ins, outs, batches, out_ids = [], [], [], []

@@ -1,28 +1,27 @@
 """What a server's own Prometheus endpoint says about prefill and decode (server mode).
 
-vLLM exports, per finished request, the time it spent in prefill (scheduled to first token) and in
-decode (first to last token) as histograms (`vllm:request_prefill_time_seconds`,
-`vllm:request_decode_time_seconds`). Scraped right before and after a run, their sums give the
-run's request-time split: prefill seconds / (prefill + decode seconds), summed over its requests.
+An engine whose server exports, per finished request, the time it spent in prefill (scheduled to first
+token) and in decode (first to last token) as histograms names those series in its Engine
+(`phase_series`, llem/backends/<name>/__init__.py). Scraped right before and after a run, their sums give
+the run's request-time split: prefill seconds / (prefill + decode seconds), summed over its requests.
 With many requests in flight that is a share of request-time, not of wall time (the phases of
-different requests overlap). Servers that export no such counters (llama.cpp's, SGLang's without
---enable-metrics) give null with the reason."""
+different requests overlap). An engine that names no series, or a server that exports none of them,
+gives null with the reason."""
 
 from __future__ import annotations
 
 import re
 import urllib.error
 import urllib.request
-from typing import Optional
+from typing import Mapping, Optional
 
-SERIES = {"prefill_sum": "vllm:request_prefill_time_seconds_sum", "prefill_count": "vllm:request_prefill_time_seconds_count",
-          "decode_sum": "vllm:request_decode_time_seconds_sum", "decode_count": "vllm:request_decode_time_seconds_count"}
+KEYS = ("prefill_sum", "prefill_count", "decode_sum", "decode_count")  # what an engine's phase_series maps
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)")
 
 
-def parse(text: str) -> dict[str, float]:
+def parse(text: str, series: Mapping[str, str]) -> dict[str, float]:
     """Prometheus text exposition: the sum over label sets of each series llem reads."""
-    wanted = {v: k for k, v in SERIES.items()}
+    wanted = {v: k for k, v in series.items()}
     out: dict[str, float] = {}
     for line in text.splitlines():
         m = _LINE.match(line)
@@ -32,27 +31,31 @@ def parse(text: str) -> dict[str, float]:
     return out
 
 
-def scrape(url: str, timeout_s: float = 2.0) -> tuple[Optional[dict], Optional[str]]:
+def scrape(url: str, series: Optional[Mapping[str, str]], backend: str = "this",
+           timeout_s: float = 2.0) -> tuple[Optional[dict], Optional[str]]:
     """(series, None) or (None, why not)."""
+    if not series:
+        return None, f"the {backend} engine names no per-request prefill/decode series of its server"
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/metrics", timeout=timeout_s) as resp:  # noqa: S310 - loopback
             text = resp.read().decode("utf-8", errors="replace")
     except (urllib.error.URLError, OSError) as exc:
         return None, f"the server has no /metrics endpoint ({getattr(exc, 'reason', exc)})"
-    series = parse(text)
-    if len(series) < len(SERIES):
-        return None, "the server's /metrics exports no per-request prefill/decode times (vLLM's request_prefill_time_seconds)"
-    return series, None
+    found = parse(text, series)
+    if len(found) < len(KEYS):
+        return None, f"the server's /metrics exports no per-request prefill/decode times ({series['prefill_sum']})"
+    return found, None
 
 
-def phase_share(before: Optional[dict], after: Optional[dict], reason: Optional[str]) -> dict:
-    """The run's prefill/decode request-time split from two scrapes."""
+def phase_share(before: Optional[dict], after: Optional[dict], reason: Optional[str],
+                series: Optional[Mapping[str, str]] = None) -> dict:
+    """The run's prefill/decode request-time split from two scrapes of `series`."""
     if before is None or after is None:
         return {"prefill_share": None, "reason": reason}
-    d = {k: after[k] - before[k] for k in SERIES}
+    d = {k: after[k] - before[k] for k in KEYS}
     total = d["prefill_sum"] + d["decode_sum"]
     return {"prefill_s": d["prefill_sum"], "decode_s": d["decode_sum"], "requests": d["prefill_count"],
             "prefill_share": d["prefill_sum"] / total if total > 0 else None,
             "reason": None if total > 0 else "no request finished between the two scrapes",
-            "source": "engine's Prometheus counters (vllm:request_prefill_time_seconds, request_decode_time_seconds)",
+            "source": f"engine's Prometheus counters ({', '.join((series or {}).get(k, k) for k in ('prefill_sum', 'decode_sum'))})",
             "meaning": "share of the run's request-time spent in prefill (requests overlap: not a share of wall time)"}

@@ -31,7 +31,7 @@ from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
 from llem.serving.cache_reset import reset_flags, reset_prefix_cache
 from llem.serving.engine_metrics import phase_share, scrape
-from llem.registry import engine_version
+from llem.registry import backend_info, engine_version
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
@@ -296,7 +296,8 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     w, e = spec.workload, spec.energy
     opened, closed, steady = _steady_window(meter, r)
     cache = reset_prefix_cache(url, server.plan if server is not None else None)  # outside the windows
-    before, why = scrape(url)  # the engine's own prefill/decode counters, read outside the energy windows
+    series = backend_info(spec.backend_name).phase_series
+    before, why = scrape(url, series, spec.backend_name)  # the engine's own prefill/decode counters, outside the windows
     started = time.time()
     began: dict = {}
 
@@ -309,7 +310,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     finally:
         whole_m = meter.end(f"run-{r}") if began else None
         _close_steady(meter, steady, r)
-    after, why_after = scrape(url) if before is not None else (None, why)
+    after, why_after = scrape(url, series, spec.backend_name) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -333,7 +334,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes, prefix_cache=cache,
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
-               load_generator=client, engine_phases=phase_share(before, after, why_after),
+               load_generator=client, engine_phases=phase_share(before, after, why_after, series),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

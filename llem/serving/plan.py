@@ -15,11 +15,11 @@ workload.concurrency=1,4,16` gets the same server. Equal specs give equal plans 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from llem.errors import UserError
-from llem.registry import BACKENDS, backend_info, load_object
+from llem.registry import backend_info, load_object, no_server
 
 LOOPBACK = "127.0.0.1"  # every server llem starts listens here only
 
@@ -70,10 +70,11 @@ def cli_flags(kwargs: dict[str, Any], style: str = "dash", negatable: bool = Tru
 
 
 def plan_for(spec, device: str, port: int) -> ServerPlan:
-    """The plan that starts spec's engine on `port`: the registry's server entry for its backend."""
+    """The plan that starts spec's engine on `port`: its Engine's server entry, its telemetry off first (the
+    server inherits this process's environment)."""
     info = backend_info(spec.backend_name)
     if info.server is None:
-        servers = [n for n, i in BACKENDS.items() if i.server is not None]
-        raise UserError(f"backend={info.name} has no server llem can start: use backend={', '.join(servers[:-1])} "
-                        f"or {servers[-1]}, or attach with workload.server_url=<url>.")
+        raise no_server(info.name)  # validation says so first (llem/workload/server_checks.py)
+    info.opt_out(os.environ)
     return load_object(info.server)(spec, device, port)
+

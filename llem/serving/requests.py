@@ -87,7 +87,8 @@ def describe_prompts(spec, plan=None) -> str:
                 f"the tokenizer's vocabulary without special ids), checked against the server's usage.prompt_tokens")
     text = ("text prompts sent whole (workload.input_tokens only sizes the server's context; prompt tokens from the "
             "server's usage where it sends one, else the client's count" +
-            (": the GGUF's vocabulary, as llama.cpp's server tokenizes)" if _counted(spec) else ")"))
+            (f": backend={spec.backend_name}'s own prompt counter, {backend_info(spec.backend_name).prompt_counter})"
+             if _counted(spec) else ")"))
     if w.endpoint == "chat":
         fields = (plan or ServerPlan).chat_length_fields
         return f"{text}; each one user message, the server's chat template applied; output capped by {', '.join(fields)}"

@@ -66,7 +66,7 @@ def test_llama3_rope_factors_match_transformers():
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     from llem.models.archs import load_arch
-    from llem.models.gguf import _llama3_rope_factors
+    from llem.backends.llamacpp.gguf import _llama3_rope_factors
 
     arch = {k: v for k, v in load_arch("llama-3.2-1b").items() if not k.startswith("_")}
     cfg = LlamaConfig(**{k: v for k, v in arch.items() if k not in ("model_type", "architectures")})
@@ -82,7 +82,7 @@ def test_a_random_weight_architecture_converts_and_generates(tmp_path, monkeypat
     """The random checkpoint's weights as llem writes them, converted, then run by llama.cpp itself."""
     llama_cpp = require_module("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")
     from llem.models import random_checkpoint as rc
-    from llem.models.gguf import convert_llama_checkpoint
+    from llem.backends.llamacpp.gguf import convert_llama_checkpoint
     from llem.models.safetensors_read import tensors
 
     monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))

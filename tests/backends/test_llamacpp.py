@@ -57,7 +57,7 @@ def test_folder_with_several_ggufs_asks_which(tmp_path):
         (tmp_path / name).write_bytes(b"GGUF")
     with pytest.raises(UserError, match="holds 2 .gguf files"):
         compose_spec("model=tiny", f"++model.gguf={tmp_path}")
-    from llem.models.gguf import _plan
+    from llem.backends.llamacpp.gguf import _plan
     from llem.spec import ModelSpec
 
     model = ModelSpec(name="m", source="hub", id="org/m", gguf=str(tmp_path), gguf_type="q8_0")
@@ -65,7 +65,7 @@ def test_folder_with_several_ggufs_asks_which(tmp_path):
 
 
 def test_gguf_type_is_case_insensitive():
-    from llem.models.gguf import check_gguf
+    from llem.backends.llamacpp.gguf import check_gguf
     from llem.spec import ModelSpec
 
     check_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin", gguf_type="Q4_1"))
@@ -93,7 +93,7 @@ def test_tiny_gguf_matches_transformers_tokens_and_logits():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from llem.models.builtin import materialize
-    from llem.models.gguf import converted_builtin
+    from llem.backends.llamacpp.gguf import converted_builtin
     from llem.workload.prompts import builtin_prompts
 
     folder = materialize("tiny")
@@ -207,7 +207,7 @@ def test_tiny_converted_end_to_end(tmp_path):
 
 @needs_engine
 def test_gguf_type_mismatch_is_a_user_error(tmp_path):
-    from llem.models.gguf import converted_builtin
+    from llem.backends.llamacpp.gguf import converted_builtin
 
     path = converted_builtin("tiny", "f16")
     proc = run_llem(["backend=llamacpp", "model=tiny", "hardware=cpu", f"++model.gguf={path}", "++model.gguf_type=q8_0",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from llem.registry import engine
 from llem.serving.engine_metrics import parse, phase_share, scrape
+
+SERIES = engine("vllm").phase_series  # what llem/backends/vllm/__init__.py names
 
 TEXT = """# HELP vllm:request_prefill_time_seconds Histogram of time spent in PREFILL phase for request.
 # TYPE vllm:request_prefill_time_seconds histogram
@@ -20,15 +23,18 @@ vllm:num_requests_running{engine="0",model_name="m"} 0.0
 
 
 def test_sums_over_engines_and_the_split_of_a_run():
-    before = parse(TEXT)
+    before = parse(TEXT, SERIES)
     assert before == {"prefill_sum": 2.0, "prefill_count": 4.0, "decode_sum": 6.0, "decode_count": 4.0}
     after = {"prefill_sum": 3.0, "prefill_count": 8.0, "decode_sum": 9.0, "decode_count": 8.0}
-    split = phase_share(before, after, None)
+    split = phase_share(before, after, None, SERIES)
     assert split["prefill_s"] == 1.0 and split["decode_s"] == 3.0 and split["requests"] == 4.0
     assert split["prefill_share"] == pytest.approx(0.25)
+    assert "vllm:request_prefill_time_seconds_sum" in split["source"]
     assert phase_share(None, None, "no /metrics")["prefill_share"] is None
 
 
 def test_a_server_without_the_counters_is_null_with_the_reason():
-    series, why = scrape("http://127.0.0.1:9")  # nothing listens on the discard port
+    series, why = scrape("http://127.0.0.1:9", SERIES)  # nothing listens on the discard port
     assert series is None and "no /metrics endpoint" in why
+    series, why = scrape("http://127.0.0.1:9", None, "llamacpp")  # an engine that names no series: not asked
+    assert series is None and "llamacpp engine names no per-request prefill/decode series" in why

@@ -13,7 +13,7 @@ pytest.importorskip("llama_cpp")
 
 
 def _smollm2():
-    from llem.models.gguf import resolve_gguf
+    from llem.backends.llamacpp.gguf import resolve_gguf
     from llem.spec import ModelSpec
 
     gguf, _ = resolve_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin"))

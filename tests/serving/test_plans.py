@@ -52,12 +52,13 @@ def test_sglang_and_trtllm_plans_leave_the_running_batch_to_the_engine():
 def test_every_server_entry_of_the_registry_resolves_without_importing_its_engine():
     import sys
 
-    from llem.registry import BACKENDS, load_object
+    from llem.registry import builtin_engines, load_object
 
     heavy = {"llama_cpp", "vllm", "sglang", "tensorrt_llm"}
     before = heavy & set(sys.modules)
-    servers = {name: info.server for name, info in BACKENDS.items() if info.server}
-    assert set(servers) == {"llamacpp", "vllm", "sglang", "tensorrt"} and BACKENDS["pytorch"].server is None
+    found = builtin_engines()
+    servers = {name: info.server for name, info in found.items() if info.server}
+    assert set(servers) == {"llamacpp", "vllm", "sglang", "tensorrt"} and found["pytorch"].server is None
     for name, path in servers.items():
         assert path.startswith(f"llem.backends.{name}.server:") and callable(load_object(path))
     assert heavy & set(sys.modules) == before
@@ -69,8 +70,8 @@ def test_pytorch_has_no_server_and_says_so_in_one_sentence():
 
     with pytest.raises(UserError) as err:
         plan_for(compose_spec("backend=pytorch"), "cpu", 8000)
-    assert str(err.value) == ("backend=pytorch has no server llem can start: use backend=llamacpp, vllm, sglang or "
-                              "tensorrt, or attach with workload.server_url=<url>.")
+    assert str(err.value) == ("backend=pytorch has no server llem can start: use backend=llamacpp, sglang, tensorrt or "
+                              "vllm, or attach with workload.server_url=<url>.")  # discovered engines, by name
 
 
 def test_engine_version_comes_from_the_registry_dists():
@@ -80,3 +81,4 @@ def test_engine_version_comes_from_the_registry_dists():
 
     assert engine_version("llamacpp") == md.version("llama_cpp_python")
     assert engine_version("pytorch") is None  # no server: its offline backend reports its own versions
+

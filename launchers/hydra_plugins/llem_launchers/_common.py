@@ -67,12 +67,12 @@ def job_gpu_count(job: dict, device: str) -> int:
 
 def isolation_note(jobs: list[dict], how: str) -> str | None:
     """Say so when a sweep mixes engines that must never share a process (registry isolation groups)."""
-    from llem.registry import BACKENDS
+    from llem.registry import engines
 
     groups: dict[str, set[str]] = {}
     for job in jobs:
         name = str((job.get("backend") or {}).get("name"))
-        info = BACKENDS.get(name)
+        info = engines().get(name)
         if info is not None:
             groups.setdefault(info.isolation_group, set()).add(name)
     if len(groups) < 2:

@@ -14,14 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from llem.registry import engines
 from llem.visible_devices import LAUNCH_ENV
 
 from ._docker_stop import STOP_TIMEOUT_S, stop_args
 
-# docker/<dir>/Dockerfile for each backend; names not listed use the backend name itself.
-IMAGE_DIRS = {"pytorch": "pytorch", "vllm": "vllm", "sglang": "sglang", "tensorrt": "tensorrt-llm",
-              "tensorrt_llm": "tensorrt-llm", "tensorrt-llm": "tensorrt-llm", "trtllm": "tensorrt-llm",
-              "llamacpp": "llamacpp", "llama_cpp": "llamacpp", "llama.cpp": "llamacpp"}
+
+
+def image_dirs() -> dict[str, str]:
+    """docker/<dir>/Dockerfile of each engine, by its name and aliases (Engine.image, Engine.aliases);
+    names not listed use the backend name itself."""
+    out = {}
+    for name, e in engines().items():
+        for key in (name, *e.aliases):
+            out[key] = e.image or name
+    return out
+
 JOB_FILE = "llem-job.json"
 OUTCOME_FILE = "llem-outcome.json"
 JOB_MODULE = "hydra_plugins.llem_launchers._docker_job"
@@ -53,7 +61,7 @@ def image_dir(job: dict, device: str) -> str:
     if device == "cpu":
         return "cpu"
     name = str((job.get("backend") or {}).get("name"))
-    return IMAGE_DIRS.get(name, name)
+    return image_dirs().get(name, name)
 
 
 def image_for(job: dict, device: str, opts: DockerOptions, version: str) -> str:
@@ -61,7 +69,7 @@ def image_for(job: dict, device: str, opts: DockerOptions, version: str) -> str:
 
 
 def build_command(image: str, opts: DockerOptions, version: str) -> str:
-    for name in ("cpu", *sorted(set(IMAGE_DIRS.values()))):
+    for name in ("cpu", *sorted(set(image_dirs().values()))):
         if image == f"{opts.repository}/{name}:{version}":
             return f"bash docker/build.sh {name}"
     return f"docker build -t {image} -f docker/<engine>/Dockerfile ."

@@ -1,1 +1,17 @@
 """llama.cpp backend through llama-cpp-python. config.py imports nothing heavy; backend.py imports the engine."""
+
+from llem.registry import Engine
+
+ENGINE = Engine(
+    name="llamacpp",
+    settings="llem.backends.llamacpp.config:LlamaCppConfig",
+    offline="llem.backends.llamacpp.backend:LlamaCppBackend",
+    server="llem.backends.llamacpp.server:server_plan",
+    extra="llamacpp",
+    modules=("llama_cpp",),
+    dists=("llama_cpp_python",),
+    isolation_group="llamacpp",
+    prompts=("text",),  # llama-cpp-python's server: its prompt field is str | list[str]
+    prompt_counter="llem.backends.llamacpp.prompt_tokens:count_for_spec",
+    aliases=("llama_cpp", "llama.cpp"),
+)

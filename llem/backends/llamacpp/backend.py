@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from llem.backends.base import Backend, BatchRecord, Generation
-from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
+from llem.backends.llamacpp.config import KV_CACHE_TYPES, LlamaCppConfig, context_length
 from llem.backends.llamacpp.layout import flash_attn
 from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
-from llem.models.gguf import resolve_gguf
+from llem.backends.llamacpp.gguf import resolve_gguf
 from llem.workload.request import Request
 
 BATCHING = (
@@ -40,7 +40,7 @@ def _file_type_names(llama_cpp) -> dict[int, str]:
     return names
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(Backend[LlamaCppConfig]):
     name = "llamacpp"
 
     def load(self) -> None:
@@ -54,30 +54,30 @@ class LlamaCppBackend(Backend):
                 "CMAKE_ARGS='-DGGML_CUDA=on' pip install --force-reinstall --no-binary llama-cpp-python llama-cpp-python, or use hardware=cpu."
             )
         self.gguf_path, self.gguf_origin = resolve_gguf(m)
-        self.n_gpu_layers = s["n_gpu_layers"] if s["n_gpu_layers"] is not None else (-1 if self.device == "cuda" else 0)
+        self.n_gpu_layers = s.n_gpu_layers if s.n_gpu_layers is not None else (-1 if self.device == "cuda" else 0)
         cpus = physical_cores()
         kwargs = {
             "model_path": str(self.gguf_path),
             "n_gpu_layers": self.n_gpu_layers,
-            "n_ctx": context_length(s, w),
-            "n_batch": s["n_batch"],
-            "n_ubatch": s["n_ubatch"],
-            "n_threads": s["n_threads"] or cpus,
-            "n_threads_batch": s["n_threads_batch"] or s["n_threads"] or cpus,
-            "flash_attn": s["flash_attn"],
-            "use_mmap": s["use_mmap"],
-            "seed": s["seed"],
+            "n_ctx": context_length(self.spec.backend, w),
+            "n_batch": s.n_batch,
+            "n_ubatch": s.n_ubatch,
+            "n_threads": s.n_threads or cpus,
+            "n_threads_batch": s.n_threads_batch or s.n_threads or cpus,
+            "flash_attn": s.flash_attn,
+            "use_mmap": s.use_mmap,
+            "seed": s.seed,
             "logits_all": False,
             "verbose": False,
         }
         for key in ("type_k", "type_v"):
-            if s[key] is not None:
-                kwargs[key] = KV_CACHE_TYPES[s[key]]
+            if getattr(s, key) is not None:
+                kwargs[key] = KV_CACHE_TYPES[getattr(s, key)]
         accepted = set(inspect.signature(llama_cpp.Llama.__init__).parameters)
-        for key in s["llama_kwargs"]:
+        for key in s.llama_kwargs:
             if key not in accepted:  # Llama() swallows unknown keywords silently: refuse them instead
                 raise UserError(f"backend.llama_kwargs.{key} is not an argument of llama_cpp.Llama() in llama-cpp-python {llama_cpp.__version__}: check the name.")
-        kwargs.update(s["llama_kwargs"])
+        kwargs.update(s.llama_kwargs)
         self.llm = llama_cpp.Llama(**kwargs)
         self.file_type = self._file_type()
         if m.gguf_type and self.file_type != m.gguf_type.lower():
@@ -142,7 +142,7 @@ class LlamaCppBackend(Backend):
             if sampling.top_p < 1:
                 lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(sampling.top_p, 1))
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(sampling.temperature))
-            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(self.settings["seed"]))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(self.settings.seed))
         return chain
 
     def _run_one(self, prompt_ids: list[int], n_out: int) -> tuple[list[int], float, float]:
@@ -200,15 +200,15 @@ class LlamaCppBackend(Backend):
                 "n_gpu_layers_offloaded": offloaded,
                 "gpu_offload_supported": offload,
                 "flash_attn": flash_attn(llm.context_params),
-                "type_k": s["type_k"] or "f16",
-                "type_v": s["type_v"] or "f16",
-                "use_mmap": s["use_mmap"],
-                "llama_kwargs": s["llama_kwargs"],
+                "type_k": s.type_k or "f16",
+                "type_v": s.type_v or "f16",
+                "use_mmap": s.use_mmap,
+                "llama_kwargs": s.llama_kwargs,
                 "batching": BATCHING,
                 "batch_size": 1,
                 "fixed_length": "end-of-generation tokens get a -inf logit bias; output counted from sampled tokens",
                 "sampling": "greedy" if sampling.temperature == 0 else
-                            f"top_k={sampling.top_k or 'off'} top_p={sampling.top_p} temperature={sampling.temperature} seed={s['seed']}",
+                            f"top_k={sampling.top_k or 'off'} top_p={sampling.top_p} temperature={sampling.temperature} seed={s.seed}",
                 "kv_cache_reuse": "none: the context is reset before every request",
             },
             "model": {

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llem.checks import resolve_device
 from llem.errors import UserError
-from llem.models.gguf import check_gguf
+from llem.backends.llamacpp.gguf import check_gguf
 
 # KV-cache element types llama.cpp accepts for type_k / type_v, with their GGML type ids (ggml.h).
 KV_CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
 KvType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"]
+
+# Modules llama-cpp-python's server imports (its [server] extra).
+SERVER_MODULES = ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 
 # Llama() arguments that have their own typed setting here (or that llem controls).
 _OWNED = {
@@ -70,6 +74,18 @@ class LlamaCppConfig(BaseModel):
             hint = "llem sets it" if key in ("model_path", "verbose", "logits_all") else f"use backend.{key}"
             raise UserError(f"backend.llama_kwargs.{key} is not passed through: {hint} instead.")
         check_gguf(spec.model)
+
+    @classmethod
+    def check_server(cls, spec) -> None:
+        """workload.mode=server with a server llem starts (llem/workload/server_checks.py asks)."""
+        missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UserError(f"backend=llamacpp with workload.mode=server needs llama.cpp's server, whose package '{missing[0]}' "
+                            f"is not installed: run pip install 'llama-cpp-python[server]'.")
+        if spec.backend["llama_kwargs"]:
+            key = sorted(spec.backend["llama_kwargs"])[0]
+            raise UserError(f"backend.llama_kwargs.{key} is not passed to llama.cpp's server: workload.mode=server "
+                            f"supports the typed backend settings only (n_ctx, n_threads, n_gpu_layers, ...).")
 
 
 def context_length(settings: dict, workload) -> int:

@@ -4,7 +4,7 @@ in its streams: the GGUF's vocabulary alone (vocab_only, no weights) tokenizes t
 
 from __future__ import annotations
 
-from llem.models.gguf import resolve_gguf
+from llem.backends.llamacpp.gguf import resolve_gguf
 
 
 def count_prompt_tokens(gguf_path: str, texts: list[str]) -> list[int]:

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 from llem.backends.llamacpp import vocab
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.backends.llamacpp.threads import physical_cores
-from llem.models.gguf import resolve_gguf
+from llem.backends.llamacpp.gguf import resolve_gguf
 from llem.serving.plan import LOOPBACK, ServerPlan
 
 # llama-cpp-python's server fills fields a request leaves out with its own defaults: repeat_penalty 1.1

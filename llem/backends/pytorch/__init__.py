@@ -1,1 +1,12 @@
 """PyTorch / transformers backend. config.py imports nothing heavy; backend.py imports the engine."""
+
+from llem.registry import Engine
+
+ENGINE = Engine(
+    name="pytorch",
+    settings="llem.backends.pytorch.config:PyTorchConfig",
+    offline="llem.backends.pytorch.backend:PyTorchBackend",
+    extra="pytorch",
+    modules=("torch", "transformers"),
+    packages=("transformers", "accelerate"),
+)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 from llem.backends.base import Backend, BatchRecord, Generation
+from llem.backends.pytorch.config import PyTorchConfig
 from llem.models.loading import load_tokenizer, model_location, random_config
 from llem.workload.request import Request
 
 
-class PyTorchBackend(Backend):
+class PyTorchBackend(Backend[PyTorchConfig]):
     name = "pytorch"
 
     def load(self) -> None:
@@ -18,13 +19,13 @@ class PyTorchBackend(Backend):
         from transformers import AutoModelForCausalLM
 
         s, m = self.settings, self.spec.model
-        if s["num_threads"] and self.device == "cpu":
-            torch.set_num_threads(s["num_threads"])
+        if s.num_threads and self.device == "cpu":
+            torch.set_num_threads(s.num_threads)
         dtype = {"auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
-                 "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[s["dtype"]]
+                 "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[s.dtype]
         target = "cuda:0" if self.device == "cuda" else "cpu"
         self.tokenizer, self.tokenizer_label = load_tokenizer(m)
-        common = {"dtype": dtype, "attn_implementation": s["attn_implementation"]}
+        common = {"dtype": dtype, "attn_implementation": s.attn_implementation}
         if m.weights == "random":
             torch.manual_seed(m.seed)
             config = random_config(m)
@@ -32,14 +33,14 @@ class PyTorchBackend(Backend):
                 model = AutoModelForCausalLM.from_config(config, **common)
         else:
             kwargs = dict(common, revision=m.revision, trust_remote_code=m.trust_remote_code)
-            if s["device_map"]:
-                kwargs["device_map"] = s["device_map"]
+            if s.device_map:
+                kwargs["device_map"] = s.device_map
             model = AutoModelForCausalLM.from_pretrained(model_location(m), **kwargs)
-            if not s["device_map"]:
+            if not s.device_map:
                 model = model.to(target)
         model.eval()
-        if s["torch_compile"]:
-            model.forward = torch.compile(model.forward, mode=s["compile_mode"] or "default")
+        if s.torch_compile:
+            model.forward = torch.compile(model.forward, mode=s.compile_mode or "default")
         self.model = model
         self.input_device = next(model.parameters()).device
         self.versions = {"transformers": transformers.__version__, "torch": torch.__version__}
@@ -76,7 +77,7 @@ class PyTorchBackend(Backend):
             kw.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
         else:  # greedy: neutralise sampling defaults a model's generation_config may carry
             kw.update(temperature=None, top_p=None, top_k=None)
-        if self.settings["cache_implementation"] == "static":
+        if self.settings.cache_implementation == "static":
             kw["cache_implementation"] = "static"
         return kw
 
@@ -134,11 +135,11 @@ class PyTorchBackend(Backend):
             "effective_settings": {
                 "dtype": str(self.model.dtype).removeprefix("torch."),
                 "device": str(self.input_device),
-                "device_map": s["device_map"],
-                "attn_implementation": getattr(cfg, "_attn_implementation", s["attn_implementation"]),
-                "cache_implementation": s["cache_implementation"],
-                "torch_compile": s["torch_compile"],
-                "compile_mode": s["compile_mode"],
+                "device_map": s.device_map,
+                "attn_implementation": getattr(cfg, "_attn_implementation", s.attn_implementation),
+                "cache_implementation": s.cache_implementation,
+                "torch_compile": s.torch_compile,
+                "compile_mode": s.compile_mode,
                 "num_threads": torch.get_num_threads() if self.device == "cpu" else None,
                 "batch_size": self.spec.workload.batch_size,
                 "padding_side": self.tokenizer.padding_side,

@@ -6,6 +6,7 @@ Run on an H200 with SGLang 0.5.16 (docs/measurements.md); SGLang has no CPU buil
 from __future__ import annotations
 
 from llem.backends.base import Backend, Generation
+from llem.backends.sglang.config import SglangConfig
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
 from llem.backends.sglang.serverargs import live_fields
 from llem.models.source import model_source
@@ -20,7 +21,7 @@ REPORTED_SERVER_ARGS = (
 )
 
 
-class SglangBackend(Backend):
+class SglangBackend(Backend[SglangConfig]):
     name = "sglang"
 
     def load(self) -> None:
@@ -54,7 +55,7 @@ class SglangBackend(Backend):
         return list(getattr(self.tokenizer, "all_special_ids", []) or [])
 
     def generate(self, requests: list[Request]) -> Generation:
-        if not self.settings["disable_radix_cache"]:
+        if not self.settings.disable_radix_cache:
             self.engine.flush_cache()  # prompts repeat across passes: every pass must prefill them again
         return self.generate_groups(
             requests,
@@ -67,8 +68,8 @@ class SglangBackend(Backend):
         effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
         cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])
         bs = self.spec.workload.batch_size
-        effective.update(batching=self.settings["batching"], radix_cache_flushed_before_each_pass=not self.settings["disable_radix_cache"],
-                         batch_size=min(bs, cap) if self.settings["batching"] == "static" and cap else cap)
+        effective.update(batching=self.settings.batching, radix_cache_flushed_before_each_pass=not self.settings.disable_radix_cache,
+                         batch_size=min(bs, cap) if self.settings.batching == "static" and cap else cap)
         return {
             "engine": "sglang",
             "engine_version": self.version,

@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 
 from llem.backends.base import Backend, Generation
+from llem.backends.tensorrt.config import TensorRTConfig
 from llem.backends.tensorrt import mapping
 from llem.models.source import model_source
 from llem.paths import cache_dir
 from llem.workload.request import Request
 
 
-class TensorRTBackend(Backend):
+class TensorRTBackend(Backend[TensorRTConfig]):
     name = "tensorrt"
 
     def load(self) -> None:
@@ -34,7 +35,7 @@ class TensorRTBackend(Backend):
         kwargs = mapping.llm_kwargs(self.spec, self.source.model, self.source.tokenizer, self.source.load_format)
         kwargs["kv_cache_config"] = KvCacheConfig(**self.kv_cache)
         self.engine_dir, self.engine_cache_hit, self.build_s = None, False, None
-        if s["runtime"] == "pytorch":
+        if s.runtime == "pytorch":
             from tensorrt_llm import LLM
 
             self.llm = LLM(**kwargs)
@@ -55,7 +56,7 @@ class TensorRTBackend(Backend):
         key = mapping.engine_cache_key(self.spec, self.version, self.source.load_format)
         root = cache_dir() / "tensorrt-engines"
         engine_dir = root / key
-        if self.settings["engine_cache"] and (engine_dir / "config.json").is_file():
+        if self.settings.engine_cache and (engine_dir / "config.json").is_file():
             tokenizer = self.source.tokenizer or self.source.model
             cached = {k: v for k, v in kwargs.items() if k not in ("model", "tokenizer", "dtype", "load_format")}
             self.llm = LLM(model=str(engine_dir), tokenizer=tokenizer, **cached)
@@ -67,7 +68,7 @@ class TensorRTBackend(Backend):
         t0 = time.perf_counter()
         self.llm = LLM(**kwargs)
         self.build_s = time.perf_counter() - t0
-        if self.settings["engine_cache"]:
+        if self.settings.engine_cache:
             self.engine_dir = str(_save_engine(self.llm, root, engine_dir))
 
     @classmethod
@@ -99,7 +100,7 @@ class TensorRTBackend(Backend):
             lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
 
     def describe(self) -> dict:
-        effective = {"runtime": self.settings["runtime"], "batching": self.settings["batching"],
+        effective = {"runtime": self.settings.runtime, "batching": self.settings.batching,
                      "kv_cache_config": self.kv_cache, "llm_kwargs": {k: v for k, v in self.llm_kwargs.items() if k not in ("model", "tokenizer")},
                      "sampling": self.sampling_kwargs}
         args = getattr(self.llm, "args", None)  # the LLM API's resolved arguments
@@ -113,8 +114,8 @@ class TensorRTBackend(Backend):
                 effective["kv_cache_config_resolved"] = {k: _plain(getattr(kv, k, None)) for k in ("free_gpu_memory_fraction", "enable_block_reuse", "max_tokens", "dtype")}
         cap = effective.get("max_batch_size") or _build_cap(self)
         bs = self.spec.workload.batch_size
-        effective["batch_size"] = min(bs, cap) if self.settings["batching"] == "static" and cap else cap
-        if self.settings["runtime"] == "trt":
+        effective["batch_size"] = min(bs, cap) if self.settings.batching == "static" and cap else cap
+        if self.settings.runtime == "trt":
             effective.update(build_config=self.build, quant_config=self.quant, engine_dir=self.engine_dir,
                              engine_cache_hit=self.engine_cache_hit, engine_build_s=self.build_s)
         return {

@@ -6,6 +6,7 @@ import gc
 import os
 
 from llem.backends.base import Backend, Generation
+from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
 from llem.errors import UserError, did_you_mean
 from llem.models.source import ModelSource, model_source
@@ -14,7 +15,7 @@ from llem.workload.request import Request
 DEFAULT_CPU_KVCACHE_GIB = 1  # cpu_kvcache_space_gib=null on CPU (VLLM_CPU_KVCACHE_SPACE from the environment wins)
 
 
-class VllmBackend(Backend):
+class VllmBackend(Backend[VllmConfig]):
     name = "vllm"
 
     def load(self) -> None:
@@ -22,8 +23,8 @@ class VllmBackend(Backend):
         if self.device == "cpu":
             # An explicit KV-cache size: without one, vLLM's CPU backend reserves
             # gpu_memory_utilization x system RAM, and refuses to start when that much is not free.
-            if s["cpu_kvcache_space_gib"]:
-                os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(s["cpu_kvcache_space_gib"])
+            if s.cpu_kvcache_space_gib:
+                os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(s.cpu_kvcache_space_gib)
             else:
                 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(DEFAULT_CPU_KVCACHE_GIB))
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its INFO lines drown llem's progress
@@ -82,9 +83,9 @@ class VllmBackend(Backend):
             "engine_version": self.version,
             "versions": {"vllm": self.version, "torch": _torch_version()},
             "effective_settings": {
-                "batching": self.settings["batching"],
-                "batch_size": _running_batch(self.settings["batching"], w.batch_size, sc.max_num_seqs),
-                "batching_note": _batching_note(self.settings["batching"], w.batch_size, sc.max_num_seqs),
+                "batching": self.settings.batching,
+                "batch_size": _running_batch(self.settings.batching, w.batch_size, sc.max_num_seqs),
+                "batching_note": _batching_note(self.settings.batching, w.batch_size, sc.max_num_seqs),
                 "dtype": str(mc.dtype).removeprefix("torch."),
                 "max_model_len": mc.max_model_len,
                 "quantization": mc.quantization,

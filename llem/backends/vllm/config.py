@@ -92,3 +92,10 @@ class VllmConfig(BaseModel):
             raise UserError(f"backend.max_num_batched_tokens={b['max_num_batched_tokens']} is below max_num_seqs={seqs}: vLLM needs room for one token per running sequence.")
         if b["batching"] == "static" and b["max_num_seqs"] and b["max_num_seqs"] < w.batch_size:
             raise UserError(f"backend.max_num_seqs={b['max_num_seqs']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once.")
+
+    @classmethod
+    def check_server(cls, spec) -> None:
+        """workload.mode=server with a server llem starts (llem/workload/server_checks.py asks)."""
+        if spec.backend["batching"] == "static":
+            raise UserError("backend.batching=static does not apply to workload.mode=server (a server batches continuously): "
+                            "use backend.batching=continuous and set the load with workload.concurrency.")
