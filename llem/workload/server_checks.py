@@ -51,7 +51,9 @@ def check_server_job(spec) -> None:
         return  # attached: llem starts nothing, the backend only names the engine
     name = spec.backend_name
     if name == "llamacpp":
-        missing = [m for m in LLAMACPP_SERVER_MODULES if importlib.util.find_spec(m) is None]
+        # backend.server=llama-server runs llama.cpp's own binary (found, or refused, when its plan is made)
+        python_server = spec.backend["server"] == "python"
+        missing = [m for m in LLAMACPP_SERVER_MODULES if python_server and importlib.util.find_spec(m) is None]
         if missing:
             raise UserError(f"backend=llamacpp with workload.mode=server needs llama.cpp's server, whose package '{missing[0]}' "
                             f"is not installed: run pip install 'llama-cpp-python[server]'.")

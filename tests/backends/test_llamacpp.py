@@ -44,6 +44,9 @@ def compose_spec(*overrides: str):
     (["model=tiny", "++model.gguf=/no/such/file.gguf"], "model.gguf=/no/such/file.gguf does not exist"),
     (["model=tiny", "++model.gguf_type=q4_k_m"], "model.gguf_type=q4_k_m is not a type llem can convert model=tiny to"),
     (["model=smollm2-135m", "++model.gguf_type=q8_0"], "which ships only a q4_1 GGUF"),
+    (["workload.batch_size=16", "backend.n_batch=8", "backend.n_ubatch=8"], "workload.batch_size=16 is more than backend.n_batch allows"),
+    (["workload.batch_size=300", "backend.n_batch=1024"], "workload.batch_size=300 is more than llama.cpp's 256 sequences per context allows"),
+    (["backend.slots=4"], "backend.slots=4 sets llama-server's parallel slots, but backend.server=python"),
 ])
 def test_bad_settings_fail_validation_with_one_sentence(overrides, sentence):
     with pytest.raises(UserError) as err:

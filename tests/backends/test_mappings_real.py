@@ -63,7 +63,7 @@ def test_vllm_server_command_line_parses_with_vllms_own_parser():
             args = make_arg_parser(FlexibleArgumentParser()).parse_args(plan.argv[skip:])
             assert (args.model_tag if serve_cli else args.model) == "/m"
             assert args.port == 8000 and args.host == "127.0.0.1" and args.max_model_len == kwargs["max_model_len"]
-            assert args.enforce_eager == kwargs["enforce_eager"] and args.tensor_parallel_size == kwargs["tensor_parallel_size"]
+            assert args.enforce_eager == kwargs.get("enforce_eager", False) and args.tensor_parallel_size == kwargs["tensor_parallel_size"]
 
 
 def sglang_releases() -> list[str]:
@@ -96,7 +96,8 @@ def _sglang_jobs():
 
     return [job(), job(gpu_count=2, quantization="fp8", kv_cache_dtype="fp8_e4m3", mem_fraction_static=0.8,
                        max_running_requests=16, chunked_prefill_size=-1, max_prefill_tokens=4096, disable_radix_cache=True,
-                       tp_size=2, attention_backend="fa3", disable_cuda_graph=True, page_size=16, context_length=512)]
+                       tp_size=2, attention_backend="fa3", disable_cuda_graph=True, page_size=16, context_length=512),
+            job(disable_decode_cuda_graph=True, disable_prefill_cuda_graph=False)]
 
 
 @pytest.mark.parametrize("release", sglang_releases())
@@ -107,7 +108,7 @@ def test_sglang_fields_exist_in_server_args_with_their_types(release):
     fields = read(str(sglang_file("server_args.py", release))).fields
     assert len(fields) > 100  # the real class, not a stub
     for spec in _sglang_jobs():
-        for key, value in engine_kwargs(spec, "/models/x", "/models/x-tok").items():
+        for key, value in engine_kwargs(spec, "/models/x", "/models/x-tok", phase_flags=True).items():
             assert key in fields, f"llem emits {key}, which SGLang's ServerArgs does not have"
             tp = from_source(fields[key].type)
             assert fits(tp, value), f"{key}={value!r} does not fit ServerArgs.{key}: {fields[key].type}"
