@@ -6,6 +6,8 @@ dict SGLang's Engine.generate takes (fields of sglang.srt.sampling.sampling_para
 
 from __future__ import annotations
 
+from llem.backends.sglang.serverargs import has_phase_cuda_graph_flags
+
 # Typed settings that are llem's own, not ServerArgs fields (disable_cuda_graph: see cuda_graph_kwargs).
 LLEM_ONLY = ("name", "batching", "engine_kwargs", "disable_cuda_graph")
 # Typed settings passed only when set, so that SGLang's own defaults stay in force otherwise.
@@ -52,8 +54,6 @@ def engine_kwargs(spec, model_path: str | None = None, tokenizer_path: str | Non
         if s[key] is not None:
             kw[key] = s[key]
     if phase_flags is None:
-        from llem.backends.sglang.serverargs import has_phase_cuda_graph_flags
-
         phase_flags = has_phase_cuda_graph_flags()
     kw.update(cuda_graph_kwargs(s, phase_flags))
     kw.update(s["engine_kwargs"])
