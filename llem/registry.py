@@ -46,6 +46,9 @@ class Engine:
     # The Prometheus series its server exports per finished request (llem/serving/engine_metrics.py):
     # {"prefill_sum", "prefill_count", "decode_sum", "decode_count"} -> series name; None: none.
     phase_series: Optional[Mapping[str, str]] = None
+    # "module:function" (before, after) -> the phase dict, for a server whose counters are not those
+    # histograms (e.g. llama-server's slot-time counters); None: llem/serving/engine_metrics.py reads them.
+    phase_reader: Optional[str] = None
     # "module:function" (spec, texts) -> the client's token count of each text prompt, for a server that
     # sends no usage in its streams (llem/serving/requests.py); None: the server's usage counts them.
     prompt_counter: Optional[str] = None

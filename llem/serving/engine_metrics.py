@@ -5,15 +5,17 @@ token) and in decode (first to last token) as histograms names those series in i
 (`phase_series`, llem/backends/<name>/__init__.py). Scraped right before and after a run, their sums give
 the run's request-time split: prefill seconds / (prefill + decode seconds), summed over its requests.
 With many requests in flight that is a share of request-time, not of wall time (the phases of
-different requests overlap). An engine that names no series, or a server that exports none of them,
-gives null with the reason."""
+different requests overlap). An engine whose server exports counters of another kind names them in
+`phase_series` too and reads them with its own `phase_reader` ("module:function" (before, after) ->
+the same dict; e.g. llama-server's slot-time counters, llem/backends/llamacpp/server_metrics.py).
+An engine that names no series, or a server that exports none of them, gives null with the reason."""
 
 from __future__ import annotations
 
 import re
 import urllib.error
 import urllib.request
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 KEYS = ("prefill_sum", "prefill_count", "decode_sum", "decode_count")  # what an engine's phase_series maps
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)")
@@ -31,9 +33,9 @@ def parse(text: str, series: Mapping[str, str]) -> dict[str, float]:
     return out
 
 
-def scrape(url: str, series: Optional[Mapping[str, str]], backend: str = "this",
-           timeout_s: float = 2.0) -> tuple[Optional[dict], Optional[str]]:
-    """(series, None) or (None, why not)."""
+def scrape(url: str, series: Optional[Mapping[str, str]], backend: str = "this", timeout_s: float = 2.0,
+           required: Optional[tuple[str, ...]] = KEYS) -> tuple[Optional[dict], Optional[str]]:
+    """(series, None) or (None, why not). `required`: the keys that must all be found (None: any one)."""
     if not series:
         return None, f"the {backend} engine names no per-request prefill/decode series of its server"
     try:
@@ -42,16 +44,21 @@ def scrape(url: str, series: Optional[Mapping[str, str]], backend: str = "this",
     except (urllib.error.URLError, OSError) as exc:
         return None, f"the server has no /metrics endpoint ({getattr(exc, 'reason', exc)})"
     found = parse(text, series)
-    if len(found) < len(KEYS):
-        return None, f"the server's /metrics exports no per-request prefill/decode times ({series['prefill_sum']})"
+    needed = required if required is not None else ()
+    if not found or any(k not in found for k in needed):
+        first = series.get("prefill_sum") or next(iter(series.values()))
+        return None, f"the server's /metrics exports no per-request prefill/decode times ({first})"
     return found, None
 
 
 def phase_share(before: Optional[dict], after: Optional[dict], reason: Optional[str],
-                series: Optional[Mapping[str, str]] = None) -> dict:
-    """The run's prefill/decode request-time split from two scrapes of `series`."""
+                series: Optional[Mapping[str, str]] = None,
+                reader: Optional[Callable[[dict, dict], dict]] = None) -> dict:
+    """The run's prefill/decode request-time split from two scrapes of `series` (the engine's reader, if any)."""
     if before is None or after is None:
         return {"prefill_share": None, "reason": reason}
+    if reader is not None:
+        return reader(before, after)
     d = {k: after[k] - before[k] for k in KEYS}
     total = d["prefill_sum"] + d["decode_sum"]
     return {"prefill_s": d["prefill_sum"], "decode_s": d["decode_sum"], "requests": d["prefill_count"],

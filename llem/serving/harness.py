@@ -30,8 +30,8 @@ from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
 from llem.serving.cache_reset import reset_flags, reset_prefix_cache
-from llem.serving.engine_metrics import phase_share, scrape
-from llem.registry import backend_info, engine_version
+from llem.serving.engine_metrics import KEYS, phase_share, scrape
+from llem.registry import backend_info, engine_version, load_object
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
@@ -296,8 +296,10 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     w, e = spec.workload, spec.energy
     opened, closed, steady = _steady_window(meter, r)
     cache = reset_prefix_cache(url, server.plan if server is not None else None)  # outside the windows
-    series = backend_info(spec.backend_name).phase_series
-    before, why = scrape(url, series, spec.backend_name)  # the engine's own prefill/decode counters, outside the windows
+    engine = backend_info(spec.backend_name)
+    series, reader = engine.phase_series, load_object(engine.phase_reader) if engine.phase_reader else None
+    required = None if reader else KEYS  # an engine's own reader says what its counters lack
+    before, why = scrape(url, series, spec.backend_name, required=required)  # the engine's own prefill/decode counters, outside the windows
     started = time.time()
     began: dict = {}
 
@@ -310,7 +312,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     finally:
         whole_m = meter.end(f"run-{r}") if began else None
         _close_steady(meter, steady, r)
-    after, why_after = scrape(url, series, spec.backend_name) if before is not None else (None, why)
+    after, why_after = scrape(url, series, spec.backend_name, required=required) if before is not None else (None, why)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -334,7 +336,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes, prefix_cache=cache,
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
-               load_generator=client, engine_phases=phase_share(before, after, why_after, series),
+               load_generator=client, engine_phases=phase_share(before, after, why_after, series, reader),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

@@ -9,7 +9,9 @@ context sizing (input_tokens + output_tokens, where the context length is not se
 the load (concurrency, request rate, arrival, num_prompts, seed, SLOs, endpoint, prompt source).
 A running-batch limit left null (max_num_seqs, max_running_requests, max_batch_size) is not
 passed, and the engine's own default holds; so every point of a `--multirun
-workload.concurrency=1,4,16` gets the same server. Equal specs give equal plans but for the port.
+workload.concurrency=1,4,16` gets the same server. The one exception: llama.cpp's llama-server
+partitions its KV cache into slots fixed at start, and with backend.slots null gets one per request
+in flight (workload.concurrency). Equal specs give equal plans but for the port.
 """
 
 from __future__ import annotations

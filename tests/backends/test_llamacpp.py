@@ -44,6 +44,9 @@ def compose_spec(*overrides: str):
     (["model=tiny", "++model.gguf=/no/such/file.gguf"], "model.gguf=/no/such/file.gguf does not exist"),
     (["model=tiny", "++model.gguf_type=q4_k_m"], "model.gguf_type=q4_k_m is not a type llem can convert model=tiny to"),
     (["model=smollm2-135m", "++model.gguf_type=q8_0"], "which ships only a q4_1 GGUF"),
+    (["workload.batch_size=16", "backend.n_batch=8", "backend.n_ubatch=8"], "workload.batch_size=16 is more than backend.n_batch allows"),
+    (["workload.batch_size=300", "backend.n_batch=1024"], "workload.batch_size=300 is more than llama.cpp's 256 sequences per context allows"),
+    (["backend.slots=4"], "backend.slots=4 sets llama-server's parallel slots, but backend.server=python"),
 ])
 def test_bad_settings_fail_validation_with_one_sentence(overrides, sentence):
     with pytest.raises(UserError) as err:
@@ -166,6 +169,67 @@ def test_fixed_length_is_honoured_past_end_of_generation():
         backend.close()
 
 
+# ------------------------------------------------------------------ batching
+
+
+@needs_engine
+def test_a_batch_of_four_gives_each_request_the_tokens_it_gets_alone():
+    """workload.batch_size=4: four prompts of different lengths decode together in one llama_batch (a
+    sequence id each, their own KV cells and sampler); greedy, each must get exactly the tokens it gets
+    when it runs alone, and exactly output_tokens of them. The same loaded model serves both batch sizes."""
+    from llem.backends.base import Request
+    from llem.backends.llamacpp.backend import LlamaCppBackend
+    from llem.workload.prompts import builtin_prompts
+
+    def spec(bs):
+        return compose_spec("model=smollm2-135m", "workload.output_tokens=24", "workload.num_prompts=4",
+                            f"workload.batch_size={bs}", "backend.n_threads=1")
+
+    backend = LlamaCppBackend(spec(1), "cpu", [])
+    backend.load()
+    try:
+        requests = [Request(id=f"r{i}", prompt=p, input_ids=backend.encode(p)) for i, p in enumerate(builtin_prompts()[:4])]
+        assert len({len(r.input_ids) for r in requests}) > 1  # prompts of different lengths share the batch
+        alone = backend.generate(requests)
+        backend.rebind(spec(4))
+        together = backend.generate(requests)
+        described = backend.describe()["effective_settings"]
+    finally:
+        backend.close()
+    assert [len(b_) for b_ in (alone.batches, together.batches)] == [4, 1]
+    assert together.batches[0].requests == 4 and together.batches[0].output_tokens == 4 * 24
+    assert together.batches[0].input_tokens == sum(len(r.input_ids) for r in requests)
+    assert 0 < together.batches[0].ttft_s < together.batches[0].latency_s
+    assert alone.output_tokens == together.output_tokens == [24] * 4
+    assert together.output_ids == alone.output_ids
+    assert described["n_seq_max"] == described["batch_size"] == 4 and described["n_ctx"] == 4 * described["n_ctx_seq"]
+
+
+@needs_engine
+def test_prompts_longer_than_n_batch_together_are_prefilled_in_several_decodes():
+    """Four prompts with more tokens together than n_batch: the prefill spans several llama_decode calls
+    (a prompt's last token may land in any of them) and still gives each its own greedy answer."""
+    from llem.backends.base import Request
+    from llem.backends.llamacpp.backend import LlamaCppBackend
+    from llem.workload.prompts import builtin_prompts
+
+    def spec(bs):
+        return compose_spec("model=smollm2-135m", "workload.output_tokens=6", "workload.num_prompts=4", f"workload.batch_size={bs}",
+                            "backend.n_threads=1", "backend.n_batch=16", "backend.n_ubatch=16")
+
+    backend = LlamaCppBackend(spec(4), "cpu", [])
+    backend.load()
+    try:
+        requests = [Request(id=f"r{i}", prompt=p, input_ids=backend.encode(p)) for i, p in enumerate(builtin_prompts()[4:8])]
+        assert sum(len(r.input_ids) for r in requests) > 2 * 16
+        together = backend.generate(requests)
+        backend.rebind(spec(1))
+        alone = backend.generate(requests)
+    finally:
+        backend.close()
+    assert together.output_tokens == [6] * 4 and together.output_ids == alone.output_ids
+
+
 # ------------------------------------------------------------------ real runs through the CLI
 
 
@@ -185,12 +249,12 @@ def test_smollm2_end_to_end_on_cpu(tmp_path):
     assert w["output_tokens"] == 2 * 8 and w["requests"] == 2
     assert r["metrics"]["output_tokens_per_s"] > 0
     assert r["metrics"]["energy_j_per_output_token"] is None and r["metrics"]["energy_reason"]
-    assert len(w["batch_latency_s"]) == 2  # one engine call per request: sequential
+    assert len(w["batch_latency_s"]) == 1  # both requests in one engine call: one llama.cpp batch (batch_size=4)
     eng = r["engine"]
     assert eng["model"]["gguf_type"] == "q4_1" and eng["model"]["gguf"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     s = eng["effective_settings"]
-    assert s["n_gpu_layers_offloaded"] == 0 and s["n_ctx"] == 512 and s["n_threads"] == 1
-    assert s["batching"].startswith("sequential")
+    assert s["n_gpu_layers_offloaded"] == 0 and s["n_ctx_seq"] == 512 and s["n_ctx"] == 4 * 512 and s["n_threads"] == 1
+    assert s["batching"].startswith("batched") and s["batch_size"] == s["n_seq_max"] == 4
     assert flags_beside_host_load(r) == [], r["validity"]
 
 

@@ -3,8 +3,9 @@ must exist there and its value must fit the declared type.
 
 - vLLM: the installed package's EngineArgs (typing hints), and the server command line parsed by
   vLLM's own argument parser.
-- SGLang: ServerArgs from the release's server_args.py, read with ast (SGLang needs a GPU to import;
-  .ci/install.d/32-sglang-source.sh downloads the wheel with --no-deps and extracts that file).
+- SGLang: ServerArgs from the release's sources, read with ast (SGLang needs a GPU to import;
+  .ci/install.d/32-sglang-source.sh downloads the wheel with --no-deps and extracts them), for the
+  pinned release and the newest one checked (versions.env SGLANG and SGLANG_NEWEST): the two layouts.
 - TensorRT-LLM: not installable here (no wheel for this Python/CPU on the index), so only the lists
   in tests/backends/test_tensorrt.py (named to a release) check it.
 """
@@ -62,18 +63,32 @@ def test_vllm_server_command_line_parses_with_vllms_own_parser():
             args = make_arg_parser(FlexibleArgumentParser()).parse_args(plan.argv[skip:])
             assert (args.model_tag if serve_cli else args.model) == "/m"
             assert args.port == 8000 and args.host == "127.0.0.1" and args.max_model_len == kwargs["max_model_len"]
-            assert args.enforce_eager == kwargs["enforce_eager"] and args.tensor_parallel_size == kwargs["tensor_parallel_size"]
+            assert args.enforce_eager == kwargs.get("enforce_eager", False) and args.tensor_parallel_size == kwargs["tensor_parallel_size"]
+
+
+def sglang_releases() -> list[str]:
+    """The pinned release and the newest checked one (.ci/versions.env), or LLEM_SGLANG_RELEASES (the drift script's)."""
+    named = os.environ.get("LLEM_SGLANG_RELEASES")
+    if named:
+        return named.split()
+    env = dict(line.split("=", 1) for line in (Path(__file__).resolve().parents[2] / ".ci" / "versions.env").read_text().splitlines()
+               if "=" in line and not line.lstrip().startswith("#"))
+    return [env["SGLANG"], env["SGLANG_NEWEST"]]
+
+
+def sglang_file(name: str, release: str) -> Path:
+    root = Path(os.environ.get("LLEM_SGLANG_SOURCE") or
+                Path(os.environ.get("LLEM_CI_CACHE", "/root/.cache/llem-ci")) / f"sglang-{release}")
+    path = root / "sglang" / "srt" / name
+    if not path.is_file():
+        pytest.skip(f"SGLang {release}'s {name} is not here: bash .ci/install.d/32-sglang-source.sh downloads it")
+    return path
 
 
 def _sglang_file(name: str) -> Path:
     from llem.backends.sglang.serverargs import PINNED_RELEASE
 
-    root = Path(os.environ.get("LLEM_SGLANG_SOURCE") or
-                Path(os.environ.get("LLEM_CI_CACHE", "/root/.cache/llem-ci")) / f"sglang-{PINNED_RELEASE}")
-    path = root / "sglang" / "srt" / name
-    if not path.is_file():
-        pytest.skip(f"SGLang {PINNED_RELEASE}'s {name} is not here: bash .ci/install.d/32-sglang-source.sh downloads it")
-    return path
+    return sglang_file(name, PINNED_RELEASE)
 
 
 def _sglang_jobs():
@@ -81,17 +96,19 @@ def _sglang_jobs():
 
     return [job(), job(gpu_count=2, quantization="fp8", kv_cache_dtype="fp8_e4m3", mem_fraction_static=0.8,
                        max_running_requests=16, chunked_prefill_size=-1, max_prefill_tokens=4096, disable_radix_cache=True,
-                       tp_size=2, attention_backend="fa3", disable_cuda_graph=True, page_size=16, context_length=512)]
+                       tp_size=2, attention_backend="fa3", disable_cuda_graph=True, page_size=16, context_length=512),
+            job(disable_decode_cuda_graph=True, disable_prefill_cuda_graph=False)]
 
 
-def test_sglang_fields_exist_in_server_args_with_their_types():
+@pytest.mark.parametrize("release", sglang_releases())
+def test_sglang_fields_exist_in_server_args_with_their_types(release):
     from llem.backends.sglang.mapping import engine_kwargs
     from llem.backends.sglang.serverargs import read
 
-    fields = read(str(_sglang_file("server_args.py"))).fields
+    fields = read(str(sglang_file("server_args.py", release))).fields
     assert len(fields) > 100  # the real class, not a stub
     for spec in _sglang_jobs():
-        for key, value in engine_kwargs(spec, "/models/x", "/models/x-tok").items():
+        for key, value in engine_kwargs(spec, "/models/x", "/models/x-tok", phase_flags=True).items():
             assert key in fields, f"llem emits {key}, which SGLang's ServerArgs does not have"
             tp = from_source(fields[key].type)
             assert fits(tp, value), f"{key}={value!r} does not fit ServerArgs.{key}: {fields[key].type}"
@@ -107,12 +124,13 @@ def test_sglang_pinned_choice_lists_are_that_releases_own():
         assert set(pinned) <= set(source.choices(key)), (key, set(pinned) - set(source.choices(key)))
 
 
-def test_sglang_sampling_params_are_fields_of_its_sampling_params():
+@pytest.mark.parametrize("release", sglang_releases())
+def test_sglang_sampling_params_are_fields_of_its_sampling_params(release):
     import ast
 
     from llem.backends.sglang.mapping import sampling_params
 
-    tree = ast.parse(_sglang_file("sampling/sampling_params.py").read_text())
+    tree = ast.parse(sglang_file("sampling/sampling_params.py", release).read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SamplingParams")
     # a msgspec struct's annotated fields (0.5.1x), or the parameters of an older release's __init__
     accepted = {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}

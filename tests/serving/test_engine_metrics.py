@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from llem.backends.llamacpp.server_metrics import SERIES as LLAMA_SERIES, phase_share as llama_share
 from llem.registry import engine
 from llem.serving.engine_metrics import parse, phase_share, scrape
 
@@ -36,5 +37,29 @@ def test_sums_over_engines_and_the_split_of_a_run():
 def test_a_server_without_the_counters_is_null_with_the_reason():
     series, why = scrape("http://127.0.0.1:9", SERIES)  # nothing listens on the discard port
     assert series is None and "no /metrics endpoint" in why
-    series, why = scrape("http://127.0.0.1:9", None, "llamacpp")  # an engine that names no series: not asked
-    assert series is None and "llamacpp engine names no per-request prefill/decode series" in why
+    series, why = scrape("http://127.0.0.1:9", None, "sglang")  # an engine that names no series: not asked
+    assert series is None and "sglang engine names no per-request prefill/decode series" in why
+
+
+LLAMA = """# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed, excluding cached tokens
+# TYPE llamacpp:prompt_tokens_total counter
+llamacpp:prompt_tokens_total 400
+llamacpp:prompt_tokens_cached_total 40
+llamacpp:prompt_seconds_total 2
+llamacpp:tokens_predicted_total 800
+llamacpp:tokens_predicted_seconds_total 6
+llamacpp:n_decode_total 100
+llamacpp:n_busy_slots_per_decode 2
+"""
+
+
+def test_llama_servers_counters_give_the_split_and_the_runs_own_batch_occupancy():
+    before = parse(LLAMA, LLAMA_SERIES)
+    assert before["prompt_s"] == 2.0 and before["n_decode"] == 100.0
+    after = dict(before, prompt_s=3.0, predicted_s=9.0, n_decode=300.0, busy_per_decode=3.0, prompt_tokens=600.0, cached_tokens=40.0)
+    split = phase_share(before, after, None, LLAMA_SERIES, llama_share)
+    assert split["prefill_s"] == 1.0 and split["decode_s"] == 3.0 and split["prefill_share"] == pytest.approx(0.25)
+    # 200 busy-slot calls before, 900 after: 700 over the run's 200 calls
+    assert split["llama_decode_calls"] == 200.0 and split["busy_slots_per_decode"] == pytest.approx(3.5)
+    assert split["prompt_tokens_evaluated"] == 200.0 and split["prompt_tokens_cached"] == 0.0
+    assert parse(TEXT, SERIES).keys().isdisjoint(before.keys())  # vLLM's series and llama-server's never mix

@@ -1,5 +1,6 @@
 """llama.cpp backend through llama-cpp-python. config.py imports nothing heavy; backend.py imports the engine."""
 
+from llem.backends.llamacpp.server_metrics import SERIES
 from llem.registry import Engine
 
 ENGINE = Engine(
@@ -14,4 +15,7 @@ ENGINE = Engine(
     prompts=("text",),  # llama-cpp-python's server: its prompt field is str | list[str]
     prompt_counter="llem.backends.llamacpp.prompt_tokens:count_for_spec",
     aliases=("llama_cpp", "llama.cpp"),
+    # llama-server's (backend.server=llama-server) slot-time counters; llama-cpp-python's server has none
+    phase_series=SERIES,
+    phase_reader="llem.backends.llamacpp.server_metrics:phase_share",
 )

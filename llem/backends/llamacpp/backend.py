@@ -1,22 +1,22 @@
 """llama.cpp through llama-cpp-python, with llem's own token loop for exact output lengths.
 
-llama-cpp-python's high-level completion API stops at end-of-generation tokens and re-uses the
-KV cache for a shared prompt prefix. Both would distort a measurement, so each request here is:
-reset the context, evaluate the prompt (`Llama.eval`), then sample one token and evaluate it,
-`output_tokens` times, with a llama.cpp sampler chain whose first stage is a -inf logit bias on
-every end-of-generation token. Token counts come from the tokens actually sampled.
+llama-cpp-python's high-level completion API runs one sequence, stops at end-of-generation tokens
+and re-uses the KV cache for a shared prompt prefix; each would distort a measurement. So generation
+goes through the bindings' low-level API instead (batched.py): `workload.batch_size` requests decode
+together in one llama.cpp batch (one sequence id each, their own KV cells, their own sampler chain),
+the KV cache cleared before every engine call, `output_tokens` steps per request with a sampler
+chain whose first stage is a -inf logit bias on every end-of-generation token. Token counts come
+from the tokens actually sampled. One engine call = one batch = one BatchRecord.
 
-The engine runs one sequence at a time: `workload.batch_size` does not batch requests here;
-every request is its own engine call with its own latency and time to first token.
 """
 
 from __future__ import annotations
 
 import inspect
-import time
 from pathlib import Path
 
 from llem.backends.base import Backend, BatchRecord, Generation
+from llem.backends.llamacpp import batched
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, LlamaCppConfig, context_length
 from llem.backends.llamacpp.layout import flash_attn
 from llem.backends.llamacpp.threads import physical_cores
@@ -25,8 +25,9 @@ from llem.backends.llamacpp.gguf import resolve_gguf
 from llem.workload.request import Request
 
 BATCHING = (
-    "sequential: llama-cpp-python's Llama runs one sequence at a time, so workload.batch_size does not "
-    "batch requests; each request is one engine call (prompt evaluation, then one decode step per output token)"
+    "batched: workload.batch_size requests per engine call, decoded together in one llama_batch (a sequence id "
+    "each, a KV cache of n_ctx_seq tokens per sequence); prompts prefilled together in n_batch-token llama_decode "
+    "calls, then one llama_decode per step holding one token of every sequence"
 )
 
 
@@ -83,7 +84,8 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         if m.gguf_type and self.file_type != m.gguf_type.lower():
             raise UserError(f"model.gguf_type={m.gguf_type} does not match {self.gguf_path.name}, which is {self.file_type}: fix model.gguf_type or model.gguf.")
         self._scan_vocab()
-        self._sampler = self._build_sampler()
+        self._ctx, self._own_ctx, self._n_seq, self._batch, self._samplers = None, False, 0, None, []
+        self._prepare()
 
     # ------------------------------------------------------------------ tokens
 
@@ -108,8 +110,25 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
 
     def rebind(self, spec) -> None:
         super().rebind(spec)
-        old, self._sampler = self._sampler, self._build_sampler()  # sampling settings may differ per job
-        self._lib.llama_sampler_free(old)
+        self._prepare()  # sampling settings and the batch size may differ per job
+
+    def _prepare(self) -> None:
+        """The generation context, batch buffer and one sampler chain per sequence for this job's batch
+        size. One sequence uses the Llama object's own context; more get a context of their own
+        (n_seq_max sequences of the same per-sequence length) made once per batch size."""
+        lib, n_seq = self._lib, self.spec.workload.batch_size
+        self._free_samplers()
+        if n_seq != self._n_seq:
+            self._free_context()
+            if n_seq == 1:
+                self._ctx, self._own_ctx = self.llm.ctx, False
+            else:
+                n_ctx_seq = lib.llama_n_ctx(self.llm.ctx)
+                self._ctx = batched.new_context(lib, self.llm.model, self.llm.context_params, n_ctx_seq, n_seq)
+                self._own_ctx = True
+            self._batch = batched.Batch(lib, max(lib.llama_n_batch(self._ctx), n_seq))
+            self._n_seq = n_seq
+        self._samplers = [self._build_sampler() for _ in range(n_seq)]
 
     def encode(self, text: str) -> list[int]:
         # add_bos=True adds BOS only where the GGUF says the model wants it; special=True parses
@@ -129,10 +148,8 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         lib, sampling = self._lib, self.spec.workload.sampling
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         if self.eog_ids:  # never end early: every request yields exactly output_tokens tokens
-            self._bias = (lib.llama_logit_bias * len(self.eog_ids))()
-            for i, token in enumerate(self.eog_ids):
-                self._bias[i].token = token
-                self._bias[i].bias = float("-inf")
+            if getattr(self, "_bias", None) is None:
+                self._bias = batched.logit_bias_array(lib, self.eog_ids)
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_logit_bias(self._n_vocab, len(self.eog_ids), self._bias))
         if sampling.temperature == 0:
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
@@ -145,40 +162,29 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(self.settings.seed))
         return chain
 
-    def _run_one(self, prompt_ids: list[int], n_out: int) -> tuple[list[int], float, float]:
-        """(output ids, time to first token, latency) for one request, from a clean context."""
-        lib, llm = self._lib, self.llm
-        llm.reset()  # n_tokens=0: eval() then drops the whole KV cache, so no prefix is re-used
-        lib.llama_sampler_reset(self._sampler)  # same seed for every request
-        t0 = time.perf_counter()
-        llm.eval(prompt_ids)
-        token = lib.llama_sampler_sample(self._sampler, llm.ctx, -1)
-        ttft = time.perf_counter() - t0
-        out = [token]
-        while len(out) < n_out:
-            llm.eval([token])
-            token = lib.llama_sampler_sample(self._sampler, llm.ctx, -1)
-            out.append(token)
-        return out, ttft, time.perf_counter() - t0
-
     def generate(self, requests: list[Request]) -> Generation:
-        n_out = self.spec.workload.output_tokens
+        lib, n_out, bs = self._lib, self.spec.workload.output_tokens, self._n_seq
         ins, outs, batches, out_ids = [], [], [], []
         for r in requests:
             if not r.input_ids:
                 raise UserError(f"request {r.id} has no prompt tokens: llama.cpp needs at least one (check the workload's prompts).")
-            ids, ttft, latency = self._run_one(r.input_ids, n_out)
-            ins.append(len(r.input_ids))
-            outs.append(len(ids))
-            batches.append(BatchRecord(requests=1, input_tokens=len(r.input_ids), output_tokens=len(ids), latency_s=latency, ttft_s=ttft))
-            out_ids.append(ids)
+        for start in range(0, len(requests), bs):
+            chunk = requests[start : start + bs]
+            prompts = [list(r.input_ids) for r in chunk]
+            ids, ttft, latency = batched.run_batch(lib, self._ctx, self._batch, self._samplers, prompts, n_out)
+            n_in, n_got = [len(p) for p in prompts], [len(x) for x in ids]
+            ins += n_in
+            outs += n_got
+            out_ids += ids
+            batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=sum(n_got),
+                                       latency_s=latency, ttft_s=ttft))
         return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids)
 
     # ------------------------------------------------------------------ description
 
     def describe(self) -> dict:
         lib, llm, s = self._lib, self.llm, self.settings
-        ctx, model = llm.ctx, llm.model
+        ctx, model = self._ctx, llm.model
         n_layer = lib.llama_model_n_layer(model)
         offload = bool(lib.llama_supports_gpu_offload())
         requested = self.n_gpu_layers
@@ -204,12 +210,17 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "type_v": s.type_v or "f16",
                 "use_mmap": s.use_mmap,
                 "llama_kwargs": s.llama_kwargs,
+                "n_ctx_seq": lib.llama_n_ctx_seq(ctx) if hasattr(lib, "llama_n_ctx_seq") else lib.llama_n_ctx(ctx) // self._n_seq,
+                "n_seq_max": lib.llama_n_seq_max(ctx) if hasattr(lib, "llama_n_seq_max") else self._n_seq,
+                "kv_unified": False,
                 "batching": BATCHING,
-                "batch_size": 1,
+                "batch_size": self._n_seq,
                 "fixed_length": "end-of-generation tokens get a -inf logit bias; output counted from sampled tokens",
                 "sampling": "greedy" if sampling.temperature == 0 else
                             f"top_k={sampling.top_k or 'off'} top_p={sampling.top_p} temperature={sampling.temperature} seed={s.seed}",
-                "kv_cache_reuse": "none: the context is reset before every request",
+                "kv_cache_reuse": "none: the KV cache is cleared before every engine call",
+                "kv_cache_contexts": "the Llama object's own (one sequence of n_ctx_seq tokens)" if not self._own_ctx else
+                                     "a context for batch_size sequences, beside the Llama object's own single-sequence one (allocated, idle)",
             },
             "model": {
                 "gguf": str(self.gguf_path),
@@ -233,10 +244,22 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         self._lib.llama_model_desc(self.llm.model, buf, ctypes.sizeof(buf))
         return buf.value.decode("utf-8", errors="replace")
 
-    def close(self) -> None:
-        sampler, self._sampler = getattr(self, "_sampler", None), None
-        if sampler is not None:
+    def _free_samplers(self) -> None:
+        samplers, self._samplers = getattr(self, "_samplers", []), []
+        for sampler in samplers:
             self._lib.llama_sampler_free(sampler)
+
+    def _free_context(self) -> None:
+        batch, self._batch = getattr(self, "_batch", None), None
+        if batch is not None:
+            batch.free()
+        ctx, own, self._ctx, self._own_ctx, self._n_seq = getattr(self, "_ctx", None), getattr(self, "_own_ctx", False), None, False, 0
+        if ctx is not None and own:
+            self._lib.llama_free(ctx)
+
+    def close(self) -> None:
+        self._free_samplers()
+        self._free_context()  # before the model it was made from
         llm, self.llm = getattr(self, "llm", None), None
         if llm is not None:
             llm.close()

@@ -13,6 +13,8 @@ from llem.backends.llamacpp.gguf import check_gguf
 
 # KV-cache element types llama.cpp accepts for type_k / type_v, with their GGML type ids (ggml.h).
 KV_CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
+# llama.cpp's LLAMA_MAX_SEQ: the most sequences one context holds (a batch, or llama-server's slots).
+MAX_SEQUENCES = 256
 KvType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"]
 
 # Modules llama-cpp-python's server imports (its [server] extra).
@@ -31,8 +33,8 @@ class LlamaCppConfig(BaseModel):
     name: Literal["llamacpp"] = "llamacpp"
     # Layers offloaded to the GPU; -1 = all. None: all on a GPU job, 0 on hardware=cpu.
     n_gpu_layers: Optional[int] = Field(None, ge=-1)
-    # Context length in tokens. None: the smallest multiple of 256 (at least 512) holding
-    # workload.input_tokens + workload.output_tokens.
+    # Context length per sequence in tokens (the engine's context holds batch_size / slots of them).
+    # None: the smallest multiple of 256 (at least 512) holding workload.input_tokens + workload.output_tokens.
     n_ctx: Optional[int] = Field(None, ge=1)
     n_batch: int = Field(512, ge=1)  # logical batch: prompt tokens submitted per llama_decode
     n_ubatch: int = Field(512, ge=1)  # physical batch: tokens computed at once
@@ -48,6 +50,10 @@ class LlamaCppConfig(BaseModel):
     # Further llama_cpp.Llama() keyword arguments, passed through unchanged (e.g. main_gpu,
     # split_mode, tensor_split, offload_kqv, use_mlock, rope_freq_base).
     llama_kwargs: dict[str, Any] = Field(default_factory=dict)
+    # Server mode: llama-cpp-python's server (python; one request at a time) or llama.cpp's own
+    # llama-server (parallel slots, continuous batching; built by .ci/install.d/30-llamacpp.sh).
+    server: Literal["python", "llama-server"] = "python"
+    slots: Optional[int] = Field(None, ge=1, le=MAX_SEQUENCES)  # llama-server's --parallel; None: workload.concurrency
 
     @classmethod
     def check(cls, spec) -> None:
@@ -64,6 +70,13 @@ class LlamaCppConfig(BaseModel):
                 f"backend.n_ctx={b['n_ctx']} cannot hold workload.input_tokens + workload.output_tokens = {needed} tokens: "
                 f"raise backend.n_ctx to at least {needed} or leave it null."
             )
+        if w.batch_size > min(b["n_batch"], MAX_SEQUENCES):
+            limit = "backend.n_batch" if b["n_batch"] < MAX_SEQUENCES else f"llama.cpp's {MAX_SEQUENCES} sequences per context"
+            raise UserError(f"workload.batch_size={w.batch_size} is more than {limit} allows: each decode step holds one token "
+                            f"of every sequence in one batch; lower workload.batch_size or raise backend.n_batch.")
+        if b["slots"] is not None and b["server"] != "llama-server":
+            raise UserError(f"backend.slots={b['slots']} sets llama-server's parallel slots, but backend.server={b['server']}: "
+                            f"set backend.server=llama-server or leave backend.slots null.")
         if b["n_ubatch"] > b["n_batch"]:
             raise UserError(f"backend.n_ubatch={b['n_ubatch']} is larger than backend.n_batch={b['n_batch']}: llama.cpp needs n_ubatch <= n_batch.")
         if b["type_v"] not in (None, "f16", "f32", "bf16") and not b["flash_attn"]:
@@ -78,7 +91,9 @@ class LlamaCppConfig(BaseModel):
     @classmethod
     def check_server(cls, spec) -> None:
         """workload.mode=server with a server llem starts (llem/workload/server_checks.py asks)."""
-        missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+        # backend.server=llama-server runs llama.cpp's own binary (found, or refused, when its plan is made)
+        python_server = spec.backend["server"] == "python"
+        missing = [m for m in SERVER_MODULES if python_server and importlib.util.find_spec(m) is None]
         if missing:
             raise UserError(f"backend=llamacpp with workload.mode=server needs llama.cpp's server, whose package '{missing[0]}' "
                             f"is not installed: run pip install 'llama-cpp-python[server]'.")

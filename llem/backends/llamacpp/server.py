@@ -1,12 +1,14 @@
-"""llama-cpp-python's OpenAI-compatible server (python -m llama_cpp.server): its command line from a
-JobSpec. Pure functions, no engine import; its flags are ModelSettings/ServerSettings fields."""
+"""The llama.cpp servers llem starts: llama-cpp-python's OpenAI-compatible server (python -m
+llama_cpp.server, backend.server=python; its command line here: pure functions, no engine import; its
+flags are ModelSettings/ServerSettings fields) or llama.cpp's own llama-server (backend.server=
+llama-server, llama_server.py)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Optional, Sequence
 
-from llem.backends.llamacpp import vocab
+from llem.backends.llamacpp import llama_server, vocab
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.backends.llamacpp.threads import physical_cores
 from llem.backends.llamacpp.gguf import resolve_gguf
@@ -70,7 +72,12 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
 def server_plan(spec, device: str, port: int) -> ServerPlan:
     """The registry's entry: the GGUF resolved (converted where llem builds it), layers by device."""
     s = spec.backend
-    gguf, _origin = resolve_gguf(spec.model)
     layers = s["n_gpu_layers"] if s["n_gpu_layers"] is not None else (-1 if device == "cuda" else 0)
+    if s["server"] == "llama-server":
+        exe = llama_server.binary()  # before the GGUF is resolved: a missing binary is the user's to fix first
+        gguf, _origin = resolve_gguf(spec.model)
+        return llama_server.command(s, str(gguf), port, context_length(s, spec.workload), layers,
+                                    s["n_threads"] or physical_cores(), s["slots"] or spec.workload.concurrency, exe)
+    gguf, _origin = resolve_gguf(spec.model)
     return command(s, spec.workload, str(gguf), port, context_length(s, spec.workload), layers,
                    s["n_threads"] or physical_cores(), eog_ids=vocab.eog_ids(str(gguf)))

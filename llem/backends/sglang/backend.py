@@ -8,7 +8,7 @@ from __future__ import annotations
 from llem.backends.base import Backend, Generation
 from llem.backends.sglang.config import SglangConfig
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
-from llem.backends.sglang.serverargs import live_fields
+from llem.backends.sglang.serverargs import live_fields, plain
 from llem.models.source import model_source
 from llem.workload.request import Request
 
@@ -17,7 +17,8 @@ REPORTED_SERVER_ARGS = (
     "dtype", "quantization", "kv_cache_dtype", "mem_fraction_static", "max_running_requests", "max_total_tokens",
     "chunked_prefill_size", "max_prefill_tokens", "disable_radix_cache", "tp_size", "pp_size", "attention_backend",
     "prefill_attention_backend", "decode_attention_backend", "sampling_backend", "disable_cuda_graph",
-    "cuda_graph_max_bs", "page_size", "context_length", "random_seed", "schedule_policy", "disable_overlap_schedule",
+    "disable_decode_cuda_graph", "disable_prefill_cuda_graph", "cuda_graph_max_bs", "cuda_graph_max_bs_decode",
+    "cuda_graph_max_bs_prefill", "page_size", "context_length", "random_seed", "schedule_policy", "disable_overlap_schedule",
 )
 
 
@@ -76,6 +77,7 @@ class SglangBackend(Backend[SglangConfig]):
             "versions": {"sglang": self.version},
             "effective_settings": effective,
             "requested_engine_kwargs": {k: v for k, v in self.engine_kwargs.items() if k not in ("model_path", "tokenizer_path")},
+            "resolved_server_args": plain(resolved),  # every plain ServerArgs field as SGLang resolved it
             "sampling_params": self.sampling,
             "model": {"source": self.source.label, "load_format": self.source.load_format, "weights": self.spec.model.weights},
             "token_counts": "len(output_ids) of each result, else meta_info.completion_tokens",

@@ -38,7 +38,12 @@ class SglangConfig(BaseModel):
     tp_size: int = Field(1, ge=1)
     pp_size: int = Field(1, ge=1)
     attention_backend: Optional[str] = None  # None: SGLang picks for the GPU
-    disable_cuda_graph: bool = False
+    # CUDA graphs, per phase (SGLang's disable_decode_cuda_graph / disable_prefill_cuda_graph); None:
+    # SGLang's default. disable_cuda_graph sets both (SGLang's own flag of that name is deprecated, and
+    # is sent only to a release without the per-phase ones).
+    disable_cuda_graph: Optional[bool] = None
+    disable_decode_cuda_graph: Optional[bool] = None
+    disable_prefill_cuda_graph: Optional[bool] = None
     page_size: Optional[int] = Field(None, ge=1)
     context_length: Optional[int] = Field(None, ge=1)  # None: workload.input_tokens + workload.output_tokens
     random_seed: int = 0

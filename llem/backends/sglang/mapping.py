@@ -6,16 +6,32 @@ dict SGLang's Engine.generate takes (fields of sglang.srt.sampling.sampling_para
 
 from __future__ import annotations
 
-# Typed settings that are llem's own, not ServerArgs fields.
-LLEM_ONLY = ("name", "batching", "engine_kwargs")
+from llem.backends.sglang.serverargs import has_phase_cuda_graph_flags
+
+# Typed settings that are llem's own, not ServerArgs fields (disable_cuda_graph: see cuda_graph_kwargs).
+LLEM_ONLY = ("name", "batching", "engine_kwargs", "disable_cuda_graph")
 # Typed settings passed only when set, so that SGLang's own defaults stay in force otherwise.
 WHEN_SET = ("quantization", "mem_fraction_static", "chunked_prefill_size", "max_prefill_tokens",
             "attention_backend", "page_size")
+PHASE_FLAGS = ("disable_decode_cuda_graph", "disable_prefill_cuda_graph")
+
+
+def cuda_graph_kwargs(settings: dict, phase_flags: bool = True) -> dict:
+    """The CUDA-graph ServerArgs for these settings, only those set: the per-phase flags (SGLang 0.5.1x on;
+    disable_cuda_graph sets both unless one is given itself), or, for a release without them
+    (phase_flags=False), the single deprecated disable_cuda_graph."""
+    both = settings["disable_cuda_graph"]
+    wanted = {k: settings[k] if settings[k] is not None else both for k in PHASE_FLAGS}
+    wanted = {k: v for k, v in wanted.items() if v is not None}
+    if phase_flags or not wanted:
+        return wanted
+    return {"disable_cuda_graph": any(wanted.values())}
 
 
 def engine_kwargs(spec, model_path: str | None = None, tokenizer_path: str | None = None,
-                  load_format: str = "auto") -> dict:
-    """Keyword arguments for sglang.Engine(...); model_path defaults to the model id (hub models)."""
+                  load_format: str = "auto", phase_flags: bool | None = None) -> dict:
+    """Keyword arguments for sglang.Engine(...); model_path defaults to the model id (hub models).
+    phase_flags: whether this SGLang has per-phase CUDA-graph flags (None: read from the installed one)."""
     s, w, m = spec.backend, spec.workload, spec.model
     kw = {
         "model_path": model_path or m.id,
@@ -29,7 +45,6 @@ def engine_kwargs(spec, model_path: str | None = None, tokenizer_path: str | Non
         "disable_radix_cache": s["disable_radix_cache"],
         "tp_size": s["tp_size"],
         "pp_size": s["pp_size"],
-        "disable_cuda_graph": s["disable_cuda_graph"],
         "random_seed": s["random_seed"],
         "log_level": s["log_level"],
     }
@@ -38,6 +53,9 @@ def engine_kwargs(spec, model_path: str | None = None, tokenizer_path: str | Non
     for key in WHEN_SET:
         if s[key] is not None:
             kw[key] = s[key]
+    if phase_flags is None:
+        phase_flags = has_phase_cuda_graph_flags()
+    kw.update(cuda_graph_kwargs(s, phase_flags))
     kw.update(s["engine_kwargs"])
     return kw
 

@@ -1,10 +1,16 @@
 """SGLang's ServerArgs, read without importing SGLang (it imports torch): its fields, their types and
-the values they accept, parsed with `ast` from `sglang/srt/server_args.py` of the installed package
-(or any copy of that file, e.g. from a downloaded wheel); and a live instance's fields, whether
-ServerArgs is a dataclass (up to 0.5.1x) or a msgspec struct (0.5.2x).
+the values they accept, parsed with `ast` from the installed package's sources (or any copy of them,
+e.g. from a downloaded wheel); and a live instance's fields, whether ServerArgs is a dataclass (up to
+0.5.1x) or a msgspec struct (0.5.2x).
 
-Where SGLang is not installed, validation uses lists pinned to SGLang 0.5.16 (read from that
-release's server_args.py; the platform-neutral and NVIDIA names).
+Two layouts: up to 0.5.19 every field is declared in the ServerArgs class of
+`sglang/srt/server_args.py`; from 0.5.20 the fields live in namespace classes in
+`sglang/srt/arg_groups/fields/*.py`, which server_args.py assembles with msgspec.defstruct (the
+classes named in its `collect_input_fields(...)` call), and the choice lists in
+`sglang/srt/arg_groups/choices.py`.
+
+Where SGLang is not installed, or its sources cannot be read, validation uses lists pinned to one
+release (read from that release's sources; the platform-neutral and NVIDIA names), and says which.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class ServerArgsSource:
     fields: dict[str, FieldInfo]
     kind: str  # "dataclass" or "msgspec"
     origin: str  # where the definitions came from, for messages
+    layout: str = "server_args.py"  # or "server_args.py + arg_groups/fields/*.py" (0.5.20 on)
 
     def choices(self, name: str) -> tuple[str, ...]:
         info = self.fields.get(name)
@@ -63,16 +70,48 @@ def installed_file() -> Optional[Path]:
 
 
 def choices_for_validation() -> tuple[dict[str, tuple[str, ...]], str]:
-    """({setting: accepted values}, where they come from): the installed SGLang's, else the pinned release's."""
+    """({setting: accepted values}, where they come from): the installed SGLang's, else the pinned
+    release's, with the reason the installed one was not used."""
     path = installed_file()
-    if path is not None:
-        try:
-            source = read(str(path))
-        except (OSError, SyntaxError):
-            source = None
-        if source is not None and all(source.choices(k) for k in PINNED_CHOICES):
+    if path is None:
+        return dict(PINNED_CHOICES), f"SGLang {PINNED_RELEASE}, pinned in llem (SGLang is not installed here)"
+    try:
+        source = read(str(path))
+    except (OSError, SyntaxError) as exc:
+        why = f"its {path.name} could not be read: {exc}"
+    else:
+        missing = [k for k in PINNED_CHOICES if not source.choices(k)]
+        if not missing:
             return {k: source.choices(k) for k in PINNED_CHOICES}, f"the installed SGLang {_installed_version()}"
-    return dict(PINNED_CHOICES), f"SGLang {PINNED_RELEASE}, pinned in llem (SGLang is not installed here)"
+        why = f"no choices for {', '.join(missing)} found in its {source.layout} ({len(source.fields)} fields read)"
+    return dict(PINNED_CHOICES), (f"SGLang {PINNED_RELEASE}, pinned in llem (the installed SGLang {_installed_version()} "
+                                  f"was not used: {why})")
+
+
+def has_phase_cuda_graph_flags() -> bool:
+    """Whether the installed SGLang has disable_decode_cuda_graph / disable_prefill_cuda_graph (every
+    release from 0.5.16, the pinned one, has them; an unreadable or absent install counts as pinned)."""
+    path = installed_file()
+    if path is None:
+        return True
+    try:
+        fields = read(str(path)).fields
+    except (OSError, SyntaxError):
+        return True
+    return "disable_decode_cuda_graph" in fields
+
+
+def plain(values: dict) -> dict:
+    """Only the JSON-plain entries (numbers, strings, booleans, None, lists of those; enums by name)."""
+    out = {}
+    for key, value in values.items():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        elif isinstance(value, (list, tuple)) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value):
+            out[key] = list(value)
+        elif hasattr(value, "name") and hasattr(value, "value"):
+            out[key] = value.name
+    return out
 
 
 def _installed_version() -> str:
@@ -84,23 +123,58 @@ def _installed_version() -> str:
         return "(version unknown)"
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def read(path: str) -> ServerArgsSource:
-    """Parse one server_args.py: ServerArgs' annotated fields and their choices."""
+    """Parse one server_args.py (and, from 0.5.20, the arg_groups/ beside it): ServerArgs' annotated
+    fields and their choices."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     lists = _module_lists(tree)
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ServerArgs"), None)
     if cls is None:
         raise SyntaxError(f"{path} defines no ServerArgs class")
-    fields = {}
+    groups = Path(path).parent / "arg_groups" / "fields"
+    fields = _namespace_fields(tree, groups) if groups.is_dir() else {}
+    layout = "server_args.py + arg_groups/fields/*.py" if fields else "server_args.py"
     for node in cls.body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and not node.target.id.startswith("_"):
             fields[node.target.id] = _field(node.annotation, lists)
     for name, choices in _argparse_choices(tree, lists).items():  # releases that list choices in add_cli_args
         if name in fields and fields[name].choices is None:
             fields[name] = FieldInfo(fields[name].type, choices)
-    kind = "msgspec" if any("Struct" in ast.unparse(b) for b in cls.bases) else "dataclass"
-    return ServerArgsSource(fields, kind, f"{path}")
+    struct = fields and layout != "server_args.py" or any("Struct" in ast.unparse(b) for b in cls.bases)
+    return ServerArgsSource(fields, "msgspec" if struct else "dataclass", f"{path}", layout)
+
+
+def _namespace_fields(server_args: ast.Module, groups: Path) -> dict[str, FieldInfo]:
+    """The fields of the namespace classes ServerArgs is assembled from (0.5.20 on): the classes named
+    in server_args.py's collect_input_fields(...) call (a list, or a name bound to one), else every
+    class in arg_groups/fields/. Names bound in arg_groups/choices.py resolve choice lists."""
+    wanted = _collected_classes(server_args)
+    choices_py = groups.parent / "choices.py"
+    shared = _module_lists(ast.parse(choices_py.read_text(encoding="utf-8"))) if choices_py.is_file() else {}
+    fields: dict[str, FieldInfo] = {}
+    for module in sorted(groups.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        lists = {**shared, **_module_lists(tree)}
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+            if wanted is not None and cls.name not in wanted:
+                continue
+            for node in cls.body:
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and not node.target.id.startswith("_"):
+                    fields[node.target.id] = _field(node.annotation, lists)
+    return fields
+
+
+def _collected_classes(tree: ast.Module) -> Optional[set[str]]:
+    bound = _module_lists(tree)
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("collect_input_fields") and call.args:
+            arg = call.args[0]
+            if isinstance(arg, ast.Name):
+                arg = bound.get(arg.id)
+            if isinstance(arg, (ast.List, ast.Tuple)):
+                return {ast.unparse(e) for e in arg.elts}
+    return None
 
 
 def _field(annotation: ast.expr, lists: dict) -> FieldInfo:
@@ -114,8 +188,18 @@ def _field(annotation: ast.expr, lists: dict) -> FieldInfo:
                     for kw in call.keywords:
                         if kw.arg == "choices":
                             choices = _strings(kw.value, lists)
-        return FieldInfo(ast.unparse(parts[0]), choices)
+        return FieldInfo(ast.unparse(parts[0]), choices or _literal_strings(parts[0]))
     return FieldInfo(ast.unparse(annotation))
+
+
+def _literal_strings(annotation: ast.expr) -> Optional[tuple[str, ...]]:
+    """The values of a Literal["a", "b"] inside an annotation (e.g. Optional[Literal[...]]), if any."""
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value).split(".")[-1] == "Literal":
+            elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            values = [e.value for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            return tuple(values) if len(values) == len(elts) else None
+    return None
 
 
 def _argparse_choices(tree: ast.Module, lists: dict) -> dict[str, tuple[str, ...]]:

@@ -99,6 +99,7 @@ class VllmBackend(Backend[VllmConfig]):
                 "prefix_cache_reset_before_each_pass": True,
                 "kv_cache_dtype": cc.cache_dtype,
                 "gpu_memory_utilization": cc.gpu_memory_utilization,
+                "enable_extensible_kv_cache": getattr(cc, "enable_extensible_kv_cache", None),  # vLLM 0.34 on
                 "num_kv_cache_blocks": cc.num_gpu_blocks,
                 "kv_cache_memory_bytes": getattr(cc, "kv_cache_memory_bytes", None),
                 "tensor_parallel_size": pc.tensor_parallel_size,
@@ -109,6 +110,10 @@ class VllmBackend(Backend[VllmConfig]):
                 "cpu_kvcache_space_gib": os.environ.get("VLLM_CPU_KVCACHE_SPACE") if self.device == "cpu" else None,
                 "detokenize": self.sampling.detokenize,
                 "engine_kwargs": {k: v for k, v in self.engine_kwargs.items() if k not in ("model", "tokenizer")},
+                "set_by_llem": sorted(k for k in self.engine_kwargs if k not in ("model", "tokenizer")),
+                # every field vLLM resolved, whatever this release names them (e.g. an extensible-KV-cache flag)
+                "cache_config": resolved_fields(cc),
+                "scheduler_config": resolved_fields(sc),
             },
             "model": {
                 "source": self.source.label,
@@ -164,6 +169,24 @@ def _running_batch(batching: str, batch_size: int, cap):
     if cap is None:
         return batch_size if batching == "static" else None
     return min(batch_size, cap) if batching == "static" else cap
+
+
+def resolved_fields(config) -> dict:
+    """A vLLM config object's plain fields (numbers, strings, booleans, None; enums by name) as resolved
+    by the engine, for the record; nested objects and private fields left out."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) else list(vars(config))
+    out = {}
+    for name in names:
+        if name.startswith("_"):
+            continue
+        value = getattr(config, name, None)
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        elif hasattr(value, "name") and hasattr(value, "value"):  # an enum
+            out[name] = value.name
+    return out
 
 
 def _enum_name(value):

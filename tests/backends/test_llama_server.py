@@ -1,0 +1,100 @@
+"""backend.server=llama-server: llama.cpp's own server (built by .ci/install.d/30-llamacpp.sh from the
+llama.cpp that llama-cpp-python vendors), its plan from a JobSpec, and a real server-mode run on
+loopback with parallel slots and its /metrics read."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import provisioned, results_under, run_llem
+
+from llem.errors import UserError
+
+needs_bindings = pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")  # a llamacpp spec
+BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none",
+        "backend.server=llama-server", "backend.n_threads=1"]  # one thread: llama.cpp's workers spin
+
+
+def _binary() -> str:
+    from llem.backends.llamacpp.llama_server import binary
+
+    try:
+        return binary()
+    except UserError as exc:
+        provisioned("llama.cpp's llama-server", str(exc))
+
+
+def _spec(*overrides):
+    from test_llamacpp import compose_spec
+
+    return compose_spec("workload=server", "model=smollm2-135m", "backend.server=llama-server", *overrides)
+
+
+@needs_bindings
+def test_plan_runs_one_slot_per_request_in_flight_with_continuous_batching(tmp_path):
+    from llem.backends.llamacpp.llama_server import command
+
+    exe = tmp_path / "llama-server"
+    exe.write_text("#!/bin/sh\necho 'version: 1 (abc1234)'\n")
+    exe.chmod(0o755)
+    settings = _spec("backend.n_threads=2", "backend.type_k=q8_0", "backend.use_mmap=false").backend
+    plan = command(settings, "/m.gguf", 8123, 512, 0, 2, 6, exe=str(exe))
+    argv = plan.argv
+    flag = {a: argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--")}
+    assert argv[0] == str(exe) and flag["--model"] == "/m.gguf" and flag["--host"] == "127.0.0.1" and flag["--port"] == "8123"
+    assert flag["--parallel"] == "6" and flag["--ctx-size"] == str(6 * 512)  # each slot holds one sequence's n_ctx
+    assert {"--cont-batching", "--metrics", "--no-kv-unified"} <= set(argv)
+    assert flag["--threads"] == "2" and flag["--cache-type-k"] == "q8_0" and flag["--flash-attn"] == "off"
+    assert flag["--load-mode"] == "none" and "--no-mmap" not in argv  # llama.cpp dropped --no-mmap (scripts/engine_drift.sh)
+    assert plan.fixed_length == ("ignore_eos",) and plan.ready_path == "/health"
+    assert plan.request_extras == {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0, "seed": 0}
+    assert "version: 1 (abc1234)" in plan.engine
+
+
+@needs_bindings
+def test_slots_follow_the_concurrency_unless_set(monkeypatch, tmp_path):
+    from llem.backends.llamacpp import llama_server
+    from llem.serving.plan import plan_for
+
+    monkeypatch.setattr(llama_server, "binary", lambda: "/bin/true")
+    argv = plan_for(_spec("workload.concurrency=3"), "cpu", 8000).argv
+    assert argv[argv.index("--parallel") + 1] == "3"
+    argv = plan_for(_spec("workload.concurrency=3", "backend.slots=8"), "cpu", 8000).argv
+    assert argv[argv.index("--parallel") + 1] == "8"
+
+
+def test_a_missing_binary_is_one_sentence_naming_the_install(monkeypatch, tmp_path):
+    from llem.backends.llamacpp import llama_server
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(llama_server.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.delenv("LLEM_LLAMA_SERVER", raising=False)
+    with pytest.raises(UserError, match=r"needs llama.cpp's llama-server, which is not installed here: run bash .ci/install.d/30-llamacpp.sh"):
+        llama_server.binary()
+    monkeypatch.setenv("LLEM_LLAMA_SERVER", str(tmp_path / "nope"))
+    with pytest.raises(UserError, match=r"LLEM_LLAMA_SERVER=.*nope is not an executable file"):
+        llama_server.binary()
+
+
+@pytest.mark.slow
+@needs_bindings
+def test_real_server_run_through_llama_server_batches_the_requests_in_flight(tmp_path):
+    exe = _binary()
+    out = run_llem(BASE + ["workload.concurrency=4", "workload.num_prompts=12", "workload.output_tokens=16",
+                           "run.repeats=1", "run.warmup=1", "energy=none", "run.min_window_s=0",
+                           f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:]
+    [result] = results_under(tmp_path)
+    assert result["status"] == "ok"
+    eff = result["engine"]["effective_settings"]
+    assert eff["server_argv"][0] == exe and "llama-server" in result["engine"]["engine"]
+    argv = eff["server_argv"]
+    assert argv[argv.index("--parallel") + 1] == "4"
+    [w] = result["windows"]
+    k = w["passes"]
+    assert result["server"]["tokens"]["client_output_tokens"] == k * 12 * 16  # ignore_eos: every request full length
+    assert w["whole_run"]["output_tokens"] == k * 12 * 16 and w["failed_requests"] == 0
+    phases = w["engine_phases"]
+    assert phases["reason"] is None and 0 < phases["prefill_share"] < 1, phases
+    # 4 requests in flight, 4 slots: llama.cpp decoded several sequences per llama_decode (one slot = 1.0)
+    assert 1.5 < phases["busy_slots_per_decode"] <= 4, phases
+    assert phases["llama_decode_calls"] > 0 and phases["prompt_tokens_evaluated"] > 0
