@@ -18,6 +18,7 @@ from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
 from llem.registry import backend_info, load_object
+from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
@@ -122,6 +123,10 @@ class WorkloadSpec(_Strict):
     batch_size: int = Field(4, ge=1)
     seed: int = 0
     sampling: SamplingSpec = SamplingSpec()
+    # synthetic only: the fraction of each prompt's tokens shared with its group's other prompts, and how many
+    # consecutive prompts form a group (llem/workload/prefix.py, docs/workloads.md)
+    prefix_share: float = Field(0.0, ge=0, le=0.95)
+    prefix_group_size: int = Field(8, ge=1)
     # mode=server only (SERVER_ONLY_FIELDS, checked in llem/workload/server_checks.py):
     concurrency: int = Field(4, ge=1)  # requests in flight (closed loop); the cap under a request rate
     request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
@@ -140,6 +145,7 @@ class WorkloadSpec(_Strict):
     def _check_source(self):
         if self.source == "jsonl" and not self.path:
             raise ValueError("workload.source=jsonl needs workload.path=<file.jsonl>")
+        check_prefix_workload(self)
         if self.mode == "server":
             check_server_workload(self)
         return self
@@ -230,6 +236,9 @@ class JobSpec(_Strict):
         if d["workload"]["mode"] == "offline":  # server-only fields leave offline hashes unchanged
             for key in SERVER_ONLY_FIELDS:
                 d["workload"].pop(key, None)
+        if d["workload"]["prefix_share"] == PREFIX_DEFAULTS["prefix_share"]:  # added after results existed:
+            for key in PREFIX_DEFAULTS:  # without a shared prefix, earlier runs keep their config hash
+                d["workload"].pop(key)
         for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
             if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
                 d["hardware"].pop(key, None)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from llem.errors import UserError
+from llem.workload.prefix import prefix_prompts
 from llem.workload.request import Request
 
 _DATA = Path(__file__).parent / "data" / "prompts.jsonl"
@@ -68,6 +69,9 @@ def build_requests(
         rng = random.Random(workload.seed)
         banned = set(special_ids)
         allowed = [i for i in range(min(vocab_size, 1 << 20)) if i not in banned]
+        if workload.prefix_share > 0:  # llem/workload/prefix.py; share 0 keeps the draws below unchanged
+            return [Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=ids)
+                    for i, ids in enumerate(_prefix_ids(workload, allowed))]
         return [
             Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=[rng.choice(allowed) for _ in range(workload.input_tokens)])
             for i in range(workload.num_prompts)
@@ -79,3 +83,13 @@ def build_requests(
         ids = encode(text)[: workload.input_tokens]
         requests.append(Request(id=f"{workload.source}-{i:05d}", prompt=text, input_ids=ids))
     return requests
+
+
+def _prefix_ids(workload, allowed: list[int]) -> list[list[int]]:
+    try:
+        return prefix_prompts(workload.num_prompts, workload.input_tokens, workload.prefix_share,
+                              workload.prefix_group_size, allowed, workload.seed)
+    except ValueError as exc:  # more groups than the vocabulary has first ids
+        raise UserError(f"workload.prefix_group_size={workload.prefix_group_size} with workload.num_prompts="
+                        f"{workload.num_prompts} needs more distinct prefixes than this vocabulary allows ({exc}): "
+                        f"give a larger workload.prefix_group_size.") from None
