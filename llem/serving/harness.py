@@ -39,6 +39,7 @@ from llem.warm import reset_peak_rss
 from llem.workload.client import run_load
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
+from llem.workload.prefix_cache import server_hits, summary as prefix_summary
 
 from llem.workload.shards import client_processes
 
@@ -207,6 +208,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     all_outputs = [o for outs in measured.kept for o in outs]
     latency = sm.latency(all_outputs)
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
+    prefix_cache, prefix_flags = prefix_summary(spec, [x.get("prefix_cache_hits") for x in windows], "run")
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
@@ -219,12 +221,13 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
         requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
                   "prompt_token_ids_sha256": token_ids_sha256(inputs)},
-        flags=flags + measured.flags,
+        flags=flags + measured.flags + prefix_flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
         load_s=load_s,
         tokens_counted=TOKENS_COUNTED,
         server=_server_record(spec, url, server, model, load, latency, all_outputs, windows),
+        prefix_cache=prefix_cache,
     )
 
 
@@ -334,6 +337,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after),
+               prefix_cache_hits=server_hits(spec, run.outputs, cache),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

@@ -14,12 +14,14 @@ workload.concurrency=1,4,16` gets the same server. Equal specs give equal plans 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from llem.errors import UserError
 from llem.registry import BACKENDS, backend_info, load_object
+from llem.workload.prefix_cache import readout_for
 
 LOOPBACK = "127.0.0.1"  # every server llem starts listens here only
 
@@ -76,4 +78,8 @@ def plan_for(spec, device: str, port: int) -> ServerPlan:
         servers = [n for n, i in BACKENDS.items() if i.server is not None]
         raise UserError(f"backend={info.name} has no server llem can start: use backend={', '.join(servers[:-1])} "
                         f"or {servers[-1]}, or attach with workload.server_url=<url>.")
-    return load_object(info.server)(spec, device, port)
+    plan = load_object(info.server)(spec, device, port)
+    readout = readout_for(spec)  # flags the server needs to report cached prompt tokens (docs/workloads.md)
+    if readout is None or not readout.server_args:
+        return plan
+    return dataclasses.replace(plan, argv=plan.argv + list(readout.server_args))

@@ -147,6 +147,9 @@ def _take_chunk(out: RequestOutput, obj: dict, now: float) -> None:
     if usage:
         out.usage_prompt_tokens = usage.get("prompt_tokens")
         out.usage_completion_tokens = usage.get("completion_tokens")
+        out.usage = usage  # kept whole: the engine's reader finds its cached-token count in it
+    if isinstance(obj.get("timings"), dict):
+        out.timings = obj["timings"]
 
 
 async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:

@@ -1,0 +1,36 @@
+"""What vLLM reports of its prefix cache (the registry's `prefix_cache` entry; docs/workloads.md).
+
+Server: with --enable-prompt-tokens-details, a request's usage carries
+prompt_tokens_details.cached_tokens; vLLM leaves prompt_tokens_details out when nothing was cached,
+so on a server llem started (the flag on) an absent field is 0, on an attached one it is unknown.
+Offline: each vllm RequestOutput's num_cached_tokens (the prompt tokens its prefix cache served).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from llem.workload.prefix_cache import CacheReadout
+
+SERVER_FIELD = "usage.prompt_tokens_details.cached_tokens (vLLM, --enable-prompt-tokens-details)"
+
+
+def readout(spec) -> CacheReadout:
+    attached = spec.workload.server_url is not None
+
+    def read(usage: Optional[dict], _timings: Optional[dict]) -> Optional[int]:
+        if not usage:
+            return None
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+            return details["cached_tokens"]
+        return None if attached else 0  # left out when 0, on a server started with the flag
+
+    return CacheReadout(server_args=("--enable-prompt-tokens-details",), server_read=read,
+                        server_field=SERVER_FIELD + ("; an attached server may run without the flag" if attached else ""),
+                        offline_field="RequestOutput.num_cached_tokens")
+
+
+def offline_cached(results) -> list[Optional[int]]:
+    """Cached prompt tokens of each vllm RequestOutput (None where this vLLM has no such field)."""
+    return [getattr(r, "num_cached_tokens", None) for r in results]
