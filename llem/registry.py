@@ -46,6 +46,7 @@ BACKENDS: dict[str, BackendInfo] = {
         impl="llem.backends.pytorch.backend:PyTorchBackend",
         extra="pytorch",
         modules=("torch", "transformers"),
+        prefix_cache="llem.backends.pytorch.prefix_cache:readout",
     ),
     "llamacpp": BackendInfo(
         name="llamacpp",

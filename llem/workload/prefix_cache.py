@@ -41,6 +41,9 @@ class CacheReadout:
     server_reason: Optional[str] = None  # why a server's count cannot be read (server_read is None)
     offline_field: Optional[str] = None  # offline: what the backend reads (it fills Generation.cached_tokens)
     offline_reason: Optional[str] = None  # why offline counts cannot be read
+    # the offline cache's state at each window's start (engines without a cross-request cache say so)
+    offline_state: str = ("emptied by the backend before every pass over the requests, then filled only by that "
+                          "pass's requests")
 
 
 NO_READOUT = "this engine has no prefix-cache readout in llem (llem/backends/<name>/prefix_cache.py): hit rate not read"
@@ -52,10 +55,8 @@ def readout_for(spec) -> Optional[CacheReadout]:
     return None if target is None else load_object(target)(spec)
 
 
-def cache_state(mode: str, reset: Optional[dict] = None) -> str:
-    """The cache's state at a window's start, in words (server: from the reset's record)."""
-    if mode == "offline":
-        return "emptied by the backend before every pass over the requests, then filled only by that pass's requests"
+def cache_state(reset: Optional[dict]) -> str:
+    """A server's cache state at a run's start, in words, from the reset's record (llem/serving/cache_reset.py)."""
     if reset and reset.get("reset") is True:
         return f"emptied (POST {reset['path']}) before the run, then filled only by the run's own requests"
     if reset and reset.get("reset") is False:
@@ -128,7 +129,7 @@ def summary(spec, windows: list[Optional[dict]], what: str = "window") -> tuple[
 def server_hits(spec, outputs, reset: Optional[dict]) -> dict:
     """A server run's record from its streamed requests (llem/workload/records.py RequestOutput)."""
     readout = readout_for(spec)
-    state = cache_state("server", reset)
+    state = cache_state(reset)
     ok = [o for o in outputs if o.ok]
     prompts = [o.input_tokens for o in ok]
     if readout is None or readout.server_read is None:
@@ -146,5 +147,6 @@ def offline_hits(spec, generations) -> dict:
     cached = [c for g in generations for c in (g.cached_tokens or [None] * len(g.input_tokens))]
     field = readout.offline_field if readout else None
     reason = NO_READOUT if readout is None else readout.offline_reason
-    return hit_record(spec, prompts, cached, field, reason, cache_state("offline"),
+    state = readout.offline_state if readout else "unknown: " + NO_READOUT
+    return hit_record(spec, prompts, cached, field, reason, state,
                       len(generations[0].input_tokens) if generations else None)
