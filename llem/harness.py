@@ -19,7 +19,7 @@ from llem.results.phases import phase_split
 from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prefix_cache import offline_hits, summary as prefix_summary
-from llem.workload.prompts import build_requests
+from llem.workload.prompts import build_requests, dataset_record
 
 
 def measure_offline(ctx: JobContext) -> Measured:
@@ -29,7 +29,7 @@ def measure_offline(ctx: JobContext) -> Measured:
     backend, engine_load = ctx.warm.acquire(offline_key(spec, cls), spec.run_id(), lambda: _load(ctx, cls))
     peak_note = _rebind(ctx, backend, engine_load) if engine_load["reused"] else None
     mapping_flags = ctx.meter.check_devices(backend.cuda_uuids())  # CUDA has started: the metered GPU is the computing one
-    requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
+    requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids(), spec.model)
     warm_up(ctx, lambda _i: backend.warmup(requests))
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
     target_s = window_target_s(spec.run, ctx.meter)
@@ -56,7 +56,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         latency=latency_summary(windows),
         memory=memory,
         requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests],
-                  "prompt_token_ids_sha256": token_ids_sha256(requests)},
+                  "prompt_token_ids_sha256": token_ids_sha256(requests), **dataset_record(spec)},
         flags=flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,

@@ -39,6 +39,7 @@ from llem.warm import reset_peak_rss
 from llem.workload.client import run_load
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
+from llem.workload.prompts import dataset_record
 from llem.workload.prefix_cache import server_hits, summary as prefix_summary
 
 from llem.workload.shards import client_processes
@@ -96,7 +97,7 @@ def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
         body["top_p"] = w.sampling.top_p
         if w.sampling.top_k:
             body["top_k"] = w.sampling.top_k
-    if "min_tokens" in fixed_length:
+    if "min_tokens" in fixed_length and w.output_lengths == "fixed":  # dataset lengths: each request sets its own
         body["min_tokens"] = w.output_tokens
     if "ignore_eos" in fixed_length:
         body["ignore_eos"] = True
@@ -220,7 +221,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         latency=latency,
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
         requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
-                  "prompt_token_ids_sha256": token_ids_sha256(inputs)},
+                  "prompt_token_ids_sha256": token_ids_sha256(inputs), **dataset_record(spec)},
         flags=flags + measured.flags + prefix_flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,

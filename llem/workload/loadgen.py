@@ -230,6 +230,7 @@ async def run_async(base_url: str, model: str, inputs: list[RequestInput], load:
             if delay > 0:
                 await asyncio.sleep(delay)
             out = RequestOutput(id=inp.id, scheduled_s=offset, client_prompt_tokens=inp.prompt_tokens, shard=shard,
+                                max_tokens=inp.max_tokens,
                                 expected_prompt_tokens=len(inp.prompt) if isinstance(inp.prompt, list) else None)
             outputs.append(out)
             await slots.acquire()
