@@ -18,7 +18,7 @@ from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
 from llem.registry import backend_info, load_object
-from llem.workload.chat_checks import check_chat_job, check_chat_workload
+from llem.workload.chat_checks import check_chat_job, check_chat_workload, check_sessions
 from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
@@ -130,6 +130,10 @@ class WorkloadSpec(_Strict):
     prefix_group_size: int = Field(8, ge=1)
     # source=chat: fixed (workload.output_tokens per request) | dataset (each reply's token count, capped; server)
     output_lengths: Literal["fixed", "dataset"] = "fixed"
+    # server, endpoint=chat: conversations of this many turns (history + a new message each), think time between
+    # turns (llem/serving/sessions.py, docs/workloads.md); 1: single requests
+    turns: int = Field(1, ge=1)
+    think_time_s: float = Field(0.0, ge=0)
     # mode=server only (SERVER_ONLY_FIELDS, checked in llem/workload/server_checks.py):
     concurrency: int = Field(4, ge=1)  # requests in flight (closed loop); the cap under a request rate
     request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
@@ -150,6 +154,7 @@ class WorkloadSpec(_Strict):
             raise ValueError(f"workload.source={self.source} needs workload.path=<file.jsonl>")
         check_prefix_workload(self)
         check_chat_workload(self)
+        check_sessions(self)
         if self.mode == "server":
             check_server_workload(self)
         return self
@@ -246,6 +251,9 @@ class JobSpec(_Strict):
                 d["workload"].pop(key)
         if d["workload"]["output_lengths"] == "fixed":  # likewise (source=chat's setting)
             d["workload"].pop("output_lengths")
+        for key, default in (("turns", 1), ("think_time_s", 0.0)):  # likewise (multi-turn sessions)
+            if d["workload"][key] == default:
+                d["workload"].pop(key)
         for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
             if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
                 d["hardware"].pop(key, None)

@@ -152,3 +152,18 @@ def test_offline_job_on_a_chat_file(tmp_path):
     ds = result["requests"]["dataset"]
     assert ds["conversations_in_file"] == 12 and ds["output_lengths"] == "fixed" and str(path) == ds["file"]
     assert result["windows"][0]["output_tokens"] == 3 * 2
+
+
+@pytest.mark.parametrize("bad,mention", [
+    (["workload.turns=2"], "workload.mode=server workload.endpoint=chat"),
+    (["workload=server", "workload.turns=2"], "workload.mode=server workload.endpoint=chat"),
+    (["workload.think_time_s=1"], "workload.turns=1 has none"),
+    (["workload=server", "workload.endpoint=chat", "workload.turns=2", "workload.source=synthetic"], "text source"),
+    (["workload=server", "workload.endpoint=chat", "workload.turns=2", "workload.request_rate=2"], "request_rate=null"),
+    (["workload=server", "workload.endpoint=chat", "workload.turns=0"], "workload.turns"),
+])
+def test_bad_session_settings_are_one_sentence(bad, mention):
+    with pytest.raises(UserError) as exc:
+        prevalidate(BASE + bad)
+    message = str(exc.value)
+    assert mention in message and "\n" not in message, message

@@ -34,6 +34,7 @@ from llem.serving.engine_metrics import phase_share, scrape
 from llem.registry import engine_version
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
+from llem.serving.sessions import run_sessions, sessions_summary
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
 from llem.workload.client import run_load
@@ -194,14 +195,18 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags = _warmup(ctx, url, model, inputs, load, server)
     flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
-    passes = _passes(ctx, url, model, inputs, load, server)
+    sessions = w.turns > 1  # multi-turn conversations: llem/serving/sessions.py (one pass, turns in lock step)
+    passes = 1 if sessions else _passes(ctx, url, model, inputs, load, server)
     sent = _inputs_for(spec, server, passes) if passes > 1 else inputs
-    flags += _repeat_flags(sent)
+    flags += [] if sessions else _repeat_flags(sent)
     baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
-    times = f" ({passes} passes)" if passes > 1 else ""
+    times = f" ({passes} passes)" if passes > 1 else (f" x {w.turns} turns" if sessions else "")
+    chat_fields = server.plan.chat_length_fields if server is not None else ServerPlan.chat_length_fields
+    one = (lambda r: run_sessions(ctx, url, model, load, chat_fields, server, baseline, r)) if sessions else \
+        (lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes))
     measured = measure_windows(
-        ctx, lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes),
+        ctx, one,
         lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(sent)} requests{times}, concurrency {w.concurrency}{rate}",
         baseline.get("power_w"))
     flags += close_baseline(ctx.meter, _no_device_work, spec.energy, baseline, ctx.progress)  # drift
@@ -242,6 +247,7 @@ WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are firs
 def _server_record(spec, url: str, server, model: str, load: LoadSettings, latency: dict, outputs, windows) -> dict:
     w = spec.workload
     return {
+        **({"sessions": sessions_summary(windows)} if w.turns > 1 else {}),  # multi-turn: per turn, per conversation
         "url": url,
         "attached": server is None,
         "model": model,
