@@ -99,3 +99,20 @@ def test_offline_hits_per_pass_and_engines_that_cannot_tell():
     assert ll["cache_state_at_window_start"].startswith("no prefix reuse")
     trt = offline_hits(_spec("tensorrt", n=4, group=2), [Generation([64] * 4, [2] * 4)])
     assert trt["hit_rate"] is None and "no prefix-cache readout" in trt["reason"]
+
+
+def test_vllm_metrics_counters_parsed_and_differenced():
+    from llem.backends.vllm.prefix_cache import parse_counters
+    from llem.workload.prefix_cache import counter_delta
+
+    text = ("# HELP vllm:prefix_cache_hits_total Prefix cache hits, in terms of number of cached tokens.\n"
+            "# TYPE vllm:prefix_cache_hits_total counter\n"
+            'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 1536.0\n'
+            'vllm:prefix_cache_queries_total{engine="0",model_name="m"} 4096.0\n'
+            'vllm:prefix_cache_queries_created{engine="0",model_name="m"} 1.7e9\n')
+    now = parse_counters(text)
+    assert (now["hits"], now["queries"]) == (1536.0, 4096.0)
+    assert parse_counters("vllm:num_requests_running 1\n") is None
+    delta = counter_delta({"hits": 512.0, "queries": 2048.0}, now)
+    assert (delta["hits"], delta["queries"], delta["hit_rate"]) == (1024.0, 2048.0, 0.5)
+    assert counter_delta(None, now) is None

@@ -50,3 +50,7 @@ def test_server_hit_rate_read_back_and_same_step_prefills_flagged(tmp_path):
     assert pc["source"].startswith("usage.prompt_tokens_details.cached_tokens")
     assert pc["hit_rate"] == pytest.approx(IDEAL) and pc["agrees"] is True, pc
     assert "emptied (POST /reset_prefix_cache)" in pc["cache_state_at_window_start"]
+    # the engine's own counters over the run (an independent, engine-wide reading) agree with the per-request sum
+    hits = result["windows"][0]["prefix_cache_hits"]
+    counters = hits["engine_counters"]
+    assert counters["hits"] == hits["cached_prompt_tokens"] == 6 * 256 and counters["queries"] >= counters["hits"], hits

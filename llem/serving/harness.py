@@ -41,7 +41,7 @@ from llem.workload.client import run_load
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 from llem.workload.prompts import dataset_record
-from llem.workload.prefix_cache import server_hits, summary as prefix_summary
+from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
 
 from llem.workload.shards import client_processes
 
@@ -307,6 +307,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     opened, closed, steady = _steady_window(meter, r)
     cache = reset_prefix_cache(url, server.plan if server is not None else None)  # outside the windows
     before, why = scrape(url)  # the engine's own prefill/decode counters, read outside the energy windows
+    cache_before = read_counters(spec, url)  # the engine's prefix-cache counters, likewise outside
     started = time.time()
     began: dict = {}
 
@@ -320,6 +321,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         whole_m = meter.end(f"run-{r}") if began else None
         _close_steady(meter, steady, r)
     after, why_after = scrape(url) if before is not None else (None, why)
+    cache_counters = counter_delta(cache_before, read_counters(spec, url) if cache_before else None)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -344,7 +346,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after),
-               prefix_cache_hits=server_hits(spec, run.outputs, cache),
+               prefix_cache_hits=server_hits(spec, run.outputs, cache, cache_counters),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

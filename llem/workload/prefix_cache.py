@@ -39,6 +39,9 @@ class CacheReadout:
     server_read: Optional[Callable[[Optional[dict], Optional[dict]], Optional[int]]] = None
     server_field: Optional[str] = None  # what is read, for the record
     server_reason: Optional[str] = None  # why a server's count cannot be read (server_read is None)
+    # (server url) -> the engine's cumulative prefix-cache counters {"hits": tokens, "queries": tokens}, None where
+    # unreadable: a second, engine-wide reading beside the per-request counts (recorded, not used for hit_rate)
+    server_counters: Optional[Callable[[str], Optional[dict]]] = None
     offline_field: Optional[str] = None  # offline: what the backend reads (it fills Generation.cached_tokens)
     offline_reason: Optional[str] = None  # why offline counts cannot be read
     # the offline cache's state at each window's start (engines without a cross-request cache say so)
@@ -126,17 +129,39 @@ def summary(spec, windows: list[Optional[dict]], what: str = "window") -> tuple[
     return block, flags
 
 
-def server_hits(spec, outputs, reset: Optional[dict]) -> dict:
-    """A server run's record from its streamed requests (llem/workload/records.py RequestOutput)."""
+def server_hits(spec, outputs, reset: Optional[dict], counters: Optional[dict] = None) -> dict:
+    """A server run's record from its streamed requests (llem/workload/records.py RequestOutput); `counters`:
+    the engine's own counters over the run (counter_delta), where it has them."""
     readout = readout_for(spec)
     state = cache_state(reset)
     ok = [o for o in outputs if o.ok]
     prompts = [o.input_tokens for o in ok]
     if readout is None or readout.server_read is None:
-        return hit_record(spec, prompts, [None] * len(ok), None,
-                          readout.server_reason if readout else NO_READOUT, state, len(outputs))
-    cached = [readout.server_read(o.usage, o.timings) for o in ok]
-    return hit_record(spec, prompts, cached, readout.server_field, None, state, len(outputs))
+        rec = hit_record(spec, prompts, [None] * len(ok), None,
+                         readout.server_reason if readout else NO_READOUT, state, len(outputs))
+    else:
+        cached = [readout.server_read(o.usage, o.timings) for o in ok]
+        rec = hit_record(spec, prompts, cached, readout.server_field, None, state, len(outputs))
+    if counters is not None:
+        rec["engine_counters"] = counters
+    return rec
+
+
+def read_counters(spec, url: str) -> Optional[dict]:
+    """The engine's cumulative prefix-cache counters now (None where it has none or they cannot be read)."""
+    readout = readout_for(spec)
+    if readout is None or readout.server_counters is None:
+        return None
+    return readout.server_counters(url)
+
+
+def counter_delta(before: Optional[dict], after: Optional[dict]) -> Optional[dict]:
+    """The counters' change over a run: hit tokens, queried tokens and their ratio (the engine's own hit rate)."""
+    if not before or not after:
+        return None
+    hits, queries = after["hits"] - before["hits"], after["queries"] - before["queries"]
+    return {"hits": hits, "queries": queries, "hit_rate": hits / queries if queries > 0 else None,
+            "source": after.get("source")}
 
 
 def offline_hits(spec, generations) -> dict:
