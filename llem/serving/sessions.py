@@ -68,7 +68,7 @@ def run_sessions(ctx, url: str, model: str, load, chat_fields: tuple[str, ...], 
             m = meter.end(f"turn-{r}-{k}", align=False)
             for s, out in enumerate(run.outputs):
                 histories[s] = messages[s] + [{"role": "assistant", "content": out.text or ""}]
-            turns.append(_turn_record(spec, k, run, time.perf_counter() - t1, m, base_w, cache))
+            turns.append(_turn_record(spec, k, run, inputs, time.perf_counter() - t1, m, base_w, cache))
             flags += [f"run {r} turn {k}: {f}" for f in window_flags(m, e)]
             flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r} turn {k}")
             failed = [o for o in run.outputs if not o.ok]
@@ -79,7 +79,7 @@ def run_sessions(ctx, url: str, model: str, load, chat_fields: tuple[str, ...], 
     finally:
         whole_m = meter.end(f"run-{r}")
     ok = [o for o in outputs if o.ok]
-    win = window_metrics(time.perf_counter() - t0, len(ok), sum(o.input_tokens or 0 for o in ok),
+    win = window_metrics(time.perf_counter() - t0, len(ok), sm.input_tokens(ok),
                          sum(o.output_tokens for o in ok), whole_m.total_j, base_w, e.grid_intensity_g_per_kwh)
     win["energy"] = whole_m.to_dict()
     n = w.num_prompts
@@ -96,12 +96,16 @@ def run_sessions(ctx, url: str, model: str, load, chat_fields: tuple[str, ...], 
     return win, flags, outputs
 
 
-def _turn_record(spec, k: int, run, duration_s: float, m, base_w, cache) -> dict:
+def _turn_record(spec, k: int, run, inputs, duration_s: float, m, base_w, cache) -> dict:
     ok = [o for o in run.outputs if o.ok]
-    rec = window_metrics(duration_s, len(ok), sum(o.input_tokens or 0 for o in ok), sum(o.output_tokens for o in ok),
+    n_in = sm.input_tokens(ok)  # None where the server sends no usage (llama-cpp-python): not counted, not 0
+    rec = window_metrics(duration_s, len(ok), n_in, sum(o.output_tokens for o in ok),
                          m.total_j, base_w, spec.energy.grid_intensity_g_per_kwh)
     ttft = sorted(o.ttft_s for o in ok if o.ttft_s is not None)
-    rec.update(turn=k, mean_prompt_tokens=rec["input_tokens"] / len(ok) if ok else None,
+    chars = [sum(len(msg["content"]) for msg in inp.prompt) for inp in inputs]
+    rec.update(turn=k, mean_prompt_tokens=n_in / len(ok) if ok and n_in is not None else None,
+               mean_prompt_chars=sum(chars) / len(chars) if chars else None,
+               prompt_messages=len(inputs[0].prompt) if inputs else None,
                ttft_p50_s=_pct(ttft, 0.5), ttft_p90_s=_pct(ttft, 0.9),
                prefix_cache_hits=server_hits(spec, run.outputs, cache), energy=m.to_dict())
     return rec
@@ -130,7 +134,8 @@ def sessions_summary(windows: list[dict]) -> dict:
         per_turn.append({"turn": k,
                          **{f: mean([row[f] for row in rows]) for f in
                             ("energy_j", "dynamic_energy_j", "energy_j_per_output_token", "dynamic_energy_j_per_output_token",
-                             "energy_j_per_request", "mean_prompt_tokens", "ttft_p50_s", "ttft_p90_s", "duration_s")},
+                             "energy_j_per_request", "mean_prompt_tokens", "mean_prompt_chars", "ttft_p50_s", "ttft_p90_s",
+                             "duration_s")},
                          "prefix_cache_hit_rate": mean([row["prefix_cache_hits"]["hit_rate"] for row in rows]),
                          "prefix_cache_reason": rows[0]["prefix_cache_hits"]["reason"]})
     return {"conversations": runs[0]["conversations"], "turns": len(per_turn), "think_time_s": runs[0]["think_time_s"],
