@@ -18,7 +18,8 @@ from llem.results.outputs import outputs_flags, outputs_record
 from llem.results.phases import phase_split
 from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
-from llem.workload.prompts import build_requests
+from llem.workload.prefix_cache import offline_hits, summary as prefix_summary
+from llem.workload.prompts import build_requests, dataset_record
 
 
 def measure_offline(ctx: JobContext) -> Measured:
@@ -28,7 +29,7 @@ def measure_offline(ctx: JobContext) -> Measured:
     backend, engine_load = ctx.warm.acquire(offline_key(spec, cls), spec.run_id(), lambda: _load(ctx, cls))
     peak_note = _rebind(ctx, backend, engine_load) if engine_load["reused"] else None
     mapping_flags = ctx.meter.check_devices(backend.cuda_uuids())  # CUDA has started: the metered GPU is the computing one
-    requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids())
+    requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids(), spec.model)
     warm_up(ctx, lambda _i: backend.warmup(requests))
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
     target_s = window_target_s(spec.run, ctx.meter)
@@ -39,7 +40,8 @@ def measure_offline(ctx: JobContext) -> Measured:
     measured.flags += close_baseline(ctx.meter, backend.synchronize, spec.energy, baseline, ctx.progress)  # drift
     phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
     outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
-    flags = mapping_flags + measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
+    prefix_cache, prefix_flags = prefix_summary(spec, [w.get("prefix_cache_hits") for w in windows])
+    flags = mapping_flags + measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs) + prefix_flags
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
     if peak_note:
         memory["peak_rss_note"] = peak_note
@@ -54,7 +56,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         latency=latency_summary(windows),
         memory=memory,
         requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests],
-                  "prompt_token_ids_sha256": token_ids_sha256(requests)},
+                  "prompt_token_ids_sha256": token_ids_sha256(requests), **dataset_record(spec)},
         flags=flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
@@ -62,6 +64,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         phases=phases,
         load_s=None if engine_load["reused"] else engine_load["load_s"],  # this job's own loading time
         engine_load=engine_load,
+        prefix_cache=prefix_cache,
     )
 
 
@@ -136,7 +139,7 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
                        sum(g.total_output_tokens for g in gens), m.total_j, baseline.get("power_w"),
                        spec.energy.grid_intensity_g_per_kwh)
     w.update(index=r, started_unix_s=started, passes=len(gens), batch_latency_s=[b.latency_s for b in batches],
-             batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict())
+             batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict(), prefix_cache_hits=offline_hits(spec, gens))
     return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 
 

@@ -57,6 +57,9 @@ class Engine:
     image: Optional[str] = None  # docker/<image>/Dockerfile holds it; None: docker/<name>/
     aliases: tuple[str, ...] = ()  # other names its docker image is asked for by (e.g. trtllm)
     install: Optional[str] = None  # the pip line that installs it; None: pip install 'llem[<extra>]'
+    # "module:function" (spec) -> llem.workload.prefix_cache.CacheReadout: what the engine reports of its prefix
+    # cache (cached prompt tokens per request); None: nothing is read (docs/workloads.md)
+    prefix_cache: Optional[str] = None
 
     @property
     def install_hint(self) -> str:

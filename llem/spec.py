@@ -17,7 +17,9 @@ from llem.checks import check_spec
 from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
-from llem.registry import backend_info
+from llem.registry import backend_info, load_object
+from llem.workload.chat_checks import check_chat_job, check_chat_workload, check_sessions
+from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
@@ -114,7 +116,7 @@ class WorkloadSpec(_Strict):
     # offline: the engine in-process; server: its OpenAI-compatible server under load (llem/serving, docs/server.md)
     mode: Literal["offline", "server"] = "offline"
     # builtin: the prompt set llem ships; synthetic: random token ids of exact length; jsonl: a user file
-    source: Literal["builtin", "synthetic", "jsonl"] = "builtin"
+    source: Literal["builtin", "synthetic", "jsonl", "chat"] = "builtin"  # chat: a ShareGPT/OpenAI-messages file
     path: Optional[str] = None
     num_prompts: int = Field(8, ge=1)
     input_tokens: int = Field(128, ge=1)  # synthetic: exact prompt length; otherwise: the cap
@@ -122,6 +124,16 @@ class WorkloadSpec(_Strict):
     batch_size: int = Field(4, ge=1)
     seed: int = 0
     sampling: SamplingSpec = SamplingSpec()
+    # synthetic only: the fraction of each prompt's tokens shared with its group's other prompts, and how many
+    # consecutive prompts form a group (llem/workload/prefix.py, docs/workloads.md)
+    prefix_share: float = Field(0.0, ge=0, le=0.95)
+    prefix_group_size: int = Field(8, ge=1)
+    # source=chat: fixed (workload.output_tokens per request) | dataset (each reply's token count, capped; server)
+    output_lengths: Literal["fixed", "dataset"] = "fixed"
+    # server, endpoint=chat: conversations of this many turns (history + a new message each), think time between
+    # turns (llem/serving/sessions.py, docs/workloads.md); 1: single requests
+    turns: int = Field(1, ge=1)
+    think_time_s: float = Field(0.0, ge=0)
     # mode=server only (SERVER_ONLY_FIELDS, checked in llem/workload/server_checks.py):
     concurrency: int = Field(4, ge=1)  # requests in flight (closed loop); the cap under a request rate
     request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
@@ -138,8 +150,11 @@ class WorkloadSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_source(self):
-        if self.source == "jsonl" and not self.path:
-            raise ValueError("workload.source=jsonl needs workload.path=<file.jsonl>")
+        if self.source in ("jsonl", "chat") and not self.path:
+            raise ValueError(f"workload.source={self.source} needs workload.path=<file.jsonl>")
+        check_prefix_workload(self)
+        check_chat_workload(self)
+        check_sessions(self)
         if self.mode == "server":
             check_server_workload(self)
         return self
@@ -215,7 +230,8 @@ class JobSpec(_Strict):
     @model_validator(mode="after")
     def _check_server(self):
         if self.workload.mode == "server":
-            check_server_job(self)  # raises UserError, which pydantic lets through
+            check_chat_job(self)  # raises UserError, which pydantic lets through
+            check_server_job(self)
         return self
 
     @property
@@ -236,6 +252,14 @@ class JobSpec(_Strict):
         if d["workload"]["mode"] == "offline":  # server-only fields leave offline hashes unchanged
             for key in SERVER_ONLY_FIELDS:
                 d["workload"].pop(key, None)
+        if d["workload"]["prefix_share"] == PREFIX_DEFAULTS["prefix_share"]:  # added after results existed:
+            for key in PREFIX_DEFAULTS:  # without a shared prefix, earlier runs keep their config hash
+                d["workload"].pop(key)
+        if d["workload"]["output_lengths"] == "fixed":  # likewise (source=chat's setting)
+            d["workload"].pop("output_lengths")
+        for key, default in (("turns", 1), ("think_time_s", 0.0)):  # likewise (multi-turn sessions)
+            if d["workload"][key] == default:
+                d["workload"].pop(key)
         for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
             if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
                 d["hardware"].pop(key, None)

@@ -106,6 +106,8 @@ def _partners(group: str, option: str) -> list[str]:
     extra = []
     if group == "workload" and option == "jsonl":
         extra.append(f"workload.path={JSONL}")
+    if group == "workload" and option == "chat":
+        extra.append(f"workload.path={JSONL.parent / 'chat_example.jsonl'}")
     if group == "backend":
         extra.append("hardware=cuda")  # GPU-only engines validate against a GPU profile
     return extra

@@ -41,6 +41,8 @@ class Generation:
     # generated token ids per request, where the engine hands them over for free; decoding them is
     # left to whoever needs text, outside the measured window
     output_ids: Optional[list[list[int]]] = None
+    # prompt tokens each request found in the engine's prefix cache, where the engine tells (llem/workload/prefix_cache.py)
+    cached_tokens: Optional[list[Optional[int]]] = None
 
     @property
     def total_input_tokens(self) -> int:
@@ -104,17 +106,18 @@ class Backend(abc.ABC, Generic[S]):
     def generate(self, requests: list[Request]) -> Generation:
         """Generate exactly workload.output_tokens tokens for every request."""
 
-    def generate_groups(self, requests: list[Request], call, counts, ids=None) -> Generation:
+    def generate_groups(self, requests: list[Request], call, counts, ids=None, cached=None) -> Generation:
         """The pass of an engine that batches by itself (vLLM, SGLang, TensorRT-LLM): one timed
         `call(group)` per group, `counts(group, results) -> (input tokens, output tokens)` per
         request, read after the timer, and `ids(group, results) -> output token ids` per request where
-        the engine hands them over. backend.batching=static: groups of workload.batch_size, each
+        the engine hands them over, and `cached(results)` -> cached prompt tokens per request where it tells.
+        backend.batching=static: groups of workload.batch_size, each
         drained before the next; continuous: all requests at once, the engine's scheduler batches."""
         groups = [requests]
         if getattr(self.settings, "batching", None) == "static":
             bs = self.spec.workload.batch_size
             groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
-        ins, outs, batches, out_ids = [], [], [], []
+        ins, outs, batches, out_ids, hits = [], [], [], [], []
         for group in groups:
             t0 = time.perf_counter()
             results = call(group)
@@ -124,8 +127,11 @@ class Backend(abc.ABC, Generic[S]):
             outs += n_out
             if ids is not None:
                 out_ids += ids(group, results)
+            if cached is not None:
+                hits += cached(results)
             batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids if ids else None)
+        return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids if ids else None,
+                          cached_tokens=hits if cached else None)
 
     def synchronize(self) -> None:
         """Block until queued device work is done; called at every window edge."""

@@ -56,6 +56,16 @@ def render(result: dict, run_dir) -> None:
     if result.get("server"):  # workload.mode=server: TTFT/ITL/TPOT percentiles, goodput
         for row in server_rows(result):
             t.add_row(*row)
+    sessions = (result.get("server") or {}).get("sessions")
+    if sessions:  # workload.turns > 1: per conversation and per turn
+        t.add_row("conversations", f"{sessions['conversations']} x {sessions['turns']} turns, "
+                                   f"{_fmt(sessions['energy_j_per_conversation'], '.4g', ' J')} per conversation")
+        for row in sessions["per_turn"]:
+            t.add_row(f"  turn {row['turn']}", f"{_fmt(row['mean_prompt_tokens'], '.0f')} prompt tokens, "
+                                               f"{_fmt(row['energy_j_per_output_token'], '.4g')} J/output token, "
+                                               f"TTFT p50 {_fmt(row['ttft_p50_s'], '.3f', ' s')}")
+    if (result.get("prefix_cache") or {}).get("intended_share"):  # workload.prefix_share: read back, not assumed
+        t.add_row("prefix cache", prefix_row(result["prefix_cache"]))
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
@@ -75,6 +85,13 @@ def render(result: dict, run_dir) -> None:
         t.add_row("[yellow]flag[/yellow]", flag)
     t.add_row("run dir", str(run_dir))
     con.print(t)
+
+
+def prefix_row(pc: dict) -> str:
+    shape = f"share {pc['intended_share']:g} in groups of {pc['group_size']}, ideal hit rate {pc['ideal_hit_rate']:.3f}"
+    if pc["hit_rate"] is None:
+        return f"{shape}; hit rate [yellow]not read[/yellow]: {pc['reason']}"
+    return f"hit rate {pc['hit_rate']:.3f} read back from the engine ({shape})"
 
 
 def _roofline(roof: dict) -> str:

@@ -134,6 +134,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)
         "validity": _validity(spec, measured, uncertainty),
         **({"server": measured.server} if measured.server is not None else {}),  # workload.mode=server
+        "prefix_cache": measured.prefix_cache,  # hit rate read back from the engine, intended share (docs/workloads.md)
         "files": {"config": "config.yaml", "environment": "environment.json"},
     }
 

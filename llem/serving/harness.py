@@ -34,11 +34,14 @@ from llem.serving.engine_metrics import KEYS, phase_share, scrape
 from llem.registry import backend_info, engine_version, load_object
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
+from llem.serving.sessions import run_sessions, sessions_summary
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
 from llem.workload.client import run_load
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
+from llem.workload.prompts import dataset_record
+from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
 
 from llem.workload.shards import client_processes
 
@@ -95,7 +98,7 @@ def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
         body["top_p"] = w.sampling.top_p
         if w.sampling.top_k:
             body["top_k"] = w.sampling.top_k
-    if "min_tokens" in fixed_length:
+    if "min_tokens" in fixed_length and w.output_lengths == "fixed":  # dataset lengths: each request sets its own
         body["min_tokens"] = w.output_tokens
     if "ignore_eos" in fixed_length:
         body["ignore_eos"] = True
@@ -192,14 +195,18 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     inputs = build_inputs(spec, server.plan if server is not None else None)
     flags = _warmup(ctx, url, model, inputs, load, server)
     flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
-    passes = _passes(ctx, url, model, inputs, load, server)
+    sessions = w.turns > 1  # multi-turn conversations: llem/serving/sessions.py (one pass, turns in lock step)
+    passes = 1 if sessions else _passes(ctx, url, model, inputs, load, server)
     sent = _inputs_for(spec, server, passes) if passes > 1 else inputs
-    flags += _repeat_flags(sent)
+    flags += [] if sessions else _repeat_flags(sent)
     baseline = idle_baseline(ctx.meter, _no_device_work, spec.energy, ctx.progress)
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
-    times = f" ({passes} passes)" if passes > 1 else ""
+    times = f" ({passes} passes)" if passes > 1 else (f" x {w.turns} turns" if sessions else "")
+    chat_fields = server.plan.chat_length_fields if server is not None else ServerPlan.chat_length_fields
+    one = (lambda r: run_sessions(ctx, url, model, load, chat_fields, server, baseline, r)) if sessions else \
+        (lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes))
     measured = measure_windows(
-        ctx, lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes),
+        ctx, one,
         lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(sent)} requests{times}, concurrency {w.concurrency}{rate}",
         baseline.get("power_w"))
     flags += close_baseline(ctx.meter, _no_device_work, spec.energy, baseline, ctx.progress)  # drift
@@ -207,6 +214,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     all_outputs = [o for outs in measured.kept for o in outs]
     latency = sm.latency(all_outputs)
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
+    prefix_cache, prefix_flags = prefix_summary(spec, [x.get("prefix_cache_hits") for x in windows], "run")
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
@@ -218,13 +226,14 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         latency=latency,
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
         requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
-                  "prompt_token_ids_sha256": token_ids_sha256(inputs)},
-        flags=flags + measured.flags,
+                  "prompt_token_ids_sha256": token_ids_sha256(inputs), **dataset_record(spec)},
+        flags=flags + measured.flags + prefix_flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
         load_s=load_s,
         tokens_counted=TOKENS_COUNTED,
         server=_server_record(spec, url, server, model, load, latency, all_outputs, windows),
+        prefix_cache=prefix_cache,
     )
 
 
@@ -238,6 +247,7 @@ WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are firs
 def _server_record(spec, url: str, server, model: str, load: LoadSettings, latency: dict, outputs, windows) -> dict:
     w = spec.workload
     return {
+        **({"sessions": sessions_summary(windows)} if w.turns > 1 else {}),  # multi-turn: per turn, per conversation
         "url": url,
         "attached": server is None,
         "model": model,
@@ -300,6 +310,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     series, reader = engine.phase_series, load_object(engine.phase_reader) if engine.phase_reader else None
     required = None if reader else KEYS  # an engine's own reader says what its counters lack
     before, why = scrape(url, series, spec.backend_name, required=required)  # the engine's own prefill/decode counters, outside the windows
+    cache_before = read_counters(spec, url)  # the engine's prefix-cache counters, likewise outside
     started = time.time()
     began: dict = {}
 
@@ -313,6 +324,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         whole_m = meter.end(f"run-{r}") if began else None
         _close_steady(meter, steady, r)
     after, why_after = scrape(url, series, spec.backend_name, required=required) if before is not None else (None, why)
+    cache_counters = counter_delta(cache_before, read_counters(spec, url) if cache_before else None)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -337,6 +349,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after, series, reader),
+    cache_counters = counter_delta(cache_before, read_counters(spec, url) if cache_before else None)
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

@@ -182,8 +182,12 @@ def length_flags(outputs, max_tokens: int, what: str) -> list[str]:
       chunk carried several; llama.cpp sends the byte tokens of one character as one chunk): the count is low;
     - fewer otherwise: the server ended early (fixed length not honoured)."""
     ok = [o for o in outputs if o.ok]
-    over = [o for o in ok if o.output_tokens > max_tokens]
-    under = [o for o in ok if o.output_tokens < max_tokens]
+    def own(o) -> int:  # a request's own cap (chat dataset lengths), else workload.output_tokens
+        return getattr(o, "max_tokens", None) or max_tokens
+
+    over = [o for o in ok if o.output_tokens > own(o)]
+    under = [o for o in ok if o.output_tokens < own(o)]
+    cap = f"max_tokens={max_tokens}" if all(own(o) == max_tokens for o in ok) else "their own max_tokens"
     merged = [o for o in under if o.finish_reason == "length" and o.usage_completion_tokens is None]
     early = [o for o in under if o not in merged]
 
@@ -192,13 +196,13 @@ def length_flags(outputs, max_tokens: int, what: str) -> list[str]:
 
     flags = []
     if over:
-        flags.append(f"{head(over)} got more than max_tokens={max_tokens} output tokens ({_named(over)}): "
+        flags.append(f"{head(over)} got more than {cap} output tokens ({_named(over)}): "
                      f"the server generated past its cap; these tokens count in throughput and J/token (docs/server.md)")
     if merged:
-        flags.append(f"{head(merged)} ended at max_tokens={max_tokens} but streamed fewer tokens "
+        flags.append(f"{head(merged)} ended at {cap} but streamed fewer tokens "
                      f"({_named(merged)}): a chunk carried several tokens, so the client count is low (docs/server.md)")
     if early:
-        flags.append(f"{head(early)} ended before max_tokens={max_tokens} ({_named(early)}): "
+        flags.append(f"{head(early)} ended before {cap} ({_named(early)}): "
                      f"fixed length not honoured by the server")
     return flags
 

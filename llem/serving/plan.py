@@ -16,12 +16,14 @@ in flight (workload.concurrency). Equal specs give equal plans but for the port.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from llem.registry import backend_info, load_object, no_server
+from llem.workload.prefix_cache import readout_for
 
 LOOPBACK = "127.0.0.1"  # every server llem starts listens here only
 
@@ -78,5 +80,9 @@ def plan_for(spec, device: str, port: int) -> ServerPlan:
     if info.server is None:
         raise no_server(info.name)  # validation says so first (llem/workload/server_checks.py)
     info.opt_out(os.environ)
-    return load_object(info.server)(spec, device, port)
+    plan = load_object(info.server)(spec, device, port)
+    readout = readout_for(spec)  # flags the server needs to report cached prompt tokens (docs/workloads.md)
+    if readout is None or not readout.server_args:
+        return plan
+    return dataclasses.replace(plan, argv=plan.argv + list(readout.server_args))
 

@@ -15,6 +15,7 @@ from llem.models.source import model_source
 from llem.registry import backend_info, load_object
 from llem.serving.plan import ServerPlan
 from llem.workload.loadgen import RequestInput
+from llem.workload.chat_tokens import chat_requests
 from llem.workload.prompts import build_requests, source_texts
 
 
@@ -23,6 +24,11 @@ def build_inputs(spec, plan=None) -> list[RequestInput]:
     w = spec.workload
     if w.source == "synthetic":
         return [RequestInput(r.id, r.input_ids, w.output_tokens) for r in synthetic_requests(spec)]
+    if w.source == "chat":  # templated token ids (llem/workload/chat_tokens.py); dataset lengths: each its own cap
+        fixed = (plan or ServerPlan).fixed_length
+        own = ("max_tokens", "min_tokens") if w.output_lengths == "dataset" and "min_tokens" in fixed else ("max_tokens",)
+        return [RequestInput(r.id, r.input_ids, r.reply_tokens if w.output_lengths == "dataset" else w.output_tokens,
+                             length_fields=own) for r in chat_requests(w, spec.model)[0]]
     prompts = text_prompts(w)
     if w.endpoint == "chat":
         fields = (plan or ServerPlan).chat_length_fields
@@ -82,6 +88,11 @@ def _counted(spec) -> bool:
 def describe_prompts(spec, plan=None) -> str:
     """What the prompts are, for the result's effective settings."""
     w = spec.workload
+    if w.source == "chat":
+        lengths = ("each request's dataset reply length (tokens, capped at workload.output_tokens)"
+                   if w.output_lengths == "dataset" else f"workload.output_tokens={w.output_tokens} for every request")
+        return (f"conversations from workload.path={w.path}, templated once with the model's chat template into token ids "
+                f"(llem/workload/chat_tokens.py), sent to /v1/completions; output length: {lengths}")
     if w.source == "synthetic":
         return (f"token-id prompts of exactly workload.input_tokens={w.input_tokens} ids (seeded by workload.seed={w.seed}; "
                 f"the tokenizer's vocabulary without special ids), checked against the server's usage.prompt_tokens")

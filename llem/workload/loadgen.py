@@ -44,14 +44,19 @@ ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 @dataclass
 class RequestInput:
     id: str
-    prompt: Union[str, list[int]]  # text, or token ids (completions only)
+    prompt: Union[str, list[int], list[dict]]  # text, token ids (completions only), or chat messages (chat only)
     max_tokens: int
     endpoint: str = "completions"  # or "chat": the prompt goes as one user message
     length_fields: tuple[str, ...] = ("max_tokens",)  # body fields set to max_tokens (chat: the server's name for it)
     prompt_tokens: Optional[int] = None  # the client's own count of the prompt's tokens (token ids: their number)
+    keep_text: bool = False  # keep the answer's text (RequestOutput.text: a multi-turn session's next history)
+
+    @property
+    def is_messages(self) -> bool:
+        return isinstance(self.prompt, list) and bool(self.prompt) and isinstance(self.prompt[0], dict)
 
     def __post_init__(self):
-        if self.prompt_tokens is None and isinstance(self.prompt, list):
+        if self.prompt_tokens is None and isinstance(self.prompt, list) and not self.is_messages:
             self.prompt_tokens = len(self.prompt)
 
     @property
@@ -61,7 +66,8 @@ class RequestInput:
     def body(self, model: str) -> dict:
         """The request's own fields; sampling and fixed-length fields come from LoadSettings.extra_body."""
         if self.endpoint == "chat":
-            body = {"model": model, "messages": [{"role": "user", "content": self.prompt}]}
+            messages = self.prompt if self.is_messages else [{"role": "user", "content": self.prompt}]
+            body = {"model": model, "messages": messages}
         else:
             body = {"model": model, "prompt": self.prompt}
         body.update({name: self.max_tokens for name in self.length_fields})
@@ -137,6 +143,9 @@ def _chunk_tokens(obj: dict) -> int:
 
 def _take_chunk(out: RequestOutput, obj: dict, now: float) -> None:
     tokens, listed = chunk_count(obj)
+    if out.text is not None:  # kept for a multi-turn session's history
+        for choice in obj.get("choices") or []:
+            out.text += (choice.get("delta") or {}).get("content") or choice.get("text") or ""
     if tokens:
         out.chunk_s.append(now)
         out.chunk_tokens.append(tokens)
@@ -147,6 +156,9 @@ def _take_chunk(out: RequestOutput, obj: dict, now: float) -> None:
     if usage:
         out.usage_prompt_tokens = usage.get("prompt_tokens")
         out.usage_completion_tokens = usage.get("completion_tokens")
+        out.usage = usage  # kept whole: the engine's reader finds its cached-token count in it
+    if isinstance(obj.get("timings"), dict):
+        out.timings = obj["timings"]
 
 
 async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:
@@ -227,7 +239,8 @@ async def run_async(base_url: str, model: str, inputs: list[RequestInput], load:
             if delay > 0:
                 await asyncio.sleep(delay)
             out = RequestOutput(id=inp.id, scheduled_s=offset, client_prompt_tokens=inp.prompt_tokens, shard=shard,
-                                expected_prompt_tokens=len(inp.prompt) if isinstance(inp.prompt, list) else None)
+                                max_tokens=inp.max_tokens, text="" if inp.keep_text else None,
+                                expected_prompt_tokens=len(inp.prompt) if isinstance(inp.prompt, list) and not inp.is_messages else None)
             outputs.append(out)
             await slots.acquire()
             state["in_flight"] += 1

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from llem.errors import UserError
+from llem.workload.chat import chat_path, read_chat
+from llem.workload.chat_tokens import chat_requests
+from llem.workload.prefix import prefix_prompts
 from llem.workload.request import Request
 
 _DATA = Path(__file__).parent / "data" / "prompts.jsonl"
@@ -55,6 +58,8 @@ def validate_source(workload) -> None:
     """Cheap check of a user file before any model loads."""
     if workload.source == "jsonl":
         read_jsonl(str(Path(workload.path).expanduser()))
+    if workload.source == "chat":
+        read_chat(chat_path(workload))
 
 
 def build_requests(
@@ -62,12 +67,19 @@ def build_requests(
     encode: Callable[[str], list[int]],
     vocab_size: int,
     special_ids: Sequence[int] = (),
+    model=None,
 ) -> list[Request]:
-    """Turn the workload settings into token-level requests, identical for every engine."""
+    """Turn the workload settings into token-level requests, identical for every engine (source=chat: the
+    conversations templated with `model`'s tokenizer, llem/workload/chat_tokens.py)."""
+    if workload.source == "chat":
+        return [Request(id=r.id, prompt=None, input_ids=r.input_ids) for r in chat_requests(workload, model)[0]]
     if workload.source == "synthetic":
         rng = random.Random(workload.seed)
         banned = set(special_ids)
         allowed = [i for i in range(min(vocab_size, 1 << 20)) if i not in banned]
+        if workload.prefix_share > 0:  # llem/workload/prefix.py; share 0 keeps the draws below unchanged
+            return [Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=ids)
+                    for i, ids in enumerate(_prefix_ids(workload, allowed))]
         return [
             Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=[rng.choice(allowed) for _ in range(workload.input_tokens)])
             for i in range(workload.num_prompts)
@@ -79,3 +91,22 @@ def build_requests(
         ids = encode(text)[: workload.input_tokens]
         requests.append(Request(id=f"{workload.source}-{i:05d}", prompt=text, input_ids=ids))
     return requests
+
+
+def _prefix_ids(workload, allowed: list[int]) -> list[list[int]]:
+    try:
+        return prefix_prompts(workload.num_prompts, workload.input_tokens, workload.prefix_share,
+                              workload.prefix_group_size, allowed, workload.seed)
+    except ValueError as exc:  # more groups than the vocabulary has first ids
+        raise UserError(f"workload.prefix_group_size={workload.prefix_group_size} with workload.num_prompts="
+                        f"{workload.num_prompts} needs more distinct prefixes than this vocabulary allows ({exc}): "
+                        f"give a larger workload.prefix_group_size.") from None
+
+
+def dataset_record(spec) -> dict:
+    """{"dataset": how a chat file became the requests} for result.json's `requests`; {} for other sources."""
+    if spec.workload.source != "chat":
+        return {}
+    record = dict(chat_requests(spec.workload, spec.model)[1])
+    record["output_lengths"] = spec.workload.output_lengths
+    return {"dataset": record}

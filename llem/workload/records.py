@@ -40,6 +40,10 @@ class RequestOutput:
     client_prompt_tokens: Optional[int] = None  # the client's own count of the prompt's tokens (None: not counted)
     token_ids_listed: bool = False  # the server listed token ids per chunk: chunk_tokens is exact
     shard: int = 0  # the client process that sent it
+    usage: Optional[dict] = None  # the server's last `usage` object as sent (its prompt_tokens_details: cached tokens)
+    text: Optional[str] = None  # the answer's text, where the request asked to keep it (multi-turn sessions)
+    max_tokens: Optional[int] = None  # the request's own output cap (None: workload.output_tokens)
+    timings: Optional[dict] = None  # llama-server's `timings` object of the last chunk that had one (cache_n)
 
     @property
     def ok(self) -> bool:

@@ -18,4 +18,5 @@ ENGINE = Engine(
     # llama-server's (backend.server=llama-server) slot-time counters; llama-cpp-python's server has none
     phase_series=SERIES,
     phase_reader="llem.backends.llamacpp.server_metrics:phase_share",
+    prefix_cache="llem.backends.llamacpp.prefix_cache:readout",
 )

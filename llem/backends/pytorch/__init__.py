@@ -9,4 +9,5 @@ ENGINE = Engine(
     extra="pytorch",
     modules=("torch", "transformers"),
     packages=("transformers", "accelerate"),
+    prefix_cache="llem.backends.pytorch.prefix_cache:readout",
 )

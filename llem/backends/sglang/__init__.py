@@ -16,4 +16,5 @@ ENGINE = Engine(
     # SGLang 0.5.16 has no usage reporting of its own to turn off (its wheel's only telemetry is OpenTelemetry
     # tracing, off unless --enable-trace); its Hub downloads are covered by HF_HUB_DISABLE_TELEMETRY.
     telemetry_off={},
+    prefix_cache="llem.backends.sglang.prefix_cache:readout",
 )

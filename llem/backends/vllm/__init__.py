@@ -26,4 +26,5 @@ ENGINE = Engine(
         # no packet is sent, but it is a connect to the internet): on one machine its processes meet on loopback
         "VLLM_HOST_IP": "127.0.0.1",
     },
+    prefix_cache="llem.backends.vllm.prefix_cache:readout",
 )

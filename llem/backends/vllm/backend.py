@@ -8,6 +8,7 @@ import os
 from llem.backends.base import Backend, Generation
 from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
+from llem.backends.vllm.prefix_cache import offline_cached
 from llem.errors import UserError, did_you_mean
 from llem.models.source import ModelSource, model_source
 from llem.workload.request import Request
@@ -70,7 +71,7 @@ class VllmBackend(Backend[VllmConfig]):
             lambda group: self.llm.generate([{"prompt_token_ids": list(r.input_ids)} for r in group], self.sampling,
                                             use_tqdm=False),
             lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
-            lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results], offline_cached)
 
     def describe(self) -> dict:
         cfg = self.llm.llm_engine.vllm_config
