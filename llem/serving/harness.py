@@ -349,7 +349,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after, series, reader),
-    cache_counters = counter_delta(cache_before, read_counters(spec, url) if cache_before else None)
+               prefix_cache_hits=server_hits(spec, run.outputs, cache, cache_counters),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     return win, flags + client_flags, run.outputs

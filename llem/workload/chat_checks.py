@@ -5,7 +5,7 @@ Plain rules (no engine import): the spec may import this module."""
 from __future__ import annotations
 
 from llem.errors import UserError
-from llem.workload.server_checks import TOKEN_ID_SERVERS
+from llem.registry import engine, engines
 
 
 def check_chat_workload(w) -> None:
@@ -41,6 +41,7 @@ def check_sessions(w) -> None:
 
 def check_chat_job(spec) -> None:
     w = spec.workload
-    if w.source == "chat" and w.mode == "server" and spec.backend_name not in TOKEN_ID_SERVERS:
+    if w.source == "chat" and w.mode == "server" and "ids" not in engine(spec.backend_name).prompts:
+        takes = [n for n, e in engines().items() if "ids" in e.prompts]
         raise UserError(f"workload.source=chat in server mode sends token ids, which the backend={spec.backend_name} server "
-                        f"does not take: use backend=vllm or sglang, or workload.mode=offline.")
+                        f"does not take: use backend={' or '.join(takes)}, or workload.mode=offline.")
