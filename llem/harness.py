@@ -135,7 +135,8 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
     w = window_metrics(wall, len(requests) * len(gens), sum(g.total_input_tokens for g in gens),
                        sum(g.total_output_tokens for g in gens), m.total_j, baseline.get("power_w"),
                        spec.energy.grid_intensity_g_per_kwh)
-    w.update(index=r, started_unix_s=started, passes=len(gens), batch_latency_s=[b.latency_s for b in batches],
+    w.update(index=r, started_unix_s=started, passes=len(gens), batch_requests=[b.requests for b in batches],
+             batch_latency_s=[b.latency_s for b in batches],
              batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict())
     return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from llem.backends.base import Backend, BatchRecord, Generation
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, context_length
 from llem.backends.llamacpp.layout import flash_attn
+from llem.backends.llamacpp.precision import loaded_precision
 from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
 from llem.models.gguf import resolve_gguf
@@ -210,6 +211,8 @@ class LlamaCppBackend(Backend):
                 "sampling": "greedy" if sampling.temperature == 0 else
                             f"top_k={sampling.top_k or 'off'} top_p={sampling.top_p} temperature={sampling.temperature} seed={s['seed']}",
                 "kv_cache_reuse": "none: the context is reset before every request",
+                "kv_cache_dtype": s["type_k"] or "f16",
+                **loaded_precision(self.gguf_path, llm.metadata, lib.llama_model_size(model), lib.llama_model_n_params(model)),
             },
             "model": {
                 "gguf": str(self.gguf_path),
