@@ -63,6 +63,7 @@ def render(result: dict, run_dir) -> None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
     else:
         est = " [yellow](estimate)[/yellow]" if record_is_estimate(result) else ""
+        est += f" (scope {m['energy_scope']})" if m.get("energy_scope") else ""  # what the joules count: gpu, gpu+cpu+dram
         t.add_row("J / output token" + est, _ci(st["energy_j_per_output_token"], ".4g") + _bound(result, "energy_j_per_output_token"))
         t.add_row("  dynamic (− idle)" + est, _ci(st["dynamic_energy_j_per_output_token"], ".4g") + _bound(result, "dynamic_energy_j_per_output_token"))
         t.add_row("energy / window" + est, f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({meter_label(result)})")

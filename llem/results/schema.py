@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import llem
-from llem.results.basis import meter_is_estimate
+from llem.results.basis import meter_is_estimate, record_scope
 from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
 from llem.results.metrics import STAT_FIELDS
@@ -65,6 +65,9 @@ def _headline(measured: Measured) -> dict:
         "co2e_g": mean("co2e_g"),
         "energy_reason": reason,
         "energy_basis": energy_basis(measured.meter) if n else None,
+        # what the joules count ("gpu", "gpu+cpu+dram", ...): from the meters the job resolved (energy=auto adds
+        # RAPL wherever it is readable); results of different scope are not comparable
+        "energy_scope": record_scope(measured.windows) if n else None,
         "output_tokens_per_s": mean("output_tokens_per_s"),
         "requests_per_s": mean("requests_per_s"),
         "window_duration_s": mean("duration_s"),
