@@ -131,20 +131,23 @@ def bracketed(m: Measurement, t_open: float, t_close: float, unix_open: float) -
             alignment[key] = dict(own, method="bracketed: not measured")
             continue
         found = _between_updates(m, key)
+        step = 0.0
         if found is not None:
             joules, b, e = found
+        elif own.get("interval_monotonic_s"):  # a composite's part read at once on a fast counter (RAPL, ~1 ms)
+            t0, t1 = own["interval_monotonic_s"]
+            joules, b, e = value, {"t_s": t0, "aligned": False}, {"t_s": t1, "aligned": False}
         else:  # edges read at once (no update in time): the counter's difference over the reads' span
             b, e = own.get("begin") or {}, own.get("end") or {}
             joules = value - (own.get("begin_correction_j") or 0.0) - (own.get("end_correction_j") or 0.0)
+            step = 2 * (m.update_period_s or 0.0)  # up to one counter step per edge
         span = (e.get("t_s") or 0.0) - (b.get("t_s") or 0.0)
         if span <= 0:
             return _fallback(m, t_open, t_close, unix_open)
         power = joules / span
         uncovered = abs(b["t_s"] - start) + abs(stop - e["t_s"])  # zero for the bounding device
         energy[key] = joules + power * (duration - span)
-        timing = abs(power) * (b.get("half_width_s", 0.0) + e.get("half_width_s", 0.0))
-        if not (b.get("aligned") and e.get("aligned")) and m.update_period_s:
-            timing += abs(power) * 2 * m.update_period_s  # read at once: up to one step per edge
+        timing = abs(power) * (b.get("half_width_s", 0.0) + e.get("half_width_s", 0.0) + step)
         spread = timing + abs(power) * uncovered
         low, high = low - spread, high + spread
         alignment[key] = {"method": "bracketed", "window": "between counter updates", "open_s": t_open,

@@ -136,3 +136,15 @@ def test_on_the_replayed_counter_the_bracket_finds_the_truth_without_waiting(tmp
     assert m.duration_s == pytest.approx(0.73, abs=0.2)
     assert m.energy_j["gpu0"] == pytest.approx(POWER_W * m.duration_s, abs=1.5)  # vs up to 30 J per edge read at once
     meter.close()
+
+
+def test_a_composites_rapl_part_keeps_the_bracket_and_adds_only_its_uncovered_stretch():
+    """RAPL in a composite meter reads at once (~1 ms counter): its interval comes from the composite, and the
+    window stays bracketed (it fell back to an unbounded rescale when RAPL had no edges of its own)."""
+    m = _measurement(330.0, 10.05, 11.15)
+    m.energy_j["cpu-package-0"] = 50.0
+    m.alignment["cpu-package-0"] = {"covered_s": 1.0, "interval_monotonic_s": [10.06, 11.06]}
+    b = bracketed(m, 10.0, 11.1, 1000.0)
+    assert b.alignment["gpu0"]["method"] == "bracketed" and b.residual_j is not None
+    assert b.energy_j["cpu-package-0"] == pytest.approx(50.0 * 1.1)
+    assert b.residual_j["high"] == pytest.approx(0.9 + 50.0 * (0.01 + 0.09))
