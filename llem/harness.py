@@ -5,6 +5,7 @@ statistics. Engine-agnostic: the engine is a Backend (llem/backends/base.py)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Optional
 
 from llem.energy.baseline import close_baseline
@@ -108,9 +109,17 @@ def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Option
         for r in range(len(full)):
             ctx.progress(f"measuring prefill-only window {r + 1}/{len(full)}")
             windows.append(_window(ctx, backend, requests, baseline, r, target_s, "prefill")[0])
+        # the same prompts cut to half, the same calls: the fixed per-call part of prefill apart from the per-token one
+        short = [replace(q, prompt=None, input_ids=q.input_ids[:max(1, len(q.input_ids) // 2)]) for q in requests]
+        ctx.progress("prefill-only warmup at half the prompt length")
+        backend.warmup(short)
+        halves = []
+        for r in range(len(full)):
+            ctx.progress(f"measuring prefill-only window {r + 1}/{len(full)} at half the prompt length")
+            halves.append(_window(ctx, backend, short, baseline, r, target_s, "prefill-short")[0])
     finally:
         backend.rebind(spec)
-    return phase_split(full, windows, len(requests))
+    return phase_split(full, windows, len(requests), halves)
 
 
 def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s: Optional[float],
@@ -138,8 +147,9 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
     w = window_metrics(wall, len(requests) * len(gens), sum(g.total_input_tokens for g in gens),
                        sum(g.total_output_tokens for g in gens), m.total_j, baseline.get("power_w"),
                        spec.energy.grid_intensity_g_per_kwh)
-    w.update(index=r, started_unix_s=started, passes=len(gens), batch_latency_s=[b.latency_s for b in batches],
-             batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict(), prefix_cache_hits=offline_hits(spec, gens))
+    w.update(index=r, started_unix_s=started, passes=len(gens), batch_requests=[b.requests for b in batches],
+             batch_latency_s=[b.latency_s for b in batches], batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict(),
+             prefix_cache_hits=offline_hits(spec, gens))
     return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 
 

@@ -21,6 +21,7 @@ from llem.host_load import HostLoad, host_flags
 from llem.interrupt import note_window
 from llem.registry import backend_info
 from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
+from llem.results.scope_guard import refuse_mixed_scope
 from llem.warm import WarmEngines
 
 Progress = Callable[[str], None]
@@ -52,6 +53,7 @@ def job_context(spec, run_dir: Path, progress: Optional[Progress] = None,
     held = WarmEngines() if own else warm
     meter = create_meter(spec.energy, device, gpus)
     try:
+        refuse_mixed_scope(spec, meter)  # before the engine loads (llem/results/scope_guard.py)
         with applied(spec.hardware, metered_gpus(device, gpus)[1]) as settings:  # restored when the job ends, however it ends
             yield JobContext(spec, Path(run_dir), device, gpus, meter, held, progress or (lambda _msg: None), settings)
     finally:

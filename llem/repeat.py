@@ -4,8 +4,12 @@ confidence interval is tight, cooldowns that wait for the idle baseline, drift d
 - Window length: a window repeats full passes over the workload until it lasts run.min_window_s;
   unset, a job whose meter has a counter period gets run.min_window_updates periods (50 x NVIDIA's
   100 ms counter: 5 s), and a job without one keeps one pass.
-- Target interval: with run.target_ci_pct, windows are added after run.repeats until the 95%
-  t-interval of run.objective's metric is within that percentage of its mean, or run.max_repeats.
+- Target interval: with run.target_ci_pct, two stages (Stein's): the first run.repeats windows fix,
+  from their spread, how many windows the 95% t-interval of run.objective's metric needs to be
+  within that percentage of its mean (at most run.max_repeats), and exactly that many are measured;
+  the later windows' values never decide when to stop. Stopping as soon as the interval looked
+  tight (the rule before) is optional stopping: its "95%" interval covered 90-92%
+  (benchmarks/coverage_sim.py, docs/benchmarks.md).
 - Cooldown: with run.cooldown=baseline (the default), before each window after the first the
   meter's power over short slices is compared with the idle baseline; the window starts once it is
   within max(5%, 5 W) of it, or after run.cooldown_max_s (recorded either way).
@@ -44,26 +48,49 @@ def metric_of(objective: str, records: list[dict]) -> Optional[str]:
     return None
 
 
-def ci_pct(values: list[float]) -> Optional[float]:
-    """The 95% CI half-width as a percentage of the mean; None below two values or at a zero mean."""
-    stats = summarize(values)
+def first_stage(run) -> Optional[int]:
+    """How many windows the two-stage rule's first stage takes (None: no target, a fixed count)."""
+    return run.repeats if run.target_ci_pct is not None else None
+
+
+def ci_pct(values: list[float], stage: Optional[int] = None) -> Optional[float]:
+    """The 95% CI half-width as a percentage of the mean (two-stage: Stein's where wider); None below two
+    values or at a zero mean."""
+    stats = summarize(values, stage)
     if not stats or stats["ci95_high"] is None or not stats["mean"]:
         return None
     return 100 * (stats["ci95_high"] - stats["mean"]) / abs(stats["mean"])
 
 
+def planned_windows(run, records: list[dict], objective: str) -> Optional[int]:
+    """Stage one's plan: the windows the target needs, from the first run.repeats windows' mean and spread
+    (Stein's two-stage rule): ceil((t_0.975(n0 - 1) * CV0 / target)^2), between run.repeats and
+    run.max_repeats. None before stage one is complete or without a target or a measured metric."""
+    n0 = run.repeats
+    if run.target_ci_pct is None or len(records) < n0:
+        return None
+    first = records[:n0]
+    metric = metric_of(objective, first)
+    if metric is None:
+        return None
+    stats = summarize([r[metric] for r in first])
+    if n0 < 2 or not stats or stats["std"] is None or not stats["mean"]:
+        return max(n0, min(run.max_repeats, 2)) if n0 < 2 else n0
+    need = (t975(n0 - 1) * stats["std"] / abs(stats["mean"]) * 100 / run.target_ci_pct) ** 2
+    return max(n0, min(run.max_repeats, math.ceil(need)))
+
+
 def keep_going(run, records: list[dict], objective: str) -> bool:
-    """Whether to measure another window."""
+    """Whether to measure another window: run.repeats, then (with run.target_ci_pct) up to stage one's plan."""
     n = len(records)
     if n < run.repeats:
         return True
     if run.target_ci_pct is None or n >= run.max_repeats:
         return False
-    metric = metric_of(objective, records)
-    if metric is None:
+    plan = planned_windows(run, records, objective)
+    if plan is None:
         return False  # nothing to tighten: the outcome says why
-    pct = ci_pct([r[metric] for r in records])
-    return pct is None or pct > run.target_ci_pct
+    return n < plan
 
 
 def drift(values: list[float]) -> Optional[dict]:
@@ -85,10 +112,13 @@ def outcome(run, records: list[dict], objective: str) -> dict:
     """The result's `repeatability` record: windows, interval reached, target met or why not, drift."""
     metric = metric_of(objective, records)
     values = [r[metric] for r in records] if metric else []
-    pct = ci_pct(values) if values else None
+    pct = ci_pct(values, first_stage(run)) if values else None
     out = {"metric": metric, "windows": len(records), "ci95_half_pct": pct, "target_ci_pct": run.target_ci_pct,
            "max_repeats": run.max_repeats, "met": None, "reason": None, "drift": drift(values) if values else None,
-           "passes_per_window": [r.get("passes", 1) for r in records]}
+           "passes_per_window": [r.get("passes", 1) for r in records],
+           "planned_windows": planned_windows(run, records, objective), "first_stage_windows": first_stage(run),
+           "rule": "two-stage (Stein): the first run.repeats windows fix how many are measured" if run.target_ci_pct
+           is not None else None}
     if run.target_ci_pct is None:
         out["reason"] = "run.target_ci_pct not set: run.repeats windows"
     elif metric is None:

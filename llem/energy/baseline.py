@@ -44,6 +44,8 @@ def _idle_window(meter, synchronize, seconds: float, name: str, sleep=time.sleep
 def _device_seconds(m, key: str) -> float:
     """How long this device's joules cover: update-to-update where both edges were aligned."""
     a = (m.alignment or {}).get(key)
+    if a and a.get("covered_s"):  # a composite meter's part read at once (RAPL): its own interval
+        return a["covered_s"]
     if a and a["begin"]["aligned"] and a["end"]["aligned"] and a.get("end_extended_to_update"):
         return a["end"]["t_s"] - a["begin"]["t_s"]
     return m.duration_s

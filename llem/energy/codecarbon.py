@@ -8,15 +8,40 @@ country code only satisfies the offline tracker (no network lookup is made).
 
 from __future__ import annotations
 
+import os
+from typing import Optional, Union
+
 from llem.energy.base import Measurement, Meter
+from llem.errors import UserError
+from llem.visible_devices import parse_visible_devices
 
 _KWH_TO_J = 3.6e6
+
+
+def system_gpu_ids(gpus: list[int], visible: Optional[str]) -> list[Union[int, str]]:
+    """The job's logical CUDA indices as CodeCarbon's gpu_ids expects them: an integer is an index into all
+    the machine's GPUs (NVML's order), so each logical GPU becomes its CUDA_VISIBLE_DEVICES entry (a system
+    index, or a UUID, which CodeCarbon matches by prefix); unset, logical and system indices agree."""
+    entries = parse_visible_devices(visible)
+    if entries is None:
+        return list(gpus)
+    out: list[Union[int, str]] = []
+    for g in gpus:
+        if not 0 <= g < len(entries):
+            raise UserError(f"the job uses GPU {g} but CUDA_VISIBLE_DEVICES={visible} lists {len(entries)} GPU(s): "
+                            f"CodeCarbon cannot be told which GPU to estimate; list the job's GPUs there.")
+        out.append(int(entries[g]) if entries[g].isdigit() else entries[g])
+    return out
 
 
 class CodeCarbonMeter(Meter):
     name = "codecarbon"
 
-    def __init__(self, gpus: list[int], country: str | None = None, tracker=None, output_dir: str | None = None):
+    def __init__(self, gpus: list[int], country: str | None = None, tracker=None, output_dir: str | None = None,
+                 visible: Optional[str] = None):
+        if visible is None:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        self.system_gpu_ids = system_gpu_ids(list(gpus), visible)
         if tracker is None:
             import tempfile
 
@@ -24,7 +49,7 @@ class CodeCarbonMeter(Meter):
 
             tracker = OfflineEmissionsTracker(
                 country_iso_code=country or "USA", save_to_file=False, log_level="error",
-                gpu_ids=list(gpus) or None, output_dir=output_dir or tempfile.gettempdir())
+                gpu_ids=self.system_gpu_ids or None, output_dir=output_dir or tempfile.gettempdir())
         self.tracker = tracker
         self.country = country
         self.gpus = list(gpus)
@@ -53,7 +78,8 @@ class CodeCarbonMeter(Meter):
         return {"meter": self.name, "estimate": True,
                 "measures": "CodeCarbon OfflineEmissionsTracker tasks: CPU and RAM figures are modelled "
                             "estimates (TDP/RAM-size models unless CodeCarbon found RAPL), not counter readings",
-                "country_iso_code": self.country or "USA (placeholder; CodeCarbon's emissions are not used)"}
+                "country_iso_code": self.country or "USA (placeholder; CodeCarbon's emissions are not used)",
+                "gpu_ids": self.system_gpu_ids}
 
     def close(self) -> None:
         try:

@@ -34,12 +34,14 @@ class MissingPart(Meter):
 class CompositeMeter(Meter):
     """Sum of parts; per-device keys from every part. The total is None unless every part measured."""
 
-    def __init__(self, parts: list[Meter], notes: list[str] | None = None):
+    def __init__(self, parts: list[Meter], notes: list[str] | None = None, clock=time.monotonic):
         if not parts:
             raise ValueError("a composite meter needs at least one part")
         self.parts = parts
         self.notes = notes or []
         self.name = "+".join(p.name for p in parts)
+        self._opened: dict[str, list] = {}
+        self.clock = clock  # the parts' clock: tests replay counters on virtual time
 
     @property
     def update_period_s(self):
@@ -49,17 +51,32 @@ class CompositeMeter(Meter):
 
     def begin(self, window: str, align: bool = True) -> None:
         # Reverse order at the end, so the slowest reader (the GPU, first) brackets the others.
+        opened = []
         for p in self.parts:
             p.begin(window, align)
+            opened.append(self.clock())  # a part that reads at once (RAPL) read just before this
+        self._opened[window] = opened
 
     def end(self, window: str, align: bool = True) -> Measurement:
-        ms = [p.end(window, align) for p in reversed(self.parts)][::-1]
+        closed = []
+        for p in reversed(self.parts):
+            closed.append(self.clock())  # ... and just after this
+            closed[-1] = (closed[-1], p.end(window, align))
+        ms = [m for _, m in closed][::-1]
+        ends = [t for t, _ in closed][::-1]
+        opened = self._opened.pop(window, None) or [None] * len(ms)
         energy, raw, alignment, flags = {}, {}, {}, []
-        for m in ms:
+        for m, t0, t1 in zip(ms, opened, ends):
             energy.update(m.energy_j)
             raw.update(m.raw)
             alignment.update(m.alignment)
             flags += m.flags
+            # a part's devices cover the part's own interval, not the composite's longest: RAPL's joules over
+            # the GPU's update-to-update time would make its idle power ~1% low
+            span = m.interval_monotonic_s or ([t0, t1] if t0 is not None else None)
+            for key in m.energy_j:
+                if key not in m.alignment:
+                    alignment[key] = {"covered_s": m.duration_s, "interval_monotonic_s": span}
         total = None if any(m.total_j is None for m in ms) else sum(m.total_j for m in ms)
         residual = None
         if total is not None:

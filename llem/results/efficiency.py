@@ -30,12 +30,18 @@ def _scaled(peak: Peak, n_gpus: int) -> Peak:
                    memory_b_s=peak.memory_b_s * n_gpus)
 
 
-def _prefill_s(window: dict) -> Optional[float]:
-    """The window's prefill time where every engine call reported its time to first token."""
-    ttft = window.get("batch_ttft_s") or []
-    if not ttft or len(ttft) != len(window.get("batch_latency_s") or []) or any(t is None for t in ttft):
-        return None
-    return float(sum(ttft))  # offline engine calls run one after another
+def _call_sizes(w: dict, prompts: int) -> tuple[Optional[list[int]], Optional[str]]:
+    """One pass's engine calls, as requests per call, from the window's per-call records."""
+    sizes = w.get("batch_requests")
+    if not sizes:
+        return None, "the window has no per-call batch record (batch_requests): the batch the engine ran is unknown"
+    passes = max(1, int(w.get("passes", 1)))
+    per_pass = len(sizes) // passes
+    first = list(sizes[:per_pass])
+    if len(sizes) % passes or sum(first) != prompts:
+        return None, (f"the window's {len(sizes)} engine calls ({sum(sizes)} requests) are not {passes} passes "
+                      f"over the {prompts} prompts: the batch the engine ran is unknown")
+    return first, None
 
 
 def roofline_record(spec, measured: Measured, environment: dict) -> dict:
@@ -54,8 +60,7 @@ def roofline_record(spec, measured: Measured, environment: dict) -> dict:
         shape = Shape.from_config(cfg)
     except (KeyError, TypeError, ValueError) as exc:
         return _unavailable(f"config.json lacks a Llama-family field ({exc})")
-    gguf = spec.model.gguf_type or ("f16" if spec.backend_name == "llamacpp" else None)
-    precision = precision_of(measured.engine.get("effective_settings") or {}, gguf)
+    precision = precision_of(measured.engine.get("effective_settings") or {}, cfg.get("torch_dtype") or cfg.get("dtype"))
     if precision.weight_bytes is None or precision.kv_bytes is None:
         return _unavailable(f"bytes per weight or cache element unknown ({precision.note})")
     peak = _scaled(peak, max(1, len(measured.gpus)))
@@ -81,14 +86,14 @@ def _mean(values: list) -> Optional[float]:
 
 def _window(shape: Shape, precision, peak: Peak, w: dict, input_tokens: list[int], output_tokens: int,
             phase_prefill_s: Optional[float]) -> dict:
-    """One window's utilisation, per pass over the workload (a window may hold several)."""
+    """One window's utilisation, per pass over the workload (a window may hold several). The prefill time
+    is run.phases' mean prefill-only pass for every engine (llem/results/roofline.py)."""
     passes = w.get("passes", 1)
-    calls = len(w.get("batch_latency_s") or []) or 1
-    batch = max(1, round(w["requests"] / calls))  # requests per engine call, as this window ran them
-    work = window_work(shape, input_tokens, output_tokens, batch, precision.weight_bytes, precision.kv_bytes)
-    prefill = _prefill_s(w)
-    prefill = prefill / passes if prefill is not None else phase_prefill_s
-    out = utilisation(work, w["duration_s"] / passes, prefill, peak, precision)
-    if prefill is not None and prefill == phase_prefill_s:
+    sizes, why = _call_sizes(w, len(input_tokens))
+    if sizes is None:
+        return {"mfu_prefill": None, "mbu_decode": None, "mbu_decode_bound": None, "reason": why, "batch": None}
+    work = window_work(shape, input_tokens, output_tokens, sizes, precision.weight_bytes, precision.kv_bytes)
+    out = utilisation(work, w["duration_s"] / passes, phase_prefill_s, peak, precision)
+    if phase_prefill_s is not None:
         out["prefill_s_source"] = "run.phases: mean prefill-only pass"
-    return dict(out, batch=batch)
+    return dict(out, batch=max(sizes), calls=sizes)

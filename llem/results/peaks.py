@@ -2,12 +2,14 @@
 
 These are the denominators of MFU and MBU (llem/results/roofline.py). They are datasheet figures,
 named as such in every result: a card at a lower power limit or clock reaches less. Matched by
-the GPU name NVML reports (the first entry whose every word appears in it, case aside; most
+the GPU name NVML reports (the first entry whose every word is a whole word of it, split at
+anything not a letter or digit, case aside: "NVIDIA GH200" is not an H200; most
 specific first: "NVIDIA A100-PCIE-40GB", "NVIDIA H100 80GB HBM3", "NVIDIA H200").
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -52,8 +54,8 @@ def peak_for(gpu_name: Optional[str]) -> Optional[Peak]:
     """The datasheet peak of the GPU NVML names `gpu_name`; None where llem has no figures for it."""
     if not gpu_name:
         return None
-    name = gpu_name.upper()
+    words = set(re.split(r"[^A-Z0-9]+", gpu_name.upper()))  # whole words: "GH200" is not "H200"
     for needed, peak in PEAKS:
-        if all(word.upper() in name for word in needed):
+        if all(word.upper() in words for word in needed):
             return peak
     return None

@@ -23,11 +23,13 @@ def _ci(stat: dict | None, spec: str = ".3g") -> str:
 
 
 def _bound(result: dict, field: str) -> str:
-    """The uncertainty budget's expanded bound (k=2), where the result has one (schema 2)."""
+    """The uncertainty budget's expanded bound (95%, k = t(nu_eff); k=2 in results before it), where the
+    result has one (schema 2)."""
     u = ((result.get("energy") or {}).get("uncertainty") or {}).get(field)
     if not u or u.get("relative_expanded") is None:
         return ""
-    return f"  [dim](± {u['expanded']:.2g} budget, k=2: {u['relative_expanded']:.1%})[/dim]"
+    k = u.get("coverage_factor") or 2.0
+    return f"  [dim](± {u['expanded']:.2g} budget, k={k:.2g}: {u['relative_expanded']:.1%})[/dim]"
 
 
 def render(result: dict, run_dir) -> None:
@@ -71,6 +73,7 @@ def render(result: dict, run_dir) -> None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
     else:
         est = " [yellow](estimate)[/yellow]" if record_is_estimate(result) else ""
+        est += f" (scope {m['energy_scope']})" if m.get("energy_scope") else ""  # what the joules count: gpu, gpu+cpu+dram
         t.add_row("J / output token" + est, _ci(st["energy_j_per_output_token"], ".4g") + _bound(result, "energy_j_per_output_token"))
         t.add_row("  dynamic (− idle)" + est, _ci(st["dynamic_energy_j_per_output_token"], ".4g") + _bound(result, "dynamic_energy_j_per_output_token"))
         t.add_row("energy / window" + est, f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({meter_label(result)})")

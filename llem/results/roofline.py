@@ -11,9 +11,14 @@ The work model (stated in every result, docs/energy.md "Roofline"):
 - Bytes per decode step of a batch: every weight once (the LM head too; embedding rows are
   negligible), plus the KV cache of every sequence at its current length, plus the new K and V.
 - The first output token comes from the prefill pass; each later token is one decode step.
-- Prefill time: where the engine reports time to first token per call (llama.cpp offline), the
-  windows' TTFT; else, with run.phases=true, the mean prefill-only pass; otherwise unknown: MFU is
-  null and MBU is taken over the whole window (prefill included, so a lower bound, named so).
+- Prefill time, one definition for every engine: the mean prefill-only pass of run.phases=true
+  (the same prompts with one output token, llem/results/phases.py). Without it the prefill time is
+  unknown: MFU is null and MBU is taken over the whole window (prefill included, so a lower bound,
+  named so). An engine's own time to first token is not used: it exists for some engines only, and
+  it measured a different span (4.1% vs 6.9% MFU on one llama.cpp run).
+- Batch: the requests of each engine call as the window recorded them (`batch_requests`; 9 prompts
+  at batch 8 are calls of 8 and 1); an engine that schedules one call's requests in smaller decode
+  batches of its own (a vLLM max_num_seqs below the call) is counted as one batch.
 """
 
 from __future__ import annotations
@@ -79,15 +84,16 @@ class Work:
     decode_steps: int
 
 
-def window_work(shape: Shape, input_tokens: list[int], output_tokens: int, batch: int,
+def window_work(shape: Shape, input_tokens: list[int], output_tokens: int, batch,
                 weight_bytes: float, kv_bytes: float) -> Work:
-    """The work of one pass: prompts of `input_tokens` lengths in groups of `batch`, each request
-    generating `output_tokens`. weight_bytes / kv_bytes: bytes per parameter / per cache element."""
+    """The work of one pass: prompts of `input_tokens` lengths in groups of `batch` (one size for all, or
+    each group's size in order, e.g. [8, 1]), each request generating `output_tokens`.
+    weight_bytes / kv_bytes: bytes per parameter / per cache element."""
     per_token = 2.0 * shape.decoder_params
     weights = (shape.decoder_params + shape.head_params) * weight_bytes
     kv_token = shape.kv_elements_per_token() * kv_bytes
     pf = sum(per_token * n + _prompt_attention(shape, n) + 2.0 * shape.head_params for n in input_tokens)
-    groups = [input_tokens[i:i + batch] for i in range(0, len(input_tokens), max(batch, 1))]
+    groups = _groups(input_tokens, batch)
     pb = sum(weights + sum(g) * kv_token for g in groups)
     df = db = 0.0
     steps = 0
@@ -98,6 +104,18 @@ def window_work(shape: Shape, input_tokens: list[int], output_tokens: int, batch
             df += sum(per_token + 2.0 * shape.head_params + shape.attention_flops(c) for c in contexts)
             db += weights + sum(c * kv_token for c in contexts)  # the cache read, the new K/V written
     return Work(pf, pb, df, db, steps)
+
+
+def _groups(input_tokens: list[int], batch) -> list[list[int]]:
+    if isinstance(batch, int):
+        return [input_tokens[i:i + batch] for i in range(0, len(input_tokens), max(batch, 1))]
+    out, i = [], 0
+    for size in batch:
+        out.append(input_tokens[i:i + size])
+        i += size
+    if i != len(input_tokens):
+        raise ValueError(f"engine calls of {list(batch)} requests do not add up to the {len(input_tokens)} prompts")
+    return out
 
 
 def _prompt_attention(shape: Shape, n: int) -> float:
@@ -113,18 +131,35 @@ class Precision:
     note: str
 
 
-def precision_of(effective: dict, gguf_type: Optional[str]) -> Precision:
-    """Bytes per weight and per cache element from the engine's effective settings."""
+NO_QUANT = ("", "none", "null")
+
+
+def precision_of(effective: dict, config_dtype: Optional[str] = None) -> Precision:
+    """Bytes per weight and per cache element from the engine's effective settings (generic keys only):
+    `weight_bytes_per_param` (the loaded file's own mean, e.g. a GGUF's) or `weight_format` (a type name),
+    else `dtype` with `quantization`; `kv_cache_dtype` ("auto": the weights' dtype). A dtype of "auto"
+    is the checkpoint's (config_dtype; float32 checkpoints run in bfloat16, as vLLM and SGLang do). A
+    quantization llem has no byte count for leaves the weight bytes unknown, never the dtype's."""
     dtype = str(effective.get("dtype") or "").lower().removeprefix("torch.")
+    if dtype == "auto" and config_dtype:
+        dtype = str(config_dtype).lower().removeprefix("torch.")
+        dtype = "bfloat16" if dtype in ("float32", "fp32") else dtype
     quant = str(effective.get("quantization") or "").lower()
     kv = str(effective.get("kv_cache_dtype") or "auto").lower()
-    if gguf_type:
-        weight = BYTES.get(gguf_type.lower())
-        kv_b = BYTES.get(str(effective.get("type_k") or "f16").lower(), 2.0)
-        return Precision(weight, kv_b, "bf16", f"GGUF {gguf_type} weights, f16 compute")
-    weight = BYTES.get("fp8" if quant.startswith("fp8") else dtype)
+    per_param, fmt = effective.get("weight_bytes_per_param"), effective.get("weight_format")
+    if per_param or fmt:
+        weight = float(per_param) if per_param else BYTES.get(str(fmt).lower())
+        kv_b = BYTES.get(kv) if kv not in ("auto", "") else 2.0
+        source = effective.get("weight_precision_source") or "the engine's effective settings"
+        return Precision(weight, kv_b, "bf16", f"{fmt or 'weights'} ({weight if weight is None else round(weight, 4)} "
+                                               f"bytes per weight, from {source}), KV {kv}, f16/bf16 compute")
+    if quant.startswith("fp8"):
+        weight, compute = BYTES["fp8"], "fp8"
+    elif quant in NO_QUANT:
+        weight, compute = BYTES.get(dtype), "bf16"
+    else:
+        weight, compute = None, "bf16"
     kv_b = BYTES.get(kv) if kv not in ("auto", "") else weight
-    compute = "fp8" if quant.startswith("fp8") else "bf16"
     return Precision(weight, kv_b, compute, f"dtype {dtype or 'unknown'}, quantization {quant or 'none'}, KV {kv}")
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 import llem
-from llem.results.basis import meter_is_estimate
+from llem.results.basis import meter_is_estimate, record_scope
 from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
+from llem.results.metrics import STAT_FIELDS
 from llem.results.per_device import per_device_energy
 from llem.results.uncertainty import budget, budget_flags
+from llem.stats import summarize
 
 # 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
 #    validity.windows_measured; metrics.energy_basis. Version-1 results stay readable (llem report
@@ -63,6 +65,9 @@ def _headline(measured: Measured) -> dict:
         "co2e_g": mean("co2e_g"),
         "energy_reason": reason,
         "energy_basis": energy_basis(measured.meter) if n else None,
+        # what the joules count ("gpu", "gpu+cpu+dram", ...): from the meters the job resolved (energy=auto adds
+        # RAPL wherever it is readable); results of different scope are not comparable
+        "energy_scope": record_scope(measured.windows) if n else None,
         "output_tokens_per_s": mean("output_tokens_per_s"),
         "requests_per_s": mean("requests_per_s"),
         "window_duration_s": mean("duration_s"),
@@ -90,10 +95,13 @@ def _phase_headline(phases) -> dict:
 
 def assemble(spec, measured: Measured, environment: dict, started: float) -> dict:
     """The result record of one job: identity, spec, headline metrics, windows, statistics, validity."""
+    stage = (measured.repeatability or {}).get("first_stage_windows")
+    if stage:  # windows from the two-stage rule (llem/repeat.py): intervals that keep their 95%
+        measured.statistics = {f: summarize([w.get(f) for w in measured.windows], stage) for f in STAT_FIELDS}
     roofline = roofline_record(spec, measured, environment)
     metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"],
                    **_phase_headline(measured.phases))
-    uncertainty = budget(measured.windows, measured.baseline)
+    uncertainty = budget(measured.windows, measured.baseline, stage)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "spec_schema_version": spec.schema_version,

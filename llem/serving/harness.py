@@ -240,8 +240,10 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
 TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
                   "token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
 WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are first in flight, closes when the "
-                "first request finishes after the last one was sent; its output tokens are streamed tokens that "
-                "arrived inside it (client clock). whole run: first send to last completion, all output tokens.")
+                "first request finishes after the last one was sent; on a metered GPU the window is the interval "
+                "between the first energy-counter updates after those two edges (steady_state.counted_s), and its "
+                "output tokens are streamed tokens that arrived inside it (client clock). whole run: first send to "
+                "last completion, all output tokens.")
 
 
 def _server_record(spec, url: str, server, model: str, load: LoadSettings, latency: dict, outputs, windows) -> dict:
@@ -300,6 +302,18 @@ def _close_steady(meter, steady: dict, r: int) -> None:
         steady["m"] = meter.end(f"steady-{r}", align=False)
 
 
+def _counted_interval(run, steady: dict) -> tuple[Optional[float], Optional[float]]:
+    """The steady state's interval the tokens and requests are counted over, in seconds from the run's start:
+    where bracketed, the counter updates that bound its energy (llem/energy/bracket.py), shifted onto the
+    load's clock by the open edge, which both clocks saw at once; else the load's own edges."""
+    bracket, m = steady.get("bracket"), steady.get("m")
+    if (bracket is None or m is None or m.total_j is None or run.steady_open_s is None
+            or run.steady_close_s is None or not m.interval_monotonic_s):
+        return run.steady_open_s, run.steady_close_s
+    shift = bracket.t_open - run.steady_open_s  # the run's start on the monotonic clock
+    return m.interval_monotonic_s[0] - shift, m.interval_monotonic_s[1] - shift
+
+
 def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int, passes: int = 1):
     """One measured run of the load: the whole-run window with the steady-state window inside it."""
     spec, meter = ctx.spec, ctx.meter
@@ -331,7 +345,8 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     whole = window_metrics(whole_n["duration_s"], whole_n["requests"], whole_n["input_tokens"], whole_n["output_tokens"],
                            whole_m.total_j, base_w, e.grid_intensity_g_per_kwh)
     whole["energy"] = whole_m.to_dict()
-    steady_n = sm.steady_counts(run.outputs, run.steady_open_s, run.steady_close_s)
+    counted = _counted_interval(run, steady)
+    steady_n = sm.steady_counts(run.outputs, *counted)
     if steady_n is None:
         flags.append(f"run {r}: steady state not reached (at most {run.max_in_flight} requests in flight, "
                      f"workload.concurrency={w.concurrency}); this window is the whole run")
@@ -346,7 +361,8 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
     win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes, prefix_cache=cache,
-               steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None},
+               steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None,
+                             "counted_s": list(counted) if steady_n is not None else None},
                whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
                load_generator=client, engine_phases=phase_share(before, after, why_after, series, reader),
                prefix_cache_hits=server_hits(spec, run.outputs, cache, cache_counters),

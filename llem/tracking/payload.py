@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from llem import paths
-from llem.results.basis import meter_label, record_is_estimate
+from llem.results.basis import meter_label, record_is_estimate, record_scope
 
 # Headline metrics (means over the measured windows) copied from result["metrics"].
 HEADLINE_METRICS = (
@@ -84,6 +84,9 @@ def params(record: dict, environment: Optional[dict] = None) -> dict[str, str]:
         "cpu_model": (environment or {}).get("cpu_model"),
         "energy_meter": meter_label(record) or energy.get("meter"),  # 'codecarbon (estimate)'
         "energy_basis": ("estimate" if record_is_estimate(record) else "measured") if meter.get("meter") else None,
+        # what the joules count: gpu, gpu+cpu+dram, ... (schema-2 results without the field: from their windows)
+        "energy_scope": (record.get("metrics") or {}).get("energy_scope") or (
+            record_scope(record.get("windows") or []) if (record.get("metrics") or {}).get("energy_j") is not None else None),
         "repeats": run.get("repeats"),
         "warmup": run.get("warmup"),
         "config_hash": ident.get("config_hash"),

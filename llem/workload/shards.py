@@ -34,7 +34,9 @@ from llem.workload.loadgen import LoadRun, LoadSettings, RequestInput, RequestOu
 
 STREAM_TOKENS_PER_S = 200  # an upper expectation of one stream's decode rate: 5 ms per token (fast GPUs, small models)
 SHARD_TOKENS_PER_S = 20_000  # what one client process takes in at ~70% of one core (docs/benchmarks.md)
-START_DELAY_S = 0.2  # between the shards' readiness and their common start
+# between the whole-run window's open (on_start, once every shard is ready) and the shards' common start: time
+# for the start message to reach every waiting shard; idle time inside the window, so short
+START_DELAY_S = 0.05
 
 
 def expected_token_rate(concurrency: int, request_rate: Optional[float], output_tokens: int) -> float:
@@ -192,12 +194,14 @@ def _coordinate(procs, parts, caps, total: int, concurrency: int, on_open, on_cl
         if msg is None or msg[0] == "error":
             raise RuntimeError(f"load-generator process {i} failed before its start:\n{msg[1] if msg else 'it exited'}")
         ready += 1
+    # the whole-run window opens before the start is fixed: an aligned meter's open waits up to one counter
+    # period, which must not fall after the shards' first sends
+    on_start()
     t0 = time.monotonic() + START_DELAY_S
     for p in procs:
         p.stdin.write(json.dumps({"start": t0}) + "\n")
         p.stdin.close()
     time.sleep(max(0.0, t0 - time.monotonic()))
-    on_start()
     edges = _Edges(total, concurrency, t0, on_open, on_close)
     results: dict[int, dict] = {}
     cpu0 = time.thread_time()

@@ -68,3 +68,31 @@ def test_fake_trace_hook_meters_gpu_and_cpu_together(tmp_path, monkeypatch):
 def test_none_is_off_with_reason():
     m = create_meter(EnergySpec(meter="none"), "cuda", [0])
     assert not m.measures and "turned off" in m.describe()["reason"]
+
+
+def test_a_composites_rapl_idle_power_is_over_its_own_interval_not_the_gpus(tmp_path):
+    """GPU (100 ms counter, aligned edges) + RAPL (read at once) on one virtual clock: the baseline window's
+    GPU edges run update to update, RAPL's from just after the first update to the end call. RAPL's idle
+    power divided by the GPU's update-to-update time came out ~1% low; over its own interval it is exact."""
+    from energy_fakes import ScheduledNvml, VirtualClock
+
+    from llem.energy.baseline import measure_idle
+    from llem.energy.nvml import NvmlMeter
+    from llem.energy.rapl import RaplMeter
+
+    clock = VirtualClock(1000.0)
+    pkg = make_zone(tmp_path / "intel-rapl:0", "package-0", 0)
+    cpu_w = 50.0
+
+    def sleep(dt):  # the package draws cpu_w; its counter (uJ) follows virtual time, as RAPL's ~1 ms updates do
+        clock.sleep(dt)
+        set_energy(pkg, int(cpu_w * 1e6 * (clock.t - 1000.0)))
+
+    nvml = ScheduledNvml(clock, phase=0.037)
+    gpu = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=sleep)
+    rapl = RaplMeter(root=tmp_path, clock=clock.now, sleep=sleep)
+    meter = CompositeMeter([gpu, rapl], clock=clock.now)
+    idle = measure_idle(meter, lambda: None, EnergySpec(baseline_s=5.0, settle_max_s=0), lambda _m: None,
+                        "baseline", sleep=sleep, clock=clock.now)
+    assert idle["power_w_per_device"]["gpu0"] == pytest.approx(120.0, rel=1e-3)
+    assert idle["power_w_per_device"]["cpu-package-0"] == pytest.approx(cpu_w, rel=1e-3)

@@ -117,6 +117,7 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
     assert result["validity"]["ok"] is False and "short_window" in stdout
     assert result["metrics"]["energy_reason"] is None
     assert result["metrics"]["energy_basis"].startswith("measured")
+    assert result["metrics"]["energy_scope"] == "gpu"  # the replayed GPU only: no RAPL on this machine
     assert result["validity"]["windows_measured"] == "2 of 2"
     assert base["settle"]["settled"] is True and base["counter_updates"] >= 50
     assert base["after"]["power_w"] == pytest.approx(POWER_W, rel=0.01) and abs(base["drift_w"]) < 3

@@ -54,3 +54,13 @@ def test_t_quantiles_and_percentiles():
     assert percentile([4, 1, 3, 2], 50) == 2.5
     assert percentile([1, 2, 3, 4], 90) == pytest.approx(3.7)
     assert percentile([], 50) is None
+
+
+def test_a_two_stage_sample_keeps_steins_interval_where_it_is_wider():
+    from llem.stats import summarize as summ
+    xs = [1.0, 1.02, 0.98, 1.0, 1.0, 1.0]  # the first three's spread fixed n = 6; the rest happen to agree
+    plain, staged = summ(xs), summ(xs, first_stage=3)
+    stein = 4.303 * 0.02 / 6 ** 0.5
+    assert staged["ci95_high"] - staged["mean"] == pytest.approx(stein, rel=1e-4)
+    assert stein > plain["ci95_high"] - plain["mean"]
+    assert staged["ci95_rule"].startswith("two-stage") and "ci95_rule" not in plain

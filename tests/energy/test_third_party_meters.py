@@ -117,3 +117,29 @@ def test_codecarbon_through_llem_reports_the_replayed_gpu_joules_and_marks_estim
         assert m["energy_j"]["cpu_estimate"] > 0 and m["energy_j"]["ram_estimate"] > 0
         assert m["total_j"] == pytest.approx(sum(m["energy_j"].values()))
     assert result["metrics"]["co2e_g"] is None  # CodeCarbon's own emissions figure is not used
+
+
+def test_codecarbon_is_given_system_gpu_indices_not_the_jobs_logical_ones(monkeypatch):
+    """CodeCarbon's integer gpu_ids index all the machine's GPUs (NVML order); the job's GPU 0 under
+    CUDA_VISIBLE_DEVICES=2,3 is system GPU 2, and a UUID entry is passed on for CodeCarbon to match."""
+    require_module("codecarbon", "CodeCarbon", "pip install 'llem[codecarbon]'")
+    import codecarbon
+
+    from llem.energy.codecarbon import CodeCarbonMeter, system_gpu_ids
+    from llem.errors import UserError
+
+    made = {}
+
+    class Recorder:
+        def __init__(self, **kw):
+            made.update(kw)
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(codecarbon, "OfflineEmissionsTracker", Recorder)
+    meter = CodeCarbonMeter([0, 1], visible="2,3")
+    assert made["gpu_ids"] == [2, 3] and meter.describe()["gpu_ids"] == [2, 3]
+    assert system_gpu_ids([1], "GPU-aaaa,GPU-bbbb") == ["GPU-bbbb"] and system_gpu_ids([0, 1], None) == [0, 1]
+    with pytest.raises(UserError, match="lists 1 GPU"):
+        system_gpu_ids([1], "3")

@@ -8,6 +8,14 @@ import pytest
 
 from llem.results.uncertainty import budget, budget_flags
 from llem.spec import EnergySpec
+from llem.stats import t975, welch_satterthwaite
+
+# t_0.975 for fractional df, from the definition (scipy's inverse CDF: independent of llem's table)
+_scipy_stats = pytest.importorskip("scipy.stats")
+
+
+def t_ppf(df):
+    return float(_scipy_stats.t.ppf(0.975, df))
 
 
 def w(i, energy_j, tokens=100, seconds=2.0, base_w=100.0, low=-1.0, high=0.5):
@@ -31,8 +39,18 @@ def test_components_and_combination():
     assert rep["standard"] == pytest.approx(0.1 / math.sqrt(3))  # s = 10 J / 100 tokens, n = 3
     assert "baseline" not in tot["components"]
     u = math.sqrt(edge["standard"] ** 2 + rep["standard"] ** 2)
-    assert tot["combined_standard"] == pytest.approx(u) and tot["expanded"] == pytest.approx(2 * u)
-    assert tot["relative_expanded"] == pytest.approx(2 * u / 10.0)
+    # Welch-Satterthwaite: only the repeats (2 dof) have finite freedom; k = t_0.975(nu_eff), not 2
+    nu = u ** 4 / (rep["standard"] ** 4 / 2)
+    assert tot["effective_dof"] == pytest.approx(nu) and 2 < nu < 3
+    k = tot["coverage_factor"]
+    # ... but never below the repeats' own t-interval (Welch-Satterthwaite is liberal at 2 dof)
+    assert k == pytest.approx(max(t_ppf(nu), t_ppf(2) * rep["standard"] / u), rel=2e-3) and 3.18 < k < 4.31
+    assert tot["combined_standard"] == pytest.approx(u) and tot["expanded"] == pytest.approx(k * u)
+    assert tot["relative_expanded"] == pytest.approx(k * u / 10.0)
+    # the interval is about the mean less the expected edge bias, and says what it leaves out
+    assert tot["expected_bias"] == pytest.approx(-0.0025) and tot["corrected_mean"] == pytest.approx(10.0025)
+    assert tot["interval"] == pytest.approx([10.0025 - k * u, 10.0025 + k * u])
+    assert any(e.startswith("sensor calibration") for e in tot["excludes"])
     dyn = b["dynamic_energy_j_per_output_token"]
     base = dyn["components"]["baseline"]
     # half-width 0.2 W + half the 1 W drift, over 2 s, per 100 tokens; rectangular
@@ -49,8 +67,8 @@ def test_what_cannot_be_evaluated_is_named():
 
 
 def test_dynamic_on_its_own_bound_and_negative_dynamic_are_flagged():
-    # dynamic energy ~10 J of 210 J: the total is well resolved, the dynamic part is not
-    windows = [w(0, 210.0), w(1, 215.0), w(2, 195.0)]
+    # dynamic energy ~3 J of 203 J: the total is well resolved (also at k = t(2 dof) ~ 4), the dynamic part is not
+    windows = [w(0, 204.0), w(1, 206.0), w(2, 199.0)]
     b = budget(windows, {"power_w": 100.0, "power_w_half_width": 0.5})
     flags = budget_flags(b, windows, EnergySpec())
     assert b["energy_j_per_output_token"]["relative_expanded"] < 0.1
@@ -62,3 +80,30 @@ def test_a_resolved_result_is_not_flagged():
     windows = [w(0, 1000.0, low=-0.1, high=0.1), w(1, 1002.0, low=-0.1, high=0.1)]
     b = budget(windows, {"power_w": 100.0, "power_w_half_width": 0.05})
     assert budget_flags(b, windows, EnergySpec()) == []
+
+
+def test_without_repeats_the_factor_is_the_normal_one_and_says_what_is_missing():
+    windows = [w(0, 1000.0)]
+    tot = budget(windows, {"power_w": None})["energy_j_per_output_token"]
+    assert tot["effective_dof"] is None and tot["coverage_factor"] == pytest.approx(1.96, abs=1e-3)
+    assert tot["not_evaluated"] == ["repeats"]
+
+
+def test_t_factor_for_fractional_freedom_and_welch_satterthwaite():
+    import numpy as np
+    for df in np.concatenate([np.linspace(1, 40, 400), [2.05, 3.95, 4.0, 29.9, 30.0, 1e6]]):
+        assert t975(df) == pytest.approx(t_ppf(df), rel=1e-3), df
+    assert t975(math.inf) == pytest.approx(1.96, abs=1e-3)
+    with pytest.raises(ValueError):
+        t975(0.5)
+    # two Type-A parts of equal size and 2 dof each: nu_eff = 4; a certain Type-B part adds none
+    assert welch_satterthwaite([(1.0, 2), (1.0, 2)]) == pytest.approx(4.0)
+    assert welch_satterthwaite([(1.0, 2), (1.0, math.inf)]) == pytest.approx(8.0)
+    assert welch_satterthwaite([(1.0, math.inf)]) == math.inf
+
+
+def test_a_large_type_b_part_lowers_the_factor_by_welch_satterthwaite():
+    # edge range +-5 J per 100 tokens against a 1 J/100-token scatter: nu_eff >> 2, k near 2
+    windows = [w(0, 1000.0, low=-5.0, high=5.0), w(1, 1001.0, low=-5.0, high=5.0), w(2, 999.0, low=-5.0, high=5.0)]
+    tot = budget(windows, {})["energy_j_per_output_token"]
+    assert tot["effective_dof"] > 100 and tot["coverage_factor"] == pytest.approx(t_ppf(tot["effective_dof"]), rel=2e-3)

@@ -33,6 +33,32 @@ def test_the_split_by_hand():
     assert "continuous batching" in p["assumption"] and "flag" not in p
 
 
+def test_the_prefill_split_recovers_a_fixed_part_per_call_and_a_part_per_token():
+    # 2 calls per pass, 4 J fixed per call (launch, weight reads, idle over the pass), 0.01 J per input token;
+    # dynamic: 1.5 J per call, 0.008 J per token. Prompts of 400 tokens per pass, then cut to 200.
+    def pre(tokens, scale=1.0):
+        w = _w(scale * (2 * 4.0 + 0.01 * tokens), 0.4, tokens, 4, dyn=scale * (2 * 1.5 + 0.008 * tokens))
+        return dict(w, batch_requests=[2, 2])
+    long = [pre(400, s) for s in (0.99, 1.0, 1.01)]
+    short = [pre(200, s) for s in (1.01, 1.0, 0.99)]
+    p = phase_split([_w(50.0, 2.0, 400, 128)] * 3, long, requests=4, short=short)
+    split = p["prefill_split"]
+    assert list(split)[list(split).index("prefill_dynamic_j_per_call"):][:2] == [
+        "prefill_dynamic_j_per_call", "prefill_dynamic_j_per_input_token_marginal"]  # dynamic figures first
+    assert split["prefill_dynamic_j_per_call"]["mean"] == pytest.approx(1.5)
+    assert split["prefill_dynamic_j_per_input_token_marginal"]["mean"] == pytest.approx(0.008)
+    assert split["prefill_j_per_call"]["mean"] == pytest.approx(4.0)
+    assert split["prefill_j_per_input_token_marginal"]["mean"] == pytest.approx(0.01)
+    assert split["calls_per_pass"] == 2 and split["input_tokens_per_pass"] == [400, 200]
+    assert split["prefill_j_per_call"]["ci95_half"] > 0 and "reason" not in split
+    # the per-token average the plain figure gives is mostly the fixed part: 12 J / 400 tokens = 0.03 J
+    assert p["prefill_j_per_input_token"]["mean"] == pytest.approx(0.03)
+    # different calls at the two lengths: no split, said so
+    other = [dict(w, batch_requests=[4]) for w in short]
+    bad = phase_split([_w(50.0, 2.0, 400, 128)] * 3, long, requests=4, short=other)["prefill_split"]
+    assert bad["prefill_j_per_call"]["mean"] is None and "same engine calls" in bad["reason"]
+
+
 def test_negative_decode_energy_is_flagged():
     p = phase_split([_w(10.0, 1.0, 400, 128)] * 2, [_w(12.0, 1.0, 400, 4)] * 2, requests=4)
     assert p["decode_j_per_output_token"]["mean"] < 0 and p["flag"].startswith("decode energy came out negative")
@@ -53,5 +79,10 @@ def test_phases_end_to_end_with_replayed_energy(tmp_path):
     inputs = p["prefill_windows"][0]["input_tokens"] / p["prefill_windows"][0]["passes"]
     assert r["metrics"]["prefill_j_per_input_token"] == pytest.approx(pre_e / inputs)
     assert r["metrics"]["decode_j_per_output_token"] == pytest.approx((full_e - pre_e) / (16 - 2))
+    # the prefill-only windows at half the prompt length, the same calls: the split of prefill's energy
+    split = p["prefill_split"]
+    assert len(split["short_windows"]) == 2 and split["calls_per_pass"] == 1
+    assert split["input_tokens_per_pass"][1] == sum(n // 2 for n in r["requests"]["input_tokens"])
+    assert split["prefill_j_per_call"]["mean"] is not None
     # the main windows still say 8 output tokens per request: the engine went back to the job's spec
     assert all(w["output_tokens"] == 16 * w["passes"] for w in r["windows"])

@@ -68,6 +68,12 @@ def test_datasheet_peaks_are_matched_by_the_nvml_name(name, expected):
     assert peak_for("NVIDIA GeForce GTX 1080") is None and peak_for(None) is None
 
 
+def test_gpu_names_match_on_whole_words():
+    # a Grace Hopper superchip is not an H200 SXM (different memory, power and peaks)
+    assert peak_for("NVIDIA GH200 480GB") is None and peak_for("NVIDIA GH200 144G HBM3e") is None
+    assert peak_for("NVIDIA H200 NVL").name == "H200 NVL" and peak_for("NVIDIA-H200").name == "H200 SXM"
+
+
 def _measured(device: str, gpus: list[int], windows: list[dict]) -> Measured:
     return Measured(device=device, gpus=gpus, engine={"effective_settings": {"dtype": "bfloat16"}}, meter={},
                     baseline={}, windows=windows, statistics={}, latency={}, memory={},
@@ -94,7 +100,98 @@ def test_the_result_record_is_null_with_a_reason_where_it_cannot_be_computed():
     unknown = roofline_record(spec, _measured("cuda", [0], []), {"gpus": [{"name": "NVIDIA T4"}]})
     assert unknown["mfu_prefill"] is None and "no datasheet peaks for GPU 'NVIDIA T4'" in unknown["reason"]
     # one window of one engine call of 8 requests taking 10 ms, no TTFT: MBU's lower bound only
-    window = {"duration_s": 0.010, "requests": 8, "batch_latency_s": [0.010], "batch_ttft_s": [None]}
+    window = {"duration_s": 0.010, "requests": 8, "batch_requests": [8], "batch_latency_s": [0.010], "batch_ttft_s": [None]}
     rec = roofline_record(spec, _measured("cuda", [0], [window]), {"gpus": [{"name": "NVIDIA H200"}]})
     assert rec["mbu_decode"] == pytest.approx(2_505_310_208 / (0.010 * 4.8e12))
     assert rec["peak"]["figures"].startswith("datasheet") and rec["windows"][0]["batch"] == 8
+
+
+H200 = {"gpus": [{"name": "NVIDIA H200"}]}
+
+
+def _spec_9_at_8():
+    return compose_spec("model=llama3.2-1b", "model.weights=random", "hardware=h200", "workload.batch_size=8",
+                        "workload.num_prompts=9", "workload.output_tokens=2", "workload.source=synthetic",
+                        "workload.input_tokens=128")
+
+
+def _measured9(window: dict, effective=None) -> Measured:
+    m = _measured("cuda", [0], [window])
+    m.requests = {"count": 9, "input_tokens": [128] * 9}
+    if effective is not None:
+        m.engine = {"effective_settings": effective}
+    return m
+
+
+def test_nine_prompts_at_batch_8_are_calls_of_8_and_1_not_two_of_4():
+    s = Shape.from_config(load_arch("llama-3.2-1b"))
+    window = {"duration_s": 0.010, "requests": 9, "passes": 1, "batch_requests": [8, 1],
+              "batch_latency_s": [0.006, 0.004], "batch_ttft_s": [None, None]}
+    rec = roofline_record(_spec_9_at_8(), _measured9(window), H200)
+    weights = (16 * LAYER + HEAD) * BF16
+    kv = 129 * (2 * 16 * 8 * 64) * BF16
+    # one decode step per call: every weight read twice, the caches of 8 and of 1 sequences
+    assert window_work(s, [128] * 9, 2, [8, 1], BF16, BF16).decode_bytes == 2 * weights + 9 * kv
+    assert rec["mbu_decode"] == pytest.approx((2 * weights + 9 * kv) / (0.010 * 4.8e12))
+    assert rec["windows"][0]["batch"] == 8 and rec["windows"][0]["calls"] == [8, 1]
+    # two passes in the window: the first pass's calls, per pass
+    two = dict(window, passes=2, duration_s=0.020, batch_requests=[8, 1, 8, 1], batch_latency_s=[0.1] * 4)
+    assert roofline_record(_spec_9_at_8(), _measured9(two), H200)["mbu_decode"] == pytest.approx(rec["mbu_decode"])
+    # no per-call record: unknown, said so, never guessed from requests / calls
+    guess = roofline_record(_spec_9_at_8(), _measured9({k: v for k, v in window.items() if k != "batch_requests"}), H200)
+    assert guess["mbu_decode"] is None and "per-call batch record" in guess["reason"]
+
+
+def test_precision_comes_from_the_engines_effective_settings():
+    window = {"duration_s": 0.010, "requests": 9, "passes": 1, "batch_requests": [8, 1], "batch_latency_s": [0.01, 0.01]}
+    bf16 = roofline_record(_spec_9_at_8(), _measured9(window, {"dtype": "bfloat16"}), H200)["mbu_decode"]
+    # a GGUF's own mean bytes per weight (llama.cpp's describe(), from the loaded file): weights scale by it
+    q = roofline_record(_spec_9_at_8(), _measured9(window, {"weight_format": "Q4_K_M", "weight_bytes_per_param": 0.6,
+                                                             "kv_cache_dtype": "f16"}), H200)
+    s = Shape.from_config(load_arch("llama-3.2-1b"))
+    expect = window_work(s, [128] * 9, 2, [8, 1], 0.6, 2.0).decode_bytes / (0.010 * 4.8e12)
+    assert q["mbu_decode"] == pytest.approx(expect) and q["mbu_decode"] < bf16 / 2 and "Q4_K_M" in q["precision"]
+    # a quantization without a byte count: unknown, never the dtype's bytes
+    awq = roofline_record(_spec_9_at_8(), _measured9(window, {"dtype": "float16", "quantization": "awq"}), H200)
+    assert awq["mbu_decode"] is None and "bytes per weight" in awq["reason"]
+    # "auto": the checkpoint's dtype where its config.json names one (float32 runs as bfloat16), else unknown
+    from llem.results.roofline import precision_of
+    assert precision_of({"dtype": "auto"}, "bfloat16").weight_bytes == 2 == precision_of({"dtype": "auto"}, "float32").weight_bytes
+    auto = roofline_record(_spec_9_at_8(), _measured9(window, {"dtype": "auto", "quantization": None}), H200)
+    assert auto["mbu_decode"] is None and "dtype auto" in auto["reason"]  # the random-weight arch names no dtype
+
+
+def test_one_prefill_time_for_every_engine_run_phases_not_ttft():
+    window = {"duration_s": 0.010, "requests": 9, "passes": 1, "batch_requests": [8, 1],
+              "batch_latency_s": [0.006, 0.004], "batch_ttft_s": [0.002, 0.001]}  # llama.cpp-style TTFTs
+    m = _measured9(window)
+    rec = roofline_record(_spec_9_at_8(), m, H200)
+    assert rec["mfu_prefill"] is None and rec["mbu_decode_bound"].startswith("lower bound")  # TTFT not used
+    m.phases = {"prefill_s_per_pass": {"mean": 0.004}}
+    rec = roofline_record(_spec_9_at_8(), m, H200)
+    assert rec["windows"][0]["prefill_s"] == 0.004 and rec["windows"][0]["prefill_s_source"].startswith("run.phases")
+
+
+@pytest.mark.parametrize("backend, module", [("pytorch", "transformers"), ("llamacpp", "llama_cpp")])
+def test_a_real_engine_records_its_calls_and_the_roofline_uses_them(tmp_path, backend, module):
+    """9 prompts at batch 8 through a real engine on this CPU: the window records calls of 8 and 1 (for
+    llama.cpp, which runs requests one at a time, nine of 1), and the roofline takes its batch from them."""
+    import json
+
+    from conftest import run_llem
+
+    pytest.importorskip(module)
+    args = [f"backend={backend}", "model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=9",
+            "workload.batch_size=8", "workload.output_tokens=2", "run.repeats=1", "run.warmup=0"]
+    proc = run_llem(args, tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    [result] = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/runs/*/result.json")]
+    [w] = result["windows"]
+    calls = [8, 1] if backend == "pytorch" else [1] * 9
+    assert w["batch_requests"] == calls * w["passes"]
+    effective = result["engine"]["effective_settings"]
+    m = _measured9(dict(w, duration_s=0.010), {"dtype": "bfloat16", **{k: v for k, v in effective.items() if k.startswith("weight_")}})
+    rec = roofline_record(_spec_9_at_8(), m, H200)
+    assert rec["windows"][0]["calls"] == calls and rec["windows"][0]["batch"] == max(calls)
+    if backend == "llamacpp":  # the GGUF it loaded (model=tiny converts to f16 by default)
+        assert effective["weight_format"] == "F16" and effective["weight_bytes_per_param"] == pytest.approx(2.0)

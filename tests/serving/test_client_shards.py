@@ -64,6 +64,24 @@ def test_two_shards_send_every_request_once_on_one_clock(paced_url):
     assert info["processes"] == 2 and info["busy_share"] == max(s["busy_share"] for s in shards)
 
 
+def test_the_whole_run_window_is_open_before_the_first_send(paced_url):
+    """on_start opens the whole-run window; an aligned meter's open waits for the counter's next update (up to
+    ~150 ms): it must have returned before any shard sends, or the window misses the start of the load."""
+    import time
+
+    at: dict = {}
+
+    def start():  # as NvmlMeter.begin(align=True) does: wait for the next 100 ms counter update
+        time.sleep(0.15)
+        at["opened"] = time.monotonic()
+
+    run = run_load(paced_url, "m", _inputs(12), LoadSettings(concurrency=4, processes=2),
+                   on_steady_open=lambda: at.setdefault("steady", time.monotonic()), on_start=start)
+    t0 = at["steady"] - run.steady_open_s  # the run's clock origin, from the open edge both clocks saw
+    first_send = t0 + min(o.sent_s for o in run.outputs)
+    assert at["opened"] <= first_send, (at["opened"] - first_send)
+
+
 def test_merged_percentiles_are_those_of_the_union_of_the_shards_records(paced_url):
     run = run_load(paced_url, "m", _inputs(15), LoadSettings(concurrency=5, processes=2))
     by_shard = [[o for o in run.outputs if o.shard == i] for i in (1, 0)]  # another order, through plain dicts

@@ -19,6 +19,7 @@ from llem.backends.base import Backend, BatchRecord, Generation
 from llem.backends.llamacpp import batched
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, LlamaCppConfig, context_length
 from llem.backends.llamacpp.layout import flash_attn
+from llem.backends.llamacpp.precision import loaded_precision
 from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
 from llem.backends.llamacpp.gguf import resolve_gguf
@@ -221,6 +222,8 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "kv_cache_reuse": "none: the KV cache is cleared before every engine call",
                 "kv_cache_contexts": "the Llama object's own (one sequence of n_ctx_seq tokens)" if not self._own_ctx else
                                      "a context for batch_size sequences, beside the Llama object's own single-sequence one (allocated, idle)",
+                "kv_cache_dtype": s.type_k or "f16",
+                **loaded_precision(self.gguf_path, llm.metadata, lib.llama_model_size(model), lib.llama_model_n_params(model)),
             },
             "model": {
                 "gguf": str(self.gguf_path),
