@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# On the GPU machine (no network): the fair-comparison and deployed-workload session of
+# docs/measurements.md (2026-12-06), run in the background so that it outlives the device calls
+# that watch it:
+#   setsid bash benchmarks/gpu/run_fair.sh > /dev/null 2>&1 < /dev/null &
+#   bash benchmarks/gpu/follow.sh 540          # in this call and the next ones, until "finished"
+# Needs: .gpuwheels installed (prepare.sh), the vLLM 0.26 site in /root/site (stage-vllm-site.sh),
+# the SGLang site in /root/sgsite (stage-sglang-site.sh), llama-cpp-python and llama-server with CUDA
+# in /root/lsite (build_llamacpp.sh; the llama.cpp steps wait for them).
+# One random-weight checkpoint (the Llama-3.2-1B shape) for every engine. Steps, most important
+# first (STEPS picks a subset); each has a time limit and never stops the rest; every step is
+# wrapped in an independent poller of the energy counter (poll_during.py), which checks each
+# window llem measured, server steady states included:
+#   prefix-vllm     vLLM server, synthetic 1024-token prompts, workload.prefix_share 0/0.5/0.9 at
+#                   concurrency 16 and 64: J/token against the measured prefix-cache hit rate
+#   prefix-sglang   the same for SGLang (RadixAttention), attention backend flashinfer
+#   llamacpp-off    llama.cpp offline, batch 1, 8, 64 (sequences decoded together in one batch)
+#   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts)
+#   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64)
+#   sglang-off      SGLang offline on the same workload
+#   vllm-server     vLLM server on llama-server's workload (concurrency 8 and 64)
+#   sglang-server   SGLang server on the same
+#   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
+# Everything lands in $ENG (default /root/eng): out/ (logs, JSON), runs/ (llem output roots).
+set -uo pipefail
+ENG=${ENG:-/root/eng}; SRC=/root/llem-src; REPO=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$ENG/out" "$ENG/runs"; rm -f "$ENG/finished"
+exec >> "$ENG/progress.log" 2>&1
+# run from a copy: the next device call rewrites the working tree this script was started from
+rm -rf "$SRC" && mkdir -p "$SRC" && tar -C "$REPO" --exclude=./.gpustage --exclude=./.gpuwheels --exclude=./.git -cf - . | tar -C "$SRC" -xf -
+cd "$SRC"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 VLLM_NO_USAGE_STATS=1
+export SGLANG_DISABLE_USAGE_STATS=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 CUDA_DEVICE_ORDER=PCI_BUS_ID
+export LLEM_CACHE_DIR=/tmp/llem-cache NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+BASE=$SRC:$SRC/launchers
+VSITE=/root/site; SGSITE=/root/sgsite/_pinned_hf:/root/sgsite:/root/site
+R1B="model=llama3.2-1b model.weights=random hardware=cuda tracking=none energy.baseline_s=3"
+# 512 distinct text prompts (no two share a first token block, so a prefix cache finds nothing to reuse)
+TEXT=$ENG/text_prompts.jsonl
+python3 - "$TEXT" <<'PY'
+import json, sys
+base = [json.loads(l)["prompt"] for l in open("llem/workload/data/prompts.jsonl")]
+with open(sys.argv[1], "w") as f:
+    for i in range(512):
+        f.write(json.dumps({"id": f"t{i}", "prompt": f"Request {i}, part {i % 7}: {base[i % len(base)]} Then: {base[(i * 7 + 3) % len(base)]}"}) + "\n")
+PY
+PREFIX="workload=server workload.source=synthetic workload.input_tokens=1024 workload.output_tokens=64 workload.num_prompts=256 workload.prefix_group_size=16 workload.prefix_share=0,0.5,0.9 workload.concurrency=16,64"
+OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=256 workload.num_prompts=64 workload.batch_size=1,8,64"
+SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=256 workload.output_tokens=256 workload.concurrency=8,64"
+TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
+POLL=(python3 benchmarks/gpu/poll_during.py)
+SGATTN="backend.attention_backend=flashinfer"  # FA3 (SGLang's Hopper default) kernels are not staged here
+
+step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never stop the session
+  local name=$1 limit=$2; shift 2
+  case " ${STEPS:-prefix-vllm prefix-sglang llamacpp-off llama-server vllm-off sglang-off vllm-server sglang-server turns-vllm} " in *" ${name} "*) ;; *) return 0 ;; esac
+  echo "=== $name ($(date -u +%T)) limit ${limit} s"
+  local t0=$SECONDS
+  timeout -k 15 "$limit" "${POLL[@]}" --root "$ENG/runs/$name" --out "$ENG/out/poll-$name.json" -- \
+    python3 -m llem --multirun "$@" run.output_root="$ENG/runs/$name" > "$ENG/out/$name.log" 2>&1; local rc=$?
+  echo "=== $name rc=$rc in $((SECONDS - t0)) s"; tail -n 30 "$ENG/out/$name.log"
+}
+wait_llamacpp() {
+  local t0=$SECONDS
+  while [ ! -f /root/lsite.done ] && [ ! -f /root/lsite.failed ] && [ $((SECONDS - t0)) -lt 480 ]; do sleep 3; done
+  [ -f /root/lsite.done ] || { echo "llama.cpp build not ready:"; tail -n 30 /root/lcpp-build.log; return 1; }
+}
+
+{ date -u +%FT%TZ; nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.max.sm,memory.total --format=csv
+  python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+  PYTHONPATH=$VSITE python3 -c "import vllm; print('vllm', vllm.__version__)"
+  PYTHONPATH=$SGSITE python3 -c "import sglang; print('sglang', sglang.__version__)"; nproc; } > "$ENG/out/versions.txt" 2>&1
+cat "$ENG/out/versions.txt"
+
+export PYTHONPATH=$BASE:$VSITE
+step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX
+export PYTHONPATH=$BASE:$SGSITE
+step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
+
+if wait_llamacpp; then
+  export PYTHONPATH=$BASE:/root/lsite:$VSITE
+  python3 -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" | tee -a "$ENG/out/versions.txt"
+  step llamacpp-off 360 backend=llamacpp $R1B $OFF
+  while [ ! -f /root/lsite.server.done ] && [ ! -f /root/lsite.server.failed ]; do sleep 3; done
+  if [ -f /root/lsite.server.done ]; then
+    export LLEM_LLAMA_SERVER=/root/lsite/bin/llama-server
+    cat /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
+    step llama-server 300 backend=llamacpp backend.server=llama-server $R1B $SRV
+  else
+    tail -n 30 /root/lcpp-server-build.log
+  fi
+fi
+export PYTHONPATH=$BASE:$VSITE
+step vllm-off 300 backend=vllm backend.max_model_len=1024 $R1B $OFF
+export PYTHONPATH=$BASE:$SGSITE
+step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF
+export PYTHONPATH=$BASE:$VSITE
+step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV
+export PYTHONPATH=$BASE:$SGSITE
+step sglang-server 240 backend=sglang $SGATTN backend.context_length=1024 $R1B $SRV
+export PYTHONPATH=$BASE:$VSITE
+step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS
+python3 benchmarks/gpu/summarize_results.py "$ENG/runs" > "$ENG/out/summary.md" 2>&1
+echo "=== finished $(date -u +%T)"; touch "$ENG/finished"
