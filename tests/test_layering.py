@@ -251,3 +251,27 @@ def test_layering_keeps_test_doubles_out_of_the_product(planted):
     assert REPLAY_ENV == FAKE_TRACE_ENV  # the hook's variable is the one the double reads
     (planted / "energy" / "w.py").write_text("from llem.testing.fake_nvml import FakeNvml\n")
     assert any("llem.energy.w imports the test double llem.testing.fake_nvml" in f for f in forbidden_report(scan(planted)))
+
+
+def test_benchmarks_import_no_test_module():
+    """benchmarks/ measure the product: they may use llem.testing, never a module of tests/."""
+    import importlib.util
+    import re
+
+    repo = ROOT.parent
+    test_modules = {p.stem for p in (repo / "tests").rglob("*.py")}
+    bad = []
+    for path in sorted((repo / "benchmarks").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"sys\.path.*['\"/]tests\b", text):
+            bad.append(f"{path.relative_to(repo)} puts tests/ on sys.path")
+        local = {p.stem for p in path.parent.glob("*.py")}
+        for node in ast.walk(ast.parse(text)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in (n.split(".")[0] for n in names):
+                if name in test_modules and name not in local:
+                    spec = importlib.util.find_spec(name)
+                    if spec is None or str(repo / "tests") in str(spec.origin):
+                        bad.append(f"{path.relative_to(repo)}:{node.lineno} imports the test module {name}")
+    _fail(bad)
