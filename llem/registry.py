@@ -171,10 +171,15 @@ def engine(name: str) -> Engine:
 backend_info = engine  # the same lookup, by the name its older callers use
 
 
+def one_of(names: list[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def no_server(name: str) -> UserError:
     servers = [n for n, i in engines().items() if i.server is not None]
-    return UserError(f"backend={name} has no server llem can start: use backend={', '.join(servers[:-1])} "
-                     f"or {servers[-1]}, or attach with workload.server_url=<url>.")
+    return UserError(f"backend={name} has no server llem can start: use backend={one_of(servers)}, "
+                     f"or attach with workload.server_url=<url>.")
 
 
 def engine_version(name: str) -> Optional[str]:
