@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # --- the independent poller (its own process, its own NVML) ------------------------------------
 def _open_nvml(fake_trace):
     if fake_trace:
-        from llem.energy.fake_nvml import fake_from_env
+        from llem.testing.fake_nvml import fake_from_env
 
         return fake_from_env(os.environ)
     import pynvml

@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     started = time.time()
     if args.fake_nvml_trace:
         os.environ["LLEM_FAKE_NVML_TRACE"] = args.fake_nvml_trace
-        from llem.energy.fake_nvml import FakeNvml
+        from llem.testing.fake_nvml import FakeNvml
 
         nvml = FakeNvml.from_csv(args.fake_nvml_trace)
     else:

@@ -9,7 +9,7 @@ no energy meter), so what is timed is llem and its surroundings, not inference:
 Each engine configuration is one Slurm job (one process, one engine load); the array runs one
 job at a time (the slurm preset's array_parallelism=1). It needs the CI's one-node Slurm
 (`bash .ci/services.d/slurm.sh start`) and PostgreSQL (`bash .ci/services.d/postgres.sh start`);
-it starts its own `mlflow server` on a fresh database (tests/tracking/mlflow_postgres.py) and
+it starts its own `mlflow server` on a fresh database (llem/testing/mlflow_postgres.py, as the tests do) and
 stops it by PID at the end.
 
 Steps and what it prints:
@@ -49,10 +49,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "tests" / "tracking"), str(REPO / "tests")]  # the PostgreSQL-backed server of the tests
+sys.path.insert(0, str(REPO))  # this checkout's llem
 
-from mlflow_postgres import start_postgres_mlflow, stop_postgres_mlflow  # noqa: E402
-from mlflow_server import tags  # noqa: E402
+from llem.testing.mlflow_postgres import start_postgres_mlflow, stop_postgres_mlflow  # noqa: E402  (the tests' server too)
+from llem.testing.mlflow_server import tags  # noqa: E402
 
 SLURM_CONF = "/tmp/llem-slurm/slurm.conf"  # .ci/services.d/slurm.sh
 TINY = ["model=tiny", "hardware=cpu", "energy=none", "workload.num_prompts=1", "workload.batch_size=1",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 def _nvml():
     if os.environ.get("LLEM_FAKE_NVML_TRACE"):
-        from llem.energy.fake_nvml import fake_from_env
+        from llem.testing.fake_nvml import fake_from_env
 
         return fake_from_env(os.environ)
     import pynvml

@@ -100,9 +100,6 @@ class Engine:
             env.setdefault(key, value)
 
 
-BackendInfo = Engine  # the name used before engines declared themselves
-
-
 def load_object(path: str):
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -166,8 +163,9 @@ def _installed():
         yield declared, f"entry point {ep.name} = {ep.value}"
 
 
-def backend_info(name: str) -> Engine:
-    """The engine called `name`: a built-in one without scanning installed packages, else any discovered."""
+def engine(name: str) -> Engine:
+    """The engine called `name` (backend=<name>): a built-in one without scanning installed packages, else
+    any discovered; an unknown name is one sentence listing the engines."""
     if name in builtin_engines():
         return _BUILTIN[name]
     found = engines()
@@ -176,17 +174,18 @@ def backend_info(name: str) -> Engine:
     return found[name]
 
 
-engine = backend_info
+backend_info = engine  # the same lookup, by the name its older callers use
+
+
+def one_of(names: list[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def no_server(name: str) -> UserError:
     servers = [n for n, i in engines().items() if i.server is not None]
-    return UserError(f"backend={name} has no server llem can start: use backend={', '.join(servers[:-1])} "
-                     f"or {servers[-1]}, or attach with workload.server_url=<url>.")
-
-
-def check_installed(info: Engine) -> None:
-    info.check_installed()
+    return UserError(f"backend={name} has no server llem can start: use backend={one_of(servers)}, "
+                     f"or attach with workload.server_url=<url>.")
 
 
 def engine_version(name: str) -> Optional[str]:

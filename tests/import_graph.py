@@ -1,8 +1,8 @@
 """llem's own imports, read with ast (nothing is imported): who imports what, where, and how.
 
 Used by tests/test_layering.py. Every `import llem...` / `from llem... import ...` (relative imports
-resolved) is an Import; so is a "llem.module:attr" string, the lazy-reference form the registry and
-the CLI's subcommands use, since it is an import made later.
+resolved) is an Import; so is a "llem.module:attr" string, the lazy-reference form of an Engine's parts,
+the CLI's subcommands and the test hook, since it is an import made later.
 """
 
 from __future__ import annotations

@@ -1,19 +1,5 @@
-"""Stopping what a test (or a benchmark built on the tests' helpers) started: plain code, no pytest."""
+"""Stopping what a test started: llem.testing.stopping (shared with benchmarks/, which import no test module)."""
 
-from __future__ import annotations
+from llem.testing.stopping import stop_group
 
-import os
-import signal
-import subprocess
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """Stop a process started as the leader of its own session, and its group: SIGTERM, then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+__all__ = ["stop_group"]

@@ -4,6 +4,7 @@ Rules (docs/architecture.md):
 - no import cycle, between modules or between layers (a subpackage such as llem.energy, or a
   top-level module such as llem.spec, is one layer); a "module:attr" string (an Engine's lazy parts, a
   subcommand) is an import made later and counts for every rule but the lazy-import one;
+- no production module imports a test double (llem/testing/) but through a listed "module:attr" hook;
 - energy and results never import backends; backends never import tracking or report; tracking
   never imports report, the sweep, the entrypoint or the runner; only llem.cli and llem.__main__
   import llem.app or llem.cli (Hydra reaches its callback from conf/config.yaml, not from code);
@@ -47,6 +48,10 @@ FORBIDDEN = [
     ("llem.tracking", "llem.app"),
     ("llem.tracking", "llem.runner"),
 ]
+# Test doubles (llem/testing/): no production module imports them, but for these "module:attr" hooks,
+# each behind a variable that only a test sets.
+TEST_DOUBLES = "llem.testing"
+TEST_HOOKS = {("llem.energy.nvml", "llem.testing.fake_nvml"): "LLEM_FAKE_NVML_TRACE=<csv>: a replayed NVML trace for pynvml"}
 ENTRYPOINTS = ("llem.app", "llem.cli")  # importable only from these two and llem.__main__
 ENTRY_IMPORTERS = ("llem.cli", "llem.__main__")
 
@@ -83,6 +88,10 @@ def forbidden_report(imports: list[Import]) -> list[str]:
         for src, dst in FORBIDDEN:
             if _under(i.importer, src) and _under(i.target, dst):
                 bad.append(f"{i.importer} imports {i.target} ({i.where}): {src} must not import {dst}")
+        if _under(i.target, TEST_DOUBLES) and not _under(i.importer, TEST_DOUBLES) \
+                and not (i.kind == "reference" and (i.importer, i.target) in TEST_HOOKS):
+            bad.append(f"{i.importer} imports the test double {i.target} ({i.where}): production code reaches "
+                       f"{TEST_DOUBLES} only through a TEST_HOOKS reference")
         if any(_under(i.target, e) for e in ENTRYPOINTS) and i.importer not in ENTRY_IMPORTERS \
                 and not any(_under(i.importer, e) for e in ENTRYPOINTS):
             bad.append(f"{i.importer} imports the entrypoint {i.target} ({i.where}): only {', '.join(ENTRY_IMPORTERS)} may")
@@ -233,3 +242,36 @@ def test_layering_sees_string_loaded_imports(planted):
     (planted / "errors.py").write_text((planted / "errors.py").read_text() + '\nLATER = "llem.registry:engines"\n')
     found = cycle_report(scan(planted), planted)
     assert any("llem.errors" in f and "llem.registry" in f for f in found), found
+
+
+def test_layering_keeps_test_doubles_out_of_the_product(planted):
+    from llem.energy.nvml import REPLAY_ENV
+    from llem.testing.fake_nvml import FAKE_TRACE_ENV
+
+    assert REPLAY_ENV == FAKE_TRACE_ENV  # the hook's variable is the one the double reads
+    (planted / "energy" / "w.py").write_text("from llem.testing.fake_nvml import FakeNvml\n")
+    assert any("llem.energy.w imports the test double llem.testing.fake_nvml" in f for f in forbidden_report(scan(planted)))
+
+
+def test_benchmarks_import_no_test_module():
+    """benchmarks/ measure the product: they may use llem.testing, never a module of tests/."""
+    import importlib.util
+    import re
+
+    repo = ROOT.parent
+    test_modules = {p.stem for p in (repo / "tests").rglob("*.py")}
+    bad = []
+    for path in sorted((repo / "benchmarks").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"sys\.path.*['\"/]tests\b", text):
+            bad.append(f"{path.relative_to(repo)} puts tests/ on sys.path")
+        local = {p.stem for p in path.parent.glob("*.py")}
+        for node in ast.walk(ast.parse(text)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in (n.split(".")[0] for n in names):
+                if name in test_modules and name not in local:
+                    spec = importlib.util.find_spec(name)
+                    if spec is None or str(repo / "tests") in str(spec.origin):
+                        bad.append(f"{path.relative_to(repo)}:{node.lineno} imports the test module {name}")
+    _fail(bad)

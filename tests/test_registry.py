@@ -82,3 +82,9 @@ def test_a_missing_engine_says_its_own_pip_line():
     third = Engine(name="x", settings="m:C", extra="xtra", modules=("llem_no_such_module",), install="pip install x-engine")
     with pytest.raises(UserError, match=r"run pip install x-engine.$"):
         third.check_installed()
+
+
+def test_choices_read_as_a_sentence():
+    from llem.registry import one_of
+
+    assert [one_of(["a"]), one_of(["a", "b"]), one_of(["a", "b", "c"])] == ["a", "a or b", "a, b or c"]

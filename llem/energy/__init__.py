@@ -7,9 +7,8 @@ import os
 from llem.energy.base import Measurement, Meter
 from llem.energy.codecarbon import CodeCarbonMeter
 from llem.energy.composite import CompositeMeter, MissingPart
-from llem.energy.fake_nvml import FAKE_TRACE_ENV
 from llem.energy.null import NullMeter
-from llem.energy.nvml import NvmlMeter, NvmlUnavailable
+from llem.energy.nvml import REPLAY_ENV, NvmlMeter, NvmlUnavailable
 from llem.energy.observed import ObservedMeter
 from llem.energy.rapl import RaplMeter, RaplUnavailable
 from llem.energy.sampler import Sampler
@@ -32,8 +31,8 @@ def add_window_observer(observer) -> None:
 
 
 def faking_gpu() -> bool:
-    """True when a replayed NVML trace stands in for a GPU (tests only, see llem/energy/fake_nvml.py)."""
-    return bool(os.environ.get(FAKE_TRACE_ENV))
+    """True when a replayed NVML trace stands in for a GPU (tests only, see llem/testing/fake_nvml.py)."""
+    return bool(os.environ.get(REPLAY_ENV))
 
 
 def metered_gpus(device: str, gpus: list[int]) -> tuple[str, list[int]]:

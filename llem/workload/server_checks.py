@@ -10,7 +10,7 @@ import importlib.util
 from urllib.parse import urlparse
 
 from llem.errors import UserError
-from llem.registry import engine, engines
+from llem.registry import engine, engines, one_of
 
 # WorkloadSpec fields that only mean something in server mode (left out of offline config hashes).
 SERVER_ONLY_FIELDS = ("concurrency", "request_rate", "arrival", "burst_size", "server_url",
@@ -43,7 +43,7 @@ def check_server_job(spec) -> None:
     if spec.workload.source == "synthetic" and "ids" not in engine(name).prompts:
         takes = [n for n, e in engines().items() if "ids" in e.prompts]
         raise UserError(f"workload.source=synthetic is not supported by the backend={name} server (its /v1/completions "
-                        f"takes text prompts only, not token ids): use backend={' or '.join(takes)} for token-id prompts, "
+                        f"takes text prompts only, not token ids): use backend={one_of(takes)} for token-id prompts, "
                         f"or workload.source=builtin or jsonl with backend={name}.")
     if spec.workload.server_url is not None:
         return  # attached: llem starts nothing, the backend only names the engine

@@ -64,7 +64,7 @@ class ScheduledNvml:
 
     def __new__(cls, clock, period: float = 0.1, phase: float = 0.0, idle_w: float = 120.0,
                 read_cost: float = 0.0039, schedule=None, **kw):
-        from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
+        from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 
         class _Scheduled(FakeNvml):
             def set_power(self, watts: float) -> None:

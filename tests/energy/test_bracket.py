@@ -111,7 +111,7 @@ def test_an_edge_without_an_update_scales_the_meters_window_and_has_no_bound():
 def test_on_the_replayed_counter_the_bracket_finds_the_truth_without_waiting(tmp_path, monkeypatch):
     """NvmlMeter on a replayed 300 W counter (100 ms steps): open() and close() return at once (they
     run in an event loop), and the joules are 300 W x the window within the updates' timing."""
-    from llem.energy.fake_nvml import fake_from_env
+    from llem.testing.fake_nvml import fake_from_env
     from llem.energy.nvml import NvmlMeter
 
     trace = tmp_path / "t.csv"

@@ -8,7 +8,7 @@ import pytest
 from energy_fakes import H100_TRACE, VirtualClock
 
 from llem.energy.devices import engine_gpus
-from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
+from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter
 from llem.energy.processes import own_process_tree
 from llem.spec import build_spec

@@ -10,7 +10,7 @@ import os
 import pytest
 from energy_fakes import H100_TRACE, VirtualClock, counter_at, phase_span, trace_rows
 
-from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
+from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter, NvmlUnavailable
 from llem.errors import UserError
 from llem.runner import job_env
@@ -174,7 +174,7 @@ def test_the_harness_checks_the_mapping_once_the_engine_has_loaded(tmp_path, mon
 
     from llem.app import plain_config
     from llem.backends.pytorch.backend import PyTorchBackend
-    from llem.energy.fake_nvml import FAKE_GPUS_ENV, FAKE_TRACE_ENV, fake_devices
+    from llem.testing.fake_nvml import FAKE_GPUS_ENV, FAKE_TRACE_ENV, fake_devices
     from llem.job import measure
     from llem.spec import build_spec
 

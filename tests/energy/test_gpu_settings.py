@@ -35,7 +35,7 @@ BASE = ["model=tiny", "hardware=auto", "tracking=none", "workload.num_prompts=2"
 
 def test_applied_and_restored_in_process(tmp_path, monkeypatch):
     from llem.energy import gpu_settings
-    from llem.energy.fake_nvml import FakeNvml
+    from llem.testing.fake_nvml import FakeNvml
     from llem.spec import HardwareSpec
 
     for k, v in _env(tmp_path).items():
@@ -128,7 +128,7 @@ def test_a_killed_job_leaves_a_record_that_gpu_restore_undoes(tmp_path):
 
 def test_the_next_job_restores_what_a_killed_one_left(tmp_path):
     from llem.energy import gpu_settings
-    from llem.energy.fake_nvml import FakeNvml
+    from llem.testing.fake_nvml import FakeNvml
 
     env = _env(tmp_path)
     os.environ.update({k: env[k] for k in ("LLEM_FAKE_NVML_STATE", "LLEM_CACHE_DIR")})

@@ -10,7 +10,7 @@ from conftest import require_module
 from energy_fakes import H100_TRACE, VirtualClock, phase_span, trace_rows
 
 from llem.energy import create_meter
-from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
+from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter
 from llem.energy.sampler import summarize_rows
 from llem.results.measured import Measured

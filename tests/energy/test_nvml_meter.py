@@ -10,7 +10,7 @@ import pytest
 from conftest import require_module
 from energy_fakes import H100_TRACE, VirtualClock, counter_at, phase_span, trace_rows
 
-from llem.energy.fake_nvml import FakeHandle, FakeNvml, read_trace
+from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter, NvmlUnavailable
 from llem.visible_devices import parse_visible_devices
 
@@ -194,7 +194,7 @@ def test_real_pynvml_without_a_gpu_is_unavailable_with_a_reason():
 def test_without_pynvml_the_reason_names_the_package(monkeypatch):
     import sys
 
-    from llem.energy.fake_nvml import FAKE_TRACE_ENV
+    from llem.testing.fake_nvml import FAKE_TRACE_ENV
     from llem.energy.nvml import load_nvml
 
     monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed

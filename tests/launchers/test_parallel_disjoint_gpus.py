@@ -14,7 +14,7 @@ import pytest
 from conftest import llem_env, run_llem
 from launcher_helpers import TINY, results
 
-from llem.energy.fake_nvml import FAKE_EPOCH_ENV, FAKE_GPUS_ENV, FAKE_TRACE_ENV, FakeNvml, fake_devices
+from llem.testing.fake_nvml import FAKE_EPOCH_ENV, FAKE_GPUS_ENV, FAKE_TRACE_ENV, FakeNvml, fake_devices
 from llem.paths import SWEEP_SUMMARY
 
 TRACE = Path(__file__).resolve().parent.parent / "data" / "nvml_trace_h100.csv"

@@ -291,7 +291,7 @@ def check_disjoint(jobs: list[dict]) -> None:
     owner: dict[int, int] = {}
     for n, job in enumerate(jobs):
         hw = job.get("hardware") or {}
-        # tests only: under a replayed NVML trace the jobs' listed GPUs are fake ones (llem/energy/fake_nvml.py)
+        # tests only: under a replayed NVML trace the jobs' listed GPUs are fake ones (llem/testing/fake_nvml.py)
         if (resolved_device(job) != "cuda" and not faking_gpu()) or not hw.get("gpus"):
             refuse(f"hydra.launcher.parallel=true runs jobs at the same time, but job #{n} (hardware={hw.get('name')}) "
                    "does not own a list of GPUs: give every job its own hardware.gpus=[...] (disjoint lists), "

@@ -1,7 +1,7 @@
 """TEST SUPPORT: `import pynvml` answered by llem's NVML replay, for third-party meters (Zeus, CodeCarbon).
 
 Put this folder first on PYTHONPATH with LLEM_FAKE_NVML_TRACE=<csv> set, and every `import pynvml`
-in that process gets this module: its nvml* functions are those of one llem.energy.fake_nvml.FakeNvml
+in that process gets this module: its nvml* functions are those of one llem.testing.fake_nvml.FakeNvml
 replaying the trace (so Zeus and CodeCarbon read the same replayed counter as llem), its constants
 and error classes are the real nvidia-ml-py's, and an NVML function the fake does not implement
 raises NVMLError(NVML_ERROR_NOT_SUPPORTED), as a GPU without that feature does. Each energy-counter
@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from llem.energy.fake_nvml import FakeNvml
+from llem.testing.fake_nvml import FakeNvml
 
 
 def _real_pynvml():

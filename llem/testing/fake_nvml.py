@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from llem.energy.fake_gpu_settings import LIMIT_RANGE_MW, FakeGpuSettings
+from llem.testing.fake_gpu_settings import LIMIT_RANGE_MW, FakeGpuSettings
 
 FAKE_TRACE_ENV = "LLEM_FAKE_NVML_TRACE"
 # Optional: the CLOCK_MONOTONIC instant at which the trace starts, so that several processes (the
@@ -292,7 +292,7 @@ class FakeNvml:
         total = 81559 * 2**20
         return _Memory(total=total, used=used, free=total - used)
 
-    # power limit and locked clocks: settable, shared across processes (llem/energy/fake_gpu_settings.py)
+    # power limit and locked clocks: settable, shared across processes (llem/testing/fake_gpu_settings.py)
     def _settings(self) -> FakeGpuSettings:
         if not hasattr(self, "_gpu_settings"):
             self._gpu_settings = FakeGpuSettings.from_env(NVMLError)
