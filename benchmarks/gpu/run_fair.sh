@@ -74,8 +74,6 @@ cat "$ENG/out/versions.txt"
 
 export PYTHONPATH=$BASE:$VSITE
 step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX
-export PYTHONPATH=$BASE:$SGSITE
-step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
 
 if wait_llamacpp; then
   export PYTHONPATH=$BASE:/root/lsite:$VSITE
@@ -90,6 +88,8 @@ if wait_llamacpp; then
     tail -n 30 /root/lcpp-server-build.log
   fi
 fi
+export PYTHONPATH=$BASE:$SGSITE
+step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
 export PYTHONPATH=$BASE:$VSITE
 step vllm-off 300 backend=vllm backend.max_model_len=1024 $R1B $OFF
 export PYTHONPATH=$BASE:$SGSITE
