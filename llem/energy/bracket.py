@@ -110,8 +110,9 @@ def _not_measured(m: Measurement, reason: str, t_open: float, t_close: float, un
 def bracketed(m: Measurement, t_open: float, t_close: float, unix_open: float) -> Measurement:
     """The window between the counter updates around [t_open, t_close] (the load's edges), from a
     measurement the meter took between them; its interval_monotonic_s is the interval the caller must
-    count the work over. A non-positive [t_open, t_close] or no counter update at an edge of the
-    bounding device: not measured (None with the reason), never 0 J or a rescaled guess."""
+    count the work over. A non-positive [t_open, t_close]: not measured (None with the reason), never
+    0 J. No device whose counter updated at both edges in time: the meter's own window scaled to the
+    load's edges, with no bound (method "rescaled", residual null)."""
     if not t_close > t_open:
         return _not_measured(m, f"the steady-state window closed {t_open - t_close:.3f} s before or at its open "
                                 f"(open {t_open:.3f} s, close {t_close:.3f} s on the monotonic clock): no interval "
