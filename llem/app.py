@@ -14,7 +14,7 @@ from llem.objective import objective_result
 from llem.progress import console
 from llem.report.timeseries import power_plot
 from llem.resolvers import register as _register_resolvers
-from llem.results.complete import complete_result
+from llem.results.complete import complete_result, read_result, set_aside
 from llem.results.interrupted import interrupted_record
 from llem.results.io import atomic_write_text, write_json
 from llem.results.measured import Measured
@@ -73,6 +73,7 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
 
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        _set_aside_incomplete(run_dir, quiet)
     except OSError as exc:
         raise _WriteFailed(run_dir, exc) from exc
     _write(run_dir / paths.CONFIG, atomic_write_text, resolved_yaml)
@@ -109,6 +110,18 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     _plot_for_upload(spec, run_dir, result)
     track(spec, run_dir, result, current_sweep())
     return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
+
+
+def _set_aside_incomplete(run_dir: Path, quiet: bool) -> None:
+    """A result.json that does not validate (hollow, edited, its config.yaml gone) is renamed beside
+    it, never deleted, before this job measures again."""
+    _, problem = read_result(run_dir)
+    if problem is None:
+        return
+    kept = set_aside(run_dir)
+    if kept is not None and not quiet:
+        console().print(f"[yellow]llem:[/yellow] {run_dir / paths.RESULT} is not a complete result ({problem}): "
+                        f"kept as {kept.name}, measuring again")
 
 
 def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:

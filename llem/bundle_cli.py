@@ -10,7 +10,7 @@ from pathlib import Path
 from llem.bundle.archive import SUFFIX, BundleError, verify, write_bundle
 from llem.errors import UserError
 from llem.progress import console
-from llem.report.collect import collect
+from llem.report.collect import collect, skipped_lines
 
 
 def _export_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,8 @@ def export_main(argv: list[str]) -> int:
             raise UserError(f"-o {out} does not end in {SUFFIX}: name the bundle e.g. {out.name}{SUFFIX}.")
         with tempfile.TemporaryDirectory(prefix="llem-export-") as cache:
             runs = [r for r in collect(args.source, args.uri, Path(cache)) if r.run_dir is not None]
+            for line in skipped_lines():
+                print(f"llem export: {line}", file=sys.stderr)
             if not runs:
                 raise UserError(f"{args.source} holds no finished runs (no result.json or failure.json found): nothing to export.")
             manifest = write_bundle(runs, out, args.source)

@@ -18,6 +18,7 @@ from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
 from llem.registry import backend_info, load_object
+from llem.workload.fingerprint import input_hashes
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
@@ -239,6 +240,9 @@ class JobSpec(_Strict):
         for k, default in ENERGY_DEFAULTS.items():
             if d["energy"][k] == default:
                 d["energy"].pop(k)
+        inputs = input_hashes(d)  # the bytes of local input files: present only where there are any,
+        if inputs:  # so the hashes of runs without input files stay as they were
+            d["inputs"] = inputs
         return d
 
     def config_hash(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from llem.bundle.archive import bundle_stem
 from llem.errors import UserError
 from llem.progress import console
-from llem.report.collect import collect
+from llem.report.collect import collect, skipped_lines
 from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
 from llem.report.paper import FORMATS, render
@@ -83,6 +83,8 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
                  fmt: str = "terminal", html: bool = True) -> dict:
     """Collect the runs, print the table (terminal, or a paper format on stdout), write the files."""
     runs = collect(source, uri, out_dir)
+    for line in skipped_lines():
+        print(f"llem report: {line}", file=sys.stderr)
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
     rows = sort_rows([flatten(r) for r in runs])

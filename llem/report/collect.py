@@ -10,6 +10,7 @@ from typing import Optional
 from llem import paths
 from llem.bundle.archive import BundleError, extract_verified, verify
 from llem.errors import UserError
+from llem.results.complete import read_result
 from llem.results.io import read_json
 from llem.tracking.mlflow_store import TrackerUnavailable, connect
 from llem.tracking.settings import check_uri, resolve_uri
@@ -28,15 +29,34 @@ class Run:
         return self.record.get("status") == "ok"
 
 
+# Records found but not trusted (a result.json that does not validate): (run dir, why), for the caller to name.
+SKIPPED: list[tuple[Path, str]] = []
+
+
 def _load(run_dir: Path) -> Optional[Run]:
-    for name in paths.RECORDS:
-        path = run_dir / name
-        if path.is_file():
-            try:
-                return Run(read_json(path), run_dir)
-            except (OSError, ValueError):
-                return None
+    """A run's record: its complete result (llem.results.complete, the one reader), else its failure
+    record; a result.json that does not validate is never read as a result (kept in SKIPPED)."""
+    result, problem = read_result(run_dir)
+    if result is not None:
+        return Run(result, run_dir)
+    if problem is not None:
+        SKIPPED.append((run_dir, problem))
+    path = run_dir / paths.FAILURE
+    if problem is None and path.is_file():
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            return None
+        return Run(record, run_dir) if isinstance(record, dict) and record.get("status") == "failed" else None
     return None
+
+
+def skipped_lines() -> list[str]:
+    """One line per record left out because it is not a complete result (then forgets them)."""
+    lines = [f"left out {d}: its {paths.RESULT} is not a complete result ({why}); the next run of its "
+             f"configuration measures it again" for d, why in SKIPPED]
+    SKIPPED.clear()
+    return lines
 
 
 def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
