@@ -4,6 +4,7 @@ and only to turn it into a plain dict at once."""
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,7 @@ from llem.resolvers import register as _register_resolvers
 from llem.results.complete import complete_result, read_result, set_aside
 from llem.results.interrupted import interrupted_record
 from llem.results.io import atomic_write_text, write_json
+from llem.results.lock import LOCK_FILE, run_dir_lock
 from llem.results.measured import Measured
 from llem.results.render import render
 from llem.results.schema import assemble, failure
@@ -71,8 +73,26 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     if done is not None:
         return done
 
+    def waiting(holder: str) -> None:
+        if not quiet:
+            console().print(f"[yellow]llem:[/yellow] {spec.run_id()} is being measured by {holder} "
+                            f"({run_dir / LOCK_FILE}); waiting for it instead of measuring it twice")
+
+    with ExitStack() as held:  # one job measures a run dir at a time (llem/results/lock.py)
+        try:
+            waited = held.enter_context(run_dir_lock(run_dir, waiting))
+        except OSError as exc:
+            raise _WriteFailed(run_dir, exc) from exc
+        if waited:  # the other job may have left a complete result: then it is this job's too
+            done = skipped(spec)
+            if done is not None:
+                return done
+        return _measure_locked(spec, run_dir, resolved_yaml)
+
+
+def _measure_locked(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
+    quiet = spec.run.quiet
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
         _set_aside_incomplete(run_dir, quiet)
     except OSError as exc:
         raise _WriteFailed(run_dir, exc) from exc
