@@ -92,7 +92,8 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
         names = [e.name for e in client.search_experiments()]
         raise UserError(f"mlflow:{experiment} is not an experiment in {uri}: choose one of {', '.join(sorted(names)) or '(none)'}.")
     runs = []
-    for mlrun in client.search_runs([exp.experiment_id], filter_string="tags.`llem.role` = 'job'", max_results=5000):
+    for mlrun in _one_per_config(client.search_runs([exp.experiment_id], filter_string="tags.`llem.role` = 'job'",
+                                                    max_results=5000)):
         dest = cache_dir / mlrun.info.run_id
         dest.mkdir(parents=True, exist_ok=True)
         names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
@@ -103,6 +104,19 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
         if run is not None:
             runs.append(run)
     return runs
+
+
+def _one_per_config(mlruns: list) -> list:
+    """The run to show of each configuration (tag llem.run_id): its newest complete one, else its
+    newest. llem replaces a configuration's earlier runs as it logs (llem.tracking.mlflow_store.
+    supersede); a store written by an older llem may still hold several."""
+    best: dict = {}
+    for r in mlruns:
+        key = r.data.tags.get("llem.run_id") or r.info.run_id
+        rank = (r.data.tags.get("llem.status") == "ok", r.info.start_time or 0)
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, r)
+    return [r for _, r in best.values()]
 
 
 def from_bundle(path: Path, cache_dir: Path) -> list[Run]:
