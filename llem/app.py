@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem import paths
+from llem.checks import visible_gpu_count
 from llem.errors import UserError
 from llem.interrupt import Interrupted, signal_name
 from llem.objective import objective_result
@@ -178,6 +179,14 @@ def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
 
 def _objective(spec, metrics: dict):
     return objective_result(spec.run.objective, spec.run.max_latency_s, metrics)
+
+
+def check_gpu_here(spec) -> None:
+    """A job launched on this machine that asks for a CUDA GPU needs one here: refused before launch
+    (a Slurm job checks on its node, llem.checks.device_for_job)."""
+    if spec.hardware.device == "cuda" and visible_gpu_count() == 0:
+        raise UserError(f"hardware={spec.hardware.name} asks for a CUDA GPU but none is visible on this machine: "
+                        f"use hardware=cpu or hardware=auto, or run on a GPU node (a Slurm launcher checks on the job's node).")
 
 
 def plain_config(cfg) -> dict:

@@ -76,9 +76,12 @@ def _expand(overrides: list[str], multirun: bool) -> list[list[str]] | None:
             if not o.is_discrete_sweep():
                 return None
             try:
-                list(o.sweep_string_iterator())
+                values = list(o.sweep_string_iterator())
             except Exception:
                 return None
+            if not values:
+                raise UserError(f"{o.input_line} sweeps no values (an empty range or list): give at least one, "
+                                f"e.g. range(1,5) counts up from 1 to 4.")
     jobs = points.sweeper_overrides(parsed)  # as Hydra's basic sweeper spells them: the keys of llem.sweep.points
     return jobs[:_MAX_PREVALIDATE]
 
@@ -126,7 +129,7 @@ def prevalidate(argv: list[str]) -> int:
 
     from omegaconf import OmegaConf, open_dict, read_write
 
-    from llem.app import plain_config
+    from llem.app import check_gpu_here, plain_config
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
@@ -138,13 +141,26 @@ def prevalidate(argv: list[str]) -> int:
                 raise _compose_error(exc, job) from None
             if n == 0:
                 points.set_context("config", OmegaConf.to_container(cfg.hydra.runtime.config_sources))
+            launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "") if multirun else ""
             with read_write(cfg), open_dict(cfg):
                 del cfg["hydra"]
             plain = plain_config(cfg)
-            build_spec(plain)
+            spec = build_spec(plain)
+            if _launches_here(launcher):
+                check_gpu_here(spec)
             if multirun:  # the launcher takes it from here instead of composing the point again
                 points.remember(job, plain, OmegaConf.to_container(cfg, resolve=False))
     return len(jobs)
+
+
+# Launchers whose jobs run on this machine (a single run always does): a GPU job needs a GPU here.
+# Slurm's jobs run on other nodes, and a login node may have no GPU: there the job checks (llem.checks.device_for_job).
+_REMOTE_LAUNCHERS = ("slurm", "Slurm")
+
+
+def _launches_here(target: str) -> bool:
+    return not any(word in target for word in _REMOTE_LAUNCHERS)
+
 
 
 def _hydra_main() -> None:

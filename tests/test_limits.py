@@ -1,0 +1,45 @@
+"""Limits checked before launch (issue 28, 6 to 8): absurd values, a context too short, a batch
+larger than the prompt set, infinite durations, an empty sweep, an output root that cannot hold
+results. Each is one sentence naming the value, exit code 2, and nothing written."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import run_llem
+
+BASE = ["model=tiny", "hardware=cpu", "tracking=mlflow"]
+
+
+@pytest.mark.parametrize("args,says", [
+    (["workload.batch_size=99999999999999999999999"], "workload.batch_size=99999999999999999999999 is not valid"),
+    (["workload.output_tokens=1000000000"], "workload.output_tokens=1000000000 is not valid"),
+    (["workload.output_tokens=3000"], "exceed model=tiny's context of 2048 tokens"),
+    (["workload.num_prompts=9000000", "workload.input_tokens=1000"], "available memory"),
+    (["run.cooldown_s=inf"], "run.cooldown_s=inf is not valid: input should be a finite number"),
+    (["workload.batch_size=64"], "workload.batch_size=64 is larger than workload.num_prompts=8"),
+    (["--multirun", "workload.batch_size=range(5,1)"], "sweeps no values"),
+    (["run.output_root=/dev/null"], "run.output_root=/dev/null is not a folder"),
+    (["run.output_root=results.txt/sub"], "lies under results.txt, which is not a folder"),
+])
+def test_refused_before_launch(workdir, args, says):
+    (workdir / "results.txt").write_text("not a folder")
+    out = run_llem([*BASE, *args], workdir, timeout=120)
+    assert out.returncode == 2, out.stdout[-2000:]
+    assert says in out.stdout and "Traceback" not in out.stdout, out.stdout[-2000:]
+    assert out.stdout.count("\n") <= 2, out.stdout  # one sentence
+    assert sorted(p.name for p in workdir.iterdir()) == ["results.txt"]  # nothing written: no outputs, no mlflow.db
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
+def test_unwritable_output_root_is_refused(workdir):
+    root = workdir / "ro"
+    root.mkdir()
+    root.chmod(0o500)
+    try:
+        out = run_llem([*BASE, f"run.output_root={root}/x"], workdir, timeout=120)
+    finally:
+        root.chmod(0o700)
+    assert out.returncode == 2 and "is not writable" in out.stdout, out.stdout
