@@ -29,6 +29,7 @@ from llem.sweep.ledger import Outcome, SESSION
 from llem.sweep.resume import skipped
 from llem.sweep.state import current_sweep
 from llem.tracking import track, uploads_artifacts
+from llem.tracking.settings import mlflow_settings
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
 
@@ -129,8 +130,19 @@ def _measure_locked(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     if not quiet:
         render(result, run_dir)
     _plot_for_upload(spec, run_dir, result)
-    track(spec, run_dir, result, current_sweep())
+    sweep = current_sweep()
+    track(spec, run_dir, result, sweep)
+    if not quiet and sweep is None:  # a sweep prints its own summary and next step
+        console().print(next_line(spec), overflow="ignore", crop=False)
     return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
+
+
+def next_line(spec) -> str:
+    """What to do with a run just measured: its report, and its MLflow UI where it was logged."""
+    line = f"[bold]next:[/bold] llem report {spec.run.output_root}"
+    if spec.tracking.name == "mlflow":
+        line += f"   |   mlflow ui --backend-store-uri {mlflow_settings(spec.tracking).resolved_uri()}"
+    return line
 
 
 def _set_aside_incomplete(run_dir: Path, quiet: bool) -> None:

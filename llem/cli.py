@@ -221,13 +221,19 @@ def main(argv: list[str] | None = None) -> int:
     remember_launch_devices()  # what hardware.gpus count in, whatever a launcher sets for its jobs later
     argv = list(sys.argv[1:] if argv is None else argv)
     library_bars()  # before any engine imports tqdm
-    if "--help" in argv or "-h" in argv:
-        _print_help()
-        return 0
-    if argv and argv[0] in SUBCOMMANDS:
+    if argv and argv[0] in SUBCOMMANDS:  # first: `llem report --help` is report's own help
         from llem.registry import load_object  # lazy: --help stays without dataclasses/inspect (tests/test_layering.py)
 
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
+    if "--help" in argv or "-h" in argv:
+        _print_help()
+        return 0
+    if argv and argv[0] in ("--version", "-V"):
+        print(version_text())
+        return 0
+    if argv and _looks_like_a_command(argv[0]):
+        print(f"llem: error: {_not_a_command(argv[0])}", file=sys.stderr)
+        return 2
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
     interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/interrupt.py)
@@ -245,6 +251,42 @@ def main(argv: list[str] | None = None) -> int:
     if interrupt.received() is not None:  # stopped, and ended by Hydra's own callbacks
         return interrupt.exit_code(interrupt.received())
     return _exit_code(multirun)
+
+
+def version_text() -> str:
+    """llem's version and each engine with its version where installed (found without importing engines)."""
+    import importlib.metadata
+    import importlib.util
+
+    import llem
+    from llem.registry import BACKENDS
+
+    lines = [f"llem {llem.__version__}"]
+    for name, info in BACKENDS.items():
+        found = all(importlib.util.find_spec(m) is not None for m in info.modules)
+        version = None
+        if found:
+            try:
+                version = importlib.metadata.version(info.modules[-1].replace("_", "-"))
+            except importlib.metadata.PackageNotFoundError:
+                version = None
+        state = f"installed{f' ({info.modules[-1]} {version})' if version else ''}" if found else f"not installed ({info.install_hint})"
+        lines.append(f"  backend={name}: {state}")
+    return "\n".join(lines)
+
+
+def _looks_like_a_command(arg: str) -> bool:
+    """A bare word (no '=', no leading '-', not a sweep value): meant as a subcommand."""
+    return not arg.startswith(("-", "+", "~")) and "=" not in arg and arg.replace("-", "").isalpha()
+
+
+def _not_a_command(word: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1, cutoff=0.6)
+    hint = f"did you mean llem {close[0]}? " if close else ""
+    return (f"{word} is not a llem command or a setting: {hint}commands are {', '.join(SUBCOMMANDS)}; "
+            f"settings are key=value, e.g. model=tiny (llem --help).")
 
 
 def _stopped(signum: int, multirun: bool) -> int:

@@ -32,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for report.html, report.csv and the PNGs (default: SOURCE/report, "
                                  "./llem-report-BUNDLE for a bundle, ./llem-report-EXPERIMENT for MLflow)")
     p.add_argument("--format", choices=["terminal", *FORMATS], default="terminal",
-                   help="terminal (default): a table on the terminal; markdown, latex or csv: a table for a paper "
-                        "on stdout, with units and CIs rounded to the digits they support")
+                   help="terminal (default): a table on the terminal (markdown on stdout when the output is not a "
+                        "terminal); markdown, latex or csv: a table for a paper on stdout, with units and CIs rounded "
+                        "to the digits they support")
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--uri", help="MLflow tracking URI for mlflow:EXPERIMENT (default: sqlite:///mlflow.db)")
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
@@ -92,12 +93,17 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"csv": out_dir / "report.csv"}
     write_csv(rows, files["csv"])
+    if fmt == "terminal" and not sys.stdout.isatty():  # a pipe or a file: a rich table there is cut to 80
+        fmt, piped = "markdown", True  # columns with "…" in every cell; markdown keeps every digit
+    else:
+        piped = False
     if fmt == "terminal":
         render_table(rows, f"llem report: {title} ({len(rows)} runs)")
     else:
         text = render(rows, f"llem report: {title}", fmt)
-        files["table"] = out_dir / f"table.{FORMATS[fmt]}"
-        files["table"].write_text(text, encoding="utf-8")
+        if not piped:
+            files["table"] = out_dir / f"table.{FORMATS[fmt]}"
+            files["table"].write_text(text, encoding="utf-8")
         sys.stdout.write(text)
         sys.stdout.flush()
     identity = identity_groups([r.record for r in runs if r.ok])

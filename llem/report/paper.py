@@ -22,6 +22,8 @@ CONFIG = [("backend", "Backend"), ("model", "Model"), ("hardware", "Hardware"), 
 # (row key, header, unit); keys with a CI in the rows get "± half-width"
 MEASURES = [("output_tokens_per_s", "Throughput", "tok/s"), ("energy_j_per_output_token", "Energy", "J/token"),
             ("avg_power_w", "Power", "W"), ("batch_latency_p50_s", "Latency p50", "s")]
+# The order a runs table (terminal, report.html) leads with: what the report is about first
+HEADLINE_ORDER = [MEASURES[1], MEASURES[0], MEASURES[2], MEASURES[3]]
 NOT_MEASURED = "n/m"
 DAGGER = "†"
 

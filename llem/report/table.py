@@ -156,11 +156,12 @@ def render_table(rows: list[dict], title: str) -> None:
     t = Table(title=title, title_justify="left", caption=("all runs: " + ", ".join(shared)) if shared else None,
               caption_justify="left")
     t.add_column("config")
+    # the headline first (J/token with its interval, throughput, power, latency, status), then the settings
+    for name in ("J/token ±CI", "tok/s ±CI", "avg W", "p50 s", "status"):
+        t.add_column(name, justify="left" if name == "status" else "right", no_wrap=name != "status")
     for key, name in config_cols:
         if key in varying:
             t.add_column(name, justify="right" if key in ("batch_size", "input_tokens", "output_tokens") else "left")
-    for name in ("tok/s ±CI", "J/token ±CI", "avg W", "p50 s", "status"):
-        t.add_column(name, justify="left" if name == "status" else "right")
     for r in rows:
         status = "[green]ok[/green]" if r["status"] == "ok" else f"[red]{r['status']}[/red]"
         if r["status"] == "ok" and r.get("validity_flags"):
@@ -171,9 +172,9 @@ def render_table(rows: list[dict], title: str) -> None:
         if r["status"] == "ok" and r.get("energy_j_per_output_token") is None:
             jpt = "[yellow]not measured[/yellow]"
         cells = [str(r.get("config_hash") or "")[:8]]
-        cells += ["" if r.get(k) is None else str(r.get(k)) for k, _ in config_cols if k in varying]
-        cells += [_with_ci(r, "output_tokens_per_s", ".4g"), jpt, _num(r.get("avg_power_w"), ".1f"),
+        cells += [jpt, _with_ci(r, "output_tokens_per_s", ".4g"), _num(r.get("avg_power_w"), ".1f"),
                   _num(r.get("batch_latency_p50_s"), ".3f"), status]
+        cells += ["" if r.get(k) is None else str(r.get(k)) for k, _ in config_cols if k in varying]
         t.add_row(*cells)
     con = console()
     con.print(t)
