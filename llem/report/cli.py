@@ -20,7 +20,7 @@ from llem.report.identity import identity_groups, identity_lines
 from llem.report.paper import FORMATS, render
 from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
 from llem.report.slo import choose, slo_lines
-from llem.report.table import flatten, render_table, sort_rows, write_csv
+from llem.report.table import flatten, mixed_scopes, render_table, sort_rows, write_csv
 from llem.report.timeseries import plot_run_power
 from llem.report.tradeoffs import tradeoff_plots
 
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--uri", help="MLflow tracking URI for mlflow:EXPERIMENT (default: sqlite:///mlflow.db)")
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
+    p.add_argument("--mixed-scopes", action="store_true",
+                   help="report runs whose joules cover different parts of the machine (metrics.energy_scope: gpu, "
+                        "gpu+cpu+dram, ...) together; without it llem refuses to rank or plot them side by side")
     p.add_argument("--timeseries", type=int, default=4, metavar="N",
                    help="plot the power time series of up to N runs (default: 4)")
     p.add_argument("--slo-ttft-s", type=float, metavar="S",
@@ -81,7 +84,7 @@ def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -
 
 
 def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4,
-                 fmt: str = "terminal", html: bool = True) -> dict:
+                 fmt: str = "terminal", html: bool = True, mixed_ok: bool = False) -> dict:
     """Collect the runs, print the table (terminal, or a paper format on stdout), write the files."""
     runs = collect(source, uri, out_dir)
     for line in skipped_lines():
@@ -89,6 +92,13 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
     rows = sort_rows([flatten(r) for r in runs])
+    scopes = mixed_scopes(rows)
+    if scopes and not mixed_ok:
+        listed = ", ".join(f"{scope}: {n} run{'s' if n > 1 else ''}" for scope, n in sorted(scopes.items()))
+        raise UserError(f"{source} holds runs whose energy covers different parts of the machine ({listed}; "
+                        f"metrics.energy_scope), so their J/token cannot be ranked or plotted together: report "
+                        f"each scope's runs on its own, or pass --mixed-scopes to show them side by side with the "
+                        f"scope in every row.")
     title = _title(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"csv": out_dir / "report.csv"}
@@ -121,7 +131,7 @@ def main(argv: list[str]) -> int:
     out_dir = _out_dir(args.source, args.out)
     try:
         report = build_report(args.source, out_dir, args.uri, not args.no_plots, args.timeseries, args.format,
-                              not args.no_html)
+                              not args.no_html, args.mixed_scopes)
     except UserError as exc:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ CSV_COLUMNS = [
     "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
     "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
+    "energy_meter", "energy_scope", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
     "error", "run_dir",
 ]
 
@@ -67,6 +67,7 @@ def flatten(run: Run) -> dict:
         "num_prompts": w.get("num_prompts"),
         "repeats": spec.get("run", {}).get("repeats"),
         "energy_meter": meter_label(rec) if run.ok else None,  # 'codecarbon (estimate)'
+        "energy_scope": energy_scope(rec) if run.ok else None,
         "energy_basis": ("estimate" if record_is_estimate(rec) else "measured") if run.ok and m.get("energy_j") is not None else None,
         "energy_reason": m.get("energy_reason"),
         "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
@@ -89,6 +90,25 @@ def flatten(run: Run) -> dict:
         row[f"{key}_ci95_low"] = _stat(rec, key, "ci95_low") if run.ok else None
         row[f"{key}_ci95_high"] = _stat(rec, key, "ci95_high") if run.ok else None
     return row
+
+
+UNKNOWN_SCOPE = "unknown"
+
+
+def energy_scope(record: dict) -> str:
+    """What a result's joules cover ("gpu", "gpu+cpu+dram", ...), as the result says
+    (metrics.energy_scope); "unknown" for a result that does not say (an older llem)."""
+    scope = (record.get("metrics") or {}).get("energy_scope") or record.get("energy_scope")
+    return str(scope) if scope else UNKNOWN_SCOPE
+
+
+def mixed_scopes(rows: list[dict]) -> dict[str, int]:
+    """{scope: runs} of the runs with energy measured, when they are more than one scope (else {})."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("status") == "ok" and r.get("energy_j_per_output_token") is not None:
+            counts[r.get("energy_scope") or UNKNOWN_SCOPE] = counts.get(r.get("energy_scope") or UNKNOWN_SCOPE, 0) + 1
+    return counts if len(counts) > 1 else {}
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
@@ -149,6 +169,8 @@ def render_table(rows: list[dict], title: str) -> None:
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
     engine_settings = sorted({k for r in rows for k in r if k.startswith("backend.")})
     config_cols += [(k, k.removeprefix("backend.")) for k in engine_settings]
+    if mixed_scopes(rows):  # llem report --mixed-scopes: what each run's joules cover, in its row
+        config_cols.append(("energy_scope", "energy scope"))
     measured = [r for r in rows if r["status"] == "ok"] or rows  # a failed run's missing fields are not a difference
     varying = set(varying_keys(measured, [k for k, _ in config_cols]))
     shared = [f"{name} {measured[0].get(k)}" for k, name in config_cols
