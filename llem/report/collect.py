@@ -67,6 +67,18 @@ def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
     return [Path(j["run_dir"]) for j in summary["jobs"] if j.get("run_dir")]
 
 
+def _output_roots(path: Path, depth: int = 3) -> list[Path]:
+    """Output roots (folders with runs/) below path, at most `depth` levels down, not inside one another."""
+    found, level = [], [path]
+    for _ in range(depth):
+        nxt = []
+        for d in level:
+            for child in sorted(c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".")):
+                (found if paths.runs_dir(child).is_dir() else nxt).append(child)
+        level = nxt
+    return found
+
+
 def from_directory(path: Path) -> list[Run]:
     path = Path(path)
     if any((path / name).is_file() for name in paths.RECORDS):
@@ -75,9 +87,12 @@ def from_directory(path: Path) -> list[Run]:
         dirs = sorted(p for p in paths.runs_dir(path).iterdir() if p.is_dir())
     elif any(path.glob(f"*/{paths.HYDRA_JOB_CONFIG}")):
         dirs = _sweep_run_dirs(path)
+    elif _output_roots(path):  # a folder of output roots (e.g. one per machine or engine): one report over all
+        dirs = sorted(p for root in _output_roots(path) for p in paths.runs_dir(root).iterdir() if p.is_dir())
     else:
         raise UserError(f"{path} is not a run dir, a sweep dir or an output root: give a folder with result.json, "
-                        f"with runs/ (run.output_root), or with the numbered job folders of a --multirun sweep.")
+                        f"with runs/ (run.output_root), with the numbered job folders of a --multirun sweep, or "
+                        f"a folder holding output roots.")
     return [r for r in (_load(d) for d in dirs) if r is not None]
 
 

@@ -50,3 +50,12 @@ def test_mixed_scopes_are_refused_unless_asked(tmp_path):
     shutil.rmtree(tmp_path / "outputs" / "runs" / "old-run-cccccccccccc")
     out = run_llem(["report", "outputs", "--no-plots", "--no-html"], tmp_path, timeout=300)
     assert out.returncode == 0, out.stdout  # one scope: no flag needed
+
+
+def test_one_report_over_several_output_roots(tmp_path):
+    for machine in ("h100", "h200/vllm"):
+        write_trace_run(tmp_path / "all" / machine)
+    out = run_llem(["report", "all", "--no-plots", "--no-html"], tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout
+    rows = list(csv.DictReader(open(tmp_path / "all" / "report" / "report.csv")))
+    assert sorted(Path(r["run_dir"]).parent.parent.name for r in rows) == ["h100", "vllm"]
