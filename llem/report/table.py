@@ -120,10 +120,12 @@ def sort_rows(rows: list[dict]) -> list[dict]:
 
 
 def varying_keys(rows: list[dict], keys=None) -> list[str]:
-    """Which label keys differ between rows (default: LABEL_KEYS, then engine settings)."""
+    """Which label keys differ between rows (default: LABEL_KEYS, then engine settings). An engine
+    setting differs only where two runs that have it set it differently: one engine's settings
+    are told apart by the backend already, so a series is not labelled by all of them."""
     if keys is None:
         keys = list(LABEL_KEYS) + sorted({k for r in rows for k in r if k.startswith("backend.")})
-    return [k for k in keys if len({r.get(k) for r in rows}) > 1]
+    return [k for k in keys if len({r.get(k) for r in rows if r.get(k) is not None or not k.startswith("backend.")}) > 1]
 
 
 def label(row: dict, keys: list[str]) -> str:
