@@ -43,3 +43,12 @@ def test_unwritable_output_root_is_refused(workdir):
     finally:
         root.chmod(0o700)
     assert out.returncode == 2 and "is not writable" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("target,says", [("sub.tar.gz", "is a folder"), ("/dev/null/x.tar.gz", "/dev/null is not a folder"),
+                                         ("notes.txt/b.tar.gz", "notes.txt is not a folder")])
+def test_export_target_is_checked_before_any_work(workdir, target, says):
+    (workdir / "sub.tar.gz").mkdir()
+    (workdir / "notes.txt").write_text("x")
+    out = run_llem(["export", "nowhere", "-o", target], workdir, timeout=120)  # the source does not even exist:
+    assert out.returncode == 2 and says in out.stdout and "Traceback" not in out.stdout, out.stdout  # the target is checked first
