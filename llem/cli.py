@@ -129,7 +129,7 @@ def prevalidate(argv: list[str]) -> int:
 
     from omegaconf import OmegaConf, open_dict, read_write
 
-    from llem.app import check_gpu_here, plain_config
+    from llem.app import check_launch_here, plain_config
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
@@ -147,7 +147,7 @@ def prevalidate(argv: list[str]) -> int:
             plain = plain_config(cfg)
             spec = build_spec(plain)
             if _launches_here(launcher):
-                check_gpu_here(spec)
+                check_launch_here(spec)
             if multirun:  # the launcher takes it from here instead of composing the point again
                 points.remember(job, plain, OmegaConf.to_container(cfg, resolve=False))
     return len(jobs)

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import run_llem
+from conftest import llem_env, run_llem
 
 BASE = ["model=tiny", "hardware=cpu", "tracking=mlflow"]
 
@@ -52,3 +52,14 @@ def test_export_target_is_checked_before_any_work(workdir, target, says):
     (workdir / "notes.txt").write_text("x")
     out = run_llem(["export", "nowhere", "-o", target], workdir, timeout=120)  # the source does not even exist:
     assert out.returncode == 2 and says in out.stdout and "Traceback" not in out.stdout, out.stdout  # the target is checked first
+
+
+def test_a_hub_model_offline_fails_fast(workdir):
+    args = ["model=qwen2.5-0.5b", "model.id=llem-test/not-in-any-cache", "hardware=cpu", "tracking=none"]
+    out = run_llem(args, workdir, timeout=60)  # HF_HUB_OFFLINE=1 (tests' environment)
+    assert out.returncode == 2 and "HF_HUB_OFFLINE is set" in out.stdout and "Traceback" not in out.stdout, out.stdout
+    env = {k: v for k, v in llem_env().items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: as a machine without network
+    out = run_llem(args, workdir, timeout=60, env=env)
+    assert out.returncode == 2 and "http://127.0.0.1:9 cannot be reached" in out.stdout, out.stdout
+    assert not (workdir / "outputs").exists()
