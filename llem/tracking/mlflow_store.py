@@ -47,6 +47,11 @@ def connect(uri: str, timeout_s: float = 10.0):
         db = Path(uri[len("sqlite:///"):])
         if not db.parent.is_dir():
             raise TrackerUnavailable(f"the folder of the SQLite tracking store {db} does not exist")
+        # SQLite writes a journal beside the database: an unwritable folder (or file) fails every write,
+        # and MLflow retries creating a new store for minutes whatever tracking.timeout_s says
+        if not os.access(db.parent, os.W_OK | os.X_OK) or (db.exists() and not os.access(db, os.W_OK)):
+            raise TrackerUnavailable(f"the SQLite tracking store {db} cannot be written (its "
+                                     f"{'file' if db.exists() and os.access(db.parent, os.W_OK) else 'folder'} is read-only)")
     if uri in _CLIENTS:
         return _CLIENTS[uri]
     from mlflow.tracking import MlflowClient

@@ -45,3 +45,29 @@ def test_one_run_per_config_and_one_report_row(tmp_path):
     runs = collect("mlflow:upsert", uri, tmp_path / "cache")
     assert len(runs) == 1 and runs[0].ok
     assert runs[0].record["identity"]["started_unix_s"] == again["identity"]["started_unix_s"]
+
+
+def test_an_unwritable_sqlite_store_fails_at_once(tmp_path):
+    """Issue 28: a new store in a read-only folder took 106-118 s of MLflow's retries; refused at once."""
+    import os
+    import subprocess
+
+    import pytest
+
+    from llem.tracking.mlflow_store import TrackerUnavailable, connect
+
+    store = tmp_path / "store"
+    store.mkdir()
+    if os.geteuid() == 0:  # root writes anywhere, except into an immutable folder
+        if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not permitted here")
+    else:
+        store.chmod(0o500)
+    try:
+        with pytest.raises(TrackerUnavailable, match="cannot be written"):  # before MLflow is asked at all
+            connect(f"sqlite:///{store / 'mlflow.db'}", timeout_s=5)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(store)])
+        else:
+            store.chmod(0o700)
