@@ -153,6 +153,8 @@ def _available_memory() -> int | None:
 
 def check_output_root(root: str) -> None:
     """run.output_root must be (or be creatable as) a writable folder: checked before any work."""
+    if not str(root).strip():
+        raise UserError("run.output_root is empty: give the folder results go to, e.g. run.output_root=outputs.")
     path = Path(root).expanduser()
     probe = path
     while not probe.exists() and probe.parent != probe:

@@ -23,6 +23,7 @@ BASE = ["model=tiny", "hardware=cpu", "tracking=mlflow"]
     (["--multirun", "workload.batch_size=range(5,1)"], "sweeps no values"),
     (["run.output_root=/dev/null"], "run.output_root=/dev/null is not a folder"),
     (["run.output_root=results.txt/sub"], "lies under results.txt, which is not a folder"),
+    (["run.output_root="], "run.output_root is empty"),
 ])
 def test_refused_before_launch(workdir, args, says):
     (workdir / "results.txt").write_text("not a folder")

@@ -17,7 +17,7 @@ from llem.progress import console
 from llem.report.collect import collect, skipped_lines
 from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
-from llem.report.paper import FORMATS, render
+from llem.report.paper import FORMATS, render, runs_markdown
 from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
 from llem.report.slo import choose, slo_lines
 from llem.report.table import flatten, mixed_scopes, render_table, sort_rows, write_csv
@@ -110,7 +110,7 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     if fmt == "terminal":
         render_table(rows, f"llem report: {title} ({len(rows)} runs)")
     else:
-        text = render(rows, f"llem report: {title}", fmt)
+        text = runs_markdown(rows, f"llem report: {title}") if piped else render(rows, f"llem report: {title}", fmt)
         if not piped:
             files["table"] = out_dir / f"table.{FORMATS[fmt]}"
             files["table"].write_text(text, encoding="utf-8")

@@ -22,6 +22,7 @@ from llem import paths
 from llem.results.io import read_json
 
 Number = Optional[Union[int, float]]
+_TYPE_NAMES = {"int", "float", "str", "bool", "none"}  # pydantic names a union's members in an error's location
 SET_ASIDE = ".invalid-"  # result.json.invalid-<unix s>: a record that did not validate, kept for inspection
 
 
@@ -70,7 +71,7 @@ def result_problem(record: Any, run_dir: Optional[Path] = None) -> Optional[str]
         ResultRecord.model_validate(record)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "the record"
+        where = ".".join(str(p) for p in err["loc"] if str(p) not in _TYPE_NAMES) or "the record"
         return f"{where}: {err['msg'].lower()}"
     if run_dir is not None:
         for name in (record.get("files") or {}).values():
