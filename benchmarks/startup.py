@@ -42,7 +42,7 @@ def main() -> None:
         print(f"{name:<40} {statistics.median(xs):9.3f} {min(xs):7.3f} {max(xs):7.3f}")
     for label, overrides in {
         "validate 1 job": ["model=tiny", "hardware=cpu"],
-        "validate 12-point sweep": ["--multirun", "model=tiny,smollm2-135m", "workload.batch_size=1,2,4,8,16,32"],
+        "validate 12-point sweep": ["--multirun", "model=tiny,smollm2-135m", "workload.batch_size=1,2,4,8,16,32", "workload.num_prompts=32"],
     }.items():
         res = [subprocess.run([py, "-c", probe, *overrides], capture_output=True, text=True).stdout.split()
                for _ in range(3)]

@@ -3,21 +3,28 @@ and only to turn it into a plain dict at once."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlparse
 
 from llem import paths
+from llem.checks import visible_gpu_count
 from llem.errors import UserError
 from llem.interrupt import Interrupted, signal_name
+from llem.models.config_json import model_config
 from llem.objective import objective_result
 from llem.progress import console
 from llem.report.timeseries import power_plot
 from llem.backends.configs import store_engine_configs
 from llem.resolvers import register as _register_resolvers
-from llem.results.complete import complete_result
+from llem.results.complete import complete_result, read_result, set_aside
 from llem.results.interrupted import interrupted_record
 from llem.results.io import atomic_write_text, write_json
+from llem.results.lock import LOCK_FILE, run_dir_lock
 from llem.results.measured import Measured
 from llem.results.render import render
 from llem.results.schema import assemble, failure
@@ -27,6 +34,7 @@ from llem.sweep.ledger import Outcome, SESSION
 from llem.sweep.resume import skipped
 from llem.sweep.state import current_sweep
 from llem.tracking import track, uploads_artifacts
+from llem.tracking.settings import mlflow_settings
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
 store_engine_configs()  # backend=<name> of an installed engine package that ships no YAML
@@ -73,8 +81,27 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     if done is not None:
         return done
 
+    def waiting(holder: str) -> None:
+        if not quiet:
+            console().print(f"[yellow]llem:[/yellow] {spec.run_id()} is being measured by {holder} "
+                            f"({run_dir / LOCK_FILE}); waiting for it instead of measuring it twice")
+
+    with ExitStack() as held:  # one job measures a run dir at a time (llem/results/lock.py)
+        try:
+            waited = held.enter_context(run_dir_lock(run_dir, waiting))
+        except OSError as exc:
+            raise _WriteFailed(run_dir, exc) from exc
+        if waited:  # the other job may have left a complete result: then it is this job's too
+            done = skipped(spec)
+            if done is not None:
+                return done
+        return _measure_locked(spec, run_dir, resolved_yaml)
+
+
+def _measure_locked(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
+    quiet = spec.run.quiet
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        _set_aside_incomplete(run_dir, quiet)
     except OSError as exc:
         raise _WriteFailed(run_dir, exc) from exc
     _write(run_dir / paths.CONFIG, atomic_write_text, resolved_yaml)
@@ -109,8 +136,31 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
     if not quiet:
         render(result, run_dir)
     _plot_for_upload(spec, run_dir, result)
-    track(spec, run_dir, result, current_sweep())
+    sweep = current_sweep()
+    track(spec, run_dir, result, sweep)
+    if not quiet and sweep is None:  # a sweep prints its own summary and next step
+        console().print(next_line(spec), overflow="ignore", crop=False)
     return Outcome("ok", str(run_dir), headline=_objective(spec, result["metrics"]))
+
+
+def next_line(spec) -> str:
+    """What to do with a run just measured: its report, and its MLflow UI where it was logged."""
+    line = f"[bold]next:[/bold] llem report {spec.run.output_root}"
+    if spec.tracking.name == "mlflow":
+        line += f"   |   mlflow ui --backend-store-uri {mlflow_settings(spec.tracking).resolved_uri()}"
+    return line
+
+
+def _set_aside_incomplete(run_dir: Path, quiet: bool) -> None:
+    """A result.json that does not validate (hollow, edited, its config.yaml gone) is renamed beside
+    it, never deleted, before this job measures again."""
+    _, problem = read_result(run_dir)
+    if problem is None:
+        return
+    kept = set_aside(run_dir)
+    if kept is not None and not quiet:
+        console().print(f"[yellow]llem:[/yellow] {run_dir / paths.RESULT} is not a complete result ({problem}): "
+                        f"kept as {kept.name}, measuring again")
 
 
 def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
@@ -147,6 +197,37 @@ def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
 
 def _objective(spec, metrics: dict):
     return objective_result(spec.run.objective, spec.run.max_latency_s, metrics)
+
+
+def check_launch_here(spec) -> None:
+    """What a job launched on this machine needs from it, checked before launch (a Slurm job runs on
+    another node: it checks there, llem.checks.device_for_job): a GPU for a CUDA job, and a hub model
+    that is in the local cache or downloadable (not 49 s of retries per sweep point)."""
+    if spec.hardware.device == "cuda" and visible_gpu_count() == 0:
+        raise UserError(f"hardware={spec.hardware.name} asks for a CUDA GPU but none is visible on this machine: "
+                        f"use hardware=cpu or hardware=auto, or run on a GPU node (a Slurm launcher checks on the job's node).")
+    _check_hub_model(spec.model)
+
+
+_HUB_PROBE_S = 3.0
+
+
+def _check_hub_model(model) -> None:
+    if model.source != "hub" or model.weights == "random" or model_config(model)[0] is not None:
+        return  # not a download, or its config.json is in the Hugging Face cache
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise UserError(f"model.id={model.id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: download "
+                        f"it first (huggingface-cli download {model.id}), unset HF_HUB_OFFLINE, or give a local folder "
+                        f"with model.source=path.")
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=_HUB_PROBE_S).close()
+    except OSError as exc:
+        raise UserError(f"model.id={model.id} is not in the local Hugging Face cache and {endpoint} cannot be reached "
+                        f"({exc.strerror or exc}): connect this machine to the network, copy a Hugging Face cache "
+                        f"(HF_HOME) that holds it, or give a local folder with model.source=path.") from None
 
 
 def plain_config(cfg) -> dict:

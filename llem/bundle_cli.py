@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from llem.bundle.archive import SUFFIX, BundleError, verify, write_bundle
 from llem.errors import UserError
 from llem.progress import console
-from llem.report.collect import collect
+from llem.report.collect import collect, skipped_lines
 
 
 def _export_parser() -> argparse.ArgumentParser:
@@ -28,14 +29,33 @@ def _default_output(source: str) -> Path:
     return Path(f"llem-bundle-{name}.tar.gz")
 
 
+def _check_target(out: Path) -> None:
+    """The bundle's place must take a new file: checked before any run is read or downloaded."""
+    if out.is_dir():
+        raise UserError(f"-o {out} is a folder: give a file name, e.g. -o {out / 'runs.tar.gz'}.")
+    if out.exists() and not out.is_file():
+        raise UserError(f"-o {out} is not a regular file (a device or a pipe): give a file name ending in {SUFFIX}.")
+    parent = out.parent if str(out.parent) else Path(".")
+    probe = parent
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"-o {out}: {probe} is not a folder, so the bundle cannot be written there.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"-o {out}: the folder {probe} is not writable: choose another place for the bundle.")
+
+
 def export_main(argv: list[str]) -> int:
     args = _export_parser().parse_args(argv)
     out = Path(args.output) if args.output else _default_output(args.source)
     try:
         if not out.name.endswith(SUFFIX):
             raise UserError(f"-o {out} does not end in {SUFFIX}: name the bundle e.g. {out.name}{SUFFIX}.")
+        _check_target(out)
         with tempfile.TemporaryDirectory(prefix="llem-export-") as cache:
             runs = [r for r in collect(args.source, args.uri, Path(cache)) if r.run_dir is not None]
+            for line in skipped_lines():
+                print(f"llem export: {line}", file=sys.stderr)
             if not runs:
                 raise UserError(f"{args.source} holds no finished runs (no result.json or failure.json found): nothing to export.")
             manifest = write_bundle(runs, out, args.source)

@@ -11,6 +11,7 @@ from llem.errors import UserError, choice_error
 from llem.grouping import PER_JOB_HARDWARE
 from llem.models.archs import arch_names
 from llem.models.builtin import BUILTIN_MODELS
+from llem.models.config_json import model_config
 from llem.tracking.settings import check_tracking
 from llem.workload.prompts import validate_source
 
@@ -32,6 +33,7 @@ def resolve_device(requested: str) -> str:
 
 
 def check_spec(spec, info) -> None:
+    check_output_root(spec.run.output_root)
     _check_hardware(spec, info)
     _check_model(spec)
     _check_workload(spec)
@@ -92,8 +94,75 @@ def _check_model(spec) -> None:
 
 def _check_workload(spec) -> None:
     w = spec.workload
+    if w.path and w.source != "jsonl":
+        raise UserError(f"workload.path={w.path} applies only to a JSONL workload, but workload={w.name} uses "
+                        f"workload.source={w.source}: add workload=jsonl to measure that file, or drop workload.path.")
     if w.source == "jsonl":
         p = Path(w.path).expanduser()
         if not p.is_file():
             raise UserError(f"workload.path={w.path} does not exist: give a JSONL file with one {{\"prompt\": ...}} object per line.")
     validate_source(w)
+    if w.mode == "offline" and w.batch_size > w.num_prompts:
+        raise UserError(f"workload.batch_size={w.batch_size} is larger than workload.num_prompts={w.num_prompts}: every "
+                        f"batch would hold {w.num_prompts}, so the run would not measure batch {w.batch_size}; give "
+                        f"workload.batch_size <= {w.num_prompts} or more prompts.")
+    _check_context(spec)
+    _check_prompt_memory(w)
+
+
+# Context lengths of the built-in models, for a check before their folder is built.
+_BUILTIN_CONTEXT = {"tiny": 2048}
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx")
+
+
+def _check_context(spec) -> None:
+    """input_tokens (the prompt cap; synthetic: the exact length) + output_tokens must fit the
+    model's context, as its config.json gives it (where it is known here without a download)."""
+    w, m = spec.workload, spec.model
+    cfg, _ = model_config(m)
+    context = next((cfg[k] for k in _CONTEXT_KEYS if isinstance((cfg or {}).get(k), int)), None)
+    if context is None and m.source == "builtin":
+        context = _BUILTIN_CONTEXT.get(m.id)
+    if context is not None and w.input_tokens + w.output_tokens > context:
+        raise UserError(f"workload.input_tokens={w.input_tokens} + workload.output_tokens={w.output_tokens} = "
+                        f"{w.input_tokens + w.output_tokens} tokens exceed model={m.name}'s context of {context} "
+                        f"tokens: lower them so that their sum is at most {context}.")
+
+
+_BYTES_PER_PROMPT_TOKEN = 40  # a token id held in Python lists and the engine's input tensors, with slack
+
+
+def _check_prompt_memory(w) -> None:
+    """The prompt set must fit in this machine's memory (token ids held by llem and the engine)."""
+    need = w.num_prompts * (w.input_tokens + w.output_tokens) * _BYTES_PER_PROMPT_TOKEN
+    available = _available_memory()
+    if available is not None and need > available // 2:
+        raise UserError(f"workload.num_prompts={w.num_prompts} prompts of up to {w.input_tokens}+{w.output_tokens} tokens "
+                        f"need about {need / 2**30:.1f} GiB for their token ids alone, more than half of this machine's "
+                        f"{available / 2**30:.1f} GiB available memory: use fewer prompts.")
+
+
+def _available_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_output_root(root: str) -> None:
+    """run.output_root must be (or be creatable as) a writable folder: checked before any work."""
+    if not str(root).strip():
+        raise UserError("run.output_root is empty: give the folder results go to, e.g. run.output_root=outputs.")
+    path = Path(root).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is not a folder" if probe == path else f"lies under {probe}, which is not a folder"
+        raise UserError(f"run.output_root={root} {what}: give a folder llem can write results to, e.g. run.output_root=outputs.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == path else f" ({probe} cannot be written)"
+        raise UserError(f"run.output_root={root} is not writable{where}: give a folder you can write to, e.g. run.output_root=outputs.")

@@ -76,9 +76,12 @@ def _expand(overrides: list[str], multirun: bool) -> list[list[str]] | None:
             if not o.is_discrete_sweep():
                 return None
             try:
-                list(o.sweep_string_iterator())
+                values = list(o.sweep_string_iterator())
             except Exception:
                 return None
+            if not values:
+                raise UserError(f"{o.input_line} sweeps no values (an empty range or list): give at least one, "
+                                f"e.g. range(1,5) counts up from 1 to 4.")
     jobs = points.sweeper_overrides(parsed)  # as Hydra's basic sweeper spells them: the keys of llem.sweep.points
     return jobs[:_MAX_PREVALIDATE]
 
@@ -126,7 +129,7 @@ def prevalidate(argv: list[str]) -> int:
 
     from omegaconf import OmegaConf, open_dict, read_write
 
-    from llem.app import plain_config
+    from llem.app import check_launch_here, plain_config
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
@@ -138,13 +141,26 @@ def prevalidate(argv: list[str]) -> int:
                 raise _compose_error(exc, job) from None
             if n == 0:
                 points.set_context("config", OmegaConf.to_container(cfg.hydra.runtime.config_sources))
+            launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "") if multirun else ""
             with read_write(cfg), open_dict(cfg):
                 del cfg["hydra"]
             plain = plain_config(cfg)
-            build_spec(plain)
+            spec = build_spec(plain)
+            if _launches_here(launcher):
+                check_launch_here(spec)
             if multirun:  # the launcher takes it from here instead of composing the point again
                 points.remember(job, plain, OmegaConf.to_container(cfg, resolve=False))
     return len(jobs)
+
+
+# Launchers whose jobs run on this machine (a single run always does): a GPU job needs a GPU here.
+# Slurm's jobs run on other nodes, and a login node may have no GPU: there the job checks (llem.checks.device_for_job).
+_REMOTE_LAUNCHERS = ("slurm", "Slurm")
+
+
+def _launches_here(target: str) -> bool:
+    return not any(word in target for word in _REMOTE_LAUNCHERS)
+
 
 
 def _hydra_main() -> None:
@@ -205,13 +221,19 @@ def main(argv: list[str] | None = None) -> int:
     remember_launch_devices()  # what hardware.gpus count in, whatever a launcher sets for its jobs later
     argv = list(sys.argv[1:] if argv is None else argv)
     library_bars()  # before any engine imports tqdm
-    if "--help" in argv or "-h" in argv:
-        _print_help()
-        return 0
-    if argv and argv[0] in SUBCOMMANDS:
+    if argv and argv[0] in SUBCOMMANDS:  # first: `llem report --help` is report's own help
         from llem.registry import load_object  # lazy: --help stays without dataclasses/inspect (tests/test_layering.py)
 
         return int(load_object(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
+    if "--help" in argv or "-h" in argv:
+        _print_help()
+        return 0
+    if argv and argv[0] in ("--version", "-V"):
+        print(version_text())
+        return 0
+    if argv and _looks_like_a_command(argv[0]):
+        print(f"llem: error: {_not_a_command(argv[0])}", file=sys.stderr)
+        return 2
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
     interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/interrupt.py)
@@ -229,6 +251,42 @@ def main(argv: list[str] | None = None) -> int:
     if interrupt.received() is not None:  # stopped, and ended by Hydra's own callbacks
         return interrupt.exit_code(interrupt.received())
     return _exit_code(multirun)
+
+
+def version_text() -> str:
+    """llem's version and each engine with its version where installed (found without importing engines)."""
+    import importlib.metadata
+    import importlib.util
+
+    import llem
+    from llem.registry import BACKENDS
+
+    lines = [f"llem {llem.__version__}"]
+    for name, info in BACKENDS.items():
+        found = all(importlib.util.find_spec(m) is not None for m in info.modules)
+        version = None
+        if found:
+            try:
+                version = importlib.metadata.version(info.modules[-1].replace("_", "-"))
+            except importlib.metadata.PackageNotFoundError:
+                version = None
+        state = f"installed{f' ({info.modules[-1]} {version})' if version else ''}" if found else f"not installed ({info.install_hint})"
+        lines.append(f"  backend={name}: {state}")
+    return "\n".join(lines)
+
+
+def _looks_like_a_command(arg: str) -> bool:
+    """A bare word (no '=', no leading '-', not a sweep value): meant as a subcommand."""
+    return not arg.startswith(("-", "+", "~")) and "=" not in arg and arg.replace("-", "").isalpha()
+
+
+def _not_a_command(word: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1, cutoff=0.6)
+    hint = f"did you mean llem {close[0]}? " if close else ""
+    return (f"{word} is not a llem command or a setting: {hint}commands are {', '.join(SUBCOMMANDS)}; "
+            f"settings are key=value, e.g. model=tiny (llem --help).")
 
 
 def _stopped(signum: int, multirun: bool) -> int:

@@ -4,20 +4,25 @@ so engines that cannot share a CUDA context never meet and a crash becomes a fai
 from __future__ import annotations
 
 import atexit
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Optional
 
-from llem import interrupt
+from llem import interrupt, paths
 from llem.envinfo import snapshot
 from llem.errors import UserError
 from llem.grouping import engine_group as group_of
 from llem.job import measure
 from llem.multicast import multicast_off, spans_gpus
 from llem.progress import console, library_bars, stage_printer
+from llem.results.interrupted import interrupted_record
+from llem.results.io import write_json
 from llem.spec import JobSpec
 from llem.telemetry import opt_out
 from llem.visible_devices import launch_devices, narrow_visible, restore_launch_devices
@@ -82,23 +87,72 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _worker(conn, job: tuple, env: dict) -> None:
+_PR_SET_PDEATHSIG = 1
+_PARENT_WATCH_S = 0.5
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """The worker stops when llem's process does, however it ended (kill -9 included): Linux sends it
+    SIGTERM (PR_SET_PDEATHSIG, as the sampler and engine servers have) and, where prctl is missing or
+    the parent was gone before it was set, a thread that sees the parent change sends it instead.
+    SIGTERM stops the measurement as a signal does (the engine released, any server and the sampler
+    stopped); _orphaned_cleanup then keeps its windows as interrupted.json, and the worker exits
+    after interrupt.GRACE_S at most."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_WATCH_S)
+        os.kill(os.getpid(), signal.SIGTERM)  # PDEATHSIG may have sent it already: the worker ignores a second
+        time.sleep(interrupt.GRACE_S)
+        os._exit(1)  # cleanup hung: nobody is left to kill this process
+
+    threading.Thread(target=watch, daemon=True, name="llem-parent-watch").start()
+
+
+def _orphaned(parent_pid: int) -> bool:
+    return os.getppid() != parent_pid
+
+
+def _keep_interrupted(job: tuple, exc: interrupt.Interrupted, started: float) -> None:
+    """llem's process is gone, so nobody else will record this job: its windows so far become the
+    run dir's interrupted.json (never a result; the next run of the command measures it again)."""
+    spec_dict, run_dir, _ = job
+    try:
+        spec = JobSpec.model_validate(spec_dict)
+        record = interrupted_record(spec_dict, spec.run_id(), spec.config_hash(), exc.signum,
+                                    exc.partial or interrupt.partial(), started, spec.run.repeats)
+        record["error"]["message"] += "; llem's own process had died (killed?), so its worker stopped too"
+        write_json(Path(run_dir) / paths.INTERRUPTED, record)
+    except Exception:  # a failed write must not keep an orphan alive
+        pass
+
+
+def _worker(conn, job: tuple, env: dict, parent_pid: Optional[int] = None) -> None:
     """Measure jobs until told to stop. After a failure the worker exits: an engine that raised is
     not trusted with the next job. A job for another engine configuration is handed back."""
     os.environ.update(env)
     _quiet_libraries()
     interrupt.install_worker()  # SIGINT/SIGTERM: the engine is still released and any server stopped
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     warm = WarmEngines()
     try:
         _limit_memory()
         while job is not None:
             spec_dict, run_dir, quiet = job
+            started = time.time()
             try:
                 payload = ("ok", _measure(JobSpec.model_validate(spec_dict), run_dir, quiet, warm))
             except EngineMismatch as exc:
                 conn.send(("mismatch", str(exc)))
                 return
             except interrupt.Interrupted as exc:  # what it had measured goes back; the engine is released below
+                if parent_pid is not None and _orphaned(parent_pid):
+                    _keep_interrupted(job, exc, started)
                 _send_quietly(conn, ("interrupted", dict(exc.partial or interrupt.partial(), signal=exc.signum)))
                 return
             except BaseException as exc:  # everything goes back to the parent as data
@@ -149,7 +203,7 @@ class _Worker:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe(duplex=True)
         self.group = engine_group(spec)
-        self.proc = ctx.Process(target=_worker, args=(child, job, job_env(spec)), name=f"llem-{spec.run_id()}")
+        self.proc = ctx.Process(target=_worker, args=(child, job, job_env(spec), os.getpid()), name=f"llem-{spec.run_id()}")
         with interrupt.spawning():
             self.proc.start()
         interrupt.child_started(self.proc.pid)

@@ -20,13 +20,21 @@ from llem.objective import check_objective
 from llem.registry import backend_info, load_object
 from llem.workload.chat_checks import check_chat_job, check_chat_workload, check_sessions
 from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
+from llem.workload.fingerprint import input_hashes
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
 
+# Upper bounds that no real job reaches, so a typo (an extra digit, 1e20) is refused at once
+# instead of hanging in loading or warm-up; a model's context bounds the tokens further (llem/checks.py).
+MAX_PROMPTS = 10_000_000
+MAX_TOKENS = 10_000_000
+MAX_REPEATS = 100_000
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a duration, rate or threshold is a finite number (run.cooldown_s=inf is refused)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Strict):
@@ -118,10 +126,10 @@ class WorkloadSpec(_Strict):
     # builtin: the prompt set llem ships; synthetic: random token ids of exact length; jsonl: a user file
     source: Literal["builtin", "synthetic", "jsonl", "chat"] = "builtin"  # chat: a ShareGPT/OpenAI-messages file
     path: Optional[str] = None
-    num_prompts: int = Field(8, ge=1)
-    input_tokens: int = Field(128, ge=1)  # synthetic: exact prompt length; otherwise: the cap
-    output_tokens: int = Field(32, ge=1)  # every request generates exactly this many tokens
-    batch_size: int = Field(4, ge=1)
+    num_prompts: int = Field(8, ge=1, le=MAX_PROMPTS)
+    input_tokens: int = Field(128, ge=1, le=MAX_TOKENS)  # synthetic: exact prompt length; otherwise: the cap
+    output_tokens: int = Field(32, ge=1, le=MAX_TOKENS)  # every request generates exactly this many tokens
+    batch_size: int = Field(4, ge=1, le=MAX_PROMPTS)
     seed: int = 0
     sampling: SamplingSpec = SamplingSpec()
     # synthetic only: the fraction of each prompt's tokens shared with its group's other prompts, and how many
@@ -135,7 +143,7 @@ class WorkloadSpec(_Strict):
     turns: int = Field(1, ge=1)
     think_time_s: float = Field(0.0, ge=0)
     # mode=server only (SERVER_ONLY_FIELDS, checked in llem/workload/server_checks.py):
-    concurrency: int = Field(4, ge=1)  # requests in flight (closed loop); the cap under a request rate
+    concurrency: int = Field(4, ge=1, le=MAX_PROMPTS)  # requests in flight (closed loop); the cap under a request rate
     request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
     arrival: Literal["poisson", "constant", "burst"] = "poisson"  # open-loop arrival process
     burst_size: int = Field(4, ge=1)  # arrival=burst: requests per burst
@@ -166,15 +174,15 @@ class TrackingSpec(BaseModel):
 
 
 class RunSpec(_Strict):
-    repeats: int = Field(3, ge=1)  # measured windows (the minimum when target_ci_pct is set)
-    warmup: int = Field(1, ge=0)  # full-length passes over the workload before measuring
+    repeats: int = Field(3, ge=1, le=MAX_REPEATS)  # measured windows (the minimum when target_ci_pct is set)
+    warmup: int = Field(1, ge=0, le=MAX_REPEATS)  # full-length passes over the workload before measuring
     cooldown_s: float = Field(0.0, ge=0)  # pause before each measured window
     # Repeatability (llem/repeat.py, docs/energy.md "Repeatability"). None: each window is one pass, except
     # on a job whose meter has a counter period: there at least min_window_updates periods of work.
     min_window_s: Optional[float] = Field(None, ge=0)
     min_window_updates: int = Field(50, ge=1)
     target_ci_pct: Optional[float] = Field(None, gt=0)  # add windows until the 95% CI half-width is this % of the mean
-    max_repeats: int = Field(20, ge=1)  # the cap on windows when target_ci_pct is set
+    max_repeats: int = Field(20, ge=1, le=MAX_REPEATS)  # the cap on windows when target_ci_pct is set
     warmup_s: float = Field(0.0, ge=0)  # warm-up passes repeat until at least this long (after `warmup` passes)
     # baseline: before each window wait (at most cooldown_max_s) until power is back near the idle baseline
     cooldown: Literal["fixed", "baseline"] = "baseline"
@@ -269,6 +277,9 @@ class JobSpec(_Strict):
         for k, default in ENERGY_DEFAULTS.items():
             if d["energy"][k] == default:
                 d["energy"].pop(k)
+        inputs = input_hashes(d)  # the bytes of local input files: present only where there are any,
+        if inputs:  # so the hashes of runs without input files stay as they were
+            d["inputs"] = inputs
         return d
 
     def config_hash(self) -> str:

@@ -77,11 +77,11 @@ def test_bad_jsonl_line_is_reported_with_its_line_number(workdir):
     assert out.returncode == 2 and "line 2" in out.stdout and "Traceback" not in out.stdout
 
 
-def test_cuda_job_without_a_gpu_fails_in_the_job_with_one_sentence(workdir):
+def test_cuda_job_without_a_gpu_is_refused_before_launch(workdir):
+    # Issue 28: it used to fail in the job, leaving a failure record and a failed MLflow run; a job
+    # launched on this machine is now refused before anything starts (a Slurm job still checks on its node).
     out = run_llem(["model=tiny", "hardware=cuda", "-q"], workdir, timeout=120)
     assert out.returncode == 2
     assert "Traceback" not in out.stdout
     assert "hardware=cuda asks for a CUDA GPU" in out.stdout
-    failures = list((workdir / "outputs" / "runs").glob("*/failure.json"))
-    assert len(failures) == 1  # the job leaves a failure record, never a result
-    assert not list((workdir / "outputs" / "runs").glob("*/result.json"))
+    assert not (workdir / "outputs").exists() and not (workdir / "mlflow.db").exists()  # nothing written

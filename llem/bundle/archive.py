@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from llem import paths
+from llem.results.complete import result_problem
 
 FORMAT = "llem-bundle"
 FORMAT_VERSION = 1
@@ -183,7 +184,29 @@ def verify(path: Path) -> tuple[Optional[dict], list[str], Optional[str]]:
                             f"the manifest says {str(meta.get('sha256'))[:16]}...)")
     for name in sorted(set(files) - set(listed)):
         problems.append(f"modified: {name} is in the bundle but not in its manifest")
+    problems += _hollow_results(files)
     return manifest, problems, sha256_bytes(raw)
+
+
+def _hollow_results(files: dict[str, bytes]) -> list[str]:
+    """A result.json in the bundle that is not a complete result (llem.results.complete): the
+    manifest may vouch for its bytes, but not for what they say."""
+    out = []
+    for name, data in sorted(files.items()):
+        p = PurePosixPath(name)
+        if p.name != paths.RESULT:
+            continue
+        try:
+            record = json.loads(data)
+        except ValueError as exc:
+            out.append(f"invalid: {name} is not valid JSON ({exc})")
+            continue
+        problem = result_problem(record)
+        siblings = [f for f in (record.get("files") or {}).values()] if isinstance(record, dict) and not problem else []
+        missing = [f for f in siblings if str(p.parent / f) not in files]
+        if problem or missing:
+            out.append(f"invalid: {name} is not a complete result ({problem or missing[0] + ' is missing beside it'})")
+    return out
 
 
 def extract_verified(path: Path, dest: Path) -> Path:

@@ -32,6 +32,18 @@ class ModelSource:
     label: str
 
 
+# Built-in models whose weights are random (llem/models/builtin.py): their config says weights
+# "pretrained" only because model.weights=random means "build a hub architecture" (llem/checks.py).
+RANDOM_BUILTINS = frozenset({"tiny"})
+
+
+def weights_label(model: dict) -> str:
+    """What a model's weights are, for people: "random" or "pretrained"."""
+    if model.get("weights") == "random" or (model.get("source") == "builtin" and model.get("id") in RANDOM_BUILTINS):
+        return "random"
+    return "pretrained"
+
+
 def model_source(model) -> ModelSource:
     if model.weights == "random":
         path = str(random_model_dir(model.arch))

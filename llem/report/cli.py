@@ -14,13 +14,13 @@ from pathlib import Path
 from llem.bundle.archive import bundle_stem
 from llem.errors import UserError
 from llem.progress import console
-from llem.report.collect import collect
+from llem.report.collect import collect, skipped_lines
 from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
-from llem.report.paper import FORMATS, render
+from llem.report.paper import FORMATS, render, runs_markdown
 from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
 from llem.report.slo import choose, slo_lines
-from llem.report.table import flatten, render_table, sort_rows, write_csv
+from llem.report.table import flatten, mixed_scopes, render_table, sort_rows, write_csv
 from llem.report.timeseries import plot_run_power
 from llem.report.tradeoffs import tradeoff_plots
 
@@ -32,11 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for report.html, report.csv and the PNGs (default: SOURCE/report, "
                                  "./llem-report-BUNDLE for a bundle, ./llem-report-EXPERIMENT for MLflow)")
     p.add_argument("--format", choices=["terminal", *FORMATS], default="terminal",
-                   help="terminal (default): a table on the terminal; markdown, latex or csv: a table for a paper "
-                        "on stdout, with units and CIs rounded to the digits they support")
+                   help="terminal (default): a table on the terminal (markdown on stdout when the output is not a "
+                        "terminal); markdown, latex or csv: a table for a paper on stdout, with units and CIs rounded "
+                        "to the digits they support")
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--uri", help="MLflow tracking URI for mlflow:EXPERIMENT (default: sqlite:///mlflow.db)")
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
+    p.add_argument("--mixed-scopes", action="store_true",
+                   help="report runs whose joules cover different parts of the machine (metrics.energy_scope: gpu, "
+                        "gpu+cpu+dram, ...) together; without it llem refuses to rank or plot them side by side")
     p.add_argument("--timeseries", type=int, default=4, metavar="N",
                    help="plot the power time series of up to N runs (default: 4)")
     p.add_argument("--slo-ttft-s", type=float, metavar="S",
@@ -80,22 +84,36 @@ def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -
 
 
 def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4,
-                 fmt: str = "terminal", html: bool = True) -> dict:
+                 fmt: str = "terminal", html: bool = True, mixed_ok: bool = False) -> dict:
     """Collect the runs, print the table (terminal, or a paper format on stdout), write the files."""
     runs = collect(source, uri, out_dir)
+    for line in skipped_lines():
+        print(f"llem report: {line}", file=sys.stderr)
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
     rows = sort_rows([flatten(r) for r in runs])
+    scopes = mixed_scopes(rows)
+    if scopes and not mixed_ok:
+        listed = ", ".join(f"{scope}: {n} run{'s' if n > 1 else ''}" for scope, n in sorted(scopes.items()))
+        raise UserError(f"{source} holds runs whose energy covers different parts of the machine ({listed}; "
+                        f"metrics.energy_scope), so their J/token cannot be ranked or plotted together: report "
+                        f"each scope's runs on its own, or pass --mixed-scopes to show them side by side with the "
+                        f"scope in every row.")
     title = _title(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"csv": out_dir / "report.csv"}
     write_csv(rows, files["csv"])
+    if fmt == "terminal" and not sys.stdout.isatty():  # a pipe or a file: a rich table there is cut to 80
+        fmt, piped = "markdown", True  # columns with "…" in every cell; markdown keeps every digit
+    else:
+        piped = False
     if fmt == "terminal":
         render_table(rows, f"llem report: {title} ({len(rows)} runs)")
     else:
-        text = render(rows, f"llem report: {title}", fmt)
-        files["table"] = out_dir / f"table.{FORMATS[fmt]}"
-        files["table"].write_text(text, encoding="utf-8")
+        text = runs_markdown(rows, f"llem report: {title}") if piped else render(rows, f"llem report: {title}", fmt)
+        if not piped:
+            files["table"] = out_dir / f"table.{FORMATS[fmt]}"
+            files["table"].write_text(text, encoding="utf-8")
         sys.stdout.write(text)
         sys.stdout.flush()
     identity = identity_groups([r.record for r in runs if r.ok])
@@ -113,7 +131,7 @@ def main(argv: list[str]) -> int:
     out_dir = _out_dir(args.source, args.out)
     try:
         report = build_report(args.source, out_dir, args.uri, not args.no_plots, args.timeseries, args.format,
-                              not args.no_html)
+                              not args.no_html, args.mixed_scopes)
     except UserError as exc:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from typing import Optional
 from llem import paths
 from llem.bundle.archive import BundleError, extract_verified, verify
 from llem.errors import UserError
+from llem.results.complete import read_result
 from llem.results.io import read_json
 from llem.tracking.mlflow_store import TrackerUnavailable, connect
 from llem.tracking.settings import check_uri, resolve_uri
@@ -28,15 +29,34 @@ class Run:
         return self.record.get("status") == "ok"
 
 
+# Records found but not trusted (a result.json that does not validate): (run dir, why), for the caller to name.
+SKIPPED: list[tuple[Path, str]] = []
+
+
 def _load(run_dir: Path) -> Optional[Run]:
-    for name in paths.RECORDS:
-        path = run_dir / name
-        if path.is_file():
-            try:
-                return Run(read_json(path), run_dir)
-            except (OSError, ValueError):
-                return None
+    """A run's record: its complete result (llem.results.complete, the one reader), else its failure
+    record; a result.json that does not validate is never read as a result (kept in SKIPPED)."""
+    result, problem = read_result(run_dir)
+    if result is not None:
+        return Run(result, run_dir)
+    if problem is not None:
+        SKIPPED.append((run_dir, problem))
+    path = run_dir / paths.FAILURE
+    if problem is None and path.is_file():
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            return None
+        return Run(record, run_dir) if isinstance(record, dict) and record.get("status") == "failed" else None
     return None
+
+
+def skipped_lines() -> list[str]:
+    """One line per record left out because it is not a complete result (then forgets them)."""
+    lines = [f"left out {d}: its {paths.RESULT} is not a complete result ({why}); the next run of its "
+             f"configuration measures it again" for d, why in SKIPPED]
+    SKIPPED.clear()
+    return lines
 
 
 def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
@@ -47,6 +67,18 @@ def _sweep_run_dirs(sweep_dir: Path) -> list[Path]:
     return [Path(j["run_dir"]) for j in summary["jobs"] if j.get("run_dir")]
 
 
+def _output_roots(path: Path, depth: int = 3) -> list[Path]:
+    """Output roots (folders with runs/) below path, at most `depth` levels down, not inside one another."""
+    found, level = [], [path]
+    for _ in range(depth):
+        nxt = []
+        for d in level:
+            for child in sorted(c for c in d.iterdir() if c.is_dir() and not c.name.startswith(".")):
+                (found if paths.runs_dir(child).is_dir() else nxt).append(child)
+        level = nxt
+    return found
+
+
 def from_directory(path: Path) -> list[Run]:
     path = Path(path)
     if any((path / name).is_file() for name in paths.RECORDS):
@@ -55,9 +87,12 @@ def from_directory(path: Path) -> list[Run]:
         dirs = sorted(p for p in paths.runs_dir(path).iterdir() if p.is_dir())
     elif any(path.glob(f"*/{paths.HYDRA_JOB_CONFIG}")):
         dirs = _sweep_run_dirs(path)
+    elif _output_roots(path):  # a folder of output roots (e.g. one per machine or engine): one report over all
+        dirs = sorted(p for root in _output_roots(path) for p in paths.runs_dir(root).iterdir() if p.is_dir())
     else:
         raise UserError(f"{path} is not a run dir, a sweep dir or an output root: give a folder with result.json, "
-                        f"with runs/ (run.output_root), or with the numbered job folders of a --multirun sweep.")
+                        f"with runs/ (run.output_root), with the numbered job folders of a --multirun sweep, or "
+                        f"a folder holding output roots.")
     return [r for r in (_load(d) for d in dirs) if r is not None]
 
 
@@ -72,7 +107,8 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
         names = [e.name for e in client.search_experiments()]
         raise UserError(f"mlflow:{experiment} is not an experiment in {uri}: choose one of {', '.join(sorted(names)) or '(none)'}.")
     runs = []
-    for mlrun in client.search_runs([exp.experiment_id], filter_string="tags.`llem.role` = 'job'", max_results=5000):
+    for mlrun in _one_per_config(client.search_runs([exp.experiment_id], filter_string="tags.`llem.role` = 'job'",
+                                                    max_results=5000)):
         dest = cache_dir / mlrun.info.run_id
         dest.mkdir(parents=True, exist_ok=True)
         names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
@@ -83,6 +119,19 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
         if run is not None:
             runs.append(run)
     return runs
+
+
+def _one_per_config(mlruns: list) -> list:
+    """The run to show of each configuration (tag llem.run_id): its newest complete one, else its
+    newest. llem replaces a configuration's earlier runs as it logs (llem.tracking.mlflow_store.
+    supersede); a store written by an older llem may still hold several."""
+    best: dict = {}
+    for r in mlruns:
+        key = r.data.tags.get("llem.run_id") or r.info.run_id
+        rank = (r.data.tags.get("llem.status") == "ok", r.info.start_time or 0)
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, r)
+    return [r for _, r in best.values()]
 
 
 def from_bundle(path: Path, cache_dir: Path) -> list[Run]:

@@ -15,7 +15,7 @@ import llem
 from llem.paths import ENVIRONMENT
 from llem.report.collect import Run
 from llem.report.numbers import plain, with_ci
-from llem.report.paper import MEASURES, config_columns
+from llem.report.paper import HEADLINE_ORDER, config_columns
 from llem.results.io import read_json
 
 ASSETS = Path(__file__).parent / "assets"
@@ -43,20 +43,22 @@ def _measure_cell(row: dict, key: str) -> str:
 
 def _runs_table(rows: list[dict]) -> str:
     config, shared = config_columns(rows)
-    head = ["run"] + [h for _, h in config] + [f"{h} ({u})" for _, h, u in MEASURES] + ["status"]
+    # the headline first (J/token with its interval, throughput, power, latency, status and flags), then the settings
+    measures = HEADLINE_ORDER
+    head = ["run"] + [f"{h} ({u})" for _, h, u in measures] + ["status"] + [h for _, h in config]
     numeric = {h for k, h in config if k in ("batch_size", "input_tokens", "output_tokens")}
     ths = "".join(f'<th class="{"num" if h in numeric or "(" in h else ""}" scope="col">{escape(h)}</th>' for h in head)
     body = []
     for r in rows:
         st = _status(r)
         cells = [f'<td><a href="#run-{escape(str(r.get("run_id")))}">{escape(str(r.get("config_hash") or "")[:8])}</a></td>']
+        cells += [_measure_cell(r, k) for k, _, _ in measures]
+        why = r.get("validity_flags") if st == "flagged" else r.get("error") if st == "failed" else ""
+        cells.append(f'<td class="status-{st}" title="{escape(why or "")}">{st}</td>')
         for k, h in config:
             v = r.get(k)
             attr = f' class="num" data-v="{v}"' if h in numeric and v is not None else ""
             cells.append(f"<td{attr}>{escape('' if v is None else str(v))}</td>")
-        cells += [_measure_cell(r, k) for k, _, _ in MEASURES]
-        why = r.get("validity_flags") if st == "flagged" else r.get("error") if st == "failed" else ""
-        cells.append(f'<td class="status-{st}" title="{escape(why or "")}">{st}</td>')
         body.append(f'<tr data-status="{st}">{"".join(cells)}</tr>')
     caption = ("all runs: " + ", ".join(shared) + ". ") if shared else ""
     return (f'<p class="caption">{escape(caption)}Mean ± 95% CI half-width over the measured windows; '

@@ -22,6 +22,8 @@ CONFIG = [("backend", "Backend"), ("model", "Model"), ("hardware", "Hardware"), 
 # (row key, header, unit); keys with a CI in the rows get "± half-width"
 MEASURES = [("output_tokens_per_s", "Throughput", "tok/s"), ("energy_j_per_output_token", "Energy", "J/token"),
             ("avg_power_w", "Power", "W"), ("batch_latency_p50_s", "Latency p50", "s")]
+# The order a runs table (terminal, report.html) leads with: what the report is about first
+HEADLINE_ORDER = [MEASURES[1], MEASURES[0], MEASURES[2], MEASURES[3]]
 NOT_MEASURED = "n/m"
 DAGGER = "†"
 
@@ -79,13 +81,13 @@ def _label(row: dict, key: str) -> str:
     return text
 
 
-def markdown(t: PaperTable) -> str:
-    head = [h for _, h in t.config] + [f"{h} ({u})" for _, h, u in MEASURES]
+def markdown(t: PaperTable, measures=MEASURES) -> str:
+    head = [h for _, h in t.config] + [f"{h} ({u})" for _, h, u in measures]
     lines = [f"Table: {t.caption}", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join(":--" for _ in t.config) + "|" + "|".join("--:" for _ in MEASURES) + "|"]
+             "|" + "|".join(":--" for _ in t.config) + "|" + "|".join("--:" for _ in measures) + "|"]
     for r in t.rows:
         cells = [_label(r, k) for k, _ in t.config]
-        for key, _, _ in MEASURES:
+        for key, _, _ in measures:
             v, h = _cells(r, key)
             cells.append(f"{v} ± {h}" if h else v)
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -139,3 +141,8 @@ def csv_text(t: PaperTable) -> str:
 def render(rows: list[dict], title: str, fmt: str) -> str:
     t = build(rows, title)
     return {"markdown": markdown, "latex": latex, "csv": csv_text}[fmt](t)
+
+
+def runs_markdown(rows: list[dict], title: str) -> str:
+    """The runs table for a pipe (llem report | less): markdown, J/token first, as on the terminal."""
+    return markdown(build(rows, title), HEADLINE_ORDER)

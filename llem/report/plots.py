@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from llem.report.style import DPI, FIGSIZE, maybe_log, not_measured, pyplot
+from llem.report.style import DPI, FIGSIZE, legend_below, maybe_log, not_measured, pyplot, title as wrap_title
 from llem.report.table import label, varying_keys
 
 JPT = "energy_j_per_output_token"
@@ -43,10 +43,9 @@ def _reason(rows: list[dict]) -> Optional[str]:
     return "; ".join(reasons) or None
 
 
-def _ci_note(ax, rows: list[dict], keys: tuple[str, ...]) -> None:
-    if any(_err(r, k) for r in rows for k in keys):
-        ax.text(0.99, 0.01, "error bars: 95% CI over repeats", transform=ax.transAxes, ha="right", va="bottom",
-                fontsize=7, color="0.4")
+def _ci_note(rows: list[dict], keys: tuple[str, ...]) -> Optional[str]:
+    """The note under the legend (never on the data) when error bars are drawn."""
+    return "error bars: 95% CI over repeats" if any(_err(r, k) for r in rows for k in keys) else None
 
 
 def energy_vs_throughput(rows: list[dict], path: Path, title: str) -> Path:
@@ -54,7 +53,7 @@ def energy_vs_throughput(rows: list[dict], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=FIGSIZE)
     ok = [r for r in rows if r.get("status") == "ok" and r.get(TPS) is not None]
     measured = [r for r in ok if r.get(JPT) is not None]
-    ax.set_title(f"{title}: energy per token vs throughput")
+    ax.set_title(wrap_title(f"{title}: energy per token vs throughput"))
     if not measured:
         desc = f"energy not measured: {_reason(ok) or 'no completed runs'}"
         not_measured(ax, "energy", _reason(ok) or "no completed runs")
@@ -71,15 +70,12 @@ def energy_vs_throughput(rows: list[dict], path: Path, title: str) -> Path:
         fx, fy = [measured[i][TPS] for i in front], [measured[i][JPT] for i in front]
         ax.plot(fx, fy, "--", color="0.25", lw=1, zorder=1)
         ax.scatter(fx, fy, s=110, facecolors="none", edgecolors="0.1", lw=1.2, zorder=3, label="Pareto front")
-        handles, labels = ax.get_legend_handles_labels()
-        uniq = dict(zip(labels, handles))
-        ax.legend(uniq.values(), uniq.keys(), loc="best", frameon=False)
         desc = f"{len(measured)} runs; Pareto front: " + ", ".join(str(measured[i]["run_id"]) for i in front)
         maybe_log(ax, "x", [r[TPS] for r in measured])
         maybe_log(ax, "y", [r[JPT] for r in measured])
         ax.set_xlabel("throughput (output tokens / s)")
         ax.set_ylabel("energy per output token (J)")
-        _ci_note(ax, measured, (TPS, JPT))
+        legend_below(ax, note=_ci_note(measured, (TPS, JPT)))
         skipped = len(ok) - len(measured)
         if skipped:
             ax.text(0.01, 0.01, f"{skipped} run(s) without an energy measurement not shown", transform=ax.transAxes,
@@ -94,7 +90,7 @@ def metric_vs_batch(rows: list[dict], path: Path, title: str, key: str, ylabel: 
     fig, ax = plt.subplots(figsize=FIGSIZE)
     ok = [r for r in rows if r.get("status") == "ok" and r.get("batch_size") is not None]
     have = [r for r in ok if r.get(key) is not None]
-    ax.set_title(f"{title}: {what} vs batch size")
+    ax.set_title(wrap_title(f"{title}: {what} vs batch size"))
     if not have:
         what_missing = "energy" if key == JPT else what
         desc = f"{what_missing} not measured: {_reason(ok) or 'no completed runs'}"
@@ -118,8 +114,7 @@ def metric_vs_batch(rows: list[dict], path: Path, title: str, key: str, ylabel: 
         maybe_log(ax, "y", [r[key] for r in have])
         ax.set_xlabel("batch size")
         ax.set_ylabel(ylabel)
-        ax.legend(loc="best", frameon=False)
-        _ci_note(ax, have, (key,))
+        legend_below(ax, note=_ci_note(have, (key,)))
         desc = f"{len(have)} runs in {len(by_group)} series: " + "; ".join(sorted(by_group))
     fig.savefig(path, dpi=DPI, metadata={"Description": desc})
     plt.close(fig)

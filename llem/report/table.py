@@ -25,7 +25,7 @@ CSV_COLUMNS = [
     "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
     "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
+    "energy_meter", "energy_scope", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
     "error", "run_dir",
 ]
 
@@ -67,6 +67,7 @@ def flatten(run: Run) -> dict:
         "num_prompts": w.get("num_prompts"),
         "repeats": spec.get("run", {}).get("repeats"),
         "energy_meter": meter_label(rec) if run.ok else None,  # 'codecarbon (estimate)'
+        "energy_scope": energy_scope(rec) if run.ok else None,
         "energy_basis": ("estimate" if record_is_estimate(rec) else "measured") if run.ok and m.get("energy_j") is not None else None,
         "energy_reason": m.get("energy_reason"),
         "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
@@ -91,6 +92,25 @@ def flatten(run: Run) -> dict:
     return row
 
 
+UNKNOWN_SCOPE = "unknown"
+
+
+def energy_scope(record: dict) -> str:
+    """What a result's joules cover ("gpu", "gpu+cpu+dram", ...), as the result says
+    (metrics.energy_scope); "unknown" for a result that does not say (an older llem)."""
+    scope = (record.get("metrics") or {}).get("energy_scope") or record.get("energy_scope")
+    return str(scope) if scope else UNKNOWN_SCOPE
+
+
+def mixed_scopes(rows: list[dict]) -> dict[str, int]:
+    """{scope: runs} of the runs with energy measured, when they are more than one scope (else {})."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("status") == "ok" and r.get("energy_j_per_output_token") is not None:
+            counts[r.get("energy_scope") or UNKNOWN_SCOPE] = counts.get(r.get("energy_scope") or UNKNOWN_SCOPE, 0) + 1
+    return counts if len(counts) > 1 else {}
+
+
 def sort_rows(rows: list[dict]) -> list[dict]:
     def key(r):
         return tuple(str(r.get(k) or "") if k not in ("batch_size", "input_tokens", "output_tokens")
@@ -100,10 +120,12 @@ def sort_rows(rows: list[dict]) -> list[dict]:
 
 
 def varying_keys(rows: list[dict], keys=None) -> list[str]:
-    """Which label keys differ between rows (default: LABEL_KEYS, then engine settings)."""
+    """Which label keys differ between rows (default: LABEL_KEYS, then engine settings). An engine
+    setting differs only where two runs that have it set it differently: one engine's settings
+    are told apart by the backend already, so a series is not labelled by all of them."""
     if keys is None:
         keys = list(LABEL_KEYS) + sorted({k for r in rows for k in r if k.startswith("backend.")})
-    return [k for k in keys if len({r.get(k) for r in rows}) > 1]
+    return [k for k in keys if len({r.get(k) for r in rows if r.get(k) is not None or not k.startswith("backend.")}) > 1]
 
 
 def label(row: dict, keys: list[str]) -> str:
@@ -149,6 +171,8 @@ def render_table(rows: list[dict], title: str) -> None:
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
     engine_settings = sorted({k for r in rows for k in r if k.startswith("backend.")})
     config_cols += [(k, k.removeprefix("backend.")) for k in engine_settings]
+    if mixed_scopes(rows):  # llem report --mixed-scopes: what each run's joules cover, in its row
+        config_cols.append(("energy_scope", "energy scope"))
     measured = [r for r in rows if r["status"] == "ok"] or rows  # a failed run's missing fields are not a difference
     varying = set(varying_keys(measured, [k for k, _ in config_cols]))
     shared = [f"{name} {measured[0].get(k)}" for k, name in config_cols
@@ -156,11 +180,12 @@ def render_table(rows: list[dict], title: str) -> None:
     t = Table(title=title, title_justify="left", caption=("all runs: " + ", ".join(shared)) if shared else None,
               caption_justify="left")
     t.add_column("config")
+    # the headline first (J/token with its interval, throughput, power, latency, status), then the settings
+    for name in ("J/token ±CI", "tok/s ±CI", "avg W", "p50 s", "status"):
+        t.add_column(name, justify="left" if name == "status" else "right", no_wrap=name != "status")
     for key, name in config_cols:
         if key in varying:
             t.add_column(name, justify="right" if key in ("batch_size", "input_tokens", "output_tokens") else "left")
-    for name in ("tok/s ±CI", "J/token ±CI", "avg W", "p50 s", "status"):
-        t.add_column(name, justify="left" if name == "status" else "right")
     for r in rows:
         status = "[green]ok[/green]" if r["status"] == "ok" else f"[red]{r['status']}[/red]"
         if r["status"] == "ok" and r.get("validity_flags"):
@@ -171,9 +196,9 @@ def render_table(rows: list[dict], title: str) -> None:
         if r["status"] == "ok" and r.get("energy_j_per_output_token") is None:
             jpt = "[yellow]not measured[/yellow]"
         cells = [str(r.get("config_hash") or "")[:8]]
-        cells += ["" if r.get(k) is None else str(r.get(k)) for k, _ in config_cols if k in varying]
-        cells += [_with_ci(r, "output_tokens_per_s", ".4g"), jpt, _num(r.get("avg_power_w"), ".1f"),
+        cells += [jpt, _with_ci(r, "output_tokens_per_s", ".4g"), _num(r.get("avg_power_w"), ".1f"),
                   _num(r.get("batch_latency_p50_s"), ".3f"), status]
+        cells += ["" if r.get(k) is None else str(r.get(k)) for k, _ in config_cols if k in varying]
         t.add_row(*cells)
     con = console()
     con.print(t)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.paths import POWER_PLOT, TIMESERIES
-from llem.report.style import DPI, pyplot
+from llem.report.style import DPI, legend_below, pyplot, title as wrap_title
 
 DEFAULT_FILE = TIMESERIES
 
@@ -56,7 +56,7 @@ def plot_run_power(record: dict, run_dir: Path, out: Path) -> Optional[Path]:
         return None
     plt = pyplot()
     has_temp = any(v is not None for d in series.values() for v in d["temperature_c"])
-    fig, axes = plt.subplots(2 if has_temp else 1, 1, figsize=(7.2, 4.8 if has_temp else 3.4), sharex=True,
+    fig, axes = plt.subplots(2 if has_temp else 1, 1, figsize=(3.5, 3.2 if has_temp else 2.3), sharex=True,
                              gridspec_kw={"height_ratios": [3, 1]} if has_temp else None, squeeze=False)
     ax_p = axes[0][0]
     t0 = min(min(d["t"]) for d in series.values())
@@ -80,9 +80,9 @@ def plot_run_power(record: dict, run_dir: Path, out: Path) -> Optional[Path]:
     title = ident.get("run_id", "run")
     if m.get("avg_power_w") is not None:
         title += f"\nmean {m['avg_power_w']:.0f} W over the windows (energy counter)"
-    ax_p.set_title(title)
+    ax_p.set_title("\n".join(wrap_title(line) for line in title.split("\n")))
     ax_p.set_ylabel("power (W, sampled)")
-    ax_p.legend(loc="upper right", frameon=False)
+    legend_below(axes[-1][0], ncol_max=3, source=ax_p, below=0.8 if has_temp else 0.32)
     ax_p.set_ylim(bottom=0)
     if has_temp:
         axes[1][0].set_ylabel("temp (°C)")

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from llem.report.plots import JPT, pareto_front
 from llem.report.slo import latency_of
-from llem.report.style import DPI, FIGSIZE, pyplot
+from llem.report.style import DPI, FIGSIZE, legend_below, pyplot, title as wrap_title
 from llem.report.table import label, varying_keys
 
 
@@ -19,7 +19,7 @@ def _scatter(rows: list[dict], path: Path, title: str, x: Callable[[dict], Optio
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set_title(f"{title}: {what}")
+    ax.set_title(wrap_title(f"{title}: {what}"))
     groups = varying_keys(have) or ["backend"]
     colors = {g: f"C{i % 10}" for i, g in enumerate(sorted({label(r, groups) for r in have}))}
     for r in have:
@@ -33,9 +33,7 @@ def _scatter(rows: list[dict], path: Path, title: str, x: Callable[[dict], Optio
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=110, facecolors="none", edgecolors="0.1", lw=1.2,
                    zorder=3, label="Pareto front")
         desc += "; Pareto front: " + ", ".join(str(have[i]["run_id"]) for i in idx)
-    handles, labels = ax.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles))
-    ax.legend(uniq.values(), uniq.keys(), loc="best", frameon=False, fontsize=7)
+    legend_below(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("energy per output token (J)")
     fig.savefig(path, dpi=DPI, metadata={"Description": desc})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from llem.models.source import weights_label
 from llem.progress import console
 from llem.results.basis import meter_label, record_is_estimate
 from llem.results.server_summary import server_rows
@@ -48,7 +51,7 @@ def render(result: dict, run_dir) -> None:
     spec = result["spec"]
     w = spec["workload"]
     t.add_row("engine", f"{ident['backend']} ({ident['engine']} {ident['engine_version']}) on {ident['device']}")
-    t.add_row("model", f"{spec['model']['name']} ({spec['model']['id']}, weights {spec['model']['weights']})")
+    t.add_row("model", f"{spec['model']['name']} ({spec['model']['id']}, weights {weights_label(spec['model'])})")
     batch = result["engine"].get("effective_settings", {}).get("batch_size", w["batch_size"])  # as the engine ran it
     t.add_row("workload", f"{result['requests']['count']} requests × {w['output_tokens']} output tokens, batch {batch}, source {w['source']}")
     t.add_row("windows", f"{len(result['windows'])} measured after {spec['run']['warmup']} warmup pass(es)")
@@ -86,8 +89,9 @@ def render(result: dict, run_dir) -> None:
     t.add_row("peak memory", ", ".join(f"{k.removesuffix('_mib')} {v:.0f} MiB" for k, v in mem.items() if v is not None))
     for flag in result["validity"]["flags"]:
         t.add_row("[yellow]flag[/yellow]", flag)
-    t.add_row("run dir", str(run_dir))
     con.print(t)
+    # outside the table, whole: a path cut to the terminal's width ("…") cannot be copied
+    con.print(f"[bold]run dir[/bold]        {Path(run_dir).resolve()}", overflow="ignore", crop=False)
 
 
 def prefix_row(pc: dict) -> str:

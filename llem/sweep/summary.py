@@ -15,6 +15,7 @@ from typing import Optional
 
 from llem import paths
 from llem.errors import UserError
+from llem.results.complete import complete_result
 from llem.results.io import read_json
 from llem.spec import build_spec
 
@@ -42,8 +43,8 @@ def job_outcome(run_dir: Path, since_unix_s: float) -> tuple[str, Optional[str]]
         except (OSError, ValueError):
             return None
 
-    result = load(paths.RESULT)
-    if result and result.get("status") == "ok":
+    result = complete_result(run_dir)  # the one reader (llem.results.complete): a hollow result is not a result
+    if result is not None:
         finished = result.get("identity", {}).get("finished_unix_s") or 0
         return ("measured" if finished >= since_unix_s else "skipped"), None
     stopped = load(paths.INTERRUPTED)

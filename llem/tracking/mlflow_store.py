@@ -47,6 +47,11 @@ def connect(uri: str, timeout_s: float = 10.0):
         db = Path(uri[len("sqlite:///"):])
         if not db.parent.is_dir():
             raise TrackerUnavailable(f"the folder of the SQLite tracking store {db} does not exist")
+        # SQLite writes a journal beside the database: an unwritable folder (or file) fails every write,
+        # and MLflow retries creating a new store for minutes whatever tracking.timeout_s says
+        if not os.access(db.parent, os.W_OK | os.X_OK) or (db.exists() and not os.access(db, os.W_OK)):
+            raise TrackerUnavailable(f"the SQLite tracking store {db} cannot be written (its "
+                                     f"{'file' if db.exists() and os.access(db.parent, os.W_OK) else 'folder'} is read-only)")
     if uri in _CLIENTS:
         return _CLIENTS[uri]
     from mlflow.tracking import MlflowClient
@@ -129,7 +134,8 @@ def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dic
     """Log one job's record as an MLflow run. Returns (mlflow run id, created: False if it was there).
 
     A run is identified by its llem.measurement_id tag; one left incomplete by an earlier crash
-    is deleted and logged again, so the store never holds the same measurement twice."""
+    is deleted and logged again, so the store never holds the same measurement twice; and it
+    replaces the earlier runs of its configuration (supersede), so it holds one run per config."""
     from mlflow.entities import Metric, Param, RunTag
 
     mid = payload.measurement_id(record)
@@ -161,4 +167,27 @@ def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dic
     ended = {"ok": "FINISHED", "interrupted": "KILLED"}.get(record.get("status"), "FAILED")
     client.set_terminated(run_id, status=ended,
                           end_time=int(1000 * finished) if finished else None)
+    supersede(client, exp_id, run_id, record)
     return run_id, True
+
+
+def supersede(client, exp_id: str, new_id: str, record: dict) -> list[str]:
+    """One MLflow run per configuration (llem.run_id): a newly logged record replaces the earlier
+    runs of its configuration, which are tagged llem.superseded_by and deleted (MLflow's deletion
+    is soft: `mlflow runs restore --run-id ID` brings one back until `mlflow gc`). As on disk,
+    where a failure never removes a result.json, a failed or interrupted record replaces only
+    earlier failed or interrupted ones, never a complete result. Returns the ids replaced."""
+    ident = record.get("identity", {})
+    if not ident.get("run_id"):
+        return []
+    replaced = []
+    for run in find_runs(client, exp_id, "llem.run_id", str(ident["run_id"])):
+        tags = run.data.tags
+        if run.info.run_id == new_id or tags.get("llem.role") != "job":
+            continue
+        if record.get("status") != "ok" and tags.get("llem.status") == "ok":
+            continue
+        client.set_tag(run.info.run_id, "llem.superseded_by", new_id)
+        client.delete_run(run.info.run_id)
+        replaced.append(run.info.run_id)
+    return replaced

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from llem import paths
 from llem.errors import UserError
 from llem.progress import console
+from llem.results.complete import read_result
 from llem.results.io import read_json
 from llem.tracking.marker import read_marker
 from llem.tracking.mlflow_store import TrackerUnavailable
@@ -35,12 +36,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _record(run_dir: Path):
-    for name in paths.RECORDS:
-        try:
-            return read_json(run_dir / name)
-        except (OSError, ValueError):
-            continue
-    return None
+    """The run's complete result (llem.results.complete: a hollow result.json is never uploaded),
+    else its failure record."""
+    result, problem = read_result(run_dir)
+    if result is not None or problem is not None:
+        return result
+    try:
+        return read_json(run_dir / paths.FAILURE)
+    except (OSError, ValueError):
+        return None
 
 
 def pending(run_dirs, include_untracked: bool = False) -> list[tuple[Path, dict, dict]]:

@@ -216,3 +216,19 @@ def test_submitit_local_job_stops_recorded_and_resumes(tmp_path, to, sig, code):
     again = Llem(args, tmp_path)
     assert again.finish(timeout=600) == 0, again.output[-3000:]
     assert [j["status"] for j in sweep_summary(root)] == ["measured", "measured"]
+
+
+def test_kill_9_of_llem_stops_its_worker_and_keeps_its_windows(tmp_path):
+    """SIGKILL to llem's own pid only (no handler can run there): its worker must not go on measuring
+    as an orphan (issue 28: it did, for minutes, skewing the next run); it stops, releases the engine
+    and keeps the windows it had as interrupted.json, and the next run measures the job."""
+    args = [*TINY, "workload.batch_size=1", "run.repeats=30", "run.warmup=0"]
+    run = Llem(args, tmp_path)
+    run.wait_for(lambda: run.printed("measuring window 3/30"), "the job reached its third window")
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.finish()
+    assert_nothing_left(run, tmp_path / "out")  # within 10 s: the worker died with llem
+    (run_dir,) = run_dirs(tmp_path / "out").values()
+    record = interrupted_record(run_dir)
+    assert record["interrupted"]["signal"] == "SIGTERM" and "llem's own process had died" in record["error"]["message"]
+    assert len(record["windows_measured"]) >= 2 and not (run_dir / "result.json").exists()
