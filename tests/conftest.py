@@ -65,6 +65,95 @@ def pytest_configure(config):
                                        "skipped without it, FAILS under CI=true")
 
 
+# --- Tiers: which tests are quick ------------------------------------------------------------------
+# A test is quick unless it is marked slow, needs a provisioned package, is a Hypothesis property
+# test, or it (or one of its fixtures,
+# or a helper they call, followed through the tests' own modules) starts a process: llem end to end,
+# an engine's server, MLflow, Chromium, a python subprocess. Decided from the code, so a new test
+# lands in the right tier without a list to keep.
+STARTS_PROCESSES = frozenset({"run_llem", "Popen", "subprocess", "ServerProcess", "run_isolated", "spawn",
+                              "start_postgres_mlflow", "MlflowServer", "server_environment", "multiprocessing"})
+_TESTS_DIR = Path(__file__).resolve().parent
+
+
+def _code_names(code, seen: set) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names") and id(const) not in seen:
+            seen.add(id(const))
+            names |= _code_names(const, seen)
+    return names
+
+
+def starts_processes(func, roots: tuple[str, ...] = (str(_TESTS_DIR),), depth: int = 4, seen: set | None = None) -> bool:
+    """Whether a test, fixture or helper function (through the functions and classes it names that are
+    defined in files under `roots`, the tests' own, `depth` levels down) refers to a way of starting a process."""
+    seen = set() if seen is None else seen
+    func = getattr(func, "__wrapped__", func)
+    code = getattr(func, "__code__", None)
+    if code is None or id(code) in seen:
+        return False
+    seen.add(id(code))
+    names = _code_names(code, seen)
+    if names & STARTS_PROCESSES:
+        return True
+    if depth == 0:
+        return False
+    scope = getattr(func, "__globals__", {})
+    for name in names:
+        target = scope.get(name)
+        members = vars(target).values() if isinstance(target, type) else [target]
+        for member in members:
+            member = getattr(member, "__func__", member)
+            file = getattr(getattr(member, "__code__", None), "co_filename", "")
+            if file.startswith(roots) and starts_processes(member, roots, depth - 1, seen):
+                return True
+    return False
+
+
+def is_quick(item) -> bool:
+    if any(item.get_closest_marker(m) for m in ("slow", "known_slow", "needs", "gpu")):
+        return False
+    if getattr(getattr(item, "function", None), "is_hypothesis_test", False):
+        return False  # property tests: tens of examples each, seconds to tens of seconds
+    roots = (str(_TESTS_DIR), str(item.path))
+    funcs = [getattr(item, "function", None)]
+    for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        funcs += [d.func for d in defs if getattr(getattr(d.func, "__code__", None), "co_filename", "").startswith(roots)]
+    return not any(f is not None and starts_processes(f, roots) for f in funcs)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_quick(item):
+            item.add_marker(pytest.mark.quick)
+
+
+# --- A per-test time cap ---------------------------------------------------------------------------
+# A test whose setup or call phase runs longer than the cap fails, unless it is marked
+# @pytest.mark.known_slow(reason=...): the suite's time cannot grow unnoticed (docs/testing.md).
+CAP_ENV, DEFAULT_CAP_S = "LLEM_TEST_CAP_S", 120.0
+
+
+def cap_s() -> float:
+    return float(os.environ.get(CAP_ENV) or DEFAULT_CAP_S)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when not in ("setup", "call") or not report.passed or report.duration <= cap_s():
+        return
+    marks = list(item.iter_markers("known_slow"))
+    if marks and (marks[0].kwargs.get("reason") or marks[0].args):
+        return
+    report.outcome = "failed"
+    report.longrepr = (f"{item.nodeid}: {report.when} took {report.duration:.1f} s, over the per-test cap of "
+                       f"{cap_s():g} s ({CAP_ENV}); make it faster (docs/testing.md) or mark it "
+                       f"@pytest.mark.known_slow(reason=...) with why it needs that long")
+
+
 def pytest_runtest_setup(item):
     """`@pytest.mark.needs(module, what, install)`: the CI-provisioned package must be importable."""
     import importlib.util
