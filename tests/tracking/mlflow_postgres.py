@@ -3,17 +3,15 @@
 root on disk (`--default-artifact-root`, a folder every job can write: on a cluster, shared
 storage). Started on loopback and stopped by PID like `mlflow_server.MlflowServer`.
 
-The benchmark benchmarks/lab_sweep.py uses the same classes."""
+The benchmark benchmarks/lab_sweep.py uses the same classes; the tests share one server (the
+`postgres_mlflow` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 from contextlib import closing
 from pathlib import Path
-
-import pytest
 
 from mlflow_server import MlflowServer
 
@@ -101,15 +99,3 @@ def start_postgres_mlflow(root: Path) -> PostgresMlflowServer:
 def stop_postgres_mlflow(server: PostgresMlflowServer) -> None:
     server.stop()
     server.database.drop()
-
-
-@pytest.fixture(scope="module")
-def postgres_mlflow(tmp_path_factory):
-    """A PostgreSQL-backed server for one test module: skipped when no PostgreSQL answers (or
-    psycopg2 is missing); stopped by PID and its database dropped in the finalizer."""
-    if shutil.which("psql") is None or postgres_port() is None:
-        pytest.skip("no PostgreSQL answers (install: bash .ci/install.d/45-postgres.sh; "
-                    "start: bash .ci/services.d/postgres.sh start)")
-    server = start_postgres_mlflow(tmp_path_factory.mktemp("mlflow-postgres"))
-    yield server
-    stop_postgres_mlflow(server)

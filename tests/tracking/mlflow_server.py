@@ -1,4 +1,5 @@
-"""A real `mlflow server` on loopback for the tracking tests, started and stopped by PID."""
+"""A real `mlflow server` on loopback for the tracking tests, started and stopped by PID (the session's
+one: the `mlflow_server` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import urllib.request
 from pathlib import Path
 
 from stopping import stop_group
-
-import pytest
 
 
 def free_port() -> int:
@@ -101,12 +100,3 @@ def params(run: dict) -> dict:
 
 def metrics(run: dict) -> dict:
     return {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """A real server for the tests of one module; stopped by PID in the finalizer."""
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
-    server.start()
-    yield server
-    server.stop()
