@@ -242,11 +242,12 @@ def server_environment(tmp_path: Path) -> dict:
     server.start()
     try:
         deadline = time.monotonic() + 30
-        while not dump.exists() or not dump.read_text():
-            assert time.monotonic() < deadline, server.log_tail()
-            time.sleep(0.1)
-        time.sleep(0.2)
-        return json.loads(dump.read_text())
+        while True:  # until the whole dump is there (not a fixed wait after it appears)
+            try:
+                return json.loads(dump.read_text())
+            except (OSError, ValueError):
+                assert time.monotonic() < deadline, server.log_tail()
+                time.sleep(0.05)
     finally:
         server.stop()
 
