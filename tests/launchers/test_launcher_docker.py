@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 import llem
 from conftest import run_llem  # tests/conftest.py
 from launcher_helpers import SWEEP, TINY, docker, dockerd, key_tree, overlapping, results, spans  # noqa: F401  (fixtures)
 
 IMAGE = f"llem/cpu:{llem.__version__}"
+# whichever runs first builds the CPU image when it is missing (debootstrap and the wheels: minutes)
+pytestmark = pytest.mark.known_slow(reason="the first test builds llem's CPU image (docker/build.sh cpu) if missing")
 
 
 def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):

@@ -158,6 +158,7 @@ def test_points_are_keyed_as_hydras_basic_sweeper_hands_them_to_the_launcher(lin
     assert sweeper_overrides(parsed) == batch
 
 
+@pytest.mark.slow  # 192 Hydra compositions in process: the slowest test of the quick tier otherwise
 def test_prevalidation_reads_each_config_file_once_and_composes_the_same_configs():
     """Prevalidation keeps each parsed config file for every later point (llem.sweep.points); the
     configs it composes must be exactly those composed from fresh reads, across group choices."""

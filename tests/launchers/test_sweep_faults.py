@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tracking"))  # the MLflow server fixtures
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tracking"))  # the MLflow helpers (tags)
 
 from conftest import llem_env, run_llem  # noqa: E402  (tests/conftest.py)
 from launcher_helpers import results, slurm  # noqa: E402,F401  (slurm: fixture)
-from mlflow_postgres import postgres_mlflow  # noqa: E402,F401  (fixture)
 from mlflow_server import tags  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -46,7 +46,10 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
     plan = _plan("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(600)")
     server = ServerProcess(plan, tmp_path / "server.log")
     server.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30  # it ignores SIGTERM once it has said "up" (not after a fixed wait)
+    while "up" not in (tmp_path / "server.log").read_text():
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.05)
     stopped = server.stop(grace_s=0.5)
     assert stopped["how"] == "SIGKILL after 0.5 s" and stopped["returncode"] == -signal.SIGKILL
     assert process_gone(server.pid)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_llem
-from mlflow_server import metrics, mlflow_server, params, tags  # noqa: F401 (mlflow_server: fixture)
+from mlflow_server import metrics, params, tags  # the mlflow_server fixture: tests/conftest.py
 
 pytestmark = pytest.mark.slow
 
@@ -62,8 +62,10 @@ def test_sweep_is_one_parent_with_a_child_per_job(mlflow_server, workdir):
         assert json.loads((run_dir / "tracking.json").read_text())["synced"] is True
 
 
-def test_server_down_keeps_results_and_sync_catches_up_once(mlflow_server, workdir):
+def test_server_down_keeps_results_and_sync_catches_up_once(mlflow_server, workdir, request):
     mlflow_server.stop()
+    # the session's server: back up for the next test even if this one fails before restarting it
+    request.addfinalizer(lambda: mlflow_server.proc.poll() is None or mlflow_server.start())
     out = run_llem(["--multirun", *TINY, "workload.batch_size=1,2", f"tracking.uri={mlflow_server.uri}",
                     "tracking.experiment=offline", "run.output_root=out"], cwd=workdir)
     assert out.returncode == 0, out.stdout[-3000:]

@@ -12,7 +12,7 @@ import pytest
 
 from chromium import Browser, not_blank
 from conftest import run_llem
-from mlflow_server import mlflow_server, tags  # noqa: F401 (mlflow_server: fixture)
+from mlflow_server import tags
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import llem_env, results_under, run_llem
-from mlflow_server import metrics, mlflow_server, tags  # noqa: F401 (mlflow_server: fixture)
+from mlflow_server import metrics, tags  # the mlflow_server fixture: tests/conftest.py
 from replay_traces import POWER_W, STEP_J, constant_power_trace
 
 pytestmark = pytest.mark.slow
