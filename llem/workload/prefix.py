@@ -17,8 +17,9 @@ the same settings give the same prompts. With share 0 llem keeps its earlier gen
 
 The best hit rate a prefix cache can reach on one pass (`ideal_hit_rate`): every member of a group
 but its first finds the group's prefix cached, i.e. shared x (requests - groups) / (requests x
-input_tokens). What an engine reaches is lower where members of a group are prefilled in the same
-step (concurrent requests), where it caches in blocks (vLLM: whole blocks only), or where it evicts.
+input_tokens). What an engine reaches can be lower: where members of a group are prefilled in the same
+step and the engine shares only blocks already computed, where it caches in blocks (vLLM: whole blocks
+only), or where it evicts. The engine's own count says which (llem/workload/prefix_cache.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ the per-request counts into the record a window carries (`prefix_cache_hits`) an
   (llem/workload/prefix.py ideal_hit_rate: every prompt after its group's first finds the prefix
   cached); where the read-back rate and the ideal differ by more than HIT_RATE_TOLERANCE, a flag
   with both numbers. A lower rate is expected where members of one group are prefilled in the
-  same step (concurrency), where the engine caches whole blocks only, or where it evicts;
+  same step where the engine shares only blocks already computed (engine-dependent), where it caches
+  whole blocks only, or where it evicts;
 - the cache's state at each window's start (emptied by llem, or what is known where it cannot be).
 """
 

@@ -46,6 +46,7 @@ def test_three_turn_conversations_energy_per_turn_and_per_conversation(tmp_path)
     # llama-cpp-python's server reports no cached-token count: null with the reason, per turn too
     assert result["prefix_cache"]["hit_rate"] is None and "llama-cpp-python" in result["prefix_cache"]["reason"]
     assert turns[1]["prefix_cache_hit_rate"] is None
+    assert not [f for f in result["validity"]["flags"] if "steady state" in f]  # sessions have no steady-state window
 
 
 def w_turns(result):
