@@ -238,7 +238,7 @@ def main() -> int:
         check(len(done) == n and all(r["status"] == "ok" for r in done), f"{len(done)} of {n} results ok on disk", failures)
         loads = sum(1 for r in done if not r["engine_load"]["reused"])
         print(f"engine loads: {loads} (one per engine configuration: 4)")
-        m = check_mlflow(server, experiment, done, n, failures)
+        check_mlflow(server, experiment, done, n, failures)
         over = overheads(done, first["started"])
         print(f"llem's overhead per job: {quantiles(over)}   (goal: median <= 5 s)")
         first_start = min(r["identity"]["started_unix_s"] for r in done)

@@ -41,7 +41,7 @@ def report(rows: list[dict], top: int) -> str:
     wall = sum(total(r) for r in rows)
     out.append(f"{len(rows)} tests, {wall:.0f} s in setup + call + teardown "
                f"({sum(total(r) for r in rows if r.get('quick')):.0f} s in the {sum(1 for r in rows if r.get('quick'))} quick ones)\n")
-    out.append(f"| # | test | s | setup s | llem runs (s) | sleep s | largest fixture (s) |")
+    out.append("| # | test | s | setup s | llem runs (s) | sleep s | largest fixture (s) |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | --- |")
     for i, r in enumerate(sorted(rows, key=total, reverse=True)[:top], 1):
         big = max(r["fixtures"], key=lambda f: f["s"], default=None)

@@ -17,7 +17,7 @@ from llem.checks import check_spec
 from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
-from llem.registry import backend_info, load_object
+from llem.registry import backend_info
 from llem.workload.chat_checks import check_chat_job, check_chat_workload, check_sessions
 from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
 from llem.workload.fingerprint import input_hashes

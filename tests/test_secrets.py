@@ -4,7 +4,6 @@ is off unless asked; the Docker launcher passes secrets by name, never their val
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -174,7 +174,7 @@ def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
 
 
 def _warmup(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, server) -> list[str]:
-    spec, w = ctx.spec, ctx.spec.workload
+    w = ctx.spec.workload
     flags: list[str] = []
     if w.num_prompts <= w.concurrency and w.turns == 1:  # sessions have no steady-state window
         flags.append(f"workload.num_prompts={w.num_prompts} <= workload.concurrency={w.concurrency}: the steady state "

@@ -136,7 +136,7 @@ def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dic
     A run is identified by its llem.measurement_id tag; one left incomplete by an earlier crash
     is deleted and logged again, so the store never holds the same measurement twice; and it
     replaces the earlier runs of its configuration (supersede), so it holds one run per config."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     mid = payload.measurement_id(record)
     for run in find_runs(client, exp_id, "llem.measurement_id", mid):

@@ -34,7 +34,7 @@ from typing import Callable, Optional, Union
 
 from llem.workload.records import RequestOutput
 
-__all__ = ["ENDPOINTS", "LoadRun", "LoadSettings", "RequestInput", "RequestOutput", "arrival_offsets", "run_load",
+__all__ = ["ENDPOINTS", "LoadRun", "LoadSettings", "RequestInput", "RequestOutput", "arrival_offsets",
            "served_model"]
 
 

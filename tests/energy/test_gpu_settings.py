@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, llem_env, process_gone, run_llem
+from conftest import REPO, llem_env, run_llem
 
 TRACE = REPO / "tests" / "data" / "nvml_trace_h100.csv"
 UUID = "GPU-fake0000-0000-0000-0000-000000000000"

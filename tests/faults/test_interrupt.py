@@ -37,8 +37,8 @@ def test_signal_during_a_window_records_the_job_and_the_rest_resumes(tmp_path, s
     assert no_traceback(out), out[-3000:]
     assert stopped_in < 30, f"llem took {stopped_in:.1f} s to stop"
     name = signal.Signals(sig).name
-    assert (f"llem sweep summary: 1 measured, 0 skipped (complete result already on disk), 0 failed, "
-            f"1 interrupted, 0 not started") in out, out[-3000:]
+    assert ("llem sweep summary: 1 measured, 0 skipped (complete result already on disk), 0 failed, "
+            "1 interrupted, 0 not started") in out, out[-3000:]
     jobs = sweep_summary(tmp_path / "out")
     assert [j["status"] for j in jobs] == ["measured", "interrupted"]
     first, stopped = Path(jobs[0]["run_dir"]), Path(jobs[1]["run_dir"])

@@ -10,7 +10,6 @@ One server for the module; stopped by its PID (it leads its own session)."""
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys

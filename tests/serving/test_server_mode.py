@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, llem_env, process_gone, results_under, run_llem
+from conftest import llem_env, process_gone, results_under, run_llem
 from replay_traces import POWER_W, STEP_J, constant_power_trace
 
 LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),

@@ -5,7 +5,6 @@ job with curated params, metrics and artifacts; with the server down nothing is 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

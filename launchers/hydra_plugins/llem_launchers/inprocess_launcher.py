@@ -8,7 +8,7 @@ Optuna match them to trials by position).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals

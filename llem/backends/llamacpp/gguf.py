@@ -313,7 +313,6 @@ def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "m
     """Write a Llama-family checkpoint folder (config.json, safetensors weights in F32, F16 or BF16,
     one file or shards, tokenizer.json) as GGUF."""
     import gguf
-    import numpy as np
 
     if qtype not in CONVERT_TYPES:
         raise choice_error("model.gguf_type", qtype, list(CONVERT_TYPES))
