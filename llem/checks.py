@@ -94,9 +94,10 @@ def _check_model(spec) -> None:
 
 def _check_workload(spec) -> None:
     w = spec.workload
-    if w.path and w.source != "jsonl":
-        raise UserError(f"workload.path={w.path} applies only to a JSONL workload, but workload={w.name} uses "
-                        f"workload.source={w.source}: add workload=jsonl to measure that file, or drop workload.path.")
+    if w.path and w.source not in ("jsonl", "chat"):
+        raise UserError(f"workload.path={w.path} applies only to a JSONL or chat-dataset workload, but workload={w.name} "
+                        f"uses workload.source={w.source}: add workload=jsonl (or workload=chat) to measure that file, "
+                        f"or drop workload.path.")
     if w.source == "jsonl":
         p = Path(w.path).expanduser()
         if not p.is_file():

@@ -36,6 +36,8 @@ def _valid_partner(group: str, option: str) -> list[str]:
     extra = []
     if group == "workload" and option == "jsonl":
         extra.append("workload.path=" + str(Path(__file__).resolve().parent.parent / "llem/workload/data/prompts.jsonl"))
+    if group == "workload" and option == "chat":
+        extra.append("workload.path=" + str(Path(__file__).resolve().parent.parent / "llem/workload/data/chat_example.jsonl"))
     if group == "backend":
         extra.append("hardware=cuda")  # GPU-only engines validate against a GPU profile
     return extra
