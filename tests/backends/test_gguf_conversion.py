@@ -50,7 +50,7 @@ def test_a_bf16_sharded_local_checkpoint_runs_in_llamacpp(tmp_path):
     assert (folder / "model.safetensors.index.json").is_file() and len(list(folder.glob("*.safetensors"))) > 1
     env = llem_env(LLEM_CACHE_DIR=str(tmp_path / "cache"))
     args = ["backend=llamacpp", "model=tiny", "model.source=path", f"model.id={folder}", "hardware=cpu",
-            "tracking=none", "workload.num_prompts=2", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0"]
+            "tracking=none", "workload.num_prompts=2", "workload.batch_size=2", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0"]
     proc = run_llem(args, tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout
     [result] = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/runs/*/result.json")]

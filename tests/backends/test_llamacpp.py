@@ -13,7 +13,7 @@ from conftest import REPO, llem_env, run_llem, flags_beside_host_load
 from llem.errors import UserError
 
 # One thread: llama.cpp's spinning workers slow down sharply when other processes share the cores.
-SMALL = ["backend.n_threads=1", "workload.num_prompts=2", "workload.input_tokens=24", "workload.output_tokens=8",
+SMALL = ["backend.n_threads=1", "workload.num_prompts=2", "workload.batch_size=2", "workload.input_tokens=24", "workload.output_tokens=8",
          "run.repeats=1", "run.warmup=1", "energy=none", "energy.baseline_s=0", "tracking=none"]
 needs_engine = pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
 
@@ -44,8 +44,8 @@ def compose_spec(*overrides: str):
     (["model=tiny", "++model.gguf=/no/such/file.gguf"], "model.gguf=/no/such/file.gguf does not exist"),
     (["model=tiny", "++model.gguf_type=q4_k_m"], "model.gguf_type=q4_k_m is not a type llem can convert model=tiny to"),
     (["model=smollm2-135m", "++model.gguf_type=q8_0"], "which ships only a q4_1 GGUF"),
-    (["workload.batch_size=16", "backend.n_batch=8", "backend.n_ubatch=8"], "workload.batch_size=16 is more than backend.n_batch allows"),
-    (["workload.batch_size=300", "backend.n_batch=1024"], "workload.batch_size=300 is more than llama.cpp's 256 sequences per context allows"),
+    (["workload.batch_size=16", "workload.num_prompts=16", "backend.n_batch=8", "backend.n_ubatch=8"], "workload.batch_size=16 is more than backend.n_batch allows"),
+    (["workload.batch_size=300", "workload.num_prompts=300", "backend.n_batch=1024"], "workload.batch_size=300 is more than llama.cpp's 256 sequences per context allows"),
     (["backend.slots=4"], "backend.slots=4 sets llama-server's parallel slots, but backend.server=python"),
 ])
 def test_bad_settings_fail_validation_with_one_sentence(overrides, sentence):
@@ -148,7 +148,7 @@ def test_fixed_length_is_honoured_past_end_of_generation():
     from llem.backends.base import Request
     from llem.backends.llamacpp.backend import LlamaCppBackend
 
-    spec = compose_spec("model=smollm2-135m", "workload.output_tokens=24", "workload.num_prompts=1", "backend.n_threads=1")
+    spec = compose_spec("model=smollm2-135m", "workload.output_tokens=24", "workload.num_prompts=1", "workload.batch_size=1", "backend.n_threads=1")
     backend = LlamaCppBackend(spec, "cpu", [])
     backend.load()
     try:
@@ -249,12 +249,12 @@ def test_smollm2_end_to_end_on_cpu(tmp_path):
     assert w["output_tokens"] == 2 * 8 and w["requests"] == 2
     assert r["metrics"]["output_tokens_per_s"] > 0
     assert r["metrics"]["energy_j_per_output_token"] is None and r["metrics"]["energy_reason"]
-    assert len(w["batch_latency_s"]) == 1  # both requests in one engine call: one llama.cpp batch (batch_size=4)
+    assert len(w["batch_latency_s"]) == 1  # both requests in one engine call: one llama.cpp batch (batch_size=2)
     eng = r["engine"]
     assert eng["model"]["gguf_type"] == "q4_1" and eng["model"]["gguf"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     s = eng["effective_settings"]
-    assert s["n_gpu_layers_offloaded"] == 0 and s["n_ctx_seq"] == 512 and s["n_ctx"] == 4 * 512 and s["n_threads"] == 1
-    assert s["batching"].startswith("batched") and s["batch_size"] == s["n_seq_max"] == 4
+    assert s["n_gpu_layers_offloaded"] == 0 and s["n_ctx_seq"] == 512 and s["n_ctx"] == 2 * 512 and s["n_threads"] == 1
+    assert s["batching"].startswith("batched") and s["batch_size"] == s["n_seq_max"] == 2
     assert flags_beside_host_load(r) == [], r["validity"]
 
 

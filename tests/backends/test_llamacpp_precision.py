@@ -15,7 +15,7 @@ require_module("gguf", "gguf (the pytorch extra)", "pip install 'llem[pytorch]'"
 
 def _converted(tmp_path, qtype: str):
     from llem.models.builtin import materialize
-    from llem.models.gguf import convert_llama_checkpoint
+    from llem.backends.llamacpp.gguf import convert_llama_checkpoint
 
     out = tmp_path / f"tiny-{qtype}.gguf"
     convert_llama_checkpoint(materialize("tiny"), out, qtype)
