@@ -103,7 +103,10 @@ def _check_workload(spec) -> None:
         if not p.is_file():
             raise UserError(f"workload.path={w.path} does not exist: give a JSONL file with one {{\"prompt\": ...}} object per line.")
     validate_source(w)
-    if w.mode == "offline" and w.batch_size > w.num_prompts:
+    # A batch asked for that the prompt set cannot fill is refused; the default batch (4) with fewer prompts
+    # runs batches of num_prompts, as each window's per-call record (batch_requests) says.
+    default_batch = type(w).model_fields["batch_size"].default
+    if w.mode == "offline" and w.batch_size > w.num_prompts and w.batch_size != default_batch:
         raise UserError(f"workload.batch_size={w.batch_size} is larger than workload.num_prompts={w.num_prompts}: every "
                         f"batch would hold {w.num_prompts}, so the run would not measure batch {w.batch_size}; give "
                         f"workload.batch_size <= {w.num_prompts} or more prompts.")

@@ -59,7 +59,7 @@ def _ramped_window(tmp_path, phase: float, length: float):
     """One steady state on the replayed counter (virtual time, 100 ms steps, 3.9 ms reads): the load
     opens at trace time 2 s + phase, closes `length` later; power idle, ramping up 150 ms after the
     open, down 200 ms after the close. Returns (bracketed measurement, true joules over its interval)."""
-    from llem.energy.fake_nvml import FakeNvml, read_trace
+    from llem.testing.fake_nvml import FakeNvml, read_trace
     from llem.energy.nvml import NvmlMeter
 
     t_open = 2.0 + phase
