@@ -259,13 +259,13 @@ def version_text() -> str:
     import importlib.util
 
     import llem
-    from llem.registry import BACKENDS
+    from llem.registry import engines
 
     lines = [f"llem {llem.__version__}"]
-    for name, info in BACKENDS.items():
+    for name, info in engines().items():
         found = all(importlib.util.find_spec(m) is not None for m in info.modules)
-        version = None
-        if found:
+        version = info.version() if found else None
+        if found and version is None:  # an engine that names no distribution: its last module's
             try:
                 version = importlib.metadata.version(info.modules[-1].replace("_", "-"))
             except importlib.metadata.PackageNotFoundError:

@@ -122,7 +122,7 @@ def test_conversations_longer_than_the_context_are_skipped_and_counted(tmp_path)
     (["workload=jsonl", "workload.path=PATH", "workload.output_lengths=dataset"], "needs workload.source=chat"),
     (["workload=chat", "workload.path=PATH", "workload.output_lengths=dataset"], "needs workload.mode=server"),
     (["workload=chat", "workload.path=PATH", "workload.mode=server", "workload.endpoint=chat"], "workload.endpoint=completions"),
-    (["workload=chat", "workload.path=PATH", "workload.mode=server", "backend=llamacpp"], "backend=vllm or sglang"),
+    (["workload=chat", "workload.path=PATH", "workload.mode=server", "backend=llamacpp"], "backend=sglang or tensorrt or vllm"),
     (["workload=chat", "workload.path=MISSING"], "cannot be read"),
 ])
 def test_bad_settings_are_one_sentence(tmp_path, bad, mention):

@@ -57,7 +57,14 @@ def _keep(tmp_path, spec, scope, name="other-run"):
 
     run = tmp_path / "runs" / name
     run.mkdir(parents=True)
-    write_json(run / "result.json", {"status": "ok", "spec": spec.to_dict(), "metrics": {"energy_scope": scope}})
+    # the smallest record the result schema takes as complete (llem.results.complete), with its sibling files
+    write_json(run / "result.json", {"schema_version": 2, "status": "ok",
+                                     "identity": {"run_id": name, "config_hash": "0" * 12, "finished_unix_s": 1.0},
+                                     "spec": spec.to_dict(), "metrics": {"energy_scope": scope,
+                                                                         "energy_j_per_output_token": None, "output_tokens_per_s": 1.0},
+                                     "windows": [{}], "validity": {"flags": []}})
+    (run / "config.yaml").write_text("{}\n")
+    write_json(run / "environment.json", {})
 
 
 def test_a_job_whose_meters_count_another_scope_than_the_kept_results_is_refused(tmp_path):
