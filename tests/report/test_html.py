@@ -55,7 +55,7 @@ def test_renders_runs_sorts_and_filters(report, browser, tmp_path):
     head = page.eval("[...document.querySelectorAll('#runs th')].map(t => t.innerText.trim())")
     jpt = head.index("Energy (J/token)")
     assert all(re.fullmatch(r"[\d.]+ ± [\d.]+", r[jpt]) for r in rows if r[0] != "60f82e0b"), rows
-    statuses = [r[-1] for r in rows]
+    statuses = [r[head.index("status")] for r in rows]  # headline columns first, settings after
     assert statuses.count("flagged") == 1 and statuses.count("ok") == len(rows) - 1
 
     page.eval(f"document.querySelectorAll('#runs th')[{jpt}].click()")  # ascending J/token

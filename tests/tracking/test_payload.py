@@ -87,5 +87,12 @@ def test_job_outcome_from_the_run_dir(tmp_path):
     assert job_outcome(d, 100.0)[0] == "incomplete"
     (d / "failure.json").write_text(json.dumps({"status": "failed", "error": {"type": "X", "message": "boom"}}))
     assert job_outcome(d, 100.0) == ("failed", "X: boom")
+    # the smallest record the result schema takes as complete (llem.results.complete); a hollow one is not
     (d / "result.json").write_text(json.dumps({"status": "ok", "identity": {"finished_unix_s": 150.0}}))
+    assert job_outcome(d, 100.0)[0] == "failed"
+    (d / "result.json").write_text(json.dumps({
+        "schema_version": 2, "status": "ok", "identity": {"run_id": "run", "config_hash": "0" * 12, "finished_unix_s": 150.0},
+        "spec": {"backend": {}, "model": {}, "workload": {}, "run": {}},
+        "metrics": {"energy_j_per_output_token": None, "output_tokens_per_s": 1.0}, "windows": [{}],
+        "validity": {"flags": []}}))
     assert job_outcome(d, 100.0)[0] == "measured" and job_outcome(d, 200.0)[0] == "skipped"
