@@ -26,7 +26,7 @@ from llem.results.io import write_json
 from llem.results.schema import failure
 from llem.sweep.points import sweeper_overrides
 
-POINTS = [*TINY, "energy=none", "tracking=none", "run.repeats=1", "run.warmup=0", "workload.num_prompts=1",
+POINTS = [*TINY, "energy=none", "tracking=none", "run.repeats=1", "run.warmup=0", "workload.num_prompts=2",
           "workload.output_tokens=2", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2"]
 
 
