@@ -23,8 +23,9 @@ def complete_result(run_dir: Path) -> dict:
 
 
 def temp_files(root: Path) -> list[Path]:
-    """Leftovers of atomic writes (.<name>.<random>) anywhere under the runs folder."""
-    return [p for p in (Path(root) / "runs").glob("**/.*") if p.is_file()]
+    """Leftovers of atomic writes (.<name>.<random>) anywhere under the runs folder; a run dir's lock file
+    (.llem.lock, llem/results/lock.py) stays by design: it is no write's leftover."""
+    return [p for p in (Path(root) / "runs").glob("**/.*") if p.is_file() and p.name != ".llem.lock"]
 
 
 def no_traceback(text: str) -> bool:
