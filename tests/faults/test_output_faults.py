@@ -48,8 +48,10 @@ def test_full_disk_keeps_earlier_results_and_says_so_once(tmp_path):
     _fill_disk_once_measuring(proc, root)
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == 1, out[-3000:]
-    assert (measured / "result.json").read_bytes() == before  # the earlier measurement is untouched
-    complete_result(measured)
+    # the earlier measurement is untouched: in place, or (its config.yaml gone, so no longer complete) set aside
+    # whole under result.json.invalid-<time> by the re-measurement (llem.results.complete), never lost
+    kept = [p for p in measured.iterdir() if p.name == "result.json" or p.name.startswith("result.json.invalid-")]
+    assert [p.read_bytes() for p in kept] == [before], kept
     dirs = run_dirs(root)
     (new,) = [d for n, d in dirs.items() if "_bs2_" in n]
     assert not (new / "result.json").exists()  # no half-written result
