@@ -102,21 +102,20 @@ def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Option
     spec = ctx.spec
     prefill = spec.model_copy(update={"workload": spec.workload.model_copy(update={"output_tokens": 1})})
     backend.rebind(prefill)
-    try:
-        ctx.progress("prefill-only warmup (1 output token)")
-        backend.warmup(requests)
-        windows = []
+    def measured(reqs, label: str, note: str) -> list[dict]:  # a warmup, then as many windows as the full run had
+        ctx.progress(f"prefill-only warmup{note}")
+        backend.warmup(reqs)
+        out = []
         for r in range(len(full)):
-            ctx.progress(f"measuring prefill-only window {r + 1}/{len(full)}")
-            windows.append(_window(ctx, backend, requests, baseline, r, target_s, "prefill")[0])
+            ctx.progress(f"measuring prefill-only window {r + 1}/{len(full)}{note}")
+            out.append(_window(ctx, backend, reqs, baseline, r, target_s, label)[0])
+        return out
+
+    try:
+        windows = measured(requests, "prefill", " (1 output token)")
         # the same prompts cut to half, the same calls: the fixed per-call part of prefill apart from the per-token one
         short = [replace(q, prompt=None, input_ids=q.input_ids[:max(1, len(q.input_ids) // 2)]) for q in requests]
-        ctx.progress("prefill-only warmup at half the prompt length")
-        backend.warmup(short)
-        halves = []
-        for r in range(len(full)):
-            ctx.progress(f"measuring prefill-only window {r + 1}/{len(full)} at half the prompt length")
-            halves.append(_window(ctx, backend, short, baseline, r, target_s, "prefill-short")[0])
+        halves = measured(short, "prefill-short", " at half the prompt length")
     finally:
         backend.rebind(spec)
     return phase_split(full, windows, len(requests), halves)

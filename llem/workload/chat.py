@@ -15,13 +15,13 @@ model loads.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
 from llem.errors import UserError
+from llem.workload.jsonl import jsonl_objects
 
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
          "bard": "assistant", "bing": "assistant", "model": "assistant", "system": "system"}
@@ -80,13 +80,7 @@ def read_chat(path: str) -> tuple[ChatItem, ...]:
     items = []
     try:
         with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise _bad(path, lineno, f"is not valid JSON ({exc.msg})") from None
+            for lineno, obj in jsonl_objects(path, fh, f"each line must be a conversation like {SHAPES}"):
                 item = _item(lineno, _turns(path, lineno, obj))
                 if item is not None:
                     items.append(item)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Callable, Sequence
 
 from llem.errors import UserError
 from llem.workload.chat import chat_path, read_chat
+from llem.workload.jsonl import jsonl_objects
 from llem.workload.chat_tokens import chat_requests
 from llem.workload.prefix import prefix_prompts
 from llem.workload.request import Request
@@ -28,13 +28,7 @@ def read_jsonl(path: str) -> tuple[str, ...]:
 
 def _parse_jsonl(path: str, fh) -> tuple[str, ...]:
     prompts = []
-    for lineno, line in enumerate(fh, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"workload.path={path} line {lineno} is not valid JSON ({exc.msg}): each line must be an object like {{\"prompt\": \"...\"}}.") from None
+    for lineno, obj in jsonl_objects(path, fh, 'each line must be an object like {"prompt": "..."}'):
         if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
             raise UserError(f"workload.path={path} line {lineno} has no non-empty string field 'prompt': each line must be an object like {{\"prompt\": \"...\"}}.")
         prompts.append(obj["prompt"])
