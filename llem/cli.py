@@ -255,7 +255,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def version_text() -> str:
     """llem's version and each engine with its version where installed (found without importing engines)."""
-    import importlib.metadata
     import importlib.util
 
     import llem
@@ -265,11 +264,6 @@ def version_text() -> str:
     for name, info in engines().items():
         found = all(importlib.util.find_spec(m) is not None for m in info.modules)
         version = info.version() if found else None
-        if found and version is None:  # an engine that names no distribution: its last module's
-            try:
-                version = importlib.metadata.version(info.modules[-1].replace("_", "-"))
-            except importlib.metadata.PackageNotFoundError:
-                version = None
         state = f"installed{f' ({info.modules[-1]} {version})' if version else ''}" if found else f"not installed ({info.install_hint})"
         lines.append(f"  backend={name}: {state}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ ENGINE = Engine(
     offline="llem.backends.pytorch.backend:PyTorchBackend",
     extra="pytorch",
     modules=("torch", "transformers"),
+    dists=("transformers",),  # the engine's version is transformers' (backend.describe() says the same)
     packages=("transformers", "accelerate"),
     prefix_cache="llem.backends.pytorch.prefix_cache:readout",
 )
