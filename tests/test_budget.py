@@ -78,3 +78,46 @@ def test_the_quick_tier_leaves_out_tests_that_start_processes(tmp_path):
     out = run_probe(tmp_path, "-m", "quick", "--collect-only", cap="")
     collected = sorted(line.split("::")[1] for line in out.stdout.splitlines() if "::" in line)
     assert collected == ["test_over_the_cap", "test_under_the_cap"], out.stdout
+
+
+WORKER_PROBE = '''
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_records_its_worker(i):
+    with open(Path(__file__).with_suffix(".workers"), "a") as f:
+        f.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+'''
+
+
+def test_xdist_keeps_each_module_on_one_worker(tmp_path):
+    """.ci/run's `-n 2 --dist loadscope`: a module's tests (and so its module fixtures) stay on one worker."""
+    for name in ("test_a.py", "test_b.py", "test_c.py"):
+        (tmp_path / name).write_text(WORKER_PROBE)
+    env = llem_env()
+    env["PYTHONPATH"] = f"{REPO / 'tests'}:{env['PYTHONPATH']}"
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "-n", "2",
+                          "--dist", "loadscope", str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    workers = {name: set((tmp_path / name).with_suffix(".workers").read_text().split()) for name in ("test_a.py", "test_b.py", "test_c.py")}
+    assert all(len(w) == 1 for w in workers.values()), workers
+    assert set().union(*workers.values()) == {"gw0", "gw1"}, workers  # and the modules are spread over both
+
+
+def test_slurm_and_docker_modules_share_one_unit_and_a_new_one_must_be_listed(tmp_path):
+    from conftest import CLUSTER_MODULES, xdist_scope
+
+    assert {xdist_scope(f"{m}::test_x") for m in CLUSTER_MODULES} == {"slurm-docker"}
+    assert xdist_scope("tests/test_pipeline.py::test_x[a]") == "tests/test_pipeline.py"
+    (tmp_path / "test_unlisted.py").write_text("import pytest\n\n@pytest.fixture\ndef slurm():\n    return {}\n\n"
+                                               "def test_uses_slurm(slurm):\n    pass\n")
+    env = llem_env()
+    env["PYTHONPATH"] = f"{REPO / 'tests'}:{env['PYTHONPATH']}"
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "--collect-only",
+                          str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "test_unlisted.py uses slurm: add it to CLUSTER_MODULES" in out.stdout + out.stderr

@@ -17,26 +17,22 @@ BASE = ["backend=vllm", "model=tiny", "hardware=cpu", "tracking=none", "energy=n
 IDEAL = 256 * (8 - 2) / (8 * 512)  # groups of 4: 6 of 8 prompts can find their group's 256 tokens cached
 
 
-def test_offline_hit_rate_read_back_one_request_at_a_time(tmp_path):
-    out = run_llem(BASE + ["backend.batching=static", "workload.batch_size=1", "workload.prefix_share=0.5",
-                           "workload.prefix_group_size=4", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+def test_offline_hit_rate_read_back_one_request_at_a_time_and_zero_on_distinct_prompts(tmp_path):
+    # one sweep, one engine load (the two points differ only in the workload): distinct prompts, then groups of 4
+    out = run_llem(["--multirun", *BASE, "backend.batching=static", "workload.batch_size=1", "workload.prefix_share=0,0.5",
+                    "workload.prefix_group_size=4", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:]
-    [result] = results_under(tmp_path)
-    pc = result["prefix_cache"]
+    results = {r["spec"]["workload"]["prefix_share"]: r for r in results_under(tmp_path)}
+    assert sorted(results) == [0.0, 0.5]
+    pc = results[0.0]["prefix_cache"]
+    assert pc["hit_rate"] == 0.0 and pc["ideal_hit_rate"] == 0.0 and pc["intended_share"] == 0.0, pc
+    pc = results[0.5]["prefix_cache"]
     assert pc["source"] == "RequestOutput.num_cached_tokens" and pc["ideal_hit_rate"] == pytest.approx(IDEAL)
     assert pc["hit_rate"] == pytest.approx(IDEAL) and pc["agrees"] is True, pc
-    hits = result["windows"][0]["prefix_cache_hits"]
+    hits = results[0.5]["windows"][0]["prefix_cache_hits"]
     assert hits["cached_prompt_tokens"] == 6 * 256 and hits["requests_reported"] == 8
     assert "prefix cache" in out.stdout and "read back" in out.stdout
-    assert not [f for f in result["validity"]["flags"] if f.startswith("prefix_hit_rate")]
-
-
-def test_offline_distinct_prompts_read_back_zero(tmp_path):
-    out = run_llem(BASE + [f"run.output_root={tmp_path}"], tmp_path, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:]
-    [result] = results_under(tmp_path)
-    pc = result["prefix_cache"]
-    assert pc["hit_rate"] == 0.0 and pc["ideal_hit_rate"] == 0.0 and pc["intended_share"] == 0.0, pc
+    assert not [f for f in results[0.5]["validity"]["flags"] if f.startswith("prefix_hit_rate")]
 
 
 def test_server_hit_rate_read_back_beside_the_engine_counters(tmp_path):
