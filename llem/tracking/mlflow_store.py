@@ -9,6 +9,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +32,25 @@ def _probe_http(uri: str, timeout_s: float) -> None:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TrackerUnavailable(f"no MLflow server answered at {uri} ({reason})") from None
+
+
+@contextmanager
+def _schema_lock(uri: str):
+    """For a SQLite store: one process at a time creates or migrates its schema. MLflow runs its
+    migrations on first open, and jobs opening a fresh store together (a sweep's parallel jobs, Slurm
+    array tasks) race in them ("table experiments already exists", "duplicate column name"). An
+    exclusive lock on <db>.lock beside it serialises that first open; other stores need none."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    fd = os.open(uri[len("sqlite:///"):] + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def connect(uri: str, timeout_s: float = 10.0):
@@ -60,8 +80,9 @@ def connect(uri: str, timeout_s: float = 10.0):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     try:
-        client = MlflowClient(tracking_uri=uri)
-        client.search_experiments(max_results=1)  # touches the store (creates a new SQLite schema)
+        with _schema_lock(uri):
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)  # touches the store (creates a new SQLite schema)
     except Exception as exc:
         raise TrackerUnavailable(f"the tracking store {uri} could not be opened ({type(exc).__name__}: {exc})") from None
     _CLIENTS[uri] = client
