@@ -223,7 +223,9 @@ def load_generator(run, what: str) -> tuple[dict, list[str]]:
     else:
         busy = cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None
     info = {"processes": max(1, len(shards)), "cpu_s": cpu, "busy_share": busy, "flag_at": CLIENT_BUSY_FLAG,
-            "cores_busy": cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None}
+            "cores_busy": cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None,
+            # requests sent again because the server had closed their pooled connection (llem/workload/loadgen.py)
+            "resent_requests": sum(1 for o in run.outputs if getattr(o, "resent", 0))}
     if shards:
         info.update(shards=shards, coordinator_cpu_s=getattr(run, "coordinator_cpu_s", None))
     if busy is None or busy < CLIENT_BUSY_FLAG:

@@ -161,13 +161,33 @@ def _take_chunk(out: RequestOutput, obj: dict, now: float) -> None:
         out.timings = obj["timings"]
 
 
+# A kept-alive connection the server closed while it sat in the pool fails on its next write
+# ("Can not write request body", "Server disconnected" before any response). The server never read
+# that request, so it goes again on a fresh connection, as HTTP clients do (the OpenAI SDK retries
+# connection errors twice); each such resend is counted on the request (out.resent) and in the result.
+RESENDS = 2
+
+
+async def _post(session, url: str, body: dict, out: RequestOutput, timeout):
+    import aiohttp
+
+    for attempt in range(RESENDS + 1):
+        try:
+            return await session.post(url, json=body, timeout=timeout)
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            if attempt == RESENDS:
+                raise
+            out.resent += 1
+
+
 async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, timeout_s: float) -> None:
     import aiohttp
 
     clock = time.monotonic
     out.sent_s = clock() - t0
     try:
-        async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout_s)) as resp:
+        resp = await _post(session, url, body, out, aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout_s))
+        async with resp:
             if resp.status != 200:
                 text = (await resp.read()).decode("utf-8", "replace")
                 out.error = f"HTTP {resp.status}: {text[:300]}"
@@ -213,7 +233,10 @@ async def run_async(base_url: str, model: str, inputs: list[RequestInput], load:
     state = {"in_flight": 0, "max": 0, "all_sent": False, "open": None, "close": None}
     event = on_event or (lambda _kind, _t: None)
     outputs: list[RequestOutput] = []
-    connector = aiohttp.TCPConnector(limit=load.concurrency + 4)
+    # idle pooled connections are dropped after 4 s, before the servers drop them (uvicorn, which serves
+    # vLLM, SGLang and llama-cpp-python, and llama-server's cpp-httplib keep an idle connection 5 s);
+    # aiohttp's own default (15 s) would reuse connections the server has already closed
+    connector = aiohttp.TCPConnector(limit=load.concurrency + 4, keepalive_timeout=4.0)
     # no total timeout on the session (each request has its own); trust_env=False: no proxy from the environment
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=False) as client:
         if start is not None and start > time.monotonic():

@@ -44,6 +44,7 @@ class RequestOutput:
     text: Optional[str] = None  # the answer's text, where the request asked to keep it (multi-turn sessions)
     max_tokens: Optional[int] = None  # the request's own output cap (None: workload.output_tokens)
     timings: Optional[dict] = None  # llama-server's `timings` object of the last chunk that had one (cache_n)
+    resent: int = 0  # times it went again on a fresh connection: the pooled one had been closed by the server (loadgen.py)
 
     @property
     def ok(self) -> bool:

@@ -14,7 +14,8 @@ def _run(duration_s: float, cpu_s):
 
 def test_a_client_below_the_mark_is_reported_and_not_flagged():
     info, flags = load_generator(_run(4.0, 1.0), "run 0")
-    assert info == {"processes": 1, "cpu_s": 1.0, "busy_share": 0.25, "flag_at": CLIENT_BUSY_FLAG, "cores_busy": 0.25}
+    assert info == {"processes": 1, "cpu_s": 1.0, "busy_share": 0.25, "flag_at": CLIENT_BUSY_FLAG, "cores_busy": 0.25,
+                    "resent_requests": 0}
     assert flags == []
 
 
