@@ -69,7 +69,7 @@ def _jsonschema():
         import jsonschema
     except ImportError:
         raise UserError("workload.response_format=json_schema validates every output with the Python package "
-                        "'jsonschema', which is not installed: run pip install jsonschema.") from None
+                        "'jsonschema', which is not installed: run pip install 'llem[structured]'.") from None
     return jsonschema
 
 

@@ -139,3 +139,12 @@ def test_sglang_sampling_params_are_fields_of_its_sampling_params(release):
     assert {"max_new_tokens", "temperature"} <= accepted
     for spec in _sglang_jobs():
         assert set(sampling_params(spec)) <= accepted, set(sampling_params(spec)) - accepted
+    structured = sampling_params(_sglang_jobs()[0], {"type": "object"})  # workload.response_format=json_schema
+    assert "json_schema" in structured and set(structured) <= accepted, set(structured) - accepted
+    assert "grammar_backend" in read_server_args(release).fields  # the setting llem reads the grammar backend from
+
+
+def read_server_args(release: str):
+    from llem.backends.sglang.serverargs import read
+
+    return read(str(sglang_file("server_args.py", release)))
