@@ -169,15 +169,17 @@ def test_server_request_bodies_drop_fixed_length_fields():
     server = job("llamacpp", mode="server", server="llama-server")
     body = _extra_body(server, ("ignore_eos",), {"top_k": 0, "seed": 0})
     assert body == {"temperature": 0.0, "top_k": 0, "seed": 0, "json_schema": schema}
-    python = job("llamacpp", mode="server")
-    extras = {"repeat_penalty": 1.0, "logit_bias": {"2": -1e9}, "logit_bias_type": "input_ids"}
-    assert "logit_bias" not in _extra_body(python, ("logit_bias",), extras)
 
 
 @pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")
-def test_llamacpp_python_server_gets_the_schema_as_gbnf():
-    grammar = support_for(job("llamacpp", mode="server")).server_body(json.loads(SCHEMA.read_text(encoding="utf-8")))["grammar"]
-    assert "root ::=" in grammar and "climate-kv" in grammar and 'tropical' in grammar
+def test_llamacpp_python_server_gets_the_schema_as_gbnf_without_its_eog_bias():
+    from llem.serving.harness import _extra_body
+
+    python = job("llamacpp", mode="server")
+    grammar = support_for(python).server_body(json.loads(SCHEMA.read_text(encoding="utf-8")))["grammar"]
+    assert "root ::=" in grammar and "climate-kv" in grammar and "tropical" in grammar
+    extras = {"repeat_penalty": 1.0, "logit_bias": {"2": -1e9}, "logit_bias_type": "input_ids"}  # its plan's fixed length
+    assert _extra_body(python, ("logit_bias",), extras) == {"temperature": 0.0, "repeat_penalty": 1.0, "grammar": grammar}
 
 
 # ------------------------------------------------------------------ validation and records
@@ -188,6 +190,7 @@ def test_outputs_are_validated_and_counted():
     good = json.dumps({"city": "Oslo", "country": "Norway", "coastal": True, "climate": "continental"})
     assert check_output(check, good) is None
     assert check_output(check, good[:-3]).startswith("not JSON")
+    assert check_output(check, good.replace("Oslo", "Os\x05lo")) == "not JSON (Invalid control character at character 12)"
     assert "is not one of" in check_output(check, good.replace("continental", "humid"))
     assert "Additional properties" in check_output(check, good[:-1] + ', "x": 1}')
     rec = window_record(check, [good, good[:-3], good], [20, 48, 22], 48, 12.0, 6.0, ["a", "b", "c"])

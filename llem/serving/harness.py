@@ -97,7 +97,8 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
     w = spec.workload
     if structured(spec):  # an object ends where it ends: no fixed-length field, the engine's schema fields instead
-        body = {"temperature": w.sampling.temperature, **{k: v for k, v in extras.items() if k not in fixed_length},
+        kept = {k: v for k, v in extras.items() if not any(k == f or k.startswith(f + "_") for f in fixed_length)}  # logit_bias_type
+        body = {"temperature": w.sampling.temperature, **kept,
                 **support_for(spec).server_body(read_schema(w.schema_path))}
         fixed_length = ()
     else:

@@ -115,7 +115,7 @@ def check_output(check, text: str) -> Optional[str]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        return f"not JSON ({exc.msg} at character {exc.pos})"
+        return f"not JSON ({exc.msg.removesuffix(' at')} at character {exc.pos})"
     error = next(iter(check.iter_errors(value)), None)
     if error is None:
         return None

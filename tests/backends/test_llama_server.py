@@ -106,8 +106,10 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     """workload=structured on model=tiny (random weights), offline and through llama-server in one --multirun.
     A random model writes no JSON of its own: every output opening as the schema's object, and objects that validate,
     show the grammar is real. llama-server (its C++ converter) yields valid objects only. Offline, llama-cpp-python's
-    converter lets control characters into strings (its char rule is [^"\\\\]), which JSON forbids: those outputs,
-    and only those, are counted invalid and flagged."""
+    converter lets control characters into strings (its char rule is [^"\\\\]), which JSON forbids, and byte tokens
+    that form no UTF-8 decode to U+FFFD each, making a string longer than its maxLength: those outputs, and only
+    those, are counted invalid and flagged. The cap is generous: llama-server's grammar allows up to 22
+    whitespace characters between tokens, which a random model uses (~130 tokens per object, up to ~210)."""
     from llem.workload.structured import read_schema
 
     _binary()
@@ -116,7 +118,7 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     out = run_llem(["--multirun", "backend=llamacpp", "model=tiny", "hardware=cpu", "tracking=none", "backend.server=llama-server",
                     "backend.n_threads=1", "workload=structured", f"workload.schema_path={schema}", "workload.source=jsonl",
                     f"workload.path={data / 'structured_example.jsonl'}", "workload.num_prompts=8", "workload.batch_size=4",
-                    "workload.concurrency=4", "run.repeats=1", "run.warmup=1", "energy=none", "run.min_window_s=0",
+                    "workload.concurrency=4", "workload.output_tokens=384", "run.repeats=1", "run.warmup=1", "energy=none", "run.min_window_s=0",
                     "workload.mode=offline,server", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
     assert out.returncode == 0, out.stdout[-4000:]
     results = {r["spec"]["workload"]["mode"]: r for r in results_under(tmp_path)}
@@ -124,8 +126,9 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     properties = list(read_schema(str(schema))["properties"])
     for mode, r in results.items():
         s = r["structured"]
-        assert s["objects"] == 8 and s["outputs_at_cap"] == 0, (mode, s)
-        assert 3 < s["tokens_per_object"] < 128 and r["metrics"]["tokens_per_object"] == s["tokens_per_object"]
+        failed = r["windows"][0].get("failed_requests") or 0  # llama-server drops a keep-alive connection now and then
+        assert s["objects"] == 8 - failed and failed <= 1 and s["outputs_at_cap"] == 0, (mode, s)  # (without a schema too)
+        assert 3 < s["tokens_per_object"] < 384 and r["metrics"]["tokens_per_object"] == s["tokens_per_object"]
         assert s["energy_j_per_valid_object"] is None and s["reason"]  # energy=none: null with the reason
         g = s["grammar_compile"]
         assert g["first_constrained_request_s"] > 0 and g["repeat_constrained_request_s"] > 0
@@ -141,5 +144,5 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     so = offline["structured"]
     assert so["valid_objects"] >= 1 and so["engine"]["schema_to_gbnf_s"] > 0
     reasons = offline["windows"][0]["structured"]["invalid_reasons"]
-    assert set(reasons) <= {"not JSON (Invalid control character)"}, reasons
+    assert all(r == "not JSON (Invalid control character)" or r.endswith("is too long") for r in reasons), reasons
     assert (so["valid_fraction"] < 1) == any(f.startswith("structured_invalid") for f in offline["validity"]["flags"])
