@@ -140,8 +140,7 @@ class VllmBackend(Backend[VllmConfig]):
         return {"grammar_backend": used,
                 "grammar_backend_read_from": "StructuredOutputsParams._backend after generate" if used else
                 "not read back (this vLLM did not set StructuredOutputsParams._backend on llem's SamplingParams)",
-                "structured_outputs_config": None if so_cfg is None else resolved_fields(so_cfg),
-                "sampling_structured_outputs": str(self.sampling.structured_outputs)}
+                "structured_outputs_config": None if so_cfg is None else resolved_fields(so_cfg)}
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
