@@ -20,7 +20,6 @@ REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "llem/workload/data/structured_example.schema.json"
 PROMPTS = REPO / "llem/workload/data/structured_example.jsonl"
 BASE = ["model=tiny", "hardware=cpu", "tracking=none", "energy=none"]
-pytestmark = pytest.mark.needs("jsonschema", "jsonschema", "pip install jsonschema")
 
 
 def structured(schema=SCHEMA, *more: str) -> list[str]:
