@@ -14,6 +14,7 @@ from llem.models.builtin import BUILTIN_MODELS
 from llem.models.config_json import model_config
 from llem.tracking.settings import check_tracking
 from llem.workload.prompts import validate_source
+from llem.workload.structured_checks import check_structured_job
 
 
 def visible_gpu_count() -> int:
@@ -40,6 +41,7 @@ def check_spec(spec, info) -> None:
     hook = getattr(info.settings_model(), "check", None)
     if hook is not None:  # engine-specific cross-field rules (tp size vs GPUs, fp8 support, ...)
         hook(spec)
+    check_structured_job(spec)  # the schema file, and whether this engine can constrain to it
     if info.offline is None and spec.workload.mode != "server":
         raise UserError(f"backend={info.name} runs as a server only, not in workload.mode={spec.workload.mode}: "
                         f"set workload.mode=server.")

@@ -21,6 +21,8 @@ from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prefix_cache import offline_hits, summary as prefix_summary
 from llem.workload.prompts import build_requests, dataset_record
+from llem.workload.structured import (grammar_phase, read_schema, structured, summary as structured_summary, support_for, timed,
+                                      validator, window_record)
 
 
 def measure_offline(ctx: JobContext) -> Measured:
@@ -31,10 +33,12 @@ def measure_offline(ctx: JobContext) -> Measured:
     peak_note = _rebind(ctx, backend, engine_load) if engine_load["reused"] else None
     mapping_flags = ctx.meter.check_devices(backend.cuda_uuids())  # CUDA has started: the metered GPU is the computing one
     requests = build_requests(spec.workload, backend.encode, backend.vocab_size, backend.special_ids(), spec.model)
+    check = validator(read_schema(spec.workload.schema_path)) if structured(spec) else None
+    grammar = _grammar_phase(ctx, backend, requests) if check is not None else None
     warm_up(ctx, lambda _i: backend.warmup(requests))
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
     target_s = window_target_s(spec.run, ctx.meter)
-    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s),
+    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s, check=check),
                                lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
                                + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
     windows = measured.records
@@ -42,14 +46,18 @@ def measure_offline(ctx: JobContext) -> Measured:
     phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
     outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
     prefix_cache, prefix_flags = prefix_summary(spec, [w.get("prefix_cache_hits") for w in windows])
-    flags = mapping_flags + measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs) + prefix_flags
+    engine = backend.describe()
+    block, structured_flags = (None, []) if check is None else \
+        structured_summary(spec, windows, support_for(spec), grammar, engine.get("structured_outputs"))
+    lengths = structured_flags if check is not None else _length_flags(windows, spec.workload.output_tokens)  # json: the model's
+    flags = mapping_flags + measured.flags + lengths + outputs_flags(outputs) + prefix_flags
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
     if peak_note:
         memory["peak_rss_note"] = peak_note
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
-        engine=backend.describe(),
+        engine=engine,
         meter=ctx.meter.describe(),
         baseline=baseline,
         windows=windows,
@@ -66,6 +74,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         load_s=None if engine_load["reused"] else engine_load["load_s"],  # this job's own loading time
         engine_load=engine_load,
         prefix_cache=prefix_cache,
+        structured=block,
     )
 
 
@@ -121,10 +130,29 @@ def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Option
     return phase_split(full, windows, len(requests), halves)
 
 
+def _grammar_phase(ctx: JobContext, backend, requests) -> dict:
+    """workload.response_format=json_schema: the grammar's compile time, before warm-up and outside the windows
+    (llem/workload/structured.py grammar_phase), on the first prompt with 1-token outputs."""
+    spec = ctx.spec
+    first = requests[:1]
+
+    def one(constrained: bool) -> float:
+        update = {"output_tokens": 1} if constrained else {"output_tokens": 1, "response_format": "text", "schema_path": None}
+        backend.rebind(spec.model_copy(update={"workload": spec.workload.model_copy(update=update)}))
+        backend.synchronize()
+        return timed(lambda: (backend.generate(first), backend.synchronize()))
+
+    try:
+        return grammar_phase(one, ctx.progress)
+    finally:
+        backend.rebind(spec)
+
+
 def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s: Optional[float],
-            kind: str = "window") -> tuple[dict, list[str], Optional[list[list[int]]]]:
+            kind: str = "window", check=None) -> tuple[dict, list[str], Optional[list[list[int]]]]:
     """One measured window: synchronize, meter.begin, passes over the requests (one, or as many as
-    make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count."""
+    make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count.
+    `check`: the schema's validator (structured output), applied to every pass's outputs after meter.end."""
     spec, meter = ctx.spec, ctx.meter
     name = f"{kind}-{r}"
     backend.synchronize()
@@ -149,7 +177,20 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
     w.update(index=r, started_unix_s=started, passes=len(gens), batch_requests=[b.requests for b in batches],
              batch_latency_s=[b.latency_s for b in batches], batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict(),
              prefix_cache_hits=offline_hits(spec, gens))
+    if check is not None:  # after meter.end: decoding and validating are not the engine's work
+        w["structured"] = _structured_window(backend, requests, gens, check, w)
     return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
+
+
+def _structured_window(backend, requests, gens, check, w: dict) -> dict:
+    ids = [f"{q.id}#{p}" for p in range(len(gens)) for q in requests]
+    tokens = [n for g in gens for n in g.output_tokens]
+    cap = backend.spec.workload.output_tokens
+    if any(g.output_ids is None for g in gens):
+        return window_record(check, [], tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids,
+                             reason="the engine handed over no output token ids to validate")
+    texts = [backend.decode(list(x)) for g in gens for x in g.output_ids]
+    return window_record(check, texts, tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids)
 
 
 def _length_flags(windows: list[dict], per_request: int) -> list[str]:

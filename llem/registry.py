@@ -60,6 +60,9 @@ class Engine:
     # "module:function" (spec) -> llem.workload.prefix_cache.CacheReadout: what the engine reports of its prefix
     # cache (cached prompt tokens per request); None: nothing is read (docs/workloads.md)
     prefix_cache: Optional[str] = None
+    # "module:function" (spec) -> llem.workload.structured.StructuredSupport: how the engine constrains its output to
+    # a JSON schema (workload.response_format=json_schema), its grammar backend; None: it cannot, and is refused
+    structured: Optional[str] = None
 
     @property
     def install_hint(self) -> str:

@@ -20,6 +20,7 @@ from llem.objective import check_objective
 from llem.registry import backend_info
 from llem.workload.chat_checks import check_chat_job, check_chat_workload, check_sessions
 from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
+from llem.workload.structured_checks import STRUCTURED_DEFAULTS, check_structured_workload
 from llem.workload.fingerprint import input_hashes
 from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
@@ -142,6 +143,10 @@ class WorkloadSpec(_Strict):
     # turns (llem/serving/sessions.py, docs/workloads.md); 1: single requests
     turns: int = Field(1, ge=1)
     think_time_s: float = Field(0.0, ge=0)
+    # text: free text of exactly output_tokens tokens; json_schema: every output constrained to the JSON schema in
+    # schema_path, ending where the object ends (output_tokens is the cap); llem/workload/structured.py, docs/workloads.md
+    response_format: Literal["text", "json_schema"] = "text"
+    schema_path: Optional[str] = None
     # mode=server only (SERVER_ONLY_FIELDS, checked in llem/workload/server_checks.py):
     concurrency: int = Field(4, ge=1, le=MAX_PROMPTS)  # requests in flight (closed loop); the cap under a request rate
     request_rate: Optional[float] = Field(None, gt=0)  # requests/s (open loop); None: closed loop
@@ -163,6 +168,7 @@ class WorkloadSpec(_Strict):
         check_prefix_workload(self)
         check_chat_workload(self)
         check_sessions(self)
+        check_structured_workload(self)
         if self.mode == "server":
             check_server_workload(self)
         return self
@@ -268,6 +274,9 @@ class JobSpec(_Strict):
         for key, default in (("turns", 1), ("think_time_s", 0.0)):  # likewise (multi-turn sessions)
             if d["workload"][key] == default:
                 d["workload"].pop(key)
+        for key, default in STRUCTURED_DEFAULTS.items():  # likewise (structured output); the schema file's
+            if d["workload"][key] == default:  # content is hashed with the other input files below
+                d["workload"].pop(key)
         for key in PER_JOB_HARDWARE:  # added after results existed: left out while unset, so older
             if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
                 d["hardware"].pop(key, None)
@@ -292,6 +301,8 @@ class JobSpec(_Strict):
         if w.mode == "server":
             load = f"c{w.concurrency}" + (f"_r{w.request_rate:g}{w.arrival}" if w.request_rate else "")
             raw = f"{self.backend_name}_{self.model.name}_server_{load}_in{w.input_tokens}_out{w.output_tokens}"
+        if w.response_format != "text":
+            raw += "_json"
         return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")[:80]
 
     def run_id(self) -> str:

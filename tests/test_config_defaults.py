@@ -108,6 +108,8 @@ def _partners(group: str, option: str) -> list[str]:
         extra.append(f"workload.path={JSONL}")
     if group == "workload" and option == "chat":
         extra.append(f"workload.path={JSONL.parent / 'chat_example.jsonl'}")
+    if group == "workload" and option == "structured":  # the default engine (PyTorch) cannot constrain: refused
+        extra += [f"workload.schema_path={JSONL.parent / 'structured_example.schema.json'}", "backend=llamacpp"]
     if group == "backend":
         extra.append("hardware=cuda")  # GPU-only engines validate against a GPU profile
     return extra

@@ -102,9 +102,15 @@ class Backend(abc.ABC, Generic[S]):
         """Run the same work as a measured window, unmeasured (compile, caches, allocators)."""
         self.generate(requests)
 
+    def decode(self, ids: list[int]) -> str:
+        """The text of generated token ids, special tokens left out: structured output validates it, outside the
+        windows. Engines that constrain to a JSON schema (their Engine's `structured` entry) implement it."""
+        raise NotImplementedError(f"backend {self.name} does not decode output token ids")
+
     @abc.abstractmethod
     def generate(self, requests: list[Request]) -> Generation:
-        """Generate exactly workload.output_tokens tokens for every request."""
+        """Generate exactly workload.output_tokens tokens for every request (workload.response_format=json_schema:
+        each output constrained to the schema, ending where its object ends, at most output_tokens)."""
 
     def generate_groups(self, requests: list[Request], call, counts, ids=None, cached=None) -> Generation:
         """The pass of an engine that batches by itself (vLLM, SGLang, TensorRT-LLM): one timed

@@ -33,6 +33,7 @@ class Measured:
     phases: Optional[dict] = None  # run.phases: prefill-only windows and the prefill/decode split
     repeatability: Optional[dict] = None  # windows taken, interval reached, target met or why not, drift
     gpu_settings: Optional[dict] = None  # hardware.power_limit_w / clocks applied for the job, restored after
+    structured: Optional[dict] = None  # workload.response_format=json_schema: valid fraction, J per valid object, grammar
     prefix_cache: Optional[dict] = None  # the hit rate read back from the engine beside the intended share (docs/workloads.md)
 
     def to_dict(self) -> dict:

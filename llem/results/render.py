@@ -53,7 +53,9 @@ def render(result: dict, run_dir) -> None:
     t.add_row("engine", f"{ident['backend']} ({ident['engine']} {ident['engine_version']}) on {ident['device']}")
     t.add_row("model", f"{spec['model']['name']} ({spec['model']['id']}, weights {weights_label(spec['model'])})")
     batch = result["engine"].get("effective_settings", {}).get("batch_size", w["batch_size"])  # as the engine ran it
-    t.add_row("workload", f"{result['requests']['count']} requests × {w['output_tokens']} output tokens, batch {batch}, source {w['source']}")
+    lengths = (f"up to {w['output_tokens']} output tokens (JSON schema)" if w.get("response_format") == "json_schema"
+               else f"{w['output_tokens']} output tokens")
+    t.add_row("workload", f"{result['requests']['count']} requests × {lengths}, batch {batch}, source {w['source']}")
     t.add_row("windows", f"{len(result['windows'])} measured after {spec['run']['warmup']} warmup pass(es)")
     t.add_row("throughput", f"{_ci(st['output_tokens_per_s'])} output tok/s")
     if m.get("ttft_p50_s") is not None:
@@ -71,6 +73,8 @@ def render(result: dict, run_dir) -> None:
                                                f"TTFT p50 {_fmt(row['ttft_p50_s'], '.3f', ' s')}")
     if (result.get("prefix_cache") or {}).get("intended_share"):  # workload.prefix_share: read back, not assumed
         t.add_row("prefix cache", prefix_row(result["prefix_cache"]))
+    if result.get("structured"):  # workload.response_format=json_schema: validated, not assumed
+        t.add_row("structured output", structured_row(result["structured"]))
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
@@ -99,6 +103,15 @@ def prefix_row(pc: dict) -> str:
     if pc["hit_rate"] is None:
         return f"{shape}; hit rate [yellow]not read[/yellow]: {pc['reason']}"
     return f"hit rate {pc['hit_rate']:.3f} read back from the engine ({shape})"
+
+
+def structured_row(s: dict) -> str:
+    frac = "n/a" if s["valid_fraction"] is None else f"{s['valid_fraction']:.3f}"
+    energy = (f"{s['energy_j_per_valid_object']:.4g} J per valid object" if s["energy_j_per_valid_object"] is not None
+              else f"J per valid object [yellow]not measured[/yellow]: {s['reason']}")
+    compile_s = (s.get("grammar_compile") or {}).get("compile_s")
+    return (f"{s['valid_objects']} of {s['objects']} valid ({frac}), {_fmt(s['tokens_per_object'], '.1f')} tokens per object, "
+            f"{energy}; grammar {s['grammar_backend']}, compile {_fmt(compile_s, '.3f', ' s')}")
 
 
 def _roofline(roof: dict) -> str:

@@ -93,6 +93,13 @@ def _phase_headline(phases) -> dict:
                                            "prefill_dynamic_j_per_input_token", "decode_dynamic_j_per_output_token")}
 
 
+def _structured_headline(block) -> dict:
+    if not block:
+        return {}
+    return {"structured_valid_fraction": block["valid_fraction"], "energy_j_per_valid_object": block["energy_j_per_valid_object"],
+            "tokens_per_object": block["tokens_per_object"]}
+
+
 def assemble(spec, measured: Measured, environment: dict, started: float) -> dict:
     """The result record of one job: identity, spec, headline metrics, windows, statistics, validity."""
     stage = (measured.repeatability or {}).get("first_stage_windows")
@@ -100,7 +107,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         measured.statistics = {f: summarize([w.get(f) for w in measured.windows], stage) for f in STAT_FIELDS}
     roofline = roofline_record(spec, measured, environment)
     metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"],
-                   **_phase_headline(measured.phases))
+                   **_phase_headline(measured.phases), **_structured_headline(measured.structured))
     uncertainty = budget(measured.windows, measured.baseline, stage)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -142,6 +149,7 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "gpu_settings": measured.gpu_settings,  # power limit / locked clocks set for this job (null: left alone)
         "validity": _validity(spec, measured, uncertainty),
         **({"server": measured.server} if measured.server is not None else {}),  # workload.mode=server
+        **({"structured": measured.structured} if measured.structured is not None else {}),  # json_schema outputs
         "prefix_cache": measured.prefix_cache,  # hit rate read back from the engine, intended share (docs/workloads.md)
         "files": {"config": "config.yaml", "environment": "environment.json"},
     }

@@ -15,6 +15,7 @@ J per output token comes from the steady state (tokens streamed inside it; llem/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -44,6 +45,8 @@ from llem.workload.prompts import dataset_record
 from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
 
 from llem.workload.shards import client_processes
+from llem.workload.structured import (grammar_phase, read_schema, structured, summary as structured_summary, support_for,
+                                      validator, window_record)
 
 def measure_server(ctx: JobContext) -> Measured:
     """Start the server (or attach to workload.server_url), drive the load, read the meter.
@@ -93,7 +96,13 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
 
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
     w = spec.workload
-    body = {"temperature": w.sampling.temperature, **extras}
+    if structured(spec):  # an object ends where it ends: no fixed-length field, the engine's schema fields instead
+        kept = {k: v for k, v in extras.items() if not any(k == f or k.startswith(f + "_") for f in fixed_length)}  # logit_bias_type
+        body = {"temperature": w.sampling.temperature, **kept,
+                **support_for(spec).server_body(read_schema(w.schema_path))}
+        fixed_length = ()
+    else:
+        body = {"temperature": w.sampling.temperature, **extras}
     if w.sampling.temperature > 0:
         body["top_p"] = w.sampling.top_p
         if w.sampling.top_k:
@@ -170,7 +179,7 @@ def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
                         burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras),
                         processes=client_processes(w))
-    return load, fixed
+    return load, () if structured(spec) else fixed  # structured output: no fixed-length field was sent
 
 
 def _warmup(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, server) -> list[str]:
@@ -193,6 +202,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     model = served_model(url)
     load, fixed = _load_settings(spec, server)
     inputs = build_inputs(spec, server.plan if server is not None else None)
+    check = validator(read_schema(w.schema_path)) if structured(spec) else None
+    grammar = _grammar_phase(ctx, url, model, inputs, load, server) if check is not None else None
     flags = _warmup(ctx, url, model, inputs, load, server)
     flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
     sessions = w.turns > 1  # multi-turn conversations: llem/serving/sessions.py (one pass, turns in lock step)
@@ -204,7 +215,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     times = f" ({passes} passes)" if passes > 1 else (f" x {w.turns} turns" if sessions else "")
     chat_fields = server.plan.chat_length_fields if server is not None else ServerPlan.chat_length_fields
     one = (lambda r: run_sessions(ctx, url, model, load, chat_fields, server, baseline, r)) if sessions else \
-        (lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes))
+        (lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes, check))
     measured = measure_windows(
         ctx, one,
         lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(sent)} requests{times}, concurrency {w.concurrency}{rate}",
@@ -215,6 +226,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     latency = sm.latency(all_outputs)
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
     prefix_cache, prefix_flags = prefix_summary(spec, [x.get("prefix_cache_hits") for x in windows], "run")
+    block, structured_flags = (None, []) if check is None else \
+        structured_summary(spec, windows, support_for(spec), grammar, None, "run")
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
@@ -227,14 +240,33 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
         requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
                   "prompt_token_ids_sha256": token_ids_sha256(inputs), **dataset_record(spec)},
-        flags=flags + measured.flags + prefix_flags,
+        flags=flags + measured.flags + prefix_flags + structured_flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
         load_s=load_s,
         tokens_counted=TOKENS_COUNTED,
         server=_server_record(spec, url, server, model, load, latency, all_outputs, windows),
         prefix_cache=prefix_cache,
+        structured=block,
     )
+
+
+def _grammar_phase(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, server) -> dict:
+    """workload.response_format=json_schema: the grammar's compile time on the server, before warm-up and outside
+    the windows (llem/workload/structured.py grammar_phase): 1-token requests on the first prompt, one at a time."""
+    spec = ctx.spec
+    plain = spec.model_copy(update={"workload": spec.workload.model_copy(update={"response_format": "text", "schema_path": None})})
+    fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
+    extras = server.plan.request_extras if server is not None else {}
+    bodies = {True: load.extra_body, False: _extra_body(plain, fixed, extras)}
+    first = dataclasses.replace(inputs[0], max_tokens=1, keep_text=False)
+
+    def one(constrained: bool) -> float:
+        run = run_load(url, model, [first], LoadSettings(concurrency=1, extra_body=bodies[constrained]))
+        _check_run(run, server, "grammar compile phase")
+        return run.duration_s
+
+    return grammar_phase(one, ctx.progress)
 
 
 TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
@@ -314,7 +346,7 @@ def _counted_interval(run, steady: dict) -> tuple[Optional[float], Optional[floa
     return m.interval_monotonic_s[0] - shift, m.interval_monotonic_s[1] - shift
 
 
-def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int, passes: int = 1):
+def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int, passes: int = 1, check=None):
     """One measured run of the load: the whole-run window with the steady-state window inside it."""
     spec, meter = ctx.spec, ctx.meter
     w, e = spec.workload, spec.energy
@@ -358,7 +390,9 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         win["energy"] = m.to_dict()
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
-    flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}") + sm.chunk_flags(run.outputs, f"run {r}")
+    if check is None:  # structured output: lengths are the model's (llem/workload/structured.py)
+        flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
+    flags += sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
     win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes, prefix_cache=cache,
                steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None,
@@ -368,6 +402,9 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
                prefix_cache_hits=server_hits(spec, run.outputs, cache, cache_counters),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
+    if check is not None:  # every successful request of the run, against the whole-run window's joules
+        win["structured"] = window_record(check, [o.text for o in ok], [o.output_tokens for o in ok], w.output_tokens,
+                                          whole["energy_j"], whole["dynamic_energy_j"], [o.id for o in ok])
     return win, flags + client_flags, run.outputs
 
 

@@ -20,7 +20,16 @@ from llem.workload.prompts import build_requests, source_texts
 
 
 def build_inputs(spec, plan=None) -> list[RequestInput]:
-    """workload.num_prompts requests; `plan` (None when attached) names the field that caps a chat answer."""
+    """workload.num_prompts requests; `plan` (None when attached) names the field that caps a chat answer. With
+    structured output each request keeps its answer's text, validated after the run (llem/workload/structured.py)."""
+    inputs = _inputs(spec, plan)
+    if spec.workload.response_format == "json_schema":
+        for i in inputs:
+            i.keep_text = True
+    return inputs
+
+
+def _inputs(spec, plan) -> list[RequestInput]:
     w = spec.workload
     if w.source == "synthetic":
         return [RequestInput(r.id, r.input_ids, w.output_tokens) for r in synthetic_requests(spec)]

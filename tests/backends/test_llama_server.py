@@ -5,7 +5,7 @@ loopback with parallel slots and its /metrics read."""
 from __future__ import annotations
 
 import pytest
-from conftest import provisioned, results_under, run_llem
+from conftest import REPO, provisioned, results_under, run_llem
 
 from llem.errors import UserError
 
@@ -98,3 +98,51 @@ def test_real_server_run_through_llama_server_batches_the_requests_in_flight(tmp
     # 4 requests in flight, 4 slots: llama.cpp decoded several sequences per llama_decode (one slot = 1.0)
     assert 1.5 < phases["busy_slots_per_decode"] <= 4, phases
     assert phases["llama_decode_calls"] > 0 and phases["prompt_tokens_evaluated"] > 0
+
+
+@pytest.mark.slow
+@needs_bindings
+def test_structured_output_offline_and_through_llama_server(tmp_path):
+    """workload=structured on model=tiny (random weights), offline and through llama-server in one --multirun.
+    A random model writes no JSON of its own: every output opening as the schema's object, and objects that validate,
+    show the grammar is real. llama-server (its C++ converter) yields valid objects only. Offline, llama-cpp-python's
+    converter lets control characters into strings (its char rule is [^"\\\\]), which JSON forbids, and byte tokens
+    that form no UTF-8 decode to U+FFFD each, making a string longer than its maxLength: those outputs, and only
+    those, are counted invalid and flagged. The cap is generous: llama-server's grammar allows up to 22
+    whitespace characters between tokens, which a random model uses (~130 tokens per object, up to ~210)."""
+    from llem.workload.structured import read_schema
+
+    _binary()
+    data = REPO / "llem/workload/data"
+    schema = data / "structured_example.schema.json"
+    out = run_llem(["--multirun", "backend=llamacpp", "model=tiny", "hardware=cpu", "tracking=none", "backend.server=llama-server",
+                    "backend.n_threads=1", "workload=structured", f"workload.schema_path={schema}", "workload.source=jsonl",
+                    f"workload.path={data / 'structured_example.jsonl'}", "workload.num_prompts=8", "workload.batch_size=4",
+                    "workload.concurrency=4", "workload.output_tokens=384", "run.repeats=1", "run.warmup=1", "energy=none", "run.min_window_s=0",
+                    "workload.mode=offline,server", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:]
+    results = {r["spec"]["workload"]["mode"]: r for r in results_under(tmp_path)}
+    assert set(results) == {"offline", "server"}
+    properties = list(read_schema(str(schema))["properties"])
+    for mode, r in results.items():
+        s = r["structured"]
+        failed = r["windows"][0].get("failed_requests") or 0  # llama-server drops a keep-alive connection now and then
+        assert s["objects"] == 8 - failed and failed <= 1 and s["outputs_at_cap"] == 0, (mode, s)  # (without a schema too)
+        assert 3 < s["tokens_per_object"] < 384 and r["metrics"]["tokens_per_object"] == s["tokens_per_object"]
+        assert s["energy_j_per_valid_object"] is None and s["reason"]  # energy=none: null with the reason
+        g = s["grammar_compile"]
+        assert g["first_constrained_request_s"] > 0 and g["repeat_constrained_request_s"] > 0
+        assert s["grammar_backend"].startswith("llama.cpp GBNF grammar sampler")
+        w = r["windows"][0]["structured"]
+        assert w["example"].lstrip().startswith('{') and f'"{properties[0]}"' in w["example"]  # the schema's first key first
+    server = results["server"]
+    assert server["structured"]["valid_fraction"] == 1.0, server["structured"]
+    body = server["server"]["load"]["request_body"]
+    assert body["json_schema"] == read_schema(str(schema)) and "ignore_eos" not in body
+    assert server["engine"]["effective_settings"]["fixed_length"] == []
+    offline = results["offline"]
+    so = offline["structured"]
+    assert so["valid_objects"] >= 1 and so["engine"]["schema_to_gbnf_s"] > 0
+    reasons = offline["windows"][0]["structured"]["invalid_reasons"]
+    assert all(r == "not JSON (Invalid control character)" or r.endswith("is too long") for r in reasons), reasons
+    assert (so["valid_fraction"] < 1) == any(f.startswith("structured_invalid") for f in offline["validity"]["flags"])

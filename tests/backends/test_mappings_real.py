@@ -139,3 +139,34 @@ def test_sglang_sampling_params_are_fields_of_its_sampling_params(release):
     assert {"max_new_tokens", "temperature"} <= accepted
     for spec in _sglang_jobs():
         assert set(sampling_params(spec)) <= accepted, set(sampling_params(spec)) - accepted
+    structured = sampling_params(_sglang_jobs()[0], {"type": "object"})  # workload.response_format=json_schema
+    assert "json_schema" in structured and set(structured) <= accepted, set(structured) - accepted
+    assert "grammar_backend" in read_server_args(release).fields  # the setting llem reads the grammar backend from
+
+
+def read_server_args(release: str):
+    from llem.backends.sglang.serverargs import read
+
+    return read(str(sglang_file("server_args.py", release)))
+
+
+@needs_vllm
+def test_vllm_takes_the_structured_output_mapping():
+    """workload.response_format=json_schema: the offline SamplingParams builds with the installed vLLM, and the
+    server request body, parsed by vLLM's own CompletionRequest, carries the schema into its SamplingParams."""
+    import json
+
+    from test_structured import SCHEMA, job
+    from vllm.entrypoints.openai.completion.protocol import CompletionRequest
+
+    from llem.backends.vllm.backend import _sampling_params
+    from llem.workload.structured import support_for
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    spec = job("vllm", output_tokens=40)
+    params = _sampling_params(spec)
+    assert params.structured_outputs.json == schema and params.max_tokens == 40
+    assert not params.ignore_eos and params.min_tokens == 0  # an object ends where it ends
+    body = {"model": "m", "prompt": [1, 2, 3], "max_tokens": 40, **support_for(job("vllm", mode="server")).server_body(schema)}
+    served = CompletionRequest(**body).to_sampling_params(40)
+    assert served.structured_outputs is not None and served.structured_outputs.json == schema

@@ -13,10 +13,12 @@ from the tokens actually sampled. One engine call = one batch = one BatchRecord.
 from __future__ import annotations
 
 import inspect
+import json
+import time
 from pathlib import Path
 
 from llem.backends.base import Backend, BatchRecord, Generation
-from llem.backends.llamacpp import batched
+from llem.backends.llamacpp import batched, structured
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, LlamaCppConfig, context_length
 from llem.backends.llamacpp.layout import flash_attn
 from llem.backends.llamacpp.precision import loaded_precision
@@ -24,6 +26,7 @@ from llem.backends.llamacpp.threads import physical_cores
 from llem.errors import UserError
 from llem.backends.llamacpp.gguf import resolve_gguf
 from llem.workload.request import Request
+from llem.workload.structured import read_schema
 
 BATCHING = (
     "batched: workload.batch_size requests per engine call, decoded together in one llama_batch (a sequence id "
@@ -101,6 +104,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         vocab = lib.llama_model_get_vocab(self.llm.model)
         self._n_vocab = lib.llama_vocab_n_tokens(vocab)
         self.eog_ids = [t for t in range(self._n_vocab) if lib.llama_vocab_is_eog(vocab, t)]
+        self._eog_set = frozenset(self.eog_ids)
         control = [t for t in range(self._n_vocab) if lib.llama_vocab_get_attr(vocab, t) & lib.LLAMA_TOKEN_ATTR_CONTROL]
         named = [lib.llama_vocab_bos(vocab), lib.llama_vocab_eos(vocab), lib.llama_vocab_pad(vocab)]
         self._special = sorted(set(self.eog_ids) | set(control) | {t for t in named if t >= 0})
@@ -129,7 +133,21 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 self._own_ctx = True
             self._batch = batched.Batch(lib, max(lib.llama_n_batch(self._ctx), n_seq))
             self._n_seq = n_seq
+        self._grammar_for(self.spec)
         self._samplers = [self._build_sampler() for _ in range(n_seq)]
+
+    def _grammar_for(self, spec) -> None:
+        """workload.response_format=json_schema: the schema's GBNF grammar (converted once per schema, timed)."""
+        self._gbnf = None
+        if spec.workload.response_format != "json_schema":
+            return
+        schema = read_schema(spec.workload.schema_path)
+        key = json.dumps(schema, sort_keys=True)
+        if getattr(self, "_gbnf_key", None) != key:
+            t0 = time.perf_counter()
+            self._gbnf_text = structured.gbnf(schema)
+            self._gbnf_s, self._gbnf_key = time.perf_counter() - t0, key
+        self._gbnf = self._gbnf_text
 
     def encode(self, text: str) -> list[int]:
         # add_bos=True adds BOS only where the GGUF says the model wants it; special=True parses
@@ -148,7 +166,15 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
     def _build_sampler(self):
         lib, sampling = self._lib, self.spec.workload.sampling
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        if self.eog_ids:  # never end early: every request yields exactly output_tokens tokens
+        if self._gbnf is not None:  # structured output: the grammar first; an object ends where it ends (EOG allowed)
+            vocab = lib.llama_model_get_vocab(self.llm.model)
+            grammar = lib.llama_sampler_init_grammar(vocab, self._gbnf.encode("utf-8"), b"root")
+            if not grammar:
+                lib.llama_sampler_free(chain)
+                raise UserError(f"llama.cpp could not parse the grammar llama-cpp-python made from workload.schema_path="
+                                f"{self.spec.workload.schema_path}: simplify the schema to what llama.cpp's converter supports.")
+            lib.llama_sampler_chain_add(chain, grammar)
+        elif self.eog_ids:  # never end early: every request yields exactly output_tokens tokens
             if getattr(self, "_bias", None) is None:
                 self._bias = batched.logit_bias_array(lib, self.eog_ids)
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_logit_bias(self._n_vocab, len(self.eog_ids), self._bias))
@@ -165,6 +191,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
 
     def generate(self, requests: list[Request]) -> Generation:
         lib, n_out, bs = self._lib, self.spec.workload.output_tokens, self._n_seq
+        stop = frozenset(self.eog_ids) if self._gbnf is not None else None  # structured: a sequence ends at its EOG token
         ins, outs, batches, out_ids = [], [], [], []
         for r in requests:
             if not r.input_ids:
@@ -172,7 +199,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         for start in range(0, len(requests), bs):
             chunk = requests[start : start + bs]
             prompts = [list(r.input_ids) for r in chunk]
-            ids, ttft, latency = batched.run_batch(lib, self._ctx, self._batch, self._samplers, prompts, n_out)
+            ids, ttft, latency = batched.run_batch(lib, self._ctx, self._batch, self._samplers, prompts, n_out, stop)
             n_in, n_got = [len(p) for p in prompts], [len(x) for x in ids]
             ins += n_in
             outs += n_got
@@ -180,6 +207,9 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
             batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=sum(n_got),
                                        latency_s=latency, ttft_s=ttft))
         return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.llm.detokenize([t for t in ids if t not in self._eog_set], special=False).decode("utf-8", errors="replace")
 
     # ------------------------------------------------------------------ description
 
@@ -216,7 +246,9 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "kv_unified": False,
                 "batching": BATCHING,
                 "batch_size": self._n_seq,
-                "fixed_length": "end-of-generation tokens get a -inf logit bias; output counted from sampled tokens",
+                "fixed_length": "end-of-generation tokens get a -inf logit bias; output counted from sampled tokens"
+                                if self._gbnf is None else "none (structured output: each sequence ends at its end-of-generation "
+                                                           "token, counted, or at workload.output_tokens)",
                 "sampling": "greedy" if sampling.temperature == 0 else
                             f"top_k={sampling.top_k or 'off'} top_p={sampling.top_p} temperature={sampling.temperature} seed={s.seed}",
                 "kv_cache_reuse": "none: the KV cache is cleared before every engine call",
@@ -225,6 +257,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "kv_cache_dtype": s.type_k or "f16",
                 **loaded_precision(self.gguf_path, llm.metadata, lib.llama_model_size(model), lib.llama_model_n_params(model)),
             },
+            **({} if self._gbnf is None else {"structured_outputs": self._structured()}),
             "model": {
                 "gguf": str(self.gguf_path),
                 "gguf_origin": self.gguf_origin,
@@ -239,6 +272,12 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "weights": self.spec.model.weights,
             },
         }
+
+    def _structured(self) -> dict:
+        return {"grammar_backend": structured.GRAMMAR_BACKEND, "schema_to_gbnf": "llama-cpp-python json_schema_to_gbnf",
+                "schema_to_gbnf_s": self._gbnf_s, "gbnf_chars": len(self._gbnf),
+                "grammar_parse": "llama_sampler_init_grammar per sequence when the job starts, then again at every "
+                                 "llama_sampler_reset (before each engine call: inside the windows, as per request on a server)"}
 
     def _model_desc(self) -> str:
         import ctypes

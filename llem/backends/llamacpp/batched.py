@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from typing import Optional
 
 
 class DecodeError(RuntimeError):
@@ -76,10 +77,13 @@ def decode(lib, ctx, batch: Batch) -> None:
         raise DecodeError(f"llama_decode returned {rc} for a batch of {batch.raw.n_tokens} tokens")
 
 
-def run_batch(lib, ctx, batch: Batch, samplers, prompts: list[list[int]], n_out: int) -> tuple[list[list[int]], float, float]:
+def run_batch(lib, ctx, batch: Batch, samplers, prompts: list[list[int]], n_out: int,
+              stop: Optional[frozenset] = None) -> tuple[list[list[int]], float, float]:
     """Decode the prompts together, n_out tokens each. Returns (output ids per prompt, time until
     every sequence had its first token, latency). samplers[i] samples sequence i. Sampling reads the
-    logits, which waits for the device (llama_get_logits_ith synchronises), so both times cover the work."""
+    logits, which waits for the device (llama_get_logits_ith synchronises), so both times cover the work.
+    `stop` (structured output): a sequence that samples one of these ids ends there (the id counted); the
+    later steps decode the others only."""
     memory_clear(lib, ctx)
     for s in samplers[: len(prompts)]:
         lib.llama_sampler_reset(s)  # same seed for every request, as one request alone would have
@@ -100,14 +104,18 @@ def run_batch(lib, ctx, batch: Batch, samplers, prompts: list[list[int]], n_out:
     if batch.raw.n_tokens:
         _flush(lib, ctx, batch, samplers, pending, outs)
     ttft = time.perf_counter() - t0
-    # Decode: one token per sequence per step, all sequences in one llama_decode.
+    # Decode: one token per sequence per step, all sequences (still going) in one llama_decode.
+    going = list(range(len(prompts)))
     for step in range(1, n_out):
+        if stop is not None:
+            going = [seq for seq in going if outs[seq][-1] not in stop]
+            if not going:
+                break
         batch.clear()
-        for seq, ids in enumerate(prompts):
-            batch.add(outs[seq][-1], len(ids) + step - 1, seq, True)
+        at = [batch.add(outs[seq][-1], len(prompts[seq]) + step - 1, seq, True) for seq in going]
         decode(lib, ctx, batch)
-        for seq in range(len(prompts)):
-            outs[seq].append(lib.llama_sampler_sample(samplers[seq], ctx, seq))
+        for seq, idx in zip(going, at):
+            outs[seq].append(lib.llama_sampler_sample(samplers[seq], ctx, idx))
     return outs, ttft, time.perf_counter() - t0
 
 

@@ -11,6 +11,7 @@ from llem.backends.sglang.mapping import engine_kwargs, sampling_params
 from llem.backends.sglang.serverargs import live_fields, plain
 from llem.models.source import model_source
 from llem.workload.request import Request
+from llem.workload.structured import read_schema, structured
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
 REPORTED_SERVER_ARGS = (
@@ -19,6 +20,7 @@ REPORTED_SERVER_ARGS = (
     "prefill_attention_backend", "decode_attention_backend", "sampling_backend", "disable_cuda_graph",
     "disable_decode_cuda_graph", "disable_prefill_cuda_graph", "cuda_graph_max_bs", "cuda_graph_max_bs_decode",
     "cuda_graph_max_bs_prefill", "page_size", "context_length", "random_seed", "schedule_policy", "disable_overlap_schedule",
+    "grammar_backend",
 )
 
 
@@ -31,7 +33,7 @@ class SglangBackend(Backend[SglangConfig]):
         self.source = model_source(self.spec.model)
         self.engine_kwargs = engine_kwargs(self.spec, self.source.model, self.source.tokenizer, self.source.load_format)
         self.engine = sglang.Engine(**self.engine_kwargs)
-        self.sampling = sampling_params(self.spec)
+        self.sampling = _sampling(self.spec)
         self.tokenizer = _engine_tokenizer(self.engine, self.source)
         self.version = getattr(sglang, "__version__", None)
 
@@ -41,7 +43,7 @@ class SglangBackend(Backend[SglangConfig]):
 
     def rebind(self, spec) -> None:
         super().rebind(spec)
-        self.sampling = sampling_params(spec)
+        self.sampling = _sampling(spec)
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text)["input_ids"])
@@ -54,6 +56,9 @@ class SglangBackend(Backend[SglangConfig]):
 
     def special_ids(self) -> list[int]:
         return list(getattr(self.tokenizer, "all_special_ids", []) or [])
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def generate(self, requests: list[Request]) -> Generation:
         if not self.settings.disable_radix_cache:
@@ -79,6 +84,9 @@ class SglangBackend(Backend[SglangConfig]):
             "requested_engine_kwargs": {k: v for k, v in self.engine_kwargs.items() if k not in ("model_path", "tokenizer_path")},
             "resolved_server_args": plain(resolved),  # every plain ServerArgs field as SGLang resolved it
             "sampling_params": self.sampling,
+            **({"structured_outputs": {"grammar_backend": resolved.get("grammar_backend"),
+                                       "grammar_backend_read_from": "the engine's resolved ServerArgs.grammar_backend"}}
+               if structured(self.spec) else {}),
             "model": {"source": self.source.label, "load_format": self.source.load_format, "weights": self.spec.model.weights},
             "token_counts": "len(output_ids) of each result, else meta_info.completion_tokens",
         }
@@ -88,6 +96,10 @@ class SglangBackend(Backend[SglangConfig]):
         if engine is not None:
             self.engine = None
             engine.shutdown()
+
+
+def _sampling(spec) -> dict:
+    return sampling_params(spec, read_schema(spec.workload.schema_path) if structured(spec) else None)
 
 
 def _output_count(result: dict) -> int:

@@ -6,6 +6,8 @@ dict SGLang's Engine.generate takes (fields of sglang.srt.sampling.sampling_para
 
 from __future__ import annotations
 
+import json
+
 from llem.backends.sglang.serverargs import has_phase_cuda_graph_flags
 
 # Typed settings that are llem's own, not ServerArgs fields (disable_cuda_graph: see cuda_graph_kwargs).
@@ -60,11 +62,15 @@ def engine_kwargs(spec, model_path: str | None = None, tokenizer_path: str | Non
     return kw
 
 
-def sampling_params(spec) -> dict:
-    """Exactly workload.output_tokens new tokens per request: EOS ignored, minimum = maximum."""
+def sampling_params(spec, schema: dict | None = None) -> dict:
+    """Exactly workload.output_tokens new tokens per request: EOS ignored, minimum = maximum. With a JSON schema
+    (structured output): at most that many, constrained to the schema (`json_schema`, a JSON string), ending where
+    the object ends."""
     w = spec.workload
     n = w.output_tokens
     params = {"max_new_tokens": n, "min_new_tokens": n, "ignore_eos": True}
+    if schema is not None:
+        params = {"max_new_tokens": n, "json_schema": json.dumps(schema)}
     if w.sampling.temperature > 0:
         params.update(temperature=w.sampling.temperature, top_p=w.sampling.top_p, top_k=w.sampling.top_k or -1)
     else:

@@ -12,6 +12,7 @@ from llem.backends.vllm.prefix_cache import offline_cached
 from llem.errors import UserError, did_you_mean
 from llem.models.source import ModelSource, model_source
 from llem.workload.request import Request
+from llem.workload.structured import read_schema, structured
 
 DEFAULT_CPU_KVCACHE_GIB = 1  # cpu_kvcache_space_gib=null on CPU (VLLM_CPU_KVCACHE_SPACE from the environment wins)
 
@@ -30,7 +31,7 @@ class VllmBackend(Backend[VllmConfig]):
                 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(DEFAULT_CPU_KVCACHE_GIB))
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its INFO lines drown llem's progress
         import vllm
-        from vllm import LLM, SamplingParams
+        from vllm import LLM
 
         self.source = model_source(self.spec.model)
         kwargs = engine_kwargs(self.spec, self.source)
@@ -38,7 +39,7 @@ class VllmBackend(Backend[VllmConfig]):
         self.engine_kwargs = kwargs
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
-        self.sampling = SamplingParams(**sampling_kwargs(self.spec))
+        self.sampling = _sampling_params(self.spec)
         self.version = vllm.__version__
 
     @classmethod
@@ -47,10 +48,8 @@ class VllmBackend(Backend[VllmConfig]):
         return engine_kwargs(spec, ModelSource(model="", tokenizer=None, load_format="", label=""))
 
     def rebind(self, spec) -> None:
-        from vllm import SamplingParams
-
         super().rebind(spec)
-        self.sampling = SamplingParams(**sampling_kwargs(spec))
+        self.sampling = _sampling_params(spec)
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text)["input_ids"])
@@ -62,16 +61,25 @@ class VllmBackend(Backend[VllmConfig]):
     def special_ids(self) -> list[int]:
         return list(getattr(self.tokenizer, "all_special_ids", []) or [])
 
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
     def generate(self, requests: list[Request]) -> Generation:
         # Every pass must prefill its prompts: the same prompts repeat from window to window,
         # and a prefix cache kept across passes would turn later windows into cache hits.
         self.llm.reset_prefix_cache()
         return self.generate_groups(
             requests,
-            lambda group: self.llm.generate([{"prompt_token_ids": list(r.input_ids)} for r in group], self.sampling,
-                                            use_tqdm=False),
+            lambda group: self._generate(group),
             lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
             lambda _group, results: [list(r.outputs[0].token_ids) for r in results], offline_cached)
+
+    def _generate(self, group):
+        outputs = self.llm.generate([{"prompt_token_ids": list(r.input_ids)} for r in group], self.sampling, use_tqdm=False)
+        so = getattr(self.sampling, "structured_outputs", None)
+        if so is not None and getattr(so, "_backend", None):  # set by vLLM's input processor when it validated the request
+            self.grammar_used = so._backend
+        return outputs
 
     def describe(self) -> dict:
         cfg = self.llm.llm_engine.vllm_config
@@ -116,6 +124,7 @@ class VllmBackend(Backend[VllmConfig]):
                 "cache_config": resolved_fields(cc),
                 "scheduler_config": resolved_fields(sc),
             },
+            **({"structured_outputs": self._structured(cfg)} if structured(self.spec) else {}),
             "model": {
                 "source": self.source.label,
                 "load_format": self.source.load_format,
@@ -124,6 +133,14 @@ class VllmBackend(Backend[VllmConfig]):
             },
             "token_counts": "prompt_token_ids and outputs[0].token_ids of each vLLM RequestOutput",
         }
+
+    def _structured(self, cfg) -> dict:
+        so_cfg = getattr(cfg, "structured_outputs_config", None)
+        used = getattr(self, "grammar_used", None)
+        return {"grammar_backend": used,
+                "grammar_backend_read_from": "StructuredOutputsParams._backend after generate" if used else
+                "not read back (this vLLM did not set StructuredOutputsParams._backend on llem's SamplingParams)",
+                "structured_outputs_config": None if so_cfg is None else resolved_fields(so_cfg)}
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
@@ -145,6 +162,18 @@ class VllmBackend(Backend[VllmConfig]):
                 cleanup_dist_env_and_memory()
             except Exception:  # best effort: the worker process exits right after
                 pass
+
+
+def _sampling_params(spec):
+    """vllm.SamplingParams for the job; with structured output its StructuredOutputsParams built from the schema."""
+    from vllm import SamplingParams
+
+    kw = sampling_kwargs(spec, read_schema(spec.workload.schema_path) if structured(spec) else None)
+    if "structured_outputs" in kw:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        kw["structured_outputs"] = StructuredOutputsParams(**kw["structured_outputs"])
+    return SamplingParams(**kw)
 
 
 def _check_engine_fields(kwargs: dict) -> None:

@@ -34,11 +34,15 @@ def engine_kwargs(spec, source) -> dict:
     return kw
 
 
-def sampling_kwargs(spec) -> dict:
-    """Keyword arguments for vllm.SamplingParams: exactly workload.output_tokens new tokens per request."""
+def sampling_kwargs(spec, schema: dict | None = None) -> dict:
+    """Keyword arguments for vllm.SamplingParams: exactly workload.output_tokens new tokens per request; with a JSON
+    schema (structured output) at most that many, the output constrained to it (the backend makes
+    `structured_outputs` a StructuredOutputsParams) and ending where its object ends."""
     w = spec.workload
     n = w.output_tokens
     kw = {"max_tokens": n, "min_tokens": n, "ignore_eos": True}
+    if schema is not None:
+        kw = {"max_tokens": n, "structured_outputs": {"json": schema}}
     if w.sampling.temperature > 0:
         kw.update(temperature=w.sampling.temperature, top_p=w.sampling.top_p, top_k=w.sampling.top_k or -1)
     else:
