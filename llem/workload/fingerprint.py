@@ -119,7 +119,7 @@ def input_paths(spec_dict: dict) -> dict[str, Path]:
     w, m = spec_dict.get("workload") or {}, spec_dict.get("model") or {}
     out = {}
     for key, value in sorted(w.items()):
-        if key == "path" and w.get("source") != "jsonl":
+        if key == "path" and w.get("source") not in ("jsonl", "chat"):
             continue  # refused at validation (llem/checks.py); never read
         if key == "path" or key.endswith("_path") or key in ("schema", "dataset"):
             p = _local(value)

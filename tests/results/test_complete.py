@@ -46,6 +46,16 @@ def test_jsonl_content_is_part_of_the_identity(tmp_path):
     assert _spec(ov).config_hash() != first  # same path, other content: another run
 
 
+def test_chat_dataset_content_is_part_of_the_identity(tmp_path):
+    path = tmp_path / "chats.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "hello there"}]}\n')
+    ov = ["model=tiny", "hardware=cpu", "workload=chat", f"workload.path={path}"]
+    first = _spec(ov).config_hash()
+    assert _spec(ov).config_hash() == first
+    path.write_text('{"messages": [{"role": "user", "content": "something else entirely"}]}\n')
+    assert _spec(ov).config_hash() != first  # a chat dataset is an input file like a prompt file
+
+
 def test_local_model_folder_content_is_part_of_the_identity(tmp_path):
     from llem.workload.fingerprint import input_hashes
 
