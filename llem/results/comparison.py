@@ -140,13 +140,12 @@ def choice_lines(choice: dict, what: str) -> list[str]:
     n = choice["against"]
     if not n:
         return []
+    them = f"the {n} run{'s' if n > 1 else ''} it was chosen over"
     swept = f", apart from what they set differently ({', '.join(choice['configured_fields'])})" if choice["configured_fields"] else ""
     if choice["not_like_for_like"]:
         differs = ", ".join(f"{label} ({k} of {n})" for label, k in sorted(choice["differs"].items(), key=lambda kv: -kv[1]))
-        return [f"{what}: NOT like for like against {len(choice['not_like_for_like'])} of the {n} runs it was chosen "
-                f"over: differs in {differs}"]
+        return [f"{what}: NOT like for like against {len(choice['not_like_for_like'])} of {them}: differs in {differs}"]
     if choice["unverified"]:
         unknown = ", ".join(f"{label} ({k} of {n})" for label, k in sorted(choice["unknown"].items(), key=lambda kv: -kv[1]))
-        return [f"{what}: like for like as far as recorded against the {n} runs it was chosen over{swept}; "
-                f"not recorded: {unknown}"]
-    return [f"{what}: like for like against the {n} runs it was chosen over{swept}"]
+        return [f"{what}: like for like as far as recorded against {them}{swept}; not recorded: {unknown}"]
+    return [f"{what}: like for like against {them}{swept}"]

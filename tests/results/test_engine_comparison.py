@@ -231,14 +231,14 @@ def test_the_energy_choice_says_when_its_comparison_is_not_like_for_like(engines
     choice = choose(rows, latency_s=2.0, records=records)
     assert choice["best"]["run_id"] == pt["identity"]["run_id"] and choice["comparison"]["against"] == 1
     text = "\n".join(slo_lines(choice))
-    assert f"the choice ({pt['identity']['run_id']}): NOT like for like against 1 of the 1 runs it was chosen over: " \
+    assert f"the choice ({pt['identity']['run_id']}): NOT like for like against 1 of the 1 run it was chosen over: " \
            f"differs in KV-cache budget (1 of 1)" in text
     # the same records, one KV cache made alike: like for like as far as recorded (CPU: no thermal readings)
     alike = copy.deepcopy(lc)
     alike["engine"]["kv_cache_budget"] = pt["engine"]["kv_cache_budget"]
     verdict = choice_lines(choice_comparison(pt, [alike]), "winner")[0]
     if "host load" not in certify(pt, alike)["differs"]:
-        assert verdict.startswith("winner: like for like as far as recorded against the 1 runs it was chosen over")
+        assert verdict.startswith("winner: like for like as far as recorded against the 1 run it was chosen over")
         assert "thermal / throttle state (1 of 1)" in verdict
     # an optimiser minimising run.objective (throughput, negated) names the faster run best
     faster = max((pt, lc), key=lambda r: r["metrics"]["output_tokens_per_s"])
