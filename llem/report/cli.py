@@ -3,7 +3,9 @@
 SOURCE is a sweep dir (<output_root>/hydra/sweeps/<time>-<pid>), an output root (outputs), a run dir,
 a result bundle written by `llem export` (.tar.gz), or mlflow:EXPERIMENT (with --uri, default
 sqlite:///mlflow.db). --format markdown|latex|csv prints a table for a paper (and saves it as
-table.md / table.tex / table.csv)."""
+table.md / table.tex / table.csv). Runs of one model, workload and hardware are certified against
+their group's first (llem/results/comparison.py): a "like for like" column, each pair's checks after
+the table, certificate.csv and certificate.json."""
 
 from __future__ import annotations
 
@@ -97,8 +99,9 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     rows = sort_rows([flatten(r) for r in runs])
     records = {str(r.record.get("identity", {}).get("run_id")): r.record for r in runs}
     certs = certificates([records[str(row["run_id"])] for row in rows if str(row["run_id"]) in records])
+    verdicts = row_verdicts(certs)
     for row in rows:  # the table's "like for like" column: each run against its group's reference
-        row["like_for_like"] = row_verdicts(certs).get(str(row["run_id"]))
+        row["like_for_like"] = verdicts.get(str(row["run_id"]))
     scopes = mixed_scopes(rows)
     if scopes and not mixed_ok:
         listed = ", ".join(f"{scope}: {n} run{'s' if n > 1 else ''}" for scope, n in sorted(scopes.items()))

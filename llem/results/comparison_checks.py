@@ -112,10 +112,12 @@ def _prompt_value(rec: dict) -> Optional[str]:
 
 def check_prompts(a: dict, b: dict) -> dict:
     va, vb = _prompt_value(a), _prompt_value(b)
-    missing = [run_id(r) for r, v in ((a, va), (b, vb)) if v is None]
+    missing = [r for r, v in ((a, va), (b, vb)) if v is None]
     if missing:
-        return _check("prompt_token_ids", UNKNOWN, va, vb,
-                      f"no prompt token-id hash recorded in {', '.join(missing)} (a result of an older llem)")
+        why = [f"{run_id(r)}: " + ("its prompts went as text to a server that tokenized them, so their ids are not "
+                                   "known" if "prompt_token_ids_sha256" in _requests(r) else
+                                   "no prompt token-id hash recorded (a result of an older llem)") for r in missing]
+        return _check("prompt_token_ids", UNKNOWN, va, vb, "; ".join(why))
     equal = _requests(a)["prompt_token_ids_sha256"] == _requests(b)["prompt_token_ids_sha256"]
     fields = configured(a, b, PROMPT_FIELDS)
     return _differs_or_same("prompt_token_ids", equal, va, vb, fields,
@@ -222,6 +224,10 @@ def check_scope(a: dict, b: dict) -> dict:
     if sa is None and sb is None:
         return _check("energy_scope", NOT_APPLICABLE, reason="neither run measured energy: no joules are compared")
     na, nb = sa or "not measured", sb or "not measured"
+    older = [run_id(r) for r, x in ((a, sa), (b, sb)) if x and x.startswith("unknown scope")]
+    if older:
+        return _check("energy_scope", UNKNOWN, na, nb, f"what the joules of {', '.join(older)} count is not recorded "
+                                                       f"(metrics.energy_scope: a result of an older llem)")
     return _differs_or_same("energy_scope", sa == sb, na, nb, [],
                             "their joules count different parts of the machine (or one is modelled, or missing): "
                             "their J/token are not comparable")
