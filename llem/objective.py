@@ -56,3 +56,15 @@ def objective_value(objective: str, max_latency_s: Optional[float], metrics: dic
         if latency is None or latency > max_latency_s:
             return math.inf
     return value
+
+
+def best_result(results: list[dict], objective: str, max_latency_s: Optional[float]) -> Optional[dict]:
+    """The result a sweeper minimising this job's returned value would name best (single objective: the
+    lowest value; the first of equals); None where no result has a finite value or the study has several
+    objectives (its best is a Pareto front, not one result)."""
+    if "," in objective:
+        return None
+    scored = [(objective_value(objective, max_latency_s, r.get("metrics") or {}), i, r) for i, r in enumerate(results)
+              if r.get("status") == "ok"]
+    scored = [(v, i, r) for v, i, r in scored if v is not None and math.isfinite(v)]
+    return min(scored, key=lambda x: (x[0], x[1]))[2] if scored else None

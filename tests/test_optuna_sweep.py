@@ -57,6 +57,12 @@ def test_optuna_sweeper_minimises_the_returned_objective(tmp_path):
     (winner,) = [r for r in results if r["metrics"]["output_tokens_per_s"] == -best["best_value"]]
     assert winner["spec"]["workload"]["batch_size"] == best["best_params"]["workload.batch_size"]
     assert winner["spec"]["backend"]["cache_implementation"] == best["best_params"]["backend.cache_implementation"]
+    # the sweep's end names the same trial and whether its comparison with the others is like for like
+    said = [line for line in proc.stdout.splitlines()
+            if line.startswith(f"llem: the sweeper's best trial by run.objective ({winner['identity']['run_id']}): ")]
+    others = len(results) - 1  # trials Optuna asked for again found the same result: one run each
+    assert len(said) == (1 if others else 0), proc.stdout[-3000:]
+    assert not others or f"the {others} run{'s' if others > 1 else ''} it was chosen over" in said[0]
 
 
 @pytest.mark.slow

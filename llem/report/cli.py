@@ -3,7 +3,9 @@
 SOURCE is a sweep dir (<output_root>/hydra/sweeps/<time>-<pid>), an output root (outputs), a run dir,
 a result bundle written by `llem export` (.tar.gz), or mlflow:EXPERIMENT (with --uri, default
 sqlite:///mlflow.db). --format markdown|latex|csv prints a table for a paper (and saves it as
-table.md / table.tex / table.csv)."""
+table.md / table.tex / table.csv). Runs of one model, workload and hardware are certified against
+their group's first (llem/results/comparison.py): a "like for like" column, each pair's checks after
+the table, certificate.csv and certificate.json."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from pathlib import Path
 from llem.bundle.archive import bundle_stem
 from llem.errors import UserError
 from llem.progress import console
+from llem.report.certificate import print_terminal as print_certificate
+from llem.report.certificate import write_files as certificate_files
 from llem.report.collect import collect, skipped_lines
 from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
@@ -23,6 +27,7 @@ from llem.report.slo import choose, slo_lines
 from llem.report.table import flatten, mixed_scopes, render_table, sort_rows, write_csv
 from llem.report.timeseries import plot_run_power
 from llem.report.tradeoffs import tradeoff_plots
+from llem.results.comparison import certificates, row_verdicts
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +97,11 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     if not runs:
         raise UserError(f"{source} holds no finished runs (no result.json or failure.json found): run a measurement first.")
     rows = sort_rows([flatten(r) for r in runs])
+    records = {str(r.record.get("identity", {}).get("run_id")): r.record for r in runs}
+    certs = certificates([records[str(row["run_id"])] for row in rows if str(row["run_id"]) in records])
+    verdicts = row_verdicts(certs)
+    for row in rows:  # the table's "like for like" column: each run against its group's reference
+        row["like_for_like"] = verdicts.get(str(row["run_id"]))
     scopes = mixed_scopes(rows)
     if scopes and not mixed_ok:
         listed = ", ".join(f"{scope}: {n} run{'s' if n > 1 else ''}" for scope, n in sorted(scopes.items()))
@@ -103,6 +113,7 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"csv": out_dir / "report.csv"}
     write_csv(rows, files["csv"])
+    files.update(certificate_files(certs, out_dir))
     if fmt == "terminal" and not sys.stdout.isatty():  # a pipe or a file: a rich table there is cut to 80
         fmt, piped = "markdown", True  # columns with "…" in every cell; markdown keeps every digit
     else:
@@ -110,7 +121,7 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     if fmt == "terminal":
         render_table(rows, f"llem report: {title} ({len(rows)} runs)")
     else:
-        text = runs_markdown(rows, f"llem report: {title}") if piped else render(rows, f"llem report: {title}", fmt)
+        text = runs_markdown(rows, f"llem report: {title}", certs) if piped else render(rows, f"llem report: {title}", fmt, certs)
         if not piped:
             files["table"] = out_dir / f"table.{FORMATS[fmt]}"
             files["table"].write_text(text, encoding="utf-8")
@@ -119,11 +130,14 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     identity = identity_groups([r.record for r in runs if r.ok])
     for line in identity_lines(identity):
         console().print(line)
+    if fmt == "terminal":  # markdown carries its certificate in its text; the other formats in their notes
+        print_certificate(certs, console())
     if plots:
         files.update(_plots(rows, runs, out_dir, title, timeseries))
     if html:
-        files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source)
-    return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity}
+        files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source, certs)
+    return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity, "certificates": certs,
+            "records": records}
 
 
 def main(argv: list[str]) -> int:
@@ -137,7 +151,7 @@ def main(argv: list[str]) -> int:
         return 2
     con = console()
     if args.slo_ttft_s is not None or args.slo_latency_s is not None:
-        for line in slo_lines(choose(report["rows"], args.slo_ttft_s, args.slo_latency_s)):
+        for line in slo_lines(choose(report["rows"], args.slo_ttft_s, args.slo_latency_s, report["records"])):
             con.print(line)
     files = report["files"]
     if "html" in files:

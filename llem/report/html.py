@@ -13,6 +13,7 @@ from typing import Optional
 
 import llem
 from llem.paths import ENVIRONMENT
+from llem.report.certificate import html as certificate_html
 from llem.report.collect import Run
 from llem.report.numbers import plain, with_ci
 from llem.report.paper import HEADLINE_ORDER, config_columns
@@ -45,7 +46,9 @@ def _runs_table(rows: list[dict]) -> str:
     config, shared = config_columns(rows)
     # the headline first (J/token with its interval, throughput, power, latency, status and flags), then the settings
     measures = HEADLINE_ORDER
-    head = ["run"] + [f"{h} ({u})" for _, h, u in measures] + ["status"] + [h for _, h in config]
+    compared = any(r.get("like_for_like") for r in rows)  # each run against its group's reference
+    head = ["run"] + [f"{h} ({u})" for _, h, u in measures] + ["status"] + (["like for like"] if compared else []) \
+        + [h for _, h in config]
     numeric = {h for k, h in config if k in ("batch_size", "input_tokens", "output_tokens")}
     ths = "".join(f'<th class="{"num" if h in numeric or "(" in h else ""}" scope="col">{escape(h)}</th>' for h in head)
     body = []
@@ -55,6 +58,9 @@ def _runs_table(rows: list[dict]) -> str:
         cells += [_measure_cell(r, k) for k, _, _ in measures]
         why = r.get("validity_flags") if st == "flagged" else r.get("error") if st == "failed" else ""
         cells.append(f'<td class="status-{st}" title="{escape(why or "")}">{st}</td>')
+        if compared:
+            like = r.get("like_for_like") or ""
+            cells.append(f'<td class="l4l-{escape(like.split(":")[0].split(" ")[0])}">{escape(like)}</td>')
         for k, h in config:
             v = r.get(k)
             attr = f' class="num" data-v="{v}"' if h in numeric and v is not None else ""
@@ -172,7 +178,8 @@ def _environments(runs: list[Run]) -> str:
     return "".join(out)
 
 
-def write_html(rows: list[dict], runs: list[Run], files: dict, path: Path, title: str, source: str) -> Path:
+def write_html(rows: list[dict], runs: list[Run], files: dict, path: Path, title: str, source: str,
+               certs: Optional[list[dict]] = None) -> Path:
     by_id = {str(r.record.get("identity", {}).get("run_id")): r for r in runs}
     details = "".join(_run_details(by_id[str(row["run_id"])], row) for row in rows if str(row["run_id"]) in by_id)
     counts = {s: sum(_status(r) == s for r in rows) for s in ("ok", "flagged", "failed")}
@@ -185,6 +192,7 @@ def write_html(rows: list[dict], runs: list[Run], files: dict, path: Path, title
 <p class="meta">{len(rows)} runs ({counts["ok"]} ok, {counts["flagged"]} flagged, {counts["failed"]} failed) from
 <code>{escape(source)}</code>; written by llem {escape(llem.__version__)} on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.</p>
 <h2>Runs</h2>{_runs_table(rows)}
+<h2>Comparison certificate</h2>{certificate_html(certs or [])}
 <h2>Plots</h2>{_figures(files)}
 <h2>Run details</h2>{details}
 <h2>Environment</h2>{_environments(runs)}

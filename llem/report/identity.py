@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+from llem.models.source import weights_label
+from llem.results.outputs import compare_outputs
+
 
 def comparison_key(record: dict) -> Optional[str]:
     """What must be equal for outputs to be comparable; None for results without output ids."""
@@ -31,32 +34,9 @@ def _label(record: dict) -> str:
     return ident.get("run_id") or "?"
 
 
-def _first_divergence(a: dict, b: dict) -> Optional[int]:
-    if a["sha256"] == b["sha256"]:
-        return None
-    for i, (x, y) in enumerate(zip(a["head"], b["head"])):
-        if x != y:
-            return i
-    return min(len(a["head"]), len(b["head"]))  # equal heads: they differ later (or in length)
-
-
 def compare(reference: dict, other: dict) -> dict:
-    ref = {r["id"]: r for r in reference["outputs"]["requests"]}
-    pairs = [(ref[r["id"]], r) for r in other["outputs"]["requests"] if r["id"] in ref]
-    diverge = [_first_divergence(a, b) for a, b in pairs]
-    matched = sum(d is None for d in diverge)
-    firsts = [d for d in diverge if d is not None]
-    head = other["outputs"].get("head_length")
-    return {
-        "run_id": _label(other),
-        "backend": (other.get("identity") or {}).get("backend"),
-        "reference": _label(reference),
-        "requests": len(pairs),
-        "identical_share": matched / len(pairs) if pairs else None,
-        "first_divergence": min(firsts) if firsts else None,
-        "first_divergence_beyond_head": bool(firsts) and min(firsts) >= (head or 0),
-        "diverges_everywhere": bool(pairs) and all(d == 0 for d in diverge),
-    }
+    return {"run_id": _label(other), "backend": (other.get("identity") or {}).get("backend"), "reference": _label(reference),
+            **compare_outputs(reference["outputs"], other["outputs"])}
 
 
 def _reference(records: list[dict]) -> dict:
@@ -82,13 +62,13 @@ def identity_groups(records: list[dict]) -> list[dict]:
 
 
 def _random_weights(result: dict) -> bool:
-    return ((result.get("spec") or {}).get("model") or {}).get("weights") == "random"
+    return weights_label((result.get("spec") or {}).get("model") or {}) == "random"
 
 
 def _flag(row: dict, random_weights: bool = False) -> str:
     head = f"{row['run_id']}: every request's output differs from {row['reference']} from the first token on: "
     if random_weights:  # seen on an H200: PyTorch, vLLM and llama.cpp disagree at token 0 on random weights
-        return head + ("with model.weights=random the logits are nearly flat, so greedy picks follow each engine's "
+        return head + ("with random weights the logits are nearly flat, so greedy picks follow each engine's "
                        "rounding (bf16 vs f16 kernels, batch shapes); compare engines on real weights")
     return head + "the engine is probably misconfigured (another tokenizer, chat template, dtype or sampling)"
 

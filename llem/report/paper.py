@@ -4,7 +4,9 @@ One row per run; the configuration columns are those that differ between the run
 share goes in the caption); each measurement carries its unit in the header and its 95% CI as
 ± half-width, rounded to the digits the interval supports (llem/report/numbers.py). A missing
 measurement reads "n/m" (not measured) with its reason in a note, never 0; a run with validity
-flags is marked with a dagger and its flags are listed in the notes."""
+flags is marked with a dagger and its flags are listed in the notes. Where runs of one model, workload and
+hardware were compared, a "Like for like" column (markdown, CSV) says each run's verdict against its
+group's reference, and the notes name the pairs that are not like for like (llem/results/comparison.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from llem.report.certificate import markdown as certificate_markdown
+from llem.report.certificate import notes as certificate_notes
 from llem.report.numbers import plain, with_ci
 from llem.report.table import CI_KEYS, varying_keys
 
@@ -34,6 +38,12 @@ class PaperTable:
     rows: list[dict]
     caption: str
     notes: list[str] = field(default_factory=list)
+    certificates: list[dict] = field(default_factory=list)  # llem/results/comparison.py, per compared pair
+
+    @property
+    def like_for_like(self) -> bool:
+        """Whether the rows carry a comparison verdict (a column "Like for like")."""
+        return any(r.get("like_for_like") for r in self.rows)
 
 
 def config_columns(rows: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -46,13 +56,13 @@ def config_columns(rows: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:
     return shown, shared
 
 
-def build(rows: list[dict], title: str) -> PaperTable:
+def build(rows: list[dict], title: str, certs=()) -> PaperTable:
     config, shared = config_columns(rows)
     repeats = sorted({r.get("repeats") for r in rows if r.get("repeats")})
     caption = f"{title}: mean ± 95% CI half-width over {'/'.join(map(str, repeats)) or 'the'} measured windows"
     if shared:
         caption += "; all runs: " + ", ".join(shared)
-    table = PaperTable(config, rows, caption + ".")
+    table = PaperTable(config, rows, caption + ".", certificates=list(certs))
     for reason in sorted({r["energy_reason"] for r in rows if r.get("energy_reason")}):
         table.notes.append(f"{NOT_MEASURED}: not measured ({reason}).")
     for r in rows:
@@ -81,17 +91,24 @@ def _label(row: dict, key: str) -> str:
     return text
 
 
-def markdown(t: PaperTable, measures=MEASURES) -> str:
-    head = [h for _, h in t.config] + [f"{h} ({u})" for _, h, u in measures]
+def markdown(t: PaperTable, measures=MEASURES, full_certificate: bool = False) -> str:
+    """The table; where runs were compared, a "Like for like" column, and in the notes the pairs that are not
+    like for like (full_certificate: every pair's checks after the notes, as the terminal prints them)."""
+    extra = [("like_for_like", "Like for like")] if t.like_for_like else []
+    head = [h for _, h in t.config] + [f"{h} ({u})" for _, h, u in measures] + [h for _, h in extra]
     lines = [f"Table: {t.caption}", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join(":--" for _ in t.config) + "|" + "|".join("--:" for _ in measures) + "|"]
+             "|" + "|".join(":--" for _ in t.config) + "|" + "|".join("--:" for _ in measures) + "|"
+             + "".join(":--|" for _ in extra)]
     for r in t.rows:
         cells = [_label(r, k) for k, _ in t.config]
         for key, _, _ in measures:
             v, h = _cells(r, key)
             cells.append(f"{v} ± {h}" if h else v)
+        cells += [str(r.get(k) or "") for k, _ in extra]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines + ([""] + t.notes if t.notes else [])) + "\n"
+    notes = t.notes + ([] if full_certificate else certificate_notes(t.certificates))
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n" + \
+        (certificate_markdown(t.certificates) if full_certificate else "")
 
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
@@ -115,8 +132,9 @@ def latex(t: PaperTable) -> str:
             cells.append(f"${v} \\pm {h}$" if h else (f"${v}$" if v and v != NOT_MEASURED else _tex(v)))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    if t.notes:
-        lines += [r"\par\smallskip\footnotesize"] + [_tex(n) + r"\\" for n in t.notes]
+    notes = t.notes + certificate_notes(t.certificates)
+    if notes:
+        lines += [r"\par\smallskip\footnotesize"] + [_tex(n) + r"\\" for n in notes]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
@@ -128,21 +146,21 @@ def csv_text(t: PaperTable) -> str:
     head = ["run_id"] + [k for k, _ in t.config]
     for key, _, unit in MEASURES:
         head += [f"{key} [{unit}]"] + ([f"{key}_ci95_half_width [{unit}]"] if key in CI_KEYS else [])
-    w.writerow(head + ["validity_flags"])
+    w.writerow(head + ["validity_flags"] + (["like_for_like"] if t.like_for_like else []))
     for r in t.rows:
         cells = [r.get("run_id")] + ["" if r.get(k) is None else r.get(k) for k, _ in t.config]
         for key, _, _ in MEASURES:
             v, h = _cells(r, key)
             cells += ["" if v == NOT_MEASURED else v] + ([h] if key in CI_KEYS else [])  # missing: an empty cell
-        w.writerow(cells + [r.get("validity_flags") or ""])
+        w.writerow(cells + [r.get("validity_flags") or ""] + ([r.get("like_for_like") or ""] if t.like_for_like else []))
     return buf.getvalue()
 
 
-def render(rows: list[dict], title: str, fmt: str) -> str:
-    t = build(rows, title)
+def render(rows: list[dict], title: str, fmt: str, certs=()) -> str:
+    t = build(rows, title, certs)
     return {"markdown": markdown, "latex": latex, "csv": csv_text}[fmt](t)
 
 
-def runs_markdown(rows: list[dict], title: str) -> str:
+def runs_markdown(rows: list[dict], title: str, certs=()) -> str:
     """The runs table for a pipe (llem report | less): markdown, J/token first, as on the terminal."""
-    return markdown(build(rows, title), HEADLINE_ORDER)
+    return markdown(build(rows, title, certs), HEADLINE_ORDER, full_certificate=True)

@@ -1,11 +1,14 @@
 """The energy-optimal configuration under a latency target: among the runs of a sweep whose p90
 time to first token (`--slo-ttft-s`) and/or p90 latency (`--slo-latency-s`: end-to-end per request
 in server mode, per batch offline) meet the targets, the one with the lowest J per output token,
-and what it saves against the fastest configuration (the lowest p90 latency of all runs)."""
+and what it saves against the fastest configuration (the lowest p90 latency of all runs); and whether
+the winner's comparison with the runs it beat is like for like (llem/results/comparison.py)."""
 
 from __future__ import annotations
 
 from typing import Optional
+
+from llem.results.comparison import choice_comparison, choice_lines
 
 JPT = "energy_j_per_output_token"
 
@@ -32,7 +35,10 @@ def _meets(row: dict, ttft_s: Optional[float], latency_s: Optional[float]) -> Op
     return True
 
 
-def choose(rows: list[dict], ttft_s: Optional[float] = None, latency_s: Optional[float] = None) -> dict:
+def choose(rows: list[dict], ttft_s: Optional[float] = None, latency_s: Optional[float] = None,
+           records: Optional[dict] = None) -> dict:
+    """The choice; with `records` ({run_id: result record}) also the winner's comparison certificate against
+    the runs it beat (those meeting the target) and the fastest (llem/results/comparison.py)."""
     measured = [r for r in rows if r.get("status") == "ok" and r.get(JPT) is not None]
     targets = {"ttft_p90_s": ttft_s, "latency_p90_s": latency_s}
     if not measured:
@@ -48,7 +54,12 @@ def choose(rows: list[dict], ttft_s: Optional[float] = None, latency_s: Optional
         return dict(out, best=None, reason="no run meets the target")
     best = min(feasible, key=lambda r: r[JPT])
     saving = None if fastest is None else 1 - best[JPT] / fastest[JPT]
-    return dict(out, best=_brief(best), saving_vs_fastest=saving, reason=None)
+    comparison = None
+    if records is not None and str(best["run_id"]) in records:
+        beaten = [r for r in feasible if r is not best] + ([fastest] if fastest is not None and fastest not in feasible else [])
+        comparison = choice_comparison(records[str(best["run_id"])],
+                                       [records[str(r["run_id"])] for r in beaten if str(r["run_id"]) in records])
+    return dict(out, best=_brief(best), saving_vs_fastest=saving, reason=None, comparison=comparison)
 
 
 def _brief(row: Optional[dict]) -> Optional[dict]:
@@ -72,4 +83,6 @@ def slo_lines(choice: dict) -> list[str]:
                      f"{choice['saving_vs_fastest']:+.1%} energy saved")
     if choice["latency_unknown"]:
         lines.append(f"  not judged (latency not measured): {', '.join(choice['latency_unknown'])}")
+    if choice.get("comparison"):
+        lines += [f"  {line}" for line in choice_lines(choice["comparison"], f"the choice ({b['run_id']})")]
     return lines

@@ -25,7 +25,8 @@ CSV_COLUMNS = [
     "peak_power_w",
     "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
     "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_scope", "energy_basis", "energy_reason", "validity_flags", "config_hash", "prompt_token_ids_sha256",
+    "energy_meter", "energy_scope", "energy_basis", "energy_reason", "validity_flags", "like_for_like", "config_hash",
+    "prompt_token_ids_sha256",
     "error", "run_dir",
 ]
 
@@ -163,6 +164,15 @@ def _with_ci(row: dict, key: str, spec: str = ".4g") -> str:
     return f"{_num(v, spec)} [dim]±{shown}[/dim]"
 
 
+def _like(text: Optional[str]) -> str:
+    from rich.markup import escape
+
+    if not text:
+        return ""
+    style = {"no": "bold red", "unverified": "yellow", "yes": "green"}.get(text.split(":")[0].split(" ")[0], "dim")
+    return f"[{style}]{escape(text)}[/{style}]"
+
+
 def render_table(rows: list[dict], title: str) -> None:
     """Columns for what differs between the runs; what they share goes in the caption."""
     from rich.table import Table
@@ -183,6 +193,9 @@ def render_table(rows: list[dict], title: str) -> None:
     # the headline first (J/token with its interval, throughput, power, latency, status), then the settings
     for name in ("J/token ±CI", "tok/s ±CI", "avg W", "p50 s", "status"):
         t.add_column(name, justify="left" if name == "status" else "right", no_wrap=name != "status")
+    compared = any(r.get("like_for_like") for r in rows)  # llem/results/comparison.py: each run against its reference
+    if compared:
+        t.add_column("like for like")
     for key, name in config_cols:
         if key in varying:
             t.add_column(name, justify="right" if key in ("batch_size", "input_tokens", "output_tokens") else "left")
@@ -198,6 +211,8 @@ def render_table(rows: list[dict], title: str) -> None:
         cells = [str(r.get("config_hash") or "")[:8]]
         cells += [jpt, _with_ci(r, "output_tokens_per_s", ".4g"), _num(r.get("avg_power_w"), ".1f"),
                   _num(r.get("batch_latency_p50_s"), ".3f"), status]
+        if compared:
+            cells.append(_like(r.get("like_for_like")))
         cells += ["" if r.get(k) is None else str(r.get(k)) for k, _ in config_cols if k in varying]
         t.add_row(*cells)
     con = console()

@@ -38,6 +38,36 @@ def outputs_record(request_ids: list[str], per_window: list[Optional[list[list[i
     }
 
 
+def first_divergence(a: dict, b: dict) -> Optional[int]:
+    """Where two requests' output ids first differ (None: identical), from their hashes and heads; where
+    the heads agree the ids differ later (or in length), reported as the heads' shorter length."""
+    if a["sha256"] == b["sha256"]:
+        return None
+    for i, (x, y) in enumerate(zip(a["head"], b["head"])):
+        if x != y:
+            return i
+    return min(len(a["head"]), len(b["head"]))
+
+
+def compare_outputs(reference: dict, other: dict) -> dict:
+    """Two results' `outputs` compared request by request (requests matched by id): how many are
+    identical, and where the first divergence is (within the first `head_length` ids; beyond it "at
+    head_length or later")."""
+    ref = {r["id"]: r for r in reference["requests"]}
+    pairs = [(ref[r["id"]], r) for r in other["requests"] if r["id"] in ref]
+    diverge = [first_divergence(a, b) for a, b in pairs]
+    firsts = [d for d in diverge if d is not None]
+    head = min(reference.get("head_length") or HEAD, other.get("head_length") or HEAD)
+    return {
+        "requests": len(pairs),
+        "identical": sum(d is None for d in diverge),
+        "identical_share": sum(d is None for d in diverge) / len(pairs) if pairs else None,
+        "first_divergence": min(firsts) if firsts else None,
+        "first_divergence_beyond_head": bool(firsts) and min(firsts) >= head,
+        "diverges_everywhere": bool(pairs) and all(d == 0 for d in diverge),
+    }
+
+
 def outputs_flags(record: dict) -> list[str]:
     if record.get("greedy") and record.get("windows_identical") is False:
         return ["outputs_differ_between_windows: a greedy run produced different token ids in different windows "

@@ -14,12 +14,15 @@ llem's own modules are imported at the top (cheap; mlflow is imported only insid
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from llem.interrupt import signal_name
-from llem.paths import SWEEP_SUMMARY
+from llem.objective import best_result
+from llem.paths import RESULT, SWEEP_SUMMARY
 from llem.progress import console
-from llem.results.io import write_json
+from llem.results.comparison import choice_comparison, choice_lines
+from llem.results.io import read_json, write_json
 from llem.runner import close_warm_worker
 from llem.sweep import state as sw
 from llem.sweep.concurrency import measured_results, overlap_lines, window_overlaps
@@ -48,6 +51,29 @@ def _objective(config):
     run = config.get("run") if hasattr(config, "get") else None
     objective = str(run.get("objective") or "") if run is not None else ""
     return objective.split("|")[0].strip() or None
+
+
+def _optimiser_choice(config, summary: dict) -> list[str]:
+    """An optimising sweeper's (Optuna's) best trial by run.objective, and whether its comparison with the
+    other trials of the sweep is like for like (llem/results/comparison.py); nothing for other sweepers."""
+    hydra = config.get("hydra") if hasattr(config, "get") else None
+    sweeper = str(((hydra or {}).get("sweeper") or {}).get("_target_") or "")
+    if "optuna" not in sweeper.lower():
+        return []
+    run = config.get("run")
+    results, seen = [], set()
+    for job in summary.get("jobs") or []:  # measured or found complete (a trial Optuna asked for again)
+        if job.get("run_dir") and job.get("status") in ("measured", "skipped") and job["run_dir"] not in seen:
+            seen.add(job["run_dir"])
+            try:
+                results.append(read_json(Path(job["run_dir"]) / RESULT))
+            except (OSError, ValueError):
+                pass
+    best = best_result(results, str(run.get("objective") or ""), run.get("max_latency_s"))
+    if best is None:
+        return []
+    name = (best.get("identity") or {}).get("run_id")
+    return choice_lines(choice_comparison(best, results), f"the sweeper's best trial by run.objective ({name})")
 
 
 def _close_warm_worker() -> None:
@@ -138,6 +164,8 @@ class SweepCallback(Callback):
         except OSError as exc:  # the disk that failed a job may not take the summary either
             console().print(f"[yellow]llem: warning:[/yellow] the sweep summary could not be written to "
                             f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above.")
+        for line in _optimiser_choice(config, summary):
+            console().print(f"llem: {line}", markup=False)
         self._catch_up(summary, sweep_dir)
         self._close_parent(sweep, summary["counts"], self.interrupted_by)
         for line in sweep_links(sweep, summary, _objective(config)):

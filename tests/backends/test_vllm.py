@@ -136,6 +136,9 @@ def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
     assert eff["cache_config"]["block_size"] == 32 and "gpu_memory_utilization" in eff["cache_config"]
     assert eff["scheduler_config"]["max_num_seqs"] == 2 and "gpu_memory_utilization" not in eff["set_by_llem"]
     assert result["engine"]["engine_version"] and result["metrics"]["energy_j_per_output_token"] is None
+    # the KV-cache budget the comparison certificate reads: the engine core's blocks x block size, the model's dtype
+    kv = result["engine"]["kv_cache_budget"]
+    assert kv["allocation"] == "pool" and kv["dtype"] == "float32" and kv["tokens"] == eff["num_kv_cache_blocks"] * 32 > 0
 
 
 @needs_vllm

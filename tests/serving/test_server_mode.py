@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import resource
@@ -13,6 +14,8 @@ import time
 import pytest
 from conftest import llem_env, process_gone, results_under, run_llem
 from replay_traces import POWER_W, STEP_J, constant_power_trace
+
+from llem.results.comparison import certify
 
 LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
                    pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
@@ -85,6 +88,16 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
     assert gpu0["energy_j"]["mean"] == pytest.approx(w["energy"]["energy_j"]["gpu0"])
     [nvml] = [p for p in result["energy"]["meter"]["parts"] if p["meter"] == "nvml"]
     assert nvml["devices"]["gpu0"]["cuda_check"] == "not checked: the engine does not report CUDA's device UUIDs"
+    # the comparison certificate on a server record (llem/results/comparison.py): the client's load compared,
+    # lengths from the windows' totals; what a server run does not record is unknown with the reason
+    busier = copy.deepcopy(result)
+    busier["spec"]["workload"]["concurrency"] = 8
+    checks = {c["check"]: c for c in certify(result, busier)["checks"]}
+    assert checks["occupancy"]["a"] == "concurrency 4, closed loop, at most 4 in flight"
+    assert checks["occupancy"]["configured"] == ["workload.concurrency 4 vs 8"]
+    assert checks["output_lengths"]["verdict"] == "same" and checks["energy_scope"]["a"] == "gpu (measured)"
+    assert checks["output_identity"]["verdict"] == "unknown" and "server" in checks["output_identity"]["reason"]
+    assert checks["kv_cache_budget"]["verdict"] == "unknown" and "server's KV-cache budget" in checks["kv_cache_budget"]["reason"]
 
     run_dir = next(tmp_path.rglob("result.json")).parent
     pid = json.loads((run_dir / "server.json").read_text())["pid"]

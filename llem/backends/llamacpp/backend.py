@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from llem.backends.base import Backend, BatchRecord, Generation
+from llem.backends.kv_budget import bytes_per_token, kv_dtype, pool
 from llem.backends.llamacpp import batched, structured
 from llem.backends.llamacpp.config import KV_CACHE_TYPES, LlamaCppConfig, context_length
 from llem.backends.llamacpp.layout import flash_attn
@@ -258,6 +259,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 **loaded_precision(self.gguf_path, llm.metadata, lib.llama_model_size(model), lib.llama_model_n_params(model)),
             },
             **({} if self._gbnf is None else {"structured_outputs": self._structured()}),
+            "kv_cache_budget": self._kv_cache_budget(n_layer),
             "model": {
                 "gguf": str(self.gguf_path),
                 "gguf_origin": self.gguf_origin,
@@ -278,6 +280,22 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "schema_to_gbnf_s": self._gbnf_s, "gbnf_chars": len(self._gbnf),
                 "grammar_parse": "llama_sampler_init_grammar per sequence when the job starts, then again at every "
                                  "llama_sampler_reset (before each engine call: inside the windows, as per request on a server)"}
+    def _kv_cache_budget(self, n_layer: int) -> dict:
+        """The context the batches decode in: n_ctx token cells, n_ctx_seq for each of n_seq_max sequences."""
+        lib, ctx, model, s = self._lib, self._ctx, self.llm.model, self.settings
+        n_ctx = lib.llama_n_ctx(ctx)
+        n_seq = lib.llama_n_seq_max(ctx) if hasattr(lib, "llama_n_seq_max") else self._n_seq
+        per_seq = lib.llama_n_ctx_seq(ctx) if hasattr(lib, "llama_n_ctx_seq") else n_ctx // max(1, n_seq)
+        name = kv_dtype(s.type_k or "f16", s.type_v or "f16")
+        per_token = None
+        if all(hasattr(lib, f) for f in ("llama_model_n_head_kv", "llama_model_n_head", "llama_model_n_embd")):
+            heads = lib.llama_model_n_head(model)
+            per_token = bytes_per_token(n_layer, lib.llama_model_n_head_kv(model),
+                                        lib.llama_model_n_embd(model) // heads if heads else None, name)
+        note = "llama.cpp context: n_ctx KV cells, a fixed n_ctx_seq of them per sequence, cleared before every engine call"
+        if self._own_ctx:
+            note += "; the Llama object's own single-sequence context holds n_ctx_seq more cells, idle"
+        return pool(n_ctx, name, note, per_sequence_tokens=per_seq, sequences=n_seq, per_token_bytes=per_token)
 
     def _model_desc(self) -> str:
         import ctypes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from llem.backends.base import Backend, BatchRecord, Generation
+from llem.backends.kv_budget import bytes_per_token, kv_dtype, per_call
 from llem.backends.pytorch.config import PyTorchConfig
 from llem.models.loading import load_tokenizer, model_location, random_config
 from llem.workload.request import Request
@@ -142,8 +143,10 @@ class PyTorchBackend(Backend[PyTorchConfig]):
                 "compile_mode": s.compile_mode,
                 "num_threads": torch.get_num_threads() if self.device == "cpu" else None,
                 "batch_size": self.spec.workload.batch_size,
+                "batching": "static",  # one generate call per batch of workload.batch_size requests
                 "padding_side": self.tokenizer.padding_side,
             },
+            "kv_cache_budget": kv_cache_budget(cfg, str(self.model.dtype), s.cache_implementation),
             "model": {
                 "class": type(self.model).__name__,
                 "parameters": sum(p.numel() for p in self.model.parameters()),
@@ -178,3 +181,17 @@ class PyTorchBackend(Backend[PyTorchConfig]):
 def _gpu_uuid(u: str) -> str:
     """torch prints a device UUID bare; NVML and CUDA_VISIBLE_DEVICES write it GPU-... (MIG-... for MIG)."""
     return u if u.startswith(("GPU-", "MIG-")) else f"GPU-{u}"
+
+
+def kv_cache_budget(cfg, dtype: str, cache_implementation: str) -> dict:
+    """transformers' cache is built by each generate call for that call's batch (dynamic: grown token by
+    token; static: allocated for the call's batch and lengths): it never limits the batch."""
+    heads = getattr(cfg, "num_attention_heads", None)
+    head_dim = getattr(cfg, "head_dim", None) or (cfg.hidden_size // heads if heads else None)
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    name = kv_dtype(dtype)
+    note = ("DynamicCache: grown by each generate call to its batch x (prompt + output) tokens, freed after it"
+            if cache_implementation == "dynamic" else
+            "StaticCache: a new one per generate call for its batch x (prompt + output) tokens, at least as long "
+            "as the longest an earlier call allocated (transformers' _prepare_static_cache)")
+    return per_call(name, note, bytes_per_token(getattr(cfg, "num_hidden_layers", None), kv_heads, head_dim, name))

@@ -6,6 +6,7 @@ Run on an H200 with SGLang 0.5.16 (docs/measurements.md); SGLang has no CPU buil
 from __future__ import annotations
 
 from llem.backends.base import Backend, Generation
+from llem.backends.kv_budget import kv_dtype, pool
 from llem.backends.sglang.config import SglangConfig
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
 from llem.backends.sglang.serverargs import live_fields, plain
@@ -89,6 +90,7 @@ class SglangBackend(Backend[SglangConfig]):
                if structured(self.spec) else {}),
             "model": {"source": self.source.label, "load_format": self.source.load_format, "weights": self.spec.model.weights},
             "token_counts": "len(output_ids) of each result, else meta_info.completion_tokens",
+            "kv_cache_budget": kv_cache_budget(getattr(self.engine, "scheduler_info", None), resolved),
         }
 
     def close(self) -> None:
@@ -116,3 +118,15 @@ def _engine_tokenizer(engine, source):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(source.tokenizer or source.model)
+
+
+def kv_cache_budget(scheduler_info, resolved: dict) -> dict:
+    """SGLang's token pool: max_total_num_tokens, the size its scheduler reported at start-up (sgl.Engine's
+    scheduler_info), else the requested max_total_tokens; shared by the running requests."""
+    tokens = (scheduler_info or {}).get("max_total_num_tokens") if isinstance(scheduler_info, dict) else None
+    tokens = tokens if isinstance(tokens, int) else resolved.get("max_total_tokens")
+    cache = resolved.get("kv_cache_dtype")
+    name = kv_dtype(resolved.get("dtype") if cache in (None, "auto") else cache)  # auto: the model's dtype
+    return pool(tokens if isinstance(tokens, int) else None, name,
+                f"token pool of max_total_num_tokens, pages of {resolved.get('page_size')} tokens, shared by the running requests",
+                reason=None if isinstance(tokens, int) else "SGLang reported no max_total_num_tokens (scheduler_info)")

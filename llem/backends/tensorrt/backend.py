@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from llem.backends.base import Backend, Generation
+from llem.backends.kv_budget import kv_dtype, pool
 from llem.backends.tensorrt.config import TensorRTConfig
 from llem.backends.tensorrt import mapping
 from llem.models.source import model_source
@@ -125,6 +126,7 @@ class TensorRTBackend(Backend[TensorRTConfig]):
             "effective_settings": effective,
             "model": {"source": self.source.label, "load_format": self.source.load_format, "weights": self.spec.model.weights},
             "token_counts": "prompt_token_ids and outputs[0].token_ids of each TensorRT-LLM RequestOutput",
+            "kv_cache_budget": kv_cache_budget(effective),
         }
 
     def close(self) -> None:
@@ -166,3 +168,16 @@ def _plain(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+def kv_cache_budget(effective: dict) -> dict:
+    """TensorRT-LLM's paged pool: KvCacheConfig.max_tokens where set or resolved; otherwise it is sized from
+    free_gpu_memory_fraction at load and the LLM API does not expose the count."""
+    kv = effective.get("kv_cache_config_resolved") or effective.get("kv_cache_config") or {}
+    tokens = kv.get("max_tokens")
+    cache = kv.get("dtype")
+    name = kv_dtype(effective.get("dtype") if cache in (None, "auto") else cache)  # auto: the model's dtype
+    return pool(tokens if isinstance(tokens, int) else None, name,
+                f"paged pool, free_gpu_memory_fraction {kv.get('free_gpu_memory_fraction')}",
+                reason=None if isinstance(tokens, int) else
+                "TensorRT-LLM sized its pool from free_gpu_memory_fraction at load and does not expose the token count")

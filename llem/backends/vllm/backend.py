@@ -6,6 +6,7 @@ import gc
 import os
 
 from llem.backends.base import Backend, Generation
+from llem.backends.kv_budget import kv_dtype, pool
 from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
 from llem.backends.vllm.prefix_cache import offline_cached
@@ -132,6 +133,7 @@ class VllmBackend(Backend[VllmConfig]):
                 "architecture": list(getattr(mc.hf_config, "architectures", None) or []),
             },
             "token_counts": "prompt_token_ids and outputs[0].token_ids of each vLLM RequestOutput",
+            "kv_cache_budget": kv_cache_budget(cc, mc),
         }
 
     def _structured(self, cfg) -> dict:
@@ -230,3 +232,14 @@ def _torch_version():
         return torch.__version__
     except ImportError:
         return None
+
+
+def kv_cache_budget(cc, mc) -> dict:
+    """vLLM's paged pool: num_gpu_blocks blocks of block_size tokens (the engine core's count, sent back to
+    the LLM at start-up; on CPU the blocks of VLLM_CPU_KVCACHE_SPACE), shared by all running sequences."""
+    blocks, size = getattr(cc, "num_gpu_blocks", None), getattr(cc, "block_size", None)
+    cache = getattr(cc, "cache_dtype", None)
+    name = kv_dtype(mc.dtype if cache in (None, "auto") else cache)  # auto: the model's dtype
+    tokens = blocks * size if isinstance(blocks, int) and isinstance(size, int) else None
+    return pool(tokens, name, f"paged: {blocks} blocks of {size} tokens, shared by the running sequences",
+                reason=None if tokens else "vLLM did not report num_gpu_blocks to the LLM object")
