@@ -17,6 +17,7 @@ from llem.results.measured import Measured
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
 from llem.results.outputs import outputs_flags, outputs_record
 from llem.results.phases import phase_split
+from llem.speculative import SpecReadout, delta, readout_for as speculative_readout, summary as speculative_summary, window_record
 from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prefix_cache import offline_hits, summary as prefix_summary
@@ -34,7 +35,8 @@ def measure_offline(ctx: JobContext) -> Measured:
     warm_up(ctx, lambda _i: backend.warmup(requests))
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
     target_s = window_target_s(spec.run, ctx.meter)
-    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s),
+    speculative = speculative_readout(spec)  # None: no speculative decoding configured
+    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s, speculative=speculative),
                                lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
                                + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
     windows = measured.records
@@ -42,7 +44,9 @@ def measure_offline(ctx: JobContext) -> Measured:
     phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
     outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
     prefix_cache, prefix_flags = prefix_summary(spec, [w.get("prefix_cache_hits") for w in windows])
-    flags = mapping_flags + measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs) + prefix_flags
+    spec_block, spec_flags = speculative_summary(speculative, [w.get("speculative") for w in windows], "each measured window")
+    flags = (mapping_flags + measured.flags + _length_flags(windows, spec.workload.output_tokens) + outputs_flags(outputs)
+             + prefix_flags + spec_flags)
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
     if peak_note:
         memory["peak_rss_note"] = peak_note
@@ -66,6 +70,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         load_s=None if engine_load["reused"] else engine_load["load_s"],  # this job's own loading time
         engine_load=engine_load,
         prefix_cache=prefix_cache,
+        speculative=spec_block,
     )
 
 
@@ -122,12 +127,14 @@ def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Option
 
 
 def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s: Optional[float],
-            kind: str = "window") -> tuple[dict, list[str], Optional[list[list[int]]]]:
+            kind: str = "window", speculative: Optional[SpecReadout] = None) -> tuple[dict, list[str], Optional[list[list[int]]]]:
     """One measured window: synchronize, meter.begin, passes over the requests (one, or as many as
-    make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count."""
+    make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count.
+    With speculative decoding configured, the engine's counts are read right outside the window's edges."""
     spec, meter = ctx.spec, ctx.meter
     name = f"{kind}-{r}"
     backend.synchronize()
+    counts_before = backend.speculative_counts() if speculative else None
     started = time.time()
     meter.begin(name)
     t0 = time.perf_counter()
@@ -142,6 +149,7 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
     backend.synchronize()
     wall = time.perf_counter() - t0
     m = meter.end(name)
+    counts_after = backend.speculative_counts() if speculative else None
     batches = [b for g in gens for b in g.batches]
     w = window_metrics(wall, len(requests) * len(gens), sum(g.total_input_tokens for g in gens),
                        sum(g.total_output_tokens for g in gens), m.total_j, baseline.get("power_w"),
@@ -149,6 +157,9 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
     w.update(index=r, started_unix_s=started, passes=len(gens), batch_requests=[b.requests for b in batches],
              batch_latency_s=[b.latency_s for b in batches], batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict(),
              prefix_cache_hits=offline_hits(spec, gens))
+    if speculative is not None:
+        w["speculative"] = window_record(delta(counts_before, counts_after), w["output_tokens"], m.total_j,
+                                         speculative.offline_reason, speculative.offline_source)
     return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 
 

@@ -60,6 +60,9 @@ class Engine:
     # "module:function" (spec) -> llem.workload.prefix_cache.CacheReadout: what the engine reports of its prefix
     # cache (cached prompt tokens per request); None: nothing is read (docs/workloads.md)
     prefix_cache: Optional[str] = None
+    # "module:function" (spec) -> llem.speculative.SpecReadout: what the engine reports of speculative decoding
+    # (drafts, drafted and accepted tokens) where the job configures it; None: nothing is read (docs/workloads.md)
+    speculative: Optional[str] = None
 
     @property
     def install_hint(self) -> str:

@@ -34,6 +34,7 @@ class Measured:
     repeatability: Optional[dict] = None  # windows taken, interval reached, target met or why not, drift
     gpu_settings: Optional[dict] = None  # hardware.power_limit_w / clocks applied for the job, restored after
     prefix_cache: Optional[dict] = None  # the hit rate read back from the engine beside the intended share (docs/workloads.md)
+    speculative: Optional[dict] = None  # speculative decoding's acceptance read back from the engine, J per accepted token
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -71,6 +71,8 @@ def render(result: dict, run_dir) -> None:
                                                f"TTFT p50 {_fmt(row['ttft_p50_s'], '.3f', ' s')}")
     if (result.get("prefix_cache") or {}).get("intended_share"):  # workload.prefix_share: read back, not assumed
         t.add_row("prefix cache", prefix_row(result["prefix_cache"]))
+    if result.get("speculative"):  # speculative decoding configured: acceptance read back from the engine
+        t.add_row("speculative decoding", speculative_row(result["speculative"]))
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
@@ -99,6 +101,16 @@ def prefix_row(pc: dict) -> str:
     if pc["hit_rate"] is None:
         return f"{shape}; hit rate [yellow]not read[/yellow]: {pc['reason']}"
     return f"hit rate {pc['hit_rate']:.3f} read back from the engine ({shape})"
+
+
+def speculative_row(sd: dict) -> str:
+    if sd["acceptance_rate"] is None:
+        return f"{sd['configured']}; acceptance [yellow]not read[/yellow]: {sd['reason']}"
+    per_acc = (sd.get("energy_j_per_accepted_token") or {}).get("mean")
+    per_out = (sd.get("energy_j_per_output_token") or {}).get("mean")
+    energy = f"; {_fmt(per_acc, '.4g')} J/accepted token beside {_fmt(per_out, '.4g')} J/output token" if per_acc else ""
+    return (f"acceptance {sd['acceptance_rate']:.3f} ({sd['accepted_tokens']} of {sd['draft_tokens']} drafted tokens, "
+            f"mean accepted length {_fmt(sd['mean_accepted_length'], '.3g')}){energy}")
 
 
 def _roofline(roof: dict) -> str:

@@ -42,6 +42,8 @@ from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 from llem.workload.prompts import dataset_record
 from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
+from llem.speculative import delta as speculative_delta, readout_for as speculative_readout, request_sum, \
+    summary as speculative_summary, window_record as speculative_record
 
 from llem.workload.shards import client_processes
 
@@ -215,6 +217,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     latency = sm.latency(all_outputs)
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
     prefix_cache, prefix_flags = prefix_summary(spec, [x.get("prefix_cache_hits") for x in windows], "run")
+    spec_block, spec_flags = speculative_summary(speculative_readout(spec), [x.get("speculative") for x in windows],
+                                                 SPECULATIVE_BASIS, "run")
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
@@ -227,16 +231,19 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
         requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
                   "prompt_token_ids_sha256": token_ids_sha256(inputs), **dataset_record(spec)},
-        flags=flags + measured.flags + prefix_flags,
+        flags=flags + measured.flags + prefix_flags + spec_flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
         load_s=load_s,
         tokens_counted=TOKENS_COUNTED,
         server=_server_record(spec, url, server, model, load, latency, all_outputs, windows),
         prefix_cache=prefix_cache,
+        speculative=spec_block,
     )
 
 
+SPECULATIVE_BASIS = ("each run's whole-run window (first send to last completion): the engine's counters are read "
+                     "right before and after the run, so they cover the whole run, not its steady state")
 TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
                   "token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
 WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are first in flight, closes when the "
@@ -325,6 +332,8 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     required = None if reader else KEYS  # an engine's own reader says what its counters lack
     before, why = scrape(url, series, spec.backend_name, required=required)  # the engine's own prefill/decode counters, outside the windows
     cache_before = read_counters(spec, url)  # the engine's prefix-cache counters, likewise outside
+    speculative = speculative_readout(spec)  # None: no speculative decoding configured
+    spec_before = _speculative_counters(speculative, url)  # likewise outside
     started = time.time()
     began: dict = {}
 
@@ -339,6 +348,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         _close_steady(meter, steady, r)
     after, why_after = scrape(url, series, spec.backend_name, required=required) if before is not None else (None, why)
     cache_counters = counter_delta(cache_before, read_counters(spec, url) if cache_before else None)
+    spec_counts = speculative_delta(spec_before, _speculative_counters(speculative, url) if spec_before else None)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -368,7 +378,27 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
                prefix_cache_hits=server_hits(spec, run.outputs, cache, cache_counters),
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
+    if speculative is not None:
+        win["speculative"] = _speculative_window(speculative, spec_counts, run.outputs, whole)
     return win, flags + client_flags, run.outputs
+
+
+def _speculative_counters(readout, url: str) -> Optional[dict]:
+    return readout.server_counters(url) if readout is not None and readout.server_counters is not None else None
+
+
+def _speculative_window(readout, counts: Optional[dict], outputs, whole: dict) -> dict:
+    """A run's speculative-decoding record: the engine's counters over the run (else its requests' own counts,
+    where it sends them), against the whole-run window's output tokens and joules."""
+    per_request = request_sum(readout, outputs)
+    reason = readout.server_reason
+    if counts is None and readout.server_counters is not None:
+        reason = "the engine's speculative-decoding counters could not be read from the server"
+    if counts is None and per_request is not None:
+        counts = {k: per_request[k] for k in ("drafts", "draft_tokens", "accepted_tokens")}
+        counts["source"] = f"the requests' own counts, summed ({per_request['requests_reported']} requests)"
+        per_request = None
+    return speculative_record(counts, whole["output_tokens"], whole["energy_j"], reason, None, per_request)
 
 
 def _no_device_work() -> None:

@@ -19,4 +19,5 @@ ENGINE = Engine(
     phase_series=SERIES,
     phase_reader="llem.backends.llamacpp.server_metrics:phase_share",
     prefix_cache="llem.backends.llamacpp.prefix_cache:readout",
+    speculative="llem.backends.llamacpp.speculative:readout",  # llama-server only
 )

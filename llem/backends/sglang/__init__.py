@@ -17,4 +17,5 @@ ENGINE = Engine(
     # tracing, off unless --enable-trace); its Hub downloads are covered by HF_HUB_DISABLE_TELEMETRY.
     telemetry_off={},
     prefix_cache="llem.backends.sglang.prefix_cache:readout",
+    speculative="llem.backends.sglang.speculative:readout",
 )

@@ -27,4 +27,5 @@ ENGINE = Engine(
         "VLLM_HOST_IP": "127.0.0.1",
     },
     prefix_cache="llem.backends.vllm.prefix_cache:readout",
+    speculative="llem.backends.vllm.speculative:readout",
 )
