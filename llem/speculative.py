@@ -169,6 +169,11 @@ def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis
     drafts, drafted, accepted, out = total("drafts"), total("draft_tokens"), total("accepted_tokens"), total("output_tokens")
     reasons = [r["reason"] for r in recs if r["reason"]]
     rate = accepted / drafted if drafted and accepted is not None else None
+    per_accepted = summarize([r["energy_j_per_accepted_token"] for r in recs])
+    energy_reason = None
+    if per_accepted is None:
+        energy_reason = ("no window's energy was measured (metrics.energy_reason says why)"
+                         if all(r["energy_j"] is None for r in recs) else "no window had an accepted token to divide by")
     block = {
         "configured": readout.configured,
         "acceptance_rate": rate,
@@ -179,9 +184,10 @@ def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis
         "accepted_tokens": accepted,
         "output_tokens": out,
         "accepted_share_of_output_tokens": accepted / out if accepted is not None and out else None,
-        "energy_j_per_accepted_token": summarize([r["energy_j_per_accepted_token"] for r in recs]),
+        "energy_j_per_accepted_token": per_accepted,
         "energy_j_per_output_token": summarize([r["energy_j_per_output_token"] for r in recs]),
         "energy_basis": basis,
+        "energy_reason": energy_reason,
         "reason": None if rate is not None else (reasons[0] if reasons else "no window measured"),
         "source": recs[0]["source"] if recs else None,
         "rule": "acceptance_rate: accepted / drafted tokens, all measured windows pooled; mean_accepted_length: "

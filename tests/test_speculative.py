@@ -64,8 +64,15 @@ def test_job_block_pools_the_windows_and_flags_a_window_without_drafts():
     assert block["energy_j_per_accepted_token"]["n_missing"] == 1  # the window without drafts: null, not 0
     assert block["energy_j_per_output_token"]["mean"] == pytest.approx((16 + 20 + 18) / 3 / 80)
     assert block["configured"] == "test drafter" and block["energy_basis"] == "each measured window"
+    assert block["energy_reason"] is None
     assert flags == ["speculative_no_drafts: window 2: speculative decoding is configured (test drafter) but the engine "
                      "drafted no token in it"]
+
+
+def test_unmeasured_energy_leaves_the_acceptance_and_says_why_joules_per_accepted_token_are_null():
+    block, _ = summary(READOUT, [window_record(_counts(20, 60, 45), 80, None, None, None)], "each measured window")
+    assert block["acceptance_rate"] == 0.75 and block["energy_j_per_accepted_token"] is None
+    assert block["energy_reason"] == "no window's energy was measured (metrics.energy_reason says why)"
 
 
 def test_nothing_is_read_or_reported_where_no_speculation_is_configured():

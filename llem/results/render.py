@@ -108,7 +108,8 @@ def speculative_row(sd: dict) -> str:
         return f"{sd['configured']}; acceptance [yellow]not read[/yellow]: {sd['reason']}"
     per_acc = (sd.get("energy_j_per_accepted_token") or {}).get("mean")
     per_out = (sd.get("energy_j_per_output_token") or {}).get("mean")
-    energy = f"; {_fmt(per_acc, '.4g')} J/accepted token beside {_fmt(per_out, '.4g')} J/output token" if per_acc else ""
+    energy = (f"; {_fmt(per_acc, '.4g')} J/accepted token beside {_fmt(per_out, '.4g')} J/output token" if per_acc
+              else f"; J/accepted token [yellow]not measured[/yellow]: {sd.get('energy_reason')}")
     return (f"acceptance {sd['acceptance_rate']:.3f} ({sd['accepted_tokens']} of {sd['draft_tokens']} drafted tokens, "
             f"mean accepted length {_fmt(sd['mean_accepted_length'], '.3g')}){energy}")
 
