@@ -122,6 +122,21 @@ def window_record(counts: Optional[dict], output_tokens: int, energy_j: Optional
     }
 
 
+def server_record(readout: SpecReadout, counts: Optional[dict], outputs, output_tokens: int,
+                  energy_j: Optional[float]) -> dict:
+    """A server run's record: the engine's counters over the run (`delta`), else its requests' own counts where it
+    sends them (an attached server without the counters), against the whole run's output tokens and joules."""
+    per_request = request_sum(readout, outputs)
+    reason = readout.server_reason
+    if counts is None and readout.server_counters is not None:
+        reason = "the engine's speculative-decoding counters could not be read from the server"
+    if counts is None and per_request is not None:
+        counts = {k: per_request[k] for k in KEYS}
+        counts["source"] = f"the requests' own counts, summed ({per_request['requests_reported']} requests)"
+        per_request = None
+    return window_record(counts, output_tokens, energy_j, reason, None, per_request)
+
+
 def consistency_flags(rec: dict, what: str) -> list[str]:
     """Flags where a window's read-back contradicts itself or the tokens the window produced."""
     flags = []
@@ -148,8 +163,9 @@ def consistency_flags(rec: dict, what: str) -> list[str]:
 
 
 def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis: str,
-            what: str = "window") -> tuple[Optional[dict], list[str]]:
-    """The job's `speculative` block from its windows' records, and its flags (None where not configured)."""
+            what: str = "window", unread: str = "no window measured") -> tuple[Optional[dict], list[str]]:
+    """The job's `speculative` block from its windows' records, and its flags (None where not configured);
+    `unread`: why, where no window has a record."""
     if readout is None:
         return None, []
     recs = [r for r in windows if r is not None]
@@ -171,7 +187,9 @@ def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis
     rate = accepted / drafted if drafted and accepted is not None else None
     per_accepted = summarize([r["energy_j_per_accepted_token"] for r in recs])
     energy_reason = None
-    if per_accepted is None:
+    if not recs:
+        energy_reason = unread
+    elif per_accepted is None:
         energy_reason = ("no window's energy was measured (metrics.energy_reason says why)"
                          if all(r["energy_j"] is None for r in recs) else "no window had an accepted token to divide by")
     block = {
@@ -188,7 +206,7 @@ def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis
         "energy_j_per_output_token": summarize([r["energy_j_per_output_token"] for r in recs]),
         "energy_basis": basis,
         "energy_reason": energy_reason,
-        "reason": None if rate is not None else (reasons[0] if reasons else "no window measured"),
+        "reason": None if rate is not None else (reasons[0] if reasons else unread),
         "source": recs[0]["source"] if recs else None,
         "rule": "acceptance_rate: accepted / drafted tokens, all measured windows pooled; mean_accepted_length: "
                 "1 + accepted tokens / drafts (tokens per verification step, the target's own included); "

@@ -9,7 +9,8 @@ import pytest
 
 from llem.cli import prevalidate
 from llem.errors import UserError
-from llem.speculative import SpecReadout, consistency_flags, delta, summary, window_record
+from llem.speculative import SpecReadout, consistency_flags, delta, server_record, summary, window_record
+from llem.workload.records import RequestOutput
 
 READOUT = SpecReadout(configured="test drafter", server_counters=lambda url: None)
 
@@ -77,6 +78,32 @@ def test_unmeasured_energy_leaves_the_acceptance_and_says_why_joules_per_accepte
 
 def test_nothing_is_read_or_reported_where_no_speculation_is_configured():
     assert summary(None, [None, None], "x") == (None, [])
+    block, flags = summary(READOUT, [None], "x", "run", "not read in multi-turn sessions")
+    assert block["reason"] == block["energy_reason"] == "not read in multi-turn sessions" and flags == []
+
+
+def _request(i, timings):
+    return RequestOutput(id=str(i), scheduled_s=0.0, done_s=1.0, timings=timings)
+
+
+def test_a_server_run_falls_back_to_the_requests_own_counts_where_the_counters_cannot_be_read():
+    def own(_usage, timings):
+        return {"drafts": None, "draft_tokens": timings["d"], "accepted_tokens": timings["a"]}
+
+    readout = SpecReadout(configured="x", server_counters=lambda url: None, server_request=own)
+    outputs = [_request(0, {"d": 10, "a": 8}), _request(1, {"d": 6, "a": 3})]
+    rec = server_record(readout, None, outputs, output_tokens=48, energy_j=11.0)
+    assert (rec["draft_tokens"], rec["accepted_tokens"], rec["drafts"]) == (16, 11, None)
+    assert rec["acceptance_rate"] == pytest.approx(11 / 16) and rec["energy_j_per_accepted_token"] == pytest.approx(1.0)
+    assert rec["source"] == "the requests' own counts, summed (2 requests)" and "per_request" not in rec
+    # with the counters read, the requests' sum stays beside them as a second reading
+    both = server_record(readout, _counts(4, 16, 11), outputs, output_tokens=48, energy_j=11.0)
+    assert both["source"] == "counters" and both["per_request"]["accepted_tokens"] == 11
+    assert consistency_flags(both, "run 0") == []
+    # neither: null, and why
+    none = server_record(SpecReadout(configured="x", server_counters=lambda url: None), None, outputs, 48, 11.0)
+    assert none["acceptance_rate"] is None
+    assert none["reason"] == "the engine's speculative-decoding counters could not be read from the server"
 
 
 # ---------------------------------------------------------------- settings refused before any model loads

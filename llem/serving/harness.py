@@ -42,8 +42,8 @@ from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 from llem.workload.prompts import dataset_record
 from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
-from llem.speculative import delta as speculative_delta, readout_for as speculative_readout, request_sum, \
-    summary as speculative_summary, window_record as speculative_record
+from llem.speculative import delta as speculative_delta, readout_for as speculative_readout, server_record, \
+    summary as speculative_summary
 
 from llem.workload.shards import client_processes
 
@@ -218,7 +218,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
     prefix_cache, prefix_flags = prefix_summary(spec, [x.get("prefix_cache_hits") for x in windows], "run")
     spec_block, spec_flags = speculative_summary(speculative_readout(spec), [x.get("speculative") for x in windows],
-                                                 SPECULATIVE_BASIS, "run")
+                                                 SPECULATIVE_BASIS, "run", "not read in multi-turn sessions (workload.turns > 1)"
+                                                 if sessions else "no run measured")
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
@@ -379,26 +380,12 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
                batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
                latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
     if speculative is not None:
-        win["speculative"] = _speculative_window(speculative, spec_counts, run.outputs, whole)
+        win["speculative"] = server_record(speculative, spec_counts, run.outputs, whole["output_tokens"], whole["energy_j"])
     return win, flags + client_flags, run.outputs
 
 
 def _speculative_counters(readout, url: str) -> Optional[dict]:
     return readout.server_counters(url) if readout is not None and readout.server_counters is not None else None
-
-
-def _speculative_window(readout, counts: Optional[dict], outputs, whole: dict) -> dict:
-    """A run's speculative-decoding record: the engine's counters over the run (else its requests' own counts,
-    where it sends them), against the whole-run window's output tokens and joules."""
-    per_request = request_sum(readout, outputs)
-    reason = readout.server_reason
-    if counts is None and readout.server_counters is not None:
-        reason = "the engine's speculative-decoding counters could not be read from the server"
-    if counts is None and per_request is not None:
-        counts = {k: per_request[k] for k in ("drafts", "draft_tokens", "accepted_tokens")}
-        counts["source"] = f"the requests' own counts, summed ({per_request['requests_reported']} requests)"
-        per_request = None
-    return speculative_record(counts, whole["output_tokens"], whole["energy_j"], reason, None, per_request)
 
 
 def _no_device_work() -> None:
