@@ -17,12 +17,15 @@ from llem.results.measured import Measured
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
 from llem.results.outputs import outputs_flags, outputs_record
 from llem.results.phases import phase_split
+from llem.speculative import SpecReadout, delta, readout_for as speculative_readout, summary as speculative_summary
+from llem.speculative import window_record as speculative_window
 from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prefix_cache import offline_hits, summary as prefix_summary
 from llem.workload.prompts import build_requests, dataset_record
 from llem.workload.structured import (grammar_phase, read_schema, structured, summary as structured_summary, support_for, timed,
-                                      validator, window_record)
+                                      validator)
+from llem.workload.structured import window_record as structured_window
 
 
 def measure_offline(ctx: JobContext) -> Measured:
@@ -38,7 +41,8 @@ def measure_offline(ctx: JobContext) -> Measured:
     warm_up(ctx, lambda _i: backend.warmup(requests))
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
     target_s = window_target_s(spec.run, ctx.meter)
-    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s, check=check),
+    speculative = speculative_readout(spec)  # None: no speculative decoding configured
+    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s, check=check, speculative=speculative),
                                lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
                                + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
     windows = measured.records
@@ -50,7 +54,8 @@ def measure_offline(ctx: JobContext) -> Measured:
     block, structured_flags = (None, []) if check is None else \
         structured_summary(spec, windows, support_for(spec), grammar, engine.get("structured_outputs"))
     lengths = structured_flags if check is not None else _length_flags(windows, spec.workload.output_tokens)  # json: the model's
-    flags = mapping_flags + measured.flags + lengths + outputs_flags(outputs) + prefix_flags
+    spec_block, spec_flags = speculative_summary(speculative, [w.get("speculative") for w in windows], "each measured window")
+    flags = mapping_flags + measured.flags + lengths + outputs_flags(outputs) + prefix_flags + spec_flags
     memory = dict(backend.memory(), peak_rss_mib=peak_rss_mib())
     if peak_note:
         memory["peak_rss_note"] = peak_note
@@ -75,6 +80,7 @@ def measure_offline(ctx: JobContext) -> Measured:
         engine_load=engine_load,
         prefix_cache=prefix_cache,
         structured=block,
+        speculative=spec_block,
     )
 
 
@@ -149,13 +155,15 @@ def _grammar_phase(ctx: JobContext, backend, requests) -> dict:
 
 
 def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s: Optional[float],
-            kind: str = "window", check=None) -> tuple[dict, list[str], Optional[list[list[int]]]]:
+            kind: str = "window", check=None, speculative: Optional[SpecReadout] = None) -> tuple[dict, list[str], Optional[list[list[int]]]]:
     """One measured window: synchronize, meter.begin, passes over the requests (one, or as many as
     make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count.
-    `check`: the schema's validator (structured output), applied to every pass's outputs after meter.end."""
+    `check`: the schema's validator (structured output), applied to every pass's outputs after meter.end.
+    With speculative decoding configured, the engine's counts are read right outside the window's edges."""
     spec, meter = ctx.spec, ctx.meter
     name = f"{kind}-{r}"
     backend.synchronize()
+    counts_before = backend.speculative_counts() if speculative else None
     started = time.time()
     meter.begin(name)
     t0 = time.perf_counter()
@@ -170,6 +178,7 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
     backend.synchronize()
     wall = time.perf_counter() - t0
     m = meter.end(name)
+    counts_after = backend.speculative_counts() if speculative else None
     batches = [b for g in gens for b in g.batches]
     w = window_metrics(wall, len(requests) * len(gens), sum(g.total_input_tokens for g in gens),
                        sum(g.total_output_tokens for g in gens), m.total_j, baseline.get("power_w"),
@@ -179,6 +188,9 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
              prefix_cache_hits=offline_hits(spec, gens))
     if check is not None:  # after meter.end: decoding and validating are not the engine's work
         w["structured"] = _structured_window(backend, requests, gens, check, w)
+    if speculative is not None:
+        w["speculative"] = speculative_window(delta(counts_before, counts_after), w["output_tokens"], m.total_j,
+                                         speculative.offline_reason, speculative.offline_source)
     return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 
 
@@ -187,10 +199,10 @@ def _structured_window(backend, requests, gens, check, w: dict) -> dict:
     tokens = [n for g in gens for n in g.output_tokens]
     cap = backend.spec.workload.output_tokens
     if any(g.output_ids is None for g in gens):
-        return window_record(check, [], tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids,
+        return structured_window(check, [], tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids,
                              reason="the engine handed over no output token ids to validate")
     texts = [backend.decode(list(x)) for g in gens for x in g.output_ids]
-    return window_record(check, texts, tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids)
+    return structured_window(check, texts, tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids)
 
 
 def _length_flags(windows: list[dict], per_request: int) -> list[str]:

@@ -156,5 +156,11 @@ class Backend(abc.ABC, Generic[S]):
         in processes of its own, or exposes no UUIDs)."""
         return None
 
+    def speculative_counts(self) -> Optional[dict]:
+        """The engine's cumulative speculative-decoding counts since load ({"drafts", "draft_tokens",
+        "accepted_tokens", "source"}; llem/speculative.py), read outside the energy windows; None where the
+        engine reports none or the job configures no speculative decoding."""
+        return None
+
     def close(self) -> None:
         """Release the model and the device."""

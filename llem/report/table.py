@@ -84,7 +84,8 @@ def flatten(run: Run) -> dict:
     for key in ("output_tokens_per_s", "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j",
                 "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
                 "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s", "e2e_latency_p90_s",
-                "mbu_decode", "mfu_prefill", "prefill_j_per_input_token", "decode_j_per_output_token"):
+                "mbu_decode", "mfu_prefill", "prefill_j_per_input_token", "decode_j_per_output_token",
+                "speculative_acceptance_rate", "energy_j_per_accepted_token"):
         row[key] = m.get(key)
     row["power_limit_w"] = spec.get("hardware", {}).get("power_limit_w")
     for key in CI_KEYS:

@@ -35,6 +35,7 @@ class Measured:
     gpu_settings: Optional[dict] = None  # hardware.power_limit_w / clocks applied for the job, restored after
     structured: Optional[dict] = None  # workload.response_format=json_schema: valid fraction, J per valid object, grammar
     prefix_cache: Optional[dict] = None  # the hit rate read back from the engine beside the intended share (docs/workloads.md)
+    speculative: Optional[dict] = None  # speculative decoding's acceptance read back from the engine, J per accepted token
 
     def to_dict(self) -> dict:
         return asdict(self)

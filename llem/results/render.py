@@ -75,6 +75,8 @@ def render(result: dict, run_dir) -> None:
         t.add_row("prefix cache", prefix_row(result["prefix_cache"]))
     if result.get("structured"):  # workload.response_format=json_schema: validated, not assumed
         t.add_row("structured output", structured_row(result["structured"]))
+    if result.get("speculative"):  # speculative decoding configured: acceptance read back from the engine
+        t.add_row("speculative decoding", speculative_row(result["speculative"]))
     t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
@@ -112,6 +114,17 @@ def structured_row(s: dict) -> str:
     compile_s = (s.get("grammar_compile") or {}).get("compile_s")
     return (f"{s['valid_objects']} of {s['objects']} valid ({frac}), {_fmt(s['tokens_per_object'], '.1f')} tokens per object, "
             f"{energy}; grammar {s['grammar_backend']}, compile {_fmt(compile_s, '.3f', ' s')}")
+
+
+def speculative_row(sd: dict) -> str:
+    if sd["acceptance_rate"] is None:
+        return f"{sd['configured']}; acceptance [yellow]not read[/yellow]: {sd['reason']}"
+    per_acc = (sd.get("energy_j_per_accepted_token") or {}).get("mean")
+    per_out = (sd.get("energy_j_per_output_token") or {}).get("mean")
+    energy = (f"; {_fmt(per_acc, '.4g')} J/accepted token beside {_fmt(per_out, '.4g')} J/output token" if per_acc
+              else f"; J/accepted token [yellow]not measured[/yellow]: {sd.get('energy_reason')}")
+    return (f"acceptance {sd['acceptance_rate']:.3f} ({sd['accepted_tokens']} of {sd['draft_tokens']} drafted tokens, "
+            f"mean accepted length {_fmt(sd['mean_accepted_length'], '.3g')}){energy}")
 
 
 def _roofline(roof: dict) -> str:

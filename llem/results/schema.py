@@ -100,6 +100,14 @@ def _structured_headline(block) -> dict:
             "tokens_per_object": block["tokens_per_object"]}
 
 
+def _speculative_headline(block) -> dict:
+    """Speculative decoding's acceptance and J per accepted token beside J per output token (null where the job
+    configures none, or the engine reported none: the `speculative` block says why)."""
+    per_accepted = (block or {}).get("energy_j_per_accepted_token") or {}
+    return {"speculative_acceptance_rate": (block or {}).get("acceptance_rate"),
+            "energy_j_per_accepted_token": per_accepted.get("mean")}
+
+
 def assemble(spec, measured: Measured, environment: dict, started: float) -> dict:
     """The result record of one job: identity, spec, headline metrics, windows, statistics, validity."""
     stage = (measured.repeatability or {}).get("first_stage_windows")
@@ -107,7 +115,8 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         measured.statistics = {f: summarize([w.get(f) for w in measured.windows], stage) for f in STAT_FIELDS}
     roofline = roofline_record(spec, measured, environment)
     metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"],
-                   **_phase_headline(measured.phases), **_structured_headline(measured.structured))
+                   **_phase_headline(measured.phases), **_structured_headline(measured.structured),
+                   **_speculative_headline(measured.speculative))
     uncertainty = budget(measured.windows, measured.baseline, stage)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -151,6 +160,8 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         **({"server": measured.server} if measured.server is not None else {}),  # workload.mode=server
         **({"structured": measured.structured} if measured.structured is not None else {}),  # json_schema outputs
         "prefix_cache": measured.prefix_cache,  # hit rate read back from the engine, intended share (docs/workloads.md)
+        # speculative decoding where configured: acceptance read back from the engine, J per accepted token (null: none)
+        "speculative": measured.speculative,
         "files": {"config": "config.yaml", "environment": "environment.json"},
     }
 

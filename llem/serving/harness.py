@@ -43,6 +43,8 @@ from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 from llem.workload.prompts import dataset_record
 from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
+from llem.speculative import delta as speculative_delta, readout_for as speculative_readout, server_record, \
+    summary as speculative_summary
 
 from llem.workload.shards import client_processes
 from llem.workload.structured import (grammar_phase, read_schema, structured, summary as structured_summary, support_for,
@@ -228,6 +230,9 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     prefix_cache, prefix_flags = prefix_summary(spec, [x.get("prefix_cache_hits") for x in windows], "run")
     block, structured_flags = (None, []) if check is None else \
         structured_summary(spec, windows, support_for(spec), grammar, None, "run")
+    spec_block, spec_flags = speculative_summary(speculative_readout(spec), [x.get("speculative") for x in windows],
+                                                 SPECULATIVE_BASIS, "run", "not read in multi-turn sessions (workload.turns > 1)"
+                                                 if sessions else "no run measured")
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
@@ -240,7 +245,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
         requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
                   "prompt_token_ids_sha256": token_ids_sha256(inputs), **dataset_record(spec)},
-        flags=flags + measured.flags + prefix_flags + structured_flags,
+        flags=flags + measured.flags + prefix_flags + structured_flags + spec_flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
         load_s=load_s,
@@ -248,7 +253,12 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         server=_server_record(spec, url, server, model, load, latency, all_outputs, windows),
         prefix_cache=prefix_cache,
         structured=block,
+        speculative=spec_block,
     )
+
+
+SPECULATIVE_BASIS = ("each run's whole-run window (first send to last completion): the engine's counters are read "
+                     "right before and after the run, so they cover the whole run, not its steady state")
 
 
 def _grammar_phase(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, server) -> dict:
@@ -357,6 +367,8 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     required = None if reader else KEYS  # an engine's own reader says what its counters lack
     before, why = scrape(url, series, spec.backend_name, required=required)  # the engine's own prefill/decode counters, outside the windows
     cache_before = read_counters(spec, url)  # the engine's prefix-cache counters, likewise outside
+    speculative = speculative_readout(spec)  # None: no speculative decoding configured
+    spec_before = _speculative_counters(speculative, url)  # likewise outside
     started = time.time()
     began: dict = {}
 
@@ -371,6 +383,7 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         _close_steady(meter, steady, r)
     after, why_after = scrape(url, series, spec.backend_name, required=required) if before is not None else (None, why)
     cache_counters = counter_delta(cache_before, read_counters(spec, url) if cache_before else None)
+    spec_counts = speculative_delta(spec_before, _speculative_counters(speculative, url) if spec_before else None)
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
@@ -405,7 +418,13 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     if check is not None:  # every successful request of the run, against the whole-run window's joules
         win["structured"] = window_record(check, [o.text for o in ok], [o.output_tokens for o in ok], w.output_tokens,
                                           whole["energy_j"], whole["dynamic_energy_j"], [o.id for o in ok])
+    if speculative is not None:
+        win["speculative"] = server_record(speculative, spec_counts, run.outputs, whole["output_tokens"], whole["energy_j"])
     return win, flags + client_flags, run.outputs
+
+
+def _speculative_counters(readout, url: str) -> Optional[dict]:
+    return readout.server_counters(url) if readout is not None and readout.server_counters is not None else None
 
 
 def _no_device_work() -> None:

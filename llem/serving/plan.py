@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from llem.registry import backend_info, load_object, no_server
+from llem.speculative import readout_for as speculative_readout
 from llem.workload.prefix_cache import readout_for
 
 LOOPBACK = "127.0.0.1"  # every server llem starts listens here only
@@ -81,8 +82,12 @@ def plan_for(spec, device: str, port: int) -> ServerPlan:
         raise no_server(info.name)  # validation says so first (llem/workload/server_checks.py)
     info.opt_out(os.environ)
     plan = load_object(info.server)(spec, device, port)
+    extra: list[str] = []
     readout = readout_for(spec)  # flags the server needs to report cached prompt tokens (docs/workloads.md)
-    if readout is None or not readout.server_args:
-        return plan
-    return dataclasses.replace(plan, argv=plan.argv + list(readout.server_args))
+    if readout is not None:
+        extra += readout.server_args
+    speculative = speculative_readout(spec)  # and speculative-decoding counts, where configured
+    if speculative is not None:
+        extra += [a for a in speculative.server_args if a not in plan.argv + extra]
+    return dataclasses.replace(plan, argv=plan.argv + extra) if extra else plan
 

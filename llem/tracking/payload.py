@@ -23,6 +23,7 @@ HEADLINE_METRICS = (
     *(f"{m}_{p}_s" for m in ("ttft", "itl", "tpot", "e2e_latency") for p in ("p50", "p90", "p99", "mean")),
     "goodput_requests_per_s",
     "mfu_prefill", "mbu_decode",  # roofline efficiency against datasheet peaks (llem/results/roofline.py)
+    "speculative_acceptance_rate", "energy_j_per_accepted_token",  # speculative decoding, where configured
 )
 # Fields with a confidence interval logged beside the mean (result["statistics"]).
 CI_FIELDS = ("energy_j_per_output_token", "dynamic_energy_j_per_output_token", "output_tokens_per_s",

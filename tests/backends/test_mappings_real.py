@@ -97,7 +97,9 @@ def _sglang_jobs():
     return [job(), job(gpu_count=2, quantization="fp8", kv_cache_dtype="fp8_e4m3", mem_fraction_static=0.8,
                        max_running_requests=16, chunked_prefill_size=-1, max_prefill_tokens=4096, disable_radix_cache=True,
                        tp_size=2, attention_backend="fa3", disable_cuda_graph=True, page_size=16, context_length=512),
-            job(disable_decode_cuda_graph=True, disable_prefill_cuda_graph=False)]
+            job(disable_decode_cuda_graph=True, disable_prefill_cuda_graph=False),
+            job(speculative_algorithm="EAGLE3", speculative_draft_model_path="/models/draft", speculative_num_steps=3,
+                speculative_eagle_topk=1, speculative_num_draft_tokens=4)]
 
 
 @pytest.mark.parametrize("release", sglang_releases())
@@ -122,6 +124,15 @@ def test_sglang_pinned_choice_lists_are_that_releases_own():
     source = read(str(_sglang_file("server_args.py")))
     for key, pinned in PINNED_CHOICES.items():
         assert set(pinned) <= set(source.choices(key)), (key, set(pinned) - set(source.choices(key)))
+
+
+def test_sglang_speculative_algorithms_are_that_releases_builtins():
+    """speculative_algorithm is a free string in ServerArgs; its help names the built-in algorithms."""
+    from llem.backends.sglang.config import SPECULATIVE_ALGORITHMS
+
+    text = _sglang_file("server_args.py").read_text()
+    builtins = text.split("Builtins: ", 1)[1].split(".", 1)[0]
+    assert set(SPECULATIVE_ALGORITHMS) == {name.strip() for name in builtins.split(",")}, builtins
 
 
 @pytest.mark.parametrize("release", sglang_releases())

@@ -118,9 +118,13 @@ def _run(args: list[str], workdir) -> dict:
 @needs_vllm
 @pytest.mark.slow
 def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
+    """With ngram (prompt-lookup) speculative decoding on, which must leave the token counts exact, and its
+    acceptance read back per window from LLM.get_metrics() (llem/backends/vllm/speculative.py)."""
     result = _run(["model=tiny", CPU_KV, "run.repeats=2", "workload.num_prompts=6", "workload.output_tokens=16",
                    "backend.max_num_seqs=2", "backend.enable_prefix_caching=false", "backend.dtype=float32",
-                   "backend.seed=3", "backend.block_size=32"], workdir)
+                   "backend.seed=3", "backend.block_size=32", "+backend.speculative_config.method=ngram",
+                   "+backend.speculative_config.num_speculative_tokens=3",
+                   "+backend.speculative_config.prompt_lookup_max=3"], workdir)
     assert result["identity"]["engine"] == "vllm" and result["identity"]["device"] == "cpu"
     assert flags_beside_host_load(result) == [], result["validity"]["flags"]
     prompt_tokens = sum(result["requests"]["input_tokens"])
@@ -139,6 +143,25 @@ def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
     # the KV-cache budget the comparison certificate reads: the engine core's blocks x block size, the model's dtype
     kv = result["engine"]["kv_cache_budget"]
     assert kv["allocation"] == "pool" and kv["dtype"] == "float32" and kv["tokens"] == eff["num_kv_cache_blocks"] * 32 > 0
+    _check_speculative(result, eff)
+
+
+def _check_speculative(result: dict, eff: dict) -> None:
+    """ngram speculation: the acceptance per window from LLM.get_metrics(), read right outside its edges."""
+    assert "ngram" in eff["speculative_config"] and eff["engine_kwargs"]["disable_log_stats"] is False
+    block = result["speculative"]
+    assert block["source"].startswith("vllm.LLM.get_metrics()") and block["reason"] is None
+    for w in result["windows"]:
+        sd = w["speculative"]
+        assert sd["output_tokens"] == w["output_tokens"] == 6 * 16
+        assert 0 < sd["accepted_tokens"] <= sd["draft_tokens"] <= 3 * sd["drafts"]
+        # every step emits its accepted tokens + one of the target's own, after each request's prefill token
+        assert sd["accepted_tokens"] + sd["drafts"] <= sd["output_tokens"] - 6
+    # greedy, one pass per window: both windows draft and accept alike (a reading inside a window would not)
+    first, second = (w["speculative"] for w in result["windows"])
+    assert (first["drafts"], first["accepted_tokens"]) == (second["drafts"], second["accepted_tokens"])
+    assert block["acceptance_rate"] == pytest.approx(2 * first["accepted_tokens"] / (2 * first["draft_tokens"]))
+    assert block["energy_j_per_accepted_token"] is None and block["energy_reason"].startswith("no window's energy")
 
 
 @needs_vllm

@@ -20,4 +20,5 @@ ENGINE = Engine(
     phase_reader="llem.backends.llamacpp.server_metrics:phase_share",
     prefix_cache="llem.backends.llamacpp.prefix_cache:readout",
     structured="llem.backends.llamacpp.structured:support",
+    speculative="llem.backends.llamacpp.speculative:readout",  # llama-server only
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,14 @@ KV_CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7
 # llama.cpp's LLAMA_MAX_SEQ: the most sequences one context holds (a batch, or llama-server's slots).
 MAX_SEQUENCES = 256
 KvType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"]
+
+# llama-server's --spec-type values (common/speculative.cpp of the llama.cpp that llama-cpp-python 0.3.36 vendors).
+SPEC_TYPES = ("none", "draft-simple", "draft-eagle3", "draft-mtp", "draft-dflash", "draft-dspark", "ngram-simple",
+              "ngram-map-k", "ngram-map-k4v", "ngram-mod", "ngram-cache")
+# Types that draft with a separate draft model (--spec-draft-model); draft-mtp uses the target's own MTP head.
+DRAFT_MODEL_TYPES = ("draft-simple", "draft-eagle3", "draft-dflash", "draft-dspark")
+SPEC_SETTINGS = ("spec_type", "draft_model", "draft_n_max", "draft_n_min", "draft_p_min")
+DRAFT_IS_TARGET = "target"  # backend.draft_model=target: the job's own GGUF drafts for itself
 
 # Modules llama-cpp-python's server imports (its [server] extra).
 SERVER_MODULES = ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
@@ -54,6 +63,15 @@ class LlamaCppConfig(BaseModel):
     # llama-server (parallel slots, continuous batching; built by .ci/install.d/30-llamacpp.sh).
     server: Literal["python", "llama-server"] = "python"
     slots: Optional[int] = Field(None, ge=1, le=MAX_SEQUENCES)  # llama-server's --parallel; None: workload.concurrency
+    # Speculative decoding, llama-server only (backend.server=llama-server, workload.mode=server); each is passed
+    # only when set. spec_type: its --spec-type, one or more of SPEC_TYPES comma-separated (null: none, unless the
+    # draft GGUF says MTP/DFlash); draft_model: --spec-draft-model, a .gguf path or "target" (the job's own GGUF);
+    # draft_n_max / draft_n_min / draft_p_min: --spec-draft-n-max / -n-min / -p-min (llama.cpp: 3, 0, 0.0).
+    spec_type: Optional[str] = None
+    draft_model: Optional[str] = None
+    draft_n_max: Optional[int] = Field(None, ge=0)
+    draft_n_min: Optional[int] = Field(None, ge=0)
+    draft_p_min: Optional[float] = Field(None, ge=0, le=1)
 
     @classmethod
     def check(cls, spec) -> None:
@@ -87,6 +105,7 @@ class LlamaCppConfig(BaseModel):
             hint = "llem sets it" if key in ("model_path", "verbose", "logits_all") else f"use backend.{key}"
             raise UserError(f"backend.llama_kwargs.{key} is not passed through: {hint} instead.")
         check_gguf(spec.model)
+        check_speculative(spec)
 
     @classmethod
     def check_server(cls, spec) -> None:
@@ -101,6 +120,49 @@ class LlamaCppConfig(BaseModel):
             key = sorted(spec.backend["llama_kwargs"])[0]
             raise UserError(f"backend.llama_kwargs.{key} is not passed to llama.cpp's server: workload.mode=server "
                             f"supports the typed backend settings only (n_ctx, n_threads, n_gpu_layers, ...).")
+
+
+def speculative_settings(settings: dict) -> dict:
+    """The speculative-decoding settings the job sets (empty: none)."""
+    return {k: settings[k] for k in SPEC_SETTINGS if settings[k] is not None}
+
+
+def check_speculative(spec) -> None:
+    """Speculative decoding runs in llama-server only, and its settings must make it draft at all."""
+    b = spec.backend
+    chosen = speculative_settings(b)
+    if not chosen:
+        return
+    key = next(iter(chosen))
+    named = f"backend.{key}={chosen[key]}"
+    if spec.workload.mode != "server" or b["server"] != "llama-server":
+        raise UserError(f"{named} sets speculative decoding, which llem runs through llama.cpp's llama-server only: set "
+                        f"workload.mode=server and backend.server=llama-server, or leave the speculative settings null.")
+    if spec.workload.server_url:
+        raise UserError(f"{named} configures a llama-server llem starts, but workload.server_url attaches to a running "
+                        f"one: leave the speculative settings null (start that server with them yourself).")
+    types = [t.strip() for t in (b["spec_type"] or "").split(",")]
+    if b["spec_type"] is not None:
+        bad = [t for t in types if t not in SPEC_TYPES]
+        if bad:
+            raise UserError(f"backend.spec_type={b['spec_type']} names {bad[0]!r}, not a llama-server speculative type: "
+                            f"give one or more of {', '.join(SPEC_TYPES)}, comma-separated.")
+    needs_draft = [t for t in types if t in DRAFT_MODEL_TYPES]
+    if needs_draft and b["draft_model"] is None:
+        raise UserError(f"backend.spec_type={needs_draft[0]} drafts with a separate model: set backend.draft_model to "
+                        f"a .gguf file (or target, the job's own model).")
+    if b["draft_model"] is not None and b["spec_type"] is None:
+        raise UserError(f"backend.draft_model={b['draft_model']} needs backend.spec_type: llama-server drafts with an "
+                        f"ordinary draft model only when told to, so set backend.spec_type=draft-simple (or draft-mtp, "
+                        f"draft-dflash, ... for those kinds of draft).")
+    if b["draft_model"] not in (None, DRAFT_IS_TARGET):
+        path = Path(b["draft_model"]).expanduser()
+        if not path.is_file() or path.suffix.lower() != ".gguf":
+            raise UserError(f"backend.draft_model={b['draft_model']} is not a .gguf file: give the path of a GGUF draft "
+                            f"model with the target's vocabulary, or target.")
+    if b["draft_n_min"] is not None and b["draft_n_max"] is not None and b["draft_n_min"] > b["draft_n_max"]:
+        raise UserError(f"backend.draft_n_min={b['draft_n_min']} is above backend.draft_n_max={b['draft_n_max']}: "
+                        f"llama-server drafts at most draft_n_max tokens, so lower draft_n_min.")
 
 
 def context_length(settings: dict, workload) -> int:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
+from llem.backends.llamacpp.config import DRAFT_IS_TARGET
 from llem.errors import UserError
 from llem.serving.plan import LOOPBACK, ServerPlan
 
@@ -61,6 +62,23 @@ def version(path: str) -> str:
     return line
 
 
+# llama-server's speculative-decoding flags (common/arg.cpp of llama-cpp-python 0.3.36's llama.cpp; its older
+# --draft-max / --draft-min are removed there and refuse to start)
+SPEC_FLAGS = {"spec_type": "--spec-type", "draft_model": "--spec-draft-model", "draft_n_max": "--spec-draft-n-max",
+              "draft_n_min": "--spec-draft-n-min", "draft_p_min": "--spec-draft-p-min"}
+
+
+def speculative_flags(settings: dict, gguf_path: str) -> list[str]:
+    """The speculative settings the job sets, as llama-server flags (none set: none passed, its defaults hold);
+    draft_model=target drafts with the job's own GGUF."""
+    out = []
+    for key, flag in SPEC_FLAGS.items():
+        value = settings.get(key)
+        if value is not None:
+            out += [flag, gguf_path if key == "draft_model" and value == DRAFT_IS_TARGET else str(value)]
+    return out
+
+
 def command(settings: dict, gguf_path: str, port: int, n_ctx_seq: int, n_gpu_layers: int, n_threads: int,
             slots: int, exe: Optional[str] = None) -> ServerPlan:
     """The plan for `slots` slots of n_ctx_seq tokens each."""
@@ -76,6 +94,7 @@ def command(settings: dict, gguf_path: str, port: int, n_ctx_seq: int, n_gpu_lay
             argv += [flag, settings[key]]
     if not settings["use_mmap"]:
         argv += ["--load-mode", "none"]  # llama.cpp replaced --no-mmap with --load-mode (0.3.36's vendored source)
+    argv += speculative_flags(settings, gguf_path)
     extras = dict(NEUTRAL_SAMPLING, seed=settings["seed"])
     return ServerPlan(f"llama.cpp llama-server ({version(exe)})", argv, port, ready_path="/health",
                       fixed_length=("ignore_eos",), request_extras=extras, chat_length_fields=("max_tokens",),

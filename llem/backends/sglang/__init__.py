@@ -18,4 +18,5 @@ ENGINE = Engine(
     telemetry_off={},
     prefix_cache="llem.backends.sglang.prefix_cache:readout",
     structured="llem.backends.sglang.structured:support",
+    speculative="llem.backends.sglang.speculative:readout",
 )

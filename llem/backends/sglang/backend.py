@@ -10,6 +10,7 @@ from llem.backends.kv_budget import kv_dtype, pool
 from llem.backends.sglang.config import SglangConfig
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
 from llem.backends.sglang.serverargs import live_fields, plain
+from llem.backends.sglang.speculative import OFFLINE_SOURCE, meta_counts
 from llem.models.source import model_source
 from llem.workload.request import Request
 from llem.workload.structured import read_schema, structured
@@ -22,6 +23,8 @@ REPORTED_SERVER_ARGS = (
     "disable_decode_cuda_graph", "disable_prefill_cuda_graph", "cuda_graph_max_bs", "cuda_graph_max_bs_decode",
     "cuda_graph_max_bs_prefill", "page_size", "context_length", "random_seed", "schedule_policy", "disable_overlap_schedule",
     "grammar_backend",
+    "speculative_algorithm", "speculative_draft_model_path", "speculative_num_steps", "speculative_eagle_topk",
+    "speculative_num_draft_tokens",
 )
 
 
@@ -37,6 +40,7 @@ class SglangBackend(Backend[SglangConfig]):
         self.sampling = _sampling(self.spec)
         self.tokenizer = _engine_tokenizer(self.engine, self.source)
         self.version = getattr(sglang, "__version__", None)
+        self.spec_totals = {"drafts": 0, "draft_tokens": 0, "accepted_tokens": 0}  # from every result's meta_info
 
     @classmethod
     def load_key(cls, spec) -> dict:
@@ -67,8 +71,21 @@ class SglangBackend(Backend[SglangConfig]):
         return self.generate_groups(
             requests,
             lambda group: self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling),
-            lambda group, results: ([len(r.input_ids) for r in group], [_output_count(res) for res in results]),
+            self._counts,
             lambda _group, results: [list(res.get("output_ids") or []) for res in results])
+
+    def _counts(self, group, results) -> tuple[list[int], list[int]]:
+        """Tokens in and out per request, read after the timer; with speculative decoding on, its counts tallied."""
+        if self.settings.speculative_algorithm:
+            for res in results:
+                for key, value in meta_counts(res.get("meta_info")).items():
+                    self.spec_totals[key] += value
+        return [len(r.input_ids) for r in group], [_output_count(res) for res in results]
+
+    def speculative_counts(self):
+        if not self.settings.speculative_algorithm:
+            return None
+        return dict(self.spec_totals, source=OFFLINE_SOURCE)
 
     def describe(self) -> dict:
         resolved = live_fields(getattr(self.engine, "server_args", None))

@@ -17,6 +17,13 @@ from llem.backends.sglang.serverargs import choices_for_validation
 from llem.checks import resolve_device
 from llem.errors import UserError, did_you_mean
 
+# The speculative algorithms SGLang 0.5.16 builds in (its ServerArgs.speculative_algorithm help: a free string,
+# "Builtins: EAGLE, EAGLE3, NEXTN, STANDALONE, NGRAM, DFLASH, DSPARK"), and those that draft with a separate model.
+SPECULATIVE_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM", "DFLASH", "DSPARK")
+NEEDS_DRAFT_MODEL = ("EAGLE3", "STANDALONE", "DFLASH")
+SPECULATIVE_KNOBS = ("speculative_draft_model_path", "speculative_num_steps", "speculative_eagle_topk",
+                     "speculative_num_draft_tokens")
+
 RESERVED_ENGINE_KWARGS = ("model_path", "tokenizer_path", "revision", "trust_remote_code", "load_format", "skip_tokenizer_init")
 
 
@@ -48,6 +55,14 @@ class SglangConfig(BaseModel):
     context_length: Optional[int] = Field(None, ge=1)  # None: workload.input_tokens + workload.output_tokens
     random_seed: int = 0
     log_level: str = "error"
+    # Speculative decoding (ServerArgs fields of that name; null: SGLang's default, no speculation): the algorithm
+    # (SPECULATIVE_ALGORITHMS), its draft model (a local folder or Hub id), draft steps, EAGLE's top-k branching and
+    # the tokens verified per step.
+    speculative_algorithm: Optional[str] = None
+    speculative_draft_model_path: Optional[str] = None
+    speculative_num_steps: Optional[int] = Field(None, ge=1)
+    speculative_eagle_topk: Optional[int] = Field(None, ge=1)
+    speculative_num_draft_tokens: Optional[int] = Field(None, ge=1)
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other ServerArgs field, passed through
 
     @classmethod
@@ -71,6 +86,23 @@ class SglangConfig(BaseModel):
             raise UserError("backend.chunked_prefill_size=0 is not valid: give a chunk size in tokens, -1 to disable chunked prefill, or null for SGLang's default.")
         if b["batching"] == "static" and b["max_running_requests"] and b["max_running_requests"] < w.batch_size:
             raise UserError(f"backend.max_running_requests={b['max_running_requests']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once.")
+        _check_speculative(b)
+
+
+def _check_speculative(b: dict) -> None:
+    algo = b["speculative_algorithm"]
+    if algo is None:
+        knob = next((k for k in SPECULATIVE_KNOBS if b[k] is not None), None)
+        if knob:
+            raise UserError(f"backend.{knob}={b[knob]} applies to speculative decoding only: set "
+                            f"backend.speculative_algorithm (one of {', '.join(SPECULATIVE_ALGORITHMS)}) or leave it null.")
+        return
+    if algo.upper() not in SPECULATIVE_ALGORITHMS:  # SGLang reads the name upper-cased (SpeculativeAlgorithm.from_string)
+        raise UserError(f"backend.speculative_algorithm={algo} is not valid{did_you_mean(algo, list(SPECULATIVE_ALGORITHMS))}: "
+                        f"choose one of {', '.join(SPECULATIVE_ALGORITHMS)} (SGLang's built-in algorithms).")
+    if algo.upper() in NEEDS_DRAFT_MODEL and not b["speculative_draft_model_path"]:
+        raise UserError(f"backend.speculative_algorithm={algo} drafts with a separate model: set "
+                        f"backend.speculative_draft_model_path to its folder or Hub id.")
 
 
 def _check_choices(b: dict) -> None:

@@ -14,7 +14,8 @@ from llem.backends.sglang.serverargs import has_phase_cuda_graph_flags
 LLEM_ONLY = ("name", "batching", "engine_kwargs", "disable_cuda_graph")
 # Typed settings passed only when set, so that SGLang's own defaults stay in force otherwise.
 WHEN_SET = ("quantization", "mem_fraction_static", "chunked_prefill_size", "max_prefill_tokens",
-            "attention_backend", "page_size")
+            "attention_backend", "page_size", "speculative_algorithm", "speculative_draft_model_path",
+            "speculative_num_steps", "speculative_eagle_topk", "speculative_num_draft_tokens")
 PHASE_FLAGS = ("disable_decode_cuda_graph", "disable_prefill_cuda_graph")
 
 

@@ -28,4 +28,5 @@ ENGINE = Engine(
     },
     prefix_cache="llem.backends.vllm.prefix_cache:readout",
     structured="llem.backends.vllm.structured:support",
+    speculative="llem.backends.vllm.speculative:readout",
 )

