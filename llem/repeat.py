@@ -54,12 +54,13 @@ def first_stage(run) -> Optional[int]:
 
 
 def ci_pct(values: list[float], stage: Optional[int] = None) -> Optional[float]:
-    """The 95% CI half-width as a percentage of the mean (two-stage: Stein's where wider); None below two
-    values or at a zero mean."""
+    """The 95% CI half-width as a percentage of the mean (two-stage: Stein's where wider; the longer side
+    where skewness made it asymmetric); None below two values or at a zero mean."""
     stats = summarize(values, stage)
     if not stats or stats["ci95_high"] is None or not stats["mean"]:
         return None
-    return 100 * (stats["ci95_high"] - stats["mean"]) / abs(stats["mean"])
+    half = max(stats["ci95_high"] - stats["mean"], stats["mean"] - stats["ci95_low"])
+    return 100 * half / abs(stats["mean"])
 
 
 def planned_windows(run, records: list[dict], objective: str) -> Optional[int]:

@@ -33,6 +33,17 @@ def test_windows_are_added_until_the_interval_is_tight():
     assert flags(rep) == []
 
 
+def test_a_skewed_interval_is_judged_by_its_longer_side():
+    run = RunSpec(repeats=5, target_ci_pct=150.0, max_repeats=5)
+    # 1, 2, 3, 4, 10 (tests/energy/test_stats.py): 4 - 4.389242 .. 4 + 4.389242 + 1.575586; the upper
+    # side, 149.12% of the mean, is the one that counts (the lower is 109.7%)
+    rep = outcome(run, _records([1.0, 2.0, 3.0, 4.0, 10.0]), "energy_j_per_output_token")
+    assert rep["ci95_half_pct"] == pytest.approx(100 * (4.389242 + 1.575586) / 4, rel=1e-5)
+    assert rep["met"] is True
+    assert outcome(RunSpec(repeats=5, target_ci_pct=149.0, max_repeats=5), _records([1.0, 2.0, 3.0, 4.0, 10.0]),
+                   "energy_j_per_output_token")["met"] is False
+
+
 def test_the_first_stage_alone_fixes_how_many_windows_are_measured():
     """Stein's two stages: a later window that happens to tighten the interval does not stop the run
     early (optional stopping covered 90-92%, benchmarks/coverage_sim.py), and one that widens it does

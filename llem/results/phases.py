@@ -11,8 +11,8 @@ prefill-only pass spends on the same prompts in the same batches, and the rest o
 That holds where each batch prefills and then decodes (PyTorch, llama.cpp, static batching); under
 continuous batching (vLLM, SGLang) one request's prefill overlaps another's decode, and the split
 is the marginal cost of the decode tokens, not a partition of the window's time.
-Uncertainties: the 95% t-interval half-widths of the two means, combined in quadrature (the
-windows are independent).
+Uncertainties: the 95% interval half-widths of the two means (llem/stats.py; the longer side where
+skewness made one asymmetric), combined in quadrature (the windows are independent).
 
 Prefill J per input token is mostly a fixed cost per engine call where prompts are short (a pass's
 launch and weight reads, and idle power over its milliseconds: vLLM on an H200, 7.77 J per pass of which
@@ -42,7 +42,8 @@ def _mean_half(values: list[Optional[float]]) -> tuple[Optional[float], Optional
     st = summarize(values)
     if st is None:
         return None, None
-    half = None if st["ci95_high"] is None else st["ci95_high"] - st["mean"]
+    # the longer side of an interval that skewness made asymmetric (llem/stats.py)
+    half = None if st["ci95_high"] is None else max(st["ci95_high"] - st["mean"], st["mean"] - st["ci95_low"])
     return st["mean"], half
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from llem.results.uncertainty import budget, budget_flags
+from llem.results.uncertainty import budget, budget_flags, rectangular_sum_half_width
 from llem.spec import EnergySpec
 from llem.stats import t975, welch_satterthwaite
 
@@ -43,8 +43,10 @@ def test_components_and_combination():
     nu = u ** 4 / (rep["standard"] ** 4 / 2)
     assert tot["effective_dof"] == pytest.approx(nu) and 2 < nu < 3
     k = tot["coverage_factor"]
-    # ... but never below the repeats' own t-interval (Welch-Satterthwaite is liberal at 2 dof)
-    assert k == pytest.approx(max(t_ppf(nu), t_ppf(2) * rep["standard"] / u), rel=2e-3) and 3.18 < k < 4.31
+    # ... but never below the repeats' own t-interval and the edge's own 95% half-width (0.95 of its half-range
+    # 0.0075) in quadrature (Welch-Satterthwaite is liberal at 2 dof)
+    floor = math.hypot(t_ppf(2) * rep["standard"], 0.95 * 0.0075) / u
+    assert k == pytest.approx(max(t_ppf(nu), floor), rel=2e-3) and 3.18 < k < 4.31
     assert tot["combined_standard"] == pytest.approx(u) and tot["expanded"] == pytest.approx(k * u)
     assert tot["relative_expanded"] == pytest.approx(k * u / 10.0)
     # the interval is about the mean less the expected edge bias, and says what it leaves out
@@ -107,3 +109,51 @@ def test_a_large_type_b_part_lowers_the_factor_by_welch_satterthwaite():
     windows = [w(0, 1000.0, low=-5.0, high=5.0), w(1, 1001.0, low=-5.0, high=5.0), w(2, 999.0, low=-5.0, high=5.0)]
     tot = budget(windows, {})["energy_j_per_output_token"]
     assert tot["effective_dof"] > 100 and tot["coverage_factor"] == pytest.approx(t_ppf(tot["effective_dof"]), rel=2e-3)
+
+
+def test_the_95_percent_half_width_of_rectangular_parts():
+    assert rectangular_sum_half_width([]) == 0.0
+    assert rectangular_sum_half_width([2.0]) == pytest.approx(1.9)  # 95% of a rectangular's half-range
+    # two equal half-widths 1: a triangle on [-2, 2], whose tails beyond x hold (2 - x)^2 / 4: x = 2 - sqrt(0.2)
+    assert rectangular_sum_half_width([1.0, 1.0]) == pytest.approx(2 - math.sqrt(0.2))
+    # 1 and 0.5: tails beyond x in [0.5, 1.5] hold (1.5 - x)^2 / 2: x = 1.5 - sqrt(0.1)
+    assert rectangular_sum_half_width([0.5, 1.0]) == pytest.approx(1.5 - math.sqrt(0.1))
+    # 1 and 0.01: the 5% lies in the flat top (|x| <= 0.99), where the tails hold 1 - x: x = 0.95
+    assert rectangular_sum_half_width([1.0, 0.01]) == pytest.approx(0.95)
+    # three or more: near normal, 1.96 times the combined standard sqrt(sum a^2 / 3)
+    assert rectangular_sum_half_width([1.0, 1.0, 1.0]) == pytest.approx(1.959964)
+
+
+def test_skewed_windows_stretch_the_budget_on_their_long_side():
+    # J/token 10.0, 10.1, 10.2, 10.3, 11.0: mean 10.32; deviations -.32 -.22 -.12 -.02 .68, squares sum .628
+    # (s^2 = .157), cubes sum .26928 (m3 = .053856): b1 = m3 / s^3 = .348 > 0, s b1 = m3 / s^2 = .343032
+    windows = [w(i, e) for i, e in enumerate((1000.0, 1010.0, 1020.0, 1030.0, 1100.0))]
+    tot = budget(windows, {})["energy_j_per_output_token"]
+    assert tot["skewness"] == pytest.approx(0.053856 / 0.157 ** 1.5, rel=1e-6)
+    k, u_c, centre = tot["coverage_factor"], tot["combined_standard"], tot["corrected_mean"]
+    # the statistics' extension s b1 (2 t(4)^2 + 1) / (6 n), times the repeats' share of u_c^2
+    share = (0.157 / 5) / u_c ** 2
+    ext = 0.343032 * (2 * 2.776 ** 2 + 1) / 30 * share
+    assert 0.99 < share < 1
+    assert tot["skew_extension"]["low"] == 0.0 and tot["skew_extension"]["high"] == pytest.approx(ext, rel=1e-5)
+    assert tot["interval"] == [pytest.approx(centre - k * u_c), pytest.approx(centre + k * u_c + ext, rel=1e-6)]
+    assert tot["expanded"] == pytest.approx(k * u_c)  # the symmetric part, as before
+    # mirrored scatter: the low side moves out
+    mirrored = budget([w(i, 2000.0 - e) for i, e in enumerate((1000.0, 1010.0, 1020.0, 1030.0, 1100.0))], {})
+    m = mirrored["energy_j_per_output_token"]
+    assert m["skewness"] == pytest.approx(-tot["skewness"]) and m["skew_extension"]["high"] == 0.0
+    assert m["skew_extension"]["low"] == pytest.approx(ext, rel=1e-5)
+
+
+def test_after_two_stages_the_skew_reaches_only_beyond_steins_interval():
+    # first stage 9, 10, 11 (s0 = 1: Stein's 4.303 / sqrt 7 = 1.626), then four close values; left-skewed
+    # (b1 = -0.229), whose extended t-interval (t(6) 0.6203 / sqrt 7 = 0.574, plus 0.043) stays within Stein's
+    windows = [w(i, e) for i, e in enumerate((900.0, 1000.0, 1100.0, 1000.0, 1000.0, 1000.0, 1060.0))]
+    plain = budget(windows, {})["energy_j_per_output_token"]
+    staged = budget(windows, {}, first_stage=3)["energy_j_per_output_token"]
+    assert plain["skewness"] == pytest.approx(-0.228678, abs=1e-6) == staged["skewness"]
+    assert plain["skew_extension"]["low"] > 0 and plain["skew_extension"]["high"] == 0.0
+    assert staged["components"]["repeats"]["rule"].startswith("two-stage")
+    assert staged["skew_extension"] == {"low": 0.0, "high": 0.0}
+    k, u_c, centre = staged["coverage_factor"], staged["combined_standard"], staged["corrected_mean"]
+    assert staged["interval"] == [pytest.approx(centre - k * u_c), pytest.approx(centre + k * u_c)]
