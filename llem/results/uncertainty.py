@@ -115,11 +115,14 @@ def field_budget(windows: list[dict], field: str, dynamic: bool, baseline: dict,
     parts = {"edge_residual": _edge(measured), "repeats": _repeats(values, stage)}
     if dynamic:
         parts["baseline"] = _baseline(measured, baseline_half_width_w(baseline))
+    # a part that came out non-finite (a meter's degenerate edge or baseline) is left out and named, not summed
+    parts = {k: (v if v is None or math.isfinite(v["standard"]) else None) for k, v in parts.items()}
     missing = sorted(k for k, v in parts.items() if v is None)
-    present = [(v["standard"], v.get("dof", math.inf)) for v in parts.values() if v is not None]
+    present = [(abs(v["standard"]), v.get("dof", math.inf)) for v in parts.values() if v is not None]
     u_c = math.sqrt(sum(u * u for u, _ in present))
     nu = welch_satterthwaite(present) if present else math.inf
-    k = t975(nu)
+    # nu >= the smallest part's dof >= 1 in exact arithmetic; rounding of near-zero parts must not take it below
+    k = t975(max(nu, min((d for _, d in present), default=math.inf), 1.0) if not math.isnan(nu) else 1.0)
     rep = parts["repeats"]
     if rep is not None and u_c > 0:
         # never narrower than the repeats' own half-width (Student-t, or Stein's), nor than the t half-width and

@@ -68,6 +68,15 @@ def test_what_cannot_be_evaluated_is_named():
     assert b["dynamic_energy_j_per_output_token"] is not None or windows[0]["dynamic_energy_j_per_output_token"] is None
 
 
+def test_a_part_that_came_out_non_finite_is_named_not_a_crash():
+    # a meter's degenerate edge (a NaN residual) crashed the whole job in t975 ("df must be >= 1") in CI
+    windows = [w(0, 1000.0, low=float("nan")), w(1, 1010.0), w(2, 990.0)]
+    tot = budget(windows, {"power_w": 100.0, "power_w_half_width": float("nan")})["energy_j_per_output_token"]
+    assert tot["not_evaluated"] == ["edge_residual"] and tot["effective_dof"] == pytest.approx(2)
+    dyn = budget(windows, {"power_w": 100.0, "power_w_half_width": float("nan")})["dynamic_energy_j_per_output_token"]
+    assert dyn["not_evaluated"] == ["baseline", "edge_residual"] and math.isfinite(dyn["expanded"])
+
+
 def test_dynamic_on_its_own_bound_and_negative_dynamic_are_flagged():
     # dynamic energy ~3 J of 203 J: the total is well resolved (also at k = t(2 dof) ~ 4), the dynamic part is not
     windows = [w(0, 204.0), w(1, 206.0), w(2, 199.0)]
