@@ -250,6 +250,8 @@ def pytest_runtest_logreport(report):
 
 def llem_env(**extra) -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+    for key in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        env.pop(key, None)  # this pytest's worker identity: a pytest the test starts is no xdist worker
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
