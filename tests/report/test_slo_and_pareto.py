@@ -53,7 +53,8 @@ def test_a_multi_objective_returns_one_value_each():
 def test_two_objective_optuna_study_keeps_the_pareto_front(tmp_path):
     require_module("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper", "pip install hydra-optuna-sweeper==1.3.0")
     proc = run_llem(["--multirun", "+experiment=optuna_pareto", "model=tiny", "hardware=cpu", "tracking=none",
-                     "workload.num_prompts=32",  # the study's largest batch: a batch the prompts cannot fill is refused "workload.output_tokens=4", "run.repeats=1", "run.warmup=0",
+                     # 32 prompts: the study's largest batch (a batch the prompts cannot fill is refused)
+                     "workload.num_prompts=32", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0",
                      "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.population_size=2", "-q",
                      "run.output_root=out"], tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:]
