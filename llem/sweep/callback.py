@@ -34,7 +34,7 @@ from llem.results.io import read_json, write_json
 from llem.runner import close_warm_worker
 from llem.sweep import state as sw
 from llem.sweep.concurrency import measured_results, overlap_lines, window_overlaps
-from llem.sweep.ledger import Outcome, exit_status
+from llem.sweep.ledger import Outcome, exit_status, outcome_from
 from llem.sweep.points import task_job
 from llem.sweep.summary import NO_RESULT, summarize_sweep, summary_line
 from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id, finish_parent
@@ -47,9 +47,6 @@ try:
     from hydra.experimental.callback import Callback
 except ImportError:  # pragma: no cover - hydra is a core dependency
     Callback = object
-
-# llem's sweeper (launchers/hydra_plugins/llem_launchers/grid_sweeper.py), which opens and ends its sweeps itself.
-LLEM_SWEEPER = "hydra_plugins.llem_launchers.grid_sweeper.GridSweeper"
 
 
 def _tracking(config) -> dict:
@@ -67,9 +64,7 @@ def _objective(config):
 
 
 def _llem_sweeper(config) -> bool:
-    from omegaconf import OmegaConf
-
-    return str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "") == LLEM_SWEEPER
+    return sw.llem_sweeper(config)
 
 
 def open_sweep(config) -> dict:
@@ -111,6 +106,7 @@ def sweep_exit_status(summary: Optional[dict]) -> int:
 def _end(sweep_dir: Path, outcomes: Sequence[Outcome], interrupted_by: Optional[int]) -> dict:
     close_warm_worker()  # first: no engine stays loaded while the summary and uploads run
     sweep = sw.read_sweep(sweep_dir) or sw.new_sweep(sweep_dir, [])
+    outcomes = [outcome_from(o) for o in sw.read_outcomes(sweep_dir)] + list(outcomes)  # another sweeper's batches
     summary = summarize_sweep(sweep_dir, sweep["started_unix_s"], outcomes)
     summary["sweep_id"] = sweep["sweep_id"]
     summary["concurrent_windows"] = window_overlaps(measured_results(summary))  # parallel jobs (llem/sweep/concurrency.py)

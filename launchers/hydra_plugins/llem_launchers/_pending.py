@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from hydra.core.utils import JobReturn
 
 from llem.errors import UserError
+from llem.sweep.state import add_outcomes, llem_sweeper
 
-from ._common import job_return, log, refuse
+from ._common import job_return, log, outcomes_in, refuse
 
 if TYPE_CHECKING:
     from llem.sweep.points import Point
@@ -36,7 +37,10 @@ class ComposedLauncher:
             points = compose_points(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)  # type: ignore[attr-defined]
         except UserError as exc:
             refuse(str(exc))
-        return self.launch_points(points, initial_job_idx)
+        returns = self.launch_points(points, initial_job_idx)
+        if not llem_sweeper(self.config):  # type: ignore[attr-defined]  # the sweeper keeps no outcomes for the sweep's end
+            add_outcomes(self.config.hydra.sweep.dir, outcomes_in(returns))  # type: ignore[attr-defined]
+        return returns
 
     def launch_points(self, points: Sequence["Point"], initial_job_idx: int) -> Sequence[JobReturn]:
         raise NotImplementedError

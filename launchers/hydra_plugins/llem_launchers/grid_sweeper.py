@@ -24,18 +24,16 @@ from hydra.plugins.sweeper import Sweeper
 
 from llem.errors import UserError
 from llem.interrupt import Interrupted
+from llem.sweep.state import LLEM_SWEEPER
 
 from ._common import outcomes_in, refuse
 from ._pending import ComposedLauncher
 
-# The class path llem's callback recognises (llem.sweep.callback.LLEM_SWEEPER): with this sweeper
-# the sweep's start and end are the sweeper's, with another they are the callback's.
-TARGET = "hydra_plugins.llem_launchers.grid_sweeper.GridSweeper"
-
-
 def _store() -> None:
     # A plain dict node (no dataclass): Hydra's scanner runs this module without registering it first.
-    node = {"_target_": TARGET, "max_batch_size": None, "params": None}
+    # The class path is the one llem recognises (LLEM_SWEEPER): with this sweeper the sweep's start and
+    # end are the sweeper's, with another they are llem's callback's.
+    node = {"_target_": LLEM_SWEEPER, "max_batch_size": None, "params": None}
     ConfigStore.instance().store(group="hydra/sweeper", name="basic", node=node, provider="llem")
 
 
