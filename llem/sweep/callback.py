@@ -6,7 +6,8 @@
   jobs from the run dirs and the jobs' Outcomes, write llem_sweep_summary.json, print the summary
   and close the parent run. llem's sweeper calls both itself (it holds the outcomes, as the jobs'
   return values); with another sweeper (Optuna) the callback calls them from on_multirun_start /
-  on_multirun_end, counting from disk. A sweep a signal stopped is ended by llem.cli
+  on_multirun_end, counting from disk and the outcomes llem's launchers kept in the sweep dir
+  (llem.sweep.state.add_outcomes). A sweep a signal stopped is ended by llem.cli
   (end_open_sweep), with the outcomes carried on the Interrupted.
 
 The callback:
@@ -83,9 +84,9 @@ def open_sweep(config) -> dict:
     return sweep
 
 
-def end_sweep(config, outcomes: Sequence[Outcome] = (), interrupted_by: Optional[int] = None) -> dict:
+def end_sweep(config, outcomes: Sequence[Outcome] = ()) -> dict:
     """The sweep ends: its summary (written and printed) from the run dirs and the jobs' outcomes."""
-    return _end(Path(str(config.hydra.sweep.dir)), outcomes, interrupted_by)
+    return _end(Path(str(config.hydra.sweep.dir)), outcomes, None)
 
 
 def end_open_sweep(signum: int, outcomes: Sequence[Outcome] = ()) -> Optional[dict]:
