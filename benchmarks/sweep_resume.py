@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,15 +34,20 @@ def command(lengths: int, launcher: str, out: Path) -> list[str]:
             f"workload.input_tokens=range(8,{8 + 2 * lengths},2)", "workload.output_tokens=1,2", f"run.output_root={out}"]
 
 
-def run(args: list[str], cwd: Path) -> tuple[float, str]:
+def run(args: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall time, CPU time (user + sys of llem and what it started: steadier than wall time on a
+    shared machine) and output of one llem command."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "launchers"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "llem", *args], cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         sys.exit(f"llem exited with {proc.returncode}:\n{(proc.stdout + proc.stderr)[-3000:]}")
-    return wall, proc.stdout + proc.stderr
+    return wall, cpu, proc.stdout + proc.stderr
 
 
 def summary(output: str) -> str:
@@ -66,18 +72,18 @@ def main() -> int:
     cmd = command(args.input_lengths, args.launcher, out)
     print(f"{n} jobs, launcher {args.launcher}: python -m llem {' '.join(cmd)}")
     if not args.no_first:
-        wall, output = run(cmd, out)
-        print(f"first run: {wall:.1f} s; {summary(output)}")
+        wall, cpu, output = run(cmd, out)
+        print(f"first run: {wall:.1f} s (cpu {cpu:.1f} s); {summary(output)}")
     failed = 0
     for _ in range(args.resumes):
-        wall, output = run(cmd, out)
+        wall, cpu, output = run(cmd, out)
         sweep = newest_sweep_dir(out)
         job_dirs = [p for p in sweep.iterdir() if (p / ".hydra").is_dir()]
         submitit = list(sweep.glob(".submitit/*"))  # one folder per submitit job (a worker process started)
         line = summary(output)
         ok = bool(re.search(rf"\b0 measured, {n} skipped", line))
         failed += not ok
-        print(f"resume: {wall:.1f} s; {line}; job folders written {len(job_dirs)}, submitit jobs {len(submitit)}; "
+        print(f"resume: {wall:.1f} s (cpu {cpu:.1f} s); {line}; job folders written {len(job_dirs)}, submitit jobs {len(submitit)}; "
               f"load average {os.getloadavg()[0]:.1f}"
               f"{'' if ok else '  [FAILED: expected 0 measured, all skipped]'}")
     return 1 if failed else 0

@@ -3,19 +3,16 @@ and only to turn it into a plain dict at once."""
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlparse
+
+import hydra
 
 from llem import paths
-from llem.checks import visible_gpu_count
 from llem.errors import UserError
 from llem.interrupt import Interrupted, signal_name
-from llem.models.config_json import model_config
 from llem.objective import objective_result
 from llem.progress import console
 from llem.report.timeseries import power_plot
@@ -30,11 +27,12 @@ from llem.results.render import render
 from llem.results.schema import assemble, failure
 from llem.runner import JobFailed, run_isolated
 from llem.spec import build_spec
-from llem.sweep.ledger import Outcome, SESSION
+from llem.sweep.ledger import Outcome
 from llem.sweep.resume import skipped
 from llem.sweep.state import current_sweep
 from llem.tracking import track, uploads_artifacts
 from llem.tracking.settings import mlflow_settings
+from llem.validate import plain_config
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
 store_engine_configs()  # backend=<name> of an installed engine package that ships no YAML
@@ -199,51 +197,6 @@ def _objective(spec, metrics: dict):
     return objective_result(spec.run.objective, spec.run.max_latency_s, metrics)
 
 
-def check_launch_here(spec) -> None:
-    """What a job launched on this machine needs from it, checked before launch (a Slurm job runs on
-    another node: it checks there, llem.checks.device_for_job): a GPU for a CUDA job, and a hub model
-    that is in the local cache or downloadable (not 49 s of retries per sweep point)."""
-    if spec.hardware.device == "cuda" and visible_gpu_count() == 0:
-        raise UserError(f"hardware={spec.hardware.name} asks for a CUDA GPU but none is visible on this machine: "
-                        f"use hardware=cpu or hardware=auto, or run on a GPU node (a Slurm launcher checks on the job's node).")
-    _check_hub_model(spec.model)
-
-
-_HUB_PROBE_S = 3.0
-
-
-def _check_hub_model(model) -> None:
-    if model.source != "hub" or model.weights == "random" or model_config(model)[0] is not None:
-        return  # not a download, or its config.json is in the Hugging Face cache
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise UserError(f"model.id={model.id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: download "
-                        f"it first (huggingface-cli download {model.id}), unset HF_HUB_OFFLINE, or give a local folder "
-                        f"with model.source=path.")
-    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
-    url = urlparse(endpoint)
-    try:
-        socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=_HUB_PROBE_S).close()
-    except OSError as exc:
-        raise UserError(f"model.id={model.id} is not in the local Hugging Face cache and {endpoint} cannot be reached "
-                        f"({exc.strerror or exc}): connect this machine to the network, copy a Hugging Face cache "
-                        f"(HF_HOME) that holds it, or give a local folder with model.source=path.") from None
-
-
-def plain_config(cfg) -> dict:
-    """Hydra's composed config as a plain dict, with one-sentence errors for unset or broken values."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
-
-    try:
-        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as exc:
-        key = getattr(exc, "full_key", None) or "a setting"
-        raise UserError(f"{key} has no value (it is marked ???): set it on the command line, e.g. {key}=<value>.") from None
-    except InterpolationResolutionError as exc:
-        raise UserError(f"{getattr(exc, 'full_key', 'a setting')} could not be resolved: {str(exc).splitlines()[0]}.") from None
-
-
 def _sweep_job() -> Optional[str]:
     """This job's dir relative to Hydra's sweep dir ("3"), which the sweep summary names jobs by; None outside a sweep."""
     import os
@@ -261,27 +214,34 @@ def _sweep_job() -> Optional[str]:
     return None if job.startswith("..") else job
 
 
-def run_from_hydra(cfg) -> Optional[float]:
-    """Hydra task function body. Returns the value a sweeper minimises (run.objective; J/output token by default).
-    A signal (llem/interrupt.py) is recorded as this job's outcome, then goes on up: the sweep stops."""
+def run_from_hydra(cfg) -> Outcome:
+    """Hydra's task function: one job, from its composed config to its Outcome (which an optimising
+    sweeper reads as run.objective's value: Outcome.__float__). A signal (llem/interrupt.py) is
+    recorded as this job's outcome, which rides on the Interrupted up to the sweep: it stops."""
     from omegaconf import OmegaConf
 
-    stop: Optional[Interrupted] = None
     try:
         container = plain_config(cfg)
         outcome = run_config(container, OmegaConf.to_yaml(cfg, resolve=True))
     except UserError as exc:
-
         console().print(f"[red]llem: error:[/red] {exc}")
         outcome = Outcome("invalid", message=str(exc), user_error=True)
     except Interrupted as stopped:
-        stop, outcome = stopped, _stopped_outcome(stopped)
+        stopped.outcome = _stopped_outcome(stopped)
+        stopped.outcome.job = _sweep_job()
+        raise
     outcome.job = _sweep_job()
-    SESSION.outcomes.append(outcome)
-    if stop is not None:
-        raise stop
-    return outcome.headline
+    return outcome
 
 
 def _stopped_outcome(stopped: Interrupted) -> Outcome:
     return stopped.outcome or Outcome("not_started", message=f"stopped by {signal_name(stopped.signum)} before it started")
+
+
+@hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")
+def main(cfg) -> Outcome:
+    """`python -m llem [overrides]` once llem.cli has answered what needs no Hydra (--help,
+    --version, subcommands). Hydra composes the config, llem's callback (conf/config.yaml) checks a
+    single run before its run dir is made and sets the exit status, llem's sweeper checks every
+    point of a --multirun before the first job (launchers/hydra_plugins/llem_launchers/)."""
+    return run_from_hydra(cfg)

@@ -1,16 +1,16 @@
-"""Entrypoint: `llem [overrides]`, `llem --multirun ...`, and subcommands. Thin: it validates every
-job of the command line before any model loads, then hands over to Hydra."""
+"""Entrypoint: `llem [overrides]`, `llem --multirun ...`, and subcommands. Thin: what needs no
+Hydra is answered here at once (--help, --version, subcommands); the rest is the Hydra app
+llem.app.main (@hydra.main), which checks every job before any model loads (llem's callback for a
+single run, llem's sweeper for a --multirun) and exits 2 with one sentence on bad input."""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from llem import interrupt
-from llem.errors import UserError, choice_error
+from llem.config_errors import compose_error, conf_dir, group_options
 from llem.progress import library_bars
-from llem.sweep import points
 from llem.telemetry import opt_out
 from llem.visible_devices import remember_launch_devices
 
@@ -27,18 +27,6 @@ _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "
                 "--version", "--resolve", "--package", "-p"}
 _VALUED = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--cfg", "-c", "--package", "-p",
            "--experimental-rerun"}
-_MAX_PREVALIDATE = 512
-
-
-def _conf_dir() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("llem.conf")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (_conf_dir() / group).glob("*.yaml"))
 
 
 def _split(argv: list[str]) -> tuple[list[str], bool, bool]:
@@ -60,128 +48,47 @@ def _split(argv: list[str]) -> tuple[list[str], bool, bool]:
     return overrides, multirun, passthrough
 
 
-def _expand(overrides: list[str], multirun: bool) -> list[list[str]] | None:
-    """Every job's override list, or None when a sweep cannot be enumerated here (ranges, globs)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    try:
-        parsed = OverridesParser.create().parse_overrides([o for o in overrides if not o.lstrip("+~").startswith("hydra")])
-    except OverrideParseException as exc:
-        raise UserError(f"an override could not be parsed ({str(exc).splitlines()[0]}): write overrides as key=value, e.g. workload.batch_size=4.") from None
-    for o in parsed:
-        if o.is_sweep_override():
-            if not multirun:
-                raise UserError(f"{o.input_line} sweeps several values: add --multirun (or -m) to run a sweep.")
-            if not o.is_discrete_sweep():
-                return None
-            try:
-                values = list(o.sweep_string_iterator())
-            except Exception:
-                return None
-            if not values:
-                raise UserError(f"{o.input_line} sweeps no values (an empty range or list): give at least one, "
-                                f"e.g. range(1,5) counts up from 1 to 4.")
-    jobs = points.sweeper_overrides(parsed)  # as Hydra's basic sweeper spells them: the keys of llem.sweep.points
-    return jobs[:_MAX_PREVALIDATE]
-
-
-def _compose_error(exc: Exception, overrides: list[str]) -> UserError:
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "Could not find" in msg or "Could not load" in msg:
-        for o in overrides:
-            key, _, value = o.lstrip("+~").partition("=")
-            group = key.split("@")[0]
-            if (_conf_dir() / group).is_dir() and value not in _group_options(group):
-                return choice_error(group, value, _group_options(group))
-    if "Could not override" in msg or "not in struct" in str(exc):
-        key = msg.split("'")[1] if "'" in msg else msg
-        parent = key.rpartition(".")[0]
-        if parent and _is_mapping_setting(parent, overrides):
-            return UserError(f"{key} is a new entry of the mapping {parent}: add it with a leading +, e.g. +{key}=<value>.")
-        return UserError(f"{key} is not a known setting: check the spelling (python -m llem --cfg job lists them).")
-    return UserError(f"the configuration could not be composed: {msg.rstrip('.')}.")
-
-
-def _is_mapping_setting(key: str, overrides: list[str]) -> bool:
-    """Whether `key` is a free-form mapping (e.g. backend.engine_kwargs) in the config these
-    overrides select; composed again without the override that failed."""
-    from hydra import compose
-    from omegaconf import DictConfig, OmegaConf
-
-    groups = [o for o in overrides if "." not in o.partition("=")[0]]  # group choices only
-    try:
-        value = OmegaConf.select(compose(config_name="config", overrides=groups), key)
-    except Exception:
-        return False
-    return isinstance(value, DictConfig) and len(value) == 0
-
-
 def prevalidate(argv: list[str]) -> int:
-    """Compose and validate every job of this command line; returns how many jobs were checked."""
+    """The checks `python -m llem ARGV` makes before its first job, made without running anything
+    (tests, tools): the config composed from llem's conf/ with Hydra's compose API, then every point
+    expanded, composed by Hydra's config loader and validated by the functions llem's sweeper and
+    callback use (llem.sweep.points, llem.validate). Returns how many jobs were checked (0 for
+    --cfg, --info and the like); raises UserError."""
     overrides, multirun, passthrough = _split(argv)
     if passthrough:
         return 0
-    jobs = _expand(overrides, multirun)
-    if jobs is None:
-        return 0
     from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+    from omegaconf import OmegaConf
 
-    from omegaconf import OmegaConf, open_dict, read_write
+    import llem.app  # noqa: F401  (llem's resolvers and engine configs, as for `python -m llem`)
+    from llem.sweep.points import task_job, validated_points
+    from llem.validate import check_job, launches_here
 
-    from llem.app import check_launch_here, plain_config
-    from llem.spec import build_spec
-
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as exc:
+        raise compose_error(exc, overrides) from None
+    swept = {o.input_line for o in parsed if o.is_sweep_override()}
+    base = [o for o in overrides if o not in swept] + (["hydra.mode=MULTIRUN"] if multirun else [])
     with initialize_config_module(config_module="llem.conf", version_base=None):
-        points.read_config_files_once()
-        for n, job in enumerate(jobs):
-            try:
-                cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
-            except Exception as exc:  # Hydra's composition errors carry the bad key or option
-                raise _compose_error(exc, job) from None
-            if n == 0:
-                points.set_context("config", OmegaConf.to_container(cfg.hydra.runtime.config_sources))
-            launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "") if multirun else ""
-            with read_write(cfg), open_dict(cfg):
-                del cfg["hydra"]
-            plain = plain_config(cfg)
-            spec = build_spec(plain)
-            if _launches_here(launcher):
-                check_launch_here(spec)
-            if multirun:  # the launcher takes it from here instead of composing the point again
-                points.remember(job, plain, OmegaConf.to_container(cfg, resolve=False))
-    return len(jobs)
+        def again(ov):
+            return compose(config_name="config", overrides=list(ov))
 
-
-# Launchers whose jobs run on this machine (a single run always does): a GPU job needs a GPU here.
-# Slurm's jobs run on other nodes, and a login node may have no GPU: there the job checks (llem.checks.device_for_job).
-_REMOTE_LAUNCHERS = ("slurm", "Slurm")
-
-
-def _launches_here(target: str) -> bool:
-    return not any(word in target for word in _REMOTE_LAUNCHERS)
-
-
-
-def _hydra_main() -> None:
-    import hydra
-
-    from llem.app import run_from_hydra  # importing it registers llem's resolvers (llem/resolvers.py)
-
-    hydra.main(version_base=None, config_path="pkg://llem.conf", config_name="config")(run_from_hydra)()
-
-
-def _exit_code(multirun: bool) -> int:
-    """0 when every job measured or was skipped; 2 for a single run refused as bad input; else 1,
-    also when a job was stopped by a signal this process did not get (scancel or docker stop of
-    one job: it is interrupted, the rest not started). The sweep summary itself is printed by the
-    sweep callback, which also sees remote jobs."""
-    from llem.sweep.ledger import SESSION
-
-    bad = [o for o in SESSION.outcomes if o.status in ("failed", "invalid", "interrupted", "not_started")]
-    if not bad:
-        return 0
-    return 2 if not multirun and all(o.user_error for o in bad) else 1
+        try:
+            master = compose(config_name="config", overrides=base if multirun else overrides, return_hydra_config=True)
+        except Exception as exc:  # Hydra's composition errors name the bad key or option
+            raise compose_error(exc, overrides, again) from None
+        if not multirun:
+            check_job(task_job(master), here=True)
+            return 1
+        params = OmegaConf.to_container(master.hydra.sweeper, resolve=False).get("params") or {}
+        arguments = [f"{k}={v}" for k, v in params.items()] + [o.input_line for o in parsed if not o.is_hydra_override()]
+        target = str(OmegaConf.select(master, "hydra.launcher._target_", default="") or "")
+        batches = validated_points(GlobalHydra.instance().config_loader(), master, arguments, None, here=launches_here(target))
+    return sum(len(b) for b in batches)
 
 
 HELP = """llem: measure what LLM inference costs in energy, time and throughput.
@@ -205,14 +112,14 @@ config.yaml and environment.json. See README.md for the result schema."""
 
 def _print_help() -> None:
     """Our own --help: Hydra's lists every group by composing the config ~100 times (seconds)."""
-    conf = _conf_dir()
+    conf = conf_dir()
     lines = []
     for group in sorted(p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
         if group == "hydra":
             launchers = sorted(p.stem for p in (conf / "hydra" / "launcher").glob("*.yaml"))
             lines.append(f"hydra/launcher: {', '.join(f'{n} (default)' if n == 'inprocess' else n for n in launchers)}, basic")
-        elif group != "local" and _group_options(group):
-            lines.append(f"{group}: {', '.join(_group_options(group))}")
+        elif group != "local" and group_options(group):
+            lines.append(f"{group}: {', '.join(group_options(group))}")
     print(HELP.format(groups="\n".join(lines)))
 
 
@@ -237,20 +144,66 @@ def main(argv: list[str] | None = None) -> int:
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
     interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/interrupt.py)
-    _, multirun, _ = _split(argv)
+    overrides, multirun, _ = _split(argv)
     try:
-        try:
-            prevalidate(argv)
-        except UserError as exc:
-            print(f"llem: error: {exc}", file=sys.stderr)
-            return 2
-        sys.argv = [sys.argv[0]] + argv
-        _hydra_main()
+        return _run_hydra(argv, overrides)
     except interrupt.Interrupted as stopped:
-        return _stopped(stopped.signum, multirun)
+        return _stopped(stopped, multirun)
+
+
+def _run_hydra(argv: list[str], overrides: list[str]) -> int:
+    """Run the Hydra app. Hydra returns nothing to its caller: llem's callback and sweeper end a run
+    with SystemExit where its status is not 0 (bad input 2, a failed job 1). With HYDRA_FULL_ERROR
+    (Hydra's documented switch) Hydra raises its own errors here instead of printing them with exit
+    code 1: a composition error (an unknown option or key, an override that does not parse) becomes
+    one sentence and exit code 2."""
+    from hydra.errors import HydraException
+
+    from llem.app import main as hydra_app  # importing it registers llem's resolvers (llem/resolvers.py)
+
+    sys.argv = [sys.argv[0]] + argv
+    saved = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_app()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:
+        if not _composing(exc, HydraException):
+            raise
+        print(f"llem: error: {compose_error(exc, overrides, _compose_again)}", file=sys.stderr)
+        return 2
+    finally:
+        if saved is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved
     if interrupt.received() is not None:  # stopped, and ended by Hydra's own callbacks
         return interrupt.exit_code(interrupt.received())
-    return _exit_code(multirun)
+    return 0
+
+
+def _composing(exc: Exception, hydra_error: type) -> bool:
+    """Whether Hydra raised this itself about the command line or the config (composing it, parsing
+    an override) before any of llem's code ran: then it is the user's to fix."""
+    tb, modules, functions = exc.__traceback__, [], set()
+    while tb is not None:
+        modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        functions.add(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if any(m.split(".")[0] == "llem" or m.startswith("hydra_plugins.llem_") for m in modules[1:]):  # [0]: _run_hydra
+        return False
+    return isinstance(exc, hydra_error) or "load_configuration" in functions
+
+
+def _compose_again(overrides):
+    """Compose llem's config again (to explain a composition error), outside the failed Hydra app."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="llem.conf", version_base=None):
+        return compose(config_name="config", overrides=list(overrides))
 
 
 def version_text() -> str:
@@ -283,15 +236,16 @@ def _not_a_command(word: str) -> str:
             f"settings are key=value, e.g. model=tiny (llem --help).")
 
 
-def _stopped(signum: int, multirun: bool) -> int:
-    """After a signal: end the sweep (its summary counts interrupted and not-started jobs, the warm
-    engine is released first) as Hydra would have, exit 128 + signal. A single run's warm worker is
-    stopped at exit (llem.runner registers that with atexit)."""
+def _stopped(stopped: interrupt.Interrupted, multirun: bool) -> int:
+    """After a signal: end the sweep still open in this process (its summary counts the outcomes the
+    Interrupted carries: measured, interrupted, not started; the warm engine is released first) as
+    its end would, exit 128 + signal. A single run's warm worker is stopped at exit (llem.runner
+    registers that with atexit)."""
     if multirun:
-        from llem.sweep.callback import end_interrupted_sweep
+        from llem.sweep.callback import end_open_sweep
 
-        end_interrupted_sweep(signum)
-    return interrupt.exit_code(signum)
+        end_open_sweep(stopped.signum, stopped.outcomes)
+    return interrupt.exit_code(stopped.signum)
 
 
 def entry() -> None:

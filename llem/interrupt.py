@@ -34,11 +34,14 @@ _progress: dict = {"stage": None, "windows": []}
 
 class Interrupted(KeyboardInterrupt):
     """A signal stopped the run. `partial`: what the stopped job had done (stage, windows), if it
-    was being measured; `outcome`: set by llem.app once the job's run dir records it."""
+    was being measured; `outcome`: set by llem.app once the job's run dir records it; `outcomes`:
+    every job's outcome so far, the stopped and the never started included, set on the way up by
+    llem's launchers and sweeper (the sweep's end counts them)."""
 
     def __init__(self, signum: int, partial: Optional[dict] = None):
         super().__init__(f"stopped by {signal_name(signum)}")
         self.signum, self.partial, self.outcome = signum, partial, None
+        self.outcomes: list = []
 
 
 def signal_name(signum: int) -> str:

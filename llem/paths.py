@@ -29,6 +29,7 @@ RECORDS = (RESULT, FAILURE)  # what a finished job leaves: one of these
 # A sweep directory's files (Hydra's sweep dir).
 SWEEP_FILE = "llem_sweep.json"
 SWEEP_SUMMARY = "llem_sweep_summary.json"
+SWEEP_OUTCOMES = "llem_sweep_outcomes.jsonl"  # jobs' outcomes under another sweeper than llem's (llem.sweep.state)
 HYDRA_JOB_CONFIG = ".hydra/config.yaml"  # Hydra saves each job's config here, under <sweep_dir>/<job>/
 DOCKER_LOG = "docker.log"  # in a job's folder: the output of the container that ran it
 

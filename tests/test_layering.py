@@ -9,6 +9,8 @@ Rules (docs/architecture.md):
   never imports report, the sweep, the entrypoint or the runner; only llem.cli and llem.__main__
   import llem.app or llem.cli (Hydra reaches its callback from conf/config.yaml, not from code);
 - no module imports another module's private (_name) names;
+- neither llem nor its Hydra plugins (launchers/) use Hydra's private modules (hydra._internal): llem
+  is a plain Hydra app on Hydra's public plugin API (imports, and "module:attr" or _target_ strings);
 - no lazy (function-local) import of llem's own modules: a module that is cheap to import is imported
   at the top. The one exception is where the laziness saves something: the imported module pulls a
   heavy third-party package at import time (HEAVY, through its own top-level imports) that the
@@ -28,6 +30,8 @@ import pytest
 from import_graph import Import, cycles, describe_cycle, edges, scan, unit
 
 ROOT = Path(__file__).resolve().parent.parent / "llem"
+PLUGINS = ROOT.parent / "launchers"
+HYDRA_PRIVATE = "hydra._internal"
 
 # Third-party packages whose import costs real start-up time or memory (or needs a GPU stack).
 HEAVY = {"torch", "transformers", "tokenizers", "safetensors", "accelerate", "vllm", "sglang", "tensorrt_llm",
@@ -59,10 +63,10 @@ ENTRY_IMPORTERS = ("llem.cli", "llem.__main__")
 # each checked below in a fresh interpreter to still keep a heavy package out.
 STARTUP_LAZY = {
     ("llem.cli", "llem.app"): "importing llem.app registers llem's OmegaConf resolvers (omegaconf): --help answers without it",
-    ("llem.cli", "llem.spec"): "llem.spec builds its pydantic models at import: --help answers without them",
+    ("llem.cli", "llem.validate"): "llem.validate builds llem.spec's pydantic models at import: --help answers without them",
+    ("llem.cli", "llem.sweep.points"): "llem.sweep.points imports llem.validate (pydantic): --help answers without it",
     ("llem.cli", "llem.registry"): "llem.registry's dataclasses import inspect: --help answers without it",
     ("llem.cli", "llem.sweep.callback"): "llem.sweep.callback subclasses Hydra's Callback (hydra): --help answers without it",
-    ("llem.cli", "llem.sweep.ledger"): "llem.sweep.ledger's dataclasses import inspect: --help answers without it",
 }
 
 
@@ -101,6 +105,20 @@ def forbidden_report(imports: list[Import]) -> list[str]:
 def private_report(imports: list[Import]) -> list[str]:
     return [f"{i.importer} imports private {n} from {i.target} ({i.where})"
             for i in imports for n in i.names if n.startswith("_") and not n.startswith("__")]
+
+
+def hydra_private_report(roots: list[Path]) -> list[str]:
+    """Every import of hydra._internal, and every string naming it (a _target_, a "module:attr"), under roots."""
+    bad = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) else []
+                if any(n == HYDRA_PRIVATE or n.startswith(HYDRA_PRIVATE + ".") or f"{HYDRA_PRIVATE}." in n for n in names):
+                    bad.append(f"{path.relative_to(root.parent)}:{node.lineno} uses {HYDRA_PRIVATE}: use Hydra's public API")
+    return bad
 
 
 def heavy_at_import(root: Path) -> dict[str, set[str]]:
@@ -171,6 +189,10 @@ def test_layering_no_private_names_across_modules():
     _fail(private_report(scan(ROOT)))
 
 
+def test_layering_no_private_hydra_in_llem_or_its_plugins():
+    _fail(hydra_private_report([ROOT, PLUGINS]))
+
+
 def test_layering_no_lazy_imports_of_llem_modules():
     _fail(lazy_report(scan(ROOT), ROOT))
 
@@ -223,6 +245,15 @@ def test_layering_catches_a_planted_private_import_and_lazy_import(planted):
                                       + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n")
     assert any("llem.stats imports private _private from llem.errors" in f for f in private_report(scan(planted)))
     assert any("llem.stats imports llem.errors inside a function" in f for f in lazy_report(scan(planted), planted))
+
+
+def test_layering_catches_a_planted_private_hydra_import(planted):
+    assert not hydra_private_report([planted])
+    (planted / "sweep" / "x.py").write_text("from hydra._internal.core_plugins.basic_sweeper import BasicSweeper\n")
+    (planted / "sweep" / "y.py").write_text('TARGET = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"\n')
+    (planted / "sweep" / "z.py").write_text("def f():\n    import hydra._internal.utils\n")
+    found = hydra_private_report([planted])
+    assert [f.split(":")[0] for f in found] == ["llem/sweep/x.py", "llem/sweep/y.py", "llem/sweep/z.py"], found
 
 
 def test_layering_allows_a_lazy_import_that_keeps_a_heavy_package_out(planted):

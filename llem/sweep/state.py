@@ -14,13 +14,24 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from llem.paths import SWEEP_FILE
+from llem.paths import SWEEP_FILE, SWEEP_OUTCOMES
 from llem.results.io import read_json, write_json
 
 ENV_SWEEP_ID = "LLEM_SWEEP_ID"
 ENV_SWEEP_DIR = "LLEM_SWEEP_DIR"
 ENV_PARENT_RUN_ID = "LLEM_MLFLOW_PARENT_RUN_ID"
 ENV_VARS = (ENV_SWEEP_ID, ENV_SWEEP_DIR, ENV_PARENT_RUN_ID)
+
+# llem's sweeper (launchers/hydra_plugins/llem_launchers/grid_sweeper.py): it opens and ends its
+# sweeps itself and hands the jobs' outcomes on as values; under any other sweeper llem's callback
+# opens and ends the sweep, and llem's launchers keep the outcomes in the sweep dir (add_outcomes).
+LLEM_SWEEPER = "hydra_plugins.llem_launchers.grid_sweeper.GridSweeper"
+
+
+def llem_sweeper(config) -> bool:
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "") == LLEM_SWEEPER
 
 
 def new_sweep(sweep_dir: Path, overrides: list[str]) -> dict:
@@ -70,3 +81,33 @@ def current_sweep() -> Optional[dict]:
     parent = os.environ.get(ENV_PARENT_RUN_ID) or ((from_file or {}).get("mlflow") or {}).get("parent_run_id")
     name = (from_file or {}).get("name") or (Path(sweep_dir).name if sweep_dir else sweep_id)
     return {"sweep_id": sweep_id, "name": name, "dir": sweep_dir, "parent_run_id": parent}
+
+
+def add_outcomes(sweep_dir, outcomes: list) -> None:
+    """Keep the outcomes of a batch that another sweeper (Optuna) launched: Hydra hands a sweeper's
+    job returns to no one else, and the sweep's end counts them (llem's own sweeper passes them on
+    as values instead). One JSON line each."""
+    import dataclasses
+    import json
+
+    if not outcomes:
+        return
+    with open(Path(sweep_dir) / SWEEP_OUTCOMES, "a", encoding="utf-8") as f:
+        for o in outcomes:
+            f.write(json.dumps(dataclasses.asdict(o)) + "\n")
+
+
+def read_outcomes(sweep_dir) -> list[dict]:
+    import json
+
+    try:
+        lines = (Path(sweep_dir) / SWEEP_OUTCOMES).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:  # a line cut short by a full disk
+            pass
+    return out

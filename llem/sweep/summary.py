@@ -98,7 +98,7 @@ def _disk_jobs(sweep_dir: Path, since_unix_s: float, known: Optional[dict] = Non
 
 _FROM_OUTCOME = {"ok": "measured", "skipped": "skipped", "failed": "failed", "invalid": "invalid",
                  "interrupted": "interrupted", "not_started": "not_started"}
-_NO_RESULT = ("incomplete", "failed", "invalid", "interrupted", "not_started")
+NO_RESULT = ("incomplete", "failed", "invalid", "interrupted", "not_started")
 
 
 def _as_dict(outcome) -> dict:
@@ -129,8 +129,8 @@ def _merge(jobs: list[dict], outcomes) -> list[dict]:
         elif run_dir is not None:
             job = unclaimed(lambda j: j.get("run_dir") == run_dir)
         else:  # a job that died before saying which it was: it left no result
-            job = unclaimed(lambda j: j["status"] in _NO_RESULT)
-        message = o.get("message") if status in _NO_RESULT else None
+            job = unclaimed(lambda j: j["status"] in NO_RESULT)
+        message = o.get("message") if status in NO_RESULT else None
         if job is None:
             job = {"job": None if o.get("job") is None else str(o["job"]), "status": status,
                    "run_id": Path(run_dir).name if run_dir else None, "run_dir": run_dir, "message": message}

@@ -19,12 +19,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from conftest import llem_env, run_llem  # tests/conftest.py
 from launcher_helpers import TINY, results, slurm  # noqa: F401  (slurm: fixture)
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # the reference llem's sweeper matches (tests only)
 from llem import paths
 from llem.results.interrupted import interrupted_record
 from llem.results.io import write_json
 from llem.results.schema import failure
-from llem.sweep.points import sweeper_overrides
+from llem.sweep import points as sweep_points
 
 POINTS = [*TINY, "energy=none", "tracking=none", "run.repeats=1", "run.warmup=0", "workload.num_prompts=2",
           "workload.output_tokens=2", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2"]
@@ -150,34 +150,58 @@ def test_force_is_never_skipped_by_the_launcher(tmp_path):
     ["model=tiny", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2,4", "run.quiet=true"],
     ["+foo.bar=1", "~tracking", "a='x y'", "c=[1,2]", "b=range(1,4)", "b=7", "model=tiny,smollm2-135m"],
 ])
-def test_points_are_keyed_as_hydras_basic_sweeper_hands_them_to_the_launcher(line):
-    """llem.sweep.points keys each validated point by its override list; a launcher finds it only if
-    that list is the one Hydra's basic sweeper builds (spelling, order, a repeated key's last value)."""
+@pytest.mark.parametrize("batch", [None, 2])
+def test_grid_sweeps_the_points_of_hydras_basic_sweeper(line, batch):
+    """llem's sweeper expands the command line as Hydra's basic sweeper does (spelling, order, a
+    repeated key's last value, batches), so a sweep means what it meant with Hydra's."""
     parsed = OverridesParser.create().parse_overrides(line)
-    (batch,) = BasicSweeper.split_arguments(parsed, None)
-    assert sweeper_overrides(parsed) == batch
+    assert sweep_points.grid(line, max_batch_size=batch) == BasicSweeper.split_arguments(parsed, batch)
 
 
-@pytest.mark.slow  # 192 Hydra compositions in process: the slowest test of the quick tier otherwise
-def test_prevalidation_reads_each_config_file_once_and_composes_the_same_configs():
-    """Prevalidation keeps each parsed config file for every later point (llem.sweep.points); the
-    configs it composes must be exactly those composed from fresh reads, across group choices."""
-    from hydra import compose, initialize_config_module
+# Sweeps whose points llem's sweeper derives from one composed point (plain values of existing
+# settings), and the ones it must compose one by one: list values, a dict override over the swept
+# key, a quoted number, a null, group choices, a new (+) entry.
+DERIVED_LINES = [
+    ["model=tiny", "hardware=cpu", "backend.cache_implementation=dynamic,static", "backend.dtype=float32,bfloat16",
+     "workload.input_tokens=8,10,12", "workload.output_tokens=1,2"],
+    ["hardware=cpu,auto", "model=tiny,smollm2-135m", "backend=pytorch,vllm", "+backend.engine_kwargs.x=1",
+     "run.repeats=1,3", "workload.sampling.temperature=0.0,0.7,null"],
+    ["model=tiny", "run.output_root=a,b", "workload.num_prompts=2,3", "hardware.gpus=[0],[1]",
+     "workload.input_tokens=4,'5'", "run.objective=energy_j_per_output_token,output_tokens_per_s"],
+    ["model=tiny", "workload.batch_size=2,3", "workload={batch_size: 7}"],
+]
+
+
+@pytest.mark.slow  # ~140 Hydra compositions in process
+def test_derived_points_are_the_points_hydra_composes():
+    """A point llem's sweeper derives from an earlier one (llem.sweep.points) must be exactly the
+    point Hydra composes from its overrides; the read-once config files must compose what fresh
+    reads do, and no composition may leak into the next (the earlier cache let run.repeats=7 of one
+    composition into the next)."""
+    from hydra import compose, initialize_config_dir, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from llem.sweep.points import read_config_files_once
+    from llem.config_errors import conf_dir
 
-    line = ["hardware=cpu,auto", "model=tiny,smollm2-135m", "backend=pytorch,vllm,llamacpp", "energy=none,auto",
-            "tracking=none,mlflow", "workload.batch_size=1,4", "+backend.engine_kwargs.x=1"]
-    jobs = sweeper_overrides(OverridesParser.create().parse_overrides(line))
-
-    def composed(read_once: bool) -> list[dict]:
-        with initialize_config_module(config_module="llem.conf", version_base=None):
-            if read_once:
-                read_config_files_once()
-            return [OmegaConf.to_container(compose(config_name="config", overrides=j, return_hydra_config=True))
-                    for j in jobs]
-
-    fresh, once = composed(False), composed(True)
-    assert len(fresh) == 96 and once == fresh
-    assert len({json.dumps(c, sort_keys=True, default=str) for c in once}) == 96  # the points do differ
+    derived = 0
+    with initialize_config_module(config_module="llem.conf", version_base=None):
+        sources = [s["schema"] for s in compose(config_name="config", return_hydra_config=True).hydra.runtime.config_sources]
+        assert sources.count("llem-pkg") == 2  # llem's files and Hydra's own are read once (conf_source.py)
+        master = compose(config_name="config", overrides=["hydra.mode=MULTIRUN"], return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        for line in DERIVED_LINES:
+            (batch,) = sweep_points.grid(line, loader)
+            bases = sweep_points.Bases(loader, master)
+            fast = [bases.point(overrides, n) for n, overrides in enumerate(batch)]
+            composed = sweep_points.compose_points(loader, master, batch, 0)
+            assert [p.job for p in fast] == [p.job for p in composed], line
+            derived += sum(p.config is None for p in fast)
+            assert all(p.config is not None for p in fast) == (line is DERIVED_LINES[-1])  # order would matter there
+        once = [OmegaConf.to_container(compose(config_name="config", overrides=o), resolve=True)
+                for o in (["model=tiny", "run.repeats=7", "backend=vllm"], ["model=tiny"])]
+    assert derived > 40 and once[1]["run"]["repeats"] == 3 and once[1]["backend"]["name"] == "pytorch"
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):  # file://: Hydra's own reads
+        fresh = [OmegaConf.to_container(compose(config_name="config", overrides=o), resolve=True)
+                 for o in (["model=tiny", "run.repeats=7", "backend=vllm"], ["model=tiny"])]
+    assert once == fresh

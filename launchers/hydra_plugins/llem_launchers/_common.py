@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
-from typing import Any, NoReturn, Sequence
+from typing import NoReturn
 
 log = logging.getLogger("llem.launcher")
 
@@ -16,27 +15,6 @@ def refuse(message: str) -> NoReturn:
     SystemExit passes through Hydra's error reporting (it catches Exception only)."""
     print(f"llem: error: {message}", file=sys.stderr)
     raise SystemExit(2)
-
-
-def sweep_job_config(hydra_context, config, overrides: Sequence[str], idx: int):
-    """The full config (hydra node included) of job `idx`, as Hydra's own launchers build it."""
-    from omegaconf import open_dict
-
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config.hydra.job) as job:
-        job.id = f"{job.name}_{idx}"
-        job.num = idx
-    return sweep_config
-
-
-def plain_job(sweep_config) -> dict:
-    """The job's task config as plain data (what llem.app.run_from_hydra would see)."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
-    HydraConfig.instance().set_config(sweep_config)
-    task = task_config(sweep_config)
-    return OmegaConf.to_container(task, resolve=True)
 
 
 def task_config(sweep_config):
@@ -81,19 +59,6 @@ def isolation_note(jobs: list[dict], how: str) -> str | None:
     return f"this sweep mixes engines that must not share a process ({listed}): each job runs isolated {how}."
 
 
-def outcomes_of(session, start: int) -> list[dict]:
-    return [dataclasses.asdict(o) for o in session.outcomes[start:]]
-
-
-def record_outcomes(outcomes: list[dict[str, Any]]) -> None:
-    """Add jobs that ran elsewhere (another process, a Slurm node, a container) to this process's
-    session, so the sweep summary and the exit code count them."""
-    from llem.sweep.ledger import SESSION, Outcome
-
-    known = {f.name for f in dataclasses.fields(Outcome)}  # an image's llem may record fields this one lacks
-    SESSION.outcomes.extend(Outcome(**{k: v for k, v in o.items() if k in known}) for o in outcomes)
-
-
 def plot_before_upload(job: dict, outcome: dict) -> None:
     """The power plot of a job measured where it could not be made (a container without matplotlib),
     made here before the sweep's end uploads the run (tracking uploads files; it does not plot)."""
@@ -116,12 +81,29 @@ def plot_before_upload(job: dict, outcome: dict) -> None:
         pass
 
 
-def record_not_started(sweep_configs) -> None:
-    """Jobs of a sweep that a signal stopped before they began (llem/interrupt.py): counted as
-    not started in the summary, and measured by the next run of the same command."""
-    record_outcomes([{"status": "not_started", "run_dir": None, "job": str(c.hydra.sweep.subdir),
-                      "message": "not started: the sweep was stopped before this job"} for c in sweep_configs])
+def not_started_outcomes(configs) -> list:
+    """Outcomes of the jobs of a sweep that a signal stopped before they began (llem/interrupt.py):
+    counted as not started in the summary, and measured by the next run of the same command."""
+    from llem.sweep.ledger import Outcome
+
+    return [Outcome("not_started", job=str(c.hydra.sweep.subdir), message="not started: the sweep was stopped before this job")
+            for c in configs]
 
 
 def failed_outcome(message: str, run_dir: str | None = None) -> dict:
     return {"status": "failed", "run_dir": run_dir, "message": message, "user_error": False, "headline": None}
+
+
+def job_return(overrides, outcome, **fields):
+    """Hydra's JobReturn of a job that llem's launcher answered itself (skipped, run elsewhere, not
+    started): its value is the job's Outcome, as the task function's would be."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=outcome, **fields)
+
+
+def outcomes_in(returns) -> list:
+    """The Outcomes that these JobReturns carry (a job's return value; None for jobs not answered)."""
+    from llem.sweep.ledger import Outcome
+
+    return [r.return_value for r in returns if r is not None and isinstance(r.return_value, Outcome)]

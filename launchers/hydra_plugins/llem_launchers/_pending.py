@@ -1,63 +1,86 @@
-"""What a sweep's launcher has left to run, decided before it starts anything.
+"""What a sweep's launcher has left to run, decided before it starts anything, and how llem's
+launchers take the sweep's points.
 
-Each point's plain config comes from the composition llem's command line already made while
-validating it (llem.sweep.points), else from composing it here, once. Points whose complete result
-is already on disk (llem.sweep.resume: the rule the job itself applies) are answered at once: counted
-as skipped in the sweep's ledger, returned to the sweeper with their objective, and given no job
-folder, worker process, container or Slurm job. Only the points left to run get their full Hydra
-config (hydra node included), composed once and handed to the job."""
+llem's sweeper hands its launcher the points it composed and validated (llem.sweep.points.Point:
+overrides, the full config, its plain task part): `launch_points`. Another sweeper (Optuna) calls
+Hydra's `launch` with bare override lists: those are composed here, once, and launched the same way.
+Points whose complete result is already on disk (llem.sweep.resume: the rule the job itself applies)
+are answered at once: their JobReturn carries the skipped Outcome and its objective, and they get no
+job folder, worker process, container or Slurm job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 
-from llem.sweep import points
-from llem.sweep.ledger import SESSION
+from llem.errors import UserError
+from llem.sweep.state import add_outcomes, llem_sweeper
 
-from ._common import log, plain_job, sweep_job_config
+from ._common import job_return, log, outcomes_in, refuse
+
+if TYPE_CHECKING:
+    from llem.sweep.points import Point
+
+# llem's own heavier modules (pydantic models, the registry) are imported inside the functions: Hydra
+# imports every plugin module whenever any Hydra app on the machine starts.
+
+
+class ComposedLauncher:
+    """Mixed into llem's launchers (which keep hydra_context and config from Hydra's setup())."""
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from llem.sweep.points import compose_points
+
+        try:
+            points = compose_points(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)  # type: ignore[attr-defined]
+        except UserError as exc:
+            refuse(str(exc))
+        returns = self.launch_points(points, initial_job_idx)
+        if not llem_sweeper(self.config):  # type: ignore[attr-defined]  # the sweeper keeps no outcomes for the sweep's end
+            add_outcomes(self.config.hydra.sweep.dir, outcomes_in(returns))  # type: ignore[attr-defined]
+        return returns
+
+    def launch_points(self, points: Sequence["Point"], initial_job_idx: int) -> Sequence[JobReturn]:
+        raise NotImplementedError
 
 
 @dataclass
 class Pending:
-    jobs: list[dict]  # every point's plain config, in the sweep's order
+    points: Sequence["Point"]  # every point, in the sweep's order
     todo: list[int]  # the points left to run
-    configs: dict[int, object]  # their full sweep configs
     returns: list[Optional[JobReturn]] = field(default_factory=list)  # filled for the points skipped
 
+    @property
+    def jobs(self) -> list[dict]:
+        return [p.job for p in self.points]
 
-def pending_jobs(hydra_context, config, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Pending:
+    @property
+    def configs(self) -> list:
+        return [p.config for p in self.points]
+
+
+def pending_jobs(hydra_context, config, points: Sequence["Point"], initial_job_idx: int) -> Pending:
+    """Which points are left to run; those get their full config (composed now where llem's sweeper
+    derived them: llem.sweep.points), before any job starts."""
+    from llem.sweep.points import composed
     from llem.sweep.resume import skipped_job  # pydantic and rich: not at plugin discovery
 
-    reuse = points.reusable_in(config)
-    configs: dict[int, object] = {}
-    jobs = []
-    for i, overrides in enumerate(job_overrides):
-        job = points.recall(overrides) if reuse else None
-        if job is None:
-            configs[i] = sweep_job_config(hydra_context, config, overrides, initial_job_idx + i)
-            job = plain_job(configs[i])
-        jobs.append(job)
-    returns: list[Optional[JobReturn]] = [None] * len(jobs)
+    returns: list[Optional[JobReturn]] = [None] * len(points)
     name = _job_name(config)
-    for i, (job, overrides) in enumerate(zip(jobs, job_overrides)):
-        outcome = skipped_job(job)
+    for i, point in enumerate(points):
+        outcome = skipped_job(point.job)
         if outcome is None:
             continue
         outcome.job = name(initial_job_idx + i)
-        SESSION.outcomes.append(outcome)
-        returns[i] = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=outcome.headline)
+        returns[i] = job_return(point.overrides, outcome)
     todo = [i for i, ret in enumerate(returns) if ret is None]
-    for i in todo:  # composed here (again, if only validated before) so a job that runs sees what Hydra gives it
-        if i not in configs:
-            configs[i] = sweep_job_config(hydra_context, config, job_overrides[i], initial_job_idx + i)
-            jobs[i] = plain_job(configs[i])
-    if len(todo) < len(jobs):
-        log.info(f"llem: {len(jobs) - len(todo)} of {len(jobs)} job(s) have a complete result on disk: skipped, "
+    points = [composed(hydra_context.config_loader, config, p) if i in set(todo) else p for i, p in enumerate(points)]
+    if len(todo) < len(points):
+        log.info(f"llem: {len(points) - len(todo)} of {len(points)} job(s) have a complete result on disk: skipped, "
                  f"none of them started (run.force=true re-measures)")
-    return Pending(jobs=jobs, todo=todo, configs=configs, returns=returns)
+    return Pending(points=points, todo=todo, returns=returns)
 
 
 def _job_name(config):

@@ -13,16 +13,7 @@ import os
 import signal
 import time
 
-from hydra.core.utils import JobReturn, JobStatus
-
 MARGIN_S = 10.0  # on top of the worker's own grace: the job's process writes its records and exits
-
-
-def stopped_return(overrides, outcomes: list[dict]) -> JobReturn:
-    """The JobReturn of a job a signal stopped (or that never began), carrying llem's outcomes."""
-    ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=None)
-    ret.llem_outcomes = outcomes
-    return ret
 
 
 def not_started(idx: int | str) -> dict:

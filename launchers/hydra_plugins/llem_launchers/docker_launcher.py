@@ -23,12 +23,13 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 
 from llem.interrupt import Interrupted
+from llem.sweep.ledger import outcome_from
 
 from . import _docker_argv as argvs
-from ._common import (failed_outcome, isolation_note, log, plot_before_upload, record_not_started, record_outcomes, refuse,
+from ._common import (failed_outcome, isolation_note, log, not_started_outcomes, outcomes_in, plot_before_upload, refuse,
                       resolved_device, task_config)
 from ._docker_stop import killed_on_forced_exit, stop_and_drain
-from ._pending import pending_jobs
+from ._pending import ComposedLauncher, pending_jobs
 from ._stopping import not_started
 
 _PROBE = ("import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
@@ -36,7 +37,7 @@ _PROBE = ("import json, importlib.util, llem, llem.spec; print(json.dumps({'llem
           % argvs.JOB_MODULE)
 
 
-class DockerLauncher(Launcher):
+class DockerLauncher(ComposedLauncher, Launcher):
     def __init__(self, **params: Any) -> None:
         from omegaconf import OmegaConf
 
@@ -87,10 +88,11 @@ class DockerLauncher(Launcher):
                 or not found["job_entry"]:
             refuse(argvs.mismatch_message(image, found, host, build))
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch_points(self, points, initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
-        left = pending_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)
+        left = pending_jobs(self.hydra_context, self.config, points, initial_job_idx)
         results, todo = left.returns, left.todo
+        job_overrides = [p.overrides for p in points]
         if not todo:  # no daemon or image needed: nothing is started
             log.info("llem docker launcher: every job has a complete result on disk; no container started")
             return results  # type: ignore[return-value]
@@ -123,8 +125,9 @@ class DockerLauncher(Launcher):
                     results[i] = ret
                 if stopped is not None:
                     raise stopped
-        except Interrupted:  # the running container was stopped and its outcomes recorded (_docker_stop.py)
-            record_not_started([configs[i] for i, ret in enumerate(results) if ret is None])
+        except Interrupted as stopped:  # the running container was stopped and its outcomes read (_docker_stop.py)
+            stopped.outcomes = outcomes_in(results) + not_started_outcomes([configs[i] for i, ret in enumerate(results)
+                                                                             if ret is None])
             raise
         return results  # type: ignore[return-value]
 
@@ -199,10 +202,9 @@ class DockerLauncher(Launcher):
                 outcome["job"] = job_dir.name
                 log.error(outcome["message"])
             plot_before_upload(job, outcome)
-            record_outcomes([outcome])
             rets.append(JobReturn(overrides=list(over), cfg=None, hydra_cfg=sweep_config, working_dir=str(job_dir),
                                   task_name=str(sweep_config.hydra.job.name), status=JobStatus.COMPLETED,
-                                  _return_value=outcome.get("headline")))
+                                  _return_value=outcome_from(outcome)))
         return rets, stopped
 
     def _git_revision(self) -> Optional[str]:

@@ -19,15 +19,16 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 
 from llem.interrupt import Interrupted, spawning
+from llem.sweep.ledger import outcome_from
 
-from ._common import (failed_outcome, isolation_note, job_gpu_count, log, outcomes_of, record_not_started, record_outcomes,
+from ._common import (failed_outcome, isolation_note, job_gpu_count, job_return, log, not_started_outcomes, outcomes_in,
                       refuse, resolved_device)
-from ._pending import pending_jobs
+from ._pending import ComposedLauncher, pending_jobs
 from ._slurm_watch import wait_until_done_or_gone
-from ._stopping import not_started, pass_on, stopped_return
+from ._stopping import not_started, pass_on
 
 try:
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher as _SubmititLocal
@@ -53,8 +54,8 @@ _BASE_KEYS = {"submitit_folder", "timeout_min", "cpus_per_task", "gpus_per_node"
               "nodes", "name", "stderr_to_stdout"}
 
 
-class _LlemSubmitit:
-    """Shared launch(): per-job resources, batches, one-at-a-time waiting, failure records."""
+class _LlemSubmitit(ComposedLauncher):
+    """Shared launch_points(): per-job resources, batches, one-at-a-time waiting, failure records."""
 
     _EXECUTOR = "?"
     _LLEM_KEYS: tuple[str, ...] = ()
@@ -63,21 +64,18 @@ class _LlemSubmitit:
         self.llem_options = {k: params.pop(k) for k in self._LLEM_KEYS if k in params}
         super().__init__(**params)  # type: ignore[call-arg]
 
-    # Runs in the job's own process: hand llem's outcome back along with Hydra's JobReturn.
+    # Runs in the job's own process: Hydra's JobReturn, whose value is llem's Outcome of the job.
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
         from llem import interrupt
-        from llem.sweep.ledger import SESSION
+        from llem.sweep.ledger import outcome_from
 
         interrupt.install(force_on_repeat=False)  # a stop is recorded, then returned (_stopping.py)
-        start = len(SESSION.outcomes)
         if interrupt.received() is not None:
-            return stopped_return(args[0], [not_started(args[2])])
+            return job_return(args[0], outcome_from(not_started(args[2])))
         try:
-            ret = self._run_composed(*args)
-        except interrupt.Interrupted:
-            ret = stopped_return(args[0], outcomes_of(SESSION, start) or [not_started(args[2])])
-        ret.llem_outcomes = outcomes_of(SESSION, start) or getattr(ret, "llem_outcomes", [])
-        return ret
+            return self._run_composed(*args)
+        except interrupt.Interrupted as stopped:  # the job recorded itself (llem.app), or never began
+            return job_return(args[0], stopped.outcome or outcome_from(not_started(args[2])))
 
     def _run_composed(self, overrides, job_dir_key: str, job_num: int, job_id: str, singleton_state, sweep_config) -> JobReturn:
         """Hydra's submitit job, with the config the launcher composed (pickled along) instead of
@@ -137,11 +135,12 @@ class _LlemSubmitit:
         executor.update_parameters(**{k if k in _BASE_KEYS else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
         return executor
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch_points(self, points, initial_job_idx: int) -> Sequence[JobReturn]:
         from hydra.core.singleton import Singleton
 
-        left = pending_jobs(self.hydra_context, self.config, job_overrides, initial_job_idx)  # type: ignore[attr-defined]
+        left = pending_jobs(self.hydra_context, self.config, points, initial_job_idx)  # type: ignore[attr-defined]
         jobs, configs, results = left.jobs, left.configs, left.returns
+        job_overrides = [p.overrides for p in points]
         if not left.todo:
             log.info(f"llem {self._EXECUTOR} launcher: every job has a complete result on disk; nothing submitted")
             return results  # type: ignore[return-value]
@@ -175,17 +174,18 @@ class _LlemSubmitit:
                 self._collect(*pending[0], jobs, configs, job_overrides, initial_job_idx, results, started)
                 pending.pop(0)
         except Interrupted as stopped:
-            self._stopped(stopped.signum, pending, jobs, configs, job_overrides, initial_job_idx, results, started)
+            self._stopped(stopped, pending, jobs, configs, job_overrides, initial_job_idx, results, started)
             raise
         return results  # type: ignore[return-value]
 
-    def _stopped(self, signum, pending, jobs, configs, job_overrides, initial_job_idx, results, started) -> None:
+    def _stopped(self, stopped, pending, jobs, configs, job_overrides, initial_job_idx, results, started) -> None:
         """A signal stopped the sweep here: pass it on to the running jobs, take what they report,
-        and count the jobs never submitted as not started."""
-        pass_on([job for _, submitted in pending for job in submitted], self._EXECUTOR, signum)
+        and count the jobs never submitted as not started; all of it rides on the Interrupted."""
+        pass_on([job for _, submitted in pending for job in submitted], self._EXECUTOR, stopped.signum)
         for units, submitted in pending:
             self._collect(units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started)
-        record_not_started([configs[i] for i, ret in enumerate(results) if ret is None])
+        stopped.outcomes = outcomes_in(results) + not_started_outcomes([configs[i] for i, ret in enumerate(results)
+                                                                         if ret is None])
 
     def _collect(self, units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started: float) -> None:
         for unit, job in zip(units, submitted):
@@ -203,13 +203,11 @@ class _LlemSubmitit:
                     msg = (f"job #{initial_job_idx + i} ({' '.join(job_overrides[i])}) did not finish: {first} "
                            f"(log: {job.paths.stdout})")
                     run_dir, recorded = run_record(jobs[i], started)
-                    if not recorded:  # nothing on disk says what became of it (the job may never have started)
+                    outcome = None  # a record on disk says what became of it (the summary reads it)
+                    if not recorded:  # nothing does (the job may never have started)
                         log.error(msg)
-                        record_outcomes([dict(failed_outcome(msg, run_dir), job=str(configs[i].hydra.sweep.subdir))])
-                    rets.append(JobReturn(overrides=list(job_overrides[i]), status=JobStatus.COMPLETED, _return_value=None))
-            else:
-                for ret in rets:
-                    record_outcomes(getattr(ret, "llem_outcomes", []))
+                        outcome = outcome_from(dict(failed_outcome(msg, run_dir), job=str(configs[i].hydra.sweep.subdir)))
+                    rets.append(job_return(job_overrides[i], outcome))
             for i, ret in zip(unit, rets):
                 results[i] = ret
 
