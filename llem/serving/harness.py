@@ -180,7 +180,7 @@ def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     extras = server.plan.request_extras if server is not None else {}
     load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
                         burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras),
-                        processes=client_processes(w))
+                        processes=client_processes(w), reuse_connections=server.plan.reuse_connections if server is not None else True)
     return load, () if structured(spec) else fixed  # structured output: no fixed-length field was sent
 
 
@@ -190,7 +190,7 @@ def _warmup(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, s
     if w.num_prompts <= w.concurrency and w.turns == 1:  # sessions have no steady-state window
         flags.append(f"workload.num_prompts={w.num_prompts} <= workload.concurrency={w.concurrency}: the steady state "
                      f"is only the moment every request is in flight; send several times more requests than the concurrency")
-    warm = LoadSettings(concurrency=w.concurrency, extra_body=load.extra_body)
+    warm = LoadSettings(concurrency=w.concurrency, extra_body=load.extra_body, reuse_connections=load.reuse_connections)
 
     def one(i: int) -> None:  # min(concurrency, num_prompts) full-length requests
         flags.extend(_check_run(run_load(url, model, inputs[: w.concurrency], warm), server, f"warmup {i}"))
@@ -272,7 +272,8 @@ def _grammar_phase(ctx: JobContext, url: str, model: str, inputs, load: LoadSett
     first = dataclasses.replace(inputs[0], max_tokens=1, keep_text=False)
 
     def one(constrained: bool) -> float:
-        run = run_load(url, model, [first], LoadSettings(concurrency=1, extra_body=bodies[constrained]))
+        run = run_load(url, model, [first], LoadSettings(concurrency=1, extra_body=bodies[constrained],
+                                                                 reuse_connections=load.reuse_connections))
         _check_run(run, server, "grammar compile phase")
         return run.duration_s
 
@@ -297,7 +298,9 @@ def _server_record(spec, url: str, server, model: str, load: LoadSettings, laten
         "model": model,
         "load": {"concurrency": w.concurrency, "request_rate": w.request_rate,
                  "arrival": w.arrival if w.request_rate else "closed loop", "burst_size": w.burst_size,
-                 "request_body": load.extra_body},
+                 "request_body": load.extra_body,
+                 "connections": "kept alive between requests" if load.reuse_connections else
+                                "one per request: the server ends each connection after a streamed response"},
         "latency": latency,
         "goodput": sm.goodput(outputs, sum(x["whole_run"]["duration_s"] for x in windows), w.slo_ttft_s, w.slo_tpot_s),
         "tokens": sm.token_accounting(outputs),

@@ -47,6 +47,9 @@ class ServerPlan:
     # POST path that empties the engine's prefix cache before each measured run (None: none), and what
     # llem knows of the cache where there is no such path (recorded per run).
     cache_reset_path: Optional[str] = None
+    # False: the server ends a connection after each streamed response though it answers keep-alive
+    # (llama-server), so the client opens one per request instead of reusing a connection it closed
+    reuse_connections: bool = True
     cache_note: str = "this server's prefix cache (if any) is not reset by llem"
 
     @property

@@ -84,6 +84,7 @@ class LoadSettings:
     extra_body: dict = field(default_factory=dict)  # sampling and fixed-length fields for every request
     request_timeout_s: float = 600.0  # longest wait for the next bytes of a response (not for the whole stream)
     processes: int = 1  # client processes (llem/workload/shards.py); 1: this process's event loop
+    reuse_connections: bool = True  # False: a new connection per request (the server's plan says why)
 
 
 @dataclass
@@ -163,8 +164,10 @@ def _take_chunk(out: RequestOutput, obj: dict, now: float) -> None:
 
 # A kept-alive connection the server closed while it sat in the pool fails on its next write
 # ("Can not write request body", "Server disconnected" before any response). The server never read
-# that request, so it goes again on a fresh connection, as HTTP clients do (the OpenAI SDK retries
-# connection errors twice); each such resend is counted on the request (out.resent) and in the result.
+# that request, so it goes again (aiohttp drops the broken connection), as HTTP clients do (the OpenAI
+# SDK retries connection errors twice); each resend is counted on the request (out.resent) and in the
+# result. A server known to close after every streamed response gets one connection per request
+# instead (ServerPlan.reuse_connections).
 RESENDS = 2
 
 
@@ -236,7 +239,8 @@ async def run_async(base_url: str, model: str, inputs: list[RequestInput], load:
     # idle pooled connections are dropped after 4 s, before the servers drop them (uvicorn, which serves
     # vLLM, SGLang and llama-cpp-python, and llama-server's cpp-httplib keep an idle connection 5 s);
     # aiohttp's own default (15 s) would reuse connections the server has already closed
-    connector = aiohttp.TCPConnector(limit=load.concurrency + 4, keepalive_timeout=4.0)
+    connector = (aiohttp.TCPConnector(limit=load.concurrency + 4, keepalive_timeout=4.0) if load.reuse_connections
+                 else aiohttp.TCPConnector(limit=load.concurrency + 4, force_close=True))
     # no total timeout on the session (each request has its own); trust_env=False: no proxy from the environment
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=False) as client:
         if start is not None and start > time.monotonic():

@@ -55,3 +55,17 @@ def test_a_request_on_a_dropped_connection_goes_again_and_is_counted():
     assert [o.resent for o in run.outputs] == [0, 1, 1]
     info, _ = load_generator(run, "run 0")
     assert info["resent_requests"] == 2
+
+
+def test_a_server_that_ends_every_connection_gets_one_per_request():
+    # llama-server answers keep-alive yet closes after each streamed response: its plan says so
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DropsKeptAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        run = run_load(f"http://127.0.0.1:{server.server_address[1]}", "m",
+                       [RequestInput(f"r{i}", "hello", 3) for i in range(3)],
+                       LoadSettings(concurrency=1, reuse_connections=False))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [o.error for o in run.outputs] == [None, None, None] and [o.resent for o in run.outputs] == [0, 0, 0]

@@ -98,6 +98,9 @@ def command(settings: dict, gguf_path: str, port: int, n_ctx_seq: int, n_gpu_lay
     extras = dict(NEUTRAL_SAMPLING, seed=settings["seed"])
     return ServerPlan(f"llama.cpp llama-server ({version(exe)})", argv, port, ready_path="/health",
                       fixed_length=("ignore_eos",), request_extras=extras, chat_length_fields=("max_tokens",),
+                      # it answers "Keep-Alive: timeout=5, max=100" yet closes the connection after a streamed
+                      # (chunked) response (0.3.36's vendored llama.cpp): a reused one fails "Can not write request body"
+                      reuse_connections=False,
                       cache_note="no reset endpoint; llama-server keeps each slot's KV and reuses its common prefix "
                                  "with the slot's next prompt (cache_prompt, its default), plus a host-memory prompt "
                                  "cache (--cache-ram, its default); its /metrics counts the prompt tokens so reused "
