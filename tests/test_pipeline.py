@@ -130,3 +130,21 @@ def test_real_smollm2_generates_fixed_length_text(workdir):
     assert r["engine"]["model"]["parameters"] == pytest.approx(134.5e6, rel=0.01)
     assert r["windows"][0]["output_tokens"] == 16
     assert r["identity"]["model"] == "smollm2-135m"
+
+
+def test_a_job_caught_by_a_signal_after_its_result_was_written_counts_as_measured(tiny_run, monkeypatch):
+    """The launcher's question when a signal stops a sweep between a job's result and its return
+    (launchers/.../inprocess_launcher.py): seen once under load, all three jobs were reported not started."""
+    import yaml
+
+    from llem.sweep.resume import finished_job
+
+    workdir, out = tiny_run
+    assert out.returncode == 0, out.stdout
+    (rd,) = (workdir / "outputs" / "runs").iterdir()
+    job = yaml.safe_load((rd / "config.yaml").read_text())
+    monkeypatch.chdir(workdir)  # run.output_root is relative to where llem ran
+    outcome = finished_job(job)
+    assert outcome is not None and outcome.status == "ok" and outcome.run_dir.endswith(rd.name), outcome
+    job["workload"]["output_tokens"] = 9  # another point: nothing on disk
+    assert finished_job(job) is None

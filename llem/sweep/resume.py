@@ -28,6 +28,20 @@ def skipped(spec) -> Optional[Outcome]:
                    headline=objective_result(spec.run.objective, spec.run.max_latency_s, done["metrics"]))
 
 
+def finished_job(job: dict) -> Optional[Outcome]:
+    """A job a signal caught after its result was complete on disk (between the end of its measurement and
+    the return of its outcome): measured, not "not started". None where no complete result is there."""
+    try:
+        spec = build_spec(job)
+    except UserError:
+        return None
+    done = result_to_keep(spec)
+    if done is None:
+        return None
+    return Outcome("ok", str(spec_run_dir(spec)), message="its result was complete when the signal came",
+                   headline=objective_result(spec.run.objective, spec.run.max_latency_s, done["metrics"]))
+
+
 def skipped_job(job: dict) -> Optional[Outcome]:
     """skipped() for a job's plain config; None also for an invalid one (the job reports that itself)."""
     try:
