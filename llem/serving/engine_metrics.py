@@ -33,14 +33,29 @@ def parse(text: str, series: Mapping[str, str]) -> dict[str, float]:
     return out
 
 
+def metrics_text(url: str, timeout_s: float = 10.0) -> str:
+    """The server's /metrics page as text (loopback, no proxy); OSError (URLError) where it does not answer."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url.rstrip("/") + "/metrics", timeout=timeout_s) as resp:
+        return resp.read().decode("utf-8", errors="replace")
+
+
+def read_counters(url: str, parse_text: Callable[[str], Optional[dict]], timeout_s: float = 10.0) -> Optional[dict]:
+    """An engine's own counters from its server's /metrics, parsed by its folder's parser; None where the
+    server does not answer or the page cannot be parsed."""
+    try:
+        return parse_text(metrics_text(url, timeout_s))
+    except (OSError, ValueError):
+        return None
+
+
 def scrape(url: str, series: Optional[Mapping[str, str]], backend: str = "this", timeout_s: float = 2.0,
            required: Optional[tuple[str, ...]] = KEYS) -> tuple[Optional[dict], Optional[str]]:
     """(series, None) or (None, why not). `required`: the keys that must all be found (None: any one)."""
     if not series:
         return None, f"the {backend} engine names no per-request prefill/decode series of its server"
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/metrics", timeout=timeout_s) as resp:  # noqa: S310 - loopback
-            text = resp.read().decode("utf-8", errors="replace")
+        text = metrics_text(url, timeout_s)
     except (urllib.error.URLError, OSError) as exc:
         return None, f"the server has no /metrics endpoint ({getattr(exc, 'reason', exc)})"
     found = parse(text, series)

@@ -12,10 +12,10 @@ drafted nothing): their sum over a run is a second reading, checked against the 
 from __future__ import annotations
 
 import re
-import urllib.request
 from typing import Optional
 
 from llem.backends.llamacpp.config import speculative_settings
+from llem.serving.engine_metrics import read_counters
 from llem.speculative import SpecReadout
 
 SERIES = {"drafts": "llamacpp:spec_decode_num_drafts_total", "draft_tokens": "llamacpp:spec_decode_num_draft_tokens_total",
@@ -49,12 +49,7 @@ def parse_counters(text: str) -> Optional[dict]:
 
 
 def counters(url: str, timeout_s: float = 10.0) -> Optional[dict]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
-    try:
-        with opener.open(url.rstrip("/") + "/metrics", timeout=timeout_s) as resp:
-            return parse_counters(resp.read().decode("utf-8", "replace"))
-    except (OSError, ValueError):
-        return None
+    return read_counters(url, parse_counters, timeout_s)
 
 
 def per_request(_usage: Optional[dict], timings: Optional[dict]) -> Optional[dict]:

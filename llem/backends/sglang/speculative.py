@@ -15,9 +15,9 @@ Not yet run on hardware by llem (SGLang has no CPU build); the field names are r
 from __future__ import annotations
 
 import re
-import urllib.request
 from typing import Optional
 
+from llem.serving.engine_metrics import read_counters
 from llem.speculative import SpecReadout
 
 # (accepted, drafted) meta_info names, newest first
@@ -62,9 +62,4 @@ def parse_counters(text: str) -> Optional[dict]:
 
 
 def counters(url: str, timeout_s: float = 10.0) -> Optional[dict]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
-    try:
-        with opener.open(url.rstrip("/") + "/metrics", timeout=timeout_s) as resp:
-            return parse_counters(resp.read().decode("utf-8", "replace"))
-    except (OSError, ValueError):
-        return None
+    return read_counters(url, parse_counters, timeout_s)

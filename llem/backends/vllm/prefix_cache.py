@@ -11,9 +11,9 @@ vllm:prefix_cache_queries (tokens; Prometheus text at /metrics) are read before 
 from __future__ import annotations
 
 import re
-import urllib.request
 from typing import Optional
 
+from llem.serving.engine_metrics import read_counters
 from llem.workload.prefix_cache import CacheReadout
 
 SERVER_FIELD = "usage.prompt_tokens_details.cached_tokens (vLLM, --enable-prompt-tokens-details)"
@@ -57,9 +57,4 @@ def parse_counters(text: str) -> Optional[dict]:
 
 
 def counters(url: str, timeout_s: float = 10.0) -> Optional[dict]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
-    try:
-        with opener.open(url.rstrip("/") + "/metrics", timeout=timeout_s) as resp:
-            return parse_counters(resp.read().decode("utf-8", "replace"))
-    except (OSError, ValueError):
-        return None
+    return read_counters(url, parse_counters, timeout_s)

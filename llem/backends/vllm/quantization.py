@@ -8,22 +8,17 @@ Releases move this list (0.34 removed fp_quant and added w4afp8, lut_b_moe, mxfp
 from __future__ import annotations
 
 import ast
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
+
+from llem.backends.vllm.installed import installed_file as installed
 
 RELATIVE = Path("model_executor") / "layers" / "quantization" / "__init__.py"
 
 
 def installed_file() -> Optional[Path]:
-    spec = importlib.util.find_spec("vllm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        if (Path(folder) / RELATIVE).is_file():
-            return Path(folder) / RELATIVE
-    return None
+    return installed(RELATIVE)
 
 
 @lru_cache(maxsize=8)

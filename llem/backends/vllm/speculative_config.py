@@ -9,24 +9,18 @@ checks the rest when it loads.
 from __future__ import annotations
 
 import ast
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
+from llem.backends.vllm.installed import installed_file as installed
 from llem.errors import UserError, choice_error, did_you_mean
 
 RELATIVE = Path("config") / "speculative.py"
 
 
 def installed_file() -> Optional[Path]:
-    spec = importlib.util.find_spec("vllm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        if (Path(folder) / RELATIVE).is_file():
-            return Path(folder) / RELATIVE
-    return None
+    return installed(RELATIVE)
 
 
 @lru_cache(maxsize=8)
