@@ -160,7 +160,7 @@ def _with_ci(row: dict, key: str, spec: str = ".4g") -> str:
     lo, hi = row.get(f"{key}_ci95_low"), row.get(f"{key}_ci95_high")
     if lo is None or hi is None:
         return _num(v, spec)
-    half = (hi - lo) / 2
+    half = max(hi - v, v - lo)  # the longer side: an interval need not be symmetric (llem/stats.py)
     shown = "0" if abs(half) < 1e-6 * abs(v) else (f"{half:,.0f}" if half >= 100 else f"{half:.2g}")
     return f"{_num(v, spec)} [dim]±{shown}[/dim]"
 
