@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from llem.report.certificate import markdown as certificate_markdown
 from llem.report.certificate import notes as certificate_notes
 from llem.report.numbers import plain, with_ci
-from llem.report.table import CI_KEYS, varying_keys
+from llem.report.table import CI_KEYS, setting_columns, varying_keys
 
 FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
@@ -47,7 +47,7 @@ class PaperTable:
 
 
 def config_columns(rows: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:
-    cols = CONFIG + [(k, k.removeprefix("backend.")) for k in sorted({k for r in rows for k in r if k.startswith("backend.")})]
+    cols = CONFIG + setting_columns(rows)
     ok = [r for r in rows if r.get("status") == "ok"] or rows
     varying = set(varying_keys(ok, [k for k, _ in cols]))
     shown = [(k, h) for k, h in cols if k in varying] or [("backend", "Backend")]
@@ -83,10 +83,11 @@ def _cells(row: dict, key: str) -> tuple[str, str]:
     return plain(row[key]), ""
 
 
-def _label(row: dict, key: str) -> str:
+def _label(row: dict, key: str, first: bool) -> str:
+    """A config cell; the row's first carries the dagger of its flags (the note under the table)."""
     v = row.get(key)
     text = "" if v is None else str(v)
-    if key == "backend" and row.get("status") == "ok" and row.get("validity_flags"):
+    if first and row.get("status") == "ok" and row.get("validity_flags"):
         text += DAGGER
     return text
 
@@ -100,7 +101,7 @@ def markdown(t: PaperTable, measures=MEASURES, full_certificate: bool = False) -
              "|" + "|".join(":--" for _ in t.config) + "|" + "|".join("--:" for _ in measures) + "|"
              + "".join(":--|" for _ in extra)]
     for r in t.rows:
-        cells = [_label(r, k) for k, _ in t.config]
+        cells = [_label(r, k, i == 0) for i, (k, _) in enumerate(t.config)]
         for key, _, _ in measures:
             v, h = _cells(r, key)
             cells.append(f"{v} ± {h}" if h else v)
@@ -126,7 +127,7 @@ def latex(t: PaperTable) -> str:
              r"\begin{tabular}{" + "l" * len(t.config) + "r" * len(MEASURES) + "}", r"\toprule",
              " & ".join(head) + r" \\", r"\midrule"]
     for r in t.rows:
-        cells = [_tex(_label(r, k)) for k, _ in t.config]
+        cells = [_tex(_label(r, k, i == 0)) for i, (k, _) in enumerate(t.config)]
         for key, _, _ in MEASURES:
             v, h = _cells(r, key)
             cells.append(f"${v} \\pm {h}$" if h else (f"${v}$" if v and v != NOT_MEASURED else _tex(v)))

@@ -15,6 +15,25 @@ from llem.tracking.payload import gpu_name
 
 # Spec fields that can tell runs apart, in the order labels use them.
 LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_tokens", "batch_size")
+# workload fields with columns of their own (or not a setting); the others become "workload.<key>" columns
+WORKLOAD_IN_COLUMNS = ("name", "batch_size", "input_tokens", "output_tokens", "num_prompts", "path", "schema_path")
+SETTING_PREFIXES = ("backend.", "workload.")
+
+
+def setting_keys(rows: list[dict]) -> list[str]:
+    """The engine and workload settings the rows carry ("backend.<key>", "workload.<key>"), sorted."""
+    return sorted({k for r in rows for k in r if k.startswith(SETTING_PREFIXES)})
+
+
+def setting_name(key: str) -> str:
+    return key.split(".", 1)[1] if key.startswith(SETTING_PREFIXES) else key
+
+
+def setting_columns(rows: list[dict]) -> list[tuple[str, str]]:
+    """(key, header) of the settings the rows carry; a name both groups have keeps its group (workload.seed)."""
+    keys = setting_keys(rows)
+    names = [setting_name(k) for k in keys]
+    return [(k, k if names.count(setting_name(k)) > 1 else setting_name(k)) for k in keys]
 
 CSV_COLUMNS = [
     "run_id", "status", "backend", "engine", "engine_version", "model", "dtype", "hardware", "device", "gpu_name",
@@ -81,6 +100,9 @@ def flatten(run: Run) -> dict:
     for key, value in b.items():  # engine settings can tell runs apart (cache, compile, attention)
         if key not in ("name", "dtype") and isinstance(value, (str, int, float, bool)):
             row[f"backend.{key}"] = value
+    for key, value in w.items():  # so can workload settings (concurrency, prefix share, mode, arrival rate)
+        if key not in WORKLOAD_IN_COLUMNS and isinstance(value, (str, int, float, bool)):
+            row[f"workload.{key}"] = value
     for key in ("output_tokens_per_s", "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j",
                 "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
                 "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s", "e2e_latency_p90_s",
@@ -114,11 +136,13 @@ def mixed_scopes(rows: list[dict]) -> dict[str, int]:
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
-    def key(r):
-        return tuple(str(r.get(k) or "") if k not in ("batch_size", "input_tokens", "output_tokens")
-                     else int(r.get(k) or 0) for k in LABEL_KEYS)
+    """By the label keys, then the settings that differ; numbers as numbers (16 before 64, 0.5 before 0.9)."""
+    keys = list(LABEL_KEYS) + [k for k in setting_keys(rows) if len({str(r.get(k)) for r in rows}) > 1]
 
-    return sorted(rows, key=key)
+    def part(v):
+        return (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, str(v or ""))
+
+    return sorted(rows, key=lambda r: tuple(part(r.get(k)) for k in keys))
 
 
 def varying_keys(rows: list[dict], keys=None) -> list[str]:
@@ -126,14 +150,14 @@ def varying_keys(rows: list[dict], keys=None) -> list[str]:
     setting differs only where two runs that have it set it differently: one engine's settings
     are told apart by the backend already, so a series is not labelled by all of them."""
     if keys is None:
-        keys = list(LABEL_KEYS) + sorted({k for r in rows for k in r if k.startswith("backend.")})
-    return [k for k in keys if len({r.get(k) for r in rows if r.get(k) is not None or not k.startswith("backend.")}) > 1]
+        keys = list(LABEL_KEYS) + setting_keys(rows)
+    return [k for k in keys if len({r.get(k) for r in rows if r.get(k) is not None or not k.startswith(SETTING_PREFIXES)}) > 1]
 
 
 def label(row: dict, keys: list[str]) -> str:
     short = {"batch_size": "bs", "input_tokens": "in", "output_tokens": "out"}
     parts = [f"{short[k]}{row.get(k)}" if k in short
-             else f"{k.removeprefix('backend.')}={row.get(k)}" if k.startswith("backend.") else str(row.get(k))
+             else f"{setting_name(k)}={row.get(k)}" if k.startswith(SETTING_PREFIXES) else str(row.get(k))
              for k in keys if row.get(k) is not None]  # a setting the engine does not have is not shown
     return " ".join(parts) or str(row.get("backend"))
 
@@ -180,8 +204,7 @@ def render_table(rows: list[dict], title: str) -> None:
 
     config_cols = [("backend", "backend"), ("model", "model"), ("hardware", "hw"), ("dtype", "dtype"),
                    ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
-    engine_settings = sorted({k for r in rows for k in r if k.startswith("backend.")})
-    config_cols += [(k, k.removeprefix("backend.")) for k in engine_settings]
+    config_cols += setting_columns(rows)
     if mixed_scopes(rows):  # llem report --mixed-scopes: what each run's joules cover, in its row
         config_cols.append(("energy_scope", "energy scope"))
     measured = [r for r in rows if r["status"] == "ok"] or rows  # a failed run's missing fields are not a difference
