@@ -22,7 +22,7 @@ from llem.report.collect import collect, skipped_lines
 from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
 from llem.report.paper import FORMATS, render, runs_markdown
-from llem.report.plots import JPT, TPS, energy_vs_throughput, metric_vs_batch
+from llem.report.plots import JPT, TPS, batch_axis, energy_vs_throughput, metric_vs_batch
 from llem.report.slo import choose, slo_lines
 from llem.report.table import flatten, mixed_scopes, render_table, sort_rows, write_csv
 from llem.report.timeseries import plot_run_power
@@ -71,10 +71,12 @@ def _title(source: str) -> str:
 
 def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -> dict:
     files = {"energy_vs_throughput": energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)}
-    files["energy_vs_batch_size"] = metric_vs_batch(rows, out_dir / "energy_vs_batch_size.png", title, JPT,
-                                                    "energy per output token (J)", "energy per token")
-    files["throughput_vs_batch_size"] = metric_vs_batch(rows, out_dir / "throughput_vs_batch_size.png", title, TPS,
-                                                        "throughput (output tokens / s)", "throughput")
+    x = batch_axis(rows)  # batch size offline, concurrency for a set of server runs
+    axis = "batch_size" if x == "batch_size" else "concurrency"
+    files[f"energy_vs_{axis}"] = metric_vs_batch(rows, out_dir / f"energy_vs_{axis}.png", title, JPT,
+                                                 "energy per output token (J)", "energy per token", x)
+    files[f"throughput_vs_{axis}"] = metric_vs_batch(rows, out_dir / f"throughput_vs_{axis}.png", title, TPS,
+                                                     "throughput (output tokens / s)", "throughput", x)
     files.update(tradeoff_plots(rows, out_dir, title))
     plotted = 0
     for run in runs:

@@ -85,34 +85,46 @@ def energy_vs_throughput(rows: list[dict], path: Path, title: str) -> Path:
     return path
 
 
-def metric_vs_batch(rows: list[dict], path: Path, title: str, key: str, ylabel: str, what: str) -> Path:
+# The batch axis of a set of runs: batch size offline; in server mode the requests in flight (concurrency),
+# which is what fills the engine's batches there (workload.batch_size does not apply to a server)
+BATCH_AXES = {"batch_size": "batch size", "workload.concurrency": "concurrency (requests in flight)"}
+
+
+def batch_axis(rows: list[dict]) -> str:
+    ok = [r for r in rows if r.get("status") == "ok"]
+    server = ok and all(r.get("workload.mode") == "server" and r.get("workload.concurrency") is not None for r in ok)
+    return "workload.concurrency" if server else "batch_size"
+
+
+def metric_vs_batch(rows: list[dict], path: Path, title: str, key: str, ylabel: str, what: str,
+                    x: str = "batch_size") -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=FIGSIZE)
-    ok = [r for r in rows if r.get("status") == "ok" and r.get("batch_size") is not None]
+    ok = [r for r in rows if r.get("status") == "ok" and r.get(x) is not None]
     have = [r for r in ok if r.get(key) is not None]
-    ax.set_title(wrap_title(f"{title}: {what} vs batch size"))
+    ax.set_title(wrap_title(f"{title}: {what} vs {BATCH_AXES[x].split(' (')[0]}"))
     if not have:
         what_missing = "energy" if key == JPT else what
         desc = f"{what_missing} not measured: {_reason(ok) or 'no completed runs'}"
         not_measured(ax, what_missing, _reason(ok) or "no completed runs")
     else:
-        groups = [k for k in varying_keys(have) if k != "batch_size"] or ["backend"]
+        groups = [k for k in varying_keys(have) if k not in (x, "batch_size")] or ["backend"]
         by_group: dict[str, list[dict]] = {}
         for r in have:
             by_group.setdefault(label(r, groups), []).append(r)
         for i, (g, rs) in enumerate(sorted(by_group.items())):
-            rs = sorted(rs, key=lambda r: r["batch_size"])
-            ax.plot([r["batch_size"] for r in rs], [r[key] for r in rs], "-", color=f"C{i}", lw=1, alpha=0.8)
+            rs = sorted(rs, key=lambda r: r[x])
+            ax.plot([r[x] for r in rs], [r[key] for r in rs], "-", color=f"C{i}", lw=1, alpha=0.8)
             for j, r in enumerate(rs):
-                _errorbar(ax, r, "batch_size", key, fmt="o", color=f"C{i}", ms=5, label=g if j == 0 else None)
-        sizes = sorted({r["batch_size"] for r in have})
+                _errorbar(ax, r, x, key, fmt="o", color=f"C{i}", ms=5, label=g if j == 0 else None)
+        sizes = sorted({r[x] for r in have})
         if len(sizes) > 1 and sizes[-1] / max(sizes[0], 1) >= 8:
             ax.set_xscale("log", base=2)
         ax.set_xticks(sizes)
         ax.set_xticklabels([str(s) for s in sizes])
         ax.minorticks_off()
         maybe_log(ax, "y", [r[key] for r in have])
-        ax.set_xlabel("batch size")
+        ax.set_xlabel(BATCH_AXES[x])
         ax.set_ylabel(ylabel)
         legend_below(ax, note=_ci_note(have, (key,)))
         desc = f"{len(have)} runs in {len(by_group)} series: " + "; ".join(sorted(by_group))

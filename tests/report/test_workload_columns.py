@@ -28,3 +28,18 @@ def test_a_server_sweep_is_labelled_by_the_workload_settings_that_differ(tmp_pat
         ("16†", "0.0"), ("16†", "0.5"), ("16†", "0.9"), ("64†", "0.0"), ("64†", "0.5"), ("64†", "0.9")]
     # what all runs share is in the caption; a name both groups have keeps its group
     assert "backend.seed 0" in table.caption and "workload.seed 0" in table.caption and "mode server" in table.caption
+
+
+def test_a_server_sweep_plots_against_concurrency_by_series_of_what_else_differs(tmp_path):
+    from PIL import Image
+
+    from llem.report.plots import JPT, batch_axis, metric_vs_batch
+
+    with tarfile.open(ENG) as tar:
+        tar.extractall(tmp_path, members=[m for m in tar.getmembers() if "runs/prefix-vllm" in m.name], filter="data")
+    (root,) = [p for p in tmp_path.rglob("prefix-vllm") if p.is_dir()]
+    rows = sort_rows([flatten(r) for r in from_directory(root)])
+    assert batch_axis(rows) == "workload.concurrency"  # workload.batch_size does not apply to a server
+    png = metric_vs_batch(rows, tmp_path / "e.png", "t", JPT, "J", "energy per token", batch_axis(rows))
+    assert Image.open(png).text["Description"] == ("6 runs in 3 series: prefix_share=0.0; prefix_share=0.5; "
+                                                   "prefix_share=0.9")
