@@ -48,6 +48,23 @@ def _split(argv: list[str]) -> tuple[list[str], bool, bool]:
     return overrides, multirun, passthrough
 
 
+def hydra_order(argv: list[str]) -> list[str]:
+    """Flags (with their values) before the overrides: Hydra's parser takes overrides only as one run of
+    positionals, so `model=x --multirun a=1,2` would leave `a=1,2` unrecognised; llem takes flags anywhere."""
+    flags, overrides, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-"):
+            flags.append(arg)
+            if arg in _VALUED and i + 1 < len(argv) and not argv[i + 1].startswith("-") and "=" not in argv[i + 1]:
+                flags.append(argv[i + 1])
+                i += 1
+        else:
+            overrides.append(arg)
+        i += 1
+    return flags + overrides
+
+
 def prevalidate(argv: list[str]) -> int:
     """The checks `python -m llem ARGV` makes before its first job, made without running anything
     (tests, tools): the config composed from llem's conf/ with Hydra's compose API, then every point
@@ -161,7 +178,7 @@ def _run_hydra(argv: list[str], overrides: list[str]) -> int:
 
     from llem.app import main as hydra_app  # importing it registers llem's resolvers (llem/resolvers.py)
 
-    sys.argv = [sys.argv[0]] + argv
+    sys.argv = [sys.argv[0]] + hydra_order(argv)
     saved = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:

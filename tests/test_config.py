@@ -38,6 +38,8 @@ def _valid_partner(group: str, option: str) -> list[str]:
         extra.append("workload.path=" + str(Path(__file__).resolve().parent.parent / "llem/workload/data/prompts.jsonl"))
     if group == "workload" and option == "chat":
         extra.append("workload.path=" + str(Path(__file__).resolve().parent.parent / "llem/workload/data/chat_example.jsonl"))
+    if group == "workload" and option == "structured":
+        extra.append("backend=llamacpp")  # the default engine (PyTorch) cannot constrain its output: refused
     if group == "backend":
         extra.append("hardware=cuda")  # GPU-only engines validate against a GPU profile
     return extra
