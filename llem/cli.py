@@ -29,28 +29,9 @@ _VALUED = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd"
            "--experimental-rerun"}
 
 
-def _split(argv: list[str]) -> tuple[list[str], bool, bool]:
-    overrides, multirun, passthrough = [], False, False
-    skip = False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if arg in ("--multirun", "-m"):
-            multirun = True
-        elif arg in _PASSTHROUGH:
-            passthrough = True
-            skip = arg in _VALUED and i + 1 < len(argv) and not argv[i + 1].startswith("-") and "=" not in argv[i + 1]
-        elif arg in _VALUED:
-            skip = True
-        elif not arg.startswith("-"):
-            overrides.append(arg)
-    return overrides, multirun, passthrough
-
-
-def hydra_order(argv: list[str]) -> list[str]:
-    """Flags (with their values) before the overrides: Hydra's parser takes overrides only as one run of
-    positionals, so `model=x --multirun a=1,2` would leave `a=1,2` unrecognised; llem takes flags anywhere."""
+def _partition(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(flags with their values, overrides): a flag of _VALUED takes the next word unless that is a flag
+    or an override (key=value)."""
     flags, overrides, i = [], [], 0
     while i < len(argv):
         arg = argv[i]
@@ -62,6 +43,19 @@ def hydra_order(argv: list[str]) -> list[str]:
         else:
             overrides.append(arg)
         i += 1
+    return flags, overrides
+
+
+def _split(argv: list[str]) -> tuple[list[str], bool, bool]:
+    """(overrides, --multirun given, a flag Hydra answers without running a job given)."""
+    flags, overrides = _partition(argv)
+    return overrides, any(f in ("--multirun", "-m") for f in flags), any(f in _PASSTHROUGH for f in flags)
+
+
+def hydra_order(argv: list[str]) -> list[str]:
+    """Flags (with their values) before the overrides: Hydra's parser takes overrides only as one run of
+    positionals, so `model=x --multirun a=1,2` would leave `a=1,2` unrecognised; llem takes flags anywhere."""
+    flags, overrides = _partition(argv)
     return flags + overrides
 
 

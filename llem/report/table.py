@@ -137,7 +137,7 @@ def mixed_scopes(rows: list[dict]) -> dict[str, int]:
 
 def sort_rows(rows: list[dict]) -> list[dict]:
     """By the label keys, then the settings that differ; numbers as numbers (16 before 64, 0.5 before 0.9)."""
-    keys = list(LABEL_KEYS) + [k for k in setting_keys(rows) if len({str(r.get(k)) for r in rows}) > 1]
+    keys = list(LABEL_KEYS) + varying_keys(rows, setting_keys(rows))
 
     def part(v):
         return (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, str(v or ""))

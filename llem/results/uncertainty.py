@@ -121,8 +121,7 @@ def field_budget(windows: list[dict], field: str, dynamic: bool, baseline: dict,
     present = [(abs(v["standard"]), v.get("dof", math.inf)) for v in parts.values() if v is not None]
     u_c = math.sqrt(sum(u * u for u, _ in present))
     nu = welch_satterthwaite(present) if present else math.inf
-    # nu >= the smallest part's dof >= 1 in exact arithmetic; rounding of near-zero parts must not take it below
-    k = t975(max(nu, min((d for _, d in present), default=math.inf), 1.0) if not math.isnan(nu) else 1.0)
+    k = t975(max(nu, 1.0))  # nu >= 1 in exact arithmetic (every finite dof is); rounding must not take it below
     rep = parts["repeats"]
     if rep is not None and u_c > 0:
         # never narrower than the repeats' own half-width (Student-t, or Stein's), nor than the t half-width and

@@ -17,35 +17,39 @@ from llem.spec import build_spec
 from llem.sweep.ledger import Outcome
 
 
-def skipped(spec) -> Optional[Outcome]:
-    """The outcome of a job whose complete result is on disk (skipped, with its sweeper value), or None."""
+def _on_disk(spec, status: str, message: Optional[str] = None) -> Optional[Outcome]:
+    """An outcome for a job whose complete result is on disk (with its sweeper value), or None."""
     done = result_to_keep(spec)
     if done is None:
         return None
-    if not spec.run.quiet:
-        console().print(f"[green]llem[/green] skipping {spec.run_id()}: a complete result exists (run.force=true re-measures)")
-    return Outcome("skipped", str(spec_run_dir(spec)),
+    return Outcome(status, str(spec_run_dir(spec)), message=message,
                    headline=objective_result(spec.run.objective, spec.run.max_latency_s, done["metrics"]))
+
+
+def skipped(spec) -> Optional[Outcome]:
+    """The outcome of a job whose complete result is on disk (skipped, with its sweeper value), or None."""
+    outcome = _on_disk(spec, "skipped")
+    if outcome is not None and not spec.run.quiet:
+        console().print(f"[green]llem[/green] skipping {spec.run_id()}: a complete result exists (run.force=true re-measures)")
+    return outcome
+
+
+def _spec_of(job: dict):
+    """The job's spec; None for an invalid one (the job reports that itself)."""
+    try:
+        return build_spec(job)
+    except UserError:
+        return None
 
 
 def finished_job(job: dict) -> Optional[Outcome]:
     """A job a signal caught after its result was complete on disk (between the end of its measurement and
     the return of its outcome): measured, not "not started". None where no complete result is there."""
-    try:
-        spec = build_spec(job)
-    except UserError:
-        return None
-    done = result_to_keep(spec)
-    if done is None:
-        return None
-    return Outcome("ok", str(spec_run_dir(spec)), message="its result was complete when the signal came",
-                   headline=objective_result(spec.run.objective, spec.run.max_latency_s, done["metrics"]))
+    spec = _spec_of(job)
+    return None if spec is None else _on_disk(spec, "ok", "its result was complete when the signal came")
 
 
 def skipped_job(job: dict) -> Optional[Outcome]:
-    """skipped() for a job's plain config; None also for an invalid one (the job reports that itself)."""
-    try:
-        spec = build_spec(job)
-    except UserError:
-        return None
-    return skipped(spec)
+    """skipped() for a job's plain config; None also for an invalid one."""
+    spec = _spec_of(job)
+    return None if spec is None else skipped(spec)
