@@ -7,20 +7,22 @@
 # Needs: .gpuwheels installed (prepare.sh), the vLLM 0.26 site in /root/site (stage-vllm-site.sh),
 # the SGLang site in /root/sgsite (stage-sglang-site.sh), llama-cpp-python and llama-server with CUDA
 # in /root/lsite (build_llamacpp.sh; the llama.cpp steps wait for them).
-# One random-weight checkpoint (the Llama-3.2-1B shape) for every engine. Steps, most important
-# first (STEPS picks a subset); each has a time limit and never stops the rest; every step is
-# wrapped in an independent poller of the energy counter (poll_during.py), which checks each
-# window llem measured, server steady states included:
-#   prefix-vllm     vLLM server, synthetic 1024-token prompts, workload.prefix_share 0/0.5/0.9 at
-#                   concurrency 16 and 64: J/token against the measured prefix-cache hit rate
-#   prefix-sglang   the same for SGLang (RadixAttention), attention backend flashinfer
+# One random-weight checkpoint (the Llama-3.2-1B shape) for every engine. Steps, in the order they
+# run (STEPS picks a subset); each has a time limit and never stops the rest; every step is wrapped
+# in an independent poller of the energy counter (poll_during.py), which checks each window llem
+# measured, server steady states included. Nothing is measured while llama.cpp builds: the session
+# first waits for build_llamacpp.sh (at most 12 minutes) so that no window shares the host with it.
+#   prefix-sglang   SGLang server (RadixAttention), synthetic 1024-token prompts,
+#                   workload.prefix_share 0/0.5/0.9 at concurrency 64: J/token against the measured
+#                   prefix-cache hit rate (vLLM's run of the same points: docs/measurements.md)
 #   llamacpp-off    llama.cpp offline, batch 1, 8, 64 (sequences decoded together in one batch)
 #   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts)
 #   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64)
-#   sglang-off      SGLang offline on the same workload
 #   vllm-server     vLLM server on llama-server's workload (concurrency 8 and 64)
-#   sglang-server   SGLang server on the same
 #   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
+#   sglang-off      SGLang offline on llama.cpp's offline workload
+#   sglang-server   SGLang server on llama-server's workload
+#   prefix-vllm     vLLM server on prefix-sglang's points (measured on an H100 on 2026-12-06; last)
 # Everything lands in $ENG (default /root/eng): out/ (logs, JSON), runs/ (llem output roots).
 set -uo pipefail
 ENG=${ENG:-/root/eng}; SRC=/root/llem-src; REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,16 +46,16 @@ with open(sys.argv[1], "w") as f:
     for i in range(512):
         f.write(json.dumps({"id": f"t{i}", "prompt": f"Request {i}, part {i % 7}: {base[i % len(base)]} Then: {base[(i * 7 + 3) % len(base)]}"}) + "\n")
 PY
-PREFIX="workload=server workload.source=synthetic workload.input_tokens=1024 workload.output_tokens=64 workload.num_prompts=256 workload.prefix_group_size=16 workload.prefix_share=0,0.5,0.9 workload.concurrency=16,64"
-OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=256 workload.num_prompts=64 workload.batch_size=1,8,64"
+PREFIX="workload=server workload.source=synthetic workload.input_tokens=1024 workload.output_tokens=64 workload.num_prompts=256 workload.prefix_group_size=16 workload.prefix_share=0,0.5,0.9 workload.concurrency=64"
+OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 workload.num_prompts=64 workload.batch_size=1,8,64"
 SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=256 workload.output_tokens=256 workload.concurrency=8,64"
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
 POLL=(python3 benchmarks/gpu/poll_during.py)
-SGATTN="backend.attention_backend=flashinfer"  # FA3 (SGLang's Hopper default) kernels are not staged here
+SGATTN="backend.attention_backend=triton"  # FA3 (SGLang's Hopper default) is not staged; flashinfer's JIT outlasted a session's start
 
 step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never stop the session
   local name=$1 limit=$2; shift 2
-  case " ${STEPS:-prefix-vllm prefix-sglang llamacpp-off llama-server vllm-off sglang-off vllm-server sglang-server turns-vllm} " in *" ${name} "*) ;; *) return 0 ;; esac
+  case " ${STEPS:-prefix-sglang llamacpp-off llama-server vllm-off vllm-server turns-vllm sglang-off sglang-server prefix-vllm} " in *" ${name} "*) ;; *) return 0 ;; esac
   echo "=== $name ($(date -u +%T)) limit ${limit} s"
   local t0=$SECONDS
   timeout -k 15 "$limit" "${POLL[@]}" --root "$ENG/runs/$name" --out "$ENG/out/poll-$name.json" -- \
@@ -62,7 +64,7 @@ step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never
 }
 wait_llamacpp() {
   local t0=$SECONDS
-  while [ ! -f /root/lsite.done ] && [ ! -f /root/lsite.failed ] && [ $((SECONDS - t0)) -lt 480 ]; do sleep 3; done
+  while [ ! -f /root/lsite.done ] && [ ! -f /root/lsite.failed ] && [ $((SECONDS - t0)) -lt 720 ]; do sleep 3; done
   [ -f /root/lsite.done ] || { echo "llama.cpp build not ready:"; tail -n 30 /root/lcpp-build.log; return 1; }
 }
 
@@ -72,33 +74,25 @@ wait_llamacpp() {
   PYTHONPATH=$SGSITE python3 -c "import sglang; print('sglang', sglang.__version__)"; nproc; } > "$ENG/out/versions.txt" 2>&1
 cat "$ENG/out/versions.txt"
 
-export PYTHONPATH=$BASE:$VSITE
-step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX
-
-if wait_llamacpp; then
+wait_llamacpp; llamacpp_ok=$?
+export PYTHONPATH=$BASE:$SGSITE
+step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
+if [ "$llamacpp_ok" -eq 0 ]; then
   export PYTHONPATH=$BASE:/root/lsite:$VSITE
   python3 -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" | tee -a "$ENG/out/versions.txt"
   step llamacpp-off 360 backend=llamacpp $R1B $OFF
-  while [ ! -f /root/lsite.server.done ] && [ ! -f /root/lsite.server.failed ]; do sleep 3; done
-  if [ -f /root/lsite.server.done ]; then
-    export LLEM_LLAMA_SERVER=/root/lsite/bin/llama-server
-    cat /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
-    step llama-server 300 backend=llamacpp backend.server=llama-server $R1B $SRV
-  else
-    tail -n 30 /root/lcpp-server-build.log
-  fi
+  export LLEM_LLAMA_SERVER=/root/lsite/bin/llama-server
+  cat /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
+  step llama-server 300 backend=llamacpp backend.server=llama-server $R1B $SRV
 fi
-export PYTHONPATH=$BASE:$SGSITE
-step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
 export PYTHONPATH=$BASE:$VSITE
 step vllm-off 300 backend=vllm backend.max_model_len=1024 $R1B $OFF
+step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV
+step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS
 export PYTHONPATH=$BASE:$SGSITE
 step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF
-export PYTHONPATH=$BASE:$VSITE
-step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV
-export PYTHONPATH=$BASE:$SGSITE
 step sglang-server 240 backend=sglang $SGATTN backend.context_length=1024 $R1B $SRV
 export PYTHONPATH=$BASE:$VSITE
-step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS
+step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX
 python3 benchmarks/gpu/summarize_results.py "$ENG/runs" > "$ENG/out/summary.md" 2>&1
 echo "=== finished $(date -u +%T)"; touch "$ENG/finished"
