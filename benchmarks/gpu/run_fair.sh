@@ -12,16 +12,16 @@
 # in an independent poller of the energy counter (poll_during.py), which checks each window llem
 # measured, server steady states included. Nothing is measured while llama.cpp builds: the session
 # first waits for build_llamacpp.sh (at most 12 minutes) so that no window shares the host with it.
-#   prefix-sglang   SGLang server (RadixAttention), synthetic 1024-token prompts,
-#                   workload.prefix_share 0/0.5/0.9 at concurrency 64: J/token against the measured
-#                   prefix-cache hit rate (vLLM's run of the same points: docs/measurements.md)
 #   llamacpp-off    llama.cpp offline, batch 1, 8, 64 (sequences decoded together in one batch)
 #   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts)
 #   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64)
 #   vllm-server     vLLM server on llama-server's workload (concurrency 8 and 64)
-#   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
-#   sglang-off      SGLang offline on llama.cpp's offline workload
+#   prefix-sglang   SGLang server (RadixAttention), synthetic 1024-token prompts,
+#                   workload.prefix_share 0/0.5/0.9 at concurrency 64: J/token against the measured
+#                   prefix-cache hit rate (vLLM's run of the same points: docs/measurements.md)
 #   sglang-server   SGLang server on llama-server's workload
+#   sglang-off      SGLang offline on llama.cpp's offline workload
+#   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
 #   prefix-vllm     vLLM server on prefix-sglang's points (measured on an H100 on 2026-12-06; last)
 # Everything lands in $ENG (default /root/eng): out/ (logs, JSON), runs/ (llem output roots).
 set -uo pipefail
@@ -48,23 +48,30 @@ with open(sys.argv[1], "w") as f:
 PY
 PREFIX="workload=server workload.source=synthetic workload.input_tokens=1024 workload.output_tokens=64 workload.num_prompts=256 workload.prefix_group_size=16 workload.prefix_share=0,0.5,0.9 workload.concurrency=64"
 OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 workload.num_prompts=64 workload.batch_size=1,8,64"
-SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=256 workload.output_tokens=256 workload.concurrency=8,64"
+SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.output_tokens=256 workload.concurrency=8,64"
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
 POLL=(python3 benchmarks/gpu/poll_during.py)
 SGATTN="backend.attention_backend=triton"  # FA3 (SGLang's Hopper default) is not staged; flashinfer's JIT outlasted a session's start
 
 step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never stop the session
   local name=$1 limit=$2; shift 2
-  case " ${STEPS:-prefix-sglang llamacpp-off llama-server vllm-off vllm-server turns-vllm sglang-off sglang-server prefix-vllm} " in *" ${name} "*) ;; *) return 0 ;; esac
+  case " ${STEPS:-llamacpp-off llama-server vllm-off vllm-server prefix-sglang sglang-server sglang-off turns-vllm prefix-vllm} " in *" ${name} "*) ;; *) return 0 ;; esac
   echo "=== $name ($(date -u +%T)) limit ${limit} s"
   local t0=$SECONDS
   timeout -k 15 "$limit" "${POLL[@]}" --root "$ENG/runs/$name" --out "$ENG/out/poll-$name.json" -- \
     python3 -m llem --multirun "$@" run.output_root="$ENG/runs/$name" > "$ENG/out/$name.log" 2>&1; local rc=$?
   echo "=== $name rc=$rc in $((SECONDS - t0)) s"; tail -n 30 "$ENG/out/$name.log"
 }
+warm() {  # warm NAME CMD...: one short unmeasured run to fill an engine's on-disk compile caches
+  local t0=$SECONDS
+  [ -f /root/lsite.done ] || [ -f /root/lsite.failed ] || [ $((SECONDS - WAIT0)) -ge 600 ] && return 0
+  timeout -k 15 300 python3 -m llem "$@" energy=none run.repeats=1 run.warmup=0 workload.num_prompts=16 \
+    workload.output_tokens=16 run.output_root="$ENG/warm/$1" > "$ENG/out/warm-$1.log" 2>&1
+  echo "warm $1: rc=$? in $((SECONDS - t0)) s"
+}
 wait_llamacpp() {
   local t0=$SECONDS
-  while [ ! -f /root/lsite.done ] && [ ! -f /root/lsite.failed ] && [ $((SECONDS - t0)) -lt 720 ]; do sleep 3; done
+  while [ ! -f /root/lsite.done ] && [ ! -f /root/lsite.failed ] && [ $((SECONDS - WAIT0)) -lt 720 ]; do sleep 3; done
   [ -f /root/lsite.done ] || { echo "llama.cpp build not ready:"; tail -n 30 /root/lcpp-build.log; return 1; }
 }
 
@@ -74,9 +81,14 @@ wait_llamacpp() {
   PYTHONPATH=$SGSITE python3 -c "import sglang; print('sglang', sglang.__version__)"; nproc; } > "$ENG/out/versions.txt" 2>&1
 cat "$ENG/out/versions.txt"
 
-wait_llamacpp; llamacpp_ok=$?
+WAIT0=$SECONDS
 export PYTHONPATH=$BASE:$SGSITE
-step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
+warm sglang-server backend=sglang $SGATTN backend.context_length=1152 $R1B workload=server workload.concurrency=4
+export PYTHONPATH=$BASE:$VSITE
+warm vllm-off backend=vllm backend.max_model_len=1024 $R1B workload=synthetic workload.input_tokens=512 workload.batch_size=8
+warm vllm-server backend=vllm backend.max_model_len=1024 $R1B workload=server workload.concurrency=4
+wait_llamacpp; llamacpp_ok=$?
+echo "llama.cpp build waited for until $((SECONDS - WAIT0)) s into the session"
 if [ "$llamacpp_ok" -eq 0 ]; then
   export PYTHONPATH=$BASE:/root/lsite:$VSITE
   python3 -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" | tee -a "$ENG/out/versions.txt"
@@ -88,11 +100,12 @@ fi
 export PYTHONPATH=$BASE:$VSITE
 step vllm-off 300 backend=vllm backend.max_model_len=1024 $R1B $OFF
 step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV
-step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS
 export PYTHONPATH=$BASE:$SGSITE
-step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF
+step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
 step sglang-server 240 backend=sglang $SGATTN backend.context_length=1024 $R1B $SRV
+step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF
 export PYTHONPATH=$BASE:$VSITE
+step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS
 step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX
 python3 benchmarks/gpu/summarize_results.py "$ENG/runs" > "$ENG/out/summary.md" 2>&1
 echo "=== finished $(date -u +%T)"; touch "$ENG/finished"
