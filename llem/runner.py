@@ -20,6 +20,7 @@ from llem.errors import UserError
 from llem.grouping import engine_group as group_of
 from llem.job import measure
 from llem.multicast import multicast_off, spans_gpus
+from llem.plain import plain
 from llem.progress import console, library_bars, stage_printer
 from llem.results.interrupted import interrupted_record
 from llem.results.io import write_json
@@ -76,7 +77,7 @@ def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
         printer(message)
 
     measured = measure(spec, Path(run_dir), progress, warm)
-    return {"measured": measured.to_dict(), "environment": snapshot()}
+    return plain({"measured": measured.to_dict(), "environment": snapshot()})
 
 
 def _quiet_libraries() -> None:
@@ -153,10 +154,10 @@ def _worker(conn, job: tuple, env: dict, parent_pid: Optional[int] = None) -> No
             except interrupt.Interrupted as exc:  # what it had measured goes back; the engine is released below
                 if parent_pid is not None and _orphaned(parent_pid):
                     _keep_interrupted(job, exc, started)
-                _send_quietly(conn, ("interrupted", dict(exc.partial or interrupt.partial(), signal=exc.signum)))
+                _send_quietly(conn, ("interrupted", plain(dict(exc.partial or interrupt.partial(), signal=exc.signum))))
                 return
             except BaseException as exc:  # everything goes back to the parent as data
-                conn.send(("error", _error(exc)))
+                conn.send(("error", plain(_error(exc))))
                 return
             conn.send(payload)
             job = _next_job(conn)

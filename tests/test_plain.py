@@ -1,0 +1,49 @@
+"""What crosses the pipe from the measurement worker is builtin data only (llem/plain.py): a pickled
+torch TorchVersion made llem's own process import torch (~2 s a run) to read a version string."""
+
+import pickle
+import pickletools
+
+import numpy as np
+import pytest
+import torch
+
+from llem.plain import plain
+
+
+def _globals(data) -> list[str]:
+    """The classes and functions a pickle refers to by name: none for plain data."""
+    return [op.name for op, _, _ in pickletools.genops(pickle.dumps(data))
+            if op.name in ("GLOBAL", "STACK_GLOBAL", "REDUCE")]
+
+
+def test_torch_version_is_pickled_by_reference_unless_made_plain():
+    raw = {"versions": {"torch": torch.__version__}}
+    assert _globals(raw), "TorchVersion no longer pickles by reference: this test's premise is gone"
+    out = plain(raw)
+    assert out == {"versions": {"torch": str(torch.__version__)}}
+    assert type(out["versions"]["torch"]) is str
+    assert _globals(out) == []
+
+
+def test_numbers_and_containers_become_builtins():
+    out = plain({"a": np.float64(1.5), "b": np.int64(3), "c": np.bool_(True), "d": (1, 2), "e": {3},
+                 "f": [None, "x", 2.0]})
+    assert out == {"a": 1.5, "b": 3, "c": True, "d": [1, 2], "e": [3], "f": [None, "x", 2.0]}
+    assert [type(out[k]) for k in "abc"] == [float, int, bool]
+    assert _globals(out) == []
+
+
+def test_anything_else_is_sent_as_text_and_named(caplog):
+    class Odd:
+        def __str__(self):
+            return "odd"
+
+    with caplog.at_level("WARNING"):
+        assert plain({"engine": {"x": Odd()}}) == {"engine": {"x": "odd"}}
+    assert ".engine.x is a" in caplog.text and "Odd" in caplog.text
+
+
+@pytest.mark.parametrize("value", [0, -1, 2**70, 0.0, float("inf"), "", "é", True, None])
+def test_builtins_pass_unchanged(value):
+    assert plain(value) is value or plain(value) == value
