@@ -51,6 +51,27 @@ def test_plan_runs_one_slot_per_request_in_flight_with_continuous_batching(tmp_p
 
 
 @needs_bindings
+def test_every_layer_on_the_gpu_is_an_explicit_count_not_llama_servers_auto(monkeypatch):
+    """-1 is "all" to the bindings and "auto" to llama-server (which kept a 1B model on the CPU of an
+    H100): a CUDA job by default, or one that sets -1, asks llama-server for more layers than any model has."""
+    from llem.backends.llamacpp import llama_server
+    from llem.serving.plan import plan_for
+
+    monkeypatch.setattr(llama_server, "binary", lambda: "/bin/true")
+    monkeypatch.setattr(llama_server, "version", lambda exe: "version: test")
+    monkeypatch.setattr("llem.backends.llamacpp.server.resolve_gguf", lambda model: ("/m.gguf", "test"))
+
+    def flag(argv):
+        return argv[argv.index("--n-gpu-layers") + 1]
+
+    spec = _spec()  # n_gpu_layers unset: every layer on a CUDA device, none on the CPU
+    assert flag(plan_for(spec, "cuda", 8000).argv) == "999"
+    assert flag(plan_for(spec, "cpu", 8000).argv) == "0"
+    for asked, passed in ((-1, "999"), (7, "7"), (0, "0")):
+        assert flag(llama_server.command(spec.backend, "/m.gguf", 8000, 512, asked, 1, 1, exe="/bin/true").argv) == passed
+
+
+@needs_bindings
 def test_slots_follow_the_concurrency_unless_set(monkeypatch, tmp_path):
     from llem.backends.llamacpp import llama_server
     from llem.serving.plan import plan_for

@@ -79,13 +79,24 @@ def speculative_flags(settings: dict, gguf_path: str) -> list[str]:
     return out
 
 
+# llem's n_gpu_layers follows the bindings: -1 offloads every layer. llama-server reads -1 as "auto" (fit
+# to free memory, 0.3.36's vendored llama.cpp), which on an H100 (2026-12-06) left a 1B model's layers on
+# the CPU: 94 tokens/s over 8 slots. An explicit count past any model's layers (llama.cpp offloads at most
+# n_layer + 1) means "all" to this llama-server and to older ones, which reject the word "all".
+ALL_LAYERS = 999
+
+
+def gpu_layers_flag(n_gpu_layers: int) -> str:
+    return str(ALL_LAYERS if n_gpu_layers < 0 else n_gpu_layers)
+
+
 def command(settings: dict, gguf_path: str, port: int, n_ctx_seq: int, n_gpu_layers: int, n_threads: int,
             slots: int, exe: Optional[str] = None) -> ServerPlan:
     """The plan for `slots` slots of n_ctx_seq tokens each."""
     exe = exe or binary()
     argv = [exe, "--model", gguf_path, "--host", LOOPBACK, "--port", str(port),
             "--ctx-size", str(n_ctx_seq * slots), "--parallel", str(slots), "--cont-batching", "--metrics",
-            "--n-gpu-layers", str(n_gpu_layers), "--batch-size", str(settings["n_batch"]),
+            "--n-gpu-layers", gpu_layers_flag(n_gpu_layers), "--batch-size", str(settings["n_batch"]),
             "--ubatch-size", str(settings["n_ubatch"]), "--threads", str(n_threads),
             "--threads-batch", str(settings["n_threads_batch"] or n_threads),
             "--flash-attn", "on" if settings["flash_attn"] else "off", "--no-kv-unified"]
