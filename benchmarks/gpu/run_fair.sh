@@ -63,11 +63,11 @@ step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never
   echo "=== $name rc=$rc in $((SECONDS - t0)) s"; tail -n 30 "$ENG/out/$name.log"
 }
 warm() {  # warm NAME CMD...: one short unmeasured run to fill an engine's on-disk compile caches
-  local t0=$SECONDS
+  local name=$1 t0=$SECONDS; shift
   [ -f /root/lsite.done ] || [ -f /root/lsite.failed ] || [ $((SECONDS - WAIT0)) -ge 600 ] && return 0
   timeout -k 15 300 python3 -m llem "$@" energy=none run.repeats=1 run.warmup=0 workload.num_prompts=16 \
-    workload.output_tokens=16 run.output_root="$ENG/warm/$1" > "$ENG/out/warm-$1.log" 2>&1
-  echo "warm $1: rc=$? in $((SECONDS - t0)) s"
+    workload.output_tokens=16 run.output_root="$ENG/warm/$name" > "$ENG/out/warm-$name.log" 2>&1
+  echo "warm $name: rc=$? in $((SECONDS - t0)) s"
 }
 wait_llamacpp() {
   local t0=$SECONDS
