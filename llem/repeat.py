@@ -109,6 +109,31 @@ def drift(values: list[float]) -> Optional[dict]:
             "significant": abs(slope) > half}
 
 
+# Lag-1 autocorrelation is judged from this many windows up: below it the estimate's standard error
+# (~1/sqrt(n)) is too wide to tell anything (3-5 windows by default: never judged).
+AUTOCORR_MIN_WINDOWS = 8
+
+
+def autocorrelation(values: list[float]) -> Optional[dict]:
+    """The windows' lag-1 autocorrelation r1 and what it would do to the 95% interval of their mean. The
+    t-interval assumes independent windows; for a first-order autoregressive series the variance of the
+    mean is larger by about (1 + r1) / (1 - r1) (effective sample size n (1 - r1) / (1 + r1)). Judged
+    significant where r1 > 1.645 / sqrt(n) (one-sided 5% under independence, Bartlett's standard
+    error); stated, not applied: with tens of windows the estimate is itself uncertain."""
+    n = len(values)
+    if n < AUTOCORR_MIN_WINDOWS:
+        return None
+    mean = sum(values) / n
+    dev = [v - mean for v in values]
+    c0 = sum(d * d for d in dev)
+    if c0 <= 0:
+        return None
+    r1 = sum(dev[i] * dev[i + 1] for i in range(n - 1)) / c0
+    inflation = math.sqrt((1 + r1) / (1 - r1)) if -1 < r1 < 1 else None
+    return {"lag1": r1, "windows": n, "threshold": 1.645 / math.sqrt(n), "significant": r1 > 1.645 / math.sqrt(n),
+            "interval_factor": inflation, "effective_windows": n * (1 - r1) / (1 + r1) if -1 < r1 < 1 else None}
+
+
 def outcome(run, records: list[dict], objective: str) -> dict:
     """The result's `repeatability` record: windows, interval reached, target met or why not, drift."""
     metric = metric_of(objective, records)
@@ -116,6 +141,7 @@ def outcome(run, records: list[dict], objective: str) -> dict:
     pct = ci_pct(values, first_stage(run)) if values else None
     out = {"metric": metric, "windows": len(records), "ci95_half_pct": pct, "target_ci_pct": run.target_ci_pct,
            "max_repeats": run.max_repeats, "met": None, "reason": None, "drift": drift(values) if values else None,
+           "autocorrelation": autocorrelation(values) if values else None,
            "passes_per_window": [r.get("passes", 1) for r in records],
            "planned_windows": planned_windows(run, records, objective), "first_stage_windows": first_stage(run),
            "rule": "two-stage (Stein): the first run.repeats windows fix how many are measured" if run.target_ci_pct
@@ -142,6 +168,13 @@ def flags(rep: dict) -> list[str]:
         out.append(f"drift: {rep['metric']} moved {d['relative_change']:+.1%} from the first to the last of "
                    f"{rep['windows']} windows (trend significant at 95%): conditions did not settle "
                    f"(raise run.warmup_s, or see the windows' temperature and clocks)")
+    a = rep.get("autocorrelation")
+    if a and a["significant"]:
+        wider = (f", about x{a['interval_factor']:.2f} wider for a first-order autoregressive series "
+                 f"(~{a['effective_windows']:.1f} independent windows)") if a["interval_factor"] else ""
+        out.append(f"windows_correlated: {rep['metric']}'s lag-1 autocorrelation is {a['lag1']:+.2f} over "
+                   f"{a['windows']} windows (above {a['threshold']:.2f}, the 5% level for independent windows): "
+                   f"the 95% interval assumes independence and is too narrow{wider}")
     if rep.get("met") is False:
         out.append(f"target_ci_not_met: {rep['reason']} (run.target_ci_pct={rep['target_ci_pct']:g})")
     elif rep.get("met") is None and rep.get("target_ci_pct") is not None:

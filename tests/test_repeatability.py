@@ -152,3 +152,25 @@ def test_target_interval_end_to_end(tmp_path):
     else:
         assert rep["windows"] == 5 and rep["ci95_half_pct"] > 50
     assert "95% CI" in proc.stdout or rep["windows"] == 2  # the running interval is shown from the third window
+
+
+def test_correlated_windows_are_flagged_with_how_much_wider_the_interval_would_be():
+    """The 95% interval assumes independent windows. A slow wander (each window near the one before)
+    gives a lag-1 autocorrelation the flag names, with the AR(1) factor; alternating or independent-looking
+    windows, and the default 3 windows, give none."""
+    from llem.repeat import autocorrelation
+
+    wander = [1.00, 1.01, 1.02, 1.02, 1.01, 1.00, 0.99, 0.98, 0.98, 0.99, 1.00, 1.01]
+    a = autocorrelation(wander)
+    assert a["lag1"] > a["threshold"] and a["significant"]
+    assert a["interval_factor"] == pytest.approx(((1 + a["lag1"]) / (1 - a["lag1"])) ** 0.5)
+    assert a["effective_windows"] < len(wander)
+    rep = outcome(RunSpec(repeats=12), _records(wander), "energy_j_per_output_token")
+    [flag] = [f for f in flags(rep) if f.startswith("windows_correlated")]
+    assert f"{a['lag1']:+.2f} over 12 windows" in flag and f"x{a['interval_factor']:.2f} wider" in flag
+    alternating = [1.00, 1.02] * 6
+    assert autocorrelation(alternating)["lag1"] < 0 and not autocorrelation(alternating)["significant"]
+    assert not any(f.startswith("windows_correlated") for f in flags(outcome(RunSpec(repeats=12), _records(alternating),
+                                                                             "energy_j_per_output_token")))
+    assert autocorrelation([1.0, 1.1, 1.2]) is None  # too few windows to judge
+    assert autocorrelation([1.0] * 10) is None  # no spread
