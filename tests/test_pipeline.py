@@ -134,7 +134,8 @@ def test_real_smollm2_generates_fixed_length_text(workdir):
 
 def test_a_job_caught_by_a_signal_after_its_result_was_written_counts_as_measured(tiny_run, monkeypatch):
     """The launcher's question when a signal stops a sweep between a job's result and its return
-    (launchers/.../inprocess_launcher.py): seen once under load, all three jobs were reported not started."""
+    (launchers/.../inprocess_launcher.py, and the submitit and Docker launchers through _common.caught_finished):
+    seen once under load, all three jobs were reported not started."""
     import yaml
 
     from llem.sweep.resume import finished_job
@@ -146,5 +147,10 @@ def test_a_job_caught_by_a_signal_after_its_result_was_written_counts_as_measure
     monkeypatch.chdir(workdir)  # run.output_root is relative to where llem ran
     outcome = finished_job(job)
     assert outcome is not None and outcome.status == "ok" and outcome.run_dir.endswith(rd.name), outcome
+    # every launcher asks the same (local/Slurm jobs in their own process, the Docker launcher on the host)
+    from hydra_plugins.llem_launchers._common import caught_finished
+
+    caught = caught_finished(job, "3")
+    assert caught is not None and caught.status == "ok" and caught.job == "3" and caught.run_dir == outcome.run_dir
     job["workload"]["output_tokens"] = 9  # another point: nothing on disk
-    assert finished_job(job) is None
+    assert finished_job(job) is None and caught_finished(job, "3") is None

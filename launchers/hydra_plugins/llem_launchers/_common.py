@@ -81,6 +81,18 @@ def plot_before_upload(job: dict, outcome: dict) -> None:
         pass
 
 
+def caught_finished(job: dict, name: str):
+    """A job whose complete result was on disk when the signal came (after its measurement ended, before
+    its outcome was returned or written): measured, not "not started" (llem.sweep.resume.finished_job).
+    None where no complete result is there. `name`: the job's folder under the sweep dir."""
+    from llem.sweep.resume import finished_job
+
+    outcome = finished_job(job)
+    if outcome is not None:
+        outcome.job = name
+    return outcome
+
+
 def not_started_outcomes(configs) -> list:
     """Outcomes of the jobs of a sweep that a signal stopped before they began (llem/interrupt.py):
     counted as not started in the summary, and measured by the next run of the same command."""

@@ -26,7 +26,7 @@ from llem.interrupt import Interrupted
 from llem.sweep.ledger import outcome_from
 
 from . import _docker_argv as argvs
-from ._common import (failed_outcome, isolation_note, log, not_started_outcomes, outcomes_in, plot_before_upload, refuse,
+from ._common import (caught_finished, failed_outcome, isolation_note, log, not_started_outcomes, outcomes_in, plot_before_upload, refuse,
                       resolved_device, task_config)
 from ._docker_stop import killed_on_forced_exit, stop_and_drain
 from ._pending import ComposedLauncher, pending_jobs
@@ -194,8 +194,9 @@ class DockerLauncher(ComposedLauncher, Launcher):
             if k:  # the container's output is in the first job's folder
                 (job_dir / DOCKER_LOG).write_text(f"job #{idx} ran in the container of job #{idxs[0]}: see {log_path}\n")
             outcome = self._read_outcome(job_dir)
-            if outcome is None and stopped is not None:  # stopped before its llem took the signal
-                outcome = not_started(job_dir.name)
+            if outcome is None and stopped is not None:  # its result complete on disk, or stopped before it began
+                caught = caught_finished(job, job_dir.name)
+                outcome = vars(caught) if caught is not None else not_started(job_dir.name)
             if outcome is None:
                 outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an "
                                          f"outcome for it (its output: {log_path})")

@@ -15,7 +15,7 @@ from hydra.plugins.launcher import Launcher
 
 from llem.interrupt import Interrupted
 
-from ._common import log, not_started_outcomes, outcomes_in
+from ._common import caught_finished, log, not_started_outcomes, outcomes_in
 from ._pending import ComposedLauncher, pending_jobs
 
 
@@ -56,14 +56,10 @@ class InProcessLauncher(ComposedLauncher, Launcher):
                 pending.pop(0)
                 configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         except Interrupted as stopped:  # the stopped job's outcome rides on it (llem.app); the rest never started
-            from llem.sweep.resume import finished_job
-
             left = [i for i in pending if runs[i] is None]
             caught = stopped.outcome
             if caught is None and left:  # the signal came after the job's result was written, before its return
-                caught = finished_job(points[left[0]].job)
-                if caught is not None:
-                    caught.job = str(points[left[0]].config.hydra.sweep.subdir)
+                caught = caught_finished(points[left[0]].job, str(points[left[0]].config.hydra.sweep.subdir))
             later = left[1 if caught is not None else 0:]
             stopped.outcomes = (outcomes_in(runs) + ([caught] if caught is not None else [])
                                 + not_started_outcomes([points[i].config for i in later]))

@@ -24,7 +24,7 @@ from hydra.core.utils import JobReturn
 from llem.interrupt import Interrupted, spawning
 from llem.sweep.ledger import outcome_from
 
-from ._common import (failed_outcome, isolation_note, job_gpu_count, job_return, log, not_started_outcomes, outcomes_in,
+from ._common import (caught_finished, failed_outcome, isolation_note, job_gpu_count, job_return, log, not_started_outcomes, outcomes_in,
                       refuse, resolved_device)
 from ._pending import ComposedLauncher, pending_jobs
 from ._slurm_watch import wait_until_done_or_gone
@@ -75,7 +75,7 @@ class _LlemSubmitit(ComposedLauncher):
         try:
             return self._run_composed(*args)
         except interrupt.Interrupted as stopped:  # the job recorded itself (llem.app), or never began
-            return job_return(args[0], stopped.outcome or outcome_from(not_started(args[2])))
+            return job_return(args[0], stopped.outcome or _finished(args[5]) or outcome_from(not_started(args[2])))
 
     def _run_composed(self, overrides, job_dir_key: str, job_num: int, job_id: str, singleton_state, sweep_config) -> JobReturn:
         """Hydra's submitit job, with the config the launcher composed (pickled along) instead of
@@ -210,6 +210,14 @@ class _LlemSubmitit(ComposedLauncher):
                     rets.append(job_return(job_overrides[i], outcome))
             for i, ret in zip(unit, rets):
                 results[i] = ret
+
+
+def _finished(sweep_config):
+    """The job's outcome where its complete result was on disk when the signal came (between the end of its
+    measurement and its return): measured, not "not started" (_common.caught_finished)."""
+    from llem.sweep.points import task_job
+
+    return caught_finished(task_job(sweep_config), str(sweep_config.hydra.sweep.subdir))
 
 
 def run_record(job: dict, since: float) -> tuple[Optional[str], bool]:
