@@ -9,8 +9,10 @@ so vLLM and llama.cpp windows get the same independent check as the proof's PyTo
     python benchmarks/gpu/poll_during.py --root RUNS --out poll.json -- python -m llem ... run.output_root=RUNS
 
 Printed per result.json found under --root (written while the command ran): windows, mean and max
-|error| of llem's joules against the poller (edge reference: the poller's own updates nearest outside
-each window, less its own idle power over the gap), the signed mean, and the result's flags.
+|error| of llem's joules against the poller and the signed mean, for both references: `edge` (the
+poller's own updates nearest outside each window, less its own idle power over the gap: right for
+windows that open and close on idle, offline passes) and `linear` (the poller's counter interpolated at
+llem's edges: right where the load runs through the edges, server steady states); and the result's flags.
 """
 
 from __future__ import annotations
@@ -67,18 +69,25 @@ def main(argv=None) -> int:
     print(f"independent poller: {ticks.reads} reads in {ticks.seconds:.1f} s, {len(ticks.t)} updates, "
           f"median gap {1e3 * statistics.median(gaps):.1f} ms" if gaps else "independent poller: no updates")
     for c in checked:
-        e = c["edge"]
         durs = [w["duration_s"] for w in c["windows"]]
-        line = "n/a" if not e.get("n") else (f"mean |err| {100 * e['mean_abs']:.3f}%, max {100 * e['max_abs']:.3f}%, "
-                                             f"signed {100 * e['mean']:+.3f}%")
-        print(f"{c['backend']:<9} {len(durs):>3} windows, {statistics.mean(durs) if durs else float('nan'):.2f} s: {line}  "
-              f"[{c['result']}]")
+        print(f"{c['backend']:<9} {len(durs):>3} windows, {statistics.mean(durs) if durs else float('nan'):.2f} s: "
+              f"{_line(c, 'edge')}; {_line(c, 'linear')}  [{c['result']}]")
         for f in c["flags"]:
             print(f"    flag: {f}")
     Path(args.out).write_text(json.dumps({"command": cmd, "rc": rc, "poller": {"reads": ticks.reads,
                                           "seconds": ticks.seconds, "updates": len(ticks.t)},
                                           "results": checked}, indent=1, default=str))
     return rc
+
+
+def _line(checked: dict, ref: str) -> str:
+    """Both references, named: `edge` (the poller's updates nearest outside the window, less its idle power
+    over the gaps) holds where a window opens and closes on idle (offline passes); `linear` (the counter
+    interpolated at the edges) where the load runs through them (server steady states)."""
+    e = checked[ref]
+    if not e.get("n"):
+        return f"{ref} n/a"
+    return f"{ref} |err| mean {100 * e['mean_abs']:.3f}%, max {100 * e['max_abs']:.3f}%, signed {100 * e['mean']:+.3f}%"
 
 
 if __name__ == "__main__":

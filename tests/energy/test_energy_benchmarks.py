@@ -125,3 +125,4 @@ def test_poll_during_checks_every_window_of_a_whole_llem_run_against_the_indepen
     assert res["backend"] == "pytorch" and res["edge"]["n"] == 2, res
     assert res["edge"]["mean_abs"] < 0.01, res["windows"]
     assert "independent poller:" in out.stdout and "pytorch" in out.stdout
+    assert "edge |err| mean" in out.stdout and "linear |err| mean" in out.stdout  # both references, each named
