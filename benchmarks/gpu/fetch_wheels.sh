@@ -21,6 +21,9 @@ PURE=(
   # what `from zeus.monitor import ZeusMonitor` imports beyond the above (checked 2026-11-27, zeus 0.16.0)
   "httpx==$(ver httpx 0.28.1)" "httpcore==$(ver httpcore 1.0.9)" "h11==$(ver h11 0.16.0)"
   "anyio==$(ver anyio 4.16.0)" "idna==$(ver idna 3.20)" "certifi==$(ver certifi 2026.10.19.post1)"
+  # llama-cpp-python's one pure dependency beyond numpy (its llama_cache imports it at import time); the
+  # GPU image lacks it, so the CUDA build's smoke check (build_llamacpp.sh) failed on it (2026-12-06)
+  "diskcache==$(ver diskcache 5.6.3)"
 )
 pip download --no-deps --only-binary=:all: -d "$DEST" "${PURE[@]}"
 

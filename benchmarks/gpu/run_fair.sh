@@ -14,7 +14,8 @@
 # first waits for build_llamacpp.sh (at most 12 minutes) so that no window shares the host with it.
 #   llamacpp-off    llama.cpp offline, batch 1, 8, 64 (sequences decoded together in one batch)
 #   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts)
-#   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64)
+#   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64; each batch size is a new
+#                   engine: ~60 s a start after the first, which compiles for ~140 s, hence 480 s)
 #   vllm-server     vLLM server on llama-server's workload (concurrency 8 and 64)
 #   prefix-sglang   SGLang server (RadixAttention), synthetic 1024-token prompts,
 #                   workload.prefix_share 0/0.5/0.9 at concurrency 64: J/token against the measured
@@ -98,7 +99,7 @@ if [ "$llamacpp_ok" -eq 0 ]; then
   step llama-server 300 backend=llamacpp backend.server=llama-server $R1B $SRV
 fi
 export PYTHONPATH=$BASE:$VSITE
-step vllm-off 300 backend=vllm backend.max_model_len=1024 $R1B $OFF
+step vllm-off 480 backend=vllm backend.max_model_len=1024 $R1B $OFF
 step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV
 export PYTHONPATH=$BASE:$SGSITE
 step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
