@@ -19,6 +19,14 @@ def test_subcommands_have_their_own_help(workdir, cmd, says):
     assert out.returncode == 0 and says in out.stdout and "Config groups" not in out.stdout, out.stdout
 
 
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
+def test_an_slo_is_a_positive_number_of_seconds(workdir, value):
+    """llem report --slo-ttft-s -1 was accepted (exit 0) and chose nothing; a bad SLO is a usage error, exit 2."""
+    out = run_llem(["report", "outputs", f"--slo-ttft-s={value}"], workdir, timeout=60)
+    assert out.returncode == 2 and "--slo-ttft-s: invalid duration (seconds > 0) value" in out.stdout, out.stdout
+    assert "Traceback" not in out.stdout and not (workdir / "outputs").exists()
+
+
 def test_version_names_llem_and_the_engines(workdir):
     out = run_llem(["--version"], workdir, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("llem 0.") and "Hydra" not in out.stdout, out.stdout

@@ -147,7 +147,8 @@ def read_members(path: Path) -> tuple[dict[str, bytes], list[str]]:
     try:
         tar = tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BundleError(f"{path} is not a tar archive ({exc})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":")  # tarfile lists every method tried
+        raise BundleError(f"{path} is not a tar archive, plain or compressed, as llem export writes ({first})") from None
     with tar:
         try:
             for member in tar:

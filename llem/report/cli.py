@@ -30,6 +30,17 @@ from llem.report.tradeoffs import tradeoff_plots
 from llem.results.comparison import certificates, row_verdicts
 
 
+def _seconds(text: str) -> float:
+    """An SLO in seconds: a finite number above 0 (argparse turns the ValueError into one usage line, exit 2)."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+_seconds.__name__ = "duration (seconds > 0)"  # what argparse's "invalid ... value" names
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llem report", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("source", nargs="?", default="outputs",
@@ -48,9 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                         "gpu+cpu+dram, ...) together; without it llem refuses to rank or plot them side by side")
     p.add_argument("--timeseries", type=int, default=4, metavar="N",
                    help="plot the power time series of up to N runs (default: 4)")
-    p.add_argument("--slo-ttft-s", type=float, metavar="S",
+    p.add_argument("--slo-ttft-s", type=_seconds, metavar="S",
                    help="name the lowest-energy run whose p90 time to first token is within S seconds")
-    p.add_argument("--slo-latency-s", type=float, metavar="S",
+    p.add_argument("--slo-latency-s", type=_seconds, metavar="S",
                    help="name the lowest-energy run whose p90 latency (per request in server mode, per batch offline) is within S")
     return p
 

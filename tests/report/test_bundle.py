@@ -118,6 +118,7 @@ def test_verify_cut_short_and_not_a_bundle(bundle, tmp_path):
     junk.write_text("not an archive")
     out = run_llem(["verify", str(junk)], cwd=cwd, timeout=120)
     assert out.returncode == 2 and out.stdout.startswith(f"llem: error: {junk} is not a tar archive") and "Traceback" not in out.stdout
+    assert out.stdout.strip().count("\n") == 0, out.stdout  # one line (tarfile's own message lists every method it tried)
     out = run_llem(["verify", str(tmp_path / "nope.tar.gz")], cwd=cwd, timeout=120)
     assert out.returncode == 2 and "is not a file" in out.stdout
 
