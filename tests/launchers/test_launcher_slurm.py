@@ -41,3 +41,19 @@ def test_slurm_sweep_without_engine_reuse_runs_and_logs_each_job(tmp_path, slurm
         assert f"job_id={task}" in text and "Job completed successfully" in text, text[-2000:]
     scripts = list((tmp_path / "hydra").rglob(".submitit/*/*_submission.sh"))
     assert scripts and "#SBATCH" in scripts[0].read_text()
+
+
+def test_a_submission_sbatch_refuses_is_one_sentence_before_anything_runs(tmp_path, slurm):
+    """The real sbatch without a cluster configuration it can read (a login node's SLURM_CONF wrong or
+    missing): llem's Slurm launcher printed submitit's traceback (exit 1); now one sentence naming
+    sbatch's own reason, exit 2, and no job ran."""
+    env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
+    bad = tmp_path / "slurm.conf"
+    bad.write_text("NotAKey=1\n")  # read at once and refused (a missing file costs sbatch a minute of retries)
+    env["SLURM_CONF"] = str(bad)
+    proc = run_llem(["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, f"run.output_root={tmp_path / 'out'}"],
+                    cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-4000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("llem: error: the slurm launcher could not submit the sweep's first job (sbatch"), proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout and results(tmp_path / "out") == []

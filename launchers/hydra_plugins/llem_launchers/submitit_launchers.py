@@ -164,8 +164,13 @@ class _LlemSubmitit(ComposedLauncher):
                 for unit in units:
                     log.info("\t" + "; ".join(f"#{initial_job_idx + i} : {' '.join(job_overrides[i])}" for i in unit)
                              + (" (one process, one engine load)" if len(unit) > 1 else ""))
-                with spawning():  # the job processes handle signals as llem does, not as Python would (_stopping.py)
-                    submitted = executor.map_array(self.run_unit, args)
+                try:
+                    with spawning():  # the job processes handle signals as llem does, not as Python would (_stopping.py)
+                        submitted = executor.map_array(self.run_unit, args)
+                except (OSError, RuntimeError) as exc:  # sbatch missing, or refusing (submitit's FailedJobError)
+                    self._not_submitted(exc, batch, configs, job_overrides, results, initial_job_idx,
+                                        first=not pending and batch is groups[0])
+                    continue
                 pending.append((units, submitted))
                 if self.wait_each_batch():
                     self._collect(*pending[-1], jobs, configs, job_overrides, initial_job_idx, results, started)
@@ -177,6 +182,22 @@ class _LlemSubmitit(ComposedLauncher):
             self._stopped(stopped, pending, jobs, configs, job_overrides, initial_job_idx, results, started)
             raise
         return results  # type: ignore[return-value]
+
+    def _not_submitted(self, exc: BaseException, batch: list[int], configs, job_overrides, results, initial_job_idx: int,
+                       first: bool) -> None:
+        """A submission the executor refused. The sweep's first: one sentence, exit 2, nothing ran (no
+        traceback: sbatch's own last line says why). A later one: its jobs failed, the sweep goes on."""
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
+        why = lines[-1].rstrip(".")
+        if first:
+            where = ("a node where sbatch works (a cluster's login node, SLURM_CONF set)" if self._EXECUTOR == "slurm"
+                     else "this machine")
+            refuse(f"the {self._EXECUTOR} launcher could not submit the sweep's first job ({why}): run it from "
+                   f"{where}, or choose hydra/launcher=local or inprocess.")
+        for i in batch:
+            msg = f"job #{initial_job_idx + i} was not submitted: the {self._EXECUTOR} executor refused it ({why})"
+            log.error(msg)
+            results[i] = job_return(job_overrides[i], outcome_from(dict(failed_outcome(msg), job=str(configs[i].hydra.sweep.subdir))))
 
     def _stopped(self, stopped, pending, jobs, configs, job_overrides, initial_job_idx, results, started) -> None:
         """A signal stopped the sweep here: pass it on to the running jobs, take what they report,
