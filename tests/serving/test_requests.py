@@ -128,9 +128,7 @@ def test_bad_endpoint_and_source_combinations_are_one_sentence(overrides, senten
 def test_endpoint_leaves_offline_hashes_alone_and_changes_server_ones():
     from llem.spec import WorkloadSpec
 
-    offline = compose_spec("backend=vllm").model_copy(update={"workload": WorkloadSpec(name="w")})
+    offline = compose_spec("backend=vllm").model_copy(update={"workload": WorkloadSpec(name="w", endpoint="chat")})
     assert "endpoint" not in offline.identity()["workload"]
-    with pytest.raises(UserError, match=r"workload.endpoint=chat applies to server mode only"):  # offline: refused, not ignored
-        WorkloadSpec(name="w", endpoint="chat")
     assert compose_spec("backend=vllm", "workload.endpoint=chat").config_hash() != compose_spec("backend=vllm").config_hash()
     compose_spec("backend=vllm", "workload.source=synthetic")  # accepted: vLLM takes token ids
