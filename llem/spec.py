@@ -22,7 +22,7 @@ from llem.workload.chat_checks import check_chat_job, check_chat_workload, check
 from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
 from llem.workload.structured_checks import STRUCTURED_DEFAULTS, check_structured_workload
 from llem.workload.fingerprint import input_hashes
-from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_offline_workload, check_server_job, check_server_workload
+from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, check_server_workload
 
 SCHEMA_VERSION = 1
 
@@ -171,8 +171,6 @@ class WorkloadSpec(_Strict):
         check_structured_workload(self)
         if self.mode == "server":
             check_server_workload(self)
-        else:
-            check_offline_workload(self)
         return self
 
 

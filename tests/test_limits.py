@@ -24,9 +24,6 @@ BASE = ["model=tiny", "hardware=cpu", "tracking=mlflow"]
     (["run.output_root=/dev/null"], "run.output_root=/dev/null is not a folder"),
     (["run.output_root=results.txt/sub"], "lies under results.txt, which is not a folder"),
     (["run.output_root="], "run.output_root is empty"),
-    # a setting that does not apply to the chosen option (it was silently ignored, and left out of the identity)
-    (["workload.request_rate=5"], "workload.request_rate=5.0 applies to server mode only"),
-    (["backend=llamacpp", "backend.server=llama-server"], "backend.server=llama-server chooses the server that workload=server starts"),
 ])
 def test_refused_before_launch(workdir, args, says):
     (workdir / "results.txt").write_text("not a folder")

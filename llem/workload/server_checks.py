@@ -17,18 +17,6 @@ SERVER_ONLY_FIELDS = ("concurrency", "request_rate", "arrival", "burst_size", "s
                       "ready_timeout_s", "slo_ttft_s", "slo_tpot_s", "endpoint", "client_processes")
 
 
-def check_offline_workload(w) -> None:
-    """An offline workload that sets a server-only field (away from its default) is refused: the value would
-    be silently ignored (and left out of the run's identity)."""
-    for key in SERVER_ONLY_FIELDS:
-        default = type(w).model_fields[key].default
-        value = getattr(w, key)
-        if value != default:
-            raise UserError(f"workload.{key}={value} applies to server mode only, and this workload is offline "
-                            f"(workload.mode=offline: workload.batch_size requests per engine call): use workload=server, "
-                            f"or leave workload.{key} at its default ({'null' if default is None else default}).")
-
-
 def check_server_workload(w) -> None:
     """Field-level rules of a server workload."""
     if w.server_url is not None:

@@ -92,10 +92,6 @@ class LlamaCppConfig(BaseModel):
             limit = "backend.n_batch" if b["n_batch"] < MAX_SEQUENCES else f"llama.cpp's {MAX_SEQUENCES} sequences per context"
             raise UserError(f"workload.batch_size={w.batch_size} is more than {limit} allows: each decode step holds one token "
                             f"of every sequence in one batch; lower workload.batch_size or raise backend.n_batch.")
-        if b["server"] != "python" and w.mode != "server":
-            raise UserError(f"backend.server={b['server']} chooses the server that workload=server starts, but this workload "
-                            f"is offline (workload.mode=offline runs llama.cpp through its Python bindings): use "
-                            f"workload=server, or leave backend.server at python.")
         if b["slots"] is not None and b["server"] != "llama-server":
             raise UserError(f"backend.slots={b['slots']} sets llama-server's parallel slots, but backend.server={b['server']}: "
                             f"set backend.server=llama-server or leave backend.slots null.")
