@@ -129,9 +129,10 @@ def autocorrelation(values: list[float]) -> Optional[dict]:
     if c0 <= 0:
         return None
     r1 = sum(dev[i] * dev[i + 1] for i in range(n - 1)) / c0
-    inflation = math.sqrt((1 + r1) / (1 - r1)) if -1 < r1 < 1 else None
-    return {"lag1": r1, "windows": n, "threshold": 1.645 / math.sqrt(n), "significant": r1 > 1.645 / math.sqrt(n),
-            "interval_factor": inflation, "effective_windows": n * (1 - r1) / (1 + r1) if -1 < r1 < 1 else None}
+    threshold, inside = 1.645 / math.sqrt(n), -1 < r1 < 1
+    return {"lag1": r1, "windows": n, "threshold": threshold, "significant": r1 > threshold,
+            "interval_factor": math.sqrt((1 + r1) / (1 - r1)) if inside else None,
+            "effective_windows": n * (1 - r1) / (1 + r1) if inside else None}
 
 
 def outcome(run, records: list[dict], objective: str) -> dict:

@@ -169,7 +169,7 @@ class _LlemSubmitit(ComposedLauncher):
                         submitted = executor.map_array(self.run_unit, args)
                 except (OSError, RuntimeError) as exc:  # sbatch missing, or refusing (submitit's FailedJobError)
                     self._not_submitted(exc, batch, configs, job_overrides, results, initial_job_idx,
-                                        first=not pending and batch is groups[0])
+                                        first=batch is groups[0])
                     continue
                 pending.append((units, submitted))
                 if self.wait_each_batch():

@@ -44,7 +44,7 @@ class PyTorchBackend(Backend[PyTorchConfig]):
             model.forward = torch.compile(model.forward, mode=s.compile_mode or "default")
         self.model = model
         self.input_device = next(model.parameters()).device
-        self.versions = {"transformers": transformers.__version__, "torch": str(torch.__version__)}
+        self.versions = {"transformers": transformers.__version__, "torch": torch.__version__}
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
 
