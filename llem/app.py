@@ -33,6 +33,7 @@ from llem.sweep.state import current_sweep
 from llem.tracking import track, uploads_artifacts
 from llem.tracking.settings import mlflow_settings
 from llem.validate import plain_config
+from llem.workload.server_checks import not_applied
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
 store_engine_configs()  # backend=<name> of an installed engine package that ships no YAML
@@ -129,6 +130,9 @@ def _measure_locked(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
 
 
     result = assemble(spec, Measured.from_dict(out["measured"]), out["environment"], started)
+    ignored = not_applied(spec)  # server-only settings an offline point of an offline+server sweep ignored
+    if ignored:
+        result["settings_not_applied"] = ignored
     _write(run_dir / paths.ENVIRONMENT, write_json, out["environment"])
     _write(run_dir / paths.RESULT, write_json, result)  # written last: its presence marks a complete job
     if not quiet:

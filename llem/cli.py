@@ -93,7 +93,7 @@ def prevalidate(argv: list[str]) -> int:
         except Exception as exc:  # Hydra's composition errors name the bad key or option
             raise compose_error(exc, overrides, again) from None
         if not multirun:
-            check_job(task_job(master), here=True)
+            check_job(task_job(master), here=True, single=True)
             return 1
         params = OmegaConf.to_container(master.hydra.sweeper, resolve=False).get("params") or {}
         arguments = [f"{k}={v}" for k, v in params.items()] + [o.input_line for o in parsed if not o.is_hydra_override()]

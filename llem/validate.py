@@ -14,6 +14,7 @@ from llem.checks import visible_gpu_count
 from llem.errors import UserError
 from llem.models.config_json import model_config
 from llem.spec import JobSpec, build_spec
+from llem.workload.server_checks import check_applied
 
 # Launchers whose jobs run on other machines (a Slurm node; a login node may have no GPU): their
 # jobs check the device where they run (llem.checks.device_for_job). Every other launcher, and a
@@ -45,10 +46,13 @@ def plain_config(cfg, leave_out: Optional[str] = None) -> dict:
         raise UserError(f"{getattr(exc, 'full_key', 'a setting')} could not be resolved: {str(exc).splitlines()[0]}.") from None
 
 
-def check_job(job: dict, here: bool) -> JobSpec:
+def check_job(job: dict, here: bool, single: bool = False) -> JobSpec:
     """A job's plain config as a validated JobSpec; `here`: the job runs on this machine, which must
-    then have what it needs (check_launch_here)."""
+    then have what it needs (check_launch_here); `single`: a run of one job, where a server-only setting
+    of an offline job is refused (a sweep checks its points together: llem.sweep.points)."""
     spec = build_spec(job)
+    if single:
+        check_applied([spec], sweep=False)
     if here:
         check_launch_here(spec)
     return spec

@@ -95,6 +95,8 @@ def render(result: dict, run_dir) -> None:
     t.add_row("peak memory", ", ".join(f"{k.removesuffix('_mib')} {v:.0f} MiB" for k, v in mem.items() if v is not None))
     for flag in result["validity"]["flags"]:
         t.add_row("[yellow]flag[/yellow]", flag)
+    if result.get("settings_not_applied"):  # an offline point of a sweep over both modes
+        t.add_row("not applied", ", ".join(result["settings_not_applied"]) + " (server mode only)")
     con.print(t)
     # outside the table, whole: a path cut to the terminal's width ("…") cannot be copied
     con.print(f"[bold]run dir[/bold]        {Path(run_dir).resolve()}", overflow="ignore", crop=False)

@@ -216,7 +216,7 @@ class SweepCallback(Callback):
     def on_run_start(self, config, **kwargs: Any) -> None:
         """A single run: the checks llem's sweeper makes of every sweep point, before the run dir exists."""
         try:
-            check_job(task_job(config), here=True)
+            check_job(task_job(config), here=True, single=True)
         except UserError as exc:
             _refuse(exc)
 

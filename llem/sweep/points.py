@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional, Sequence
 from llem.config_errors import compose_error
 from llem.errors import UserError
 from llem.validate import check_job, plain_config
+from llem.workload.server_checks import check_applied
 
 # ${name:...} calls a resolver (values that depend on when or where they are resolved); ${hydra.x} and
 # ${hydra:x} read the hydra node, which differs between points.
@@ -110,15 +111,16 @@ def validated_points(config_loader, master, arguments: Sequence[str], max_batch_
     and validated, UserError for the first bad one; `here`: its jobs run on this machine
     (llem.validate.launches_here)."""
     bases = Bases(config_loader, master)
-    batches, first = [], 0
+    batches, first, specs = [], 0, []
     for batch in grid(arguments, config_loader, max_batch_size):
         points = []
         for n, overrides in enumerate(batch):
             point = bases.point(overrides, first + n)
-            check_job(point.job, here)
+            specs.append(check_job(point.job, here))
             points.append(point)
         batches.append(points)
         first += len(batch)
+    check_applied(specs, sweep=True)
     return batches
 
 

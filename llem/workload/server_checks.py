@@ -17,6 +17,34 @@ SERVER_ONLY_FIELDS = ("concurrency", "request_rate", "arrival", "burst_size", "s
                       "ready_timeout_s", "slo_ttft_s", "slo_tpot_s", "endpoint", "client_processes")
 
 
+def not_applied(spec) -> list[str]:
+    """What an offline job sets that applies to server mode only, as `group.key=value`: server-only workload
+    fields away from their defaults, and what the engine's settings model names (its offline_ignored). No
+    server runs, so each is ignored, and left out of the run's identity. Empty for a server job."""
+    w = spec.workload
+    if w.mode == "server":
+        return []
+    fields = type(w).model_fields
+    out = [f"workload.{key}={getattr(w, key)}" for key in SERVER_ONLY_FIELDS if getattr(w, key) != fields[key].default]
+    hook = getattr(engine(spec.backend_name).settings_model(), "offline_ignored", None)
+    return out + (list(hook(spec)) if hook is not None else [])
+
+
+def check_applied(specs, sweep: bool) -> None:
+    """A server-only setting on an offline job is refused unless the same sweep also has server jobs, where it
+    applies (`workload.mode=offline,server` shares its server settings across both modes; its offline points
+    list them in result.json's `settings_not_applied` instead, llem.app)."""
+    if any(s.workload.mode == "server" for s in specs):
+        return
+    for spec in specs:
+        ignored = not_applied(spec)
+        if ignored:
+            where = "no point of this sweep is" if sweep else "this run is not"
+            raise UserError(f"{ignored[0]} applies to server mode only, and {where} in server mode (workload.mode=offline, "
+                            f"where it would be ignored): use workload=server, sweep workload.mode=offline,server to "
+                            f"measure both, or leave it unset.")
+
+
 def check_server_workload(w) -> None:
     """Field-level rules of a server workload."""
     if w.server_url is not None:

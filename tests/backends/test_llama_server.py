@@ -164,6 +164,9 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     assert body["json_schema"] == read_schema(str(schema)) and "ignore_eos" not in body
     assert server["engine"]["effective_settings"]["fixed_length"] == []
     offline = results["offline"]
+    # the server-only settings the offline point ignored (issue 28): recorded, not a validity flag
+    assert {"workload.concurrency=4", "backend.server=llama-server"} <= set(offline["settings_not_applied"])
+    assert "settings_not_applied" not in server
     so = offline["structured"]
     assert so["valid_objects"] >= 1 and so["engine"]["schema_to_gbnf_s"] > 0
     reasons = offline["windows"][0]["structured"]["invalid_reasons"]

@@ -108,6 +108,14 @@ class LlamaCppConfig(BaseModel):
         check_speculative(spec)
 
     @classmethod
+    def offline_ignored(cls, spec) -> list[str]:
+        """Settings of llama.cpp's server that an offline job (the Python bindings) ignores
+        (llem/workload/server_checks.py asks)."""
+        b = spec.backend
+        return ([f"backend.server={b['server']}"] if b["server"] != "python" else []) + \
+            ([f"backend.slots={b['slots']}"] if b["slots"] is not None else [])
+
+    @classmethod
     def check_server(cls, spec) -> None:
         """workload.mode=server with a server llem starts (llem/workload/server_checks.py asks)."""
         # backend.server=llama-server runs llama.cpp's own binary (found, or refused, when its plan is made)
