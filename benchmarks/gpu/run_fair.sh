@@ -7,10 +7,10 @@
 # Needs: .gpuwheels installed (prepare.sh), the vLLM 0.26 site in /root/site (stage-vllm-site.sh),
 # the SGLang site in /root/sgsite (stage-sglang-site.sh), llama-cpp-python and llama-server with CUDA
 # in /root/lsite (build_llamacpp.sh; the llama.cpp steps wait for them).
-# One random-weight checkpoint (the Llama-3.2-1B shape) for every engine. Steps, in the order they
-# run (STEPS picks a subset); each has a time limit and never stops the rest; every step is wrapped
+# One random-weight checkpoint (the Llama-3.2-1B shape) for every engine. Steps, in their default order; each has a time limit and never stops the rest; every step is wrapped
 # in an independent poller of the energy counter (poll_during.py), which checks each window llem
-# measured, server steady states included. Nothing is measured while llama.cpp builds: the session
+# measured, server steady states included. STEPS="a b ..." picks steps and their order; OFF_BATCHES
+# (default 1,8,64) the offline batch sizes. Nothing is measured while llama.cpp builds: the session
 # first waits for build_llamacpp.sh (at most 12 minutes) so that no window shares the host with it.
 #   llamacpp-off    llama.cpp offline, batch 1, 8, 64 (sequences decoded together in one batch)
 #   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts)
@@ -48,7 +48,7 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"id": f"t{i}", "prompt": f"Request {i}, part {i % 7}: {base[i % len(base)]} Then: {base[(i * 7 + 3) % len(base)]}"}) + "\n")
 PY
 PREFIX="workload=server workload.source=synthetic workload.input_tokens=1024 workload.output_tokens=64 workload.num_prompts=256 workload.prefix_group_size=16 workload.prefix_share=0,0.5,0.9 workload.concurrency=64"
-OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 workload.num_prompts=64 workload.batch_size=1,8,64"
+OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 workload.num_prompts=64 workload.batch_size=${OFF_BATCHES:-1,8,64}"
 SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.output_tokens=256 workload.concurrency=8,64"
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
 POLL=(python3 benchmarks/gpu/poll_during.py)
@@ -56,7 +56,6 @@ SGATTN="backend.attention_backend=triton"  # FA3 (SGLang's Hopper default) is no
 
 step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never stop the session
   local name=$1 limit=$2; shift 2
-  case " ${STEPS:-llamacpp-off llama-server vllm-off vllm-server prefix-sglang sglang-server sglang-off turns-vllm prefix-vllm} " in *" ${name} "*) ;; *) return 0 ;; esac
   echo "=== $name ($(date -u +%T)) limit ${limit} s"
   local t0=$SECONDS
   timeout -k 15 "$limit" "${POLL[@]}" --root "$ENG/runs/$name" --out "$ENG/out/poll-$name.json" -- \
@@ -83,30 +82,46 @@ wait_llamacpp() {
 cat "$ENG/out/versions.txt"
 
 WAIT0=$SECONDS
-export PYTHONPATH=$BASE:$SGSITE
-warm sglang-server backend=sglang $SGATTN backend.context_length=1152 $R1B workload=server workload.concurrency=4
-export PYTHONPATH=$BASE:$VSITE
-warm vllm-off backend=vllm backend.max_model_len=1024 $R1B workload=synthetic workload.input_tokens=512 workload.batch_size=8
-warm vllm-server backend=vllm backend.max_model_len=1024 $R1B workload=server workload.concurrency=4
-wait_llamacpp; llamacpp_ok=$?
-echo "llama.cpp build waited for until $((SECONDS - WAIT0)) s into the session"
-if [ "$llamacpp_ok" -eq 0 ]; then
-  export PYTHONPATH=$BASE:/root/lsite:$VSITE
-  python3 -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" | tee -a "$ENG/out/versions.txt"
-  step llamacpp-off 360 backend=llamacpp $R1B $OFF
-  export LLEM_LLAMA_SERVER=/root/lsite/bin/llama-server
-  cat /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
-  step llama-server 300 backend=llamacpp backend.server=llama-server $R1B $SRV
+ORDER=${STEPS:-llamacpp-off llama-server vllm-off vllm-server prefix-sglang sglang-server sglang-off turns-vllm prefix-vllm}
+wants() { case " $ORDER " in *" $1 "*) return 0 ;; esac; return 1; }
+# Warm-up runs fill compile caches while llama.cpp builds (nothing is measured then), for the engines
+# that the chosen steps use.
+if wants prefix-sglang || wants sglang-server || wants sglang-off; then
+  export PYTHONPATH=$BASE:$SGSITE
+  warm sglang-server backend=sglang $SGATTN backend.context_length=1152 $R1B workload=server workload.concurrency=4
 fi
 export PYTHONPATH=$BASE:$VSITE
-step vllm-off 480 backend=vllm backend.max_model_len=1024 $R1B $OFF
-step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV
-export PYTHONPATH=$BASE:$SGSITE
-step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX
-step sglang-server 240 backend=sglang $SGATTN backend.context_length=1024 $R1B $SRV
-step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF
-export PYTHONPATH=$BASE:$VSITE
-step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS
-step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX
+if wants vllm-off; then
+  warm vllm-off backend=vllm backend.max_model_len=1024 $R1B workload=synthetic workload.input_tokens=512 workload.batch_size=8
+fi
+if wants vllm-server || wants turns-vllm || wants prefix-vllm; then
+  warm vllm-server backend=vllm backend.max_model_len=1024 $R1B workload=server workload.concurrency=4
+fi
+llamacpp_ok=1  # the build (started beside this session) is waited for before the first measured step
+if [ -f /root/lcpp-build.log ]; then
+  wait_llamacpp; llamacpp_ok=$?
+  echo "llama.cpp build waited for until $((SECONDS - WAIT0)) s into the session"
+  [ "$llamacpp_ok" -ne 0 ] || PYTHONPATH=$BASE:/root/lsite:$VSITE python3 -c "import llama_cpp; print('llama-cpp-python', \
+    llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" | tee -a "$ENG/out/versions.txt"
+  [ "$llamacpp_ok" -ne 0 ] || cat /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
+fi
+llamacpp() {
+  export PYTHONPATH=$BASE:/root/lsite:$VSITE LLEM_LLAMA_SERVER=/root/lsite/bin/llama-server
+  return "$llamacpp_ok"
+}
+for name in $ORDER; do  # in the order STEPS gives
+  case $name in
+    llamacpp-off) llamacpp && step llamacpp-off 360 backend=llamacpp $R1B $OFF ;;
+    llama-server) llamacpp && step llama-server 300 backend=llamacpp backend.server=llama-server $R1B $SRV ;;
+    vllm-off) export PYTHONPATH=$BASE:$VSITE; step vllm-off 480 backend=vllm backend.max_model_len=1024 $R1B $OFF ;;
+    vllm-server) export PYTHONPATH=$BASE:$VSITE; step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV ;;
+    prefix-sglang) export PYTHONPATH=$BASE:$SGSITE; step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX ;;
+    sglang-server) export PYTHONPATH=$BASE:$SGSITE; step sglang-server 240 backend=sglang $SGATTN backend.context_length=1024 $R1B $SRV ;;
+    sglang-off) export PYTHONPATH=$BASE:$SGSITE; step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF ;;
+    turns-vllm) export PYTHONPATH=$BASE:$VSITE; step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS ;;
+    prefix-vllm) export PYTHONPATH=$BASE:$VSITE; step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX ;;
+    *) echo "unknown step $name" ;;
+  esac
+done
 python3 benchmarks/gpu/summarize_results.py "$ENG/runs" > "$ENG/out/summary.md" 2>&1
 echo "=== finished $(date -u +%T)"; touch "$ENG/finished"
