@@ -53,8 +53,10 @@ def noise(rng, dist: str, shape: tuple) -> np.ndarray:
 
 def windows_of(values: np.ndarray) -> list[dict]:
     low, high = (BIAS - HALF) * MU * TOKENS, (BIAS + HALF) * MU * TOKENS
-    return [{FIELD: float(v), "output_tokens": TOKENS, "duration_s": 5.0,
-             "energy": {"residual_j": {"low": low, "high": high}}} for v in values]
+    return [
+        {FIELD: float(v), "output_tokens": TOKENS, "duration_s": 5.0, "energy": {"residual_j": {"low": low, "high": high}}}
+        for v in values
+    ]
 
 
 def draw(rng, dist: str, trials: int, n: int) -> np.ndarray:
@@ -96,8 +98,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--scatter", default="normal,skewed,left-skewed,skewed2",
-                    help=f"comma-separated, of {', '.join(SKEWNESS)}")
+    ap.add_argument("--scatter", default="normal,skewed,left-skewed,skewed2", help=f"comma-separated, of {', '.join(SKEWNESS)}")
     args = ap.parse_args(argv)
     dists = args.scatter.split(",")
     bad = [d for d in dists if d not in SKEWNESS]
@@ -106,8 +107,10 @@ def main(argv=None) -> int:
         return 2
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    print(f"{args.trials} trials per scenario; CV {SIGMA:.0%}, edge residual {BIAS - HALF:+.1%}..{BIAS + HALF:+.1%} "
-          f"(expected bias {BIAS:+.1%}); goal 94-96%")
+    print(
+        f"{args.trials} trials per scenario; CV {SIGMA:.0%}, edge residual {BIAS - HALF:+.1%}..{BIAS + HALF:+.1%} "
+        f"(expected bias {BIAS:+.1%}); goal 94-96%"
+    )
     print(f"{'scenario':42s} {'dist':11s} {'windows':>7s} {'CI':>7s} {'budget':>7s}")
     for dist in dists:
         for n in (3, 5, 10, 20):

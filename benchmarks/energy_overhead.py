@@ -58,10 +58,19 @@ def main(argv=None) -> int:
     from llem.stats import summarize
     from llem.workload.prompts import build_requests
 
-    o = [f"model={args.model}", f"hardware={args.hardware}", "backend=pytorch", "tracking=none", "workload=synthetic",
-         f"workload.batch_size={args.batch_size}", f"workload.num_prompts={args.batch_size}",
-         f"workload.input_tokens={args.input_tokens}", f"workload.output_tokens={args.output_tokens}",
-         "energy=nvml", "energy.sampler=true"] + ([f"model.weights={args.weights}"] if args.weights else [])
+    o = [
+        f"model={args.model}",
+        f"hardware={args.hardware}",
+        "backend=pytorch",
+        "tracking=none",
+        "workload=synthetic",
+        f"workload.batch_size={args.batch_size}",
+        f"workload.num_prompts={args.batch_size}",
+        f"workload.input_tokens={args.input_tokens}",
+        f"workload.output_tokens={args.output_tokens}",
+        "energy=nvml",
+        "energy.sampler=true",
+    ] + ([f"model.weights={args.weights}"] if args.weights else [])
     spec = compose_spec(o + list(args.override))
     device = resolve_device(spec.hardware.device)
     gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
@@ -96,27 +105,40 @@ def main(argv=None) -> int:
                 got[arm] = toks / dt
             for arm in "ABC":
                 tps[arm].append(got[arm])
-            print(f"round {i + 1}/{args.pairs} ({order}): none {got['A']:.1f}, nvml+sampler {got['B']:.1f}, "
-                  f"nvml only {got['C']:.1f} tok/s", flush=True)
+            print(
+                f"round {i + 1}/{args.pairs} ({order}): none {got['A']:.1f}, nvml+sampler {got['B']:.1f}, "
+                f"nvml only {got['C']:.1f} tok/s",
+                flush=True,
+            )
     finally:
         meter.close()
         backend.close()
     ratios = [b / a for a, b in zip(tps["A"], tps["B"])]
     ratios_c = [c / a for a, c in zip(tps["A"], tps["C"])]
     r, rc = summarize(ratios), summarize(ratios_c)
-    doc = {"args": vars(args), "device": device, "meter": meter.describe(),
-           "none_tokens_per_s": summarize(tps["A"]), "nvml_sampler_tokens_per_s": summarize(tps["B"]),
-           "nvml_only_tokens_per_s": summarize(tps["C"]),
-           "ratio_nvml_over_none": r, "ratios": ratios, "ratio_nvml_only_over_none": rc, "ratios_nvml_only": ratios_c,
-           "median_ratio_nvml_over_none": sorted(ratios)[len(ratios) // 2],
-           "sampler": sampler_summaries[-1:] or None,
-           "slowdown_pct": None if r["mean"] is None else (1 - r["mean"]) * 100}
+    doc = {
+        "args": vars(args),
+        "device": device,
+        "meter": meter.describe(),
+        "none_tokens_per_s": summarize(tps["A"]),
+        "nvml_sampler_tokens_per_s": summarize(tps["B"]),
+        "nvml_only_tokens_per_s": summarize(tps["C"]),
+        "ratio_nvml_over_none": r,
+        "ratios": ratios,
+        "ratio_nvml_only_over_none": rc,
+        "ratios_nvml_only": ratios_c,
+        "median_ratio_nvml_over_none": sorted(ratios)[len(ratios) // 2],
+        "sampler": sampler_summaries[-1:] or None,
+        "slowdown_pct": None if r["mean"] is None else (1 - r["mean"]) * 100,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=1, default=str))
     for label, s in (("nvml+sampler", r), ("nvml only", rc)):
         ci = "" if s["ci95_low"] is None else f" (95% CI {s['ci95_low']:.4f}-{s['ci95_high']:.4f})"
-        print(f"throughput ratio energy={label} / energy=none: mean {s['mean']:.4f}{ci}; "
-              f"slowdown {(1 - s['mean']) * 100:.2f}% over {s['n']} rounds")
+        print(
+            f"throughput ratio energy={label} / energy=none: mean {s['mean']:.4f}{ci}; "
+            f"slowdown {(1 - s['mean']) * 100:.2f}% over {s['n']} rounds"
+        )
     print(f"wrote {args.out}")
     return 0
 

@@ -152,13 +152,27 @@ def compose_spec(overrides):
 
 
 def overrides(args, cls: dict, align: bool, tokens: int, repeats: int) -> list[str]:
-    o = [f"model={args.model}", f"hardware={args.hardware}", f"backend={cls['backend']}", "tracking=none",
-         "workload=synthetic", f"workload.input_tokens={args.input_tokens}", f"workload.output_tokens={tokens}",
-         f"workload.batch_size={cls['batch_size']}", f"workload.num_prompts={cls['batch_size']}",
-         f"run.repeats={repeats}", "run.warmup=1", f"run.cooldown_s={args.cooldown_s}", "run.isolation=inline",
-         "run.min_window_s=0", "run.cooldown=fixed",  # one pass per window: the window classes are the point
-         f"energy={args.energy}", f"energy.baseline_s={args.baseline_s}", "energy.sampler=true",
-         f"energy.align_edges={'true' if align else 'false'}"]
+    o = [
+        f"model={args.model}",
+        f"hardware={args.hardware}",
+        f"backend={cls['backend']}",
+        "tracking=none",
+        "workload=synthetic",
+        f"workload.input_tokens={args.input_tokens}",
+        f"workload.output_tokens={tokens}",
+        f"workload.batch_size={cls['batch_size']}",
+        f"workload.num_prompts={cls['batch_size']}",
+        f"run.repeats={repeats}",
+        "run.warmup=1",
+        f"run.cooldown_s={args.cooldown_s}",
+        "run.isolation=inline",
+        "run.min_window_s=0",
+        "run.cooldown=fixed",  # one pass per window: the window classes are the point
+        f"energy={args.energy}",
+        f"energy.baseline_s={args.baseline_s}",
+        "energy.sampler=true",
+        f"energy.align_edges={'true' if align else 'false'}",
+    ]
     if args.weights:
         o.append(f"model.weights={args.weights}")
     return o + list(cls.get("override", [])) + list(args.override)
@@ -179,8 +193,14 @@ def compare(w: dict, ticks: Ticks, cooldown_s: float) -> dict:
     m = w["energy"]
     llem_j = (m.get("energy_j") or {}).get("gpu0")
     a, b = m.get("interval_monotonic_s") or (None, None)
-    row = {"index": w["index"], "duration_s": w["duration_s"], "llem_j": llem_j, "interval": [a, b],
-           "alignment": (m.get("alignment") or {}).get("gpu0"), "residual_j": m.get("residual_j")}
+    row = {
+        "index": w["index"],
+        "duration_s": w["duration_s"],
+        "llem_j": llem_j,
+        "interval": [a, b],
+        "alignment": (m.get("alignment") or {}).get("gpu0"),
+        "residual_j": m.get("residual_j"),
+    }
     if llem_j is None or a is None:
         return dict(row, reason=m.get("reason") or "no interval")
     lin0, lin1 = ticks.linear(a), ticks.linear(b)
@@ -200,18 +220,44 @@ def summarize(rows: list[dict], ref: str) -> dict:
     errs = [r[f"error_{ref}"] for r in rows if r.get(f"error_{ref}") is not None]
     if not errs:
         return {"n": 0}
-    return {"n": len(errs), "mean_abs": statistics.mean(abs(e) for e in errs), "max_abs": max(abs(e) for e in errs),
-            "mean": statistics.mean(errs)}
+    return {
+        "n": len(errs),
+        "mean_abs": statistics.mean(abs(e) for e in errs),
+        "max_abs": max(abs(e) for e in errs),
+        "mean": statistics.mean(errs),
+    }
 
 
 def classes(args) -> list[dict]:
-    out = [{"name": "short", "backend": "pytorch", "batch_size": args.short_batch, "target_s": args.short_s,
-            "probe_tokens": 16, "tokens": args.short_tokens},
-           {"name": "long", "backend": "pytorch", "batch_size": args.long_batch, "target_s": args.long_s,
-            "probe_tokens": 32, "tokens": args.long_tokens}]
+    out = [
+        {
+            "name": "short",
+            "backend": "pytorch",
+            "batch_size": args.short_batch,
+            "target_s": args.short_s,
+            "probe_tokens": 16,
+            "tokens": args.short_tokens,
+        },
+        {
+            "name": "long",
+            "backend": "pytorch",
+            "batch_size": args.long_batch,
+            "target_s": args.long_s,
+            "probe_tokens": 32,
+            "tokens": args.long_tokens,
+        },
+    ]
     if args.vllm:
-        out.append({"name": "vllm_bs64", "backend": "vllm", "batch_size": 64, "target_s": args.long_s,
-                    "probe_tokens": 64, "override": ["backend.gpu_memory_utilization=0.5"]})
+        out.append(
+            {
+                "name": "vllm_bs64",
+                "backend": "vllm",
+                "batch_size": 64,
+                "target_s": args.long_s,
+                "probe_tokens": 64,
+                "override": ["backend.gpu_memory_utilization=0.5"],
+            }
+        )
     return out
 
 
@@ -222,18 +268,24 @@ def run_class(args, cls, warm, work: Path) -> list[dict]:
     runs = []
     for align in (True, False):
         spec = compose_spec(overrides(args, cls, align, tokens, args.repeats))
-        print(f"== {cls['name']}: {cls['backend']} batch {cls['batch_size']} x {tokens} tokens, "
-              f"align_edges={align}, {args.repeats} windows", flush=True)
-        measured = measure(spec, work / f"{cls['name']}-align-{align}", warm=warm,
-                           progress=lambda msg: print(f"   {msg}", flush=True)).to_dict()
+        print(
+            f"== {cls['name']}: {cls['backend']} batch {cls['batch_size']} x {tokens} tokens, "
+            f"align_edges={align}, {args.repeats} windows",
+            flush=True,
+        )
+        measured = measure(
+            spec, work / f"{cls['name']}-align-{align}", warm=warm, progress=lambda msg: print(f"   {msg}", flush=True)
+        ).to_dict()
         runs.append({"class": cls["name"], "align": align, "output_tokens": tokens, "measured": measured})
     return runs
 
 
 def report(runs: list[dict], ticks: Ticks, cooldown_s: float) -> list[dict]:
     out = []
-    print(f"\n{'class':<10} {'align':<6} {'n':>3} {'dur s':>7} {'mean|err| lin':>14} {'max':>8} "
-          f"{'mean|err| edge':>15} {'max':>8} {'bias edge':>10} {'tail J':>7}")
+    print(
+        f"\n{'class':<10} {'align':<6} {'n':>3} {'dur s':>7} {'mean|err| lin':>14} {'max':>8} "
+        f"{'mean|err| edge':>15} {'max':>8} {'bias edge':>10} {'tail J':>7}"
+    )
     for r in runs:
         rows = [compare(w, ticks, cooldown_s) for w in r["measured"]["windows"]]
         lin, edge = summarize(rows, "linear"), summarize(rows, "edge")
@@ -242,12 +294,24 @@ def report(runs: list[dict], ticks: Ticks, cooldown_s: float) -> list[dict]:
 
         def pct(s, k):
             return "n/a" if not s.get("n") else f"{100 * s[k]:.3f}%"
-        print(f"{r['class']:<10} {str(r['align']):<6} {len(rows):>3} {dur:>7.2f} {pct(lin, 'mean_abs'):>14} "
-              f"{pct(lin, 'max_abs'):>8} {pct(edge, 'mean_abs'):>15} {pct(edge, 'max_abs'):>8} "
-              f"{pct(edge, 'mean'):>10} {(statistics.mean(tails) if tails else float('nan')):>7.2f}")
-        out.append({"class": r["class"], "align_edges": r["align"], "output_tokens": r["output_tokens"],
-                    "windows": rows, "linear": lin, "edge": edge, "flags": r["measured"]["flags"],
-                    "baseline": {k: r["measured"]["baseline"].get(k) for k in ("power_w", "drift_w", "power_w_half_width")}})
+
+        print(
+            f"{r['class']:<10} {str(r['align']):<6} {len(rows):>3} {dur:>7.2f} {pct(lin, 'mean_abs'):>14} "
+            f"{pct(lin, 'max_abs'):>8} {pct(edge, 'mean_abs'):>15} {pct(edge, 'max_abs'):>8} "
+            f"{pct(edge, 'mean'):>10} {(statistics.mean(tails) if tails else float('nan')):>7.2f}"
+        )
+        out.append(
+            {
+                "class": r["class"],
+                "align_edges": r["align"],
+                "output_tokens": r["output_tokens"],
+                "windows": rows,
+                "linear": lin,
+                "edge": edge,
+                "flags": r["measured"]["flags"],
+                "baseline": {k: r["measured"]["baseline"].get(k) for k in ("power_w", "drift_w", "power_w_half_width")},
+            }
+        )
     for r in out:
         for f in r["flags"]:
             if f.split(": ", 2)[-1].startswith("throttled") or "throttled:" in f:
@@ -304,15 +368,28 @@ def main(argv=None) -> int:
     finally:
         ticks = poller.finish()
     gaps = ticks.gaps()
-    print(f"independent poller: {ticks.reads} reads in {ticks.seconds:.1f} s "
-          f"({1e3 * ticks.seconds / max(ticks.reads or 1, 1):.2f} ms a read), {len(ticks.t)} counter updates, "
-          f"median gap {1e3 * statistics.median(gaps):.1f} ms, max {1e3 * max(gaps):.1f} ms")
+    print(
+        f"independent poller: {ticks.reads} reads in {ticks.seconds:.1f} s "
+        f"({1e3 * ticks.seconds / max(ticks.reads or 1, 1):.2f} ms a read), {len(ticks.t)} counter updates, "
+        f"median gap {1e3 * statistics.median(gaps):.1f} ms, max {1e3 * max(gaps):.1f} ms"
+    )
     results = report(runs, ticks, args.cooldown_s)
     env = snapshot()
-    doc = {"date_unix_s": started, "duration_s": time.time() - started, "args": vars(args), "gpus": env.get("gpus"),
-           "environment": env, "poller": {"reads": ticks.reads, "seconds": ticks.seconds, "updates": len(ticks.t),
-                                          "median_gap_s": statistics.median(gaps), "max_gap_s": max(gaps)},
-           "results": results}
+    doc = {
+        "date_unix_s": started,
+        "duration_s": time.time() - started,
+        "args": vars(args),
+        "gpus": env.get("gpus"),
+        "environment": env,
+        "poller": {
+            "reads": ticks.reads,
+            "seconds": ticks.seconds,
+            "updates": len(ticks.t),
+            "median_gap_s": statistics.median(gaps),
+            "max_gap_s": max(gaps),
+        },
+        "results": results,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=1, default=str))
     print(f"wrote {args.out}")

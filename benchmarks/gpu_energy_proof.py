@@ -115,10 +115,21 @@ def compose_spec(overrides: list[str]):
 
 
 def base_overrides(args) -> list[str]:
-    o = [f"model={args.model}", f"hardware={args.hardware}", "backend=pytorch", "tracking=none",
-         "workload=synthetic", f"workload.input_tokens={args.input_tokens}", f"run.repeats={args.repeats}",
-         "run.warmup=1", f"run.cooldown_s={args.cooldown_s}", "run.isolation=inline",
-         f"energy={args.energy}", f"energy.baseline_s={args.baseline_s}", "energy.sampler=true"]
+    o = [
+        f"model={args.model}",
+        f"hardware={args.hardware}",
+        "backend=pytorch",
+        "tracking=none",
+        "workload=synthetic",
+        f"workload.input_tokens={args.input_tokens}",
+        f"run.repeats={args.repeats}",
+        "run.warmup=1",
+        f"run.cooldown_s={args.cooldown_s}",
+        "run.isolation=inline",
+        f"energy={args.energy}",
+        f"energy.baseline_s={args.baseline_s}",
+        "energy.sampler=true",
+    ]
     if args.weights:
         o.append(f"model.weights={args.weights}")
     return o + list(args.override)
@@ -138,11 +149,18 @@ def compare(measured: dict, observers: list) -> dict:
     for w in measured["windows"]:
         name = f"window-{w['index']}"
         m = w["energy"]
-        row = {"window": name, "duration_s": w["duration_s"], "output_tokens": w["output_tokens"],
-               "llem_j": m["total_j"], "llem_gpu_j": (m["energy_j"] or {}).get("gpu0"),
-               "j_per_output_token": w["energy_j_per_output_token"], "avg_power_w": w["avg_power_w"],
-               "dynamic_j_per_output_token": w["dynamic_energy_j_per_output_token"],
-               "output_tokens_per_s": w["output_tokens_per_s"], "llem_raw": m.get("raw")}
+        row = {
+            "window": name,
+            "duration_s": w["duration_s"],
+            "output_tokens": w["output_tokens"],
+            "llem_j": m["total_j"],
+            "llem_gpu_j": (m["energy_j"] or {}).get("gpu0"),
+            "j_per_output_token": w["energy_j_per_output_token"],
+            "avg_power_w": w["avg_power_w"],
+            "dynamic_j_per_output_token": w["dynamic_energy_j_per_output_token"],
+            "output_tokens_per_s": w["output_tokens_per_s"],
+            "llem_raw": m.get("raw"),
+        }
         for o in observers:
             ow = o.windows.get(name)
             row[f"{o.name}_j"] = None if ow is None else ow["energy_j"]
@@ -150,7 +168,11 @@ def compare(measured: dict, observers: list) -> dict:
         # reads the bare counter, so it is compared with llem's own counter reads (benchmarks/
         # gpu_alignment_proof.py measures what the corrections gain).
         raw_gpu = (m.get("raw") or {}).get("gpu0") or {}
-        llem_gpu = (raw_gpu["end"] - raw_gpu["begin"]) / 1000.0 if row["llem_gpu_j"] is not None and raw_gpu.get("end") is not None else None
+        llem_gpu = (
+            (raw_gpu["end"] - raw_gpu["begin"]) / 1000.0
+            if row["llem_gpu_j"] is not None and raw_gpu.get("end") is not None
+            else None
+        )
         row["llem_counter_j"] = llem_gpu
         row["llem_edge_corrections_j"] = None if llem_gpu is None else row["llem_gpu_j"] - llem_gpu
         raw = row.get("raw_nvml_j")
@@ -184,23 +206,33 @@ def _update_period(meter: dict):
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"\n{'bs':>4} {'win':>4} {'dur s':>7} {'llem J':>9} {'raw J':>9} {'zeus J':>9} {'diff J':>8} "
-          f"{'steps':>6} {'J/tok':>9} {'tok/s':>8}")
+    print(
+        f"\n{'bs':>4} {'win':>4} {'dur s':>7} {'llem J':>9} {'raw J':>9} {'zeus J':>9} {'diff J':>8} "
+        f"{'steps':>6} {'J/tok':>9} {'tok/s':>8}"
+    )
     for r in results:
         for w in r["windows"]:
+
             def f(v, spec):
                 return "n/a" if v is None else format(v, spec)
-            print(f"{r['batch_size']:>4} {w['window'][-1]:>4} {w['duration_s']:>7.2f} {f(w['llem_j'], '9.2f')} "
-                  f"{f(w.get('raw_nvml_j'), '9.2f')} {f(w.get('zeus_j'), '9.2f')} {f(w.get('diff_j'), '8.3f')} "
-                  f"{f(w.get('diff_steps'), '6.2f')} {f(w['j_per_output_token'], '9.4f')} {w['output_tokens_per_s']:>8.1f}")
+
+            print(
+                f"{r['batch_size']:>4} {w['window'][-1]:>4} {w['duration_s']:>7.2f} {f(w['llem_j'], '9.2f')} "
+                f"{f(w.get('raw_nvml_j'), '9.2f')} {f(w.get('zeus_j'), '9.2f')} {f(w.get('diff_j'), '8.3f')} "
+                f"{f(w.get('diff_steps'), '6.2f')} {f(w['j_per_output_token'], '9.4f')} {w['output_tokens_per_s']:>8.1f}"
+            )
         s = r["j_per_output_token"]
         if s is None:  # no window was long enough for the counter: nothing to average (never 0)
-            print(f"     bs {r['batch_size']}: J/token not measured (every window shorter than one counter update); "
-                  f"agreement within 2 counter steps: {r['all_agree']}")
+            print(
+                f"     bs {r['batch_size']}: J/token not measured (every window shorter than one counter update); "
+                f"agreement within 2 counter steps: {r['all_agree']}"
+            )
             continue
         cv = "n/a" if s["cv"] is None else f"{s['cv']:.1%}"
-        print(f"     bs {r['batch_size']}: J/token mean {s['mean']}, CV {cv} over {s['n']} repeats; "
-              f"agreement within 2 counter steps: {r['all_agree']}")
+        print(
+            f"     bs {r['batch_size']}: J/token mean {s['mean']}, CV {cv} over {s['n']} repeats; "
+            f"agreement within 2 counter steps: {r['all_agree']}"
+        )
 
 
 def main(argv=None) -> int:
@@ -253,23 +285,37 @@ def main(argv=None) -> int:
             skipped.append(bs)
             continue
         out_tokens = output_tokens_for(bs, args)
-        spec = compose_spec(base_overrides(args) + [f"workload.batch_size={bs}", f"workload.num_prompts={bs}",
-                                                    f"workload.output_tokens={out_tokens}"])
+        spec = compose_spec(
+            base_overrides(args)
+            + [f"workload.batch_size={bs}", f"workload.num_prompts={bs}", f"workload.output_tokens={out_tokens}"]
+        )
         for o in observers:
             o.windows.clear()
         print(f"== batch {bs}: {bs} prompts x {args.input_tokens} in / {out_tokens} out, {args.repeats} repeats", flush=True)
         measured = measure(spec, work / f"bs{bs}", progress=lambda msg: print(f"   {msg}", flush=True)).to_dict()
         r = compare(measured, observers)
-        r.update(batch_size=bs, output_tokens=out_tokens, run_dir=str(work / f"bs{bs}"),
-                 engine=measured["engine"], meter=measured["meter"])
+        r.update(
+            batch_size=bs,
+            output_tokens=out_tokens,
+            run_dir=str(work / f"bs{bs}"),
+            engine=measured["engine"],
+            meter=measured["meter"],
+        )
         results.append(r)
 
     print_table(results)
     env = snapshot()
-    doc = {"date_unix_s": started, "duration_s": time.time() - started, "args": vars(args),
-           "gpus": env.get("gpus"), "environment": env, "zeus": zeus_status, "results": results,
-           "skipped_batch_sizes": skipped,
-           "all_agree": bool(results) and all(r["all_agree"] for r in results)}
+    doc = {
+        "date_unix_s": started,
+        "duration_s": time.time() - started,
+        "args": vars(args),
+        "gpus": env.get("gpus"),
+        "environment": env,
+        "zeus": zeus_status,
+        "results": results,
+        "skipped_batch_sizes": skipped,
+        "all_agree": bool(results) and all(r["all_agree"] for r in results),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=1, default=str))
     print(f"\nzeus: {'used' if zeus_status['available'] else 'not used: ' + str(zeus_status['reason'])}")

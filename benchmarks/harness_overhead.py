@@ -37,8 +37,9 @@ def pytorch_engine(backend, spec, requests):
     bs = spec.workload.batch_size
     batches = []
     for start in range(0, len(requests), bs):
-        enc = backend.tokenizer.pad({"input_ids": [r.input_ids for r in requests[start:start + bs]]}, padding=True,
-                                    return_tensors="pt")
+        enc = backend.tokenizer.pad(
+            {"input_ids": [r.input_ids for r in requests[start : start + bs]]}, padding=True, return_tensors="pt"
+        )
         batches.append((enc["input_ids"].to(backend.input_device), enc["attention_mask"].to(backend.input_device)))
 
     def run() -> float:
@@ -82,7 +83,7 @@ def vllm_engine(backend, spec, requests):
     groups = [requests]
     if backend.settings.get("batching") == "static":
         bs = spec.workload.batch_size
-        groups = [requests[i:i + bs] for i in range(0, len(requests), bs)]
+        groups = [requests[i : i + bs] for i in range(0, len(requests), bs)]
     prompts = [[{"prompt_token_ids": list(r.input_ids)} for r in g] for g in groups]
 
     def run() -> float:
@@ -119,9 +120,18 @@ def main() -> None:
     from llem.stats import summarize
     from llem.workload.prompts import build_requests
 
-    spec = compose_spec([f"model={args.model}", f"hardware={args.hardware}", f"backend={args.backend}", "tracking=none",
-                         f"workload.batch_size={args.batch_size}", f"workload.num_prompts={args.num_prompts}",
-                         f"workload.output_tokens={args.output_tokens}", *args.override])
+    spec = compose_spec(
+        [
+            f"model={args.model}",
+            f"hardware={args.hardware}",
+            f"backend={args.backend}",
+            "tracking=none",
+            f"workload.batch_size={args.batch_size}",
+            f"workload.num_prompts={args.num_prompts}",
+            f"workload.output_tokens={args.output_tokens}",
+            *args.override,
+        ]
+    )
     device = resolve_device(spec.hardware.device)
     gpus = list(range(spec.hardware.gpu_count)) if device == "cuda" else []
     backend = backend_class(spec.backend_name)(spec, device, gpus)
@@ -150,11 +160,15 @@ def main() -> None:
                 e, l = engine_arm(), llem_arm()
             tl.append(l), te.append(e), ratios.append(l / e)
         s = summarize(ratios)
-        print(f"{args.backend}: {spec.model.name} on {device}, batch {spec.workload.batch_size} x {args.num_prompts} prompts "
-              f"x {args.output_tokens} new tokens, {args.pairs} interleaved pairs, meter: {meter.describe().get('meter', '?')}")
+        print(
+            f"{args.backend}: {spec.model.name} on {device}, batch {spec.workload.batch_size} x {args.num_prompts} prompts "
+            f"x {args.output_tokens} new tokens, {args.pairs} interleaved pairs, meter: {meter.describe().get('meter', '?')}"
+        )
         print(f"engine API: {sum(te) / len(te):8.1f} tok/s   llem window: {sum(tl) / len(tl):8.1f} tok/s")
-        print(f"llem / engine throughput: {s['mean']:.4f} (95% CI {s['ci95_low']:.4f}-{s['ci95_high']:.4f}), "
-              f"CV of the ratio {100 * s['cv']:.1f}%; median ratio {sorted(ratios)[len(ratios) // 2]:.4f}")
+        print(
+            f"llem / engine throughput: {s['mean']:.4f} (95% CI {s['ci95_low']:.4f}-{s['ci95_high']:.4f}), "
+            f"CV of the ratio {100 * s['cv']:.1f}%; median ratio {sorted(ratios)[len(ratios) // 2]:.4f}"
+        )
         print("ratio per pair (EL pairs even, LE odd): " + " ".join(f"{r:.3f}" for r in ratios))
     finally:
         backend.close()

@@ -55,8 +55,16 @@ from llem.testing.mlflow_postgres import start_postgres_mlflow, stop_postgres_ml
 from llem.testing.mlflow_server import tags  # noqa: E402
 
 SLURM_CONF = "/tmp/llem-slurm/slurm.conf"  # .ci/services.d/slurm.sh
-TINY = ["model=tiny", "hardware=cpu", "energy=none", "workload.num_prompts=1", "workload.batch_size=1",
-        "run.repeats=1", "run.warmup=0", "run.quiet=true"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "energy=none",
+    "workload.num_prompts=1",
+    "workload.batch_size=1",
+    "run.repeats=1",
+    "run.warmup=0",
+    "run.quiet=true",
+]
 ENGINES = ["backend.cache_implementation=dynamic,static", "backend.dtype=float32,bfloat16"]
 
 
@@ -85,8 +93,9 @@ def run_llem(args: list[str], cwd: Path, log: Path) -> dict:
     """Run `python -m llem ARGS`, polling its peak RSS; its wall time, peak RSS and output."""
     t0 = time.time()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=cwd, env=env_for_llem(),
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llem", *args], cwd=cwd, env=env_for_llem(), stdout=out, stderr=subprocess.STDOUT
+        )
         peak = 0
         while proc.poll() is None:
             peak = max(peak, vm_hwm_kib(proc.pid) or 0)
@@ -133,8 +142,13 @@ def mlflow_counts(server, experiment: str) -> dict:
     for c in children:
         per_run_id[tags(c)["llem.run_id"]] = per_run_id.get(tags(c)["llem.run_id"], 0) + 1
         per_measurement[tags(c)["llem.measurement_id"]] = per_measurement.get(tags(c)["llem.measurement_id"], 0) + 1
-    return {"parents": parents, "children": children, "per_run_id": per_run_id, "per_measurement": per_measurement,
-            "sql_runs": server.database.scalar("SELECT count(*) FROM runs WHERE lifecycle_stage = 'active'")}
+    return {
+        "parents": parents,
+        "children": children,
+        "per_run_id": per_run_id,
+        "per_measurement": per_measurement,
+        "sql_runs": server.database.scalar("SELECT count(*) FROM runs WHERE lifecycle_stage = 'active'"),
+    }
 
 
 def upload_lags(done: list[dict], out: Path) -> list[float]:
@@ -178,20 +192,34 @@ def check(ok: bool, what: str, failures: list[str]) -> None:
 
 def identity_view(r: dict) -> tuple:
     ident = r["identity"]
-    return (ident["run_id"], ident["config_hash"], r["status"], ident.get("device"), r["spec"]["backend"]["cache_implementation"],
-            r["spec"]["backend"]["dtype"], r["spec"]["workload"]["input_tokens"], r["spec"]["workload"]["output_tokens"],
-            tuple(w["output_tokens"] for w in r["windows"]))
+    return (
+        ident["run_id"],
+        ident["config_hash"],
+        r["status"],
+        ident.get("device"),
+        r["spec"]["backend"]["cache_implementation"],
+        r["spec"]["backend"]["dtype"],
+        r["spec"]["workload"]["input_tokens"],
+        r["spec"]["workload"]["output_tokens"],
+        tuple(w["output_tokens"] for w in r["windows"]),
+    )
 
 
 def check_mlflow(server, experiment: str, done: list[dict], n: int, failures: list[str]) -> dict:
     m = mlflow_counts(server, experiment)
     ids = {r["identity"]["run_id"] for r in done}
     check(len(m["parents"]) == 1, f"one parent run in MLflow (found {len(m['parents'])})", failures)
-    check(set(m["per_run_id"]) == ids and set(m["per_run_id"].values()) == {1},
-          f"every job exactly once in MLflow by llem.run_id ({len(m['per_run_id'])} ids, "
-          f"{sum(v > 1 for v in m['per_run_id'].values())} duplicated, {len(ids - set(m['per_run_id']))} missing)", failures)
-    check(len(m["per_measurement"]) == n and set(m["per_measurement"].values()) == {1},
-          f"every measurement exactly once by llem.measurement_id ({len(m['per_measurement'])})", failures)
+    check(
+        set(m["per_run_id"]) == ids and set(m["per_run_id"].values()) == {1},
+        f"every job exactly once in MLflow by llem.run_id ({len(m['per_run_id'])} ids, "
+        f"{sum(v > 1 for v in m['per_run_id'].values())} duplicated, {len(ids - set(m['per_run_id']))} missing)",
+        failures,
+    )
+    check(
+        len(m["per_measurement"]) == n and set(m["per_measurement"].values()) == {1},
+        f"every measurement exactly once by llem.measurement_id ({len(m['per_measurement'])})",
+        failures,
+    )
     check(m["sql_runs"] == n + 1, f"the store's runs table holds {n} + 1 parent (SQL count: {m['sql_runs']})", failures)
     parent = m["parents"][0]["info"]["run_id"] if m["parents"] else None
     check(all(tags(c).get("mlflow.parentRunId") == parent for c in m["children"]), "every child under that parent", failures)
@@ -208,9 +236,12 @@ def local_check(args, root: Path, done: list[dict], failures: list[str]) -> None
     mine = {r["identity"]["run_id"]: identity_view(r) for r in results(local)}
     theirs = {r["identity"]["run_id"]: identity_view(r) for r in done}
     print(f"local run (in-process launcher, tracking off): {len(mine)} jobs in {run['wall_s']:.0f} s")
-    check(len(mine) > 0 and all(theirs.get(k) == v for k, v in mine.items()),
-          f"the local run's {len(mine)} results have the same run ids, config hashes, statuses and token counts "
-          f"as the Slurm run's ({sum(theirs.get(k) != v for k, v in mine.items())} differ)", failures)
+    check(
+        len(mine) > 0 and all(theirs.get(k) == v for k, v in mine.items()),
+        f"the local run's {len(mine)} results have the same run ids, config hashes, statuses and token counts "
+        f"as the Slurm run's ({sum(theirs.get(k) != v for k, v in mine.items())} differ)",
+        failures,
+    )
 
 
 def main() -> int:
@@ -229,8 +260,15 @@ def main() -> int:
     failures: list[str] = []
     try:
         experiment = "lab-sweep"
-        cmd = ["--multirun", "hydra/launcher=slurm", *TINY, *sweep_axes(args.input_lengths),
-               f"tracking.uri={server.uri}", f"tracking.experiment={experiment}", f"run.output_root={out}"]
+        cmd = [
+            "--multirun",
+            "hydra/launcher=slurm",
+            *TINY,
+            *sweep_axes(args.input_lengths),
+            f"tracking.uri={server.uri}",
+            f"tracking.experiment={experiment}",
+            f"run.output_root={out}",
+        ]
         print(f"{n} jobs: python -m llem {' '.join(cmd)}")
         first = run_llem(cmd, out, root / "sweep.log")
         done = results(out)
@@ -242,25 +280,36 @@ def main() -> int:
         over = overheads(done, first["started"])
         print(f"llem's overhead per job: {quantiles(over)}   (goal: median <= 5 s)")
         first_start = min(r["identity"]["started_unix_s"] for r in done)
-        print(f"  before the first job started (interpreter, Hydra, validating {n} points, submission, Slurm): "
-              f"{first_start - first['started']:.1f} s; all overhead spread over the jobs: {sum(over) / n:.2f} s per job")
-        print(f"  whole sweep: {first['wall_s']:.0f} s wall, of it measured windows "
-              f"{sum(w['duration_s'] for r in done for w in r['windows']):.1f} s, engine loads {sum(r.get('load_s') or 0 for r in done):.1f} s")
+        print(
+            f"  before the first job started (interpreter, Hydra, validating {n} points, submission, Slurm): "
+            f"{first_start - first['started']:.1f} s; all overhead spread over the jobs: {sum(over) / n:.2f} s per job"
+        )
+        print(
+            f"  whole sweep: {first['wall_s']:.0f} s wall, of it measured windows "
+            f"{sum(w['duration_s'] for r in done for w in r['windows']):.1f} s, engine loads {sum(r.get('load_s') or 0 for r in done):.1f} s"
+        )
         print(f"controller peak RSS: {first['peak_rss_mb']:.0f} MB   (goal: < 500 MB)")
         lag = upload_lags(done, out)
         print(f"MLflow upload in the sweep (result written to tracking.json marked synced): {quantiles(lag)}")
-        print(f"  first job of each Slurm job (imports mlflow, connects): "
-              f"{', '.join(f'{x:.2f}' for x in first_of_group_lags(done, out))} s")
+        print(
+            f"  first job of each Slurm job (imports mlflow, connects): "
+            f"{', '.join(f'{x:.2f}' for x in first_of_group_lags(done, out))} s"
+        )
         again = run_llem(cmd, out, root / "resume.log")
         print(f"resume with nothing left to do: {again['wall_s']:.1f} s   (goal: < 30 s); {summary_line(again['output'])}")
         check(f"0 measured, {n} skipped" in again["output"], "the re-run measured nothing and skipped every job", failures)
         after = mlflow_counts(server, experiment)
-        check(len(after["children"]) == n and after["sql_runs"] == n + 2,
-              f"MLflow after the re-run: {len(after['children'])} job runs (unchanged), and the re-run's own parent "
-              f"run (SQL count {after['sql_runs']})", failures)
+        check(
+            len(after["children"]) == n and after["sql_runs"] == n + 2,
+            f"MLflow after the re-run: {len(after['children'])} job runs (unchanged), and the re-run's own parent "
+            f"run (SQL count {after['sql_runs']})",
+            failures,
+        )
         timed = timed_uploads(out, root / "upload", server.uri, args.upload_runs)
-        print(f"MLflow upload per run, timed alone ({len(timed)} runs to a fresh experiment, one client, "
-              f"artifacts included): {quantiles(timed)}")
+        print(
+            f"MLflow upload per run, timed alone ({len(timed)} runs to a fresh experiment, one client, "
+            f"artifacts included): {quantiles(timed)}"
+        )
         if args.local_check != "none":
             local_check(args, root, done, failures)
     finally:

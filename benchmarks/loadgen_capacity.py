@@ -36,9 +36,14 @@ import sys
 import time
 from pathlib import Path
 
-_TOKEN = {"id": "cmpl-5f0c7a1e9b2d4c3a8e6f0b1d2c3a4e5f", "object": "text_completion", "created": 1764201600,
-          "model": "m", "choices": [{"index": 0, "text": " the", "logprobs": None, "finish_reason": None,
-                                     "stop_reason": None}], "usage": None}
+_TOKEN = {
+    "id": "cmpl-5f0c7a1e9b2d4c3a8e6f0b1d2c3a4e5f",
+    "object": "text_completion",
+    "created": 1764201600,
+    "model": "m",
+    "choices": [{"index": 0, "text": " the", "logprobs": None, "finish_reason": None, "stop_reason": None}],
+    "usage": None,
+}
 
 
 def _sse(obj) -> bytes:
@@ -69,8 +74,12 @@ def serve(gap_s: float, port: int = 0) -> None:
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 if path == "/stats":
                     ms = sorted(1e3 * x for x in late)
-                    stats = {"tokens": len(ms), "p50_ms": ms[len(ms) // 2] if ms else None,
-                             "p99_ms": ms[int(0.99 * (len(ms) - 1))] if ms else None, "max_ms": ms[-1] if ms else None}
+                    stats = {
+                        "tokens": len(ms),
+                        "p50_ms": ms[len(ms) // 2] if ms else None,
+                        "p99_ms": ms[int(0.99 * (len(ms) - 1))] if ms else None,
+                        "max_ms": ms[-1] if ms else None,
+                    }
                     late.clear()
                     respond(writer, json.dumps(stats).encode())
                     continue
@@ -126,8 +135,9 @@ def _stats(urls: list[str]) -> dict:
 def _start_servers(n: int, gap_ms: float) -> tuple[list, str, list[str]]:
     procs, port, stats = [], 0, []
     for _ in range(n):
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", "--gap-ms", str(gap_ms), "--port", str(port)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "--gap-ms", str(gap_ms), "--port", str(port)], stdout=subprocess.PIPE, text=True
+        )
         procs.append(proc)
         shared, private = proc.stdout.readline().split()
         port = int(shared)
@@ -152,9 +162,13 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128, help="tokens per request")
     ap.add_argument("--rounds", type=int, default=4, help="requests per concurrency slot")
     ap.add_argument("--gap-ms", type=float, default=20.0, help="server's gap between tokens (0: as fast as it can)")
-    ap.add_argument("--client", type=Path, default=None,
-                    help="a .py file defining LoadSettings, RequestInput and run_load like llem.workload.loadgen "
-                         "(e.g. an earlier version from git show), to compare clients on the same server")
+    ap.add_argument(
+        "--client",
+        type=Path,
+        default=None,
+        help="a .py file defining LoadSettings, RequestInput and run_load like llem.workload.loadgen "
+        "(e.g. an earlier version from git show), to compare clients on the same server",
+    )
     ap.add_argument("--processes", type=int, default=1, help="client processes (workload.client_processes)")
     ap.add_argument("--server-processes", type=int, default=1, help="paced-server processes sharing one port")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -184,12 +198,16 @@ def main() -> None:
             load = f"load average {os.getloadavg()[0]:.2f}"
         except OSError:
             load = "load average unknown"
-        print(f"{'llem load generator' if args.client is None else args.client} vs a paced SSE server on loopback: {args.tokens} tokens/request, "
-              f"server gap {args.gap_ms:g} ms ({'as fast as it can' if not gap else f'{1 / gap:.0f} tokens/s per stream'}), "
-              f"{args.rounds} requests per slot; {args.processes} client and {args.server_processes} server processes; "
-              f"{os.cpu_count()} cores, {load}")
-        print("conc | offered tok/s | client tok/s | client CPU us/tok | client busy (max shard) | TTFT p50/p99 ms (true "
-              f"{args.gap_ms:g}) | ITL p50/p99/max ms (true {args.gap_ms:g}) | server late p99/max ms | errors")
+        print(
+            f"{'llem load generator' if args.client is None else args.client} vs a paced SSE server on loopback: {args.tokens} tokens/request, "
+            f"server gap {args.gap_ms:g} ms ({'as fast as it can' if not gap else f'{1 / gap:.0f} tokens/s per stream'}), "
+            f"{args.rounds} requests per slot; {args.processes} client and {args.server_processes} server processes; "
+            f"{os.cpu_count()} cores, {load}"
+        )
+        print(
+            "conc | offered tok/s | client tok/s | client CPU us/tok | client busy (max shard) | TTFT p50/p99 ms (true "
+            f"{args.gap_ms:g}) | ITL p50/p99/max ms (true {args.gap_ms:g}) | server late p99/max ms | errors"
+        )
         for conc in [int(c) for c in args.concurrency.split(",")]:
             _row(conc, args, gap, url, stats_urls, LoadSettings, RequestInput, run_load)
     finally:
@@ -216,10 +234,13 @@ def _row(conc: int, args, gap: float, url: str, stats_urls: list[str], LoadSetti
     ttft = [o.ttft_s for o in ok if o.ttft_s is not None]
     offered = f"{conc / gap:.0f}" if gap else "max"
     server_late = "-" if late["p99_ms"] is None else f"{late['p99_ms']:.2f}/{late['max_ms']:.2f}"
-    print(f"{conc:4d} | {offered:>13} | {tokens / run.duration_s:12.0f} | {1e6 * cpu / max(tokens, 1):17.1f} | "
-          f"{busy:23.2f} | {_ms(_pct(ttft, 0.5))}/{_ms(_pct(ttft, 0.99))} | "
-          f"{_ms(_pct(itl, 0.5))}/{_ms(_pct(itl, 0.99))}/{_ms(max(itl) if itl else None)} | {server_late} | "
-          f"{len(run.outputs) - len(ok)}", flush=True)
+    print(
+        f"{conc:4d} | {offered:>13} | {tokens / run.duration_s:12.0f} | {1e6 * cpu / max(tokens, 1):17.1f} | "
+        f"{busy:23.2f} | {_ms(_pct(ttft, 0.5))}/{_ms(_pct(ttft, 0.99))} | "
+        f"{_ms(_pct(itl, 0.5))}/{_ms(_pct(itl, 0.99))}/{_ms(max(itl) if itl else None)} | {server_late} | "
+        f"{len(run.outputs) - len(ok)}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

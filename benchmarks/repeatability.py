@@ -35,9 +35,14 @@ PRESETS = {
 
 
 def run_one(config: str, target: float, cap: int, root: Path, extra: list[str]) -> dict:
-    args = shlex.split(config) + [f"run.target_ci_pct={target:g}", f"run.max_repeats={cap}", "tracking=none",
-                                  "run.objective=energy_j_per_output_token|output_tokens_per_s",
-                                  f"run.output_root={root}", *extra]
+    args = shlex.split(config) + [
+        f"run.target_ci_pct={target:g}",
+        f"run.max_repeats={cap}",
+        "tracking=none",
+        "run.objective=energy_j_per_output_token|output_tokens_per_s",
+        f"run.output_root={root}",
+        *extra,
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "llem", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - t0
@@ -50,11 +55,21 @@ def run_one(config: str, target: float, cap: int, root: Path, extra: list[str]) 
     stats = (result.get("statistics") or {}).get(metric) or {}
     windows = result.get("windows") or []
     return {
-        "config": config, "ok": True, "wall_s": wall, "run_id": result["identity"]["run_id"],
-        "metric": metric, "windows": rep.get("windows"), "met": rep.get("met"), "reason": rep.get("reason"),
-        "ci95_half_pct": rep.get("ci95_half_pct"), "cv": stats.get("cv"), "mean": stats.get("mean"),
-        "window_s": [w.get("duration_s") for w in windows], "passes": rep.get("passes_per_window"),
-        "drift": rep.get("drift"), "flags": (result.get("validity") or {}).get("flags"),
+        "config": config,
+        "ok": True,
+        "wall_s": wall,
+        "run_id": result["identity"]["run_id"],
+        "metric": metric,
+        "windows": rep.get("windows"),
+        "met": rep.get("met"),
+        "reason": rep.get("reason"),
+        "ci95_half_pct": rep.get("ci95_half_pct"),
+        "cv": stats.get("cv"),
+        "mean": stats.get("mean"),
+        "window_s": [w.get("duration_s") for w in windows],
+        "passes": rep.get("passes_per_window"),
+        "drift": rep.get("drift"),
+        "flags": (result.get("validity") or {}).get("flags"),
         "throughput_cv": ((result.get("statistics") or {}).get("output_tokens_per_s") or {}).get("cv"),
         "conditions": [w.get("conditions") for w in windows],
     }
@@ -72,8 +87,10 @@ def print_table(rows: list[dict]) -> None:
             print(f"{name:70} FAILED (see log_tail)")
             continue
         mean_win = sum(r["window_s"]) / len(r["window_s"]) if r["window_s"] else None
-        print(f"{name:70} {r['windows']:>7} {str(r['met']):>5} {_fmt(r['ci95_half_pct'], '.2f'):>7} "
-              f"{_fmt(r['cv'], '.2%'):>7} {_fmt(r['throughput_cv'], '.2%'):>7} {_fmt(mean_win, '.1f'):>6} {r['wall_s']:>7.0f}")
+        print(
+            f"{name:70} {r['windows']:>7} {str(r['met']):>5} {_fmt(r['ci95_half_pct'], '.2f'):>7} "
+            f"{_fmt(r['cv'], '.2%'):>7} {_fmt(r['throughput_cv'], '.2%'):>7} {_fmt(mean_win, '.1f'):>6} {r['wall_s']:>7.0f}"
+        )
         if r["met"] is False or r["met"] is None:
             print(f"{'':70} why: {r['reason']}")
 

@@ -56,8 +56,10 @@ def main() -> None:
     print(f"sampler source: {'replayed H100 trace (LLEM_FAKE_NVML_TRACE; no GPU here)' if faked else 'NVML'}")
     print(f"interval {args.interval:g} s, samples written: {summary.get('samples')}")
     print(f"start-up: {started_wall:.2f} s wall, {started_cpu:.3f} s CPU (spawn, imports, NVML init)")
-    print(f"steady state: {steady * 1000:.1f} ms CPU per second of run = {steady * 100:.2f}% of one core"
-          f" ({(cpu_b - cpu_a) * 1000:.0f} ms over {wall_b - wall_a:.1f} s)")
+    print(
+        f"steady state: {steady * 1000:.1f} ms CPU per second of run = {steady * 100:.2f}% of one core"
+        f" ({(cpu_b - cpu_a) * 1000:.0f} ms over {wall_b - wall_a:.1f} s)"
+    )
     print(f"per sample: {steady * args.interval * 1000:.2f} ms CPU")
 
 

@@ -29,9 +29,21 @@ from pathlib import Path
 
 
 def run_sweep(root: Path, args, extra: list[str]) -> float:
-    cmd = [sys.executable, "-m", "llem", "--multirun", f"model={args.model}", f"hardware={args.hardware}", "tracking=none", "-q",
-           f"workload.batch_size={args.batch_sizes}", f"workload.output_tokens={args.output_tokens}",
-           "workload.num_prompts=8", f"run.output_root={root}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llem",
+        "--multirun",
+        f"model={args.model}",
+        f"hardware={args.hardware}",
+        "tracking=none",
+        "-q",
+        f"workload.batch_size={args.batch_sizes}",
+        f"workload.output_tokens={args.output_tokens}",
+        "workload.num_prompts=8",
+        f"run.output_root={root}",
+        *extra,
+    ]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=root.parent, capture_output=True, text=True)
     wall = time.time() - t0
@@ -47,8 +59,16 @@ def breakdown(results: list[dict]) -> dict:
         job_wall = r["identity"]["finished_unix_s"] - r["identity"]["started_unix_s"]
         warmup = r["spec"]["run"]["warmup"] * statistics.mean(windows)
         load = r["load_s"] or 0.0  # null: this job loaded nothing (the engine of an earlier job served it)
-        jobs.append({"job_s": job_wall, "measured_s": sum(windows), "load_s": load, "warmup_s": warmup,
-                     "other_s": job_wall - sum(windows) - load - warmup, "loads": 0 if r["load_s"] is None else 1})
+        jobs.append(
+            {
+                "job_s": job_wall,
+                "measured_s": sum(windows),
+                "load_s": load,
+                "warmup_s": warmup,
+                "other_s": job_wall - sum(windows) - load - warmup,
+                "loads": 0 if r["load_s"] is None else 1,
+            }
+        )
     return {k: sum(j[k] for j in jobs) for k in jobs[0]} | {"n": len(jobs)}
 
 
@@ -84,10 +104,14 @@ def main() -> None:
         base.mkdir(parents=True, exist_ok=True)
         fresh = arm("reuse off (run.reuse_engine=false)", base / "fresh", args, ["run.reuse_engine=false"])
         warm = arm("reuse on (default)", base / "reuse", args, [])
-    print(f"wall time, reuse on / off: {warm['wall_s'] / fresh['wall_s']:.2f} "
-          f"({fresh['wall_s'] - warm['wall_s']:.0f} s saved of {fresh['wall_s']:.0f} s)")
-    print(f"share of wall time inside measured windows: {100 * fresh['measured_s'] / fresh['wall_s']:.0f}% -> "
-          f"{100 * warm['measured_s'] / warm['wall_s']:.0f}%")
+    print(
+        f"wall time, reuse on / off: {warm['wall_s'] / fresh['wall_s']:.2f} "
+        f"({fresh['wall_s'] - warm['wall_s']:.0f} s saved of {fresh['wall_s']:.0f} s)"
+    )
+    print(
+        f"share of wall time inside measured windows: {100 * fresh['measured_s'] / fresh['wall_s']:.0f}% -> "
+        f"{100 * warm['measured_s'] / warm['wall_s']:.0f}%"
+    )
     print(f"engine loads: {fresh['loads']} -> {warm['loads']}; loading time {fresh['load_s']:.1f} s -> {warm['load_s']:.1f} s")
 
 

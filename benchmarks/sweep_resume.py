@@ -24,14 +24,30 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["model=tiny", "hardware=cpu", "energy=none", "tracking=none", "workload.num_prompts=1",
-        "workload.batch_size=1", "run.repeats=1", "run.warmup=0", "run.quiet=true"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "energy=none",
+    "tracking=none",
+    "workload.num_prompts=1",
+    "workload.batch_size=1",
+    "run.repeats=1",
+    "run.warmup=0",
+    "run.quiet=true",
+]
 ENGINES = ["backend.cache_implementation=dynamic,static", "backend.dtype=float32,bfloat16"]
 
 
 def command(lengths: int, launcher: str, out: Path) -> list[str]:
-    return ["--multirun", f"hydra/launcher={launcher}", *TINY, *ENGINES,
-            f"workload.input_tokens=range(8,{8 + 2 * lengths},2)", "workload.output_tokens=1,2", f"run.output_root={out}"]
+    return [
+        "--multirun",
+        f"hydra/launcher={launcher}",
+        *TINY,
+        *ENGINES,
+        f"workload.input_tokens=range(8,{8 + 2 * lengths},2)",
+        "workload.output_tokens=1,2",
+        f"run.output_root={out}",
+    ]
 
 
 def run(args: list[str], cwd: Path) -> tuple[float, float, str]:
@@ -83,9 +99,11 @@ def main() -> int:
         line = summary(output)
         ok = bool(re.search(rf"\b0 measured, {n} skipped", line))
         failed += not ok
-        print(f"resume: {wall:.1f} s (cpu {cpu:.1f} s); {line}; job folders written {len(job_dirs)}, submitit jobs {len(submitit)}; "
-              f"load average {os.getloadavg()[0]:.1f}"
-              f"{'' if ok else '  [FAILED: expected 0 measured, all skipped]'}")
+        print(
+            f"resume: {wall:.1f} s (cpu {cpu:.1f} s); {line}; job folders written {len(job_dirs)}, submitit jobs {len(submitit)}; "
+            f"load average {os.getloadavg()[0]:.1f}"
+            f"{'' if ok else '  [FAILED: expected 0 measured, all skipped]'}"
+        )
     return 1 if failed else 0
 
 

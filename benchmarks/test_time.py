@@ -17,8 +17,18 @@ from collections import defaultdict
 
 # Fixture names by what their set-up does (anything else: "other fixtures").
 KINDS = {
-    "service or server start": {"mlflow_server", "postgres_mlflow", "own_server", "server", "browser", "slurm",
-                                "dockerd", "paced_url", "replay_url", "merged_run"},
+    "service or server start": {
+        "mlflow_server",
+        "postgres_mlflow",
+        "own_server",
+        "server",
+        "browser",
+        "slurm",
+        "dockerd",
+        "paced_url",
+        "replay_url",
+        "merged_run",
+    },
     "image build": {"docker"},
 }
 
@@ -39,16 +49,20 @@ def total(row: dict) -> float:
 def report(rows: list[dict], top: int) -> str:
     out = []
     wall = sum(total(r) for r in rows)
-    out.append(f"{len(rows)} tests, {wall:.0f} s in setup + call + teardown "
-               f"({sum(total(r) for r in rows if r.get('quick')):.0f} s in the {sum(1 for r in rows if r.get('quick'))} quick ones)\n")
+    out.append(
+        f"{len(rows)} tests, {wall:.0f} s in setup + call + teardown "
+        f"({sum(total(r) for r in rows if r.get('quick')):.0f} s in the {sum(1 for r in rows if r.get('quick'))} quick ones)\n"
+    )
     out.append("| # | test | s | setup s | llem runs (s) | sleep s | largest fixture (s) |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | --- |")
     for i, r in enumerate(sorted(rows, key=total, reverse=True)[:top], 1):
         big = max(r["fixtures"], key=lambda f: f["s"], default=None)
         fixture = f"{big['name']} ({big['s']:.1f})" if big and big["s"] >= 0.5 else ""
         llem = f"{r.get('llem_runs', 0)} ({r.get('llem_s', 0):.0f})" if r.get("llem_runs") else ""
-        out.append(f"| {i} | `{r['test']}` | {total(r):.1f} | {r.get('setup_s', 0):.1f} | {llem} | "
-                   f"{r.get('sleep_s', 0):.1f} | {fixture} |")
+        out.append(
+            f"| {i} | `{r['test']}` | {total(r):.1f} | {r.get('setup_s', 0):.1f} | {llem} | "
+            f"{r.get('sleep_s', 0):.1f} | {fixture} |"
+        )
     fixtures: dict[tuple, list[float]] = defaultdict(list)
     for r in rows:
         for f in r["fixtures"]:
@@ -65,9 +79,11 @@ def report(rows: list[dict], top: int) -> str:
             by_kind[kind_of(f["name"])] += f["s"] - f.get("llem_s", 0)
     llem_s = sum(r.get("llem_s", 0) for r in rows)
     sleep_s = sum(r.get("sleep_s", 0) for r in rows)
-    parts = [(f"llem end to end ({sum(r.get('llem_runs', 0) for r in rows)} processes: start-up, engine load, "
-              "measurement)", llem_s), *sorted(by_kind.items(), key=lambda kv: -kv[1]),
-             ("time.sleep in the pytest process", sleep_s)]
+    parts = [
+        (f"llem end to end ({sum(r.get('llem_runs', 0) for r in rows)} processes: start-up, engine load, measurement)", llem_s),
+        *sorted(by_kind.items(), key=lambda kv: -kv[1]),
+        ("time.sleep in the pytest process", sleep_s),
+    ]
     rest = wall - sum(s for _, s in parts)
     out.append("\n| where | s | share |")
     out.append("| --- | ---: | ---: |")

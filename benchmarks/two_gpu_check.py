@@ -100,20 +100,37 @@ def check(poll_csv: Path, roots: list[Path]) -> dict:
                 series = trace.get(d.get("uuid"))
                 llem_j = (e.get("energy_j") or {}).get(key)
                 if series is None or t0 is None or llem_j is None:
-                    rows.append({"run": result_path.parent.name, "window": w.get("index"), "gpu": key,
-                                 "uuid": d.get("uuid"), "llem_j": llem_j, "poller_j": None,
-                                 "note": "no poller trace for this GPU, or no interval, or llem measured none"})
+                    rows.append(
+                        {
+                            "run": result_path.parent.name,
+                            "window": w.get("index"),
+                            "gpu": key,
+                            "uuid": d.get("uuid"),
+                            "llem_j": llem_j,
+                            "poller_j": None,
+                            "note": "no poller trace for this GPU, or no interval, or llem measured none",
+                        }
+                    )
                     continue
                 a, b = _at(series, t0), _at(series, t1)
                 poller_j = (b - a) / 1000 if a is not None and b is not None else None
                 bound = 2 * (llem_j / (t1 - t0)) * _max_gap(series) if t1 > t0 else None
-                rows.append({"run": result_path.parent.name, "window": w.get("index"), "gpu": key, "uuid": d.get("uuid"),
-                             "cuda_check": d.get("cuda_check"), "llem_j": llem_j, "poller_j": poller_j,
-                             "diff_j": None if poller_j is None else llem_j - poller_j, "bound_j": bound,
-                             "within": None if poller_j is None or bound is None else abs(llem_j - poller_j) <= bound,
-                             "interval_monotonic_s": [t0, t1]})
-    return {"poll": str(poll_csv), "windows": rows,
-            "all_within": all(x.get("within") for x in rows) if rows else None}
+                rows.append(
+                    {
+                        "run": result_path.parent.name,
+                        "window": w.get("index"),
+                        "gpu": key,
+                        "uuid": d.get("uuid"),
+                        "cuda_check": d.get("cuda_check"),
+                        "llem_j": llem_j,
+                        "poller_j": poller_j,
+                        "diff_j": None if poller_j is None else llem_j - poller_j,
+                        "bound_j": bound,
+                        "within": None if poller_j is None or bound is None else abs(llem_j - poller_j) <= bound,
+                        "interval_monotonic_s": [t0, t1],
+                    }
+                )
+    return {"poll": str(poll_csv), "windows": rows, "all_within": all(x.get("within") for x in rows) if rows else None}
 
 
 def main(argv=None) -> int:
@@ -132,8 +149,10 @@ def main(argv=None) -> int:
     report = check(args.poll, args.roots)
     args.out.write_text(json.dumps(report, indent=1))
     for x in report["windows"]:
-        print(f"{x['run'][:48]:48s} w{x['window']} {x['gpu']} {str(x['uuid'])[:12]} llem {x['llem_j']} "
-              f"poller {x.get('poller_j')} diff {x.get('diff_j')} bound {x.get('bound_j')} within {x.get('within')}")
+        print(
+            f"{x['run'][:48]:48s} w{x['window']} {x['gpu']} {str(x['uuid'])[:12]} llem {x['llem_j']} "
+            f"poller {x.get('poller_j')} diff {x.get('diff_j')} bound {x.get('bound_j')} within {x.get('within')}"
+        )
     print(f"all within one counter step per edge: {report['all_within']}")
     return 0
 

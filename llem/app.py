@@ -54,8 +54,10 @@ def run_config(container: dict, resolved_yaml: str) -> Outcome:
         stopped.outcome = stopped.outcome or _outcome_on_disk(spec, run_dir, begun)
         raise
     except _WriteFailed as failed:  # a full disk or a file-size limit: one sentence, nothing on disk changed
-        message = (f"could not write {failed.path} ({failed.reason}): free space or set run.output_root to another "
-                   f"directory; results already on disk were left as they were and this job left no record there")
+        message = (
+            f"could not write {failed.path} ({failed.reason}): free space or set run.output_root to another "
+            f"directory; results already on disk were left as they were and this job left no record there"
+        )
         console().print(f"[red]llem: error:[/red] job {spec.run_id()}: {message}")
         return Outcome("failed", str(run_dir), message=message)
 
@@ -82,8 +84,10 @@ def _measure_and_write(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
 
     def waiting(holder: str) -> None:
         if not quiet:
-            console().print(f"[yellow]llem:[/yellow] {spec.run_id()} is being measured by {holder} "
-                            f"({run_dir / LOCK_FILE}); waiting for it instead of measuring it twice")
+            console().print(
+                f"[yellow]llem:[/yellow] {spec.run_id()} is being measured by {holder} "
+                f"({run_dir / LOCK_FILE}); waiting for it instead of measuring it twice"
+            )
 
     with ExitStack() as held:  # one job measures a run dir at a time (llem/results/lock.py)
         try:
@@ -113,7 +117,6 @@ def _measure_locked(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         _record_interrupted(spec, run_dir, stopped, started)
         raise
     except JobFailed as failed:
-
         err = dict(failed.error)
         tb = err.pop("traceback", None)
         if tb:
@@ -124,10 +127,11 @@ def _measure_locked(spec, run_dir: Path, resolved_yaml: str) -> Outcome:
         if err.get("user_error"):
             console().print(f"[red]llem: error:[/red] {err['message']} [dim](job {spec.run_id()}; record in {run_dir})[/dim]")
         else:
-            console().print(f"[red]llem: job {spec.run_id()} failed:[/red] {err['type']}: {err['message']} [dim](details in {run_dir})[/dim]")
+            console().print(
+                f"[red]llem: job {spec.run_id()} failed:[/red] {err['type']}: {err['message']} [dim](details in {run_dir})[/dim]"
+            )
         track(spec, run_dir, record, current_sweep())
         return Outcome("failed", str(run_dir), message=err["message"], user_error=err.get("user_error", False))
-
 
     result = assemble(spec, Measured.from_dict(out["measured"]), out["environment"], started)
     ignored = not_applied(spec)  # server-only settings an offline point of an offline+server sweep ignored
@@ -161,8 +165,10 @@ def _set_aside_incomplete(run_dir: Path, quiet: bool) -> None:
         return
     kept = set_aside(run_dir)
     if kept is not None and not quiet:
-        console().print(f"[yellow]llem:[/yellow] {run_dir / paths.RESULT} is not a complete result ({problem}): "
-                        f"kept as {kept.name}, measuring again")
+        console().print(
+            f"[yellow]llem:[/yellow] {run_dir / paths.RESULT} is not a complete result ({problem}): "
+            f"kept as {kept.name}, measuring again"
+        )
 
 
 def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
@@ -178,8 +184,9 @@ def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
 def _record_interrupted(spec, run_dir: Path, stopped: Interrupted, started: float) -> None:
     """A signal stopped the job: interrupted.json (what was measured, never a result), the tracker's
     run ends KILLED, and the outcome rides on the exception up to the sweep (llem/interrupt.py)."""
-    record = interrupted_record(spec.to_dict(), spec.run_id(), spec.config_hash(), stopped.signum, stopped.partial,
-                                started, spec.run.repeats)
+    record = interrupted_record(
+        spec.to_dict(), spec.run_id(), spec.config_hash(), stopped.signum, stopped.partial, started, spec.run.repeats
+    )
     try:
         write_json(run_dir / paths.INTERRUPTED, record)
     except OSError:
@@ -193,7 +200,6 @@ def _record_interrupted(spec, run_dir: Path, stopped: Interrupted, started: floa
 def _plot_for_upload(spec, run_dir: Path, result: dict) -> None:
     """The power plot goes up with the run's files: made here, before tracking uploads them."""
     if uploads_artifacts(spec.tracking):
-
         power_plot(result, run_dir)
 
 

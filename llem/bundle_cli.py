@@ -15,10 +15,14 @@ from llem.report.collect import collect, skipped_lines
 
 
 def _export_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="llem export", description="Pack runs (config, resolved spec, versions, environment, "
-                                "token-id hashes, results, time series) into one .tar.gz with a sha256 manifest.")
-    p.add_argument("source", nargs="?", default="outputs",
-                   help="sweep dir, output root, run dir, or mlflow:EXPERIMENT (default: outputs)")
+    p = argparse.ArgumentParser(
+        prog="llem export",
+        description="Pack runs (config, resolved spec, versions, environment, "
+        "token-id hashes, results, time series) into one .tar.gz with a sha256 manifest.",
+    )
+    p.add_argument(
+        "source", nargs="?", default="outputs", help="sweep dir, output root, run dir, or mlflow:EXPERIMENT (default: outputs)"
+    )
     p.add_argument("-o", "--output", help="bundle file (default: ./llem-bundle-<SOURCE name>.tar.gz)")
     p.add_argument("--uri", help="MLflow tracking URI for mlflow:EXPERIMENT (default: sqlite:///mlflow.db)")
     return p
@@ -57,19 +61,25 @@ def export_main(argv: list[str]) -> int:
             for line in skipped_lines():
                 print(f"llem export: {line}", file=sys.stderr)
             if not runs:
-                raise UserError(f"{args.source} holds no finished runs (no result.json or failure.json found): nothing to export.")
+                raise UserError(
+                    f"{args.source} holds no finished runs (no result.json or failure.json found): nothing to export."
+                )
             manifest = write_bundle(runs, out, args.source)
     except UserError as exc:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2
-    console().print(f"[bold]llem export[/bold] wrote {out}: {len(manifest['runs'])} runs, {len(manifest['files'])} files "
-                    f"with sha256 checksums; check it with: llem verify {out}")
+    console().print(
+        f"[bold]llem export[/bold] wrote {out}: {len(manifest['runs'])} runs, {len(manifest['files'])} files "
+        f"with sha256 checksums; check it with: llem verify {out}"
+    )
     return 0
 
 
 def verify_main(argv: list[str]) -> int:
     """0: complete and unmodified; 1: a file is modified, missing or extra (each named); 2: not a bundle."""
-    p = argparse.ArgumentParser(prog="llem verify", description="Check that a bundle from llem export is complete and unmodified.")
+    p = argparse.ArgumentParser(
+        prog="llem verify", description="Check that a bundle from llem export is complete and unmodified."
+    )
     p.add_argument("bundle")
     args = p.parse_args(argv)
     path = Path(args.bundle)
@@ -85,6 +95,8 @@ def verify_main(argv: list[str]) -> int:
     if problems:
         print(f"llem verify: {path} FAILED: {len(problems)} problem(s)")
         return 1
-    print(f"llem verify: {path} OK: {len(manifest['runs'])} runs, {len(manifest['files'])} files match the manifest "
-          f"(manifest sha256 {digest}: compare it with the sender's)")
+    print(
+        f"llem verify: {path} OK: {len(manifest['runs'])} runs, {len(manifest['files'])} files match the manifest "
+        f"(manifest sha256 {digest}: compare it with the sender's)"
+    )
     return 0

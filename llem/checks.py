@@ -19,7 +19,7 @@ from llem.workload.structured_checks import check_structured_job
 
 def visible_gpu_count() -> int:
     """Cheap GPU detection (no CUDA import): device nodes, narrowed by CUDA_VISIBLE_DEVICES."""
-    nodes = [p for p in glob.glob("/dev/nvidia[0-9]*") if p[len("/dev/nvidia"):].isdigit()]
+    nodes = [p for p in glob.glob("/dev/nvidia[0-9]*") if p[len("/dev/nvidia") :].isdigit()]
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is None:
         return len(nodes)
@@ -43,8 +43,9 @@ def check_spec(spec, info) -> None:
         hook(spec)
     check_structured_job(spec)  # the schema file, and whether this engine can constrain to it
     if info.offline is None and spec.workload.mode != "server":
-        raise UserError(f"backend={info.name} runs as a server only, not in workload.mode={spec.workload.mode}: "
-                        f"set workload.mode=server.")
+        raise UserError(
+            f"backend={info.name} runs as a server only, not in workload.mode={spec.workload.mode}: set workload.mode=server."
+        )
     info.check_installed()
     check_energy(spec)
     check_tracking(spec.tracking)  # the tracker's own (loosely typed) group
@@ -62,10 +63,14 @@ def _check_hardware(spec, info) -> None:
         )
     gpu_settings = [k for k in PER_JOB_HARDWARE if getattr(hw, k) is not None]
     if gpu_settings and hw.device == "cpu":
-        raise UserError(f"hardware.{gpu_settings[0]} sets a GPU's power or clocks, but hardware={hw.name} is the CPU: "
-                        f"use a GPU hardware profile (hardware=cuda) or leave it unset.")
+        raise UserError(
+            f"hardware.{gpu_settings[0]} sets a GPU's power or clocks, but hardware={hw.name} is the CPU: "
+            f"use a GPU hardware profile (hardware=cuda) or leave it unset."
+        )
     if hw.gpus is not None and len(hw.gpus) != hw.gpu_count:
-        raise UserError(f"hardware.gpus={hw.gpus} lists {len(hw.gpus)} GPUs but hardware.gpu_count={hw.gpu_count}: make them agree.")
+        raise UserError(
+            f"hardware.gpus={hw.gpus} lists {len(hw.gpus)} GPUs but hardware.gpu_count={hw.gpu_count}: make them agree."
+        )
 
 
 def device_for_job(spec, info) -> str:
@@ -73,9 +78,13 @@ def device_for_job(spec, info) -> str:
     hw = spec.hardware
     device = resolve_device(hw.device)
     if device == "cuda" and visible_gpu_count() == 0:
-        raise UserError(f"hardware={hw.name} asks for a CUDA GPU but none is visible to this job: use hardware=cpu or hardware=auto, or run on a GPU node.")
+        raise UserError(
+            f"hardware={hw.name} asks for a CUDA GPU but none is visible to this job: use hardware=cpu or hardware=auto, or run on a GPU node."
+        )
     if device not in info.devices:
-        raise UserError(f"backend={info.name} cannot run on {device} (hardware={hw.name} resolved to {device} here): it runs on {', '.join(info.devices)}.")
+        raise UserError(
+            f"backend={info.name} cannot run on {device} (hardware={hw.name} resolved to {device} here): it runs on {', '.join(info.devices)}."
+        )
     return device
 
 
@@ -85,9 +94,13 @@ def _check_model(spec) -> None:
         raise choice_error("model.id (builtin)", m.id, list(BUILTIN_MODELS))
     if m.weights == "random":
         if m.source == "builtin":
-            raise UserError(f"model.weights=random is for hub architectures; model={m.name} is built in: use model=tiny for a random-weight test model.")
+            raise UserError(
+                f"model.weights=random is for hub architectures; model={m.name} is built in: use model=tiny for a random-weight test model."
+            )
         if not m.arch:
-            raise UserError(f"model.weights=random needs model.arch, the shipped architecture to build: choose one of {', '.join(arch_names())}.")
+            raise UserError(
+                f"model.weights=random needs model.arch, the shipped architecture to build: choose one of {', '.join(arch_names())}."
+            )
         if m.arch not in arch_names():
             raise choice_error("model.arch", m.arch, arch_names())
     if m.source == "path" and not Path(m.id).expanduser().is_dir():
@@ -97,21 +110,27 @@ def _check_model(spec) -> None:
 def _check_workload(spec) -> None:
     w = spec.workload
     if w.path and w.source not in ("jsonl", "chat"):
-        raise UserError(f"workload.path={w.path} applies only to a JSONL or chat-dataset workload, but workload={w.name} "
-                        f"uses workload.source={w.source}: add workload=jsonl (or workload=chat) to measure that file, "
-                        f"or drop workload.path.")
+        raise UserError(
+            f"workload.path={w.path} applies only to a JSONL or chat-dataset workload, but workload={w.name} "
+            f"uses workload.source={w.source}: add workload=jsonl (or workload=chat) to measure that file, "
+            f"or drop workload.path."
+        )
     if w.source == "jsonl":
         p = Path(w.path).expanduser()
         if not p.is_file():
-            raise UserError(f"workload.path={w.path} does not exist: give a JSONL file with one {{\"prompt\": ...}} object per line.")
+            raise UserError(
+                f'workload.path={w.path} does not exist: give a JSONL file with one {{"prompt": ...}} object per line.'
+            )
     validate_source(w)
     # A batch asked for that the prompt set cannot fill is refused; the default batch (4) with fewer prompts
     # runs batches of num_prompts, as each window's per-call record (batch_requests) says.
     default_batch = type(w).model_fields["batch_size"].default
     if w.mode == "offline" and w.batch_size > w.num_prompts and w.batch_size != default_batch:
-        raise UserError(f"workload.batch_size={w.batch_size} is larger than workload.num_prompts={w.num_prompts}: every "
-                        f"batch would hold {w.num_prompts}, so the run would not measure batch {w.batch_size}; give "
-                        f"workload.batch_size <= {w.num_prompts} or more prompts.")
+        raise UserError(
+            f"workload.batch_size={w.batch_size} is larger than workload.num_prompts={w.num_prompts}: every "
+            f"batch would hold {w.num_prompts}, so the run would not measure batch {w.batch_size}; give "
+            f"workload.batch_size <= {w.num_prompts} or more prompts."
+        )
     _check_context(spec)
     _check_prompt_memory(w)
 
@@ -130,9 +149,11 @@ def _check_context(spec) -> None:
     if context is None and m.source == "builtin":
         context = _BUILTIN_CONTEXT.get(m.id)
     if context is not None and w.input_tokens + w.output_tokens > context:
-        raise UserError(f"workload.input_tokens={w.input_tokens} + workload.output_tokens={w.output_tokens} = "
-                        f"{w.input_tokens + w.output_tokens} tokens exceed model={m.name}'s context of {context} "
-                        f"tokens: lower them so that their sum is at most {context}.")
+        raise UserError(
+            f"workload.input_tokens={w.input_tokens} + workload.output_tokens={w.output_tokens} = "
+            f"{w.input_tokens + w.output_tokens} tokens exceed model={m.name}'s context of {context} "
+            f"tokens: lower them so that their sum is at most {context}."
+        )
 
 
 _BYTES_PER_PROMPT_TOKEN = 40  # a token id held in Python lists and the engine's input tensors, with slack
@@ -143,9 +164,11 @@ def _check_prompt_memory(w) -> None:
     need = w.num_prompts * (w.input_tokens + w.output_tokens) * _BYTES_PER_PROMPT_TOKEN
     available = _available_memory()
     if available is not None and need > available // 2:
-        raise UserError(f"workload.num_prompts={w.num_prompts} prompts of up to {w.input_tokens}+{w.output_tokens} tokens "
-                        f"need about {need / 2**30:.1f} GiB for their token ids alone, more than half of this machine's "
-                        f"{available / 2**30:.1f} GiB available memory: use fewer prompts.")
+        raise UserError(
+            f"workload.num_prompts={w.num_prompts} prompts of up to {w.input_tokens}+{w.output_tokens} tokens "
+            f"need about {need / 2**30:.1f} GiB for their token ids alone, more than half of this machine's "
+            f"{available / 2**30:.1f} GiB available memory: use fewer prompts."
+        )
 
 
 def _available_memory() -> int | None:
@@ -171,4 +194,6 @@ def check_output_root(root: str) -> None:
         raise UserError(f"run.output_root={root} {what}: give a folder llem can write results to, e.g. run.output_root=outputs.")
     if not os.access(probe, os.W_OK | os.X_OK):
         where = "" if probe == path else f" ({probe} cannot be written)"
-        raise UserError(f"run.output_root={root} is not writable{where}: give a folder you can write to, e.g. run.output_root=outputs.")
+        raise UserError(
+            f"run.output_root={root} is not writable{where}: give a folder you can write to, e.g. run.output_root=outputs."
+        )

@@ -23,10 +23,34 @@ SUBCOMMANDS: dict[str, str] = {
     "gpu-restore": "llem.energy.restore_cli:main",
 }
 
-_PASSTHROUGH = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
-                "--version", "--resolve", "--package", "-p"}
-_VALUED = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--cfg", "-c", "--package", "-p",
-           "--experimental-rerun"}
+_PASSTHROUGH = {
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--cfg",
+    "-c",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--version",
+    "--resolve",
+    "--package",
+    "-p",
+}
+_VALUED = {
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--config-dir",
+    "-cd",
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+}
 
 
 def _partition(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -85,6 +109,7 @@ def prevalidate(argv: list[str]) -> int:
     swept = {o.input_line for o in parsed if o.is_sweep_override()}
     base = [o for o in overrides if o not in swept] + (["hydra.mode=MULTIRUN"] if multirun else [])
     with initialize_config_module(config_module="llem.conf", version_base=None):
+
         def again(ov):
             return compose(config_name="config", overrides=list(ov))
 
@@ -228,7 +253,11 @@ def version_text() -> str:
     for name, info in engines().items():
         found = all(importlib.util.find_spec(m) is not None for m in info.modules)
         version = info.version() if found else None
-        state = f"installed{f' ({info.modules[-1]} {version})' if version else ''}" if found else f"not installed ({info.install_hint})"
+        state = (
+            f"installed{f' ({info.modules[-1]} {version})' if version else ''}"
+            if found
+            else f"not installed ({info.install_hint})"
+        )
         lines.append(f"  backend={name}: {state}")
     return "\n".join(lines)
 
@@ -243,8 +272,10 @@ def _not_a_command(word: str) -> str:
 
     close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=1, cutoff=0.6)
     hint = f"did you mean llem {close[0]}? " if close else ""
-    return (f"{word} is not a llem command or a setting: {hint}commands are {', '.join(SUBCOMMANDS)}; "
-            f"settings are key=value, e.g. model=tiny (llem --help).")
+    return (
+        f"{word} is not a llem command or a setting: {hint}commands are {', '.join(SUBCOMMANDS)}; "
+        f"settings are key=value, e.g. model=tiny (llem --help)."
+    )
 
 
 def _stopped(stopped: interrupt.Interrupted, multirun: bool) -> int:

@@ -28,8 +28,10 @@ def compose_error(exc: Exception, overrides: Sequence[str], compose: Optional[Ca
         return UserError(f"{line} sweeps several values: add --multirun (or -m) to run a sweep.")
     if getattr(exc, "override", None) is not None:  # Hydra's OverrideParseException
         detail = [line for line in str(exc).splitlines() if line.strip() and "Error parsing override" not in line]
-        return UserError(f"the override {exc.override} could not be parsed ({(detail or ['a syntax error'])[0].rstrip('.')}): "
-                         f"write overrides as key=value, e.g. workload.batch_size=4.")
+        return UserError(
+            f"the override {exc.override} could not be parsed ({(detail or ['a syntax error'])[0].rstrip('.')}): "
+            f"write overrides as key=value, e.g. workload.batch_size=4."
+        )
     if "Could not find" in msg or "Could not load" in msg:
         for o in overrides:
             key, _, value = o.lstrip("+~").partition("=")

@@ -25,13 +25,15 @@ def git_revision() -> str | None:
     if not (root / ".git").exists():
         return fallback
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         rev = out.stdout.strip()
         if out.returncode != 0 or len(rev) != 40:  # a checkout without commits, or no git at all
             return fallback
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         return f"{rev}-dirty" if dirty else rev
     except (OSError, subprocess.SubprocessError):
         return fallback

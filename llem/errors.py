@@ -9,8 +9,9 @@ import unicodedata
 def one_line(text: str) -> str:
     """Control characters and line breaks (from a user's value quoted in a message) escaped, so a
     message stays one line however odd the value."""
-    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-                   for ch in text)
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text
+    )
 
 
 class UserError(Exception):
@@ -26,10 +27,7 @@ class MissingExtra(UserError):
     """An engine or optional dependency is not installed."""
 
     def __init__(self, what: str, extra: str, module: str):
-        super().__init__(
-            f"{what} needs the Python package '{module}', which is not installed: "
-            f"run pip install 'llem[{extra}]'."
-        )
+        super().__init__(f"{what} needs the Python package '{module}', which is not installed: run pip install 'llem[{extra}]'.")
 
 
 def did_you_mean(value: str, choices: list[str]) -> str:

@@ -24,8 +24,13 @@ def engine_group(job: dict) -> str:
     """A short hash of what a loaded engine (or a started server) is: backend settings, model, hardware, mode."""
     w = job.get("workload") or {}
     mode = w.get("mode", "offline")
-    key = {"backend": job.get("backend"), "model": job.get("model"), "hardware": engine_hardware(job.get("hardware")), "mode": mode,
-           "server_url": w.get("server_url") if mode == "server" else None}
+    key = {
+        "backend": job.get("backend"),
+        "model": job.get("model"),
+        "hardware": engine_hardware(job.get("hardware")),
+        "mode": mode,
+        "server_url": w.get("server_url") if mode == "server" else None,
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -23,8 +23,15 @@ from llem.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prefix_cache import offline_hits, summary as prefix_summary
 from llem.workload.prompts import build_requests, dataset_record
-from llem.workload.structured import (grammar_phase, read_schema, structured, summary as structured_summary, support_for, timed,
-                                      validator)
+from llem.workload.structured import (
+    grammar_phase,
+    read_schema,
+    structured,
+    summary as structured_summary,
+    support_for,
+    timed,
+    validator,
+)
 from llem.workload.structured import window_record as structured_window
 
 
@@ -42,17 +49,25 @@ def measure_offline(ctx: JobContext) -> Measured:
     baseline = idle_baseline(ctx.meter, backend.synchronize, spec.energy, ctx.progress)
     target_s = window_target_s(spec.run, ctx.meter)
     speculative = speculative_readout(spec)  # None: no speculative decoding configured
-    measured = measure_windows(ctx, lambda r: _window(ctx, backend, requests, baseline, r, target_s, check=check, speculative=speculative),
-                               lambda r: f"measuring window {r + 1}/{window_count(spec.run)}"
-                               + (f" (>= {target_s:.1f} s of passes)" if target_s else ""), baseline.get("power_w"))
+    measured = measure_windows(
+        ctx,
+        lambda r: _window(ctx, backend, requests, baseline, r, target_s, check=check, speculative=speculative),
+        lambda r: (
+            f"measuring window {r + 1}/{window_count(spec.run)}" + (f" (>= {target_s:.1f} s of passes)" if target_s else "")
+        ),
+        baseline.get("power_w"),
+    )
     windows = measured.records
     measured.flags += close_baseline(ctx.meter, backend.synchronize, spec.energy, baseline, ctx.progress)  # drift
     phases = _phases(ctx, backend, requests, baseline, target_s, windows) if spec.run.phases else None
     outputs = outputs_record([r.id for r in requests], measured.kept, spec.workload.sampling.temperature == 0)
     prefix_cache, prefix_flags = prefix_summary(spec, [w.get("prefix_cache_hits") for w in windows])
     engine = backend.describe()
-    block, structured_flags = (None, []) if check is None else \
-        structured_summary(spec, windows, support_for(spec), grammar, engine.get("structured_outputs"))
+    block, structured_flags = (
+        (None, [])
+        if check is None
+        else structured_summary(spec, windows, support_for(spec), grammar, engine.get("structured_outputs"))
+    )
     lengths = structured_flags if check is not None else _length_flags(windows, spec.workload.output_tokens)  # json: the model's
     spec_block, spec_flags = speculative_summary(speculative, [w.get("speculative") for w in windows], "each measured window")
     flags = mapping_flags + measured.flags + lengths + outputs_flags(outputs) + prefix_flags + spec_flags
@@ -69,8 +84,12 @@ def measure_offline(ctx: JobContext) -> Measured:
         statistics=summarize_windows(windows),
         latency=latency_summary(windows),
         memory=memory,
-        requests={"count": len(requests), "input_tokens": [len(r.input_ids) for r in requests],
-                  "prompt_token_ids_sha256": token_ids_sha256(requests), **dataset_record(spec)},
+        requests={
+            "count": len(requests),
+            "input_tokens": [len(r.input_ids) for r in requests],
+            "prompt_token_ids_sha256": token_ids_sha256(requests),
+            **dataset_record(spec),
+        },
         flags=flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
@@ -86,8 +105,12 @@ def measure_offline(ctx: JobContext) -> Measured:
 
 def offline_key(spec, cls) -> dict:
     """What a loaded engine must have been loaded for to measure this job (llem/warm.py)."""
-    return {"backend": spec.backend, "model": spec.model.model_dump(mode="json"),
-            "hardware": engine_hardware(spec.hardware.model_dump(mode="json")), "load": cls.load_key(spec)}
+    return {
+        "backend": spec.backend,
+        "model": spec.model.model_dump(mode="json"),
+        "hardware": engine_hardware(spec.hardware.model_dump(mode="json")),
+        "load": cls.load_key(spec),
+    }
 
 
 def _load(ctx: JobContext, cls):
@@ -117,6 +140,7 @@ def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Option
     spec = ctx.spec
     prefill = spec.model_copy(update={"workload": spec.workload.model_copy(update={"output_tokens": 1})})
     backend.rebind(prefill)
+
     def measured(reqs, label: str, note: str) -> list[dict]:  # a warmup, then as many windows as the full run had
         ctx.progress(f"prefill-only warmup{note}")
         backend.warmup(reqs)
@@ -129,7 +153,7 @@ def _phases(ctx: JobContext, backend, requests, baseline: dict, target_s: Option
     try:
         windows = measured(requests, "prefill", " (1 output token)")
         # the same prompts cut to half, the same calls: the fixed per-call part of prefill apart from the per-token one
-        short = [replace(q, prompt=None, input_ids=q.input_ids[:max(1, len(q.input_ids) // 2)]) for q in requests]
+        short = [replace(q, prompt=None, input_ids=q.input_ids[: max(1, len(q.input_ids) // 2)]) for q in requests]
         halves = measured(short, "prefill-short", " at half the prompt length")
     finally:
         backend.rebind(spec)
@@ -154,8 +178,17 @@ def _grammar_phase(ctx: JobContext, backend, requests) -> dict:
         backend.rebind(spec)
 
 
-def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s: Optional[float],
-            kind: str = "window", check=None, speculative: Optional[SpecReadout] = None) -> tuple[dict, list[str], Optional[list[list[int]]]]:
+def _window(
+    ctx: JobContext,
+    backend,
+    requests,
+    baseline: dict,
+    r: int,
+    target_s: Optional[float],
+    kind: str = "window",
+    check=None,
+    speculative: Optional[SpecReadout] = None,
+) -> tuple[dict, list[str], Optional[list[list[int]]]]:
     """One measured window: synchronize, meter.begin, passes over the requests (one, or as many as
     make the window last target_s), synchronize, meter.end. Every pass's tokens and latencies count.
     `check`: the schema's validator (structured output), applied to every pass's outputs after meter.end.
@@ -180,17 +213,35 @@ def _window(ctx: JobContext, backend, requests, baseline: dict, r: int, target_s
     m = meter.end(name)
     counts_after = backend.speculative_counts() if speculative else None
     batches = [b for g in gens for b in g.batches]
-    w = window_metrics(wall, len(requests) * len(gens), sum(g.total_input_tokens for g in gens),
-                       sum(g.total_output_tokens for g in gens), m.total_j, baseline.get("power_w"),
-                       spec.energy.grid_intensity_g_per_kwh)
-    w.update(index=r, started_unix_s=started, passes=len(gens), batch_requests=[b.requests for b in batches],
-             batch_latency_s=[b.latency_s for b in batches], batch_ttft_s=[b.ttft_s for b in batches], energy=m.to_dict(),
-             prefix_cache_hits=offline_hits(spec, gens))
+    w = window_metrics(
+        wall,
+        len(requests) * len(gens),
+        sum(g.total_input_tokens for g in gens),
+        sum(g.total_output_tokens for g in gens),
+        m.total_j,
+        baseline.get("power_w"),
+        spec.energy.grid_intensity_g_per_kwh,
+    )
+    w.update(
+        index=r,
+        started_unix_s=started,
+        passes=len(gens),
+        batch_requests=[b.requests for b in batches],
+        batch_latency_s=[b.latency_s for b in batches],
+        batch_ttft_s=[b.ttft_s for b in batches],
+        energy=m.to_dict(),
+        prefix_cache_hits=offline_hits(spec, gens),
+    )
     if check is not None:  # after meter.end: decoding and validating are not the engine's work
         w["structured"] = _structured_window(backend, requests, gens, check, w)
     if speculative is not None:
-        w["speculative"] = speculative_window(delta(counts_before, counts_after), w["output_tokens"], m.total_j,
-                                         speculative.offline_reason, speculative.offline_source)
+        w["speculative"] = speculative_window(
+            delta(counts_before, counts_after),
+            w["output_tokens"],
+            m.total_j,
+            speculative.offline_reason,
+            speculative.offline_source,
+        )
     return w, [f"window {r}: {f}" for f in window_flags(m, spec.energy)], gens[0].output_ids
 
 
@@ -199,8 +250,16 @@ def _structured_window(backend, requests, gens, check, w: dict) -> dict:
     tokens = [n for g in gens for n in g.output_tokens]
     cap = backend.spec.workload.output_tokens
     if any(g.output_ids is None for g in gens):
-        return structured_window(check, [], tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids,
-                             reason="the engine handed over no output token ids to validate")
+        return structured_window(
+            check,
+            [],
+            tokens,
+            cap,
+            w["energy_j"],
+            w["dynamic_energy_j"],
+            ids,
+            reason="the engine handed over no output token ids to validate",
+        )
     texts = [backend.decode(list(x)) for g in gens for x in g.output_ids]
     return structured_window(check, texts, tokens, cap, w["energy_j"], w["dynamic_energy_j"], ids)
 
@@ -210,5 +269,7 @@ def _length_flags(windows: list[dict], per_request: int) -> list[str]:
     for w in windows:
         expected = per_request * w["requests"]
         if w["output_tokens"] != expected:
-            flags.append(f"window {w['index']}: output_tokens {w['output_tokens']} != {expected} requested (fixed length not honoured)")
+            flags.append(
+                f"window {w['index']}: output_tokens {w['output_tokens']} != {expected} requested (fixed length not honoured)"
+            )
     return flags

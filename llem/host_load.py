@@ -56,7 +56,7 @@ def _stat_fields(proc: Path, pid: int) -> Optional[list[str]]:
         raw = (proc / str(pid) / "stat").read_text()
     except OSError:
         return None
-    return raw[raw.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid ...
+    return raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid ...
 
 
 def _tree_jiffies(proc: Path, root: int) -> int:
@@ -97,10 +97,16 @@ class HostLoad:
         own = (stop[3] - start[3]) / hz / seconds
         other = max(busy - own, 0.0)
         niced = min((stop[4] - start[4]) / hz / seconds, other)  # this job's processes run at nice 0
-        return {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-                "host_cpus": os.cpu_count(), "busy_cores": round(busy, 3), "own_cores": round(own, 3),
-                "other_cores": round(other, 3), "other_niced_cores": round(niced, 3), "steal_cores": round(steal, 3),
-                "seconds": round(seconds, 3)}
+        return {
+            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "host_cpus": os.cpu_count(),
+            "busy_cores": round(busy, 3),
+            "own_cores": round(own, 3),
+            "other_cores": round(other, 3),
+            "other_niced_cores": round(niced, 3),
+            "steal_cores": round(steal, 3),
+            "seconds": round(seconds, 3),
+        }
 
 
 def busy_limit(host: dict, max_cores: Optional[float]) -> float:
@@ -120,11 +126,15 @@ def host_flags(windows: list[dict], max_cores: Optional[float]) -> list[str]:
         if h["other_cores"] > limit:
             niced = h.get("other_niced_cores")
             part = f", {niced:.1f} of them at a lower priority (nice)" if niced else ""
-            flags.append(f"host_busy: window {i}: other processes used {h['other_cores']:.1f} of {h['host_cpus']} CPUs"
-                         f"{part} (this job {h['own_cores']:.1f}) for {h['seconds']:.1f} s (> {limit:g}, "
-                         f"energy.host_busy_max_cores): a host-bound engine may run slower beside them; "
-                         f"compare its throughput with a run on a quiet host")
+            flags.append(
+                f"host_busy: window {i}: other processes used {h['other_cores']:.1f} of {h['host_cpus']} CPUs"
+                f"{part} (this job {h['own_cores']:.1f}) for {h['seconds']:.1f} s (> {limit:g}, "
+                f"energy.host_busy_max_cores): a host-bound engine may run slower beside them; "
+                f"compare its throughput with a run on a quiet host"
+            )
         if h["steal_cores"] > limit:
-            flags.append(f"host_busy: window {i}: the hypervisor took {h['steal_cores']:.1f} CPUs (steal) for "
-                         f"{h['seconds']:.1f} s (> {limit:g}): this VM's vCPUs waited for real ones")
+            flags.append(
+                f"host_busy: window {i}: the hypervisor took {h['steal_cores']:.1f} CPUs (steal) for "
+                f"{h['seconds']:.1f} s (> {limit:g}): this VM's vCPUs waited for real ones"
+            )
     return flags

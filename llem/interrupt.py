@@ -87,8 +87,11 @@ def _on_signal(signum, frame) -> None:
         os.write(2, f"\nllem: {signal_name(signum)} again: exiting at once\n".encode())
         os._exit(exit_code(_received["signum"]))
     _received["signum"] = signum
-    os.write(2, f"\nllem: {signal_name(signum)} received: stopping (the job's engine, server and sampler are "
-                f"released; send it again to exit at once)\n".encode())
+    os.write(
+        2,
+        f"\nllem: {signal_name(signum)} received: stopping (the job's engine, server and sampler are "
+        f"released; send it again to exit at once)\n".encode(),
+    )
     raise Interrupted(signum)
 
 
@@ -148,6 +151,7 @@ def ignore_signals() -> None:
 
 
 # What the job being measured in this process has done so far.
+
 
 def job_started() -> None:
     _progress.update(stage=None, windows=[])

@@ -16,10 +16,22 @@ from typing import Optional
 
 from llem.errors import choice_error
 
-LOWER_IS_BETTER = ("energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j_per_request",
-                   "energy_j", "avg_power_w", "energy_delay_j_s", "co2e_g", "batch_latency_p50_s",
-                   "batch_latency_p90_s", "batch_latency_mean_s", "ttft_p50_s", "ttft_p90_s",
-                   "e2e_latency_p90_s", "tpot_p90_s")
+LOWER_IS_BETTER = (
+    "energy_j_per_output_token",
+    "dynamic_energy_j_per_output_token",
+    "energy_j_per_request",
+    "energy_j",
+    "avg_power_w",
+    "energy_delay_j_s",
+    "co2e_g",
+    "batch_latency_p50_s",
+    "batch_latency_p90_s",
+    "batch_latency_mean_s",
+    "ttft_p50_s",
+    "ttft_p90_s",
+    "e2e_latency_p90_s",
+    "tpot_p90_s",
+)
 HIGHER_IS_BETTER = ("output_tokens_per_s", "output_tokens_per_j", "requests_per_s")
 LATENCY_METRIC = "batch_latency_p90_s"  # what run.max_latency_s limits: the latency a batch's requests saw
 
@@ -64,7 +76,10 @@ def best_result(results: list[dict], objective: str, max_latency_s: Optional[flo
     objectives (its best is a Pareto front, not one result)."""
     if "," in objective:
         return None
-    scored = [(objective_value(objective, max_latency_s, r.get("metrics") or {}), i, r) for i, r in enumerate(results)
-              if r.get("status") == "ok"]
+    scored = [
+        (objective_value(objective, max_latency_s, r.get("metrics") or {}), i, r)
+        for i, r in enumerate(results)
+        if r.get("status") == "ok"
+    ]
     scored = [(v, i, r) for v, i, r in scored if v is not None and math.isfinite(v)]
     return min(scored, key=lambda x: (x[0], x[1]))[2] if scored else None

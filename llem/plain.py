@@ -31,6 +31,5 @@ def plain(obj: Any, where: str = "") -> Any:
         return int(obj)
     if isinstance(obj, numbers.Real):
         return float(obj)
-    log.warning("llem: %s is a %s.%s, not plain data; sent as text", where or "a value", kind.__module__,
-                kind.__qualname__)
+    log.warning("llem: %s is a %s.%s, not plain data; sent as text", where or "a value", kind.__module__, kind.__qualname__)
     return str(obj)

@@ -42,8 +42,9 @@ class JobContext:
 
 
 @contextmanager
-def job_context(spec, run_dir: Path, progress: Optional[Progress] = None,
-                warm: Optional[WarmEngines] = None) -> Iterator[JobContext]:
+def job_context(
+    spec, run_dir: Path, progress: Optional[Progress] = None, warm: Optional[WarmEngines] = None
+) -> Iterator[JobContext]:
     """Resolve the device, create the meter, hold the warm engines; close what this job owns.
 
     Without `warm` the engine is loaded for this job and released at its end."""
@@ -94,8 +95,11 @@ def warm_up(ctx: JobContext, one_pass: Callable[[int], object]) -> int:
     run = ctx.spec.run
     started, i = time.monotonic(), 0
     while i < run.warmup or (run.warmup_s and time.monotonic() - started < run.warmup_s):
-        ctx.progress(f"warmup {i + 1}/{run.warmup}" if i < run.warmup
-                     else f"warmup {i + 1} ({time.monotonic() - started:.0f} of run.warmup_s={run.warmup_s:g} s)")
+        ctx.progress(
+            f"warmup {i + 1}/{run.warmup}"
+            if i < run.warmup
+            else f"warmup {i + 1} ({time.monotonic() - started:.0f} of run.warmup_s={run.warmup_s:g} s)"
+        )
         one_pass(i)
         i += 1
     return i
@@ -112,8 +116,7 @@ def _so_far(records: list[dict], objective: str) -> str:
     return f" (95% CI ±{pct:.2f}% of {metric} so far)" if pct is not None else ""
 
 
-def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str],
-                    baseline_w: Optional[float] = None) -> Windows:
+def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str], baseline_w: Optional[float] = None) -> Windows:
     """Measured windows with the sampler running around them: run.repeats of them, or more until
     run.target_ci_pct is met (llem/repeat.py); a fixed pause and/or a wait for the idle baseline before each."""
     spec = ctx.spec

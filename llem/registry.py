@@ -81,8 +81,9 @@ class Engine:
             if importlib.util.find_spec(module) is None:
                 if self.install is None:
                     raise MissingExtra(f"backend={self.name}", self.extra, module)
-                raise UserError(f"backend={self.name} needs the Python package '{module}', which is not installed: "
-                                f"run {self.install}.")
+                raise UserError(
+                    f"backend={self.name} needs the Python package '{module}', which is not installed: run {self.install}."
+                )
 
     def version(self) -> Optional[str]:
         """The installed version of the engine (its first distribution found), else None."""
@@ -121,8 +122,10 @@ def _collect(declarations) -> dict[str, Engine]:
         if not isinstance(declared, Engine):
             raise UserError(f"{where} declares {declared!r}, not a llem.registry.Engine: fix or uninstall that package.")
         if declared.name in found:
-            raise UserError(f"engine name {declared.name} is declared twice ({found[declared.name][1]} and {where}): "
-                            f"uninstall one of them or rename its engine.")
+            raise UserError(
+                f"engine name {declared.name} is declared twice ({found[declared.name][1]} and {where}): "
+                f"uninstall one of them or rename its engine."
+            )
         found[declared.name] = (declared, where)
     return {name: e for name, (e, _) in sorted(found.items())}
 
@@ -164,8 +167,10 @@ def _installed():
         try:
             declared = ep.load()
         except Exception as exc:  # a broken third-party install must say which one, not crash validation
-            raise UserError(f"the engine entry point {ep.name} = {ep.value} ({ENTRY_POINT_GROUP}) could not be "
-                            f"loaded ({type(exc).__name__}: {exc}): reinstall or uninstall that package.") from None
+            raise UserError(
+                f"the engine entry point {ep.name} = {ep.value} ({ENTRY_POINT_GROUP}) could not be "
+                f"loaded ({type(exc).__name__}: {exc}): reinstall or uninstall that package."
+            ) from None
         yield declared, f"entry point {ep.name} = {ep.value}"
 
 
@@ -184,14 +189,15 @@ backend_info = engine  # the same lookup, by the name its older callers use
 
 
 def one_of(names: list[str]) -> str:
-    """"a", "a or b", "a, b or c"."""
+    """ "a", "a or b", "a, b or c"."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def no_server(name: str) -> UserError:
     servers = [n for n, i in engines().items() if i.server is not None]
-    return UserError(f"backend={name} has no server llem can start: use backend={one_of(servers)}, "
-                     f"or attach with workload.server_url=<url>.")
+    return UserError(
+        f"backend={name} has no server llem can start: use backend={one_of(servers)}, or attach with workload.server_url=<url>."
+    )
 
 
 def engine_version(name: str) -> Optional[str]:

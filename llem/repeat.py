@@ -42,8 +42,7 @@ def window_target_s(run, meter) -> Optional[float]:
 def metric_of(objective: str, records: list[dict]) -> Optional[str]:
     """The first metric named by run.objective that every window measured."""
     for name in (n.strip() for n in objective.split(",")[0].split("|")):  # the first objective
-        if name in LOWER_IS_BETTER + HIGHER_IS_BETTER and records and all(
-                isinstance(r.get(name), (int, float)) for r in records):
+        if name in LOWER_IS_BETTER + HIGHER_IS_BETTER and records and all(isinstance(r.get(name), (int, float)) for r in records):
             return name
     return None
 
@@ -105,8 +104,12 @@ def drift(values: list[float]) -> Optional[dict]:
     resid = [v - (mean_y + slope * (i - mean_x)) for i, v in enumerate(values)]
     se = math.sqrt(sum(r * r for r in resid) / (n - 2) / sxx) if n > 2 else math.inf
     half = t975(n - 2) * se
-    return {"slope_per_window": slope, "slope_ci95_half": half, "relative_change": slope * (n - 1) / mean_y if mean_y else None,
-            "significant": abs(slope) > half}
+    return {
+        "slope_per_window": slope,
+        "slope_ci95_half": half,
+        "relative_change": slope * (n - 1) / mean_y if mean_y else None,
+        "significant": abs(slope) > half,
+    }
 
 
 # Lag-1 autocorrelation is judged from this many windows up: below it the estimate's standard error
@@ -130,9 +133,14 @@ def autocorrelation(values: list[float]) -> Optional[dict]:
         return None
     r1 = sum(dev[i] * dev[i + 1] for i in range(n - 1)) / c0
     threshold, inside = 1.645 / math.sqrt(n), -1 < r1 < 1
-    return {"lag1": r1, "windows": n, "threshold": threshold, "significant": r1 > threshold,
-            "interval_factor": math.sqrt((1 + r1) / (1 - r1)) if inside else None,
-            "effective_windows": n * (1 - r1) / (1 + r1) if inside else None}
+    return {
+        "lag1": r1,
+        "windows": n,
+        "threshold": threshold,
+        "significant": r1 > threshold,
+        "interval_factor": math.sqrt((1 + r1) / (1 - r1)) if inside else None,
+        "effective_windows": n * (1 - r1) / (1 + r1) if inside else None,
+    }
 
 
 def outcome(run, records: list[dict], objective: str) -> dict:
@@ -140,13 +148,23 @@ def outcome(run, records: list[dict], objective: str) -> dict:
     metric = metric_of(objective, records)
     values = [r[metric] for r in records] if metric else []
     pct = ci_pct(values, first_stage(run)) if values else None
-    out = {"metric": metric, "windows": len(records), "ci95_half_pct": pct, "target_ci_pct": run.target_ci_pct,
-           "max_repeats": run.max_repeats, "met": None, "reason": None, "drift": drift(values) if values else None,
-           "autocorrelation": autocorrelation(values) if values else None,
-           "passes_per_window": [r.get("passes", 1) for r in records],
-           "planned_windows": planned_windows(run, records, objective), "first_stage_windows": first_stage(run),
-           "rule": "two-stage (Stein): the first run.repeats windows fix how many are measured" if run.target_ci_pct
-           is not None else None}
+    out = {
+        "metric": metric,
+        "windows": len(records),
+        "ci95_half_pct": pct,
+        "target_ci_pct": run.target_ci_pct,
+        "max_repeats": run.max_repeats,
+        "met": None,
+        "reason": None,
+        "drift": drift(values) if values else None,
+        "autocorrelation": autocorrelation(values) if values else None,
+        "passes_per_window": [r.get("passes", 1) for r in records],
+        "planned_windows": planned_windows(run, records, objective),
+        "first_stage_windows": first_stage(run),
+        "rule": "two-stage (Stein): the first run.repeats windows fix how many are measured"
+        if run.target_ci_pct is not None
+        else None,
+    }
     if run.target_ci_pct is None:
         out["reason"] = "run.target_ci_pct not set: run.repeats windows"
     elif metric is None:
@@ -155,8 +173,11 @@ def outcome(run, records: list[dict], objective: str) -> dict:
         out["met"] = True
     else:
         out["met"] = False
-        out["reason"] = f"run.max_repeats={run.max_repeats} reached with a ±{pct:.2f}% interval" if pct is not None \
+        out["reason"] = (
+            f"run.max_repeats={run.max_repeats} reached with a ±{pct:.2f}% interval"
+            if pct is not None
             else "the interval is undefined (a zero mean)"
+        )
     return out
 
 
@@ -164,23 +185,40 @@ def flags(rep: dict) -> list[str]:
     """Flags for a target not met and for drift beyond the metric's own interval."""
     out = []
     d = rep.get("drift")
-    if d and d["significant"] and d["relative_change"] is not None and rep["ci95_half_pct"] is not None \
-            and abs(d["relative_change"]) * 100 > rep["ci95_half_pct"]:
-        out.append(f"drift: {rep['metric']} moved {d['relative_change']:+.1%} from the first to the last of "
-                   f"{rep['windows']} windows (trend significant at 95%): conditions did not settle "
-                   f"(raise run.warmup_s, or see the windows' temperature and clocks)")
+    if (
+        d
+        and d["significant"]
+        and d["relative_change"] is not None
+        and rep["ci95_half_pct"] is not None
+        and abs(d["relative_change"]) * 100 > rep["ci95_half_pct"]
+    ):
+        out.append(
+            f"drift: {rep['metric']} moved {d['relative_change']:+.1%} from the first to the last of "
+            f"{rep['windows']} windows (trend significant at 95%): conditions did not settle "
+            f"(raise run.warmup_s, or see the windows' temperature and clocks)"
+        )
     a = rep.get("autocorrelation")
     if a and a["significant"]:
-        wider = (f", about x{a['interval_factor']:.2f} wider for a first-order autoregressive series "
-                 f"(~{a['effective_windows']:.1f} independent windows)") if a["interval_factor"] else ""
-        out.append(f"windows_correlated: {rep['metric']}'s lag-1 autocorrelation is {a['lag1']:+.2f} over "
-                   f"{a['windows']} windows (above {a['threshold']:.2f}, the 5% level for independent windows): "
-                   f"the 95% interval assumes independence and is too narrow{wider}")
+        wider = (
+            (
+                f", about x{a['interval_factor']:.2f} wider for a first-order autoregressive series "
+                f"(~{a['effective_windows']:.1f} independent windows)"
+            )
+            if a["interval_factor"]
+            else ""
+        )
+        out.append(
+            f"windows_correlated: {rep['metric']}'s lag-1 autocorrelation is {a['lag1']:+.2f} over "
+            f"{a['windows']} windows (above {a['threshold']:.2f}, the 5% level for independent windows): "
+            f"the 95% interval assumes independence and is too narrow{wider}"
+        )
     if rep.get("met") is False:
         out.append(f"target_ci_not_met: {rep['reason']} (run.target_ci_pct={rep['target_ci_pct']:g})")
     elif rep.get("met") is None and rep.get("target_ci_pct") is not None:
-        out.append(f"target_ci_not_applied: {rep['reason']} (add a measured metric to run.objective, e.g. "
-                   f"run.objective='energy_j_per_output_token|output_tokens_per_s')")
+        out.append(
+            f"target_ci_not_applied: {rep['reason']} (add a measured metric to run.objective, e.g. "
+            f"run.objective='energy_j_per_output_token|output_tokens_per_s')"
+        )
     return out
 
 

@@ -49,12 +49,18 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 def _error(exc: BaseException) -> dict:
     message = str(exc) or type(exc).__name__
-    record = {"type": type(exc).__name__, "message": message, "user_error": isinstance(exc, UserError),
-              "traceback": traceback.format_exc()}
+    record = {
+        "type": type(exc).__name__,
+        "message": message,
+        "user_error": isinstance(exc, UserError),
+        "traceback": traceback.format_exc(),
+    }
     if _out_of_memory(exc):
         record["out_of_memory"] = True
-        record["message"] = (f"out of memory ({message.splitlines()[0][:300]}): reduce workload.batch_size, "
-                             "workload.input_tokens or workload.output_tokens, or use a larger device")
+        record["message"] = (
+            f"out of memory ({message.splitlines()[0][:300]}): reduce workload.batch_size, "
+            "workload.input_tokens or workload.output_tokens, or use a larger device"
+        )
     return record
 
 
@@ -124,8 +130,15 @@ def _keep_interrupted(job: tuple, exc: interrupt.Interrupted, started: float) ->
     spec_dict, run_dir, _ = job
     try:
         spec = JobSpec.model_validate(spec_dict)
-        record = interrupted_record(spec_dict, spec.run_id(), spec.config_hash(), exc.signum,
-                                    exc.partial or interrupt.partial(), started, spec.run.repeats)
+        record = interrupted_record(
+            spec_dict,
+            spec.run_id(),
+            spec.config_hash(),
+            exc.signum,
+            exc.partial or interrupt.partial(),
+            started,
+            spec.run.repeats,
+        )
         record["error"]["message"] += "; llem's own process had died (killed?), so its worker stopped too"
         write_json(Path(run_dir) / paths.INTERRUPTED, record)
     except Exception:  # a failed write must not keep an orphan alive
@@ -295,8 +308,13 @@ def run_isolated(spec, run_dir: Path, quiet: bool = False) -> dict:
     if payload is None:
         code = worker.proc.exitcode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-        payload = {"type": "WorkerDied", "message": f"the measurement process {how} before reporting (out of memory or a crash in the engine?)",
-                   "user_error": False, "traceback": None, "exitcode": code}
+        payload = {
+            "type": "WorkerDied",
+            "message": f"the measurement process {how} before reporting (out of memory or a crash in the engine?)",
+            "user_error": False,
+            "traceback": None,
+            "exitcode": code,
+        }
     raise JobFailed(payload)
 
 
@@ -317,8 +335,14 @@ def _wait(worker: _Worker, spec) -> tuple[str, Optional[dict]]:
                 return "error", None
             if deadline and time.monotonic() > deadline:
                 worker.kill()
-                raise JobFailed({"type": "Timeout", "message": f"the job exceeded run.timeout_s={spec.run.timeout_s:g} s and was killed",
-                                 "user_error": False, "traceback": None})
+                raise JobFailed(
+                    {
+                        "type": "Timeout",
+                        "message": f"the job exceeded run.timeout_s={spec.run.timeout_s:g} s and was killed",
+                        "user_error": False,
+                        "traceback": None,
+                    }
+                )
     except interrupt.Interrupted as exc:
         raise interrupt.Interrupted(exc.signum, _stop_interrupted(worker, exc.signum)) from None
     except KeyboardInterrupt:
@@ -344,8 +368,7 @@ def _stop_interrupted(worker: _Worker, signum: int) -> dict:
                 status, payload = worker.conn.recv()
             except (EOFError, OSError):
                 break
-            partial = payload if status == "interrupted" else {"stage": f"finished ({status}) as it was stopped",
-                                                                "windows": []}
+            partial = payload if status == "interrupted" else {"stage": f"finished ({status}) as it was stopped", "windows": []}
         elif not worker.proc.is_alive():
             break
     worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))

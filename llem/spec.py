@@ -84,10 +84,10 @@ class HardwareSpec(_Strict):
         if self.sm_clocks_mhz is not None:
             lo, hi = self.sm_clocks_mhz
             if not 0 < lo <= hi:
-                raise ValueError(f"hardware.sm_clocks_mhz=[{lo}, {hi}] is not a range: give [min, max] with 0 < min <= max, or one value")
+                raise ValueError(
+                    f"hardware.sm_clocks_mhz=[{lo}, {hi}] is not a range: give [min, max] with 0 < min <= max, or one value"
+                )
         return self
-
-
 
 
 class EnergySpec(_Strict):
@@ -209,24 +209,46 @@ class RunSpec(_Strict):
     def _check_objective(self):
         check_objective(self.objective)  # raises UserError, which pydantic lets through
         if self.target_ci_pct is not None and self.max_repeats < max(self.repeats, 2):
-            raise ValueError(f"run.max_repeats={self.max_repeats} leaves no room to reach run.target_ci_pct: "
-                             f"give run.max_repeats >= run.repeats ({self.repeats}) and >= 2")
+            raise ValueError(
+                f"run.max_repeats={self.max_repeats} leaves no room to reach run.target_ci_pct: "
+                f"give run.max_repeats >= run.repeats ({self.repeats}) and >= 2"
+            )
         return self
 
 
 # Run settings added after results existed: in a run's identity only where they differ from their
 # default, so runs measured before them keep their config hash (resume skips them).
-REPEAT_DEFAULTS = {k: RunSpec.model_fields[k].default for k in
-                   ("min_window_s", "min_window_updates", "target_ci_pct", "max_repeats", "warmup_s", "cooldown",
-                    "cooldown_max_s", "phases")}
+REPEAT_DEFAULTS = {
+    k: RunSpec.model_fields[k].default
+    for k in (
+        "min_window_s",
+        "min_window_updates",
+        "target_ci_pct",
+        "max_repeats",
+        "warmup_s",
+        "cooldown",
+        "cooldown_max_s",
+        "phases",
+    )
+}
 
 
 # Energy settings added after results existed (aligned edges, the baseline protocol, flag
 # thresholds): likewise in a run's identity only where they differ from their default.
-ENERGY_DEFAULTS = {k: EnergySpec.model_fields[k].default for k in
-                   ("align_edges", "settle_max_s", "baseline_min_updates", "post_baseline", "baseline_drift_max",
-                    "power_disagreement_max", "temperature_drift_max_c", "dynamic_uncertainty_max",
-                    "host_busy_max_cores")}
+ENERGY_DEFAULTS = {
+    k: EnergySpec.model_fields[k].default
+    for k in (
+        "align_edges",
+        "settle_max_s",
+        "baseline_min_updates",
+        "post_baseline",
+        "baseline_drift_max",
+        "power_disagreement_max",
+        "temperature_drift_max_c",
+        "dynamic_uncertainty_max",
+        "host_busy_max_cores",
+    )
+}
 
 
 class JobSpec(_Strict):

@@ -56,8 +56,7 @@ class SpecReadout:
     offline_reason: Optional[str] = None  # why offline counts cannot be read
 
 
-NO_READOUT = ("this engine has no speculative-decoding readout in llem (llem/backends/<name>/speculative.py): "
-              "acceptance not read")
+NO_READOUT = "this engine has no speculative-decoding readout in llem (llem/backends/<name>/speculative.py): acceptance not read"
 
 
 def readout_for(spec) -> Optional[SpecReadout]:
@@ -95,8 +94,14 @@ def request_sum(readout: SpecReadout, outputs) -> Optional[dict]:
     return out
 
 
-def window_record(counts: Optional[dict], output_tokens: int, energy_j: Optional[float], reason: Optional[str],
-                  source: Optional[str], per_request: Optional[dict] = None) -> dict:
+def window_record(
+    counts: Optional[dict],
+    output_tokens: int,
+    energy_j: Optional[float],
+    reason: Optional[str],
+    source: Optional[str],
+    per_request: Optional[dict] = None,
+) -> dict:
     """One window's record from the engine's counts over it (`delta`), the window's output tokens and joules."""
     c = counts or {}
     drafts, drafted, accepted = c.get("drafts"), c.get("draft_tokens"), c.get("accepted_tokens")
@@ -104,8 +109,9 @@ def window_record(counts: Optional[dict], output_tokens: int, energy_j: Optional
         reason = "the engine's speculative-decoding counts could not be read"
     why = reason
     if counts is not None and not drafted:
-        why = ("no token was drafted in this window" if drafted == 0 else
-               "the engine reports no drafted-token count") + (f" ({reason})" if reason else "")
+        why = ("no token was drafted in this window" if drafted == 0 else "the engine reports no drafted-token count") + (
+            f" ({reason})" if reason else ""
+        )
     return {
         "drafts": drafts,
         "draft_tokens": drafted,
@@ -122,8 +128,7 @@ def window_record(counts: Optional[dict], output_tokens: int, energy_j: Optional
     }
 
 
-def server_record(readout: SpecReadout, counts: Optional[dict], outputs, output_tokens: int,
-                  energy_j: Optional[float]) -> dict:
+def server_record(readout: SpecReadout, counts: Optional[dict], outputs, output_tokens: int, energy_j: Optional[float]) -> dict:
     """A server run's record: the engine's counters over the run (`delta`), else its requests' own counts where it
     sends them (an attached server without the counters), against the whole run's output tokens and joules."""
     per_request = request_sum(readout, outputs)
@@ -143,27 +148,35 @@ def consistency_flags(rec: dict, what: str) -> list[str]:
     drafts, drafted, accepted, out = rec["drafts"], rec["draft_tokens"], rec["accepted_tokens"], rec["output_tokens"]
     where = f"{what}: the engine's counts ({rec['source']})"
     if any(v is not None and v < 0 for v in (drafts, drafted, accepted)):
-        flags.append(f"speculative_inconsistent: {where} went backwards (drafts {drafts}, drafted {drafted}, "
-                     f"accepted {accepted}): the engine restarted or reset its counters between the two readings")
+        flags.append(
+            f"speculative_inconsistent: {where} went backwards (drafts {drafts}, drafted {drafted}, "
+            f"accepted {accepted}): the engine restarted or reset its counters between the two readings"
+        )
         return flags
     if drafted is not None and accepted is not None and accepted > drafted:
         flags.append(f"speculative_inconsistent: {where} accept {accepted} tokens of {drafted} drafted")
     if drafts is not None and accepted is not None and accepted + drafts > out:
-        flags.append(f"speculative_inconsistent: {where} give {accepted} accepted tokens + {drafts} verification "
-                     f"steps = {accepted + drafts}, more than the {out} output tokens the window produced (each "
-                     f"step emits its accepted tokens and one of the target's own)")
+        flags.append(
+            f"speculative_inconsistent: {where} give {accepted} accepted tokens + {drafts} verification "
+            f"steps = {accepted + drafts}, more than the {out} output tokens the window produced (each "
+            f"step emits its accepted tokens and one of the target's own)"
+        )
     pr = rec.get("per_request")
     if pr:
         for k in ("draft_tokens", "accepted_tokens"):
             a, b = pr.get(k), rec[k]
             if a is not None and b is not None and abs(a - b) > AGREEMENT * max(b, 1):
-                flags.append(f"speculative_inconsistent: {what}: the requests' own {k} sum to {a}, the engine's "
-                             f"counter says {b}")
+                flags.append(f"speculative_inconsistent: {what}: the requests' own {k} sum to {a}, the engine's counter says {b}")
     return flags
 
 
-def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis: str,
-            what: str = "window", unread: str = "no window measured") -> tuple[Optional[dict], list[str]]:
+def summary(
+    readout: Optional[SpecReadout],
+    windows: list[Optional[dict]],
+    basis: str,
+    what: str = "window",
+    unread: str = "no window measured",
+) -> tuple[Optional[dict], list[str]]:
     """The job's `speculative` block from its windows' records, and its flags (None where not configured);
     `unread`: why, where no window has a record."""
     if readout is None:
@@ -175,8 +188,10 @@ def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis
             continue
         flags += consistency_flags(r, f"{what} {i}")
         if r["draft_tokens"] == 0:
-            flags.append(f"speculative_no_drafts: {what} {i}: speculative decoding is configured ({readout.configured}) "
-                         f"but the engine drafted no token in it")
+            flags.append(
+                f"speculative_no_drafts: {what} {i}: speculative decoding is configured ({readout.configured}) "
+                f"but the engine drafted no token in it"
+            )
 
     def total(key: str) -> Optional[int]:
         values = [r[key] for r in recs]
@@ -190,8 +205,11 @@ def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis
     if not recs:
         energy_reason = unread
     elif per_accepted is None:
-        energy_reason = ("no window's energy was measured (metrics.energy_reason says why)"
-                         if all(r["energy_j"] is None for r in recs) else "no window had an accepted token to divide by")
+        energy_reason = (
+            "no window's energy was measured (metrics.energy_reason says why)"
+            if all(r["energy_j"] is None for r in recs)
+            else "no window had an accepted token to divide by"
+        )
     block = {
         "configured": readout.configured,
         "acceptance_rate": rate,
@@ -209,8 +227,8 @@ def summary(readout: Optional[SpecReadout], windows: list[Optional[dict]], basis
         "reason": None if rate is not None else (reasons[0] if reasons else unread),
         "source": recs[0]["source"] if recs else None,
         "rule": "acceptance_rate: accepted / drafted tokens, all measured windows pooled; mean_accepted_length: "
-                "1 + accepted tokens / drafts (tokens per verification step, the target's own included); "
-                "energy_j_per_accepted_token: each window's joules / its accepted tokens, beside the same windows' "
-                "joules / output tokens",
+        "1 + accepted tokens / drafts (tokens per verification step, the target's own included); "
+        "energy_j_per_accepted_token: each window's joules / its accepted tokens, beside the same windows' "
+        "joules / output tokens",
     }
     return block, flags

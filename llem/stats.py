@@ -9,18 +9,72 @@ from typing import Optional, Sequence
 
 # Two-sided 95% Student-t critical values t_{0.975, df} for df = 1..30.
 _T975 = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
 ]
 
 
 # t_{0.975, df} for df = 1.0, 1.1, ..., 3.9, where the factor changes fastest (an effective df from
 # Welch-Satterthwaite is fractional, and 2-3 with the default 3 windows).
 _T975_FINE = [
-    12.7062, 10.2768, 8.6488, 7.5005, 6.657, 6.0167, 5.5172, 5.1188, 4.7949, 4.5271,
-    4.3027, 4.1122, 3.9487, 3.8072, 3.6835, 3.5747, 3.4782, 3.3921, 3.315, 3.2454,
-    3.1824, 3.1252, 3.0728, 3.0249, 2.9808, 2.9401, 2.9024, 2.8675, 2.835, 2.8047,
+    12.7062,
+    10.2768,
+    8.6488,
+    7.5005,
+    6.657,
+    6.0167,
+    5.5172,
+    5.1188,
+    4.7949,
+    4.5271,
+    4.3027,
+    4.1122,
+    3.9487,
+    3.8072,
+    3.6835,
+    3.5747,
+    3.4782,
+    3.3921,
+    3.315,
+    3.2454,
+    3.1824,
+    3.1252,
+    3.0728,
+    3.0249,
+    2.9808,
+    2.9401,
+    2.9024,
+    2.8675,
+    2.835,
+    2.8047,
 ]
 
 
@@ -57,8 +111,8 @@ def welch_satterthwaite(parts: list[tuple[float, float]]) -> float:
     of freedom) parts (GUM G.4.1); a part with infinite freedom (a Type-B bound taken as certain) adds
     none to the denominator. Infinite where no part has finite freedom."""
     u_c2 = sum(u * u for u, _ in parts)
-    denom = sum(u ** 4 / nu for u, nu in parts if not math.isinf(nu) and u > 0)
-    return math.inf if denom == 0 else u_c2 ** 2 / denom
+    denom = sum(u**4 / nu for u, nu in parts if not math.isinf(nu) and u > 0)
+    return math.inf if denom == 0 else u_c2**2 / denom
 
 
 def percentile(values: Sequence[float], q: float) -> Optional[float]:
@@ -99,7 +153,7 @@ def skewness(xs: Sequence[float]) -> Optional[float]:
     s2 = sum((x - mean) ** 2 for x in xs) / (n - 1)
     if s2 <= 0:
         return None
-    return sum((x - mean) ** 3 for x in xs) / n / s2 ** 1.5
+    return sum((x - mean) ** 3 for x in xs) / n / s2**1.5
 
 
 def skew_extension(std: float, n: int, gamma: Optional[float], k: float) -> tuple[float, float]:
@@ -128,8 +182,7 @@ def summarize(values: Sequence[Optional[float]], first_stage: Optional[int] = No
         return None
     n = len(xs)
     mean = sum(xs) / n
-    out = {"n": n, "mean": mean, "std": None, "cv": None, "ci95_low": None, "ci95_high": None,
-           "min": min(xs), "max": max(xs)}
+    out = {"n": n, "mean": mean, "std": None, "cv": None, "ci95_low": None, "ci95_high": None, "min": min(xs), "max": max(xs)}
     if len(values) > n:
         out["n_missing"] = len(values) - n
     if n >= 2:
@@ -137,13 +190,16 @@ def summarize(values: Sequence[Optional[float]], first_stage: Optional[int] = No
         half = t975(n - 1) * std / math.sqrt(n)
         stein = stein_half_width(xs, first_stage) if first_stage and len(xs) == len(values) else None
         if first_stage:
-            out["ci95_rule"] = "two-stage (Stein): on each side the further of the (skew-extended) t-interval " \
-                               "and t(n0-1) s0 / sqrt(n)" \
-                if stein is not None else "t-interval (no complete first stage)"
+            out["ci95_rule"] = (
+                "two-stage (Stein): on each side the further of the (skew-extended) t-interval and t(n0-1) s0 / sqrt(n)"
+                if stein is not None
+                else "t-interval (no complete first stage)"
+            )
         gamma = skewness(xs)
         ext_low, ext_high = skew_extension(std, n, gamma, t975(n - 1))
         # the skew-extended t-interval, or Stein's where that reaches further (each valid on its own terms)
         low, high = min(mean - half - ext_low, mean - (stein or 0.0)), max(mean + half + ext_high, mean + (stein or 0.0))
-        out.update(std=std, cv=(std / abs(mean)) if mean else None, ci95_low=low, ci95_high=high,
-                   skewness=gamma, ci95_method=CI95_METHOD)
+        out.update(
+            std=std, cv=(std / abs(mean)) if mean else None, ci95_low=low, ci95_high=high, skewness=gamma, ci95_method=CI95_METHOD
+        )
     return out

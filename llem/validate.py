@@ -63,8 +63,10 @@ def check_launch_here(spec) -> None:
     another node: it checks there, llem.checks.device_for_job): a GPU for a CUDA job, and a hub model
     that is in the local cache or downloadable (not 49 s of retries per sweep point)."""
     if spec.hardware.device == "cuda" and visible_gpu_count() == 0:
-        raise UserError(f"hardware={spec.hardware.name} asks for a CUDA GPU but none is visible on this machine: "
-                        f"use hardware=cpu or hardware=auto, or run on a GPU node (a Slurm launcher checks on the job's node).")
+        raise UserError(
+            f"hardware={spec.hardware.name} asks for a CUDA GPU but none is visible on this machine: "
+            f"use hardware=cpu or hardware=auto, or run on a GPU node (a Slurm launcher checks on the job's node)."
+        )
     _check_hub_model(spec.model)
 
 
@@ -75,15 +77,20 @@ def _check_hub_model(model) -> None:
     if model.source != "hub" or model.weights == "random" or model_config(model)[0] is not None:
         return  # not a download, or its config.json is in the Hugging Face cache
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise UserError(f"model.id={model.id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: download "
-                        f"it first (huggingface-cli download {model.id}), unset HF_HUB_OFFLINE, or give a local folder "
-                        f"with model.source=path.")
+        raise UserError(
+            f"model.id={model.id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: download "
+            f"it first (huggingface-cli download {model.id}), unset HF_HUB_OFFLINE, or give a local folder "
+            f"with model.source=path."
+        )
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     url = urlparse(endpoint)
     try:
-        socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=_HUB_PROBE_S).close()
+        socket.create_connection(
+            (url.hostname or "", url.port or (443 if url.scheme == "https" else 80)), timeout=_HUB_PROBE_S
+        ).close()
     except OSError as exc:
-        raise UserError(f"model.id={model.id} is not in the local Hugging Face cache and {endpoint} cannot be reached "
-                        f"({exc.strerror or exc}): connect this machine to the network, copy a Hugging Face cache "
-                        f"(HF_HOME) that holds it, or give a local folder with model.source=path.") from None
+        raise UserError(
+            f"model.id={model.id} is not in the local Hugging Face cache and {endpoint} cannot be reached "
+            f"({exc.strerror or exc}): connect this machine to the network, copy a Hugging Face cache "
+            f"(HF_HOME) that holds it, or give a local folder with model.source=path."
+        ) from None

@@ -63,7 +63,9 @@ def narrow_visible(visible: Optional[str], gpus: list[int]) -> str:
     entries = parse_visible_devices(visible)
     beyond = [g for g in gpus if not 0 <= g < len(entries)]
     if beyond:
-        raise UserError(f"hardware.gpus={gpus} asks for GPU {beyond[0]}, but llem was started with "
-                        f"CUDA_VISIBLE_DEVICES={visible}, which shows {len(entries)} GPU(s): use indices 0..{len(entries) - 1} "
-                        f"into that list, or start llem with more GPUs visible.")
+        raise UserError(
+            f"hardware.gpus={gpus} asks for GPU {beyond[0]}, but llem was started with "
+            f"CUDA_VISIBLE_DEVICES={visible}, which shows {len(entries)} GPU(s): use indices 0..{len(entries) - 1} "
+            f"into that list, or start llem with more GPUs visible."
+        )
     return ",".join(entries[g] for g in gpus)

@@ -57,8 +57,7 @@ class WarmEngines:
         else:
             reused = True
         held.jobs += 1
-        return held.engine, {"reused": reused, "load_s": held.load_s, "loaded_for": held.loaded_for,
-                             "job_on_engine": held.jobs}
+        return held.engine, {"reused": reused, "load_s": held.load_s, "loaded_for": held.loaded_for, "job_on_engine": held.jobs}
 
     def close(self) -> None:
         held, self.held = self.held, None

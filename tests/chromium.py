@@ -37,17 +37,32 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="llem-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-                "--disable-extensions", "--disable-background-networking", "--disable-sync",
-                "--disable-component-update", "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
-                f"--window-size={width},{height}", "about:blank"]
+        args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-sync",
+            "--disable-component-update",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         # fd 3: commands in, fd 4: answers out (what --remote-debugging-pipe expects); bash, as dash
         # redirects only single-digit fds
         self.log = Path(tempfile.mkstemp(prefix="llem-chromium-", suffix=".log")[1])
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(["bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
-                                          chromium_path(), *args], pass_fds=(to_browser_r, from_browser_w),
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                ["bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}', chromium_path(), *args],
+                pass_fds=(to_browser_r, from_browser_w),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buf = b""
@@ -83,8 +98,10 @@ class Browser:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = Page(self, session)
-        page.call("Emulation.setDeviceMetricsOverride",
-                  {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
         page.call("Page.enable")
         page.call("Page.navigate", {"url": url})
         return page

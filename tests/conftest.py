@@ -23,8 +23,13 @@ NETGUARD = Path(__file__).resolve().parent / "subprocess_guard"
 
 # Telemetry off for everything the tests start (they inherit os.environ): vLLM usage stats, MLflow
 # (its own variable and the DO_NOT_TRACK convention, which MLflow reads only as "true"), Hugging Face.
-TELEMETRY_OFF = {"VLLM_NO_USAGE_STATS": "1", "VLLM_DO_NOT_TRACK": "1", "DO_NOT_TRACK": "true",
-                 "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_DISABLE_TELEMETRY": "1"}
+TELEMETRY_OFF = {
+    "VLLM_NO_USAGE_STATS": "1",
+    "VLLM_DO_NOT_TRACK": "1",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
 os.environ.update(TELEMETRY_OFF)
 
 sys.path.insert(0, str(NETGUARD))
@@ -33,8 +38,9 @@ import llem_netguard  # noqa: E402  (tests/subprocess_guard, put on sys.path jus
 # In this process the guard is tests/netguard.py (the _loopback_only fixture below); llem_netguard
 # covers the Python subprocesses the tests start, through the sitecustomize on PYTHONPATH.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(NETGUARD)) if p)
-_NETGUARD_LOG = Path(os.environ.setdefault(
-    llem_netguard.LOG_ENV, str(Path(os.environ.get("TMPDIR", "/tmp")) / f"llem-netguard-{os.getpid()}.log")))
+_NETGUARD_LOG = Path(
+    os.environ.setdefault(llem_netguard.LOG_ENV, str(Path(os.environ.get("TMPDIR", "/tmp")) / f"llem-netguard-{os.getpid()}.log"))
+)
 
 
 def in_ci() -> bool:
@@ -61,8 +67,9 @@ def require_module(module: str, what: str, install: str):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "needs(module, what, install): needs a package CI installs; "
-                                       "skipped without it, FAILS under CI=true")
+    config.addinivalue_line(
+        "markers", "needs(module, what, install): needs a package CI installs; skipped without it, FAILS under CI=true"
+    )
     # also here, not only in pyproject.toml: a probe run outside the repository loads this file as a plugin
     config.addinivalue_line("markers", "quick: the edit-test tier, `pytest -m quick` (docs/testing.md)")
     config.addinivalue_line("markers", "known_slow(reason): may take longer than the per-test cap (LLEM_TEST_CAP_S)")
@@ -76,8 +83,20 @@ def pytest_configure(config):
 # or a helper they call, followed through the tests' own modules) starts a process: llem end to end,
 # an engine's server, MLflow, Chromium, a python subprocess. Decided from the code, so a new test
 # lands in the right tier without a list to keep.
-STARTS_PROCESSES = frozenset({"run_llem", "Popen", "subprocess", "ServerProcess", "run_isolated", "spawn",
-                              "start_postgres_mlflow", "MlflowServer", "server_environment", "multiprocessing"})
+STARTS_PROCESSES = frozenset(
+    {
+        "run_llem",
+        "Popen",
+        "subprocess",
+        "ServerProcess",
+        "run_isolated",
+        "spawn",
+        "start_postgres_mlflow",
+        "MlflowServer",
+        "server_environment",
+        "multiprocessing",
+    }
+)
 _TESTS_DIR = Path(__file__).resolve().parent
 
 
@@ -152,9 +171,15 @@ def pytest_collection_modifyitems(config, items):
 # and host_busy flags (other workers' load) are set apart by flags_beside_host_load(). The controller
 # sees only test ids, so the list is explicit; collection fails when a module outside it uses them.
 CLUSTER_FIXTURES = frozenset({"slurm", "dockerd", "docker"})
-CLUSTER_MODULES = frozenset({"tests/launchers/test_launcher_docker.py", "tests/launchers/test_launcher_resume.py",
-                             "tests/launchers/test_launcher_slurm.py", "tests/launchers/test_launcher_stop.py",
-                             "tests/launchers/test_sweep_faults.py"})
+CLUSTER_MODULES = frozenset(
+    {
+        "tests/launchers/test_launcher_docker.py",
+        "tests/launchers/test_launcher_resume.py",
+        "tests/launchers/test_launcher_slurm.py",
+        "tests/launchers/test_launcher_stop.py",
+        "tests/launchers/test_sweep_faults.py",
+    }
+)
 
 
 def xdist_scope(nodeid: str) -> str:
@@ -181,9 +206,11 @@ def check_cluster_modules(items) -> None:
         module = item.nodeid.split("::", 1)[0]
         uses = CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses and module not in CLUSTER_MODULES:
-            raise pytest.UsageError(f"{module} uses {', '.join(sorted(uses))}: add it to CLUSTER_MODULES in "
-                                    f"tests/conftest.py, so that pytest-xdist runs it on the worker of the other "
-                                    f"Slurm and Docker tests")
+            raise pytest.UsageError(
+                f"{module} uses {', '.join(sorted(uses))}: add it to CLUSTER_MODULES in "
+                f"tests/conftest.py, so that pytest-xdist runs it on the worker of the other "
+                f"Slurm and Docker tests"
+            )
 
 
 # --- A per-test time cap ---------------------------------------------------------------------------
@@ -207,9 +234,11 @@ def pytest_runtest_makereport(item, call):
     if marks and (marks[0].kwargs.get("reason") or marks[0].args):
         return
     report.outcome = "failed"
-    report.longrepr = (f"{item.nodeid}: {report.when} took {report.duration:.1f} s, over the per-test cap of "
-                       f"{cap_s():g} s ({CAP_ENV}); make it faster (docs/testing.md) or mark it "
-                       f"@pytest.mark.known_slow(reason=...) with why it needs that long")
+    report.longrepr = (
+        f"{item.nodeid}: {report.when} took {report.duration:.1f} s, over the per-test cap of "
+        f"{cap_s():g} s ({CAP_ENV}); make it faster (docs/testing.md) or mark it "
+        f"@pytest.mark.known_slow(reason=...) with why it needs that long"
+    )
 
 
 def pytest_runtest_setup(item):
@@ -260,8 +289,15 @@ def run_llem(args: list[str], cwd: Path, timeout: float = 600, env: dict | None 
     """`python -m llem ARGS` in cwd; returns the completed process (stdout+stderr in .stdout)."""
     start = time.monotonic()
     try:
-        return subprocess.run([sys.executable, "-m", "llem", *args], cwd=cwd, env=env or llem_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "llem", *args],
+            cwd=cwd,
+            env=env or llem_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
     finally:
         _TIMES.add("llem_runs", 1)
         _TIMES.add("llem_s", time.monotonic() - start)
@@ -366,8 +402,9 @@ def postgres_mlflow(tmp_path_factory):
     from mlflow_postgres import postgres_port, start_postgres_mlflow, stop_postgres_mlflow
 
     if shutil.which("psql") is None or postgres_port() is None:
-        pytest.skip("no PostgreSQL answers (install: bash .ci/install.d/45-postgres.sh; "
-                    "start: bash .ci/services.d/postgres.sh start)")
+        pytest.skip(
+            "no PostgreSQL answers (install: bash .ci/install.d/45-postgres.sh; start: bash .ci/services.d/postgres.sh start)"
+        )
     server = start_postgres_mlflow(tmp_path_factory.mktemp("mlflow-postgres"))
     yield server
     stop_postgres_mlflow(server)
@@ -423,6 +460,11 @@ class _FixtureTimer:
         llem_before = row.get("llem_s", 0)
         yield
         if row:
-            row["fixtures"].append({"name": fixturedef.argname, "scope": fixturedef.scope,
-                                    "s": round(time.monotonic() - start, 3),
-                                    "llem_s": round(row.get("llem_s", 0) - llem_before, 3)})
+            row["fixtures"].append(
+                {
+                    "name": fixturedef.argname,
+                    "scope": fixturedef.scope,
+                    "s": round(time.monotonic() - start, 3),
+                    "llem_s": round(row.get("llem_s", 0) - llem_before, 3),
+                }
+            )

@@ -178,4 +178,3 @@ def _path_within(comp: set[str], succ: dict[str, list[str]]) -> list[str]:
 def describe_cycle(path: list[str], graph: dict[tuple[str, str], list[Import]]) -> str:
     hops = [f"{a} -> {b} ({graph[(a, b)][0].where})" for a, b in zip(path, path[1:])]
     return " ; ".join(hops)
-

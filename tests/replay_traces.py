@@ -15,12 +15,20 @@ POWER_W = 300.0
 STEP_S = 0.1  # the counter's update period by default, as on a real NVIDIA GPU
 STEP_J = POWER_W * STEP_S  # one counter step
 ROW_S = 0.01  # one trace row every 10 ms, as the recorded trace was sampled
-COLUMNS = ["t_s", "phase", "energy_mj", "power_instant_mw", "power_avg_mw", "temp_c",
-           "sm_clock_mhz", "throttle_reasons", "mem_used_mib"]
+COLUMNS = [
+    "t_s",
+    "phase",
+    "energy_mj",
+    "power_instant_mw",
+    "power_avg_mw",
+    "temp_c",
+    "sm_clock_mhz",
+    "throttle_reasons",
+    "mem_used_mib",
+]
 
 
-def constant_power_trace(path: Path, seconds: float = 60.0, counter_step_s: float = STEP_S,
-                         throttle_reasons: int = 0) -> None:
+def constant_power_trace(path: Path, seconds: float = 60.0, counter_step_s: float = STEP_S, throttle_reasons: int = 0) -> None:
     """A GPU drawing exactly POWER_W, its counter stepping every counter_step_s (default STEP_S,
     100 ms as on a real GPU; rows every ROW_S; the fake loops it); throttle_reasons: the
     clock-event bits of every row (0x4: power-capped).
@@ -33,13 +41,31 @@ def constant_power_trace(path: Path, seconds: float = 60.0, counter_step_s: floa
         w.writerow(COLUMNS)
         for i in range(int(seconds / ROW_S) + 1):
             counted_mj = round((i // per_step) * per_step * ROW_S * POWER_W * 1000)  # whole steps, no float noise
-            w.writerow([f"{i * ROW_S:.4f}", "busy", counted_mj, int(POWER_W * 1000),
-                        int(POWER_W * 1000), 60, 1980, throttle_reasons, 1234])
+            w.writerow(
+                [
+                    f"{i * ROW_S:.4f}",
+                    "busy",
+                    counted_mj,
+                    int(POWER_W * 1000),
+                    int(POWER_W * 1000),
+                    60,
+                    1980,
+                    throttle_reasons,
+                    1234,
+                ]
+            )
 
 
-def ramp_power(open_s: float, close_s: float, idle_w: float = 120.0, busy_w: float = 250.0,
-               idle_after_open_s: float = 0.15, ramp_up_s: float = 0.05, busy_after_close_s: float = 0.2,
-               ramp_down_s: float = 0.3):
+def ramp_power(
+    open_s: float,
+    close_s: float,
+    idle_w: float = 120.0,
+    busy_w: float = 250.0,
+    idle_after_open_s: float = 0.15,
+    ramp_up_s: float = 0.05,
+    busy_after_close_s: float = 0.2,
+    ramp_down_s: float = 0.3,
+):
     """A server's steady state as its GPU draws it: idle for idle_after_open_s after the load's open (the
     first requests are in flight), a linear ramp to busy_w, busy until busy_after_close_s after the close
     (the tail's requests still run), then a linear ramp down to idle. Returns power(t) in W."""
@@ -72,14 +98,27 @@ def power_trace(path: Path, power, seconds: float, counter_step_s: float = STEP_
         w.writerow(COLUMNS)
         for i in range(n):
             counted_mj = round(cumulative[(i // per_step) * per_step] * 1000)
-            w.writerow([f"{i * row_s:.6f}", "ramp", counted_mj, int(power(i * row_s) * 1000),
-                        int(power(i * row_s) * 1000), 60, 1980, 0, 1234])
+            w.writerow(
+                [
+                    f"{i * row_s:.6f}",
+                    "ramp",
+                    counted_mj,
+                    int(power(i * row_s) * 1000),
+                    int(power(i * row_s) * 1000),
+                    60,
+                    1980,
+                    0,
+                    1234,
+                ]
+            )
     return cumulative
 
 
 def true_joules(cumulative: list[float], a: float, b: float, row_s: float = 0.001) -> float:
     """The trace's exact joules over [a, b] (trace seconds), interpolating inside a row."""
+
     def at(t: float) -> float:
         i = min(int(t / row_s), len(cumulative) - 2)
         return cumulative[i] + (cumulative[i + 1] - cumulative[i]) * (t / row_s - i)
+
     return at(b) - at(a)

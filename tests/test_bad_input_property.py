@@ -19,22 +19,44 @@ from llem.cli import prevalidate
 from llem.errors import UserError
 
 BASE = ["model=tiny", "hardware=cpu", "tracking=none"]
-FAST = settings(max_examples=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 # Integer settings and the smallest valid value of each.
-INT_FIELDS = {"workload.num_prompts": 1, "workload.input_tokens": 1, "workload.output_tokens": 1,
-              "workload.batch_size": 1, "run.repeats": 1, "run.warmup": 0, "workload.sampling.top_k": 0,
-              "energy.min_window_updates": 1, "hardware.gpu_count": 1}
-FLOAT_FIELDS = ["run.cooldown_s", "energy.baseline_s", "energy.sample_interval_s", "run.timeout_s",
-                "workload.sampling.temperature", "workload.sampling.top_p"]
+INT_FIELDS = {
+    "workload.num_prompts": 1,
+    "workload.input_tokens": 1,
+    "workload.output_tokens": 1,
+    "workload.batch_size": 1,
+    "run.repeats": 1,
+    "run.warmup": 0,
+    "workload.sampling.top_k": 0,
+    "energy.min_window_updates": 1,
+    "hardware.gpu_count": 1,
+}
+FLOAT_FIELDS = [
+    "run.cooldown_s",
+    "energy.baseline_s",
+    "energy.sample_interval_s",
+    "run.timeout_s",
+    "workload.sampling.temperature",
+    "workload.sampling.top_p",
+]
 # Closed choices: config groups and literal settings, with their valid values.
-CHOICES = {"backend": ["llamacpp", "pytorch", "sglang", "tensorrt", "vllm"],
-           "energy.meter": ["auto", "none", "nvml", "rapl", "zeus", "codecarbon"],
-           "run.isolation": ["process", "inline"], "workload.source": ["builtin", "synthetic", "jsonl"],
-           "model.weights": ["pretrained", "random"], "hardware.device": ["auto", "cpu", "cuda"],
-           "backend.dtype": ["auto", "float32", "float16", "bfloat16"],
-           "backend.cache_implementation": ["dynamic", "static"]}
+CHOICES = {
+    "backend": ["llamacpp", "pytorch", "sglang", "tensorrt", "vllm"],
+    "energy.meter": ["auto", "none", "nvml", "rapl", "zeus", "codecarbon"],
+    "run.isolation": ["process", "inline"],
+    "workload.source": ["builtin", "synthetic", "jsonl"],
+    "model.weights": ["pretrained", "random"],
+    "hardware.device": ["auto", "cpu", "cuda"],
+    "backend.dtype": ["auto", "float32", "float16", "bfloat16"],
+    "backend.cache_implementation": ["dynamic", "static"],
+}
 
 
 def outcome(overrides: list[str]) -> str | None:
@@ -57,7 +79,9 @@ def _quoted(value: str) -> str:
 
 
 @FAST
-@given(key=st.sampled_from(sorted(INT_FIELDS)), value=st.integers(min_value=-10**6, max_value=1000))  # upper limits: tests/test_limits.py
+@given(
+    key=st.sampled_from(sorted(INT_FIELDS)), value=st.integers(min_value=-(10**6), max_value=1000)
+)  # upper limits: tests/test_limits.py
 def test_integer_settings_accept_exactly_their_range(key, value):
     # a batch larger than the prompt set is refused on its own rule (tests/test_limits.py): give it the prompts
     partner = [f"workload.num_prompts={value}"] if key == "workload.batch_size" and value >= 1 else []
@@ -70,8 +94,10 @@ def test_integer_settings_accept_exactly_their_range(key, value):
 
 
 @FAST
-@given(key=st.sampled_from(sorted(INT_FIELDS) + FLOAT_FIELDS),
-       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.booleans()))
+@given(
+    key=st.sampled_from(sorted(INT_FIELDS) + FLOAT_FIELDS),
+    value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.booleans()),
+)
 def test_numeric_settings_refuse_junk_in_one_sentence(key, value):
     rendered = _quoted(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else repr(value)
     message = outcome([f"{key}={rendered}"])
@@ -92,8 +118,11 @@ def test_choice_settings_accept_only_their_options(key, value):
 
 
 @FAST
-@given(key=st.from_regex(r"[a-z][a-z0-9_]{0,10}(\.[a-z][a-z0-9_]{0,10}){0,2}", fullmatch=True),
-       plus=st.booleans(), value=st.integers())
+@given(
+    key=st.from_regex(r"[a-z][a-z0-9_]{0,10}(\.[a-z][a-z0-9_]{0,10}){0,2}", fullmatch=True),
+    plus=st.booleans(),
+    value=st.integers(),
+)
 def test_unknown_keys_are_named(key, plus, value):
     known = {"backend", "model", "hardware", "energy", "workload", "tracking", "run", "hydra", "local"}
     if key.split(".")[0] in known and "." not in key:
@@ -107,6 +136,7 @@ def test_unknown_keys_are_named(key, plus, value):
 
 
 # Workload files --------------------------------------------------------------------------------
+
 
 def _jsonl_outcome(tmp_path: Path, content: bytes) -> str | None:
     path = tmp_path / f"{uuid.uuid4().hex}.jsonl"  # fresh name: the reader caches by path
@@ -123,8 +153,15 @@ def test_random_bytes_as_a_workload_file(tmp_path, content):
 
 
 _GOOD = st.text(min_size=1, max_size=20).filter(str.strip).map(lambda p: json.dumps({"prompt": p}))
-_BAD = st.one_of(st.just("{}"), st.just('{"prompt": ""}'), st.just('{"prompt": 3}'), st.just("[1, 2]"),
-                 st.just('"text"'), st.just("{'prompt': 'single quotes'}"), st.text(alphabet="{}[]:,\" ab", max_size=10))
+_BAD = st.one_of(
+    st.just("{}"),
+    st.just('{"prompt": ""}'),
+    st.just('{"prompt": 3}'),
+    st.just("[1, 2]"),
+    st.just('"text"'),
+    st.just("{'prompt': 'single quotes'}"),
+    st.text(alphabet='{}[]:," ab', max_size=10),
+)
 _BLANK = st.sampled_from(["", "   ", "\t"])
 
 
@@ -150,14 +187,22 @@ def test_workload_lines_are_accepted_exactly_when_every_line_is_a_prompt(tmp_pat
 
 # The CLI itself: exit code 2, one line, no traceback, nothing written ----------------------------
 
-@pytest.mark.parametrize("bad", [["workload.batch_size=-3"], ["backend=pytorhc"], ["workload.nmu_prompts=2"],
-                                 ["workload=jsonl", "workload.path=BINARY"]])
+
+@pytest.mark.parametrize(
+    "bad",
+    [["workload.batch_size=-3"], ["backend=pytorhc"], ["workload.nmu_prompts=2"], ["workload=jsonl", "workload.path=BINARY"]],
+)
 def test_cli_refuses_bad_input_with_exit_code_2(tmp_path, bad):
     binary = tmp_path / "junk.jsonl"
     binary.write_bytes(b"\xff\xfe\x00garbage\n")
     bad = [b.replace("BINARY", str(binary)) for b in bad]
-    proc = subprocess.run([sys.executable, "-m", "llem", *BASE, *bad, f"run.output_root={tmp_path / 'out'}"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llem", *BASE, *bad, f"run.output_root={tmp_path / 'out'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("llem: error:"), proc.stderr

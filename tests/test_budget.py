@@ -10,7 +10,7 @@ import sys
 
 from conftest import REPO, llem_env
 
-PROBE = '''
+PROBE = """
 import subprocess
 import time
 
@@ -50,16 +50,33 @@ def test_through_a_helper():
 
 def test_through_a_fixture(started):
     pass
-'''
+"""
 
 
 def run_probe(tmp_path, *args: str, cap: str = "0.5"):
     (tmp_path / "test_probe.py").write_text(PROBE)
     env = llem_env(LLEM_TEST_CAP_S=cap)
     env["PYTHONPATH"] = f"{REPO / 'tests'}:{env['PYTHONPATH']}"  # the suite's conftest, loaded as a plugin
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "-rA",
-                           *args, str(tmp_path / "test_probe.py")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "conftest",
+            "-rA",
+            *args,
+            str(tmp_path / "test_probe.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_test_over_the_cap_fails_unless_marked_known_slow_with_a_reason(tmp_path):
@@ -67,8 +84,11 @@ def test_a_test_over_the_cap_fails_unless_marked_known_slow_with_a_reason(tmp_pa
     assert out.returncode == 1, out.stdout
     failed = sorted(line.split("::")[1].split()[0] for line in out.stdout.splitlines() if line.startswith("FAILED"))
     assert failed == ["test_known_slow_without_a_reason", "test_over_the_cap"], out.stdout
-    assert re.search(r"test_probe.py::test_over_the_cap: call took \d+\.\d s, over the per-test cap of 0.5 s "
-                     r"\(LLEM_TEST_CAP_S\)", out.stdout), out.stdout
+    assert re.search(
+        r"test_probe.py::test_over_the_cap: call took \d+\.\d s, over the per-test cap of 0.5 s "
+        r"\(LLEM_TEST_CAP_S\)",
+        out.stdout,
+    ), out.stdout
     assert "PASSED test_probe.py::test_over_the_cap_but_known_slow" in out.stdout
     # the documented default: 120 s, far above these probes
     assert run_probe(tmp_path, cap="").returncode == 0
@@ -80,7 +100,7 @@ def test_the_quick_tier_leaves_out_tests_that_start_processes(tmp_path):
     assert collected == ["test_over_the_cap", "test_under_the_cap"], out.stdout
 
 
-WORKER_PROBE = '''
+WORKER_PROBE = """
 import os
 from pathlib import Path
 
@@ -91,7 +111,7 @@ import pytest
 def test_records_its_worker(i):
     with open(Path(__file__).with_suffix(".workers"), "a") as f:
         f.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
-'''
+"""
 
 
 def test_xdist_keeps_each_module_on_one_worker(tmp_path):
@@ -100,11 +120,33 @@ def test_xdist_keeps_each_module_on_one_worker(tmp_path):
         (tmp_path / name).write_text(WORKER_PROBE)
     env = llem_env()
     env["PYTHONPATH"] = f"{REPO / 'tests'}:{env['PYTHONPATH']}"
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "-n", "2",
-                          "--dist", "loadscope", str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "conftest",
+            "-n",
+            "2",
+            "--dist",
+            "loadscope",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
-    workers = {name: set((tmp_path / name).with_suffix(".workers").read_text().split()) for name in ("test_a.py", "test_b.py", "test_c.py")}
+    workers = {
+        name: set((tmp_path / name).with_suffix(".workers").read_text().split())
+        for name in ("test_a.py", "test_b.py", "test_c.py")
+    }
     assert all(len(w) == 1 for w in workers.values()), workers
     assert set().union(*workers.values()) == {"gw0", "gw1"}, workers  # and the modules are spread over both
 
@@ -114,10 +156,17 @@ def test_slurm_and_docker_modules_share_one_unit_and_a_new_one_must_be_listed(tm
 
     assert {xdist_scope(f"{m}::test_x") for m in CLUSTER_MODULES} == {"slurm-docker"}
     assert xdist_scope("tests/test_pipeline.py::test_x[a]") == "tests/test_pipeline.py"
-    (tmp_path / "test_unlisted.py").write_text("import pytest\n\n@pytest.fixture\ndef slurm():\n    return {}\n\n"
-                                               "def test_uses_slurm(slurm):\n    pass\n")
+    (tmp_path / "test_unlisted.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef slurm():\n    return {}\n\ndef test_uses_slurm(slurm):\n    pass\n"
+    )
     env = llem_env()
     env["PYTHONPATH"] = f"{REPO / 'tests'}:{env['PYTHONPATH']}"
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "--collect-only",
-                          str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "--collect-only", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0 and "test_unlisted.py uses slurm: add it to CLUSTER_MODULES" in out.stdout + out.stderr

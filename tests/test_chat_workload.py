@@ -24,18 +24,37 @@ def write_dataset(path, n=12):
     lines = []
     for i in range(n):
         if i % 3 == 0:  # ShareGPT, single turn
-            lines.append({"id": f"s{i}", "conversations": [{"from": "human", "value": f"What is {i} plus {i}?"},
-                                                           {"from": "gpt", "value": f"{i} plus {i} is {2 * i}. " * (i + 1)}]})
+            lines.append(
+                {
+                    "id": f"s{i}",
+                    "conversations": [
+                        {"from": "human", "value": f"What is {i} plus {i}?"},
+                        {"from": "gpt", "value": f"{i} plus {i} is {2 * i}. " * (i + 1)},
+                    ],
+                }
+            )
         elif i % 3 == 1:  # ShareGPT, multi-turn with a system message
-            lines.append({"conversations": [{"from": "system", "value": "Be brief."},
-                                            {"from": "human", "value": f"Name a colour ({i})."},
-                                            {"from": "gpt", "value": "Blue."},
-                                            {"from": "human", "value": "And another one?"},
-                                            {"from": "gpt", "value": "Green, like grass in spring. " * i}]})
+            lines.append(
+                {
+                    "conversations": [
+                        {"from": "system", "value": "Be brief."},
+                        {"from": "human", "value": f"Name a colour ({i})."},
+                        {"from": "gpt", "value": "Blue."},
+                        {"from": "human", "value": "And another one?"},
+                        {"from": "gpt", "value": "Green, like grass in spring. " * i},
+                    ]
+                }
+            )
         else:  # OpenAI messages, multi-turn
-            lines.append({"messages": [{"role": "user", "content": f"Count to {i}."},
-                                       {"role": "assistant", "content": " ".join(str(k) for k in range(i))},
-                                       {"role": "user", "content": "Now backwards."}]})
+            lines.append(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Count to {i}."},
+                        {"role": "assistant", "content": " ".join(str(k) for k in range(i))},
+                        {"role": "user", "content": "Now backwards."},
+                    ]
+                }
+            )
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     return path
 
@@ -50,12 +69,15 @@ def test_both_shapes_single_and_multi_turn(tmp_path):
     assert ends_on_user.reply is None and ends_on_user.turns == 2 and ends_on_user.messages[1][0] == "assistant"
 
 
-@pytest.mark.parametrize("line,words", [
-    ("not json", "is not valid JSON"),
-    ('{"prompt": "hi"}', "neither a 'conversations' nor a 'messages' list"),
-    ('{"messages": [{"role": "robot", "content": "x"}]}', "message 0 has no known 'role'"),
-    ('{"conversations": [{"from": "human", "value": 3}]}', "message 0 has no known 'from'"),
-])
+@pytest.mark.parametrize(
+    "line,words",
+    [
+        ("not json", "is not valid JSON"),
+        ('{"prompt": "hi"}', "neither a 'conversations' nor a 'messages' list"),
+        ('{"messages": [{"role": "robot", "content": "x"}]}', "message 0 has no known 'role'"),
+        ('{"conversations": [{"from": "human", "value": 3}]}', "message 0 has no known 'from'"),
+    ],
+)
 def test_bad_lines_are_one_sentence(tmp_path, line, words):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"messages": [{"role": "user", "content": "fine"}]}\n' + line + "\n")
@@ -73,8 +95,7 @@ def test_no_user_message_at_all_is_refused(tmp_path):
 
 
 def _workload(path, **kw):
-    base = dict(source="chat", path=str(path), num_prompts=6, input_tokens=256, output_tokens=16, seed=0,
-                output_lengths="fixed")
+    base = dict(source="chat", path=str(path), num_prompts=6, input_tokens=256, output_tokens=16, seed=0, output_lengths="fixed")
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -117,14 +138,23 @@ def test_conversations_longer_than_the_context_are_skipped_and_counted(tmp_path)
         chat_requests(_workload(path, input_tokens=5, num_prompts=3), _model())
 
 
-@pytest.mark.parametrize("bad,mention", [
-    (["workload=chat"], "workload.path"),
-    (["workload=jsonl", "workload.path=PATH", "workload.output_lengths=dataset"], "needs workload.source=chat"),
-    (["workload=chat", "workload.path=PATH", "workload.output_lengths=dataset"], "needs workload.mode=server"),
-    (["workload=chat", "workload.path=PATH", "workload.mode=server", "workload.endpoint=chat"], "workload.endpoint=completions"),
-    (["workload=chat", "workload.path=PATH", "workload.mode=server", "backend=llamacpp"], "backend=sglang or tensorrt or vllm"),
-    (["workload=chat", "workload.path=MISSING"], "cannot be read"),
-])
+@pytest.mark.parametrize(
+    "bad,mention",
+    [
+        (["workload=chat"], "workload.path"),
+        (["workload=jsonl", "workload.path=PATH", "workload.output_lengths=dataset"], "needs workload.source=chat"),
+        (["workload=chat", "workload.path=PATH", "workload.output_lengths=dataset"], "needs workload.mode=server"),
+        (
+            ["workload=chat", "workload.path=PATH", "workload.mode=server", "workload.endpoint=chat"],
+            "workload.endpoint=completions",
+        ),
+        (
+            ["workload=chat", "workload.path=PATH", "workload.mode=server", "backend=llamacpp"],
+            "backend=sglang or tensorrt or vllm",
+        ),
+        (["workload=chat", "workload.path=MISSING"], "cannot be read"),
+    ],
+)
 def test_bad_settings_are_one_sentence(tmp_path, bad, mention):
     path = write_dataset(tmp_path / "chat.jsonl")
     bad = [b.replace("PATH", str(path)).replace("MISSING", str(tmp_path / "nope.jsonl")) for b in bad]
@@ -138,10 +168,29 @@ def test_offline_job_on_a_chat_file(tmp_path):
     """A real job (PyTorch, SmolLM2-135M-Instruct): the requests are the templated conversations, recorded."""
     path = write_dataset(tmp_path / "chat.jsonl")
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "llem", *BASE, "backend=pytorch", "workload=chat", f"workload.path={path}",
-                           "workload.num_prompts=3", "workload.input_tokens=128", "workload.output_tokens=2",
-                           "workload.batch_size=3", "run.repeats=1", "run.warmup=0", "energy.baseline_s=0",
-                           f"run.output_root={out}"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llem",
+            *BASE,
+            "backend=pytorch",
+            "workload=chat",
+            f"workload.path={path}",
+            "workload.num_prompts=3",
+            "workload.input_tokens=128",
+            "workload.output_tokens=2",
+            "workload.batch_size=3",
+            "run.repeats=1",
+            "run.warmup=0",
+            "energy.baseline_s=0",
+            f"run.output_root={out}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     [result] = [json.loads(p.read_text()) for p in out.glob("runs/*/result.json")]
     from llem.workload.chat_tokens import chat_requests
@@ -154,14 +203,17 @@ def test_offline_job_on_a_chat_file(tmp_path):
     assert result["windows"][0]["output_tokens"] == 3 * 2
 
 
-@pytest.mark.parametrize("bad,mention", [
-    (["workload.turns=2"], "workload.mode=server workload.endpoint=chat"),
-    (["workload=server", "workload.turns=2"], "workload.mode=server workload.endpoint=chat"),
-    (["workload.think_time_s=1"], "workload.turns=1 has none"),
-    (["workload=server", "workload.endpoint=chat", "workload.turns=2", "workload.source=synthetic"], "text source"),
-    (["workload=server", "workload.endpoint=chat", "workload.turns=2", "workload.request_rate=2"], "request_rate=null"),
-    (["workload=server", "workload.endpoint=chat", "workload.turns=0"], "workload.turns"),
-])
+@pytest.mark.parametrize(
+    "bad,mention",
+    [
+        (["workload.turns=2"], "workload.mode=server workload.endpoint=chat"),
+        (["workload=server", "workload.turns=2"], "workload.mode=server workload.endpoint=chat"),
+        (["workload.think_time_s=1"], "workload.turns=1 has none"),
+        (["workload=server", "workload.endpoint=chat", "workload.turns=2", "workload.source=synthetic"], "text source"),
+        (["workload=server", "workload.endpoint=chat", "workload.turns=2", "workload.request_rate=2"], "request_rate=null"),
+        (["workload=server", "workload.endpoint=chat", "workload.turns=0"], "workload.turns"),
+    ],
+)
 def test_bad_session_settings_are_one_sentence(bad, mention):
     with pytest.raises(UserError) as exc:
         prevalidate(BASE + bad)

@@ -9,7 +9,7 @@ import sys
 
 from conftest import REPO, llem_env
 
-PROBE = '''
+PROBE = """
 import pytest
 from conftest import provisioned
 
@@ -19,7 +19,7 @@ def test_needs_a_missing_engine():
 
 def test_service_does_not_answer():
     provisioned("Slurm", "no cluster answers sinfo")
-'''
+"""
 
 
 def run_probe(tmp_path, ci: str):
@@ -27,9 +27,25 @@ def run_probe(tmp_path, ci: str):
     skips = tmp_path / f"skips-{ci or 'dev'}.jsonl"
     env = llem_env(CI=ci, LLEM_SKIPS_FILE=skips)
     env["PYTHONPATH"] = f"{REPO / 'tests'}:{env['PYTHONPATH']}"  # the suite's conftest, loaded as a plugin
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "-rs",
-                          str(tmp_path / "test_probe.py")],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "conftest",
+            "-rs",
+            str(tmp_path / "test_probe.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return out, skips
 
 

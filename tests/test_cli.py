@@ -57,7 +57,10 @@ def test_multirun_validates_every_point_before_running_any(workdir):
         (["model=tiny", "hardware=cpu", "backend.attn_implementation=flash_attention_2"], "flash_attention_2"),
         (["model=tiny", "hardware.gpu_count=0"], "hardware.gpu_count=0"),
         (["model=tiny", "run.repeats=0"], "run.repeats=0"),
-        (["model=tiny", "hardware=cpu", "backend=vllm", "backend.engine_kwargs.swap_space=1"], "+backend.engine_kwargs.swap_space"),
+        (
+            ["model=tiny", "hardware=cpu", "backend=vllm", "backend.engine_kwargs.swap_space=1"],
+            "+backend.engine_kwargs.swap_space",
+        ),
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(workdir, args, needle):

@@ -59,8 +59,11 @@ def test_every_shipped_option_composes_and_validates(group, option):
     assert isinstance(spec, JobSpec)
     # The option's own settings arrived in the validated spec, value for value.
     shipped = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()) or {}
-    scalars = {k: v for k, v in shipped.items()
-               if k != "defaults" and not isinstance(v, (dict, list)) and not str(v).startswith("${") and v != "???"}
+    scalars = {
+        k: v
+        for k, v in shipped.items()
+        if k != "defaults" and not isinstance(v, (dict, list)) and not str(v).startswith("${") and v != "???"
+    }
     section = _section(spec, group)
     assert scalars and {k: section.get(k, "<missing>") for k in scalars} == scalars, f"{group}={option}"
     if group == "backend":
@@ -106,7 +109,13 @@ def test_run_id_is_a_safe_directory_name_even_for_hub_ids():
 )
 def test_bad_values_fail_with_one_sentence_naming_the_value(overrides, needle):
     with pytest.raises(UserError) as info:
-        build_spec(_compose(["model=tiny", *overrides] if overrides[0].startswith(("workload", "backend", "hardware", "energy")) else overrides))
+        build_spec(
+            _compose(
+                ["model=tiny", *overrides]
+                if overrides[0].startswith(("workload", "backend", "hardware", "energy"))
+                else overrides
+            )
+        )
     msg = str(info.value)
     assert needle in msg
     assert "\n" not in msg and msg.endswith(".")

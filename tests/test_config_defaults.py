@@ -168,7 +168,7 @@ def test_server_only_keys_are_the_ones_the_server_checks_own():
     text = (CONF / "workload" / "default.yaml").read_text().splitlines()
     start = next(i for i, line in enumerate(text) if "server only" in line.lower())
     block = []
-    for line in text[start + 1:]:
+    for line in text[start + 1 :]:
         if line.startswith("#") and not block:
             continue  # the rest of the block's comment
         if not line.strip() or line.startswith("#"):
@@ -184,8 +184,10 @@ def test_server_only_keys_are_the_ones_the_server_checks_own():
 @pytest.mark.parametrize("name", sorted(builtin_engines()))
 def test_backend_yaml_is_written_from_the_settings_model(name):
     """One place to edit a default: the settings model. The YAML is its rendering (comments kept)."""
-    assert not stale([name]), (f"conf/backend/{name}.yaml differs from {backend_info(name).settings}: edit defaults "
-                               f"there, then run python -m llem.backends.configs {name}")
+    assert not stale([name]), (
+        f"conf/backend/{name}.yaml differs from {backend_info(name).settings}: edit defaults "
+        f"there, then run python -m llem.backends.configs {name}"
+    )
 
 
 def test_rendering_restores_a_drifted_default_and_keeps_the_comment():

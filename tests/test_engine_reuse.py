@@ -10,8 +10,18 @@ import pytest
 
 from conftest import results_under, run_llem
 
-TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=4", "workload.input_tokens=16", "workload.output_tokens=8",
-        "run.repeats=2", "run.warmup=1", "energy=none", "tracking=none", "-q"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "workload.num_prompts=4",
+    "workload.input_tokens=16",
+    "workload.output_tokens=8",
+    "run.repeats=2",
+    "run.warmup=1",
+    "energy=none",
+    "tracking=none",
+    "-q",
+]
 
 
 def _by_start(results: list[dict]) -> list[dict]:
@@ -20,16 +30,26 @@ def _by_start(results: list[dict]) -> list[dict]:
 
 def test_interleaved_sweep_loads_each_engine_configuration_once(tmp_path):
     # Hydra's order alternates the dtype (the last list varies fastest): 4 engine switches unless grouped.
-    proc = run_llem(["--multirun", *TINY, "workload.batch_size=1,2", "backend.dtype=float32,bfloat16",
-                     f"run.output_root={tmp_path}"], tmp_path)
+    proc = run_llem(
+        ["--multirun", *TINY, "workload.batch_size=1,2", "backend.dtype=float32,bfloat16", f"run.output_root={tmp_path}"],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "grouped by engine configuration" in proc.stdout
     done = _by_start(results_under(tmp_path))
     assert [(r["spec"]["backend"]["dtype"], r["spec"]["workload"]["batch_size"]) for r in done] == [
-        ("float32", 1), ("float32", 2), ("bfloat16", 1), ("bfloat16", 2)]
+        ("float32", 1),
+        ("float32", 2),
+        ("bfloat16", 1),
+        ("bfloat16", 2),
+    ]
     for first, second in (done[:2], done[2:]):
-        assert first["engine_load"] == {"reused": False, "load_s": first["load_s"], "loaded_for": first["identity"]["run_id"],
-                                        "job_on_engine": 1}
+        assert first["engine_load"] == {
+            "reused": False,
+            "load_s": first["load_s"],
+            "loaded_for": first["identity"]["run_id"],
+            "job_on_engine": 1,
+        }
         assert second["engine_load"] == dict(first["engine_load"], reused=True, job_on_engine=2)
         assert second["load_s"] is None and first["load_s"] > 0
         # everything measured stays per job: its own warmup, windows and peak memory
@@ -43,8 +63,9 @@ def test_interleaved_sweep_loads_each_engine_configuration_once(tmp_path):
 
 
 def test_reuse_off_loads_every_point(tmp_path):
-    proc = run_llem(["--multirun", *TINY, "workload.batch_size=1,2", "run.reuse_engine=false",
-                     f"run.output_root={tmp_path}"], tmp_path)
+    proc = run_llem(
+        ["--multirun", *TINY, "workload.batch_size=1,2", "run.reuse_engine=false", f"run.output_root={tmp_path}"], tmp_path
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     done = results_under(tmp_path)
     assert [r["engine_load"]["reused"] for r in done] == [False, False] and all(r["load_s"] > 0 for r in done)
@@ -57,8 +78,19 @@ def test_reuse_off_loads_every_point(tmp_path):
 @pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
 def test_engine_sized_from_the_workload_gets_a_fresh_process(tmp_path):
     # llama.cpp's n_ctx follows input + output tokens (512 vs 1280 here): another engine configuration.
-    proc = run_llem(["--multirun", *TINY, "backend=llamacpp", "workload.output_tokens=8,1000", "workload.batch_size=1",
-                     "run.repeats=1", f"run.output_root={tmp_path}"], tmp_path, timeout=900)
+    proc = run_llem(
+        [
+            "--multirun",
+            *TINY,
+            "backend=llamacpp",
+            "workload.output_tokens=8,1000",
+            "workload.batch_size=1",
+            "run.repeats=1",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     short, long = _by_start(results_under(tmp_path))
     assert short["spec"]["workload"]["output_tokens"] == 8 and long["spec"]["workload"]["output_tokens"] == 1000
@@ -74,8 +106,13 @@ def test_engine_order_groups_jobs_and_keeps_order_within_groups():
     from llem.grouping import engine_group, engine_order
 
     def job(dtype, bs, reuse=True):
-        return {"backend": {"name": "pytorch", "dtype": dtype}, "model": {"name": "tiny"}, "hardware": {"name": "cpu"},
-                "workload": {"mode": "offline", "batch_size": bs, "concurrency": 4}, "run": {"reuse_engine": reuse}}
+        return {
+            "backend": {"name": "pytorch", "dtype": dtype},
+            "model": {"name": "tiny"},
+            "hardware": {"name": "cpu"},
+            "workload": {"mode": "offline", "batch_size": bs, "concurrency": 4},
+            "run": {"reuse_engine": reuse},
+        }
 
     jobs = [job("a", 1), job("b", 1), job("a", 2), job("b", 2), job("a", 4)]
     assert engine_order(jobs) == [0, 2, 4, 1, 3]
@@ -131,9 +168,22 @@ def test_a_worker_that_died_between_jobs_is_replaced(tmp_path):
     from llem.spec import build_spec
 
     def spec(bs: int):
-        return build_spec(_compose(["model=tiny", "hardware=cpu", "energy=none", "tracking=none", "run.repeats=1",
-                                    "run.quiet=true", "workload.num_prompts=2", "workload.output_tokens=4",
-                                    f"workload.batch_size={bs}", f"run.output_root={tmp_path}"]))
+        return build_spec(
+            _compose(
+                [
+                    "model=tiny",
+                    "hardware=cpu",
+                    "energy=none",
+                    "tracking=none",
+                    "run.repeats=1",
+                    "run.quiet=true",
+                    "workload.num_prompts=2",
+                    "workload.output_tokens=4",
+                    f"workload.batch_size={bs}",
+                    f"run.output_root={tmp_path}",
+                ]
+            )
+        )
 
     try:
         first = runner.run_isolated(spec(1), tmp_path / "a", quiet=True)["measured"]["engine_load"]

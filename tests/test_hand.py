@@ -8,12 +8,28 @@ import pytest
 
 from conftest import llem_env, run_llem
 
-TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=2", "workload.batch_size=2", "workload.input_tokens=16",
-        "workload.output_tokens=4", "run.repeats=1", "run.warmup=0", "energy.baseline_s=0"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "workload.num_prompts=2",
+    "workload.batch_size=2",
+    "workload.input_tokens=16",
+    "workload.output_tokens=4",
+    "run.repeats=1",
+    "run.warmup=0",
+    "energy.baseline_s=0",
+]
 
 
-@pytest.mark.parametrize("cmd,says", [(["report", "--help"], "usage: llem report"), (["report", "-h"], "--slo-ttft-s"),
-                                      (["sync", "--help"], "usage: llem sync"), (["export", "-h"], "usage: llem export")])
+@pytest.mark.parametrize(
+    "cmd,says",
+    [
+        (["report", "--help"], "usage: llem report"),
+        (["report", "-h"], "--slo-ttft-s"),
+        (["sync", "--help"], "usage: llem sync"),
+        (["export", "-h"], "usage: llem export"),
+    ],
+)
 def test_subcommands_have_their_own_help(workdir, cmd, says):
     out = run_llem(cmd, workdir, timeout=120)
     assert out.returncode == 0 and says in out.stdout and "Config groups" not in out.stdout, out.stdout
@@ -46,7 +62,9 @@ def test_a_run_prints_its_whole_path_the_truth_about_weights_and_what_next(workd
     (run_dir,) = (workdir / "outputs" / "runs").iterdir()
     assert str(run_dir.resolve()) in out.stdout  # whole, not cut with "…" at 60 columns
     assert "weights random" in out.stdout and "weights pretrained" not in out.stdout  # tiny is random (README)
-    assert "next: llem report outputs" in out.stdout and f"mlflow ui --backend-store-uri sqlite:///{workdir.resolve()}" in out.stdout
+    assert (
+        "next: llem report outputs" in out.stdout and f"mlflow ui --backend-store-uri sqlite:///{workdir.resolve()}" in out.stdout
+    )
 
     report = run_llem(["report", "outputs", "--no-plots", "--no-html"], workdir, timeout=300)
     assert report.returncode == 0, report.stdout

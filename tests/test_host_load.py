@@ -60,11 +60,13 @@ def _spin(seconds: float) -> None:
         pass
 
 
-HOG = ("import os, sys, time\n"
-       "if os.fork(): os._exit(0)\n"  # the spinning process is re-parented away from its starter
-       "open(sys.argv[2], 'w').write(str(os.getpid()))\n"
-       "end = time.monotonic() + float(sys.argv[1])\n"
-       "while time.monotonic() < end: pass\n")
+HOG = (
+    "import os, sys, time\n"
+    "if os.fork(): os._exit(0)\n"  # the spinning process is re-parented away from its starter
+    "open(sys.argv[2], 'w').write(str(os.getpid()))\n"
+    "end = time.monotonic() + float(sys.argv[1])\n"
+    "while time.monotonic() < end: pass\n"
+)
 
 
 def _outside_hogs(n: int, seconds: float, tmp_path) -> list:
@@ -111,10 +113,27 @@ def test_a_llem_run_beside_a_cpu_hog_is_flagged_host_busy(tmp_path):
     records the host's load, and the result carries host_busy with the numbers."""
     pids = _outside_hogs(2, 60, tmp_path)
     try:
-        out = subprocess.run([sys.executable, "-m", "llem", "model=tiny", "hardware=cpu", "tracking=none",
-                              "workload.num_prompts=2", "workload.output_tokens=32", "run.repeats=2",
-                              "run.min_window_s=1.5", "energy.host_busy_max_cores=0.4", f"run.output_root={tmp_path}"],
-                             cwd=tmp_path, env=llem_env(), capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "llem",
+                "model=tiny",
+                "hardware=cpu",
+                "tracking=none",
+                "workload.num_prompts=2",
+                "workload.output_tokens=32",
+                "run.repeats=2",
+                "run.min_window_s=1.5",
+                "energy.host_busy_max_cores=0.4",
+                f"run.output_root={tmp_path}",
+            ],
+            cwd=tmp_path,
+            env=llem_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         _stop(pids)
     assert out.returncode == 0, out.stdout + out.stderr

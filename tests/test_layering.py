@@ -34,9 +34,32 @@ PLUGINS = ROOT.parent / "launchers"
 HYDRA_PRIVATE = "hydra._internal"
 
 # Third-party packages whose import costs real start-up time or memory (or needs a GPU stack).
-HEAVY = {"torch", "transformers", "tokenizers", "safetensors", "accelerate", "vllm", "sglang", "tensorrt_llm",
-         "llama_cpp", "gguf", "mlflow", "matplotlib", "pandas", "numpy", "hydra", "omegaconf", "aiohttp", "httpx",
-         "pynvml", "zeus", "codecarbon", "optuna", "submitit", "docker"}
+HEAVY = {
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "accelerate",
+    "vllm",
+    "sglang",
+    "tensorrt_llm",
+    "llama_cpp",
+    "gguf",
+    "mlflow",
+    "matplotlib",
+    "pandas",
+    "numpy",
+    "hydra",
+    "omegaconf",
+    "aiohttp",
+    "httpx",
+    "pynvml",
+    "zeus",
+    "codecarbon",
+    "optuna",
+    "submitit",
+    "docker",
+}
 # What `python -m llem --help` answers without, on top of HEAVY (tens of ms each, with pydantic's model
 # building; inspect, which dataclasses imports, brings ast, dis and tokenize: 15 modules, a quarter of --help).
 STARTUP_COST = HEAVY | {"pydantic", "pydantic_core", "rich", "yaml", "inspect"}
@@ -70,19 +93,20 @@ STARTUP_LAZY = {
 }
 
 
-
 def _under(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
 # ---- the checks (plain functions of a package tree, so that a planted tree can be checked too) ----
 
+
 def cycle_report(imports: list[Import], root: Path) -> list[str]:
     found = []
     for level, layers in (("module", None), ("layer", root)):
         graph = edges(imports, layers)
-        found += [f"{level} cycle among {', '.join(sorted(members))}: {describe_cycle(path, graph)}"
-                  for members, path in cycles(graph)]
+        found += [
+            f"{level} cycle among {', '.join(sorted(members))}: {describe_cycle(path, graph)}" for members, path in cycles(graph)
+        ]
     return found
 
 
@@ -92,19 +116,31 @@ def forbidden_report(imports: list[Import]) -> list[str]:
         for src, dst in FORBIDDEN:
             if _under(i.importer, src) and _under(i.target, dst):
                 bad.append(f"{i.importer} imports {i.target} ({i.where}): {src} must not import {dst}")
-        if _under(i.target, TEST_DOUBLES) and not _under(i.importer, TEST_DOUBLES) \
-                and not (i.kind == "reference" and (i.importer, i.target) in TEST_HOOKS):
-            bad.append(f"{i.importer} imports the test double {i.target} ({i.where}): production code reaches "
-                       f"{TEST_DOUBLES} only through a TEST_HOOKS reference")
-        if any(_under(i.target, e) for e in ENTRYPOINTS) and i.importer not in ENTRY_IMPORTERS \
-                and not any(_under(i.importer, e) for e in ENTRYPOINTS):
+        if (
+            _under(i.target, TEST_DOUBLES)
+            and not _under(i.importer, TEST_DOUBLES)
+            and not (i.kind == "reference" and (i.importer, i.target) in TEST_HOOKS)
+        ):
+            bad.append(
+                f"{i.importer} imports the test double {i.target} ({i.where}): production code reaches "
+                f"{TEST_DOUBLES} only through a TEST_HOOKS reference"
+            )
+        if (
+            any(_under(i.target, e) for e in ENTRYPOINTS)
+            and i.importer not in ENTRY_IMPORTERS
+            and not any(_under(i.importer, e) for e in ENTRYPOINTS)
+        ):
             bad.append(f"{i.importer} imports the entrypoint {i.target} ({i.where}): only {', '.join(ENTRY_IMPORTERS)} may")
     return bad
 
 
 def private_report(imports: list[Import]) -> list[str]:
-    return [f"{i.importer} imports private {n} from {i.target} ({i.where})"
-            for i in imports for n in i.names if n.startswith("_") and not n.startswith("__")]
+    return [
+        f"{i.importer} imports private {n} from {i.target} ({i.where})"
+        for i in imports
+        for n in i.names
+        if n.startswith("_") and not n.startswith("__")
+    ]
 
 
 def hydra_private_report(roots: list[Path]) -> list[str]:
@@ -113,9 +149,15 @@ def hydra_private_report(roots: list[Path]) -> list[str]:
     for root in roots:
         for path in sorted(root.rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                    [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                    [node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) else []
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [node.value]
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    else []
+                )
                 if any(n == HYDRA_PRIVATE or n.startswith(HYDRA_PRIVATE + ".") or f"{HYDRA_PRIVATE}." in n for n in names):
                     bad.append(f"{path.relative_to(root.parent)}:{node.lineno} uses {HYDRA_PRIVATE}: use Hydra's public API")
     return bad
@@ -135,8 +177,13 @@ def heavy_at_import(root: Path) -> dict[str, set[str]]:
         heavy = set()
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:  # module level only (an `if TYPE_CHECKING:` block is not run)
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            mods = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
             heavy |= {m.split(".")[0] for m in mods if m.split(".")[0] in HEAVY}
         direct[name] = heavy
     pulled: dict[str, set[str]] = {}
@@ -161,13 +208,19 @@ def lazy_report(imports: list[Import], root: Path, exempt: tuple[str, ...] = ())
     heavy = heavy_at_import(root)
     bad = []
     for i in imports:
-        if not i.local or i.kind != "import" or i.importer in exempt or i.target == "llem" \
-                or (i.importer, i.target) in STARTUP_LAZY:
+        if (
+            not i.local
+            or i.kind != "import"
+            or i.importer in exempt
+            or i.target == "llem"
+            or (i.importer, i.target) in STARTUP_LAZY
+        ):
             continue
         saves = heavy.get(i.target, set()) - heavy.get(i.importer, set())
         if not saves:
-            bad.append(f"{i.importer} imports {i.target} inside a function ({i.where}); "
-                       f"it pulls nothing heavy: import it at the top")
+            bad.append(
+                f"{i.importer} imports {i.target} inside a function ({i.where}); it pulls nothing heavy: import it at the top"
+            )
     return bad
 
 
@@ -176,6 +229,7 @@ def _fail(found: list[str]) -> None:
 
 
 # ---- the tests ----
+
 
 def test_layering_no_import_cycles():
     _fail(cycle_report(scan(ROOT), ROOT))
@@ -199,20 +253,33 @@ def test_layering_no_lazy_imports_of_llem_modules():
 
 @pytest.mark.parametrize("importer,target", sorted(STARTUP_LAZY))
 def test_layering_startup_lazy_imports_still_keep_a_heavy_package_out(importer, target):
-    probe = (f"import sys, {importer}; before = set(sys.modules); import {target}; "
-             f"print(' '.join(sorted({{m.split('.')[0] for m in set(sys.modules) - before}} & set(sys.argv[1:]))))")
+    probe = (
+        f"import sys, {importer}; before = set(sys.modules); import {target}; "
+        f"print(' '.join(sorted({{m.split('.')[0] for m in set(sys.modules) - before}} & set(sys.argv[1:]))))"
+    )
     out = subprocess.run([sys.executable, "-c", probe, *sorted(STARTUP_COST)], capture_output=True, text=True, check=True)
     assert out.stdout.split(), f"{target} no longer pulls a heavy package: {importer} can import it at the top"
 
 
 def test_layering_rules_cover_the_layers_named_in_the_issue():
     layers = {unit(i.importer, ROOT) for i in scan(ROOT)}
-    for name in ("llem.energy", "llem.backends", "llem.results", "llem.tracking", "llem.report", "llem.serving",
-                 "llem.workload", "llem.models", "llem.spec", "llem.cli"):
+    for name in (
+        "llem.energy",
+        "llem.backends",
+        "llem.results",
+        "llem.tracking",
+        "llem.report",
+        "llem.serving",
+        "llem.workload",
+        "llem.models",
+        "llem.spec",
+        "llem.cli",
+    ):
         assert name in layers, name  # the scan sees them (a renamed package must be renamed here too)
 
 
 # ---- the checker itself fails on a planted break ----
+
 
 @pytest.fixture
 def planted(tmp_path):
@@ -232,8 +299,9 @@ def test_layering_catches_a_planted_upward_import(planted):
 
 def test_layering_catches_a_planted_cycle(planted):
     assert not any("llem.workload" in f for f in cycle_report(scan(planted), planted))
-    (planted / "workload" / "prompts.py").write_text((planted / "workload" / "prompts.py").read_text()
-                                                    + "\nfrom llem.backends.base import Backend\n")
+    (planted / "workload" / "prompts.py").write_text(
+        (planted / "workload" / "prompts.py").read_text() + "\nfrom llem.backends.base import Backend\n"
+    )
     found = cycle_report(scan(planted), planted)
     members = [f.split(":")[0].removeprefix("layer cycle among ").split(", ") for f in found if f.startswith("layer cycle")]
     assert any("llem.workload" in m and "llem.backends" in m for m in members), found
@@ -241,8 +309,9 @@ def test_layering_catches_a_planted_cycle(planted):
 
 
 def test_layering_catches_a_planted_private_import_and_lazy_import(planted):
-    (planted / "stats.py").write_text((planted / "stats.py").read_text()
-                                      + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n")
+    (planted / "stats.py").write_text(
+        (planted / "stats.py").read_text() + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n"
+    )
     assert any("llem.stats imports private _private from llem.errors" in f for f in private_report(scan(planted)))
     assert any("llem.stats imports llem.errors inside a function" in f for f in lazy_report(scan(planted), planted))
 
@@ -258,8 +327,7 @@ def test_layering_catches_a_planted_private_hydra_import(planted):
 
 def test_layering_allows_a_lazy_import_that_keeps_a_heavy_package_out(planted):
     (planted / "heavy_thing.py").write_text("import torch\n")
-    (planted / "errors.py").write_text((planted / "errors.py").read_text()
-                                       + "\n\ndef planted():\n    import llem.heavy_thing\n")
+    (planted / "errors.py").write_text((planted / "errors.py").read_text() + "\n\ndef planted():\n    import llem.heavy_thing\n")
     found = lazy_report(scan(planted), planted)
     assert not any("llem.heavy_thing" in f for f in found), found
 
@@ -298,8 +366,13 @@ def test_benchmarks_import_no_test_module():
             bad.append(f"{path.relative_to(repo)} puts tests/ on sys.path")
         local = {p.stem for p in path.parent.glob("*.py")}
         for node in ast.walk(ast.parse(text)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
             for name in (n.split(".")[0] for n in names):
                 if name in test_modules and name not in local:
                     spec = importlib.util.find_spec(name)

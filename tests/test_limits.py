@@ -13,18 +13,21 @@ from conftest import llem_env, run_llem
 BASE = ["model=tiny", "hardware=cpu", "tracking=mlflow"]
 
 
-@pytest.mark.parametrize("args,says", [
-    (["workload.batch_size=99999999999999999999999"], "workload.batch_size=99999999999999999999999 is not valid"),
-    (["workload.output_tokens=1000000000"], "workload.output_tokens=1000000000 is not valid"),
-    (["workload.output_tokens=3000"], "exceed model=tiny's context of 2048 tokens"),
-    (["workload.num_prompts=9000000", "workload.input_tokens=1000"], "available memory"),
-    (["run.cooldown_s=inf"], "run.cooldown_s=inf is not valid: input should be a finite number"),
-    (["workload.batch_size=64"], "workload.batch_size=64 is larger than workload.num_prompts=8"),
-    (["--multirun", "workload.batch_size=range(5,1)"], "sweeps no values"),
-    (["run.output_root=/dev/null"], "run.output_root=/dev/null is not a folder"),
-    (["run.output_root=results.txt/sub"], "lies under results.txt, which is not a folder"),
-    (["run.output_root="], "run.output_root is empty"),
-])
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["workload.batch_size=99999999999999999999999"], "workload.batch_size=99999999999999999999999 is not valid"),
+        (["workload.output_tokens=1000000000"], "workload.output_tokens=1000000000 is not valid"),
+        (["workload.output_tokens=3000"], "exceed model=tiny's context of 2048 tokens"),
+        (["workload.num_prompts=9000000", "workload.input_tokens=1000"], "available memory"),
+        (["run.cooldown_s=inf"], "run.cooldown_s=inf is not valid: input should be a finite number"),
+        (["workload.batch_size=64"], "workload.batch_size=64 is larger than workload.num_prompts=8"),
+        (["--multirun", "workload.batch_size=range(5,1)"], "sweeps no values"),
+        (["run.output_root=/dev/null"], "run.output_root=/dev/null is not a folder"),
+        (["run.output_root=results.txt/sub"], "lies under results.txt, which is not a folder"),
+        (["run.output_root="], "run.output_root is empty"),
+    ],
+)
 def test_refused_before_launch(workdir, args, says):
     (workdir / "results.txt").write_text("not a folder")
     out = run_llem([*BASE, *args], workdir, timeout=120)
@@ -55,8 +58,14 @@ def test_unwritable_output_root_is_refused(workdir):
     assert not (workdir / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize("target,says", [("sub.tar.gz", "is a folder"), ("/dev/null/x.tar.gz", "/dev/null is not a folder"),
-                                         ("notes.txt/b.tar.gz", "notes.txt is not a folder")])
+@pytest.mark.parametrize(
+    "target,says",
+    [
+        ("sub.tar.gz", "is a folder"),
+        ("/dev/null/x.tar.gz", "/dev/null is not a folder"),
+        ("notes.txt/b.tar.gz", "notes.txt is not a folder"),
+    ],
+)
 def test_export_target_is_checked_before_any_work(workdir, target, says):
     (workdir / "sub.tar.gz").mkdir()
     (workdir / "notes.txt").write_text("x")

@@ -29,8 +29,10 @@ def test_the_subprocess_guard_allows_loopback_and_refuses_the_rest():
 
 
 def test_subprocesses_carry_the_guard_and_a_swallowed_refusal_is_still_logged(guard_log):
-    code = ("import socket\ns = socket.socket()\ntry:\n    s.connect(('192.0.2.1', 443))\n"
-            "except ConnectionRefusedError as e:\n    print('refused:', e)\n")
+    code = (
+        "import socket\ns = socket.socket()\ntry:\n    s.connect(('192.0.2.1', 443))\n"
+        "except ConnectionRefusedError as e:\n    print('refused:', e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=llem_env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "llem test network guard" in out.stdout, out.stdout + out.stderr
     assert "192.0.2.1" in guard_log.read_text()  # the parent sees it although the child swallowed it
@@ -39,7 +41,9 @@ def test_subprocesses_carry_the_guard_and_a_swallowed_refusal_is_still_logged(gu
 def test_telemetry_is_off_for_everything_the_tests_start():
     env = llem_env()
     assert {k: env[k] for k in TELEMETRY_OFF} == TELEMETRY_OFF
-    code = ("from mlflow.environment_variables import MLFLOW_DISABLE_TELEMETRY as m; import vllm.envs as e; "
-            "print(m.get(), e.VLLM_NO_USAGE_STATS, e.VLLM_DO_NOT_TRACK)")
+    code = (
+        "from mlflow.environment_variables import MLFLOW_DISABLE_TELEMETRY as m; import vllm.envs as e; "
+        "print(m.get(), e.VLLM_NO_USAGE_STATS, e.VLLM_DO_NOT_TRACK)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["True", "True", "True"], out.stdout + out.stderr

@@ -17,12 +17,21 @@ from llem.workload.server_checks import not_applied
 BASE = ["model=tiny", "hardware=cpu", "tracking=none"]
 
 
-@pytest.mark.parametrize("args,says", [
-    (["workload.concurrency=8"], "workload.concurrency=8 applies to server mode only, and this run is not in server mode"),
-    (["workload.request_rate=5"], "workload.request_rate=5.0 applies to server mode only"),
-    (["--multirun", "workload.concurrency=8,64"], "workload.concurrency=8 applies to server mode only, and no point of this sweep is"),
-    (["--multirun", "workload.batch_size=1,2", "workload.slo_ttft_s=0.5"], "workload.slo_ttft_s=0.5 applies to server mode only"),
-])
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["workload.concurrency=8"], "workload.concurrency=8 applies to server mode only, and this run is not in server mode"),
+        (["workload.request_rate=5"], "workload.request_rate=5.0 applies to server mode only"),
+        (
+            ["--multirun", "workload.concurrency=8,64"],
+            "workload.concurrency=8 applies to server mode only, and no point of this sweep is",
+        ),
+        (
+            ["--multirun", "workload.batch_size=1,2", "workload.slo_ttft_s=0.5"],
+            "workload.slo_ttft_s=0.5 applies to server mode only",
+        ),
+    ],
+)
 def test_refused_where_nothing_uses_it(args, says):
     with pytest.raises(UserError) as exc:
         prevalidate(BASE + args)
@@ -35,8 +44,19 @@ def test_an_engine_names_its_own_server_settings():
     """backend.server=llama-server offline ran llama.cpp's Python bindings (the engine's offline_ignored says so)."""
     with pytest.raises(UserError, match=r"^backend.server=llama-server applies to server mode only, and this run is not"):
         prevalidate(BASE + ["backend=llamacpp", "model=smollm2-135m", "backend.server=llama-server"])
-    assert prevalidate(BASE + ["--multirun", "backend=llamacpp", "model=smollm2-135m", "backend.server=llama-server",
-                               "workload.mode=offline,server"]) == 2
+    assert (
+        prevalidate(
+            BASE
+            + [
+                "--multirun",
+                "backend=llamacpp",
+                "model=smollm2-135m",
+                "backend.server=llama-server",
+                "workload.mode=offline,server",
+            ]
+        )
+        == 2
+    )
 
 
 def test_a_sweep_over_both_modes_runs_and_flags_its_offline_points():

@@ -43,10 +43,25 @@ def test_unknown_objective_is_refused_in_one_sentence():
 @pytest.mark.slow
 @pytest.mark.needs("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper", "pip install hydra-optuna-sweeper==1.3.0")
 def test_optuna_sweeper_minimises_the_returned_objective(tmp_path):
-    proc = run_llem(["--multirun", "+experiment=optuna_example", "model=tiny", "hardware=cpu", "tracking=none",
-                     "workload.num_prompts=2", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0",
-                     "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2", "-q",
-                     "run.output_root=out"], tmp_path, timeout=600)
+    proc = run_llem(
+        [
+            "--multirun",
+            "+experiment=optuna_example",
+            "model=tiny",
+            "hardware=cpu",
+            "tracking=none",
+            "workload.num_prompts=2",
+            "workload.output_tokens=4",
+            "run.repeats=1",
+            "run.warmup=0",
+            "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            "-q",
+            "run.output_root=out",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     (best_file,) = (tmp_path / "out" / "hydra" / "sweeps").glob("*/optimization_results.yaml")
     best = yaml.safe_load(best_file.read_text())
@@ -58,8 +73,11 @@ def test_optuna_sweeper_minimises_the_returned_objective(tmp_path):
     assert winner["spec"]["workload"]["batch_size"] == best["best_params"]["workload.batch_size"]
     assert winner["spec"]["backend"]["cache_implementation"] == best["best_params"]["backend.cache_implementation"]
     # the sweep's end names the same trial and whether its comparison with the others is like for like
-    said = [line for line in proc.stdout.splitlines()
-            if line.startswith(f"llem: the sweeper's best trial by run.objective ({winner['identity']['run_id']}): ")]
+    said = [
+        line
+        for line in proc.stdout.splitlines()
+        if line.startswith(f"llem: the sweeper's best trial by run.objective ({winner['identity']['run_id']}): ")
+    ]
     others = len(results) - 1  # trials Optuna asked for again found the same result: one run each
     assert len(said) == (1 if others else 0), proc.stdout[-3000:]
     assert not others or f"the {others} run{'s' if others > 1 else ''} it was chosen over" in said[0]
@@ -70,10 +88,27 @@ def test_optuna_sweeper_minimises_the_returned_objective(tmp_path):
 def test_optuna_trial_that_finds_a_complete_result_is_counted_skipped(tmp_path):
     """Optuna may ask for a point again: the later trial finds the result the first one wrote during
     this sweep, skips it, returns its objective, and the summary counts it as skipped, not measured."""
-    proc = run_llem(["--multirun", "+experiment=optuna_example", "model=tiny", "hardware=cpu", "tracking=none",
-                     "energy=none", "workload.num_prompts=2", "workload.output_tokens=4", "run.repeats=1",
-                     "run.warmup=0", "workload.batch_size=1", "backend.cache_implementation=dynamic",  # one point
-                     "hydra.sweeper.n_trials=3", "-q", "run.output_root=out"], tmp_path, timeout=600)
+    proc = run_llem(
+        [
+            "--multirun",
+            "+experiment=optuna_example",
+            "model=tiny",
+            "hardware=cpu",
+            "tracking=none",
+            "energy=none",
+            "workload.num_prompts=2",
+            "workload.output_tokens=4",
+            "run.repeats=1",
+            "run.warmup=0",
+            "workload.batch_size=1",
+            "backend.cache_implementation=dynamic",  # one point
+            "hydra.sweeper.n_trials=3",
+            "-q",
+            "run.output_root=out",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "llem sweep summary: 1 measured, 2 skipped (complete result already on disk), 0 failed" in proc.stdout
     (sweep,) = (tmp_path / "out" / "hydra" / "sweeps").iterdir()

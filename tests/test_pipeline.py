@@ -10,8 +10,15 @@ import yaml
 
 from conftest import results_under, run_llem
 
-TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=4", "workload.batch_size=2",
-        "workload.output_tokens=8", "run.repeats=2", "tracking=none"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "workload.num_prompts=4",
+    "workload.batch_size=2",
+    "workload.output_tokens=8",
+    "run.repeats=2",
+    "tracking=none",
+]
 
 
 def _walk(obj, path=""):
@@ -57,8 +64,9 @@ def test_tiny_run_writes_a_complete_run_directory(tiny_run):
     assert r["metrics"]["output_tokens_per_s"] == pytest.approx(st["mean"])
     # No sensor here: energy is null with a reason, never zero.
     assert r["metrics"]["energy_j_per_output_token"] is None and r["metrics"]["energy_reason"]
-    zeros = [p for p, v in _walk(r) if ("energy" in p.lower() or p.lower().endswith("_j"))
-             and not p.startswith(".spec.") and v == 0]  # False == 0 too: no boolean flags either
+    zeros = [
+        p for p, v in _walk(r) if ("energy" in p.lower() or p.lower().endswith("_j")) and not p.startswith(".spec.") and v == 0
+    ]  # False == 0 too: no boolean flags either
     assert not zeros, zeros
     assert r["memory"]["peak_rss_mib"] > 50
     assert r["engine"]["effective_settings"]["padding_side"] == "left"
@@ -83,8 +91,19 @@ def test_rerun_skips_a_complete_result_and_force_remeasures(tiny_run, workdir):
 
 
 def test_synthetic_workload_has_exact_input_lengths(workdir):
-    out = run_llem(TINY + ["workload=synthetic", "workload.num_prompts=3", "workload.input_tokens=17",
-                           "workload.output_tokens=5", "workload.batch_size=3", "run.repeats=1", "-q"], workdir)
+    out = run_llem(
+        TINY
+        + [
+            "workload=synthetic",
+            "workload.num_prompts=3",
+            "workload.input_tokens=17",
+            "workload.output_tokens=5",
+            "workload.batch_size=3",
+            "run.repeats=1",
+            "-q",
+        ],
+        workdir,
+    )
     assert out.returncode == 0, out.stdout
     r = results_under(workdir)[0]
     assert r["requests"]["input_tokens"] == [17, 17, 17]
@@ -108,8 +127,17 @@ def test_two_point_multirun_and_a_failing_job_does_not_stop_the_sweep(workdir):
 
     tiny_dir = cache_dir() / "models" / TINY_VERSION  # built by the runs above
     assert (tiny_dir / "config.json").is_file()
-    out = run_llem(["--multirun", *TINY, "run.repeats=1", "model.source=path", f"model.id={tiny_dir},{empty_model}",
-                    "run.output_root=sweep2"], workdir)
+    out = run_llem(
+        [
+            "--multirun",
+            *TINY,
+            "run.repeats=1",
+            "model.source=path",
+            f"model.id={tiny_dir},{empty_model}",
+            "run.output_root=sweep2",
+        ],
+        workdir,
+    )
     assert out.returncode == 1, out.stdout
     ok = results_under(workdir / "sweep2")
     failed = list((workdir / "sweep2" / "runs").glob("*/failure.json"))
@@ -123,8 +151,19 @@ def test_two_point_multirun_and_a_failing_job_does_not_stop_the_sweep(workdir):
 
 @pytest.mark.slow
 def test_real_smollm2_generates_fixed_length_text(workdir):
-    out = run_llem(["model=smollm2-135m", "hardware=cpu", "workload.num_prompts=2", "workload.batch_size=2",
-                    "workload.output_tokens=8", "run.repeats=1", "run.warmup=0"], workdir, timeout=900)
+    out = run_llem(
+        [
+            "model=smollm2-135m",
+            "hardware=cpu",
+            "workload.num_prompts=2",
+            "workload.batch_size=2",
+            "workload.output_tokens=8",
+            "run.repeats=1",
+            "run.warmup=0",
+        ],
+        workdir,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stdout
     r = results_under(workdir)[0]
     assert r["engine"]["model"]["parameters"] == pytest.approx(134.5e6, rel=0.01)

@@ -13,8 +13,7 @@ from llem.plain import plain
 
 def _globals(data) -> list[str]:
     """The classes and functions a pickle refers to by name: none for plain data."""
-    return [op.name for op, _, _ in pickletools.genops(pickle.dumps(data))
-            if op.name in ("GLOBAL", "STACK_GLOBAL", "REDUCE")]
+    return [op.name for op, _, _ in pickletools.genops(pickle.dumps(data)) if op.name in ("GLOBAL", "STACK_GLOBAL", "REDUCE")]
 
 
 def test_torch_version_is_pickled_by_reference_unless_made_plain():
@@ -27,8 +26,7 @@ def test_torch_version_is_pickled_by_reference_unless_made_plain():
 
 
 def test_numbers_and_containers_become_builtins():
-    out = plain({"a": np.float64(1.5), "b": np.int64(3), "c": np.bool_(True), "d": (1, 2), "e": {3},
-                 "f": [None, "x", 2.0]})
+    out = plain({"a": np.float64(1.5), "b": np.int64(3), "c": np.bool_(True), "d": (1, 2), "e": {3}, "f": [None, "x", 2.0]})
     assert out == {"a": 1.5, "b": 3, "c": True, "d": [1, 2], "e": [3], "f": [None, "x", 2.0]}
     assert [type(out[k]) for k in "abc"] == [float, int, bool]
     assert _globals(out) == []

@@ -17,8 +17,14 @@ from llem.workload.records import RequestOutput
 
 
 def _spec(backend="vllm", share=0.5, group=4, n=8, input_tokens=64, server_url=None, source="synthetic"):
-    w = SimpleNamespace(source=source, prefix_share=share, prefix_group_size=group, num_prompts=n,
-                        input_tokens=input_tokens, server_url=server_url)
+    w = SimpleNamespace(
+        source=source,
+        prefix_share=share,
+        prefix_group_size=group,
+        num_prompts=n,
+        input_tokens=input_tokens,
+        server_url=server_url,
+    )
     return SimpleNamespace(backend_name=backend, workload=w)
 
 
@@ -52,8 +58,11 @@ def test_sglang_and_llamacpp_readers():
 def test_the_load_generator_keeps_usage_and_timings():
     out = RequestOutput(id="r", scheduled_s=0.0)
     _take_chunk(out, {"choices": [{"text": "a", "finish_reason": None}]}, 0.1)
-    final = {"choices": [], "usage": {"prompt_tokens": 64, "completion_tokens": 1,
-                                      "prompt_tokens_details": {"cached_tokens": 48}}, "timings": {"cache_n": 48}}
+    final = {
+        "choices": [],
+        "usage": {"prompt_tokens": 64, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 48}},
+        "timings": {"cache_n": 48},
+    }
     _take_chunk(out, final, 0.2)
     again = RequestOutput.from_dict(out.to_dict())  # crosses the client shards' process boundary
     assert again.usage["prompt_tokens_details"]["cached_tokens"] == 48 and again.timings == {"cache_n": 48}
@@ -105,11 +114,13 @@ def test_vllm_metrics_counters_parsed_and_differenced():
     from llem.backends.vllm.prefix_cache import parse_counters
     from llem.workload.prefix_cache import counter_delta
 
-    text = ("# HELP vllm:prefix_cache_hits_total Prefix cache hits, in terms of number of cached tokens.\n"
-            "# TYPE vllm:prefix_cache_hits_total counter\n"
-            'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 1536.0\n'
-            'vllm:prefix_cache_queries_total{engine="0",model_name="m"} 4096.0\n'
-            'vllm:prefix_cache_queries_created{engine="0",model_name="m"} 1.7e9\n')
+    text = (
+        "# HELP vllm:prefix_cache_hits_total Prefix cache hits, in terms of number of cached tokens.\n"
+        "# TYPE vllm:prefix_cache_hits_total counter\n"
+        'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 1536.0\n'
+        'vllm:prefix_cache_queries_total{engine="0",model_name="m"} 4096.0\n'
+        'vllm:prefix_cache_queries_created{engine="0",model_name="m"} 1.7e9\n'
+    )
     now = parse_counters(text)
     assert (now["hits"], now["queries"]) == (1536.0, 4096.0)
     assert parse_counters("vllm:num_requests_running 1\n") is None

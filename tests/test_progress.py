@@ -17,8 +17,10 @@ from conftest import llem_env
 from llem.progress import SweepProgress, duration
 
 # The GGUF -> transformers conversion of the default model (transformers draws a tqdm bar over its 272 tensors)
-CONVERT = ("from llem.progress import library_bars; library_bars(); "
-           "from llem.models.builtin import materialize; materialize('smollm2-135m')")
+CONVERT = (
+    "from llem.progress import library_bars; library_bars(); "
+    "from llem.models.builtin import materialize; materialize('smollm2-135m')"
+)
 
 
 def test_sweep_line_counts_jobs_and_estimates_the_rest():
@@ -35,8 +37,14 @@ def test_sweep_line_counts_jobs_and_estimates_the_rest():
 
 
 def _convert(cache, stderr) -> None:
-    subprocess.run([sys.executable, "-c", CONVERT], env=llem_env(LLEM_CACHE_DIR=cache), stderr=stderr,
-                   stdout=subprocess.DEVNULL, timeout=600, check=True)
+    subprocess.run(
+        [sys.executable, "-c", CONVERT],
+        env=llem_env(LLEM_CACHE_DIR=cache),
+        stderr=stderr,
+        stdout=subprocess.DEVNULL,
+        timeout=600,
+        check=True,
+    )
 
 
 @pytest.mark.slow
@@ -48,8 +56,12 @@ def test_gguf_conversion_bar_only_on_a_terminal(tmp_path):
 
     leader, follower = pty.openpty()  # the same conversion with a terminal for stderr draws its bar
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a width
-    proc = subprocess.Popen([sys.executable, "-c", CONVERT], env=llem_env(LLEM_CACHE_DIR=tmp_path / "cache-tty"),
-                            stderr=follower, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONVERT],
+        env=llem_env(LLEM_CACHE_DIR=tmp_path / "cache-tty"),
+        stderr=follower,
+        stdout=subprocess.DEVNULL,
+    )
     os.close(follower)
     seen = b""
     try:

@@ -36,9 +36,11 @@ def test_an_engine_names_only_modules_of_its_own_folder():
 
 
 def test_discovery_and_every_settings_model_import_no_engine():
-    code = ("import json, sys; from llem.registry import engines; "
-            "[e.settings_model() for e in engines().values()]; "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = (
+        "import json, sys; from llem.registry import engines; "
+        "[e.settings_model() for e in engines().values()]; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert not set(json.loads(out.stdout)) & (HEAVY - {"numpy"}), out.stdout
 
@@ -47,8 +49,11 @@ def test_a_name_declared_twice_or_a_stray_object_is_one_sentence():
     from llem.registry import _collect  # noqa: PLC2701 - the discovery step itself
 
     vllm = engine("vllm")
-    with pytest.raises(UserError, match=r"^engine name vllm is declared twice \(llem.backends.vllm and entry point "
-                                        r"vllm = other:ENGINE\): uninstall one of them or rename its engine.$"):
+    with pytest.raises(
+        UserError,
+        match=r"^engine name vllm is declared twice \(llem.backends.vllm and entry point "
+        r"vllm = other:ENGINE\): uninstall one of them or rename its engine.$",
+    ):
         _collect([(vllm, "llem.backends.vllm"), (vllm, "entry point vllm = other:ENGINE")])
     with pytest.raises(UserError, match=r"declares 'x', not a llem.registry.Engine"):
         _collect([("x", "entry point bad = pkg:X")])
@@ -69,15 +74,21 @@ def test_a_server_only_engine_is_refused_offline_before_anything_loads():
     with initialize_config_module(config_module="llem.conf", version_base=None):
         spec = build_spec(plain_config(compose(config_name="config", overrides=["model=tiny", "hardware=cpu", "tracking=none"])))
     server_only = Engine(name="pytorch", settings=engine("pytorch").settings, extra="pytorch", modules=("json",))
-    with pytest.raises(UserError, match=r"^backend=pytorch runs as a server only, not in workload.mode=offline: "
-                                        r"set workload.mode=server.$"):
+    with pytest.raises(
+        UserError,
+        match=r"^backend=pytorch runs as a server only, not in workload.mode=offline: "
+        r"set workload.mode=server.$",
+    ):
         check_spec(spec, server_only)
 
 
 def test_a_missing_engine_says_its_own_pip_line():
     builtin = Engine(name="x", settings="m:C", extra="xtra", modules=("llem_no_such_module",))
-    with pytest.raises(UserError, match=r"^backend=x needs the Python package 'llem_no_such_module', which is not "
-                                        r"installed: run pip install 'llem\[xtra\]'.$"):
+    with pytest.raises(
+        UserError,
+        match=r"^backend=x needs the Python package 'llem_no_such_module', which is not "
+        r"installed: run pip install 'llem\[xtra\]'.$",
+    ):
         builtin.check_installed()
     third = Engine(name="x", settings="m:C", extra="xtra", modules=("llem_no_such_module",), install="pip install x-engine")
     with pytest.raises(UserError, match=r"run pip install x-engine.$"):

@@ -28,7 +28,7 @@ def test_windows_are_added_until_the_interval_is_tight():
     rep = outcome(run, _records(tight), "energy_j_per_output_token")
     # two stages: the interval is the wider of the t-interval (t(4) s / sqrt 5 = 0.196%) and Stein's from the
     # first stage's spread (t(2) s0 / sqrt 5, s0 = 0.002: 0.385%)
-    assert rep["met"] is True and rep["ci95_half_pct"] == pytest.approx(100 * 4.303 * (0.002 / 5 ** 0.5), rel=1e-3)
+    assert rep["met"] is True and rep["ci95_half_pct"] == pytest.approx(100 * 4.303 * (0.002 / 5**0.5), rel=1e-3)
     assert rep["first_stage_windows"] == 3 and rep["planned_windows"] == 3
     assert flags(rep) == []
 
@@ -40,8 +40,14 @@ def test_a_skewed_interval_is_judged_by_its_longer_side():
     rep = outcome(run, _records([1.0, 2.0, 3.0, 4.0, 10.0]), "energy_j_per_output_token")
     assert rep["ci95_half_pct"] == pytest.approx(100 * (4.389242 + 1.575586) / 4, rel=1e-5)
     assert rep["met"] is True
-    assert outcome(RunSpec(repeats=5, target_ci_pct=149.0, max_repeats=5), _records([1.0, 2.0, 3.0, 4.0, 10.0]),
-                   "energy_j_per_output_token")["met"] is False
+    assert (
+        outcome(
+            RunSpec(repeats=5, target_ci_pct=149.0, max_repeats=5),
+            _records([1.0, 2.0, 3.0, 4.0, 10.0]),
+            "energy_j_per_output_token",
+        )["met"]
+        is False
+    )
 
 
 def test_the_first_stage_alone_fixes_how_many_windows_are_measured():
@@ -126,8 +132,19 @@ def test_window_length_defaults_to_fifty_counter_updates():
 
 
 def test_a_window_repeats_passes_until_it_is_long_enough(tmp_path):
-    proc = run_llem(["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.batch_size=2",
-                     "workload.output_tokens=4", "run.repeats=2", "run.min_window_s=1.5"], tmp_path)
+    proc = run_llem(
+        [
+            "model=tiny",
+            "hardware=cpu",
+            "tracking=none",
+            "workload.num_prompts=2",
+            "workload.batch_size=2",
+            "workload.output_tokens=4",
+            "run.repeats=2",
+            "run.min_window_s=1.5",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout
     [path] = tmp_path.glob("outputs/runs/*/result.json")
     result = json.loads(path.read_text())
@@ -140,9 +157,21 @@ def test_a_window_repeats_passes_until_it_is_long_enough(tmp_path):
 
 
 def test_target_interval_end_to_end(tmp_path):
-    proc = run_llem(["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.batch_size=2",
-                     "workload.output_tokens=4", "run.repeats=2", "run.target_ci_pct=50", "run.max_repeats=5",
-                     "run.objective=energy_j_per_output_token|output_tokens_per_s"], tmp_path)
+    proc = run_llem(
+        [
+            "model=tiny",
+            "hardware=cpu",
+            "tracking=none",
+            "workload.num_prompts=2",
+            "workload.batch_size=2",
+            "workload.output_tokens=4",
+            "run.repeats=2",
+            "run.target_ci_pct=50",
+            "run.max_repeats=5",
+            "run.objective=energy_j_per_output_token|output_tokens_per_s",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout
     [path] = tmp_path.glob("outputs/runs/*/result.json")
     rep = json.loads(path.read_text())["repeatability"]
@@ -170,7 +199,9 @@ def test_correlated_windows_are_flagged_with_how_much_wider_the_interval_would_b
     assert f"{a['lag1']:+.2f} over 12 windows" in flag and f"x{a['interval_factor']:.2f} wider" in flag
     alternating = [1.00, 1.02] * 6
     assert autocorrelation(alternating)["lag1"] < 0 and not autocorrelation(alternating)["significant"]
-    assert not any(f.startswith("windows_correlated") for f in flags(outcome(RunSpec(repeats=12), _records(alternating),
-                                                                             "energy_j_per_output_token")))
+    assert not any(
+        f.startswith("windows_correlated")
+        for f in flags(outcome(RunSpec(repeats=12), _records(alternating), "energy_j_per_output_token"))
+    )
     assert autocorrelation([1.0, 1.1, 1.2]) is None  # too few windows to judge
     assert autocorrelation([1.0] * 10) is None  # no spread

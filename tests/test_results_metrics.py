@@ -14,12 +14,21 @@ def test_window_metrics_from_joules_time_and_tokens():
     # 2 s, 4 requests, 100 in / 400 out tokens, 600 J, idle 100 W, grid 360 g/kWh
     w = window_metrics(2.0, 4, 100, 400, 600.0, 100.0, 360.0)
     assert w == {
-        "duration_s": 2.0, "requests": 4, "input_tokens": 100, "output_tokens": 400,
-        "output_tokens_per_s": 200.0, "requests_per_s": 2.0, "energy_j": 600.0,
-        "dynamic_energy_j": 400.0,                      # 600 J - 100 W x 2 s
-        "energy_j_per_output_token": 1.5, "dynamic_energy_j_per_output_token": 1.0,
-        "energy_j_per_request": 150.0, "output_tokens_per_j": 400 / 600, "avg_power_w": 300.0,
-        "energy_delay_j_s": 1200.0, "co2e_g": 0.06,     # 600 J = 1/6000 kWh, x 360 g
+        "duration_s": 2.0,
+        "requests": 4,
+        "input_tokens": 100,
+        "output_tokens": 400,
+        "output_tokens_per_s": 200.0,
+        "requests_per_s": 2.0,
+        "energy_j": 600.0,
+        "dynamic_energy_j": 400.0,  # 600 J - 100 W x 2 s
+        "energy_j_per_output_token": 1.5,
+        "dynamic_energy_j_per_output_token": 1.0,
+        "energy_j_per_request": 150.0,
+        "output_tokens_per_j": 400 / 600,
+        "avg_power_w": 300.0,
+        "energy_delay_j_s": 1200.0,
+        "co2e_g": 0.06,  # 600 J = 1/6000 kWh, x 360 g
     }
 
 
@@ -54,8 +63,7 @@ def test_statistics_over_windows_by_hand():
 
 def test_summary_of_one_value_and_of_a_zero_mean():
     one = summarize([5.0])
-    assert one == {"n": 1, "mean": 5.0, "std": None, "cv": None, "ci95_low": None, "ci95_high": None,
-                   "min": 5.0, "max": 5.0}
+    assert one == {"n": 1, "mean": 5.0, "std": None, "cv": None, "ci95_low": None, "ci95_high": None, "min": 5.0, "max": 5.0}
     assert summarize([]) is None and summarize([None, None]) is None
     z = summarize([-1.0, 1.0])
     assert z["mean"] == 0.0 and z["cv"] is None and z["std"] == pytest.approx(math.sqrt(2))
@@ -89,8 +97,11 @@ def test_student_t_past_the_table_is_cornish_fisher_to_second_order(df):
 
 
 def test_latency_summary_over_windows():
-    windows = [{"batch_latency_s": [1.0, 3.0], "batch_ttft_s": [0.1, None]}, {"batch_latency_s": [2.0]},
-               {"batch_latency_s": [], "batch_ttft_s": [0.3, 0.2]}]
+    windows = [
+        {"batch_latency_s": [1.0, 3.0], "batch_ttft_s": [0.1, None]},
+        {"batch_latency_s": [2.0]},
+        {"batch_latency_s": [], "batch_ttft_s": [0.3, 0.2]},
+    ]
     s = latency_summary(windows)
     assert s["batches"] == 3 and s["batch_latency_mean_s"] == 2.0
     assert s["batch_latency_p50_s"] == 2.0 and s["batch_latency_p90_s"] == pytest.approx(2.8)

@@ -10,14 +10,30 @@ import time
 
 from conftest import llem_env
 
-TINY = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.batch_size=2",
-        "workload.input_tokens=16", "workload.output_tokens=8", "run.repeats=4", "run.warmup=0", "energy.baseline_s=0"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload.num_prompts=2",
+    "workload.batch_size=2",
+    "workload.input_tokens=16",
+    "workload.output_tokens=8",
+    "run.repeats=4",
+    "run.warmup=0",
+    "energy.baseline_s=0",
+]
 
 
 def test_two_identical_runs_measure_once(workdir):
     def start():
-        return subprocess.Popen([sys.executable, "-m", "llem", *TINY], cwd=workdir, env=llem_env(COLUMNS=200),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "llem", *TINY],
+            cwd=workdir,
+            env=llem_env(COLUMNS=200),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     first = start()
     deadline = time.monotonic() + 300

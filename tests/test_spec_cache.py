@@ -22,7 +22,11 @@ def test_sweep_points_in_one_process_get_their_own_spec_equal_to_a_fresh_build()
     forget_built_specs()
     fresh = [build_spec(p) for p in points]
     assert [(s.workload.batch_size, s.backend["dtype"]) for s in again] == [
-        (1, "float32"), (1, "bfloat16"), (4, "float32"), (4, "bfloat16")]
+        (1, "float32"),
+        (1, "bfloat16"),
+        (4, "float32"),
+        (4, "bfloat16"),
+    ]
     assert again == first == fresh
     assert len({s.config_hash() for s in again}) == 4
 

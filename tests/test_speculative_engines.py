@@ -16,8 +16,15 @@ from replay_traces import POWER_W, STEP_J, constant_power_trace
 from llem.errors import UserError
 
 pytestmark = pytest.mark.slow
-METERED = ["hardware=cpu", "tracking=none", "energy=auto", "energy.baseline_s=0.5", "energy.settle_max_s=0",
-           "run.repeats=1", "run.warmup=1"]
+METERED = [
+    "hardware=cpu",
+    "tracking=none",
+    "energy=auto",
+    "energy.baseline_s=0.5",
+    "energy.settle_max_s=0",
+    "run.repeats=1",
+    "run.warmup=1",
+]
 
 
 def _env(cwd):
@@ -34,7 +41,8 @@ def _check_energy(block: dict, windows: list[dict], energy_of) -> None:
         assert sd["energy_j_per_output_token"] == pytest.approx(joules / sd["output_tokens"])
         assert sd["energy_j_per_accepted_token"] > sd["energy_j_per_output_token"]  # fewer accepted than output tokens
     assert block["energy_j_per_accepted_token"]["mean"] == pytest.approx(
-        sum(w["speculative"]["energy_j_per_accepted_token"] for w in windows) / len(windows))
+        sum(w["speculative"]["energy_j_per_accepted_token"] for w in windows) / len(windows)
+    )
 
 
 @pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")
@@ -45,11 +53,26 @@ def test_llama_server_draft_model_acceptance_and_joules_per_accepted_token(tmp_p
         binary()
     except UserError as exc:
         provisioned("llama.cpp's llama-server", str(exc))
-    out = run_llem(["backend=llamacpp", "model=smollm2-135m", "workload=server", "backend.server=llama-server",
-                    "backend.n_threads=1", "backend.spec_type=draft-simple", "backend.draft_model=target",
-                    "backend.draft_n_max=4", "workload.concurrency=2", "workload.num_prompts=4",
-                    "workload.output_tokens=24", "run.min_window_s=0", *METERED, f"run.output_root={tmp_path / 'out'}"],
-                   tmp_path, env=_env(tmp_path))
+    out = run_llem(
+        [
+            "backend=llamacpp",
+            "model=smollm2-135m",
+            "workload=server",
+            "backend.server=llama-server",
+            "backend.n_threads=1",
+            "backend.spec_type=draft-simple",
+            "backend.draft_model=target",
+            "backend.draft_n_max=4",
+            "workload.concurrency=2",
+            "workload.num_prompts=4",
+            "workload.output_tokens=24",
+            "run.min_window_s=0",
+            *METERED,
+            f"run.output_root={tmp_path / 'out'}",
+        ],
+        tmp_path,
+        env=_env(tmp_path),
+    )
     assert out.returncode == 0, out.stdout[-4000:]
     [result] = results_under(tmp_path / "out")
     argv = result["engine"]["effective_settings"]["server_argv"]

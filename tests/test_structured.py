@@ -31,12 +31,19 @@ def job(backend: str, mode: str = "offline", output_tokens: int = 32, schema=SCH
     from llem.registry import backend_info
     from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
-    return JobSpec(backend=backend_info(backend).settings_model()(**settings).model_dump(mode="json"),
-                   model=ModelSpec(name="tiny", source="builtin", id="tiny"),
-                   hardware=HardwareSpec(name="h100", device="cuda"), energy=EnergySpec(meter="none"),
-                   workload=WorkloadSpec(name="structured", mode=mode, output_tokens=output_tokens,
-                                         response_format="json_schema" if schema else "text",
-                                         schema_path=str(schema) if schema else None))
+    return JobSpec(
+        backend=backend_info(backend).settings_model()(**settings).model_dump(mode="json"),
+        model=ModelSpec(name="tiny", source="builtin", id="tiny"),
+        hardware=HardwareSpec(name="h100", device="cuda"),
+        energy=EnergySpec(meter="none"),
+        workload=WorkloadSpec(
+            name="structured",
+            mode=mode,
+            output_tokens=output_tokens,
+            response_format="json_schema" if schema else "text",
+            schema_path=str(schema) if schema else None,
+        ),
+    )
 
 
 def _refused(overrides: list[str]) -> str:
@@ -54,13 +61,16 @@ def test_the_shipped_example_validates():
     assert prevalidate(structured(SCHEMA, "backend=llamacpp", "workload.source=jsonl", f"workload.path={PROMPTS}")) == 1
 
 
-@pytest.mark.parametrize("content,words", [
-    (None, "does not exist"),
-    ("{not json", "is not JSON"),
-    ("[1, 2]", "holds a JSON list, not a JSON Schema object"),
-    ('{"type": 5}', "is not a valid JSON Schema (at type:"),
-    ('{"properties": {"a": {"minLength": "three"}}}', "is not a valid JSON Schema (at properties/a/minLength:"),
-])
+@pytest.mark.parametrize(
+    "content,words",
+    [
+        (None, "does not exist"),
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "holds a JSON list, not a JSON Schema object"),
+        ('{"type": 5}', "is not a valid JSON Schema (at type:"),
+        ('{"properties": {"a": {"minLength": "three"}}}', "is not a valid JSON Schema (at properties/a/minLength:"),
+    ],
+)
 def test_bad_schema_files_are_one_sentence(tmp_path, content, words):
     path = tmp_path / "schema.json"
     if content is not None:
@@ -77,26 +87,45 @@ def test_engines_that_cannot_constrain_are_refused_naming_those_that_can():
     assert "grammar_backend=none turns SGLang's constrained decoding off" in sglang
 
 
-@pytest.mark.parametrize("extra,words", [
-    (["workload.response_format=text"], "workload.schema_path="),  # a schema that would constrain nothing
-    (["run.phases=true"], "run.phases=true splits prefill from decode"),
-    (["workload.mode=server", "workload.endpoint=chat", "workload.turns=2"], "workload.turns=2 (multi-turn sessions)"),
-    (["workload=chat", f"workload.path={REPO / 'llem/workload/data/chat_example.jsonl'}", "workload.mode=server",
-      "workload.output_lengths=dataset", "model=smollm2-135m", "workload.response_format=json_schema"], "output_lengths=dataset"),
-])
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        (["workload.response_format=text"], "workload.schema_path="),  # a schema that would constrain nothing
+        (["run.phases=true"], "run.phases=true splits prefill from decode"),
+        (["workload.mode=server", "workload.endpoint=chat", "workload.turns=2"], "workload.turns=2 (multi-turn sessions)"),
+        (
+            [
+                "workload=chat",
+                f"workload.path={REPO / 'llem/workload/data/chat_example.jsonl'}",
+                "workload.mode=server",
+                "workload.output_lengths=dataset",
+                "model=smollm2-135m",
+                "workload.response_format=json_schema",
+            ],
+            "output_lengths=dataset",
+        ),
+    ],
+)
 def test_settings_that_assume_fixed_lengths_are_refused(extra, words):
     assert words in _refused(structured(SCHEMA, "backend=llamacpp", *extra))
 
 
 def test_json_schema_without_a_schema_file_is_refused():
-    assert "needs workload.schema_path=<file.json>" in _refused([*BASE, "backend=llamacpp", "workload.response_format=json_schema"])
+    assert "needs workload.schema_path=<file.json>" in _refused(
+        [*BASE, "backend=llamacpp", "workload.response_format=json_schema"]
+    )
 
 
 def test_cli_exits_2_before_anything_loads(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "llem", *structured(bad, "backend=llamacpp"),
-                           f"run.output_root={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llem", *structured(bad, "backend=llamacpp"), f"run.output_root={tmp_path / 'out'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and "is not JSON" in lines[0], proc.stderr
     assert not (tmp_path / "out").exists()

@@ -57,6 +57,6 @@ def test_a_server_llem_starts_gets_them(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "0")  # set by the user: kept
     seen = server_environment(tmp_path)
     assert seen["HF_HUB_DISABLE_TELEMETRY"] == "0"
-    assert {k: seen[k] for k in OPT_OUTS if k != "HF_HUB_DISABLE_TELEMETRY"} == \
-        {k: v for k, v in OPT_OUTS.items() if k != "HF_HUB_DISABLE_TELEMETRY"}
-
+    assert {k: seen[k] for k in OPT_OUTS if k != "HF_HUB_DISABLE_TELEMETRY"} == {
+        k: v for k, v in OPT_OUTS.items() if k != "HF_HUB_DISABLE_TELEMETRY"
+    }

@@ -46,8 +46,10 @@ def main() -> None:
                 k += 1
             lengths.append(count(prompt))
             fh.write(json.dumps({"prompt": prompt}) + "\n")
-    print(f"{args.out}: {args.prompts} prompts, shared prefix {count(prefix)} tokens, "
-          f"lengths {min(lengths)}-{max(lengths)} tokens (tokenizer: llem tiny, vocab {len(tok)})")
+    print(
+        f"{args.out}: {args.prompts} prompts, shared prefix {count(prefix)} tokens, "
+        f"lengths {min(lengths)}-{max(lengths)} tokens (tokenizer: llem tiny, vocab {len(tok)})"
+    )
 
 
 if __name__ == "__main__":

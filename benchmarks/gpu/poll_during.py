@@ -38,9 +38,16 @@ def check_results(root: Path, since: float, ticks, cooldown_s: float) -> list[di
             continue
         r = json.loads(path.read_text())
         rows = [compare(w, ticks, cooldown_s) for w in r.get("windows") or []]
-        out.append({"result": str(path.relative_to(root)), "backend": r["spec"]["backend"]["name"],
-                    "windows": rows, "edge": summarize(rows, "edge"), "linear": summarize(rows, "linear"),
-                    "flags": (r.get("validity") or {}).get("flags") or []})
+        out.append(
+            {
+                "result": str(path.relative_to(root)),
+                "backend": r["spec"]["backend"]["name"],
+                "windows": rows,
+                "edge": summarize(rows, "edge"),
+                "linear": summarize(rows, "linear"),
+                "flags": (r.get("validity") or {}).get("flags") or [],
+            }
+        )
     return out
 
 
@@ -66,17 +73,32 @@ def main(argv=None) -> int:
         ticks = poller.finish()
     checked = check_results(root, since, ticks, args.cooldown_s)
     gaps = ticks.gaps()
-    print(f"independent poller: {ticks.reads} reads in {ticks.seconds:.1f} s, {len(ticks.t)} updates, "
-          f"median gap {1e3 * statistics.median(gaps):.1f} ms" if gaps else "independent poller: no updates")
+    print(
+        f"independent poller: {ticks.reads} reads in {ticks.seconds:.1f} s, {len(ticks.t)} updates, "
+        f"median gap {1e3 * statistics.median(gaps):.1f} ms"
+        if gaps
+        else "independent poller: no updates"
+    )
     for c in checked:
         durs = [w["duration_s"] for w in c["windows"]]
-        print(f"{c['backend']:<9} {len(durs):>3} windows, {statistics.mean(durs) if durs else float('nan'):.2f} s: "
-              f"{_line(c, 'edge')}; {_line(c, 'linear')}  [{c['result']}]")
+        print(
+            f"{c['backend']:<9} {len(durs):>3} windows, {statistics.mean(durs) if durs else float('nan'):.2f} s: "
+            f"{_line(c, 'edge')}; {_line(c, 'linear')}  [{c['result']}]"
+        )
         for f in c["flags"]:
             print(f"    flag: {f}")
-    Path(args.out).write_text(json.dumps({"command": cmd, "rc": rc, "poller": {"reads": ticks.reads,
-                                          "seconds": ticks.seconds, "updates": len(ticks.t)},
-                                          "results": checked}, indent=1, default=str))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "command": cmd,
+                "rc": rc,
+                "poller": {"reads": ticks.reads, "seconds": ticks.seconds, "updates": len(ticks.t)},
+                "results": checked,
+            },
+            indent=1,
+            default=str,
+        )
+    )
     return rc
 
 

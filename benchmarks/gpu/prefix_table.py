@@ -19,9 +19,11 @@ def _pct(x):
 
 def rows(root: Path, poll: dict) -> list[str]:
     checked = {Path(r["result"]).parent.name: r for r in poll.get("results", [])}
-    out = ["| engine | share | conc. | hit rate read (ideal) | J/token (95% CI) | dynamic J/token | tok/s | TTFT p50 | "
-           "windows (s) | poller \\|err\\| mean / max (linear) | flags |",
-           "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | --- |"]
+    out = [
+        "| engine | share | conc. | hit rate read (ideal) | J/token (95% CI) | dynamic J/token | tok/s | TTFT p50 | "
+        "windows (s) | poller \\|err\\| mean / max (linear) | flags |",
+        "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | --- |",
+    ]
     found = []
     for path in sorted(root.glob("**/result.json")):
         r = json.loads(path.read_text())
@@ -38,11 +40,13 @@ def rows(root: Path, poll: dict) -> list[str]:
         kinds = sorted({f.split(":")[0] if not f.startswith("run ") else f.split(": ", 1)[1].split(":")[0] for f in flags})
         hit = pc.get("hit_rate")
         ideal = pc.get("ideal_hit_rate")
-        out.append(f"| {engine} | {share:g} | {conc} | {'—' if hit is None else f'{hit:.3f}'} "
-                   f"({'—' if ideal is None else f'{ideal:.3f}'}) | {m['energy_j_per_output_token']:.4f}"
-                   f"{'' if ci is None else f' ±{ci:.1f}%'} | {m.get('dynamic_energy_j_per_output_token') or 0:.4f} | "
-                   f"{m['output_tokens_per_s']:.0f} | {1000 * m['ttft_p50_s']:.0f} ms | {wins} | "
-                   f"{_pct(lin.get('mean_abs'))} / {_pct(lin.get('max_abs'))} | {'; '.join(kinds) or '—'} |")
+        out.append(
+            f"| {engine} | {share:g} | {conc} | {'—' if hit is None else f'{hit:.3f}'} "
+            f"({'—' if ideal is None else f'{ideal:.3f}'}) | {m['energy_j_per_output_token']:.4f}"
+            f"{'' if ci is None else f' ±{ci:.1f}%'} | {m.get('dynamic_energy_j_per_output_token') or 0:.4f} | "
+            f"{m['output_tokens_per_s']:.0f} | {1000 * m['ttft_p50_s']:.0f} ms | {wins} | "
+            f"{_pct(lin.get('mean_abs'))} / {_pct(lin.get('max_abs'))} | {'; '.join(kinds) or '—'} |"
+        )
     return out
 
 

@@ -34,17 +34,21 @@ def row(path: Path) -> str:
     reqs = r.get("requests") or {}
     counts = reqs.get("input_tokens") if isinstance(reqs, dict) else None
     prompt = sum(counts) / len(counts) if counts else None
-    return (f"| {ident.get('backend')} {ident.get('engine_version') or ''} | {w.get('mode')} | {w.get('source')} | "
-            f"{w.get('num_prompts')} | "
-            f"{r.get('status')} | {_fmt(m.get('energy_j_per_output_token'), '.4f')} | "
-            f"{_fmt(m.get('output_tokens_per_s'), '.0f')} | {ttft_s} | {_fmt(prompt, '.0f')} | "
-            f"{_flags(flags)} | {ident.get('run_id')} |")
+    return (
+        f"| {ident.get('backend')} {ident.get('engine_version') or ''} | {w.get('mode')} | {w.get('source')} | "
+        f"{w.get('num_prompts')} | "
+        f"{r.get('status')} | {_fmt(m.get('energy_j_per_output_token'), '.4f')} | "
+        f"{_fmt(m.get('output_tokens_per_s'), '.0f')} | {ttft_s} | {_fmt(prompt, '.0f')} | "
+        f"{_flags(flags)} | {ident.get('run_id')} |"
+    )
 
 
 def main() -> None:
     root = Path(sys.argv[1])
-    print("| engine | mode | prompts | requests | status | J / output token | output tok/s | TTFT p50 / p90 (ms) | "
-          "prompt tokens (mean) | flags | run |")
+    print(
+        "| engine | mode | prompts | requests | status | J / output token | output tok/s | TTFT p50 / p90 (ms) | "
+        "prompt tokens (mean) | flags | run |"
+    )
     print("| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |")
     for path in sorted(root.rglob("result*.json")):
         try:

@@ -136,8 +136,13 @@ class Backend(abc.ABC, Generic[S]):
             if cached is not None:
                 hits += cached(results)
             batches.append(BatchRecord(requests=len(group), input_tokens=sum(n_in), output_tokens=sum(n_out), latency_s=latency))
-        return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids if ids else None,
-                          cached_tokens=hits if cached else None)
+        return Generation(
+            input_tokens=ins,
+            output_tokens=outs,
+            batches=batches,
+            output_ids=out_ids if ids else None,
+            cached_tokens=hits if cached else None,
+        )
 
     def synchronize(self) -> None:
         """Block until queued device work is done; called at every window edge."""

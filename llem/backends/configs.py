@@ -50,7 +50,15 @@ def _scalar(value) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-/]*", value) and value not in ("null", "true", "false", "yes", "no", "on", "off")
+        plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-/]*", value) and value not in (
+            "null",
+            "true",
+            "false",
+            "yes",
+            "no",
+            "on",
+            "off",
+        )
         return value if plain else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, dict) and not value:
         return "{}"
@@ -68,8 +76,7 @@ def render(engine, existing: Optional[str] = None) -> str:
     for line in (existing or "").splitlines():
         m = _LINE.match(line)
         if m:
-            comments[m.group("key")] = (len(m.group("key")) + 1 + len(m.group("value")) + len(m.group("pad")),
-                                        m.group("comment"))
+            comments[m.group("key")] = (len(m.group("key")) + 1 + len(m.group("value")) + len(m.group("pad")), m.group("comment"))
         elif not comments:
             header.append(line)
     out = list(header)
@@ -87,8 +94,9 @@ def stale(names=None) -> list[str]:
     """The built-in engines whose YAML differs from what their settings model gives."""
     found = builtin_engines()
     names = list(found) if names is None else names
-    return [n for n in names if not yaml_path(n).is_file() or
-            yaml_path(n).read_text() != render(found[n], yaml_path(n).read_text())]
+    return [
+        n for n in names if not yaml_path(n).is_file() or yaml_path(n).read_text() != render(found[n], yaml_path(n).read_text())
+    ]
 
 
 def main(argv=None) -> int:
@@ -98,8 +106,7 @@ def main(argv=None) -> int:
     differ = stale(names)
     if check:
         for n in differ:
-            print(f"conf/backend/{n}.yaml differs from {builtin_engines()[n].settings}: "
-                  f"run python -m llem.backends.configs {n}")
+            print(f"conf/backend/{n}.yaml differs from {builtin_engines()[n].settings}: run python -m llem.backends.configs {n}")
         return 1 if differ else 0
     for n in differ:
         path = yaml_path(n)

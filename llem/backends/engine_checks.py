@@ -18,7 +18,9 @@ def check_parallelism(backend: str, device: str, hardware, sizes: Mapping[str, i
         total *= size
     named = " x ".join(f"backend.{k}={v}" for k, v in sizes.items())
     if device == "cpu" and total > 1:
-        raise UserError(f"{named} asks for {total} devices, but llem runs backend={backend} on CPU as one process: set them to 1 on hardware={hardware.name}.")
+        raise UserError(
+            f"{named} asks for {total} devices, but llem runs backend={backend} on CPU as one process: set them to 1 on hardware={hardware.name}."
+        )
     if device == "cuda" and total > hardware.gpu_count:
         raise UserError(
             f"{named} needs {total} GPUs but hardware.gpu_count={hardware.gpu_count} "
@@ -45,6 +47,10 @@ def check_passthrough(backend: str, passthrough: Mapping, typed: Iterable[str], 
     typed, reserved = set(typed), set(reserved)
     for key in passthrough:
         if key in typed:
-            raise UserError(f"backend.engine_kwargs.{key} duplicates the setting backend.{key}: set backend.{key}={passthrough[key]} instead.")
+            raise UserError(
+                f"backend.engine_kwargs.{key} duplicates the setting backend.{key}: set backend.{key}={passthrough[key]} instead."
+            )
         if key in reserved:
-            raise UserError(f"backend.engine_kwargs.{key} is set by llem from the model and workload for backend={backend}: remove it from engine_kwargs.")
+            raise UserError(
+                f"backend.engine_kwargs.{key} is set by llem from the model and workload for backend={backend}: remove it from engine_kwargs."
+            )

@@ -18,8 +18,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-DTYPE_NAMES = {"f16": "float16", "fp16": "float16", "half": "float16", "f32": "float32", "fp32": "float32",
-               "float": "float32", "bf16": "bfloat16"}
+DTYPE_NAMES = {
+    "f16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "f32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bf16": "bfloat16",
+}
 ELEMENT_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
@@ -46,14 +53,37 @@ def bytes_per_token(layers, kv_heads, head_dim, dtype) -> Optional[int]:
 
 def per_call(dtype, note: str, per_token_bytes: Optional[int] = None) -> dict:
     """A cache sized to each engine call: it holds whatever batch the call runs."""
-    return {"allocation": "per_call", "tokens": None, "per_sequence_tokens": None, "sequences": None,
-            "dtype": dtype, "bytes_per_token": per_token_bytes, "note": note, "reason": None}
+    return {
+        "allocation": "per_call",
+        "tokens": None,
+        "per_sequence_tokens": None,
+        "sequences": None,
+        "dtype": dtype,
+        "bytes_per_token": per_token_bytes,
+        "note": note,
+        "reason": None,
+    }
 
 
-def pool(tokens: Optional[int], dtype, note: str, per_sequence_tokens: Optional[int] = None,
-         sequences: Optional[int] = None, per_token_bytes: Optional[int] = None, reason: Optional[str] = None) -> dict:
+def pool(
+    tokens: Optional[int],
+    dtype,
+    note: str,
+    per_sequence_tokens: Optional[int] = None,
+    sequences: Optional[int] = None,
+    per_token_bytes: Optional[int] = None,
+    reason: Optional[str] = None,
+) -> dict:
     """A pool of token slots set at load; tokens None needs the reason the engine does not tell it."""
     if tokens is None and reason is None:
         reason = "the engine does not expose its KV-cache size in tokens"
-    return {"allocation": "pool", "tokens": tokens, "per_sequence_tokens": per_sequence_tokens, "sequences": sequences,
-            "dtype": dtype, "bytes_per_token": per_token_bytes, "note": note, "reason": reason}
+    return {
+        "allocation": "pool",
+        "tokens": tokens,
+        "per_sequence_tokens": per_sequence_tokens,
+        "sequences": sequences,
+        "dtype": dtype,
+        "bytes_per_token": per_token_bytes,
+        "note": note,
+        "reason": reason,
+    }

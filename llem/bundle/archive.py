@@ -81,9 +81,14 @@ def _run_entry(run, files: dict[str, bytes]) -> dict:
         "run_id": ident.get("run_id"),
         "status": rec.get("status"),
         "config_hash": ident.get("config_hash"),
-        "versions": {"llem": ident.get("llem_version"), "llem_git_revision": ident.get("llem_git_revision"),
-                     "engine": ident.get("engine"), "engine_version": ident.get("engine_version"),
-                     "python": env.get("python"), "packages": env.get("packages")},
+        "versions": {
+            "llem": ident.get("llem_version"),
+            "llem_git_revision": ident.get("llem_git_revision"),
+            "engine": ident.get("engine"),
+            "engine_version": ident.get("engine_version"),
+            "python": env.get("python"),
+            "packages": env.get("packages"),
+        },
         "prompt_token_ids_sha256": (rec.get("requests") or {}).get("prompt_token_ids_sha256"),
         # per request, the sha256 of its output token ids (the first window's; null where the engine gives none)
         "output_ids_sha256": [q.get("sha256") for q in outputs] if outputs else None,
@@ -114,15 +119,22 @@ def write_bundle(runs: list, out: Path, source: str) -> dict:
             payload[f"runs/{run_id}/{name}"] = data
     created = int(max((r.record.get("identity", {}).get("finished_unix_s") or 0) for r in runs) or time.time())
     manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "llem_version": llem.__version__,
-        "source": source, "created_unix_s": created, "runs": entries,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "llem_version": llem.__version__,
+        "source": source,
+        "created_unix_s": created,
+        "runs": entries,
         "files": {p: {"sha256": sha256_bytes(d), "bytes": len(d)} for p, d in sorted(payload.items())},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent)
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz, \
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             _add(tar, f"{stem}/{MANIFEST}", (json.dumps(manifest, indent=2) + "\n").encode(), created)
             for name, data in sorted(payload.items()):
                 _add(tar, f"{stem}/{name}", data, created)
@@ -181,8 +193,10 @@ def verify(path: Path) -> tuple[Optional[dict], list[str], Optional[str]]:
         if name not in files:
             problems.append(f"incomplete: {name} is listed in the manifest but missing")
         elif sha256_bytes(files[name]) != meta.get("sha256"):
-            problems.append(f"modified: {name} (sha256 {sha256_bytes(files[name])[:16]}..., "
-                            f"the manifest says {str(meta.get('sha256'))[:16]}...)")
+            problems.append(
+                f"modified: {name} (sha256 {sha256_bytes(files[name])[:16]}..., "
+                f"the manifest says {str(meta.get('sha256'))[:16]}...)"
+            )
     for name in sorted(set(files) - set(listed)):
         problems.append(f"modified: {name} is in the bundle but not in its manifest")
     problems += _hollow_results(files)

@@ -17,8 +17,10 @@ from llem.errors import UserError, choice_error
 
 __all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler", "add_window_observer", "metered_gpus"]
 
-NOTHING_HERE = ("nothing is measurable here: no NVIDIA GPU via NVML for this job and no readable RAPL "
-                "under /sys/class/powercap; time, tokens and latency are measured, energy is not")
+NOTHING_HERE = (
+    "nothing is measurable here: no NVIDIA GPU via NVML for this job and no readable RAPL "
+    "under /sys/class/powercap; time, tokens and latency are measured, energy is not"
+)
 
 # Extra meters that see the same window edges as llem's own (benchmarks/gpu_energy_proof.py uses
 # this to read the raw counter independently). Not for production use.

@@ -51,8 +51,13 @@ class Edge:
     error: Optional[str] = None  # the read failed
 
     def to_dict(self) -> dict:
-        return {"aligned": self.aligned, "t_s": self.t_s, "half_width_s": self.half_width_s,
-                "wait_s": self.wait_s, "note": self.note}
+        return {
+            "aligned": self.aligned,
+            "t_s": self.t_s,
+            "half_width_s": self.half_width_s,
+            "wait_s": self.wait_s,
+            "note": self.note,
+        }
 
 
 def read_once(read: Callable[[], int], clock: Callable[[], float]) -> tuple[Read, Optional[str]]:
@@ -65,8 +70,9 @@ def read_once(read: Callable[[], int], clock: Callable[[], float]) -> tuple[Read
     return Read(value, t0, clock()), err
 
 
-def wait_for_updates(reads: dict[str, Callable[[], int]], clock: Callable[[], float],
-                     sleep: Callable[[float], None], timeout_s: float) -> dict[str, Edge]:
+def wait_for_updates(
+    reads: dict[str, Callable[[], int]], clock: Callable[[], float], sleep: Callable[[float], None], timeout_s: float
+) -> dict[str, Edge]:
     """Per device, the first counter update after now; an unaligned edge (with a note) where none
     came within timeout_s or a read failed."""
     started = clock()
@@ -88,14 +94,18 @@ def wait_for_updates(reads: dict[str, Callable[[], int]], clock: Callable[[], fl
                 edges[key] = Edge(None, r.mid, False, error=err)
                 del last[key]
             elif r.value != prev.value:
-                edges[key] = Edge(r.value, (prev.mid + r.mid) / 2, True, half_width_s=(r.t1 - prev.t0) / 2,
-                                  wait_s=r.t1 - started)
+                edges[key] = Edge(r.value, (prev.mid + r.mid) / 2, True, half_width_s=(r.t1 - prev.t0) / 2, wait_s=r.t1 - started)
                 del last[key]
             else:
                 last[key] = r
     for key, r in last.items():  # no update in time: use the latest read, unaligned
-        edges[key] = Edge(r.value, r.mid, False, wait_s=r.t1 - started,
-                          note=f"the counter did not update within {timeout_s * 1e3:.0f} ms; edge not aligned")
+        edges[key] = Edge(
+            r.value,
+            r.mid,
+            False,
+            wait_s=r.t1 - started,
+            note=f"the counter did not update within {timeout_s * 1e3:.0f} ms; edge not aligned",
+        )
     return edges
 
 
@@ -107,8 +117,9 @@ def read_now(reads: dict[str, Callable[[], int]], clock: Callable[[], float]) ->
     return edges
 
 
-def edge_residual(edge: Edge, side: str, idle_w: Optional[float], busy_w: float,
-                  period_s: Optional[float], corrected_to: Optional[float]) -> Optional[tuple[float, float]]:
+def edge_residual(
+    edge: Edge, side: str, idle_w: Optional[float], busy_w: float, period_s: Optional[float], corrected_to: Optional[float]
+) -> Optional[tuple[float, float]]:
     """(low, high) of this edge's contribution to (measured - true) joules; None if unbounded.
 
     side: "begin" or "end". idle_w: baseline power (None: unknown, the window's mean power is used);

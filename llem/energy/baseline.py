@@ -54,8 +54,12 @@ def _device_seconds(m, key: str) -> float:
 def settle(meter, synchronize, energy, period: Optional[float], sleep=time.sleep, clock=time.monotonic) -> dict:
     """Wait until idle power stops falling (bounded by energy.settle_max_s)."""
     if not period or energy.settle_max_s <= 0:
-        return {"settled": None, "seconds": 0.0, "power_w": [],
-                "reason": "no counter update period known" if not period else "energy.settle_max_s=0"}
+        return {
+            "settled": None,
+            "seconds": 0.0,
+            "power_w": [],
+            "reason": "no counter update period known" if not period else "energy.settle_max_s=0",
+        }
     chunk = max(SETTLE_CHUNK_UPDATES * period, SETTLE_CHUNK_MIN_S)
     started, powers, settled = clock(), [], False
     while clock() - started + chunk <= energy.settle_max_s:
@@ -67,14 +71,16 @@ def settle(meter, synchronize, energy, period: Optional[float], sleep=time.sleep
             settled = True
             break
     if not powers:
-        return {"settled": None, "seconds": clock() - started, "power_w": [],
-                "reason": f"energy.settle_max_s={energy.settle_max_s:g} is shorter than one settling window ({chunk:.2g} s)"}
-    return {"settled": settled, "seconds": clock() - started, "power_w": powers,
-            "tolerance": SETTLE_TOLERANCE}
+        return {
+            "settled": None,
+            "seconds": clock() - started,
+            "power_w": [],
+            "reason": f"energy.settle_max_s={energy.settle_max_s:g} is shorter than one settling window ({chunk:.2g} s)",
+        }
+    return {"settled": settled, "seconds": clock() - started, "power_w": powers, "tolerance": SETTLE_TOLERANCE}
 
 
-def measure_idle(meter, synchronize, energy, progress: Progress, label: str, sleep=time.sleep,
-                 clock=time.monotonic) -> dict:
+def measure_idle(meter, synchronize, energy, progress: Progress, label: str, sleep=time.sleep, clock=time.monotonic) -> dict:
     """One settled idle-power measurement (the model loaded, nothing running). sleep/clock: tests
     replay a counter on virtual time."""
     period = update_period_of(meter)
@@ -83,16 +89,24 @@ def measure_idle(meter, synchronize, energy, progress: Progress, label: str, sle
     seconds = max(energy.baseline_s, energy.baseline_min_updates * period) if period else energy.baseline_s
     progress(f"{label} ({seconds:.3g} s, model loaded)")
     m = _idle_window(meter, synchronize, seconds, "baseline", sleep)
-    out = {"duration_s": m.duration_s, "settle": settled, "measurement": m.to_dict(),
-           "counter_updates": m.duration_s / period if period else None}
+    out = {
+        "duration_s": m.duration_s,
+        "settle": settled,
+        "measurement": m.to_dict(),
+        "counter_updates": m.duration_s / period if period else None,
+    }
     if m.total_j is None:
         return dict(out, power_w=None, reason=m.reason)
     per_device = {k: (None if v is None else v / _device_seconds(m, k)) for k, v in m.energy_j.items()}
     half_w = None
     if m.residual_j is not None:  # what the edges leave, as a +/- on the power
         half_w = (m.residual_j["high"] - m.residual_j["low"]) / 2 / m.duration_s
-    return dict(out, power_w=sum(v for v in per_device.values() if v is not None),
-                power_w_per_device=per_device, power_w_half_width=half_w)
+    return dict(
+        out,
+        power_w=sum(v for v in per_device.values() if v is not None),
+        power_w_per_device=per_device,
+        power_w_half_width=half_w,
+    )
 
 
 def take_baseline(meter, synchronize: Callable[[], None], energy, progress: Progress, **clocks) -> dict:
@@ -120,8 +134,10 @@ def close_baseline(meter, synchronize: Callable[[], None], energy, baseline: dic
     for when, b in (("before", baseline), ("after", post)):
         s = b.get("settle") or {}
         if s.get("settled") is False:
-            flags.append(f"baseline_unsettled: idle power {when} the windows was still falling after "
-                         f"{s['seconds']:.1f} s (energy.settle_max_s={energy.settle_max_s:g}): {_watts(s['power_w'])}")
+            flags.append(
+                f"baseline_unsettled: idle power {when} the windows was still falling after "
+                f"{s['seconds']:.1f} s (energy.settle_max_s={energy.settle_max_s:g}): {_watts(s['power_w'])}"
+            )
     if post.get("power_w") is None:
         baseline["drift_w"] = None
         return flags + [f"baseline_after: not measured ({post.get('reason')})"]
@@ -129,9 +145,11 @@ def close_baseline(meter, synchronize: Callable[[], None], energy, baseline: dic
     baseline["drift_w"] = drift
     baseline["drift_relative"] = drift / pre if pre else None
     if pre and abs(drift / pre) > energy.baseline_drift_max:
-        flags.append(f"baseline_drift: idle power {pre:.1f} W before the windows, {post['power_w']:.1f} W after "
-                     f"({drift / pre:+.1%}, above energy.baseline_drift_max={energy.baseline_drift_max:g}): "
-                     f"dynamic energy (computed with the first) carries that uncertainty")
+        flags.append(
+            f"baseline_drift: idle power {pre:.1f} W before the windows, {post['power_w']:.1f} W after "
+            f"({drift / pre:+.1%}, above energy.baseline_drift_max={energy.baseline_drift_max:g}): "
+            f"dynamic energy (computed with the first) carries that uncertainty"
+        )
     return flags
 
 

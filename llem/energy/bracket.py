@@ -42,8 +42,9 @@ def can_bracket(meter: Meter) -> bool:
 class Bracket:
     """One bracketed window: open() and close() return at once; result() waits for the threads."""
 
-    def __init__(self, meter: Meter, window: str, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time):
+    def __init__(
+        self, meter: Meter, window: str, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+    ):
         self.meter, self.window, self.clock, self.wall = meter, window, clock, wall
         self.t_open = self.t_close = self.unix_open = None
         self._begin = self._end = None
@@ -102,9 +103,16 @@ def _between_updates(m: Measurement, key: str) -> Optional[tuple[float, dict, di
 
 
 def _not_measured(m: Measurement, reason: str, t_open: float, t_close: float, unix_open: float) -> Measurement:
-    return replace(m, duration_s=max(t_close - t_open, 0.0), energy_j={k: None for k in m.energy_j}, total_j=None,
-                   reason=reason, interval_monotonic_s=[t_open, t_close],
-                   interval_unix_s=[unix_open, unix_open + max(t_close - t_open, 0.0)], residual_j=None)
+    return replace(
+        m,
+        duration_s=max(t_close - t_open, 0.0),
+        energy_j={k: None for k in m.energy_j},
+        total_j=None,
+        reason=reason,
+        interval_monotonic_s=[t_open, t_close],
+        interval_unix_s=[unix_open, unix_open + max(t_close - t_open, 0.0)],
+        residual_j=None,
+    )
 
 
 def bracketed(m: Measurement, t_open: float, t_close: float, unix_open: float) -> Measurement:
@@ -114,9 +122,15 @@ def bracketed(m: Measurement, t_open: float, t_close: float, unix_open: float) -
     0 J. No device whose counter updated at both edges in time: the meter's own window scaled to the
     load's edges, with no bound (method "rescaled", residual null)."""
     if not t_close > t_open:
-        return _not_measured(m, f"the steady-state window closed {t_open - t_close:.3f} s before or at its open "
-                                f"(open {t_open:.3f} s, close {t_close:.3f} s on the monotonic clock): no interval "
-                                f"to measure", t_open, t_close, unix_open)
+        return _not_measured(
+            m,
+            f"the steady-state window closed {t_open - t_close:.3f} s before or at its open "
+            f"(open {t_open:.3f} s, close {t_close:.3f} s on the monotonic clock): no interval "
+            f"to measure",
+            t_open,
+            t_close,
+            unix_open,
+        )
     bounding = next((k for k in m.energy_j if _between_updates(m, k) is not None), None)
     if bounding is None:
         return _fallback(m, t_open, t_close, unix_open)
@@ -151,14 +165,31 @@ def bracketed(m: Measurement, t_open: float, t_close: float, unix_open: float) -
         timing = abs(power) * (b.get("half_width_s", 0.0) + e.get("half_width_s", 0.0) + step)
         spread = timing + abs(power) * uncovered
         low, high = low - spread, high + spread
-        alignment[key] = {"method": "bracketed", "window": "between counter updates", "open_s": t_open,
-                          "close_s": t_close, "begin_update_s": b["t_s"], "end_update_s": e["t_s"],
-                          "window_s": [start, stop], "bounding_device": bounding, "mean_power_w": power,
-                          "scaled_from_s": span if key != bounding else None, "begin": b, "end": e}
+        alignment[key] = {
+            "method": "bracketed",
+            "window": "between counter updates",
+            "open_s": t_open,
+            "close_s": t_close,
+            "begin_update_s": b["t_s"],
+            "end_update_s": e["t_s"],
+            "window_s": [start, stop],
+            "bounding_device": bounding,
+            "mean_power_w": power,
+            "scaled_from_s": span if key != bounding else None,
+            "begin": b,
+            "end": e,
+        }
     total = None if any(v is None for v in energy.values()) else sum(energy.values())
-    return replace(m, duration_s=duration, energy_j=energy, total_j=total, interval_monotonic_s=[start, stop],
-                   interval_unix_s=[unix_open + (start - t_open), unix_open + (stop - t_open)], alignment=alignment,
-                   residual_j={"low": low, "high": high, "expected": 0.0} if total is not None else None)
+    return replace(
+        m,
+        duration_s=duration,
+        energy_j=energy,
+        total_j=total,
+        interval_monotonic_s=[start, stop],
+        interval_unix_s=[unix_open + (start - t_open), unix_open + (stop - t_open)],
+        alignment=alignment,
+        residual_j={"low": low, "high": high, "expected": 0.0} if total is not None else None,
+    )
 
 
 def _fallback(m: Measurement, t_open: float, t_close: float, unix_open: float) -> Measurement:
@@ -173,10 +204,22 @@ def _fallback(m: Measurement, t_open: float, t_close: float, unix_open: float) -
             continue
         power = value / m.duration_s if m.duration_s > 0 else None
         energy[key] = None if power is None else power * duration
-        alignment[key] = {"method": "rescaled (no counter update at an edge)", "mean_power_w": power,
-                          "meter_window_s": m.duration_s, **(m.alignment.get(key) or {})}
+        alignment[key] = {
+            "method": "rescaled (no counter update at an edge)",
+            "mean_power_w": power,
+            "meter_window_s": m.duration_s,
+            **(m.alignment.get(key) or {}),
+        }
     total = None if any(v is None for v in energy.values()) else sum(energy.values())
     reason = m.reason if total is not None or m.reason else "the meter's own window has no duration"
-    return replace(m, duration_s=duration, energy_j=energy, total_j=total, reason=reason,
-                   interval_monotonic_s=[t_open, t_close], interval_unix_s=[unix_open, unix_open + duration],
-                   alignment=alignment, residual_j=None)
+    return replace(
+        m,
+        duration_s=duration,
+        energy_j=energy,
+        total_j=total,
+        reason=reason,
+        interval_monotonic_s=[t_open, t_close],
+        interval_unix_s=[unix_open, unix_open + duration],
+        alignment=alignment,
+        residual_j=None,
+    )

@@ -28,8 +28,10 @@ def system_gpu_ids(gpus: list[int], visible: Optional[str]) -> list[Union[int, s
     out: list[Union[int, str]] = []
     for g in gpus:
         if not 0 <= g < len(entries):
-            raise UserError(f"the job uses GPU {g} but CUDA_VISIBLE_DEVICES={visible} lists {len(entries)} GPU(s): "
-                            f"CodeCarbon cannot be told which GPU to estimate; list the job's GPUs there.")
+            raise UserError(
+                f"the job uses GPU {g} but CUDA_VISIBLE_DEVICES={visible} lists {len(entries)} GPU(s): "
+                f"CodeCarbon cannot be told which GPU to estimate; list the job's GPUs there."
+            )
         out.append(int(entries[g]) if entries[g].isdigit() else entries[g])
     return out
 
@@ -37,8 +39,14 @@ def system_gpu_ids(gpus: list[int], visible: Optional[str]) -> list[Union[int, s
 class CodeCarbonMeter(Meter):
     name = "codecarbon"
 
-    def __init__(self, gpus: list[int], country: str | None = None, tracker=None, output_dir: str | None = None,
-                 visible: Optional[str] = None):
+    def __init__(
+        self,
+        gpus: list[int],
+        country: str | None = None,
+        tracker=None,
+        output_dir: str | None = None,
+        visible: Optional[str] = None,
+    ):
         if visible is None:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         self.system_gpu_ids = system_gpu_ids(list(gpus), visible)
@@ -48,8 +56,12 @@ class CodeCarbonMeter(Meter):
             from codecarbon import OfflineEmissionsTracker
 
             tracker = OfflineEmissionsTracker(
-                country_iso_code=country or "USA", save_to_file=False, log_level="error",
-                gpu_ids=self.system_gpu_ids or None, output_dir=output_dir or tempfile.gettempdir())
+                country_iso_code=country or "USA",
+                save_to_file=False,
+                log_level="error",
+                gpu_ids=self.system_gpu_ids or None,
+                output_dir=output_dir or tempfile.gettempdir(),
+            )
         self.tracker = tracker
         self.country = country
         self.gpus = list(gpus)
@@ -69,17 +81,21 @@ class CodeCarbonMeter(Meter):
         reason = None if energy else "CodeCarbon attributed no energy to this window"
         if total is not None and self.gpus and "gpu_estimate" not in energy:
             total = None  # CPU + RAM alone is not the energy of a job that computes on a GPU
-            reason = (f"CodeCarbon found no GPU for this GPU job (gpus {self.gpus}): its CPU and RAM estimates "
-                      f"are kept per device, but they are not the job's total")
-        return Measurement(meter=self.name, duration_s=float(data.duration), energy_j=energy, total_j=total,
-                           reason=reason)
+            reason = (
+                f"CodeCarbon found no GPU for this GPU job (gpus {self.gpus}): its CPU and RAM estimates "
+                f"are kept per device, but they are not the job's total"
+            )
+        return Measurement(meter=self.name, duration_s=float(data.duration), energy_j=energy, total_j=total, reason=reason)
 
     def describe(self) -> dict:
-        return {"meter": self.name, "estimate": True,
-                "measures": "CodeCarbon OfflineEmissionsTracker tasks: CPU and RAM figures are modelled "
-                            "estimates (TDP/RAM-size models unless CodeCarbon found RAPL), not counter readings",
-                "country_iso_code": self.country or "USA (placeholder; CodeCarbon's emissions are not used)",
-                "gpu_ids": self.system_gpu_ids}
+        return {
+            "meter": self.name,
+            "estimate": True,
+            "measures": "CodeCarbon OfflineEmissionsTracker tasks: CPU and RAM figures are modelled "
+            "estimates (TDP/RAM-size models unless CodeCarbon found RAPL), not counter readings",
+            "country_iso_code": self.country or "USA (placeholder; CodeCarbon's emissions are not used)",
+            "gpu_ids": self.system_gpu_ids,
+        }
 
     def close(self) -> None:
         try:

@@ -20,8 +20,13 @@ class MissingPart(Meter):
         self._t0[window] = time.monotonic()
 
     def end(self, window: str, align: bool = True) -> Measurement:
-        return Measurement(meter=self.name, duration_s=time.monotonic() - self._t0.pop(window),
-                           energy_j={k: None for k in self.keys}, total_j=None, reason=self.reason)
+        return Measurement(
+            meter=self.name,
+            duration_s=time.monotonic() - self._t0.pop(window),
+            energy_j={k: None for k in self.keys},
+            total_j=None,
+            reason=self.reason,
+        )
 
     def describe(self) -> dict:
         return {"meter": self.name, "devices": self.keys, "measured": False, "reason": self.reason}
@@ -81,8 +86,7 @@ class CompositeMeter(Meter):
         residual = None
         if total is not None:
             # a part without a residual of its own (RAPL: ~1 ms updates) adds none
-            residual = sum_ranges([(m.residual_j["low"], m.residual_j["high"]) if m.residual_j else (0.0, 0.0)
-                                   for m in ms])
+            residual = sum_ranges([(m.residual_j["low"], m.residual_j["high"]) if m.residual_j else (0.0, 0.0) for m in ms])
         timed = next((m for m in ms if m.interval_monotonic_s), None)
         periods = [m.update_period_s for m in ms if m.update_period_s]
         return Measurement(

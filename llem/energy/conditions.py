@@ -103,9 +103,12 @@ def window_conditions(series, start: float, end: float, counter_gpu_j: Optional[
         "peak_power_w": max(powers) if powers else None,
         "instant_power_energy_j": inst_j if covered else None,
         "instant_to_counter_ratio": ratio,
-        "sm_clock_mhz_mean": sm_mean, "sm_clock_mhz_min": sm_min,
-        "mem_clock_mhz_mean": mem_mean, "mem_clock_mhz_min": mem_min,
-        "temperature_c_start": temp(inside[0][1]), "temperature_c_end": temp(inside[-1][1]),
+        "sm_clock_mhz_mean": sm_mean,
+        "sm_clock_mhz_min": sm_min,
+        "mem_clock_mhz_mean": mem_mean,
+        "mem_clock_mhz_min": mem_min,
+        "temperature_c_start": temp(inside[0][1]),
+        "temperature_c_end": temp(inside[-1][1]),
         "power_limit_w": limits or None,
         "throttled_s": throttled,  # per reason; {} = not throttled; see throttle_unknown_s
         "throttle_unknown_s": unknown,
@@ -125,5 +128,7 @@ def split_summary(series, intervals: list[tuple[float, float]]) -> dict:
             part[3] = p if part[3] is None else max(part[3], p)
         if any(r["throttle_reasons"] is not None and int(r["throttle_reasons"]) & ~NOT_THROTTLE for r in rs):
             part[2] += dt
-    return {k: {"seconds": s, "mean_power_w": j / s if s else None, "peak_power_w": peak, "throttled_s": th}
-            for k, (s, j, th, peak) in acc.items()}
+    return {
+        k: {"seconds": s, "mean_power_w": j / s if s else None, "peak_power_w": peak, "throttled_s": th}
+        for k, (s, j, th, peak) in acc.items()
+    }

@@ -7,9 +7,14 @@ import time
 from typing import Callable, Optional
 
 
-def measure_update_period(read: Callable[[], object], clock: Callable[[], float] = time.monotonic,
-                          sleep: Callable[[float], None] = time.sleep, intervals: int = 4,
-                          timeout_s: float = 2.0, poll_s: float = 0.002) -> Optional[float]:
+def measure_update_period(
+    read: Callable[[], object],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    intervals: int = 4,
+    timeout_s: float = 2.0,
+    poll_s: float = 0.002,
+) -> Optional[float]:
     """Poll a counter until it has changed `intervals`+1 times; the median gap between changes.
 
     Each change is timestamped at the read that saw it, so the result carries one poll

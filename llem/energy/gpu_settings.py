@@ -55,8 +55,10 @@ def _nvml_error(nvml, exc: Exception, what: str, value) -> Exception:
     text = str(exc)
     value = f"{value:g}" if isinstance(value, float) else value
     if "permission" in text.lower() or type(exc).__name__.endswith("NoPermission"):
-        return UserError(f"{what}={value} cannot be applied: this process may not change the GPU's settings "
-                         f"(NVML: {text}); run as root or ask the admin, or leave {what} unset.")
+        return UserError(
+            f"{what}={value} cannot be applied: this process may not change the GPU's settings "
+            f"(NVML: {text}); run as root or ask the admin, or leave {what} unset."
+        )
     if "not supported" in text.lower() or type(exc).__name__.endswith("NotSupported"):
         return UserError(f"{what}={value} cannot be applied: this GPU does not support it (NVML: {text}); leave {what} unset.")
     return UserError(f"{what}={value} could not be applied (NVML: {text}).")
@@ -67,8 +69,10 @@ def _apply_one(nvml, handle, settings: dict) -> None:
         lo, hi = nvml.nvmlDeviceGetPowerManagementLimitConstraints(handle)
         mw = int(round(settings["power_limit_w"] * 1000))
         if not lo <= mw <= hi:
-            raise UserError(f"hardware.power_limit_w={settings['power_limit_w']:g} is outside this GPU's range "
-                            f"{lo / 1000:g}-{hi / 1000:g} W: choose a limit inside it.")
+            raise UserError(
+                f"hardware.power_limit_w={settings['power_limit_w']:g} is outside this GPU's range "
+                f"{lo / 1000:g}-{hi / 1000:g} W: choose a limit inside it."
+            )
         try:
             nvml.nvmlDeviceSetPowerManagementLimit(handle, mw)
         except nvml.NVMLError as exc:
@@ -163,9 +167,14 @@ def applied(hardware, gpus: list[int]) -> Iterator[Optional[dict]]:
     records = []
     try:
         for d in devices:
-            record = {"uuid": d.uuid, "pid": os.getpid(), "written_unix_s": time.time(), "changed": sorted(settings),
-                      "power_limit_mw": nvml.nvmlDeviceGetPowerManagementLimit(d.handle) if "power_limit_w" in settings else None,
-                      "clocks_restore": "unlock (NVML cannot read an earlier lock)"}
+            record = {
+                "uuid": d.uuid,
+                "pid": os.getpid(),
+                "written_unix_s": time.time(),
+                "changed": sorted(settings),
+                "power_limit_mw": nvml.nvmlDeviceGetPowerManagementLimit(d.handle) if "power_limit_w" in settings else None,
+                "clocks_restore": "unlock (NVML cannot read an earlier lock)",
+            }
             path = _record_path(d.uuid)
             path.write_text(json.dumps(record))  # on disk before the GPU is touched
             records.append((d, path, record))

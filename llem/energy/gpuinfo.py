@@ -34,8 +34,9 @@ def describe_gpu(nvml, d) -> dict:
     h = d.handle
     limit = _get(nvml.nvmlDeviceGetPowerManagementLimit, h)
     enforced = _get(nvml.nvmlDeviceGetEnforcedPowerLimit, h)
-    reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
-        getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+    reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
+        nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None
+    )
     mem = _get(nvml.nvmlDeviceGetMemoryInfo, h)
     return {
         "device": d.key,

@@ -36,8 +36,7 @@ def load_nvml(env=None):
     try:
         import pynvml
     except ImportError as exc:
-        raise NvmlUnavailable("the Python package nvidia-ml-py (pynvml) is not installed: "
-                              "pip install 'llem[nvml]'") from exc
+        raise NvmlUnavailable("the Python package nvidia-ml-py (pynvml) is not installed: pip install 'llem[nvml]'") from exc
     return pynvml
 
 
@@ -51,9 +50,17 @@ def init_nvml(nvml) -> None:
 class NvmlMeter(Meter):
     name = "nvml"
 
-    def __init__(self, gpus: list[int], nvml=None, visible: Optional[str] = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 calibrate: bool = True, align: bool = True, wall: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        gpus: list[int],
+        nvml=None,
+        visible: Optional[str] = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        calibrate: bool = True,
+        align: bool = True,
+        wall: Callable[[], float] = time.time,
+    ):
         if not gpus:
             raise NvmlUnavailable("the job uses no GPU, so there is nothing for NVML to measure")
         self.nvml = nvml if nvml is not None else load_nvml()
@@ -76,10 +83,14 @@ class NvmlMeter(Meter):
         self.update_period_s = None
         if calibrate:
             self.update_period_s = measure_update_period(
-                lambda: self.nvml.nvmlDeviceGetTotalEnergyConsumption(first), clock=clock, sleep=sleep)
+                lambda: self.nvml.nvmlDeviceGetTotalEnergyConsumption(first), clock=clock, sleep=sleep
+            )
         self.align = bool(align and self.update_period_s)
-        self.align_note = None if self.align else (
-            "energy.align_edges=false" if not align else "the counter's update period is unknown: edges not aligned")
+        self.align_note = (
+            None
+            if self.align
+            else ("energy.align_edges=false" if not align else "the counter's update period is unknown: edges not aligned")
+        )
 
     def _probe(self) -> None:
         """Every job GPU's energy counter answers, or NvmlUnavailable says which does not (pre-Volta
@@ -88,8 +99,9 @@ class NvmlMeter(Meter):
             try:
                 self.nvml.nvmlDeviceGetTotalEnergyConsumption(d.handle)
             except self.nvml.NVMLError as exc:
-                raise NvmlUnavailable(f"{d.key} ({d.uuid}) has no readable NVML energy counter "
-                                      f"(nvmlDeviceGetTotalEnergyConsumption: {exc})") from exc
+                raise NvmlUnavailable(
+                    f"{d.key} ({d.uuid}) has no readable NVML energy counter (nvmlDeviceGetTotalEnergyConsumption: {exc})"
+                ) from exc
 
     def _reads(self) -> dict:
         return {d.key: (lambda h=d.handle: self.nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for d in self.devices}
@@ -110,37 +122,61 @@ class NvmlMeter(Meter):
         t_call, unix_call = self.clock(), self.wall()
         end_edges = self._edges(align)
         begin_edges, t_start, unix_start = self._open.pop(window)
-        parts = [device_window(d.key, begin_edges[d.key], end_edges[d.key], t_start, t_call,
-                               (self.baseline_w or {}).get(d.key), self.update_period_s) for d in self.devices]
+        parts = [
+            device_window(
+                d.key,
+                begin_edges[d.key],
+                end_edges[d.key],
+                t_start,
+                t_call,
+                (self.baseline_w or {}).get(d.key),
+                self.update_period_s,
+            )
+            for d in self.devices
+        ]
         energy = {p.key: p.energy_j for p in parts}
         total = None if any(v is None for v in energy.values()) else sum(energy.values())
         first = parts[0]
         start, stop = first.interval
         return Measurement(
-            meter=self.name, duration_s=stop - start, energy_j=energy, total_j=total,
-            reason=join_reasons(p.reason for p in parts), update_period_s=self.update_period_s,
+            meter=self.name,
+            duration_s=stop - start,
+            energy_j=energy,
+            total_j=total,
+            reason=join_reasons(p.reason for p in parts),
+            update_period_s=self.update_period_s,
             raw={p.key: p.raw for p in parts},
             interval_monotonic_s=[start, stop],
             interval_unix_s=[unix_start + (start - t_start), unix_call + (stop - t_call)],
             alignment={p.key: p.alignment for p in parts},
             residual_j=sum_ranges([p.residual for p in parts]) if total is not None else None,
-            flags=foreign_process_flags(self.nvml, self.devices, own_process_tree()))
+            flags=foreign_process_flags(self.nvml, self.devices, own_process_tree()),
+        )
 
     def check_devices(self, cuda_uuids) -> list[str]:
         """The engine's CUDA device UUIDs (or None) against the mapping; flags for mismatches."""
         try:
             return check_against_cuda(self.nvml, self.devices, cuda_uuids)
         except GpuMappingError as exc:  # CUDA names a GPU NVML does not know: keep the mapping, say so
-            return [f"gpu_mapping: CUDA reports device UUIDs {cuda_uuids} that NVML cannot match ({exc}); "
-                    "energy stays metered on the CUDA_VISIBLE_DEVICES mapping"]
+            return [
+                f"gpu_mapping: CUDA reports device UUIDs {cuda_uuids} that NVML cannot match ({exc}); "
+                "energy stays metered on the CUDA_VISIBLE_DEVICES mapping"
+            ]
 
     def describe(self) -> dict:
         return {
             "meter": self.name,
             "measures": "NVIDIA GPU total-energy counter (nvmlDeviceGetTotalEnergyConsumption), per job GPU, "
-                        "read at window edges after a device synchronize",
-            "devices": {d.key: {"uuid": d.uuid, "visible_as": d.visible_as, "mig_uuid": d.mig_uuid,
-                                **({"cuda_check": d.cuda_check} if d.cuda_check else {})} for d in self.devices},
+            "read at window edges after a device synchronize",
+            "devices": {
+                d.key: {
+                    "uuid": d.uuid,
+                    "visible_as": d.visible_as,
+                    "mig_uuid": d.mig_uuid,
+                    **({"cuda_check": d.cuda_check} if d.cuda_check else {}),
+                }
+                for d in self.devices
+            },
             "update_period_s": self.update_period_s,
             "update_period_measured": self.update_period_s is not None,
             "align_edges": self.align,

@@ -31,8 +31,10 @@ class GpuDevice:
     @property
     def caveat(self) -> Optional[str]:
         if self.mig_uuid:
-            return (f"{self.key} is MIG instance {self.mig_uuid}: NVML's energy counter covers the whole "
-                    f"physical GPU {self.uuid}, including any other MIG instances running on it")
+            return (
+                f"{self.key} is MIG instance {self.mig_uuid}: NVML's energy counter covers the whole "
+                f"physical GPU {self.uuid}, including any other MIG instances running on it"
+            )
         return None
 
 
@@ -91,7 +93,8 @@ def resolve_gpus(nvml, gpus: list[int], visible: Optional[str]) -> list[GpuDevic
         if not 0 <= g < len(entries):
             raise GpuMappingError(
                 f"the job uses GPU {g} but only {len(entries)} GPU(s) are visible "
-                f"(CUDA_VISIBLE_DEVICES={visible if visible is not None else 'unset'})")
+                f"(CUDA_VISIBLE_DEVICES={visible if visible is not None else 'unset'})"
+            )
         entry = entries[g]
         mig_uuid = None
         if entry.isdigit():
@@ -107,7 +110,7 @@ def resolve_gpus(nvml, gpus: list[int], visible: Optional[str]) -> list[GpuDevic
 
 
 def _same(a: str, b: str) -> bool:
-    norm = (lambda u: u.lower().removeprefix("gpu-"))
+    norm = lambda u: u.lower().removeprefix("gpu-")
     return norm(a) == norm(b)
 
 
@@ -130,8 +133,10 @@ def check_against_cuda(nvml, devices: list[GpuDevice], reported: Optional[list[O
             d.handle = _by_uuid_prefix(nvml, got if got.startswith("GPU-") else f"GPU-{got}")
             d.uuid = _uuid(nvml, d.handle)
             d.cuda_check = f"mismatch: mapped to {was}, CUDA reports {got}; metered {d.uuid}"
-            flags.append(f"gpu_mapping: {d.key}: CUDA_VISIBLE_DEVICES entry {d.visible_as!r} maps to NVML GPU {was}, "
-                         f"but CUDA reports {got} for cuda:{d.logical_index}; energy is metered on {d.uuid}, the GPU "
-                         "that computes, while the time series and any power or clock settings followed the mapping "
-                         "(is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)")
+            flags.append(
+                f"gpu_mapping: {d.key}: CUDA_VISIBLE_DEVICES entry {d.visible_as!r} maps to NVML GPU {was}, "
+                f"but CUDA reports {got} for cuda:{d.logical_index}; energy is metered on {d.uuid}, the GPU "
+                "that computes, while the time series and any power or clock settings followed the mapping "
+                "(is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)"
+            )
     return flags

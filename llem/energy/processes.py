@@ -24,7 +24,7 @@ def _parents(proc: Path = PROC) -> dict[int, int]:
         except OSError:
             continue
         # the command name is in parentheses and may contain spaces: the ppid follows the last ')'
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 1 and fields[1].isdigit():
             out[int(p.name)] = int(fields[1])
     return out
@@ -70,10 +70,17 @@ def foreign_process_flags(nvml, devices, own: set[int]) -> list[str]:
         foreign = [p for p in procs if p["pid"] not in own]
         if not foreign:
             continue
-        shown = ", ".join(f"pid {p['pid']}" + (f" ({p['used_gpu_memory_mib']:.0f} MiB)"
-                                               if p["used_gpu_memory_mib"] is not None else "") for p in foreign[:5])
-        caveat = ("" if len(foreign) < len(procs) else
-                  "; none of the listed pids is this job's, so they may be host pids seen from a container")
-        flags.append(f"foreign_process: {d.key} ({d.uuid}) has compute processes outside this job: {shown}; "
-                     f"the GPU's energy counter includes their joules{caveat}")
+        shown = ", ".join(
+            f"pid {p['pid']}" + (f" ({p['used_gpu_memory_mib']:.0f} MiB)" if p["used_gpu_memory_mib"] is not None else "")
+            for p in foreign[:5]
+        )
+        caveat = (
+            ""
+            if len(foreign) < len(procs)
+            else "; none of the listed pids is this job's, so they may be host pids seen from a container"
+        )
+        flags.append(
+            f"foreign_process: {d.key} ({d.uuid}) has compute processes outside this job: {shown}; "
+            f"the GPU's energy counter includes their joules{caveat}"
+        )
     return flags

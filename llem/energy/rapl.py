@@ -83,7 +83,8 @@ def discover_zones(root=None) -> list[RaplZone]:
     if unreadable and not zones:
         raise RaplUnavailable(
             f"RAPL is present but {unreadable[0]} is not readable by this user (recent kernels make energy_uj "
-            f"root-only): run as root or grant read access, e.g. sudo chmod a+r {base}/*/energy_uj")
+            f"root-only): run as root or grant read access, e.g. sudo chmod a+r {base}/*/energy_uj"
+        )
     if not zones:
         raise RaplUnavailable(f"no RAPL package or DRAM zone under {base}")
     return sorted(zones, key=lambda z: (not z.key.startswith("cpu"), z.key))
@@ -92,8 +93,13 @@ def discover_zones(root=None) -> list[RaplZone]:
 class RaplMeter(Meter):
     name = "rapl"
 
-    def __init__(self, root=None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, calibrate: bool = True):
+    def __init__(
+        self,
+        root=None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        calibrate: bool = True,
+    ):
         self.root = powercap_root(root)
         self.zones = discover_zones(self.root)
         self.clock = clock
@@ -101,8 +107,9 @@ class RaplMeter(Meter):
         first = self.zones[0]
         self.update_period_s = None
         if calibrate:  # RAPL moves about every millisecond: a short, fine poll is enough
-            self.update_period_s = measure_update_period(lambda: self._read_zone(first), clock=clock,
-                                                         sleep=sleep, timeout_s=0.2, poll_s=0.0002)
+            self.update_period_s = measure_update_period(
+                lambda: self._read_zone(first), clock=clock, sleep=sleep, timeout_s=0.2, poll_s=0.0002
+            )
 
     @staticmethod
     def _read_zone(z: RaplZone) -> Optional[int]:
@@ -135,13 +142,22 @@ class RaplMeter(Meter):
                 delta += z.max_range_uj
             if delta == 0:  # a live package always draws: a zone that did not move is stalled, not 0 J
                 energy[z.key] = None
-                reasons.append(f"{z.key}: {z.path / 'energy_uj'} did not move over the {t1 - t0:.2f} s window "
-                               f"(a stalled or virtualised counter): that is no measurement, not 0 J")
+                reasons.append(
+                    f"{z.key}: {z.path / 'energy_uj'} did not move over the {t1 - t0:.2f} s window "
+                    f"(a stalled or virtualised counter): that is no measurement, not 0 J"
+                )
                 continue
             energy[z.key] = delta / 1e6
         total = None if any(v is None for v in energy.values()) else sum(energy.values())
-        return Measurement(meter=self.name, duration_s=t1 - t0, energy_j=energy, total_j=total,
-                           reason=join_reasons(reasons), update_period_s=self.update_period_s, raw=raw)
+        return Measurement(
+            meter=self.name,
+            duration_s=t1 - t0,
+            energy_j=energy,
+            total_j=total,
+            reason=join_reasons(reasons),
+            update_period_s=self.update_period_s,
+            raw=raw,
+        )
 
     def describe(self) -> dict:
         return {
@@ -150,6 +166,8 @@ class RaplMeter(Meter):
             "root": str(self.root),
             "devices": {z.key: str(z.path) for z in self.zones},
             "update_period_s": self.update_period_s,
-            "caveats": ["RAPL is a model-assisted on-die estimate on some CPUs (notably pre-Haswell and AMD "
-                        "DRAM); it covers CPU and DRAM only, not the rest of the host"],
+            "caveats": [
+                "RAPL is a model-assisted on-die estimate on some CPUs (notably pre-Haswell and AMD "
+                "DRAM); it covers CPU and DRAM only, not the rest of the host"
+            ],
         }

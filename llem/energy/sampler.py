@@ -23,12 +23,27 @@ from llem.energy.nvml_devices import resolve_gpus
 from llem.interrupt import ignore_signals, spawning
 from llem.paths import TIMESERIES as FILE_NAME
 
-COLUMNS = ["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "mem_clock_mhz",
-           "throttle_reasons", "power_limit_w", "memory_used_mib"]
+COLUMNS = [
+    "t_unix_s",
+    "device",
+    "power_w",
+    "temperature_c",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "throttle_reasons",
+    "power_limit_w",
+    "memory_used_mib",
+]
 # Clock-event reasons that are not throttling: GPU idle, application clocks set, display clock.
 NOT_THROTTLE = 0x1 | 0x2 | 0x100
-REASON_NAMES = {0x4: "sw_power_cap", 0x8: "hw_slowdown", 0x10: "sync_boost", 0x20: "sw_thermal",
-                0x40: "hw_thermal", 0x80: "hw_power_brake"}
+REASON_NAMES = {
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal",
+    0x40: "hw_thermal",
+    0x80: "hw_power_brake",
+}
 
 
 def reason_names(bits: int) -> list[str]:
@@ -61,8 +76,9 @@ def read_sample(nvml, handle) -> dict:
     """One sample of one GPU; a value that cannot be read is None."""
     vals = _safe(nvml.nvmlDeviceGetFieldValues, handle, [nvml.NVML_FI_DEV_POWER_INSTANT])
     mw = _field_value(nvml, vals[0]) if vals else None
-    reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
-        getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons")
+    reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
+        nvml, "nvmlDeviceGetCurrentClocksThrottleReasons"
+    )
     mem = _safe(nvml.nvmlDeviceGetMemoryInfo, handle)
     limit = _safe(nvml.nvmlDeviceGetEnforcedPowerLimit, handle)
     return {
@@ -182,8 +198,12 @@ class Sampler:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=False)
         stop = ctx.Event()
-        proc = ctx.Process(target=_run, args=(child, stop, list(gpus), interval_s, str(run_dir / FILE_NAME), os.getpid()),
-                           name="llem-sampler", daemon=True)
+        proc = ctx.Process(
+            target=_run,
+            args=(child, stop, list(gpus), interval_s, str(run_dir / FILE_NAME), os.getpid()),
+            name="llem-sampler",
+            daemon=True,
+        )
         with spawning():  # born ignoring SIGINT/SIGTERM: its parent stops it
             proc.start()
         child.close()
@@ -222,6 +242,5 @@ class Sampler:
             self.proc.kill()
             self.proc.join()
         if summary is None:
-            return {"file": FILE_NAME if (self.run_dir / FILE_NAME).exists() else None, "samples": None,
-                    "reason": reason}
+            return {"file": FILE_NAME if (self.run_dir / FILE_NAME).exists() else None, "samples": None, "reason": reason}
         return {"file": FILE_NAME, **summary}

@@ -20,13 +20,17 @@ def energy_window_flags(m, energy_spec) -> list[str]:
         updates = m.duration_s / m.update_period_s
         if updates < energy_spec.min_window_updates:
             r = m.residual_j
-            bound = (f"edge residual {r['low']:+.3g} to {r['high']:+.3g} J ({r['low'] / m.total_j:+.2%} to "
-                     f"{r['high'] / m.total_j:+.2%})" if r and m.total_j else
-                     f"quantisation error up to ~{2 * m.update_period_s / m.duration_s:.1%}")
+            bound = (
+                f"edge residual {r['low']:+.3g} to {r['high']:+.3g} J ({r['low'] / m.total_j:+.2%} to "
+                f"{r['high'] / m.total_j:+.2%})"
+                if r and m.total_j
+                else f"quantisation error up to ~{2 * m.update_period_s / m.duration_s:.1%}"
+            )
             flags.append(
                 f"short_window: {m.duration_s:.2f} s is {updates:.1f} counter updates "
                 f"(< {energy_spec.min_window_updates}); {bound}: give the window more work (more prompts or "
-                f"output tokens) so it lasts >= {energy_spec.min_window_updates * m.update_period_s:.1f} s")
+                f"output tokens) so it lasts >= {energy_spec.min_window_updates * m.update_period_s:.1f} s"
+            )
     return flags
 
 
@@ -50,17 +54,23 @@ def _condition_flags(i: int, c: dict, energy_spec, duration_s: float) -> list[st
     flags = []
     for reason, s in sorted((c.get("throttled_s") or {}).items()):
         peak = "n/a" if c.get("peak_power_w") is None else f"{c['peak_power_w']:.0f} W"
-        flags.append(f"throttled: window {i}: {reason} for {s:.1f} s of {duration_s:.1f} s "
-                     f"(peak {peak}, power limit {c.get('power_limit_w')} W): the engine ran "
-                     f"below its clocks, so this window measures the capped configuration")
+        flags.append(
+            f"throttled: window {i}: {reason} for {s:.1f} s of {duration_s:.1f} s "
+            f"(peak {peak}, power limit {c.get('power_limit_w')} W): the engine ran "
+            f"below its clocks, so this window measures the capped configuration"
+        )
     if c.get("throttle_unknown_s", 0) > 0.5 * duration_s:
-        flags.append(f"throttle_unknown: window {i}: throttle reasons unreadable for {c['throttle_unknown_s']:.1f} s; "
-                     f"whether it was throttled is not known")
+        flags.append(
+            f"throttle_unknown: window {i}: throttle reasons unreadable for {c['throttle_unknown_s']:.1f} s; "
+            f"whether it was throttled is not known"
+        )
     ratio = c.get("instant_to_counter_ratio")
     if ratio is not None and c["samples"] >= 10 and abs(ratio - 1) > energy_spec.power_disagreement_max:
-        flags.append(f"power_disagreement: window {i}: instant power integrates to {c['instant_power_energy_j']:.1f} J, "
-                     f"{ratio:.2f}x the counter's joules (beyond energy.power_disagreement_max="
-                     f"{energy_spec.power_disagreement_max:g}): a sensor, mapping or sampling problem")
+        flags.append(
+            f"power_disagreement: window {i}: instant power integrates to {c['instant_power_energy_j']:.1f} J, "
+            f"{ratio:.2f}x the counter's joules (beyond energy.power_disagreement_max="
+            f"{energy_spec.power_disagreement_max:g}): a sensor, mapping or sampling problem"
+        )
     return flags
 
 
@@ -85,8 +95,10 @@ def annotate_conditions(windows: list[dict], timeseries: Optional[dict], run_dir
     temps = [(w.get("index"), (w.get("conditions") or {}).get("temperature_c_start")) for w in windows]
     temps = [(i, t) for i, t in temps if t is not None]
     if len(temps) >= 2 and abs(temps[-1][1] - temps[0][1]) > energy_spec.temperature_drift_max_c:
-        flags.append(f"temperature_drift: the GPU started window {temps[0][0]} at {temps[0][1]:.0f} C and window "
-                     f"{temps[-1][0]} at {temps[-1][1]:.0f} C (> energy.temperature_drift_max_c="
-                     f"{energy_spec.temperature_drift_max_c:g}): repeats ran in different thermal states; "
-                     f"a longer run.cooldown_s or more warm-up evens them out")
+        flags.append(
+            f"temperature_drift: the GPU started window {temps[0][0]} at {temps[0][1]:.0f} C and window "
+            f"{temps[-1][0]} at {temps[-1][1]:.0f} C (> energy.temperature_drift_max_c="
+            f"{energy_spec.temperature_drift_max_c:g}): repeats ran in different thermal states; "
+            f"a longer run.cooldown_s or more warm-up evens them out"
+        )
     return flags

@@ -40,8 +40,7 @@ class ZeusMeter(Meter):
         if not energy:
             reasons.append("Zeus measured no device")
         total = None if not energy or any(v is None for v in energy.values()) else sum(energy.values())
-        return Measurement(meter=self.name, duration_s=z.time, energy_j=energy, total_j=total,
-                           reason="; ".join(reasons) or None)
+        return Measurement(meter=self.name, duration_s=z.time, energy_j=energy, total_j=total, reason="; ".join(reasons) or None)
 
     def describe(self) -> dict:
         import importlib.metadata
@@ -50,5 +49,9 @@ class ZeusMeter(Meter):
             version = importlib.metadata.version("zeus")
         except importlib.metadata.PackageNotFoundError:
             version = None
-        return {"meter": self.name, "zeus_version": version, "gpu_indices": self.gpus,
-                "measures": "Zeus ZeusMonitor windows (NVML energy counter per GPU; RAPL where readable)"}
+        return {
+            "meter": self.name,
+            "zeus_version": version,
+            "gpu_indices": self.gpus,
+            "measures": "Zeus ZeusMonitor windows (NVML energy counter per GPU; RAPL where readable)",
+        }

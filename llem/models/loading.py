@@ -45,7 +45,9 @@ def load_tokenizer(model):
         label = name
     except (OSError, ValueError) as exc:
         if model.weights != "random":
-            raise UserError(f"model.id={model.id} could not be loaded ({str(exc).splitlines()[0]}): check the id, your hub access, or use model.source=path.") from None
+            raise UserError(
+                f"model.id={model.id} could not be loaded ({str(exc).splitlines()[0]}): check the id, your hub access, or use model.source=path."
+            ) from None
 
         log.warning("tokenizer of %s unavailable offline; using llem's tiny tokenizer (token ids only matter for counts)", name)
         tok = AutoTokenizer.from_pretrained(str(materialize("tiny")))

@@ -27,8 +27,10 @@ def checkpoint_files(folder: Path) -> list[Path]:
         return [single]
     found = sorted(folder.glob("*.safetensors"))
     if not found:
-        raise UserError(f"{folder} holds no .safetensors weights: llem converts safetensors checkpoints only "
-                        f"(save the model with safe_serialization=True, or give a .gguf file as model.gguf).")
+        raise UserError(
+            f"{folder} holds no .safetensors weights: llem converts safetensors checkpoints only "
+            f"(save the model with safe_serialization=True, or give a .gguf file as model.gguf)."
+        )
     return found
 
 
@@ -51,7 +53,7 @@ def tensors(folder: Path) -> Iterator[tuple[str, "object"]]:
             dtype, shape, (lo, hi) = info["dtype"], info["shape"], info["data_offsets"]
             if dtype not in _DTYPES:
                 raise UserError(f"{path.name}: tensor {name} is {dtype}; the converter reads {', '.join(_DTYPES)} checkpoints.")
-            raw = data[start + lo:start + hi]
+            raw = data[start + lo : start + hi]
             if dtype == "F32":
                 arr = raw.view("<f4")
             elif dtype == "F16":

@@ -10,8 +10,19 @@ from pathlib import Path
 
 from llem.results.comparison import DIFFERS, NOT_APPLICABLE, SAME, UNKNOWN, certificate_lines, summary
 
-CSV_COLUMNS = ["reference", "run", "reference_backend", "backend", "like_for_like", "check", "verdict",
-               "reference_value", "value", "reason", "configured"]
+CSV_COLUMNS = [
+    "reference",
+    "run",
+    "reference_backend",
+    "backend",
+    "like_for_like",
+    "check",
+    "verdict",
+    "reference_value",
+    "value",
+    "reason",
+    "configured",
+]
 STYLE = {SAME: "green", DIFFERS: "red", UNKNOWN: "yellow", NOT_APPLICABLE: "dim"}
 VERDICT_STYLE = {"yes": "green", "no": "bold red", "unverified": "yellow"}
 
@@ -25,9 +36,21 @@ def write_files(certs: list[dict], out_dir: Path) -> dict:
         w.writerow(CSV_COLUMNS)
         for c in certs:
             for x in c["checks"]:
-                w.writerow([c["a"], c["b"], c["a_backend"], c["b_backend"], c["like_for_like"], x["label"], x["verdict"],
-                            "" if x["a"] is None else x["a"], "" if x["b"] is None else x["b"], x["reason"] or "",
-                            "; ".join(x["configured"])])
+                w.writerow(
+                    [
+                        c["a"],
+                        c["b"],
+                        c["a_backend"],
+                        c["b_backend"],
+                        c["like_for_like"],
+                        x["label"],
+                        x["verdict"],
+                        "" if x["a"] is None else x["a"],
+                        "" if x["b"] is None else x["b"],
+                        x["reason"] or "",
+                        "; ".join(x["configured"]),
+                    ]
+                )
     return files
 
 
@@ -61,9 +84,13 @@ def markdown(certs: list[dict]) -> str:
         return ""
     out = ["", "## Comparison certificate", ""]
     for c in certs:
-        out += [f"**{_md(c['b'])}** ({_md(c['b_backend'])}) vs **{_md(c['a'])}** ({_md(c['a_backend'])}, the reference): "
-                f"like for like: **{_md(summary(c))}**", "",
-                f"| check | verdict | {_md(c['b'])} | {_md(c['a'])} | why |", "|:--|:--|:--|:--|:--|"]
+        out += [
+            f"**{_md(c['b'])}** ({_md(c['b_backend'])}) vs **{_md(c['a'])}** ({_md(c['a_backend'])}, the reference): "
+            f"like for like: **{_md(summary(c))}**",
+            "",
+            f"| check | verdict | {_md(c['b'])} | {_md(c['a'])} | why |",
+            "|:--|:--|:--|:--|:--|",
+        ]
         for x in c["checks"]:
             why = (x["reason"] or "") + (f" (as configured: {'; '.join(x['configured'])})" if x["configured"] else "")
             out.append(f"| {x['label']} | {x['verdict']} | {_md(x['b'])} | {_md(x['a'])} | {_md(why)} |")
@@ -82,15 +109,21 @@ def html(certs: list[dict]) -> str:
     parts = []
     for c in certs:
         verdict = c["like_for_like"]
-        parts.append(f'<h3>{escape(c["b"])} ({escape(str(c["b_backend"]))}) vs {escape(c["a"])} '
-                     f'({escape(str(c["a_backend"]))}, the reference)</h3><p class="l4l-{verdict}">like for like: '
-                     f'<strong>{escape(summary(c))}</strong></p>')
+        parts.append(
+            f"<h3>{escape(c['b'])} ({escape(str(c['b_backend']))}) vs {escape(c['a'])} "
+            f'({escape(str(c["a_backend"]))}, the reference)</h3><p class="l4l-{verdict}">like for like: '
+            f"<strong>{escape(summary(c))}</strong></p>"
+        )
         rows = []
         for x in c["checks"]:
             why = (x["reason"] or "") + (f" (as configured: {'; '.join(x['configured'])})" if x["configured"] else "")
-            rows.append(f'<tr class="check-{x["verdict"].replace("/", "")}"><td>{escape(x["label"])}</td>'
-                        f'<td>{escape(x["verdict"])}</td><td>{escape("" if x["b"] is None else str(x["b"]))}</td>'
-                        f'<td>{escape("" if x["a"] is None else str(x["a"]))}</td><td>{escape(why)}</td></tr>')
-        parts.append(f'<table class="certificate"><thead><tr><th>check</th><th>verdict</th><th>{escape(c["b"])}</th>'
-                     f'<th>{escape(c["a"])} (reference)</th><th>why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            rows.append(
+                f'<tr class="check-{x["verdict"].replace("/", "")}"><td>{escape(x["label"])}</td>'
+                f"<td>{escape(x['verdict'])}</td><td>{escape('' if x['b'] is None else str(x['b']))}</td>"
+                f"<td>{escape('' if x['a'] is None else str(x['a']))}</td><td>{escape(why)}</td></tr>"
+            )
+        parts.append(
+            f'<table class="certificate"><thead><tr><th>check</th><th>verdict</th><th>{escape(c["b"])}</th>'
+            f"<th>{escape(c['a'])} (reference)</th><th>why</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
     return "".join(parts)

@@ -43,26 +43,49 @@ _seconds.__name__ = "duration (seconds > 0)"  # what argparse's "invalid ... val
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llem report", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("source", nargs="?", default="outputs",
-                   help="sweep dir, output root, run dir, bundle (.tar.gz), or mlflow:EXPERIMENT (default: outputs)")
-    p.add_argument("--out", help="folder for report.html, report.csv and the PNGs (default: SOURCE/report, "
-                                 "./llem-report-BUNDLE for a bundle, ./llem-report-EXPERIMENT for MLflow)")
-    p.add_argument("--format", choices=["terminal", *FORMATS], default="terminal",
-                   help="terminal (default): a table on the terminal (markdown on stdout when the output is not a "
-                        "terminal); markdown, latex or csv: a table for a paper on stdout, with units and CIs rounded "
-                        "to the digits they support")
+    p.add_argument(
+        "source",
+        nargs="?",
+        default="outputs",
+        help="sweep dir, output root, run dir, bundle (.tar.gz), or mlflow:EXPERIMENT (default: outputs)",
+    )
+    p.add_argument(
+        "--out",
+        help="folder for report.html, report.csv and the PNGs (default: SOURCE/report, "
+        "./llem-report-BUNDLE for a bundle, ./llem-report-EXPERIMENT for MLflow)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["terminal", *FORMATS],
+        default="terminal",
+        help="terminal (default): a table on the terminal (markdown on stdout when the output is not a "
+        "terminal); markdown, latex or csv: a table for a paper on stdout, with units and CIs rounded "
+        "to the digits they support",
+    )
     p.add_argument("--no-html", action="store_true", help="do not write report.html")
     p.add_argument("--uri", help="MLflow tracking URI for mlflow:EXPERIMENT (default: sqlite:///mlflow.db)")
     p.add_argument("--no-plots", action="store_true", help="table and CSV only")
-    p.add_argument("--mixed-scopes", action="store_true",
-                   help="report runs whose joules cover different parts of the machine (metrics.energy_scope: gpu, "
-                        "gpu+cpu+dram, ...) together; without it llem refuses to rank or plot them side by side")
-    p.add_argument("--timeseries", type=int, default=4, metavar="N",
-                   help="plot the power time series of up to N runs (default: 4)")
-    p.add_argument("--slo-ttft-s", type=_seconds, metavar="S",
-                   help="name the lowest-energy run whose p90 time to first token is within S seconds")
-    p.add_argument("--slo-latency-s", type=_seconds, metavar="S",
-                   help="name the lowest-energy run whose p90 latency (per request in server mode, per batch offline) is within S")
+    p.add_argument(
+        "--mixed-scopes",
+        action="store_true",
+        help="report runs whose joules cover different parts of the machine (metrics.energy_scope: gpu, "
+        "gpu+cpu+dram, ...) together; without it llem refuses to rank or plot them side by side",
+    )
+    p.add_argument(
+        "--timeseries", type=int, default=4, metavar="N", help="plot the power time series of up to N runs (default: 4)"
+    )
+    p.add_argument(
+        "--slo-ttft-s",
+        type=_seconds,
+        metavar="S",
+        help="name the lowest-energy run whose p90 time to first token is within S seconds",
+    )
+    p.add_argument(
+        "--slo-latency-s",
+        type=_seconds,
+        metavar="S",
+        help="name the lowest-energy run whose p90 latency (per request in server mode, per batch offline) is within S",
+    )
     return p
 
 
@@ -70,7 +93,7 @@ def _out_dir(source: str, out: str | None) -> Path:
     if out:
         return Path(out)
     if source.startswith("mlflow:"):
-        return Path(f"llem-report-{source[len('mlflow:'):] or 'llem'}")
+        return Path(f"llem-report-{source[len('mlflow:') :] or 'llem'}")
     if Path(source).is_file():  # a bundle: next to where the user is, not inside an archive's folder
         return Path(f"llem-report-{bundle_stem(Path(source))}")
     return Path(source) / "report"
@@ -84,10 +107,12 @@ def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -
     files = {"energy_vs_throughput": energy_vs_throughput(rows, out_dir / "energy_vs_throughput.png", title)}
     x = batch_axis(rows)  # batch size offline, concurrency for a set of server runs
     axis = "batch_size" if x == "batch_size" else "concurrency"
-    files[f"energy_vs_{axis}"] = metric_vs_batch(rows, out_dir / f"energy_vs_{axis}.png", title, JPT,
-                                                 "energy per output token (J)", "energy per token", x)
-    files[f"throughput_vs_{axis}"] = metric_vs_batch(rows, out_dir / f"throughput_vs_{axis}.png", title, TPS,
-                                                     "throughput (output tokens / s)", "throughput", x)
+    files[f"energy_vs_{axis}"] = metric_vs_batch(
+        rows, out_dir / f"energy_vs_{axis}.png", title, JPT, "energy per output token (J)", "energy per token", x
+    )
+    files[f"throughput_vs_{axis}"] = metric_vs_batch(
+        rows, out_dir / f"throughput_vs_{axis}.png", title, TPS, "throughput (output tokens / s)", "throughput", x
+    )
     files.update(tradeoff_plots(rows, out_dir, title))
     plotted = 0
     for run in runs:
@@ -101,8 +126,16 @@ def _plots(rows: list[dict], runs, out_dir: Path, title: str, timeseries: int) -
     return files
 
 
-def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool = True, timeseries: int = 4,
-                 fmt: str = "terminal", html: bool = True, mixed_ok: bool = False) -> dict:
+def build_report(
+    source: str,
+    out_dir: Path,
+    uri: str | None = None,
+    plots: bool = True,
+    timeseries: int = 4,
+    fmt: str = "terminal",
+    html: bool = True,
+    mixed_ok: bool = False,
+) -> dict:
     """Collect the runs, print the table (terminal, or a paper format on stdout), write the files."""
     runs = collect(source, uri, out_dir)
     for line in skipped_lines():
@@ -118,10 +151,12 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
     scopes = mixed_scopes(rows)
     if scopes and not mixed_ok:
         listed = ", ".join(f"{scope}: {n} run{'s' if n > 1 else ''}" for scope, n in sorted(scopes.items()))
-        raise UserError(f"{source} holds runs whose energy covers different parts of the machine ({listed}; "
-                        f"metrics.energy_scope), so their J/token cannot be ranked or plotted together: report "
-                        f"each scope's runs on its own, or pass --mixed-scopes to show them side by side with the "
-                        f"scope in every row.")
+        raise UserError(
+            f"{source} holds runs whose energy covers different parts of the machine ({listed}; "
+            f"metrics.energy_scope), so their J/token cannot be ranked or plotted together: report "
+            f"each scope's runs on its own, or pass --mixed-scopes to show them side by side with the "
+            f"scope in every row."
+        )
     title = _title(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict = {"csv": out_dir / "report.csv"}
@@ -149,16 +184,16 @@ def build_report(source: str, out_dir: Path, uri: str | None = None, plots: bool
         files.update(_plots(rows, runs, out_dir, title, timeseries))
     if html:
         files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source, certs)
-    return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity, "certificates": certs,
-            "records": records}
+    return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity, "certificates": certs, "records": records}
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     out_dir = _out_dir(args.source, args.out)
     try:
-        report = build_report(args.source, out_dir, args.uri, not args.no_plots, args.timeseries, args.format,
-                              not args.no_html, args.mixed_scopes)
+        report = build_report(
+            args.source, out_dir, args.uri, not args.no_plots, args.timeseries, args.format, not args.no_html, args.mixed_scopes
+        )
     except UserError as exc:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2

@@ -53,8 +53,10 @@ def _load(run_dir: Path) -> Optional[Run]:
 
 def skipped_lines() -> list[str]:
     """One line per record left out because it is not a complete result (then forgets them)."""
-    lines = [f"left out {d}: its {paths.RESULT} is not a complete result ({why}); the next run of its "
-             f"configuration measures it again" for d, why in SKIPPED]
+    lines = [
+        f"left out {d}: its {paths.RESULT} is not a complete result ({why}); the next run of its configuration measures it again"
+        for d, why in SKIPPED
+    ]
     SKIPPED.clear()
     return lines
 
@@ -90,9 +92,11 @@ def from_directory(path: Path) -> list[Run]:
     elif _output_roots(path):  # a folder of output roots (e.g. one per machine or engine): one report over all
         dirs = sorted(p for root in _output_roots(path) for p in paths.runs_dir(root).iterdir() if p.is_dir())
     else:
-        raise UserError(f"{path} is not a run dir, a sweep dir or an output root: give a folder with result.json, "
-                        f"with runs/ (run.output_root), with the numbered job folders of a --multirun sweep, or "
-                        f"a folder holding output roots.")
+        raise UserError(
+            f"{path} is not a run dir, a sweep dir or an output root: give a folder with result.json, "
+            f"with runs/ (run.output_root), with the numbered job folders of a --multirun sweep, or "
+            f"a folder holding output roots."
+        )
     return [r for r in (_load(d) for d in dirs) if r is not None]
 
 
@@ -105,10 +109,13 @@ def from_mlflow(experiment: str, uri: str, cache_dir: Path) -> list[Run]:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = [e.name for e in client.search_experiments()]
-        raise UserError(f"mlflow:{experiment} is not an experiment in {uri}: choose one of {', '.join(sorted(names)) or '(none)'}.")
+        raise UserError(
+            f"mlflow:{experiment} is not an experiment in {uri}: choose one of {', '.join(sorted(names)) or '(none)'}."
+        )
     runs = []
-    for mlrun in _one_per_config(client.search_runs([exp.experiment_id], filter_string="tags.`llem.role` = 'job'",
-                                                    max_results=5000)):
+    for mlrun in _one_per_config(
+        client.search_runs([exp.experiment_id], filter_string="tags.`llem.role` = 'job'", max_results=5000)
+    ):
         dest = cache_dir / mlrun.info.run_id
         dest.mkdir(parents=True, exist_ok=True)
         names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
@@ -141,8 +148,10 @@ def from_bundle(path: Path, cache_dir: Path) -> list[Run]:
     except BundleError as exc:
         raise UserError(f"{exc}: give a bundle written by llem export, a folder, or mlflow:EXPERIMENT.") from None
     if problems:
-        raise UserError(f"the bundle {path} does not match its manifest ({problems[0]}; "
-                        f"{len(problems)} problem(s) in all, listed by llem verify {path}).")
+        raise UserError(
+            f"the bundle {path} does not match its manifest ({problems[0]}; "
+            f"{len(problems)} problem(s) in all, listed by llem verify {path})."
+        )
     shutil.rmtree(cache_dir, ignore_errors=True)  # llem's own unpack folder: no runs left from an earlier bundle
     return from_directory(extract_verified(path, cache_dir))
 
@@ -152,11 +161,13 @@ def collect(source: str, uri: Optional[str], cache_dir: Path) -> list[Run]:
     if source.startswith(MLFLOW_PREFIX):
         uri = uri or "sqlite:///mlflow.db"
         check_uri(uri)
-        return from_mlflow(source[len(MLFLOW_PREFIX):] or "llem", resolve_uri(uri), cache_dir / "mlflow_runs")
+        return from_mlflow(source[len(MLFLOW_PREFIX) :] or "llem", resolve_uri(uri), cache_dir / "mlflow_runs")
     path = Path(source)
     if path.is_file():
         return from_bundle(path, cache_dir / "bundle")
     if not path.is_dir():
-        raise UserError(f"{source} is not a folder or a file: give a sweep dir, an output root (e.g. outputs), a run dir, "
-                        f"a bundle from llem export (.tar.gz), or mlflow:EXPERIMENT for an MLflow experiment.")
+        raise UserError(
+            f"{source} is not a folder or a file: give a sweep dir, an output root (e.g. outputs), a run dir, "
+            f"a bundle from llem export (.tar.gz), or mlflow:EXPERIMENT for an MLflow experiment."
+        )
     return from_directory(path)

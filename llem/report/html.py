@@ -21,8 +21,19 @@ from llem.results.io import read_json
 
 ASSETS = Path(__file__).parent / "assets"
 # environment.json fields shown per environment (the whole snapshot is in each run's details)
-ENV_FIELDS = ("hostname", "os", "python", "cpu_model", "cpu_count", "cpu_affinity", "memory_total_gib",
-              "cuda_visible_devices", "slurm_job_id", "llem_version", "llem_git_revision")
+ENV_FIELDS = (
+    "hostname",
+    "os",
+    "python",
+    "cpu_model",
+    "cpu_count",
+    "cpu_affinity",
+    "memory_total_gib",
+    "cuda_visible_devices",
+    "slurm_job_id",
+    "llem_version",
+    "llem_git_revision",
+)
 
 
 def _status(row: dict) -> str:
@@ -47,8 +58,13 @@ def _runs_table(rows: list[dict]) -> str:
     # the headline first (J/token with its interval, throughput, power, latency, status and flags), then the settings
     measures = HEADLINE_ORDER
     compared = any(r.get("like_for_like") for r in rows)  # each run against its group's reference
-    head = ["run"] + [f"{h} ({u})" for _, h, u in measures] + ["status"] + (["like for like"] if compared else []) \
+    head = (
+        ["run"]
+        + [f"{h} ({u})" for _, h, u in measures]
+        + ["status"]
+        + (["like for like"] if compared else [])
         + [h for _, h in config]
+    )
     numeric = {h for k, h in config if k in ("batch_size", "input_tokens", "output_tokens")}
     ths = "".join(f'<th class="{"num" if h in numeric or "(" in h else ""}" scope="col">{escape(h)}</th>' for h in head)
     body = []
@@ -67,12 +83,14 @@ def _runs_table(rows: list[dict]) -> str:
             cells.append(f"<td{attr}>{escape('' if v is None else str(v))}</td>")
         body.append(f'<tr data-status="{st}">{"".join(cells)}</tr>')
     caption = ("all runs: " + ", ".join(shared) + ". ") if shared else ""
-    return (f'<p class="caption">{escape(caption)}Mean ± 95% CI half-width over the measured windows; '
-            f'click a header to sort.</p>'
-            '<div class="controls"><input id="filter" type="search" placeholder="filter runs (e.g. vllm bs16)">'
-            '<select id="status"><option value="">any status</option><option>ok</option><option>flagged</option>'
-            '<option>failed</option></select><span id="shown" class="note"></span></div>'
-            f'<table id="runs"><thead><tr>{ths}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+    return (
+        f'<p class="caption">{escape(caption)}Mean ± 95% CI half-width over the measured windows; '
+        f"click a header to sort.</p>"
+        '<div class="controls"><input id="filter" type="search" placeholder="filter runs (e.g. vllm bs16)">'
+        '<select id="status"><option value="">any status</option><option>ok</option><option>flagged</option>'
+        '<option>failed</option></select><span id="shown" class="note"></span></div>'
+        f'<table id="runs"><thead><tr>{ths}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
 
 
 def _description(path: Path) -> str:
@@ -92,14 +110,19 @@ def _figures(files: dict) -> str:
             continue
         data, desc = path.read_bytes(), _description(path)
         src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        out.append(f'<figure><img alt="{escape(key)}" src="{src}"><figcaption>{escape(path.name)}'
-                   f'{": " + escape(desc) if desc else ""}</figcaption></figure>')
+        out.append(
+            f'<figure><img alt="{escape(key)}" src="{src}"><figcaption>{escape(path.name)}'
+            f"{': ' + escape(desc) if desc else ''}</figcaption></figure>"
+        )
     return "".join(out) or '<p class="note">no plots (--no-plots, or matplotlib is not installed)</p>'
 
 
 def _kv(items) -> str:
-    return '<table class="kv">' + "".join(
-        f"<tr><td>{escape(str(k))}</td><td><code>{escape(str(v))}</code></td></tr>" for k, v in items) + "</table>"
+    return (
+        '<table class="kv">'
+        + "".join(f"<tr><td>{escape(str(k))}</td><td><code>{escape(str(v))}</code></td></tr>" for k, v in items)
+        + "</table>"
+    )
 
 
 def _windows(record: dict) -> str:
@@ -121,8 +144,10 @@ def _flat(prefix: str, value) -> list[tuple[str, object]]:
 def _run_details(run: Run, row: dict) -> str:
     rec = run.record
     ident = rec.get("identity", {})
-    parts = [f'<details id="run-{escape(str(row.get("run_id")))}"><summary>{escape(str(row.get("run_id")))} '
-             f'<span class="status-{_status(row)}">{_status(row)}</span></summary>']
+    parts = [
+        f'<details id="run-{escape(str(row.get("run_id")))}"><summary>{escape(str(row.get("run_id")))} '
+        f'<span class="status-{_status(row)}">{_status(row)}</span></summary>'
+    ]
     flags = (rec.get("validity") or {}).get("flags") or []
     if flags:
         parts.append('<ul class="flags">' + "".join(f"<li>{escape(f)}</li>" for f in flags) + "</ul>")
@@ -174,12 +199,13 @@ def _environments(runs: list[Run]) -> str:
             if isinstance(g, dict):
                 items.append((f"gpu {g.get('index', '')}", ", ".join(f"{k}={v}" for k, v in g.items() if k != "index")))
         items += [(f"package {k}", v) for k, v in sorted((env.get("packages") or {}).items()) if v]
-        out.append(f"<h3>environment {i} ({len(names)} runs)</h3><p class=\"note\">{escape(', '.join(names))}</p>{_kv(items)}")
+        out.append(f'<h3>environment {i} ({len(names)} runs)</h3><p class="note">{escape(", ".join(names))}</p>{_kv(items)}')
     return "".join(out)
 
 
-def write_html(rows: list[dict], runs: list[Run], files: dict, path: Path, title: str, source: str,
-               certs: Optional[list[dict]] = None) -> Path:
+def write_html(
+    rows: list[dict], runs: list[Run], files: dict, path: Path, title: str, source: str, certs: Optional[list[dict]] = None
+) -> Path:
     by_id = {str(r.record.get("identity", {}).get("run_id")): r for r in runs}
     details = "".join(_run_details(by_id[str(row["run_id"])], row) for row in rows if str(row["run_id"]) in by_id)
     counts = {s: sum(_status(r) == s for r in rows) for s in ("ok", "flagged", "failed")}

@@ -23,9 +23,18 @@ def comparison_key(record: dict) -> Optional[str]:
         return None
     spec = record.get("spec") or {}
     m, w = spec.get("model") or {}, spec.get("workload") or {}
-    key = {"model": [m.get("id"), m.get("arch"), m.get("weights"), m.get("seed")],
-           "prompts": [w.get("source"), w.get("path"), w.get("seed"), w.get("num_prompts"), w.get("input_tokens"),
-                       w.get("output_tokens"), (record.get("requests") or {}).get("input_tokens")]}
+    key = {
+        "model": [m.get("id"), m.get("arch"), m.get("weights"), m.get("seed")],
+        "prompts": [
+            w.get("source"),
+            w.get("path"),
+            w.get("seed"),
+            w.get("num_prompts"),
+            w.get("input_tokens"),
+            w.get("output_tokens"),
+            (record.get("requests") or {}).get("input_tokens"),
+        ],
+    }
     return json.dumps(key, sort_keys=True)
 
 
@@ -35,8 +44,12 @@ def _label(record: dict) -> str:
 
 
 def compare(reference: dict, other: dict) -> dict:
-    return {"run_id": _label(other), "backend": (other.get("identity") or {}).get("backend"), "reference": _label(reference),
-            **compare_outputs(reference["outputs"], other["outputs"])}
+    return {
+        "run_id": _label(other),
+        "backend": (other.get("identity") or {}).get("backend"),
+        "reference": _label(reference),
+        **compare_outputs(reference["outputs"], other["outputs"]),
+    }
 
 
 def _reference(records: list[dict]) -> dict:
@@ -56,8 +69,14 @@ def identity_groups(records: list[dict]) -> list[dict]:
             continue
         ref = _reference(members)
         rows = [compare(ref, m) for m in members if m is not ref]
-        out.append({"reference": _label(ref), "reference_backend": (ref.get("identity") or {}).get("backend"),
-                    "rows": rows, "flags": [_flag(r, _random_weights(ref)) for r in rows if r["diverges_everywhere"]]})
+        out.append(
+            {
+                "reference": _label(ref),
+                "reference_backend": (ref.get("identity") or {}).get("backend"),
+                "rows": rows,
+                "flags": [_flag(r, _random_weights(ref)) for r in rows if r["diverges_everywhere"]],
+            }
+        )
     return out
 
 
@@ -68,8 +87,10 @@ def _random_weights(result: dict) -> bool:
 def _flag(row: dict, random_weights: bool = False) -> str:
     head = f"{row['run_id']}: every request's output differs from {row['reference']} from the first token on: "
     if random_weights:  # seen on an H200: PyTorch, vLLM and llama.cpp disagree at token 0 on random weights
-        return head + ("with random weights the logits are nearly flat, so greedy picks follow each engine's "
-                       "rounding (bf16 vs f16 kernels, batch shapes); compare engines on real weights")
+        return head + (
+            "with random weights the logits are nearly flat, so greedy picks follow each engine's "
+            "rounding (bf16 vs f16 kernels, batch shapes); compare engines on real weights"
+        )
     return head + "the engine is probably misconfigured (another tokenizer, chat template, dtype or sampling)"
 
 
@@ -80,9 +101,12 @@ def identity_lines(groups: list[dict]) -> list[str]:
         lines.append(f"output identity against {g['reference']} ({g['reference_backend']}):")
         for r in g["rows"]:
             share = "n/a" if r["identical_share"] is None else f"{r['identical_share']:.0%}"
-            where = ("" if r["first_divergence"] is None
-                     else f", first divergence at token {r['first_divergence']}"
-                     + (" or later" if r["first_divergence_beyond_head"] else ""))
+            where = (
+                ""
+                if r["first_divergence"] is None
+                else f", first divergence at token {r['first_divergence']}"
+                + (" or later" if r["first_divergence_beyond_head"] else "")
+            )
             lines.append(f"  {r['run_id']} ({r['backend']}): {share} of {r['requests']} requests identical{where}")
         lines += [f"  flag: {f}" for f in g["flags"]]
     return lines

@@ -21,11 +21,22 @@ from llem.report.table import CI_KEYS, setting_columns, varying_keys
 
 FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
-CONFIG = [("backend", "Backend"), ("model", "Model"), ("hardware", "Hardware"), ("dtype", "dtype"),
-          ("batch_size", "Batch"), ("input_tokens", "In tok"), ("output_tokens", "Out tok")]
+CONFIG = [
+    ("backend", "Backend"),
+    ("model", "Model"),
+    ("hardware", "Hardware"),
+    ("dtype", "dtype"),
+    ("batch_size", "Batch"),
+    ("input_tokens", "In tok"),
+    ("output_tokens", "Out tok"),
+]
 # (row key, header, unit); keys with a CI in the rows get "± half-width"
-MEASURES = [("output_tokens_per_s", "Throughput", "tok/s"), ("energy_j_per_output_token", "Energy", "J/token"),
-            ("avg_power_w", "Power", "W"), ("batch_latency_p50_s", "Latency p50", "s")]
+MEASURES = [
+    ("output_tokens_per_s", "Throughput", "tok/s"),
+    ("energy_j_per_output_token", "Energy", "J/token"),
+    ("avg_power_w", "Power", "W"),
+    ("batch_latency_p50_s", "Latency p50", "s"),
+]
 # The order a runs table (terminal, report.html) leads with: what the report is about first
 HEADLINE_ORDER = [MEASURES[1], MEASURES[0], MEASURES[2], MEASURES[3]]
 NOT_MEASURED = "n/m"
@@ -51,8 +62,11 @@ def config_columns(rows: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:
     ok = [r for r in rows if r.get("status") == "ok"] or rows
     varying = set(varying_keys(ok, [k for k, _ in cols]))
     shown = [(k, h) for k, h in cols if k in varying] or [("backend", "Backend")]
-    shared = [f"{h.lower() if h != 'dtype' else h} {ok[0].get(k)}" for k, h in cols
-              if k not in varying and ok and ok[0].get(k) is not None and (k, h) not in shown]
+    shared = [
+        f"{h.lower() if h != 'dtype' else h} {ok[0].get(k)}"
+        for k, h in cols
+        if k not in varying and ok and ok[0].get(k) is not None and (k, h) not in shown
+    ]
     return shown, shared
 
 
@@ -97,9 +111,12 @@ def markdown(t: PaperTable, measures=MEASURES, full_certificate: bool = False) -
     like for like (full_certificate: every pair's checks after the notes, as the terminal prints them)."""
     extra = [("like_for_like", "Like for like")] if t.like_for_like else []
     head = [h for _, h in t.config] + [f"{h} ({u})" for _, h, u in measures] + [h for _, h in extra]
-    lines = [f"Table: {t.caption}", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join(":--" for _ in t.config) + "|" + "|".join("--:" for _ in measures) + "|"
-             + "".join(":--|" for _ in extra)]
+    lines = [
+        f"Table: {t.caption}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(":--" for _ in t.config) + "|" + "|".join("--:" for _ in measures) + "|" + "".join(":--|" for _ in extra),
+    ]
     for r in t.rows:
         cells = [_label(r, k, i == 0) for i, (k, _) in enumerate(t.config)]
         for key, _, _ in measures:
@@ -108,12 +125,27 @@ def markdown(t: PaperTable, measures=MEASURES, full_certificate: bool = False) -
         cells += [str(r.get(k) or "") for k, _ in extra]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     notes = t.notes + ([] if full_certificate else certificate_notes(t.certificates))
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n" + \
-        (certificate_markdown(t.certificates) if full_certificate else "")
+    return (
+        "\n".join(lines + ([""] + notes if notes else []))
+        + "\n"
+        + (certificate_markdown(t.certificates) if full_certificate else "")
+    )
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-        "}": r"\}", "±": r"$\pm$", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", DAGGER: r"\textsuperscript{\dag}"}
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "±": r"$\pm$",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    DAGGER: r"\textsuperscript{\dag}",
+}
 
 
 def _tex(text: str) -> str:
@@ -123,9 +155,15 @@ def _tex(text: str) -> str:
 def latex(t: PaperTable) -> str:
     """A booktabs table (\\usepackage{booktabs}); values in math mode so ± and digits align."""
     head = [_tex(h) for _, h in t.config] + [f"{_tex(h)} ({_tex(u)})" for _, h, u in MEASURES]
-    lines = [r"\begin{table}[t]", r"\centering", f"\\caption{{{_tex(t.caption)}}}",
-             r"\begin{tabular}{" + "l" * len(t.config) + "r" * len(MEASURES) + "}", r"\toprule",
-             " & ".join(head) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        f"\\caption{{{_tex(t.caption)}}}",
+        r"\begin{tabular}{" + "l" * len(t.config) + "r" * len(MEASURES) + "}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        r"\midrule",
+    ]
     for r in t.rows:
         cells = [_tex(_label(r, k, i == 0)) for i, (k, _) in enumerate(t.config)]
         for key, _, _ in MEASURES:

@@ -34,8 +34,15 @@ def _err(row: dict, key: str) -> Optional[tuple[float, float]]:
 
 def _errorbar(ax, row: dict, x: str, y: str, **kw) -> None:
     xe, ye = _err(row, x), _err(row, y)
-    ax.errorbar([row[x]], [row[y]], xerr=None if xe is None else [[xe[0]], [xe[1]]],
-                yerr=None if ye is None else [[ye[0]], [ye[1]]], capsize=3, elinewidth=0.8, **kw)
+    ax.errorbar(
+        [row[x]],
+        [row[y]],
+        xerr=None if xe is None else [[xe[0]], [xe[1]]],
+        yerr=None if ye is None else [[ye[0]], [ye[1]]],
+        capsize=3,
+        elinewidth=0.8,
+        **kw,
+    )
 
 
 def _reason(rows: list[dict]) -> Optional[str]:
@@ -64,8 +71,13 @@ def energy_vs_throughput(rows: list[dict], path: Path, title: str) -> Path:
         for r in measured:
             g = label(r, groups)
             _errorbar(ax, r, TPS, JPT, fmt="o", color=colors[g], ms=5, label=g)
-            ax.annotate(label(r, ["batch_size"]) if "batch_size" in keys else "", (r[TPS], r[JPT]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(
+                label(r, ["batch_size"]) if "batch_size" in keys else "",
+                (r[TPS], r[JPT]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
         front = pareto_front([(r[TPS], r[JPT]) for r in measured])
         fx, fy = [measured[i][TPS] for i in front], [measured[i][JPT] for i in front]
         ax.plot(fx, fy, "--", color="0.25", lw=1, zorder=1)
@@ -78,8 +90,14 @@ def energy_vs_throughput(rows: list[dict], path: Path, title: str) -> Path:
         legend_below(ax, note=_ci_note(measured, (TPS, JPT)))
         skipped = len(ok) - len(measured)
         if skipped:
-            ax.text(0.01, 0.01, f"{skipped} run(s) without an energy measurement not shown", transform=ax.transAxes,
-                    fontsize=7, color="#8a5a00")
+            ax.text(
+                0.01,
+                0.01,
+                f"{skipped} run(s) without an energy measurement not shown",
+                transform=ax.transAxes,
+                fontsize=7,
+                color="#8a5a00",
+            )
     fig.savefig(path, dpi=DPI, metadata={"Description": desc})
     plt.close(fig)
     return path
@@ -96,8 +114,7 @@ def batch_axis(rows: list[dict]) -> str:
     return "workload.concurrency" if server else "batch_size"
 
 
-def metric_vs_batch(rows: list[dict], path: Path, title: str, key: str, ylabel: str, what: str,
-                    x: str = "batch_size") -> Path:
+def metric_vs_batch(rows: list[dict], path: Path, title: str, key: str, ylabel: str, what: str, x: str = "batch_size") -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=FIGSIZE)
     ok = [r for r in rows if r.get("status") == "ok" and r.get(x) is not None]

@@ -24,9 +24,19 @@ def legend_below(ax, ncol_max: int = 2, source=None, below: float = 0.22, note: 
     uniq = dict(zip(labels, handles))
     if not uniq and not note:
         return
-    leg = ax.legend(uniq.values(), uniq.keys(), loc="upper center", bbox_to_anchor=(0.5, -below), frameon=False,
-                    ncol=max(1, min(ncol_max, len(uniq))), handletextpad=0.3, columnspacing=1.0, borderaxespad=0.0,
-                    title=note, title_fontsize=6.5)
+    leg = ax.legend(
+        uniq.values(),
+        uniq.keys(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -below),
+        frameon=False,
+        ncol=max(1, min(ncol_max, len(uniq))),
+        handletextpad=0.3,
+        columnspacing=1.0,
+        borderaxespad=0.0,
+        title=note,
+        title_fontsize=6.5,
+    )
     if note:
         leg.get_title().set_color("0.4")
 
@@ -40,12 +50,21 @@ def pyplot():
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
-        "ytick.labelsize": 7,
-        "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-        "savefig.bbox": "tight",
-    })
+    plt.rcParams.update(
+        {
+            "font.size": 8,
+            "axes.titlesize": 8,
+            "axes.labelsize": 8,
+            "legend.fontsize": 7,
+            "xtick.labelsize": 7,
+            "ytick.labelsize": 7,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "savefig.bbox": "tight",
+        }
+    )
     return plt
 
 
@@ -54,8 +73,17 @@ def not_measured(ax, what: str, reason: str | None) -> None:
     msg = f"{what} not measured"
     if reason:
         msg += "\n\n" + "\n".join(textwrap.wrap(reason, 60))
-    ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#8a5a00",
-            bbox={"boxstyle": "round", "facecolor": "#fff6e0", "edgecolor": "#d9a441"})
+    ax.text(
+        0.5,
+        0.5,
+        msg,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=10,
+        color="#8a5a00",
+        bbox={"boxstyle": "round", "facecolor": "#fff6e0", "edgecolor": "#d9a441"},
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)

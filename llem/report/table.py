@@ -35,18 +35,53 @@ def setting_columns(rows: list[dict]) -> list[tuple[str, str]]:
     names = [setting_name(k) for k in keys]
     return [(k, k if names.count(setting_name(k)) > 1 else setting_name(k)) for k in keys]
 
+
 CSV_COLUMNS = [
-    "run_id", "status", "backend", "engine", "engine_version", "model", "dtype", "hardware", "device", "gpu_name",
-    "batch_size", "input_tokens", "output_tokens", "num_prompts", "repeats",
-    "output_tokens_per_s", "output_tokens_per_s_ci95_low", "output_tokens_per_s_ci95_high",
-    "energy_j_per_output_token", "energy_j_per_output_token_ci95_low", "energy_j_per_output_token_ci95_high",
-    "dynamic_energy_j_per_output_token", "energy_j", "avg_power_w", "avg_power_w_ci95_low", "avg_power_w_ci95_high",
+    "run_id",
+    "status",
+    "backend",
+    "engine",
+    "engine_version",
+    "model",
+    "dtype",
+    "hardware",
+    "device",
+    "gpu_name",
+    "batch_size",
+    "input_tokens",
+    "output_tokens",
+    "num_prompts",
+    "repeats",
+    "output_tokens_per_s",
+    "output_tokens_per_s_ci95_low",
+    "output_tokens_per_s_ci95_high",
+    "energy_j_per_output_token",
+    "energy_j_per_output_token_ci95_low",
+    "energy_j_per_output_token_ci95_high",
+    "dynamic_energy_j_per_output_token",
+    "energy_j",
+    "avg_power_w",
+    "avg_power_w_ci95_low",
+    "avg_power_w_ci95_high",
     "peak_power_w",
-    "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
-    "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s",
-    "energy_meter", "energy_scope", "energy_basis", "energy_reason", "validity_flags", "like_for_like", "config_hash",
+    "batch_latency_p50_s",
+    "batch_latency_p90_s",
+    "batch_latency_p99_s",
+    "ttft_p50_s",
+    "ttft_p90_s",
+    "itl_p50_s",
+    "tpot_p50_s",
+    "tpot_p90_s",
+    "energy_meter",
+    "energy_scope",
+    "energy_basis",
+    "energy_reason",
+    "validity_flags",
+    "like_for_like",
+    "config_hash",
     "prompt_token_ids_sha256",
-    "error", "run_dir",
+    "error",
+    "run_dir",
 ]
 
 
@@ -88,7 +123,9 @@ def flatten(run: Run) -> dict:
         "repeats": spec.get("run", {}).get("repeats"),
         "energy_meter": meter_label(rec) if run.ok else None,  # 'codecarbon (estimate)'
         "energy_scope": energy_scope(rec) if run.ok else None,
-        "energy_basis": ("estimate" if record_is_estimate(rec) else "measured") if run.ok and m.get("energy_j") is not None else None,
+        "energy_basis": ("estimate" if record_is_estimate(rec) else "measured")
+        if run.ok and m.get("energy_j") is not None
+        else None,
         "energy_reason": m.get("energy_reason"),
         "validity_flags": " | ".join((rec.get("validity") or {}).get("flags") or []) or None,
         "config_hash": ident.get("config_hash"),
@@ -103,11 +140,28 @@ def flatten(run: Run) -> dict:
     for key, value in w.items():  # so can workload settings (concurrency, prefix share, mode, arrival rate)
         if key not in WORKLOAD_IN_COLUMNS and isinstance(value, (str, int, float, bool)):
             row[f"workload.{key}"] = value
-    for key in ("output_tokens_per_s", "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j",
-                "avg_power_w", "batch_latency_p50_s", "batch_latency_p90_s", "batch_latency_p99_s",
-                "ttft_p50_s", "ttft_p90_s", "itl_p50_s", "tpot_p50_s", "tpot_p90_s", "e2e_latency_p90_s",
-                "mbu_decode", "mfu_prefill", "prefill_j_per_input_token", "decode_j_per_output_token",
-                "speculative_acceptance_rate", "energy_j_per_accepted_token"):
+    for key in (
+        "output_tokens_per_s",
+        "energy_j_per_output_token",
+        "dynamic_energy_j_per_output_token",
+        "energy_j",
+        "avg_power_w",
+        "batch_latency_p50_s",
+        "batch_latency_p90_s",
+        "batch_latency_p99_s",
+        "ttft_p50_s",
+        "ttft_p90_s",
+        "itl_p50_s",
+        "tpot_p50_s",
+        "tpot_p90_s",
+        "e2e_latency_p90_s",
+        "mbu_decode",
+        "mfu_prefill",
+        "prefill_j_per_input_token",
+        "decode_j_per_output_token",
+        "speculative_acceptance_rate",
+        "energy_j_per_accepted_token",
+    ):
         row[key] = m.get(key)
     row["power_limit_w"] = spec.get("hardware", {}).get("power_limit_w")
     for key in CI_KEYS:
@@ -156,9 +210,15 @@ def varying_keys(rows: list[dict], keys=None) -> list[str]:
 
 def label(row: dict, keys: list[str]) -> str:
     short = {"batch_size": "bs", "input_tokens": "in", "output_tokens": "out"}
-    parts = [f"{short[k]}{row.get(k)}" if k in short
-             else f"{setting_name(k)}={row.get(k)}" if k.startswith(SETTING_PREFIXES) else str(row.get(k))
-             for k in keys if row.get(k) is not None]  # a setting the engine does not have is not shown
+    parts = [
+        f"{short[k]}{row.get(k)}"
+        if k in short
+        else f"{setting_name(k)}={row.get(k)}"
+        if k.startswith(SETTING_PREFIXES)
+        else str(row.get(k))
+        for k in keys
+        if row.get(k) is not None
+    ]  # a setting the engine does not have is not shown
     return " ".join(parts) or str(row.get("backend"))
 
 
@@ -202,17 +262,24 @@ def render_table(rows: list[dict], title: str) -> None:
     """Columns for what differs between the runs; what they share goes in the caption."""
     from rich.table import Table
 
-    config_cols = [("backend", "backend"), ("model", "model"), ("hardware", "hw"), ("dtype", "dtype"),
-                   ("batch_size", "bs"), ("input_tokens", "in"), ("output_tokens", "out")]
+    config_cols = [
+        ("backend", "backend"),
+        ("model", "model"),
+        ("hardware", "hw"),
+        ("dtype", "dtype"),
+        ("batch_size", "bs"),
+        ("input_tokens", "in"),
+        ("output_tokens", "out"),
+    ]
     config_cols += setting_columns(rows)
     if mixed_scopes(rows):  # llem report --mixed-scopes: what each run's joules cover, in its row
         config_cols.append(("energy_scope", "energy scope"))
     measured = [r for r in rows if r["status"] == "ok"] or rows  # a failed run's missing fields are not a difference
     varying = set(varying_keys(measured, [k for k, _ in config_cols]))
-    shared = [f"{name} {measured[0].get(k)}" for k, name in config_cols
-              if k not in varying and measured[0].get(k) is not None]
-    t = Table(title=title, title_justify="left", caption=("all runs: " + ", ".join(shared)) if shared else None,
-              caption_justify="left")
+    shared = [f"{name} {measured[0].get(k)}" for k, name in config_cols if k not in varying and measured[0].get(k) is not None]
+    t = Table(
+        title=title, title_justify="left", caption=("all runs: " + ", ".join(shared)) if shared else None, caption_justify="left"
+    )
     t.add_column("config")
     # the headline first (J/token with its interval, throughput, power, latency, status), then the settings
     for name in ("J/token ±CI", "tok/s ±CI", "avg W", "p50 s", "status"):
@@ -233,8 +300,13 @@ def render_table(rows: list[dict], title: str) -> None:
         if r["status"] == "ok" and r.get("energy_j_per_output_token") is None:
             jpt = "[yellow]not measured[/yellow]"
         cells = [str(r.get("config_hash") or "")[:8]]
-        cells += [jpt, _with_ci(r, "output_tokens_per_s", ".4g"), _num(r.get("avg_power_w"), ".1f"),
-                  _num(r.get("batch_latency_p50_s"), ".3f"), status]
+        cells += [
+            jpt,
+            _with_ci(r, "output_tokens_per_s", ".4g"),
+            _num(r.get("avg_power_w"), ".1f"),
+            _num(r.get("batch_latency_p50_s"), ".3f"),
+            status,
+        ]
         if compared:
             cells.append(_like(r.get("like_for_like")))
         cells += ["" if r.get(k) is None else str(r.get(k)) for k, _ in config_cols if k in varying]

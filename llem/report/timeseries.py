@@ -56,8 +56,14 @@ def plot_run_power(record: dict, run_dir: Path, out: Path) -> Optional[Path]:
         return None
     plt = pyplot()
     has_temp = any(v is not None for d in series.values() for v in d["temperature_c"])
-    fig, axes = plt.subplots(2 if has_temp else 1, 1, figsize=(3.5, 3.2 if has_temp else 2.3), sharex=True,
-                             gridspec_kw={"height_ratios": [3, 1]} if has_temp else None, squeeze=False)
+    fig, axes = plt.subplots(
+        2 if has_temp else 1,
+        1,
+        figsize=(3.5, 3.2 if has_temp else 2.3),
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1]} if has_temp else None,
+        squeeze=False,
+    )
     ax_p = axes[0][0]
     t0 = min(min(d["t"]) for d in series.values())
     for i, (device, d) in enumerate(sorted(series.items())):
@@ -73,8 +79,14 @@ def plot_run_power(record: dict, run_dir: Path, out: Path) -> Optional[Path]:
         if start is None or dur is None:
             continue
         for k in range(len(axes)):
-            axes[k][0].axvspan(start - t0, start - t0 + dur, color="0.6", alpha=0.18, lw=0,
-                               label="measured window" if j == 0 and k == 0 else None)
+            axes[k][0].axvspan(
+                start - t0,
+                start - t0 + dur,
+                color="0.6",
+                alpha=0.18,
+                lw=0,
+                label="measured window" if j == 0 and k == 0 else None,
+            )
     ident = record.get("identity", {})
     m = record.get("metrics", {})
     title = ident.get("run_id", "run")

@@ -12,8 +12,9 @@ from llem.report.style import DPI, FIGSIZE, legend_below, pyplot, title as wrap_
 from llem.report.table import label, varying_keys
 
 
-def _scatter(rows: list[dict], path: Path, title: str, x: Callable[[dict], Optional[float]], xlabel: str,
-             what: str, front: bool = False) -> Optional[Path]:
+def _scatter(
+    rows: list[dict], path: Path, title: str, x: Callable[[dict], Optional[float]], xlabel: str, what: str, front: bool = False
+) -> Optional[Path]:
     have = [r for r in rows if r.get("status") == "ok" and r.get(JPT) is not None and x(r) is not None]
     if not have:
         return None
@@ -30,8 +31,16 @@ def _scatter(rows: list[dict], path: Path, title: str, x: Callable[[dict], Optio
         idx = pareto_front([(-x(r), r[JPT]) for r in have])
         pts = sorted((x(have[i]), have[i][JPT]) for i in idx)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "--", color="0.25", lw=1, zorder=1)
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=110, facecolors="none", edgecolors="0.1", lw=1.2,
-                   zorder=3, label="Pareto front")
+        ax.scatter(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            s=110,
+            facecolors="none",
+            edgecolors="0.1",
+            lw=1.2,
+            zorder=3,
+            label="Pareto front",
+        )
         desc += "; Pareto front: " + ", ".join(str(have[i]["run_id"]) for i in idx)
     legend_below(ax)
     ax.set_xlabel(xlabel)
@@ -44,13 +53,30 @@ def _scatter(rows: list[dict], path: Path, title: str, x: Callable[[dict], Optio
 def tradeoff_plots(rows: list[dict], out_dir: Path, title: str) -> dict[str, Path]:
     """The plots these runs have data for (none is drawn empty)."""
     made = {
-        "energy_vs_latency": _scatter(rows, out_dir / "energy_vs_latency.png", title, latency_of,
-                                      "p90 latency (s): per request in server mode, per batch offline",
-                                      "energy vs latency", front=True),
-        "energy_vs_mbu": _scatter(rows, out_dir / "energy_vs_mbu.png", title, lambda r: r.get("mbu_decode"),
-                                  "decode memory-bandwidth utilisation (MBU, datasheet peak)", "energy vs MBU"),
-        "energy_vs_power_limit": _scatter(rows, out_dir / "energy_vs_power_limit.png", title,
-                                          lambda r: r.get("power_limit_w"), "GPU power limit (W)",
-                                          "energy vs power limit"),
+        "energy_vs_latency": _scatter(
+            rows,
+            out_dir / "energy_vs_latency.png",
+            title,
+            latency_of,
+            "p90 latency (s): per request in server mode, per batch offline",
+            "energy vs latency",
+            front=True,
+        ),
+        "energy_vs_mbu": _scatter(
+            rows,
+            out_dir / "energy_vs_mbu.png",
+            title,
+            lambda r: r.get("mbu_decode"),
+            "decode memory-bandwidth utilisation (MBU, datasheet peak)",
+            "energy vs MBU",
+        ),
+        "energy_vs_power_limit": _scatter(
+            rows,
+            out_dir / "energy_vs_power_limit.png",
+            title,
+            lambda r: r.get("power_limit_w"),
+            "GPU power limit (W)",
+            "energy vs power limit",
+        ),
     }
     return {k: v for k, v in made.items() if v is not None}

@@ -46,7 +46,7 @@ def record_scope(windows: list[dict]) -> "str | None":
     """The scope of a result's windows: the device keys of their energy (every window's, which the meter fixes)."""
     keys: list[str] = []
     for w in windows or []:
-        for k in ((w.get("energy") or {}).get("energy_j") or {}):
+        for k in (w.get("energy") or {}).get("energy_j") or {}:
             if k not in keys:
                 keys.append(k)
     return energy_scope(keys)

@@ -22,32 +22,75 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from llem.results.comparison_checks import (DIFFERS, NOT_APPLICABLE, SAME, UNKNOWN, backend, check_host,
-                                            check_identity, check_kv_budget, check_lengths, check_occupancy,
-                                            check_prefix_cache, check_prompts, check_scope, check_thermal, run_id)
+from llem.results.comparison_checks import (
+    DIFFERS,
+    NOT_APPLICABLE,
+    SAME,
+    UNKNOWN,
+    backend,
+    check_host,
+    check_identity,
+    check_kv_budget,
+    check_lengths,
+    check_occupancy,
+    check_prefix_cache,
+    check_prompts,
+    check_scope,
+    check_thermal,
+    run_id,
+)
 
-__all__ = ["DIFFERS", "NOT_APPLICABLE", "SAME", "UNKNOWN", "certify", "certificates", "certificate_lines",
-           "choice_comparison", "choice_lines", "row_verdicts", "summary"]
+__all__ = [
+    "DIFFERS",
+    "NOT_APPLICABLE",
+    "SAME",
+    "UNKNOWN",
+    "certify",
+    "certificates",
+    "certificate_lines",
+    "choice_comparison",
+    "choice_lines",
+    "row_verdicts",
+    "summary",
+]
 
 YES, NO, UNVERIFIED = "yes", "no", "unverified"
 
 
 # ---- the certificate ----------------------------------------------------------------------------
 
+
 def certify(a: dict, b: dict) -> dict:
     """The certificate of one pair of results (a: the reference)."""
     prompts, lengths = check_prompts(a, b), check_lengths(a, b)
-    checks = [prompts, lengths, check_identity(a, b, prompts, lengths), check_scope(a, b), check_kv_budget(a, b),
-              check_occupancy(a, b), check_prefix_cache(a, b), check_thermal(a, b), check_host(a, b)]
+    checks = [
+        prompts,
+        lengths,
+        check_identity(a, b, prompts, lengths),
+        check_scope(a, b),
+        check_kv_budget(a, b),
+        check_occupancy(a, b),
+        check_prefix_cache(a, b),
+        check_thermal(a, b),
+        check_host(a, b),
+    ]
     differs = [c["label"] for c in checks if c["verdict"] == DIFFERS and not c["configured"]]
     as_configured = [c["label"] for c in checks if c["verdict"] == DIFFERS and c["configured"]]
     unknown = [c["label"] for c in checks if c["verdict"] == UNKNOWN]
     verdict = NO if differs else UNVERIFIED if unknown else YES
-    return {"a": run_id(a), "b": run_id(b), "a_backend": backend(a), "b_backend": backend(b),
-            "a_hash": str((a.get("identity") or {}).get("config_hash") or "")[:8] or None,
-            "like_for_like": verdict, "differs": differs, "configured": as_configured, "unknown": unknown,
-            "configured_fields": sorted({f.split(" ", 1)[0] for c in checks for f in c["configured"]}),
-            "checks": checks}
+    return {
+        "a": run_id(a),
+        "b": run_id(b),
+        "a_backend": backend(a),
+        "b_backend": backend(b),
+        "a_hash": str((a.get("identity") or {}).get("config_hash") or "")[:8] or None,
+        "like_for_like": verdict,
+        "differs": differs,
+        "configured": as_configured,
+        "unknown": unknown,
+        "configured_fields": sorted({f.split(" ", 1)[0] for c in checks for f in c["configured"]}),
+        "checks": checks,
+    }
 
 
 def summary(cert: dict) -> str:
@@ -66,9 +109,15 @@ def comparison_key(rec: dict) -> str:
     """Results compared in one group: the same model, workload and hardware (engines and their settings differ)."""
     spec = rec.get("spec") or {}
     hw = spec.get("hardware") or {}
-    return json.dumps({"model": spec.get("model"), "workload": spec.get("workload"),
-                       "hardware": [hw.get("name"), hw.get("device"), hw.get("gpu_count"), hw.get("gpus")]},
-                      sort_keys=True, default=str)
+    return json.dumps(
+        {
+            "model": spec.get("model"),
+            "workload": spec.get("workload"),
+            "hardware": [hw.get("name"), hw.get("device"), hw.get("gpu_count"), hw.get("gpus")],
+        },
+        sort_keys=True,
+        default=str,
+    )
 
 
 def certificates(records: list[dict]) -> list[dict]:
@@ -107,8 +156,9 @@ def certificate_lines(certs: list[dict]) -> list[str]:
     its own with both values and the reason."""
     lines = []
     for c in certs:
-        lines.append(f"comparison {c['b']} ({c['b_backend']}) vs {c['a']} ({c['a_backend']}, the reference): "
-                     f"like for like: {summary(c)}")
+        lines.append(
+            f"comparison {c['b']} ({c['b_backend']}) vs {c['a']} ({c['a_backend']}, the reference): like for like: {summary(c)}"
+        )
         same = [x["label"] for x in c["checks"] if x["verdict"] == SAME]
         if same:
             lines.append(f"  same: {', '.join(same)}")
@@ -129,10 +179,16 @@ def choice_comparison(winner: dict, others: list[dict]) -> dict:
     unlike = [c for c in certs if c["like_for_like"] == NO]
     unverified = [c for c in certs if c["like_for_like"] == UNVERIFIED]
     checks = Counter(label for c in unlike for label in c["differs"])
-    return {"winner": run_id(winner), "against": len(certs), "not_like_for_like": [c["b"] for c in unlike],
-            "differs": dict(checks), "unverified": [c["b"] for c in unverified],
-            "unknown": dict(Counter(label for c in unverified for label in c["unknown"])),
-            "configured_fields": sorted({f for c in certs for f in c["configured_fields"]}), "certificates": certs}
+    return {
+        "winner": run_id(winner),
+        "against": len(certs),
+        "not_like_for_like": [c["b"] for c in unlike],
+        "differs": dict(checks),
+        "unverified": [c["b"] for c in unverified],
+        "unknown": dict(Counter(label for c in unverified for label in c["unknown"])),
+        "configured_fields": sorted({f for c in certs for f in c["configured_fields"]}),
+        "certificates": certs,
+    }
 
 
 def choice_lines(choice: dict, what: str) -> list[str]:
@@ -141,7 +197,11 @@ def choice_lines(choice: dict, what: str) -> list[str]:
     if not n:
         return []
     them = f"the {n} run{'s' if n > 1 else ''} it was chosen over"
-    swept = f", apart from what they set differently ({', '.join(choice['configured_fields'])})" if choice["configured_fields"] else ""
+    swept = (
+        f", apart from what they set differently ({', '.join(choice['configured_fields'])})"
+        if choice["configured_fields"]
+        else ""
+    )
     if choice["not_like_for_like"]:
         differs = ", ".join(f"{label} ({k} of {n})" for label, k in sorted(choice["differs"].items(), key=lambda kv: -kv[1]))
         return [f"{what}: NOT like for like against {len(choice['not_like_for_like'])} of {them}: differs in {differs}"]

@@ -48,14 +48,32 @@ LABELS = {
 }
 
 # Spec fields whose difference makes a check's difference configured (asked for), per check.
-PROMPT_FIELDS = ("model.id", "model.source", "model.weights", "model.arch", "model.tokenizer", "workload.source",
-                 "workload.path", "workload.num_prompts", "workload.input_tokens", "workload.seed",
-                 "workload.prefix_share", "workload.prefix_group_size", "workload.turns", "workload.endpoint")
-LENGTH_FIELDS = ("workload.output_tokens", "workload.output_lengths", "workload.num_prompts", "workload.turns",
-                 "workload.source", "workload.path")
+PROMPT_FIELDS = (
+    "model.id",
+    "model.source",
+    "model.weights",
+    "model.arch",
+    "model.tokenizer",
+    "workload.source",
+    "workload.path",
+    "workload.num_prompts",
+    "workload.input_tokens",
+    "workload.seed",
+    "workload.prefix_share",
+    "workload.prefix_group_size",
+    "workload.turns",
+    "workload.endpoint",
+)
+LENGTH_FIELDS = (
+    "workload.output_tokens",
+    "workload.output_lengths",
+    "workload.num_prompts",
+    "workload.turns",
+    "workload.source",
+    "workload.path",
+)
 OFFLINE_OCCUPANCY = ("workload.mode", "workload.batch_size")
-SERVER_OCCUPANCY = ("workload.mode", "workload.concurrency", "workload.request_rate", "workload.arrival",
-                    "workload.burst_size")
+SERVER_OCCUPANCY = ("workload.mode", "workload.concurrency", "workload.request_rate", "workload.arrival", "workload.burst_size")
 PREFIX_FIELDS = ("workload.prefix_share", "workload.prefix_group_size")
 THERMAL_FIELDS = ("hardware.power_limit_w", "hardware.sm_clocks_mhz", "hardware.mem_clock_mhz")
 HIT_RATE_TOLERANCE = 0.05  # as llem/workload/prefix_cache.py: block granularity alone stays inside it
@@ -83,8 +101,15 @@ def configured(a: dict, b: dict, fields) -> list[str]:
 
 
 def _check(name: str, verdict: str, a=None, b=None, reason: Optional[str] = None, configured_by=()) -> dict:
-    return {"check": name, "label": LABELS[name], "verdict": verdict, "a": a, "b": b, "reason": reason,
-            "configured": list(configured_by) if verdict == DIFFERS else []}
+    return {
+        "check": name,
+        "label": LABELS[name],
+        "verdict": verdict,
+        "a": a,
+        "b": b,
+        "reason": reason,
+        "configured": list(configured_by) if verdict == DIFFERS else [],
+    }
 
 
 def _differs_or_same(name: str, equal: bool, a, b, fields: list[str], reason: Optional[str] = None) -> dict:
@@ -101,6 +126,7 @@ def _mode(rec: dict) -> str:
 
 # ---- prompt token ids ---------------------------------------------------------------------------
 
+
 def _prompt_value(rec: dict) -> Optional[str]:
     req = _requests(rec)
     digest = req.get("prompt_token_ids_sha256")
@@ -114,19 +140,33 @@ def check_prompts(a: dict, b: dict) -> dict:
     va, vb = _prompt_value(a), _prompt_value(b)
     missing = [r for r, v in ((a, va), (b, vb)) if v is None]
     if missing:
-        why = [f"{run_id(r)}: " + ("its prompts went as text to a server that tokenized them, so their ids are not "
-                                   "known" if "prompt_token_ids_sha256" in _requests(r) else
-                                   "no prompt token-id hash recorded (a result of an older llem)") for r in missing]
+        why = [
+            f"{run_id(r)}: "
+            + (
+                "its prompts went as text to a server that tokenized them, so their ids are not known"
+                if "prompt_token_ids_sha256" in _requests(r)
+                else "no prompt token-id hash recorded (a result of an older llem)"
+            )
+            for r in missing
+        ]
         return _check("prompt_token_ids", UNKNOWN, va, vb, "; ".join(why))
     equal = _requests(a)["prompt_token_ids_sha256"] == _requests(b)["prompt_token_ids_sha256"]
     fields = configured(a, b, PROMPT_FIELDS)
-    return _differs_or_same("prompt_token_ids", equal, va, vb, fields,
-                            "the workloads differ" if fields else
-                            "the same workload settings gave different token ids: the engines' tokenizers (or "
-                            "special tokens, chat template) disagree")
+    return _differs_or_same(
+        "prompt_token_ids",
+        equal,
+        va,
+        vb,
+        fields,
+        "the workloads differ"
+        if fields
+        else "the same workload settings gave different token ids: the engines' tokenizers (or "
+        "special tokens, chat template) disagree",
+    )
 
 
 # ---- output lengths -----------------------------------------------------------------------------
+
 
 def _per_request_lengths(rec: dict) -> Optional[dict]:
     reqs = (rec.get("outputs") or {}).get("requests")
@@ -156,10 +196,17 @@ def check_lengths(a: dict, b: dict) -> dict:
     la, lb = _per_request_lengths(a), _per_request_lengths(b)
     if la is not None and lb is not None:
         equal = la == lb if la.keys() == lb.keys() else sorted(la.values()) == sorted(lb.values())
-        return _differs_or_same("output_lengths", equal, _lengths_text(la), _lengths_text(lb), fields,
-                                "the workloads ask for different lengths" if fields else
-                                "the same workload gave different output lengths: an engine did not honour the fixed "
-                                "length (it stopped early or ran past it)")
+        return _differs_or_same(
+            "output_lengths",
+            equal,
+            _lengths_text(la),
+            _lengths_text(lb),
+            fields,
+            "the workloads ask for different lengths"
+            if fields
+            else "the same workload gave different output lengths: an engine did not honour the fixed "
+            "length (it stopped early or ran past it)",
+        )
     ta, tb = _window_totals(a), _window_totals(b)
     if ta is None or tb is None:
         missing = [run_id(r) for r, t in ((a, ta), (b, tb)) if t is None]
@@ -171,45 +218,74 @@ def check_lengths(a: dict, b: dict) -> dict:
         return "; ".join(f"{o} tokens / {r} requests" for r, o in totals[:3]) + (" ..." if len(totals) > 3 else "")
 
     # server mode: per window, so only an equal count of requests and tokens is the same
-    return _differs_or_same("output_lengths", ta == tb, text(ta), text(tb), fields,
-                            "the workloads ask for different lengths" if fields else
-                            "the runs' windows produced different output token counts for their requests")
+    return _differs_or_same(
+        "output_lengths",
+        ta == tb,
+        text(ta),
+        text(tb),
+        fields,
+        "the workloads ask for different lengths"
+        if fields
+        else "the runs' windows produced different output token counts for their requests",
+    )
 
 
 # ---- output identity ----------------------------------------------------------------------------
 
+
 def check_identity(a: dict, b: dict, prompts: dict, lengths: dict) -> dict:
     oa, ob = a.get("outputs") or {}, b.get("outputs") or {}
     if prompts["verdict"] == DIFFERS or lengths["verdict"] == DIFFERS:
-        return _check("output_identity", NOT_APPLICABLE, reason="the runs had different prompts or output lengths: "
-                                                                "their outputs cannot be identical")
+        return _check(
+            "output_identity",
+            NOT_APPLICABLE,
+            reason="the runs had different prompts or output lengths: their outputs cannot be identical",
+        )
     for rec, out in ((a, oa), (b, ob)):
         if not out.get("requests"):
-            why = out.get("reason") or ("a server's output token ids are not recorded" if _mode(rec) == "server"
-                                        else "no output token ids recorded")
+            why = out.get("reason") or (
+                "a server's output token ids are not recorded" if _mode(rec) == "server" else "no output token ids recorded"
+            )
             return _check("output_identity", UNKNOWN, reason=f"{run_id(rec)}: {why}")
     if not (oa.get("greedy") and ob.get("greedy")):
-        return _check("output_identity", NOT_APPLICABLE,
-                      reason="sampled decoding (workload.sampling.temperature > 0): outputs are not expected to match")
+        return _check(
+            "output_identity",
+            NOT_APPLICABLE,
+            reason="sampled decoding (workload.sampling.temperature > 0): outputs are not expected to match",
+        )
     c = compare_outputs(oa, ob)
-    where = ("" if c["first_divergence"] is None else
-             f", first divergence at token {c['first_divergence']}" + (" or later" if c["first_divergence_beyond_head"] else ""))
+    where = (
+        ""
+        if c["first_divergence"] is None
+        else f", first divergence at token {c['first_divergence']}" + (" or later" if c["first_divergence_beyond_head"] else "")
+    )
     value = f"{c['identical']} of {c['requests']} requests identical{where}"
     if c["requests"] and c["identical"] == c["requests"]:
         return _check("output_identity", SAME, value, value)
     random = [run_id(r) for r in (a, b) if weights_label((r.get("spec") or {}).get("model") or {}) == "random"]
     if random:
-        return _check("output_identity", NOT_APPLICABLE, value, value,
-                      f"uninformative: random weights ({', '.join(random)}) give nearly flat logits, so greedy picks "
-                      f"follow each engine's rounding; compare engines on real weights")
+        return _check(
+            "output_identity",
+            NOT_APPLICABLE,
+            value,
+            value,
+            f"uninformative: random weights ({', '.join(random)}) give nearly flat logits, so greedy picks "
+            f"follow each engine's rounding; compare engines on real weights",
+        )
     if not c["requests"]:
         return _check("output_identity", UNKNOWN, reason="no request ids in common")
-    return _check("output_identity", DIFFERS, value, value,
-                  "the engines computed different tokens on the same prompts (dtype, quantisation, kernels' "
-                  "rounding, or a misconfiguration where they differ from the first token)")
+    return _check(
+        "output_identity",
+        DIFFERS,
+        value,
+        value,
+        "the engines computed different tokens on the same prompts (dtype, quantisation, kernels' "
+        "rounding, or a misconfiguration where they differ from the first token)",
+    )
 
 
 # ---- energy scope -------------------------------------------------------------------------------
+
 
 def _scope(rec: dict) -> Optional[str]:
     m = rec.get("metrics") or {}
@@ -226,14 +302,25 @@ def check_scope(a: dict, b: dict) -> dict:
     na, nb = sa or "not measured", sb or "not measured"
     older = [run_id(r) for r, x in ((a, sa), (b, sb)) if x and x.startswith("unknown scope")]
     if older:
-        return _check("energy_scope", UNKNOWN, na, nb, f"what the joules of {', '.join(older)} count is not recorded "
-                                                       f"(metrics.energy_scope: a result of an older llem)")
-    return _differs_or_same("energy_scope", sa == sb, na, nb, [],
-                            "their joules count different parts of the machine (or one is modelled, or missing): "
-                            "their J/token are not comparable")
+        return _check(
+            "energy_scope",
+            UNKNOWN,
+            na,
+            nb,
+            f"what the joules of {', '.join(older)} count is not recorded (metrics.energy_scope: a result of an older llem)",
+        )
+    return _differs_or_same(
+        "energy_scope",
+        sa == sb,
+        na,
+        nb,
+        [],
+        "their joules count different parts of the machine (or one is modelled, or missing): their J/token are not comparable",
+    )
 
 
 # ---- KV-cache budget ----------------------------------------------------------------------------
+
 
 def _running_batch(rec: dict) -> Optional[int]:
     eff = (rec.get("engine") or {}).get("effective_settings") or {}
@@ -270,8 +357,11 @@ def _budget_text(budget: dict) -> str:
     tokens = budget.get("tokens")
     if tokens is None:
         return f"pool of unknown size, {dtype}"
-    split = (f" ({budget['sequences']} x {budget['per_sequence_tokens']})"
-             if budget.get("per_sequence_tokens") and budget.get("sequences") else "")
+    split = (
+        f" ({budget['sequences']} x {budget['per_sequence_tokens']})"
+        if budget.get("per_sequence_tokens") and budget.get("sequences")
+        else ""
+    )
     return f"pool of {tokens} tokens{split}, {dtype}"
 
 
@@ -279,32 +369,55 @@ def check_kv_budget(a: dict, b: dict) -> dict:
     ba, bb = (a.get("engine") or {}).get("kv_cache_budget"), (b.get("engine") or {}).get("kv_cache_budget")
     for rec, budget in ((a, ba), (b, bb)):
         if not isinstance(budget, dict):
-            why = ("llem does not read a server's KV-cache budget" if _mode(rec) == "server" else
-                   "its engine description has no kv_cache_budget (an older llem, or an engine that does not report one)")
-            return _check("kv_cache_budget", UNKNOWN, ba and _budget_text(ba), bb and _budget_text(bb),
-                          f"{run_id(rec)}: {why}")
+            why = (
+                "llem does not read a server's KV-cache budget"
+                if _mode(rec) == "server"
+                else "its engine description has no kv_cache_budget (an older llem, or an engine that does not report one)"
+            )
+            return _check("kv_cache_budget", UNKNOWN, ba and _budget_text(ba), bb and _budget_text(bb), f"{run_id(rec)}: {why}")
     ta, tb = _budget_text(ba), _budget_text(bb)
     if ba.get("dtype") != bb.get("dtype"):
-        return _check("kv_cache_budget", DIFFERS, ta, tb, "the KV caches hold different dtypes (bytes per token and "
-                                                          "attention's arithmetic differ)")
+        return _check(
+            "kv_cache_budget",
+            DIFFERS,
+            ta,
+            tb,
+            "the KV caches hold different dtypes (bytes per token and attention's arithmetic differ)",
+        )
     ha, hb = _holds(ba, a), _holds(bb, b)
     if ha is None or hb is None:
-        unsure = [f"{run_id(r)} ({bud.get('reason') or 'the batch it must hold is not recorded'})"
-                  for r, bud, h in ((a, ba, ha), (b, bb, hb)) if h is None]
-        return _check("kv_cache_budget", UNKNOWN, ta, tb, "whether the cache holds the batch is not known for "
-                      + "; ".join(unsure))
+        unsure = [
+            f"{run_id(r)} ({bud.get('reason') or 'the batch it must hold is not recorded'})"
+            for r, bud, h in ((a, ba, ha), (b, bb, hb))
+            if h is None
+        ]
+        return _check(
+            "kv_cache_budget", UNKNOWN, ta, tb, "whether the cache holds the batch is not known for " + "; ".join(unsure)
+        )
     if ha != hb:
         short = run_id(a) if not ha else run_id(b)
-        return _check("kv_cache_budget", DIFFERS, ta, tb, f"{short}'s cache is smaller than its running batch x "
-                                                          f"(longest prompt + output tokens): that engine must queue "
-                                                          f"or preempt sequences, the other need not")
+        return _check(
+            "kv_cache_budget",
+            DIFFERS,
+            ta,
+            tb,
+            f"{short}'s cache is smaller than its running batch x "
+            f"(longest prompt + output tokens): that engine must queue "
+            f"or preempt sequences, the other need not",
+        )
     if not ha:
-        return _check("kv_cache_budget", UNKNOWN, ta, tb, "neither cache holds its running batch at full length: how "
-                                                          "each engine queues or preempts is not recorded")
+        return _check(
+            "kv_cache_budget",
+            UNKNOWN,
+            ta,
+            tb,
+            "neither cache holds its running batch at full length: how each engine queues or preempts is not recorded",
+        )
     return _check("kv_cache_budget", SAME, ta, tb)
 
 
 # ---- batch occupancy / concurrency --------------------------------------------------------------
+
 
 def _occupancy(rec: dict) -> tuple[tuple, str]:
     """(what is compared, how it reads)."""
@@ -314,8 +427,13 @@ def _occupancy(rec: dict) -> tuple[tuple, str]:
         seen = [x.get("max_in_flight") for x in rec.get("windows") or [] if isinstance(x.get("max_in_flight"), int)]
         rate = f"{w.get('request_rate'):g} req/s {w.get('arrival')}" if w.get("request_rate") else "closed loop"
         text = f"concurrency {w.get('concurrency')}, {rate}" + (f", at most {min(seen)} in flight" if seen else "")
-        return ("server", w.get("concurrency"), w.get("request_rate"), w.get("arrival") if w.get("request_rate") else None,
-                min(seen) if seen else None), text
+        return (
+            "server",
+            w.get("concurrency"),
+            w.get("request_rate"),
+            w.get("arrival") if w.get("request_rate") else None,
+            min(seen) if seen else None,
+        ), text
     running = _running_batch(rec)
     windows = rec.get("windows") or []
     calls = ""
@@ -332,12 +450,20 @@ def check_occupancy(a: dict, b: dict) -> dict:
     if None in ka[1:2] or None in kb[1:2]:
         return _check("occupancy", UNKNOWN, ta, tb, "the running batch or concurrency is not recorded")
     fields = configured(a, b, SERVER_OCCUPANCY if "server" in (_mode(a), _mode(b)) else OFFLINE_OCCUPANCY)
-    return _differs_or_same("occupancy", ka == kb, ta, tb, fields,
-                            "the workloads set different batches or loads" if fields else
-                            "the engines ran different numbers of sequences at once for the same workload")
+    return _differs_or_same(
+        "occupancy",
+        ka == kb,
+        ta,
+        tb,
+        fields,
+        "the workloads set different batches or loads"
+        if fields
+        else "the engines ran different numbers of sequences at once for the same workload",
+    )
 
 
 # ---- prefix-cache hit rate ----------------------------------------------------------------------
+
 
 def check_prefix_cache(a: dict, b: dict) -> dict:
     pa, pb = a.get("prefix_cache") or {}, b.get("prefix_cache") or {}
@@ -345,27 +471,45 @@ def check_prefix_cache(a: dict, b: dict) -> dict:
     ta = f"{ra:.1%}" if isinstance(ra, (int, float)) else None
     tb = f"{rb:.1%}" if isinstance(rb, (int, float)) else None
     if ta is None and tb is None:
-        return _check("prefix_cache", NOT_APPLICABLE, reason="neither engine reports a prefix-cache hit rate "
-                                                             f"({run_id(a)}: {pa.get('reason') or 'not recorded'})")
+        return _check(
+            "prefix_cache",
+            NOT_APPLICABLE,
+            reason=f"neither engine reports a prefix-cache hit rate ({run_id(a)}: {pa.get('reason') or 'not recorded'})",
+        )
     if ta is None or tb is None:
         silent, report = (a, pa) if ta is None else (b, pb)
-        return _check("prefix_cache", UNKNOWN, ta or "not reported", tb or "not reported",
-                      f"only one engine reports a hit rate; {run_id(silent)}: {report.get('reason') or 'not recorded'}")
+        return _check(
+            "prefix_cache",
+            UNKNOWN,
+            ta or "not reported",
+            tb or "not reported",
+            f"only one engine reports a hit rate; {run_id(silent)}: {report.get('reason') or 'not recorded'}",
+        )
     fields = configured(a, b, PREFIX_FIELDS)
-    return _differs_or_same("prefix_cache", abs(ra - rb) <= HIT_RATE_TOLERANCE, ta, tb, fields,
-                            "the workloads share different prefixes" if fields else
-                            f"the engines served different shares of prompt tokens from cache (beyond "
-                            f"{HIT_RATE_TOLERANCE:.0%}): one prefilled less")
+    return _differs_or_same(
+        "prefix_cache",
+        abs(ra - rb) <= HIT_RATE_TOLERANCE,
+        ta,
+        tb,
+        fields,
+        "the workloads share different prefixes"
+        if fields
+        else f"the engines served different shares of prompt tokens from cache (beyond "
+        f"{HIT_RATE_TOLERANCE:.0%}): one prefilled less",
+    )
 
 
 # ---- thermal / throttle state -------------------------------------------------------------------
+
 
 def _thermal(rec: dict) -> tuple[Optional[dict], str]:
     conds = [w.get("conditions") for w in rec.get("windows") or []]
     read = [c for c in conds if isinstance(c, dict) and "reason" not in c]
     if not read:
-        return None, ("no GPU sampler readings in its windows (a CPU job, energy.sampler=false, or too short "
-                      "windows): its thermal and throttle state is not recorded")
+        return None, (
+            "no GPU sampler readings in its windows (a CPU job, energy.sampler=false, or too short "
+            "windows): its thermal and throttle state is not recorded"
+        )
     throttled: dict[str, float] = {}
     for c in read:
         for reason, s in (c.get("throttled_s") or {}).items():
@@ -382,8 +526,13 @@ def _thermal(rec: dict) -> tuple[Optional[dict], str]:
 def check_thermal(a: dict, b: dict) -> dict:
     (sa, ta), (sb, tb) = _thermal(a), _thermal(b)
     if sa is None or sb is None:
-        return _check("thermal", UNKNOWN, ta if sa else None, tb if sb else None,
-                      f"{run_id(a) if sa is None else run_id(b)}: {ta if sa is None else tb}")
+        return _check(
+            "thermal",
+            UNKNOWN,
+            ta if sa else None,
+            tb if sb else None,
+            f"{run_id(a) if sa is None else run_id(b)}: {ta if sa is None else tb}",
+        )
     fields = configured(a, b, THERMAL_FIELDS)
     if sa["throttled"] and sb["throttled"]:
         if fields:
@@ -392,16 +541,26 @@ def check_thermal(a: dict, b: dict) -> dict:
     if bool(sa["throttled"]) != bool(sb["throttled"]):
         return _check("thermal", DIFFERS, ta, tb, "one run was throttled, the other not", fields)
     limit = _get(a, "energy.temperature_drift_max_c") or TEMPERATURE_MAX_C
-    if sa["temperature_c"] is not None and sb["temperature_c"] is not None and \
-            abs(sa["temperature_c"] - sb["temperature_c"]) > limit:
-        return _check("thermal", DIFFERS, ta, tb, f"their windows started more than {limit:g} C apart "
-                                                  f"(energy.temperature_drift_max_c): different thermal states", fields)
+    if (
+        sa["temperature_c"] is not None
+        and sb["temperature_c"] is not None
+        and abs(sa["temperature_c"] - sb["temperature_c"]) > limit
+    ):
+        return _check(
+            "thermal",
+            DIFFERS,
+            ta,
+            tb,
+            f"their windows started more than {limit:g} C apart (energy.temperature_drift_max_c): different thermal states",
+            fields,
+        )
     if max(sa["unknown_s"], sb["unknown_s"]) > 0:
         return _check("thermal", UNKNOWN, ta, tb, "throttle reasons were unreadable for part of the windows")
     return _check("thermal", SAME, ta, tb)
 
 
 # ---- host load ----------------------------------------------------------------------------------
+
 
 def _host(rec: dict) -> tuple[Optional[bool], str]:
     hosts = [w.get("host") for w in rec.get("windows") or [] if isinstance(w.get("host"), dict)]
@@ -411,17 +570,26 @@ def _host(rec: dict) -> tuple[Optional[bool], str]:
     other = max(h.get("other_cores") or 0.0 for h in hosts)
     steal = max(h.get("steal_cores") or 0.0 for h in hosts)
     busy = other > limit or steal > limit
-    text = f"{'busy' if busy else 'quiet'}: other processes up to {other:.1f} CPUs" + (f", steal {steal:.1f}" if steal >= 0.05 else "")
+    text = f"{'busy' if busy else 'quiet'}: other processes up to {other:.1f} CPUs" + (
+        f", steal {steal:.1f}" if steal >= 0.05 else ""
+    )
     return busy, text + f" (limit {limit:g})"
 
 
 def check_host(a: dict, b: dict) -> dict:
     (ba, ta), (bb, tb) = _host(a), _host(b)
     if ba is None or bb is None:
-        return _check("host_load", UNKNOWN, ta if ba is not None else None, tb if bb is not None else None,
-                      f"{run_id(a) if ba is None else run_id(b)}: {ta if ba is None else tb}")
+        return _check(
+            "host_load",
+            UNKNOWN,
+            ta if ba is not None else None,
+            tb if bb is not None else None,
+            f"{run_id(a) if ba is None else run_id(b)}: {ta if ba is None else tb}",
+        )
     if ba and bb:
-        return _check("host_load", UNKNOWN, ta, tb, "both runs shared their host with other work: whether it slowed "
-                                                    "them alike is not known")
-    return _differs_or_same("host_load", ba == bb, ta, tb, [], "one run shared its host with other work, the other "
-                                                               "ran on a quiet host")
+        return _check(
+            "host_load", UNKNOWN, ta, tb, "both runs shared their host with other work: whether it slowed them alike is not known"
+        )
+    return _differs_or_same(
+        "host_load", ba == bb, ta, tb, [], "one run shared its host with other work, the other ran on a quiet host"
+    )

@@ -54,6 +54,7 @@ class _Validity(_Open):
 
 class ResultRecord(_Open):
     """The part of result.json every reader relies on (schema versions 1 and 2)."""
+
     schema_version: int = Field(ge=1)
     status: Literal["ok"]
     identity: _Identity

@@ -25,9 +25,13 @@ def _gpu_name(spec, environment: dict) -> Optional[str]:
 def _scaled(peak: Peak, n_gpus: int) -> Peak:
     if n_gpus <= 1:
         return peak
-    return replace(peak, name=f"{n_gpus} x {peak.name}", bf16_flop_s=peak.bf16_flop_s * n_gpus,
-                   fp8_flop_s=None if peak.fp8_flop_s is None else peak.fp8_flop_s * n_gpus,
-                   memory_b_s=peak.memory_b_s * n_gpus)
+    return replace(
+        peak,
+        name=f"{n_gpus} x {peak.name}",
+        bf16_flop_s=peak.bf16_flop_s * n_gpus,
+        fp8_flop_s=None if peak.fp8_flop_s is None else peak.fp8_flop_s * n_gpus,
+        memory_b_s=peak.memory_b_s * n_gpus,
+    )
 
 
 def _call_sizes(w: dict, prompts: int) -> tuple[Optional[list[int]], Optional[str]]:
@@ -39,8 +43,10 @@ def _call_sizes(w: dict, prompts: int) -> tuple[Optional[list[int]], Optional[st
     per_pass = len(sizes) // passes
     first = list(sizes[:per_pass])
     if len(sizes) % passes or sum(first) != prompts:
-        return None, (f"the window's {len(sizes)} engine calls ({sum(sizes)} requests) are not {passes} passes "
-                      f"over the {prompts} prompts: the batch the engine ran is unknown")
+        return None, (
+            f"the window's {len(sizes)} engine calls ({sum(sizes)} requests) are not {passes} passes "
+            f"over the {prompts} prompts: the batch the engine ran is unknown"
+        )
     return first, None
 
 
@@ -66,8 +72,10 @@ def roofline_record(spec, measured: Measured, environment: dict) -> dict:
     peak = _scaled(peak, max(1, len(measured.gpus)))
     phase_prefill = ((measured.phases or {}).get("prefill_s_per_pass") or {}).get("mean")
     running = (measured.engine.get("effective_settings") or {}).get("batch_size")  # most sequences at once
-    windows = [_window(shape, precision, peak, w, measured.requests["input_tokens"], spec.workload.output_tokens,
-                       phase_prefill, running) for w in measured.windows]
+    windows = [
+        _window(shape, precision, peak, w, measured.requests["input_tokens"], spec.workload.output_tokens, phase_prefill, running)
+        for w in measured.windows
+    ]
     return {
         "mfu_prefill": _mean([w["mfu_prefill"] for w in windows]),
         "mbu_decode": _mean([w["mbu_decode"] for w in windows]),
@@ -96,8 +104,16 @@ def running_groups(calls: list[int], running: object) -> list[int]:
     return [size for call in calls for size in [running] * (call // running) + ([call % running] if call % running else [])]
 
 
-def _window(shape: Shape, precision, peak: Peak, w: dict, input_tokens: list[int], output_tokens: int,
-            phase_prefill_s: Optional[float], running: object = None) -> dict:
+def _window(
+    shape: Shape,
+    precision,
+    peak: Peak,
+    w: dict,
+    input_tokens: list[int],
+    output_tokens: int,
+    phase_prefill_s: Optional[float],
+    running: object = None,
+) -> dict:
     """One window's utilisation, per pass over the workload (a window may hold several). The prefill time
     is run.phases' mean prefill-only pass for every engine (llem/results/roofline.py)."""
     passes = w.get("passes", 1)
@@ -110,6 +126,8 @@ def _window(shape: Shape, precision, peak: Peak, w: dict, input_tokens: list[int
     if phase_prefill_s is not None:
         out["prefill_s_source"] = "run.phases: mean prefill-only pass"
     if sizes != calls:
-        out["batch_note"] = (f"engine calls of {max(calls)} requests decoded at most {running} sequence{'s' * (running != 1)} at once "
-                             f"(the engine's effective batch_size): counted as {len(sizes)} groups")
+        out["batch_note"] = (
+            f"engine calls of {max(calls)} requests decoded at most {running} sequence{'s' * (running != 1)} at once "
+            f"(the engine's effective batch_size): counted as {len(sizes)} groups"
+        )
     return dict(out, batch=max(sizes), calls=calls)

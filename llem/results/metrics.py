@@ -27,9 +27,15 @@ def _div(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return None if a is None or not b else a / b
 
 
-def window_metrics(duration_s: float, requests: int, input_tokens: int, output_tokens: int,
-                   energy_j: Optional[float], baseline_power_w: Optional[float],
-                   grid_g_per_kwh: Optional[float]) -> dict:
+def window_metrics(
+    duration_s: float,
+    requests: int,
+    input_tokens: int,
+    output_tokens: int,
+    energy_j: Optional[float],
+    baseline_power_w: Optional[float],
+    grid_g_per_kwh: Optional[float],
+) -> dict:
     dynamic = None if energy_j is None or baseline_power_w is None else energy_j - baseline_power_w * duration_s
     return {
         "duration_s": duration_s,

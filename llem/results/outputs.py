@@ -33,8 +33,9 @@ def outputs_record(request_ids: list[str], per_window: list[Optional[list[list[i
         "greedy": greedy,
         "head_length": HEAD,
         "windows_identical": identical,
-        "requests": [{"id": rid, "sha256": h, "n": len(ids), "head": list(ids[:HEAD])}
-                     for rid, h, ids in zip(request_ids, hashes, first)],
+        "requests": [
+            {"id": rid, "sha256": h, "n": len(ids), "head": list(ids[:HEAD])} for rid, h, ids in zip(request_ids, hashes, first)
+        ],
     }
 
 
@@ -70,6 +71,8 @@ def compare_outputs(reference: dict, other: dict) -> dict:
 
 def outputs_flags(record: dict) -> list[str]:
     if record.get("greedy") and record.get("windows_identical") is False:
-        return ["outputs_differ_between_windows: a greedy run produced different token ids in different windows "
-                "(non-deterministic kernels or batching order): compare engines on the first window only"]
+        return [
+            "outputs_differ_between_windows: a greedy run produced different token ids in different windows "
+            "(non-deterministic kernels or batching order): compare engines on the first window only"
+        ]
     return []

@@ -26,8 +26,13 @@ class Peak:
         return self.fp8_flop_s if compute == "fp8" else self.bf16_flop_s
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "bf16_flop_s": self.bf16_flop_s, "fp8_flop_s": self.fp8_flop_s,
-                "memory_b_s": self.memory_b_s, "source": self.source}
+        return {
+            "name": self.name,
+            "bf16_flop_s": self.bf16_flop_s,
+            "fp8_flop_s": self.fp8_flop_s,
+            "memory_b_s": self.memory_b_s,
+            "source": self.source,
+        }
 
 
 _H100 = "NVIDIA H100 Tensor Core GPU datasheet"

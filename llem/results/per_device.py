@@ -25,6 +25,10 @@ def per_device_energy(windows: list[dict], meter: dict) -> dict[str, dict]:
     """Per device key: its UUID where the meter names one, and the statistics of its joules per window."""
     keys = sorted({k for w in windows for k in ((w.get("energy") or {}).get("energy_j") or {})})
     described = meter_devices(meter)
-    return {k: {"uuid": described.get(k, {}).get("uuid"),
-                "energy_j": summarize([((w.get("energy") or {}).get("energy_j") or {}).get(k) for w in windows])}
-            for k in keys}
+    return {
+        k: {
+            "uuid": described.get(k, {}).get("uuid"),
+            "energy_j": summarize([((w.get("energy") or {}).get("energy_j") or {}).get(k) for w in windows]),
+        }
+        for k in keys
+    }

@@ -29,9 +29,11 @@ from typing import Optional
 
 from llem.stats import summarize
 
-ASSUMPTION = ("a full pass spends on its prefill what a prefill-only pass (same prompts, same batches, one output "
-              "token) spends; the rest is decode. Exact where each batch prefills then decodes; under continuous "
-              "batching prefill and decode of different requests overlap and this is the decode tokens' marginal cost")
+ASSUMPTION = (
+    "a full pass spends on its prefill what a prefill-only pass (same prompts, same batches, one output "
+    "token) spends; the rest is decode. Exact where each batch prefills then decodes; under continuous "
+    "batching prefill and decode of different requests overlap and this is the decode tokens' marginal cost"
+)
 
 
 def _per_pass(records: list[dict], field: str) -> list[Optional[float]]:
@@ -73,9 +75,13 @@ def prefill_split(long: list[dict], short: list[dict]) -> dict:
     t_long = long[0]["input_tokens"] / long[0].get("passes", 1) if long else 0
     t_short = short[0]["input_tokens"] / short[0].get("passes", 1) if short else 0
     calls = _calls_per_pass(long[0]) if long else None
-    out = {"method": "E(T) = calls x F + k x T per prefill-only pass, at two prompt lengths (the prompts, and "
-                     "the same prompts cut to half)", "input_tokens_per_pass": [t_long, t_short],
-           "calls_per_pass": calls, "short_windows": short}
+    out = {
+        "method": "E(T) = calls x F + k x T per prefill-only pass, at two prompt lengths (the prompts, and "
+        "the same prompts cut to half)",
+        "input_tokens_per_pass": [t_long, t_short],
+        "calls_per_pass": calls,
+        "short_windows": short,
+    }
     why = None
     if not short or t_long <= t_short:
         why = "no prefill-only windows at a second, shorter prompt length"
@@ -105,8 +111,12 @@ def phase_split(full: list[dict], prefill: list[dict], requests: int, short: Opt
     in_tokens = prefill[0]["input_tokens"] / prefill[0].get("passes", 1) if prefill else 0
     out_tokens = full[0]["output_tokens"] / full[0].get("passes", 1) if full else 0
     decode_tokens = out_tokens - requests  # each request's first token came out of its prefill
-    out = {"assumption": ASSUMPTION, "prefill_windows": prefill, "input_tokens_per_pass": in_tokens,
-           "decode_tokens_per_pass": decode_tokens}
+    out = {
+        "assumption": ASSUMPTION,
+        "prefill_windows": prefill,
+        "input_tokens_per_pass": in_tokens,
+        "decode_tokens_per_pass": decode_tokens,
+    }
     for kind, field in (("", "energy_j"), ("dynamic_", "dynamic_energy_j")):
         e_full, e_pre = _mean_half(_per_pass(full, field)), _mean_half(_per_pass(prefill, field))
         out[f"prefill_{kind}j_per_input_token"] = _ratio(*e_pre, in_tokens)
@@ -118,5 +128,7 @@ def phase_split(full: list[dict], prefill: list[dict], requests: int, short: Opt
     if short is not None:
         out["prefill_split"] = prefill_split(prefill, short)
     if out["decode_j_per_output_token"]["mean"] is not None and out["decode_j_per_output_token"]["mean"] < 0:
-        out["flag"] = "decode energy came out negative: the prefill-only windows cost more than the full ones (noise or a short window)"
+        out["flag"] = (
+            "decode energy came out negative: the prefill-only windows cost more than the full ones (noise or a short window)"
+        )
     return out

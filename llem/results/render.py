@@ -21,7 +21,11 @@ def _ci(stat: dict | None, spec: str = ".3g") -> str:
         return "n/a"
     s = _fmt(stat["mean"], spec)
     if stat.get("ci95_low") is not None:
-        s += f"  [dim](95% CI {_fmt(stat['ci95_low'], spec)}–{_fmt(stat['ci95_high'], spec)}, CV {stat['cv']:.1%})[/dim]" if stat.get("cv") is not None else ""
+        s += (
+            f"  [dim](95% CI {_fmt(stat['ci95_low'], spec)}–{_fmt(stat['ci95_high'], spec)}, CV {stat['cv']:.1%})[/dim]"
+            if stat.get("cv") is not None
+            else ""
+        )
     return s
 
 
@@ -42,7 +46,9 @@ def render(result: dict, run_dir) -> None:
     ident = result["identity"]
     if result["status"] != "ok":
         err = result.get("error", {})
-        con.print(f"[red]llem: job {ident['run_id']} failed[/red]: {err.get('type')}: {err.get('message')}  [dim]({run_dir})[/dim]")
+        con.print(
+            f"[red]llem: job {ident['run_id']} failed[/red]: {err.get('type')}: {err.get('message')}  [dim]({run_dir})[/dim]"
+        )
         return
     m, st = result["metrics"], result["statistics"]
     t = Table(title=f"{ident['run_id']}", title_justify="left", show_header=False, box=None, pad_edge=False)
@@ -53,8 +59,11 @@ def render(result: dict, run_dir) -> None:
     t.add_row("engine", f"{ident['backend']} ({ident['engine']} {ident['engine_version']}) on {ident['device']}")
     t.add_row("model", f"{spec['model']['name']} ({spec['model']['id']}, weights {weights_label(spec['model'])})")
     batch = result["engine"].get("effective_settings", {}).get("batch_size", w["batch_size"])  # as the engine ran it
-    lengths = (f"up to {w['output_tokens']} output tokens (JSON schema)" if w.get("response_format") == "json_schema"
-               else f"{w['output_tokens']} output tokens")
+    lengths = (
+        f"up to {w['output_tokens']} output tokens (JSON schema)"
+        if w.get("response_format") == "json_schema"
+        else f"{w['output_tokens']} output tokens"
+    )
     t.add_row("workload", f"{result['requests']['count']} requests × {lengths}, batch {batch}, source {w['source']}")
     t.add_row("windows", f"{len(result['windows'])} measured after {spec['run']['warmup']} warmup pass(es)")
     t.add_row("throughput", f"{_ci(st['output_tokens_per_s'])} output tok/s")
@@ -65,27 +74,43 @@ def render(result: dict, run_dir) -> None:
             t.add_row(*row)
     sessions = (result.get("server") or {}).get("sessions")
     if sessions:  # workload.turns > 1: per conversation and per turn
-        t.add_row("conversations", f"{sessions['conversations']} x {sessions['turns']} turns, "
-                                   f"{_fmt(sessions['energy_j_per_conversation'], '.4g', ' J')} per conversation")
+        t.add_row(
+            "conversations",
+            f"{sessions['conversations']} x {sessions['turns']} turns, "
+            f"{_fmt(sessions['energy_j_per_conversation'], '.4g', ' J')} per conversation",
+        )
         for row in sessions["per_turn"]:
-            t.add_row(f"  turn {row['turn']}", f"{_fmt(row['mean_prompt_tokens'], '.0f')} prompt tokens, "
-                                               f"{_fmt(row['energy_j_per_output_token'], '.4g')} J/output token, "
-                                               f"TTFT p50 {_fmt(row['ttft_p50_s'], '.3f', ' s')}")
+            t.add_row(
+                f"  turn {row['turn']}",
+                f"{_fmt(row['mean_prompt_tokens'], '.0f')} prompt tokens, "
+                f"{_fmt(row['energy_j_per_output_token'], '.4g')} J/output token, "
+                f"TTFT p50 {_fmt(row['ttft_p50_s'], '.3f', ' s')}",
+            )
     if (result.get("prefix_cache") or {}).get("intended_share"):  # workload.prefix_share: read back, not assumed
         t.add_row("prefix cache", prefix_row(result["prefix_cache"]))
     if result.get("structured"):  # workload.response_format=json_schema: validated, not assumed
         t.add_row("structured output", structured_row(result["structured"]))
     if result.get("speculative"):  # speculative decoding configured: acceptance read back from the engine
         t.add_row("speculative decoding", speculative_row(result["speculative"]))
-    t.add_row("batch latency", f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}")
+    t.add_row(
+        "batch latency",
+        f"p50 {_fmt(m['batch_latency_p50_s'], '.3f', ' s')}, p90 {_fmt(m['batch_latency_p90_s'], '.3f', ' s')}, p99 {_fmt(m['batch_latency_p99_s'], '.3f', ' s')}",
+    )
     if m["energy_j_per_output_token"] is None:
         t.add_row("energy", f"[yellow]not measured[/yellow]: {m['energy_reason']}")
     else:
         est = " [yellow](estimate)[/yellow]" if record_is_estimate(result) else ""
         est += f" (scope {m['energy_scope']})" if m.get("energy_scope") else ""  # what the joules count: gpu, gpu+cpu+dram
-        t.add_row("J / output token" + est, _ci(st["energy_j_per_output_token"], ".4g") + _bound(result, "energy_j_per_output_token"))
-        t.add_row("  dynamic (− idle)" + est, _ci(st["dynamic_energy_j_per_output_token"], ".4g") + _bound(result, "dynamic_energy_j_per_output_token"))
-        t.add_row("energy / window" + est, f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({meter_label(result)})")
+        t.add_row(
+            "J / output token" + est, _ci(st["energy_j_per_output_token"], ".4g") + _bound(result, "energy_j_per_output_token")
+        )
+        t.add_row(
+            "  dynamic (− idle)" + est,
+            _ci(st["dynamic_energy_j_per_output_token"], ".4g") + _bound(result, "dynamic_energy_j_per_output_token"),
+        )
+        t.add_row(
+            "energy / window" + est, f"{_ci(st['energy_j'])} J at {_fmt(m['avg_power_w'], '.1f', ' W')} ({meter_label(result)})"
+        )
         if result.get("validity", {}).get("windows_measured"):
             t.add_row("windows measured", result["validity"]["windows_measured"])
     roof = result.get("roofline") or {}
@@ -111,11 +136,16 @@ def prefix_row(pc: dict) -> str:
 
 def structured_row(s: dict) -> str:
     frac = "n/a" if s["valid_fraction"] is None else f"{s['valid_fraction']:.3f}"
-    energy = (f"{s['energy_j_per_valid_object']:.4g} J per valid object" if s["energy_j_per_valid_object"] is not None
-              else f"J per valid object [yellow]not measured[/yellow]: {s['reason']}")
+    energy = (
+        f"{s['energy_j_per_valid_object']:.4g} J per valid object"
+        if s["energy_j_per_valid_object"] is not None
+        else f"J per valid object [yellow]not measured[/yellow]: {s['reason']}"
+    )
     compile_s = (s.get("grammar_compile") or {}).get("compile_s")
-    return (f"{s['valid_objects']} of {s['objects']} valid ({frac}), {_fmt(s['tokens_per_object'], '.1f')} tokens per object, "
-            f"{energy}; grammar {s['grammar_backend']}, compile {_fmt(compile_s, '.3f', ' s')}")
+    return (
+        f"{s['valid_objects']} of {s['objects']} valid ({frac}), {_fmt(s['tokens_per_object'], '.1f')} tokens per object, "
+        f"{energy}; grammar {s['grammar_backend']}, compile {_fmt(compile_s, '.3f', ' s')}"
+    )
 
 
 def speculative_row(sd: dict) -> str:
@@ -123,10 +153,15 @@ def speculative_row(sd: dict) -> str:
         return f"{sd['configured']}; acceptance [yellow]not read[/yellow]: {sd['reason']}"
     per_acc = (sd.get("energy_j_per_accepted_token") or {}).get("mean")
     per_out = (sd.get("energy_j_per_output_token") or {}).get("mean")
-    energy = (f"; {_fmt(per_acc, '.4g')} J/accepted token beside {_fmt(per_out, '.4g')} J/output token" if per_acc
-              else f"; J/accepted token [yellow]not measured[/yellow]: {sd.get('energy_reason')}")
-    return (f"acceptance {sd['acceptance_rate']:.3f} ({sd['accepted_tokens']} of {sd['draft_tokens']} drafted tokens, "
-            f"mean accepted length {_fmt(sd['mean_accepted_length'], '.3g')}){energy}")
+    energy = (
+        f"; {_fmt(per_acc, '.4g')} J/accepted token beside {_fmt(per_out, '.4g')} J/output token"
+        if per_acc
+        else f"; J/accepted token [yellow]not measured[/yellow]: {sd.get('energy_reason')}"
+    )
+    return (
+        f"acceptance {sd['acceptance_rate']:.3f} ({sd['accepted_tokens']} of {sd['draft_tokens']} drafted tokens, "
+        f"mean accepted length {_fmt(sd['mean_accepted_length'], '.3g')}){energy}"
+    )
 
 
 def _roofline(roof: dict) -> str:

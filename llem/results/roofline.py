@@ -26,10 +26,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-BYTES = {"float32": 4.0, "fp32": 4.0, "f32": 4.0, "bfloat16": 2.0, "float16": 2.0, "bf16": 2.0, "fp16": 2.0,
-         "f16": 2.0, "half": 2.0, "fp8": 1.0, "fp8_e4m3": 1.0, "fp8_e5m2": 1.0, "int8": 1.0, "q8_0": 34 / 32,
-         "q6_k": 210 / 256, "q5_k_m": 176 / 256, "q5_0": 22 / 32, "q5_1": 24 / 32, "q4_k_m": 144 / 256,
-         "q4_0": 18 / 32, "q4_1": 20 / 32}
+BYTES = {
+    "float32": 4.0,
+    "fp32": 4.0,
+    "f32": 4.0,
+    "bfloat16": 2.0,
+    "float16": 2.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "f16": 2.0,
+    "half": 2.0,
+    "fp8": 1.0,
+    "fp8_e4m3": 1.0,
+    "fp8_e5m2": 1.0,
+    "int8": 1.0,
+    "q8_0": 34 / 32,
+    "q6_k": 210 / 256,
+    "q5_k_m": 176 / 256,
+    "q5_0": 22 / 32,
+    "q5_1": 24 / 32,
+    "q4_k_m": 144 / 256,
+    "q4_0": 18 / 32,
+    "q4_1": 20 / 32,
+}
 
 
 @dataclass(frozen=True)
@@ -48,10 +67,15 @@ class Shape:
     def from_config(cls, cfg: dict) -> "Shape":
         heads = int(cfg["num_attention_heads"])
         hidden = int(cfg["hidden_size"])
-        return cls(layers=int(cfg["num_hidden_layers"]), hidden=hidden, heads=heads,
-                   kv_heads=int(cfg.get("num_key_value_heads") or heads),
-                   head_dim=int(cfg.get("head_dim") or hidden // heads),
-                   intermediate=int(cfg["intermediate_size"]), vocab=int(cfg["vocab_size"]))
+        return cls(
+            layers=int(cfg["num_hidden_layers"]),
+            hidden=hidden,
+            heads=heads,
+            kv_heads=int(cfg.get("num_key_value_heads") or heads),
+            head_dim=int(cfg.get("head_dim") or hidden // heads),
+            intermediate=int(cfg["intermediate_size"]),
+            vocab=int(cfg["vocab_size"]),
+        )
 
     @property
     def layer_matmul_params(self) -> int:
@@ -84,8 +108,7 @@ class Work:
     decode_steps: int
 
 
-def window_work(shape: Shape, input_tokens: list[int], output_tokens: int, batch,
-                weight_bytes: float, kv_bytes: float) -> Work:
+def window_work(shape: Shape, input_tokens: list[int], output_tokens: int, batch, weight_bytes: float, kv_bytes: float) -> Work:
     """The work of one pass: prompts of `input_tokens` lengths in groups of `batch` (one size for all, or
     each group's size in order, e.g. [8, 1]), each request generating `output_tokens`.
     weight_bytes / kv_bytes: bytes per parameter / per cache element."""
@@ -108,10 +131,10 @@ def window_work(shape: Shape, input_tokens: list[int], output_tokens: int, batch
 
 def _groups(input_tokens: list[int], batch) -> list[list[int]]:
     if isinstance(batch, int):
-        return [input_tokens[i:i + batch] for i in range(0, len(input_tokens), max(batch, 1))]
+        return [input_tokens[i : i + batch] for i in range(0, len(input_tokens), max(batch, 1))]
     out, i = [], 0
     for size in batch:
-        out.append(input_tokens[i:i + size])
+        out.append(input_tokens[i : i + size])
         i += size
     if i != len(input_tokens):
         raise ValueError(f"engine calls of {list(batch)} requests do not add up to the {len(input_tokens)} prompts")
@@ -151,8 +174,13 @@ def precision_of(effective: dict, config_dtype: Optional[str] = None) -> Precisi
         weight = float(per_param) if per_param else BYTES.get(str(fmt).lower())
         kv_b = BYTES.get(kv) if kv not in ("auto", "") else 2.0
         source = effective.get("weight_precision_source") or "the engine's effective settings"
-        return Precision(weight, kv_b, "bf16", f"{fmt or 'weights'} ({weight if weight is None else round(weight, 4)} "
-                                               f"bytes per weight, from {source}), KV {kv}, f16/bf16 compute")
+        return Precision(
+            weight,
+            kv_b,
+            "bf16",
+            f"{fmt or 'weights'} ({weight if weight is None else round(weight, 4)} "
+            f"bytes per weight, from {source}), KV {kv}, f16/bf16 compute",
+        )
     if quant.startswith("fp8"):
         weight, compute = BYTES["fp8"], "fp8"
     elif quant in NO_QUANT:
@@ -165,10 +193,17 @@ def precision_of(effective: dict, config_dtype: Optional[str] = None) -> Precisi
 
 def utilisation(work: Work, duration_s: float, prefill_s: Optional[float], peak, precision: Precision) -> dict:
     """MFU (prefill) and MBU (decode) of one window; null with a reason where a term is unknown."""
-    out: dict = {"prefill_flops": work.prefill_flops, "decode_flops": work.decode_flops,
-                 "prefill_bytes": work.prefill_bytes, "decode_bytes": work.decode_bytes,
-                 "prefill_s": prefill_s, "mfu_prefill": None, "mbu_decode": None, "mbu_decode_bound": None,
-                 "reason": None}
+    out: dict = {
+        "prefill_flops": work.prefill_flops,
+        "decode_flops": work.decode_flops,
+        "prefill_bytes": work.prefill_bytes,
+        "decode_bytes": work.decode_bytes,
+        "prefill_s": prefill_s,
+        "mfu_prefill": None,
+        "mbu_decode": None,
+        "mbu_decode_bound": None,
+        "reason": None,
+    }
     flops = peak.flop_s(precision.compute)
     if prefill_s is not None and 0 < prefill_s < duration_s:
         out["mfu_prefill"] = work.prefill_flops / (prefill_s * flops) if flops else None

@@ -82,30 +82,46 @@ def _validity(spec, measured: Measured, uncertainty: dict) -> dict:
     if 0 < n < total:
         flags.append(f"partially_measured: {n} of {total} windows measured: " + "; ".join(reasons))
     flags += budget_flags(uncertainty, windows, spec.energy)
-    return {"ok": not flags, "flags": flags, "windows_measured": f"{n} of {total}",
-            "energy_basis": energy_basis(measured.meter) if n else None}
+    return {
+        "ok": not flags,
+        "flags": flags,
+        "windows_measured": f"{n} of {total}",
+        "energy_basis": energy_basis(measured.meter) if n else None,
+    }
 
 
 def _phase_headline(phases) -> dict:
     if not phases:
         return {}
-    return {k: phases[k]["mean"] for k in ("prefill_j_per_input_token", "decode_j_per_output_token",
-                                           "prefill_dynamic_j_per_input_token", "decode_dynamic_j_per_output_token")}
+    return {
+        k: phases[k]["mean"]
+        for k in (
+            "prefill_j_per_input_token",
+            "decode_j_per_output_token",
+            "prefill_dynamic_j_per_input_token",
+            "decode_dynamic_j_per_output_token",
+        )
+    }
 
 
 def _structured_headline(block) -> dict:
     if not block:
         return {}
-    return {"structured_valid_fraction": block["valid_fraction"], "energy_j_per_valid_object": block["energy_j_per_valid_object"],
-            "tokens_per_object": block["tokens_per_object"]}
+    return {
+        "structured_valid_fraction": block["valid_fraction"],
+        "energy_j_per_valid_object": block["energy_j_per_valid_object"],
+        "tokens_per_object": block["tokens_per_object"],
+    }
 
 
 def _speculative_headline(block) -> dict:
     """Speculative decoding's acceptance and J per accepted token beside J per output token (null where the job
     configures none, or the engine reported none: the `speculative` block says why)."""
     per_accepted = (block or {}).get("energy_j_per_accepted_token") or {}
-    return {"speculative_acceptance_rate": (block or {}).get("acceptance_rate"),
-            "energy_j_per_accepted_token": per_accepted.get("mean")}
+    return {
+        "speculative_acceptance_rate": (block or {}).get("acceptance_rate"),
+        "energy_j_per_accepted_token": per_accepted.get("mean"),
+    }
 
 
 def assemble(spec, measured: Measured, environment: dict, started: float) -> dict:
@@ -114,9 +130,14 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
     if stage:  # windows from the two-stage rule (llem/repeat.py): intervals that keep their 95%
         measured.statistics = {f: summarize([w.get(f) for w in measured.windows], stage) for f in STAT_FIELDS}
     roofline = roofline_record(spec, measured, environment)
-    metrics = dict(_headline(measured), mfu_prefill=roofline["mfu_prefill"], mbu_decode=roofline["mbu_decode"],
-                   **_phase_headline(measured.phases), **_structured_headline(measured.structured),
-                   **_speculative_headline(measured.speculative))
+    metrics = dict(
+        _headline(measured),
+        mfu_prefill=roofline["mfu_prefill"],
+        mbu_decode=roofline["mbu_decode"],
+        **_phase_headline(measured.phases),
+        **_structured_headline(measured.structured),
+        **_speculative_headline(measured.speculative),
+    )
     uncertainty = budget(measured.windows, measured.baseline, stage)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -140,10 +161,13 @@ def assemble(spec, measured: Measured, environment: dict, started: float) -> dic
         "metrics": metrics,
         "statistics": measured.statistics,
         "windows": measured.windows,
-        "energy": {"meter": measured.meter, "baseline": measured.baseline,
-                   "per_device": per_device_energy(measured.windows, measured.meter),  # each GPU's joules, its UUID
-                   "uncertainty": uncertainty,  # llem/results/uncertainty.py, docs/energy.md
-                   "tokens_counted": measured.tokens_counted},
+        "energy": {
+            "meter": measured.meter,
+            "baseline": measured.baseline,
+            "per_device": per_device_energy(measured.windows, measured.meter),  # each GPU's joules, its UUID
+            "uncertainty": uncertainty,  # llem/results/uncertainty.py, docs/energy.md
+            "tokens_counted": measured.tokens_counted,
+        },
         "engine": measured.engine,
         "latency": measured.latency,
         "memory": measured.memory,
@@ -172,8 +196,13 @@ def stopped_record(status: str, spec_dict: dict, run_id: str, config_hash: str, 
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "status": status,
-        "identity": {"run_id": run_id, "config_hash": config_hash, "llem_version": llem.__version__,
-                     "started_unix_s": started, "finished_unix_s": time.time()},
+        "identity": {
+            "run_id": run_id,
+            "config_hash": config_hash,
+            "llem_version": llem.__version__,
+            "started_unix_s": started,
+            "finished_unix_s": time.time(),
+        },
         "spec": spec_dict,
     }
 

@@ -63,4 +63,5 @@ def refuse_mixed_scope(spec, meter) -> None:
             f"energy={spec.energy.meter} counts {scope} here, but {len(runs)} complete result(s) with the same energy "
             f"settings under {Path(spec.run.output_root)} count {theirs} (e.g. {runs[0]}): their J/token would not be "
             f"comparable; set energy.include_cpu or energy.meter so that both count the same, or use another "
-            f"run.output_root.")
+            f"run.output_root."
+        )

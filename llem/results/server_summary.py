@@ -22,17 +22,26 @@ def _where(s: dict, engine_load: dict, how: str) -> str:
 def server_rows(result: dict) -> list[tuple[str, str]]:
     s, m = result["server"], result["metrics"]
     load = s["load"]
-    how = f"{load['request_rate']:g} req/s {load['arrival']}, at most {load['concurrency']} in flight" if load["request_rate"] \
+    how = (
+        f"{load['request_rate']:g} req/s {load['arrival']}, at most {load['concurrency']} in flight"
+        if load["request_rate"]
         else f"closed loop, {load['concurrency']} in flight"
+    )
     endpoint = (result.get("engine") or {}).get("effective_settings", {}).get("endpoint")
     if endpoint:
         how += f", {endpoint}"
-    rows = [("server", _where(s, result.get("engine_load") or {}, how)),
-            ("TTFT", _p(m, "ttft")), ("inter-token latency", _p(m, "itl")), ("TPOT", _p(m, "tpot")),
-            ("request latency", _p(m, "e2e_latency"))]
+    rows = [
+        ("server", _where(s, result.get("engine_load") or {}, how)),
+        ("TTFT", _p(m, "ttft")),
+        ("inter-token latency", _p(m, "itl")),
+        ("TPOT", _p(m, "tpot")),
+        ("request latency", _p(m, "e2e_latency")),
+    ]
     g = s.get("goodput")
     if g:
-        rows.append(("goodput", f"{g['goodput_requests_per_s']:.3g} req/s within SLO ({g['fraction_within_slo']:.0%} of requests)"))
+        rows.append(
+            ("goodput", f"{g['goodput_requests_per_s']:.3g} req/s within SLO ({g['fraction_within_slo']:.0%} of requests)")
+        )
     whole = [w["whole_run"] for w in result["windows"]]
     jt = [w.get("energy_j_per_output_token") for w in whole]
     if all(v is not None for v in jt) and jt:

@@ -34,9 +34,11 @@ from typing import Optional
 from llem.stats import skew_extension, skewness, t975, welch_satterthwaite
 
 SQRT3 = math.sqrt(3)
-EXCLUDES = ("sensor calibration: the energy counter's accuracy against a reference meter (not characterised by "
-            "llem; common to every result on the same card, so it cancels in comparisons on one card but not "
-            "across cards or against other tools)")
+EXCLUDES = (
+    "sensor calibration: the energy counter's accuracy against a reference meter (not characterised by "
+    "llem; common to every result on the same card, so it cancels in comparisons on one card but not "
+    "across cards or against other tools)"
+)
 FIELDS = {"energy_j_per_output_token": False, "dynamic_energy_j_per_output_token": True}  # name -> dynamic?
 
 
@@ -104,8 +106,9 @@ def _repeats(values: list[float], first_stage: Optional[int] = None) -> Optional
     return out
 
 
-def field_budget(windows: list[dict], field: str, dynamic: bool, baseline: dict,
-                 first_stage: Optional[int] = None) -> Optional[dict]:
+def field_budget(
+    windows: list[dict], field: str, dynamic: bool, baseline: dict, first_stage: Optional[int] = None
+) -> Optional[dict]:
     measured = [w for w in windows if w.get(field) is not None]
     if not measured:
         return None
@@ -128,8 +131,11 @@ def field_budget(windows: list[dict], field: str, dynamic: bool, baseline: dict,
         # the Type-B parts' own 95% half-width in quadrature (the repeats' alone covered 94.4% at 5 windows)
         rect = [v["standard"] * SQRT3 for v in parts.values() if v is not None and math.isinf(v.get("dof", math.inf))]
         n, s = rep["n"], rep["std"]
-        k = max(k, t975(rep["dof"]) * rep["standard"] / u_c,
-                math.hypot(t975(n - 1) * s / math.sqrt(n), rectangular_sum_half_width(rect)) / u_c)
+        k = max(
+            k,
+            t975(rep["dof"]) * rep["standard"] / u_c,
+            math.hypot(t975(n - 1) * s / math.sqrt(n), rectangular_sum_half_width(rect)) / u_c,
+        )
     bias = parts["edge_residual"]["expected_bias"] if parts["edge_residual"] else 0.0
     centre = mean - bias
     # the windows' skew: the long side reaches further by the statistics' skew extension (llem/stats.py
@@ -137,7 +143,7 @@ def field_budget(windows: list[dict], field: str, dynamic: bool, baseline: dict,
     gamma = skewness(values)
     ext = (0.0, 0.0)
     if rep is not None and u_c > 0:
-        share = min(1.0, s * s / n / u_c ** 2)
+        share = min(1.0, s * s / n / u_c**2)
         ext = skew_extension(s, n, gamma, t975(n - 1))
         if rep.get("rule"):  # two-stage: only as far as the skew-extended t-interval reaches beyond Stein's
             beyond = t975(n - 1) * s / math.sqrt(n) - t975(rep["dof"]) * rep["standard"]
@@ -175,12 +181,16 @@ def budget_flags(b: dict, windows: list[dict], energy_spec) -> list[str]:
     dyn = b.get("dynamic_energy_j_per_output_token")
     limit = getattr(energy_spec, "dynamic_uncertainty_max", None)
     if dyn and dyn["relative_expanded"] is not None and limit is not None and dyn["relative_expanded"] > limit:
-        flags.append(f"dynamic_uncertain: dynamic J/token {dyn['mean']:.4g} +/- {dyn['expanded']:.2g} (k={dyn['coverage_factor']:.2f}, 95%, "
-                     f"{dyn['relative_expanded']:.1%} > energy.dynamic_uncertainty_max={limit:g}): the dynamic figure "
-                     f"is not resolved; longer windows or a longer baseline narrow it")
+        flags.append(
+            f"dynamic_uncertain: dynamic J/token {dyn['mean']:.4g} +/- {dyn['expanded']:.2g} (k={dyn['coverage_factor']:.2f}, 95%, "
+            f"{dyn['relative_expanded']:.1%} > energy.dynamic_uncertainty_max={limit:g}): the dynamic figure "
+            f"is not resolved; longer windows or a longer baseline narrow it"
+        )
     negative = [w.get("index") for w in windows if (w.get("dynamic_energy_j") or 0) < 0]
     if negative:
-        flags.append(f"negative_dynamic_energy: window(s) {negative} used less energy than the idle baseline "
-                     f"predicts for their duration: the baseline is too high (drift, or taken while still "
-                     f"settling) or the work drew almost nothing above idle")
+        flags.append(
+            f"negative_dynamic_energy: window(s) {negative} used less energy than the idle baseline "
+            f"predicts for their duration: the baseline is too high (drift, or taken while still "
+            f"settling) or the work drew almost nothing above idle"
+        )
     return flags

@@ -32,8 +32,7 @@ def reset_prefix_cache(url: str, plan, attempts: int = 5, wait_s: float = 0.2, t
         if attempt:
             time.sleep(wait_s)
         try:
-            with urllib.request.urlopen(urllib.request.Request(url + path, data=b"", method="POST"),
-                                        timeout=timeout_s) as r:
+            with urllib.request.urlopen(urllib.request.Request(url + path, data=b"", method="POST"), timeout=timeout_s) as r:
                 body = r.read()
             ok = _success(body)
             if ok:
@@ -56,6 +55,8 @@ def _success(body: bytes) -> bool:
 
 def reset_flags(record: dict, run: int) -> list[str]:
     if record.get("reset") is False:
-        return [f"prefix_cache_not_reset: run {run}: {record['reason']}: prefills of prompts the server saw "
-                f"before may come from its cache"]
+        return [
+            f"prefix_cache_not_reset: run {run}: {record['reason']}: prefills of prompts the server saw "
+            f"before may come from its cache"
+        ]
     return []

@@ -49,8 +49,13 @@ def read_counters(url: str, parse_text: Callable[[str], Optional[dict]], timeout
         return None
 
 
-def scrape(url: str, series: Optional[Mapping[str, str]], backend: str = "this", timeout_s: float = 2.0,
-           required: Optional[tuple[str, ...]] = KEYS) -> tuple[Optional[dict], Optional[str]]:
+def scrape(
+    url: str,
+    series: Optional[Mapping[str, str]],
+    backend: str = "this",
+    timeout_s: float = 2.0,
+    required: Optional[tuple[str, ...]] = KEYS,
+) -> tuple[Optional[dict], Optional[str]]:
     """(series, None) or (None, why not). `required`: the keys that must all be found (None: any one)."""
     if not series:
         return None, f"the {backend} engine names no per-request prefill/decode series of its server"
@@ -66,9 +71,13 @@ def scrape(url: str, series: Optional[Mapping[str, str]], backend: str = "this",
     return found, None
 
 
-def phase_share(before: Optional[dict], after: Optional[dict], reason: Optional[str],
-                series: Optional[Mapping[str, str]] = None,
-                reader: Optional[Callable[[dict, dict], dict]] = None) -> dict:
+def phase_share(
+    before: Optional[dict],
+    after: Optional[dict],
+    reason: Optional[str],
+    series: Optional[Mapping[str, str]] = None,
+    reader: Optional[Callable[[dict, dict], dict]] = None,
+) -> dict:
     """The run's prefill/decode request-time split from two scrapes of `series` (the engine's reader, if any)."""
     if before is None or after is None:
         return {"prefill_share": None, "reason": reason}
@@ -76,8 +85,12 @@ def phase_share(before: Optional[dict], after: Optional[dict], reason: Optional[
         return reader(before, after)
     d = {k: after[k] - before[k] for k in KEYS}
     total = d["prefill_sum"] + d["decode_sum"]
-    return {"prefill_s": d["prefill_sum"], "decode_s": d["decode_sum"], "requests": d["prefill_count"],
-            "prefill_share": d["prefill_sum"] / total if total > 0 else None,
-            "reason": None if total > 0 else "no request finished between the two scrapes",
-            "source": f"engine's Prometheus counters ({', '.join((series or {}).get(k, k) for k in ('prefill_sum', 'decode_sum'))})",
-            "meaning": "share of the run's request-time spent in prefill (requests overlap: not a share of wall time)"}
+    return {
+        "prefill_s": d["prefill_sum"],
+        "decode_s": d["decode_sum"],
+        "requests": d["prefill_count"],
+        "prefill_share": d["prefill_sum"] / total if total > 0 else None,
+        "reason": None if total > 0 else "no request finished between the two scrapes",
+        "source": f"engine's Prometheus counters ({', '.join((series or {}).get(k, k) for k in ('prefill_sum', 'decode_sum'))})",
+        "meaning": "share of the run's request-time spent in prefill (requests overlap: not a share of wall time)",
+    }

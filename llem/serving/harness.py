@@ -43,12 +43,24 @@ from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 from llem.workload.prompts import dataset_record
 from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
-from llem.speculative import delta as speculative_delta, readout_for as speculative_readout, server_record, \
-    summary as speculative_summary
+from llem.speculative import (
+    delta as speculative_delta,
+    readout_for as speculative_readout,
+    server_record,
+    summary as speculative_summary,
+)
 
 from llem.workload.shards import client_processes
-from llem.workload.structured import (grammar_phase, read_schema, structured, summary as structured_summary, support_for,
-                                      validator, window_record)
+from llem.workload.structured import (
+    grammar_phase,
+    read_schema,
+    structured,
+    summary as structured_summary,
+    support_for,
+    validator,
+    window_record,
+)
+
 
 def measure_server(ctx: JobContext) -> Measured:
     """Start the server (or attach to workload.server_url), drive the load, read the meter.
@@ -62,8 +74,9 @@ def measure_server(ctx: JobContext) -> Measured:
         ctx.progress(f"attaching to the server at {url}")
         wait_for_url(url + "/v1/models", w.ready_timeout_s, f"server at {url}")
         return _measure(ctx, url, None, None)
-    server, engine_load = ctx.warm.acquire(server_key(spec, ctx.device), spec.run_id(),
-                                           lambda: _start(spec, ctx.device, ctx.run_dir, ctx.progress))
+    server, engine_load = ctx.warm.acquire(
+        server_key(spec, ctx.device), spec.run_id(), lambda: _start(spec, ctx.device, ctx.run_dir, ctx.progress)
+    )
     if engine_load["reused"]:
         _reuse(server, engine_load, ctx.run_dir, ctx.progress)
     measured = _measure(ctx, server.plan.url, server, None if engine_load["reused"] else engine_load["load_s"])
@@ -89,8 +102,10 @@ def _start(spec, device: str, run_dir: Path, progress: Progress):
 def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None:
     """The server an earlier job started serves this one: check it, note it, restart its peak-RSS counter."""
     server.check_alive()
-    progress(f"{server.plan.engine} already running (pid {server.pid}, started for {engine_load['loaded_for']} "
-             f"in {engine_load['load_s']:.1f} s): not restarting")
+    progress(
+        f"{server.plan.engine} already running (pid {server.pid}, started for {engine_load['loaded_for']} "
+        f"in {engine_load['load_s']:.1f} s): not restarting"
+    )
     reset_peak_rss(server.pid)
     about = dict(server.describe(), log=str(server.log_path), started_for=engine_load["loaded_for"], reused=True)
     (Path(run_dir) / SERVER).write_text(json.dumps(about, indent=2))
@@ -99,9 +114,10 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
 def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
     w = spec.workload
     if structured(spec):  # an object ends where it ends: no fixed-length field, the engine's schema fields instead
-        kept = {k: v for k, v in extras.items() if not any(k == f or k.startswith(f + "_") for f in fixed_length)}  # logit_bias_type
-        body = {"temperature": w.sampling.temperature, **kept,
-                **support_for(spec).server_body(read_schema(w.schema_path))}
+        kept = {
+            k: v for k, v in extras.items() if not any(k == f or k.startswith(f + "_") for f in fixed_length)
+        }  # logit_bias_type
+        body = {"temperature": w.sampling.temperature, **kept, **support_for(spec).server_body(read_schema(w.schema_path))}
         fixed_length = ()
     else:
         body = {"temperature": w.sampling.temperature, **extras}
@@ -161,8 +177,9 @@ def _inputs_for(spec, server, passes: int):
     """passes x workload.num_prompts requests, as distinct as the prompt source allows (synthetic: fresh
     prompts after the first num_prompts; a file: its next prompts, cycling), so that a prefix cache
     does not serve later passes from the earlier ones."""
-    more = spec.model_copy(update={"workload": spec.workload.model_copy(
-        update={"num_prompts": spec.workload.num_prompts * passes})})
+    more = spec.model_copy(
+        update={"workload": spec.workload.model_copy(update={"num_prompts": spec.workload.num_prompts * passes})}
+    )
     return build_inputs(more, server.plan if server is not None else None)
 
 
@@ -170,17 +187,26 @@ def _repeat_flags(inputs) -> list[str]:
     distinct = len({json.dumps(i.prompt) for i in inputs})
     if distinct == len(inputs):
         return []
-    return [f"prompts_repeat: each run sends {len(inputs)} prompts of which {distinct} are distinct (the prompt source "
-            f"has no more): a server with a prefix cache serves the repeats' prefills from it"]
+    return [
+        f"prompts_repeat: each run sends {len(inputs)} prompts of which {distinct} are distinct (the prompt source "
+        f"has no more): a server with a prefix cache serves the repeats' prefills from it"
+    ]
 
 
 def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     w = spec.workload
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
     extras = server.plan.request_extras if server is not None else {}
-    load = LoadSettings(concurrency=w.concurrency, request_rate=w.request_rate, arrival=w.arrival,
-                        burst_size=w.burst_size, seed=w.seed, extra_body=_extra_body(spec, fixed, extras),
-                        processes=client_processes(w), reuse_connections=server.plan.reuse_connections if server is not None else True)
+    load = LoadSettings(
+        concurrency=w.concurrency,
+        request_rate=w.request_rate,
+        arrival=w.arrival,
+        burst_size=w.burst_size,
+        seed=w.seed,
+        extra_body=_extra_body(spec, fixed, extras),
+        processes=client_processes(w),
+        reuse_connections=server.plan.reuse_connections if server is not None else True,
+    )
     return load, () if structured(spec) else fixed  # structured output: no fixed-length field was sent
 
 
@@ -188,8 +214,10 @@ def _warmup(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, s
     w = ctx.spec.workload
     flags: list[str] = []
     if w.num_prompts <= w.concurrency and w.turns == 1:  # sessions have no steady-state window
-        flags.append(f"workload.num_prompts={w.num_prompts} <= workload.concurrency={w.concurrency}: the steady state "
-                     f"is only the moment every request is in flight; send several times more requests than the concurrency")
+        flags.append(
+            f"workload.num_prompts={w.num_prompts} <= workload.concurrency={w.concurrency}: the steady state "
+            f"is only the moment every request is in flight; send several times more requests than the concurrency"
+        )
     warm = LoadSettings(concurrency=w.concurrency, extra_body=load.extra_body, reuse_connections=load.reuse_connections)
 
     def one(i: int) -> None:  # min(concurrency, num_prompts) full-length requests
@@ -216,23 +244,35 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     rate = f", {w.request_rate:g} req/s {w.arrival}" if w.request_rate else " (closed loop)"
     times = f" ({passes} passes)" if passes > 1 else (f" x {w.turns} turns" if sessions else "")
     chat_fields = server.plan.chat_length_fields if server is not None else ServerPlan.chat_length_fields
-    one = (lambda r: run_sessions(ctx, url, model, load, chat_fields, server, baseline, r)) if sessions else \
-        (lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes, check))
+    one = (
+        (lambda r: run_sessions(ctx, url, model, load, chat_fields, server, baseline, r))
+        if sessions
+        else (lambda r: _one_run(ctx, url, model, sent, load, server, baseline, r, passes, check))
+    )
     measured = measure_windows(
-        ctx, one,
-        lambda r: f"measuring run {r + 1}/{window_count(spec.run)}: {len(sent)} requests{times}, concurrency {w.concurrency}{rate}",
-        baseline.get("power_w"))
+        ctx,
+        one,
+        lambda r: (
+            f"measuring run {r + 1}/{window_count(spec.run)}: {len(sent)} requests{times}, concurrency {w.concurrency}{rate}"
+        ),
+        baseline.get("power_w"),
+    )
     flags += close_baseline(ctx.meter, _no_device_work, spec.energy, baseline, ctx.progress)  # drift
     windows = measured.records
     all_outputs = [o for outs in measured.kept for o in outs]
     latency = sm.latency(all_outputs)
     server_rss = _peak_rss_mib(server.pid) if server is not None else None
     prefix_cache, prefix_flags = prefix_summary(spec, [x.get("prefix_cache_hits") for x in windows], "run")
-    block, structured_flags = (None, []) if check is None else \
-        structured_summary(spec, windows, support_for(spec), grammar, None, "run")
-    spec_block, spec_flags = speculative_summary(speculative_readout(spec), [x.get("speculative") for x in windows],
-                                                 SPECULATIVE_BASIS, "run", "not read in multi-turn sessions (workload.turns > 1)"
-                                                 if sessions else "no run measured")
+    block, structured_flags = (
+        (None, []) if check is None else structured_summary(spec, windows, support_for(spec), grammar, None, "run")
+    )
+    spec_block, spec_flags = speculative_summary(
+        speculative_readout(spec),
+        [x.get("speculative") for x in windows],
+        SPECULATIVE_BASIS,
+        "run",
+        "not read in multi-turn sessions (workload.turns > 1)" if sessions else "no run measured",
+    )
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
@@ -243,8 +283,12 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
         statistics=summarize_windows(windows),
         latency=latency,
         memory={"server_peak_rss_mib": server_rss} if server_rss is not None else {},
-        requests={"count": len(inputs), "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
-                  "prompt_token_ids_sha256": token_ids_sha256(inputs), **dataset_record(spec)},
+        requests={
+            "count": len(inputs),
+            "input_tokens": [o.input_tokens for o in all_outputs[: len(inputs)]],
+            "prompt_token_ids_sha256": token_ids_sha256(inputs),
+            **dataset_record(spec),
+        },
         flags=flags + measured.flags + prefix_flags + structured_flags + spec_flags,
         timeseries=measured.timeseries,
         repeatability=measured.repeatability,
@@ -257,36 +301,48 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     )
 
 
-SPECULATIVE_BASIS = ("each run's whole-run window (first send to last completion): the engine's counters are read "
-                     "right before and after the run, so they cover the whole run, not its steady state")
+SPECULATIVE_BASIS = (
+    "each run's whole-run window (first send to last completion): the engine's counters are read "
+    "right before and after the run, so they cover the whole run, not its steady state"
+)
 
 
 def _grammar_phase(ctx: JobContext, url: str, model: str, inputs, load: LoadSettings, server) -> dict:
     """workload.response_format=json_schema: the grammar's compile time on the server, before warm-up and outside
     the windows (llem/workload/structured.py grammar_phase): 1-token requests on the first prompt, one at a time."""
     spec = ctx.spec
-    plain = spec.model_copy(update={"workload": spec.workload.model_copy(update={"response_format": "text", "schema_path": None})})
+    plain = spec.model_copy(
+        update={"workload": spec.workload.model_copy(update={"response_format": "text", "schema_path": None})}
+    )
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
     extras = server.plan.request_extras if server is not None else {}
     bodies = {True: load.extra_body, False: _extra_body(plain, fixed, extras)}
     first = dataclasses.replace(inputs[0], max_tokens=1, keep_text=False)
 
     def one(constrained: bool) -> float:
-        run = run_load(url, model, [first], LoadSettings(concurrency=1, extra_body=bodies[constrained],
-                                                                 reuse_connections=load.reuse_connections))
+        run = run_load(
+            url,
+            model,
+            [first],
+            LoadSettings(concurrency=1, extra_body=bodies[constrained], reuse_connections=load.reuse_connections),
+        )
         _check_run(run, server, "grammar compile phase")
         return run.duration_s
 
     return grammar_phase(one, ctx.progress)
 
 
-TOKENS_COUNTED = ("steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
-                  "token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count")
-WINDOWS_RULE = ("steady state: opens when workload.concurrency requests are first in flight, closes when the "
-                "first request finishes after the last one was sent; on a metered GPU the window is the interval "
-                "between the first energy-counter updates after those two edges (steady_state.counted_s), and its "
-                "output tokens are streamed tokens that arrived inside it (client clock). whole run: first send to "
-                "last completion, all output tokens.")
+TOKENS_COUNTED = (
+    "steady-state windows: streamed tokens that arrived inside the window (client count: a chunk's "
+    "token_ids where listed, else one per token-bearing chunk); whole run: the server's usage.completion_tokens where sent, else the client count"
+)
+WINDOWS_RULE = (
+    "steady state: opens when workload.concurrency requests are first in flight, closes when the "
+    "first request finishes after the last one was sent; on a metered GPU the window is the interval "
+    "between the first energy-counter updates after those two edges (steady_state.counted_s), and its "
+    "output tokens are streamed tokens that arrived inside it (client clock). whole run: first send to "
+    "last completion, all output tokens."
+)
 
 
 def _server_record(spec, url: str, server, model: str, load: LoadSettings, latency: dict, outputs, windows) -> dict:
@@ -296,11 +352,16 @@ def _server_record(spec, url: str, server, model: str, load: LoadSettings, laten
         "url": url,
         "attached": server is None,
         "model": model,
-        "load": {"concurrency": w.concurrency, "request_rate": w.request_rate,
-                 "arrival": w.arrival if w.request_rate else "closed loop", "burst_size": w.burst_size,
-                 "request_body": load.extra_body,
-                 "connections": "kept alive between requests" if load.reuse_connections else
-                                "one per request: the server ends each connection after a streamed response"},
+        "load": {
+            "concurrency": w.concurrency,
+            "request_rate": w.request_rate,
+            "arrival": w.arrival if w.request_rate else "closed loop",
+            "burst_size": w.burst_size,
+            "request_body": load.extra_body,
+            "connections": "kept alive between requests"
+            if load.reuse_connections
+            else "one per request: the server ends each connection after a streamed response",
+        },
         "latency": latency,
         "goodput": sm.goodput(outputs, sum(x["whole_run"]["duration_s"] for x in windows), w.slo_ttft_s, w.slo_tpot_s),
         "tokens": sm.token_accounting(outputs),
@@ -352,8 +413,14 @@ def _counted_interval(run, steady: dict) -> tuple[Optional[float], Optional[floa
     where bracketed, the counter updates that bound its energy (llem/energy/bracket.py), shifted onto the
     load's clock by the open edge, which both clocks saw at once; else the load's own edges."""
     bracket, m = steady.get("bracket"), steady.get("m")
-    if (bracket is None or m is None or m.total_j is None or run.steady_open_s is None
-            or run.steady_close_s is None or not m.interval_monotonic_s):
+    if (
+        bracket is None
+        or m is None
+        or m.total_j is None
+        or run.steady_open_s is None
+        or run.steady_close_s is None
+        or not m.interval_monotonic_s
+    ):
         return run.steady_open_s, run.steady_close_s
     shift = bracket.t_open - run.steady_open_s  # the run's start on the monotonic clock
     return m.interval_monotonic_s[0] - shift, m.interval_monotonic_s[1] - shift
@@ -368,7 +435,9 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     engine = backend_info(spec.backend_name)
     series, reader = engine.phase_series, load_object(engine.phase_reader) if engine.phase_reader else None
     required = None if reader else KEYS  # an engine's own reader says what its counters lack
-    before, why = scrape(url, series, spec.backend_name, required=required)  # the engine's own prefill/decode counters, outside the windows
+    before, why = scrape(
+        url, series, spec.backend_name, required=required
+    )  # the engine's own prefill/decode counters, outside the windows
     cache_before = read_counters(spec, url)  # the engine's prefix-cache counters, likewise outside
     speculative = speculative_readout(spec)  # None: no speculative decoding configured
     spec_before = _speculative_counters(speculative, url)  # likewise outside
@@ -390,19 +459,35 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
     flags = _check_run(run, server, f"run {r}") + sm.prompt_token_flags(run.outputs, f"run {r}") + reset_flags(cache, r)
     base_w = baseline.get("power_w")
     whole_n = sm.whole_counts(run)
-    whole = window_metrics(whole_n["duration_s"], whole_n["requests"], whole_n["input_tokens"], whole_n["output_tokens"],
-                           whole_m.total_j, base_w, e.grid_intensity_g_per_kwh)
+    whole = window_metrics(
+        whole_n["duration_s"],
+        whole_n["requests"],
+        whole_n["input_tokens"],
+        whole_n["output_tokens"],
+        whole_m.total_j,
+        base_w,
+        e.grid_intensity_g_per_kwh,
+    )
     whole["energy"] = whole_m.to_dict()
     counted = _counted_interval(run, steady)
     steady_n = sm.steady_counts(run.outputs, *counted)
     if steady_n is None:
-        flags.append(f"run {r}: steady state not reached (at most {run.max_in_flight} requests in flight, "
-                     f"workload.concurrency={w.concurrency}); this window is the whole run")
+        flags.append(
+            f"run {r}: steady state not reached (at most {run.max_in_flight} requests in flight, "
+            f"workload.concurrency={w.concurrency}); this window is the whole run"
+        )
         win = dict(whole)
     else:
         m = steady["m"]
-        win = window_metrics(steady_n["duration_s"], steady_n["requests"], steady_n["input_tokens"], steady_n["output_tokens"],
-                             m.total_j, base_w, e.grid_intensity_g_per_kwh)
+        win = window_metrics(
+            steady_n["duration_s"],
+            steady_n["requests"],
+            steady_n["input_tokens"],
+            steady_n["output_tokens"],
+            m.total_j,
+            base_w,
+            e.grid_intensity_g_per_kwh,
+        )
         win["energy"] = m.to_dict()
         flags += [f"run {r} steady state: {f}" for f in window_flags(m, e)]
     ok = [o for o in run.outputs if o.ok]
@@ -410,17 +495,38 @@ def _one_run(ctx: JobContext, url, model, inputs, load, server, baseline, r: int
         flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r}")
     flags += sm.chunk_flags(run.outputs, f"run {r}")
     client, client_flags = sm.load_generator(run, f"run {r}")
-    win.update(index=r, started_unix_s=began.get("unix", started), window="steady_state" if steady_n else "whole_run", passes=passes, prefix_cache=cache,
-               steady_state={"open_s": run.steady_open_s, "close_s": run.steady_close_s, "reached": steady_n is not None,
-                             "counted_s": list(counted) if steady_n is not None else None},
-               whole_run=whole, max_in_flight=run.max_in_flight, failed_requests=len(run.outputs) - len(ok),
-               load_generator=client, engine_phases=phase_share(before, after, why_after, series, reader),
-               prefix_cache_hits=server_hits(spec, run.outputs, cache, cache_counters),
-               batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
-               latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")})
+    win.update(
+        index=r,
+        started_unix_s=began.get("unix", started),
+        window="steady_state" if steady_n else "whole_run",
+        passes=passes,
+        prefix_cache=cache,
+        steady_state={
+            "open_s": run.steady_open_s,
+            "close_s": run.steady_close_s,
+            "reached": steady_n is not None,
+            "counted_s": list(counted) if steady_n is not None else None,
+        },
+        whole_run=whole,
+        max_in_flight=run.max_in_flight,
+        failed_requests=len(run.outputs) - len(ok),
+        load_generator=client,
+        engine_phases=phase_share(before, after, why_after, series, reader),
+        prefix_cache_hits=server_hits(spec, run.outputs, cache, cache_counters),
+        batch_latency_s=[o.latency_s for o in ok],
+        batch_ttft_s=[o.ttft_s for o in ok],
+        latency={k: v for k, v in sm.latency(run.outputs).items() if not k.startswith("batch")},
+    )
     if check is not None:  # every successful request of the run, against the whole-run window's joules
-        win["structured"] = window_record(check, [o.text for o in ok], [o.output_tokens for o in ok], w.output_tokens,
-                                          whole["energy_j"], whole["dynamic_energy_j"], [o.id for o in ok])
+        win["structured"] = window_record(
+            check,
+            [o.text for o in ok],
+            [o.output_tokens for o in ok],
+            w.output_tokens,
+            whole["energy_j"],
+            whole["dynamic_energy_j"],
+            [o.id for o in ok],
+        )
     if speculative is not None:
         win["speculative"] = server_record(speculative, spec_counts, run.outputs, whole["output_tokens"], whole["energy_j"])
     return win, flags + client_flags, run.outputs

@@ -37,9 +37,15 @@ def latency(outputs) -> dict:
     out.update(_dist("tpot", [o.tpot_s for o in ok if o.tpot_s is not None]))
     out.update(_dist("e2e_latency", e2e))
     out.update(chunking(ok))
-    out.update({"batches": len(e2e), "batch_latency_p50_s": out["e2e_latency_p50_s"],
-                "batch_latency_p90_s": out["e2e_latency_p90_s"], "batch_latency_p99_s": out["e2e_latency_p99_s"],
-                "batch_latency_mean_s": out["e2e_latency_mean_s"]})
+    out.update(
+        {
+            "batches": len(e2e),
+            "batch_latency_p50_s": out["e2e_latency_p50_s"],
+            "batch_latency_p90_s": out["e2e_latency_p90_s"],
+            "batch_latency_p99_s": out["e2e_latency_p99_s"],
+            "batch_latency_mean_s": out["e2e_latency_mean_s"],
+        }
+    )
     return out
 
 
@@ -47,12 +53,22 @@ def chunking(ok) -> dict:
     """Tokens per token-bearing chunk over the successful requests, and how they were counted."""
     sizes = [n for o in ok for n in o.chunk_tokens]
     listed = sum(1 for o in ok if o.token_ids_listed)
-    source = ("server token_ids" if listed == len(ok) else "one per chunk (the server lists no token ids)" if not listed
-              else f"server token_ids for {listed} of {len(ok)} requests, one per chunk for the rest")
-    return {"chunks": len(sizes), "tokens_per_chunk_mean": sum(sizes) / len(sizes) if sizes else None,
-            "tokens_per_chunk_p50": percentile(sizes, 50), "tokens_per_chunk_p99": percentile(sizes, 99),
-            "tokens_per_chunk_max": max(sizes, default=None),
-            "chunks_with_several_tokens": sum(1 for n in sizes if n > 1), "tokens_per_chunk_source": source}
+    source = (
+        "server token_ids"
+        if listed == len(ok)
+        else "one per chunk (the server lists no token ids)"
+        if not listed
+        else f"server token_ids for {listed} of {len(ok)} requests, one per chunk for the rest"
+    )
+    return {
+        "chunks": len(sizes),
+        "tokens_per_chunk_mean": sum(sizes) / len(sizes) if sizes else None,
+        "tokens_per_chunk_p50": percentile(sizes, 50),
+        "tokens_per_chunk_p99": percentile(sizes, 99),
+        "tokens_per_chunk_max": max(sizes, default=None),
+        "chunks_with_several_tokens": sum(1 for n in sizes if n > 1),
+        "tokens_per_chunk_source": source,
+    }
 
 
 def chunk_flags(outputs, what: str) -> list[str]:
@@ -64,11 +80,13 @@ def chunk_flags(outputs, what: str) -> list[str]:
         return []
     example = next(o for o in ok if any(n > 1 for n in o.chunk_tokens))
     head = ", ".join(str(n) for n in example.chunk_tokens[:12]) + (", ..." if len(example.chunk_tokens) > 12 else "")
-    return [f"{what}: chunks carry several tokens: mean {c['tokens_per_chunk_mean']:.2f} tokens/chunk "
-            f"({c['chunks_with_several_tokens']} of {c['chunks']} chunks carry more than one, at most "
-            f"{c['tokens_per_chunk_max']}; counted by {c['tokens_per_chunk_source']}; e.g. {example.id}: {head}); "
-            f"ITL spreads each chunk's gap evenly over its tokens and ICL is the gap between chunks as received "
-            f"(docs/server.md, latency definitions)"]
+    return [
+        f"{what}: chunks carry several tokens: mean {c['tokens_per_chunk_mean']:.2f} tokens/chunk "
+        f"({c['chunks_with_several_tokens']} of {c['chunks']} chunks carry more than one, at most "
+        f"{c['tokens_per_chunk_max']}; counted by {c['tokens_per_chunk_source']}; e.g. {example.id}: {head}); "
+        f"ITL spreads each chunk's gap evenly over its tokens and ICL is the gap between chunks as received "
+        f"(docs/server.md, latency definitions)"
+    ]
 
 
 def goodput(outputs, duration_s: float, slo_ttft_s: Optional[float], slo_tpot_s: Optional[float]) -> Optional[dict]:
@@ -85,9 +103,13 @@ def goodput(outputs, duration_s: float, slo_ttft_s: Optional[float], slo_tpot_s:
         return slo_tpot_s is None or o.tpot_s is None or o.tpot_s <= slo_tpot_s
 
     good = sum(1 for o in outputs if meets(o))
-    return {"slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s, "requests_within_slo": good,
-            "fraction_within_slo": good / len(outputs) if outputs else None,
-            "goodput_requests_per_s": good / duration_s if duration_s else None}
+    return {
+        "slo_ttft_s": slo_ttft_s,
+        "slo_tpot_s": slo_tpot_s,
+        "requests_within_slo": good,
+        "fraction_within_slo": good / len(outputs) if outputs else None,
+        "goodput_requests_per_s": good / duration_s if duration_s else None,
+    }
 
 
 def steady_counts(outputs, open_s: Optional[float], close_s: Optional[float]) -> Optional[dict]:
@@ -95,14 +117,17 @@ def steady_counts(outputs, open_s: Optional[float], close_s: Optional[float]) ->
         return None
     tokens = sum(n for o in outputs if o.ok for t, n in zip(o.chunk_s, o.chunk_tokens) if open_s <= t <= close_s)
     done = [o for o in outputs if o.ok and open_s <= o.done_s <= close_s]
-    return {"duration_s": close_s - open_s, "output_tokens": tokens, "requests": len(done),
-            "input_tokens": input_tokens(done)}
+    return {"duration_s": close_s - open_s, "output_tokens": tokens, "requests": len(done), "input_tokens": input_tokens(done)}
 
 
 def whole_counts(run) -> dict:
     ok = [o for o in run.outputs if o.ok]
-    return {"duration_s": run.duration_s, "output_tokens": sum(o.output_tokens for o in ok), "requests": len(ok),
-            "input_tokens": input_tokens(ok)}
+    return {
+        "duration_s": run.duration_s,
+        "output_tokens": sum(o.output_tokens for o in ok),
+        "requests": len(ok),
+        "input_tokens": input_tokens(ok),
+    }
 
 
 def input_tokens(outputs) -> Optional[int]:
@@ -118,11 +143,16 @@ def input_tokens_source(outputs) -> dict:
     client = sum(1 for o in ok if o.usage_prompt_tokens is None and o.client_prompt_tokens is not None)
     missing = len(ok) - usage - client
     parts = ([f"server usage ({usage})"] if usage else []) + ([f"client count ({client})"] if client else [])
-    out = {"input_tokens_source": " + ".join(parts) if parts else None,
-           "requests_with_server_prompt_usage": usage, "requests_with_client_prompt_count": client}
+    out = {
+        "input_tokens_source": " + ".join(parts) if parts else None,
+        "requests_with_server_prompt_usage": usage,
+        "requests_with_client_prompt_count": client,
+    }
     if missing:
-        out["input_tokens_reason"] = (f"{missing} of {len(ok)} requests have no prompt token count: the server sent no "
-                                      f"usage and the client could not count their prompts (docs/server.md)")
+        out["input_tokens_reason"] = (
+            f"{missing} of {len(ok)} requests have no prompt token count: the server sent no "
+            f"usage and the client could not count their prompts (docs/server.md)"
+        )
     return out
 
 
@@ -147,8 +177,9 @@ def token_accounting(outputs) -> dict:
 
 def _prompt_mismatches(outputs) -> list:
     """Successful token-id requests whose server usage.prompt_tokens is missing or differs from the ids sent."""
-    return [o for o in outputs if o.ok and o.expected_prompt_tokens is not None
-            and o.usage_prompt_tokens != o.expected_prompt_tokens]
+    return [
+        o for o in outputs if o.ok and o.expected_prompt_tokens is not None and o.usage_prompt_tokens != o.expected_prompt_tokens
+    ]
 
 
 def prompt_token_flags(outputs, what: str) -> list[str]:
@@ -158,8 +189,10 @@ def prompt_token_flags(outputs, what: str) -> list[str]:
         return []
     o = bad[0]
     got = "no usage" if o.usage_prompt_tokens is None else f"usage.prompt_tokens={o.usage_prompt_tokens}"
-    return [f"{what}: {len(bad)} token-id requests were not counted as sent by the server (first: "
-            f"{o.expected_prompt_tokens} ids sent, {got}); workload.input_tokens is not exact there"]
+    return [
+        f"{what}: {len(bad)} token-id requests were not counted as sent by the server (first: "
+        f"{o.expected_prompt_tokens} ids sent, {got}); workload.input_tokens is not exact there"
+    ]
 
 
 def _named(outputs, limit: int = 3) -> str:
@@ -182,6 +215,7 @@ def length_flags(outputs, max_tokens: int, what: str) -> list[str]:
       chunk carried several; llama.cpp sends the byte tokens of one character as one chunk): the count is low;
     - fewer otherwise: the server ended early (fixed length not honoured)."""
     ok = [o for o in outputs if o.ok]
+
     def own(o) -> int:  # a request's own cap (chat dataset lengths), else workload.output_tokens
         return getattr(o, "max_tokens", None) or max_tokens
 
@@ -196,14 +230,17 @@ def length_flags(outputs, max_tokens: int, what: str) -> list[str]:
 
     flags = []
     if over:
-        flags.append(f"{head(over)} got more than {cap} output tokens ({_named(over)}): "
-                     f"the server generated past its cap; these tokens count in throughput and J/token (docs/server.md)")
+        flags.append(
+            f"{head(over)} got more than {cap} output tokens ({_named(over)}): "
+            f"the server generated past its cap; these tokens count in throughput and J/token (docs/server.md)"
+        )
     if merged:
-        flags.append(f"{head(merged)} ended at {cap} but streamed fewer tokens "
-                     f"({_named(merged)}): a chunk carried several tokens, so the client count is low (docs/server.md)")
+        flags.append(
+            f"{head(merged)} ended at {cap} but streamed fewer tokens "
+            f"({_named(merged)}): a chunk carried several tokens, so the client count is low (docs/server.md)"
+        )
     if early:
-        flags.append(f"{head(early)} ended before {cap} ({_named(early)}): "
-                     f"fixed length not honoured by the server")
+        flags.append(f"{head(early)} ended before {cap} ({_named(early)}): fixed length not honoured by the server")
     return flags
 
 
@@ -222,16 +259,23 @@ def load_generator(run, what: str) -> tuple[dict, list[str]]:
         busy = max(shares) if shares else None
     else:
         busy = cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None
-    info = {"processes": max(1, len(shards)), "cpu_s": cpu, "busy_share": busy, "flag_at": CLIENT_BUSY_FLAG,
-            "cores_busy": cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None,
-            # requests sent again because the server had closed their pooled connection (llem/workload/loadgen.py)
-            "resent_requests": sum(1 for o in run.outputs if getattr(o, "resent", 0))}
+    info = {
+        "processes": max(1, len(shards)),
+        "cpu_s": cpu,
+        "busy_share": busy,
+        "flag_at": CLIENT_BUSY_FLAG,
+        "cores_busy": cpu / run.duration_s if cpu is not None and run.duration_s > 0 else None,
+        # requests sent again because the server had closed their pooled connection (llem/workload/loadgen.py)
+        "resent_requests": sum(1 for o in run.outputs if getattr(o, "resent", 0)),
+    }
     if shards:
         info.update(shards=shards, coordinator_cpu_s=getattr(run, "coordinator_cpu_s", None))
     if busy is None or busy < CLIENT_BUSY_FLAG:
         return info, []
     where = f"its busiest of {len(shards)} processes kept its core" if shards else "kept its core"
-    return info, [f"{what}: llem's load generator {where} {busy:.0%} busy (flagged from {CLIENT_BUSY_FLAG:.0%}): near "
-                  f"one core's capacity its own queueing adds to the TTFT and inter-token gaps it records and can cap "
-                  f"throughput (docs/benchmarks.md, load-generator capacity); treat this point's latencies as upper "
-                  f"bounds, or give the client more processes (workload.client_processes) or a faster core"]
+    return info, [
+        f"{what}: llem's load generator {where} {busy:.0%} busy (flagged from {CLIENT_BUSY_FLAG:.0%}): near "
+        f"one core's capacity its own queueing adds to the TTFT and inter-token gaps it records and can cap "
+        f"throughput (docs/benchmarks.md, load-generator capacity); treat this point's latencies as upper "
+        f"bounds, or give the client more processes (workload.client_processes) or a faster core"
+    ]

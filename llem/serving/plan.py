@@ -93,4 +93,3 @@ def plan_for(spec, device: str, port: int) -> ServerPlan:
     if speculative is not None:
         extra += [a for a in speculative.server_args if a not in plan.argv + extra]
     return dataclasses.replace(plan, argv=plan.argv + extra) if extra else plan
-

@@ -36,16 +36,21 @@ def _inputs(spec, plan) -> list[RequestInput]:
     if w.source == "chat":  # templated token ids (llem/workload/chat_tokens.py); dataset lengths: each its own cap
         fixed = (plan or ServerPlan).fixed_length
         own = ("max_tokens", "min_tokens") if w.output_lengths == "dataset" and "min_tokens" in fixed else ("max_tokens",)
-        return [RequestInput(r.id, r.input_ids, r.reply_tokens if w.output_lengths == "dataset" else w.output_tokens,
-                             length_fields=own) for r in chat_requests(w, spec.model)[0]]
+        return [
+            RequestInput(
+                r.id, r.input_ids, r.reply_tokens if w.output_lengths == "dataset" else w.output_tokens, length_fields=own
+            )
+            for r in chat_requests(w, spec.model)[0]
+        ]
     prompts = text_prompts(w)
     if w.endpoint == "chat":
         fields = (plan or ServerPlan).chat_length_fields
-        return [RequestInput(f"{w.source}-chat-{i:05d}", text, w.output_tokens, "chat", fields)
-                for i, text in enumerate(prompts)]
+        return [RequestInput(f"{w.source}-chat-{i:05d}", text, w.output_tokens, "chat", fields) for i, text in enumerate(prompts)]
     counts = client_prompt_counts(spec, prompts) if plan is not None else [None] * len(prompts)
-    return [RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens, prompt_tokens=n)
-            for i, (text, n) in enumerate(zip(prompts, counts))]
+    return [
+        RequestInput(f"{w.source}-{i:05d}", text, w.output_tokens, prompt_tokens=n)
+        for i, (text, n) in enumerate(zip(prompts, counts))
+    ]
 
 
 def client_prompt_counts(spec, texts: list[str]) -> list:
@@ -98,17 +103,29 @@ def describe_prompts(spec, plan=None) -> str:
     """What the prompts are, for the result's effective settings."""
     w = spec.workload
     if w.source == "chat":
-        lengths = ("each request's dataset reply length (tokens, capped at workload.output_tokens)"
-                   if w.output_lengths == "dataset" else f"workload.output_tokens={w.output_tokens} for every request")
-        return (f"conversations from workload.path={w.path}, templated once with the model's chat template into token ids "
-                f"(llem/workload/chat_tokens.py), sent to /v1/completions; output length: {lengths}")
+        lengths = (
+            "each request's dataset reply length (tokens, capped at workload.output_tokens)"
+            if w.output_lengths == "dataset"
+            else f"workload.output_tokens={w.output_tokens} for every request"
+        )
+        return (
+            f"conversations from workload.path={w.path}, templated once with the model's chat template into token ids "
+            f"(llem/workload/chat_tokens.py), sent to /v1/completions; output length: {lengths}"
+        )
     if w.source == "synthetic":
-        return (f"token-id prompts of exactly workload.input_tokens={w.input_tokens} ids (seeded by workload.seed={w.seed}; "
-                f"the tokenizer's vocabulary without special ids), checked against the server's usage.prompt_tokens")
-    text = ("text prompts sent whole (workload.input_tokens only sizes the server's context; prompt tokens from the "
-            "server's usage where it sends one, else the client's count" +
-            (f": backend={spec.backend_name}'s own prompt counter, {backend_info(spec.backend_name).prompt_counter})"
-             if _counted(spec) else ")"))
+        return (
+            f"token-id prompts of exactly workload.input_tokens={w.input_tokens} ids (seeded by workload.seed={w.seed}; "
+            f"the tokenizer's vocabulary without special ids), checked against the server's usage.prompt_tokens"
+        )
+    text = (
+        "text prompts sent whole (workload.input_tokens only sizes the server's context; prompt tokens from the "
+        "server's usage where it sends one, else the client's count"
+        + (
+            f": backend={spec.backend_name}'s own prompt counter, {backend_info(spec.backend_name).prompt_counter})"
+            if _counted(spec)
+            else ")"
+        )
+    )
     if w.endpoint == "chat":
         fields = (plan or ServerPlan).chat_length_fields
         return f"{text}; each one user message, the server's chat template applied; output capped by {', '.join(fields)}"

@@ -63,9 +63,11 @@ def wait_for_url(url: str, timeout_s: float, what: str, alive=lambda: None, tail
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout_s:
             log = tail()
-            raise ServerFailed(f"the {what} did not become ready within workload.ready_timeout_s={timeout_s:g} s "
-                               f"(GET {url} never answered): raise the timeout or read the server's log"
-                               + (f"; its last lines:\n{log}" if log else "."))
+            raise ServerFailed(
+                f"the {what} did not become ready within workload.ready_timeout_s={timeout_s:g} s "
+                f"(GET {url} never answered): raise the timeout or read the server's log"
+                + (f"; its last lines:\n{log}" if log else ".")
+            )
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
 
@@ -85,18 +87,33 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             try:
-                self.proc = subprocess.Popen(self.plan.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             env=env, start_new_session=True, preexec_fn=_die_with_parent)
+                self.proc = subprocess.Popen(
+                    self.plan.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             except OSError as exc:
-                raise ServerFailed(f"the {self.plan.engine} could not be started ({self.plan.argv[0]}: {exc.strerror or exc}).") from None
+                raise ServerFailed(
+                    f"the {self.plan.engine} could not be started ({self.plan.argv[0]}: {exc.strerror or exc})."
+                ) from None
 
     @property
     def pid(self) -> Optional[int]:
         return self.proc.pid if self.proc else None
 
     def describe(self) -> dict:
-        return {"engine": self.plan.engine, "argv": self.plan.argv, "url": self.plan.url, "pid": self.pid,
-                "env": self.plan.env, "log": self.log_path.name}
+        return {
+            "engine": self.plan.engine,
+            "argv": self.plan.argv,
+            "url": self.plan.url,
+            "pid": self.pid,
+            "env": self.plan.env,
+            "log": self.log_path.name,
+        }
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -112,7 +129,9 @@ class ServerProcess:
         code = self.proc.returncode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         log = self.log_tail()
-        raise ServerFailed(f"the {self.plan.engine} (pid {self.proc.pid}) {how}" + (f"; its last log lines:\n{log}" if log else "."))
+        raise ServerFailed(
+            f"the {self.plan.engine} (pid {self.proc.pid}) {how}" + (f"; its last log lines:\n{log}" if log else ".")
+        )
 
     def wait_ready(self, timeout_s: float) -> float:
         return wait_for_url(self.plan.url + self.plan.ready_path, timeout_s, self.plan.engine, self.check_alive, self.log_tail)

@@ -32,8 +32,10 @@ from llem.workload.loadgen import RequestInput
 from llem.workload.prefix_cache import server_hits
 from llem.workload.prompts import source_texts
 
-RULE = ("turns in lock step: turn k of every conversation is one load and one energy window; think time between "
-        "turns inside the whole-run window; energy per conversation = whole-run energy / conversations")
+RULE = (
+    "turns in lock step: turn k of every conversation is one load and one energy window; think time between "
+    "turns inside the whole-run window; energy per conversation = whole-run energy / conversations"
+)
 
 
 def user_message(texts: list[str], session: int, turn: int, turns: int) -> str:
@@ -58,10 +60,13 @@ def run_sessions(ctx, url: str, model: str, load, chat_fields: tuple[str, ...], 
         for k in range(w.turns):
             if k and w.think_time_s:
                 time.sleep(w.think_time_s)
-            messages = [histories[s] + [{"role": "user", "content": user_message(texts, s, k, w.turns)}]
-                        for s in range(w.num_prompts)]
-            inputs = [RequestInput(f"s{s:05d}-t{k}", msgs, w.output_tokens, "chat", chat_fields, keep_text=True)
-                      for s, msgs in enumerate(messages)]
+            messages = [
+                histories[s] + [{"role": "user", "content": user_message(texts, s, k, w.turns)}] for s in range(w.num_prompts)
+            ]
+            inputs = [
+                RequestInput(f"s{s:05d}-t{k}", msgs, w.output_tokens, "chat", chat_fields, keep_text=True)
+                for s, msgs in enumerate(messages)
+            ]
             meter.begin(f"turn-{r}-{k}", align=False)
             t1 = time.perf_counter()
             run = run_load(url, model, inputs, one_process)
@@ -73,41 +78,69 @@ def run_sessions(ctx, url: str, model: str, load, chat_fields: tuple[str, ...], 
             flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r} turn {k}")
             failed = [o for o in run.outputs if not o.ok]
             if failed:
-                flags.append(f"run {r} turn {k}: {len(failed)} of {len(run.outputs)} requests "
-                             f"failed (first: {failed[0].error}); their conversations go on without that answer")
+                flags.append(
+                    f"run {r} turn {k}: {len(failed)} of {len(run.outputs)} requests "
+                    f"failed (first: {failed[0].error}); their conversations go on without that answer"
+                )
             outputs += run.outputs
     finally:
         whole_m = meter.end(f"run-{r}")
     ok = [o for o in outputs if o.ok]
-    win = window_metrics(time.perf_counter() - t0, len(ok), sm.input_tokens(ok),
-                         sum(o.output_tokens for o in ok), whole_m.total_j, base_w, e.grid_intensity_g_per_kwh)
+    win = window_metrics(
+        time.perf_counter() - t0,
+        len(ok),
+        sm.input_tokens(ok),
+        sum(o.output_tokens for o in ok),
+        whole_m.total_j,
+        base_w,
+        e.grid_intensity_g_per_kwh,
+    )
     win["energy"] = whole_m.to_dict()
     n = w.num_prompts
-    win.update(index=r, started_unix_s=started, window="whole_run", passes=1, prefix_cache=cache,
-               whole_run=dict(win), failed_requests=len(outputs) - len(ok), max_in_flight=min(w.concurrency, n),
-               steady_state={"open_s": None, "close_s": None, "reached": False},
-               sessions={"conversations": n, "turns": turns, "rule": RULE, "think_time_s": w.think_time_s,
-                         "energy_j_per_conversation": None if win["energy_j"] is None else win["energy_j"] / n,
-                         "dynamic_energy_j_per_conversation": None if win["dynamic_energy_j"] is None
-                         else win["dynamic_energy_j"] / n},
-               prefix_cache_hits=server_hits(spec, outputs, cache),
-               batch_latency_s=[o.latency_s for o in ok], batch_ttft_s=[o.ttft_s for o in ok],
-               latency={k: v for k, v in sm.latency(outputs).items() if not k.startswith("batch")})
+    win.update(
+        index=r,
+        started_unix_s=started,
+        window="whole_run",
+        passes=1,
+        prefix_cache=cache,
+        whole_run=dict(win),
+        failed_requests=len(outputs) - len(ok),
+        max_in_flight=min(w.concurrency, n),
+        steady_state={"open_s": None, "close_s": None, "reached": False},
+        sessions={
+            "conversations": n,
+            "turns": turns,
+            "rule": RULE,
+            "think_time_s": w.think_time_s,
+            "energy_j_per_conversation": None if win["energy_j"] is None else win["energy_j"] / n,
+            "dynamic_energy_j_per_conversation": None if win["dynamic_energy_j"] is None else win["dynamic_energy_j"] / n,
+        },
+        prefix_cache_hits=server_hits(spec, outputs, cache),
+        batch_latency_s=[o.latency_s for o in ok],
+        batch_ttft_s=[o.ttft_s for o in ok],
+        latency={k: v for k, v in sm.latency(outputs).items() if not k.startswith("batch")},
+    )
     return win, flags, outputs
 
 
 def _turn_record(spec, k: int, run, inputs, duration_s: float, m, base_w, cache) -> dict:
     ok = [o for o in run.outputs if o.ok]
     n_in = sm.input_tokens(ok)  # None where the server sends no usage (llama-cpp-python): not counted, not 0
-    rec = window_metrics(duration_s, len(ok), n_in, sum(o.output_tokens for o in ok),
-                         m.total_j, base_w, spec.energy.grid_intensity_g_per_kwh)
+    rec = window_metrics(
+        duration_s, len(ok), n_in, sum(o.output_tokens for o in ok), m.total_j, base_w, spec.energy.grid_intensity_g_per_kwh
+    )
     ttft = sorted(o.ttft_s for o in ok if o.ttft_s is not None)
     chars = [sum(len(msg["content"]) for msg in inp.prompt) for inp in inputs]
-    rec.update(turn=k, mean_prompt_tokens=n_in / len(ok) if ok and n_in is not None else None,
-               mean_prompt_chars=sum(chars) / len(chars) if chars else None,
-               prompt_messages=len(inputs[0].prompt) if inputs else None,
-               ttft_p50_s=_pct(ttft, 0.5), ttft_p90_s=_pct(ttft, 0.9),
-               prefix_cache_hits=server_hits(spec, run.outputs, cache), energy=m.to_dict())
+    rec.update(
+        turn=k,
+        mean_prompt_tokens=n_in / len(ok) if ok and n_in is not None else None,
+        mean_prompt_chars=sum(chars) / len(chars) if chars else None,
+        prompt_messages=len(inputs[0].prompt) if inputs else None,
+        ttft_p50_s=_pct(ttft, 0.5),
+        ttft_p90_s=_pct(ttft, 0.9),
+        prefix_cache_hits=server_hits(spec, run.outputs, cache),
+        energy=m.to_dict(),
+    )
     return rec
 
 
@@ -131,14 +164,34 @@ def sessions_summary(windows: list[dict]) -> dict:
     per_turn = []
     for k in range(len(runs[0]["turns"])):
         rows = [run["turns"][k] for run in runs if len(run["turns"]) > k]
-        per_turn.append({"turn": k,
-                         **{f: mean([row[f] for row in rows]) for f in
-                            ("energy_j", "dynamic_energy_j", "energy_j_per_output_token", "dynamic_energy_j_per_output_token",
-                             "energy_j_per_request", "mean_prompt_tokens", "mean_prompt_chars", "ttft_p50_s", "ttft_p90_s",
-                             "duration_s")},
-                         "prefix_cache_hit_rate": mean([row["prefix_cache_hits"]["hit_rate"] for row in rows]),
-                         "prefix_cache_reason": rows[0]["prefix_cache_hits"]["reason"]})
-    return {"conversations": runs[0]["conversations"], "turns": len(per_turn), "think_time_s": runs[0]["think_time_s"],
-            "energy_j_per_conversation": mean([run["energy_j_per_conversation"] for run in runs]),
-            "dynamic_energy_j_per_conversation": mean([run["dynamic_energy_j_per_conversation"] for run in runs]),
-            "per_turn": per_turn, "rule": RULE}
+        per_turn.append(
+            {
+                "turn": k,
+                **{
+                    f: mean([row[f] for row in rows])
+                    for f in (
+                        "energy_j",
+                        "dynamic_energy_j",
+                        "energy_j_per_output_token",
+                        "dynamic_energy_j_per_output_token",
+                        "energy_j_per_request",
+                        "mean_prompt_tokens",
+                        "mean_prompt_chars",
+                        "ttft_p50_s",
+                        "ttft_p90_s",
+                        "duration_s",
+                    )
+                },
+                "prefix_cache_hit_rate": mean([row["prefix_cache_hits"]["hit_rate"] for row in rows]),
+                "prefix_cache_reason": rows[0]["prefix_cache_hits"]["reason"],
+            }
+        )
+    return {
+        "conversations": runs[0]["conversations"],
+        "turns": len(per_turn),
+        "think_time_s": runs[0]["think_time_s"],
+        "energy_j_per_conversation": mean([run["energy_j_per_conversation"] for run in runs]),
+        "dynamic_energy_j_per_conversation": mean([run["dynamic_energy_j_per_conversation"] for run in runs]),
+        "per_turn": per_turn,
+        "rule": RULE,
+    }

@@ -105,8 +105,10 @@ def open_sweep(config) -> dict:
     if tracking.get("name") == "mlflow":
         sweep["mlflow"] = _open_parent(sweep, tracking)
         if not sweep["mlflow"]["synced"]:
-            console().print(f"[yellow]llem: warning:[/yellow] MLflow is unreachable ({sweep['mlflow']['error']}); "
-                            f"measurements are kept on disk and `llem sync` uploads them later.")
+            console().print(
+                f"[yellow]llem: warning:[/yellow] MLflow is unreachable ({sweep['mlflow']['error']}); "
+                f"measurements are kept on disk and `llem sync` uploads them later."
+            )
     sw.write_sweep(sweep)
     sw.export_env(sweep)
     return sweep
@@ -149,8 +151,10 @@ def _end(sweep_dir: Path, outcomes: Sequence[Outcome], interrupted_by: Optional[
     try:
         write_json(sweep_dir / SWEEP_SUMMARY, summary)
     except OSError as exc:  # the disk that failed a job may not take the summary either
-        console().print(f"[yellow]llem: warning:[/yellow] the sweep summary could not be written to "
-                        f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above.")
+        console().print(
+            f"[yellow]llem: warning:[/yellow] the sweep summary could not be written to "
+            f"{sweep_dir / SWEEP_SUMMARY} ({exc.strerror or exc}); it is printed above."
+        )
     for line in _optimiser_choice(sweep, summary):
         console().print(f"llem: {line}", markup=False)
     _catch_up(summary)
@@ -177,16 +181,17 @@ def _open_parent(sweep: dict, tracking: dict) -> dict:
 
 def _catch_up(summary: dict) -> None:
     """Upload, from here, the runs its jobs could not log (deferred in containers, store down)."""
-    items = pending(list(dict.fromkeys(j["run_dir"] for j in summary["jobs"]
-                                       if j.get("run_dir") and j["status"] != "skipped")))
+    items = pending(list(dict.fromkeys(j["run_dir"] for j in summary["jobs"] if j.get("run_dir") and j["status"] != "skipped")))
     if not items:
         return
     c = sync_runs(items)["counts"]
     if c["uploaded"] or c["already_in_mlflow"]:
         console().print(f"llem: uploaded {c['uploaded']} run(s) to MLflow that their jobs could not log")
     if c["failed"]:
-        console().print(f"[yellow]llem: warning:[/yellow] {c['failed']} run(s) of this sweep are not in MLflow yet: "
-                        f"they are saved on disk; upload them later with: llem sync <run.output_root>")
+        console().print(
+            f"[yellow]llem: warning:[/yellow] {c['failed']} run(s) of this sweep are not in MLflow yet: "
+            f"they are saved on disk; upload them later with: llem sync <run.output_root>"
+        )
 
 
 def _close_parent(sweep: dict, counts: dict, interrupted_by=None) -> None:
@@ -196,11 +201,11 @@ def _close_parent(sweep: dict, counts: dict, interrupted_by=None) -> None:
     note = None
     if interrupted_by is not None:  # the parent says how far the sweep got
         done = sum(counts.get(k, 0) for k in ("measured", "skipped", "failed", "invalid"))
-        note = (f"stopped by {signal_name(interrupted_by)} after {done} of {sum(counts.values())} job(s): "
-                f"{summary_line(counts)}")
+        note = f"stopped by {signal_name(interrupted_by)} after {done} of {sum(counts.values())} job(s): {summary_line(counts)}"
     try:
-        finish_parent(connect(state["uri"]), state["parent_run_id"], counts,
-                      status="FINISHED" if note is None else "KILLED", note=note)
+        finish_parent(
+            connect(state["uri"]), state["parent_run_id"], counts, status="FINISHED" if note is None else "KILLED", note=note
+        )
     except Exception:  # the parent's end state is cosmetic; its children are what matter
         pass
 

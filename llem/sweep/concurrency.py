@@ -46,18 +46,26 @@ def measured_results(summary: dict) -> list[dict]:
 
 def window_overlaps(results: Iterable[dict]) -> list[dict]:
     """Every pair of windows of two different jobs that overlap in time, with the GPUs each metered."""
-    jobs = [(r["identity"]["run_id"], metered_gpus(r), [(w.get("index", i), _span(w)) for i, w in enumerate(r.get("windows") or [])])
-            for r in results if r.get("status") == "ok"]
+    jobs = [
+        (r["identity"]["run_id"], metered_gpus(r), [(w.get("index", i), _span(w)) for i, w in enumerate(r.get("windows") or [])])
+        for r in results
+        if r.get("status") == "ok"
+    ]
     out = []
     for n, (run_a, gpus_a, wins_a) in enumerate(jobs):
-        for run_b, gpus_b, wins_b in jobs[n + 1:]:
+        for run_b, gpus_b, wins_b in jobs[n + 1 :]:
             for i, a in wins_a:
                 for j, b in wins_b:
                     if a and b and a[0] < b[1] and b[0] < a[1]:
-                        out.append({"runs": [run_a, run_b], "windows": [i, j],
-                                    "overlap_s": min(a[1], b[1]) - max(a[0], b[0]),
-                                    "gpus": {run_a: gpus_a, run_b: gpus_b},
-                                    "shared_gpus": sorted(set(gpus_a) & set(gpus_b))})
+                        out.append(
+                            {
+                                "runs": [run_a, run_b],
+                                "windows": [i, j],
+                                "overlap_s": min(a[1], b[1]) - max(a[0], b[0]),
+                                "gpus": {run_a: gpus_a, run_b: gpus_b},
+                                "shared_gpus": sorted(set(gpus_a) & set(gpus_b)),
+                            }
+                        )
     return out
 
 
@@ -67,8 +75,10 @@ def overlap_lines(overlaps: list[dict]) -> list[str]:
         return []
     pairs = sorted({tuple(o["runs"]) for o in overlaps})
     shared = sorted({g for o in overlaps for g in o["shared_gpus"]})
-    line = (f"{len(overlaps)} measured window(s) of {len(pairs)} job pair(s) ran at the same time "
-            f"(recorded as concurrent_windows in the sweep summary)")
+    line = (
+        f"{len(overlaps)} measured window(s) of {len(pairs)} job pair(s) ran at the same time "
+        f"(recorded as concurrent_windows in the sweep summary)"
+    )
     if shared:
         return [line + f"; they metered the same GPU(s) {', '.join(shared)}: their energy numbers mix"]
     return [line + ", each job on its own GPUs"]

@@ -64,17 +64,21 @@ def grid(arguments: Sequence[str], config_loader=None, max_batch_size: Optional[
             axes[key] = [f"{key}={o.get_value_element_as_str()}"]
             continue
         if not o.is_discrete_sweep():
-            raise UserError(f"{o.input_line} is a continuous range: a grid sweep needs its values listed "
-                            f"(a,b,c or range(1,5)); an optimising sweeper (conf/experiment/optuna_example.yaml) "
-                            f"samples ranges.")
+            raise UserError(
+                f"{o.input_line} is a continuous range: a grid sweep needs its values listed "
+                f"(a,b,c or range(1,5)); an optimising sweeper (conf/experiment/optuna_example.yaml) "
+                f"samples ranges."
+            )
         values = [f"{key}={v}" for v in o.sweep_string_iterator()]
         if not values:
-            raise UserError(f"{o.input_line} sweeps no values (an empty range or list): give at least one, "
-                            f"e.g. range(1,5) counts up from 1 to 4.")
+            raise UserError(
+                f"{o.input_line} sweeps no values (an empty range or list): give at least one, "
+                f"e.g. range(1,5) counts up from 1 to 4."
+            )
         axes[key] = values
     points = [list(p) for p in product(*axes.values())]
     size = max_batch_size if max_batch_size and max_batch_size > 0 else max(len(points), 1)
-    return [points[i:i + size] for i in range(0, len(points), size)]
+    return [points[i : i + size] for i in range(0, len(points), size)]
 
 
 def compose_point(config_loader, master, overrides: Sequence[str], idx: int) -> Point:
@@ -92,8 +96,9 @@ def compose_point(config_loader, master, overrides: Sequence[str], idx: int) -> 
     return Point(list(overrides), config, task_job(config), idx)
 
 
-def compose_points(config_loader, master, batch: Sequence[Sequence[str]], first_idx: int,
-                   check: Optional[Callable[[dict], Any]] = None) -> list[Point]:
+def compose_points(
+    config_loader, master, batch: Sequence[Sequence[str]], first_idx: int, check: Optional[Callable[[dict], Any]] = None
+) -> list[Point]:
     """Every point of a batch composed; `check(job)` (llem.validate.check_job) raises for the first
     invalid one."""
     points = []
@@ -105,8 +110,9 @@ def compose_points(config_loader, master, batch: Sequence[Sequence[str]], first_
     return points
 
 
-def validated_points(config_loader, master, arguments: Sequence[str], max_batch_size: Optional[int],
-                     here: bool) -> list[list[Point]]:
+def validated_points(
+    config_loader, master, arguments: Sequence[str], max_batch_size: Optional[int], here: bool
+) -> list[list[Point]]:
     """The sweep's batches of points, every point composed or derived (see the module's docstring)
     and validated, UserError for the first bad one; `here`: its jobs run on this machine
     (llem.validate.launches_here)."""
@@ -133,8 +139,11 @@ def composed(config_loader, master, point: Point) -> Point:
     if full.job != point.job:  # never seen: say so, the composed one runs
         import sys
 
-        print(f"llem: warning: job #{point.idx} ({' '.join(point.overrides)}) composed differently from the config "
-              f"derived for it while validating; it runs with the composed one", file=sys.stderr)
+        print(
+            f"llem: warning: job #{point.idx} ({' '.join(point.overrides)}) composed differently from the config "
+            f"derived for it while validating; it runs with the composed one",
+            file=sys.stderr,
+        )
     return full
 
 
@@ -157,8 +166,11 @@ class Bases:
             return Point(list(overrides), None, plain_config(task), idx)
         point = compose_point(self.loader, self.master, overrides, idx)
         if shape not in self.bases:
-            self.bases[shape] = _derivable(point.config, [v[0] for v in plain if v is not None],
-                                           [o.lstrip("+~").partition("=")[0] for o, v in zip(overrides, plain) if v is None])
+            self.bases[shape] = _derivable(
+                point.config,
+                [v[0] for v in plain if v is not None],
+                [o.lstrip("+~").partition("=")[0] for o, v in zip(overrides, plain) if v is None],
+            )
         return point
 
     def _plain_value(self, override: str) -> Optional[tuple[str, Any]]:
@@ -174,8 +186,12 @@ class Bases:
                 o = None
             if o is not None and o.type == OverrideType.CHANGE and o.package is None and not o.is_sweep_override():
                 key, value = o.key_or_group, o.value()
-                if "." in key and "/" not in key and key.split(".")[0] != "hydra" \
-                        and (value is None or isinstance(value, (str, int, float, bool))):
+                if (
+                    "." in key
+                    and "/" not in key
+                    and key.split(".")[0] != "hydra"
+                    and (value is None or isinstance(value, (str, int, float, bool)))
+                ):
                     found = (key, value)
             self.values[override] = found
         return self.values[override]
@@ -189,7 +205,9 @@ def _derivable(config, keys: list[str], other_keys: list[str]) -> Optional[Any]:
     if not keys:
         return None
     for key in keys:
-        if any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in other_keys + [x for x in keys if x != key]):
+        if any(
+            k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in other_keys + [x for x in keys if x != key]
+        ):
             return None  # another override also writes there: the order they are applied in would matter
         parent_key, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(config, parent_key, default=None, throw_on_missing=False)

@@ -22,8 +22,12 @@ def _on_disk(spec, status: str, message: Optional[str] = None) -> Optional[Outco
     done = result_to_keep(spec)
     if done is None:
         return None
-    return Outcome(status, str(spec_run_dir(spec)), message=message,
-                   headline=objective_result(spec.run.objective, spec.run.max_latency_s, done["metrics"]))
+    return Outcome(
+        status,
+        str(spec_run_dir(spec)),
+        message=message,
+        headline=objective_result(spec.run.objective, spec.run.max_latency_s, done["metrics"]),
+    )
 
 
 def skipped(spec) -> Optional[Outcome]:

@@ -61,7 +61,6 @@ def _job_run_dir(cfg_path: Path) -> tuple[str, str, bool]:
     """(run id, run dir, run.force) of the job whose Hydra config is at cfg_path; UserError if invalid."""
     from omegaconf import OmegaConf
 
-
     spec = build_spec(OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=True))
     return spec.run_id(), str(paths.spec_run_dir(spec).resolve()), spec.run.force
 
@@ -96,8 +95,14 @@ def _disk_jobs(sweep_dir: Path, since_unix_s: float, known: Optional[dict] = Non
     return jobs
 
 
-_FROM_OUTCOME = {"ok": "measured", "skipped": "skipped", "failed": "failed", "invalid": "invalid",
-                 "interrupted": "interrupted", "not_started": "not_started"}
+_FROM_OUTCOME = {
+    "ok": "measured",
+    "skipped": "skipped",
+    "failed": "failed",
+    "invalid": "invalid",
+    "interrupted": "interrupted",
+    "not_started": "not_started",
+}
 NO_RESULT = ("incomplete", "failed", "invalid", "interrupted", "not_started")
 
 
@@ -132,8 +137,13 @@ def _merge(jobs: list[dict], outcomes) -> list[dict]:
             job = unclaimed(lambda j: j["status"] in NO_RESULT)
         message = o.get("message") if status in NO_RESULT else None
         if job is None:
-            job = {"job": None if o.get("job") is None else str(o["job"]), "status": status,
-                   "run_id": Path(run_dir).name if run_dir else None, "run_dir": run_dir, "message": message}
+            job = {
+                "job": None if o.get("job") is None else str(o["job"]),
+                "status": status,
+                "run_id": Path(run_dir).name if run_dir else None,
+                "run_dir": run_dir,
+                "message": message,
+            }
             extra.append(job)
         elif job["status"] != status:  # where they agree, the disk's record says more (error type)
             job.update(status=status, message=message)
@@ -153,8 +163,9 @@ def summarize_sweep(sweep_dir: Path, since_unix_s: float, outcomes=()) -> dict:
 
 
 def summary_line(counts: dict) -> str:
-    line = (f"{counts['measured']} measured, {counts['skipped']} skipped (complete result already on disk), "
-            f"{counts['failed']} failed")
+    line = (
+        f"{counts['measured']} measured, {counts['skipped']} skipped (complete result already on disk), {counts['failed']} failed"
+    )
     if counts.get("incomplete"):
         line += f", {counts['incomplete']} incomplete"
     if counts.get("invalid"):

@@ -59,9 +59,18 @@ def read_trace(path) -> list[TraceRow]:
     rows = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
-            rows.append(TraceRow(float(r["t_s"]), int(r["energy_mj"]), int(r["power_instant_mw"]),
-                                 int(r["power_avg_mw"]), int(r["temp_c"]), int(r["sm_clock_mhz"]),
-                                 int(r["throttle_reasons"]), int(r["mem_used_mib"])))
+            rows.append(
+                TraceRow(
+                    float(r["t_s"]),
+                    int(r["energy_mj"]),
+                    int(r["power_instant_mw"]),
+                    int(r["power_avg_mw"]),
+                    int(r["temp_c"]),
+                    int(r["sm_clock_mhz"]),
+                    int(r["throttle_reasons"]),
+                    int(r["mem_used_mib"]),
+                )
+            )
     if not rows:
         raise ValueError(f"{path}: empty NVML trace")
     return rows

@@ -76,16 +76,22 @@ class PostgresMlflowServer(MlflowServer):
         self.artifact_root.mkdir(parents=True, exist_ok=True)
         # --no-serve-artifacts: runs record the artifact root's path and each job writes there
         # directly (on a cluster: a shared file system every node mounts at the same path).
-        return ["--backend-store-uri", self.database.uri, "--default-artifact-root", str(self.artifact_root),
-                "--no-serve-artifacts"]
+        return [
+            "--backend-store-uri",
+            self.database.uri,
+            "--default-artifact-root",
+            str(self.artifact_root),
+            "--no-serve-artifacts",
+        ]
 
 
 def start_postgres_mlflow(root: Path) -> PostgresMlflowServer:
     """A fresh database and a server on it; raise if the CI's PostgreSQL does not answer."""
     port = postgres_port()
     if port is None:
-        raise RuntimeError(f"no PostgreSQL answers at the port in {STATE / 'port'} "
-                           "(start one with: bash .ci/services.d/postgres.sh start)")
+        raise RuntimeError(
+            f"no PostgreSQL answers at the port in {STATE / 'port'} (start one with: bash .ci/services.d/postgres.sh start)"
+        )
     db = PostgresDatabase(port).create()
     server = PostgresMlflowServer(root, db)
     try:

@@ -29,21 +29,30 @@ class MlflowServer:
 
     def store_args(self) -> list[str]:
         """Where the server keeps runs and artifacts: a SQLite file and a proxied artifact folder."""
-        return ["--backend-store-uri", f"sqlite:///{self.root / 'store.db'}",
-                "--artifacts-destination", str(self.root / "artifacts")]
+        return [
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'store.db'}",
+            "--artifacts-destination",
+            str(self.root / "artifacts"),
+        ]
 
     def start(self, timeout_s: float = 120) -> "MlflowServer":
         self.root.mkdir(parents=True, exist_ok=True)
         mlflow = Path(sys.executable).with_name("mlflow")
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [str(mlflow), "server", *self.store_args(), "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1"],
-            cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [str(mlflow), "server", *self.store_args(), "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}: {(self.root / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"mlflow server exited with {self.proc.returncode}: {(self.root / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(self.uri + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -75,8 +84,9 @@ class MlflowServer:
             return json.loads(r.read())
 
     def post(self, path: str, body: dict) -> dict:
-        req = urllib.request.Request(f"{self.uri}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.uri}/api/2.0/mlflow/{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 

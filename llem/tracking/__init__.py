@@ -51,8 +51,7 @@ def track(spec, run_dir, record: dict, sweep: Optional[dict] = None) -> None:
         if os.environ.get(DEFER_ENV) == "1":
             _defer(spec, run_dir, record, settings, uri, sweep)
             return
-        mlflow_id, _ = log_run(Path(run_dir), record, uri, settings.experiment, sweep,
-                               settings.timeout_s, settings.artifacts)
+        mlflow_id, _ = log_run(Path(run_dir), record, uri, settings.experiment, sweep, settings.timeout_s, settings.artifacts)
     except Exception as exc:  # tracking must never turn a measurement into a failure
         console().print(
             f"[yellow]llem: warning:[/yellow] the run was not logged to MLflow ({exc}). "
@@ -64,7 +63,14 @@ def track(spec, run_dir, record: dict, sweep: Optional[dict] = None) -> None:
 
 
 def _defer(spec, run_dir, record: dict, settings, uri: str, sweep: Optional[dict]) -> None:
-    write_marker(Path(run_dir), synced=False, uri=uri, experiment=settings.experiment, measurement=measurement_id(record),
-                 sweep=sweep, error=f"deferred ({DEFER_ENV}=1): uploaded when the sweep ends or by llem sync")
+    write_marker(
+        Path(run_dir),
+        synced=False,
+        uri=uri,
+        experiment=settings.experiment,
+        measurement=measurement_id(record),
+        sweep=sweep,
+        error=f"deferred ({DEFER_ENV}=1): uploaded when the sweep ends or by llem sync",
+    )
     if not spec.run.quiet:
         console().print(f"[dim]llem: MLflow logging deferred ({DEFER_ENV}=1); the sweep uploads it when it ends[/dim]")

@@ -45,7 +45,7 @@ def _schema_lock(uri: str):
         return
     import fcntl
 
-    fd = os.open(uri[len("sqlite:///"):] + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(uri[len("sqlite:///") :] + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX)
         yield
@@ -64,14 +64,16 @@ def connect(uri: str, timeout_s: float = 10.0):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(int(timeout_s * 3), 10)))
     elif scheme == "sqlite":
-        db = Path(uri[len("sqlite:///"):])
+        db = Path(uri[len("sqlite:///") :])
         if not db.parent.is_dir():
             raise TrackerUnavailable(f"the folder of the SQLite tracking store {db} does not exist")
         # SQLite writes a journal beside the database: an unwritable folder (or file) fails every write,
         # and MLflow retries creating a new store for minutes whatever tracking.timeout_s says
         if not os.access(db.parent, os.W_OK | os.X_OK) or (db.exists() and not os.access(db, os.W_OK)):
-            raise TrackerUnavailable(f"the SQLite tracking store {db} cannot be written (its "
-                                     f"{'file' if db.exists() and os.access(db.parent, os.W_OK) else 'folder'} is read-only)")
+            raise TrackerUnavailable(
+                f"the SQLite tracking store {db} cannot be written (its "
+                f"{'file' if db.exists() and os.access(db.parent, os.W_OK) else 'folder'} is read-only)"
+            )
     if uri in _CLIENTS:
         return _CLIENTS[uri]
     from mlflow.tracking import MlflowClient
@@ -117,8 +119,12 @@ def ensure_parent(client, exp_id: str, sweep: dict, overrides: Optional[list[str
     for run in find_runs(client, exp_id, "llem.sweep_id", sweep["sweep_id"]):
         if run.data.tags.get("llem.role") == "sweep":
             return run.info.run_id
-    tags = {"mlflow.runName": f"sweep {sweep.get('name') or sweep['sweep_id']}", "llem.role": "sweep",
-            "llem.sweep_id": sweep["sweep_id"], "llem.sweep": sweep.get("name") or ""}
+    tags = {
+        "mlflow.runName": f"sweep {sweep.get('name') or sweep['sweep_id']}",
+        "llem.role": "sweep",
+        "llem.sweep_id": sweep["sweep_id"],
+        "llem.sweep": sweep.get("name") or "",
+    }
     if sweep.get("dir"):
         tags["llem.sweep_dir"] = str(sweep["dir"])
     if overrides:
@@ -150,8 +156,15 @@ def finish_parent(client, parent_id: str, counts: dict, status: str = "FINISHED"
     client.set_terminated(parent_id, status=status, end_time=now)
 
 
-def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dict], artifacts: bool = True,
-           environment: Optional[dict] = None) -> tuple[str, bool]:
+def upload(
+    client,
+    exp_id: str,
+    run_dir: Path,
+    record: dict,
+    sweep: Optional[dict],
+    artifacts: bool = True,
+    environment: Optional[dict] = None,
+) -> tuple[str, bool]:
     """Log one job's record as an MLflow run. Returns (mlflow run id, created: False if it was there).
 
     A run is identified by its llem.measurement_id tag; one left incomplete by an earlier crash
@@ -177,17 +190,16 @@ def upload(client, exp_id: str, run_dir: Path, record: dict, sweep: Optional[dic
     params = [Param(k, v) for k, v in payload.params(record, environment).items()]
     metrics = [Metric(k, v, ts, step) for k, v, ts, step in payload.metrics(record)]
     for i in range(0, max(len(params), 1), 100):  # MLflow's log_batch limits: 100 params, 1000 metrics
-        client.log_batch(run_id, params=params[i:i + 100])
+        client.log_batch(run_id, params=params[i : i + 100])
     for i in range(0, len(metrics), 1000):
-        client.log_batch(run_id, metrics=metrics[i:i + 1000])
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
     if artifacts:
         for path, folder in payload.artifact_files(run_dir, record):
             client.log_artifact(run_id, str(path), artifact_path=folder)
     client.set_tag(run_id, "llem.upload_complete", "true")
     finished = ident.get("finished_unix_s")
     ended = {"ok": "FINISHED", "interrupted": "KILLED"}.get(record.get("status"), "FAILED")
-    client.set_terminated(run_id, status=ended,
-                          end_time=int(1000 * finished) if finished else None)
+    client.set_terminated(run_id, status=ended, end_time=int(1000 * finished) if finished else None)
     supersede(client, exp_id, run_id, record)
     return run_id, True
 

@@ -15,22 +15,41 @@ from llem.results.basis import meter_label, record_is_estimate, record_scope
 
 # Headline metrics (means over the measured windows) copied from result["metrics"].
 HEADLINE_METRICS = (
-    "energy_j_per_output_token", "dynamic_energy_j_per_output_token", "energy_j", "energy_j_per_request",
-    "output_tokens_per_j", "avg_power_w", "energy_delay_j_s", "co2e_g", "output_tokens_per_s",
-    "requests_per_s", "window_duration_s", "batch_latency_p50_s", "batch_latency_p90_s",
-    "batch_latency_p99_s", "batch_latency_mean_s",
+    "energy_j_per_output_token",
+    "dynamic_energy_j_per_output_token",
+    "energy_j",
+    "energy_j_per_request",
+    "output_tokens_per_j",
+    "avg_power_w",
+    "energy_delay_j_s",
+    "co2e_g",
+    "output_tokens_per_s",
+    "requests_per_s",
+    "window_duration_s",
+    "batch_latency_p50_s",
+    "batch_latency_p90_s",
+    "batch_latency_p99_s",
+    "batch_latency_mean_s",
     # time to first token (offline engines that expose it; server mode) and server-mode latencies
     *(f"{m}_{p}_s" for m in ("ttft", "itl", "tpot", "e2e_latency") for p in ("p50", "p90", "p99", "mean")),
     "goodput_requests_per_s",
-    "mfu_prefill", "mbu_decode",  # roofline efficiency against datasheet peaks (llem/results/roofline.py)
-    "speculative_acceptance_rate", "energy_j_per_accepted_token",  # speculative decoding, where configured
+    "mfu_prefill",
+    "mbu_decode",  # roofline efficiency against datasheet peaks (llem/results/roofline.py)
+    "speculative_acceptance_rate",
+    "energy_j_per_accepted_token",  # speculative decoding, where configured
 )
 # Fields with a confidence interval logged beside the mean (result["statistics"]).
-CI_FIELDS = ("energy_j_per_output_token", "dynamic_energy_j_per_output_token", "output_tokens_per_s",
-             "energy_j", "avg_power_w")
+CI_FIELDS = ("energy_j_per_output_token", "dynamic_energy_j_per_output_token", "output_tokens_per_s", "energy_j", "avg_power_w")
 # Per-window values, logged with the window index as the step.
-WINDOW_FIELDS = ("duration_s", "output_tokens_per_s", "energy_j", "dynamic_energy_j", "energy_j_per_output_token",
-                 "dynamic_energy_j_per_output_token", "avg_power_w")
+WINDOW_FIELDS = (
+    "duration_s",
+    "output_tokens_per_s",
+    "energy_j",
+    "dynamic_energy_j",
+    "energy_j_per_output_token",
+    "dynamic_energy_j_per_output_token",
+    "avg_power_w",
+)
 
 MAX_PARAM_CHARS = 500
 MAX_TAG_CHARS = 5000
@@ -86,8 +105,8 @@ def params(record: dict, environment: Optional[dict] = None) -> dict[str, str]:
         "energy_meter": meter_label(record) or energy.get("meter"),  # 'codecarbon (estimate)'
         "energy_basis": ("estimate" if record_is_estimate(record) else "measured") if meter.get("meter") else None,
         # what the joules count: gpu, gpu+cpu+dram, ... (schema-2 results without the field: from their windows)
-        "energy_scope": (record.get("metrics") or {}).get("energy_scope") or (
-            record_scope(record.get("windows") or []) if (record.get("metrics") or {}).get("energy_j") is not None else None),
+        "energy_scope": (record.get("metrics") or {}).get("energy_scope")
+        or (record_scope(record.get("windows") or []) if (record.get("metrics") or {}).get("energy_j") is not None else None),
         "repeats": run.get("repeats"),
         "warmup": run.get("warmup"),
         "config_hash": ident.get("config_hash"),

@@ -40,7 +40,7 @@ class MlflowSettings(BaseModel):
 def resolve_uri(uri: str, cwd: Optional[Path] = None) -> str:
     parsed = urlparse(uri)
     if parsed.scheme == "sqlite":
-        path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+        path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
         if path and not path.startswith("/") and path != ":memory:":
             return "sqlite:///" + str(Path(cwd or os.getcwd()).resolve() / path)
     return uri
@@ -55,7 +55,9 @@ def check_uri(uri: str) -> None:
             f"http://host:port (an MLflow server), or one of {', '.join(URI_SCHEMES)}."
         )
     if scheme == "sqlite" and not uri.startswith("sqlite:///"):
-        raise UserError(f"tracking.uri={uri} is not a SQLite URI MLflow understands: write sqlite:///relative.db or sqlite:////absolute/path.db.")
+        raise UserError(
+            f"tracking.uri={uri} is not a SQLite URI MLflow understands: write sqlite:///relative.db or sqlite:////absolute/path.db."
+        )
     if scheme in ("http", "https") and not urlparse(uri).netloc:
         raise UserError(f"tracking.uri={uri} names no host: write it as {scheme}://host:port.")
 
@@ -69,7 +71,9 @@ def mlflow_settings(tracking) -> MlflowSettings:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            raise UserError(f"tracking.{field} is not a setting of tracking=mlflow: use uri, experiment, timeout_s or artifacts.") from None
+            raise UserError(
+                f"tracking.{field} is not a setting of tracking=mlflow: use uri, experiment, timeout_s or artifacts."
+            ) from None
         raise UserError(f"tracking.{field}={err.get('input')} is not valid: {err['msg'][0].lower() + err['msg'][1:]}.") from None
     check_uri(settings.uri)
     return settings

@@ -30,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("output_root", nargs="?", default="outputs", help="llem's run.output_root (default: outputs)")
     p.add_argument("--uri", help="tracking URI to upload to (default: the one each run was configured with)")
     p.add_argument("--experiment", help="MLflow experiment (default: the one each run was configured with)")
-    p.add_argument("--all", action="store_true",
-                   help="also upload runs measured with tracking=none (default: only runs marked unsynced)")
+    p.add_argument(
+        "--all", action="store_true", help="also upload runs measured with tracking=none (default: only runs marked unsynced)"
+    )
     return p
 
 
@@ -63,8 +64,9 @@ def pending(run_dirs, include_untracked: bool = False) -> list[tuple[Path, dict,
     return out
 
 
-def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, experiment: str | None = None,
-              prepare: Prepare = None) -> dict:
+def sync_runs(
+    items: list[tuple[Path, dict, dict]], uri: str | None = None, experiment: str | None = None, prepare: Prepare = None
+) -> dict:
     """Upload pending runs; a store that failed once is not tried again for the rest (fail fast).
     prepare(record, run_dir), where given, runs before each upload (e.g. makes the power plot)."""
     counts = {"uploaded": 0, "already_in_mlflow": 0, "failed": 0}
@@ -91,15 +93,15 @@ def sync_runs(items: list[tuple[Path, dict, dict]], uri: str | None = None, expe
     return {"counts": counts, "errors": errors}
 
 
-def sync(root: Path, uri: str | None = None, experiment: str | None = None, include_untracked: bool = False,
-         prepare: Prepare = None) -> dict:
+def sync(
+    root: Path, uri: str | None = None, experiment: str | None = None, include_untracked: bool = False, prepare: Prepare = None
+) -> dict:
     run_dirs = sorted(p for p in paths.runs_dir(root).glob("*/") if p.is_dir())
     return sync_runs(pending(run_dirs, include_untracked), uri, experiment, prepare)
 
 
 def main(argv: list[str], prepare: Prepare = None) -> int:
     import sys
-
 
     args = _parser().parse_args(argv)
     root = Path(args.output_root)
@@ -111,7 +113,9 @@ def main(argv: list[str], prepare: Prepare = None) -> int:
         print(f"llem: error: {exc}", file=sys.stderr)
         return 2
     c = outcome["counts"]
-    console().print(f"[bold]llem sync:[/bold] {c['uploaded']} uploaded, {c['already_in_mlflow']} already in MLflow, {c['failed']} failed")
+    console().print(
+        f"[bold]llem sync:[/bold] {c['uploaded']} uploaded, {c['already_in_mlflow']} already in MLflow, {c['failed']} failed"
+    )
     for line in outcome["errors"]:
         console().print(f"  [red]not uploaded[/red] {line}")
     return 1 if c["failed"] else 0

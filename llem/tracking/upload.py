@@ -23,8 +23,9 @@ def _environment(run_dir: Path) -> Optional[dict]:
         return None
 
 
-def log_run(run_dir: Path, record: dict, uri: str, experiment: str, sweep: Optional[dict],
-            timeout_s: float = 10.0, artifacts: bool = True) -> tuple[str, bool]:
+def log_run(
+    run_dir: Path, record: dict, uri: str, experiment: str, sweep: Optional[dict], timeout_s: float = 10.0, artifacts: bool = True
+) -> tuple[str, bool]:
     """Upload the run; (mlflow run id, created). On failure: marker says unsynced, TrackerUnavailable."""
     run_dir = Path(run_dir)
     mid = measurement_id(record)

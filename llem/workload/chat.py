@@ -23,10 +23,21 @@ from typing import Optional
 from llem.errors import UserError
 from llem.workload.jsonl import jsonl_objects
 
-ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
-         "bard": "assistant", "bing": "assistant", "model": "assistant", "system": "system"}
-SHAPES = ('{"conversations": [{"from": "human", "value": "..."}, ...]} (ShareGPT) or '
-          '{"messages": [{"role": "user", "content": "..."}, ...]} (OpenAI messages)')
+ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
+SHAPES = (
+    '{"conversations": [{"from": "human", "value": "..."}, ...]} (ShareGPT) or '
+    '{"messages": [{"role": "user", "content": "..."}, ...]} (OpenAI messages)'
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +69,11 @@ def _turns(path: str, lineno: int, obj) -> list[tuple[str, str]]:
         role = msg.get(role_key) if isinstance(msg, dict) else None
         text = msg.get(text_key) if isinstance(msg, dict) else None
         if not isinstance(role, str) or role.lower() not in ROLES or not isinstance(text, str):
-            raise _bad(path, lineno, f"message {k} has no known '{role_key}' ({', '.join(sorted(set(ROLES)))}) "
-                                     f"with a string '{text_key}'")
+            raise _bad(
+                path,
+                lineno,
+                f"message {k} has no known '{role_key}' ({', '.join(sorted(set(ROLES)))}) with a string '{text_key}'",
+            )
         out.append((ROLES[role.lower()], text))
     return out
 
@@ -85,11 +99,14 @@ def read_chat(path: str) -> tuple[ChatItem, ...]:
                 if item is not None:
                     items.append(item)
     except UnicodeDecodeError as exc:
-        raise UserError(f"workload.path={path} is not UTF-8 text (byte {exc.start} cannot be decoded): give a JSONL "
-                        f"file with one conversation per line.") from None
+        raise UserError(
+            f"workload.path={path} is not UTF-8 text (byte {exc.start} cannot be decoded): give a JSONL "
+            f"file with one conversation per line."
+        ) from None
     except OSError as exc:
-        raise UserError(f"workload.path={path} cannot be read ({exc.strerror}): give the path of a JSONL file "
-                        f"with one conversation per line.") from None
+        raise UserError(
+            f"workload.path={path} cannot be read ({exc.strerror}): give the path of a JSONL file with one conversation per line."
+        ) from None
     if not items:
         raise UserError(f"workload.path={path} holds no conversation with a non-empty user message: give lines like {SHAPES}.")
     return tuple(items)

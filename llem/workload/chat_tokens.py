@@ -37,11 +37,12 @@ def chat_tokenizer(model):
 
     src = model_source(model)
     revision = None if Path(src.model).is_dir() else model.revision
-    tok = AutoTokenizer.from_pretrained(src.tokenizer or src.model, revision=revision,
-                                        trust_remote_code=model.trust_remote_code)
+    tok = AutoTokenizer.from_pretrained(src.tokenizer or src.model, revision=revision, trust_remote_code=model.trust_remote_code)
     if not getattr(tok, "chat_template", None):
-        raise UserError(f"workload.source=chat needs a model whose tokenizer has a chat template; model={model.name}'s "
-                        f"has none: use an instruction-tuned model (e.g. model=smollm2-135m).")
+        raise UserError(
+            f"workload.source=chat needs a model whose tokenizer has a chat template; model={model.name}'s "
+            f"has none: use an instruction-tuned model (e.g. model=smollm2-135m)."
+        )
     return tok
 
 
@@ -59,8 +60,17 @@ def chat_requests(workload, model) -> tuple[list[ChatRequest], dict]:
     """workload.num_prompts requests from the file, and the record of how they were made (made once per
     process for the same file, settings and model: the harness asks for the requests and for the record)."""
     path = chat_path(workload)
-    key = repr((path, Path(path).stat().st_mtime_ns, workload.seed, workload.num_prompts, workload.input_tokens,
-                workload.output_tokens, model.model_dump_json() if hasattr(model, "model_dump_json") else repr(model)))
+    key = repr(
+        (
+            path,
+            Path(path).stat().st_mtime_ns,
+            workload.seed,
+            workload.num_prompts,
+            workload.input_tokens,
+            workload.output_tokens,
+            model.model_dump_json() if hasattr(model, "model_dump_json") else repr(model),
+        )
+    )
     if key not in _MADE:
         _MADE.clear()
         _MADE[key] = _make(workload, model)
@@ -92,19 +102,25 @@ def _make(workload, model) -> tuple[list[ChatRequest], dict]:
         length = min(reply, workload.output_tokens) if reply else workload.output_tokens
         out.append(ChatRequest(f"chat-{len(out):05d}", ids, length, item.turns, item.line))
     if not out:
-        raise UserError(f"workload.path={workload.path}: no conversation's templated prompt fits in workload.input_tokens="
-                        f"{workload.input_tokens} tokens: give a larger workload.input_tokens.")
+        raise UserError(
+            f"workload.path={workload.path}: no conversation's templated prompt fits in workload.input_tokens="
+            f"{workload.input_tokens} tokens: give a larger workload.input_tokens."
+        )
     lens = [len(r.input_ids) for r in out]
     replies = [r.reply_tokens for r in out]
     record = {
         "file": chat_path(workload),
         "conversations_in_file": len(items),
         "drawn": f"seeded shuffle (seed {workload.seed}), {draws} visited, {skipped} skipped as longer than "
-                 f"workload.input_tokens={workload.input_tokens}" + (", the file's conversations repeat" if draws > len(items) else ""),
+        f"workload.input_tokens={workload.input_tokens}" + (", the file's conversations repeat" if draws > len(items) else ""),
         "chat_template": "the model's tokenizer (apply_chat_template, add_generation_prompt=True)",
         "multi_turn_requests": sum(1 for r in out if r.turns > 1),
         "input_tokens": {"min": min(lens), "median": statistics.median(lens), "max": max(lens)},
-        "reply_tokens_capped": {"min": min(replies), "median": statistics.median(replies), "max": max(replies),
-                                "cap": workload.output_tokens},
+        "reply_tokens_capped": {
+            "min": min(replies),
+            "median": statistics.median(replies),
+            "max": max(replies),
+            "cap": workload.output_tokens,
+        },
     }
     return out, record

@@ -34,8 +34,7 @@ from typing import Callable, Optional, Union
 
 from llem.workload.records import RequestOutput
 
-__all__ = ["ENDPOINTS", "LoadRun", "LoadSettings", "RequestInput", "RequestOutput", "arrival_offsets",
-           "served_model"]
+__all__ = ["ENDPOINTS", "LoadRun", "LoadSettings", "RequestInput", "RequestOutput", "arrival_offsets", "served_model"]
 
 
 ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
@@ -220,11 +219,19 @@ async def _send(session, url: str, body: dict, out: RequestOutput, t0: float, ti
 Event = Callable[[str, float], None]  # ("sent" | "done", seconds from the run's start)
 
 
-async def run_async(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
-                    on_steady_open: Callable[[], None], on_steady_close: Callable[[], None],
-                    offsets: Optional[list[float]] = None, start: Optional[float] = None,
-                    on_event: Optional[Event] = None, shard: int = 0,
-                    on_start: Callable[[], None] = lambda: None) -> LoadRun:
+async def run_async(
+    base_url: str,
+    model: str,
+    inputs: list[RequestInput],
+    load: LoadSettings,
+    on_steady_open: Callable[[], None],
+    on_steady_close: Callable[[], None],
+    offsets: Optional[list[float]] = None,
+    start: Optional[float] = None,
+    on_event: Optional[Event] = None,
+    shard: int = 0,
+    on_start: Callable[[], None] = lambda: None,
+) -> LoadRun:
     """The load in this event loop. A shard (llem/workload/shards.py) passes its part of the global arrival
     `offsets`, the shared `start` (a time.monotonic() value) and `on_event`, which sees every send and completion."""
     import aiohttp
@@ -239,8 +246,11 @@ async def run_async(base_url: str, model: str, inputs: list[RequestInput], load:
     # idle pooled connections are dropped after 4 s, before the servers drop them (uvicorn, which serves
     # vLLM, SGLang and llama-cpp-python, and llama-server's cpp-httplib keep an idle connection 5 s);
     # aiohttp's own default (15 s) would reuse connections the server has already closed
-    connector = (aiohttp.TCPConnector(limit=load.concurrency + 4, keepalive_timeout=4.0) if load.reuse_connections
-                 else aiohttp.TCPConnector(limit=load.concurrency + 4, force_close=True))
+    connector = (
+        aiohttp.TCPConnector(limit=load.concurrency + 4, keepalive_timeout=4.0)
+        if load.reuse_connections
+        else aiohttp.TCPConnector(limit=load.concurrency + 4, force_close=True)
+    )
     # no total timeout on the session (each request has its own); trust_env=False: no proxy from the environment
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=False) as client:
         if start is not None and start > time.monotonic():
@@ -265,9 +275,15 @@ async def run_async(base_url: str, model: str, inputs: list[RequestInput], load:
             delay = offset - (time.monotonic() - t0)
             if delay > 0:
                 await asyncio.sleep(delay)
-            out = RequestOutput(id=inp.id, scheduled_s=offset, client_prompt_tokens=inp.prompt_tokens, shard=shard,
-                                max_tokens=inp.max_tokens, text="" if inp.keep_text else None,
-                                expected_prompt_tokens=len(inp.prompt) if isinstance(inp.prompt, list) and not inp.is_messages else None)
+            out = RequestOutput(
+                id=inp.id,
+                scheduled_s=offset,
+                client_prompt_tokens=inp.prompt_tokens,
+                shard=shard,
+                max_tokens=inp.max_tokens,
+                text="" if inp.keep_text else None,
+                expected_prompt_tokens=len(inp.prompt) if isinstance(inp.prompt, list) and not inp.is_messages else None,
+            )
             outputs.append(out)
             await slots.acquire()
             state["in_flight"] += 1

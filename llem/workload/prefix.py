@@ -58,8 +58,9 @@ def _distinct(rng: random.Random, allowed: Sequence[int], taken: set[int]) -> in
             return x
 
 
-def prefix_prompts(n: int, input_tokens: int, share: float, group_size: int, allowed: Sequence[int],
-                   seed: int) -> list[list[int]]:
+def prefix_prompts(
+    n: int, input_tokens: int, share: float, group_size: int, allowed: Sequence[int], seed: int
+) -> list[list[int]]:
     """n prompts of exactly input_tokens ids, sharing prefixes as the module docstring says."""
     shared = shared_tokens(input_tokens, share)
     if not 0 < shared < input_tokens:

@@ -46,8 +46,7 @@ class CacheReadout:
     offline_field: Optional[str] = None  # offline: what the backend reads (it fills Generation.cached_tokens)
     offline_reason: Optional[str] = None  # why offline counts cannot be read
     # the offline cache's state at each window's start (engines without a cross-request cache say so)
-    offline_state: str = ("emptied by the backend before every pass over the requests, then filled only by that "
-                          "pass's requests")
+    offline_state: str = "emptied by the backend before every pass over the requests, then filled only by that pass's requests"
 
 
 NO_READOUT = "this engine has no prefix-cache readout in llem (llem/backends/<name>/prefix_cache.py): hit rate not read"
@@ -68,8 +67,15 @@ def cache_state(reset: Optional[dict]) -> str:
     return f"unknown: {reset.get('reason') if reset else 'not reset'}"
 
 
-def hit_record(spec, prompt_tokens: list[Optional[int]], cached: list[Optional[int]], field: Optional[str],
-               reason: Optional[str], state: str, pass_size: Optional[int] = None) -> dict:
+def hit_record(
+    spec,
+    prompt_tokens: list[Optional[int]],
+    cached: list[Optional[int]],
+    field: Optional[str],
+    reason: Optional[str],
+    state: str,
+    pass_size: Optional[int] = None,
+) -> dict:
     """One window's record from its requests' prompt and cached token counts (None: not reported); pass_size:
     requests per pass where the cache is emptied between passes (offline), else all of them form one load."""
     w = spec.workload
@@ -78,8 +84,11 @@ def hit_record(spec, prompt_tokens: list[Optional[int]], cached: list[Optional[i
     rate = sum(c for _, c in pairs) / prompt if prompt else None
     if rate is None and reason is None:
         reason = f"the engine reported no cached-token count ({field}) for any of the {len(cached)} requests"
-    ideal = ideal_hit_rate(pass_size or len(prompt_tokens), w.input_tokens, w.prefix_share, w.prefix_group_size) \
-        if w.source == "synthetic" else None
+    ideal = (
+        ideal_hit_rate(pass_size or len(prompt_tokens), w.input_tokens, w.prefix_share, w.prefix_group_size)
+        if w.source == "synthetic"
+        else None
+    )
     return {
         "hit_rate": rate,
         "reason": None if rate is not None else reason,
@@ -102,10 +111,12 @@ def summary(spec, windows: list[Optional[dict]], what: str = "window") -> tuple[
         if r is None or r["hit_rate"] is None or r["ideal_hit_rate"] is None:
             continue
         if abs(r["hit_rate"] - r["ideal_hit_rate"]) > HIT_RATE_TOLERANCE:
-            flags.append(f"prefix_hit_rate_disagrees: {what} {i}: the engine reports a hit rate of {r['hit_rate']:.3f}, "
-                         f"the workload's ideal is {r['ideal_hit_rate']:.3f} (prefix_share={w.prefix_share:g}, groups of "
-                         f"{w.prefix_group_size}); they differ by more than {HIT_RATE_TOLERANCE} (same-step prefills of one "
-                         f"group, block granularity, eviction or a cache not emptied)")
+            flags.append(
+                f"prefix_hit_rate_disagrees: {what} {i}: the engine reports a hit rate of {r['hit_rate']:.3f}, "
+                f"the workload's ideal is {r['ideal_hit_rate']:.3f} (prefix_share={w.prefix_share:g}, groups of "
+                f"{w.prefix_group_size}); they differ by more than {HIT_RATE_TOLERANCE} (same-step prefills of one "
+                f"group, block granularity, eviction or a cache not emptied)"
+            )
     cached = sum(r["cached_prompt_tokens"] or 0 for r in recs)
     prompt = sum(r["prompt_tokens"] or 0 for r in recs)
     reasons = [r["reason"] for r in recs if r["reason"]]
@@ -120,12 +131,13 @@ def summary(spec, windows: list[Optional[dict]], what: str = "window") -> tuple[
         "hit_rate_per_window": rates,
         "ideal_hit_rate": recs[0]["ideal_hit_rate"] if recs else None,
         "tolerance": HIT_RATE_TOLERANCE,
-        "agrees": None if not prompt or not recs or recs[0]["ideal_hit_rate"] is None else
-        all(r["hit_rate"] is None or abs(r["hit_rate"] - r["ideal_hit_rate"]) <= HIT_RATE_TOLERANCE for r in recs),
+        "agrees": None
+        if not prompt or not recs or recs[0]["ideal_hit_rate"] is None
+        else all(r["hit_rate"] is None or abs(r["hit_rate"] - r["ideal_hit_rate"]) <= HIT_RATE_TOLERANCE for r in recs),
         "source": recs[0]["source"] if recs else None,
         "cache_state_at_window_start": recs[0]["cache_state_at_window_start"] if recs else None,
         "rule": "hit_rate: cached prompt tokens / prompt tokens of the requests the engine reported on, all measured "
-                "windows pooled; ideal_hit_rate: every prompt after its group's first finds the group's prefix cached",
+        "windows pooled; ideal_hit_rate: every prompt after its group's first finds the group's prefix cached",
     }
     return block, flags
 
@@ -138,8 +150,9 @@ def server_hits(spec, outputs, reset: Optional[dict], counters: Optional[dict] =
     ok = [o for o in outputs if o.ok]
     prompts = [o.input_tokens for o in ok]
     if readout is None or readout.server_read is None:
-        rec = hit_record(spec, prompts, [None] * len(ok), None,
-                         readout.server_reason if readout else NO_READOUT, state, len(outputs))
+        rec = hit_record(
+            spec, prompts, [None] * len(ok), None, readout.server_reason if readout else NO_READOUT, state, len(outputs)
+        )
     else:
         cached = [readout.server_read(o.usage, o.timings) for o in ok]
         rec = hit_record(spec, prompts, cached, readout.server_field, None, state, len(outputs))
@@ -161,8 +174,7 @@ def counter_delta(before: Optional[dict], after: Optional[dict]) -> Optional[dic
     if not before or not after:
         return None
     hits, queries = after["hits"] - before["hits"], after["queries"] - before["queries"]
-    return {"hits": hits, "queries": queries, "hit_rate": hits / queries if queries > 0 else None,
-            "source": after.get("source")}
+    return {"hits": hits, "queries": queries, "hit_rate": hits / queries if queries > 0 else None, "source": after.get("source")}
 
 
 def offline_hits(spec, generations) -> dict:
@@ -174,5 +186,4 @@ def offline_hits(spec, generations) -> dict:
     field = readout.offline_field if readout else None
     reason = NO_READOUT if readout is None else readout.offline_reason
     state = readout.offline_state if readout else "unknown: " + NO_READOUT
-    return hit_record(spec, prompts, cached, field, reason, state,
-                      len(generations[0].input_tokens) if generations else None)
+    return hit_record(spec, prompts, cached, field, reason, state, len(generations[0].input_tokens) if generations else None)

@@ -23,17 +23,21 @@ def read_jsonl(path: str) -> tuple[str, ...]:
         with open(path, encoding="utf-8") as fh:
             return _parse_jsonl(path, fh)
     except UnicodeDecodeError as exc:
-        raise UserError(f"workload.path={path} is not UTF-8 text (byte {exc.start} cannot be decoded): give a JSONL file with one {{\"prompt\": \"...\"}} object per line.") from None
+        raise UserError(
+            f'workload.path={path} is not UTF-8 text (byte {exc.start} cannot be decoded): give a JSONL file with one {{"prompt": "..."}} object per line.'
+        ) from None
 
 
 def _parse_jsonl(path: str, fh) -> tuple[str, ...]:
     prompts = []
     for lineno, obj in jsonl_objects(path, fh, 'each line must be an object like {"prompt": "..."}'):
         if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
-            raise UserError(f"workload.path={path} line {lineno} has no non-empty string field 'prompt': each line must be an object like {{\"prompt\": \"...\"}}.")
+            raise UserError(
+                f'workload.path={path} line {lineno} has no non-empty string field \'prompt\': each line must be an object like {{"prompt": "..."}}.'
+            )
         prompts.append(obj["prompt"])
     if not prompts:
-        raise UserError(f"workload.path={path} holds no prompts: give at least one line like {{\"prompt\": \"...\"}}.")
+        raise UserError(f'workload.path={path} holds no prompts: give at least one line like {{"prompt": "..."}}.')
     return tuple(prompts)
 
 
@@ -72,8 +76,10 @@ def build_requests(
         banned = set(special_ids)
         allowed = [i for i in range(min(vocab_size, 1 << 20)) if i not in banned]
         if workload.prefix_share > 0:  # llem/workload/prefix.py; share 0 keeps the draws below unchanged
-            return [Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=ids)
-                    for i, ids in enumerate(_prefix_ids(workload, allowed))]
+            return [
+                Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=ids)
+                for i, ids in enumerate(_prefix_ids(workload, allowed))
+            ]
         return [
             Request(id=f"synthetic-{i:05d}", prompt=None, input_ids=[rng.choice(allowed) for _ in range(workload.input_tokens)])
             for i in range(workload.num_prompts)
@@ -89,12 +95,15 @@ def build_requests(
 
 def _prefix_ids(workload, allowed: list[int]) -> list[list[int]]:
     try:
-        return prefix_prompts(workload.num_prompts, workload.input_tokens, workload.prefix_share,
-                              workload.prefix_group_size, allowed, workload.seed)
+        return prefix_prompts(
+            workload.num_prompts, workload.input_tokens, workload.prefix_share, workload.prefix_group_size, allowed, workload.seed
+        )
     except ValueError as exc:  # more groups than the vocabulary has first ids
-        raise UserError(f"workload.prefix_group_size={workload.prefix_group_size} with workload.num_prompts="
-                        f"{workload.num_prompts} needs more distinct prefixes than this vocabulary allows ({exc}): "
-                        f"give a larger workload.prefix_group_size.") from None
+        raise UserError(
+            f"workload.prefix_group_size={workload.prefix_group_size} with workload.num_prompts="
+            f"{workload.num_prompts} needs more distinct prefixes than this vocabulary allows ({exc}): "
+            f"give a larger workload.prefix_group_size."
+        ) from None
 
 
 def dataset_record(spec) -> dict:

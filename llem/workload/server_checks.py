@@ -13,8 +13,18 @@ from llem.errors import UserError
 from llem.registry import engine, engines, one_of
 
 # WorkloadSpec fields that only mean something in server mode (left out of offline config hashes).
-SERVER_ONLY_FIELDS = ("concurrency", "request_rate", "arrival", "burst_size", "server_url",
-                      "ready_timeout_s", "slo_ttft_s", "slo_tpot_s", "endpoint", "client_processes")
+SERVER_ONLY_FIELDS = (
+    "concurrency",
+    "request_rate",
+    "arrival",
+    "burst_size",
+    "server_url",
+    "ready_timeout_s",
+    "slo_ttft_s",
+    "slo_tpot_s",
+    "endpoint",
+    "client_processes",
+)
 
 
 def not_applied(spec) -> list[str]:
@@ -40,9 +50,11 @@ def check_applied(specs, sweep: bool) -> None:
         ignored = not_applied(spec)
         if ignored:
             where = "no point of this sweep is" if sweep else "this run is not"
-            raise UserError(f"{ignored[0]} applies to server mode only, and {where} in server mode (workload.mode=offline, "
-                            f"where it would be ignored): use workload=server, sweep workload.mode=offline,server to "
-                            f"measure both, or leave it unset.")
+            raise UserError(
+                f"{ignored[0]} applies to server mode only, and {where} in server mode (workload.mode=offline, "
+                f"where it would be ignored): use workload=server, sweep workload.mode=offline,server to "
+                f"measure both, or leave it unset."
+            )
 
 
 def check_server_workload(w) -> None:
@@ -50,29 +62,39 @@ def check_server_workload(w) -> None:
     if w.server_url is not None:
         url = urlparse(w.server_url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise UserError(f"workload.server_url={w.server_url} is not a valid server address: give a URL "
-                            f"such as http://127.0.0.1:8000 (the server's base, without /v1).")
+            raise UserError(
+                f"workload.server_url={w.server_url} is not a valid server address: give a URL "
+                f"such as http://127.0.0.1:8000 (the server's base, without /v1)."
+            )
     if w.client_processes is not None and w.client_processes > w.concurrency:
-        raise UserError(f"workload.client_processes={w.client_processes} is more than workload.concurrency={w.concurrency}: "
-                        f"each load-generator process holds at least one request slot; use at most {w.concurrency}, "
-                        f"or null to choose from the load.")
+        raise UserError(
+            f"workload.client_processes={w.client_processes} is more than workload.concurrency={w.concurrency}: "
+            f"each load-generator process holds at least one request slot; use at most {w.concurrency}, "
+            f"or null to choose from the load."
+        )
     if w.source == "synthetic" and w.endpoint == "chat":
-        raise UserError("workload.source=synthetic cannot be sent with workload.endpoint=chat (a chat message is text; token-id "
-                        "prompts go to /v1/completions only): use workload.endpoint=completions with synthetic prompts, "
-                        "or workload.source=builtin or jsonl with chat.")
+        raise UserError(
+            "workload.source=synthetic cannot be sent with workload.endpoint=chat (a chat message is text; token-id "
+            "prompts go to /v1/completions only): use workload.endpoint=completions with synthetic prompts, "
+            "or workload.source=builtin or jsonl with chat."
+        )
 
 
 def check_server_job(spec) -> None:
     """Cross-field rules: a server this backend can start and take the prompts, the client library, and
     the engine's own server rules (its settings model's check_server, where it has one)."""
     if importlib.util.find_spec("aiohttp") is None:
-        raise UserError("workload.mode=server needs the Python package 'aiohttp' for its load generator, which is not installed: run pip install aiohttp (or pip install 'llem[server]').")
+        raise UserError(
+            "workload.mode=server needs the Python package 'aiohttp' for its load generator, which is not installed: run pip install aiohttp (or pip install 'llem[server]')."
+        )
     name = spec.backend_name
     if spec.workload.source == "synthetic" and "ids" not in engine(name).prompts:
         takes = [n for n, e in engines().items() if "ids" in e.prompts]
-        raise UserError(f"workload.source=synthetic is not supported by the backend={name} server (its /v1/completions "
-                        f"takes text prompts only, not token ids): use backend={one_of(takes)} for token-id prompts, "
-                        f"or workload.source=builtin or jsonl with backend={name}.")
+        raise UserError(
+            f"workload.source=synthetic is not supported by the backend={name} server (its /v1/completions "
+            f"takes text prompts only, not token ids): use backend={one_of(takes)} for token-id prompts, "
+            f"or workload.source=builtin or jsonl with backend={name}."
+        )
     if spec.workload.server_url is not None:
         return  # attached: llem starts nothing, the backend only names the engine
     hook = getattr(engine(name).settings_model(), "check_server", None)

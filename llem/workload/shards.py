@@ -71,14 +71,26 @@ def shard_concurrency(concurrency: int, processes: int) -> list[int]:
 
 
 def _plain(load: LoadSettings, concurrency: int) -> dict:
-    return {"concurrency": concurrency, "request_rate": load.request_rate, "arrival": load.arrival,
-            "burst_size": load.burst_size, "seed": load.seed, "extra_body": load.extra_body,
-            "request_timeout_s": load.request_timeout_s}
+    return {
+        "concurrency": concurrency,
+        "request_rate": load.request_rate,
+        "arrival": load.arrival,
+        "burst_size": load.burst_size,
+        "seed": load.seed,
+        "extra_body": load.extra_body,
+        "request_timeout_s": load.request_timeout_s,
+    }
 
 
 def _input_dict(inp: RequestInput) -> dict:
-    return {"id": inp.id, "prompt": inp.prompt, "max_tokens": inp.max_tokens, "endpoint": inp.endpoint,
-            "length_fields": list(inp.length_fields), "prompt_tokens": inp.prompt_tokens}
+    return {
+        "id": inp.id,
+        "prompt": inp.prompt,
+        "max_tokens": inp.max_tokens,
+        "endpoint": inp.endpoint,
+        "length_fields": list(inp.length_fields),
+        "prompt_tokens": inp.prompt_tokens,
+    }
 
 
 def shard_main() -> None:
@@ -100,10 +112,29 @@ def shard_main() -> None:
         reqs = [RequestInput(**{**d, "length_fields": tuple(d["length_fields"])}) for d in job["inputs"]]
         say("ready")
         start = json.loads(sys.stdin.readline())["start"]
-        run = asyncio.run(run_async(job["base_url"], job["model"], reqs, settings, lambda: None, lambda: None,
-                                    offsets=job["offsets"], start=start, on_event=say, shard=job["index"]))
-        say("result", {"outputs": [o.to_dict() for o in run.outputs], "duration_s": run.duration_s,
-                       "cpu_s": run.client_cpu_s, "max_in_flight": run.max_in_flight})
+        run = asyncio.run(
+            run_async(
+                job["base_url"],
+                job["model"],
+                reqs,
+                settings,
+                lambda: None,
+                lambda: None,
+                offsets=job["offsets"],
+                start=start,
+                on_event=say,
+                shard=job["index"],
+            )
+        )
+        say(
+            "result",
+            {
+                "outputs": [o.to_dict() for o in run.outputs],
+                "duration_s": run.duration_s,
+                "cpu_s": run.client_cpu_s,
+                "max_in_flight": run.max_in_flight,
+            },
+        )
     except BaseException:  # noqa: BLE001 -- reported to the coordinator as text
         say("error", traceback.format_exc())
 
@@ -137,10 +168,15 @@ class _Edges:
             self.on_close()
 
 
-def run_sharded(base_url: str, model: str, inputs: list[RequestInput], load: LoadSettings,
-                on_steady_open: Callable[[], None] = lambda: None,
-                on_steady_close: Callable[[], None] = lambda: None,
-                on_start: Callable[[], None] = lambda: None) -> LoadRun:
+def run_sharded(
+    base_url: str,
+    model: str,
+    inputs: list[RequestInput],
+    load: LoadSettings,
+    on_steady_open: Callable[[], None] = lambda: None,
+    on_steady_close: Callable[[], None] = lambda: None,
+    on_start: Callable[[], None] = lambda: None,
+) -> LoadRun:
     import subprocess
     import sys
     from pathlib import Path
@@ -157,11 +193,18 @@ def run_sharded(base_url: str, model: str, inputs: list[RequestInput], load: Loa
     try:
         for i, part in enumerate(parts):
             # a fresh interpreter (not a fork): no threads, locks or meter state inherited from the measuring process
-            p = subprocess.Popen([sys.executable, "-m", "llem.workload.shards"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, env=env, text=True)
+            p = subprocess.Popen(
+                [sys.executable, "-m", "llem.workload.shards"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+            )
             procs.append(p)
-            job = {"index": i, "base_url": base_url, "model": model, "inputs": [_input_dict(inputs[j]) for j in part],
-                   "offsets": [offsets[j] for j in part], "load": _plain(load, caps[i])}
+            job = {
+                "index": i,
+                "base_url": base_url,
+                "model": model,
+                "inputs": [_input_dict(inputs[j]) for j in part],
+                "offsets": [offsets[j] for j in part],
+                "load": _plain(load, caps[i]),
+            }
             p.stdin.write(json.dumps(job) + "\n")
             p.stdin.flush()
         return _coordinate(procs, parts, caps, len(inputs), load.concurrency, on_steady_open, on_steady_close, on_start)
@@ -230,8 +273,17 @@ def _merge(results: dict[int, dict], parts, caps, edges: _Edges, relay_cpu: floa
         for j, rec in zip(part, res["outputs"]):
             outputs[j] = RequestOutput.from_dict(rec)
         busy = res["cpu_s"] / res["duration_s"] if res["duration_s"] > 0 else None
-        shards.append({"index": i, "requests": len(part), "concurrency": caps[i], "cpu_s": res["cpu_s"],
-                       "duration_s": res["duration_s"], "busy_share": busy, "max_in_flight": res["max_in_flight"]})
+        shards.append(
+            {
+                "index": i,
+                "requests": len(part),
+                "concurrency": caps[i],
+                "cpu_s": res["cpu_s"],
+                "duration_s": res["duration_s"],
+                "busy_share": busy,
+                "max_in_flight": res["max_in_flight"],
+            }
+        )
     done = [o for o in outputs if o is not None]
     first = min((o.sent_s for o in done if o.sent_s is not None), default=0.0)
     last = max((o.done_s if o.done_s is not None else (o.sent_s or 0.0) for o in done), default=first)

@@ -64,12 +64,15 @@ def structured(spec) -> bool:
 
 # --------------------------------------------------------------------------------------------- the schema
 
+
 def _jsonschema():
     try:
         import jsonschema
     except ImportError:
-        raise UserError("workload.response_format=json_schema validates every output with the Python package "
-                        "'jsonschema', which is not installed: run pip install 'llem[structured]'.") from None
+        raise UserError(
+            "workload.response_format=json_schema validates every output with the Python package "
+            "'jsonschema', which is not installed: run pip install 'llem[structured]'."
+        ) from None
     return jsonschema
 
 
@@ -77,8 +80,10 @@ def read_schema(path: str) -> dict:
     """The schema in `path` as a dict, checked to be a JSON Schema (one sentence naming the file otherwise)."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise UserError(f"workload.schema_path={path} does not exist: give a JSON Schema file, a JSON object such as "
-                        f'{{"type": "object", "properties": {{...}}}}.')
+        raise UserError(
+            f"workload.schema_path={path} does not exist: give a JSON Schema file, a JSON object such as "
+            f'{{"type": "object", "properties": {{...}}}}.'
+        )
     st = p.stat()
     return json.loads(_read(str(p.resolve()), st.st_mtime_ns, st.st_size, path))
 
@@ -93,15 +98,18 @@ def _read(resolved: str, _mtime_ns: int, _size: int, shown: str) -> str:
     except ValueError as exc:
         raise UserError(f"workload.schema_path={shown} is not JSON ({exc}): give a JSON Schema file, a JSON object.") from None
     if not isinstance(schema, dict):
-        raise UserError(f"workload.schema_path={shown} holds a JSON {type(schema).__name__}, not a JSON Schema object: "
-                        f'give a JSON object such as {{"type": "object", "properties": {{...}}}}.')
+        raise UserError(
+            f"workload.schema_path={shown} holds a JSON {type(schema).__name__}, not a JSON Schema object: "
+            f'give a JSON object such as {{"type": "object", "properties": {{...}}}}.'
+        )
     js = _jsonschema()
     try:
         js.validators.validator_for(schema).check_schema(schema)
     except js.exceptions.SchemaError as exc:
         where = "/".join(str(x) for x in exc.absolute_path) or "its top level"
-        raise UserError(f"workload.schema_path={shown} is not a valid JSON Schema (at {where}: {exc.message}): "
-                        f"fix the schema.") from None
+        raise UserError(
+            f"workload.schema_path={shown} is not a valid JSON Schema (at {where}: {exc.message}): fix the schema."
+        ) from None
     return json.dumps(schema)  # the user's key order kept: it is the order engines generate properties in
 
 
@@ -125,13 +133,28 @@ def check_output(check, text: str) -> Optional[str]:
 
 # --------------------------------------------------------------------------------------------- records
 
-def window_record(check, texts: list[Optional[str]], tokens: list[int], cap: int, energy_j: Optional[float],
-                  dynamic_j: Optional[float], ids: Optional[list[str]] = None, reason: Optional[str] = None) -> dict:
+
+def window_record(
+    check,
+    texts: list[Optional[str]],
+    tokens: list[int],
+    cap: int,
+    energy_j: Optional[float],
+    dynamic_j: Optional[float],
+    ids: Optional[list[str]] = None,
+    reason: Optional[str] = None,
+) -> dict:
     """One window's structured-output record: every request's text (None: not handed over) validated, its output
     tokens, the cap; joules per valid object from the window's energy (all its requests' work)."""
     if reason is not None or any(t is None for t in texts):
-        return {"objects": len(tokens), "valid": None, "valid_fraction": None, "energy_j_per_valid_object": None,
-                "reason": reason or "the engine handed over no output text for some requests", "tokens_per_object": None}
+        return {
+            "objects": len(tokens),
+            "valid": None,
+            "valid_fraction": None,
+            "energy_j_per_valid_object": None,
+            "reason": reason or "the engine handed over no output text for some requests",
+            "tokens_per_object": None,
+        }
     verdicts = [check_output(check, t) for t in texts]
     valid = sum(v is None for v in verdicts)
     kinds = Counter(_kind(v) for v in verdicts if v is not None)
@@ -156,8 +179,9 @@ def window_record(check, texts: list[Optional[str]], tokens: list[int], cap: int
         "dynamic_energy_j_per_valid_object": dynamic_j / valid if dynamic_j is not None and valid else None,
         "reason": why,
         "invalid_reasons": dict(kinds.most_common()),  # why outputs failed, positions left out, with their counts
-        "first_invalid": None if bad is None else {"request": ids[bad[0]] if ids else bad[0], "why": bad[1],
-                                                   "text_head": texts[bad[0]][:TEXT_HEAD]},
+        "first_invalid": None
+        if bad is None
+        else {"request": ids[bad[0]] if ids else bad[0], "why": bad[1], "text_head": texts[bad[0]][:TEXT_HEAD]},
         "example": texts[0][:TEXT_HEAD] if texts else None,
     }
 
@@ -168,14 +192,22 @@ def _kind(reason: str) -> str:
     return re.sub(r" at character \d+| \(at [^)]*\)$", "", reason)
 
 
-RULE = ("each output parsed as JSON and validated against workload.schema_path with the jsonschema package, outside the "
-        "windows; valid_fraction: valid objects / outputs; tokens_per_object: the engine's output tokens per output (the "
-        "model's lengths, capped at workload.output_tokens); energy_j_per_valid_object: a window's joules / its valid "
-        "objects (offline: every pass of the window; server: the whole-run window)")
+RULE = (
+    "each output parsed as JSON and validated against workload.schema_path with the jsonschema package, outside the "
+    "windows; valid_fraction: valid objects / outputs; tokens_per_object: the engine's output tokens per output (the "
+    "model's lengths, capped at workload.output_tokens); energy_j_per_valid_object: a window's joules / its valid "
+    "objects (offline: every pass of the window; server: the whole-run window)"
+)
 
 
-def summary(spec, windows: list[dict], support: StructuredSupport, grammar: Optional[dict],
-            engine_grammar: Optional[dict], what: str = "window") -> tuple[dict, list[str]]:
+def summary(
+    spec,
+    windows: list[dict],
+    support: StructuredSupport,
+    grammar: Optional[dict],
+    engine_grammar: Optional[dict],
+    what: str = "window",
+) -> tuple[dict, list[str]]:
     """The job's `structured` block from its windows' records, and flags (invalid objects, outputs at the cap)."""
     recs = [w.get("structured") for w in windows]
     recs = [r for r in recs if r is not None]
@@ -189,17 +221,22 @@ def summary(spec, windows: list[dict], support: StructuredSupport, grammar: Opti
     flags = []
     for i, r in enumerate(recs):
         if r.get("valid") is not None and r["valid"] < r["objects"]:
-            flags.append(f"structured_invalid: {what} {i}: {r['objects'] - r['valid']} of {r['objects']} outputs do not "
-                         f"validate against workload.schema_path (first: {r['first_invalid']['why']})")
+            flags.append(
+                f"structured_invalid: {what} {i}: {r['objects'] - r['valid']} of {r['objects']} outputs do not "
+                f"validate against workload.schema_path (first: {r['first_invalid']['why']})"
+            )
     if at_cap:
-        flags.append(f"structured_at_cap: {at_cap} of {objects} outputs used all workload.output_tokens="
-                     f"{spec.workload.output_tokens} tokens (cut off, or still going): raise workload.output_tokens")
+        flags.append(
+            f"structured_at_cap: {at_cap} of {objects} outputs used all workload.output_tokens="
+            f"{spec.workload.output_tokens} tokens (cut off, or still going): raise workload.output_tokens"
+        )
     w = spec.workload
     block = {
         "response_format": w.response_format,
         "schema_path": w.schema_path,
         "grammar_backend": (engine_grammar or {}).get("grammar_backend") or support.grammar_backend,
-        "grammar_backend_source": "resolved by the engine" if (engine_grammar or {}).get("grammar_backend")
+        "grammar_backend_source": "resolved by the engine"
+        if (engine_grammar or {}).get("grammar_backend")
         else "as configured (the engine's default where unset)",
         "how": support.how,
         "engine": engine_grammar,
@@ -213,8 +250,10 @@ def summary(spec, windows: list[dict], support: StructuredSupport, grammar: Opti
         "energy_j_per_valid_object_stats": summarize(per_valid) if measured else None,
         "dynamic_energy_j_per_valid_object": _mean([r["dynamic_energy_j_per_valid_object"] for r in counted]),
         "reason": None if measured else (reasons[0] if reasons else "no window measured"),
-        "output_lengths": (f"the model's: each output ends where its object ends (no ignore_eos, min_tokens or "
-                           f"end-of-generation bias); workload.output_tokens={w.output_tokens} is the cap"),
+        "output_lengths": (
+            f"the model's: each output ends where its object ends (no ignore_eos, min_tokens or "
+            f"end-of-generation bias); workload.output_tokens={w.output_tokens} is the cap"
+        ),
         "grammar_compile": grammar,
         "rule": RULE,
     }
@@ -238,9 +277,11 @@ def grammar_phase(one: Callable[[bool], float], progress: Callable[[str], None],
         "first_constrained_request_s": cold,
         "repeat_constrained_request_s": warm,
         "unconstrained_request_s": plain,
-        "rule": ("before warm-up and outside every window: 1-token requests on the first prompt, one without the "
-                 "schema, then two with it; compile_s = first constrained - repeat (the engine compiles the grammar "
-                 "for the first and finds it in its cache for the second; near 0 where it compiles per request)"),
+        "rule": (
+            "before warm-up and outside every window: 1-token requests on the first prompt, one without the "
+            "schema, then two with it; compile_s = first constrained - repeat (the engine compiles the grammar "
+            "for the first and finds it in its cache for the second; near 0 where it compiles per request)"
+        ),
         "note": note,
     }
 

@@ -50,8 +50,10 @@ def dataclass_hints(cls) -> dict:
                 return module[key]
             return getattr(builtins, key, Unresolved(key))
 
-    return {f.name: eval(f.type, {"__builtins__": {}}, Scope()) if isinstance(f.type, str) else f.type  # noqa: S307
-            for f in dataclasses.fields(cls)}
+    return {
+        f.name: eval(f.type, {"__builtins__": {}}, Scope()) if isinstance(f.type, str) else f.type  # noqa: S307
+        for f in dataclasses.fields(cls)
+    }
 
 
 def fits(tp, value) -> bool:
@@ -71,7 +73,11 @@ def fits(tp, value) -> bool:
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if origin in (list, tuple, set):
-        return isinstance(value, (list, tuple, set)) and all(fits(args[0], v) for v in value) if args else isinstance(value, (list, tuple, set))
+        return (
+            isinstance(value, (list, tuple, set)) and all(fits(args[0], v) for v in value)
+            if args
+            else isinstance(value, (list, tuple, set))
+        )
     if origin is dict:
         return isinstance(value, dict)
     if origin is typing.Annotated:

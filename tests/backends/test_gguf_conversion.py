@@ -49,8 +49,19 @@ def test_a_bf16_sharded_local_checkpoint_runs_in_llamacpp(tmp_path):
     folder = _tiny_folder(tmp_path, "bfloat16", shard="300KB")
     assert (folder / "model.safetensors.index.json").is_file() and len(list(folder.glob("*.safetensors"))) > 1
     env = llem_env(LLEM_CACHE_DIR=str(tmp_path / "cache"))
-    args = ["backend=llamacpp", "model=tiny", "model.source=path", f"model.id={folder}", "hardware=cpu",
-            "tracking=none", "workload.num_prompts=2", "workload.batch_size=2", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0"]
+    args = [
+        "backend=llamacpp",
+        "model=tiny",
+        "model.source=path",
+        f"model.id={folder}",
+        "hardware=cpu",
+        "tracking=none",
+        "workload.num_prompts=2",
+        "workload.batch_size=2",
+        "workload.output_tokens=4",
+        "run.repeats=1",
+        "run.warmup=0",
+    ]
     proc = run_llem(args, tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout
     [result] = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/runs/*/result.json")]
@@ -86,9 +97,20 @@ def test_a_random_weight_architecture_converts_and_generates(tmp_path, monkeypat
     from llem.models.safetensors_read import tensors
 
     monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))
-    small = dict({k: v for k, v in __import__("llem.models.archs", fromlist=["load_arch"]).load_arch("llama-3.2-1b").items()
-                  if not k.startswith("_")}, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=2, head_dim=32, vocab_size=1024)
+    small = dict(
+        {
+            k: v
+            for k, v in __import__("llem.models.archs", fromlist=["load_arch"]).load_arch("llama-3.2-1b").items()
+            if not k.startswith("_")
+        },
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        vocab_size=1024,
+    )
     monkeypatch.setattr(rc, "load_arch", lambda name: dict(small))
     folder = rc.random_checkpoint("small-llama", seed=7)
     assert rc.random_checkpoint("small-llama", seed=7) == folder  # cached

@@ -9,9 +9,18 @@ from conftest import REPO, provisioned, results_under, run_llem
 
 from llem.errors import UserError
 
-needs_bindings = pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")  # a llamacpp spec
-BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none",
-        "backend.server=llama-server", "backend.n_threads=1"]  # one thread: llama.cpp's workers spin
+needs_bindings = pytest.mark.needs(
+    "llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh"
+)  # a llamacpp spec
+BASE = [
+    "backend=llamacpp",
+    "model=smollm2-135m",
+    "workload=server",
+    "hardware=cpu",
+    "tracking=none",
+    "backend.server=llama-server",
+    "backend.n_threads=1",
+]  # one thread: llama.cpp's workers spin
 
 
 def _binary() -> str:
@@ -89,7 +98,9 @@ def test_a_missing_binary_is_one_sentence_naming_the_install(monkeypatch, tmp_pa
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(llama_server.sys, "executable", str(tmp_path / "python"))
     monkeypatch.delenv("LLEM_LLAMA_SERVER", raising=False)
-    with pytest.raises(UserError, match=r"needs llama.cpp's llama-server, which is not installed here: run bash .ci/install.d/30-llamacpp.sh"):
+    with pytest.raises(
+        UserError, match=r"needs llama.cpp's llama-server, which is not installed here: run bash .ci/install.d/30-llamacpp.sh"
+    ):
         llama_server.binary()
     monkeypatch.setenv("LLEM_LLAMA_SERVER", str(tmp_path / "nope"))
     with pytest.raises(UserError, match=r"LLEM_LLAMA_SERVER=.*nope is not an executable file"):
@@ -100,9 +111,21 @@ def test_a_missing_binary_is_one_sentence_naming_the_install(monkeypatch, tmp_pa
 @needs_bindings
 def test_real_server_run_through_llama_server_batches_the_requests_in_flight(tmp_path):
     exe = _binary()
-    out = run_llem(BASE + ["workload.concurrency=4", "workload.num_prompts=12", "workload.output_tokens=16",
-                           "run.repeats=1", "run.warmup=1", "energy=none", "run.min_window_s=0",
-                           f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    out = run_llem(
+        BASE
+        + [
+            "workload.concurrency=4",
+            "workload.num_prompts=12",
+            "workload.output_tokens=16",
+            "run.repeats=1",
+            "run.warmup=1",
+            "energy=none",
+            "run.min_window_s=0",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-4000:]
     [result] = results_under(tmp_path)
     assert result["status"] == "ok"
@@ -138,11 +161,33 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     _binary()
     data = REPO / "llem/workload/data"
     schema = data / "structured_example.schema.json"
-    out = run_llem(["--multirun", "backend=llamacpp", "model=tiny", "hardware=cpu", "tracking=none", "backend.server=llama-server",
-                    "backend.n_threads=1", "workload=structured", f"workload.schema_path={schema}", "workload.source=jsonl",
-                    f"workload.path={data / 'structured_example.jsonl'}", "workload.num_prompts=8", "workload.batch_size=4",
-                    "workload.concurrency=4", "workload.output_tokens=384", "run.repeats=1", "run.warmup=1", "energy=none", "run.min_window_s=0",
-                    "workload.mode=offline,server", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    out = run_llem(
+        [
+            "--multirun",
+            "backend=llamacpp",
+            "model=tiny",
+            "hardware=cpu",
+            "tracking=none",
+            "backend.server=llama-server",
+            "backend.n_threads=1",
+            "workload=structured",
+            f"workload.schema_path={schema}",
+            "workload.source=jsonl",
+            f"workload.path={data / 'structured_example.jsonl'}",
+            "workload.num_prompts=8",
+            "workload.batch_size=4",
+            "workload.concurrency=4",
+            "workload.output_tokens=384",
+            "run.repeats=1",
+            "run.warmup=1",
+            "energy=none",
+            "run.min_window_s=0",
+            "workload.mode=offline,server",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-4000:]
     results = {r["spec"]["workload"]["mode"]: r for r in results_under(tmp_path)}
     assert set(results) == {"offline", "server"}
@@ -157,7 +202,7 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
         assert g["first_constrained_request_s"] > 0 and g["repeat_constrained_request_s"] > 0
         assert s["grammar_backend"].startswith("llama.cpp GBNF grammar sampler")
         w = r["windows"][0]["structured"]
-        assert w["example"].lstrip().startswith('{') and f'"{properties[0]}"' in w["example"]  # the schema's first key first
+        assert w["example"].lstrip().startswith("{") and f'"{properties[0]}"' in w["example"]  # the schema's first key first
     server = results["server"]
     assert server["structured"]["valid_fraction"] == 1.0, server["structured"]
     body = server["server"]["load"]["request_body"]

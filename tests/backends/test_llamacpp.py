@@ -13,8 +13,18 @@ from conftest import REPO, llem_env, run_llem, flags_beside_host_load
 from llem.errors import UserError
 
 # One thread: llama.cpp's spinning workers slow down sharply when other processes share the cores.
-SMALL = ["backend.n_threads=1", "workload.num_prompts=2", "workload.batch_size=2", "workload.input_tokens=24", "workload.output_tokens=8",
-         "run.repeats=1", "run.warmup=1", "energy=none", "energy.baseline_s=0", "tracking=none"]
+SMALL = [
+    "backend.n_threads=1",
+    "workload.num_prompts=2",
+    "workload.batch_size=2",
+    "workload.input_tokens=24",
+    "workload.output_tokens=8",
+    "run.repeats=1",
+    "run.warmup=1",
+    "energy=none",
+    "energy.baseline_s=0",
+    "tracking=none",
+]
 needs_engine = pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
 
 
@@ -33,21 +43,30 @@ def compose_spec(*overrides: str):
 # ------------------------------------------------------------------ validation (no engine needed)
 
 
-@pytest.mark.parametrize("overrides, sentence", [
-    (["backend.n_gpu_layers=-1"], "backend.n_gpu_layers=-1 offloads layers to a GPU, but hardware=cpu"),
-    (["backend.type_v=q8_0"], "backend.type_v=q8_0 (a quantised V cache) needs backend.flash_attn=true"),
-    (["backend.n_ctx=64", "workload.input_tokens=60"], "backend.n_ctx=64 cannot hold"),
-    (["backend.n_ubatch=1024"], "backend.n_ubatch=1024 is larger than backend.n_batch=512"),
-    (["+backend.llama_kwargs.n_threads=3"], "backend.llama_kwargs.n_threads is not passed through: use backend.n_threads"),
-    (["model=llama3"], "backend=llamacpp needs a GGUF file for model=llama3"),
-    (["model=qwen2.5-0.5b", "model.weights=random"], "is a qwen2 model, which llem's GGUF converter does not handle"),
-    (["model=tiny", "++model.gguf=/no/such/file.gguf"], "model.gguf=/no/such/file.gguf does not exist"),
-    (["model=tiny", "++model.gguf_type=q4_k_m"], "model.gguf_type=q4_k_m is not a type llem can convert model=tiny to"),
-    (["model=smollm2-135m", "++model.gguf_type=q8_0"], "which ships only a q4_1 GGUF"),
-    (["workload.batch_size=16", "workload.num_prompts=16", "backend.n_batch=8", "backend.n_ubatch=8"], "workload.batch_size=16 is more than backend.n_batch allows"),
-    (["workload.batch_size=300", "workload.num_prompts=300", "backend.n_batch=1024"], "workload.batch_size=300 is more than llama.cpp's 256 sequences per context allows"),
-    (["backend.slots=4"], "backend.slots=4 sets llama-server's parallel slots, but backend.server=python"),
-])
+@pytest.mark.parametrize(
+    "overrides, sentence",
+    [
+        (["backend.n_gpu_layers=-1"], "backend.n_gpu_layers=-1 offloads layers to a GPU, but hardware=cpu"),
+        (["backend.type_v=q8_0"], "backend.type_v=q8_0 (a quantised V cache) needs backend.flash_attn=true"),
+        (["backend.n_ctx=64", "workload.input_tokens=60"], "backend.n_ctx=64 cannot hold"),
+        (["backend.n_ubatch=1024"], "backend.n_ubatch=1024 is larger than backend.n_batch=512"),
+        (["+backend.llama_kwargs.n_threads=3"], "backend.llama_kwargs.n_threads is not passed through: use backend.n_threads"),
+        (["model=llama3"], "backend=llamacpp needs a GGUF file for model=llama3"),
+        (["model=qwen2.5-0.5b", "model.weights=random"], "is a qwen2 model, which llem's GGUF converter does not handle"),
+        (["model=tiny", "++model.gguf=/no/such/file.gguf"], "model.gguf=/no/such/file.gguf does not exist"),
+        (["model=tiny", "++model.gguf_type=q4_k_m"], "model.gguf_type=q4_k_m is not a type llem can convert model=tiny to"),
+        (["model=smollm2-135m", "++model.gguf_type=q8_0"], "which ships only a q4_1 GGUF"),
+        (
+            ["workload.batch_size=16", "workload.num_prompts=16", "backend.n_batch=8", "backend.n_ubatch=8"],
+            "workload.batch_size=16 is more than backend.n_batch allows",
+        ),
+        (
+            ["workload.batch_size=300", "workload.num_prompts=300", "backend.n_batch=1024"],
+            "workload.batch_size=300 is more than llama.cpp's 256 sequences per context allows",
+        ),
+        (["backend.slots=4"], "backend.slots=4 sets llama-server's parallel slots, but backend.server=python"),
+    ],
+)
 def test_bad_settings_fail_validation_with_one_sentence(overrides, sentence):
     with pytest.raises(UserError) as err:
         compose_spec(*overrides)
@@ -148,7 +167,13 @@ def test_fixed_length_is_honoured_past_end_of_generation():
     from llem.backends.base import Request
     from llem.backends.llamacpp.backend import LlamaCppBackend
 
-    spec = compose_spec("model=smollm2-135m", "workload.output_tokens=24", "workload.num_prompts=1", "workload.batch_size=1", "backend.n_threads=1")
+    spec = compose_spec(
+        "model=smollm2-135m",
+        "workload.output_tokens=24",
+        "workload.num_prompts=1",
+        "workload.batch_size=1",
+        "backend.n_threads=1",
+    )
     backend = LlamaCppBackend(spec, "cpu", [])
     backend.load()
     try:
@@ -182,8 +207,13 @@ def test_a_batch_of_four_gives_each_request_the_tokens_it_gets_alone():
     from llem.workload.prompts import builtin_prompts
 
     def spec(bs):
-        return compose_spec("model=smollm2-135m", "workload.output_tokens=24", "workload.num_prompts=4",
-                            f"workload.batch_size={bs}", "backend.n_threads=1")
+        return compose_spec(
+            "model=smollm2-135m",
+            "workload.output_tokens=24",
+            "workload.num_prompts=4",
+            f"workload.batch_size={bs}",
+            "backend.n_threads=1",
+        )
 
     backend = LlamaCppBackend(spec(1), "cpu", [])
     backend.load()
@@ -214,8 +244,15 @@ def test_prompts_longer_than_n_batch_together_are_prefilled_in_several_decodes()
     from llem.workload.prompts import builtin_prompts
 
     def spec(bs):
-        return compose_spec("model=smollm2-135m", "workload.output_tokens=6", "workload.num_prompts=4", f"workload.batch_size={bs}",
-                            "backend.n_threads=1", "backend.n_batch=16", "backend.n_ubatch=16")
+        return compose_spec(
+            "model=smollm2-135m",
+            "workload.output_tokens=6",
+            "workload.num_prompts=4",
+            f"workload.batch_size={bs}",
+            "backend.n_threads=1",
+            "backend.n_batch=16",
+            "backend.n_ubatch=16",
+        )
 
     backend = LlamaCppBackend(spec(4), "cpu", [])
     backend.load()
@@ -260,8 +297,10 @@ def test_smollm2_end_to_end_on_cpu(tmp_path):
 
 @needs_engine
 def test_tiny_converted_end_to_end(tmp_path):
-    proc = run_llem(["backend=llamacpp", "model=tiny", "hardware=cpu", "++model.gguf_type=q8_0", *SMALL,
-                     "workload.output_tokens=16"], tmp_path)
+    proc = run_llem(
+        ["backend=llamacpp", "model=tiny", "hardware=cpu", "++model.gguf_type=q8_0", *SMALL, "workload.output_tokens=16"],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     r = _single_result(tmp_path)
     assert r["windows"][0]["output_tokens"] == 2 * 16
@@ -274,14 +313,17 @@ def test_gguf_type_mismatch_is_a_user_error(tmp_path):
     from llem.backends.llamacpp.gguf import converted_builtin
 
     path = converted_builtin("tiny", "f16")
-    proc = run_llem(["backend=llamacpp", "model=tiny", "hardware=cpu", f"++model.gguf={path}", "++model.gguf_type=q8_0",
-                     *SMALL], tmp_path)
+    proc = run_llem(
+        ["backend=llamacpp", "model=tiny", "hardware=cpu", f"++model.gguf={path}", "++model.gguf_type=q8_0", *SMALL], tmp_path
+    )
     assert proc.returncode == 2, proc.stdout[-3000:]
     assert "model.gguf_type=q8_0 does not match tiny-f16.gguf, which is f16" in proc.stdout
 
 
 def test_help_does_not_import_llama_cpp():
-    code = ("import sys, llem.registry as r, llem.backends.llamacpp.config; "
-            "print('llama_cpp' in sys.modules, 'torch' in sys.modules, 'numpy' in sys.modules)")
+    code = (
+        "import sys, llem.registry as r, llem.backends.llamacpp.config; "
+        "print('llama_cpp' in sys.modules, 'torch' in sys.modules, 'numpy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=llem_env(), capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]

@@ -43,8 +43,12 @@ def test_mixed_tensor_types_give_the_stored_mean_and_an_untied_embedding_is_left
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_file_type(int(gguf.LlamaFileType.MOSTLY_Q4_0))
     q4, q8 = gguf.GGMLQuantizationType.Q4_0, gguf.GGMLQuantizationType.Q8_0
-    for tname, shape, qt in [("token_embd.weight", (64, 256), q8), ("blk.0.attn_q.weight", (256, 256), q4),
-                             ("blk.0.ffn_down.weight", (256, 512), q8), ("output.weight", (64, 256), q4)]:
+    for tname, shape, qt in [
+        ("token_embd.weight", (64, 256), q8),
+        ("blk.0.attn_q.weight", (256, 256), q4),
+        ("blk.0.ffn_down.weight", (256, 512), q8),
+        ("output.weight", (64, 256), q4),
+    ]:
         data = rng.standard_normal(shape).astype(np.float32)
         w.add_tensor(tname, gguf.quants.quantize(data, qt), raw_dtype=qt)
     w.add_tensor("blk.0.attn_norm.weight", np.ones(256, dtype=np.float32))  # 1-D: not a matmul weight

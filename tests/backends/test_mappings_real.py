@@ -21,16 +21,34 @@ from fieldtypes import fits, from_source
 
 from llem.models.source import ModelSource
 
-needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed: run bash .ci/install.d/31-vllm.sh")
+needs_vllm = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None, reason="vLLM is not installed: run bash .ci/install.d/31-vllm.sh"
+)
 
 
 def _vllm_jobs():
     from test_vllm import job
 
-    return [job(), job(hardware="h100", gpu_count=2, fp8=True, max_num_batched_tokens=4096, enable_prefix_caching=False,
-                       enable_chunked_prefill=True, block_size=16, quantization="fp8", kv_cache_dtype="fp8_e4m3",
-                       tensor_parallel_size=2, speculative_config={"method": "ngram", "num_speculative_tokens": 4},
-                       enforce_eager=True, max_model_len=2048, gpu_memory_utilization=0.8, seed=3)]
+    return [
+        job(),
+        job(
+            hardware="h100",
+            gpu_count=2,
+            fp8=True,
+            max_num_batched_tokens=4096,
+            enable_prefix_caching=False,
+            enable_chunked_prefill=True,
+            block_size=16,
+            quantization="fp8",
+            kv_cache_dtype="fp8_e4m3",
+            tensor_parallel_size=2,
+            speculative_config={"method": "ngram", "num_speculative_tokens": 4},
+            enforce_eager=True,
+            max_model_len=2048,
+            gpu_memory_utilization=0.8,
+            seed=3,
+        ),
+    ]
 
 
 @needs_vllm
@@ -63,7 +81,10 @@ def test_vllm_server_command_line_parses_with_vllms_own_parser():
             args = make_arg_parser(FlexibleArgumentParser()).parse_args(plan.argv[skip:])
             assert (args.model_tag if serve_cli else args.model) == "/m"
             assert args.port == 8000 and args.host == "127.0.0.1" and args.max_model_len == kwargs["max_model_len"]
-            assert args.enforce_eager == kwargs.get("enforce_eager", False) and args.tensor_parallel_size == kwargs["tensor_parallel_size"]
+            assert (
+                args.enforce_eager == kwargs.get("enforce_eager", False)
+                and args.tensor_parallel_size == kwargs["tensor_parallel_size"]
+            )
 
 
 def sglang_releases() -> list[str]:
@@ -71,14 +92,19 @@ def sglang_releases() -> list[str]:
     named = os.environ.get("LLEM_SGLANG_RELEASES")
     if named:
         return named.split()
-    env = dict(line.split("=", 1) for line in (Path(__file__).resolve().parents[2] / ".ci" / "versions.env").read_text().splitlines()
-               if "=" in line and not line.lstrip().startswith("#"))
+    env = dict(
+        line.split("=", 1)
+        for line in (Path(__file__).resolve().parents[2] / ".ci" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
     return [env["SGLANG"], env["SGLANG_NEWEST"]]
 
 
 def sglang_file(name: str, release: str) -> Path:
-    root = Path(os.environ.get("LLEM_SGLANG_SOURCE") or
-                Path(os.environ.get("LLEM_CI_CACHE", "/root/.cache/llem-ci")) / f"sglang-{release}")
+    root = Path(
+        os.environ.get("LLEM_SGLANG_SOURCE")
+        or Path(os.environ.get("LLEM_CI_CACHE", "/root/.cache/llem-ci")) / f"sglang-{release}"
+    )
     path = root / "sglang" / "srt" / name
     if not path.is_file():
         pytest.skip(f"SGLang {release}'s {name} is not here: bash .ci/install.d/32-sglang-source.sh downloads it")
@@ -94,12 +120,32 @@ def _sglang_file(name: str) -> Path:
 def _sglang_jobs():
     from test_sglang import job
 
-    return [job(), job(gpu_count=2, quantization="fp8", kv_cache_dtype="fp8_e4m3", mem_fraction_static=0.8,
-                       max_running_requests=16, chunked_prefill_size=-1, max_prefill_tokens=4096, disable_radix_cache=True,
-                       tp_size=2, attention_backend="fa3", disable_cuda_graph=True, page_size=16, context_length=512),
-            job(disable_decode_cuda_graph=True, disable_prefill_cuda_graph=False),
-            job(speculative_algorithm="EAGLE3", speculative_draft_model_path="/models/draft", speculative_num_steps=3,
-                speculative_eagle_topk=1, speculative_num_draft_tokens=4)]
+    return [
+        job(),
+        job(
+            gpu_count=2,
+            quantization="fp8",
+            kv_cache_dtype="fp8_e4m3",
+            mem_fraction_static=0.8,
+            max_running_requests=16,
+            chunked_prefill_size=-1,
+            max_prefill_tokens=4096,
+            disable_radix_cache=True,
+            tp_size=2,
+            attention_backend="fa3",
+            disable_cuda_graph=True,
+            page_size=16,
+            context_length=512,
+        ),
+        job(disable_decode_cuda_graph=True, disable_prefill_cuda_graph=False),
+        job(
+            speculative_algorithm="EAGLE3",
+            speculative_draft_model_path="/models/draft",
+            speculative_num_steps=3,
+            speculative_eagle_topk=1,
+            speculative_num_draft_tokens=4,
+        ),
+    ]
 
 
 @pytest.mark.parametrize("release", sglang_releases())

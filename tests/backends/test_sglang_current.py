@@ -38,8 +38,10 @@ def test_effective_settings_from_a_dataclass_a_msgspec_struct_or_resolved_dict()
 
 
 def _real_server_args() -> Path:
-    root = Path(os.environ.get("LLEM_SGLANG_SOURCE") or Path(os.environ.get("LLEM_CI_CACHE", "/root/.cache/llem-ci"))
-                / f"sglang-{serverargs.PINNED_RELEASE}")
+    root = Path(
+        os.environ.get("LLEM_SGLANG_SOURCE")
+        or Path(os.environ.get("LLEM_CI_CACHE", "/root/.cache/llem-ci")) / f"sglang-{serverargs.PINNED_RELEASE}"
+    )
     path = root / "sglang" / "srt" / "server_args.py"
     if not path.is_file():
         pytest.skip(f"SGLang {serverargs.PINNED_RELEASE}'s server_args.py is not here: bash .ci/install.d/32-sglang-source.sh")
@@ -61,7 +63,9 @@ def test_validation_uses_the_installed_sglangs_values(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     serverargs.read.cache_clear()
     choices, origin = serverargs.choices_for_validation()
-    assert "the installed SGLang" in origin and "marlin" not in choices["quantization"] and "gptq_marlin" in choices["quantization"]
+    assert (
+        "the installed SGLang" in origin and "marlin" not in choices["quantization"] and "gptq_marlin" in choices["quantization"]
+    )
     with pytest.raises(UserError, match=r"backend.quantization=marlin is not valid.*the values of the installed SGLang"):
         SglangConfig.check(job(quantization="marlin"))
     SglangConfig.check(job(quantization="gptq_marlin"))

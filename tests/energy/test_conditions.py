@@ -13,8 +13,17 @@ from llem.spec import EnergySpec
 
 
 def row(t, device="gpu0", power=300.0, temp=50, sm=1980, mem=2619, throttle=0, limit=700.0):
-    return {"t_unix_s": t, "device": device, "power_w": power, "temperature_c": temp, "sm_clock_mhz": sm,
-            "mem_clock_mhz": mem, "throttle_reasons": throttle, "power_limit_w": limit, "memory_used_mib": 1000.0}
+    return {
+        "t_unix_s": t,
+        "device": device,
+        "power_w": power,
+        "temperature_c": temp,
+        "sm_clock_mhz": sm,
+        "mem_clock_mhz": mem,
+        "throttle_reasons": throttle,
+        "power_limit_w": limit,
+        "memory_used_mib": 1000.0,
+    }
 
 
 def test_window_slice_by_hand():
@@ -62,8 +71,12 @@ def write_series(path, rows):
 
 
 def window(i, start, seconds, joules):
-    return {"index": i, "started_unix_s": start, "duration_s": seconds,
-            "energy": {"interval_unix_s": [start, start + seconds], "energy_j": {"gpu0": joules}}}
+    return {
+        "index": i,
+        "started_unix_s": start,
+        "duration_s": seconds,
+        "energy": {"interval_unix_s": [start, start + seconds], "energy_j": {"gpu0": joules}},
+    }
 
 
 def test_flags_throttle_disagreement_drift_and_unknown(tmp_path):

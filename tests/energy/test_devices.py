@@ -15,10 +15,15 @@ from llem.spec import build_spec
 
 
 def spec(backend: dict, gpus: int = 4):
-    return build_spec({"backend": backend, "model": {"name": "tiny", "source": "builtin", "id": "tiny"},
-                       "hardware": {"name": "h", "device": "cpu", "gpu_count": gpus}, "energy": {"meter": "none"},
-                       "workload": {"name": "synthetic", "source": "synthetic", "num_prompts": 2,
-                                    "input_tokens": 8, "output_tokens": 4}})
+    return build_spec(
+        {
+            "backend": backend,
+            "model": {"name": "tiny", "source": "builtin", "id": "tiny"},
+            "hardware": {"name": "h", "device": "cpu", "gpu_count": gpus},
+            "energy": {"meter": "none"},
+            "workload": {"name": "synthetic", "source": "synthetic", "num_prompts": 2, "input_tokens": 8, "output_tokens": 4},
+        }
+    )
 
 
 def test_engines_with_parallel_sizes_meter_exactly_those_gpus(monkeypatch):
@@ -28,8 +33,9 @@ def test_engines_with_parallel_sizes_meter_exactly_those_gpus(monkeypatch):
     assert engine_gpus(s, "cuda") == [0, 1, 2, 3]  # a device map may use every GPU of the profile
     assert engine_gpus(s, "cpu") == []
     # vLLM with tensor 2 x pipeline 1 on a 4-GPU profile computes on 2 GPUs
-    fake = s.model_copy(update={"backend": {**VllmConfig().model_dump(), "name": "vllm",
-                                            "tensor_parallel_size": 2, "pipeline_parallel_size": 1}})
+    fake = s.model_copy(
+        update={"backend": {**VllmConfig().model_dump(), "name": "vllm", "tensor_parallel_size": 2, "pipeline_parallel_size": 1}}
+    )
     assert engine_gpus(fake, "cuda") == [0, 1]
 
 

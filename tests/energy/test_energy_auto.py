@@ -92,7 +92,8 @@ def test_a_composites_rapl_idle_power_is_over_its_own_interval_not_the_gpus(tmp_
     gpu = NvmlMeter([0], nvml=nvml, clock=clock.now, sleep=sleep)
     rapl = RaplMeter(root=tmp_path, clock=clock.now, sleep=sleep)
     meter = CompositeMeter([gpu, rapl], clock=clock.now)
-    idle = measure_idle(meter, lambda: None, EnergySpec(baseline_s=5.0, settle_max_s=0), lambda _m: None,
-                        "baseline", sleep=sleep, clock=clock.now)
+    idle = measure_idle(
+        meter, lambda: None, EnergySpec(baseline_s=5.0, settle_max_s=0), lambda _m: None, "baseline", sleep=sleep, clock=clock.now
+    )
     assert idle["power_w_per_device"]["gpu0"] == pytest.approx(120.0, rel=1e-3)
     assert idle["power_w_per_device"]["cpu-package-0"] == pytest.approx(cpu_w, rel=1e-3)

@@ -17,9 +17,15 @@ CPU = ["--model", "tiny", "--weights=", "--hardware", "cpu", "--input-tokens", "
 
 
 def run_script(name: str, args: list[str], tmp_path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *args], cwd=tmp_path,
-                          env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / name), *args],
+        cwd=tmp_path,
+        env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_proof_script_compares_llem_with_an_independent_counter_read(tmp_path):
@@ -27,10 +33,29 @@ def test_proof_script_compares_llem_with_an_independent_counter_read(tmp_path):
     constant_power_trace(trace)
     # windows of whole passes lasting >= 0.5 s: five of the replayed counter's 100 ms updates, however fast this box is;
     # edges not aligned, so llem's joules are plain counter differences, as the raw observer's are
-    out = run_script("gpu_energy_proof.py", CPU + ["--batch-sizes", "2", "--repeats", "2", "--cooldown-s", "0",
-                                                   "--override", "run.min_window_s=0.5", "--override", "energy.align_edges=false",
-                                                   "--baseline-s", "0.5", "--fake-nvml-trace", str(trace),
-                                                   "--out", str(tmp_path / "proof.json")], tmp_path)
+    out = run_script(
+        "gpu_energy_proof.py",
+        CPU
+        + [
+            "--batch-sizes",
+            "2",
+            "--repeats",
+            "2",
+            "--cooldown-s",
+            "0",
+            "--override",
+            "run.min_window_s=0.5",
+            "--override",
+            "energy.align_edges=false",
+            "--baseline-s",
+            "0.5",
+            "--fake-nvml-trace",
+            str(trace),
+            "--out",
+            str(tmp_path / "proof.json"),
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stdout
     doc = json.loads((tmp_path / "proof.json").read_text())
     [r] = doc["results"]
@@ -60,8 +85,11 @@ def test_proof_script_compares_llem_with_an_independent_counter_read(tmp_path):
 def test_overhead_script_reports_a_ratio(tmp_path):
     trace = tmp_path / "trace.csv"
     constant_power_trace(trace)
-    out = run_script("energy_overhead.py", CPU + ["--batch-size", "2", "--pairs", "2", "--fake-nvml-trace", str(trace),
-                                                  "--out", str(tmp_path / "overhead.json")], tmp_path)
+    out = run_script(
+        "energy_overhead.py",
+        CPU + ["--batch-size", "2", "--pairs", "2", "--fake-nvml-trace", str(trace), "--out", str(tmp_path / "overhead.json")],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stdout
     doc = json.loads((tmp_path / "overhead.json").read_text())
     assert len(doc["ratios"]) == 2 and all(r > 0 for r in doc["ratios"])
@@ -77,10 +105,37 @@ def test_alignment_proof_runs_end_to_end_against_an_independent_poller(tmp_path)
     an H100/H200), so the independent read is the truth and aligned edges must beat unaligned ones."""
     trace = tmp_path / "trace.csv"
     constant_power_trace(trace, counter_step_s=0.1)
-    args = ["--model", "tiny", "--weights=", "--hardware", "cpu", "--input-tokens", "8", "--repeats", "2",
-            "--short-tokens", "400", "--long-tokens", "800", "--long-batch", "2", "--cooldown-s", "0.6", "--baseline-s", "0.5",
-            "--override", "energy.baseline_min_updates=5", "--override", "energy.settle_max_s=0",
-            "--override", "energy.post_baseline=false", "--fake-nvml-trace", str(trace), "--out", str(tmp_path / "a.json")]
+    args = [
+        "--model",
+        "tiny",
+        "--weights=",
+        "--hardware",
+        "cpu",
+        "--input-tokens",
+        "8",
+        "--repeats",
+        "2",
+        "--short-tokens",
+        "400",
+        "--long-tokens",
+        "800",
+        "--long-batch",
+        "2",
+        "--cooldown-s",
+        "0.6",
+        "--baseline-s",
+        "0.5",
+        "--override",
+        "energy.baseline_min_updates=5",
+        "--override",
+        "energy.settle_max_s=0",
+        "--override",
+        "energy.post_baseline=false",
+        "--fake-nvml-trace",
+        str(trace),
+        "--out",
+        str(tmp_path / "a.json"),
+    ]
     out = run_script("gpu_alignment_proof.py", args, tmp_path)
     assert out.returncode == 0, out.stdout
     doc = json.loads((tmp_path / "a.json").read_text())
@@ -111,13 +166,42 @@ def test_poll_during_checks_every_window_of_a_whole_llem_run_against_the_indepen
     trace = tmp_path / "trace.csv"
     constant_power_trace(trace, counter_step_s=0.1)
     root = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "llem", "model=tiny", "hardware=cpu", "energy=nvml", "tracking=none",
-           "workload.num_prompts=2", "workload.output_tokens=64", "run.repeats=2", "run.min_window_s=1.0",
-           "energy.baseline_s=0.5", "energy.baseline_min_updates=5", "energy.settle_max_s=0",
-           f"run.output_root={root}"]
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu" / "poll_during.py"), "--root", str(root),
-                          "--out", str(tmp_path / "p.json"), "--fake-nvml-trace", str(trace), "--", *cmd],
-                         cwd=tmp_path, env=llem_env(), capture_output=True, text=True, timeout=600)
+    cmd = [
+        sys.executable,
+        "-m",
+        "llem",
+        "model=tiny",
+        "hardware=cpu",
+        "energy=nvml",
+        "tracking=none",
+        "workload.num_prompts=2",
+        "workload.output_tokens=64",
+        "run.repeats=2",
+        "run.min_window_s=1.0",
+        "energy.baseline_s=0.5",
+        "energy.baseline_min_updates=5",
+        "energy.settle_max_s=0",
+        f"run.output_root={root}",
+    ]
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "gpu" / "poll_during.py"),
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path / "p.json"),
+            "--fake-nvml-trace",
+            str(trace),
+            "--",
+            *cmd,
+        ],
+        cwd=tmp_path,
+        env=llem_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     doc = json.loads((tmp_path / "p.json").read_text())
     assert doc["poller"]["updates"] > 10 and len(doc["results"]) == 1, doc

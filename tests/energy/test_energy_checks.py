@@ -37,8 +37,12 @@ def test_nvml_on_a_cpu_job():
 def test_rapl_without_powercap_fails_in_the_job_before_the_model_loads(tmp_path):
     # Sensors are checked where the job runs (the submitting host may be a login node).
     assert spec_with({"meter": "rapl"}).energy.meter == "rapl"
-    out = run_llem(["model=tiny", "hardware=cpu", "energy=rapl", "tracking=none"], tmp_path, timeout=120,
-                   env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "none"))
+    out = run_llem(
+        ["model=tiny", "hardware=cpu", "energy=rapl", "tracking=none"],
+        tmp_path,
+        timeout=120,
+        env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "none"),
+    )
     assert out.returncode == 2, out.stdout
     assert "energy=rapl cannot measure here" in out.stdout and "Traceback" not in out.stdout
     assert "loading tiny" not in out.stdout  # refused before the model loads
@@ -59,8 +63,9 @@ def test_auto_and_none_always_validate():
 
 
 def test_cli_exit_code_2_without_traceback(tmp_path):
-    out = run_llem(["model=tiny", "hardware=cpu", "energy=nvml"], tmp_path, timeout=120,
-                   env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "none"))
+    out = run_llem(
+        ["model=tiny", "hardware=cpu", "energy=nvml"], tmp_path, timeout=120, env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "none")
+    )
     assert out.returncode == 2, out.stdout
     assert "energy=nvml meters the job's NVIDIA GPUs" in out.stdout
     assert "Traceback" not in out.stdout

@@ -18,8 +18,17 @@ from replay_traces import POWER_W, STEP_J, STEP_S, constant_power_trace
 
 pytestmark = pytest.mark.slow
 
-FAST = ["model=tiny", "hardware=cpu", "tracking=none", "workload=synthetic", "workload.num_prompts=4",
-        "workload.batch_size=4", "workload.input_tokens=16", "workload.output_tokens=16", "run.repeats=2"]
+FAST = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload=synthetic",
+    "workload.num_prompts=4",
+    "workload.batch_size=4",
+    "workload.input_tokens=16",
+    "workload.output_tokens=16",
+    "run.repeats=2",
+]
 ENERGY_KEY = re.compile(r"(energy|_j$|_j_|power_w|co2e|tokens_per_j)")
 
 
@@ -40,14 +49,22 @@ def energy_values(node, path=""):
 
 
 def test_cpu_machine_reports_no_energy_and_says_why(tmp_path):
-    out = run_llem(FAST + ["energy=auto", "energy.grid_intensity_g_per_kwh=400", f"run.output_root={tmp_path}"],
-                   tmp_path, env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"))
+    out = run_llem(
+        FAST + ["energy=auto", "energy.grid_intensity_g_per_kwh=400", f"run.output_root={tmp_path}"],
+        tmp_path,
+        env=llem_env(LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"),
+    )
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
     found = list(energy_values(result))
     paths = {p for p, _ in found}  # the walk really reached the headline, windows and statistics
-    assert {".metrics.energy_j_per_output_token", ".metrics.co2e_g", ".windows[1].energy_j",
-            ".windows[0].energy.total_j", ".statistics.energy_j_per_output_token"} <= paths
+    assert {
+        ".metrics.energy_j_per_output_token",
+        ".metrics.co2e_g",
+        ".windows[1].energy_j",
+        ".windows[0].energy.total_j",
+        ".statistics.energy_j_per_output_token",
+    } <= paths
     assert [(p, v) for p, v in found if v is not None] == []
     reason = result["metrics"]["energy_reason"]
     assert "nothing is measurable here" in reason
@@ -61,10 +78,19 @@ def test_cpu_machine_reports_no_energy_and_says_why(tmp_path):
 def replayed_run(tmp_path, *extra: str) -> tuple[dict, str]:
     trace = tmp_path / "constant_300w.csv"
     constant_power_trace(trace)
-    out = run_llem(FAST + ["energy=auto", "energy.grid_intensity_g_per_kwh=400", "energy.sample_interval_s=0.05",
-                           "run.min_window_s=0.5",  # windows of >= 5 counter updates: measurable, and short on purpose
-                           f"run.output_root={tmp_path}", *extra], tmp_path,
-                   env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"))
+    out = run_llem(
+        FAST
+        + [
+            "energy=auto",
+            "energy.grid_intensity_g_per_kwh=400",
+            "energy.sample_interval_s=0.05",
+            "run.min_window_s=0.5",  # windows of >= 5 counter updates: measurable, and short on purpose
+            f"run.output_root={tmp_path}",
+            *extra,
+        ],
+        tmp_path,
+        env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"),
+    )
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
     return result, out.stdout
@@ -102,8 +128,10 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
         assert w["energy_j_per_output_token"] == pytest.approx(m["total_j"] / w["output_tokens"])
         assert w["output_tokens"] == 4 * 16 * w["passes"] and w["duration_s"] >= 0.5
         assert w["dynamic_energy_j"] == pytest.approx(m["total_j"] - base["power_w"] * w["duration_s"])
-        assert abs(w["dynamic_energy_j"]) <= STEP_J + POWER_W * abs(m["duration_s"] - w["duration_s"]) + \
-            abs(base["power_w"] - POWER_W) * w["duration_s"] + 1e-6
+        assert (
+            abs(w["dynamic_energy_j"])
+            <= STEP_J + POWER_W * abs(m["duration_s"] - w["duration_s"]) + abs(base["power_w"] - POWER_W) * w["duration_s"] + 1e-6
+        )
         assert w["co2e_g"] == pytest.approx(m["total_j"] / 3.6e6 * 400)
         assert w["energy_delay_j_s"] == pytest.approx(m["total_j"] * w["duration_s"])
         # energy.min_window_updates=1000 (100 s): every window is short, flagged with its numbers.
@@ -157,9 +185,20 @@ def test_power_capped_replay_is_flagged_with_its_seconds(tmp_path):
     says so with its evidence, and the result is not valid."""
     trace = tmp_path / "capped.csv"
     constant_power_trace(trace, counter_step_s=0.1, throttle_reasons=0x4)
-    out = run_llem(FAST + ["energy=nvml", "energy.align_edges=false", "energy.baseline_s=0.5", "energy.settle_max_s=0",
-                           "energy.baseline_min_updates=5", "energy.sample_interval_s=0.05", f"run.output_root={tmp_path}"],
-                   tmp_path, env=llem_env(LLEM_FAKE_NVML_TRACE=trace))
+    out = run_llem(
+        FAST
+        + [
+            "energy=nvml",
+            "energy.align_edges=false",
+            "energy.baseline_s=0.5",
+            "energy.settle_max_s=0",
+            "energy.baseline_min_updates=5",
+            "energy.sample_interval_s=0.05",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        env=llem_env(LLEM_FAKE_NVML_TRACE=trace),
+    )
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
     assert result["energy"]["meter"]["align_edges"] is False

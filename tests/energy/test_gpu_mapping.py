@@ -26,8 +26,13 @@ MIG_B = "MIG-cccccccc-1111-2222-3333-444444444444"  # a MIG instance of B
 def two_gpus(clock):
     a, b = FakeHandle(0, A), FakeHandle(1, B, energy_scale=2.0)
     start, _ = phase_span(ROWS, "matmul")
-    return FakeNvml(read_trace(H100_TRACE), devices=[a, b, FakeHandle(1, MIG_B, parent=b)], clock=clock.now,
-                    sleep=clock.sleep, start_offset_s=start + 0.3)
+    return FakeNvml(
+        read_trace(H100_TRACE),
+        devices=[a, b, FakeHandle(1, MIG_B, parent=b)],
+        clock=clock.now,
+        sleep=clock.sleep,
+        start_offset_s=start + 0.3,
+    )
 
 
 class _Job:
@@ -48,21 +53,28 @@ def metered(launch, gpus, monkeypatch):
     visible = job_env(_Job(gpus))["CUDA_VISIBLE_DEVICES"]
     clock = VirtualClock()
     nvml = two_gpus(clock)
-    return visible, NvmlMeter(list(range(len(gpus))), nvml=nvml, visible=visible, clock=clock.now,
-                              sleep=clock.sleep, align=False), clock, nvml
+    return (
+        visible,
+        NvmlMeter(list(range(len(gpus))), nvml=nvml, visible=visible, clock=clock.now, sleep=clock.sleep, align=False),
+        clock,
+        nvml,
+    )
 
 
-@pytest.mark.parametrize("launch,gpus,worker,expected", [
-    (None, [1], "1", [B]),
-    (None, [1, 0], "1,0", [B, A]),
-    ("1,0", [0], "1", [B]),  # non-identity order: the job's GPU 0 is NVML's 1
-    ("1,0", [1], "0", [A]),
-    ("1,0", [0, 1], "1,0", [B, A]),
-    (f"{B},{A}", [0], B, [B]),  # full UUIDs
-    ("GPU-bbbb,GPU-aaaaaaaa", [1, 0], "GPU-aaaaaaaa,GPU-bbbb", [A, B]),  # short prefixes, as CUDA accepts them
-    (MIG_B, [0], MIG_B, [B]),  # a MIG instance: its parent's counter
-    ("MIG-cccc", [0], "MIG-cccc", [B]),  # ... named by a prefix of its UUID (CUDA runs one MIG instance a process)
-])
+@pytest.mark.parametrize(
+    "launch,gpus,worker,expected",
+    [
+        (None, [1], "1", [B]),
+        (None, [1, 0], "1,0", [B, A]),
+        ("1,0", [0], "1", [B]),  # non-identity order: the job's GPU 0 is NVML's 1
+        ("1,0", [1], "0", [A]),
+        ("1,0", [0, 1], "1,0", [B, A]),
+        (f"{B},{A}", [0], B, [B]),  # full UUIDs
+        ("GPU-bbbb,GPU-aaaaaaaa", [1, 0], "GPU-aaaaaaaa,GPU-bbbb", [A, B]),  # short prefixes, as CUDA accepts them
+        (MIG_B, [0], MIG_B, [B]),  # a MIG instance: its parent's counter
+        ("MIG-cccc", [0], "MIG-cccc", [B]),  # ... named by a prefix of its UUID (CUDA runs one MIG instance a process)
+    ],
+)
 def test_each_form_meters_the_gpu_that_computes(launch, gpus, worker, expected, monkeypatch):
     visible, m, clock, nvml = metered(launch, gpus, monkeypatch)
     assert visible == worker
@@ -94,8 +106,10 @@ def test_a_mig_prefix_nothing_or_two_instances_match_is_refused(monkeypatch):
 def test_hardware_gpus_beyond_what_llem_was_started_with_is_one_sentence():
     with pytest.raises(UserError) as exc:
         narrow_visible("GPU-bbbb,GPU-aaaa", [2])
-    assert str(exc.value) == ("hardware.gpus=[2] asks for GPU 2, but llem was started with CUDA_VISIBLE_DEVICES=GPU-bbbb,GPU-aaaa, "
-                              "which shows 2 GPU(s): use indices 0..1 into that list, or start llem with more GPUs visible.")
+    assert str(exc.value) == (
+        "hardware.gpus=[2] asks for GPU 2, but llem was started with CUDA_VISIBLE_DEVICES=GPU-bbbb,GPU-aaaa, "
+        "which shows 2 GPU(s): use indices 0..1 into that list, or start llem with more GPUs visible."
+    )
 
 
 def test_the_launch_devices_survive_an_in_process_job_narrowing_them(monkeypatch):
@@ -147,9 +161,11 @@ def test_cuda_disagreeing_moves_the_meter_to_the_computing_gpu_with_a_flag(monke
     _, m, clock, nvml = metered(None, [0], monkeypatch)
     assert m.describe()["devices"]["gpu0"]["uuid"] == A
     [flag] = m.check_devices([B])
-    assert flag == (f"gpu_mapping: gpu0: CUDA_VISIBLE_DEVICES entry '0' maps to NVML GPU {A}, but CUDA reports {B} "
-                    f"for cuda:0; energy is metered on {B}, the GPU that computes, while the time series and any power or clock "
-                    "settings followed the mapping (is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)")
+    assert flag == (
+        f"gpu_mapping: gpu0: CUDA_VISIBLE_DEVICES entry '0' maps to NVML GPU {A}, but CUDA reports {B} "
+        f"for cuda:0; energy is metered on {B}, the GPU that computes, while the time series and any power or clock "
+        "settings followed the mapping (is CUDA_DEVICE_ORDER=PCI_BUS_ID overridden?)"
+    )
     d = m.describe()["devices"]["gpu0"]
     assert d["uuid"] == B and d["cuda_check"] == f"mismatch: mapped to {A}, CUDA reports {B}; metered {B}"
     tb = nvml.trace_time()
@@ -184,10 +200,24 @@ def test_the_harness_checks_the_mapping_once_the_engine_has_loaded(tmp_path, mon
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     monkeypatch.setattr(PyTorchBackend, "cuda_uuids", lambda self: [second.uuid])
     with initialize_config_module(config_module="llem.conf", version_base=None):
-        cfg = plain_config(compose(config_name="config", overrides=[
-            "model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.input_tokens=8",
-            "workload.output_tokens=4", "run.repeats=1", "run.warmup=0", "energy.baseline_s=0",
-            "energy.sampler=false", "run.min_window_s=1"]))
+        cfg = plain_config(
+            compose(
+                config_name="config",
+                overrides=[
+                    "model=tiny",
+                    "hardware=cpu",
+                    "tracking=none",
+                    "workload.num_prompts=2",
+                    "workload.input_tokens=8",
+                    "workload.output_tokens=4",
+                    "run.repeats=1",
+                    "run.warmup=0",
+                    "energy.baseline_s=0",
+                    "energy.sampler=false",
+                    "run.min_window_s=1",
+                ],
+            )
+        )
     measured = measure(build_spec(cfg), tmp_path)
     [flag] = [f for f in measured.flags if f.startswith("gpu_mapping")]
     assert f"maps to NVML GPU {first.uuid}, but CUDA reports {second.uuid} for cuda:0" in flag

@@ -20,8 +20,12 @@ UUID = "GPU-fake0000-0000-0000-0000-000000000000"
 
 
 def _env(tmp_path: Path, **extra) -> dict:
-    return llem_env(LLEM_FAKE_NVML_TRACE=str(TRACE), LLEM_FAKE_NVML_STATE=str(tmp_path / "gpu-state.json"),
-                    LLEM_CACHE_DIR=str(tmp_path / "cache"), **extra)
+    return llem_env(
+        LLEM_FAKE_NVML_TRACE=str(TRACE),
+        LLEM_FAKE_NVML_STATE=str(tmp_path / "gpu-state.json"),
+        LLEM_CACHE_DIR=str(tmp_path / "cache"),
+        **extra,
+    )
 
 
 def _gpu_state(tmp_path: Path) -> dict:
@@ -29,8 +33,17 @@ def _gpu_state(tmp_path: Path) -> dict:
     return json.loads(path.read_text()).get(UUID, {}) if path.is_file() else {}
 
 
-BASE = ["model=tiny", "hardware=auto", "tracking=none", "workload.num_prompts=2", "workload.batch_size=2",
-        "workload.output_tokens=4", "run.repeats=1", "run.warmup=0", "energy.baseline_s=0"]
+BASE = [
+    "model=tiny",
+    "hardware=auto",
+    "tracking=none",
+    "workload.num_prompts=2",
+    "workload.batch_size=2",
+    "workload.output_tokens=4",
+    "run.repeats=1",
+    "run.warmup=0",
+    "energy.baseline_s=0",
+]
 
 
 def test_applied_and_restored_in_process(tmp_path, monkeypatch):
@@ -56,8 +69,11 @@ def test_applied_and_restored_in_process(tmp_path, monkeypatch):
 
 
 def test_a_job_records_what_it_set_and_leaves_the_gpu_as_it_was(tmp_path):
-    proc = run_llem([*BASE, "hardware.power_limit_w=250", "hardware.sm_clocks_mhz=[900,1400]",
-                     "hardware.mem_clock_mhz=2619"], tmp_path, env=_env(tmp_path))
+    proc = run_llem(
+        [*BASE, "hardware.power_limit_w=250", "hardware.sm_clocks_mhz=[900,1400]", "hardware.mem_clock_mhz=2619"],
+        tmp_path,
+        env=_env(tmp_path),
+    )
     assert proc.returncode == 0, proc.stdout
     [result] = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/runs/*/result.json")]
     gs = result["gpu_settings"]
@@ -103,12 +119,21 @@ def test_out_of_range_and_cpu_are_refused_before_anything_loads(tmp_path):
 def test_a_killed_job_leaves_a_record_that_gpu_restore_undoes(tmp_path):
     env = _env(tmp_path)
     args = [*BASE, "hardware.power_limit_w=200", "run.repeats=50", "workload.output_tokens=64"]
-    proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llem", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while _gpu_state(tmp_path).get("power_limit_mw") != 200_000:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                proc.stdout.read() if proc.poll() is not None else "timeout"
+            )
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)  # the whole job at once: nothing gets to clean up
         proc.wait(timeout=30)
@@ -137,8 +162,13 @@ def test_the_next_job_restores_what_a_killed_one_left(tmp_path):
         nvml.nvmlInit()
         h = nvml.nvmlDeviceGetHandleByIndex(0)
         dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-        stale = {"uuid": UUID, "pid": int(dead.stdout), "written_unix_s": 0, "changed": ["power_limit_w"],
-                 "power_limit_mw": 700_000}
+        stale = {
+            "uuid": UUID,
+            "pid": int(dead.stdout),
+            "written_unix_s": 0,
+            "changed": ["power_limit_w"],
+            "power_limit_mw": 700_000,
+        }
         (gpu_settings.restore_dir() / f"{UUID}.json").write_text(json.dumps(stale))
         nvml.nvmlDeviceSetPowerManagementLimit(h, 150_000)
         out = gpu_settings.restore_stale(nvml)

@@ -23,8 +23,14 @@ UUID = "GPU-aaaaaaaa-1111-2222-3333-444444444444"
 
 
 def fake(clock, **handle_kw) -> FakeNvml:
-    return FakeNvml(read_trace(H100_TRACE), devices=[FakeHandle(0, UUID, **handle_kw)], clock=clock.now,
-                    sleep=clock.sleep, read_cost_s=0.0039, start_offset_s=phase_span(ROWS, "matmul")[0])
+    return FakeNvml(
+        read_trace(H100_TRACE),
+        devices=[FakeHandle(0, UUID, **handle_kw)],
+        clock=clock.now,
+        sleep=clock.sleep,
+        read_cost_s=0.0039,
+        start_offset_s=phase_span(ROWS, "matmul")[0],
+    )
 
 
 def test_unsupported_energy_counter_falls_back_with_reason_under_auto(monkeypatch, tmp_path):
@@ -70,8 +76,9 @@ def test_counter_that_did_not_move_is_null_not_zero(tmp_path, align):
 
 
 def test_unreadable_throttle_reasons_are_unknown_not_unthrottled():
-    rows = [{"t_unix_s": t / 10, "device": "gpu0", "power_w": 300.0, "temperature_c": 50, "throttle_reasons": None}
-            for t in range(5)]
+    rows = [
+        {"t_unix_s": t / 10, "device": "gpu0", "power_w": 300.0, "temperature_c": 50, "throttle_reasons": None} for t in range(5)
+    ]
     s = summarize_rows(rows)
     assert s["throttled_s"] is None and s["throttle_unknown_s"] == pytest.approx(0.4)
     rows[2]["throttle_reasons"] = 0x4  # one readable instant, power-capped
@@ -106,10 +113,15 @@ def test_codecarbon_on_a_gpu_job_that_found_no_gpu_is_not_the_total():
 
 
 def _spec():
-    return build_spec({"backend": {"name": "pytorch"}, "model": {"name": "tiny", "source": "builtin", "id": "tiny"},
-                       "hardware": {"name": "cpu", "device": "cpu"}, "energy": {"meter": "nvml"},
-                       "workload": {"name": "synthetic", "source": "synthetic", "num_prompts": 2,
-                                    "input_tokens": 8, "output_tokens": 4}})
+    return build_spec(
+        {
+            "backend": {"name": "pytorch"},
+            "model": {"name": "tiny", "source": "builtin", "id": "tiny"},
+            "hardware": {"name": "cpu", "device": "cpu"},
+            "energy": {"meter": "nvml"},
+            "workload": {"name": "synthetic", "source": "synthetic", "num_prompts": 2, "input_tokens": 8, "output_tokens": 4},
+        }
+    )
 
 
 def test_one_unmeasured_window_of_three_is_said_in_metrics_and_validity(monkeypatch):
@@ -127,13 +139,24 @@ def test_one_unmeasured_window_of_three_is_said_in_metrics_and_validity(monkeypa
         w.update(index=i, energy=res.to_dict(), batch_latency_s=[res.duration_s])
         windows.append(w)
     assert [w["energy_j"] is None for w in windows] == [False, True, False]
-    measured = Measured(device="cuda", gpus=[0], engine={}, meter=m.describe(), baseline={"power_w": None},
-                        windows=windows, statistics=summarize_windows(windows), latency={}, memory={},
-                        requests={"count": 2, "input_tokens": [8, 8]})
+    measured = Measured(
+        device="cuda",
+        gpus=[0],
+        engine={},
+        meter=m.describe(),
+        baseline={"power_w": None},
+        windows=windows,
+        statistics=summarize_windows(windows),
+        latency={},
+        memory={},
+        requests={"count": 2, "input_tokens": [8, 8]},
+    )
     result = assemble(_spec(), measured, {}, time.time())
     assert result["validity"]["windows_measured"] == "2 of 3" and not result["validity"]["ok"]
     assert any(f.startswith("partially_measured: 2 of 3") and "reset" in f for f in result["validity"]["flags"])
-    assert result["metrics"]["energy_reason"].startswith("2 of 3 windows measured") and "reset" in result["metrics"]["energy_reason"]
+    assert (
+        result["metrics"]["energy_reason"].startswith("2 of 3 windows measured") and "reset" in result["metrics"]["energy_reason"]
+    )
     assert result["statistics"]["energy_j"]["n"] == 2 and result["statistics"]["energy_j"]["n_missing"] == 1
     assert result["schema_version"] == 2
 
@@ -142,9 +165,13 @@ def test_codecarbon_figures_say_estimate_in_report_and_mlflow():
     from llem.results.basis import meter_label
     from llem.tracking.payload import params, tags
 
-    record = {"status": "ok", "spec": {}, "identity": {"run_id": "r"},
-              "energy": {"meter": {"meter": "codecarbon", "estimate": True}},
-              "metrics": {"energy_j": 12.0, "energy_reason": None, "energy_basis": "estimate (modelled, not measured)"}}
+    record = {
+        "status": "ok",
+        "spec": {},
+        "identity": {"run_id": "r"},
+        "energy": {"meter": {"meter": "codecarbon", "estimate": True}},
+        "metrics": {"energy_j": 12.0, "energy_reason": None, "energy_basis": "estimate (modelled, not measured)"},
+    }
     assert meter_label(record) == "codecarbon (estimate)"
     assert params(record)["energy_meter"] == "codecarbon (estimate)" and params(record)["energy_basis"] == "estimate"
     assert tags(record)["llem.energy"].startswith("estimate")

@@ -22,8 +22,15 @@ UUID_B = "GPU-bbbbbbbb-1111-2222-3333-444444444444"
 
 
 def fake(clock: VirtualClock, offset: float = 0.0, devices=None, **kw) -> FakeNvml:
-    return FakeNvml(read_trace(H100_TRACE), devices=devices or [FakeHandle(0, UUID_A)], clock=clock.now,
-                    sleep=clock.sleep, read_cost_s=READ_COST, start_offset_s=offset, **kw)
+    return FakeNvml(
+        read_trace(H100_TRACE),
+        devices=devices or [FakeHandle(0, UUID_A)],
+        clock=clock.now,
+        sleep=clock.sleep,
+        read_cost_s=READ_COST,
+        start_offset_s=offset,
+        **kw,
+    )
 
 
 def meter(clock, nvml, gpus=(0,), visible=None, align=False) -> NvmlMeter:
@@ -160,10 +167,20 @@ def test_mig_instance_reads_its_parent_and_says_so():
     assert w.reason is None and w.total_j == pytest.approx((counter_at(ROWS, te) - counter_at(ROWS, tb)) / 1000)
 
 
-@pytest.mark.parametrize("value,expected", [
-    (None, None), ("", []), ("-1", []), ("0,1", ["0", "1"]), ("1, 0", ["1", "0"]),
-    ("0,,1", ["0"]), ("0,-1,1", ["0"]), ("GPU-ab12,MIG-cd34", ["GPU-ab12", "MIG-cd34"]), ("0,foo,1", ["0"]),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (None, None),
+        ("", []),
+        ("-1", []),
+        ("0,1", ["0", "1"]),
+        ("1, 0", ["1", "0"]),
+        ("0,,1", ["0"]),
+        ("0,-1,1", ["0"]),
+        ("GPU-ab12,MIG-cd34", ["GPU-ab12", "MIG-cd34"]),
+        ("0,foo,1", ["0"]),
+    ],
+)
 def test_parse_visible_devices_as_cuda_does(value, expected):
     assert parse_visible_devices(value) == expected
 
@@ -185,7 +202,6 @@ def test_real_pynvml_without_a_gpu_is_unavailable_with_a_reason():
         pytest.skip("this machine has an NVIDIA GPU")
     with pytest.raises(NvmlUnavailable, match="NVML could not start"):
         NvmlMeter([0], nvml=pynvml)
-
 
 
 # --- what the meter records and says, exactly (mutation testing found these unchecked) ---------
@@ -211,8 +227,13 @@ def test_without_pynvml_the_reason_names_the_package(monkeypatch):
 def test_visible_devices_come_from_the_environment(monkeypatch):
     clock = VirtualClock()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    m = NvmlMeter([0], nvml=fake(clock, devices=[FakeHandle(0, UUID_A), FakeHandle(1, UUID_B)]),
-                  clock=clock.now, sleep=clock.sleep, align=False)
+    m = NvmlMeter(
+        [0],
+        nvml=fake(clock, devices=[FakeHandle(0, UUID_A), FakeHandle(1, UUID_B)]),
+        clock=clock.now,
+        sleep=clock.sleep,
+        align=False,
+    )
     assert m.describe()["devices"]["gpu0"] == {"uuid": UUID_B, "visible_as": "1", "mig_uuid": None}
 
 
@@ -223,10 +244,14 @@ def test_describe_and_alignment_notes_word_for_word():
     assert m.describe() == {
         "meter": "nvml",
         "measures": "NVIDIA GPU total-energy counter (nvmlDeviceGetTotalEnergyConsumption), per job GPU, "
-                    "read at window edges after a device synchronize",
+        "read at window edges after a device synchronize",
         "devices": {"gpu0": {"uuid": UUID_A, "visible_as": "0", "mig_uuid": None}},
-        "update_period_s": m.update_period_s, "update_period_measured": True, "align_edges": True,
-        "align_note": None, "caveats": [], "flags": [],
+        "update_period_s": m.update_period_s,
+        "update_period_measured": True,
+        "align_edges": True,
+        "align_note": None,
+        "caveats": [],
+        "flags": [],
     }
     off = NvmlMeter([0], nvml=fake(clock), clock=clock.now, sleep=clock.sleep, align=False)
     assert off.align is False and off.align_note == "energy.align_edges=false"
@@ -250,8 +275,7 @@ def test_a_window_records_its_meter_period_and_both_clocks():
     assert res.interval_unix_s == [pytest.approx(start + 1e9, abs=1e-6), pytest.approx(stop + 1e9, abs=1e-6)]
     assert res.residual_j is not None and res.residual_j["low"] <= 0 <= res.residual_j["high"]
     # a counter reset inside the window: no joules, so no residual either
-    reset = fake(clock, devices=[FakeHandle(0, UUID_A, reset_at_s=nvml.trace_time() + 1.0)],
-                 offset=nvml.trace_time())
+    reset = fake(clock, devices=[FakeHandle(0, UUID_A, reset_at_s=nvml.trace_time() + 1.0)], offset=nvml.trace_time())
     m2 = NvmlMeter([0], nvml=reset, clock=clock.now, sleep=clock.sleep, align=False)
     res2, _, _ = run_window(clock, m2, reset, 2.0)
     assert res2.total_j is None and res2.residual_j is None and "went backwards" in res2.reason

@@ -42,17 +42,19 @@ def test_window_joules_with_wraparound(tmp_path):
     z = intel_tree(tmp_path)
     m = RaplMeter(tmp_path, calibrate=False)
     m.begin("w")
-    set_energy(z["pkg0"], 1_000_000 + 12_500_000)   # +12.5 J
-    set_energy(z["pkg1"], 3_000_000)                # wrapped: 2 J before the top, 3 J after
+    set_energy(z["pkg0"], 1_000_000 + 12_500_000)  # +12.5 J
+    set_energy(z["pkg1"], 3_000_000)  # wrapped: 2 J before the top, 3 J after
     set_energy(z["dram0"], 65_000_000 + 1_250_000)  # +1.25 J
-    set_energy(z["core0"], 99_999_999)              # part of the package: must not be added
+    set_energy(z["core0"], 99_999_999)  # part of the package: must not be added
     res = m.end("w")
-    assert res.energy_j == {"cpu-package-0": pytest.approx(12.5), "cpu-package-1": pytest.approx(5.0),
-                            "dram-0": pytest.approx(1.25)}
+    assert res.energy_j == {
+        "cpu-package-0": pytest.approx(12.5),
+        "cpu-package-1": pytest.approx(5.0),
+        "dram-0": pytest.approx(1.25),
+    }
     assert res.total_j == pytest.approx(18.75)
     assert res.reason is None
-    assert res.raw["cpu-package-1"] == {"begin": MAX - 2_000_000, "end": 3_000_000, "unit": "uJ",
-                                        "max_energy_range_uj": MAX}
+    assert res.raw["cpu-package-1"] == {"begin": MAX - 2_000_000, "end": 3_000_000, "unit": "uJ", "max_energy_range_uj": MAX}
 
 
 def test_amd_zone_names(tmp_path):
@@ -111,10 +113,17 @@ def test_root_only_energy_uj_says_how_to_fix(tmp_path):
         for p in (zone, *zone.iterdir()):
             p.chmod(0o755 if p.is_dir() else 0o444)
         (zone / "energy_uj").chmod(0o400)
-        code = ("from llem.energy.rapl import discover_zones, RaplUnavailable\n"
-                f"try:\n    discover_zones({str(root)!r})\nexcept RaplUnavailable as e:\n    print(e)\n")
-        out = subprocess.run([exe, "-c", code], user=65534, capture_output=True, text=True,
-                             env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")})
+        code = (
+            "from llem.energy.rapl import discover_zones, RaplUnavailable\n"
+            f"try:\n    discover_zones({str(root)!r})\nexcept RaplUnavailable as e:\n    print(e)\n"
+        )
+        out = subprocess.run(
+            [exe, "-c", code],
+            user=65534,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")},
+        )
         assert out.returncode == 0, out.stderr
         assert "not readable by this user" in out.stdout and "chmod a+r" in out.stdout
     finally:
@@ -157,12 +166,16 @@ def test_describe_word_for_word(tmp_path):
         "meter": "rapl",
         "measures": "RAPL energy counters (CPU package and DRAM) from powercap, read at window edges",
         "root": str(tmp_path),
-        "devices": {"cpu-package-0": str((tmp_path / "intel-rapl:0").resolve()),
-                    "cpu-package-1": str((tmp_path / "intel-rapl:1").resolve()),
-                    "dram-0": str((tmp_path / "intel-rapl:0" / "intel-rapl:0:1").resolve())},
+        "devices": {
+            "cpu-package-0": str((tmp_path / "intel-rapl:0").resolve()),
+            "cpu-package-1": str((tmp_path / "intel-rapl:1").resolve()),
+            "dram-0": str((tmp_path / "intel-rapl:0" / "intel-rapl:0:1").resolve()),
+        },
         "update_period_s": None,
-        "caveats": ["RAPL is a model-assisted on-die estimate on some CPUs (notably pre-Haswell and AMD "
-                    "DRAM); it covers CPU and DRAM only, not the rest of the host"],
+        "caveats": [
+            "RAPL is a model-assisted on-die estimate on some CPUs (notably pre-Haswell and AMD "
+            "DRAM); it covers CPU and DRAM only, not the rest of the host"
+        ],
     }
 
 
@@ -178,9 +191,11 @@ def test_window_record_and_reasons_word_for_word(tmp_path):
     assert res.meter == "rapl" and res.duration_s == 2.0 and res.update_period_s is None
     assert res.energy_j == {"cpu-package-0": 3.0, "cpu-package-1": None, "dram-0": None} and res.total_j is None
     pkg1, dram = (tmp_path / "intel-rapl:1").resolve(), (tmp_path / "intel-rapl:0" / "intel-rapl:0:1").resolve()
-    assert res.reason == (f"cpu-package-1: {pkg1 / 'energy_uj'} did not move over the 2.00 s window (a stalled or "
-                          f"virtualised counter): that is no measurement, not 0 J; "
-                          f"dram-0: reading {dram / 'energy_uj'} failed")
+    assert res.reason == (
+        f"cpu-package-1: {pkg1 / 'energy_uj'} did not move over the 2.00 s window (a stalled or "
+        f"virtualised counter): that is no measurement, not 0 J; "
+        f"dram-0: reading {dram / 'energy_uj'} failed"
+    )
 
 
 def test_zone_keys_come_from_the_zone_name_and_odd_zones_do_not_stop_discovery(tmp_path):

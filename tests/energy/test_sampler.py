@@ -73,8 +73,8 @@ def test_summary_by_hand():
     ]
     s = summarize_rows(rows)
     assert s["samples"] == 3
-    assert s["peak_power_w"] == 700.0            # summed over GPUs at one instant
-    assert s["mean_power_w"] == 500.0            # (300 + 700) / 2: the instant with a missing GPU is left out
+    assert s["peak_power_w"] == 700.0  # summed over GPUs at one instant
+    assert s["mean_power_w"] == 500.0  # (300 + 700) / 2: the instant with a missing GPU is left out
     assert s["max_temperature_c"] == 50
     assert (s["temperature_c_start"], s["temperature_c_end"]) == (41, 48)
     assert s["throttled_s"] == pytest.approx(0.1)  # GPU idle (0x1) is not throttling

@@ -22,10 +22,22 @@ from replay_traces import constant_power_trace
 
 pytestmark = pytest.mark.slow
 
-JOB = ["model=tiny", "hardware=cpu", "tracking=none", "workload=synthetic", "workload.num_prompts=2",
-       "workload.batch_size=2", "workload.input_tokens=8", "run.repeats=1", "run.warmup=0",
-       "energy=auto", "energy.baseline_s=0.5", "energy.settle_max_s=0", "energy.post_baseline=false",
-       "energy.sample_interval_s=0.05"]
+JOB = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload=synthetic",
+    "workload.num_prompts=2",
+    "workload.batch_size=2",
+    "workload.input_tokens=8",
+    "run.repeats=1",
+    "run.warmup=0",
+    "energy=auto",
+    "energy.baseline_s=0.5",
+    "energy.settle_max_s=0",
+    "energy.post_baseline=false",
+    "energy.sample_interval_s=0.05",
+]
 
 
 def descendants(root: int) -> dict[int, str]:
@@ -37,7 +49,7 @@ def descendants(root: int) -> dict[int, str]:
             cmd[int(p.name)] = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        parents[int(p.name)] = int(stat[stat.rfind(")") + 2:].split()[1])
+        parents[int(p.name)] = int(stat[stat.rfind(")") + 2 :].split()[1])
     tree, grew = {root}, True
     while grew:
         grew = False
@@ -52,8 +64,9 @@ class Cli:
     """`python -m llem` with its output read line by line."""
 
     def __init__(self, args, cwd, env):
-        self.proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=cwd, env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llem", *args], cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -111,8 +124,12 @@ def test_sigkilled_worker_leaves_no_sampler_and_a_rerun_remeasures(tmp_path):
     args = JOB + ["workload.output_tokens=100", f"run.output_root={tmp_path}"]
     cli = Cli(args, tmp_path, env)
     procs = watch_window(cli)
-    worker = min(p for p in samplers(procs) if Path(f"/proc/{p}/stat").exists()
-                 and int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == cli.proc.pid)
+    worker = min(
+        p
+        for p in samplers(procs)
+        if Path(f"/proc/{p}/stat").exists()
+        and int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == cli.proc.pid
+    )
     os.kill(worker, signal.SIGKILL)  # as the OOM killer would
     cli.proc.wait(120)
     assert all_gone(procs), {p: c for p, c in procs.items() if not process_gone(p)}
@@ -127,8 +144,11 @@ def test_sigkilled_worker_leaves_no_sampler_and_a_rerun_remeasures(tmp_path):
 def test_timeout_during_a_window_leaves_no_sampler_and_a_rerun_remeasures(tmp_path):
     env = setup(tmp_path)
     # a window of whole passes lasting >= 40 s: the 30 s timeout strikes inside it however fast the box is
-    cli = Cli(JOB + ["workload.output_tokens=400", "run.timeout_s=30", "run.min_window_s=40",
-                     f"run.output_root={tmp_path}"], tmp_path, env)
+    cli = Cli(
+        JOB + ["workload.output_tokens=400", "run.timeout_s=30", "run.min_window_s=40", f"run.output_root={tmp_path}"],
+        tmp_path,
+        env,
+    )
     procs = watch_window(cli)  # the timeout must strike inside the window for this test to mean anything
     cli.proc.wait(120)
     assert not any("window 1/1" in line and "done" in line for line in cli.lines)
@@ -142,8 +162,15 @@ def test_timeout_during_a_window_leaves_no_sampler_and_a_rerun_remeasures(tmp_pa
 def _rerun_measures(tmp_path, env, run_id, tokens, extra=()):
     """The same job again, without the kill: measured, not skipped as done."""
     args = JOB + [f"workload.output_tokens={tokens}", f"run.output_root={tmp_path}", *extra]
-    out = subprocess.run([sys.executable, "-m", "llem", *args, "run.timeout_s=600"], cwd=tmp_path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "llem", *args, "run.timeout_s=600"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout
     [result] = [r for r in results_under(tmp_path) if r["identity"]["run_id"] == run_id]
     assert result["status"] == "ok" and result["windows"][0]["energy_j"] is not None

@@ -60,9 +60,10 @@ def test_t_quantiles_and_percentiles():
 
 def test_a_two_stage_sample_keeps_steins_interval_where_it_is_wider():
     from llem.stats import summarize as summ
+
     xs = [1.0, 1.02, 0.98, 1.0, 1.0, 1.0]  # the first three's spread fixed n = 6; the rest happen to agree
     plain, staged = summ(xs), summ(xs, first_stage=3)
-    stein = 4.303 * 0.02 / 6 ** 0.5
+    stein = 4.303 * 0.02 / 6**0.5
     assert staged["ci95_high"] - staged["mean"] == pytest.approx(stein, rel=1e-4)
     assert stein > plain["ci95_high"] - plain["mean"]
     assert staged["ci95_rule"].startswith("two-stage") and "ci95_rule" not in plain
@@ -80,15 +81,19 @@ def test_a_skewed_sample_moves_the_long_side_out_by_johnsons_term():
     assert "Johnson" in s["ci95_method"]
     mirrored = summarize([-1, -2, -3, -4, -10])  # left skew: the low side moves out instead
     assert mirrored["skewness"] == pytest.approx(-0.814587, abs=1e-6)
-    assert (mirrored["ci95_low"], mirrored["ci95_high"]) == (pytest.approx(-4 - 4.389242 - 1.575586, abs=1e-5),
-                                                             pytest.approx(-4 + 4.389242, abs=1e-5))
+    assert (mirrored["ci95_low"], mirrored["ci95_high"]) == (
+        pytest.approx(-4 - 4.389242 - 1.575586, abs=1e-5),
+        pytest.approx(-4 + 4.389242, abs=1e-5),
+    )
 
 
 def test_a_symmetric_sample_gets_the_plain_t_interval_and_two_values_no_skewness():
     s = summarize([1.0, 2.0, 3.0, 4.0, 5.0])  # b1 = 0: 3 +- 2.776 x 1.581139 / ... (s = 1.581139)
     assert s["skewness"] == 0.0
-    assert (s["ci95_low"], s["ci95_high"]) == (pytest.approx(3 - 2.776 * 1.581139 / 5 ** 0.5, abs=1e-5),
-                                               pytest.approx(3 + 2.776 * 1.581139 / 5 ** 0.5, abs=1e-5))
+    assert (s["ci95_low"], s["ci95_high"]) == (
+        pytest.approx(3 - 2.776 * 1.581139 / 5**0.5, abs=1e-5),
+        pytest.approx(3 + 2.776 * 1.581139 / 5**0.5, abs=1e-5),
+    )
     two = summarize([1.0, 3.0])
     assert two["skewness"] is None and two["ci95_high"] == pytest.approx(2 + 12.706)
 
@@ -105,6 +110,7 @@ def test_normal_samples_get_the_t_interval_on_one_side_and_little_more_on_the_ot
     10, 66% at 20; b1 is bounded by (n-2)/sqrt(n-1) ((n-1)/n)^1.5), and by a median of 23%, 13%, 8%, 5%
     (a normal sample's noise skew); coverage stays within 94-96% (benchmarks/coverage_sim.py)."""
     import random
+
     rng = random.Random(3)
     for n, median_max in ((3, 0.25), (5, 0.15), (10, 0.10), (20, 0.06)):
         t = t975(n - 1)
@@ -127,6 +133,7 @@ def test_coverage_on_normal_and_on_skewed_windows():
     """20 000 samples of 5 windows each: normal scatter stays within 94-96%; gamma scatter of skewness 1,
     where the t-interval alone covers 93.3% (binomial sd 0.18 points here), reaches 94% or more."""
     import random
+
     rng = random.Random(11)
     k = 4.0  # gamma(4): skewness 2 / sqrt(4) = 1, mean 4
     hits = {"normal": 0, "skewed": 0, "skewed_t": 0}

@@ -20,9 +20,19 @@ from replay_traces import POWER_W, STEP_J, constant_power_trace
 
 pytestmark = pytest.mark.slow
 SHIM = Path(__file__).resolve().parent / "replayed_pynvml"
-FAST = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=4", "workload.batch_size=4",
-        "workload.input_tokens=16", "workload.output_tokens=16", "run.repeats=2", "run.warmup=1",
-        "energy.baseline_s=0.5", "run.min_window_s=1"]  # windows of >= 10 of the replayed counter's 100 ms updates
+FAST = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload.num_prompts=4",
+    "workload.batch_size=4",
+    "workload.input_tokens=16",
+    "workload.output_tokens=16",
+    "run.repeats=2",
+    "run.warmup=1",
+    "energy.baseline_s=0.5",
+    "run.min_window_s=1",
+]  # windows of >= 10 of the replayed counter's 100 ms updates
 
 
 def replayed_env(tmp_path: Path) -> dict:
@@ -31,8 +41,11 @@ def replayed_env(tmp_path: Path) -> dict:
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n# test stand-in: CodeCarbon only asks whether it runs\nexit 0\n")
     (bin_dir / "nvidia-smi").chmod(0o755)
-    env = llem_env(LLEM_FAKE_NVML_TRACE=tmp_path / "trace.csv", LLEM_POWERCAP_ROOT=tmp_path / "no-powercap",
-                   LLEM_REPLAYED_PYNVML_LOG=tmp_path / "reads.csv")
+    env = llem_env(
+        LLEM_FAKE_NVML_TRACE=tmp_path / "trace.csv",
+        LLEM_POWERCAP_ROOT=tmp_path / "no-powercap",
+        LLEM_REPLAYED_PYNVML_LOG=tmp_path / "reads.csv",
+    )
     env["PYTHONPATH"] = os.pathsep.join([str(SHIM), str(REPO), env.get("PYTHONPATH", "")])
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     return env
@@ -86,8 +99,9 @@ print(json.dumps(out))
 
 def test_zeus_window_that_saw_no_counter_step_is_none_with_a_reason_not_zero(tmp_path):
     require_module("zeus", "Zeus", "pip install 'llem[zeus]'")
-    out = subprocess.run([sys.executable, "-c", ZERO_WINDOW], env=replayed_env(tmp_path), capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", ZERO_WINDOW], env=replayed_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     windows = json.loads(out.stdout.strip().splitlines()[-1])
     last = windows[-1]
@@ -99,14 +113,17 @@ def test_zeus_window_that_saw_no_counter_step_is_none_with_a_reason_not_zero(tmp
 
 def test_codecarbon_through_llem_reports_the_replayed_gpu_joules_and_marks_estimates(tmp_path):
     require_module("codecarbon", "CodeCarbon", "pip install 'llem[codecarbon]'")
-    out = run_llem(FAST + ["energy=codecarbon", "energy.codecarbon_country=FRA", f"run.output_root={tmp_path}"],
-                   tmp_path, env=replayed_env(tmp_path))
+    out = run_llem(
+        FAST + ["energy=codecarbon", "energy.codecarbon_country=FRA", f"run.output_root={tmp_path}"],
+        tmp_path,
+        env=replayed_env(tmp_path),
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     [result] = results_under(tmp_path)
     meter = result["energy"]["meter"]
     assert meter["meter"] == "codecarbon" and meter["estimate"] is True and meter["country_iso_code"] == "FRA"
     reads = counter_reads(tmp_path)
-    deltas = {(b - a) / 1000 for i, a in enumerate(reads) for b in reads[i + 1:]}
+    deltas = {(b - a) / 1000 for i, a in enumerate(reads) for b in reads[i + 1 :]}
     base = result["energy"]["baseline"]["measurement"]
     for m in [base] + [w["energy"] for w in result["windows"]]:
         gpu = m["energy_j"]["gpu_estimate"]

@@ -20,10 +20,16 @@ def t_ppf(df):
 
 def w(i, energy_j, tokens=100, seconds=2.0, base_w=100.0, low=-1.0, high=0.5):
     dyn = energy_j - base_w * seconds
-    return {"index": i, "energy_j": energy_j, "output_tokens": tokens, "duration_s": seconds,
-            "energy_j_per_output_token": energy_j / tokens, "dynamic_energy_j": dyn,
-            "dynamic_energy_j_per_output_token": dyn / tokens,
-            "energy": {"residual_j": {"low": low, "high": high, "expected": (low + high) / 2}}}
+    return {
+        "index": i,
+        "energy_j": energy_j,
+        "output_tokens": tokens,
+        "duration_s": seconds,
+        "energy_j_per_output_token": energy_j / tokens,
+        "dynamic_energy_j": dyn,
+        "dynamic_energy_j_per_output_token": dyn / tokens,
+        "energy": {"residual_j": {"low": low, "high": high, "expected": (low + high) / 2}},
+    }
 
 
 def test_components_and_combination():
@@ -40,7 +46,7 @@ def test_components_and_combination():
     assert "baseline" not in tot["components"]
     u = math.sqrt(edge["standard"] ** 2 + rep["standard"] ** 2)
     # Welch-Satterthwaite: only the repeats (2 dof) have finite freedom; k = t_0.975(nu_eff), not 2
-    nu = u ** 4 / (rep["standard"] ** 4 / 2)
+    nu = u**4 / (rep["standard"] ** 4 / 2)
     assert tot["effective_dof"] == pytest.approx(nu) and 2 < nu < 3
     k = tot["coverage_factor"]
     # ... but never below the repeats' own t-interval and the edge's own 95% half-width (0.95 of its half-range
@@ -102,6 +108,7 @@ def test_without_repeats_the_factor_is_the_normal_one_and_says_what_is_missing()
 
 def test_t_factor_for_fractional_freedom_and_welch_satterthwaite():
     import numpy as np
+
     for df in np.concatenate([np.linspace(1, 40, 400), [2.05, 3.95, 4.0, 29.9, 30.0, 1e6]]):
         assert t975(df) == pytest.approx(t_ppf(df), rel=1e-3), df
     assert t975(math.inf) == pytest.approx(1.96, abs=1e-3)
@@ -138,11 +145,11 @@ def test_skewed_windows_stretch_the_budget_on_their_long_side():
     # (s^2 = .157), cubes sum .26928 (m3 = .053856): b1 = m3 / s^3 = .348 > 0, s b1 = m3 / s^2 = .343032
     windows = [w(i, e) for i, e in enumerate((1000.0, 1010.0, 1020.0, 1030.0, 1100.0))]
     tot = budget(windows, {})["energy_j_per_output_token"]
-    assert tot["skewness"] == pytest.approx(0.053856 / 0.157 ** 1.5, rel=1e-6)
+    assert tot["skewness"] == pytest.approx(0.053856 / 0.157**1.5, rel=1e-6)
     k, u_c, centre = tot["coverage_factor"], tot["combined_standard"], tot["corrected_mean"]
     # the statistics' extension s b1 (2 t(4)^2 + 1) / (6 n), times the repeats' share of u_c^2
-    share = (0.157 / 5) / u_c ** 2
-    ext = 0.343032 * (2 * 2.776 ** 2 + 1) / 30 * share
+    share = (0.157 / 5) / u_c**2
+    ext = 0.343032 * (2 * 2.776**2 + 1) / 30 * share
     assert 0.99 < share < 1
     assert tot["skew_extension"]["low"] == 0.0 and tot["skew_extension"]["high"] == pytest.approx(ext, rel=1e-5)
     assert tot["interval"] == [pytest.approx(centre - k * u_c), pytest.approx(centre + k * u_c + ext, rel=1e-6)]

@@ -25,9 +25,24 @@ PACKAGE = Path(__file__).resolve().parent / "llem_echo_engine"
 def echo_site(tmp_path_factory) -> Path:
     site, source = tmp_path_factory.mktemp("echo-site"), tmp_path_factory.mktemp("echo-source") / PACKAGE.name
     shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))  # builds there
-    out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                          "--no-build-isolation", "--target", str(site), str(source)],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert list(site.glob("llem_echo_engine-*.dist-info/entry_points.txt")), sorted(p.name for p in site.iterdir())
     return site
@@ -42,9 +57,19 @@ def echo_env(echo_site):
     return env
 
 
-ARGS = ["backend=echo", "model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=4", "workload.batch_size=2",
-        "workload.input_tokens=32", "workload.output_tokens=8", "run.repeats=2", "backend.batching=continuous",
-        "backend.token_delay_s=0.001"]
+ARGS = [
+    "backend=echo",
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload.num_prompts=4",
+    "workload.batch_size=2",
+    "workload.input_tokens=32",
+    "workload.output_tokens=8",
+    "run.repeats=2",
+    "backend.batching=continuous",
+    "backend.token_delay_s=0.001",
+]
 
 
 def _python(code: str, env: dict) -> str:
@@ -54,9 +79,11 @@ def _python(code: str, env: dict) -> str:
 
 
 def test_the_registry_discovers_the_installed_engine_without_importing_its_engine_code(echo_env):
-    code = ("import json, sys; from llem.registry import engine, engines; e = engine('echo'); "
-            "print(json.dumps({'names': sorted(engines()), 'server': e.server, 'devices': list(e.devices), "
-            "'loaded': sorted(m for m in sys.modules if m.startswith('llem_echo_engine'))}))")
+    code = (
+        "import json, sys; from llem.registry import engine, engines; e = engine('echo'); "
+        "print(json.dumps({'names': sorted(engines()), 'server': e.server, 'devices': list(e.devices), "
+        "'loaded': sorted(m for m in sys.modules if m.startswith('llem_echo_engine'))}))"
+    )
     seen = json.loads(_python(code, echo_env))
     assert {"echo", "pytorch", "llamacpp", "vllm", "sglang", "tensorrt"} <= set(seen["names"])
     assert seen["server"] == "llem_echo_engine.server:server_plan" and seen["devices"] == ["cpu"]

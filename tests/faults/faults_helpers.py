@@ -6,8 +6,18 @@ import json
 from pathlib import Path
 
 # One small job of the tiny model on CPU: seconds per point.
-TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=2", "workload.batch_size=2", "workload.output_tokens=4",
-        "run.repeats=1", "run.warmup=0", "energy.baseline_s=0", "tracking=none", "-q"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "workload.num_prompts=2",
+    "workload.batch_size=2",
+    "workload.output_tokens=4",
+    "run.repeats=1",
+    "run.warmup=0",
+    "energy.baseline_s=0",
+    "tracking=none",
+    "-q",
+]
 
 
 def run_dirs(root: Path) -> dict[str, Path]:

@@ -19,8 +19,15 @@ class Llem:
 
     def __init__(self, args: list[str], cwd: Path, env: dict | None = None):
         self.args, self.cwd, self.env = args, cwd, env
-        self.proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=cwd, env=llem_env(**{**(env or {}), "COLUMNS": 200}),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llem", *args],
+            cwd=cwd,
+            env=llem_env(**{**(env or {}), "COLUMNS": 200}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self.lines: list[str] = []
         self.seen: set[int] = set()  # every process of its session seen while it ran
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -82,8 +89,7 @@ def assert_nothing_left(run: Llem, root: Path, others: set[int] = frozenset()) -
 
 
 def sweep_summary(root: Path) -> list[dict]:
-    (path,) = [p for p in (root / "hydra" / "sweeps").glob("*/llem_sweep_summary.json")
-               if not p.parent.name.startswith("first-")]
+    (path,) = [p for p in (root / "hydra" / "sweeps").glob("*/llem_sweep_summary.json") if not p.parent.name.startswith("first-")]
     return json.loads(path.read_text())["jobs"]
 
 

@@ -29,8 +29,7 @@ def test_corrupt_weights_fail_one_job_and_the_sweep_goes_on(tmp_path):
     weights = bad / "model.safetensors"
     weights.write_bytes(b"\x00\x01not a safetensors file" * 64)  # same name, garbage inside
     root = tmp_path / "out"
-    sweep = ["--multirun", *TINY, "model.source=path", "model.name=folder", f"model.id={bad},{good}",
-             f"run.output_root={root}"]
+    sweep = ["--multirun", *TINY, "model.source=path", "model.name=folder", f"model.id={bad},{good}", f"run.output_root={root}"]
     proc = run_llem(sweep, tmp_path, timeout=600)
     assert proc.returncode == 1, proc.stdout[-3000:]  # a failed job makes the sweep's exit code non-zero
     dirs = run_dirs(root)
@@ -54,9 +53,17 @@ def test_out_of_memory_in_the_engine_is_a_clear_failure_record(tmp_path):
     # llem.runner.MEMORY_LIMIT_ENV) so that the long-prompt point fails an allocation inside the engine
     # while the short one fits. run.timeout_s keeps a stuck worker from hanging CI.
     root = tmp_path / "out"
-    sweep = ["--multirun", *TINY, "workload=synthetic", "workload.num_prompts=32", "workload.batch_size=32",
-             "workload.output_tokens=2", "workload.input_tokens=16,2000,24", "run.timeout_s=240",
-             f"run.output_root={root}"]
+    sweep = [
+        "--multirun",
+        *TINY,
+        "workload=synthetic",
+        "workload.num_prompts=32",
+        "workload.batch_size=32",
+        "workload.output_tokens=2",
+        "workload.input_tokens=16,2000,24",
+        "run.timeout_s=240",
+        f"run.output_root={root}",
+    ]
     proc = run_llem(sweep, tmp_path, timeout=600, env=llem_env(LLEM_TEST_WORKER_MEMORY_LIMIT_MB=2000))
     assert proc.returncode == 1, proc.stdout[-3000:]
     dirs = run_dirs(root)

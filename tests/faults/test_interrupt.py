@@ -20,8 +20,16 @@ from interrupt_helpers import Llem, assert_nothing_left, interrupted_record, set
 pytestmark = pytest.mark.slow
 
 # windows of whole passes lasting >= 1 s, so that a signal sent at a window's start lands inside it
-TINY = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.output_tokens=16",
-        "energy.baseline_s=0", "run.min_window_s=1", "run.output_root=out"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload.num_prompts=2",
+    "workload.output_tokens=16",
+    "energy.baseline_s=0",
+    "run.min_window_s=1",
+    "run.output_root=out",
+]
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
@@ -37,8 +45,9 @@ def test_signal_during_a_window_records_the_job_and_the_rest_resumes(tmp_path, s
     assert no_traceback(out), out[-3000:]
     assert stopped_in < 30, f"llem took {stopped_in:.1f} s to stop"
     name = signal.Signals(sig).name
-    assert ("llem sweep summary: 1 measured, 0 skipped (complete result already on disk), 0 failed, "
-            "1 interrupted, 0 not started") in out, out[-3000:]
+    assert (
+        "llem sweep summary: 1 measured, 0 skipped (complete result already on disk), 0 failed, 1 interrupted, 0 not started"
+    ) in out, out[-3000:]
     jobs = sweep_summary(tmp_path / "out")
     assert [j["status"] for j in jobs] == ["measured", "interrupted"]
     first, stopped = Path(jobs[0]["run_dir"]), Path(jobs[1]["run_dir"])
@@ -85,8 +94,16 @@ def test_sigterm_during_warmup_of_a_single_run(tmp_path):
 
 def test_sigint_between_jobs_leaves_the_next_ones_not_started(tmp_path):
     # Two engine configurations: after the first job, the second needs a new worker (seconds).
-    args = ["--multirun", *TINY, "workload.batch_size=1", "backend.attn_implementation=sdpa,eager,sdpa",
-            "workload.output_tokens=8", "run.repeats=1", "run.warmup=0", "run.reuse_engine=false"]
+    args = [
+        "--multirun",
+        *TINY,
+        "workload.batch_size=1",
+        "backend.attn_implementation=sdpa,eager,sdpa",
+        "workload.output_tokens=8",
+        "run.repeats=1",
+        "run.warmup=0",
+        "run.reuse_engine=false",
+    ]
     run = Llem(args, tmp_path)
     root = tmp_path / "out"
     run.wait_for(lambda: any((d / "result.json").is_file() for d in run_dirs(root).values()), "the first job finished")
@@ -129,9 +146,21 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
 def test_sigint_in_server_mode_stops_the_server_and_resumes(tmp_path):
     pytest.importorskip("llama_cpp")
     pytest.importorskip("starlette_context")
-    args = ["backend=llamacpp", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
-            "backend.n_threads=1", "workload.num_prompts=24", "workload.output_tokens=24", "workload.concurrency=2",
-            "run.repeats=2", "run.warmup=0", "run.output_root=out"]
+    args = [
+        "backend=llamacpp",
+        "model=tiny",
+        "workload=server",
+        "hardware=cpu",
+        "tracking=none",
+        "energy=none",
+        "backend.n_threads=1",
+        "workload.num_prompts=24",
+        "workload.output_tokens=24",
+        "workload.concurrency=2",
+        "run.repeats=2",
+        "run.warmup=0",
+        "run.output_root=out",
+    ]
     run = Llem(args, tmp_path)
     root = tmp_path / "out"
 
@@ -160,8 +189,15 @@ def test_mlflow_child_ends_killed_and_the_parent_says_how_far_the_sweep_got(tmp_
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    args = ["--multirun", *[a for a in TINY if a != "tracking=none"], "tracking=mlflow", "tracking.experiment=stop",
-            "workload.batch_size=1,2,4", "run.repeats=3", "run.warmup=0"]
+    args = [
+        "--multirun",
+        *[a for a in TINY if a != "tracking=none"],
+        "tracking=mlflow",
+        "tracking.experiment=stop",
+        "workload.batch_size=1,2,4",
+        "run.repeats=3",
+        "run.warmup=0",
+    ]
     run = Llem(args, tmp_path)
     run.wait_for(lambda: run.printed("measuring window 2/3", times=2), "the second job reached its second window")
     run.signal_group(signal.SIGTERM)
@@ -170,8 +206,9 @@ def test_mlflow_child_ends_killed_and_the_parent_says_how_far_the_sweep_got(tmp_
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("stop")
-    runs = {r.data.tags["llem.role"] + ":" + r.data.tags.get("llem.status", ""): r
-            for r in client.search_runs([exp.experiment_id])}
+    runs = {
+        r.data.tags["llem.role"] + ":" + r.data.tags.get("llem.status", ""): r for r in client.search_runs([exp.experiment_id])
+    }
     assert sorted(runs) == ["job:interrupted", "job:ok", "sweep:"], sorted(runs)
     child, parent = runs["job:interrupted"], runs["sweep:"]
     assert child.info.status == "KILLED" and child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -183,8 +220,11 @@ def test_mlflow_child_ends_killed_and_the_parent_says_how_far_the_sweep_got(tmp_
     assert_nothing_left(run, tmp_path / "out")
 
 
-@pytest.mark.parametrize("to, sig, code", [("group", signal.SIGINT, 130), ("llem", signal.SIGTERM, 143)],
-                         ids=["SIGINT-to-group", "SIGTERM-to-llem-only"])
+@pytest.mark.parametrize(
+    "to, sig, code",
+    [("group", signal.SIGINT, 130), ("llem", signal.SIGTERM, 143)],
+    ids=["SIGINT-to-group", "SIGTERM-to-llem-only"],
+)
 def test_submitit_local_job_stops_recorded_and_resumes(tmp_path, to, sig, code):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     args = ["--multirun", "hydra/launcher=local", *TINY, "workload.batch_size=1,2", "run.repeats=3", "run.warmup=0"]
@@ -192,8 +232,9 @@ def test_submitit_local_job_stops_recorded_and_resumes(tmp_path, to, sig, code):
     root = tmp_path / "out"
 
     def second_window() -> bool:  # the job's output is in its submitit log
-        return any("measuring window 2/3" in p.read_text(errors="replace")
-                   for p in root.glob("hydra/sweeps/*/.submitit/*/*_log.*"))
+        return any(
+            "measuring window 2/3" in p.read_text(errors="replace") for p in root.glob("hydra/sweeps/*/.submitit/*/*_log.*")
+        )
 
     run.wait_for(second_window, "the first job reached its second window")
     if to == "group":

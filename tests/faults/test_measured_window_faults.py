@@ -21,9 +21,20 @@ from faults_helpers import DescendantWatcher, no_traceback, run_dirs
 from replay_traces import constant_power_trace
 
 pytestmark = pytest.mark.slow
-JOB = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=4", "workload.batch_size=4",
-       "workload.input_tokens=16", "workload.output_tokens=32", "run.warmup=0", "energy=auto", "energy.baseline_s=0",
-       "energy.sample_interval_s=0.05", "run.output_root=out"]
+JOB = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload.num_prompts=4",
+    "workload.batch_size=4",
+    "workload.input_tokens=16",
+    "workload.output_tokens=32",
+    "run.warmup=0",
+    "energy=auto",
+    "energy.baseline_s=0",
+    "energy.sample_interval_s=0.05",
+    "run.output_root=out",
+]
 
 
 def _env(cwd: Path) -> dict:
@@ -50,8 +61,9 @@ def _run(cwd: Path, args: list[str], kill_at: str | None = None) -> dict:
     Output goes to a file, not a pipe: a process left behind would hold a pipe open forever."""
     log = cwd / f"llem-{len(list(cwd.glob('llem-*.log')))}.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=cwd, env=_env(cwd), text=True,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llem", *args], cwd=cwd, env=_env(cwd), text=True, stdout=out, stderr=subprocess.STDOUT
+        )
     watcher = DescendantWatcher(proc.pid)
     killed = []
     try:
@@ -79,7 +91,9 @@ def _run(cwd: Path, args: list[str], kill_at: str | None = None) -> dict:
 def killed(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("sigkill-window")
     first = _run(cwd, JOB + ["run.repeats=3"], kill_at="measuring window 2/3")
-    first["failure"] = json.loads((first["run_dir"] / "failure.json").read_text()) if (first["run_dir"] / "failure.json").exists() else None
+    first["failure"] = (
+        json.loads((first["run_dir"] / "failure.json").read_text()) if (first["run_dir"] / "failure.json").exists() else None
+    )
     first["had_result"] = (first["run_dir"] / "result.json").exists()
     again = run_llem(JOB + ["run.repeats=3"], cwd, env=_env(cwd))
     return cwd, first, again

@@ -40,11 +40,19 @@ def test_full_disk_keeps_earlier_results_and_says_so_once(tmp_path):
     before = (measured / "result.json").read_bytes()
 
     # The same point re-measured (run.force) and a new one, while nothing large can be written.
-    args = [sys.executable, "-m", "llem", "--multirun", *TINY, "workload.batch_size=1,2", "run.force=true",
-            f"run.output_root={root}", "hydra.output_subdir=null"]  # Hydra's per-job copies would not fit either
+    args = [
+        sys.executable,
+        "-m",
+        "llem",
+        "--multirun",
+        *TINY,
+        "workload.batch_size=1,2",
+        "run.force=true",
+        f"run.output_root={root}",
+        "hydra.output_subdir=null",
+    ]  # Hydra's per-job copies would not fit either
     (measured / "config.yaml").unlink()  # so that the job's start can be seen
-    proc = subprocess.Popen(args, cwd=tmp_path, env=llem_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(args, cwd=tmp_path, env=llem_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _fill_disk_once_measuring(proc, root)
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == 1, out[-3000:]
@@ -74,9 +82,17 @@ def test_full_disk_keeps_earlier_results_and_says_so_once(tmp_path):
 def test_two_sweeps_on_one_output_root_at_once(tmp_path):
     root = tmp_path / "shared"
     sweeps = [["workload.batch_size=1,2"], ["workload.batch_size=2,4"]]  # batch size 2 is in both
-    procs = [subprocess.Popen([sys.executable, "-m", "llem", "--multirun", *TINY, *axis, f"run.output_root={root}"],
-                              cwd=tmp_path, env=llem_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for axis in sweeps]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "llem", "--multirun", *TINY, *axis, f"run.output_root={root}"],
+            cwd=tmp_path,
+            env=llem_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for axis in sweeps
+    ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-3000:]

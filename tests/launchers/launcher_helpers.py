@@ -16,8 +16,17 @@ import pytest
 from conftest import REPO, llem_env, provisioned
 
 # A tiny, fast job: 2-layer random Llama, 4 prompts x 8 new tokens, two measured windows.
-TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=4", "workload.input_tokens=16",
-        "workload.output_tokens=8", "run.repeats=2", "run.warmup=1", "energy.baseline_s=0", "run.quiet=true"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "workload.num_prompts=4",
+    "workload.input_tokens=16",
+    "workload.output_tokens=8",
+    "run.repeats=2",
+    "run.warmup=1",
+    "energy.baseline_s=0",
+    "run.quiet=true",
+]
 SWEEP = ["workload.batch_size=1,2"]
 
 SLURM_CONF = "/tmp/llem-slurm/slurm.conf"  # where .ci/services.d/slurm.sh writes it
@@ -67,8 +76,9 @@ def docker_env() -> dict | None:
     if "DOCKER_HOST" not in env and Path(DOCKER_SOCKET).exists():
         env["DOCKER_HOST"] = f"unix://{DOCKER_SOCKET}"
     try:
-        out = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], env=env, capture_output=True,
-                             text=True, timeout=30)
+        out = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"], env=env, capture_output=True, text=True, timeout=30
+        )
     except subprocess.TimeoutExpired:
         return None
     return env if out.returncode == 0 else None
@@ -100,10 +110,12 @@ def docker(dockerd) -> dict:
         # Building the image is provisioning, as CI's install steps are: it fetches packages, so it runs
         # without the tests' loopback-only guard (tests/subprocess_guard); the tests that use it keep it.
         guard = str(Path(__file__).resolve().parent.parent / "subprocess_guard")
-        build_env = dict(dockerd, PYTHONPATH=os.pathsep.join(p for p in dockerd.get("PYTHONPATH", "").split(os.pathsep)
-                                                             if p and p != guard))
-        build = subprocess.run(["bash", "docker/build.sh", "cpu"], cwd=REPO, env=build_env, capture_output=True,
-                               text=True, timeout=1200)
+        build_env = dict(
+            dockerd, PYTHONPATH=os.pathsep.join(p for p in dockerd.get("PYTHONPATH", "").split(os.pathsep) if p and p != guard)
+        )
+        build = subprocess.run(
+            ["bash", "docker/build.sh", "cpu"], cwd=REPO, env=build_env, capture_output=True, text=True, timeout=1200
+        )
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
         _BUILT["env"] = llem_env(DOCKER_HOST=dockerd.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
     return _BUILT["env"]

@@ -28,12 +28,15 @@ def job(*overrides: str) -> dict:
     return OmegaConf.to_container(OmegaConf.create(container), resolve=True)
 
 
-@pytest.mark.parametrize("choice, target", [
-    ("local", "SequentialLocalLauncher"),
-    ("submitit_local", "SequentialLocalLauncher"),  # the plain plugin name is one-at-a-time too
-    ("slurm", "LlemSlurmLauncher"),
-    ("docker", "DockerLauncher"),
-])
+@pytest.mark.parametrize(
+    "choice, target",
+    [
+        ("local", "SequentialLocalLauncher"),
+        ("submitit_local", "SequentialLocalLauncher"),  # the plain plugin name is one-at-a-time too
+        ("slurm", "LlemSlurmLauncher"),
+        ("docker", "DockerLauncher"),
+    ],
+)
 def test_presets_compose_to_llem_launchers(choice, target):
     launcher = composed(f"hydra/launcher={choice}").hydra.launcher
     assert launcher._target_.startswith("hydra_plugins.llem_launchers.")
@@ -86,9 +89,17 @@ def test_images_are_chosen_per_engine_and_device():
 
 
 def _argv(j: dict, tmp_path: Path, gpus: list[str], opts=None, environ=None) -> list[str]:
-    return argvs.run_argv(image="llem/pytorch:9.9", name="n", jobs=[j], job_dirs=[tmp_path / "out" / "hydra" / "0"],
-                          cwd=tmp_path, gpus=gpus, opts=opts or argvs.DockerOptions(), environ=environ or {},
-                          cache=tmp_path / "cache")
+    return argvs.run_argv(
+        image="llem/pytorch:9.9",
+        name="n",
+        jobs=[j],
+        job_dirs=[tmp_path / "out" / "hydra" / "0"],
+        cwd=tmp_path,
+        gpus=gpus,
+        opts=opts or argvs.DockerOptions(),
+        environ=environ or {},
+        cache=tmp_path / "cache",
+    )
 
 
 def _pairs(argv: list[str], flag: str) -> list[str]:
@@ -99,8 +110,14 @@ def test_docker_run_argv_for_a_gpu_job(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "hi"}\n')
-    j = job("hardware=cuda", "hardware.gpus=[2,3]", "hardware.gpu_count=2", "run.output_root=out",
-            "workload=jsonl", f"workload.path={prompts}")
+    j = job(
+        "hardware=cuda",
+        "hardware.gpus=[2,3]",
+        "hardware.gpu_count=2",
+        "run.output_root=out",
+        "workload=jsonl",
+        f"workload.path={prompts}",
+    )
     gpus = argvs.host_gpus(j, "cuda")
     argv = _argv(j, tmp_path, gpus, environ={"LLEM_MLFLOW_PARENT_RUN_ID": "abc", "SECRET": "x"})
     assert argv[:3] == ["docker", "run", "--rm"]
@@ -135,8 +152,19 @@ def test_docker_network_and_gpus_can_be_opened_on_request(tmp_path):
 
 
 def test_parallel_local_on_a_cpu_is_refused_before_any_job(tmp_path):
-    proc = run_llem(["--multirun", "hydra/launcher=local", "hydra.launcher.parallel=true", "model=tiny", "hardware=cpu",
-                     "workload.batch_size=1,2", f"run.output_root={tmp_path}"], cwd=tmp_path, timeout=120)
+    proc = run_llem(
+        [
+            "--multirun",
+            "hydra/launcher=local",
+            "hydra.launcher.parallel=true",
+            "model=tiny",
+            "hardware=cpu",
+            "workload.batch_size=1,2",
+            f"run.output_root={tmp_path}",
+        ],
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout
     assert "llem: error: hydra.launcher.parallel=true" in proc.stdout
     assert "Traceback" not in proc.stdout

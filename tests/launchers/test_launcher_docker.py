@@ -22,8 +22,12 @@ pytestmark = pytest.mark.known_slow(reason="the first test builds llem's CPU ima
 def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):
     out = tmp_path / "docker"
     # run.quiet=false (bookkeeping, not part of the config hash): the container's progress must reach docker.log
-    proc = run_llem(["--multirun", "hydra/launcher=docker", *TINY, *SWEEP, "run.quiet=false", f"run.output_root={out}"],
-                    cwd=tmp_path, env=docker, timeout=900)
+    proc = run_llem(
+        ["--multirun", "hydra/launcher=docker", *TINY, *SWEEP, "run.quiet=false", f"run.output_root={out}"],
+        cwd=tmp_path,
+        env=docker,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "llem sweep summary: 2 measured, 0 skipped (complete result already on disk), 0 failed" in proc.stdout
     assert f"[{IMAGE}]" in proc.stdout
@@ -53,12 +57,25 @@ def test_docker_sweep_matches_local_results_in_form(tmp_path, docker):
     assert there["identity"]["config_hash"] == here["identity"]["config_hash"]
     assert key_tree(there) == key_tree(here)
     run_dir = out / "runs" / there["identity"]["run_id"]
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in (local / "runs" / here["identity"]["run_id"]).iterdir())
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(
+        p.name for p in (local / "runs" / here["identity"]["run_id"]).iterdir()
+    )
 
 
 def test_missing_image_names_the_build_command(tmp_path, docker):
-    proc = run_llem(["--multirun", "hydra/launcher=docker", "hydra.launcher.repository=llem-absent", *TINY, *SWEEP,
-                     f"run.output_root={tmp_path}"], cwd=tmp_path, env=docker, timeout=300)
+    proc = run_llem(
+        [
+            "--multirun",
+            "hydra/launcher=docker",
+            "hydra.launcher.repository=llem-absent",
+            *TINY,
+            *SWEEP,
+            f"run.output_root={tmp_path}",
+        ],
+        cwd=tmp_path,
+        env=docker,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stdout[-3000:]
     assert f"llem: error: image llem-absent/cpu:{llem.__version__} is not built: build it with:" in proc.stdout
     assert "Traceback" not in proc.stdout and not (tmp_path / "runs").exists()
@@ -66,13 +83,32 @@ def test_missing_image_names_the_build_command(tmp_path, docker):
 
 def test_image_of_another_llem_version_is_refused(tmp_path, docker):
     stale = f"llem-stale/cpu:{llem.__version__}"
-    dockerfile = (f"FROM {IMAGE}\nRUN sed -i 's/^__version__ = .*/__version__ = \"0.0.0-stale\"/' "
-                  "$(python -c 'import llem; print(llem.__file__)')\n")
-    built = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", stale, "-"], input=dockerfile,
-                           env=dict(docker, DOCKER_BUILDKIT="0"), capture_output=True, text=True, timeout=300)
+    dockerfile = (
+        f"FROM {IMAGE}\nRUN sed -i 's/^__version__ = .*/__version__ = \"0.0.0-stale\"/' "
+        "$(python -c 'import llem; print(llem.__file__)')\n"
+    )
+    built = subprocess.run(
+        ["docker", "build", "-q", "--network", "none", "-t", stale, "-"],
+        input=dockerfile,
+        env=dict(docker, DOCKER_BUILDKIT="0"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
-    proc = run_llem(["--multirun", "hydra/launcher=docker", "hydra.launcher.repository=llem-stale", *TINY, *SWEEP,
-                     f"run.output_root={tmp_path}"], cwd=tmp_path, env=docker, timeout=300)
+    proc = run_llem(
+        [
+            "--multirun",
+            "hydra/launcher=docker",
+            "hydra.launcher.repository=llem-stale",
+            *TINY,
+            *SWEEP,
+            f"run.output_root={tmp_path}",
+        ],
+        cwd=tmp_path,
+        env=docker,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stdout[-3000:]
     assert f"image {stale} has llem 0.0.0-stale" in proc.stdout and "rebuild the image with" in proc.stdout
     assert not (tmp_path / "runs").exists()

@@ -26,8 +26,17 @@ from llem.results.io import write_json
 from llem.results.schema import failure
 from llem.sweep import points as sweep_points
 
-POINTS = [*TINY, "energy=none", "tracking=none", "run.repeats=1", "run.warmup=0", "workload.num_prompts=2",
-          "workload.output_tokens=2", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2"]
+POINTS = [
+    *TINY,
+    "energy=none",
+    "tracking=none",
+    "run.repeats=1",
+    "run.warmup=0",
+    "workload.num_prompts=2",
+    "workload.output_tokens=2",
+    "backend.dtype=float32,bfloat16",
+    "workload.batch_size=1,2",
+]
 
 
 def sweep_dirs(root: Path) -> list[Path]:
@@ -46,16 +55,33 @@ def leave_as_killed(run_dir: Path) -> None:
 def leave_as_failed(run_dir: Path, result: dict) -> None:
     ident = result["identity"]
     (run_dir / paths.RESULT).unlink()
-    write_json(run_dir / paths.FAILURE, failure(result["spec"], ident["run_id"], ident["config_hash"],
-                                                {"type": "RuntimeError", "message": "engine crashed"}, ident["started_unix_s"]))
+    write_json(
+        run_dir / paths.FAILURE,
+        failure(
+            result["spec"],
+            ident["run_id"],
+            ident["config_hash"],
+            {"type": "RuntimeError", "message": "engine crashed"},
+            ident["started_unix_s"],
+        ),
+    )
 
 
 def leave_as_interrupted(run_dir: Path, result: dict) -> None:
     ident = result["identity"]
     (run_dir / paths.RESULT).unlink()
-    write_json(run_dir / paths.INTERRUPTED, interrupted_record(
-        result["spec"], ident["run_id"], ident["config_hash"], signal.SIGTERM, {"stage": "measuring", "windows": []},
-        ident["started_unix_s"], 1))
+    write_json(
+        run_dir / paths.INTERRUPTED,
+        interrupted_record(
+            result["spec"],
+            ident["run_id"],
+            ident["config_hash"],
+            signal.SIGTERM,
+            {"stage": "measuring", "windows": []},
+            ident["started_unix_s"],
+            1,
+        ),
+    )
 
 
 @pytest.mark.slow
@@ -91,8 +117,9 @@ def test_resume_reruns_what_is_not_complete_and_starts_nothing_when_all_is(tmp_p
     final = run_llem(args, cwd=tmp_path)
     assert final.returncode == 0, final.stdout[-4000:]
     assert "llem sweep summary: 0 measured, 4 skipped (complete result already on disk), 0 failed" in final.stdout
-    assert {r["identity"]["started_unix_s"] for r in results(tmp_path)} == {r["identity"]["started_unix_s"]
-                                                                             for r in after.values()}
+    assert {r["identity"]["started_unix_s"] for r in results(tmp_path)} == {
+        r["identity"]["started_unix_s"] for r in after.values()
+    }
     idle = sweep_dirs(tmp_path)[-1]
     assert idle != partial
     assert sorted(p.name for p in idle.iterdir()) == ["llem_sweep.json", paths.SWEEP_SUMMARY, "multirun.yaml"]
@@ -105,8 +132,14 @@ def test_resume_reruns_what_is_not_complete_and_starts_nothing_when_all_is(tmp_p
 @pytest.mark.slow
 def test_slurm_resume_with_nothing_left_submits_no_slurm_job(tmp_path, slurm):
     env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
-    args = ["--multirun", "hydra/launcher=slurm", *POINTS[:-2], "workload.batch_size=1,2", f"hydra.launcher.name=llem-resume-{tmp_path.name}",
-            f"run.output_root={tmp_path}"]
+    args = [
+        "--multirun",
+        "hydra/launcher=slurm",
+        *POINTS[:-2],
+        "workload.batch_size=1,2",
+        f"hydra.launcher.name=llem-resume-{tmp_path.name}",
+        f"run.output_root={tmp_path}",
+    ]
     first = run_llem(args, cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stdout[-4000:]
     assert list(sweep_dirs(tmp_path)[-1].glob(".submitit/*")), "the first run should have submitted a Slurm job"
@@ -125,13 +158,13 @@ def test_docker_resume_with_nothing_left_needs_no_daemon(tmp_path):
     not depend on where it ran), so the Docker launcher starts no container and asks no daemon."""
     args = ["--multirun", *POINTS[:-2], "workload.batch_size=1,2", f"run.output_root={tmp_path}"]
     assert run_llem(args, cwd=tmp_path).returncode == 0
-    again = run_llem([*args, "hydra/launcher=docker"], cwd=tmp_path,
-                     env=llem_env(DOCKER_HOST=f"unix://{tmp_path}/no-daemon.sock"))
+    again = run_llem(
+        [*args, "hydra/launcher=docker"], cwd=tmp_path, env=llem_env(DOCKER_HOST=f"unix://{tmp_path}/no-daemon.sock")
+    )
     assert again.returncode == 0, again.stdout[-4000:]
     assert "llem sweep summary: 0 measured, 2 skipped (complete result already on disk), 0 failed" in again.stdout
     assert "no container started" in again.stdout
-    assert sorted(p.name for p in sweep_dirs(tmp_path)[-1].iterdir()) == ["llem_sweep.json", paths.SWEEP_SUMMARY,
-                                                                          "multirun.yaml"]
+    assert sorted(p.name for p in sweep_dirs(tmp_path)[-1].iterdir()) == ["llem_sweep.json", paths.SWEEP_SUMMARY, "multirun.yaml"]
 
 
 @pytest.mark.slow
@@ -146,10 +179,13 @@ def test_force_is_never_skipped_by_the_launcher(tmp_path):
     assert after["identity"]["started_unix_s"] != before["identity"]["started_unix_s"]
 
 
-@pytest.mark.parametrize("line", [
-    ["model=tiny", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2,4", "run.quiet=true"],
-    ["+foo.bar=1", "~tracking", "a='x y'", "c=[1,2]", "b=range(1,4)", "b=7", "model=tiny,smollm2-135m"],
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        ["model=tiny", "backend.dtype=float32,bfloat16", "workload.batch_size=1,2,4", "run.quiet=true"],
+        ["+foo.bar=1", "~tracking", "a='x y'", "c=[1,2]", "b=range(1,4)", "b=7", "model=tiny,smollm2-135m"],
+    ],
+)
 @pytest.mark.parametrize("batch", [None, 2])
 def test_grid_sweeps_the_points_of_hydras_basic_sweeper(line, batch):
     """llem's sweeper expands the command line as Hydra's basic sweeper does (spelling, order, a
@@ -162,12 +198,30 @@ def test_grid_sweeps_the_points_of_hydras_basic_sweeper(line, batch):
 # settings), and the ones it must compose one by one: list values, a dict override over the swept
 # key, a quoted number, a null, group choices, a new (+) entry.
 DERIVED_LINES = [
-    ["model=tiny", "hardware=cpu", "backend.cache_implementation=dynamic,static", "backend.dtype=float32,bfloat16",
-     "workload.input_tokens=8,10,12", "workload.output_tokens=1,2"],
-    ["hardware=cpu,auto", "model=tiny,smollm2-135m", "backend=pytorch,vllm", "+backend.engine_kwargs.x=1",
-     "run.repeats=1,3", "workload.sampling.temperature=0.0,0.7,null"],
-    ["model=tiny", "run.output_root=a,b", "workload.num_prompts=2,3", "hardware.gpus=[0],[1]",
-     "workload.input_tokens=4,'5'", "run.objective=energy_j_per_output_token,output_tokens_per_s"],
+    [
+        "model=tiny",
+        "hardware=cpu",
+        "backend.cache_implementation=dynamic,static",
+        "backend.dtype=float32,bfloat16",
+        "workload.input_tokens=8,10,12",
+        "workload.output_tokens=1,2",
+    ],
+    [
+        "hardware=cpu,auto",
+        "model=tiny,smollm2-135m",
+        "backend=pytorch,vllm",
+        "+backend.engine_kwargs.x=1",
+        "run.repeats=1,3",
+        "workload.sampling.temperature=0.0,0.7,null",
+    ],
+    [
+        "model=tiny",
+        "run.output_root=a,b",
+        "workload.num_prompts=2,3",
+        "hardware.gpus=[0],[1]",
+        "workload.input_tokens=4,'5'",
+        "run.objective=energy_j_per_output_token,output_tokens_per_s",
+    ],
     ["model=tiny", "workload.batch_size=2,3", "workload={batch_size: 7}"],
 ]
 
@@ -198,10 +252,14 @@ def test_derived_points_are_the_points_hydra_composes():
             assert [p.job for p in fast] == [p.job for p in composed], line
             derived += sum(p.config is None for p in fast)
             assert all(p.config is not None for p in fast) == (line is DERIVED_LINES[-1])  # order would matter there
-        once = [OmegaConf.to_container(compose(config_name="config", overrides=o), resolve=True)
-                for o in (["model=tiny", "run.repeats=7", "backend=vllm"], ["model=tiny"])]
+        once = [
+            OmegaConf.to_container(compose(config_name="config", overrides=o), resolve=True)
+            for o in (["model=tiny", "run.repeats=7", "backend=vllm"], ["model=tiny"])
+        ]
     assert derived > 40 and once[1]["run"]["repeats"] == 3 and once[1]["backend"]["name"] == "pytorch"
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):  # file://: Hydra's own reads
-        fresh = [OmegaConf.to_container(compose(config_name="config", overrides=o), resolve=True)
-                 for o in (["model=tiny", "run.repeats=7", "backend=vllm"], ["model=tiny"])]
+        fresh = [
+            OmegaConf.to_container(compose(config_name="config", overrides=o), resolve=True)
+            for o in (["model=tiny", "run.repeats=7", "backend=vllm"], ["model=tiny"])
+        ]
     assert once == fresh

@@ -10,8 +10,9 @@ from launcher_helpers import SWEEP, TINY, overlapping, results, slurm, spans  # 
 
 def test_slurm_sweep_runs_and_logs_each_job(tmp_path, slurm):
     env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
-    proc = run_llem(["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, f"run.output_root={tmp_path}"],
-                    cwd=tmp_path, env=env, timeout=900)
+    proc = run_llem(
+        ["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, f"run.output_root={tmp_path}"], cwd=tmp_path, env=env, timeout=900
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "llem sweep summary: 2 measured, 0 skipped (complete result already on disk), 0 failed" in proc.stdout
     done = results(tmp_path)
@@ -26,8 +27,12 @@ def test_slurm_sweep_runs_and_logs_each_job(tmp_path, slurm):
 
 def test_slurm_sweep_without_engine_reuse_runs_and_logs_each_job(tmp_path, slurm):
     env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
-    proc = run_llem(["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, "run.reuse_engine=false",
-                     f"run.output_root={tmp_path}"], cwd=tmp_path, env=env, timeout=900)
+    proc = run_llem(
+        ["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, "run.reuse_engine=false", f"run.output_root={tmp_path}"],
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
     done = results(tmp_path)
     assert [r["engine_load"]["reused"] for r in done] == [False, False]
@@ -51,8 +56,12 @@ def test_a_submission_sbatch_refuses_is_one_sentence_before_anything_runs(tmp_pa
     bad = tmp_path / "slurm.conf"
     bad.write_text("NotAKey=1\n")  # read at once and refused (a missing file costs sbatch a minute of retries)
     env["SLURM_CONF"] = str(bad)
-    proc = run_llem(["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, f"run.output_root={tmp_path / 'out'}"],
-                    cwd=tmp_path, env=env, timeout=300)
+    proc = run_llem(
+        ["--multirun", "hydra/launcher=slurm", *TINY, *SWEEP, f"run.output_root={tmp_path / 'out'}"],
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stdout[-4000:]
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("llem: error: the slurm launcher could not submit the sweep's first job (sbatch"), proc.stdout[-3000:]

@@ -25,9 +25,19 @@ from launcher_helpers import docker, dockerd, slurm  # noqa: E402,F401  (fixture
 pytestmark = pytest.mark.slow
 
 # Three points of one engine configuration (one Slurm job, one container), windows of >= 1 s.
-POINTS = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=2", "workload.output_tokens=16",
-          "energy.baseline_s=0", "run.min_window_s=1", "run.output_root=out", "workload.batch_size=1,2,4",
-          "run.repeats=3", "run.warmup=0"]
+POINTS = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload.num_prompts=2",
+    "workload.output_tokens=16",
+    "energy.baseline_s=0",
+    "run.min_window_s=1",
+    "run.output_root=out",
+    "workload.batch_size=1,2,4",
+    "run.repeats=3",
+    "run.warmup=0",
+]
 STOPPED = "1 measured, 0 skipped (complete result already on disk), 0 failed, 1 interrupted, 1 not started"
 
 
@@ -36,8 +46,9 @@ def in_second_job_window(root: Path, logs: str) -> bool:
     return any(p.read_text(errors="replace").count("measuring window 2/3") >= 2 for p in root.glob(logs))
 
 
-def assert_stopped(run: Llem, root: Path, rc: int, code: int, others: set[int] = frozenset(),
-                   signals: tuple[str, ...] = ("SIGTERM",)) -> tuple[Path, float]:
+def assert_stopped(
+    run: Llem, root: Path, rc: int, code: int, others: set[int] = frozenset(), signals: tuple[str, ...] = ("SIGTERM",)
+) -> tuple[Path, float]:
     """The sweep's summary and records after the stop: the stopped job's run dir and when it recorded itself."""
     out = run.output
     assert rc == code and no_traceback(out), out[-3000:]
@@ -66,8 +77,9 @@ def slurm_job(env: dict, name: str, timeout: float = 120) -> tuple[str, str]:
     """(array job id, its own job id) of the running Slurm job named `name`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(["squeue", "-h", "--name", name, "-t", "RUNNING", "-o", "%i %A"], env=env,
-                             capture_output=True, text=True, timeout=30).stdout.split()
+        out = subprocess.run(
+            ["squeue", "-h", "--name", name, "-t", "RUNNING", "-o", "%i %A"], env=env, capture_output=True, text=True, timeout=30
+        ).stdout.split()
         if out:
             return out[0], out[1]
         time.sleep(0.2)
@@ -92,8 +104,9 @@ def test_scancel_during_a_window_records_the_job_and_the_rerun_measures_the_rest
     run = Llem(["--multirun", "hydra/launcher=slurm", f"hydra.launcher.name={name}", *POINTS], tmp_path, env)
     root = tmp_path / "out"
     try:
-        run.wait_for(lambda: in_second_job_window(root, "hydra/sweeps/*/.submitit/*/*_log.*"),
-                     "the second point reached its second window")
+        run.wait_for(
+            lambda: in_second_job_window(root, "hydra/sweeps/*/.submitit/*/*_log.*"), "the second point reached its second window"
+        )
         array_id, raw_id = slurm_job(slurm, name)
         pids = job_pids(slurm, raw_id)
         cancelled = time.time()
@@ -119,14 +132,20 @@ def test_sigterm_to_the_launching_llem_cancels_its_slurm_job(tmp_path, slurm):
     run = Llem(["--multirun", "hydra/launcher=slurm", f"hydra.launcher.name={name}", *POINTS], tmp_path, env)
     root = tmp_path / "out"
     try:
-        run.wait_for(lambda: in_second_job_window(root, "hydra/sweeps/*/.submitit/*/*_log.*"),
-                     "the second point reached its second window")
+        run.wait_for(
+            lambda: in_second_job_window(root, "hydra/sweeps/*/.submitit/*/*_log.*"), "the second point reached its second window"
+        )
         pids = job_pids(slurm, slurm_job(slurm, name)[1])
         os.kill(run.proc.pid, signal.SIGTERM)  # as `kill PID` would: llem cancels its running job (scancel)
         rc = run.finish(timeout=300)
         # (a job whose processes have ended may show as COMPLETING a moment longer: its epilog)
-        listed = subprocess.run(["squeue", "-h", "--name", name, "-t", "PENDING,RUNNING,SUSPENDED"], env=slurm,
-                                capture_output=True, text=True, timeout=30)
+        listed = subprocess.run(
+            ["squeue", "-h", "--name", name, "-t", "PENDING,RUNNING,SUSPENDED"],
+            env=slurm,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         subprocess.run(["scancel", "--name", name], env=slurm, timeout=30)
         if run.proc.poll() is None:
@@ -183,8 +202,11 @@ def test_docker_stop_of_the_container_records_the_job_and_the_rerun_measures_the
     assert_resumes(run, tmp_path / "out", stopped)
 
 
-@pytest.mark.parametrize("to, sig, code", [("group", signal.SIGINT, 130), ("llem", signal.SIGTERM, 143)],
-                         ids=["SIGINT-to-group", "SIGTERM-to-llem-only"])
+@pytest.mark.parametrize(
+    "to, sig, code",
+    [("group", signal.SIGINT, 130), ("llem", signal.SIGTERM, 143)],
+    ids=["SIGINT-to-group", "SIGTERM-to-llem-only"],
+)
 def test_signal_to_the_launching_llem_docker_stops_its_container(tmp_path, docker, to, sig, code):
     run, container, pids = docker_sweep(tmp_path, docker)
     if to == "group":  # a terminal's Ctrl-C: llem and the docker CLI (which passes it to the container) get it

@@ -35,8 +35,16 @@ def test_parallel_jobs_on_disjoint_fake_gpus_meter_their_own(tmp_path):
     env = llem_env(**{FAKE_TRACE_ENV: TRACE, FAKE_EPOCH_ENV: repr(epoch), FAKE_GPUS_ENV: "1,2"})
     env.pop("CUDA_VISIBLE_DEVICES", None)
     env.pop("LLEM_LAUNCH_CUDA_VISIBLE_DEVICES", None)
-    args = ["--multirun", "hydra/launcher=local", "hydra.launcher.parallel=true", *TINY, "run.repeats=3",
-            "run.min_window_s=3", "hardware.gpus=[0],[1]", f"run.output_root={tmp_path}"]
+    args = [
+        "--multirun",
+        "hydra/launcher=local",
+        "hydra.launcher.parallel=true",
+        *TINY,
+        "run.repeats=3",
+        "run.min_window_s=3",
+        "hardware.gpus=[0],[1]",
+        f"run.output_root={tmp_path}",
+    ]
     proc = run_llem(args, cwd=tmp_path, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:]
     done = {r["spec"]["hardware"]["gpus"][0]: r for r in results(tmp_path)}
@@ -49,6 +57,7 @@ def test_parallel_jobs_on_disjoint_fake_gpus_meter_their_own(tmp_path):
     def counters(t: float) -> list[float]:
         at.t = t
         return [poller.nvmlDeviceGetTotalEnergyConsumption(g) / 1000 for g in gpus]
+
     for physical, r in done.items():
         meter = r["energy"]["meter"]
         [nvml] = [p for p in meter.get("parts", [meter]) if p["meter"] == "nvml"]
@@ -56,7 +65,9 @@ def test_parallel_jobs_on_disjoint_fake_gpus_meter_their_own(tmp_path):
         assert nvml["devices"]["gpu0"]["uuid"] == gpus[physical].uuid  # ... its own
         per_gpu = r["energy"]["per_device"]["gpu0"]  # per-GPU energy beside the total, with the GPU's UUID
         assert per_gpu["uuid"] == gpus[physical].uuid and per_gpu["energy_j"]["n"] == len(r["windows"])
-        assert per_gpu["energy_j"]["mean"] == pytest.approx(sum(w["energy"]["energy_j"]["gpu0"] for w in r["windows"]) / len(r["windows"]))
+        assert per_gpu["energy_j"]["mean"] == pytest.approx(
+            sum(w["energy"]["energy_j"]["gpu0"] for w in r["windows"]) / len(r["windows"])
+        )
         for w in r["windows"]:
             e = w["energy"]
             assert e["total_j"] == pytest.approx(sum(v for k, v in e["energy_j"].items() if v is not None))

@@ -28,9 +28,19 @@ from mlflow_server import tags  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-POINTS = ["model=tiny", "hardware=cpu", "energy=none", "workload.num_prompts=1", "workload.batch_size=1",
-          "workload.output_tokens=2", "run.repeats=1", "run.warmup=0", "run.quiet=true",
-          "backend.cache_implementation=dynamic,static", "workload.input_tokens=8,10,12,14"]
+POINTS = [
+    "model=tiny",
+    "hardware=cpu",
+    "energy=none",
+    "workload.num_prompts=1",
+    "workload.batch_size=1",
+    "workload.output_tokens=2",
+    "run.repeats=1",
+    "run.warmup=0",
+    "run.quiet=true",
+    "backend.cache_implementation=dynamic,static",
+    "workload.input_tokens=8,10,12,14",
+]
 N = 8
 
 
@@ -43,8 +53,15 @@ class Sweep:
         self.experiment = f"faults-{secrets.token_hex(3)}"
         self.name = f"llem-{self.experiment}"  # the Slurm job name: this test's jobs only
         self.env = llem_env(**{k: v for k, v in slurm.items() if k.startswith("SLURM")})
-        self.args = ["--multirun", "hydra/launcher=slurm", *POINTS, f"hydra.launcher.name={self.name}",
-                     f"tracking.uri={server.uri}", f"tracking.experiment={self.experiment}", f"run.output_root={self.root}"]
+        self.args = [
+            "--multirun",
+            "hydra/launcher=slurm",
+            *POINTS,
+            f"hydra.launcher.name={self.name}",
+            f"tracking.uri={server.uri}",
+            f"tracking.experiment={self.experiment}",
+            f"run.output_root={self.root}",
+        ]
         self.cwd = tmp_path
         self.procs: list[subprocess.Popen] = []
 
@@ -52,8 +69,16 @@ class Sweep:
         return run_llem(self.args, cwd=self.cwd, env=self.env, timeout=timeout)
 
     def start(self) -> subprocess.Popen:
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "llem", *self.args], cwd=self.cwd, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "llem", *self.args],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
         return self.procs[-1]
 
     def ok_results(self) -> list[dict]:
@@ -68,8 +93,9 @@ class Sweep:
 
     def slurm_jobs(self) -> list[tuple[str, str]]:
         """(job id, state) of this sweep's Slurm jobs still known to squeue."""
-        out = subprocess.run(["squeue", "-h", "--name", self.name, "-o", "%i %T"], env=self.env,
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["squeue", "-h", "--name", self.name, "-o", "%i %T"], env=self.env, capture_output=True, text=True, timeout=30
+        )
         return [tuple(line.split()[:2]) for line in out.stdout.splitlines() if line.strip()]
 
     def running_job(self, timeout: float = 300, task: str = "") -> str:
@@ -239,8 +265,9 @@ def test_full_disk_under_the_running_job_then_rerun(sweep):
     proc = sweep.start()
     sweep.wait_for_results(1, proc)
     jid = sweep.running_job()
-    raw = subprocess.run(["squeue", "-h", "-j", jid, "-o", "%A"], env=sweep.env, capture_output=True, text=True,
-                         timeout=30).stdout.split()  # an array task's own job id, which scontrol takes
+    raw = subprocess.run(
+        ["squeue", "-h", "-j", jid, "-o", "%A"], env=sweep.env, capture_output=True, text=True, timeout=30
+    ).stdout.split()  # an array task's own job id, which scontrol takes
     assert raw, f"{jid} is no longer running"
     listed = subprocess.run(["scontrol", "listpids", raw[0]], env=sweep.env, capture_output=True, text=True, timeout=30)
     pids = [int(line.split()[0]) for line in listed.stdout.splitlines()[1:] if line.split() and line.split()[0].isdigit()]

@@ -44,8 +44,14 @@ def _spec(backend: str, cache: str, batch: int) -> dict:
         "model": {"name": "tinyllama-1.1b", "id": "TinyLlama/TinyLlama-1.1B", "weights": "random"},
         "hardware": {"name": "h100", "gpu_count": 1},
         "energy": {"meter": "nvml"},
-        "workload": {"name": "synthetic", "source": "synthetic", "batch_size": batch, "num_prompts": batch * 4,
-                     "input_tokens": 128, "output_tokens": TOKENS_PER_REQUEST},
+        "workload": {
+            "name": "synthetic",
+            "source": "synthetic",
+            "batch_size": batch,
+            "num_prompts": batch * 4,
+            "input_tokens": 128,
+            "output_tokens": TOKENS_PER_REQUEST,
+        },
         "run": {"repeats": 3, "warmup": 1},
     }
 
@@ -54,18 +60,34 @@ def _record(run_id: str, spec: dict, windows: list[dict], timeseries: dict | Non
     stats = summarize_windows(windows)
     lat = latency_summary(windows)
     return {
-        "schema_version": 1, "status": "ok",
-        "identity": {"run_id": run_id, "config_hash": hashlib.sha256(run_id.encode()).hexdigest()[:12], "llem_version": "0.1.0",
-                     "llem_git_revision": "test", "backend": spec["backend"]["name"], "engine": spec["backend"]["name"],
-                     "engine_version": "test", "model": spec["model"]["name"], "hardware": "h100", "device": "cuda",
-                     "started_unix_s": windows[0]["started_unix_s"] - 5, "finished_unix_s": windows[-1]["started_unix_s"] + 5},
+        "schema_version": 1,
+        "status": "ok",
+        "identity": {
+            "run_id": run_id,
+            "config_hash": hashlib.sha256(run_id.encode()).hexdigest()[:12],
+            "llem_version": "0.1.0",
+            "llem_git_revision": "test",
+            "backend": spec["backend"]["name"],
+            "engine": spec["backend"]["name"],
+            "engine_version": "test",
+            "model": spec["model"]["name"],
+            "hardware": "h100",
+            "device": "cuda",
+            "started_unix_s": windows[0]["started_unix_s"] - 5,
+            "finished_unix_s": windows[-1]["started_unix_s"] + 5,
+        },
         "spec": spec,
-        "metrics": {"energy_j_per_output_token": stats["energy_j_per_output_token"]["mean"],
-                    "dynamic_energy_j_per_output_token": stats["dynamic_energy_j_per_output_token"]["mean"],
-                    "energy_j": stats["energy_j"]["mean"], "avg_power_w": stats["avg_power_w"]["mean"],
-                    "output_tokens_per_s": stats["output_tokens_per_s"]["mean"], "energy_reason": None,
-                    **{k: v for k, v in lat.items() if k != "batches"}},
-        "statistics": stats, "windows": windows,
+        "metrics": {
+            "energy_j_per_output_token": stats["energy_j_per_output_token"]["mean"],
+            "dynamic_energy_j_per_output_token": stats["dynamic_energy_j_per_output_token"]["mean"],
+            "energy_j": stats["energy_j"]["mean"],
+            "avg_power_w": stats["avg_power_w"]["mean"],
+            "output_tokens_per_s": stats["output_tokens_per_s"]["mean"],
+            "energy_reason": None,
+            **{k: v for k, v in lat.items() if k != "batches"},
+        },
+        "statistics": stats,
+        "windows": windows,
         "energy": {"meter": {"meter": "nvml"}},
         "timeseries": timeseries,
         "validity": {"ok": True, "flags": []},
@@ -122,8 +144,17 @@ def write_trace_run(root: Path, t0: float = 1.8e9) -> Path:
         w = csv.writer(fh)
         w.writerow(["t_unix_s", "device", "power_w", "temperature_c", "sm_clock_mhz", "throttle_reasons", "memory_used_mib"])
         for r in rows:
-            w.writerow([t0 + float(r["t_s"]), "gpu0", int(r["power_instant_mw"]) / 1000, r["temp_c"], r["sm_clock_mhz"],
-                        r["throttle_reasons"], r["mem_used_mib"]])
+            w.writerow(
+                [
+                    t0 + float(r["t_s"]),
+                    "gpu0",
+                    int(r["power_instant_mw"]) / 1000,
+                    r["temp_c"],
+                    r["sm_clock_mhz"],
+                    r["throttle_reasons"],
+                    r["mem_used_mib"],
+                ]
+            )
     peak = max(int(r["power_instant_mw"]) for r in rows) / 1000
     record = _record(run_id, spec, windows, {"file": "timeseries.csv", "samples": len(rows), "peak_power_w": peak})
     (d / "result.json").write_text(json.dumps(record))

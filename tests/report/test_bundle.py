@@ -60,7 +60,10 @@ def test_bundle_holds_every_run_with_checksums(bundle):
     assert trace["versions"]["python"] == "3.11.2" and trace["versions"]["packages"] == {"torch": "2.5.1"}
     result = json.loads(members[f"sweep/runs/{trace['run_id']}/result.json"])
     assert json.loads(members[f"sweep/runs/{trace['run_id']}/spec.json"]) == result["spec"]
-    assert members[f"sweep/runs/{trace['run_id']}/timeseries.csv"] == (cwd / "outputs" / "runs" / trace["run_id"] / "timeseries.csv").read_bytes()
+    assert (
+        members[f"sweep/runs/{trace['run_id']}/timeseries.csv"]
+        == (cwd / "outputs" / "runs" / trace["run_id"] / "timeseries.csv").read_bytes()
+    )
 
 
 def test_export_is_reproducible(bundle):
@@ -100,9 +103,11 @@ def test_verify_names_the_bad_file(bundle, tmp_path, what):
     _rewrite(path, bad, change)
     out = run_llem(["verify", str(bad)], cwd=cwd, timeout=120)
     assert out.returncode == 1, out.stdout
-    expected = {"modified": "modified: runs/pytorch_dynamic_bs1-00000000beef/result.json (sha256",
-                "missing": "incomplete: runs/pytorch_dynamic_bs1-00000000beef/result.json is listed in the manifest but missing",
-                "added": "modified: runs/pytorch_dynamic_bs1-00000000beef/notes.txt is in the bundle but not in its manifest"}[what]
+    expected = {
+        "modified": "modified: runs/pytorch_dynamic_bs1-00000000beef/result.json (sha256",
+        "missing": "incomplete: runs/pytorch_dynamic_bs1-00000000beef/result.json is listed in the manifest but missing",
+        "added": "modified: runs/pytorch_dynamic_bs1-00000000beef/notes.txt is in the bundle but not in its manifest",
+    }[what]
     assert expected in out.stdout and "FAILED: 1 problem(s)" in out.stdout, out.stdout
     report = run_llem(["report", str(bad), "--no-plots"], cwd=cwd, timeout=120)
     assert report.returncode == 2 and "does not match its manifest" in report.stdout, report.stdout
@@ -117,7 +122,11 @@ def test_verify_cut_short_and_not_a_bundle(bundle, tmp_path):
     junk = tmp_path / "junk.tar.gz"
     junk.write_text("not an archive")
     out = run_llem(["verify", str(junk)], cwd=cwd, timeout=120)
-    assert out.returncode == 2 and out.stdout.startswith(f"llem: error: {junk} is not a tar archive") and "Traceback" not in out.stdout
+    assert (
+        out.returncode == 2
+        and out.stdout.startswith(f"llem: error: {junk} is not a tar archive")
+        and "Traceback" not in out.stdout
+    )
     assert out.stdout.strip().count("\n") == 0, out.stdout  # one line (tarfile's own message lists every method it tried)
     out = run_llem(["verify", str(tmp_path / "nope.tar.gz")], cwd=cwd, timeout=120)
     assert out.returncode == 2 and "is not a file" in out.stdout
@@ -125,7 +134,9 @@ def test_verify_cut_short_and_not_a_bundle(bundle, tmp_path):
 
 def test_report_reads_a_bundle(bundle):
     cwd, path = bundle
-    direct = run_llem(["report", "outputs", "--format", "csv", "--no-plots", "--no-html", "--out", "direct"], cwd=cwd, timeout=300)
+    direct = run_llem(
+        ["report", "outputs", "--format", "csv", "--no-plots", "--no-html", "--out", "direct"], cwd=cwd, timeout=300
+    )
     packed = run_llem(["report", str(path), "--format", "csv", "--no-plots"], cwd=cwd, timeout=300)
     assert direct.returncode == 0 and packed.returncode == 0, packed.stdout
     assert (cwd / "llem-report-sweep" / "table.csv").read_text() == (cwd / "direct" / "table.csv").read_text()

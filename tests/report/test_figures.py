@@ -8,10 +8,20 @@ from llem.report.table import label, varying_keys
 
 
 def test_series_are_labelled_by_what_differs_only():
-    llamacpp = {"backend": "llamacpp", "model": "m", "batch_size": 4, "backend.flash_attn": False, "backend.n_batch": 512,
-                "backend.use_mmap": True}
-    rows = [{"backend": "vllm", "model": "m", "batch_size": 4, "backend.enforce_eager": False},
-            llamacpp, dict(llamacpp, batch_size=8), {"backend": "pytorch", "model": "m", "batch_size": 4}]
+    llamacpp = {
+        "backend": "llamacpp",
+        "model": "m",
+        "batch_size": 4,
+        "backend.flash_attn": False,
+        "backend.n_batch": 512,
+        "backend.use_mmap": True,
+    }
+    rows = [
+        {"backend": "vllm", "model": "m", "batch_size": 4, "backend.enforce_eager": False},
+        llamacpp,
+        dict(llamacpp, batch_size=8),
+        {"backend": "pytorch", "model": "m", "batch_size": 4},
+    ]
     keys = [k for k in varying_keys(rows) if k != "batch_size"]
     assert keys == ["backend"]  # each engine's own settings are not differences between the series
     assert sorted({label(r, keys) for r in rows}) == ["llamacpp", "pytorch", "vllm"]

@@ -40,8 +40,10 @@ def test_self_contained(report):
 
 
 def _set(page, element: str, value: str, event: str) -> None:
-    page.eval(f"{{ const e = document.getElementById('{element}'); e.value = {json.dumps(value)}; "
-              f"e.dispatchEvent(new Event('{event}')); }}")
+    page.eval(
+        f"{{ const e = document.getElementById('{element}'); e.value = {json.dumps(value)}; "
+        f"e.dispatchEvent(new Event('{event}')); }}"
+    )
 
 
 def test_renders_runs_sorts_and_filters(report, browser, tmp_path):

@@ -60,9 +60,20 @@ def test_energy_plots_from_realistic_results(tmp_path):
 def cpu_sweep(tmp_path_factory):
     """A real two-point sweep of the tiny model, tracked in the default SQLite store."""
     cwd = tmp_path_factory.mktemp("cpu-sweep")
-    out = run_llem(["--multirun", "model=tiny", "hardware=cpu", "run.repeats=2", "run.warmup=0",
-                    "workload.num_prompts=4", "workload.output_tokens=8", "workload.batch_size=2,4",
-                    "tracking.experiment=report-test"], cwd=cwd)
+    out = run_llem(
+        [
+            "--multirun",
+            "model=tiny",
+            "hardware=cpu",
+            "run.repeats=2",
+            "run.warmup=0",
+            "workload.num_prompts=4",
+            "workload.output_tokens=8",
+            "workload.batch_size=2,4",
+            "tracking.experiment=report-test",
+        ],
+        cwd=cwd,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     (sweep_dir,) = (cwd / "outputs" / "hydra" / "sweeps").iterdir()
     return cwd, sweep_dir, out.stdout
@@ -128,7 +139,9 @@ def test_table_and_csv_from_real_cpu_runs(cpu_sweep):
     from_mlflow = run_llem(["report", "mlflow:report-test", "--no-plots"], cwd=cwd, timeout=300)
     assert from_mlflow.returncode == 0, from_mlflow.stdout
     ml_rows = _csv(cwd / "llem-report-report-test" / "report.csv")
-    assert sorted((r["run_id"], r["output_tokens_per_s"]) for r in ml_rows) == sorted((r["run_id"], r["output_tokens_per_s"]) for r in rows)
+    assert sorted((r["run_id"], r["output_tokens_per_s"]) for r in ml_rows) == sorted(
+        (r["run_id"], r["output_tokens_per_s"]) for r in rows
+    )
 
 
 def test_bad_source_is_one_sentence(tmp_path):

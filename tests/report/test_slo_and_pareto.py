@@ -13,12 +13,22 @@ from llem.report.slo import choose, slo_lines
 
 
 def _row(run_id, jpt, lat, ttft=None, e2e=None):
-    return {"run_id": run_id, "status": "ok", "energy_j_per_output_token": jpt, "batch_latency_p90_s": lat,
-            "ttft_p90_s": ttft, "e2e_latency_p90_s": e2e}
+    return {
+        "run_id": run_id,
+        "status": "ok",
+        "energy_j_per_output_token": jpt,
+        "batch_latency_p90_s": lat,
+        "ttft_p90_s": ttft,
+        "e2e_latency_p90_s": e2e,
+    }
 
 
-ROWS = [_row("bs1", 0.90, 0.4, ttft=0.05), _row("bs8", 0.30, 1.2, ttft=0.20), _row("bs32", 0.12, 3.5, ttft=0.90),
-        _row("noenergy", None, 0.1)]
+ROWS = [
+    _row("bs1", 0.90, 0.4, ttft=0.05),
+    _row("bs8", 0.30, 1.2, ttft=0.20),
+    _row("bs32", 0.12, 3.5, ttft=0.90),
+    _row("noenergy", None, 0.1),
+]
 
 
 def test_lowest_energy_within_the_target_and_its_saving_against_the_fastest():
@@ -52,11 +62,26 @@ def test_a_multi_objective_returns_one_value_each():
 @pytest.mark.slow
 def test_two_objective_optuna_study_keeps_the_pareto_front(tmp_path):
     require_module("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper", "pip install hydra-optuna-sweeper==1.3.0")
-    proc = run_llem(["--multirun", "+experiment=optuna_pareto", "model=tiny", "hardware=cpu", "tracking=none",
-                     # 32 prompts: the study's largest batch (a batch the prompts cannot fill is refused)
-                     "workload.num_prompts=32", "workload.output_tokens=4", "run.repeats=1", "run.warmup=0",
-                     "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.population_size=2", "-q",
-                     "run.output_root=out"], tmp_path, timeout=900)
+    proc = run_llem(
+        [
+            "--multirun",
+            "+experiment=optuna_pareto",
+            "model=tiny",
+            "hardware=cpu",
+            "tracking=none",
+            # 32 prompts: the study's largest batch (a batch the prompts cannot fill is refused)
+            "workload.num_prompts=32",
+            "workload.output_tokens=4",
+            "run.repeats=1",
+            "run.warmup=0",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.sampler.population_size=2",
+            "-q",
+            "run.output_root=out",
+        ],
+        tmp_path,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     (front_file,) = (tmp_path / "out" / "hydra" / "sweeps").glob("*/optimization_results.yaml")
     solutions = yaml.safe_load(front_file.read_text())["solutions"]
@@ -76,8 +101,7 @@ def test_two_objective_optuna_study_keeps_the_pareto_front(tmp_path):
 def test_tradeoff_plots_are_drawn_only_with_data(tmp_path):
     from llem.report.tradeoffs import tradeoff_plots
 
-    rows = [dict(r, backend="pytorch", batch_size=int(r["run_id"][2:]) if r["run_id"].startswith("bs") else None)
-            for r in ROWS]
+    rows = [dict(r, backend="pytorch", batch_size=int(r["run_id"][2:]) if r["run_id"].startswith("bs") else None) for r in ROWS]
     made = tradeoff_plots(rows, tmp_path, "t")
     assert set(made) == {"energy_vs_latency"} and made["energy_vs_latency"].stat().st_size > 10_000
     from PIL import Image

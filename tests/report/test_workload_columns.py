@@ -16,8 +16,11 @@ ENG = Path(__file__).resolve().parents[2] / "docs" / "results" / "2026-12-06-h10
 
 def test_a_server_sweep_is_labelled_by_the_workload_settings_that_differ(tmp_path):
     with tarfile.open(ENG) as tar:
-        tar.extractall(tmp_path, members=[m for m in tar.getmembers() if m.name.startswith(("runs/prefix-vllm", "./runs/prefix-vllm"))],
-                       filter="data")
+        tar.extractall(
+            tmp_path,
+            members=[m for m in tar.getmembers() if m.name.startswith(("runs/prefix-vllm", "./runs/prefix-vllm"))],
+            filter="data",
+        )
     (root,) = [p for p in tmp_path.rglob("prefix-vllm") if p.is_dir()]
     rows = sort_rows([flatten(r) for r in from_directory(root)])
     table = build(rows, "prefix sweep")
@@ -25,7 +28,13 @@ def test_a_server_sweep_is_labelled_by_the_workload_settings_that_differ(tmp_pat
     # numbers sort as numbers, and the flags' dagger sits on the row's first cell
     lines = [ln for ln in markdown(table).splitlines() if ln.startswith("| 16") or ln.startswith("| 64")]
     assert [tuple(c.strip() for c in ln.split("|")[1:3]) for ln in lines] == [
-        ("16†", "0.0"), ("16†", "0.5"), ("16†", "0.9"), ("64†", "0.0"), ("64†", "0.5"), ("64†", "0.9")]
+        ("16†", "0.0"),
+        ("16†", "0.5"),
+        ("16†", "0.9"),
+        ("64†", "0.0"),
+        ("64†", "0.5"),
+        ("64†", "0.9"),
+    ]
     # what all runs share is in the caption; a name both groups have keeps its group
     assert "backend.seed 0" in table.caption and "workload.seed 0" in table.caption and "mode server" in table.caption
 
@@ -41,5 +50,4 @@ def test_a_server_sweep_plots_against_concurrency_by_series_of_what_else_differs
     rows = sort_rows([flatten(r) for r in from_directory(root)])
     assert batch_axis(rows) == "workload.concurrency"  # workload.batch_size does not apply to a server
     png = metric_vs_batch(rows, tmp_path / "e.png", "t", JPT, "J", "energy per token", batch_axis(rows))
-    assert Image.open(png).text["Description"] == ("6 runs in 3 series: prefix_share=0.0; prefix_share=0.5; "
-                                                   "prefix_share=0.9")
+    assert Image.open(png).text["Description"] == ("6 runs in 3 series: prefix_share=0.0; prefix_share=0.5; prefix_share=0.9")

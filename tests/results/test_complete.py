@@ -18,8 +18,18 @@ from llem.app import plain_config
 from llem.results.complete import complete_result, read_result, result_problem
 from llem.spec import build_spec
 
-TINY = ["model=tiny", "hardware=cpu", "workload.num_prompts=2", "workload.batch_size=2", "workload.input_tokens=16",
-        "workload.output_tokens=4", "run.repeats=1", "run.warmup=0", "energy.baseline_s=0", "tracking=none"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "workload.num_prompts=2",
+    "workload.batch_size=2",
+    "workload.input_tokens=16",
+    "workload.output_tokens=4",
+    "run.repeats=1",
+    "run.warmup=0",
+    "energy.baseline_s=0",
+    "tracking=none",
+]
 PROMPTS = Path(__file__).resolve().parents[2] / "llem/workload/data/prompts.jsonl"
 
 
@@ -76,11 +86,14 @@ def test_path_without_a_jsonl_workload_is_refused(workdir):
     assert not (workdir / "outputs" / "runs").exists()
 
 
-@pytest.mark.parametrize("record,why", [
-    ({"status": "ok"}, "schema_version"),
-    ({"status": "ok", "metrics": {}}, "schema_version"),
-    ("not a dict", "input should be a valid dictionary"),
-])
+@pytest.mark.parametrize(
+    "record,why",
+    [
+        ({"status": "ok"}, "schema_version"),
+        ({"status": "ok", "metrics": {}}, "schema_version"),
+        ("not a dict", "input should be a valid dictionary"),
+    ],
+)
 def test_hollow_records_are_not_results(record, why):
     assert why in result_problem(record)
 
@@ -139,8 +152,16 @@ def test_export_verify_and_report_trust_only_complete_results(workdir):
     from llem.bundle.archive import write_bundle
     from llem.report.collect import Run
 
-    write_bundle([Run({"status": "ok", "metrics": {}, "identity": {"run_id": hollow.name}}, hollow)],
-                 workdir / "hollow.tar.gz", "outputs")
-    out = subprocess.run([sys.executable, "-m", "llem", "verify", "hollow.tar.gz"], cwd=workdir, env=llem_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    write_bundle(
+        [Run({"status": "ok", "metrics": {}, "identity": {"run_id": hollow.name}}, hollow)], workdir / "hollow.tar.gz", "outputs"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "llem", "verify", "hollow.tar.gz"],
+        cwd=workdir,
+        env=llem_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1 and "is not a complete result" in out.stdout, out.stdout

@@ -16,8 +16,14 @@ def test_scope_names_the_parts_in_a_fixed_order():
 
 def _record(keys):
     windows = [{"energy_j": 10.0, "energy": {"energy_j": {k: 5.0 for k in keys}}}]
-    return {"status": "ok", "windows": windows, "metrics": {"energy_j": 10.0}, "spec": {}, "identity": {},
-            "energy": {"meter": {"meter": "nvml+rapl"}}}
+    return {
+        "status": "ok",
+        "windows": windows,
+        "metrics": {"energy_j": 10.0},
+        "spec": {},
+        "identity": {},
+        "energy": {"meter": {"meter": "nvml+rapl"}},
+    }
 
 
 def test_the_scope_reaches_the_tracker_also_for_results_written_before_the_field():
@@ -47,8 +53,9 @@ def _spec(tmp_path, *more):
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
-        cfg = compose(config_name="config", overrides=["hardware=cpu", "tracking=none", "model=tiny",
-                                                       f"run.output_root={tmp_path}", *more])
+        cfg = compose(
+            config_name="config", overrides=["hardware=cpu", "tracking=none", "model=tiny", f"run.output_root={tmp_path}", *more]
+        )
     return build_spec(plain_config(cfg))
 
 
@@ -58,11 +65,18 @@ def _keep(tmp_path, spec, scope, name="other-run"):
     run = tmp_path / "runs" / name
     run.mkdir(parents=True)
     # the smallest record the result schema takes as complete (llem.results.complete), with its sibling files
-    write_json(run / "result.json", {"schema_version": 2, "status": "ok",
-                                     "identity": {"run_id": name, "config_hash": "0" * 12, "finished_unix_s": 1.0},
-                                     "spec": spec.to_dict(), "metrics": {"energy_scope": scope,
-                                                                         "energy_j_per_output_token": None, "output_tokens_per_s": 1.0},
-                                     "windows": [{}], "validity": {"flags": []}})
+    write_json(
+        run / "result.json",
+        {
+            "schema_version": 2,
+            "status": "ok",
+            "identity": {"run_id": name, "config_hash": "0" * 12, "finished_unix_s": 1.0},
+            "spec": spec.to_dict(),
+            "metrics": {"energy_scope": scope, "energy_j_per_output_token": None, "output_tokens_per_s": 1.0},
+            "windows": [{}],
+            "validity": {"flags": []},
+        },
+    )
     (run / "config.yaml").write_text("{}\n")
     write_json(run / "environment.json", {})
 
@@ -74,8 +88,15 @@ def test_a_job_whose_meters_count_another_scope_than_the_kept_results_is_refused
     from llem.results.scope_guard import meter_scope, refuse_mixed_scope
 
     spec = _spec(tmp_path)
-    gpu_cpu = _Meter({"meter": "nvml+rapl", "parts": [{"meter": "nvml", "devices": {"gpu0": {}}},
-                                                      {"meter": "rapl", "devices": {"cpu-package-0": "/x", "dram-0": "/y"}}]})
+    gpu_cpu = _Meter(
+        {
+            "meter": "nvml+rapl",
+            "parts": [
+                {"meter": "nvml", "devices": {"gpu0": {}}},
+                {"meter": "rapl", "devices": {"cpu-package-0": "/x", "dram-0": "/y"}},
+            ],
+        }
+    )
     gpu = _Meter({"meter": "nvml", "devices": {"gpu0": {}}})
     assert meter_scope(gpu_cpu) == "gpu+cpu+dram" and meter_scope(gpu) == "gpu"
     _keep(tmp_path, spec, "gpu")
@@ -100,10 +121,20 @@ def test_end_to_end_a_resumed_sweep_that_would_mix_scopes_stops_before_the_model
 
     powercap = tmp_path / "powercap"
     trace = str(REPO / "tests" / "data" / "nvml_trace_h100.csv")
-    base = ["model=tiny", "hardware=auto", "tracking=none", "workload.output_tokens=2", "run.repeats=1",
-            "run.warmup=0", "energy.baseline_s=0", "energy.sampler=false", f"run.output_root={tmp_path / 'out'}"]
-    first = run_llem(base + ["workload.num_prompts=2"], tmp_path,
-                     env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=str(powercap)))
+    base = [
+        "model=tiny",
+        "hardware=auto",
+        "tracking=none",
+        "workload.output_tokens=2",
+        "run.repeats=1",
+        "run.warmup=0",
+        "energy.baseline_s=0",
+        "energy.sampler=false",
+        f"run.output_root={tmp_path / 'out'}",
+    ]
+    first = run_llem(
+        base + ["workload.num_prompts=2"], tmp_path, env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=str(powercap))
+    )
     assert first.returncode == 0, first.stdout
     [kept] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("runs/*/result.json")]
     assert kept["metrics"]["energy_scope"] == "gpu"
@@ -111,8 +142,9 @@ def test_end_to_end_a_resumed_sweep_that_would_mix_scopes_stops_before_the_model
     zone.mkdir(parents=True)
     for name, value in (("name", "package-0"), ("energy_uj", "1000000"), ("max_energy_range_uj", "262143328850")):
         (zone / name).write_text(value + "\n")
-    second = run_llem(base + ["workload.num_prompts=3"], tmp_path,
-                      env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=str(powercap)))
+    second = run_llem(
+        base + ["workload.num_prompts=3"], tmp_path, env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=str(powercap))
+    )
     assert second.returncode == 2, second.stdout
     assert "energy=auto counts gpu+cpu here, but 1 complete result(s)" in second.stdout
     assert "Traceback" not in second.stdout and "loading" not in second.stdout.lower()

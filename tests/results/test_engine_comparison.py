@@ -19,12 +19,29 @@ from llem.objective import best_result
 from llem.report.cli import build_report
 from llem.report.identity import identity_groups, identity_lines
 from llem.report.slo import choose, slo_lines
-from llem.results.comparison import (DIFFERS, NOT_APPLICABLE, SAME, UNKNOWN, certificate_lines, certificates,
-                                     certify, choice_comparison, choice_lines)
+from llem.results.comparison import (
+    DIFFERS,
+    NOT_APPLICABLE,
+    SAME,
+    UNKNOWN,
+    certificate_lines,
+    certificates,
+    certify,
+    choice_comparison,
+    choice_lines,
+)
 from llem.results.outputs import ids_sha256, outputs_record
 
-COMMON = ["model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=3", "workload.batch_size=3",
-          "workload.output_tokens=6", "run.repeats=2", "run.warmup=0"]
+COMMON = [
+    "model=tiny",
+    "hardware=cpu",
+    "tracking=none",
+    "workload.num_prompts=3",
+    "workload.batch_size=3",
+    "workload.output_tokens=6",
+    "run.repeats=2",
+    "run.warmup=0",
+]
 SMOLLM2 = {"name": "smollm2-135m", "source": "builtin", "id": "smollm2-135m", "weights": "pretrained"}  # real weights
 
 
@@ -99,8 +116,17 @@ def test_certificate_of_two_real_engines(engines):
     pt, lc = by_backend["pytorch"], by_backend["llamacpp"]
     cert = certify(pt, lc)
     checks = _checks(cert)
-    assert [c["check"] for c in cert["checks"]] == ["prompt_token_ids", "output_lengths", "output_identity", "energy_scope",
-                                                    "kv_cache_budget", "occupancy", "prefix_cache", "thermal", "host_load"]
+    assert [c["check"] for c in cert["checks"]] == [
+        "prompt_token_ids",
+        "output_lengths",
+        "output_identity",
+        "energy_scope",
+        "kv_cache_budget",
+        "occupancy",
+        "prefix_cache",
+        "thermal",
+        "host_load",
+    ]
     digest = pt["requests"]["prompt_token_ids_sha256"]
     assert digest == lc["requests"]["prompt_token_ids_sha256"]
     assert checks["prompt_token_ids"]["verdict"] == SAME and checks["prompt_token_ids"]["a"].startswith(digest[:12])
@@ -110,8 +136,14 @@ def test_certificate_of_two_real_engines(engines):
     kv_pt, kv_lc = pt["engine"]["kv_cache_budget"], lc["engine"]["kv_cache_budget"]
     assert kv_pt["allocation"] == "per_call" and kv_pt["dtype"] == "float32" and kv_pt["tokens"] is None
     eff = lc["engine"]["effective_settings"]
-    assert kv_lc == {**kv_lc, "allocation": "pool", "tokens": eff["n_ctx"], "per_sequence_tokens": eff["n_ctx_seq"],
-                     "sequences": eff["n_seq_max"], "dtype": "float16"}
+    assert kv_lc == {
+        **kv_lc,
+        "allocation": "pool",
+        "tokens": eff["n_ctx"],
+        "per_sequence_tokens": eff["n_ctx_seq"],
+        "sequences": eff["n_seq_max"],
+        "dtype": "float16",
+    }
     cfg = json.loads((Path(pt["engine"]["model"]["tokenizer"]) / "config.json").read_text())  # the tiny model's folder
     per_layer = cfg["num_key_value_heads"] * (cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
     assert kv_pt["bytes_per_token"] == 2 * cfg["num_hidden_layers"] * per_layer * 4  # K and V, float32
@@ -123,17 +155,27 @@ def test_certificate_of_two_real_engines(engines):
     assert checks["prefix_cache"]["verdict"] == NOT_APPLICABLE  # neither engine reports a hit rate offline
     assert checks["thermal"]["verdict"] == UNKNOWN and "no GPU sampler readings" in checks["thermal"]["reason"]
     measured = [r["metrics"]["energy_scope"] for r in (pt, lc)]
-    assert checks["energy_scope"]["verdict"] == (NOT_APPLICABLE if measured == [None, None] else
-                                                 SAME if measured[0] == measured[1] else DIFFERS)
+    assert checks["energy_scope"]["verdict"] == (
+        NOT_APPLICABLE if measured == [None, None] else SAME if measured[0] == measured[1] else DIFFERS
+    )
     # host load as the windows recorded it on this (shared) machine
-    busy = [any(w["host"]["other_cores"] > max(1.0, 0.1 * w["host"]["host_cpus"]) or
-                w["host"]["steal_cores"] > max(1.0, 0.1 * w["host"]["host_cpus"]) for w in r["windows"]) for r in (pt, lc)]
+    busy = [
+        any(
+            w["host"]["other_cores"] > max(1.0, 0.1 * w["host"]["host_cpus"])
+            or w["host"]["steal_cores"] > max(1.0, 0.1 * w["host"]["host_cpus"])
+            for w in r["windows"]
+        )
+        for r in (pt, lc)
+    ]
     assert checks["host_load"]["verdict"] == {(False, False): SAME, (True, True): UNKNOWN}.get(tuple(busy), DIFFERS)
     # the pair: not like for like, the KV cache named
     assert cert["like_for_like"] == "no" and "KV-cache budget" in cert["differs"]
     assert set(cert["differs"]) <= {"KV-cache budget", "host load", "energy scope"}
     lines = "\n".join(certificate_lines([cert]))
-    assert f"comparison {lc['identity']['run_id']} (llamacpp) vs {pt['identity']['run_id']} (pytorch, the reference): like for like: no" in lines
+    assert (
+        f"comparison {lc['identity']['run_id']} (llamacpp) vs {pt['identity']['run_id']} (pytorch, the reference): like for like: no"
+        in lines
+    )
     assert "DIFFERS KV-cache budget: pool of" in lines and "vs sized per engine call, float32" in lines
     assert "same: prompt token ids, output lengths, output identity, batch occupancy / concurrency" in lines
 
@@ -201,7 +243,10 @@ def test_llem_report_prints_the_certificate_in_every_output(engines, capsys):
     assert "| Like for like |" in stdout and "| reference |" in stdout
     assert "no: KV-cache budget" in text and f"(vs {lc['identity']['config_hash'][:8]})" in text
     assert "## Comparison certificate" in stdout
-    assert f"**{pt['identity']['run_id']}** (pytorch) vs **{lc['identity']['run_id']}** (llamacpp, the reference): like for like: **no - differs: KV-cache budget" in text
+    assert (
+        f"**{pt['identity']['run_id']}** (pytorch) vs **{lc['identity']['run_id']}** (llamacpp, the reference): like for like: **no - differs: KV-cache budget"
+        in text
+    )
     assert "| KV-cache budget | differs | sized per engine call, float32 | pool of" in stdout
     assert "| output identity | same | 3 of 3 requests identical | 3 of 3 requests identical |" in stdout
     assert "output identity against pytorch_tiny" in text and "(llamacpp): 100% of 3 requests identical" in text
@@ -226,13 +271,17 @@ def test_the_energy_choice_says_when_its_comparison_is_not_like_for_like(engines
     pt, lc = by_backend["pytorch"], by_backend["llamacpp"]
     records = {r["identity"]["run_id"]: r for r in (pt, lc)}
     # J/token as a GPU would have measured it (this CPU measures none); the records are the real ones
-    rows = [{"run_id": pt["identity"]["run_id"], "status": "ok", "energy_j_per_output_token": 0.2, "batch_latency_p90_s": 1.0},
-            {"run_id": lc["identity"]["run_id"], "status": "ok", "energy_j_per_output_token": 0.3, "batch_latency_p90_s": 0.5}]
+    rows = [
+        {"run_id": pt["identity"]["run_id"], "status": "ok", "energy_j_per_output_token": 0.2, "batch_latency_p90_s": 1.0},
+        {"run_id": lc["identity"]["run_id"], "status": "ok", "energy_j_per_output_token": 0.3, "batch_latency_p90_s": 0.5},
+    ]
     choice = choose(rows, latency_s=2.0, records=records)
     assert choice["best"]["run_id"] == pt["identity"]["run_id"] and choice["comparison"]["against"] == 1
     text = "\n".join(slo_lines(choice))
-    assert f"the choice ({pt['identity']['run_id']}): NOT like for like against 1 of the 1 run it was chosen over: " \
-           f"differs in KV-cache budget (1 of 1)" in text
+    assert (
+        f"the choice ({pt['identity']['run_id']}): NOT like for like against 1 of the 1 run it was chosen over: "
+        f"differs in KV-cache budget (1 of 1)" in text
+    )
     # the same records, one KV cache made alike: like for like as far as recorded (CPU: no thermal readings)
     alike = copy.deepcopy(lc)
     alike["engine"]["kv_cache_budget"] = pt["engine"]["kv_cache_budget"]

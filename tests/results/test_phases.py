@@ -13,8 +13,14 @@ from llem.results.phases import phase_split
 
 
 def _w(energy, duration, inp, out, passes=1, dyn=None):
-    return {"energy_j": energy, "dynamic_energy_j": dyn, "duration_s": duration, "input_tokens": inp,
-            "output_tokens": out, "passes": passes}
+    return {
+        "energy_j": energy,
+        "dynamic_energy_j": dyn,
+        "duration_s": duration,
+        "input_tokens": inp,
+        "output_tokens": out,
+        "passes": passes,
+    }
 
 
 def test_the_split_by_hand():
@@ -39,12 +45,15 @@ def test_the_prefill_split_recovers_a_fixed_part_per_call_and_a_part_per_token()
     def pre(tokens, scale=1.0):
         w = _w(scale * (2 * 4.0 + 0.01 * tokens), 0.4, tokens, 4, dyn=scale * (2 * 1.5 + 0.008 * tokens))
         return dict(w, batch_requests=[2, 2])
+
     long = [pre(400, s) for s in (0.99, 1.0, 1.01)]
     short = [pre(200, s) for s in (1.01, 1.0, 0.99)]
     p = phase_split([_w(50.0, 2.0, 400, 128)] * 3, long, requests=4, short=short)
     split = p["prefill_split"]
-    assert list(split)[list(split).index("prefill_dynamic_j_per_call"):][:2] == [
-        "prefill_dynamic_j_per_call", "prefill_dynamic_j_per_input_token_marginal"]  # dynamic figures first
+    assert list(split)[list(split).index("prefill_dynamic_j_per_call") :][:2] == [
+        "prefill_dynamic_j_per_call",
+        "prefill_dynamic_j_per_input_token_marginal",
+    ]  # dynamic figures first
     assert split["prefill_dynamic_j_per_call"]["mean"] == pytest.approx(1.5)
     assert split["prefill_dynamic_j_per_input_token_marginal"]["mean"] == pytest.approx(0.008)
     assert split["prefill_j_per_call"]["mean"] == pytest.approx(4.0)
@@ -66,9 +75,23 @@ def test_negative_decode_energy_is_flagged():
 
 def test_phases_end_to_end_with_replayed_energy(tmp_path):
     env = llem_env(LLEM_FAKE_NVML_TRACE=str(REPO / "tests" / "data" / "nvml_trace_h100.csv"))
-    proc = run_llem(["model=tiny", "hardware=auto", "tracking=none", "workload.num_prompts=2", "workload.batch_size=2",
-                     "workload.output_tokens=8", "run.repeats=2", "run.phases=true", "energy.baseline_s=1", "run.min_window_s=1",
-                     "energy.sampler=false"], tmp_path, env=env)
+    proc = run_llem(
+        [
+            "model=tiny",
+            "hardware=auto",
+            "tracking=none",
+            "workload.num_prompts=2",
+            "workload.batch_size=2",
+            "workload.output_tokens=8",
+            "run.repeats=2",
+            "run.phases=true",
+            "energy.baseline_s=1",
+            "run.min_window_s=1",
+            "energy.sampler=false",
+        ],
+        tmp_path,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout
     [path] = tmp_path.glob("outputs/runs/*/result.json")
     r = json.loads(path.read_text())

@@ -58,11 +58,19 @@ def test_mbu_and_mfu_against_the_h200_datasheet():
     assert lb["mbu_decode_bound"].startswith("lower bound") and "prefill time is unknown" in lb["reason"]
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"), ("NVIDIA H100 NVL", "H100 NVL"),
-    ("NVIDIA H200", "H200 SXM"), ("NVIDIA A100-SXM4-40GB", "A100 40GB SXM"), ("NVIDIA A100-SXM4-80GB", "A100 80GB SXM"),
-    ("NVIDIA A100-PCIE-40GB", "A100 40GB PCIe"), ("NVIDIA A100 80GB PCIe", "A100 80GB PCIe"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA H200", "H200 SXM"),
+        ("NVIDIA A100-SXM4-40GB", "A100 40GB SXM"),
+        ("NVIDIA A100-SXM4-80GB", "A100 80GB SXM"),
+        ("NVIDIA A100-PCIE-40GB", "A100 40GB PCIe"),
+        ("NVIDIA A100 80GB PCIe", "A100 80GB PCIe"),
+    ],
+)
 def test_datasheet_peaks_are_matched_by_the_nvml_name(name, expected):
     assert peak_for(name).name == expected
     assert peak_for("NVIDIA GeForce GTX 1080") is None and peak_for(None) is None
@@ -75,9 +83,18 @@ def test_gpu_names_match_on_whole_words():
 
 
 def _measured(device: str, gpus: list[int], windows: list[dict]) -> Measured:
-    return Measured(device=device, gpus=gpus, engine={"effective_settings": {"dtype": "bfloat16"}}, meter={},
-                    baseline={}, windows=windows, statistics={}, latency={}, memory={},
-                    requests={"count": 8, "input_tokens": [128] * 8})
+    return Measured(
+        device=device,
+        gpus=gpus,
+        engine={"effective_settings": {"dtype": "bfloat16"}},
+        meter={},
+        baseline={},
+        windows=windows,
+        statistics={},
+        latency={},
+        memory={},
+        requests={"count": 8, "input_tokens": [128] * 8},
+    )
 
 
 def compose_spec(*overrides: str):
@@ -94,9 +111,16 @@ def compose_spec(*overrides: str):
 def test_the_result_record_is_null_with_a_reason_where_it_cannot_be_computed():
     cpu = roofline_record(compose_spec("model=tiny"), _measured("cpu", [], []), {"gpus": []})
     assert cpu["mbu_decode"] is None and "CPU" in cpu["reason"]
-    spec = compose_spec("model=llama3.2-1b", "model.weights=random", "hardware=h200", "workload.batch_size=8",
-                        "workload.num_prompts=8", "workload.output_tokens=2", "workload.source=synthetic",
-                        "workload.input_tokens=128")
+    spec = compose_spec(
+        "model=llama3.2-1b",
+        "model.weights=random",
+        "hardware=h200",
+        "workload.batch_size=8",
+        "workload.num_prompts=8",
+        "workload.output_tokens=2",
+        "workload.source=synthetic",
+        "workload.input_tokens=128",
+    )
     unknown = roofline_record(spec, _measured("cuda", [0], []), {"gpus": [{"name": "NVIDIA T4"}]})
     assert unknown["mfu_prefill"] is None and "no datasheet peaks for GPU 'NVIDIA T4'" in unknown["reason"]
     # one window of one engine call of 8 requests taking 10 ms, no TTFT: MBU's lower bound only
@@ -110,9 +134,16 @@ H200 = {"gpus": [{"name": "NVIDIA H200"}]}
 
 
 def _spec_9_at_8():
-    return compose_spec("model=llama3.2-1b", "model.weights=random", "hardware=h200", "workload.batch_size=8",
-                        "workload.num_prompts=9", "workload.output_tokens=2", "workload.source=synthetic",
-                        "workload.input_tokens=128")
+    return compose_spec(
+        "model=llama3.2-1b",
+        "model.weights=random",
+        "hardware=h200",
+        "workload.batch_size=8",
+        "workload.num_prompts=9",
+        "workload.output_tokens=2",
+        "workload.source=synthetic",
+        "workload.input_tokens=128",
+    )
 
 
 def _measured9(window: dict, effective=None) -> Measured:
@@ -125,8 +156,14 @@ def _measured9(window: dict, effective=None) -> Measured:
 
 def test_nine_prompts_at_batch_8_are_calls_of_8_and_1_not_two_of_4():
     s = Shape.from_config(load_arch("llama-3.2-1b"))
-    window = {"duration_s": 0.010, "requests": 9, "passes": 1, "batch_requests": [8, 1],
-              "batch_latency_s": [0.006, 0.004], "batch_ttft_s": [None, None]}
+    window = {
+        "duration_s": 0.010,
+        "requests": 9,
+        "passes": 1,
+        "batch_requests": [8, 1],
+        "batch_latency_s": [0.006, 0.004],
+        "batch_ttft_s": [None, None],
+    }
     rec = roofline_record(_spec_9_at_8(), _measured9(window), H200)
     weights = (16 * LAYER + HEAD) * BF16
     kv = 129 * (2 * 16 * 8 * 64) * BF16
@@ -146,8 +183,11 @@ def test_precision_comes_from_the_engines_effective_settings():
     window = {"duration_s": 0.010, "requests": 9, "passes": 1, "batch_requests": [8, 1], "batch_latency_s": [0.01, 0.01]}
     bf16 = roofline_record(_spec_9_at_8(), _measured9(window, {"dtype": "bfloat16"}), H200)["mbu_decode"]
     # a GGUF's own mean bytes per weight (llama.cpp's describe(), from the loaded file): weights scale by it
-    q = roofline_record(_spec_9_at_8(), _measured9(window, {"weight_format": "Q4_K_M", "weight_bytes_per_param": 0.6,
-                                                             "kv_cache_dtype": "f16"}), H200)
+    q = roofline_record(
+        _spec_9_at_8(),
+        _measured9(window, {"weight_format": "Q4_K_M", "weight_bytes_per_param": 0.6, "kv_cache_dtype": "f16"}),
+        H200,
+    )
     s = Shape.from_config(load_arch("llama-3.2-1b"))
     expect = window_work(s, [128] * 9, 2, [8, 1], 0.6, 2.0).decode_bytes / (0.010 * 4.8e12)
     assert q["mbu_decode"] == pytest.approx(expect) and q["mbu_decode"] < bf16 / 2 and "Q4_K_M" in q["precision"]
@@ -156,14 +196,23 @@ def test_precision_comes_from_the_engines_effective_settings():
     assert awq["mbu_decode"] is None and "bytes per weight" in awq["reason"]
     # "auto": the checkpoint's dtype where its config.json names one (float32 runs as bfloat16), else unknown
     from llem.results.roofline import precision_of
-    assert precision_of({"dtype": "auto"}, "bfloat16").weight_bytes == 2 == precision_of({"dtype": "auto"}, "float32").weight_bytes
+
+    assert (
+        precision_of({"dtype": "auto"}, "bfloat16").weight_bytes == 2 == precision_of({"dtype": "auto"}, "float32").weight_bytes
+    )
     auto = roofline_record(_spec_9_at_8(), _measured9(window, {"dtype": "auto", "quantization": None}), H200)
     assert auto["mbu_decode"] is None and "dtype auto" in auto["reason"]  # the random-weight arch names no dtype
 
 
 def test_one_prefill_time_for_every_engine_run_phases_not_ttft():
-    window = {"duration_s": 0.010, "requests": 9, "passes": 1, "batch_requests": [8, 1],
-              "batch_latency_s": [0.006, 0.004], "batch_ttft_s": [0.002, 0.001]}  # llama.cpp-style TTFTs
+    window = {
+        "duration_s": 0.010,
+        "requests": 9,
+        "passes": 1,
+        "batch_requests": [8, 1],
+        "batch_latency_s": [0.006, 0.004],
+        "batch_ttft_s": [0.002, 0.001],
+    }  # llama.cpp-style TTFTs
     m = _measured9(window)
     rec = roofline_record(_spec_9_at_8(), m, H200)
     assert rec["mfu_prefill"] is None and rec["mbu_decode_bound"].startswith("lower bound")  # TTFT not used
@@ -181,8 +230,17 @@ def test_a_real_engine_records_its_calls_and_the_roofline_uses_them(tmp_path, ba
     from conftest import run_llem
 
     pytest.importorskip(module)
-    args = [f"backend={backend}", "model=tiny", "hardware=cpu", "tracking=none", "workload.num_prompts=9",
-            "workload.batch_size=8", "workload.output_tokens=2", "run.repeats=1", "run.warmup=0"]
+    args = [
+        f"backend={backend}",
+        "model=tiny",
+        "hardware=cpu",
+        "tracking=none",
+        "workload.num_prompts=9",
+        "workload.batch_size=8",
+        "workload.output_tokens=2",
+        "run.repeats=1",
+        "run.warmup=0",
+    ]
     proc = run_llem(args, tmp_path)
     assert proc.returncode == 0, proc.stdout
     [result] = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/runs/*/result.json")]
@@ -190,7 +248,9 @@ def test_a_real_engine_records_its_calls_and_the_roofline_uses_them(tmp_path, ba
     calls = [8, 1]  # 9 prompts at batch 8: both engines batch (llama.cpp decodes a batch of sequences together)
     assert w["batch_requests"] == calls * w["passes"]
     effective = result["engine"]["effective_settings"]
-    m = _measured9(dict(w, duration_s=0.010), {"dtype": "bfloat16", **{k: v for k, v in effective.items() if k.startswith("weight_")}})
+    m = _measured9(
+        dict(w, duration_s=0.010), {"dtype": "bfloat16", **{k: v for k, v in effective.items() if k.startswith("weight_")}}
+    )
     rec = roofline_record(_spec_9_at_8(), m, H200)
     assert rec["windows"][0]["calls"] == calls and rec["windows"][0]["batch"] == max(calls)
     if backend == "llamacpp":  # the GGUF it loaded (model=tiny converts to f16 by default)

@@ -16,8 +16,7 @@ SPEC = {"backend": {"name": "pytorch"}, "model": {"name": "tiny"}}
 def test_failure_and_interrupted_share_their_head_key_for_key():
     before = time.time()
     failed = failure(SPEC, "run-a", "abc123", {"type": "ValueError", "message": "boom"}, 10.0)
-    stopped = interrupted_record(SPEC, "run-a", "abc123", signal.SIGTERM, {"stage": "warmup 1/1", "windows": [{"i": 0}]},
-                                 10.0, 3)
+    stopped = interrupted_record(SPEC, "run-a", "abc123", signal.SIGTERM, {"stage": "warmup 1/1", "windows": [{"i": 0}]}, 10.0, 3)
     assert list(failed) == ["schema_version", "status", "identity", "spec", "error"]
     assert list(stopped) == ["schema_version", "status", "identity", "spec", "interrupted", "error", "windows_measured"]
     for record, status in ((failed, "failed"), (stopped, "interrupted")):
@@ -26,7 +25,11 @@ def test_failure_and_interrupted_share_their_head_key_for_key():
         ident = record["identity"]
         assert list(ident) == ["run_id", "config_hash", "llem_version", "started_unix_s", "finished_unix_s"]
         assert (ident["run_id"], ident["config_hash"], ident["llem_version"], ident["started_unix_s"]) == (
-            "run-a", "abc123", llem.__version__, 10.0)
+            "run-a",
+            "abc123",
+            llem.__version__,
+            10.0,
+        )
         assert before <= ident["finished_unix_s"] <= time.time()
     assert failed["error"] == {"type": "ValueError", "message": "boom"}
     assert stopped["interrupted"] == {"signal": "SIGTERM", "stage": "warmup 1/1", "windows_measured": 1, "windows_requested": 3}

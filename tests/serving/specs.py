@@ -11,6 +11,7 @@ def compose_spec(*overrides: str):
     from llem.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
-        cfg = compose(config_name="config", overrides=["model=tiny", "hardware=cpu", "tracking=none", "workload=server",
-                                                       *overrides])
+        cfg = compose(
+            config_name="config", overrides=["model=tiny", "hardware=cpu", "tracking=none", "workload=server", *overrides]
+        )
     return build_spec(plain_config(cfg))

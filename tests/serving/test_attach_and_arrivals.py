@@ -21,8 +21,10 @@ import pytest
 from conftest import llem_env, process_gone, results_under, run_llem
 from stopping import stop_group
 
-LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
-                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+LLAMACPP_SERVER = [
+    pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+    pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+]
 pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 OUT = 8
 
@@ -35,11 +37,31 @@ class OwnServer:
         self.url, self.log = f"http://127.0.0.1:{self.port}", log
         with open(log, "w") as f:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--n_ctx", "512", "--n_threads", "1", "--model_alias", "smollm2-own",
-                 # its default (true) aborts a stream whenever another request waits: no server to measure
-                 "--interrupt_requests", "False"],
-                stdout=f, stderr=subprocess.STDOUT, env=llem_env(), start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "llama_cpp.server",
+                    "--model",
+                    str(gguf),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--n_ctx",
+                    "512",
+                    "--n_threads",
+                    "1",
+                    "--model_alias",
+                    "smollm2-own",
+                    # its default (true) aborts a stream whenever another request waits: no server to measure
+                    "--interrupt_requests",
+                    "False",
+                ],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                env=llem_env(),
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
@@ -77,17 +99,30 @@ def own_server(tmp_path_factory):
 
 def attach(own_server, tmp_path, *extra: str):
     before = own_server.completions()
-    out = run_llem(["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
-                    f"workload.server_url={own_server.url}", f"workload.output_tokens={OUT}", "run.warmup=1",
-                    f"run.output_root={tmp_path}", *extra], tmp_path, timeout=400)
+    out = run_llem(
+        [
+            "backend=llamacpp",
+            "model=smollm2-135m",
+            "workload=server",
+            "hardware=cpu",
+            "tracking=none",
+            "energy=none",
+            f"workload.server_url={own_server.url}",
+            f"workload.output_tokens={OUT}",
+            "run.warmup=1",
+            f"run.output_root={tmp_path}",
+            *extra,
+        ],
+        tmp_path,
+        timeout=400,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     [result] = results_under(tmp_path)
     return result, out.stdout, own_server.completions() - before
 
 
 def test_attach_measures_a_server_llem_did_not_start_and_leaves_it_running(own_server, tmp_path):
-    result, stdout, posts = attach(own_server, tmp_path, "workload.concurrency=2", "workload.num_prompts=6",
-                                   "run.repeats=2")
+    result, stdout, posts = attach(own_server, tmp_path, "workload.concurrency=2", "workload.num_prompts=6", "run.repeats=2")
     server = result["server"]
     assert server["attached"] is True and server["url"] == own_server.url and server["model"] == "smollm2-own"
     assert result["engine"]["effective_settings"]["server_argv"] is None  # llem started nothing
@@ -102,9 +137,16 @@ def test_attach_measures_a_server_llem_did_not_start_and_leaves_it_running(own_s
 def test_poisson_arrivals_end_to_end(own_server, tmp_path):
     from llem.workload.loadgen import arrival_offsets
 
-    result, stdout, posts = attach(own_server, tmp_path, "workload.concurrency=8", "workload.num_prompts=8",
-                                   "workload.request_rate=4", "workload.arrival=poisson", "workload.seed=3",
-                                   "run.repeats=1")
+    result, stdout, posts = attach(
+        own_server,
+        tmp_path,
+        "workload.concurrency=8",
+        "workload.num_prompts=8",
+        "workload.request_rate=4",
+        "workload.arrival=poisson",
+        "workload.seed=3",
+        "run.repeats=1",
+    )
     load = result["server"]["load"]
     assert load == {**load, "request_rate": 4.0, "arrival": "poisson", "concurrency": 8}
     assert posts == 8 + 8  # warmup at the concurrency, then the 8 open-loop requests
@@ -120,9 +162,12 @@ def test_burst_arrivals_go_out_together(own_server):
     from llem.workload.loadgen import LoadSettings, RequestInput
 
     inputs = [RequestInput(f"r{i}", "Once upon a time", OUT) for i in range(8)]
-    run = run_load(own_server.url, "smollm2-own", inputs,
-                   LoadSettings(concurrency=8, request_rate=4.0, arrival="burst", burst_size=4,
-                                extra_body={"temperature": 0.0}))
+    run = run_load(
+        own_server.url,
+        "smollm2-own",
+        inputs,
+        LoadSettings(concurrency=8, request_rate=4.0, arrival="burst", burst_size=4, extra_body={"temperature": 0.0}),
+    )
     assert [o.error for o in run.outputs] == [None] * 8
     # bursts of 4 at 0 s and 1 s (4 requests per burst at 4 req/s on average)
     assert [o.scheduled_s for o in run.outputs] == [0.0] * 4 + [1.0] * 4

@@ -12,8 +12,12 @@ import pytest
 from llem.serving.cache_reset import ATTACHED, reset_flags, reset_prefix_cache
 from llem.serving.plan import ServerPlan
 
-ANSWERS = {"/vllm-ok": (200, b'{"success": true}'), "/vllm-busy": (200, b'{"success": false}'),
-           "/sglang-ok": (200, b"Cache flushed.\n"), "/sglang-busy": (400, b"Flush cache failed.\n")}
+ANSWERS = {
+    "/vllm-ok": (200, b'{"success": true}'),
+    "/vllm-busy": (200, b'{"success": false}'),
+    "/sglang-ok": (200, b"Cache flushed.\n"),
+    "/sglang-busy": (400, b"Flush cache failed.\n"),
+}
 
 
 @pytest.fixture()

@@ -24,9 +24,16 @@ SIZES = [1, 3, 1, 4]  # tokens per chunk: 9 in all
 
 
 def _vllm_chunk(ids: list[int], finish=None) -> dict:
-    return {"id": "cmpl-8d1f", "object": "text_completion", "created": 1764201600, "model": "m",
-            "choices": [{"index": 0, "text": "x" * len(ids), "logprobs": None, "finish_reason": finish,
-                         "stop_reason": None, "token_ids": ids}], "usage": None}
+    return {
+        "id": "cmpl-8d1f",
+        "object": "text_completion",
+        "created": 1764201600,
+        "model": "m",
+        "choices": [
+            {"index": 0, "text": "x" * len(ids), "logprobs": None, "finish_reason": finish, "stop_reason": None, "token_ids": ids}
+        ],
+        "usage": None,
+    }
 
 
 class _Paced(BaseHTTPRequestHandler):
@@ -42,8 +49,14 @@ class _Paced(BaseHTTPRequestHandler):
             ids += n
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
-        usage = {"id": "cmpl-8d1f", "object": "text_completion", "created": 1764201600, "model": "m", "choices": [],
-                 "usage": {"prompt_tokens": 7, "completion_tokens": sum(SIZES), "total_tokens": 7 + sum(SIZES)}}
+        usage = {
+            "id": "cmpl-8d1f",
+            "object": "text_completion",
+            "created": 1764201600,
+            "model": "m",
+            "choices": [],
+            "usage": {"prompt_tokens": 7, "completion_tokens": sum(SIZES), "total_tokens": 7 + sum(SIZES)},
+        }
         self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
 
     def log_message(self, *args):
@@ -55,8 +68,12 @@ def merged_run():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Paced)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield run_load(f"http://127.0.0.1:{server.server_address[1]}", "m",
-                       [RequestInput(f"r{i}", "hello", 9) for i in range(2)], LoadSettings(concurrency=2))
+        yield run_load(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            "m",
+            [RequestInput(f"r{i}", "hello", 9) for i in range(2)],
+            LoadSettings(concurrency=2),
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -81,8 +98,10 @@ def test_merged_chunks_never_read_as_zero_itl(merged_run):
 
 def test_a_run_whose_chunks_carry_several_tokens_is_flagged_with_evidence(merged_run):
     [flag] = sm.chunk_flags(merged_run.outputs, "run 0")
-    assert flag.startswith("run 0: chunks carry several tokens: mean 2.25 tokens/chunk (4 of 8 chunks carry more "
-                           "than one, at most 4; counted by server token_ids; e.g. r0: 1, 3, 1, 4)")
+    assert flag.startswith(
+        "run 0: chunks carry several tokens: mean 2.25 tokens/chunk (4 of 8 chunks carry more "
+        "than one, at most 4; counted by server token_ids; e.g. r0: 1, 3, 1, 4)"
+    )
     acc = sm.token_accounting(merged_run.outputs)
     assert acc["input_tokens_source"] == "server usage (2)" and "input_tokens_reason" not in acc
 

@@ -8,21 +8,30 @@ from llem.workload.loadgen import LoadRun
 
 
 def _run(duration_s: float, cpu_s):
-    return LoadRun(outputs=[], duration_s=duration_s, steady_open_s=None, steady_close_s=None, max_in_flight=0,
-                   client_cpu_s=cpu_s)
+    return LoadRun(
+        outputs=[], duration_s=duration_s, steady_open_s=None, steady_close_s=None, max_in_flight=0, client_cpu_s=cpu_s
+    )
 
 
 def test_a_client_below_the_mark_is_reported_and_not_flagged():
     info, flags = load_generator(_run(4.0, 1.0), "run 0")
-    assert info == {"processes": 1, "cpu_s": 1.0, "busy_share": 0.25, "flag_at": CLIENT_BUSY_FLAG, "cores_busy": 0.25,
-                    "resent_requests": 0}
+    assert info == {
+        "processes": 1,
+        "cpu_s": 1.0,
+        "busy_share": 0.25,
+        "flag_at": CLIENT_BUSY_FLAG,
+        "cores_busy": 0.25,
+        "resent_requests": 0,
+    }
     assert flags == []
 
 
 def test_a_sharded_client_reports_each_process_and_flags_the_busiest():
     run = _run(2.0, 1.9)
-    run.shards = [{"index": 0, "cpu_s": 0.4, "duration_s": 2.0, "busy_share": 0.2},
-                  {"index": 1, "cpu_s": 1.5, "duration_s": 2.0, "busy_share": 0.75}]
+    run.shards = [
+        {"index": 0, "cpu_s": 0.4, "duration_s": 2.0, "busy_share": 0.2},
+        {"index": 1, "cpu_s": 1.5, "duration_s": 2.0, "busy_share": 0.75},
+    ]
     run.coordinator_cpu_s = 0.01
     info, [flag] = load_generator(run, "run 1")
     assert info["processes"] == 2 and info["cpu_s"] == 1.9 and info["busy_share"] == 0.75
@@ -52,7 +61,6 @@ def test_a_server_that_stalls_mid_stream_times_the_request_out_with_what_arrived
 
     from llem.workload.client import run_load
 
-
     release = threading.Event()
 
     class Stall(BaseHTTPRequestHandler):
@@ -75,8 +83,12 @@ def test_a_server_that_stalls_mid_stream_times_the_request_out_with_what_arrived
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         t0 = time.monotonic()
-        run = run_load(f"http://127.0.0.1:{server.server_address[1]}", "m", [RequestInput("r0", "x", 8)],
-                       LoadSettings(concurrency=1, request_timeout_s=0.5))
+        run = run_load(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            "m",
+            [RequestInput("r0", "x", 8)],
+            LoadSettings(concurrency=1, request_timeout_s=0.5),
+        )
         waited = time.monotonic() - t0
     finally:
         release.set()

@@ -26,8 +26,10 @@ class _DropsKeptAlive(BaseHTTPRequestHandler):
             self.connection.close()
             return
         self.rfile.read(int(self.headers["Content-Length"]))
-        chunk = {"choices": [{"index": 0, "text": "abc", "finish_reason": "length"}],
-                 "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}
+        chunk = {
+            "choices": [{"index": 0, "text": "abc", "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
+        }
         body = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -44,8 +46,12 @@ def test_a_request_on_a_dropped_connection_goes_again_and_is_counted():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _DropsKeptAlive)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        run = run_load(f"http://127.0.0.1:{server.server_address[1]}", "m",
-                       [RequestInput(f"r{i}", "hello", 3) for i in range(3)], LoadSettings(concurrency=1))
+        run = run_load(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            "m",
+            [RequestInput(f"r{i}", "hello", 3) for i in range(3)],
+            LoadSettings(concurrency=1),
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -62,9 +68,12 @@ def test_a_server_that_ends_every_connection_gets_one_per_request():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _DropsKeptAlive)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        run = run_load(f"http://127.0.0.1:{server.server_address[1]}", "m",
-                       [RequestInput(f"r{i}", "hello", 3) for i in range(3)],
-                       LoadSettings(concurrency=1, reuse_connections=False))
+        run = run_load(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            "m",
+            [RequestInput(f"r{i}", "hello", 3) for i in range(3)],
+            LoadSettings(concurrency=1, reuse_connections=False),
+        )
     finally:
         server.shutdown()
         server.server_close()

@@ -40,9 +40,15 @@ def _inputs(n: int) -> list[RequestInput]:
 
 def test_two_shards_send_every_request_once_on_one_clock(paced_url):
     events = []
-    run = run_load(paced_url, "m", _inputs(24), LoadSettings(concurrency=6, processes=2),
-                   on_steady_open=lambda: events.append("open"), on_steady_close=lambda: events.append("close"),
-                   on_start=lambda: events.append("start"))
+    run = run_load(
+        paced_url,
+        "m",
+        _inputs(24),
+        LoadSettings(concurrency=6, processes=2),
+        on_steady_open=lambda: events.append("open"),
+        on_steady_close=lambda: events.append("close"),
+        on_start=lambda: events.append("start"),
+    )
     assert events == ["start", "open", "close"]
     assert [o.id for o in run.outputs] == [f"r{i:03d}" for i in range(24)]  # each once, in request order
     assert all(o.ok and o.client_tokens == TOKENS for o in run.outputs)
@@ -75,11 +81,17 @@ def test_the_whole_run_window_is_open_before_the_first_send(paced_url):
         time.sleep(0.15)
         at["opened"] = time.monotonic()
 
-    run = run_load(paced_url, "m", _inputs(12), LoadSettings(concurrency=4, processes=2),
-                   on_steady_open=lambda: at.setdefault("steady", time.monotonic()), on_start=start)
+    run = run_load(
+        paced_url,
+        "m",
+        _inputs(12),
+        LoadSettings(concurrency=4, processes=2),
+        on_steady_open=lambda: at.setdefault("steady", time.monotonic()),
+        on_start=start,
+    )
     t0 = at["steady"] - run.steady_open_s  # the run's clock origin, from the open edge both clocks saw
     first_send = t0 + min(o.sent_s for o in run.outputs)
-    assert at["opened"] <= first_send, (at["opened"] - first_send)
+    assert at["opened"] <= first_send, at["opened"] - first_send
 
 
 def test_merged_percentiles_are_those_of_the_union_of_the_shards_records(paced_url):
@@ -96,8 +108,7 @@ def test_merged_percentiles_are_those_of_the_union_of_the_shards_records(paced_u
 
 
 def test_an_open_loop_keeps_its_global_schedule_across_shards(paced_url):
-    run = run_load(paced_url, "m", _inputs(12), LoadSettings(concurrency=4, request_rate=40.0, arrival="constant",
-                                                             processes=2))
+    run = run_load(paced_url, "m", _inputs(12), LoadSettings(concurrency=4, request_rate=40.0, arrival="constant", processes=2))
     assert [o.scheduled_s for o in run.outputs] == pytest.approx([i / 40.0 for i in range(12)])
     assert all(o.sent_s >= o.scheduled_s - 1e-3 for o in run.outputs)
     assert all(o.sent_s - o.scheduled_s < 0.1 for o in run.outputs)  # not held back: 40 req/s x 0.13 s < 4 slots

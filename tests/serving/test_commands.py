@@ -20,15 +20,29 @@ def _after(argv: list[str], flag: str) -> str:
 
 
 def test_flags_dash_style_negates_false_and_json_encodes_dicts():
-    assert cli_flags({"max_num_seqs": 4, "enforce_eager": True, "enable_prefix_caching": False, "quantization": None,
-                   "speculative_config": {"method": "ngram"}}) == [
-        "--max-num-seqs", "4", "--enforce-eager", "--no-enable-prefix-caching", "--speculative-config", '{"method": "ngram"}']
+    assert cli_flags(
+        {
+            "max_num_seqs": 4,
+            "enforce_eager": True,
+            "enable_prefix_caching": False,
+            "quantization": None,
+            "speculative_config": {"method": "ngram"},
+        }
+    ) == ["--max-num-seqs", "4", "--enforce-eager", "--no-enable-prefix-caching", "--speculative-config", '{"method": "ngram"}']
     assert cli_flags({"disable_radix_cache": False, "tp_size": 2}, negatable=False) == ["--tp-size", "2"]
 
 
 def test_llamacpp_server_listens_on_loopback_and_never_interrupts_requests():
-    settings = {"n_batch": 512, "n_ubatch": 256, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,
-                "seed": 3, "type_k": "q8_0", "type_v": None}
+    settings = {
+        "n_batch": 512,
+        "n_ubatch": 256,
+        "n_threads_batch": None,
+        "flash_attn": False,
+        "use_mmap": True,
+        "seed": 3,
+        "type_k": "q8_0",
+        "type_v": None,
+    }
     plan = llamacpp_plan(settings, None, "/m/model.gguf", 8123, 768, 0, 2, python="py")
     argv = plan.argv
     assert argv[:3] == ["py", "-m", "llama_cpp.server"]
@@ -41,8 +55,12 @@ def test_llamacpp_server_listens_on_loopback_and_never_interrupts_requests():
 
 
 def test_vllm_server_command_and_cpu_kv_cache():
-    plan = vllm_plan({"model": "/models/x", "max_num_seqs": 8, "enforce_eager": False, "dtype": "auto",
-                      "block_size": None}, 9000, cpu_kvcache_gib=2, python="py")
+    plan = vllm_plan(
+        {"model": "/models/x", "max_num_seqs": 8, "enforce_eager": False, "dtype": "auto", "block_size": None},
+        9000,
+        cpu_kvcache_gib=2,
+        python="py",
+    )
     assert plan.argv[:3] == ["py", "-m", "vllm.entrypoints.openai.api_server"]
     assert _after(plan.argv, "--model") == "/models/x" and _after(plan.argv, "--max-num-seqs") == "8"
     assert "--no-enforce-eager" in plan.argv and "--block-size" not in plan.argv
@@ -66,8 +84,11 @@ def test_chunk_token_rule():
 
 
 def test_sglang_and_trtllm_commands():
-    s = sglang_plan({"model_path": "/m", "tp_size": 2, "disable_radix_cache": True, "disable_cuda_graph": False,
-                     "max_running_requests": 16}, 30000, python="py")
+    s = sglang_plan(
+        {"model_path": "/m", "tp_size": 2, "disable_radix_cache": True, "disable_cuda_graph": False, "max_running_requests": 16},
+        30000,
+        python="py",
+    )
     assert s.argv[:5] == ["py", "-m", "sglang.launch_server", "--model-path", "/m"]
     assert "--disable-radix-cache" in s.argv and "--disable-cuda-graph" not in s.argv
     assert _after(s.argv, "--max-running-requests") == "16" and _after(s.argv, "--tp-size") == "2"
@@ -93,19 +114,26 @@ def test_arrivals_are_seeded_and_have_the_requested_rate():
 def _spec(**workload):
     from llem.spec import build_spec
 
-    cfg = {"backend": {"name": "llamacpp"}, "hardware": {"name": "cpu", "device": "cpu"},
-           "model": {"name": "smollm2-135m", "source": "builtin", "id": "smollm2-135m", "gguf": "builtin"},
-           "energy": {"meter": "none"}, "workload": {"name": "server", "mode": "server", **workload}}
+    cfg = {
+        "backend": {"name": "llamacpp"},
+        "hardware": {"name": "cpu", "device": "cpu"},
+        "model": {"name": "smollm2-135m", "source": "builtin", "id": "smollm2-135m", "gguf": "builtin"},
+        "energy": {"meter": "none"},
+        "workload": {"name": "server", "mode": "server", **workload},
+    }
     return build_spec(cfg)
 
 
-@pytest.mark.parametrize("workload, sentence", [
-    ({"server_url": "localhost:8000"}, "workload.server_url=localhost:8000 is not a valid server address"),
-    ({"source": "synthetic"}, "workload.source=synthetic is not supported by the backend=llamacpp server"),
-    ({"concurrency": 0}, "workload.concurrency=0 is not valid"),
-    ({"request_rate": -1}, "workload.request_rate=-1 is not valid"),
-    ({"arrival": "gamma"}, "workload.arrival=gamma is not valid"),
-])
+@pytest.mark.parametrize(
+    "workload, sentence",
+    [
+        ({"server_url": "localhost:8000"}, "workload.server_url=localhost:8000 is not a valid server address"),
+        ({"source": "synthetic"}, "workload.source=synthetic is not supported by the backend=llamacpp server"),
+        ({"concurrency": 0}, "workload.concurrency=0 is not valid"),
+        ({"request_rate": -1}, "workload.request_rate=-1 is not valid"),
+        ({"arrival": "gamma"}, "workload.arrival=gamma is not valid"),
+    ],
+)
 def test_bad_server_settings_fail_validation_with_one_sentence(workload, sentence):
     with pytest.raises(UserError) as err:
         _spec(**workload)
@@ -125,8 +153,18 @@ def test_offline_config_hash_ignores_server_fields_and_server_slug_names_the_loa
 def test_cli_exits_2_on_a_bad_server_setting(tmp_path):
     from conftest import run_llem
 
-    out = run_llem(["backend=llamacpp", "workload=server", "workload.arrival=weekly", "hardware=cpu", "tracking=none",
-                    f"run.output_root={tmp_path}"], tmp_path, timeout=120)
+    out = run_llem(
+        [
+            "backend=llamacpp",
+            "workload=server",
+            "workload.arrival=weekly",
+            "hardware=cpu",
+            "tracking=none",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stdout
     assert "workload.arrival=weekly is not valid" in out.stdout and "Traceback" not in out.stdout
 

@@ -56,7 +56,9 @@ llamacpp:n_busy_slots_per_decode 2
 def test_llama_servers_counters_give_the_split_and_the_runs_own_batch_occupancy():
     before = parse(LLAMA, LLAMA_SERIES)
     assert before["prompt_s"] == 2.0 and before["n_decode"] == 100.0
-    after = dict(before, prompt_s=3.0, predicted_s=9.0, n_decode=300.0, busy_per_decode=3.0, prompt_tokens=600.0, cached_tokens=40.0)
+    after = dict(
+        before, prompt_s=3.0, predicted_s=9.0, n_decode=300.0, busy_per_decode=3.0, prompt_tokens=600.0, cached_tokens=40.0
+    )
     split = phase_share(before, after, None, LLAMA_SERIES, llama_share)
     assert split["prefill_s"] == 1.0 and split["decode_s"] == 3.0 and split["prefill_share"] == pytest.approx(0.25)
     # 200 busy-slot calls before, 900 after: 700 over the run's 200 calls

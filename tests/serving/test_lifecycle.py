@@ -59,7 +59,11 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
 def test_server_dies_with_the_process_that_started_it(tmp_path):
     """A measuring process killed outright (run.timeout_s, OOM) leaves no server behind."""
     pidfile = tmp_path / "server.pid"
-    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
         from llem.serving.servers import ServerProcess
@@ -68,7 +72,9 @@ def test_server_dies_with_the_process_that_started_it(tmp_path):
         s.start()
         Path({str(pidfile)!r}).write_text(str(s.pid))
         time.sleep(600)
-    """)])
+    """),
+        ]
+    )
     try:
         deadline = time.monotonic() + 30
         while not pidfile.exists() or not pidfile.read_text():

@@ -46,8 +46,16 @@ def test_the_real_server_honours_the_token_id_bias(tmp_path):
     from llem.backends.llamacpp.server import command
     from llem.serving.servers import free_port, start_server
 
-    settings = {"n_batch": 512, "n_ubatch": 512, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,
-                "seed": 0, "type_k": None, "type_v": None}
+    settings = {
+        "n_batch": 512,
+        "n_ubatch": 512,
+        "n_threads_batch": None,
+        "flash_attn": False,
+        "use_mmap": True,
+        "seed": 0,
+        "type_k": None,
+        "type_v": None,
+    }
     plan = command(settings, None, _smollm2(), free_port(), 512, 0, 1)
     server = start_server(plan, tmp_path, ready_timeout_s=120)
     try:
@@ -62,8 +70,9 @@ def test_the_real_server_honours_the_token_id_bias(tmp_path):
 
 
 def _stream(url: str, body: dict) -> tuple[int, str]:
-    req = urllib.request.Request(url + "/v1/completions", json.dumps(dict(body, stream=True)).encode(),
-                                 {"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + "/v1/completions", json.dumps(dict(body, stream=True)).encode(), {"Content-Type": "application/json"}
+    )
     n, finish = 0, None
     with urllib.request.urlopen(req, timeout=120) as resp:
         for raw in resp:
@@ -88,8 +97,16 @@ def test_the_plans_bias_holds_every_request_to_its_length_and_min_tokens_beside_
     from llem.workload.prompts import builtin_prompts
 
     gguf = _smollm2()
-    settings = {"n_batch": 512, "n_ubatch": 512, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,
-                "seed": 0, "type_k": None, "type_v": None}
+    settings = {
+        "n_batch": 512,
+        "n_ubatch": 512,
+        "n_threads_batch": None,
+        "flash_attn": False,
+        "use_mmap": True,
+        "seed": 0,
+        "type_k": None,
+        "type_v": None,
+    }
     plan = command(settings, None, gguf, free_port(), 512, 0, 1, eog_ids=eog_ids(gguf))
     assert plan.fixed_length == ("logit_bias",)
     body = {"max_tokens": 8, "temperature": 0.0, **plan.request_extras}

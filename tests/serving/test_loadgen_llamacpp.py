@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
-                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+LLAMACPP_SERVER = [
+    pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+    pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+]
 
 from llem.backends.llamacpp.server import command as llamacpp_plan  # noqa: E402
 from llem.serving.servers import ServerProcess, free_port  # noqa: E402
@@ -23,8 +25,16 @@ def server(tmp_path_factory):
     from llem.spec import ModelSpec
 
     gguf, _ = resolve_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin"))
-    settings = {"n_batch": 512, "n_ubatch": 512, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,
-                "seed": 0, "type_k": None, "type_v": None}
+    settings = {
+        "n_batch": 512,
+        "n_ubatch": 512,
+        "n_threads_batch": None,
+        "flash_attn": False,
+        "use_mmap": True,
+        "seed": 0,
+        "type_k": None,
+        "type_v": None,
+    }
     # one thread: llama.cpp's spinning workers crawl when other tests share the two cores
     plan = llamacpp_plan(settings, None, str(gguf), free_port(), 512, 0, 1)
     proc = ServerProcess(plan, tmp_path_factory.mktemp("llamacpp") / "server.log")
@@ -43,9 +53,14 @@ def _inputs(n: int) -> list[RequestInput]:
 
 def test_closed_loop_streams_every_token_and_opens_the_steady_state(server):
     events = []
-    run = run_load(server.plan.url, served_model(server.plan.url), _inputs(5),
-                   LoadSettings(concurrency=2, extra_body={"temperature": 0.0, "min_tokens": OUT}),
-                   on_steady_open=lambda: events.append("open"), on_steady_close=lambda: events.append("close"))
+    run = run_load(
+        server.plan.url,
+        served_model(server.plan.url),
+        _inputs(5),
+        LoadSettings(concurrency=2, extra_body={"temperature": 0.0, "min_tokens": OUT}),
+        on_steady_open=lambda: events.append("open"),
+        on_steady_close=lambda: events.append("close"),
+    )
     assert events == ["open", "close"] and run.max_in_flight == 2
     assert 0 < run.client_cpu_s <= run.duration_s  # the client's event loop thread, over the run
     assert [o.error for o in run.outputs] == [None] * 5
@@ -69,9 +84,12 @@ def test_closed_loop_streams_every_token_and_opens_the_steady_state(server):
 
 
 def test_open_loop_respects_arrival_times_and_records_errors(server):
-    run = run_load(server.plan.url, "any", _inputs(3),
-                   LoadSettings(concurrency=3, request_rate=4.0, arrival="constant",
-                                extra_body={"temperature": 0.0, "min_tokens": OUT}))
+    run = run_load(
+        server.plan.url,
+        "any",
+        _inputs(3),
+        LoadSettings(concurrency=3, request_rate=4.0, arrival="constant", extra_body={"temperature": 0.0, "min_tokens": OUT}),
+    )
     assert [o.scheduled_s for o in run.outputs] == [0.0, 0.25, 0.5]
     assert all(o.sent_s >= o.scheduled_s - 1e-3 for o in run.outputs)
     bad = run_load(server.plan.url, "any", [RequestInput("bad", {"not": "a prompt"}, OUT)], LoadSettings(concurrency=1))
@@ -96,7 +114,11 @@ def test_the_clients_prompt_count_is_what_the_server_counts(server):
         req = urllib.request.Request(server.plan.url + "/v1/completions", body, {"Content-Type": "application/json"})
         with opener.open(req, timeout=60) as resp:
             assert json.loads(resp.read())["usage"]["prompt_tokens"] == n > 0, prompt
-    streamed = run_load(server.plan.url, "any", [RequestInput("r0", prompts[0], OUT, prompt_tokens=counts[0])],
-                        LoadSettings(concurrency=1, extra_body={"temperature": 0.0, "min_tokens": OUT}))
+    streamed = run_load(
+        server.plan.url,
+        "any",
+        [RequestInput("r0", prompts[0], OUT, prompt_tokens=counts[0])],
+        LoadSettings(concurrency=1, extra_body={"temperature": 0.0, "min_tokens": OUT}),
+    )
     [o] = streamed.outputs
     assert o.usage_prompt_tokens is None and o.input_tokens == counts[0]  # no usage streamed: the client count

@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 from specs import compose_spec
 
-LOAD_VARIANTS = [["workload.concurrency=1"], ["workload.concurrency=16", "workload.num_prompts=64"],
-                 ["workload.request_rate=2.5", "workload.arrival=burst", "workload.burst_size=3"],
-                 ["workload.seed=7", "workload.slo_ttft_s=0.5", "workload.slo_tpot_s=0.1", "workload.batch_size=32"],
-                 ["workload.endpoint=chat"]]
+LOAD_VARIANTS = [
+    ["workload.concurrency=1"],
+    ["workload.concurrency=16", "workload.num_prompts=64"],
+    ["workload.request_rate=2.5", "workload.arrival=burst", "workload.burst_size=3"],
+    ["workload.seed=7", "workload.slo_ttft_s=0.5", "workload.slo_tpot_s=0.1", "workload.batch_size=32"],
+    ["workload.endpoint=chat"],
+]
 
 
 @pytest.mark.parametrize("backend", ["llamacpp", "vllm"])
@@ -70,8 +73,10 @@ def test_pytorch_has_no_server_and_says_so_in_one_sentence():
 
     with pytest.raises(UserError) as err:
         plan_for(compose_spec("backend=pytorch"), "cpu", 8000)
-    assert str(err.value) == ("backend=pytorch has no server llem can start: use backend=llamacpp, sglang, tensorrt or "
-                              "vllm, or attach with workload.server_url=<url>.")  # discovered engines, by name
+    assert str(err.value) == (
+        "backend=pytorch has no server llem can start: use backend=llamacpp, sglang, tensorrt or "
+        "vllm, or attach with workload.server_url=<url>."
+    )  # discovered engines, by name
 
 
 def test_engine_version_comes_from_the_registry_dists():
@@ -81,4 +86,3 @@ def test_engine_version_comes_from_the_registry_dists():
 
     assert engine_version("llamacpp") == md.version("llama_cpp_python")
     assert engine_version("pytorch") == md.version("transformers")  # the first of its dists installed
-

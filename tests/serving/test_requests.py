@@ -12,6 +12,7 @@ from llem.workload.loadgen import RequestInput, RequestOutput, _chunk_tokens
 
 # -- the chat token rule: the role-only opening delta and the finish-only closing delta carry no token
 
+
 def _chat(delta: dict, finish=None, **extra) -> dict:
     return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish, **extra}]}
 
@@ -38,15 +39,26 @@ def test_chat_chunks_vllm_shape():
 def test_chat_and_completion_bodies():
     chat = RequestInput("c", "Hello?", 16, "chat", ("max_completion_tokens",))
     assert chat.path == "/v1/chat/completions"
-    assert chat.body("m") == {"model": "m", "messages": [{"role": "user", "content": "Hello?"}],
-                              "max_completion_tokens": 16, "stream": True, "stream_options": {"include_usage": True}}
+    assert chat.body("m") == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Hello?"}],
+        "max_completion_tokens": 16,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     ids = RequestInput("s", [5, 6, 7], 8)
     assert ids.path == "/v1/completions"
-    assert ids.body("m") == {"model": "m", "prompt": [5, 6, 7], "max_tokens": 8, "stream": True,
-                             "stream_options": {"include_usage": True}}
+    assert ids.body("m") == {
+        "model": "m",
+        "prompt": [5, 6, 7],
+        "max_tokens": 8,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
 
 
 # -- synthetic token-id prompts
+
 
 def test_synthetic_inputs_are_exact_seeded_valid_ids():
     from llem.serving.requests import build_inputs, token_space
@@ -58,8 +70,9 @@ def test_synthetic_inputs_are_exact_seeded_valid_ids():
     ids = {t for i in inputs for t in i.prompt}
     assert all(isinstance(t, int) and 0 <= t < vocab for t in ids) and not ids & set(special)
     assert [i.prompt for i in build_inputs(spec)] == [i.prompt for i in inputs]  # seeded
-    other = compose_spec("backend=vllm", "workload.source=synthetic", "workload.input_tokens=37",
-                         "workload.num_prompts=5", "workload.seed=1")
+    other = compose_spec(
+        "backend=vllm", "workload.source=synthetic", "workload.input_tokens=37", "workload.num_prompts=5", "workload.seed=1"
+    )
     assert [i.prompt for i in build_inputs(other)] != [i.prompt for i in inputs]
 
 
@@ -99,8 +112,24 @@ def test_chat_inputs_use_the_servers_length_field():
     from llem.serving.requests import build_inputs
 
     spec = compose_spec("backend=llamacpp", "workload.endpoint=chat", "workload.num_prompts=3")
-    plan = llamacpp_plan({"n_batch": 8, "n_ubatch": 8, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,
-                          "seed": 0, "type_k": None, "type_v": None}, None, "/m.gguf", 1, 512, 0, 1)
+    plan = llamacpp_plan(
+        {
+            "n_batch": 8,
+            "n_ubatch": 8,
+            "n_threads_batch": None,
+            "flash_attn": False,
+            "use_mmap": True,
+            "seed": 0,
+            "type_k": None,
+            "type_v": None,
+        },
+        None,
+        "/m.gguf",
+        1,
+        512,
+        0,
+        1,
+    )
     inputs = build_inputs(spec, plan)
     assert [i.endpoint for i in inputs] == ["chat"] * 3 and inputs[0].length_fields == ("max_tokens",)
     assert isinstance(inputs[0].prompt, str) and inputs[0].body("m")["messages"][0]["role"] == "user"
@@ -110,15 +139,25 @@ def test_chat_inputs_use_the_servers_length_field():
 
 # -- validation
 
-@pytest.mark.parametrize("overrides, sentence", [
-    (["backend=vllm", "workload.source=synthetic", "workload.endpoint=chat"],
-     "workload.source=synthetic cannot be sent with workload.endpoint=chat"),
-    (["backend=llamacpp", "workload.source=synthetic"],
-     "workload.source=synthetic is not supported by the backend=llamacpp server"),
-    (["backend=llamacpp", "workload.source=synthetic", "workload.server_url=http://127.0.0.1:9"],
-     "workload.source=synthetic is not supported by the backend=llamacpp server"),
-    (["backend=vllm", "workload.endpoint=responses"], "workload.endpoint=responses is not valid"),
-])
+
+@pytest.mark.parametrize(
+    "overrides, sentence",
+    [
+        (
+            ["backend=vllm", "workload.source=synthetic", "workload.endpoint=chat"],
+            "workload.source=synthetic cannot be sent with workload.endpoint=chat",
+        ),
+        (
+            ["backend=llamacpp", "workload.source=synthetic"],
+            "workload.source=synthetic is not supported by the backend=llamacpp server",
+        ),
+        (
+            ["backend=llamacpp", "workload.source=synthetic", "workload.server_url=http://127.0.0.1:9"],
+            "workload.source=synthetic is not supported by the backend=llamacpp server",
+        ),
+        (["backend=vllm", "workload.endpoint=responses"], "workload.endpoint=responses is not valid"),
+    ],
+)
 def test_bad_endpoint_and_source_combinations_are_one_sentence(overrides, sentence):
     with pytest.raises(UserError) as err:
         compose_spec(*overrides)

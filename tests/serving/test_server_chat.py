@@ -7,14 +7,25 @@ import pytest
 from conftest import results_under, run_llem
 
 
-@pytest.mark.parametrize("args, sentence", [
-    (["backend=vllm", "workload.source=synthetic", "workload.endpoint=chat"],
-     "workload.source=synthetic cannot be sent with workload.endpoint=chat"),
-    (["backend=llamacpp", "workload.source=synthetic"], "workload.source=synthetic is not supported by the backend=llamacpp server"),
-])
+@pytest.mark.parametrize(
+    "args, sentence",
+    [
+        (
+            ["backend=vllm", "workload.source=synthetic", "workload.endpoint=chat"],
+            "workload.source=synthetic cannot be sent with workload.endpoint=chat",
+        ),
+        (
+            ["backend=llamacpp", "workload.source=synthetic"],
+            "workload.source=synthetic is not supported by the backend=llamacpp server",
+        ),
+    ],
+)
 def test_cli_refuses_bad_prompt_and_endpoint_combinations_with_one_line(tmp_path, args, sentence):
-    out = run_llem(args + ["model=tiny", "workload=server", "hardware=cpu", "tracking=none", f"run.output_root={tmp_path}"],
-                   tmp_path, timeout=120)
+    out = run_llem(
+        args + ["model=tiny", "workload=server", "hardware=cpu", "tracking=none", f"run.output_root={tmp_path}"],
+        tmp_path,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stdout
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1 and sentence in lines[0], out.stdout
@@ -26,10 +37,26 @@ def test_cli_refuses_bad_prompt_and_endpoint_combinations_with_one_line(tmp_path
 @pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")
 def test_chat_against_llamacpp_streams_exact_lengths_with_latency_percentiles(tmp_path):
     n, out_tokens = 9, 8
-    out = run_llem(["backend=llamacpp", "model=tiny", "workload=server", "workload.endpoint=chat", "hardware=cpu",
-                    "tracking=none", "energy=none", "backend.n_threads=1", "workload.concurrency=3",
-                    f"workload.num_prompts={n}", f"workload.output_tokens={out_tokens}", "run.repeats=1", "run.warmup=1",
-                    f"run.output_root={tmp_path}"], tmp_path, timeout=400)
+    out = run_llem(
+        [
+            "backend=llamacpp",
+            "model=tiny",
+            "workload=server",
+            "workload.endpoint=chat",
+            "hardware=cpu",
+            "tracking=none",
+            "energy=none",
+            "backend.n_threads=1",
+            "workload.concurrency=3",
+            f"workload.num_prompts={n}",
+            f"workload.output_tokens={out_tokens}",
+            "run.repeats=1",
+            "run.warmup=1",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=400,
+    )
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
     m, server = result["metrics"], result["server"]

@@ -17,14 +17,20 @@ from replay_traces import POWER_W, STEP_J, constant_power_trace
 
 from llem.results.comparison import certify
 
-LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
-                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+LLAMACPP_SERVER = [
+    pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+    pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+]
 pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 
-BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none",
-        "backend.n_threads=1"]  # one thread: llama.cpp's spinning workers crawl on shared cores
-
-
+BASE = [
+    "backend=llamacpp",
+    "model=smollm2-135m",
+    "workload=server",
+    "hardware=cpu",
+    "tracking=none",
+    "backend.n_threads=1",
+]  # one thread: llama.cpp's spinning workers crawl on shared cores
 
 
 def _children_cpu_s() -> float:
@@ -36,10 +42,23 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
     trace = tmp_path / "constant_300w.csv"
     constant_power_trace(trace)  # a replayed GPU at 300 W: the windows' joules are known
     cpu0, wall0 = _children_cpu_s(), time.monotonic()
-    out = run_llem(BASE + ["workload.concurrency=4", "workload.num_prompts=10", "workload.output_tokens=8",
-                           "run.repeats=1", "run.warmup=1", "energy.baseline_s=0.5", "energy.sample_interval_s=0.05",
-                           "run.min_window_s=2", f"run.output_root={tmp_path}"], tmp_path, timeout=400,
-                   env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap", COLUMNS=200))
+    out = run_llem(
+        BASE
+        + [
+            "workload.concurrency=4",
+            "workload.num_prompts=10",
+            "workload.output_tokens=8",
+            "run.repeats=1",
+            "run.warmup=1",
+            "energy.baseline_s=0.5",
+            "energy.sample_interval_s=0.05",
+            "run.min_window_s=2",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=400,
+        env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap", COLUMNS=200),
+    )
     tree_cpu_s, wall_s = _children_cpu_s() - cpu0, time.monotonic() - wall0  # llem and all it started
     assert out.returncode == 0, out.stdout
     for row in ("TTFT", "inter-token latency", "TPOT", "throughput", "closed loop, 4 in flight"):
@@ -106,10 +125,27 @@ def test_server_run_reports_latency_percentiles_throughput_and_both_energy_windo
 
 
 def test_server_killed_mid_run_fails_that_job_and_the_sweep_goes_on(tmp_path):
-    args = ["--multirun"] + BASE + ["workload.num_prompts=40,4", "workload.concurrency=2", "workload.output_tokens=24",
-                   "run.repeats=1", "run.warmup=0", "energy=none", f"run.output_root={tmp_path}"]
-    proc = subprocess.Popen([sys.executable, "-m", "llem", *args], cwd=tmp_path, env=llem_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = (
+        ["--multirun"]
+        + BASE
+        + [
+            "workload.num_prompts=40,4",
+            "workload.concurrency=2",
+            "workload.output_tokens=24",
+            "run.repeats=1",
+            "run.warmup=0",
+            "energy=none",
+            f"run.output_root={tmp_path}",
+        ]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llem", *args],
+        cwd=tmp_path,
+        env=llem_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while True:  # the first job's server, once it streams
@@ -137,8 +173,8 @@ def test_passes_fill_the_window_target_from_the_calibration_pass():
     """Each pass after the first adds a whole pass of steady load; the first adds its own steady part."""
     from llem.serving.harness import passes_for
 
-    assert passes_for(5.0, pass_s=1.0, steady_s=0.6) == 6   # 0.6 + 5 x 1.0 >= 5
+    assert passes_for(5.0, pass_s=1.0, steady_s=0.6) == 6  # 0.6 + 5 x 1.0 >= 5
     assert passes_for(5.0, pass_s=1.0, steady_s=None) == 6  # no steady state seen: count whole passes
-    assert passes_for(5.0, pass_s=8.0, steady_s=6.0) == 1   # one pass is already long enough
+    assert passes_for(5.0, pass_s=8.0, steady_s=6.0) == 1  # one pass is already long enough
     assert passes_for(5.0, pass_s=8.0, steady_s=2.0) == 2
     assert passes_for(5.0, pass_s=0.001, steady_s=0.0, cap=50) == 50

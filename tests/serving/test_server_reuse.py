@@ -10,19 +10,29 @@ from pathlib import Path
 import pytest
 from conftest import process_gone, results_under, run_llem
 
-LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
-                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+LLAMACPP_SERVER = [
+    pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+    pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+]
 pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 
-BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
-        "backend.n_threads=1", "workload.num_prompts=6", "workload.output_tokens=8", "run.repeats=1", "-q"]
-
-
+BASE = [
+    "backend=llamacpp",
+    "model=smollm2-135m",
+    "workload=server",
+    "hardware=cpu",
+    "tracking=none",
+    "energy=none",
+    "backend.n_threads=1",
+    "workload.num_prompts=6",
+    "workload.output_tokens=8",
+    "run.repeats=1",
+    "-q",
+]
 
 
 def test_concurrency_sweep_measures_every_point_on_one_server(tmp_path):
-    proc = run_llem(["--multirun", *BASE, "workload.concurrency=1,2,4", f"run.output_root={tmp_path}"], tmp_path,
-                    timeout=600)
+    proc = run_llem(["--multirun", *BASE, "workload.concurrency=1,2,4", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     done = sorted(results_under(tmp_path), key=lambda r: r["identity"]["started_unix_s"])
     assert [r["server"]["load"]["concurrency"] for r in done] == [1, 2, 4]

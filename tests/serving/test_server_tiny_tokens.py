@@ -7,15 +7,33 @@ from __future__ import annotations
 import pytest
 from conftest import results_under, run_llem, flags_beside_host_load
 
-LLAMACPP_SERVER = [pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
-                   pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh")]
+LLAMACPP_SERVER = [
+    pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+    pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+]
 pytestmark = [pytest.mark.slow, *LLAMACPP_SERVER]
 
 
 def test_tiny_model_streams_exactly_the_requested_tokens(tmp_path):
-    out = run_llem(["backend=llamacpp", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
-                    "backend.n_threads=1", "workload.num_prompts=6", "workload.output_tokens=8", "workload.concurrency=2",
-                    "run.repeats=1", "-q", f"run.output_root={tmp_path}"], tmp_path, timeout=300)
+    out = run_llem(
+        [
+            "backend=llamacpp",
+            "model=tiny",
+            "workload=server",
+            "hardware=cpu",
+            "tracking=none",
+            "energy=none",
+            "backend.n_threads=1",
+            "workload.num_prompts=6",
+            "workload.output_tokens=8",
+            "workload.concurrency=2",
+            "run.repeats=1",
+            "-q",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     [result] = results_under(tmp_path)
     tokens = result["server"]["tokens"]

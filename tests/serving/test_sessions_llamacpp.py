@@ -8,22 +8,43 @@ import pytest
 from conftest import llem_env, results_under, run_llem
 from replay_traces import POWER_W, STEP_J, constant_power_trace
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
-              pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])",
-                                "bash .ci/install.d/30-llamacpp.sh")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+    pytest.mark.needs("starlette_context", "llama.cpp's server (llama-cpp-python[server])", "bash .ci/install.d/30-llamacpp.sh"),
+]
 
-BASE = ["backend=llamacpp", "model=smollm2-135m", "workload=server", "hardware=cpu", "tracking=none",
-        "backend.n_threads=1", "workload.endpoint=chat"]
+BASE = [
+    "backend=llamacpp",
+    "model=smollm2-135m",
+    "workload=server",
+    "hardware=cpu",
+    "tracking=none",
+    "backend.n_threads=1",
+    "workload.endpoint=chat",
+]
 
 
 def test_three_turn_conversations_energy_per_turn_and_per_conversation(tmp_path):
     trace = tmp_path / "constant_300w.csv"
     constant_power_trace(trace, seconds=300.0)
-    out = run_llem(BASE + ["workload.turns=3", "workload.think_time_s=0.3", "workload.num_prompts=3",
-                           "workload.concurrency=3", "workload.output_tokens=6", "run.repeats=1", "run.warmup=1",
-                           "energy.baseline_s=0.5", f"run.output_root={tmp_path}"], tmp_path, timeout=500,
-                   env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"))
+    out = run_llem(
+        BASE
+        + [
+            "workload.turns=3",
+            "workload.think_time_s=0.3",
+            "workload.num_prompts=3",
+            "workload.concurrency=3",
+            "workload.output_tokens=6",
+            "run.repeats=1",
+            "run.warmup=1",
+            "energy.baseline_s=0.5",
+            f"run.output_root={tmp_path}",
+        ],
+        tmp_path,
+        timeout=500,
+        env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"),
+    )
     assert out.returncode == 0, out.stdout[-4000:]
     [result] = results_under(tmp_path)
     s = result["server"]["sessions"]

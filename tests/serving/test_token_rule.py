@@ -22,10 +22,14 @@ from llem.workload.loadgen import LoadSettings, RequestInput, RequestOutput, _ch
 from llem.workload.client import run_load
 
 
-
 def _chunk(text: str, finish=None) -> dict:
-    return {"id": "cmpl-568545f2", "object": "text_completion", "created": 1795789166, "model": "tiny-f16.gguf",
-            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
+    return {
+        "id": "cmpl-568545f2",
+        "object": "text_completion",
+        "created": 1795789166,
+        "model": "tiny-f16.gguf",
+        "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+    }
 
 
 # 206 generated tokens for max_tokens=8: the stream as the server sent it
@@ -73,8 +77,11 @@ def replay_url():
 
 def test_replayed_streams_are_counted_and_flagged_by_request(replay_url):
     # prompt_tokens: the client's own count (llama.cpp's GGUF vocabulary; that server sends no usage in streams)
-    inputs = [RequestInput("builtin-00000", "exact", 8, prompt_tokens=6), RequestInput("builtin-00005", "overrun", 8,
-              prompt_tokens=9), RequestInput("builtin-00002", "merged", 8, prompt_tokens=5)]
+    inputs = [
+        RequestInput("builtin-00000", "exact", 8, prompt_tokens=6),
+        RequestInput("builtin-00005", "overrun", 8, prompt_tokens=9),
+        RequestInput("builtin-00002", "merged", 8, prompt_tokens=5),
+    ]
     run = run_load(replay_url, "m", inputs, LoadSettings(concurrency=2))
     exact, over, merged = run.outputs
     assert [o.client_tokens for o in run.outputs] == [8, 206, 6] and all(o.ok for o in run.outputs)
@@ -89,24 +96,38 @@ def test_replayed_streams_are_counted_and_flagged_by_request(replay_url):
     assert acc["input_tokens_source"] == "client count (3)" and acc["requests_with_server_prompt_usage"] == 0
     flags = length_flags(run.outputs, 8, "run 0")
     assert len(flags) == 2
-    assert flags[0].startswith("run 0: 1 of 3 requests got more than max_tokens=8 output tokens "
-                               "(builtin-00005: 206 tokens (client count), finish_reason length)")
+    assert flags[0].startswith(
+        "run 0: 1 of 3 requests got more than max_tokens=8 output tokens "
+        "(builtin-00005: 206 tokens (client count), finish_reason length)"
+    )
     assert "generated past its cap" in flags[0]
-    assert flags[1].startswith("run 0: 1 of 3 requests ended at max_tokens=8 but streamed fewer tokens "
-                               "(builtin-00002: 6 tokens (client count), finish_reason length)")
+    assert flags[1].startswith(
+        "run 0: 1 of 3 requests ended at max_tokens=8 but streamed fewer tokens "
+        "(builtin-00002: 6 tokens (client count), finish_reason length)"
+    )
     assert "client count is low" in flags[1]
 
 
 def _done(rid: str, tokens: int, finish: str, usage=None) -> RequestOutput:
-    return RequestOutput(rid, 0.0, sent_s=0.0, chunk_s=[0.5] * tokens, chunk_tokens=[1] * tokens, done_s=1.0, finish_reason=finish,
-                         usage_completion_tokens=usage)
+    return RequestOutput(
+        rid,
+        0.0,
+        sent_s=0.0,
+        chunk_s=[0.5] * tokens,
+        chunk_tokens=[1] * tokens,
+        done_s=1.0,
+        finish_reason=finish,
+        usage_completion_tokens=usage,
+    )
 
 
 def test_length_flags_tell_an_early_stop_from_a_merged_chunk_and_name_the_first_requests():
     assert length_flags([_done("a", 8, "length"), _done("b", 8, "length")], 8, "run 1") == []
     [early] = length_flags([_done("a", 8, "length"), _done("b", 3, "stop")], 8, "run 1")
-    assert early == ("run 1: 1 of 2 requests ended before max_tokens=8 (b: 3 tokens (client count), finish_reason stop): "
-                     "fixed length not honoured by the server")
+    assert early == (
+        "run 1: 1 of 2 requests ended before max_tokens=8 (b: 3 tokens (client count), finish_reason stop): "
+        "fixed length not honoured by the server"
+    )
     # the server's usage says fewer with finish_reason length: not the stream's doing
     [odd] = length_flags([_done("c", 8, "length", usage=7)], 8, "run 1")
     assert "ended before" in odd and "c: 7 tokens (server usage)" in odd
@@ -123,13 +144,23 @@ def test_llamacpp_requests_turn_the_servers_sampling_defaults_off():
     from llem.backends.llamacpp.server import command as llamacpp_plan
     from llem.serving.harness import _extra_body
 
-    settings = {"n_batch": 8, "n_ubatch": 8, "n_threads_batch": None, "flash_attn": False, "use_mmap": True,
-                "seed": 0, "type_k": None, "type_v": None}
+    settings = {
+        "n_batch": 8,
+        "n_ubatch": 8,
+        "n_threads_batch": None,
+        "flash_attn": False,
+        "use_mmap": True,
+        "seed": 0,
+        "type_k": None,
+        "type_v": None,
+    }
     plan = llamacpp_plan(settings, None, "/m.gguf", 1, 512, 0, 1)
-    greedy = _extra_body(compose_spec("backend=llamacpp", "workload.output_tokens=8"), plan.fixed_length,
-                         plan.request_extras)
+    greedy = _extra_body(compose_spec("backend=llamacpp", "workload.output_tokens=8"), plan.fixed_length, plan.request_extras)
     # the server's own defaults (repeat_penalty 1.1, top_k 40, min_p 0.05) would apply otherwise
     assert greedy == {"temperature": 0.0, "repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0, "min_tokens": 8}
-    sampled = _extra_body(compose_spec("backend=llamacpp", "workload.sampling.temperature=0.7",
-                                       "workload.sampling.top_k=20"), plan.fixed_length, plan.request_extras)
+    sampled = _extra_body(
+        compose_spec("backend=llamacpp", "workload.sampling.temperature=0.7", "workload.sampling.top_k=20"),
+        plan.fixed_length,
+        plan.request_extras,
+    )
     assert sampled["top_k"] == 20 and sampled["top_p"] == 1.0 and sampled["repeat_penalty"] == 1.0

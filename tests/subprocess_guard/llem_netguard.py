@@ -44,8 +44,10 @@ def _check(sock, address) -> None:
     host = address[0] if isinstance(address, tuple) and address else address
     if allowed(host):
         return
-    message = (f"llem test network guard: connection to {address!r} refused before the connect syscall "
-               f"(pid {os.getpid()}): tests may only reach loopback (127.0.0.0/8, ::1)")
+    message = (
+        f"llem test network guard: connection to {address!r} refused before the connect syscall "
+        f"(pid {os.getpid()}): tests may only reach loopback (127.0.0.0/8, ::1)"
+    )
     log = os.environ.get(LOG_ENV)
     if log:
         try:

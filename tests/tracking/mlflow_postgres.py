@@ -4,7 +4,12 @@
 
 from __future__ import annotations
 
-from llem.testing.mlflow_postgres import (PostgresDatabase, PostgresMlflowServer, postgres_port, start_postgres_mlflow,
-                                          stop_postgres_mlflow)
+from llem.testing.mlflow_postgres import (
+    PostgresDatabase,
+    PostgresMlflowServer,
+    postgres_port,
+    start_postgres_mlflow,
+    stop_postgres_mlflow,
+)
 
 __all__ = ["PostgresDatabase", "PostgresMlflowServer", "postgres_port", "start_postgres_mlflow", "stop_postgres_mlflow"]

@@ -12,8 +12,7 @@ from conftest import llem_env, run_llem
 
 pytestmark = pytest.mark.slow
 
-TINY = ["model=tiny", "hardware=cpu", "run.repeats=2", "run.warmup=0", "workload.num_prompts=4",
-        "workload.output_tokens=8"]
+TINY = ["model=tiny", "hardware=cpu", "run.repeats=2", "run.warmup=0", "workload.num_prompts=4", "workload.output_tokens=8"]
 
 
 def _runs(cwd):
@@ -51,8 +50,7 @@ def test_jobs_in_other_processes_nest_under_the_sweep(workdir):
 def test_deferred_jobs_are_uploaded_when_the_sweep_ends(workdir):
     """LLEM_TRACKING_DEFER=1 (set by launchers whose jobs cannot reach the store, e.g. containers
     without network): jobs only mark their runs unsynced; the sweep's end uploads them, nested."""
-    out = run_llem(["--multirun", *TINY, "workload.batch_size=1,2"], cwd=workdir,
-                   env=llem_env(LLEM_TRACKING_DEFER=1))
+    out = run_llem(["--multirun", *TINY, "workload.batch_size=1,2"], cwd=workdir, env=llem_env(LLEM_TRACKING_DEFER=1))
     assert out.returncode == 0, out.stdout[-3000:]
     assert "MLflow logging deferred" in out.stdout
     assert "uploaded 2 run(s) to MLflow that their jobs could not log" in out.stdout

@@ -11,14 +11,31 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-TINY = ["model=tiny", "hardware=cpu", "energy=none", "run.repeats=1", "run.warmup=0", "workload.num_prompts=1",
-        "workload.batch_size=1", "workload.output_tokens=2"]
+TINY = [
+    "model=tiny",
+    "hardware=cpu",
+    "energy=none",
+    "run.repeats=1",
+    "run.warmup=0",
+    "workload.num_prompts=1",
+    "workload.batch_size=1",
+    "workload.output_tokens=2",
+]
 
 
 def test_sweep_into_a_postgres_backed_server(postgres_mlflow, workdir):
     server = postgres_mlflow
-    out = run_llem(["--multirun", *TINY, "workload.input_tokens=8,16", f"tracking.uri={server.uri}",
-                    "tracking.experiment=lab", "run.output_root=out"], cwd=workdir)
+    out = run_llem(
+        [
+            "--multirun",
+            *TINY,
+            "workload.input_tokens=8,16",
+            f"tracking.uri={server.uri}",
+            "tracking.experiment=lab",
+            "run.output_root=out",
+        ],
+        cwd=workdir,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     runs = server.runs("lab")
     parents = [r for r in runs if tags(r).get("llem.role") == "sweep"]
@@ -28,11 +45,17 @@ def test_sweep_into_a_postgres_backed_server(postgres_mlflow, workdir):
     exp = server.database.scalar("SELECT experiment_id FROM experiments WHERE name = %s", "lab")
     assert server.database.scalar("SELECT count(*) FROM runs WHERE experiment_id = %s", exp) == 3
     # (the session's server is shared with tests/launchers/test_sweep_faults.py: counted within this experiment)
-    assert server.database.scalar("SELECT count(*) FROM tags WHERE key = 'llem.run_id' AND run_uuid IN "
-                                  "(SELECT run_uuid FROM runs WHERE experiment_id = %s)", exp) == 2
+    assert (
+        server.database.scalar(
+            "SELECT count(*) FROM tags WHERE key = 'llem.run_id' AND run_uuid IN "
+            "(SELECT run_uuid FROM runs WHERE experiment_id = %s)",
+            exp,
+        )
+        == 2
+    )
     for child in children:
         location = child["info"]["artifact_uri"]
         assert location.startswith(str(server.artifact_root)), location  # the artifact root on disk, no proxy
-        folder = server.artifact_root / location[len(str(server.artifact_root)):].lstrip("/")
+        folder = server.artifact_root / location[len(str(server.artifact_root)) :].lstrip("/")
         assert {"config.yaml", "result.json", "environment.json"} <= {p.name for p in folder.iterdir()}
     assert not (workdir / "mlflow.db").exists()

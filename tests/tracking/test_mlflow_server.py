@@ -13,10 +13,22 @@ from mlflow_server import metrics, params, tags  # the mlflow_server fixture: te
 
 pytestmark = pytest.mark.slow
 
-TINY = ["model=tiny", "hardware=cpu", "run.repeats=2", "run.warmup=0", "workload.num_prompts=4",
-        "workload.output_tokens=8"]
-CURATED = {"backend", "engine", "engine_version", "model", "dtype", "batch_size", "input_tokens", "output_tokens",
-           "hardware", "device", "energy_meter", "config_hash", "repeats"}
+TINY = ["model=tiny", "hardware=cpu", "run.repeats=2", "run.warmup=0", "workload.num_prompts=4", "workload.output_tokens=8"]
+CURATED = {
+    "backend",
+    "engine",
+    "engine_version",
+    "model",
+    "dtype",
+    "batch_size",
+    "input_tokens",
+    "output_tokens",
+    "hardware",
+    "device",
+    "energy_meter",
+    "config_hash",
+    "repeats",
+}
 
 
 def _split(runs: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -26,8 +38,17 @@ def _split(runs: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def test_sweep_is_one_parent_with_a_child_per_job(mlflow_server, workdir):
-    out = run_llem(["--multirun", *TINY, "workload.batch_size=1,2,4", f"tracking.uri={mlflow_server.uri}",
-                    "tracking.experiment=sweep", "run.output_root=out"], cwd=workdir)
+    out = run_llem(
+        [
+            "--multirun",
+            *TINY,
+            "workload.batch_size=1,2,4",
+            f"tracking.uri={mlflow_server.uri}",
+            "tracking.experiment=sweep",
+            "run.output_root=out",
+        ],
+        cwd=workdir,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     assert "llem sweep summary: 3 measured, 0 skipped" in out.stdout
 
@@ -65,8 +86,17 @@ def test_server_down_keeps_results_and_sync_catches_up_once(mlflow_server, workd
     mlflow_server.stop()
     # the session's server: back up for the next test even if this one fails before restarting it
     request.addfinalizer(lambda: mlflow_server.proc.poll() is None or mlflow_server.start())
-    out = run_llem(["--multirun", *TINY, "workload.batch_size=1,2", f"tracking.uri={mlflow_server.uri}",
-                    "tracking.experiment=offline", "run.output_root=out"], cwd=workdir)
+    out = run_llem(
+        [
+            "--multirun",
+            *TINY,
+            "workload.batch_size=1,2",
+            f"tracking.uri={mlflow_server.uri}",
+            "tracking.experiment=offline",
+            "run.output_root=out",
+        ],
+        cwd=workdir,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     assert "not logged to MLflow" in out.stdout and "llem sync out" in out.stdout
     assert "llem sweep summary: 2 measured" in out.stdout

@@ -18,20 +18,45 @@ def _record(energy_j):
     stats = summarize_windows(windows)
     return {
         "status": "ok",
-        "identity": {"run_id": "pytorch_tiny-abc", "config_hash": "abc", "llem_version": "0.1.0",
-                     "llem_git_revision": "deadbeef", "engine": "transformers", "engine_version": "5.0",
-                     "device": "cuda", "started_unix_s": 1.8e9 - 5, "finished_unix_s": 1.8e9 + 30},
-        "spec": {"backend": {"name": "pytorch", "dtype": "bfloat16", "cache_implementation": "static", "device_map": None},
-                 "model": {"name": "tiny", "id": "tiny", "weights": "pretrained"},
-                 "hardware": {"name": "h100", "gpu_count": 1}, "energy": {"meter": "auto"},
-                 "workload": {"name": "default", "source": "builtin", "batch_size": 4, "input_tokens": 128,
-                              "output_tokens": 64, "num_prompts": 8}, "run": {"repeats": 2, "warmup": 1}},
-        "metrics": {"energy_j_per_output_token": (stats["energy_j_per_output_token"] or {}).get("mean"),
-                    "output_tokens_per_s": stats["output_tokens_per_s"]["mean"],
-                    "energy_reason": None if energy_j else "no sensor", **latency_summary(windows)},
-        "statistics": stats, "windows": windows, "energy": {"meter": {"meter": "nvml" if energy_j else "none"}},
+        "identity": {
+            "run_id": "pytorch_tiny-abc",
+            "config_hash": "abc",
+            "llem_version": "0.1.0",
+            "llem_git_revision": "deadbeef",
+            "engine": "transformers",
+            "engine_version": "5.0",
+            "device": "cuda",
+            "started_unix_s": 1.8e9 - 5,
+            "finished_unix_s": 1.8e9 + 30,
+        },
+        "spec": {
+            "backend": {"name": "pytorch", "dtype": "bfloat16", "cache_implementation": "static", "device_map": None},
+            "model": {"name": "tiny", "id": "tiny", "weights": "pretrained"},
+            "hardware": {"name": "h100", "gpu_count": 1},
+            "energy": {"meter": "auto"},
+            "workload": {
+                "name": "default",
+                "source": "builtin",
+                "batch_size": 4,
+                "input_tokens": 128,
+                "output_tokens": 64,
+                "num_prompts": 8,
+            },
+            "run": {"repeats": 2, "warmup": 1},
+        },
+        "metrics": {
+            "energy_j_per_output_token": (stats["energy_j_per_output_token"] or {}).get("mean"),
+            "output_tokens_per_s": stats["output_tokens_per_s"]["mean"],
+            "energy_reason": None if energy_j else "no sensor",
+            **latency_summary(windows),
+        },
+        "statistics": stats,
+        "windows": windows,
+        "energy": {"meter": {"meter": "nvml" if energy_j else "none"}},
         "timeseries": {"file": "timeseries.csv", "peak_power_w": 612.5, "samples": 40} if energy_j else None,
-        "validity": {"ok": True, "flags": []}, "load_s": 3.5, "memory": {"peak_rss_mib": 900.0, "gpu_peak_mib": None},
+        "validity": {"ok": True, "flags": []},
+        "load_s": 3.5,
+        "memory": {"peak_rss_mib": 900.0, "gpu_peak_mib": None},
     }
 
 
@@ -75,8 +100,12 @@ def test_tags_and_measurement_identity():
     assert "llem.engine_loaded_for" not in t
     reused = dict(rec, engine_load={"reused": True, "load_s": 3.5, "loaded_for": "pytorch_tiny-first", "job_on_engine": 2})
     assert payload.tags(reused)["llem.engine_loaded_for"] == "pytorch_tiny-first"
-    failed = {"status": "failed", "identity": rec["identity"], "spec": rec["spec"],
-              "error": {"type": "WorkerDied", "message": "killed by signal 9"}}
+    failed = {
+        "status": "failed",
+        "identity": rec["identity"],
+        "spec": rec["spec"],
+        "error": {"type": "WorkerDied", "message": "killed by signal 9"},
+    }
     assert payload.tags(failed)["llem.error_type"] == "WorkerDied" and payload.metrics(failed) == []
     assert payload.params(failed)["model"] == "tiny"
 
@@ -90,9 +119,17 @@ def test_job_outcome_from_the_run_dir(tmp_path):
     # the smallest record the result schema takes as complete (llem.results.complete); a hollow one is not
     (d / "result.json").write_text(json.dumps({"status": "ok", "identity": {"finished_unix_s": 150.0}}))
     assert job_outcome(d, 100.0)[0] == "failed"
-    (d / "result.json").write_text(json.dumps({
-        "schema_version": 2, "status": "ok", "identity": {"run_id": "run", "config_hash": "0" * 12, "finished_unix_s": 150.0},
-        "spec": {"backend": {}, "model": {}, "workload": {}, "run": {}},
-        "metrics": {"energy_j_per_output_token": None, "output_tokens_per_s": 1.0}, "windows": [{}],
-        "validity": {"flags": []}}))
+    (d / "result.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 2,
+                "status": "ok",
+                "identity": {"run_id": "run", "config_hash": "0" * 12, "finished_unix_s": 150.0},
+                "spec": {"backend": {}, "model": {}, "workload": {}, "run": {}},
+                "metrics": {"energy_j_per_output_token": None, "output_tokens_per_s": 1.0},
+                "windows": [{}],
+                "validity": {"flags": []},
+            }
+        )
+    )
     assert job_outcome(d, 100.0)[0] == "measured" and job_outcome(d, 200.0)[0] == "skipped"

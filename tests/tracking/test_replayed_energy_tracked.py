@@ -25,12 +25,27 @@ EXPERIMENT = "replayed-energy"
 def tracked_run(mlflow_server, tmp_path_factory):
     cwd = tmp_path_factory.mktemp("replayed-energy")
     constant_power_trace(cwd / "trace.csv")
-    out = run_llem(["model=tiny", "hardware=cpu", "workload.num_prompts=4", "workload.batch_size=4",
-                    "workload.output_tokens=16", "run.repeats=2", "run.warmup=1", "energy=auto", "energy.baseline_s=0.5",
-                    "energy.sample_interval_s=0.05", "energy.grid_intensity_g_per_kwh=400",
-                    "energy.min_window_updates=1000",  # every window is flagged short: the flag must travel too
-                    f"tracking.uri={mlflow_server.uri}", f"tracking.experiment={EXPERIMENT}", "run.output_root=out"], cwd,
-                   env=llem_env(LLEM_FAKE_NVML_TRACE=cwd / "trace.csv", LLEM_POWERCAP_ROOT=cwd / "no-powercap"))
+    out = run_llem(
+        [
+            "model=tiny",
+            "hardware=cpu",
+            "workload.num_prompts=4",
+            "workload.batch_size=4",
+            "workload.output_tokens=16",
+            "run.repeats=2",
+            "run.warmup=1",
+            "energy=auto",
+            "energy.baseline_s=0.5",
+            "energy.sample_interval_s=0.05",
+            "energy.grid_intensity_g_per_kwh=400",
+            "energy.min_window_updates=1000",  # every window is flagged short: the flag must travel too
+            f"tracking.uri={mlflow_server.uri}",
+            f"tracking.experiment={EXPERIMENT}",
+            "run.output_root=out",
+        ],
+        cwd,
+        env=llem_env(LLEM_FAKE_NVML_TRACE=cwd / "trace.csv", LLEM_POWERCAP_ROOT=cwd / "no-powercap"),
+    )
     assert out.returncode == 0, out.stdout[-3000:]
     [result] = results_under(cwd / "out")
     # The product's own numbers, checked against the replayed physics before anything reads them.
@@ -80,11 +95,19 @@ def test_report_from_the_run_dir_and_from_mlflow_shows_the_same_joules(tracked_r
         assert im.text["Description"] == f"1 runs; Pareto front: {row['run_id']}"
     assert (cwd / "rep" / f"power_{row['config_hash']}.png").is_file()  # its time series, plotted
 
-    from_mlflow = run_llem(["report", f"mlflow:{EXPERIMENT}", "--uri", mlflow_server.uri, "--out", "rep-mlflow",
-                            "--no-plots"], cwd=cwd, timeout=300)
+    from_mlflow = run_llem(
+        ["report", f"mlflow:{EXPERIMENT}", "--uri", mlflow_server.uri, "--out", "rep-mlflow", "--no-plots"], cwd=cwd, timeout=300
+    )
     assert from_mlflow.returncode == 0, from_mlflow.stdout
     [ml_row] = _csv(cwd / "rep-mlflow" / "report.csv")
-    for key in ("run_id", "energy_j_per_output_token", "energy_j", "avg_power_w", "peak_power_w", "energy_meter",
-                "validity_flags"):
+    for key in (
+        "run_id",
+        "energy_j_per_output_token",
+        "energy_j",
+        "avg_power_w",
+        "peak_power_w",
+        "energy_meter",
+        "validity_flags",
+    ):
         assert ml_row[key] == row[key], key
     assert json.loads((cwd / "out" / "runs" / row["run_id"] / "tracking.json").read_text())["synced"] is True

@@ -16,8 +16,18 @@ from conftest import llem_env
 
 pytestmark = pytest.mark.slow
 
-SWEEP = ["--multirun", "model=tiny", "hardware=cpu", "run.repeats=2", "run.warmup=0", "workload.num_prompts=4",
-         "workload.output_tokens=8", "workload.batch_size=1,2,4", "tracking=none", "run.output_root=out"]
+SWEEP = [
+    "--multirun",
+    "model=tiny",
+    "hardware=cpu",
+    "run.repeats=2",
+    "run.warmup=0",
+    "workload.num_prompts=4",
+    "workload.output_tokens=8",
+    "workload.batch_size=1,2,4",
+    "tracking=none",
+    "run.output_root=out",
+]
 
 
 def _spawned_workers(parent_pid: int) -> list[int]:
@@ -35,8 +45,14 @@ def _spawned_workers(parent_pid: int) -> list[int]:
 
 
 def _sweep(cwd: Path, kill_first_worker: bool = False) -> tuple[int, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "llem", *SWEEP], cwd=cwd, env=llem_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llem", *SWEEP],
+        cwd=cwd,
+        env=llem_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines, killed = [], []
     for line in proc.stdout:
         lines.append(line)

@@ -12,12 +12,15 @@ from llem.tracking.settings import mlflow_settings, resolve_uri
 from conftest import llem_env, run_llem
 
 
-@pytest.mark.parametrize("uri,needle", [
-    ("ftp://host/x", "has scheme 'ftp'"),
-    ("mlflow.db", "has no scheme"),
-    ("http://", "names no host"),
-    ("sqlite://mlflow.db", "not a SQLite URI"),
-])
+@pytest.mark.parametrize(
+    "uri,needle",
+    [
+        ("ftp://host/x", "has scheme 'ftp'"),
+        ("mlflow.db", "has no scheme"),
+        ("http://", "names no host"),
+        ("sqlite://mlflow.db", "not a SQLite URI"),
+    ],
+)
 def test_bad_uri_is_one_sentence(uri, needle):
     with pytest.raises(UserError) as err:
         mlflow_settings({"name": "mlflow", "uri": uri})
@@ -43,10 +46,12 @@ def test_cli_rejects_bad_uri_with_exit_2_before_loading(tmp_path):
 
 
 def test_validation_and_help_do_not_import_mlflow_or_matplotlib(tmp_path):
-    code = ("import sys\n"
-            "from llem.cli import prevalidate, main\n"
-            "prevalidate(['model=tiny', 'hardware=cpu', 'tracking=mlflow'])\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', sorted(m for m in ('mlflow', 'matplotlib') if m in sys.modules))\n")
+    code = (
+        "import sys\n"
+        "from llem.cli import prevalidate, main\n"
+        "prevalidate(['model=tiny', 'hardware=cpu', 'tracking=mlflow'])\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted(m for m in ('mlflow', 'matplotlib') if m in sys.modules))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=llem_env(), capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr

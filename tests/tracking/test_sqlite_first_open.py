@@ -30,8 +30,16 @@ except Exception as exc:
 
 def test_four_jobs_opening_a_fresh_store_together_all_get_it(tmp_path):
     db, go = tmp_path / "mlflow.db", tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(db), str(go)], env=llem_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(db), str(go)],
+            env=llem_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     deadline = time.monotonic() + 120
     while len(list(tmp_path.glob("ready-*"))) < 4:  # every opener has imported mlflow and waits for the signal
         assert time.monotonic() < deadline and all(p.poll() is None for p in procs), [p.poll() for p in procs]

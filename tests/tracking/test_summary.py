@@ -31,11 +31,15 @@ def _result(run_dir: Path, finished: float) -> None:
     """The smallest record the result schema takes as complete (llem.results.complete): a bare
     {"status": "ok"} is a hollow record, measured again."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    record = {"schema_version": 2, "status": "ok",
-              "identity": {"run_id": run_dir.name, "config_hash": run_dir.name[-12:], "finished_unix_s": finished},
-              "spec": {"backend": {}, "model": {}, "workload": {}, "run": {}},
-              "metrics": {"energy_j_per_output_token": None, "output_tokens_per_s": 1.0},
-              "windows": [{}], "validity": {"flags": []}}
+    record = {
+        "schema_version": 2,
+        "status": "ok",
+        "identity": {"run_id": run_dir.name, "config_hash": run_dir.name[-12:], "finished_unix_s": finished},
+        "spec": {"backend": {}, "model": {}, "workload": {}, "run": {}},
+        "metrics": {"energy_j_per_output_token": None, "output_tokens_per_s": 1.0},
+        "windows": [{}],
+        "validity": {"flags": []},
+    }
     (run_dir / "result.json").write_text(json.dumps(record))
 
 
@@ -80,11 +84,28 @@ def test_outcome_of_a_job_with_nothing_on_disk_is_a_job_of_its_own(tmp_path):
     sweep, start = tmp_path / "sweep", time.time()
     sweep.mkdir()
     run_dir = tmp_path / "out" / "runs" / "pytorch_tiny_bs2-abc"
-    summary = summarize_sweep(sweep, start, [{"status": "failed", "run_dir": str(run_dir), "message": "disk full",
-                                              "user_error": False, "headline": None, "job": "0"},
-                                             Outcome("skipped", str(tmp_path / "out" / "runs" / "x-1"), job="1")])
-    assert summary["jobs"][0] == {"job": "0", "status": "failed", "run_id": "pytorch_tiny_bs2-abc",
-                                  "run_dir": str(run_dir.resolve()), "message": "disk full"}
+    summary = summarize_sweep(
+        sweep,
+        start,
+        [
+            {
+                "status": "failed",
+                "run_dir": str(run_dir),
+                "message": "disk full",
+                "user_error": False,
+                "headline": None,
+                "job": "0",
+            },
+            Outcome("skipped", str(tmp_path / "out" / "runs" / "x-1"), job="1"),
+        ],
+    )
+    assert summary["jobs"][0] == {
+        "job": "0",
+        "status": "failed",
+        "run_id": "pytorch_tiny_bs2-abc",
+        "run_dir": str(run_dir.resolve()),
+        "message": "disk full",
+    }
     assert summary["counts"]["failed"] == 1 and summary["counts"]["skipped"] == 1
 
 
@@ -95,9 +116,11 @@ def test_outcomes_from_other_machines_match_by_run_dir_or_take_an_unfinished_job
     _job(sweep, "1", root, "workload.batch_size=2")  # nothing in its run dir, but its outcome says which it is
     _job(sweep, "2", root, "workload.batch_size=4")  # killed: nothing in its run dir
     _result(done, start + 1)
-    outcomes = [{"status": "failed", "run_dir": None, "message": "job #2 did not finish: killed"},
-                {"status": "ok", "run_dir": str(done), "message": None},
-                {"status": "invalid", "run_dir": None, "message": "bad", "job": "1"}]
+    outcomes = [
+        {"status": "failed", "run_dir": None, "message": "job #2 did not finish: killed"},
+        {"status": "ok", "run_dir": str(done), "message": None},
+        {"status": "invalid", "run_dir": None, "message": "bad", "job": "1"},
+    ]
     summary = summarize_sweep(sweep, start, outcomes)
     assert _statuses(summary) == [("0", "measured"), ("1", "invalid"), ("2", "failed")]
     assert [j["message"] for j in summary["jobs"]] == [None, "bad", "job #2 did not finish: killed"]

@@ -37,7 +37,10 @@ def test_one_run_per_config_and_one_report_row(tmp_path):
     replaced = client.get_run(old_id)  # soft-deleted, kept (mlflow runs restore), and says by what
     assert replaced.info.lifecycle_stage == "deleted" and replaced.data.tags["llem.superseded_by"] == new_id
 
-    failed = {k: first[k] for k in ("schema_version", "identity", "spec")} | {"status": "failed", "error": {"type": "X", "message": "boom"}}
+    failed = {k: first[k] for k in ("schema_version", "identity", "spec")} | {
+        "status": "failed",
+        "error": {"type": "X", "message": "boom"},
+    }
     failed["identity"] = dict(first["identity"], started_unix_s=first["identity"]["started_unix_s"] + 7200)
     fail_id, _ = log_run(run_dir, failed, uri, "upsert", sweep=None)
     assert {r.info.run_id for r in client.search_runs([exp])} == {new_id, fail_id}  # the result stays

@@ -17,10 +17,15 @@ def test_experiment_marked_as_model_training_unless_it_has_a_kind(tmp_path):
     old = client.create_experiment("older")  # made by an older llem or by hand: no kind yet
     theirs = client.create_experiment("theirs", tags={"mlflow.experimentKind": "genai_development"})
     assert experiment_id(client, "older") == old and experiment_id(client, "theirs") == theirs
-    kinds = {n: client.get_experiment(i).tags.get("mlflow.experimentKind") for n, i in
-             (("fresh", new), ("older", old), ("theirs", theirs))}
-    assert kinds == {"fresh": "custom_model_development", "older": "custom_model_development",
-                     "theirs": "genai_development"}  # a kind someone chose is left alone
+    kinds = {
+        n: client.get_experiment(i).tags.get("mlflow.experimentKind")
+        for n, i in (("fresh", new), ("older", old), ("theirs", theirs))
+    }
+    assert kinds == {
+        "fresh": "custom_model_development",
+        "older": "custom_model_development",
+        "theirs": "genai_development",
+    }  # a kind someone chose is left alone
 
 
 def test_links(tmp_path):
@@ -29,13 +34,15 @@ def test_links(tmp_path):
     assert url.startswith("http://h:5000/#/compare-runs?") and json.loads(runs) == ["a1", "b2"]
     assert experiment_url("http://h:5000", "3", "energy_j_per_output_token") == (
         "http://h:5000/#/experiments/3/runs?workflowType=machine_learning"
-        "&orderByKey=metrics.%60energy_j_per_output_token%60&orderByAsc=true")
+        "&orderByKey=metrics.%60energy_j_per_output_token%60&orderByAsc=true"
+    )
     dirs = []
     for i, synced in enumerate((True, True, False)):
         d = tmp_path / f"run{i}"
         d.mkdir()
-        write_marker(d, synced=synced, uri="u", experiment="e", measurement=str(i), sweep=None,
-                     mlflow_run_id=f"id{i}" if synced else None)
+        write_marker(
+            d, synced=synced, uri="u", experiment="e", measurement=str(i), sweep=None, mlflow_run_id=f"id{i}" if synced else None
+        )
         dirs.append({"run_dir": str(d), "status": "measured"})
     sweep = {"mlflow": {"uri": "http://h:5000/", "experiment_id": "3", "parent_run_id": "p"}}
     lines = sweep_links(sweep, {"jobs": dirs}, "output_tokens_per_s")

@@ -98,8 +98,10 @@ def not_started_outcomes(configs) -> list:
     counted as not started in the summary, and measured by the next run of the same command."""
     from llem.sweep.ledger import Outcome
 
-    return [Outcome("not_started", job=str(c.hydra.sweep.subdir), message="not started: the sweep was stopped before this job")
-            for c in configs]
+    return [
+        Outcome("not_started", job=str(c.hydra.sweep.subdir), message="not started: the sweep was stopped before this job")
+        for c in configs
+    ]
 
 
 def failed_outcome(message: str, run_dir: str | None = None) -> dict:

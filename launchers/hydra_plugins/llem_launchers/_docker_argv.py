@@ -20,7 +20,6 @@ from llem.visible_devices import LAUNCH_ENV
 from ._docker_stop import STOP_TIMEOUT_S, stop_args
 
 
-
 def image_dirs() -> dict[str, str]:
     """docker/<dir>/Dockerfile of each engine, by its name and aliases (Engine.image, Engine.aliases);
     names not listed use the backend name itself."""
@@ -29,6 +28,7 @@ def image_dirs() -> dict[str, str]:
         for key in (name, *e.aliases):
             out[key] = e.image or name
     return out
+
 
 JOB_FILE = "llem-job.json"
 OUTCOME_FILE = "llem-outcome.json"
@@ -45,8 +45,7 @@ class DockerOptions:
     gpus: str = "auto"  # auto: the job's GPUs as device requests; none: no GPUs
     docker: str = "docker"
     env: dict = field(default_factory=dict)
-    pass_env: list = field(default_factory=lambda: ["LLEM_*", "MLFLOW_*", "HF_TOKEN", "HF_HUB_OFFLINE",
-                                                    "TRANSFORMERS_OFFLINE"])
+    pass_env: list = field(default_factory=lambda: ["LLEM_*", "MLFLOW_*", "HF_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
     mounts: list = field(default_factory=list)
     mount_cache: bool = True
     shm_size: Optional[str] = "8g"
@@ -149,11 +148,31 @@ def user_arg(opts: DockerOptions) -> Optional[str]:
     return opts.user
 
 
-def run_argv(*, image: str, name: str, jobs: list[dict], job_dirs: list[Path], cwd: Path, gpus: list[str],
-             opts: DockerOptions, environ: dict, cache: Optional[Path]) -> list[str]:
+def run_argv(
+    *,
+    image: str,
+    name: str,
+    jobs: list[dict],
+    job_dirs: list[Path],
+    cwd: Path,
+    gpus: list[str],
+    opts: DockerOptions,
+    environ: dict,
+    cache: Optional[Path],
+) -> list[str]:
     """`docker run` for one container that runs these jobs (one engine configuration) in order."""
-    argv = [opts.docker, "run", "--rm", "--name", name, "--network", opts.network, "--workdir", str(cwd),
-            *stop_args(opts.init, opts.stop_timeout_s)]
+    argv = [
+        opts.docker,
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        opts.network,
+        "--workdir",
+        str(cwd),
+        *stop_args(opts.init, opts.stop_timeout_s),
+    ]
     user = user_arg(opts)
     if user:
         argv += ["--user", user]
@@ -175,6 +194,8 @@ def run_argv(*, image: str, name: str, jobs: list[dict], job_dirs: list[Path], c
 
 
 def mismatch_message(image: str, image_versions: dict, host_versions: dict, build: str) -> str:
-    return (f"image {image} has llem {image_versions.get('llem_version')} (config schema "
-            f"{image_versions.get('schema_version')}) but this host runs llem {host_versions['llem_version']} "
-            f"(config schema {host_versions['schema_version']}): rebuild the image with: {build}")
+    return (
+        f"image {image} has llem {image_versions.get('llem_version')} (config schema "
+        f"{image_versions.get('schema_version')}) but this host runs llem {host_versions['llem_version']} "
+        f"(config schema {host_versions['schema_version']}): rebuild the image with: {build}"
+    )

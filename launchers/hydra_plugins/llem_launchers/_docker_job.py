@@ -71,8 +71,9 @@ def run_one(job_path: str) -> int:
     if (host["llem_version"], host["schema_version"]) != (mine["llem_version"], mine["schema_version"]):
         msg = mismatch_message(host["image"], mine, host, host["build_command"])
         print(f"llem: error: {msg}", file=sys.stderr)
-        _write_outcome(job_file, {"status": "invalid", "run_dir": None, "message": msg, "user_error": True,
-                                  "headline": None, "job": job})
+        _write_outcome(
+            job_file, {"status": "invalid", "run_dir": None, "message": msg, "user_error": True, "headline": None, "job": job}
+        )
         return 2
     cfg = payload["config"]
     if payload.get("renumber_gpus"):  # the device request exposes the job's GPUs as 0..n-1 in here

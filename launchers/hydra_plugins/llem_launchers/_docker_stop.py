@@ -23,8 +23,7 @@ def stop_args(init: bool, stop_timeout_s: int) -> list[str]:
     return (["--init"] if init else []) + ["--stop-timeout", str(int(stop_timeout_s))]
 
 
-def stop_and_drain(docker: str, name: str, proc: subprocess.Popen, copy: Callable[[str], None],
-                   stop_timeout_s: int) -> int:
+def stop_and_drain(docker: str, name: str, proc: subprocess.Popen, copy: Callable[[str], None], stop_timeout_s: int) -> int:
     """docker stop the container (SIGTERM to its init, SIGKILL after its stop timeout) while copying
     its output to the end; returns the exit status of `docker run` (128 + the signal, if llem in
     the container was stopped by it)."""

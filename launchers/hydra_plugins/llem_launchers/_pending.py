@@ -78,8 +78,10 @@ def pending_jobs(hydra_context, config, points: Sequence["Point"], initial_job_i
     todo = [i for i, ret in enumerate(returns) if ret is None]
     points = [composed(hydra_context.config_loader, config, p) if i in set(todo) else p for i, p in enumerate(points)]
     if len(todo) < len(points):
-        log.info(f"llem: {len(points) - len(todo)} of {len(points)} job(s) have a complete result on disk: skipped, "
-                 f"none of them started (run.force=true re-measures)")
+        log.info(
+            f"llem: {len(points) - len(todo)} of {len(points)} job(s) have a complete result on disk: skipped, "
+            f"none of them started (run.force=true re-measures)"
+        )
     return Pending(points=points, todo=todo, returns=returns)
 
 

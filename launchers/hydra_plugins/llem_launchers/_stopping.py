@@ -17,8 +17,14 @@ MARGIN_S = 10.0  # on top of the worker's own grace: the job's process writes it
 
 
 def not_started(idx: int | str) -> dict:
-    return {"status": "not_started", "run_dir": None, "job": str(idx), "user_error": False, "headline": None,
-            "message": "not started: the sweep was stopped before this job"}
+    return {
+        "status": "not_started",
+        "run_dir": None,
+        "job": str(idx),
+        "user_error": False,
+        "headline": None,
+        "message": "not started: the sweep was stopped before this job",
+    }
 
 
 def pass_on(submitted_jobs, executor_kind: str, signum: int) -> None:

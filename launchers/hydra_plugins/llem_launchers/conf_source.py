@@ -69,8 +69,9 @@ class ReadOncePackageSource(ConfigSource):
             text = self._root().joinpath(name).read_text(encoding="utf-8")
             self._parsed[name] = (OmegaConf.load(io.StringIO(text)), ConfigSource._get_header_dict(text[:512]))
         config, header = self._parsed[name]
-        return ConfigResult(config=copy.deepcopy(config), path=f"{self.scheme()}://{self.path}", provider=self.provider,
-                            header=dict(header))
+        return ConfigResult(
+            config=copy.deepcopy(config), path=f"{self.scheme()}://{self.path}", provider=self.provider, header=dict(header)
+        )
 
     def available(self) -> bool:
         return self._kind("__init__.py") == "config"
@@ -84,8 +85,9 @@ class ReadOncePackageSource(ConfigSource):
     def list(self, config_path: str, results_filter: Optional[ObjectType]) -> List[str]:
         files: List[str] = []
         for entry in self._root().joinpath(config_path).iterdir():
-            self._list_add_result(files=files, file_path=os.path.join(config_path, entry.name), file_name=entry.name,
-                                  results_filter=results_filter)
+            self._list_add_result(
+                files=files, file_path=os.path.join(config_path, entry.name), file_name=entry.name, results_filter=results_filter
+            )
         return sorted(set(files))
 
 
@@ -99,4 +101,6 @@ class ReadOnceSearchPath(SearchPathPlugin):
             return
         for package in PACKAGES:
             if f"pkg://{package}" in paths:
-                search_path.prepend(provider="llem", path=f"{SCHEME}://{package}", anchor=SearchPathQuery(path=f"pkg://{package}"))
+                search_path.prepend(
+                    provider="llem", path=f"{SCHEME}://{package}", anchor=SearchPathQuery(path=f"pkg://{package}")
+                )

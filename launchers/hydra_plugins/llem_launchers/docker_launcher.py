@@ -26,15 +26,26 @@ from llem.interrupt import Interrupted
 from llem.sweep.ledger import outcome_from
 
 from . import _docker_argv as argvs
-from ._common import (caught_finished, failed_outcome, isolation_note, log, not_started_outcomes, outcomes_in, plot_before_upload, refuse,
-                      resolved_device, task_config)
+from ._common import (
+    caught_finished,
+    failed_outcome,
+    isolation_note,
+    log,
+    not_started_outcomes,
+    outcomes_in,
+    plot_before_upload,
+    refuse,
+    resolved_device,
+    task_config,
+)
 from ._docker_stop import killed_on_forced_exit, stop_and_drain
 from ._pending import ComposedLauncher, pending_jobs
 from ._stopping import not_started
 
-_PROBE = ("import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
-          "'schema_version': llem.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))"
-          % argvs.JOB_MODULE)
+_PROBE = (
+    "import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
+    "'schema_version': llem.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))" % argvs.JOB_MODULE
+)
 
 
 class DockerLauncher(ComposedLauncher, Launcher):
@@ -45,7 +56,9 @@ class DockerLauncher(ComposedLauncher, Launcher):
         try:
             self.opts = argvs.DockerOptions(**plain)
         except TypeError as exc:
-            refuse(f"hydra.launcher has a setting the Docker launcher does not know ({exc}); see conf/hydra/launcher/docker.yaml.")
+            refuse(
+                f"hydra.launcher has a setting the Docker launcher does not know ({exc}); see conf/hydra/launcher/docker.yaml."
+            )
         self.config = None
         self.hydra_context = None
 
@@ -66,8 +79,10 @@ class DockerLauncher(ComposedLauncher, Launcher):
         try:
             res = self._docker("version", "--format", "{{.Server.Version}}", timeout=30)
         except FileNotFoundError:
-            refuse(f"hydra/launcher=docker needs the docker CLI, and '{self.opts.docker}' is not on PATH: install Docker "
-                   "or set hydra.launcher.docker=/path/to/docker.")
+            refuse(
+                f"hydra/launcher=docker needs the docker CLI, and '{self.opts.docker}' is not on PATH: install Docker "
+                "or set hydra.launcher.docker=/path/to/docker."
+            )
         except subprocess.TimeoutExpired:
             res = None
         if res is None or res.returncode != 0:
@@ -82,10 +97,13 @@ class DockerLauncher(ComposedLauncher, Launcher):
         try:
             found = json.loads(res.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            refuse(f"image {image} has no usable llem (python -c 'import llem' failed: "
-                   f"{(res.stderr.strip().splitlines() or ['no output'])[-1]}): rebuild it with: {build}")
-        if (found["llem_version"], found["schema_version"]) != (host["llem_version"], host["schema_version"]) \
-                or not found["job_entry"]:
+            refuse(
+                f"image {image} has no usable llem (python -c 'import llem' failed: "
+                f"{(res.stderr.strip().splitlines() or ['no output'])[-1]}): rebuild it with: {build}"
+            )
+        if (found["llem_version"], found["schema_version"]) != (host["llem_version"], host["schema_version"]) or not found[
+            "job_entry"
+        ]:
             refuse(argvs.mismatch_message(image, found, host, build))
 
     def launch_points(self, points, initial_job_idx: int) -> Sequence[JobReturn]:
@@ -108,8 +126,9 @@ class DockerLauncher(ComposedLauncher, Launcher):
         for image in dict.fromkeys(images.values()):
             self._check_image(image)
         units = [[todo[k] for k in unit] for unit in self._units(list(jobs.values()))]
-        log.info(f"llem docker launcher: {len(todo)} job(s) in {len(units)} container(s), one at a time, "
-                 f"network {self.opts.network}")
+        log.info(
+            f"llem docker launcher: {len(todo)} job(s) in {len(units)} container(s), one at a time, network {self.opts.network}"
+        )
         from llem.progress import SweepProgress
 
         progress = SweepProgress(len(todo), quiet=all((j.get("run") or {}).get("quiet") for j in jobs.values()))
@@ -118,16 +137,22 @@ class DockerLauncher(ComposedLauncher, Launcher):
                 progress.start(len(unit))
                 for i in unit:
                     log.info(f"\t#{initial_job_idx + i} : {' '.join(job_overrides[i])} [{images[i]}]")
-                rets, stopped = self._run_unit([initial_job_idx + i for i in unit], [job_overrides[i] for i in unit],
-                                               [configs[i] for i in unit], [jobs[i] for i in unit], devices[unit[0]],
-                                               images[unit[0]])
+                rets, stopped = self._run_unit(
+                    [initial_job_idx + i for i in unit],
+                    [job_overrides[i] for i in unit],
+                    [configs[i] for i in unit],
+                    [jobs[i] for i in unit],
+                    devices[unit[0]],
+                    images[unit[0]],
+                )
                 for i, ret in zip(unit, rets):
                     results[i] = ret
                 if stopped is not None:
                     raise stopped
         except Interrupted as stopped:  # the running container was stopped and its outcomes read (_docker_stop.py)
-            stopped.outcomes = outcomes_in(results) + not_started_outcomes([configs[i] for i, ret in enumerate(results)
-                                                                             if ret is None])
+            stopped.outcomes = outcomes_in(results) + not_started_outcomes(
+                [configs[i] for i, ret in enumerate(results) if ret is None]
+            )
             raise
         return results  # type: ignore[return-value]
 
@@ -156,8 +181,9 @@ class DockerLauncher(ComposedLauncher, Launcher):
         os.replace(tmp, job_dir / argvs.JOB_FILE)
         (job_dir / argvs.OUTCOME_FILE).unlink(missing_ok=True)
 
-    def _run_unit(self, idxs: list[int], overrides: list, sweep_configs: list, jobs: list[dict], device: str,
-                  image: str) -> tuple[list[JobReturn], Optional[Interrupted]]:
+    def _run_unit(
+        self, idxs: list[int], overrides: list, sweep_configs: list, jobs: list[dict], device: str, image: str
+    ) -> tuple[list[JobReturn], Optional[Interrupted]]:
         """Run these jobs (one engine configuration) in one container, one after another; also the
         signal that stopped this process meanwhile (the container was stopped; its outcomes are in)."""
         from llem.paths import DOCKER_LOG, cache_dir
@@ -167,9 +193,11 @@ class DockerLauncher(ComposedLauncher, Launcher):
         gpus = argvs.host_gpus(jobs[0], device) if self.opts.gpus != "none" else []
         hosts = self._host_versions()
         for job_dir, sweep_config, over, job in zip(job_dirs, sweep_configs, overrides, jobs):
-            payload = {"config": job, "renumber_gpus": bool(gpus and (job.get("hardware") or {}).get("gpus")),
-                       "host": {**hosts, "image": image,
-                                "build_command": argvs.build_command(image, self.opts, hosts["llem_version"])}}
+            payload = {
+                "config": job,
+                "renumber_gpus": bool(gpus and (job.get("hardware") or {}).get("gpus")),
+                "host": {**hosts, "image": image, "build_command": argvs.build_command(image, self.opts, hosts["llem_version"])},
+            }
             self._write_job_files(job_dir, sweep_config, over, payload)
         cache = cache_dir() if self.opts.mount_cache else None
         name = f"llem-{os.getpid()}-{idxs[0]}"
@@ -180,8 +208,9 @@ class DockerLauncher(ComposedLauncher, Launcher):
         # The container has no network and no view of the host's tracking store: the job marks its
         # run unsynced and the sweep's end, on the host, uploads it (llem.tracking.DEFER_ENV).
         environ.setdefault("LLEM_TRACKING_DEFER", "1")
-        argv = argvs.run_argv(image=image, name=name, jobs=jobs, job_dirs=job_dirs, cwd=cwd, gpus=gpus, opts=self.opts,
-                              environ=environ, cache=cache)
+        argv = argvs.run_argv(
+            image=image, name=name, jobs=jobs, job_dirs=job_dirs, cwd=cwd, gpus=gpus, opts=self.opts, environ=environ, cache=cache
+        )
         quiet = all(bool((job.get("run") or {}).get("quiet")) for job in jobs)
         log_path = job_dirs[0] / DOCKER_LOG
         stopped = None
@@ -198,14 +227,24 @@ class DockerLauncher(ComposedLauncher, Launcher):
                 caught = caught_finished(job, job_dir.name)
                 outcome = vars(caught) if caught is not None else not_started(job_dir.name)
             if outcome is None:
-                outcome = failed_outcome(f"the container of job #{idx} exited with code {code} before reporting an "
-                                         f"outcome for it (its output: {log_path})")
+                outcome = failed_outcome(
+                    f"the container of job #{idx} exited with code {code} before reporting an "
+                    f"outcome for it (its output: {log_path})"
+                )
                 outcome["job"] = job_dir.name
                 log.error(outcome["message"])
             plot_before_upload(job, outcome)
-            rets.append(JobReturn(overrides=list(over), cfg=None, hydra_cfg=sweep_config, working_dir=str(job_dir),
-                                  task_name=str(sweep_config.hydra.job.name), status=JobStatus.COMPLETED,
-                                  _return_value=outcome_from(outcome)))
+            rets.append(
+                JobReturn(
+                    overrides=list(over),
+                    cfg=None,
+                    hydra_cfg=sweep_config,
+                    working_dir=str(job_dir),
+                    task_name=str(sweep_config.hydra.job.name),
+                    status=JobStatus.COMPLETED,
+                    _return_value=outcome_from(outcome),
+                )
+            )
         return rets, stopped
 
     def _git_revision(self) -> Optional[str]:
@@ -226,8 +265,11 @@ class DockerLauncher(ComposedLauncher, Launcher):
         """Run the container, copy its output to docker.log (and the console unless quiet). The docker
         CLI gets the job's environment: secrets are passed by name and docker reads them from it.
         A signal to this process stops the container (docker stop) and waits for it, then goes on up."""
-        with open(log_path, "w") as sink, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                            text=True, bufsize=1, env=environ) as proc:
+        with (
+            open(log_path, "w") as sink,
+            subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=environ) as proc,
+        ):
+
             def copy(line: str) -> None:
                 sink.write(line)
                 sink.flush()  # docker.log follows the job as it runs (tail -f)

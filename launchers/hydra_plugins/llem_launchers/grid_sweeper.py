@@ -29,6 +29,7 @@ from llem.sweep.state import LLEM_SWEEPER
 from ._common import outcomes_in, refuse
 from ._pending import ComposedLauncher
 
+
 def _store() -> None:
     # A plain dict node (no dataclass): Hydra's scanner runs this module without registering it first.
     # The class path is the one llem recognises (LLEM_SWEEPER): with this sweeper the sweep's start and
@@ -53,8 +54,9 @@ class GridSweeper(Sweeper):
         from hydra.core.plugins import Plugins
 
         self.hydra_context, self.config = hydra_context, config
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function,
-                                                                config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import OmegaConf
@@ -70,8 +72,9 @@ class GridSweeper(Sweeper):
         target = str(OmegaConf.select(self.config, "hydra.launcher._target_", default="") or "")
         args = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         try:
-            batches = validated_points(self.hydra_context.config_loader, self.config, args, self.max_batch_size,
-                                       here=launches_here(target))
+            batches = validated_points(
+                self.hydra_context.config_loader, self.config, args, self.max_batch_size, here=launches_here(target)
+            )
         except UserError as exc:
             refuse(str(exc))
         sweep_dir.mkdir(parents=True, exist_ok=True)

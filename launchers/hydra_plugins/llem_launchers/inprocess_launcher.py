@@ -50,9 +50,13 @@ class InProcessLauncher(ComposedLauncher, Launcher):
                 i = pending[0]
                 log.info(f"\t#{initial_job_idx + i} : {' '.join(filter_overrides(points[i].overrides))}")
                 progress.start()
-                runs[i] = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
-                                  config=points[i].config, job_dir_key="hydra.sweep.dir",
-                                  job_subdir_key="hydra.sweep.subdir")
+                runs[i] = run_job(
+                    hydra_context=self.hydra_context,
+                    task_function=self.task_function,
+                    config=points[i].config,
+                    job_dir_key="hydra.sweep.dir",
+                    job_subdir_key="hydra.sweep.subdir",
+                )
                 pending.pop(0)
                 configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         except Interrupted as stopped:  # the stopped job's outcome rides on it (llem.app); the rest never started
@@ -60,8 +64,11 @@ class InProcessLauncher(ComposedLauncher, Launcher):
             caught = stopped.outcome
             if caught is None and left:  # the signal came after the job's result was written, before its return
                 caught = caught_finished(points[left[0]].job, str(points[left[0]].config.hydra.sweep.subdir))
-            later = left[1 if caught is not None else 0:]
-            stopped.outcomes = (outcomes_in(runs) + ([caught] if caught is not None else [])
-                                + not_started_outcomes([points[i].config for i in later]))
+            later = left[1 if caught is not None else 0 :]
+            stopped.outcomes = (
+                outcomes_in(runs)
+                + ([caught] if caught is not None else [])
+                + not_started_outcomes([points[i].config for i in later])
+            )
             raise
         return runs  # type: ignore[return-value]

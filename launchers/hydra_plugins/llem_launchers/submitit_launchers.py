@@ -24,8 +24,18 @@ from hydra.core.utils import JobReturn
 from llem.interrupt import Interrupted, spawning
 from llem.sweep.ledger import outcome_from
 
-from ._common import (caught_finished, failed_outcome, isolation_note, job_gpu_count, job_return, log, not_started_outcomes, outcomes_in,
-                      refuse, resolved_device)
+from ._common import (
+    caught_finished,
+    failed_outcome,
+    isolation_note,
+    job_gpu_count,
+    job_return,
+    log,
+    not_started_outcomes,
+    outcomes_in,
+    refuse,
+    resolved_device,
+)
 from ._pending import ComposedLauncher, pending_jobs
 from ._slurm_watch import wait_until_done_or_gone
 from ._stopping import not_started, pass_on
@@ -40,8 +50,10 @@ except ImportError:  # the `slurm` extra is not installed: stand-ins that say ho
         _EXECUTOR = "?"
 
         def __init__(self, **params: Any) -> None:
-            refuse(f"hydra/launcher={'local' if self._EXECUTOR == 'local' else 'slurm'} needs hydra-submitit-launcher: "
-                   "run pip install 'llem[slurm]'.")
+            refuse(
+                f"hydra/launcher={'local' if self._EXECUTOR == 'local' else 'slurm'} needs hydra-submitit-launcher: "
+                "run pip install 'llem[slurm]'."
+            )
 
     class _SubmititLocal(_Missing):  # type: ignore[no-redef]
         _EXECUTOR = "local"
@@ -50,8 +62,17 @@ except ImportError:  # the `slurm` extra is not installed: stand-ins that say ho
         _EXECUTOR = "slurm"
 
 
-_BASE_KEYS = {"submitit_folder", "timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb",
-              "nodes", "name", "stderr_to_stdout"}
+_BASE_KEYS = {
+    "submitit_folder",
+    "timeout_min",
+    "cpus_per_task",
+    "gpus_per_node",
+    "tasks_per_node",
+    "mem_gb",
+    "nodes",
+    "name",
+    "stderr_to_stdout",
+}
 
 
 class _LlemSubmitit(ComposedLauncher):
@@ -90,8 +111,13 @@ class _LlemSubmitit(ComposedLauncher):
         with read_write(sweep_config.hydra.job), open_dict(sweep_config.hydra.job) as job:  # read-only once plain_job saw it
             job.id = submitit.JobEnvironment().job_id
             job.num = job_num
-        return run_job(hydra_context=self.hydra_context, task_function=self.task_function,  # type: ignore[attr-defined]
-                       config=sweep_config, job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir")
+        return run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,  # type: ignore[attr-defined]
+            config=sweep_config,
+            job_dir_key=job_dir_key,
+            job_subdir_key="hydra.sweep.subdir",
+        )
 
     # Runs in the job's own process: the jobs of one engine group one after another, so that llem's
     # measurement worker keeps the engine loaded between them (run.reuse_engine).
@@ -159,17 +185,31 @@ class _LlemSubmitit(ComposedLauncher):
             for batch in groups:
                 executor = self._executor(resources[batch[0]])
                 units = self.units(jobs, batch)
-                args = [[(list(job_overrides[i]), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}",
-                          Singleton.get_state(), configs[i]) for i in unit] for unit in units]
+                args = [
+                    [
+                        (
+                            list(job_overrides[i]),
+                            "hydra.sweep.dir",
+                            initial_job_idx + i,
+                            f"job_id_for_{initial_job_idx + i}",
+                            Singleton.get_state(),
+                            configs[i],
+                        )
+                        for i in unit
+                    ]
+                    for unit in units
+                ]
                 for unit in units:
-                    log.info("\t" + "; ".join(f"#{initial_job_idx + i} : {' '.join(job_overrides[i])}" for i in unit)
-                             + (" (one process, one engine load)" if len(unit) > 1 else ""))
+                    log.info(
+                        "\t"
+                        + "; ".join(f"#{initial_job_idx + i} : {' '.join(job_overrides[i])}" for i in unit)
+                        + (" (one process, one engine load)" if len(unit) > 1 else "")
+                    )
                 try:
                     with spawning():  # the job processes handle signals as llem does, not as Python would (_stopping.py)
                         submitted = executor.map_array(self.run_unit, args)
                 except (OSError, RuntimeError) as exc:  # sbatch missing, or refusing (submitit's FailedJobError)
-                    self._not_submitted(exc, batch, configs, job_overrides, results, initial_job_idx,
-                                        first=batch is groups[0])
+                    self._not_submitted(exc, batch, configs, job_overrides, results, initial_job_idx, first=batch is groups[0])
                     continue
                 pending.append((units, submitted))
                 if self.wait_each_batch():
@@ -183,21 +223,29 @@ class _LlemSubmitit(ComposedLauncher):
             raise
         return results  # type: ignore[return-value]
 
-    def _not_submitted(self, exc: BaseException, batch: list[int], configs, job_overrides, results, initial_job_idx: int,
-                       first: bool) -> None:
+    def _not_submitted(
+        self, exc: BaseException, batch: list[int], configs, job_overrides, results, initial_job_idx: int, first: bool
+    ) -> None:
         """A submission the executor refused. The sweep's first: one sentence, exit 2, nothing ran (no
         traceback: sbatch's own last line says why). A later one: its jobs failed, the sweep goes on."""
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
         why = lines[-1].rstrip(".")
         if first:
-            where = ("a node where sbatch works (a cluster's login node, SLURM_CONF set)" if self._EXECUTOR == "slurm"
-                     else "this machine")
-            refuse(f"the {self._EXECUTOR} launcher could not submit the sweep's first job ({why}): run it from "
-                   f"{where}, or choose hydra/launcher=local or inprocess.")
+            where = (
+                "a node where sbatch works (a cluster's login node, SLURM_CONF set)"
+                if self._EXECUTOR == "slurm"
+                else "this machine"
+            )
+            refuse(
+                f"the {self._EXECUTOR} launcher could not submit the sweep's first job ({why}): run it from "
+                f"{where}, or choose hydra/launcher=local or inprocess."
+            )
         for i in batch:
             msg = f"job #{initial_job_idx + i} was not submitted: the {self._EXECUTOR} executor refused it ({why})"
             log.error(msg)
-            results[i] = job_return(job_overrides[i], outcome_from(dict(failed_outcome(msg), job=str(configs[i].hydra.sweep.subdir))))
+            results[i] = job_return(
+                job_overrides[i], outcome_from(dict(failed_outcome(msg), job=str(configs[i].hydra.sweep.subdir)))
+            )
 
     def _stopped(self, stopped, pending, jobs, configs, job_overrides, initial_job_idx, results, started) -> None:
         """A signal stopped the sweep here: pass it on to the running jobs, take what they report,
@@ -205,8 +253,9 @@ class _LlemSubmitit(ComposedLauncher):
         pass_on([job for _, submitted in pending for job in submitted], self._EXECUTOR, stopped.signum)
         for units, submitted in pending:
             self._collect(units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started)
-        stopped.outcomes = outcomes_in(results) + not_started_outcomes([configs[i] for i, ret in enumerate(results)
-                                                                         if ret is None])
+        stopped.outcomes = outcomes_in(results) + not_started_outcomes(
+            [configs[i] for i, ret in enumerate(results) if ret is None]
+        )
 
     def _collect(self, units, submitted, jobs, configs, job_overrides, initial_job_idx, results, started: float) -> None:
         for unit, job in zip(units, submitted):
@@ -214,15 +263,18 @@ class _LlemSubmitit(ComposedLauncher):
                 continue
             try:
                 if self._EXECUTOR == "slurm" and not wait_until_done_or_gone(job):
-                    raise RuntimeError(f"Slurm job {job.job_id} ended without a result (cancelled or killed; "
-                                       "squeue no longer lists it)")
+                    raise RuntimeError(
+                        f"Slurm job {job.job_id} ended without a result (cancelled or killed; squeue no longer lists it)"
+                    )
                 rets = job.results()[0]
             except Exception as exc:  # the job's process died: killed by Slurm, out of memory, ...
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
                 rets = []
                 for i in unit:
-                    msg = (f"job #{initial_job_idx + i} ({' '.join(job_overrides[i])}) did not finish: {first} "
-                           f"(log: {job.paths.stdout})")
+                    msg = (
+                        f"job #{initial_job_idx + i} ({' '.join(job_overrides[i])}) did not finish: {first} "
+                        f"(log: {job.paths.stdout})"
+                    )
                     run_dir, recorded = run_record(jobs[i], started)
                     outcome = None  # a record on disk says what became of it (the summary reads it)
                     if not recorded:  # nothing does (the job may never have started)
@@ -281,8 +333,10 @@ def slurm_resources(job: dict) -> dict:
     """What one job asks Slurm for, from its hardware profile."""
     hw = job.get("hardware") or {}
     if hw.get("gpus"):
-        refuse(f"hardware.gpus={hw['gpus']} picks GPUs by index, but under Slurm the scheduler picks them: "
-               "set hardware.gpu_count instead.")
+        refuse(
+            f"hardware.gpus={hw['gpus']} picks GPUs by index, but under Slurm the scheduler picks them: "
+            "set hardware.gpu_count instead."
+        )
     # On a login node the job's device cannot be detected: `auto` asks for GPUs like `cuda`.
     device = str(hw.get("device", "auto"))
     gpus = job_gpu_count(job, "cpu" if device == "cpu" else "cuda")
@@ -320,13 +374,17 @@ def check_disjoint(jobs: list[dict]) -> None:
         hw = job.get("hardware") or {}
         # tests only: under a replayed NVML trace the jobs' listed GPUs are fake ones (llem/testing/fake_nvml.py)
         if (resolved_device(job) != "cuda" and not faking_gpu()) or not hw.get("gpus"):
-            refuse(f"hydra.launcher.parallel=true runs jobs at the same time, but job #{n} (hardware={hw.get('name')}) "
-                   "does not own a list of GPUs: give every job its own hardware.gpus=[...] (disjoint lists), "
-                   "or leave parallel=false; jobs on a CPU always share it.")
+            refuse(
+                f"hydra.launcher.parallel=true runs jobs at the same time, but job #{n} (hardware={hw.get('name')}) "
+                "does not own a list of GPUs: give every job its own hardware.gpus=[...] (disjoint lists), "
+                "or leave parallel=false; jobs on a CPU always share it."
+            )
         for g in hw["gpus"]:
             if g in owner:
-                refuse(f"hydra.launcher.parallel=true: jobs #{owner[g]} and #{n} both use GPU {g}; "
-                       "give each job a disjoint hardware.gpus list, or leave parallel=false.")
+                refuse(
+                    f"hydra.launcher.parallel=true: jobs #{owner[g]} and #{n} both use GPU {g}; "
+                    "give each job a disjoint hardware.gpus list, or leave parallel=false."
+                )
             owner[g] = n
 
 

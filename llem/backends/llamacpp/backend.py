@@ -82,12 +82,16 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         accepted = set(inspect.signature(llama_cpp.Llama.__init__).parameters)
         for key in s.llama_kwargs:
             if key not in accepted:  # Llama() swallows unknown keywords silently: refuse them instead
-                raise UserError(f"backend.llama_kwargs.{key} is not an argument of llama_cpp.Llama() in llama-cpp-python {llama_cpp.__version__}: check the name.")
+                raise UserError(
+                    f"backend.llama_kwargs.{key} is not an argument of llama_cpp.Llama() in llama-cpp-python {llama_cpp.__version__}: check the name."
+                )
         kwargs.update(s.llama_kwargs)
         self.llm = llama_cpp.Llama(**kwargs)
         self.file_type = self._file_type()
         if m.gguf_type and self.file_type != m.gguf_type.lower():
-            raise UserError(f"model.gguf_type={m.gguf_type} does not match {self.gguf_path.name}, which is {self.file_type}: fix model.gguf_type or model.gguf.")
+            raise UserError(
+                f"model.gguf_type={m.gguf_type} does not match {self.gguf_path.name}, which is {self.file_type}: fix model.gguf_type or model.gguf."
+            )
         self._scan_vocab()
         self._ctx, self._own_ctx, self._n_seq, self._batch, self._samplers = None, False, 0, None, []
         self._prepare()
@@ -172,8 +176,10 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
             grammar = lib.llama_sampler_init_grammar(vocab, self._gbnf.encode("utf-8"), b"root")
             if not grammar:
                 lib.llama_sampler_free(chain)
-                raise UserError(f"llama.cpp could not parse the grammar llama-cpp-python made from workload.schema_path="
-                                f"{self.spec.workload.schema_path}: simplify the schema to what llama.cpp's converter supports.")
+                raise UserError(
+                    f"llama.cpp could not parse the grammar llama-cpp-python made from workload.schema_path="
+                    f"{self.spec.workload.schema_path}: simplify the schema to what llama.cpp's converter supports."
+                )
             lib.llama_sampler_chain_add(chain, grammar)
         elif self.eog_ids:  # never end early: every request yields exactly output_tokens tokens
             if getattr(self, "_bias", None) is None:
@@ -196,7 +202,9 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         ins, outs, batches, out_ids = [], [], [], []
         for r in requests:
             if not r.input_ids:
-                raise UserError(f"request {r.id} has no prompt tokens: llama.cpp needs at least one (check the workload's prompts).")
+                raise UserError(
+                    f"request {r.id} has no prompt tokens: llama.cpp needs at least one (check the workload's prompts)."
+                )
         for start in range(0, len(requests), bs):
             chunk = requests[start : start + bs]
             prompts = [list(r.input_ids) for r in chunk]
@@ -205,8 +213,9 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
             ins += n_in
             outs += n_got
             out_ids += ids
-            batches.append(BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=sum(n_got),
-                                       latency_s=latency, ttft_s=ttft))
+            batches.append(
+                BatchRecord(requests=len(chunk), input_tokens=sum(n_in), output_tokens=sum(n_got), latency_s=latency, ttft_s=ttft)
+            )
         return Generation(input_tokens=ins, output_tokens=outs, batches=batches, output_ids=out_ids)
 
     def decode(self, ids: list[int]) -> str:
@@ -248,13 +257,16 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "batching": BATCHING,
                 "batch_size": self._n_seq,
                 "fixed_length": "end-of-generation tokens get a -inf logit bias; output counted from sampled tokens"
-                                if self._gbnf is None else "none (structured output: each sequence ends at its end-of-generation "
-                                                           "token, counted, or at workload.output_tokens)",
-                "sampling": "greedy" if sampling.temperature == 0 else
-                            f"top_k={sampling.top_k or 'off'} top_p={sampling.top_p} temperature={sampling.temperature} seed={s.seed}",
+                if self._gbnf is None
+                else "none (structured output: each sequence ends at its end-of-generation "
+                "token, counted, or at workload.output_tokens)",
+                "sampling": "greedy"
+                if sampling.temperature == 0
+                else f"top_k={sampling.top_k or 'off'} top_p={sampling.top_p} temperature={sampling.temperature} seed={s.seed}",
                 "kv_cache_reuse": "none: the KV cache is cleared before every engine call",
-                "kv_cache_contexts": "the Llama object's own (one sequence of n_ctx_seq tokens)" if not self._own_ctx else
-                                     "a context for batch_size sequences, beside the Llama object's own single-sequence one (allocated, idle)",
+                "kv_cache_contexts": "the Llama object's own (one sequence of n_ctx_seq tokens)"
+                if not self._own_ctx
+                else "a context for batch_size sequences, beside the Llama object's own single-sequence one (allocated, idle)",
                 "kv_cache_dtype": s.type_k or "f16",
                 **loaded_precision(self.gguf_path, llm.metadata, lib.llama_model_size(model), lib.llama_model_n_params(model)),
             },
@@ -276,10 +288,15 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         }
 
     def _structured(self) -> dict:
-        return {"grammar_backend": structured.GRAMMAR_BACKEND, "schema_to_gbnf": "llama-cpp-python json_schema_to_gbnf",
-                "schema_to_gbnf_s": self._gbnf_s, "gbnf_chars": len(self._gbnf),
-                "grammar_parse": "llama_sampler_init_grammar per sequence when the job starts, then again at every "
-                                 "llama_sampler_reset (before each engine call: inside the windows, as per request on a server)"}
+        return {
+            "grammar_backend": structured.GRAMMAR_BACKEND,
+            "schema_to_gbnf": "llama-cpp-python json_schema_to_gbnf",
+            "schema_to_gbnf_s": self._gbnf_s,
+            "gbnf_chars": len(self._gbnf),
+            "grammar_parse": "llama_sampler_init_grammar per sequence when the job starts, then again at every "
+            "llama_sampler_reset (before each engine call: inside the windows, as per request on a server)",
+        }
+
     def _kv_cache_budget(self, n_layer: int) -> dict:
         """The context the batches decode in: n_ctx token cells, n_ctx_seq for each of n_seq_max sequences."""
         lib, ctx, model, s = self._lib, self._ctx, self.llm.model, self.settings
@@ -290,8 +307,9 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         per_token = None
         if all(hasattr(lib, f) for f in ("llama_model_n_head_kv", "llama_model_n_head", "llama_model_n_embd")):
             heads = lib.llama_model_n_head(model)
-            per_token = bytes_per_token(n_layer, lib.llama_model_n_head_kv(model),
-                                        lib.llama_model_n_embd(model) // heads if heads else None, name)
+            per_token = bytes_per_token(
+                n_layer, lib.llama_model_n_head_kv(model), lib.llama_model_n_embd(model) // heads if heads else None, name
+            )
         note = "llama.cpp context: n_ctx KV cells, a fixed n_ctx_seq of them per sequence, cleared before every engine call"
         if self._own_ctx:
             note += "; the Llama object's own single-sequence context holds n_ctx_seq more cells, idle"
@@ -313,7 +331,13 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         batch, self._batch = getattr(self, "_batch", None), None
         if batch is not None:
             batch.free()
-        ctx, own, self._ctx, self._own_ctx, self._n_seq = getattr(self, "_ctx", None), getattr(self, "_own_ctx", False), None, False, 0
+        ctx, own, self._ctx, self._own_ctx, self._n_seq = (
+            getattr(self, "_ctx", None),
+            getattr(self, "_own_ctx", False),
+            None,
+            False,
+            0,
+        )
         if ctx is not None and own:
             self._lib.llama_free(ctx)
 

@@ -77,8 +77,9 @@ def decode(lib, ctx, batch: Batch) -> None:
         raise DecodeError(f"llama_decode returned {rc} for a batch of {batch.raw.n_tokens} tokens")
 
 
-def run_batch(lib, ctx, batch: Batch, samplers, prompts: list[list[int]], n_out: int,
-              stop: Optional[frozenset] = None) -> tuple[list[list[int]], float, float]:
+def run_batch(
+    lib, ctx, batch: Batch, samplers, prompts: list[list[int]], n_out: int, stop: Optional[frozenset] = None
+) -> tuple[list[list[int]], float, float]:
     """Decode the prompts together, n_out tokens each. Returns (output ids per prompt, time until
     every sequence had its first token, latency). samplers[i] samples sequence i. Sampling reads the
     logits, which waits for the device (llama_get_logits_ith synchronises), so both times cover the work.

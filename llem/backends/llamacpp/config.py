@@ -19,8 +19,19 @@ MAX_SEQUENCES = 256
 KvType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"]
 
 # llama-server's --spec-type values (common/speculative.cpp of the llama.cpp that llama-cpp-python 0.3.36 vendors).
-SPEC_TYPES = ("none", "draft-simple", "draft-eagle3", "draft-mtp", "draft-dflash", "draft-dspark", "ngram-simple",
-              "ngram-map-k", "ngram-map-k4v", "ngram-mod", "ngram-cache")
+SPEC_TYPES = (
+    "none",
+    "draft-simple",
+    "draft-eagle3",
+    "draft-mtp",
+    "draft-dflash",
+    "draft-dspark",
+    "ngram-simple",
+    "ngram-map-k",
+    "ngram-map-k4v",
+    "ngram-mod",
+    "ngram-cache",
+)
 # Types that draft with a separate draft model (--spec-draft-model); draft-mtp uses the target's own MTP head.
 DRAFT_MODEL_TYPES = ("draft-simple", "draft-eagle3", "draft-dflash", "draft-dspark")
 SPEC_SETTINGS = ("spec_type", "draft_model", "draft_n_max", "draft_n_min", "draft_p_min")
@@ -31,8 +42,20 @@ SERVER_MODULES = ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "p
 
 # Llama() arguments that have their own typed setting here (or that llem controls).
 _OWNED = {
-    "model_path", "n_gpu_layers", "n_ctx", "n_batch", "n_ubatch", "n_threads", "n_threads_batch",
-    "flash_attn", "type_k", "type_v", "use_mmap", "seed", "verbose", "logits_all",
+    "model_path",
+    "n_gpu_layers",
+    "n_ctx",
+    "n_batch",
+    "n_ubatch",
+    "n_threads",
+    "n_threads_batch",
+    "flash_attn",
+    "type_k",
+    "type_v",
+    "use_mmap",
+    "seed",
+    "verbose",
+    "logits_all",
 }
 
 
@@ -90,15 +113,23 @@ class LlamaCppConfig(BaseModel):
             )
         if w.batch_size > min(b["n_batch"], MAX_SEQUENCES):
             limit = "backend.n_batch" if b["n_batch"] < MAX_SEQUENCES else f"llama.cpp's {MAX_SEQUENCES} sequences per context"
-            raise UserError(f"workload.batch_size={w.batch_size} is more than {limit} allows: each decode step holds one token "
-                            f"of every sequence in one batch; lower workload.batch_size or raise backend.n_batch.")
+            raise UserError(
+                f"workload.batch_size={w.batch_size} is more than {limit} allows: each decode step holds one token "
+                f"of every sequence in one batch; lower workload.batch_size or raise backend.n_batch."
+            )
         if b["slots"] is not None and b["server"] != "llama-server":
-            raise UserError(f"backend.slots={b['slots']} sets llama-server's parallel slots, but backend.server={b['server']}: "
-                            f"set backend.server=llama-server or leave backend.slots null.")
+            raise UserError(
+                f"backend.slots={b['slots']} sets llama-server's parallel slots, but backend.server={b['server']}: "
+                f"set backend.server=llama-server or leave backend.slots null."
+            )
         if b["n_ubatch"] > b["n_batch"]:
-            raise UserError(f"backend.n_ubatch={b['n_ubatch']} is larger than backend.n_batch={b['n_batch']}: llama.cpp needs n_ubatch <= n_batch.")
+            raise UserError(
+                f"backend.n_ubatch={b['n_ubatch']} is larger than backend.n_batch={b['n_batch']}: llama.cpp needs n_ubatch <= n_batch."
+            )
         if b["type_v"] not in (None, "f16", "f32", "bf16") and not b["flash_attn"]:
-            raise UserError(f"backend.type_v={b['type_v']} (a quantised V cache) needs backend.flash_attn=true in llama.cpp: set it, or use type_v=f16.")
+            raise UserError(
+                f"backend.type_v={b['type_v']} (a quantised V cache) needs backend.flash_attn=true in llama.cpp: set it, or use type_v=f16."
+            )
         clash = sorted(set(b["llama_kwargs"]) & _OWNED)
         if clash:
             key = clash[0]
@@ -112,8 +143,9 @@ class LlamaCppConfig(BaseModel):
         """Settings of llama.cpp's server that an offline job (the Python bindings) ignores
         (llem/workload/server_checks.py asks)."""
         b = spec.backend
-        return ([f"backend.server={b['server']}"] if b["server"] != "python" else []) + \
-            ([f"backend.slots={b['slots']}"] if b["slots"] is not None else [])
+        return ([f"backend.server={b['server']}"] if b["server"] != "python" else []) + (
+            [f"backend.slots={b['slots']}"] if b["slots"] is not None else []
+        )
 
     @classmethod
     def check_server(cls, spec) -> None:
@@ -122,12 +154,16 @@ class LlamaCppConfig(BaseModel):
         python_server = spec.backend["server"] == "python"
         missing = [m for m in SERVER_MODULES if python_server and importlib.util.find_spec(m) is None]
         if missing:
-            raise UserError(f"backend=llamacpp with workload.mode=server needs llama.cpp's server, whose package '{missing[0]}' "
-                            f"is not installed: run pip install 'llama-cpp-python[server]'.")
+            raise UserError(
+                f"backend=llamacpp with workload.mode=server needs llama.cpp's server, whose package '{missing[0]}' "
+                f"is not installed: run pip install 'llama-cpp-python[server]'."
+            )
         if spec.backend["llama_kwargs"]:
             key = sorted(spec.backend["llama_kwargs"])[0]
-            raise UserError(f"backend.llama_kwargs.{key} is not passed to llama.cpp's server: workload.mode=server "
-                            f"supports the typed backend settings only (n_ctx, n_threads, n_gpu_layers, ...).")
+            raise UserError(
+                f"backend.llama_kwargs.{key} is not passed to llama.cpp's server: workload.mode=server "
+                f"supports the typed backend settings only (n_ctx, n_threads, n_gpu_layers, ...)."
+            )
 
 
 def speculative_settings(settings: dict) -> dict:
@@ -144,33 +180,47 @@ def check_speculative(spec) -> None:
     key = next(iter(chosen))
     named = f"backend.{key}={chosen[key]}"
     if spec.workload.mode != "server" or b["server"] != "llama-server":
-        raise UserError(f"{named} sets speculative decoding, which llem runs through llama.cpp's llama-server only: set "
-                        f"workload.mode=server and backend.server=llama-server, or leave the speculative settings null.")
+        raise UserError(
+            f"{named} sets speculative decoding, which llem runs through llama.cpp's llama-server only: set "
+            f"workload.mode=server and backend.server=llama-server, or leave the speculative settings null."
+        )
     if spec.workload.server_url:
-        raise UserError(f"{named} configures a llama-server llem starts, but workload.server_url attaches to a running "
-                        f"one: leave the speculative settings null (start that server with them yourself).")
+        raise UserError(
+            f"{named} configures a llama-server llem starts, but workload.server_url attaches to a running "
+            f"one: leave the speculative settings null (start that server with them yourself)."
+        )
     types = [t.strip() for t in (b["spec_type"] or "").split(",")]
     if b["spec_type"] is not None:
         bad = [t for t in types if t not in SPEC_TYPES]
         if bad:
-            raise UserError(f"backend.spec_type={b['spec_type']} names {bad[0]!r}, not a llama-server speculative type: "
-                            f"give one or more of {', '.join(SPEC_TYPES)}, comma-separated.")
+            raise UserError(
+                f"backend.spec_type={b['spec_type']} names {bad[0]!r}, not a llama-server speculative type: "
+                f"give one or more of {', '.join(SPEC_TYPES)}, comma-separated."
+            )
     needs_draft = [t for t in types if t in DRAFT_MODEL_TYPES]
     if needs_draft and b["draft_model"] is None:
-        raise UserError(f"backend.spec_type={needs_draft[0]} drafts with a separate model: set backend.draft_model to "
-                        f"a .gguf file (or target, the job's own model).")
+        raise UserError(
+            f"backend.spec_type={needs_draft[0]} drafts with a separate model: set backend.draft_model to "
+            f"a .gguf file (or target, the job's own model)."
+        )
     if b["draft_model"] is not None and b["spec_type"] is None:
-        raise UserError(f"backend.draft_model={b['draft_model']} needs backend.spec_type: llama-server drafts with an "
-                        f"ordinary draft model only when told to, so set backend.spec_type=draft-simple (or draft-mtp, "
-                        f"draft-dflash, ... for those kinds of draft).")
+        raise UserError(
+            f"backend.draft_model={b['draft_model']} needs backend.spec_type: llama-server drafts with an "
+            f"ordinary draft model only when told to, so set backend.spec_type=draft-simple (or draft-mtp, "
+            f"draft-dflash, ... for those kinds of draft)."
+        )
     if b["draft_model"] not in (None, DRAFT_IS_TARGET):
         path = Path(b["draft_model"]).expanduser()
         if not path.is_file() or path.suffix.lower() != ".gguf":
-            raise UserError(f"backend.draft_model={b['draft_model']} is not a .gguf file: give the path of a GGUF draft "
-                            f"model with the target's vocabulary, or target.")
+            raise UserError(
+                f"backend.draft_model={b['draft_model']} is not a .gguf file: give the path of a GGUF draft "
+                f"model with the target's vocabulary, or target."
+            )
     if b["draft_n_min"] is not None and b["draft_n_max"] is not None and b["draft_n_min"] > b["draft_n_max"]:
-        raise UserError(f"backend.draft_n_min={b['draft_n_min']} is above backend.draft_n_max={b['draft_n_max']}: "
-                        f"llama-server drafts at most draft_n_max tokens, so lower draft_n_min.")
+        raise UserError(
+            f"backend.draft_n_min={b['draft_n_min']} is above backend.draft_n_max={b['draft_n_max']}: "
+            f"llama-server drafts at most draft_n_max tokens, so lower draft_n_min."
+        )
 
 
 def context_length(settings: dict, workload) -> int:

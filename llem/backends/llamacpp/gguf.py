@@ -65,7 +65,9 @@ def _plan(model) -> tuple[str, object]:
         if model.source == "builtin":
             return ("shipped" if model.id in SHIPPED_TYPES else "convert"), model.id
         if gguf == "builtin":
-            raise UserError(f"model.gguf=builtin is only for llem's built-in models (tiny, smollm2-135m), not model={model.name}: give the path of a .gguf file.")
+            raise UserError(
+                f"model.gguf=builtin is only for llem's built-in models (tiny, smollm2-135m), not model={model.name}: give the path of a .gguf file."
+            )
         if model.source == "path":
             folder = Path(model.id).expanduser()
             if folder.is_dir() and not list(folder.glob("*.gguf")) and (folder / "config.json").is_file():
@@ -83,7 +85,9 @@ def _plan(model) -> tuple[str, object]:
     cached = _hub_cached(model, gguf)
     if cached is not None:
         return "file", cached
-    raise UserError(f"model.gguf={gguf} does not exist: give the path of a .gguf file (or builtin for model=tiny or model=smollm2-135m).")
+    raise UserError(
+        f"model.gguf={gguf} does not exist: give the path of a .gguf file (or builtin for model=tiny or model=smollm2-135m)."
+    )
 
 
 def _pick_in_folder(folder: Path, model, field: str) -> Path:
@@ -98,7 +102,9 @@ def _pick_in_folder(folder: Path, model, field: str) -> Path:
     if not files:
         raise UserError(f"{field}={folder} holds no .gguf file{which}: give the path of a .gguf file as model.gguf.")
     names = ", ".join(f.name for f in files[:5])
-    raise UserError(f"{field}={folder} holds {len(files)} .gguf files{which} ({names}): name one with model.gguf=<file> or narrow with model.gguf_type.")
+    raise UserError(
+        f"{field}={folder} holds {len(files)} .gguf files{which} ({names}): name one with model.gguf=<file> or narrow with model.gguf_type."
+    )
 
 
 def _hub_cached(model, filename: str) -> Optional[Path]:
@@ -125,7 +131,9 @@ def check_gguf(model) -> None:
         _check_family(json.loads((what / "config.json").read_text()), f"model.id={what}")
     if kind in ("convert", "random", "folder"):
         if t is not None and t not in CONVERT_TYPES:
-            raise UserError(f"model.gguf_type={model.gguf_type} is not a type llem can convert model={model.name} to: choose one of {', '.join(CONVERT_TYPES)}.")
+            raise UserError(
+                f"model.gguf_type={model.gguf_type} is not a type llem can convert model={model.name} to: choose one of {', '.join(CONVERT_TYPES)}."
+            )
         import importlib.util
 
         needs = ("torch", "transformers", "safetensors", "gguf") if kind == "convert" else ("numpy", "gguf")
@@ -133,7 +141,9 @@ def check_gguf(model) -> None:
             if importlib.util.find_spec(module) is None:
                 raise MissingExtra(f"model={model.name} on backend=llamacpp (converted to GGUF by llem)", "pytorch", module)
     if kind == "shipped" and t is not None and t != SHIPPED_TYPES[what]:
-        raise UserError(f"model.gguf_type={model.gguf_type} is not available for model={model.name}, which ships only a {SHIPPED_TYPES[what]} GGUF: drop model.gguf_type or set it to {SHIPPED_TYPES[what]}.")
+        raise UserError(
+            f"model.gguf_type={model.gguf_type} is not available for model={model.name}, which ships only a {SHIPPED_TYPES[what]} GGUF: drop model.gguf_type or set it to {SHIPPED_TYPES[what]}."
+        )
     if kind == "shipped":
         smollm2_gguf_path()  # raises the install hint when the package is missing
 
@@ -149,7 +159,8 @@ def resolve_gguf(model) -> tuple[Path, str]:
     if kind == "random":
         folder = random_checkpoint(what, model.seed)
         return converted_folder(folder, qtype, f"llem-random-{what}"), (
-            f"converted by llem from a random-weight {what} checkpoint (seed {model.seed}, llem tiny tokenizer; {qtype})")
+            f"converted by llem from a random-weight {what} checkpoint (seed {model.seed}, llem tiny tokenizer; {qtype})"
+        )
     if kind == "folder":
         return converted_folder(what, qtype, what.name), f"converted by llem from the checkpoint in {what} ({qtype})"
     return converted_builtin(what, qtype), f"converted by llem from the built-in {what} model ({qtype})"
@@ -161,8 +172,10 @@ FAMILIES = ("llama", "mistral")  # decoders with Llama's tensors and rotary layo
 def _check_family(cfg: dict, what: str) -> None:
     kind = cfg.get("model_type")
     if kind not in FAMILIES:
-        raise UserError(f"{what} is a {kind} model, which llem's GGUF converter does not handle (it converts "
-                        f"{', '.join(FAMILIES)}): give a ready .gguf file as model.gguf.")
+        raise UserError(
+            f"{what} is a {kind} model, which llem's GGUF converter does not handle (it converts "
+            f"{', '.join(FAMILIES)}): give a ready .gguf file as model.gguf."
+        )
 
 
 def content_hash(folder: Path) -> str:
@@ -225,12 +238,20 @@ def _permute_rotary(w, n_heads: int):
 
 
 def _tensor_names(n_layers: int) -> dict[str, str]:
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-             "lm_head.weight": "output.weight"}
+    names = {
+        "model.embed_tokens.weight": "token_embd.weight",
+        "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
     per_layer = {
-        "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-        "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-        "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
         "mlp.down_proj": "ffn_down",
     }
     for i in range(n_layers):
@@ -244,7 +265,9 @@ def _read_tokenizer(folder: Path) -> dict:
     model = tok.get("model", {})
     pre = tok.get("pre_tokenizer") or {}
     if model.get("type") != "BPE" or pre.get("type") != "ByteLevel":
-        raise UserError(f"the converter handles byte-level BPE tokenizers only; {folder} has a {model.get('type')} model with a {pre.get('type')} pre-tokenizer.")
+        raise UserError(
+            f"the converter handles byte-level BPE tokenizers only; {folder} has a {model.get('type')} model with a {pre.get('type')} pre-tokenizer."
+        )
     vocab = dict(model["vocab"])
     specials = set()
     for added in tok.get("added_tokens", []):
@@ -278,8 +301,9 @@ def _llama3_rope_factors(cfg: dict, head_dim: int, theta: float):
     freqs = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
     wavelen = 2 * np.pi / freqs
     smooth = (old_ctx / wavelen - low) / (high - low)
-    divisor = np.where(wavelen < old_ctx / high, 1.0,
-                       np.where(wavelen > old_ctx / low, factor, 1.0 / ((1 - smooth) / factor + smooth)))
+    divisor = np.where(
+        wavelen < old_ctx / high, 1.0, np.where(wavelen > old_ctx / low, factor, 1.0 / ((1 - smooth) / factor + smooth))
+    )
     return divisor.astype(np.float32)
 
 
@@ -293,7 +317,9 @@ def _write_tensors(w, folder: Path, cfg: dict, ggml_type, n_heads: int, n_kv: in
     tied = cfg.get("tie_word_embeddings", False)
     for hf_name, array in tensors(folder):
         if hf_name not in names:
-            raise UserError(f"the converter does not know the tensor {hf_name} in {folder}: only plain Llama checkpoints convert.")
+            raise UserError(
+                f"the converter does not know the tensor {hf_name} in {folder}: only plain Llama checkpoints convert."
+            )
         if hf_name == "lm_head.weight" and tied:
             continue  # llama.cpp reuses token_embd when output.weight is absent
         data = array.astype(np.float32)
@@ -359,7 +385,11 @@ def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "m
     w.add_token_list(tokens)
     w.add_token_types([int(t) for t in types])
     w.add_token_merges(tok["merges"])
-    for key, adder in (("bos_token_id", w.add_bos_token_id), ("eos_token_id", w.add_eos_token_id), ("pad_token_id", w.add_pad_token_id)):
+    for key, adder in (
+        ("bos_token_id", w.add_bos_token_id),
+        ("eos_token_id", w.add_eos_token_id),
+        ("pad_token_id", w.add_pad_token_id),
+    ):
         if isinstance(cfg.get(key), int):
             adder(cfg[key])
     w.add_add_bos_token(tok["adds_bos"])  # BOS only where the HF tokenizer adds it: same prompt ids in both engines

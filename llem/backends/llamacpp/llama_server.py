@@ -35,7 +35,9 @@ def binary() -> str:
     named = os.environ.get("LLEM_LLAMA_SERVER")
     if named:
         if not (os.path.isfile(named) and os.access(named, os.X_OK)):
-            raise UserError(f"LLEM_LLAMA_SERVER={named} is not an executable file: point it at a llama-server binary or unset it.")
+            raise UserError(
+                f"LLEM_LLAMA_SERVER={named} is not an executable file: point it at a llama-server binary or unset it."
+            )
         return named
     beside = Path(sys.executable).parent / "llama-server"
     if beside.is_file() and os.access(beside, os.X_OK):
@@ -43,8 +45,10 @@ def binary() -> str:
     found = shutil.which("llama-server")
     if found:
         return found
-    raise UserError(f"backend.server=llama-server needs llama.cpp's llama-server, which is not installed here: run {INSTALL} "
-                    f"(it builds it from the llama.cpp that llama-cpp-python vendors), or set backend.server=python.")
+    raise UserError(
+        f"backend.server=llama-server needs llama.cpp's llama-server, which is not installed here: run {INSTALL} "
+        f"(it builds it from the llama.cpp that llama-cpp-python vendors), or set backend.server=python."
+    )
 
 
 @lru_cache(maxsize=8)
@@ -64,8 +68,13 @@ def version(path: str) -> str:
 
 # llama-server's speculative-decoding flags (common/arg.cpp of llama-cpp-python 0.3.36's llama.cpp; its older
 # --draft-max / --draft-min are removed there and refuse to start)
-SPEC_FLAGS = {"spec_type": "--spec-type", "draft_model": "--spec-draft-model", "draft_n_max": "--spec-draft-n-max",
-              "draft_n_min": "--spec-draft-n-min", "draft_p_min": "--spec-draft-p-min"}
+SPEC_FLAGS = {
+    "spec_type": "--spec-type",
+    "draft_model": "--spec-draft-model",
+    "draft_n_max": "--spec-draft-n-max",
+    "draft_n_min": "--spec-draft-n-min",
+    "draft_p_min": "--spec-draft-p-min",
+}
 
 
 def speculative_flags(settings: dict, gguf_path: str) -> list[str]:
@@ -90,16 +99,46 @@ def gpu_layers_flag(n_gpu_layers: int) -> str:
     return str(ALL_LAYERS if n_gpu_layers < 0 else n_gpu_layers)
 
 
-def command(settings: dict, gguf_path: str, port: int, n_ctx_seq: int, n_gpu_layers: int, n_threads: int,
-            slots: int, exe: Optional[str] = None) -> ServerPlan:
+def command(
+    settings: dict,
+    gguf_path: str,
+    port: int,
+    n_ctx_seq: int,
+    n_gpu_layers: int,
+    n_threads: int,
+    slots: int,
+    exe: Optional[str] = None,
+) -> ServerPlan:
     """The plan for `slots` slots of n_ctx_seq tokens each."""
     exe = exe or binary()
-    argv = [exe, "--model", gguf_path, "--host", LOOPBACK, "--port", str(port),
-            "--ctx-size", str(n_ctx_seq * slots), "--parallel", str(slots), "--cont-batching", "--metrics",
-            "--n-gpu-layers", gpu_layers_flag(n_gpu_layers), "--batch-size", str(settings["n_batch"]),
-            "--ubatch-size", str(settings["n_ubatch"]), "--threads", str(n_threads),
-            "--threads-batch", str(settings["n_threads_batch"] or n_threads),
-            "--flash-attn", "on" if settings["flash_attn"] else "off", "--no-kv-unified"]
+    argv = [
+        exe,
+        "--model",
+        gguf_path,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--ctx-size",
+        str(n_ctx_seq * slots),
+        "--parallel",
+        str(slots),
+        "--cont-batching",
+        "--metrics",
+        "--n-gpu-layers",
+        gpu_layers_flag(n_gpu_layers),
+        "--batch-size",
+        str(settings["n_batch"]),
+        "--ubatch-size",
+        str(settings["n_ubatch"]),
+        "--threads",
+        str(n_threads),
+        "--threads-batch",
+        str(settings["n_threads_batch"] or n_threads),
+        "--flash-attn",
+        "on" if settings["flash_attn"] else "off",
+        "--no-kv-unified",
+    ]
     for key, flag in (("type_k", "--cache-type-k"), ("type_v", "--cache-type-v")):
         if settings[key] is not None:
             argv += [flag, settings[key]]
@@ -107,12 +146,19 @@ def command(settings: dict, gguf_path: str, port: int, n_ctx_seq: int, n_gpu_lay
         argv += ["--load-mode", "none"]  # llama.cpp replaced --no-mmap with --load-mode (0.3.36's vendored source)
     argv += speculative_flags(settings, gguf_path)
     extras = dict(NEUTRAL_SAMPLING, seed=settings["seed"])
-    return ServerPlan(f"llama.cpp llama-server ({version(exe)})", argv, port, ready_path="/health",
-                      fixed_length=("ignore_eos",), request_extras=extras, chat_length_fields=("max_tokens",),
-                      # it answers "Keep-Alive: timeout=5, max=100" yet closes the connection after a streamed
-                      # (chunked) response (0.3.36's vendored llama.cpp): a reused one fails "Can not write request body"
-                      reuse_connections=False,
-                      cache_note="no reset endpoint; llama-server keeps each slot's KV and reuses its common prefix "
-                                 "with the slot's next prompt (cache_prompt, its default), plus a host-memory prompt "
-                                 "cache (--cache-ram, its default); its /metrics counts the prompt tokens so reused "
-                                 "(engine_phases.prompt_tokens_cached)")
+    return ServerPlan(
+        f"llama.cpp llama-server ({version(exe)})",
+        argv,
+        port,
+        ready_path="/health",
+        fixed_length=("ignore_eos",),
+        request_extras=extras,
+        chat_length_fields=("max_tokens",),
+        # it answers "Keep-Alive: timeout=5, max=100" yet closes the connection after a streamed
+        # (chunked) response (0.3.36's vendored llama.cpp): a reused one fails "Can not write request body"
+        reuse_connections=False,
+        cache_note="no reset endpoint; llama-server keeps each slot's KV and reuses its common prefix "
+        "with the slot's next prompt (cache_prompt, its default), plus a host-memory prompt "
+        "cache (--cache-ram, its default); its /metrics counts the prompt tokens so reused "
+        "(engine_phases.prompt_tokens_cached)",
+    )

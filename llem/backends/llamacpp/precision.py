@@ -20,11 +20,38 @@ from typing import Optional
 
 # llama.h's enum llama_ftype, as GGUF files record it in general.file_type
 FILE_TYPES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S",
-    12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K",
-    19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL",
-    26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
-    36: "TQ1_0", 37: "TQ2_0",
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
+    36: "TQ1_0",
+    37: "TQ2_0",
 }
 
 
@@ -52,13 +79,16 @@ def read_gguf_precision(path) -> dict:
     field = reader.fields.get("general.file_type")
     code = int(field.parts[field.data[0]][0]) if field is not None else None
     tensors = [(t.name, len(t.shape), int(t.n_elements), int(t.n_bytes)) for t in reader.tensors]
-    return {"weight_format": file_type_name(code) if code is not None else None,
-            "weight_bytes_per_param": _matmul_bytes(tensors),
-            "weight_precision_source": f"GGUF header and tensor table of {Path(path).name}"}
+    return {
+        "weight_format": file_type_name(code) if code is not None else None,
+        "weight_bytes_per_param": _matmul_bytes(tensors),
+        "weight_precision_source": f"GGUF header and tensor table of {Path(path).name}",
+    }
 
 
-def loaded_precision(path, metadata: Optional[dict] = None, model_size_b: Optional[int] = None,
-                     n_params: Optional[int] = None) -> dict:
+def loaded_precision(
+    path, metadata: Optional[dict] = None, model_size_b: Optional[int] = None, n_params: Optional[int] = None
+) -> dict:
     """What describe() reports: the file read where the gguf package is installed, else llama.cpp's own
     metadata and model size of the loaded model. Fields are None (with the source saying why) where
     neither can tell."""
@@ -70,7 +100,9 @@ def loaded_precision(path, metadata: Optional[dict] = None, model_size_b: Option
         why = f"the GGUF could not be read ({type(exc).__name__}: {exc})"
     code = (metadata or {}).get("general.file_type")
     per_param = model_size_b / n_params if model_size_b and n_params else None
-    return {"weight_format": file_type_name(code),
-            "weight_bytes_per_param": per_param,
-            "weight_precision_source": f"llama.cpp's metadata and llama_model_size / llama_model_n_params "
-                                       f"(every tensor, the embedding too; {why})"}
+    return {
+        "weight_format": file_type_name(code),
+        "weight_bytes_per_param": per_param,
+        "weight_precision_source": f"llama.cpp's metadata and llama_model_size / llama_model_n_params "
+        f"(every tensor, the embedding too; {why})",
+    }

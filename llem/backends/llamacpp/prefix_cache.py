@@ -23,10 +23,11 @@ def readout(spec) -> CacheReadout:
             return timings["cache_n"]
         return None
 
-    return CacheReadout(server_read=read,
-                        server_field="usage.prompt_tokens_details.cached_tokens, else timings.cache_n (llama-server); "
-                                     "llama-cpp-python's server reports neither",
-                        offline_reason="llem's llama.cpp backend resets the context before every request: no prefix "
-                                       "is reused, and llama-cpp-python reports no cached-token count",
-                        offline_state="no prefix reuse: the context is reset before every request (every prompt is "
-                                      "prefilled in full)")
+    return CacheReadout(
+        server_read=read,
+        server_field="usage.prompt_tokens_details.cached_tokens, else timings.cache_n (llama-server); "
+        "llama-cpp-python's server reports neither",
+        offline_reason="llem's llama.cpp backend resets the context before every request: no prefix "
+        "is reused, and llama-cpp-python reports no cached-token count",
+        offline_state="no prefix reuse: the context is reset before every request (every prompt is prefilled in full)",
+    )

@@ -25,9 +25,17 @@ NEUTRAL_SAMPLING = {"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}
 EOG_BIAS = -1e9
 
 
-def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
-            n_gpu_layers: int, n_threads: int, python: Optional[str] = None,
-            eog_ids: Sequence[int] = ()) -> ServerPlan:
+def command(
+    settings: dict,
+    workload,
+    gguf_path: str,
+    port: int,
+    n_ctx: int,
+    n_gpu_layers: int,
+    n_threads: int,
+    python: Optional[str] = None,
+    eog_ids: Sequence[int] = (),
+) -> ServerPlan:
     """The server's plan from backend settings and resolved sizes. eog_ids: the GGUF's
     end-of-generation tokens (vocab.eog_ids), biased away in every request."""
     model = {
@@ -47,9 +55,12 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
         "logits_all": False,
         "verbose": False,
     }
-    server = {"host": LOOPBACK, "port": port,
-              # true (its default) aborts a streaming request whenever another one waits: wrong under load
-              "interrupt_requests": False}
+    server = {
+        "host": LOOPBACK,
+        "port": port,
+        # true (its default) aborts a streaming request whenever another one waits: wrong under load
+        "interrupt_requests": False,
+    }
     argv = [python or sys.executable, "-m", "llama_cpp.server"]
     for key, value in {**model, **server}.items():
         if value is not None:  # its argparse takes booleans as values: --flash_attn False
@@ -62,11 +73,17 @@ def command(settings: dict, workload, gguf_path: str, port: int, n_ctx: int,
     if eog_ids:
         extras.update(logit_bias={str(t): EOG_BIAS for t in eog_ids}, logit_bias_type="input_ids")
         fixed = ("logit_bias",)
-    return ServerPlan("llama.cpp server (llama-cpp-python)", argv, port, fixed_length=fixed,
-                      request_extras=extras, chat_length_fields=("max_tokens",),
-                      cache_note="no reset endpoint; llama-cpp-python keeps the previous request's KV and "
-                                 "reuses its longest common prefix with the next prompt (Llama.generate), so "
-                                 "requests sharing a prefix with the one before them prefill only the rest")
+    return ServerPlan(
+        "llama.cpp server (llama-cpp-python)",
+        argv,
+        port,
+        fixed_length=fixed,
+        request_extras=extras,
+        chat_length_fields=("max_tokens",),
+        cache_note="no reset endpoint; llama-cpp-python keeps the previous request's KV and "
+        "reuses its longest common prefix with the next prompt (Llama.generate), so "
+        "requests sharing a prefix with the one before them prefill only the rest",
+    )
 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:
@@ -76,8 +93,24 @@ def server_plan(spec, device: str, port: int) -> ServerPlan:
     if s["server"] == "llama-server":
         exe = llama_server.binary()  # before the GGUF is resolved: a missing binary is the user's to fix first
         gguf, _origin = resolve_gguf(spec.model)
-        return llama_server.command(s, str(gguf), port, context_length(s, spec.workload), layers,
-                                    s["n_threads"] or physical_cores(), s["slots"] or spec.workload.concurrency, exe)
+        return llama_server.command(
+            s,
+            str(gguf),
+            port,
+            context_length(s, spec.workload),
+            layers,
+            s["n_threads"] or physical_cores(),
+            s["slots"] or spec.workload.concurrency,
+            exe,
+        )
     gguf, _origin = resolve_gguf(spec.model)
-    return command(s, spec.workload, str(gguf), port, context_length(s, spec.workload), layers,
-                   s["n_threads"] or physical_cores(), eog_ids=vocab.eog_ids(str(gguf)))
+    return command(
+        s,
+        spec.workload,
+        str(gguf),
+        port,
+        context_length(s, spec.workload),
+        layers,
+        s["n_threads"] or physical_cores(),
+        eog_ids=vocab.eog_ids(str(gguf)),
+    )

@@ -18,8 +18,11 @@ from llem.backends.llamacpp.config import speculative_settings
 from llem.serving.engine_metrics import read_counters
 from llem.speculative import SpecReadout
 
-SERIES = {"drafts": "llamacpp:spec_decode_num_drafts_total", "draft_tokens": "llamacpp:spec_decode_num_draft_tokens_total",
-          "accepted_tokens": "llamacpp:spec_decode_num_accepted_tokens_total"}
+SERIES = {
+    "drafts": "llamacpp:spec_decode_num_drafts_total",
+    "draft_tokens": "llamacpp:spec_decode_num_draft_tokens_total",
+    "accepted_tokens": "llamacpp:spec_decode_num_accepted_tokens_total",
+}
 SOURCE = "llama-server /metrics: " + ", ".join(SERIES.values())
 _SAMPLE = re.compile(r"^(llamacpp:spec_decode_num_(?:drafts|draft_tokens|accepted_tokens)_total)(?:\{[^}]*\})?\s+(\S+)\s*$")
 
@@ -29,9 +32,12 @@ def readout(spec) -> SpecReadout:
     chosen = speculative_settings(b)
     if not chosen or b["server"] != "llama-server":
         return SpecReadout()
-    return SpecReadout(configured="llama-server " + ", ".join(f"{k}={v}" for k, v in chosen.items()),
-                       server_counters=counters, server_request=per_request,
-                       offline_reason="llem runs llama.cpp's speculative decoding through llama-server only")
+    return SpecReadout(
+        configured="llama-server " + ", ".join(f"{k}={v}" for k, v in chosen.items()),
+        server_counters=counters,
+        server_request=per_request,
+        offline_reason="llem runs llama.cpp's speculative decoding through llama-server only",
+    )
 
 
 def parse_counters(text: str) -> Optional[dict]:

@@ -27,10 +27,18 @@ def gbnf(schema: dict) -> str:
 
 def support(spec) -> StructuredSupport:
     if spec.workload.mode == "offline":
-        return StructuredSupport(f"{GRAMMAR_BACKEND} (schema converted by llama-cpp-python's json_schema_to_gbnf)",
-                                 "a grammar sampler first in every sequence's sampler chain; end-of-generation allowed")
+        return StructuredSupport(
+            f"{GRAMMAR_BACKEND} (schema converted by llama-cpp-python's json_schema_to_gbnf)",
+            "a grammar sampler first in every sequence's sampler chain; end-of-generation allowed",
+        )
     if spec.backend["server"] == "llama-server":
-        return StructuredSupport(f"{GRAMMAR_BACKEND} (schema converted by llama-server's json_schema_to_grammar, per request)",
-                                 "request field json_schema", server_body=lambda schema: {"json_schema": schema})
-    return StructuredSupport(f"{GRAMMAR_BACKEND} (schema converted by llama-cpp-python's json_schema_to_gbnf, once)",
-                             "request field grammar (GBNF)", server_body=lambda schema: {"grammar": gbnf(schema)})
+        return StructuredSupport(
+            f"{GRAMMAR_BACKEND} (schema converted by llama-server's json_schema_to_grammar, per request)",
+            "request field json_schema",
+            server_body=lambda schema: {"json_schema": schema},
+        )
+    return StructuredSupport(
+        f"{GRAMMAR_BACKEND} (schema converted by llama-cpp-python's json_schema_to_gbnf, once)",
+        "request field grammar (GBNF)",
+        server_body=lambda schema: {"grammar": gbnf(schema)},
+    )

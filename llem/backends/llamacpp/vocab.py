@@ -43,8 +43,9 @@ def eog_ids(gguf_path: str) -> tuple[int, ...]:
 @lru_cache(maxsize=32)
 def _eog_ids(path: str, _size: int, _mtime_ns: int) -> tuple[int, ...]:
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="")
-    out = subprocess.run([sys.executable, "-m", "llem.backends.llamacpp.vocab", path], capture_output=True,
-                         text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "llem.backends.llamacpp.vocab", path], capture_output=True, text=True, env=env, timeout=300
+    )
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"reading the end-of-generation tokens of {path} failed: {tail[0]}")

@@ -22,8 +22,12 @@ class PyTorchBackend(Backend[PyTorchConfig]):
         s, m = self.settings, self.spec.model
         if s.num_threads and self.device == "cpu":
             torch.set_num_threads(s.num_threads)
-        dtype = {"auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
-                 "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[s.dtype]
+        dtype = {
+            "auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
+            "float32": torch.float32,
+            "float16": torch.float16,
+            "bfloat16": torch.bfloat16,
+        }[s.dtype]
         target = "cuda:0" if self.device == "cuda" else "cpu"
         self.tokenizer, self.tokenizer_label = load_tokenizer(m)
         common = {"dtype": dtype, "attn_implementation": s.attn_implementation}
@@ -99,7 +103,7 @@ class PyTorchBackend(Backend[PyTorchConfig]):
                 out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kw)
             self.synchronize()
             latency = time.perf_counter() - t0
-            ids = self._new_ids(out[:, input_ids.shape[1]:].tolist())
+            ids = self._new_ids(out[:, input_ids.shape[1] :].tolist())
             n_in = [len(r.input_ids) for r in chunk]
             n_out = [len(x) for x in ids]
             ins += n_in
@@ -168,7 +172,9 @@ class PyTorchBackend(Backend[PyTorchConfig]):
             return {}
         import torch
 
-        return {f"gpu{i}_peak_allocated_mib": torch.cuda.max_memory_allocated(i) / 2**20 for i in range(torch.cuda.device_count())}
+        return {
+            f"gpu{i}_peak_allocated_mib": torch.cuda.max_memory_allocated(i) / 2**20 for i in range(torch.cuda.device_count())
+        }
 
     def close(self) -> None:
         self.model = None
@@ -190,8 +196,10 @@ def kv_cache_budget(cfg, dtype: str, cache_implementation: str) -> dict:
     head_dim = getattr(cfg, "head_dim", None) or (cfg.hidden_size // heads if heads else None)
     kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
     name = kv_dtype(dtype)
-    note = ("DynamicCache: grown by each generate call to its batch x (prompt + output) tokens, freed after it"
-            if cache_implementation == "dynamic" else
-            "StaticCache: a new one per generate call for its batch x (prompt + output) tokens, at least as long "
-            "as the longest an earlier call allocated (transformers' _prepare_static_cache)")
+    note = (
+        "DynamicCache: grown by each generate call to its batch x (prompt + output) tokens, freed after it"
+        if cache_implementation == "dynamic"
+        else "StaticCache: a new one per generate call for its batch x (prompt + output) tokens, at least as long "
+        "as the longest an earlier call allocated (transformers' _prepare_static_cache)"
+    )
     return per_call(name, note, bytes_per_token(getattr(cfg, "num_hidden_layers", None), kv_heads, head_dim, name))

@@ -8,6 +8,8 @@ from llem.workload.prefix_cache import CacheReadout
 
 
 def readout(spec) -> CacheReadout:
-    return CacheReadout(offline_reason="transformers' generate keeps no KV cache across calls: every prompt is "
-                                       "prefilled in full and there is no cached-token count to read",
-                        offline_state="no prefix cache across requests (every prompt is prefilled in full)")
+    return CacheReadout(
+        offline_reason="transformers' generate keeps no KV cache across calls: every prompt is "
+        "prefilled in full and there is no cached-token count to read",
+        offline_state="no prefix cache across requests (every prompt is prefilled in full)",
+    )

@@ -17,13 +17,37 @@ from llem.workload.structured import read_schema, structured
 
 # ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
 REPORTED_SERVER_ARGS = (
-    "dtype", "quantization", "kv_cache_dtype", "mem_fraction_static", "max_running_requests", "max_total_tokens",
-    "chunked_prefill_size", "max_prefill_tokens", "disable_radix_cache", "tp_size", "pp_size", "attention_backend",
-    "prefill_attention_backend", "decode_attention_backend", "sampling_backend", "disable_cuda_graph",
-    "disable_decode_cuda_graph", "disable_prefill_cuda_graph", "cuda_graph_max_bs", "cuda_graph_max_bs_decode",
-    "cuda_graph_max_bs_prefill", "page_size", "context_length", "random_seed", "schedule_policy", "disable_overlap_schedule",
+    "dtype",
+    "quantization",
+    "kv_cache_dtype",
+    "mem_fraction_static",
+    "max_running_requests",
+    "max_total_tokens",
+    "chunked_prefill_size",
+    "max_prefill_tokens",
+    "disable_radix_cache",
+    "tp_size",
+    "pp_size",
+    "attention_backend",
+    "prefill_attention_backend",
+    "decode_attention_backend",
+    "sampling_backend",
+    "disable_cuda_graph",
+    "disable_decode_cuda_graph",
+    "disable_prefill_cuda_graph",
+    "cuda_graph_max_bs",
+    "cuda_graph_max_bs_decode",
+    "cuda_graph_max_bs_prefill",
+    "page_size",
+    "context_length",
+    "random_seed",
+    "schedule_policy",
+    "disable_overlap_schedule",
     "grammar_backend",
-    "speculative_algorithm", "speculative_draft_model_path", "speculative_num_steps", "speculative_eagle_topk",
+    "speculative_algorithm",
+    "speculative_draft_model_path",
+    "speculative_num_steps",
+    "speculative_eagle_topk",
     "speculative_num_draft_tokens",
 )
 
@@ -72,7 +96,8 @@ class SglangBackend(Backend[SglangConfig]):
             requests,
             lambda group: self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling),
             self._counts,
-            lambda _group, results: [list(res.get("output_ids") or []) for res in results])
+            lambda _group, results: [list(res.get("output_ids") or []) for res in results],
+        )
 
     def _counts(self, group, results) -> tuple[list[int], list[int]]:
         """Tokens in and out per request, read after the timer; with speculative decoding on, its counts tallied."""
@@ -92,8 +117,11 @@ class SglangBackend(Backend[SglangConfig]):
         effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
         cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])
         bs = self.spec.workload.batch_size
-        effective.update(batching=self.settings.batching, radix_cache_flushed_before_each_pass=not self.settings.disable_radix_cache,
-                         batch_size=min(bs, cap) if self.settings.batching == "static" and cap else cap)
+        effective.update(
+            batching=self.settings.batching,
+            radix_cache_flushed_before_each_pass=not self.settings.disable_radix_cache,
+            batch_size=min(bs, cap) if self.settings.batching == "static" and cap else cap,
+        )
         return {
             "engine": "sglang",
             "engine_version": self.version,
@@ -102,9 +130,16 @@ class SglangBackend(Backend[SglangConfig]):
             "requested_engine_kwargs": {k: v for k, v in self.engine_kwargs.items() if k not in ("model_path", "tokenizer_path")},
             "resolved_server_args": plain(resolved),  # every plain ServerArgs field as SGLang resolved it
             "sampling_params": self.sampling,
-            **({"structured_outputs": {"grammar_backend": resolved.get("grammar_backend"),
-                                       "grammar_backend_read_from": "the engine's resolved ServerArgs.grammar_backend"}}
-               if structured(self.spec) else {}),
+            **(
+                {
+                    "structured_outputs": {
+                        "grammar_backend": resolved.get("grammar_backend"),
+                        "grammar_backend_read_from": "the engine's resolved ServerArgs.grammar_backend",
+                    }
+                }
+                if structured(self.spec)
+                else {}
+            ),
             "model": {"source": self.source.label, "load_format": self.source.load_format, "weights": self.spec.model.weights},
             "token_counts": "len(output_ids) of each result, else meta_info.completion_tokens",
             "kv_cache_budget": kv_cache_budget(getattr(self.engine, "scheduler_info", None), resolved),
@@ -144,6 +179,9 @@ def kv_cache_budget(scheduler_info, resolved: dict) -> dict:
     tokens = tokens if isinstance(tokens, int) else resolved.get("max_total_tokens")
     cache = resolved.get("kv_cache_dtype")
     name = kv_dtype(resolved.get("dtype") if cache in (None, "auto") else cache)  # auto: the model's dtype
-    return pool(tokens if isinstance(tokens, int) else None, name,
-                f"token pool of max_total_num_tokens, pages of {resolved.get('page_size')} tokens, shared by the running requests",
-                reason=None if isinstance(tokens, int) else "SGLang reported no max_total_num_tokens (scheduler_info)")
+    return pool(
+        tokens if isinstance(tokens, int) else None,
+        name,
+        f"token pool of max_total_num_tokens, pages of {resolved.get('page_size')} tokens, shared by the running requests",
+        reason=None if isinstance(tokens, int) else "SGLang reported no max_total_num_tokens (scheduler_info)",
+    )

@@ -21,8 +21,12 @@ from llem.errors import UserError, did_you_mean
 # "Builtins: EAGLE, EAGLE3, NEXTN, STANDALONE, NGRAM, DFLASH, DSPARK"), and those that draft with a separate model.
 SPECULATIVE_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM", "DFLASH", "DSPARK")
 NEEDS_DRAFT_MODEL = ("EAGLE3", "STANDALONE", "DFLASH")
-SPECULATIVE_KNOBS = ("speculative_draft_model_path", "speculative_num_steps", "speculative_eagle_topk",
-                     "speculative_num_draft_tokens")
+SPECULATIVE_KNOBS = (
+    "speculative_draft_model_path",
+    "speculative_num_steps",
+    "speculative_eagle_topk",
+    "speculative_num_draft_tokens",
+)
 
 RESERVED_ENGINE_KWARGS = ("model_path", "tokenizer_path", "revision", "trust_remote_code", "load_format", "skip_tokenizer_init")
 
@@ -81,11 +85,17 @@ class SglangConfig(BaseModel):
         check_passthrough("sglang", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
         needed = w.input_tokens + w.output_tokens
         if b["context_length"] is not None and b["context_length"] < needed:
-            raise UserError(f"backend.context_length={b['context_length']} is shorter than workload.input_tokens + workload.output_tokens = {needed}: raise it or leave it null.")
+            raise UserError(
+                f"backend.context_length={b['context_length']} is shorter than workload.input_tokens + workload.output_tokens = {needed}: raise it or leave it null."
+            )
         if b["chunked_prefill_size"] == 0:
-            raise UserError("backend.chunked_prefill_size=0 is not valid: give a chunk size in tokens, -1 to disable chunked prefill, or null for SGLang's default.")
+            raise UserError(
+                "backend.chunked_prefill_size=0 is not valid: give a chunk size in tokens, -1 to disable chunked prefill, or null for SGLang's default."
+            )
         if b["batching"] == "static" and b["max_running_requests"] and b["max_running_requests"] < w.batch_size:
-            raise UserError(f"backend.max_running_requests={b['max_running_requests']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once.")
+            raise UserError(
+                f"backend.max_running_requests={b['max_running_requests']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once."
+            )
         _check_speculative(b)
 
 
@@ -94,15 +104,21 @@ def _check_speculative(b: dict) -> None:
     if algo is None:
         knob = next((k for k in SPECULATIVE_KNOBS if b[k] is not None), None)
         if knob:
-            raise UserError(f"backend.{knob}={b[knob]} applies to speculative decoding only: set "
-                            f"backend.speculative_algorithm (one of {', '.join(SPECULATIVE_ALGORITHMS)}) or leave it null.")
+            raise UserError(
+                f"backend.{knob}={b[knob]} applies to speculative decoding only: set "
+                f"backend.speculative_algorithm (one of {', '.join(SPECULATIVE_ALGORITHMS)}) or leave it null."
+            )
         return
     if algo.upper() not in SPECULATIVE_ALGORITHMS:  # SGLang reads the name upper-cased (SpeculativeAlgorithm.from_string)
-        raise UserError(f"backend.speculative_algorithm={algo} is not valid{did_you_mean(algo, list(SPECULATIVE_ALGORITHMS))}: "
-                        f"choose one of {', '.join(SPECULATIVE_ALGORITHMS)} (SGLang's built-in algorithms).")
+        raise UserError(
+            f"backend.speculative_algorithm={algo} is not valid{did_you_mean(algo, list(SPECULATIVE_ALGORITHMS))}: "
+            f"choose one of {', '.join(SPECULATIVE_ALGORITHMS)} (SGLang's built-in algorithms)."
+        )
     if algo.upper() in NEEDS_DRAFT_MODEL and not b["speculative_draft_model_path"]:
-        raise UserError(f"backend.speculative_algorithm={algo} drafts with a separate model: set "
-                        f"backend.speculative_draft_model_path to its folder or Hub id.")
+        raise UserError(
+            f"backend.speculative_algorithm={algo} drafts with a separate model: set "
+            f"backend.speculative_draft_model_path to its folder or Hub id."
+        )
 
 
 def _check_choices(b: dict) -> None:
@@ -110,5 +126,7 @@ def _check_choices(b: dict) -> None:
     for key, accepted in choices.items():
         value = b[key]
         if value is not None and value not in accepted:
-            raise UserError(f"backend.{key}={value} is not valid{did_you_mean(str(value), list(accepted))}: "
-                            f"choose one of {', '.join(sorted(accepted))} (the values of {origin}).")
+            raise UserError(
+                f"backend.{key}={value} is not valid{did_you_mean(str(value), list(accepted))}: "
+                f"choose one of {', '.join(sorted(accepted))} (the values of {origin})."
+            )

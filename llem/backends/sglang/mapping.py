@@ -13,9 +13,19 @@ from llem.backends.sglang.serverargs import has_phase_cuda_graph_flags
 # Typed settings that are llem's own, not ServerArgs fields (disable_cuda_graph: see cuda_graph_kwargs).
 LLEM_ONLY = ("name", "batching", "engine_kwargs", "disable_cuda_graph")
 # Typed settings passed only when set, so that SGLang's own defaults stay in force otherwise.
-WHEN_SET = ("quantization", "mem_fraction_static", "chunked_prefill_size", "max_prefill_tokens",
-            "attention_backend", "page_size", "speculative_algorithm", "speculative_draft_model_path",
-            "speculative_num_steps", "speculative_eagle_topk", "speculative_num_draft_tokens")
+WHEN_SET = (
+    "quantization",
+    "mem_fraction_static",
+    "chunked_prefill_size",
+    "max_prefill_tokens",
+    "attention_backend",
+    "page_size",
+    "speculative_algorithm",
+    "speculative_draft_model_path",
+    "speculative_num_steps",
+    "speculative_eagle_topk",
+    "speculative_num_draft_tokens",
+)
 PHASE_FLAGS = ("disable_decode_cuda_graph", "disable_prefill_cuda_graph")
 
 
@@ -31,8 +41,13 @@ def cuda_graph_kwargs(settings: dict, phase_flags: bool = True) -> dict:
     return {"disable_cuda_graph": any(wanted.values())}
 
 
-def engine_kwargs(spec, model_path: str | None = None, tokenizer_path: str | None = None,
-                  load_format: str = "auto", phase_flags: bool | None = None) -> dict:
+def engine_kwargs(
+    spec,
+    model_path: str | None = None,
+    tokenizer_path: str | None = None,
+    load_format: str = "auto",
+    phase_flags: bool | None = None,
+) -> dict:
     """Keyword arguments for sglang.Engine(...); model_path defaults to the model id (hub models).
     phase_flags: whether this SGLang has per-phase CUDA-graph flags (None: read from the installed one)."""
     s, w, m = spec.backend, spec.workload, spec.model

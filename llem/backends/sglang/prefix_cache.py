@@ -19,6 +19,9 @@ def readout(spec) -> CacheReadout:
             return details["cached_tokens"]
         return None
 
-    return CacheReadout(server_args=("--enable-cache-report",), server_read=read,
-                        server_field="usage.prompt_tokens_details.cached_tokens (SGLang, --enable-cache-report)",
-                        offline_reason="SGLang's offline cached-token count (meta_info.cached_tokens) is not read by llem yet")
+    return CacheReadout(
+        server_args=("--enable-cache-report",),
+        server_read=read,
+        server_field="usage.prompt_tokens_details.cached_tokens (SGLang, --enable-cache-report)",
+        offline_reason="SGLang's offline cached-token count (meta_info.cached_tokens) is not read by llem yet",
+    )

@@ -23,16 +23,21 @@ def serve_cli(python: Optional[str] = None) -> Optional[list[str]]:
     return [str(script), "serve", "--model-type", "llm"]
 
 
-def command(engine_kwargs: dict, port: int, python: Optional[str] = None,
-            entry: Optional[list[str]] = None) -> ServerPlan:
+def command(engine_kwargs: dict, port: int, python: Optional[str] = None, entry: Optional[list[str]] = None) -> ServerPlan:
     """engine_kwargs are ServerArgs fields (as for sglang.Engine). Its boolean flags are
     store_true, so False is simply left out. entry: serve_cli()'s command, else the legacy module."""
     kwargs = dict(engine_kwargs)
     model = kwargs.pop("model_path")
     head = entry or [python or sys.executable, "-m", "sglang.launch_server"]
     argv = head + ["--model-path", model, "--host", LOOPBACK, "--port", str(port)]
-    return ServerPlan("SGLang server", argv + cli_flags(kwargs, negatable=False), port, ready_path="/health",
-                      chat_length_fields=("max_completion_tokens",), cache_reset_path="/flush_cache")
+    return ServerPlan(
+        "SGLang server",
+        argv + cli_flags(kwargs, negatable=False),
+        port,
+        ready_path="/health",
+        chat_length_fields=("max_completion_tokens",),
+        cache_reset_path="/flush_cache",
+    )
 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:

@@ -26,15 +26,52 @@ from typing import Optional
 PINNED_RELEASE = "0.5.16"
 PINNED_CHOICES = {
     "quantization": (
-        "awq", "fp8", "mxfp8", "gptq", "marlin", "gptq_marlin", "awq_marlin", "bitsandbytes", "gguf", "modelopt",
-        "modelopt_fp8", "modelopt_fp4", "nvfp4_online", "modelopt_mixed", "petit_nvfp4", "w8a8_int8", "w8a8_fp8",
-        "moe_wna16", "w4afp8", "mxfp4", "auto-round", "auto-round-int8", "compressed-tensors", "quark",
-        "quark_int4fp8_moe", "quark_mxfp4", "unquant", "humming",
+        "awq",
+        "fp8",
+        "mxfp8",
+        "gptq",
+        "marlin",
+        "gptq_marlin",
+        "awq_marlin",
+        "bitsandbytes",
+        "gguf",
+        "modelopt",
+        "modelopt_fp8",
+        "modelopt_fp4",
+        "nvfp4_online",
+        "modelopt_mixed",
+        "petit_nvfp4",
+        "w8a8_int8",
+        "w8a8_fp8",
+        "moe_wna16",
+        "w4afp8",
+        "mxfp4",
+        "auto-round",
+        "auto-round-int8",
+        "compressed-tensors",
+        "quark",
+        "quark_int4fp8_moe",
+        "quark_mxfp4",
+        "unquant",
+        "humming",
     ),
     "kv_cache_dtype": ("auto", "fp8_e5m2", "fp8_e4m3", "mxfp8", "bf16", "bfloat16", "nvfp4", "fp4_mx_block16", "fp4_e2m1"),
     "attention_backend": (
-        "triton", "torch_native", "flex_attention", "dsa", "dsv4", "cutlass_mla", "fa3", "fa4", "flashinfer", "flashmla",
-        "trtllm_mla", "cutedsl_mla", "tokenspeed_mla", "trtllm_mha", "dual_chunk_flash_attn",
+        "triton",
+        "torch_native",
+        "flex_attention",
+        "dsa",
+        "dsv4",
+        "cutlass_mla",
+        "fa3",
+        "fa4",
+        "flashinfer",
+        "flashmla",
+        "trtllm_mla",
+        "cutedsl_mla",
+        "tokenspeed_mla",
+        "trtllm_mha",
+        "dual_chunk_flash_attn",
     ),
 }
 
@@ -84,8 +121,9 @@ def choices_for_validation() -> tuple[dict[str, tuple[str, ...]], str]:
         if not missing:
             return {k: source.choices(k) for k in PINNED_CHOICES}, f"the installed SGLang {_installed_version()}"
         why = f"no choices for {', '.join(missing)} found in its {source.layout} ({len(source.fields)} fields read)"
-    return dict(PINNED_CHOICES), (f"SGLang {PINNED_RELEASE}, pinned in llem (the installed SGLang {_installed_version()} "
-                                  f"was not used: {why})")
+    return dict(PINNED_CHOICES), (
+        f"SGLang {PINNED_RELEASE}, pinned in llem (the installed SGLang {_installed_version()} was not used: {why})"
+    )
 
 
 def has_phase_cuda_graph_flags() -> bool:
@@ -205,8 +243,14 @@ def _literal_strings(annotation: ast.expr) -> Optional[tuple[str, ...]]:
 def _argparse_choices(tree: ast.Module, lists: dict) -> dict[str, tuple[str, ...]]:
     out = {}
     for call in ast.walk(tree):
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "add_argument"
-                and call.args and isinstance(call.args[0], ast.Constant) and str(call.args[0].value).startswith("--")):
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "add_argument"
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and str(call.args[0].value).startswith("--")
+        ):
             for kw in call.keywords:
                 if kw.arg == "choices":
                     values = _strings(kw.value, lists)

@@ -21,14 +21,21 @@ from llem.serving.engine_metrics import read_counters
 from llem.speculative import SpecReadout
 
 # (accepted, drafted) meta_info names, newest first
-META_NAMES = (("spec_num_correct_drafts", "spec_num_proposed_drafts"), ("spec_accepted_drafts", "spec_proposed_drafts"),
-              ("spec_accept_token_num", "spec_draft_token_num"))
-OFFLINE_SOURCE = ("meta_info of each sglang.Engine.generate result: spec_verify_ct, spec_num_correct_drafts and "
-                  "spec_num_proposed_drafts (SGLang computes the last as spec_verify_ct x (speculative_num_draft_tokens - 1))")
+META_NAMES = (
+    ("spec_num_correct_drafts", "spec_num_proposed_drafts"),
+    ("spec_accepted_drafts", "spec_proposed_drafts"),
+    ("spec_accept_token_num", "spec_draft_token_num"),
+)
+OFFLINE_SOURCE = (
+    "meta_info of each sglang.Engine.generate result: spec_verify_ct, spec_num_correct_drafts and "
+    "spec_num_proposed_drafts (SGLang computes the last as spec_verify_ct x (speculative_num_draft_tokens - 1))"
+)
 SERVER_SERIES = "sglang:spec_verify_calls_total"
-SERVER_REASON = ("SGLang's /metrics counts verification steps (sglang:spec_verify_calls_total) but gives accepted and "
-                 "drafted tokens only as gauges of recent batches (sglang:spec_accept_rate, spec_accept_length), which "
-                 "a run cannot be differenced over, and its OpenAI streams carry no meta_info")
+SERVER_REASON = (
+    "SGLang's /metrics counts verification steps (sglang:spec_verify_calls_total) but gives accepted and "
+    "drafted tokens only as gauges of recent batches (sglang:spec_accept_rate, spec_accept_length), which "
+    "a run cannot be differenced over, and its OpenAI streams carry no meta_info"
+)
 _SAMPLE = re.compile(r"^sglang:spec_verify_calls_total(?:\{[^}]*\})?\s+(\S+)\s*$")
 
 
@@ -36,10 +43,24 @@ def readout(spec) -> SpecReadout:
     b = spec.backend
     if not b.get("speculative_algorithm"):
         return SpecReadout()
-    knobs = ", ".join(f"{k}={b[k]}" for k in ("speculative_algorithm", "speculative_draft_model_path", "speculative_num_steps",
-                                               "speculative_eagle_topk", "speculative_num_draft_tokens") if b[k] is not None)
-    return SpecReadout(configured=f"SGLang {knobs}", server_args=("--enable-metrics",), server_counters=counters,
-                       server_reason=SERVER_REASON, offline_source=OFFLINE_SOURCE)
+    knobs = ", ".join(
+        f"{k}={b[k]}"
+        for k in (
+            "speculative_algorithm",
+            "speculative_draft_model_path",
+            "speculative_num_steps",
+            "speculative_eagle_topk",
+            "speculative_num_draft_tokens",
+        )
+        if b[k] is not None
+    )
+    return SpecReadout(
+        configured=f"SGLang {knobs}",
+        server_args=("--enable-metrics",),
+        server_counters=counters,
+        server_reason=SERVER_REASON,
+        offline_source=OFFLINE_SOURCE,
+    )
 
 
 def meta_counts(meta: Optional[dict]) -> dict:
@@ -57,8 +78,12 @@ def parse_counters(text: str) -> Optional[dict]:
     values = [float(m.group(1)) for m in map(_SAMPLE.match, text.splitlines()) if m]
     if not values:
         return None
-    return {"drafts": int(round(sum(values))), "draft_tokens": None, "accepted_tokens": None,
-            "source": f"SGLang /metrics: {SERVER_SERIES}"}
+    return {
+        "drafts": int(round(sum(values))),
+        "draft_tokens": None,
+        "accepted_tokens": None,
+        "source": f"SGLang /metrics: {SERVER_SERIES}",
+    }
 
 
 def counters(url: str, timeout_s: float = 10.0) -> Optional[dict]:

@@ -22,9 +22,14 @@ def support(spec) -> StructuredSupport:
     backend = configured_backend(spec)
     refusal = None
     if backend == "none":
-        refusal = ("backend.engine_kwargs.grammar_backend=none turns SGLang's constrained decoding off, so "
-                   "workload.response_format=json_schema cannot be honoured: use xgrammar, llguidance or outlines, "
-                   "or leave it unset.")
-    how = ("sampling parameter json_schema (the schema as a JSON string)" if spec.workload.mode == "offline"
-           else "request field response_format (type json_schema)")
+        refusal = (
+            "backend.engine_kwargs.grammar_backend=none turns SGLang's constrained decoding off, so "
+            "workload.response_format=json_schema cannot be honoured: use xgrammar, llguidance or outlines, "
+            "or leave it unset."
+        )
+    how = (
+        "sampling parameter json_schema (the schema as a JSON string)"
+        if spec.workload.mode == "offline"
+        else "request field response_format (type json_schema)"
+    )
     return StructuredSupport(backend, how, server_body=response_format, refusal=refusal)

@@ -98,27 +98,48 @@ class TensorRTBackend(Backend[TensorRTConfig]):
             requests,
             lambda group: self.llm.generate([list(r.input_ids) for r in group], self.sampling, use_tqdm=False),
             lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
-            lambda _group, results: [list(r.outputs[0].token_ids) for r in results])
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results],
+        )
 
     def describe(self) -> dict:
-        effective = {"runtime": self.settings.runtime, "batching": self.settings.batching,
-                     "kv_cache_config": self.kv_cache, "llm_kwargs": {k: v for k, v in self.llm_kwargs.items() if k not in ("model", "tokenizer")},
-                     "sampling": self.sampling_kwargs}
+        effective = {
+            "runtime": self.settings.runtime,
+            "batching": self.settings.batching,
+            "kv_cache_config": self.kv_cache,
+            "llm_kwargs": {k: v for k, v in self.llm_kwargs.items() if k not in ("model", "tokenizer")},
+            "sampling": self.sampling_kwargs,
+        }
         args = getattr(self.llm, "args", None)  # the LLM API's resolved arguments
         if args is not None:
-            for k in ("dtype", "max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens",
-                      "tensor_parallel_size", "pipeline_parallel_size", "enable_chunked_prefill"):
+            for k in (
+                "dtype",
+                "max_batch_size",
+                "max_input_len",
+                "max_seq_len",
+                "max_num_tokens",
+                "tensor_parallel_size",
+                "pipeline_parallel_size",
+                "enable_chunked_prefill",
+            ):
                 if hasattr(args, k):
                     effective[k] = _plain(getattr(args, k))
             kv = getattr(args, "kv_cache_config", None)
             if kv is not None:
-                effective["kv_cache_config_resolved"] = {k: _plain(getattr(kv, k, None)) for k in ("free_gpu_memory_fraction", "enable_block_reuse", "max_tokens", "dtype")}
+                effective["kv_cache_config_resolved"] = {
+                    k: _plain(getattr(kv, k, None))
+                    for k in ("free_gpu_memory_fraction", "enable_block_reuse", "max_tokens", "dtype")
+                }
         cap = effective.get("max_batch_size") or _build_cap(self)
         bs = self.spec.workload.batch_size
         effective["batch_size"] = min(bs, cap) if self.settings.batching == "static" and cap else cap
         if self.settings.runtime == "trt":
-            effective.update(build_config=self.build, quant_config=self.quant, engine_dir=self.engine_dir,
-                             engine_cache_hit=self.engine_cache_hit, engine_build_s=self.build_s)
+            effective.update(
+                build_config=self.build,
+                quant_config=self.quant,
+                engine_dir=self.engine_dir,
+                engine_cache_hit=self.engine_cache_hit,
+                engine_build_s=self.build_s,
+            )
         return {
             "engine": "tensorrt_llm",
             "engine_version": self.version,
@@ -177,7 +198,11 @@ def kv_cache_budget(effective: dict) -> dict:
     tokens = kv.get("max_tokens")
     cache = kv.get("dtype")
     name = kv_dtype(effective.get("dtype") if cache in (None, "auto") else cache)  # auto: the model's dtype
-    return pool(tokens if isinstance(tokens, int) else None, name,
-                f"paged pool, free_gpu_memory_fraction {kv.get('free_gpu_memory_fraction')}",
-                reason=None if isinstance(tokens, int) else
-                "TensorRT-LLM sized its pool from free_gpu_memory_fraction at load and does not expose the token count")
+    return pool(
+        tokens if isinstance(tokens, int) else None,
+        name,
+        f"paged pool, free_gpu_memory_fraction {kv.get('free_gpu_memory_fraction')}",
+        reason=None
+        if isinstance(tokens, int)
+        else "TensorRT-LLM sized its pool from free_gpu_memory_fraction at load and does not expose the token count",
+    )

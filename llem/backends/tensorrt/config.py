@@ -19,19 +19,52 @@ from llem.errors import UserError, choice_error
 
 # tensorrt_llm.quantization.mode.QuantAlgo members usable as a model's quant_algo
 QUANT_ALGOS = (
-    "W8A16", "W4A16", "W4A16_AWQ", "W4A8_AWQ", "W8A16_GPTQ", "W4A16_GPTQ", "W8A8_SQ_PER_CHANNEL",
-    "W8A8_SQ_PER_TENSOR_PLUGIN", "W8A8_SQ_PER_CHANNEL_PER_TOKEN_PLUGIN", "W8A8_SQ_PER_CHANNEL_PER_TENSOR_PLUGIN",
-    "W8A8_SQ_PER_TENSOR_PER_TOKEN_PLUGIN", "W4A8_QSERVE_PER_GROUP", "W4A8_QSERVE_PER_CHANNEL", "FP8",
-    "FP8_PER_CHANNEL_PER_TOKEN", "FP8_BLOCK_SCALES", "NVFP4", "W4A8_NVFP4_FP8", "W4A8_MXFP4_FP8",
-    "W4A8_MXFP4_MXFP8", "W4A16_MXFP4", "MIXED_PRECISION",
+    "W8A16",
+    "W4A16",
+    "W4A16_AWQ",
+    "W4A8_AWQ",
+    "W8A16_GPTQ",
+    "W4A16_GPTQ",
+    "W8A8_SQ_PER_CHANNEL",
+    "W8A8_SQ_PER_TENSOR_PLUGIN",
+    "W8A8_SQ_PER_CHANNEL_PER_TOKEN_PLUGIN",
+    "W8A8_SQ_PER_CHANNEL_PER_TENSOR_PLUGIN",
+    "W8A8_SQ_PER_TENSOR_PER_TOKEN_PLUGIN",
+    "W4A8_QSERVE_PER_GROUP",
+    "W4A8_QSERVE_PER_CHANNEL",
+    "FP8",
+    "FP8_PER_CHANNEL_PER_TOKEN",
+    "FP8_BLOCK_SCALES",
+    "NVFP4",
+    "W4A8_NVFP4_FP8",
+    "W4A8_MXFP4_FP8",
+    "W4A8_MXFP4_MXFP8",
+    "W4A16_MXFP4",
+    "MIXED_PRECISION",
 )
 # tensorrt_llm.quantization.mode.KV_CACHE_QUANT_ALGO_LIST
 KV_CACHE_QUANT_ALGOS = ("FP8", "INT8", "NVFP4")
 # Friendly aliases for the common cases named in llem's docs.
-QUANT_ALIASES = {"fp8": "FP8", "int8_weight_only": "W8A16", "int4_weight_only": "W4A16", "w4a16_awq": "W4A16_AWQ",
-                 "int4_awq": "W4A16_AWQ", "w8a8_smoothquant": "W8A8_SQ_PER_CHANNEL", "nvfp4": "NVFP4"}
-RESERVED_ENGINE_KWARGS = ("model", "tokenizer", "revision", "trust_remote_code", "build_config", "kv_cache_config",
-                          "quant_config", "load_format", "skip_tokenizer_init")
+QUANT_ALIASES = {
+    "fp8": "FP8",
+    "int8_weight_only": "W8A16",
+    "int4_weight_only": "W4A16",
+    "w4a16_awq": "W4A16_AWQ",
+    "int4_awq": "W4A16_AWQ",
+    "w8a8_smoothquant": "W8A8_SQ_PER_CHANNEL",
+    "nvfp4": "NVFP4",
+}
+RESERVED_ENGINE_KWARGS = (
+    "model",
+    "tokenizer",
+    "revision",
+    "trust_remote_code",
+    "build_config",
+    "kv_cache_config",
+    "quant_config",
+    "load_format",
+    "skip_tokenizer_init",
+)
 
 
 def quant_algo(name: Optional[str]) -> Optional[str]:
@@ -53,7 +86,9 @@ class TensorRTConfig(BaseModel):
     # running batch; static: groups of workload.batch_size, one call each.
     batching: Literal["continuous", "static"] = "continuous"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
-    quantization: Optional[str] = None  # QuantAlgo name (FP8, W8A16, W4A16_AWQ, ...) or an alias (fp8, int8_weight_only, w4a16_awq)
+    quantization: Optional[str] = (
+        None  # QuantAlgo name (FP8, W8A16, W4A16_AWQ, ...) or an alias (fp8, int8_weight_only, w4a16_awq)
+    )
     kv_cache_quantization: Optional[Literal["FP8", "INT8", "NVFP4"]] = None
     # Build settings; None: derived from the workload (batch_size, input_tokens, input+output tokens)
     max_batch_size: Optional[int] = Field(None, ge=1)
@@ -79,8 +114,12 @@ class TensorRTConfig(BaseModel):
     def check(cls, spec) -> None:
         b, hw, w = spec.backend, spec.hardware, spec.workload
         device = resolve_device(hw.device)
-        check_parallelism("tensorrt", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],
-                                                   "pipeline_parallel_size": b["pipeline_parallel_size"]})
+        check_parallelism(
+            "tensorrt",
+            device,
+            hw,
+            {"tensor_parallel_size": b["tensor_parallel_size"], "pipeline_parallel_size": b["pipeline_parallel_size"]},
+        )
         if b["quantization"] is not None and quant_algo(b["quantization"]) not in QUANT_ALGOS:
             raise choice_error("backend.quantization", b["quantization"], list(QUANT_ALGOS) + list(QUANT_ALIASES))
         check_choice("kv_cache_quantization", b["kv_cache_quantization"], KV_CACHE_QUANT_ALGOS)
@@ -92,16 +131,28 @@ class TensorRTConfig(BaseModel):
             if refusal:
                 raise UserError(refusal)
         if b["quantization"] is not None and b["runtime"] == "pytorch":
-            raise UserError(f"backend.quantization={b['quantization']} quantises while building a TensorRT engine (runtime=trt); the PyTorch runtime takes pre-quantised checkpoints: set runtime=trt or use a quantised model.")
+            raise UserError(
+                f"backend.quantization={b['quantization']} quantises while building a TensorRT engine (runtime=trt); the PyTorch runtime takes pre-quantised checkpoints: set runtime=trt or use a quantised model."
+            )
         if b["build_kwargs"] and b["runtime"] != "trt":
-            raise UserError("backend.build_kwargs applies only to backend.runtime=trt, which builds a TensorRT engine: remove it or set runtime=trt.")
+            raise UserError(
+                "backend.build_kwargs applies only to backend.runtime=trt, which builds a TensorRT engine: remove it or set runtime=trt."
+            )
         for key in ("max_batch_size", "max_input_len", "max_seq_len", "max_num_tokens"):
             if key in b["build_kwargs"]:
-                raise UserError(f"backend.build_kwargs.{key} duplicates the setting backend.{key}: set backend.{key}={b['build_kwargs'][key]} instead.")
+                raise UserError(
+                    f"backend.build_kwargs.{key} duplicates the setting backend.{key}: set backend.{key}={b['build_kwargs'][key]} instead."
+                )
         needed = w.input_tokens + w.output_tokens
         if b["max_input_len"] is not None and b["max_input_len"] < w.input_tokens:
-            raise UserError(f"backend.max_input_len={b['max_input_len']} is below workload.input_tokens={w.input_tokens}: raise it or leave it null.")
+            raise UserError(
+                f"backend.max_input_len={b['max_input_len']} is below workload.input_tokens={w.input_tokens}: raise it or leave it null."
+            )
         if b["max_seq_len"] is not None and b["max_seq_len"] < needed:
-            raise UserError(f"backend.max_seq_len={b['max_seq_len']} is below workload.input_tokens + workload.output_tokens = {needed}: raise it or leave it null.")
+            raise UserError(
+                f"backend.max_seq_len={b['max_seq_len']} is below workload.input_tokens + workload.output_tokens = {needed}: raise it or leave it null."
+            )
         if b["max_batch_size"] is not None and b["max_batch_size"] < w.batch_size and b["batching"] == "static":
-            raise UserError(f"backend.max_batch_size={b['max_batch_size']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once.")
+            raise UserError(
+                f"backend.max_batch_size={b['max_batch_size']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once."
+            )

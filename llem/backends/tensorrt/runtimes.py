@@ -20,8 +20,10 @@ def trt_runtime_refusal() -> Optional[str]:
     one or when TensorRT-LLM is not installed here (the job then stops at the missing extra)."""
     if importlib.util.find_spec("tensorrt_llm") is None or package_file("tensorrt_llm", TRT_ENGINE_MODULE) is not None:
         return None
-    return (f"backend.runtime=trt needs TensorRT-LLM's TensorRT-engine runtime (tensorrt_llm._tensorrt_engine), which the "
-            f"installed TensorRT-LLM {_version()} does not have: use backend.runtime=pytorch (the default).")
+    return (
+        f"backend.runtime=trt needs TensorRT-LLM's TensorRT-engine runtime (tensorrt_llm._tensorrt_engine), which the "
+        f"installed TensorRT-LLM {_version()} does not have: use backend.runtime=pytorch (the default)."
+    )
 
 
 def _version() -> str:

@@ -14,10 +14,12 @@ ENGINE = Engine(
     isolation_group="torch",
     prompts=("ids", "text"),
     # per finished request: time from scheduled to first token, and from first to last token
-    phase_series={"prefill_sum": "vllm:request_prefill_time_seconds_sum",
-                  "prefill_count": "vllm:request_prefill_time_seconds_count",
-                  "decode_sum": "vllm:request_decode_time_seconds_sum",
-                  "decode_count": "vllm:request_decode_time_seconds_count"},
+    phase_series={
+        "prefill_sum": "vllm:request_prefill_time_seconds_sum",
+        "prefill_count": "vllm:request_prefill_time_seconds_count",
+        "decode_sum": "vllm:request_decode_time_seconds_sum",
+        "decode_count": "vllm:request_decode_time_seconds_count",
+    },
     telemetry_off={
         # usage stats (vllm/envs.py: VLLM_NO_USAGE_STATS == "1"; VLLM_DO_NOT_TRACK or DO_NOT_TRACK == "1")
         "VLLM_NO_USAGE_STATS": "1",

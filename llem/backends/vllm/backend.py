@@ -78,7 +78,9 @@ class VllmBackend(Backend[VllmConfig]):
             requests,
             lambda group: self._generate(group),
             lambda _group, results: ([len(r.prompt_token_ids) for r in results], [len(r.outputs[0].token_ids) for r in results]),
-            lambda _group, results: [list(r.outputs[0].token_ids) for r in results], offline_cached)
+            lambda _group, results: [list(r.outputs[0].token_ids) for r in results],
+            offline_cached,
+        )
 
     def _generate(self, group):
         outputs = self.llm.generate([{"prompt_token_ids": list(r.input_ids)} for r in group], self.sampling, use_tqdm=False)
@@ -86,7 +88,6 @@ class VllmBackend(Backend[VllmConfig]):
         if so is not None and getattr(so, "_backend", None):  # set by vLLM's input processor when it validated the request
             self.grammar_used = so._backend
         return outputs
-
 
     def speculative_counts(self):
         if not self.settings.speculative_config:
@@ -150,10 +151,13 @@ class VllmBackend(Backend[VllmConfig]):
     def _structured(self, cfg) -> dict:
         so_cfg = getattr(cfg, "structured_outputs_config", None)
         used = getattr(self, "grammar_used", None)
-        return {"grammar_backend": used,
-                "grammar_backend_read_from": "StructuredOutputsParams._backend after generate" if used else
-                "not read back (this vLLM did not set StructuredOutputsParams._backend on llem's SamplingParams)",
-                "structured_outputs_config": None if so_cfg is None else resolved_fields(so_cfg)}
+        return {
+            "grammar_backend": used,
+            "grammar_backend_read_from": "StructuredOutputsParams._backend after generate"
+            if used
+            else "not read back (this vLLM did not set StructuredOutputsParams._backend on llem's SamplingParams)",
+            "structured_outputs_config": None if so_cfg is None else resolved_fields(so_cfg),
+        }
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
@@ -198,13 +202,17 @@ def _check_engine_fields(kwargs: dict) -> None:
     known = {f.name for f in dataclasses.fields(EngineArgs)}
     unknown = sorted(k for k in kwargs if k not in known)
     if unknown:
-        raise UserError(f"backend.engine_kwargs.{unknown[0]} is not an argument of this vLLM's EngineArgs{did_you_mean(unknown[0], sorted(known))}: check the name against vLLM's engine arguments.")
+        raise UserError(
+            f"backend.engine_kwargs.{unknown[0]} is not an argument of this vLLM's EngineArgs{did_you_mean(unknown[0], sorted(known))}: check the name against vLLM's engine arguments."
+        )
 
 
 def _batching_note(batching: str, batch_size: int, max_num_seqs: int) -> str:
     if batching == "static":
         return f"requests in groups of workload.batch_size={batch_size}, one LLM.generate call per group, each drained before the next"
-    return f"all requests in one LLM.generate call; at most max_num_seqs={max_num_seqs} sequences run at once (continuous batching)"
+    return (
+        f"all requests in one LLM.generate call; at most max_num_seqs={max_num_seqs} sequences run at once (continuous batching)"
+    )
 
 
 def _running_batch(batching: str, batch_size: int, cap):
@@ -252,5 +260,9 @@ def kv_cache_budget(cc, mc) -> dict:
     cache = getattr(cc, "cache_dtype", None)
     name = kv_dtype(mc.dtype if cache in (None, "auto") else cache)  # auto: the model's dtype
     tokens = blocks * size if isinstance(blocks, int) and isinstance(size, int) else None
-    return pool(tokens, name, f"paged: {blocks} blocks of {size} tokens, shared by the running sequences",
-                reason=None if tokens else "vLLM did not report num_gpu_blocks to the LLM object")
+    return pool(
+        tokens,
+        name,
+        f"paged: {blocks} blocks of {size} tokens, shared by the running sequences",
+        reason=None if tokens else "vLLM did not report num_gpu_blocks to the LLM object",
+    )

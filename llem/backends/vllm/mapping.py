@@ -5,8 +5,16 @@ from __future__ import annotations
 # Typed settings that are llem's own, not vLLM EngineArgs fields.
 LLEM_ONLY = ("name", "batching", "cpu_kvcache_space_gib", "engine_kwargs")
 # Typed settings passed only when set, so that vLLM's own defaults stay in force otherwise.
-WHEN_SET = ("max_num_batched_tokens", "enable_prefix_caching", "enable_chunked_prefill", "block_size",
-            "quantization", "speculative_config", "gpu_memory_utilization", "enforce_eager")
+WHEN_SET = (
+    "max_num_batched_tokens",
+    "enable_prefix_caching",
+    "enable_chunked_prefill",
+    "block_size",
+    "quantization",
+    "speculative_config",
+    "gpu_memory_utilization",
+    "enforce_eager",
+)
 
 
 def engine_kwargs(spec, source) -> dict:

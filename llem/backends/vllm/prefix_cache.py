@@ -30,9 +30,13 @@ def readout(spec) -> CacheReadout:
             return details["cached_tokens"]
         return None if attached else 0  # left out when 0, on a server started with the flag
 
-    return CacheReadout(server_args=("--enable-prompt-tokens-details",), server_read=read, server_counters=counters,
-                        server_field=SERVER_FIELD + ("; an attached server may run without the flag" if attached else ""),
-                        offline_field="RequestOutput.num_cached_tokens")
+    return CacheReadout(
+        server_args=("--enable-prompt-tokens-details",),
+        server_read=read,
+        server_counters=counters,
+        server_field=SERVER_FIELD + ("; an attached server may run without the flag" if attached else ""),
+        offline_field="RequestOutput.num_cached_tokens",
+    )
 
 
 def offline_cached(results) -> list[Optional[int]]:
@@ -53,7 +57,11 @@ def parse_counters(text: str) -> Optional[dict]:
             sums[key] = sums.get(key, 0.0) + float(m.group(2))
     if "hits" not in sums or "queries" not in sums:
         return None
-    return {"hits": sums["hits"], "queries": sums["queries"], "source": "vllm:prefix_cache_hits / vllm:prefix_cache_queries (/metrics)"}
+    return {
+        "hits": sums["hits"],
+        "queries": sums["queries"],
+        "source": "vllm:prefix_cache_hits / vllm:prefix_cache_queries (/metrics)",
+    }
 
 
 def counters(url: str, timeout_s: float = 10.0) -> Optional[dict]:

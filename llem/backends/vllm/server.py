@@ -29,24 +29,35 @@ def has_serve_cli() -> bool:
     return True
 
 
-def command(engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = None,
-            python: Optional[str] = None, serve_cli: bool = False) -> ServerPlan:
+def command(
+    engine_kwargs: dict, port: int, cpu_kvcache_gib: Optional[int] = None, python: Optional[str] = None, serve_cli: bool = False
+) -> ServerPlan:
     """engine_kwargs are vllm.LLM(...) keyword arguments (EngineArgs fields). serve_cli: start it as
     `vllm serve <model>` (the module the `vllm` script runs, with this Python), else the legacy module."""
     kwargs = dict(engine_kwargs)
     model = kwargs.pop("model")
     py = python or sys.executable
-    head = [py, "-m", "vllm.entrypoints.cli.main", "serve", model] if serve_cli else \
-        [py, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
+    head = (
+        [py, "-m", "vllm.entrypoints.cli.main", "serve", model]
+        if serve_cli
+        else [py, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
+    )
     argv = head + ["--host", LOOPBACK, "--port", str(port)]
     # VLLM_SERVER_DEV_MODE registers /reset_prefix_cache (with vLLM's other development routes, on this
     # loopback-only server): llem empties the prefix cache before every measured run, as offline
     env = {"VLLM_SERVER_DEV_MODE": "1"}
     if cpu_kvcache_gib:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_gib)
-    return ServerPlan("vLLM OpenAI server", argv + cli_flags(kwargs), port, env=env, ready_path="/health",
-                      request_extras={"return_token_ids": True}, chat_length_fields=("max_completion_tokens",),
-                      cache_reset_path="/reset_prefix_cache")
+    return ServerPlan(
+        "vLLM OpenAI server",
+        argv + cli_flags(kwargs),
+        port,
+        env=env,
+        ready_path="/health",
+        request_extras={"return_token_ids": True},
+        chat_length_fields=("max_completion_tokens",),
+        cache_reset_path="/reset_prefix_cache",
+    )
 
 
 def server_plan(spec, device: str, port: int) -> ServerPlan:

@@ -17,8 +17,11 @@ from typing import Optional
 from llem.serving.engine_metrics import read_counters
 from llem.speculative import SpecReadout
 
-NAMES = {"drafts": "vllm:spec_decode_num_drafts", "draft_tokens": "vllm:spec_decode_num_draft_tokens",
-         "accepted_tokens": "vllm:spec_decode_num_accepted_tokens"}
+NAMES = {
+    "drafts": "vllm:spec_decode_num_drafts",
+    "draft_tokens": "vllm:spec_decode_num_draft_tokens",
+    "accepted_tokens": "vllm:spec_decode_num_accepted_tokens",
+}
 OFFLINE_SOURCE = "vllm.LLM.get_metrics(): " + ", ".join(NAMES.values())
 SERVER_SOURCE = "vLLM /metrics: " + ", ".join(f"{n}_total" for n in NAMES.values())
 _SAMPLE = re.compile(r"^(vllm:spec_decode_num_(?:drafts|draft_tokens|accepted_tokens))(?:_total)?(?:\{[^}]*\})?\s+(\S+)\s*$")
@@ -28,10 +31,12 @@ def readout(spec) -> SpecReadout:
     config = spec.backend.get("speculative_config")
     if not config:
         return SpecReadout()
-    return SpecReadout(configured=f"vLLM speculative_config={json.dumps(config, sort_keys=True)}",
-                       server_counters=counters, offline_source=OFFLINE_SOURCE,
-                       server_reason="vLLM's /metrics has no spec_decode counters (its speculative decoding is off, or "
-                                     "the server is not vLLM)")
+    return SpecReadout(
+        configured=f"vLLM speculative_config={json.dumps(config, sort_keys=True)}",
+        server_counters=counters,
+        offline_source=OFFLINE_SOURCE,
+        server_reason="vLLM's /metrics has no spec_decode counters (its speculative decoding is off, or the server is not vLLM)",
+    )
 
 
 def offline_counts(metrics) -> Optional[dict]:

@@ -27,13 +27,22 @@ def installed_file() -> Optional[Path]:
 def read(path: str) -> tuple[frozenset[str], frozenset[str]]:
     """(SpeculativeConfig's settable fields, the SpeculativeMethod values) of that file."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    aliases = {n.targets[0].id: n.value for n in tree.body
-               if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)}
+    aliases = {
+        n.targets[0].id: n.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+    }
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SpeculativeConfig"), None)
     if cls is None:
         raise SyntaxError(f"{path} defines no SpeculativeConfig class")
-    fields = {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
-              and not n.target.id.startswith("_") and "SkipValidation" not in ast.unparse(n.annotation)}
+    fields = {
+        n.target.id
+        for n in cls.body
+        if isinstance(n, ast.AnnAssign)
+        and isinstance(n.target, ast.Name)
+        and not n.target.id.startswith("_")
+        and "SkipValidation" not in ast.unparse(n.annotation)
+    }
     return frozenset(fields), frozenset(_literal(aliases.get("SpeculativeMethod"), aliases))
 
 
@@ -63,8 +72,10 @@ def check(config: Optional[dict]) -> None:
         return
     for key in config:
         if key not in fields:
-            raise UserError(f"backend.speculative_config.{key} is not a field of this vLLM's SpeculativeConfig"
-                            f"{did_you_mean(key, sorted(fields))}: check the name against vLLM's speculative_config.")
+            raise UserError(
+                f"backend.speculative_config.{key} is not a field of this vLLM's SpeculativeConfig"
+                f"{did_you_mean(key, sorted(fields))}: check the name against vLLM's speculative_config."
+            )
     method = config.get("method")
     if method is not None and methods and method not in methods:
         raise choice_error("backend.speculative_config.method", str(method), sorted(methods))

@@ -23,6 +23,9 @@ def configured_backend(spec) -> str:
 
 
 def support(spec) -> StructuredSupport:
-    how = ("SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))" if spec.workload.mode == "offline"
-           else "request field response_format (type json_schema)")
+    how = (
+        "SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))"
+        if spec.workload.mode == "offline"
+        else "request field response_format (type json_schema)"
+    )
     return StructuredSupport(configured_backend(spec), how, server_body=response_format)

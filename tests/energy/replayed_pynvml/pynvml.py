@@ -44,6 +44,7 @@ def _as_real_error(fn):
             return fn(*args, **kwargs)
         except _fake.NVMLError as exc:
             raise _real.NVMLError(exc.value if isinstance(exc.value, int) else _real.NVML_ERROR_UNKNOWN) from exc
+
     return call
 
 
@@ -73,6 +74,7 @@ nvmlDeviceGetGraphicsRunningProcesses = nvmlDeviceGetComputeRunningProcesses
 def _not_supported(name):
     def call(*args, **kwargs):
         raise _real.NVMLError(_real.NVML_ERROR_NOT_SUPPORTED)
+
     call.__name__ = name
     return call
 

@@ -15,7 +15,11 @@ ENGINE = Engine(
     devices=("cpu",),
     isolation_group="echo",
     prompts=("ids", "text"),
-    phase_series={"prefill_sum": "echo:request_prefill_seconds_sum", "prefill_count": "echo:request_prefill_seconds_count",
-                  "decode_sum": "echo:request_decode_seconds_sum", "decode_count": "echo:request_decode_seconds_count"},
+    phase_series={
+        "prefill_sum": "echo:request_prefill_seconds_sum",
+        "prefill_count": "echo:request_prefill_seconds_count",
+        "decode_sum": "echo:request_decode_seconds_sum",
+        "decode_count": "echo:request_decode_seconds_count",
+    },
     telemetry_off={"ECHO_NO_USAGE_STATS": "1"},
 )

@@ -20,7 +20,9 @@ class EchoConfig(BaseModel):
     @classmethod
     def check(cls, spec) -> None:
         if spec.workload.output_tokens > 4096:
-            raise UserError(f"workload.output_tokens={spec.workload.output_tokens} is more than backend=echo generates: use at most 4096.")
+            raise UserError(
+                f"workload.output_tokens={spec.workload.output_tokens} is more than backend=echo generates: use at most 4096."
+            )
 
     @classmethod
     def check_server(cls, spec) -> None:

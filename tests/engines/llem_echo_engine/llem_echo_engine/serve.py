@@ -33,9 +33,11 @@ class Stats:
             v = dict(self.values)
         lines = []
         for phase in ("prefill", "decode"):
-            lines += [f"# TYPE echo:request_{phase}_seconds histogram",
-                      f'echo:request_{phase}_seconds_sum{{model_name="{MODEL_ID}"}} {v[phase + "_sum"]}',
-                      f'echo:request_{phase}_seconds_count{{model_name="{MODEL_ID}"}} {v[phase + "_count"]}']
+            lines += [
+                f"# TYPE echo:request_{phase}_seconds histogram",
+                f'echo:request_{phase}_seconds_sum{{model_name="{MODEL_ID}"}} {v[phase + "_sum"]}',
+                f'echo:request_{phase}_seconds_count{{model_name="{MODEL_ID}"}} {v[phase + "_count"]}',
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -90,13 +92,28 @@ def handler(args, stats: Stats):
                 context.append(token)
                 time.sleep(args.token_delay_s)
                 text, finish = chr(token), ("length" if step == n - 1 else None)
-                choice = {"index": 0, "delta": {"content": text}, "finish_reason": finish} if chat else \
-                    {"index": 0, "text": text, "finish_reason": finish}
-                self._event({"id": "echo", "object": "chat.completion.chunk" if chat else "text_completion",
-                             "model": MODEL_ID, "choices": [choice]})
+                choice = (
+                    {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+                    if chat
+                    else {"index": 0, "text": text, "finish_reason": finish}
+                )
+                self._event(
+                    {
+                        "id": "echo",
+                        "object": "chat.completion.chunk" if chat else "text_completion",
+                        "model": MODEL_ID,
+                        "choices": [choice],
+                    }
+                )
             stats.add(prefill, time.perf_counter() - t1)
-            self._event({"id": "echo", "model": MODEL_ID, "choices": [],
-                         "usage": {"prompt_tokens": len(prompt), "completion_tokens": n, "total_tokens": len(prompt) + n}})
+            self._event(
+                {
+                    "id": "echo",
+                    "model": MODEL_ID,
+                    "choices": [],
+                    "usage": {"prompt_tokens": len(prompt), "completion_tokens": n, "total_tokens": len(prompt) + n},
+                }
+            )
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 
