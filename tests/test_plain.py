@@ -46,3 +46,23 @@ def test_anything_else_is_sent_as_text_and_named(caplog):
 def test_builtins_pass_unchanged(value):
     out = plain(value)
     assert out == value and type(out) is type(value)  # True stays a bool, not 1
+
+
+def test_llems_own_process_never_imports_torch_through_a_whole_run(tmp_path):
+    """End to end: a PyTorch run through the CLI (its worker imports torch) leaves llem's own process
+    without torch, which costs ~2 s of import per run where the result carries a torch object."""
+    import subprocess
+    import sys
+
+    from conftest import llem_env
+
+    code = (
+        "import sys\n"
+        "from llem.cli import main\n"
+        "rc = main(['model=tiny', 'hardware=cpu', 'tracking=none', 'energy=none', 'run.repeats=1', 'run.warmup=0', '-q', "
+        f"'run.output_root={tmp_path / 'out'}'])\n"
+        "print('RESULT', rc, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=llem_env(), capture_output=True, text=True, timeout=300)
+    assert "RESULT 0 False" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    assert list((tmp_path / "out" / "runs").glob("*/result.json"))  # it measured
