@@ -263,7 +263,8 @@ def main(argv=None) -> int:
     else:
         import pynvml as nvml
 
-    import llem.energy
+    from observed_meter import observe_windows
+
     from llem.envinfo import snapshot
     from llem.job import measure
 
@@ -275,8 +276,7 @@ def main(argv=None) -> int:
         zeus_status["available"] = True
     except Exception as exc:  # not installed, or cannot start here
         zeus_status["reason"] = f"{type(exc).__name__}: {exc}"
-    for o in observers:
-        llem.energy.add_window_observer(o)
+    observe_windows(observers)  # each window's edges read by the observers right after llem's own reads
 
     work = Path(args.work_dir or Path(args.out).resolve().parent / "proof-runs")
     results, skipped = [], []

@@ -36,9 +36,6 @@ class JobFailed(Exception):
         self.error = error
 
 
-# Test-only hook (tests/faults): cap the worker's address space so that a too-large workload fails
-# an allocation, as it would on a smaller machine; never set it for real measurements.
-MEMORY_LIMIT_ENV = "LLEM_TEST_WORKER_MEMORY_LIMIT_MB"
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 
@@ -62,15 +59,6 @@ def _error(exc: BaseException) -> dict:
             "workload.input_tokens or workload.output_tokens, or use a larger device"
         )
     return record
-
-
-def _limit_memory() -> None:
-    limit_mb = os.environ.get(MEMORY_LIMIT_ENV)
-    if limit_mb:
-        import resource
-
-        limit = int(float(limit_mb) * 2**20)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _measure(spec, run_dir: str, quiet: bool, warm=None) -> dict:
@@ -155,7 +143,6 @@ def _worker(conn, job: tuple, env: dict, parent_pid: Optional[int] = None) -> No
         _die_with_parent(parent_pid)
     warm = WarmEngines()
     try:
-        _limit_memory()
         while job is not None:
             spec_dict, run_dir, quiet = job
             started = time.time()

@@ -9,27 +9,17 @@ from llem.energy.codecarbon import CodeCarbonMeter
 from llem.energy.composite import CompositeMeter, MissingPart
 from llem.energy.null import NullMeter
 from llem.energy.nvml import REPLAY_ENV, NvmlMeter, NvmlUnavailable
-from llem.energy.observed import ObservedMeter
 from llem.energy.rapl import RaplMeter, RaplUnavailable
 from llem.energy.sampler import Sampler
 from llem.energy.zeus import ZeusMeter
 from llem.errors import UserError, choice_error
 
-__all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler", "add_window_observer", "metered_gpus"]
+__all__ = ["Measurement", "Meter", "NullMeter", "create_meter", "start_sampler", "metered_gpus"]
 
 NOTHING_HERE = (
     "nothing is measurable here: no NVIDIA GPU via NVML for this job and no readable RAPL "
     "under /sys/class/powercap; time, tokens and latency are measured, energy is not"
 )
-
-# Extra meters that see the same window edges as llem's own (benchmarks/gpu_energy_proof.py uses
-# this to read the raw counter independently). Not for production use.
-_OBSERVERS: list = []
-
-
-def add_window_observer(observer) -> None:
-    """Register an object with begin(window)/end(window) called right after llem's own reads."""
-    _OBSERVERS.append(observer)
 
 
 def faking_gpu() -> bool:
@@ -98,10 +88,7 @@ def _build(energy, device: str, gpus: list[int]) -> Meter:
 def create_meter(energy, device: str, gpus: list[int]) -> Meter:
     """Build the meter the spec asks for. `gpus` are the job's logical CUDA indices."""
     device, gpus = metered_gpus(device, gpus)
-    meter = _build(energy, device, gpus)
-    if _OBSERVERS:
-        return ObservedMeter(meter, list(_OBSERVERS))
-    return meter
+    return _build(energy, device, gpus)
 
 
 def start_sampler(energy, device: str, gpus: list[int], path):

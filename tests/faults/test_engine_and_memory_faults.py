@@ -49,8 +49,8 @@ def test_corrupt_weights_fail_one_job_and_the_sweep_goes_on(tmp_path):
 
 
 def test_out_of_memory_in_the_engine_is_a_clear_failure_record(tmp_path):
-    # Stand-in for a CUDA/CPU out-of-memory: the worker's address space is capped (test-only hook,
-    # llem.runner.MEMORY_LIMIT_ENV) so that the long-prompt point fails an allocation inside the engine
+    # Stand-in for a CUDA/CPU out-of-memory: the worker's address space is capped (by the tests' own
+    # sitecustomize, tests/subprocess_guard/, in each spawned process) so that the long-prompt point fails an allocation inside the engine
     # while the short one fits. run.timeout_s keeps a stuck worker from hanging CI.
     root = tmp_path / "out"
     sweep = [

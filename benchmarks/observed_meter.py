@@ -1,4 +1,5 @@
-"""A meter plus observers that see the same window edges (used to cross-check llem's reads)."""
+"""A meter plus observers that see the same window edges: benchmarks/gpu_energy_proof.py reads the raw
+counter (and Zeus) beside llem's own reads with it. Benchmark code: llem itself never wraps its meter."""
 
 from __future__ import annotations
 
@@ -44,3 +45,16 @@ class ObservedMeter(Meter):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def observe_windows(observers: list) -> None:
+    """Make every meter the measurement protocol creates in this process an ObservedMeter with these
+    observers (llem.protocol looks create_meter up at call time)."""
+    import llem.protocol
+
+    inner = llem.protocol.create_meter
+
+    def create_meter(energy, device, gpus):
+        return ObservedMeter(inner(energy, device, gpus), list(observers))
+
+    llem.protocol.create_meter = create_meter
