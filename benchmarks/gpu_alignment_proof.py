@@ -167,7 +167,7 @@ def overrides(args, cls: dict, align: bool, tokens: int, repeats: int) -> list[s
         f"run.cooldown_s={args.cooldown_s}",
         "run.isolation=inline",
         "run.min_window_s=0",
-        "run.cooldown=fixed",  # one pass per window: the window classes are the point
+        "run.cooldown_mode=fixed",  # one pass per window: the window classes are the point
         f"energy={args.energy}",
         f"energy.baseline_s={args.baseline_s}",
         "energy.sampler=true",

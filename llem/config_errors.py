@@ -10,6 +10,12 @@ from typing import Callable, Optional, Sequence
 from llem.errors import UserError, choice_error
 
 
+# Run settings renamed, old name -> new: an old name in a stored spec or config reads as the new one, on the
+# command line it is refused with the new name (below), and a run's identity keeps the old name
+# so that results measured before the rename keep their config hash.
+RUN_RENAMED = {"min_window_updates": "target_window_updates", "cooldown": "cooldown_mode"}
+
+
 def conf_dir() -> Path:
     spec = importlib.util.find_spec("llem.conf")
     return Path(list(spec.submodule_search_locations)[0])
@@ -40,11 +46,28 @@ def compose_error(exc: Exception, overrides: Sequence[str], compose: Optional[Ca
                 return choice_error(group, value, group_options(group))
     if "Could not override" in msg or "not in struct" in str(exc) or "Could not append to config" in msg:
         key = msg.split("'")[1] if "'" in msg else msg
+        renamed = _renamed(key, overrides)
+        if renamed is not None:
+            return renamed
         parent = key.rpartition(".")[0]
         if parent and compose is not None and _is_empty_mapping(parent, overrides, compose):
             return UserError(f"{key} is a new entry of the mapping {parent}: add it with a leading +, e.g. +{key}=<value>.")
         return UserError(f"{key} is not a known setting: check the spelling (python -m llem --cfg job lists them).")
     return UserError(f"the configuration could not be composed: {msg.rstrip('.')}.")
+
+
+def _renamed(key: str, overrides: Sequence[str]) -> Optional[UserError]:
+    """A setting given by its name from before a rename (RUN_RENAMED): the new name, in one sentence."""
+    name = key.rpartition(".")[2]
+    if name not in RUN_RENAMED:
+        return None
+    for o in overrides:
+        k, _, value = o.lstrip("+~").partition("=")
+        if k in (f"run.{name}", key):
+            return UserError(
+                f"run.{name} was renamed run.{RUN_RENAMED[name]} (same values): use run.{RUN_RENAMED[name]}={value}."
+            )
+    return None
 
 
 def _is_empty_mapping(key: str, overrides: Sequence[str], compose: Callable) -> bool:

@@ -2,7 +2,7 @@
 confidence interval is tight, cooldowns that wait for the idle baseline, drift detected.
 
 - Window length: a window repeats full passes over the workload until it lasts run.min_window_s;
-  unset, a job whose meter has a counter period gets run.min_window_updates periods (50 x NVIDIA's
+  unset, a job whose meter has a counter period gets run.target_window_updates periods (50 x NVIDIA's
   100 ms counter: 5 s), and a job without one keeps one pass.
 - Target interval: with run.target_ci_pct, two stages (Stein's): the first run.repeats windows fix,
   from their spread, how many windows the 95% t-interval of run.objective's metric needs to be
@@ -10,7 +10,7 @@ confidence interval is tight, cooldowns that wait for the idle baseline, drift d
   the later windows' values never decide when to stop. Stopping as soon as the interval looked
   tight (the rule before) is optional stopping: its "95%" interval covered 90-92%
   (benchmarks/coverage_sim.py, docs/benchmarks.md).
-- Cooldown: with run.cooldown=baseline (the default), before each window after the first the
+- Cooldown: with run.cooldown_mode=baseline (the default), before each window after the first the
   meter's power over short slices is compared with the idle baseline; the window starts once it is
   within max(5%, 5 W) of it, or after run.cooldown_max_s (recorded either way).
 - Drift: a least-squares trend of the metric over the windows whose slope's 95% interval excludes
@@ -36,7 +36,7 @@ def window_target_s(run, meter) -> Optional[float]:
     if run.min_window_s is not None:
         return run.min_window_s or None
     period = meter.update_period_s if meter.measures else None
-    return run.min_window_updates * period if period else None
+    return run.target_window_updates * period if period else None
 
 
 def metric_of(objective: str, records: list[dict]) -> Optional[str]:
@@ -224,7 +224,7 @@ def flags(rep: dict) -> list[str]:
 
 def cool_down(meter, baseline_w: Optional[float], run, progress: Callable[[str], None]) -> Optional[dict]:
     """Wait until the meter's power is back near the idle baseline (bounded); None where not applicable."""
-    if run.cooldown != "baseline" or baseline_w is None or not meter.measures or run.cooldown_max_s <= 0:
+    if run.cooldown_mode != "baseline" or baseline_w is None or not meter.measures or run.cooldown_max_s <= 0:
         return None
     limit = baseline_w * (1 + COOLDOWN_TOLERANCE) + COOLDOWN_TOLERANCE_W
     slice_s = max(COOLDOWN_SLICE_S, 5 * (meter.update_period_s or 0))

@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llem.checks import check_spec
+from llem.config_errors import RUN_RENAMED
 from llem.errors import UserError
 from llem.grouping import PER_JOB_HARDWARE
 from llem.objective import check_objective
@@ -184,14 +185,15 @@ class RunSpec(_Strict):
     warmup: int = Field(1, ge=0, le=MAX_REPEATS)  # full-length passes over the workload before measuring
     cooldown_s: float = Field(0.0, ge=0)  # pause before each measured window
     # Repeatability (llem/repeat.py, docs/energy.md "Repeatability"). None: each window is one pass, except
-    # on a job whose meter has a counter period: there at least min_window_updates periods of work.
+    # on a job whose meter has a counter period: there at least target_window_updates periods of work
+    # (energy.min_window_updates is another thing: below it a window is flagged short).
     min_window_s: Optional[float] = Field(None, ge=0)
-    min_window_updates: int = Field(50, ge=1)
+    target_window_updates: int = Field(50, ge=1)
     target_ci_pct: Optional[float] = Field(None, gt=0)  # add windows until the 95% CI half-width is this % of the mean
     max_repeats: int = Field(20, ge=1, le=MAX_REPEATS)  # the cap on windows when target_ci_pct is set
     warmup_s: float = Field(0.0, ge=0)  # warm-up passes repeat until at least this long (after `warmup` passes)
     # baseline: before each window wait (at most cooldown_max_s) until power is back near the idle baseline
-    cooldown: Literal["fixed", "baseline"] = "baseline"
+    cooldown_mode: Literal["fixed", "baseline"] = "baseline"
     cooldown_max_s: float = Field(30.0, ge=0)
     phases: bool = False  # also measure prefill-only windows: prefill J/input token, decode J/output token (offline)
     isolation: Literal["process", "inline"] = "process"
@@ -204,6 +206,17 @@ class RunSpec(_Strict):
     # What the job returns to a Hydra sweeper, minimised: headline metric(s), first measured wins (llem/objective.py)
     objective: str = "energy_j_per_output_token"
     max_latency_s: Optional[float] = Field(None, gt=0)  # sweeper penalty (+inf) above this p90 batch latency
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data):
+        """Records and configs written before a rename (RUN_RENAMED) read as they were meant."""
+        if isinstance(data, dict) and any(old in data for old in RUN_RENAMED):
+            data = dict(data)
+            for old, new in RUN_RENAMED.items():
+                if old in data and new not in data:
+                    data[new] = data.pop(old)
+        return data
 
     @model_validator(mode="after")
     def _check_objective(self):
@@ -222,11 +235,11 @@ REPEAT_DEFAULTS = {
     k: RunSpec.model_fields[k].default
     for k in (
         "min_window_s",
-        "min_window_updates",
+        "target_window_updates",
         "target_ci_pct",
         "max_repeats",
         "warmup_s",
-        "cooldown",
+        "cooldown_mode",
         "cooldown_max_s",
         "phases",
     )
@@ -303,7 +316,8 @@ class JobSpec(_Strict):
             if d["hardware"].get(key) is None:  # runs keep their config hash and resume skips them
                 d["hardware"].pop(key, None)
         run = {k: d["run"][k] for k in ("repeats", "warmup", "cooldown_s")}
-        run.update({k: d["run"][k] for k, default in REPEAT_DEFAULTS.items() if d["run"][k] != default})
+        old_names = {new: old for old, new in RUN_RENAMED.items()}  # identity keeps the names hashed before
+        run.update({old_names.get(k, k): d["run"][k] for k, default in REPEAT_DEFAULTS.items() if d["run"][k] != default})
         d["run"] = run
         for k, default in ENERGY_DEFAULTS.items():
             if d["energy"][k] == default:

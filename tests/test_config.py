@@ -119,3 +119,30 @@ def test_bad_values_fail_with_one_sentence_naming_the_value(overrides, needle):
     msg = str(info.value)
     assert needle in msg
     assert "\n" not in msg and msg.endswith(".")
+
+
+def test_renamed_run_settings_keep_hashes_read_old_records_and_name_the_new_key():
+    """run.min_window_updates became run.target_window_updates (energy.min_window_updates means something else)
+    and run.cooldown run.cooldown_mode: results measured before keep their config hash, stored specs and
+    configs with the old names still validate, and the old name on the command line says the new one."""
+    from llem.cli import prevalidate
+    from llem.errors import UserError
+    from llem.spec import JobSpec
+
+    spec = build_spec(_compose(["model=tiny", "hardware=cpu", "run.target_window_updates=10", "run.cooldown_mode=fixed"]))
+    ident = spec.identity()["run"]
+    assert ident["min_window_updates"] == 10 and ident["cooldown"] == "fixed"  # the names hashed before the rename
+    assert "target_window_updates" not in ident and "cooldown_mode" not in ident
+    stored = spec.to_dict()
+    run = stored["run"]
+    run["min_window_updates"], run["cooldown"] = run.pop("target_window_updates"), run.pop("cooldown_mode")
+    old = JobSpec.model_validate(stored)  # a result.json written before the rename
+    assert old.run.target_window_updates == 10 and old.run.cooldown_mode == "fixed"
+    assert old.config_hash() == spec.config_hash()
+    for given, says in (
+        ("run.cooldown=fixed", "run.cooldown was renamed run.cooldown_mode (same values): use run.cooldown_mode=fixed."),
+        ("run.min_window_updates=5", "use run.target_window_updates=5."),
+    ):
+        with pytest.raises(UserError) as exc:
+            prevalidate(["model=tiny", "hardware=cpu", "tracking=none", given])
+        assert str(exc.value).endswith(says), str(exc.value)

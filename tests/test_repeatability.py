@@ -118,7 +118,7 @@ def test_cooldown_waits_for_the_idle_baseline(monkeypatch):
     cooled = cool_down(_Meter([400.0, 250.0, 128.0]), 120.0, run, lambda m: None)
     assert cooled["reached"] is True and cooled["power_w"] == 128.0 and cooled["limit_w"] == pytest.approx(131.0)
     assert cool_down(_Meter([400.0]), None, run, lambda m: None) is None  # no baseline: nothing to wait for
-    assert cool_down(_Meter([400.0]), 120.0, RunSpec(cooldown="fixed"), lambda m: None) is None
+    assert cool_down(_Meter([400.0]), 120.0, RunSpec(cooldown_mode="fixed"), lambda m: None) is None
 
 
 def test_window_length_defaults_to_fifty_counter_updates():
