@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Optional
 
 from llem.protocol import window_flags
 from llem.results.metrics import window_metrics
 from llem.serving import metrics as sm
 from llem.serving.cache_reset import reset_flags, reset_prefix_cache
+from llem.serving.history import eviction_point, history_reuse, pressure_delta, read_pressure
 from llem.workload.client import run_load
 from llem.workload.loadgen import RequestInput
 from llem.workload.prefix_cache import server_hits
@@ -52,7 +54,8 @@ def run_sessions(ctx, url: str, model: str, load, chat_fields: tuple[str, ...], 
     histories: list[list[dict]] = [[] for _ in range(w.num_prompts)]
     cache = reset_prefix_cache(url, server.plan if server is not None else None)  # outside the windows
     flags: list[str] = reset_flags(cache, r)
-    turns, outputs = [], []
+    turns, outputs, previous = [], [], None
+    pressure = read_pressure(spec, url)
     started = time.time()
     meter.begin(f"run-{r}")
     t0 = time.perf_counter()
@@ -71,9 +74,14 @@ def run_sessions(ctx, url: str, model: str, load, chat_fields: tuple[str, ...], 
             t1 = time.perf_counter()
             run = run_load(url, model, inputs, one_process)
             m = meter.end(f"turn-{r}-{k}", align=False)
+            duration = time.perf_counter() - t1
             for s, out in enumerate(run.outputs):
                 histories[s] = messages[s] + [{"role": "assistant", "content": out.text or ""}]
-            turns.append(_turn_record(spec, k, run, inputs, time.perf_counter() - t1, m, base_w, cache))
+            turn = _turn_record(spec, k, run, inputs, duration, m, base_w, cache)
+            after = read_pressure(spec, url)  # outside the turn's window (a loopback scrape, after its end)
+            turn.update(history=history_reuse(spec, previous, run.outputs), kv_pressure=pressure_delta(pressure, after))
+            turns.append(turn)
+            previous, pressure = run.outputs, after
             flags += [f"run {r} turn {k}: {f}" for f in window_flags(m, e)]
             flags += sm.length_flags(run.outputs, w.output_tokens, f"run {r} turn {k}")
             failed = [o for o in run.outputs if not o.ok]
@@ -150,6 +158,11 @@ def _pct(values: list[float], q: float):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def _total(values: list) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return sum(values) if values else None
+
+
 def sessions_summary(windows: list[dict]) -> dict:
     """Per turn, over the measured runs: mean energy, J/output token, TTFT p50, prompt tokens, read-back hit rate;
     per conversation: mean energy."""
@@ -183,6 +196,8 @@ def sessions_summary(windows: list[dict]) -> dict:
                     )
                 },
                 "prefix_cache_hit_rate": mean([row["prefix_cache_hits"]["hit_rate"] for row in rows]),
+                "history_served_share": mean([(row.get("history") or {}).get("served_share") for row in rows]),
+                "preemptions": _total([(row.get("kv_pressure") or {}).get("preemptions") for row in rows]),
                 "prefix_cache_reason": rows[0]["prefix_cache_hits"]["reason"],
             }
         )
@@ -193,5 +208,6 @@ def sessions_summary(windows: list[dict]) -> dict:
         "energy_j_per_conversation": mean([run["energy_j_per_conversation"] for run in runs]),
         "dynamic_energy_j_per_conversation": mean([run["dynamic_energy_j_per_conversation"] for run in runs]),
         "per_turn": per_turn,
+        "eviction": eviction_point(runs),  # the first turn in which the engine preempted requests
         "rule": RULE,
     }

@@ -43,6 +43,10 @@ class CacheReadout:
     # (server url) -> the engine's cumulative prefix-cache counters {"hits": tokens, "queries": tokens}, None where
     # unreadable: a second, engine-wide reading beside the per-request counts (recorded, not used for hit_rate)
     server_counters: Optional[Callable[[str], Optional[dict]]] = None
+    # (server url) -> the engine's cumulative count of requests it preempted (vLLM) or retracted (SGLang) for lack
+    # of KV-cache room: {"preemptions", "source"}, None where unreadable (multi-turn sessions: the eviction
+    # point, llem/serving/history.py)
+    server_pressure: Optional[Callable[[str], Optional[dict]]] = None
     offline_field: Optional[str] = None  # offline: what the backend reads (it fills Generation.cached_tokens)
     offline_reason: Optional[str] = None  # why offline counts cannot be read
     # the offline cache's state at each window's start (engines without a cross-request cache say so)

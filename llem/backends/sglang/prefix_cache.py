@@ -1,14 +1,18 @@
 """What SGLang reports of its radix cache (the registry's `prefix_cache` entry; docs/workloads.md).
 
 Server: with --enable-cache-report, a request's usage carries prompt_tokens_details.cached_tokens
-(its meta_info.cached_tokens, the prompt tokens the radix cache served). Offline: not read yet
+(its meta_info.cached_tokens, the prompt tokens the radix cache served). With --enable-metrics, its
+/metrics counts the requests it retracted for lack of KV-cache room (sglang:num_retracted_requests_total,
+SGLang's preemption; the name from SGLang 0.5.16's srt/observability/metrics_collector.py). Offline: not read yet
 (sglang.Engine.generate's meta_info.cached_tokens is the field to wire).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
+from llem.serving.engine_metrics import read_counters
 from llem.workload.prefix_cache import CacheReadout
 
 
@@ -20,8 +24,25 @@ def readout(spec) -> CacheReadout:
         return None
 
     return CacheReadout(
-        server_args=("--enable-cache-report",),
+        server_args=("--enable-cache-report", "--enable-metrics"),
         server_read=read,
         server_field="usage.prompt_tokens_details.cached_tokens (SGLang, --enable-cache-report)",
+        server_pressure=pressure,
         offline_reason="SGLang's offline cached-token count (meta_info.cached_tokens) is not read by llem yet",
     )
+
+
+_PRESSURE = re.compile(r"^sglang:num_retracted_requests_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$")
+
+
+def parse_pressure(text: str) -> Optional[dict]:
+    """{"preemptions"}: SGLang's retracted-request counter (requests whose KV cache it freed for lack of room)
+    from its Prometheus text, summed over its label sets; None if absent."""
+    values = [float(m.group(1)) for m in map(_PRESSURE.match, text.splitlines()) if m]
+    if not values:
+        return None
+    return {"preemptions": sum(values), "source": "sglang:num_retracted_requests_total (/metrics, --enable-metrics)"}
+
+
+def pressure(url: str, timeout_s: float = 10.0) -> Optional[dict]:
+    return read_counters(url, parse_pressure, timeout_s)

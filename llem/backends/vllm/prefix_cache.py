@@ -34,6 +34,7 @@ def readout(spec) -> CacheReadout:
         server_args=("--enable-prompt-tokens-details",),
         server_read=read,
         server_counters=counters,
+        server_pressure=pressure,
         server_field=SERVER_FIELD + ("; an attached server may run without the flag" if attached else ""),
         offline_field="RequestOutput.num_cached_tokens",
     )
@@ -66,3 +67,19 @@ def parse_counters(text: str) -> Optional[dict]:
 
 def counters(url: str, timeout_s: float = 10.0) -> Optional[dict]:
     return read_counters(url, parse_counters, timeout_s)
+
+
+_PRESSURE = re.compile(r"^vllm:num_preemptions(?:_total)?(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$")
+
+
+def parse_pressure(text: str) -> Optional[dict]:
+    """{"preemptions"}: vLLM's preemption counter (requests whose KV cache it freed for lack of room) from its
+    Prometheus text, summed over its label sets (engines); None if absent."""
+    values = [float(m.group(1)) for m in map(_PRESSURE.match, text.splitlines()) if m]
+    if not values:
+        return None
+    return {"preemptions": sum(values), "source": "vllm:num_preemptions_total (/metrics)"}
+
+
+def pressure(url: str, timeout_s: float = 10.0) -> Optional[dict]:
+    return read_counters(url, parse_pressure, timeout_s)
