@@ -1,7 +1,7 @@
 """Harness overhead: the same model and workload through llem's measured window and through the
 engine's own API called directly, interleaved A/B in one process (one model load).
 
-Arm L (llem): exactly what llem.harness does per window: synchronize, meter.begin, the backend's
+Arm L (llem): exactly what llem.harness.offline does per window: synchronize, meter.begin, the backend's
 generate (its grouping, fixed output length, per-batch timing and token counts), synchronize,
 meter.end. Arm E (engine): the engine's own generation API on the same loaded engine, over the same
 prompts with the same settings, with everything it needs prepared before its timer starts (so L/E

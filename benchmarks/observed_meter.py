@@ -49,12 +49,12 @@ class ObservedMeter(Meter):
 
 def observe_windows(observers: list) -> None:
     """Make every meter the measurement protocol creates in this process an ObservedMeter with these
-    observers (llem.protocol looks create_meter up at call time)."""
-    import llem.protocol
+    observers (llem.harness.steps looks create_meter up at call time)."""
+    import llem.harness.steps
 
-    inner = llem.protocol.create_meter
+    inner = llem.harness.steps.create_meter
 
     def create_meter(energy, device, gpus):
         return ObservedMeter(inner(energy, device, gpus), list(observers))
 
-    llem.protocol.create_meter = create_meter
+    llem.harness.steps.create_meter = create_meter

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from llem.harness import measure_offline
-from llem.protocol import Progress, job_context
+from llem.harness.offline import measure_offline
+from llem.harness.steps import Progress, job_context
 from llem.results.measured import Measured
-from llem.serving.harness import measure_server
+from llem.harness.server import measure_server
 from llem.warm import WarmEngines
 
 

@@ -141,7 +141,7 @@ class WorkloadSpec(_Strict):
     # source=chat: fixed (workload.output_tokens per request) | dataset (each reply's token count, capped; server)
     output_lengths: Literal["fixed", "dataset"] = "fixed"
     # server, endpoint=chat: conversations of this many turns (history + a new message each), think time between
-    # turns (llem/serving/sessions.py, docs/workloads.md); 1: single requests
+    # turns (llem/harness/sessions.py, docs/workloads.md); 1: single requests
     turns: int = Field(1, ge=1)
     think_time_s: float = Field(0.0, ge=0)
     # text: free text of exactly output_tokens tokens; json_schema: every output constrained to the JSON schema in

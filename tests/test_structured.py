@@ -187,7 +187,7 @@ def test_sglang_offline_and_server_mapping():
 def test_server_request_bodies_drop_fixed_length_fields():
     """With a schema the request carries no ignore_eos / min_tokens and none of the plan's own fixed-length
     fields (llama-cpp-python's server: the end-of-generation logit bias), and the engine's schema field instead."""
-    from llem.serving.harness import _extra_body
+    from llem.harness.server import _extra_body
 
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     vllm = job("vllm", mode="server")
@@ -201,7 +201,7 @@ def test_server_request_bodies_drop_fixed_length_fields():
 
 @pytest.mark.needs("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")
 def test_llamacpp_python_server_gets_the_schema_as_gbnf_without_its_eog_bias():
-    from llem.serving.harness import _extra_body
+    from llem.harness.server import _extra_body
 
     python = job("llamacpp", mode="server")
     grammar = support_for(python).server_body(json.loads(SCHEMA.read_text(encoding="utf-8")))["grammar"]

@@ -11,7 +11,7 @@ off an independent poller). Bracketed instead:
 - the window becomes [u_1, u_2]: the interval between the two counter updates that bound the
   energy. Its joules are the counter's difference between them, with no assumption about the power
   at the edges, and the caller counts the work (client-timestamped tokens and requests) over the
-  same interval (llem/serving/harness.py). The window therefore starts up to one counter period
+  same interval (llem/harness/server.py). The window therefore starts up to one counter period
   after the load's open and ends up to one period after its close (in the tail's first requests).
 
 Scaling the mean power between the updates to [t_o, t_c] instead (what this module did before)

@@ -28,7 +28,7 @@ def check_chat_workload(w) -> None:
 
 
 def check_sessions(w) -> None:
-    """workload.turns > 1: multi-turn sessions (llem/serving/sessions.py)."""
+    """workload.turns > 1: multi-turn sessions (llem/harness/sessions.py)."""
     if w.turns == 1:
         if w.think_time_s:
             raise UserError(

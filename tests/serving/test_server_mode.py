@@ -171,7 +171,7 @@ def test_server_killed_mid_run_fails_that_job_and_the_sweep_goes_on(tmp_path):
 
 def test_passes_fill_the_window_target_from_the_calibration_pass():
     """Each pass after the first adds a whole pass of steady load; the first adds its own steady part."""
-    from llem.serving.harness import passes_for
+    from llem.harness.server import passes_for
 
     assert passes_for(5.0, pass_s=1.0, steady_s=0.6) == 6  # 0.6 + 5 x 1.0 >= 5
     assert passes_for(5.0, pass_s=1.0, steady_s=None) == 6  # no steady state seen: count whole passes

@@ -142,7 +142,7 @@ def test_llamacpp_requests_turn_the_servers_sampling_defaults_off():
     from specs import compose_spec
 
     from llem.backends.llamacpp.server import command as llamacpp_plan
-    from llem.serving.harness import _extra_body
+    from llem.harness.server import _extra_body
 
     settings = {
         "n_batch": 8,

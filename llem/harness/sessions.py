@@ -24,7 +24,7 @@ import dataclasses
 import time
 from typing import Optional
 
-from llem.protocol import window_flags
+from llem.harness.steps import window_flags
 from llem.results.metrics import window_metrics
 from llem.serving import metrics as sm
 from llem.serving.cache_reset import reset_flags, reset_prefix_cache

@@ -26,7 +26,7 @@ from llem.paths import SERVER
 from llem.energy.baseline import close_baseline
 from llem.energy.bracket import Bracket, can_bracket
 from llem.repeat import window_target_s
-from llem.protocol import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
+from llem.harness.steps import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.serving import metrics as sm
@@ -35,7 +35,7 @@ from llem.serving.engine_metrics import KEYS, phase_share, scrape
 from llem.registry import backend_info, engine_version, load_object
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
-from llem.serving.sessions import run_sessions, sessions_summary
+from llem.harness.sessions import run_sessions, sessions_summary
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.warm import reset_peak_rss
 from llem.workload.client import run_load
@@ -236,7 +236,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     grammar = _grammar_phase(ctx, url, model, inputs, load, server) if check is not None else None
     flags = _warmup(ctx, url, model, inputs, load, server)
     flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
-    sessions = w.turns > 1  # multi-turn conversations: llem/serving/sessions.py (one pass, turns in lock step)
+    sessions = w.turns > 1  # multi-turn conversations: llem/harness/sessions.py (one pass, turns in lock step)
     passes = 1 if sessions else _passes(ctx, url, model, inputs, load, server)
     sent = _inputs_for(spec, server, passes) if passes > 1 else inputs
     flags += [] if sessions else _repeat_flags(sent)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from llem.energy.baseline import close_baseline
 from llem.grouping import engine_hardware
-from llem.protocol import JobContext, idle_baseline, measure_windows, warm_up, window_count, window_flags
+from llem.harness.steps import JobContext, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.registry import backend_class
 from llem.repeat import window_target_s
 from llem.results.measured import Measured
