@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from llem.backends.entrypoints import package_file
+from llem.backends.installed_files import package_file
 from llem.backends.sglang.mapping import engine_kwargs
 from llem.models.source import model_source
 from llem.serving.plan import LOOPBACK, ServerPlan, cli_flags

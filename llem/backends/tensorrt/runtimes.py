@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Optional
 
-from llem.backends.entrypoints import package_file
+from llem.backends.installed_files import package_file
 
 TRT_ENGINE_MODULE = "_tensorrt_engine/__init__.py"
 

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Optional
 
-from llem.backends.entrypoints import package_file
+from llem.backends.installed_files import package_file
 from llem.backends.vllm.backend import DEFAULT_CPU_KVCACHE_GIB
 from llem.backends.vllm.mapping import engine_kwargs
 from llem.models.source import model_source
