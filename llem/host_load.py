@@ -1,10 +1,8 @@
 """What else the host's CPUs did during a window: other processes and a hypervisor's steal.
 
 A host-bound engine (PyTorch's Python decode loop, vLLM's scheduler, llama.cpp's threads) can run
-slower when other work shares its CPUs, and nothing on the GPU shows it. On an H200 (2026-12-01)
-vLLM at batch 64 beside a niced CUDA compile spread to 5.8% CV of J/token with every GPU clock
-and temperature steady; fifteen niced busy loops on that host did not move PyTorch's J/token
-(0.1051 vs 0.1050, CV 2.3% vs 2.4%), so what shares the host matters as well as how much. Each
+slower when other work shares its CPUs, and nothing on the GPU shows it, and what shares the host
+matters as well as how much (docs/measurements.md, the H200 run of 2026-12-01: repeatability). Each
 window therefore records, from /proc (Linux), what llem can tell, and leaves the judgement to
 the flag's reader:
 

@@ -2,8 +2,8 @@
 
 Server mode's steady state opens and closes inside the load generator's event loop, which must not
 stop for a counter update, and the GPU is busy on both sides of each edge. Read at once, such an
-edge is off by up to one counter step (on an H200, 2026-12-01: vLLM's 0.8 s steady states 4-6%
-off an independent poller). Bracketed instead:
+edge is off by up to one counter step (on short steady states, several percent against an
+independent poller: docs/measurements.md, the per-window poller check). Bracketed instead:
 
 - at the open (time t_o) a thread opens an aligned window on the meter: it waits for the next
   counter update (u_1 >= t_o); at the close (t_c) another thread ends it on the first update after

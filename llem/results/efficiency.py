@@ -97,8 +97,7 @@ def running_groups(calls: list[int], running: object) -> list[int]:
     """The groups that decode together: each engine call's requests in groups of at most `running`, the
     most sequences the engine runs at once (its effective batch_size: vLLM's max_num_seqs, SGLang's
     max_running_requests). vLLM at batch 1 takes all 64 prompts in one call and decodes them one at a
-    time: 64 groups of 1, not one of 64 (which read the weights 64x too rarely: MBU 1.1% for 47%, an H100,
-    2026-12-06). Exact for equal lengths, which run in lockstep; an approximation for mixed lengths."""
+    time: 64 groups of 1, not one of 64 (which read the weights 64x too rarely; docs/efficiency.md). Exact for equal lengths, which run in lockstep; an approximation for mixed lengths."""
     if not isinstance(running, int) or isinstance(running, bool) or running < 1 or max(calls) <= running:
         return list(calls)
     return [size for call in calls for size in [running] * (call // running) + ([call % running] if call % running else [])]

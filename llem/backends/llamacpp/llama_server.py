@@ -89,8 +89,8 @@ def speculative_flags(settings: dict, gguf_path: str) -> list[str]:
 
 
 # llem's n_gpu_layers follows the bindings: -1 offloads every layer. llama-server reads -1 as "auto" (fit
-# to free memory, 0.3.36's vendored llama.cpp), which on an H100 (2026-12-06) left a 1B model's layers on
-# the CPU: 94 tokens/s over 8 slots. An explicit count past any model's layers (llama.cpp offloads at most
+# to free memory, 0.3.36's vendored llama.cpp), which left a 1B model's layers on the CPU of a GPU machine
+# (docs/measurements.md, the H100 fair run). An explicit count past any model's layers (llama.cpp offloads at most
 # n_layer + 1) means "all" to this llama-server and to older ones, which reject the word "all".
 ALL_LAYERS = 999
 
