@@ -1,2 +1,2 @@
 """Result bundles: `llem export` packs runs with a checksum manifest, `llem verify` checks one
-(llem/bundle_cli.py), `llem report BUNDLE` reads one; llem/bundle/archive.py holds the format."""
+(llem/cli/bundle.py), `llem report BUNDLE` reads one; llem/bundle/archive.py holds the format."""

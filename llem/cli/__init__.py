@@ -16,11 +16,11 @@ from llem.visible_devices import remember_launch_devices
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
-    "report": "llem.report.cli:main",
-    "export": "llem.bundle_cli:export_main",
-    "verify": "llem.bundle_cli:verify_main",
-    "sync": "llem.sync_cli:main",
-    "gpu-restore": "llem.energy.restore_cli:main",
+    "report": "llem.cli.report:main",
+    "export": "llem.cli.bundle:export_main",
+    "verify": "llem.cli.bundle:verify_main",
+    "sync": "llem.cli.sync:main",
+    "gpu-restore": "llem.cli.gpu_restore:main",
 }
 
 _PASSTHROUGH = {
