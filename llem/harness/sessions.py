@@ -28,7 +28,7 @@ from llem.harness.steps import window_flags
 from llem.results.metrics import window_metrics
 from llem.serving import metrics as sm
 from llem.serving.cache_reset import reset_flags, reset_prefix_cache
-from llem.serving.history import eviction_point, history_reuse, pressure_delta, read_pressure
+from llem.harness.history import eviction_point, history_reuse, pressure_delta, read_pressure
 from llem.workload.client import run_load
 from llem.workload.loadgen import RequestInput
 from llem.workload.prefix_cache import server_hits

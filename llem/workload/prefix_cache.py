@@ -45,7 +45,7 @@ class CacheReadout:
     server_counters: Optional[Callable[[str], Optional[dict]]] = None
     # (server url) -> the engine's cumulative count of requests it preempted (vLLM) or retracted (SGLang) for lack
     # of KV-cache room: {"preemptions", "source"}, None where unreadable (multi-turn sessions: the eviction
-    # point, llem/serving/history.py)
+    # point, llem/harness/history.py)
     server_pressure: Optional[Callable[[str], Optional[dict]]] = None
     offline_field: Optional[str] = None  # offline: what the backend reads (it fills Generation.cached_tokens)
     offline_reason: Optional[str] = None  # why offline counts cannot be read

@@ -1,11 +1,11 @@
 """Multi-turn sessions: whether each conversation's history stayed cached, the engines' KV-pressure counters
-as their servers export them, and the eviction point (llem/serving/history.py)."""
+as their servers export them, and the eviction point (llem/harness/history.py)."""
 
 from __future__ import annotations
 
 from llem.backends.sglang.prefix_cache import parse_pressure as sglang_pressure
 from llem.backends.vllm.prefix_cache import parse_pressure as vllm_pressure
-from llem.serving.history import eviction_point, history_reuse, pressure_delta
+from llem.harness.history import eviction_point, history_reuse, pressure_delta
 from llem.workload.records import RequestOutput
 from specs import compose_spec
 
