@@ -180,7 +180,7 @@ def overrides(args, cls: dict, align: bool, tokens: int, repeats: int) -> list[s
 
 def tokens_for(args, cls: dict, warm, work: Path) -> int:
     """Output tokens that make this class's window last about its target (one calibration window)."""
-    from llem.job import measure
+    from llem.run.job import measure
 
     probe = cls["probe_tokens"]
     spec = compose_spec(overrides(args, cls, True, probe, 1) + ["energy.baseline_s=0", "energy.sampler=false"])
@@ -262,7 +262,7 @@ def classes(args) -> list[dict]:
 
 
 def run_class(args, cls, warm, work: Path) -> list[dict]:
-    from llem.job import measure
+    from llem.run.job import measure
 
     tokens = cls.get("tokens") or tokens_for(args, cls, warm, work)
     runs = []
@@ -352,7 +352,7 @@ def main(argv=None) -> int:
         os.environ["LLEM_FAKE_NVML_EPOCH"] = repr(time.monotonic())
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     from llem.envinfo import snapshot
-    from llem.warm import WarmEngines
+    from llem.harness.warm import WarmEngines
 
     work = Path(args.work_dir or Path(args.out).resolve().parent / "alignment-runs")
     work.mkdir(parents=True, exist_ok=True)

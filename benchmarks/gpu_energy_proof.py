@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     from observed_meter import observe_windows
 
     from llem.envinfo import snapshot
-    from llem.job import measure
+    from llem.run.job import measure
 
     raw = RawNvmlWindows(nvml)
     observers = [raw]

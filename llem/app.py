@@ -25,7 +25,7 @@ from llem.results.lock import LOCK_FILE, run_dir_lock
 from llem.results.measured import Measured
 from llem.results.render import render
 from llem.results.schema import assemble, failure
-from llem.runner import JobFailed, run_isolated
+from llem.run.worker import JobFailed, run_isolated
 from llem.spec import build_spec
 from llem.sweep.ledger import Outcome
 from llem.sweep.resume import skipped

@@ -3,7 +3,7 @@
 Cheap and engine-free: launchers call it on plain job configs before anything runs. Jobs of one
 group differ only in workload axes (batch size, lengths, prompts, concurrency, request rate,
 sampling) and in run/energy/tracking settings; the worker then checks the engine's exact load key
-(llem/warm.py) before reusing what it loaded.
+(llem/harness/warm.py) before reusing what it loaded.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One engine load per engine configuration in a sweep (run.reuse_engine, llem/warm.py): a real
+"""One engine load per engine configuration in a sweep (run.reuse_engine, llem/harness/warm.py): a real
 tiny-model sweep through the default launcher, the grouping of interleaved sweeps, the exact
 load-key check that gives an engine sized from the workload its own process, and the pure parts."""
 
@@ -126,7 +126,7 @@ def test_engine_order_groups_jobs_and_keeps_order_within_groups():
 
 
 def test_warm_engines_reuse_only_for_the_same_key_and_close_once():
-    from llem.warm import EngineMismatch, WarmEngines
+    from llem.harness.warm import EngineMismatch, WarmEngines
 
     closed = []
 
@@ -147,7 +147,7 @@ def test_warm_engines_reuse_only_for_the_same_key_and_close_once():
 
 
 def test_peak_rss_counter_restarts(tmp_path):
-    from llem.warm import peak_rss_mib, reset_peak_rss
+    from llem.harness.warm import peak_rss_mib, reset_peak_rss
 
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("no /proc/self/clear_refs on this kernel")

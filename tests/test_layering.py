@@ -73,7 +73,7 @@ FORBIDDEN = [
     ("llem.tracking", "llem.report"),
     ("llem.tracking", "llem.sweep"),
     ("llem.tracking", "llem.app"),
-    ("llem.tracking", "llem.runner"),
+    ("llem.tracking", "llem.run"),
 ]
 # Test doubles (llem/testing/): no production module imports them, but for these "module:attr" hooks,
 # each behind a variable that only a test sets.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from conftest import server_environment
 from llem.multicast import MULTICAST_OFF, multicast_off, spans_gpus
-from llem.runner import job_env
+from llem.run.worker import job_env
 from llem.spec import HardwareSpec
 
 OFF = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}

@@ -1,4 +1,4 @@
-"""What crosses the pipe from the measurement worker is builtin data only (llem/plain.py): a pickled
+"""What crosses the pipe from the measurement worker is builtin data only (llem/run/plain.py): a pickled
 torch TorchVersion made llem's own process import torch (~2 s a run) to read a version string."""
 
 import pickle
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from llem.plain import plain
+from llem.run.plain import plain
 
 
 def _globals(data) -> list[str]:

@@ -72,7 +72,7 @@ class Backend(abc.ABC, Generic[S]):
         """What load() takes from the workload (engine sizes derived from batch size or lengths).
 
         Two jobs with equal backend, model and hardware settings and equal load keys can share one
-        loaded engine (llem/warm.py); an engine sized from the workload must say so here."""
+        loaded engine (llem/harness/warm.py); an engine sized from the workload must say so here."""
         return {}
 
     def rebind(self, spec) -> None:

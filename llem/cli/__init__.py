@@ -281,7 +281,7 @@ def _not_a_command(word: str) -> str:
 def _stopped(stopped: interrupt.Interrupted, multirun: bool) -> int:
     """After a signal: end the sweep still open in this process (its summary counts the outcomes the
     Interrupted carries: measured, interrupted, not started; the warm engine is released first) as
-    its end would, exit 128 + signal. A single run's warm worker is stopped at exit (llem.runner
+    its end would, exit 128 + signal. A single run's warm worker is stopped at exit (llem.run.worker
     registers that with atexit)."""
     if multirun:
         from llem.sweep.callback import end_open_sweep

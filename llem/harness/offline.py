@@ -19,7 +19,7 @@ from llem.results.outputs import outputs_flags, outputs_record
 from llem.results.phases import phase_split
 from llem.speculative import SpecReadout, delta, readout_for as speculative_readout, summary as speculative_summary
 from llem.speculative import window_record as speculative_window
-from llem.warm import peak_rss_mib, reset_peak_rss
+from llem.harness.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prefix_cache import offline_hits, summary as prefix_summary
 from llem.workload.prompts import build_requests, dataset_record
@@ -104,7 +104,7 @@ def measure_offline(ctx: JobContext) -> Measured:
 
 
 def offline_key(spec, cls) -> dict:
-    """What a loaded engine must have been loaded for to measure this job (llem/warm.py)."""
+    """What a loaded engine must have been loaded for to measure this job (llem/harness/warm.py)."""
     return {
         "backend": spec.backend,
         "model": spec.model.model_dump(mode="json"),

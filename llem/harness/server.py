@@ -37,7 +37,7 @@ from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.harness.sessions import run_sessions, sessions_summary
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
-from llem.warm import reset_peak_rss
+from llem.harness.warm import reset_peak_rss
 from llem.workload.client import run_load
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
@@ -66,7 +66,7 @@ def measure_server(ctx: JobContext) -> Measured:
     """Start the server (or attach to workload.server_url), drive the load, read the meter.
 
     A sweep's worker keeps the server running for its next job whose server command line is the
-    same (a concurrency or request-rate sweep); see llem/warm.py."""
+    same (a concurrency or request-rate sweep); see llem/harness/warm.py."""
     spec = ctx.spec
     w = spec.workload
     if w.server_url:

@@ -22,7 +22,7 @@ from llem.interrupt import note_window
 from llem.registry import backend_info
 from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
 from llem.results.scope_guard import refuse_mixed_scope
-from llem.warm import WarmEngines
+from llem.harness.warm import WarmEngines
 
 Progress = Callable[[str], None]
 

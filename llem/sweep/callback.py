@@ -34,7 +34,7 @@ from llem.paths import RESULT, SWEEP_SUMMARY
 from llem.progress import console
 from llem.results.comparison import choice_comparison, choice_lines
 from llem.results.io import read_json, write_json
-from llem.runner import close_warm_worker
+from llem.run.worker import close_warm_worker
 from llem.sweep import state as sw
 from llem.sweep.concurrency import measured_results, overlap_lines, window_overlaps
 from llem.sweep.ledger import Outcome, exit_status, outcome_from

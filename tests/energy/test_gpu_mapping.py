@@ -1,6 +1,6 @@
 """Issue 19, what needs no second real GPU: CUDA_VISIBLE_DEVICES as indices, UUIDs, short UUID
 prefixes, MIG UUIDs and in a non-identity order, composed with hardware.gpus the way a job's worker
-composes them (llem/runner.py job_env, llem/visible_devices.py), meter the GPU that computes on a
+composes them (llem/run/worker.py job_env, llem/visible_devices.py), meter the GPU that computes on a
 two-device replayed NVML; and the check against the UUID CUDA reports once the engine started."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from energy_fakes import H100_TRACE, VirtualClock, counter_at, phase_span, trace
 from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter, NvmlUnavailable
 from llem.errors import UserError
-from llem.runner import job_env
+from llem.run.worker import job_env
 from llem.spec import HardwareSpec
 from llem.visible_devices import LAUNCH_ENV, UNSET, launch_devices, narrow_visible, remember_launch_devices
 
@@ -191,7 +191,7 @@ def test_the_harness_checks_the_mapping_once_the_engine_has_loaded(tmp_path, mon
     from llem.app import plain_config
     from llem.backends.pytorch.backend import PyTorchBackend
     from llem.testing.fake_nvml import FAKE_GPUS_ENV, FAKE_TRACE_ENV, fake_devices
-    from llem.job import measure
+    from llem.run.job import measure
     from llem.spec import build_spec
 
     first, second = fake_devices("1,2")

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     from llem import interrupt
 
     interrupt.install(force_on_repeat=False)  # first, before the heavy imports; a repeated signal is ignored
-    from llem.runner import close_warm_worker
+    from llem.run.worker import close_warm_worker
 
     from ._stopping import not_started
 

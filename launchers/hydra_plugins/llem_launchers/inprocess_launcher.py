@@ -1,6 +1,6 @@
 """`hydra/launcher=inprocess` (llem's default): the jobs run one at a time in this process, through
 Hydra's run_job, the jobs of each engine configuration one after another, so that llem's
-measurement worker can keep the engine loaded between them (llem/grouping.py, llem/warm.py). Each
+measurement worker can keep the engine loaded between them (llem/grouping.py, llem/harness/warm.py). Each
 job is measured in llem's worker process; returns come back in the sweep's order (sweepers such as
 Optuna match them to trials by position), each carrying the job's Outcome.
 """

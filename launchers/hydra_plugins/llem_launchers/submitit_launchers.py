@@ -122,7 +122,7 @@ class _LlemSubmitit(ComposedLauncher):
     # Runs in the job's own process: the jobs of one engine group one after another, so that llem's
     # measurement worker keeps the engine loaded between them (run.reuse_engine).
     def run_unit(self, unit: list[tuple]) -> list[JobReturn]:
-        from llem.runner import close_warm_worker
+        from llem.run.worker import close_warm_worker
 
         try:
             return [self(*args) for args in unit]

@@ -2,7 +2,7 @@
 
 A sweep over workload axes (batch size, lengths, concurrency, request rate) measures the same
 engine configuration again and again; loading it once per point is most of a sweep's wall time.
-The parent (llem/runner.py) hands a live worker the next job only when backend, model, hardware
+The parent (llem/run/worker.py) hands a live worker the next job only when backend, model, hardware
 and mode are equal; here the worker makes the exact check: the engine's load key (what load()
 takes from the workload, e.g. vLLM's max_num_seqs derived from the batch size) or, in server
 mode, the server's command line. A job whose key differs is handed back and gets a fresh worker:

@@ -18,16 +18,16 @@ from llem import interrupt, paths
 from llem.envinfo import snapshot
 from llem.errors import UserError
 from llem.grouping import engine_group as group_of
-from llem.job import measure
+from llem.run.job import measure
 from llem.multicast import multicast_off, spans_gpus
-from llem.plain import plain
+from llem.run.plain import plain
 from llem.progress import console, library_bars, stage_printer
 from llem.results.interrupted import interrupted_record
 from llem.results.io import write_json
 from llem.spec import JobSpec
 from llem.telemetry import opt_out
 from llem.visible_devices import launch_devices, narrow_visible, restore_launch_devices
-from llem.warm import EngineMismatch, WarmEngines
+from llem.harness.warm import EngineMismatch, WarmEngines
 
 
 class JobFailed(Exception):

@@ -11,12 +11,12 @@ from llem.harness.offline import measure_offline
 from llem.harness.steps import Progress, job_context
 from llem.results.measured import Measured
 from llem.harness.server import measure_server
-from llem.warm import WarmEngines
+from llem.harness.warm import WarmEngines
 
 
 def measure(spec, run_dir: Path, progress: Optional[Progress] = None, warm: Optional[WarmEngines] = None) -> Measured:
     """Measure one JobSpec. `warm` lets a sweep's worker keep the loaded engine (or the running
-    server) for its next job of the same engine configuration (llem/warm.py)."""
+    server) for its next job of the same engine configuration (llem/harness/warm.py)."""
     harness = measure_server if spec.workload.mode == "server" else measure_offline
     with job_context(spec, run_dir, progress, warm) as ctx:
         measured = harness(ctx)
