@@ -29,8 +29,9 @@ SERVER_ONLY_FIELDS = (
 
 def not_applied(spec) -> list[str]:
     """What an offline job sets that applies to server mode only, as `group.key=value`: server-only workload
-    fields away from their defaults, and what the engine's settings model names (its offline_ignored). No
-    server runs, so each is ignored, and left out of the run's identity. Empty for a server job."""
+    fields away from their defaults (left out of an offline run's identity), and what the engine's settings
+    model names (its offline_ignored; part of the identity, as all backend settings are). No server runs, so
+    each is ignored. Empty for a server job."""
     w = spec.workload
     if w.mode == "server":
         return []
