@@ -46,7 +46,7 @@ def test_vllm_reads_cached_tokens_and_knows_an_absent_field_means_none_cached_on
 
 def test_sglang_and_llamacpp_readers():
     sg = readout_for(_spec("sglang"))
-    assert sg.server_args == ("--enable-cache-report",)
+    assert sg.server_args == ("--enable-cache-report", "--enable-metrics")  # cached tokens; /metrics for preemptions
     assert sg.server_read({"prompt_tokens_details": {"cached_tokens": 0}}, None) == 0
     assert sg.server_read({"prompt_tokens": 5}, None) is None
     ll = readout_for(_spec("llamacpp")).server_read
