@@ -164,7 +164,7 @@ def test_a_worker_that_died_between_jobs_is_replaced(tmp_path):
     its group notices before sending, starts a fresh worker and loads again; close_warm_worker ends it."""
     from test_config import _compose
 
-    from llem import runner
+    from llem.run import worker as runner
     from llem.spec import build_spec
 
     def spec(bs: int):
