@@ -11,7 +11,6 @@ import pytest
 from llem.cli import prevalidate
 from llem.errors import UserError
 from llem.spec import build_spec
-from llem.validate import plain_config
 from llem.workload.server_checks import not_applied
 
 BASE = ["model=tiny", "hardware=cpu", "tracking=none"]
@@ -66,13 +65,9 @@ def test_a_sweep_over_both_modes_runs_and_flags_its_offline_points():
 
 
 def _spec(**workload):
-    from hydra import compose, initialize_config_module
+    from test_config import _compose
 
-    import llem.app  # noqa: F401  (llem's resolvers)
-
-    with initialize_config_module(config_module="llem.conf", version_base=None):
-        cfg = compose(config_name="config", overrides=BASE + [f"workload.{k}={v}" for k, v in workload.items()])
-    return build_spec(plain_config(cfg))
+    return build_spec(_compose(BASE + [f"workload.{k}={v}" for k, v in workload.items()]))
 
 
 def test_each_ignored_setting_is_named_and_the_identity_leaves_them_out():

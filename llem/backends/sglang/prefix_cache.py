@@ -9,10 +9,9 @@ SGLang's preemption; the name from SGLang 0.5.16's srt/observability/metrics_col
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
-from llem.serving.engine_metrics import read_counters
+from llem.serving.engine_metrics import parse, read_counters
 from llem.workload.prefix_cache import CacheReadout
 
 
@@ -32,16 +31,11 @@ def readout(spec) -> CacheReadout:
     )
 
 
-_PRESSURE = re.compile(r"^sglang:num_retracted_requests_total(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$")
-
-
 def parse_pressure(text: str) -> Optional[dict]:
     """{"preemptions"}: SGLang's retracted-request counter (requests whose KV cache it freed for lack of room)
     from its Prometheus text, summed over its label sets; None if absent."""
-    values = [float(m.group(1)) for m in map(_PRESSURE.match, text.splitlines()) if m]
-    if not values:
-        return None
-    return {"preemptions": sum(values), "source": "sglang:num_retracted_requests_total (/metrics, --enable-metrics)"}
+    found = parse(text, {"preemptions": "sglang:num_retracted_requests_total"})
+    return dict(found, source="sglang:num_retracted_requests_total (/metrics, --enable-metrics)") if found else None
 
 
 def pressure(url: str, timeout_s: float = 10.0) -> Optional[dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from llem.serving.engine_metrics import read_counters
+from llem.serving.engine_metrics import parse, read_counters
 from llem.workload.prefix_cache import CacheReadout
 
 SERVER_FIELD = "usage.prompt_tokens_details.cached_tokens (vLLM, --enable-prompt-tokens-details)"
@@ -69,16 +69,11 @@ def counters(url: str, timeout_s: float = 10.0) -> Optional[dict]:
     return read_counters(url, parse_counters, timeout_s)
 
 
-_PRESSURE = re.compile(r"^vllm:num_preemptions(?:_total)?(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$")
-
-
 def parse_pressure(text: str) -> Optional[dict]:
     """{"preemptions"}: vLLM's preemption counter (requests whose KV cache it freed for lack of room) from its
     Prometheus text, summed over its label sets (engines); None if absent."""
-    values = [float(m.group(1)) for m in map(_PRESSURE.match, text.splitlines()) if m]
-    if not values:
-        return None
-    return {"preemptions": sum(values), "source": "vllm:num_preemptions_total (/metrics)"}
+    found = parse(text, {"preemptions": "vllm:num_preemptions_total"})
+    return dict(found, source="vllm:num_preemptions_total (/metrics)") if found else None
 
 
 def pressure(url: str, timeout_s: float = 10.0) -> Optional[dict]:
