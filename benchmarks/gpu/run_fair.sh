@@ -21,6 +21,7 @@
 #                   workload.prefix_share 0/0.5/0.9 at concurrency 64: J/token against the measured
 #                   prefix-cache hit rate (vLLM's run of the same points: docs/measurements.md)
 #   sglang-server   SGLang server on llama-server's workload
+#   sglang-server-triton  the same on SGLang's triton attention backend (beside its default, FA3 on Hopper)
 #   sglang-off      SGLang offline on llama.cpp's offline workload
 #   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
 #   prefix-vllm     vLLM server on prefix-sglang's points (measured on an H100 on 2026-12-06; last)
@@ -52,7 +53,12 @@ OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 wor
 SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.output_tokens=256 workload.concurrency=8,64"
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
 POLL=(python3 benchmarks/gpu/poll_during.py)
-SGATTN="backend.attention_backend=triton"  # FA3 (SGLang's Hopper default) is not staged; flashinfer's JIT outlasted a session's start
+# SGLang's attention backend: its own default (fa3 on Hopper for dense models) where the FA3 kernels are
+# staged (build-fa3-part.sh, stage-fa3.sh), else triton (flashinfer's JIT outlasted a session's start).
+# SGATTN="..." overrides; the step sglang-server-triton runs sglang-server's points on triton beside it.
+if [ -z "${SGATTN+x}" ]; then
+  if [ -f /root/sgsite/sgl_kernel/flash_ops.abi3.so ]; then SGATTN=""; else SGATTN="backend.attention_backend=triton"; fi
+fi
 
 step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never stop the session
   local name=$1 limit=$2; shift 2
@@ -78,7 +84,8 @@ wait_llamacpp() {
 { date -u +%FT%TZ; nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.max.sm,memory.total --format=csv
   python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
   PYTHONPATH=$VSITE python3 -c "import vllm; print('vllm', vllm.__version__)"
-  PYTHONPATH=$SGSITE python3 -c "import sglang; print('sglang', sglang.__version__)"; nproc; } > "$ENG/out/versions.txt" 2>&1
+  PYTHONPATH=$SGSITE python3 -c "import sglang; print('sglang', sglang.__version__)"
+  echo "SGLang attention: ${SGATTN:-the engine default, FA3 kernels staged}"; nproc; } > "$ENG/out/versions.txt" 2>&1
 cat "$ENG/out/versions.txt"
 
 WAIT0=$SECONDS
@@ -117,6 +124,7 @@ for name in $ORDER; do  # in the order STEPS gives
     vllm-server) export PYTHONPATH=$BASE:$VSITE; step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV ;;
     prefix-sglang) export PYTHONPATH=$BASE:$SGSITE; step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX ;;
     sglang-server) export PYTHONPATH=$BASE:$SGSITE; step sglang-server 240 backend=sglang $SGATTN backend.context_length=1024 $R1B $SRV ;;
+    sglang-server-triton) export PYTHONPATH=$BASE:$SGSITE; step sglang-server-triton 240 backend=sglang backend.attention_backend=triton backend.context_length=1024 $R1B $SRV ;;
     sglang-off) export PYTHONPATH=$BASE:$SGSITE; step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF ;;
     turns-vllm) export PYTHONPATH=$BASE:$VSITE; step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS ;;
     prefix-vllm) export PYTHONPATH=$BASE:$VSITE; step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX ;;
