@@ -1,5 +1,5 @@
-"""Coverage of llem's 95% intervals by simulation: the Student-t CI over windows (llem/stats.py), the
-uncertainty budget (llem/results/uncertainty.py) and the repeat-until-tight rule (llem/repeat.py).
+"""Coverage of llem's 95% intervals by simulation: the Student-t CI over windows (llem/results/stats.py), the
+uncertainty budget (llem/results/uncertainty.py) and the repeat-until-tight rule (llem/harness/repeat.py).
 
 Each trial draws windows of J/token: true value MU, a systematic edge error e common to the trial's
 windows (uniform over the range the windows' residual_j states, whose midpoint is not zero), and
@@ -27,10 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llem.repeat import keep_going  # noqa: E402
+from llem.harness.repeat import keep_going  # noqa: E402
 from llem.results.uncertainty import field_budget  # noqa: E402
-from llem.spec import RunSpec  # noqa: E402
-from llem.stats import summarize  # noqa: E402
+from llem.config.spec import RunSpec  # noqa: E402
+from llem.results.stats import summarize  # noqa: E402
 
 MU = 0.10  # J per output token
 SIGMA = 0.02  # window-to-window CV
@@ -80,7 +80,7 @@ def fixed(rng, dist: str, n: int, trials: int) -> dict:
 
 
 def sequential(rng, dist: str, trials: int, repeats: int, target_pct: float, cap: int) -> dict:
-    """run.repeats windows, then more while llem.repeat.keep_going says so (two stages), up to run.max_repeats."""
+    """run.repeats windows, then more while llem.harness.repeat.keep_going says so (two stages), up to run.max_repeats."""
     run = RunSpec(repeats=repeats, target_ci_pct=target_pct, max_repeats=cap)
     data, expect = draw(rng, dist, trials, cap)
     hits, used = [], []

@@ -351,7 +351,7 @@ def main(argv=None) -> int:
         os.environ["LLEM_FAKE_NVML_TRACE"] = args.fake_nvml_trace
         os.environ["LLEM_FAKE_NVML_EPOCH"] = repr(time.monotonic())
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    from llem.envinfo import snapshot
+    from llem.run.envinfo import snapshot
     from llem.harness.warm import WarmEngines
 
     work = Path(args.work_dir or Path(args.out).resolve().parent / "alignment-runs")

@@ -107,7 +107,7 @@ def compose_spec(overrides: list[str]):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from llem.spec import build_spec
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         cfg = compose(config_name="config", overrides=overrides)
@@ -141,7 +141,7 @@ def output_tokens_for(bs: int, args) -> int:
 
 def compare(measured: dict, observers: list) -> dict:
     """Per window: llem's joules, each observer's, and the difference in J and in counter steps."""
-    from llem.stats import summarize
+    from llem.results.stats import summarize
 
     meter = measured["meter"]
     period = _update_period(meter)
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
 
     from observed_meter import observe_windows
 
-    from llem.envinfo import snapshot
+    from llem.run.envinfo import snapshot
     from llem.run.job import measure
 
     raw = RawNvmlWindows(nvml)

@@ -5,7 +5,7 @@
 # (mutmut's stats, and every surviving mutant's diff). Score and survivors: docs/benchmarks.md.
 #
 #   bash benchmarks/mutation.sh                    # the four core files, one after another
-#   bash benchmarks/mutation.sh llem/stats.py      # one file
+#   bash benchmarks/mutation.sh llem/results/stats.py      # one file
 #
 # mutmut is installed with `pip --target` into $MUTMUT_TOOLS (default .mutmut-tools, git-ignored),
 # leaving out what the project's venv already has, so the venv itself is not changed.
@@ -20,14 +20,14 @@ JOBS=${MUTMUT_JOBS:-2}
 
 # file to mutate -> the tests that exercise it in-process (llem subprocesses would not see mutants)
 declare -A TESTS=(
-  [llem/stats.py]="tests/energy/test_stats.py tests/test_results_metrics.py"
+  [llem/results/stats.py]="tests/energy/test_stats.py tests/test_results_metrics.py"
   [llem/results/metrics.py]="tests/test_results_metrics.py tests/tracking/test_payload.py"
   [llem/energy/nvml.py]="tests/energy/test_nvml_meter.py tests/energy/test_alignment.py tests/energy/test_devices.py tests/energy/test_no_silent_number.py tests/energy/test_energy_auto.py"
   # (the root-only test reads the tree as user nobody in a bare interpreter, which cannot import mutmut)
   [llem/energy/rapl.py]="tests/energy/test_rapl.py tests/energy/test_no_silent_number.py --deselect tests/energy/test_rapl.py::test_root_only_energy_uj_says_how_to_fix"
 )
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(llem/stats.py llem/results/metrics.py llem/energy/nvml.py llem/energy/rapl.py)
+[ ${#files[@]} -gt 0 ] || files=(llem/results/stats.py llem/results/metrics.py llem/energy/nvml.py llem/energy/rapl.py)
 
 if [ ! -d "$TOOLS/mutmut" ]; then
   mkdir -p "$OUT"

@@ -63,7 +63,7 @@ class Engine:
     # "module:function" (spec) -> llem.workload.structured.StructuredSupport: how the engine constrains its output to
     # a JSON schema (workload.response_format=json_schema), its grammar backend; None: it cannot, and is refused
     structured: Optional[str] = None
-    # "module:function" (spec) -> llem.speculative.SpecReadout: what the engine reports of speculative decoding
+    # "module:function" (spec) -> llem.results.speculative.SpecReadout: what the engine reports of speculative decoding
     # (drafts, drafted and accepted tokens) where the job configures it; None: nothing is read (docs/workloads.md)
     speculative: Optional[str] = None
 

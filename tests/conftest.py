@@ -363,9 +363,9 @@ def _loopback_only(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_specs():
-    """Specs are built once per process by their config (llem.spec.build_spec); a test may change
+    """Specs are built once per process by their config (llem.config.spec.build_spec); a test may change
     the environment they were checked against, so each test starts without them."""
-    from llem.spec import forget_built_specs
+    from llem.config.spec import forget_built_specs
 
     forget_built_specs()
     yield

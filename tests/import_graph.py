@@ -17,7 +17,7 @@ REF = re.compile(r"^(llem(?:\.[A-Za-z_][A-Za-z0-9_]*)+):[A-Za-z_][A-Za-z0-9_.]*$
 
 @dataclass(frozen=True)
 class Import:
-    importer: str  # module doing the import, e.g. llem.spec
+    importer: str  # module doing the import, e.g. llem.config.spec
     target: str  # llem module imported (a submodule named in `from pkg import mod` counts as that module)
     names: tuple[str, ...]  # names taken by a from-import (empty for `import x` and references)
     where: str  # path:line

@@ -2,7 +2,7 @@
 and reported, so a test that reaches the internet (an engine phoning home, a Hub download) fails.
 
 In-process only: a subprocess (llem's CLI, a server) is not watched here; llem sets the engines'
-opt-out variables for those (llem/telemetry.py, tests/test_telemetry.py)."""
+opt-out variables for those (llem/host/telemetry.py, tests/test_telemetry.py)."""
 
 from __future__ import annotations
 

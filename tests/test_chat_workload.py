@@ -100,7 +100,7 @@ def _workload(path, **kw):
 
 
 def _model():
-    from llem.spec import ModelSpec
+    from llem.config.spec import ModelSpec
 
     return ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m")
 

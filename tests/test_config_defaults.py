@@ -21,7 +21,7 @@ from pydantic_core import PydanticUndefined
 from llem.errors import UserError
 from llem.backends.configs import render, stale, yaml_path
 from llem.registry import backend_info, builtin_engines
-from llem.spec import EnergySpec, HardwareSpec, ModelSpec, RunSpec, TrackingSpec, WorkloadSpec, build_spec
+from llem.config.spec import EnergySpec, HardwareSpec, ModelSpec, RunSpec, TrackingSpec, WorkloadSpec, build_spec
 from llem.tracking.settings import MlflowSettings
 
 CONF = Path(__file__).resolve().parent.parent / "conf"

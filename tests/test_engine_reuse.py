@@ -97,13 +97,13 @@ def test_engine_sized_from_the_workload_gets_a_fresh_process(tmp_path):
     assert short["engine_load"]["reused"] is False and long["engine_load"]["reused"] is False
     assert long["engine"]["effective_settings"]["n_ctx"] > short["engine"]["effective_settings"]["n_ctx"]
     # same engine group (backend, model, hardware), so the worker's exact check sent the second job to a new one
-    from llem.grouping import engine_group
+    from llem.config.grouping import engine_group
 
     assert engine_group(short["spec"]) == engine_group(long["spec"])
 
 
 def test_engine_order_groups_jobs_and_keeps_order_within_groups():
-    from llem.grouping import engine_group, engine_order
+    from llem.config.grouping import engine_group, engine_order
 
     def job(dtype, bs, reuse=True):
         return {
@@ -165,7 +165,7 @@ def test_a_worker_that_died_between_jobs_is_replaced(tmp_path):
     from test_config import _compose
 
     from llem.run import worker as runner
-    from llem.spec import build_spec
+    from llem.config.spec import build_spec
 
     def spec(bs: int):
         return build_spec(

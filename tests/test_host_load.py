@@ -1,4 +1,4 @@
-"""Per-window host load (llem/host_load.py): the arithmetic on a constructed /proc, then real
+"""Per-window host load (llem/energy/host_load.py): the arithmetic on a constructed /proc, then real
 processes on this machine's real /proc, then a real llem run beside a CPU hog."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import pytest
 from conftest import llem_env, results_under
 
-from llem.host_load import HostLoad, _tree_jiffies, host_flags
+from llem.energy.host_load import HostLoad, _tree_jiffies, host_flags
 
 
 def _write_proc(root, cpu_busy: int, steal: int, procs: dict[int, tuple[int, int, int]], nice: int = 0):

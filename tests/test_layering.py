@@ -2,12 +2,12 @@
 
 Rules (docs/architecture.md):
 - no import cycle, between modules or between layers (a subpackage such as llem.energy, or a
-  top-level module such as llem.spec, is one layer); a "module:attr" string (an Engine's lazy parts, a
+  top-level module such as llem.registry, is one layer); a "module:attr" string (an Engine's lazy parts, a
   subcommand) is an import made later and counts for every rule but the lazy-import one;
 - no production module imports a test double (llem/testing/) but through a listed "module:attr" hook;
 - energy and results never import backends; backends never import tracking or report; tracking
   never imports report, the sweep, the entrypoint or the runner; only llem.cli and llem.__main__
-  import llem.app or llem.cli (Hydra reaches its callback from conf/config.yaml, not from code);
+  import llem.cli.app or llem.cli (Hydra reaches its callback from conf/config.yaml, not from code);
 - no module imports another module's private (_name) names;
 - neither llem nor its Hydra plugins (launchers/) use Hydra's private modules (hydra._internal): llem
   is a plain Hydra app on Hydra's public plugin API (imports, and "module:attr" or _target_ strings);
@@ -72,22 +72,28 @@ FORBIDDEN = [
     ("llem.backends", "llem.report"),
     ("llem.tracking", "llem.report"),
     ("llem.tracking", "llem.sweep"),
-    ("llem.tracking", "llem.app"),
+    ("llem.tracking", "llem.cli.app"),
     ("llem.tracking", "llem.run"),
 ]
 # Test doubles (llem/testing/): no production module imports them, but for these "module:attr" hooks,
 # each behind a variable that only a test sets.
 TEST_DOUBLES = "llem.testing"
 TEST_HOOKS = {("llem.energy.nvml", "llem.testing.fake_nvml"): "LLEM_FAKE_NVML_TRACE=<csv>: a replayed NVML trace for pynvml"}
-ENTRYPOINTS = ("llem.app", "llem.cli")  # importable only from these two and llem.__main__
+ENTRYPOINTS = ("llem.cli.app", "llem.cli")  # importable only from these two and llem.__main__
 ENTRY_IMPORTERS = ("llem.cli", "llem.__main__")
 
 # Lazy imports kept for start-up time where the checker cannot see the cost (an import-time call),
 # each checked below in a fresh interpreter to still keep a heavy package out.
 STARTUP_LAZY = {
-    ("llem.cli", "llem.app"): "importing llem.app registers llem's OmegaConf resolvers (omegaconf): --help answers without it",
-    ("llem.cli", "llem.validate"): "llem.validate builds llem.spec's pydantic models at import: --help answers without them",
-    ("llem.cli", "llem.sweep.points"): "llem.sweep.points imports llem.validate (pydantic): --help answers without it",
+    (
+        "llem.cli",
+        "llem.cli.app",
+    ): "importing llem.cli.app registers llem's OmegaConf resolvers (omegaconf): --help answers without it",
+    (
+        "llem.cli",
+        "llem.config.validate",
+    ): "llem.config.validate builds llem.config.spec's pydantic models at import: --help answers without them",
+    ("llem.cli", "llem.sweep.points"): "llem.sweep.points imports llem.config.validate (pydantic): --help answers without it",
     ("llem.cli", "llem.registry"): "llem.registry's dataclasses import inspect: --help answers without it",
     ("llem.cli", "llem.sweep.callback"): "llem.sweep.callback subclasses Hydra's Callback (hydra): --help answers without it",
 }
@@ -272,7 +278,10 @@ def test_layering_rules_cover_the_layers_named_in_the_issue():
         "llem.serving",
         "llem.workload",
         "llem.models",
-        "llem.spec",
+        "llem.config",
+        "llem.host",
+        "llem.harness",
+        "llem.run",
         "llem.cli",
     ):
         assert name in layers, name  # the scan sees them (a renamed package must be renamed here too)
@@ -290,9 +299,9 @@ def planted(tmp_path):
 
 
 def test_layering_catches_a_planted_upward_import(planted):
-    (planted / "energy" / "x.py").write_text("import llem.app\n")
+    (planted / "energy" / "x.py").write_text("import llem.cli.app\n")
     found = forbidden_report(scan(planted))
-    assert any("llem.energy.x imports the entrypoint llem.app" in f and "llem/energy/x.py:1" in f for f in found), found
+    assert any("llem.energy.x imports the entrypoint llem.cli.app" in f and "llem/energy/x.py:1" in f for f in found), found
     (planted / "energy" / "y.py").write_text("from llem.backends.base import Backend\n")
     assert any("llem.energy.y imports llem.backends.base" in f for f in forbidden_report(scan(planted)))
 
@@ -309,11 +318,11 @@ def test_layering_catches_a_planted_cycle(planted):
 
 
 def test_layering_catches_a_planted_private_import_and_lazy_import(planted):
-    (planted / "stats.py").write_text(
-        (planted / "stats.py").read_text() + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n"
+    (planted / "results" / "stats.py").write_text(
+        (planted / "results" / "stats.py").read_text() + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n"
     )
-    assert any("llem.stats imports private _private from llem.errors" in f for f in private_report(scan(planted)))
-    assert any("llem.stats imports llem.errors inside a function" in f for f in lazy_report(scan(planted), planted))
+    assert any("llem.results.stats imports private _private from llem.errors" in f for f in private_report(scan(planted)))
+    assert any("llem.results.stats imports llem.errors inside a function" in f for f in lazy_report(scan(planted), planted))
 
 
 def test_layering_catches_a_planted_private_hydra_import(planted):
@@ -334,7 +343,7 @@ def test_layering_allows_a_lazy_import_that_keeps_a_heavy_package_out(planted):
 
 def test_layering_sees_string_loaded_imports(planted):
     """A lazy "module:attr" reference is an import made later: it obeys the same floors and makes cycles too
-    (the central registry of "module:Class" strings that engines replaced made llem.backends -> llem.checks
+    (the central registry of "module:Class" strings that engines replaced made llem.backends -> llem.config.checks
     -> llem.registry -> llem.backends)."""
     (planted / "energy" / "z.py").write_text('SETTINGS = "llem.backends.vllm.config:VllmConfig"\n')
     assert any("llem.energy.z imports llem.backends.vllm.config" in f for f in forbidden_report(scan(planted)))

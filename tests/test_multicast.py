@@ -1,13 +1,13 @@
-"""NVLink multicast off in the environment of a job that spans GPUs (llem/multicast.py), unless the
+"""NVLink multicast off in the environment of a job that spans GPUs (llem/host/multicast.py), unless the
 user set a switch; every engine process (vLLM workers, servers) inherits the worker's environment."""
 
 from __future__ import annotations
 
 
 from conftest import server_environment
-from llem.multicast import MULTICAST_OFF, multicast_off, spans_gpus
+from llem.host.multicast import MULTICAST_OFF, multicast_off, spans_gpus
 from llem.run.worker import job_env
-from llem.spec import HardwareSpec
+from llem.config.spec import HardwareSpec
 
 OFF = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 

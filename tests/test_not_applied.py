@@ -10,7 +10,7 @@ import pytest
 
 from llem.cli import prevalidate
 from llem.errors import UserError
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 from llem.workload.server_checks import not_applied
 
 BASE = ["model=tiny", "hardware=cpu", "tracking=none"]

@@ -12,7 +12,7 @@ import yaml
 from conftest import run_llem
 from llem.cli import prevalidate
 from llem.errors import UserError
-from llem.objective import objective_value
+from llem.results.objective import objective_value
 
 GPU_METRICS = {"energy_j_per_output_token": 0.25, "output_tokens_per_s": 400.0, "batch_latency_p90_s": 1.5}
 CPU_METRICS = {"energy_j_per_output_token": None, "output_tokens_per_s": 40.0, "batch_latency_p90_s": 0.8}

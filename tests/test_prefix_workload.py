@@ -127,8 +127,8 @@ def test_cli_exit_code_2(tmp_path):
 def _spec(*overrides: str):
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
-    from llem.spec import build_spec
+    from llem.cli.app import plain_config
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         cfg = compose(config_name="config", overrides=[*BASE, "workload=synthetic", *overrides])

@@ -14,11 +14,11 @@ import termios
 import pytest
 
 from conftest import llem_env
-from llem.progress import SweepProgress, duration
+from llem.host.progress import SweepProgress, duration
 
 # The GGUF -> transformers conversion of the default model (transformers draws a tqdm bar over its 272 tensors)
 CONVERT = (
-    "from llem.progress import library_bars; library_bars(); "
+    "from llem.host.progress import library_bars; library_bars(); "
     "from llem.models.builtin import materialize; materialize('smollm2-135m')"
 )
 

@@ -67,9 +67,9 @@ def test_an_unknown_backend_is_one_sentence_with_the_choices():
 def test_a_server_only_engine_is_refused_offline_before_anything_loads():
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
-    from llem.checks import check_spec
-    from llem.spec import build_spec
+    from llem.cli.app import plain_config
+    from llem.config.checks import check_spec
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         spec = build_spec(plain_config(compose(config_name="config", overrides=["model=tiny", "hardware=cpu", "tracking=none"])))

@@ -1,4 +1,4 @@
-"""Repeatability by design (llem/repeat.py): windows long enough, windows added until the interval
+"""Repeatability by design (llem/harness/repeat.py): windows long enough, windows added until the interval
 is tight, cooldowns that wait for the idle baseline, drift flagged."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 
 from conftest import run_llem, flags_beside_host_load
 from llem.energy.base import Measurement
-from llem.repeat import cool_down, drift, flags, keep_going, outcome, window_target_s
-from llem.spec import RunSpec
+from llem.harness.repeat import cool_down, drift, flags, keep_going, outcome, window_target_s
+from llem.config.spec import RunSpec
 
 
 def _records(values, metric="energy_j_per_output_token"):
@@ -113,7 +113,7 @@ class _Meter:
 
 
 def test_cooldown_waits_for_the_idle_baseline(monkeypatch):
-    monkeypatch.setattr("llem.repeat.time.sleep", lambda s: None)
+    monkeypatch.setattr("llem.harness.repeat.time.sleep", lambda s: None)
     run = RunSpec(cooldown="baseline", cooldown_max_s=30)
     cooled = cool_down(_Meter([400.0, 250.0, 128.0]), 120.0, run, lambda m: None)
     assert cooled["reached"] is True and cooled["power_w"] == 128.0 and cooled["limit_w"] == pytest.approx(131.0)
@@ -187,7 +187,7 @@ def test_correlated_windows_are_flagged_with_how_much_wider_the_interval_would_b
     """The 95% interval assumes independent windows. A slow wander (each window near the one before)
     gives a lag-1 autocorrelation the flag names, with the AR(1) factor; alternating or independent-looking
     windows, and the default 3 windows, give none."""
-    from llem.repeat import autocorrelation
+    from llem.harness.repeat import autocorrelation
 
     wander = [1.00, 1.01, 1.02, 1.02, 1.01, 1.00, 0.99, 0.98, 0.98, 0.99, 1.00, 1.01]
     a = autocorrelation(wander)

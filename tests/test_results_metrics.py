@@ -7,7 +7,7 @@ import math
 import pytest
 
 from llem.results.metrics import STAT_FIELDS, latency_summary, summarize_windows, window_metrics
-from llem.stats import percentile, summarize, t975
+from llem.results.stats import percentile, summarize, t975
 
 
 def test_window_metrics_from_joules_time_and_tokens():

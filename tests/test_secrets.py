@@ -54,8 +54,8 @@ def test_tokens_appear_in_no_file_written_and_no_log(tmp_path):
 def test_trust_remote_code_is_off_unless_asked():
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
-    from llem.spec import build_spec
+    from llem.cli.app import plain_config
+    from llem.config.spec import build_spec
 
     models = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
     assert "tiny" in models

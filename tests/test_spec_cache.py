@@ -1,4 +1,4 @@
-"""build_spec's per-process cache (llem/spec.py): sweep points built in one process (the CLI's
+"""build_spec's per-process cache (llem/config/spec.py): sweep points built in one process (the CLI's
 validation, then the in-process launcher) each get their own spec, equal to a fresh build, and
 no caller can change what the next build returns."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from hydra import compose, initialize_config_module
 
-from llem.app import plain_config
-from llem.spec import build_spec, forget_built_specs
+from llem.cli.app import plain_config
+from llem.config.spec import build_spec, forget_built_specs
 
 
 def _point(*overrides: str) -> dict:

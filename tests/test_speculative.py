@@ -1,4 +1,4 @@
-"""Speculative decoding's read-back (llem/speculative.py): the window record and the job's block computed from
+"""Speculative decoding's read-back (llem/results/speculative.py): the window record and the job's block computed from
 an engine's counts, the flags where a read-back contradicts itself, and the settings refused before any model
 loads. The engines' own parsers against text captured from real servers: tests/test_speculative_parsers.py;
 real runs: tests/test_speculative_engines.py."""
@@ -9,7 +9,7 @@ import pytest
 
 from llem.cli import prevalidate
 from llem.errors import UserError
-from llem.speculative import SpecReadout, consistency_flags, delta, server_record, summary, window_record
+from llem.results.speculative import SpecReadout, consistency_flags, delta, server_record, summary, window_record
 from llem.workload.records import RequestOutput
 
 READOUT = SpecReadout(configured="test drafter", server_counters=lambda url: None)
@@ -171,7 +171,7 @@ def test_valid_speculative_settings_pass():
         ]
     )
     from llem.backends.sglang.config import SglangConfig
-    from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
+    from llem.config.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
     def sglang_job(**backend) -> JobSpec:  # SGLang's checks without SGLang installed (it has no CPU build)
         return JobSpec(

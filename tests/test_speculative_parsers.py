@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from llem.speculative import consistency_flags, delta, window_record
+from llem.results.speculative import consistency_flags, delta, window_record
 
 DATA = Path(__file__).parent / "data"
 
@@ -36,7 +36,7 @@ def test_llama_server_counters_from_its_metrics_text():
 def test_llama_server_per_response_timings_sum_to_its_counters():
     from llem.backends.llamacpp.speculative import per_request
     from llem.workload.records import RequestOutput
-    from llem.speculative import SpecReadout, request_sum
+    from llem.results.speculative import SpecReadout, request_sum
 
     chunks = [json.loads(line) for line in _text("llama_server_0.3.36_draft_final_chunks.jsonl").splitlines()]
     assert [per_request(c["usage"], c["timings"]) for c in chunks] == [

@@ -1,4 +1,4 @@
-"""Usage reporting is off for llem's jobs and the servers it starts (llem/telemetry.py), unless the user
+"""Usage reporting is off for llem's jobs and the servers it starts (llem/host/telemetry.py), unless the user
 set a variable; checked against the installed libraries' own switches (vLLM, MLflow). An engine's own
 switches are declared in its folder (Engine.telemetry_off) and set before its Backend or server plan loads."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import server_environment
 from llem.registry import engine
-from llem.telemetry import OPT_OUTS, opt_out
+from llem.host.telemetry import OPT_OUTS, opt_out
 
 
 def test_opt_out_fills_what_the_user_left_unset_and_keeps_what_they_set():

@@ -10,7 +10,7 @@
 #   visible  CUDA_VISIBLE_DEVICES as "1,0" (non-identity order), as GPU 1's UUID, and as a short
 #            prefix of it: each must meter the GPU that computes (meter cuda_check: match)
 # NVLink multicast stays off throughout (the machine's rule; llem also sets these for jobs spanning
-# GPUs, llem/multicast.py). Outputs: $OUT/two_gpu_check.json, logs, and the run dirs as one tarball.
+# GPUs, llem/host/multicast.py). Outputs: $OUT/two_gpu_check.json, logs, and the run dirs as one tarball.
 set -uo pipefail
 source "$(dirname "$0")/prepare.sh"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1

@@ -163,7 +163,7 @@ class Backend(abc.ABC, Generic[S]):
 
     def speculative_counts(self) -> Optional[dict]:
         """The engine's cumulative speculative-decoding counts since load ({"drafts", "draft_tokens",
-        "accepted_tokens", "source"}; llem/speculative.py), read outside the energy windows; None where the
+        "accepted_tokens", "source"}; llem/results/speculative.py), read outside the energy windows; None where the
         engine reports none or the job configures no speculative decoding."""
         return None
 

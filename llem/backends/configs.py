@@ -5,7 +5,7 @@
   `--check` says which differ (tests/test_config_defaults.py runs it). Edit a default in
   llem/backends/<name>/config.py, then run it.
 - An engine that ships no YAML (one installed through the llem.engines entry point) gets its option
-  from the same defaults, stored in Hydra's ConfigStore when llem.app is imported.
+  from the same defaults, stored in Hydra's ConfigStore when llem.cli.app is imported.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Entrypoint: `llem [overrides]`, `llem --multirun ...`, and subcommands. Thin: what needs no
 Hydra is answered here at once (--help, --version, subcommands); the rest is the Hydra app
-llem.app.main (@hydra.main), which checks every job before any model loads (llem's callback for a
+llem.cli.app.main (@hydra.main), which checks every job before any model loads (llem's callback for a
 single run, llem's sweeper for a --multirun) and exits 2 with one sentence on bad input."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import sys
 
-from llem import interrupt
-from llem.config_errors import compose_error, conf_dir, group_options
-from llem.progress import library_bars
-from llem.telemetry import opt_out
-from llem.visible_devices import remember_launch_devices
+from llem.host import interrupt
+from llem.config.compose_errors import compose_error, conf_dir, group_options
+from llem.host.progress import library_bars
+from llem.host.telemetry import opt_out
+from llem.host.visible_devices import remember_launch_devices
 
 # Subcommands register here as "module:function" and are imported only when used.
 SUBCOMMANDS: dict[str, str] = {
@@ -87,7 +87,7 @@ def prevalidate(argv: list[str]) -> int:
     """The checks `python -m llem ARGV` makes before its first job, made without running anything
     (tests, tools): the config composed from llem's conf/ with Hydra's compose API, then every point
     expanded, composed by Hydra's config loader and validated by the functions llem's sweeper and
-    callback use (llem.sweep.points, llem.validate). Returns how many jobs were checked (0 for
+    callback use (llem.sweep.points, llem.config.validate). Returns how many jobs were checked (0 for
     --cfg, --info and the like); raises UserError."""
     overrides, multirun, passthrough = _split(argv)
     if passthrough:
@@ -98,9 +98,9 @@ def prevalidate(argv: list[str]) -> int:
     from hydra.errors import OverrideParseException
     from omegaconf import OmegaConf
 
-    import llem.app  # noqa: F401  (llem's resolvers and engine configs, as for `python -m llem`)
+    import llem.cli.app  # noqa: F401  (llem's resolvers and engine configs, as for `python -m llem`)
     from llem.sweep.points import task_job, validated_points
-    from llem.validate import check_job, launches_here
+    from llem.config.validate import check_job, launches_here
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if "-q" in argv or "--quiet" in argv:
         argv = [a for a in argv if a not in ("-q", "--quiet")] + ["run.quiet=true"]
-    interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/interrupt.py)
+    interrupt.install()  # SIGINT/SIGTERM: stop, record, summarise, exit 130/143 (llem/host/interrupt.py)
     overrides, multirun, _ = _split(argv)
     try:
         return _run_hydra(argv, overrides)
@@ -195,7 +195,7 @@ def _run_hydra(argv: list[str], overrides: list[str]) -> int:
     one sentence and exit code 2."""
     from hydra.errors import HydraException
 
-    from llem.app import main as hydra_app  # importing it registers llem's resolvers (llem/resolvers.py)
+    from llem.cli.app import main as hydra_app  # importing it registers llem's resolvers (llem/config/resolvers.py)
 
     sys.argv = [sys.argv[0]] + hydra_order(argv)
     saved = os.environ.get("HYDRA_FULL_ERROR")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llem.bundle.archive import SUFFIX, BundleError, verify, write_bundle
 from llem.errors import UserError
-from llem.progress import console
+from llem.host.progress import console
 from llem.report.collect import collect, skipped_lines
 
 

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from llem.errors import UserError
-from llem.progress import console
+from llem.host.progress import console
 from llem.report.build import build_report, out_dir_for
 from llem.report.paper import FORMATS
 from llem.report.slo import choose, slo_lines

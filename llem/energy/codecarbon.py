@@ -13,7 +13,7 @@ from typing import Optional, Union
 
 from llem.energy.base import Measurement, Meter
 from llem.errors import UserError
-from llem.visible_devices import parse_visible_devices
+from llem.host.visible_devices import parse_visible_devices
 
 _KWH_TO_J = 3.6e6
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 from llem.energy.nvml import NvmlUnavailable, init_nvml, load_nvml
 from llem.energy.nvml_devices import resolve_gpus
-from llem.visible_devices import parse_visible_devices
+from llem.host.visible_devices import parse_visible_devices
 
 
 def _get(fn, *args):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from llem.visible_devices import parse_visible_devices
+from llem.host.visible_devices import parse_visible_devices
 
 
 class GpuMappingError(Exception):

@@ -20,7 +20,7 @@ from typing import Optional
 
 from llem.energy.nvml import init_nvml, load_nvml
 from llem.energy.nvml_devices import resolve_gpus
-from llem.interrupt import ignore_signals, spawning
+from llem.host.interrupt import ignore_signals, spawning
 from llem.paths import TIMESERIES as FILE_NAME
 
 COLUMNS = [
@@ -154,7 +154,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 def _run(conn, stop, gpus: list[int], interval_s: float, path: str, parent_pid: int) -> None:
     """The sampler process body. A signal to llem's process group leaves it to its parent, which
-    stops it (llem/interrupt.py); it dies with its parent."""
+    stops it (llem/host/interrupt.py); it dies with its parent."""
     ignore_signals()
     die_with_parent(parent_pid)
     try:

@@ -9,16 +9,16 @@ from dataclasses import replace
 from typing import Optional
 
 from llem.energy.baseline import close_baseline
-from llem.grouping import engine_hardware
+from llem.config.grouping import engine_hardware
 from llem.harness.steps import JobContext, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.registry import backend_class
-from llem.repeat import window_target_s
+from llem.harness.repeat import window_target_s
 from llem.results.measured import Measured
 from llem.results.metrics import latency_summary, summarize_windows, window_metrics
 from llem.results.outputs import outputs_flags, outputs_record
 from llem.results.phases import phase_split
-from llem.speculative import SpecReadout, delta, readout_for as speculative_readout, summary as speculative_summary
-from llem.speculative import window_record as speculative_window
+from llem.results.speculative import SpecReadout, delta, readout_for as speculative_readout, summary as speculative_summary
+from llem.results.speculative import window_record as speculative_window
 from llem.harness.warm import peak_rss_mib, reset_peak_rss
 from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.prefix_cache import offline_hits, summary as prefix_summary

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 from llem.paths import SERVER
 from llem.energy.baseline import close_baseline
 from llem.energy.bracket import Bracket, can_bracket
-from llem.repeat import window_target_s
+from llem.harness.repeat import window_target_s
 from llem.harness.steps import JobContext, Progress, idle_baseline, measure_windows, warm_up, window_count, window_flags
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
@@ -43,7 +43,7 @@ from llem.workload.fingerprint import token_ids_sha256
 from llem.workload.loadgen import ENDPOINTS, LoadSettings, served_model
 from llem.workload.prompts import dataset_record
 from llem.workload.prefix_cache import counter_delta, read_counters, server_hits, summary as prefix_summary
-from llem.speculative import (
+from llem.results.speculative import (
     delta as speculative_delta,
     readout_for as speculative_readout,
     server_record,

@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from llem.checks import device_for_job
+from llem.config.checks import device_for_job
 from llem.energy import create_meter, metered_gpus, start_sampler
 from llem.energy.baseline import take_baseline
 from llem.energy.devices import engine_gpus
 from llem.energy.window_checks import annotate_conditions, energy_window_flags
 from llem.energy.gpu_settings import applied
-from llem.host_load import HostLoad, host_flags
-from llem.interrupt import note_window
+from llem.energy.host_load import HostLoad, host_flags
+from llem.host.interrupt import note_window
 from llem.registry import backend_info
-from llem.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
+from llem.harness.repeat import ci_pct, cool_down, flags as repeat_flags, keep_going, metric_of, outcome
 from llem.results.scope_guard import refuse_mixed_scope
 from llem.harness.warm import WarmEngines
 
@@ -118,7 +118,7 @@ def _so_far(records: list[dict], objective: str) -> str:
 
 def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str], baseline_w: Optional[float] = None) -> Windows:
     """Measured windows with the sampler running around them: run.repeats of them, or more until
-    run.target_ci_pct is met (llem/repeat.py); a fixed pause and/or a wait for the idle baseline before each."""
+    run.target_ci_pct is met (llem/harness/repeat.py); a fixed pause and/or a wait for the idle baseline before each."""
     spec = ctx.spec
     run = spec.run
     sampler = start_sampler(spec.energy, ctx.device, ctx.gpus, ctx.run_dir) if spec.energy.sampler else None
@@ -137,7 +137,7 @@ def measure_windows(ctx: JobContext, one: OneWindow, label: Callable[[int], str]
             if cooled is not None:
                 record["cooldown"] = cooled
             out.records.append(record)
-            note_window(record)  # kept if the run is stopped (llem/interrupt.py)
+            note_window(record)  # kept if the run is stopped (llem/host/interrupt.py)
             out.flags += flags
             out.kept.append(kept)
             r += 1

@@ -33,7 +33,7 @@ class ModelSource:
 
 
 # Built-in models whose weights are random (llem/models/builtin.py): their config says weights
-# "pretrained" only because model.weights=random means "build a hub architecture" (llem/checks.py).
+# "pretrained" only because model.weights=random means "build a hub architecture" (llem/config/checks.py).
 RANDOM_BUILTINS = frozenset({"tiny"})
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from llem.bundle.archive import bundle_stem
 from llem.errors import UserError
-from llem.progress import console
+from llem.host.progress import console
 from llem.report.certificate import print_terminal as print_certificate
 from llem.report.certificate import write_files as certificate_files
 from llem.report.collect import collect, skipped_lines

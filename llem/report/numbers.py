@@ -47,7 +47,7 @@ def with_ci(value: Optional[float], low: Optional[float], high: Optional[float])
     (value, '') without a usable interval (one repeat, or no spread at all)."""
     if value is None:
         return "", ""
-    # an interval need not be symmetric (the skew-extended t-interval, llem/stats.py): "±" shows its longer
+    # an interval need not be symmetric (the skew-extended t-interval, llem/results/stats.py): "±" shows its longer
     # side, so the printed range always holds the whole interval
     half = max(high - value, value - low) if low is not None and high is not None else None
     if half is None or not math.isfinite(half) or half <= 0 or half < 1e-9 * abs(value):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.paths import ENVIRONMENT
-from llem.progress import console
+from llem.host.progress import console
 from llem.report.collect import Run
 from llem.results.basis import meter_label, record_is_estimate
 from llem.results.io import read_json
@@ -244,7 +244,7 @@ def _with_ci(row: dict, key: str, spec: str = ".4g") -> str:
     lo, hi = row.get(f"{key}_ci95_low"), row.get(f"{key}_ci95_high")
     if lo is None or hi is None:
         return _num(v, spec)
-    half = max(hi - v, v - lo)  # the longer side: an interval need not be symmetric (llem/stats.py)
+    half = max(hi - v, v - lo)  # the longer side: an interval need not be symmetric (llem/results/stats.py)
     shown = "0" if abs(half) < 1e-6 * abs(v) else (f"{half:,.0f}" if half >= 100 else f"{half:.2g}")
     return f"{_num(v, spec)} [dim]±{shown}[/dim]"
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Optional
 
-from llem.host_load import busy_limit
+from llem.energy.host_load import busy_limit
 from llem.models.source import weights_label
 from llem.results.basis import record_is_estimate
 from llem.results.outputs import compare_outputs

@@ -3,7 +3,7 @@ itself, by the launchers that skip finished jobs before starting anything, and b
 llem verify and llem report.
 
 A job is complete when its run directory holds a result.json (written last and atomically,
-llem.app) that validates against the result schema below (status ok, an identity naming this
+llem.cli.app) that validates against the result schema below (status ok, an identity naming this
 run, the spec, headline metrics, at least one window, a validity block) and the files the
 record names beside it (config.yaml, environment.json) exist. Anything else (a failure record,
 an interrupted record, a half-written, unreadable or hollow result, or one whose sibling files

@@ -10,7 +10,7 @@ from llem.models.config_json import model_config
 from llem.results.measured import Measured
 from llem.results.peaks import Peak, peak_for
 from llem.results.roofline import Shape, precision_of, utilisation, window_work
-from llem.stats import summarize
+from llem.results.stats import summarize
 
 
 def _unavailable(reason: str) -> dict:

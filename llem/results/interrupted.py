@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from llem.interrupt import signal_name
+from llem.host.interrupt import signal_name
 from llem.results.schema import stopped_record
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from llem.stats import percentile, summarize
+from llem.results.stats import percentile, summarize
 
 # Window fields summarised over repeats (mean, std, CV, 95% CI).
 STAT_FIELDS = (

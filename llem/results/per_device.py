@@ -4,7 +4,7 @@ physical GPU (UUID) each one is. Missing values stay None, never 0."""
 
 from __future__ import annotations
 
-from llem.stats import summarize
+from llem.results.stats import summarize
 
 
 def meter_devices(meter: dict) -> dict[str, dict]:

@@ -11,7 +11,7 @@ prefill-only pass spends on the same prompts in the same batches, and the rest o
 That holds where each batch prefills and then decodes (PyTorch, llama.cpp, static batching); under
 continuous batching (vLLM, SGLang) one request's prefill overlaps another's decode, and the split
 is the marginal cost of the decode tokens, not a partition of the window's time.
-Uncertainties: the 95% interval half-widths of the two means (llem/stats.py; the longer side where
+Uncertainties: the 95% interval half-widths of the two means (llem/results/stats.py; the longer side where
 skewness made one asymmetric), combined in quadrature (the windows are independent).
 
 Prefill J per input token is mostly a fixed cost per engine call where prompts are short (a pass's
@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from llem.stats import summarize
+from llem.results.stats import summarize
 
 ASSUMPTION = (
     "a full pass spends on its prefill what a prefill-only pass (same prompts, same batches, one output "
@@ -44,7 +44,7 @@ def _mean_half(values: list[Optional[float]]) -> tuple[Optional[float], Optional
     st = summarize(values)
     if st is None:
         return None, None
-    # the longer side of an interval that skewness made asymmetric (llem/stats.py)
+    # the longer side of an interval that skewness made asymmetric (llem/results/stats.py)
     half = None if st["ci95_high"] is None else max(st["ci95_high"] - st["mean"], st["mean"] - st["ci95_low"])
     return st["mean"], half
 

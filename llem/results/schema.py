@@ -11,7 +11,7 @@ from llem.results.measured import Measured
 from llem.results.metrics import STAT_FIELDS
 from llem.results.per_device import per_device_energy
 from llem.results.uncertainty import budget, budget_flags
-from llem.stats import summarize
+from llem.results.stats import summarize
 
 # 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
 #    validity.windows_measured; metrics.energy_basis. Version-1 results stay readable (llem report
@@ -127,7 +127,7 @@ def _speculative_headline(block) -> dict:
 def assemble(spec, measured: Measured, environment: dict, started: float) -> dict:
     """The result record of one job: identity, spec, headline metrics, windows, statistics, validity."""
     stage = (measured.repeatability or {}).get("first_stage_windows")
-    if stage:  # windows from the two-stage rule (llem/repeat.py): intervals that keep their 95%
+    if stage:  # windows from the two-stage rule (llem/harness/repeat.py): intervals that keep their 95%
         measured.statistics = {f: summarize([w.get(f) for w in measured.windows], stage) for f in STAT_FIELDS}
     roofline = roofline_record(spec, measured, environment)
     metrics = dict(

@@ -19,7 +19,7 @@ quadrature: at 2-4 degrees of freedom a small Type-B part raises nu_eff (and low
 widens u_c (Welch-Satterthwaite alone covered 92.5% with 3 windows in the simulation, the repeats'
 half-width alone 94.4% with 5, 92.8% on skewed windows).
 Skewed windows: the interval's long side reaches further by the statistics' skew extension
-(llem/stats.py, Johnson 1978) times the repeats' share of the combined variance, so `interval` may
+(llem/results/stats.py, Johnson 1978) times the repeats' share of the combined variance, so `interval` may
 be asymmetric about `corrected_mean`; `expanded` is the symmetric part k u_c.
 Relative: expanded / |mean|. Excluded, and said so in each budget (`excludes`): the sensor's own
 calibration (the counter's accuracy against a reference meter), common to every result on one card.
@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from llem.stats import skew_extension, skewness, t975, welch_satterthwaite
+from llem.results.stats import skew_extension, skewness, t975, welch_satterthwaite
 
 SQRT3 = math.sqrt(3)
 EXCLUDES = (
@@ -89,7 +89,7 @@ def rectangular_sum_half_width(halves: list[float], p: float = 0.95) -> float:
 
 
 def _repeats(values: list[float], first_stage: Optional[int] = None) -> Optional[dict]:
-    """s / sqrt(n) with n - 1 dof; after a two-stage rule (llem/repeat.py), Stein's s0 / sqrt(n) with n0 - 1
+    """s / sqrt(n) with n - 1 dof; after a two-stage rule (llem/harness/repeat.py), Stein's s0 / sqrt(n) with n0 - 1
     dof where that is wider (the first stage's spread fixed n, so only it gives an exact interval)."""
     n = len(values)
     if n < 2:
@@ -138,7 +138,7 @@ def field_budget(
         )
     bias = parts["edge_residual"]["expected_bias"] if parts["edge_residual"] else 0.0
     centre = mean - bias
-    # the windows' skew: the long side reaches further by the statistics' skew extension (llem/stats.py
+    # the windows' skew: the long side reaches further by the statistics' skew extension (llem/results/stats.py
     # skew_extension), scaled by the windows' share of the combined variance (the Type-B parts are symmetric)
     gamma = skewness(values)
     ext = (0.0, 0.0)
@@ -172,7 +172,7 @@ def field_budget(
 
 
 def budget(windows: list[dict], baseline: dict, first_stage: Optional[int] = None) -> dict:
-    """first_stage: the windows came from the two-stage rule (llem/repeat.py) with this first stage."""
+    """first_stage: the windows came from the two-stage rule (llem/harness/repeat.py) with this first stage."""
     return {f: field_budget(windows, f, dyn, baseline or {}, first_stage) for f, dyn in FIELDS.items()}
 
 

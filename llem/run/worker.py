@@ -14,19 +14,20 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
-from llem import interrupt, paths
-from llem.envinfo import snapshot
+from llem import paths
+from llem.host import interrupt
+from llem.run.envinfo import snapshot
 from llem.errors import UserError
-from llem.grouping import engine_group as group_of
+from llem.config.grouping import engine_group as group_of
 from llem.run.job import measure
-from llem.multicast import multicast_off, spans_gpus
+from llem.host.multicast import multicast_off, spans_gpus
 from llem.run.plain import plain
-from llem.progress import console, library_bars, stage_printer
+from llem.host.progress import console, library_bars, stage_printer
 from llem.results.interrupted import interrupted_record
 from llem.results.io import write_json
-from llem.spec import JobSpec
-from llem.telemetry import opt_out
-from llem.visible_devices import launch_devices, narrow_visible, restore_launch_devices
+from llem.config.spec import JobSpec
+from llem.host.telemetry import opt_out
+from llem.host.visible_devices import launch_devices, narrow_visible, restore_launch_devices
 from llem.harness.warm import EngineMismatch, WarmEngines
 
 
@@ -186,9 +187,9 @@ def job_env(spec) -> dict:
     # CUDA's default order is fastest-first; NVML's is by PCI bus. Set before CUDA starts in the
     # worker, so that a job's CUDA index names the GPU whose counter llem reads (mixed nodes).
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-    if spec.hardware.gpus is not None:  # counted in what llem was started with (llem/visible_devices.py)
+    if spec.hardware.gpus is not None:  # counted in what llem was started with (llem/host/visible_devices.py)
         env["CUDA_VISIBLE_DEVICES"] = narrow_visible(launch_devices(), spec.hardware.gpus)
-    if spans_gpus(spec.hardware):  # every engine process inherits the worker's environment (llem/multicast.py)
+    if spans_gpus(spec.hardware):  # every engine process inherits the worker's environment (llem/host/multicast.py)
         multicast_off(env, os.environ)
     return env
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from llem.stats import percentile
+from llem.results.stats import percentile
 
 QUANTILES = (50, 90, 99)
 

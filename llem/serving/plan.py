@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from llem.registry import backend_info, load_object, no_server
-from llem.speculative import readout_for as speculative_readout
+from llem.results.speculative import readout_for as speculative_readout
 from llem.workload.prefix_cache import readout_for
 
 LOOPBACK = "127.0.0.1"  # every server llem starts listens here only

@@ -21,7 +21,7 @@ from typing import Optional
 
 from llem import paths
 from llem.serving.plan import ServerPlan
-from llem.telemetry import opt_out
+from llem.host.telemetry import opt_out
 
 STOP_GRACE_S = 15.0
 _PR_SET_PDEATHSIG = 1

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from llem.errors import UserError
-from llem.interrupt import signal_name
-from llem.objective import best_result
+from llem.host.interrupt import signal_name
+from llem.results.objective import best_result
 from llem.paths import RESULT, SWEEP_SUMMARY
-from llem.progress import console
+from llem.host.progress import console
 from llem.results.comparison import choice_comparison, choice_lines
 from llem.results.io import read_json, write_json
 from llem.run.worker import close_warm_worker
@@ -44,7 +44,7 @@ from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id, fi
 from llem.tracking.settings import mlflow_settings
 from llem.tracking.sync import pending, sync_runs
 from llem.tracking.urls import sweep_links  # cheap (no mlflow): the links a sweep's end prints
-from llem.validate import check_job
+from llem.config.validate import check_job
 
 try:
     from hydra.experimental.callback import Callback

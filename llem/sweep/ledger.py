@@ -1,4 +1,4 @@
-"""What a job did: its Outcome, which llem's task function returns (llem.app.run_from_hydra).
+"""What a job did: its Outcome, which llem's task function returns (llem.cli.app.run_from_hydra).
 
 It travels as a return value: Hydra's run_job puts it in the job's JobReturn, llem's launchers hand
 those back to the sweeper (jobs run elsewhere, by submitit, on Slurm or in a container, send it back

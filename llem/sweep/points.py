@@ -5,7 +5,7 @@ llem's sweeper (launchers/hydra_plugins/llem_launchers/grid_sweeper.py) expands 
 points as Hydra's basic sweeper does (`grid`: one axis per key in the order the keys first appear,
 a repeated key keeping its last value at its first place, `hydra.sweeper.params` first), composes
 the points with the config loader Hydra hands its plugins (`ConfigLoader.load_sweep_config`: exactly
-the config the job gets) and validates each one (llem.validate) before the first job. A launcher
+the config the job gets) and validates each one (llem.config.validate) before the first job. A launcher
 handed bare override lists (by another sweeper, such as Optuna) composes them here too
 (`compose_points`).
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Callable, Optional, Sequence
 
-from llem.config_errors import compose_error
+from llem.config.compose_errors import compose_error
 from llem.errors import UserError
-from llem.validate import check_job, plain_config
+from llem.config.validate import check_job, plain_config
 from llem.workload.server_checks import check_applied
 
 # ${name:...} calls a resolver (values that depend on when or where they are resolved); ${hydra.x} and
@@ -99,7 +99,7 @@ def compose_point(config_loader, master, overrides: Sequence[str], idx: int) -> 
 def compose_points(
     config_loader, master, batch: Sequence[Sequence[str]], first_idx: int, check: Optional[Callable[[dict], Any]] = None
 ) -> list[Point]:
-    """Every point of a batch composed; `check(job)` (llem.validate.check_job) raises for the first
+    """Every point of a batch composed; `check(job)` (llem.config.validate.check_job) raises for the first
     invalid one."""
     points = []
     for n, overrides in enumerate(batch):
@@ -115,7 +115,7 @@ def validated_points(
 ) -> list[list[Point]]:
     """The sweep's batches of points, every point composed or derived (see the module's docstring)
     and validated, UserError for the first bad one; `here`: its jobs run on this machine
-    (llem.validate.launches_here)."""
+    (llem.config.validate.launches_here)."""
     bases = Bases(config_loader, master)
     batches, first, specs = [], 0, []
     for batch in grid(arguments, config_loader, max_batch_size):

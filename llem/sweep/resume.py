@@ -1,5 +1,5 @@
 """Jobs with nothing left to do: those whose complete result is already on disk
-(llem.results.complete). The job itself asks this before measuring (llem.app), and llem's
+(llem.results.complete). The job itself asks this before measuring (llem.cli.app), and llem's
 launchers ask it for every point before starting anything, so that resuming a finished sweep starts
 no job process, container or Slurm job; either way the job is counted as skipped, and its tracker
 run is left as it is."""
@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Optional
 
 from llem.errors import UserError
-from llem.objective import objective_result
+from llem.results.objective import objective_result
 from llem.paths import spec_run_dir
-from llem.progress import console
+from llem.host.progress import console
 from llem.results.complete import result_to_keep
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 from llem.sweep.ledger import Outcome
 
 

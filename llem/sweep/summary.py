@@ -17,7 +17,7 @@ from llem import paths
 from llem.errors import UserError
 from llem.results.complete import complete_result
 from llem.results.io import read_json
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 
 STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid", "interrupted", "not_started")
 
@@ -170,6 +170,6 @@ def summary_line(counts: dict) -> str:
         line += f", {counts['incomplete']} incomplete"
     if counts.get("invalid"):
         line += f", {counts['invalid']} invalid"
-    if counts.get("interrupted") or counts.get("not_started"):  # the sweep was stopped (llem/interrupt.py)
+    if counts.get("interrupted") or counts.get("not_started"):  # the sweep was stopped (llem/host/interrupt.py)
         line += f", {counts.get('interrupted', 0)} interrupted, {counts.get('not_started', 0)} not started"
     return line

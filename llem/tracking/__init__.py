@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from llem.progress import console
+from llem.host.progress import console
 from llem.tracking.marker import write_marker
 from llem.tracking.payload import measurement_id
 from llem.tracking.settings import check_tracking as check, mlflow_settings

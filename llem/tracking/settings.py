@@ -1,6 +1,6 @@
 """Tracking settings (the `tracking` config group), validated here before any model loads.
 
-TrackingSpec in llem.spec is loosely typed; this module owns the meaning of its fields.
+TrackingSpec in llem.config.spec is loosely typed; this module owns the meaning of its fields.
 Nothing here imports mlflow.
 """
 
@@ -80,7 +80,7 @@ def mlflow_settings(tracking) -> MlflowSettings:
 
 
 def check_tracking(tracking) -> None:
-    """Validation hook for llem.spec.build_spec: raises UserError (one sentence) for bad settings."""
+    """Validation hook for llem.config.spec.build_spec: raises UserError (one sentence) for bad settings."""
     name = tracking.name if hasattr(tracking, "name") else tracking.get("name", "none")
     if name == "mlflow":
         mlflow_settings(tracking)

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from llem import paths
 from llem.errors import UserError
-from llem.progress import console
+from llem.host.progress import console
 from llem.results.complete import read_result
 from llem.results.io import read_json
 from llem.tracking.marker import read_marker

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import quote, urlencode, urlparse
 
-from llem.objective import HIGHER_IS_BETTER
+from llem.results.objective import HIGHER_IS_BETTER
 from llem.tracking.marker import read_marker
 
 WORKFLOW = "machine_learning"

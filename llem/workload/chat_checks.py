@@ -1,4 +1,4 @@
-"""Validation of workload.source=chat and workload.output_lengths, run by llem.spec before any model loads.
+"""Validation of workload.source=chat and workload.output_lengths, run by llem.config.spec before any model loads.
 
 Plain rules (no engine import): the spec may import this module."""
 

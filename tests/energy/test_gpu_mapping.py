@@ -1,6 +1,6 @@
 """Issue 19, what needs no second real GPU: CUDA_VISIBLE_DEVICES as indices, UUIDs, short UUID
 prefixes, MIG UUIDs and in a non-identity order, composed with hardware.gpus the way a job's worker
-composes them (llem/run/worker.py job_env, llem/visible_devices.py), meter the GPU that computes on a
+composes them (llem/run/worker.py job_env, llem/host/visible_devices.py), meter the GPU that computes on a
 two-device replayed NVML; and the check against the UUID CUDA reports once the engine started."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter, NvmlUnavailable
 from llem.errors import UserError
 from llem.run.worker import job_env
-from llem.spec import HardwareSpec
-from llem.visible_devices import LAUNCH_ENV, UNSET, launch_devices, narrow_visible, remember_launch_devices
+from llem.config.spec import HardwareSpec
+from llem.host.visible_devices import LAUNCH_ENV, UNSET, launch_devices, narrow_visible, remember_launch_devices
 
 ROWS = trace_rows()
 A = "GPU-aaaaaaaa-1111-2222-3333-444444444444"  # NVML index 0, PCI order
@@ -48,7 +48,7 @@ def metered(launch, gpus, monkeypatch):
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", launch)
     monkeypatch.delenv(LAUNCH_ENV, raising=False)
-    remember_launch_devices()  # what llem/cli.py main() does first
+    remember_launch_devices()  # what llem/cli/__init__.py main() does first
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     visible = job_env(_Job(gpus))["CUDA_VISIBLE_DEVICES"]
     clock = VirtualClock()
@@ -128,7 +128,7 @@ def test_the_launch_devices_survive_an_in_process_job_narrowing_them(monkeypatch
 
 
 def test_an_inline_job_without_hardware_gpus_sees_the_launch_devices_again(monkeypatch):
-    from llem.visible_devices import restore_launch_devices
+    from llem.host.visible_devices import restore_launch_devices
 
     monkeypatch.setenv(LAUNCH_ENV, "3,2")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")  # narrowed by the job before, in this process
@@ -188,11 +188,11 @@ def test_the_harness_checks_the_mapping_once_the_engine_has_loaded(tmp_path, mon
     while CUDA_VISIBLE_DEVICES=0 maps to the first; the job is metered on the second and flagged."""
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
+    from llem.cli.app import plain_config
     from llem.backends.pytorch.backend import PyTorchBackend
     from llem.testing.fake_nvml import FAKE_GPUS_ENV, FAKE_TRACE_ENV, fake_devices
     from llem.run.job import measure
-    from llem.spec import build_spec
+    from llem.config.spec import build_spec
 
     first, second = fake_devices("1,2")
     monkeypatch.setenv(FAKE_TRACE_ENV, str(H100_TRACE))

@@ -49,7 +49,7 @@ BASE = [
 def test_applied_and_restored_in_process(tmp_path, monkeypatch):
     from llem.energy import gpu_settings
     from llem.testing.fake_nvml import FakeNvml
-    from llem.spec import HardwareSpec
+    from llem.config.spec import HardwareSpec
 
     for k, v in _env(tmp_path).items():
         monkeypatch.setenv(k, v)
@@ -88,8 +88,8 @@ def test_unset_settings_keep_the_config_hash_of_earlier_runs(tmp_path):
     proc = run_llem(["model=tiny", "hardware=cpu", "tracking=none", "run.repeats=2", "--cfg", "job"], tmp_path)
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
-    from llem.spec import build_spec
+    from llem.cli.app import plain_config
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         cfg = compose(config_name="config", overrides=["model=tiny", "hardware=cpu", "tracking=none", "run.repeats=2"])

@@ -16,7 +16,7 @@ from llem.energy.sampler import summarize_rows
 from llem.results.measured import Measured
 from llem.results.metrics import summarize_windows, window_metrics
 from llem.results.schema import assemble
-from llem.spec import EnergySpec, build_spec
+from llem.config.spec import EnergySpec, build_spec
 
 ROWS = trace_rows()
 UUID = "GPU-aaaaaaaa-1111-2222-3333-444444444444"

@@ -12,7 +12,7 @@ from energy_fakes import H100_TRACE, VirtualClock, counter_at, phase_span, trace
 
 from llem.testing.fake_nvml import FakeHandle, FakeNvml, read_trace
 from llem.energy.nvml import NvmlMeter, NvmlUnavailable
-from llem.visible_devices import parse_visible_devices
+from llem.host.visible_devices import parse_visible_devices
 
 READ_COST = 0.0039  # one energy-counter read on the H100 we measured
 ROWS = trace_rows()

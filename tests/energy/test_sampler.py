@@ -10,7 +10,7 @@ from energy_fakes import H100_TRACE, trace_rows
 
 from llem.energy import start_sampler
 from llem.energy.sampler import COLUMNS, summarize_rows
-from llem.spec import EnergySpec
+from llem.config.spec import EnergySpec
 
 
 def test_sampler_process_writes_timeseries_and_summary(tmp_path, monkeypatch):

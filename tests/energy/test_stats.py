@@ -1,4 +1,4 @@
-"""llem.stats against values computed by hand."""
+"""llem.results.stats against values computed by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from llem.stats import percentile, summarize, t975
+from llem.results.stats import percentile, summarize, t975
 
 
 def test_eight_values():
@@ -59,7 +59,7 @@ def test_t_quantiles_and_percentiles():
 
 
 def test_a_two_stage_sample_keeps_steins_interval_where_it_is_wider():
-    from llem.stats import summarize as summ
+    from llem.results.stats import summarize as summ
 
     xs = [1.0, 1.02, 0.98, 1.0, 1.0, 1.0]  # the first three's spread fixed n = 6; the rest happen to agree
     plain, staged = summ(xs), summ(xs, first_stage=3)

@@ -1,7 +1,7 @@
 """Stopping a run with a real signal to llem's process group (what a terminal's Ctrl-C, scancel and
 docker stop do): during warm-up, during a measured window, between jobs; SIGINT and SIGTERM. Each
 checks the exit code, the records on disk, that no process of the run is left, and that running the
-same command again measures only what is missing (llem/interrupt.py)."""
+same command again measures only what is missing (llem/host/interrupt.py)."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def test_parallel_local_on_a_cpu_is_refused_before_any_job(tmp_path):
 def test_docker_jobs_do_not_count_hardware_gpus_in_the_hosts_visible_devices(tmp_path):
     # the host's CUDA_VISIBLE_DEVICES picked the container's GPUs (--gpus device=5,6); inside they are
     # 0 and 1 and hardware.gpus is renumbered, so the launch devices must not reach the job there
-    from llem.visible_devices import LAUNCH_ENV
+    from llem.host.visible_devices import LAUNCH_ENV
 
     j = job("hardware=cuda", "hardware.gpus=[1,2]", "hardware.gpu_count=2")
     env = _pairs(_argv(j, tmp_path, ["5", "6"], environ={LAUNCH_ENV: "4,5,6,7", "LLEM_OTHER": "x"}), "--env")

@@ -236,7 +236,7 @@ def test_derived_points_are_the_points_hydra_composes():
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from llem.config_errors import conf_dir
+    from llem.config.compose_errors import conf_dir
 
     derived = 0
     with initialize_config_module(config_module="llem.conf", version_base=None):

@@ -2,7 +2,7 @@
 (.ci/services.d/): `scancel` of the running job on the one-node Slurm, and `docker stop` of the
 running container; a signal to the launching llem stops its container. Each checks the run dir's
 record, the sweep summary and exit code, that no process of the job is left and that the same
-command again measures only what is missing (llem/interrupt.py, docs/launchers.md)."""
+command again measures only what is missing (llem/host/interrupt.py, docs/launchers.md)."""
 
 from __future__ import annotations
 

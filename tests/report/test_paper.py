@@ -35,7 +35,7 @@ def test_values_without_a_ci():
     assert with_ci(2.5, None, None) == ("2.500", "")  # one repeat: no interval, four significant digits
     assert with_ci(2.5, 2.5, 2.5) == ("2.500", "")  # no spread at all: no "± 0"
     assert with_ci(None, 1.0, 2.0) == ("", "")
-    # an asymmetric interval (skewed windows, llem/stats.py) prints its longer side: the range holds all of it
+    # an asymmetric interval (skewed windows, llem/results/stats.py) prints its longer side: the range holds all of it
     assert with_ci(1.0, 0.9, 1.3) == ("1.00", "0.30") and with_ci(1.0, 0.7, 1.1) == ("1.00", "0.30")
     assert plain(9.9996) == "10.00" and plain(0.000123456) == "0.0001235" and plain(None) == ""
     assert joined(0.042137, 0.040795, 0.043479) == "0.0421 ± 0.0013"

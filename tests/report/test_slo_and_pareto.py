@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import require_module, run_llem
-from llem.objective import objective_result
+from llem.results.objective import objective_result
 from llem.report.slo import choose, slo_lines
 
 

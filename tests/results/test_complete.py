@@ -14,9 +14,9 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from conftest import llem_env, run_llem
-from llem.app import plain_config
+from llem.cli.app import plain_config
 from llem.results.complete import complete_result, read_result, result_problem
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 
 TINY = [
     "model=tiny",

@@ -49,8 +49,8 @@ class _Meter:
 def _spec(tmp_path, *more):
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
-    from llem.spec import build_spec
+    from llem.cli.app import plain_config
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         cfg = compose(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_llem
-from llem.objective import best_result
+from llem.results.objective import best_result
 from llem.report.build import build_report
 from llem.report.identity import identity_groups, identity_lines
 from llem.report.slo import choose, slo_lines

@@ -100,8 +100,8 @@ def _measured(device: str, gpus: list[int], windows: list[dict]) -> Measured:
 def compose_spec(*overrides: str):
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
-    from llem.spec import build_spec
+    from llem.cli.app import plain_config
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         cfg = compose(config_name="config", overrides=["hardware=cpu", "tracking=none", *overrides])

@@ -7,8 +7,8 @@ def compose_spec(*overrides: str):
     """The JobSpec a command line gives (Hydra composition + validation), as the CLI builds it."""
     from hydra import compose, initialize_config_module
 
-    from llem.app import plain_config
-    from llem.spec import build_spec
+    from llem.cli.app import plain_config
+    from llem.config.spec import build_spec
 
     with initialize_config_module(config_module="llem.conf", version_base=None):
         cfg = compose(

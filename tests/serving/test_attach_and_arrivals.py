@@ -86,7 +86,7 @@ class OwnServer:
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory):
     from llem.backends.llamacpp.gguf import resolve_gguf
-    from llem.spec import ModelSpec
+    from llem.config.spec import ModelSpec
 
     gguf, _ = resolve_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin"))
     server = OwnServer(gguf, tmp_path_factory.mktemp("own-llamacpp") / "server.log")

@@ -134,7 +134,7 @@ def test_more_client_processes_than_concurrency_is_refused_before_anything_runs(
 
     with pytest.raises(UserError, match=r"workload.client_processes=3 is more than workload.concurrency=2"):
         compose_spec("workload=server", "workload.concurrency=2", "workload.client_processes=3")
-    from llem.spec import WorkloadSpec
+    from llem.config.spec import WorkloadSpec
 
     base = compose_spec()
     offline = base.model_copy(update={"workload": WorkloadSpec(name="w")})

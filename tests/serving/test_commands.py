@@ -112,7 +112,7 @@ def test_arrivals_are_seeded_and_have_the_requested_rate():
 
 
 def _spec(**workload):
-    from llem.spec import build_spec
+    from llem.config.spec import build_spec
 
     cfg = {
         "backend": {"name": "llamacpp"},
@@ -141,7 +141,7 @@ def test_bad_server_settings_fail_validation_with_one_sentence(workload, sentenc
 
 
 def test_offline_config_hash_ignores_server_fields_and_server_slug_names_the_load():
-    from llem.spec import WorkloadSpec
+    from llem.config.spec import WorkloadSpec
 
     offline = _spec(concurrency=8).model_copy(update={"workload": WorkloadSpec(name="w")})
     assert offline.workload.concurrency == 4 and "concurrency" not in offline.identity()["workload"]

@@ -14,7 +14,7 @@ pytest.importorskip("llama_cpp")
 
 def _smollm2():
     from llem.backends.llamacpp.gguf import resolve_gguf
-    from llem.spec import ModelSpec
+    from llem.config.spec import ModelSpec
 
     gguf, _ = resolve_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin"))
     return str(gguf)

@@ -22,7 +22,7 @@ OUT = 8
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from llem.backends.llamacpp.gguf import resolve_gguf
-    from llem.spec import ModelSpec
+    from llem.config.spec import ModelSpec
 
     gguf, _ = resolve_gguf(ModelSpec(name="smollm2-135m", source="builtin", id="smollm2-135m", gguf="builtin"))
     settings = {

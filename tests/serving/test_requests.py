@@ -165,7 +165,7 @@ def test_bad_endpoint_and_source_combinations_are_one_sentence(overrides, senten
 
 
 def test_endpoint_leaves_offline_hashes_alone_and_changes_server_ones():
-    from llem.spec import WorkloadSpec
+    from llem.config.spec import WorkloadSpec
 
     offline = compose_spec("backend=vllm").model_copy(update={"workload": WorkloadSpec(name="w", endpoint="chat")})
     assert "endpoint" not in offline.identity()["workload"]

@@ -19,7 +19,7 @@ def test_energy_run_uploads_metrics_timeseries_and_plot(tmp_path):
     run_dir = write_trace_run(tmp_path / "outputs")
     record = json.loads((run_dir / "result.json").read_text())
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # What the job path (llem.app) and `llem sync` do: the plot first, then tracking uploads the run dir's files.
+    # What the job path (llem.cli.app) and `llem sync` do: the plot first, then tracking uploads the run dir's files.
     assert power_plot(record, run_dir) == run_dir / "plots" / "power_timeseries.png"
     run_id, created = log_run(run_dir, record, uri, "artifacts", sweep=None)
     assert created

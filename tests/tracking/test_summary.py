@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from llem.sweep.ledger import Outcome
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 from llem.sweep.summary import summarize_sweep
 
 BASE = ["model=tiny", "hardware=cpu", "tracking=none", "energy=none"]

@@ -30,7 +30,7 @@ def task_config(sweep_config):
 
 
 def resolved_device(job: dict) -> str:
-    from llem.checks import resolve_device
+    from llem.host.devices import resolve_device
 
     return resolve_device(str((job.get("hardware") or {}).get("device", "auto")))
 
@@ -94,7 +94,7 @@ def caught_finished(job: dict, name: str):
 
 
 def not_started_outcomes(configs) -> list:
-    """Outcomes of the jobs of a sweep that a signal stopped before they began (llem/interrupt.py):
+    """Outcomes of the jobs of a sweep that a signal stopped before they began (llem/host/interrupt.py):
     counted as not started in the summary, and measured by the next run of the same command."""
     from llem.sweep.ledger import Outcome
 

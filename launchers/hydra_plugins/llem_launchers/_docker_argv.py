@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from llem.registry import engines
-from llem.visible_devices import LAUNCH_ENV
+from llem.host.visible_devices import LAUNCH_ENV
 
 from ._docker_stop import STOP_TIMEOUT_S, stop_args
 
@@ -124,7 +124,7 @@ def job_env(opts: DockerOptions, environ: dict, cache: Optional[Path], gpus: lis
     if gpus:
         env["LLEM_HOST_GPUS"] = ",".join(gpus)
     # Inside, the container's GPUs are the job's, numbered from 0, and hardware.gpus is renumbered to
-    # match: the host's CUDA_VISIBLE_DEVICES (llem/visible_devices.py) must not be counted in again.
+    # match: the host's CUDA_VISIBLE_DEVICES (llem/host/visible_devices.py) must not be counted in again.
     env.pop(LAUNCH_ENV, None)
     env["HOME"] = "/tmp"  # writable for any --user
     env.update({str(k): str(v) for k, v in (opts.env or {}).items()})

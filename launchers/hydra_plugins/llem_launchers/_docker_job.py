@@ -29,7 +29,7 @@ def _write_outcome(job_file, outcome: dict) -> None:
 def main(argv: list[str]) -> int:
     from pathlib import Path
 
-    from llem import interrupt
+    from llem.host import interrupt
 
     interrupt.install(force_on_repeat=False)  # first, before the heavy imports; a repeated signal is ignored
     from llem.run.worker import close_warm_worker
@@ -59,7 +59,7 @@ def run_one(job_path: str) -> int:
     from pathlib import Path
 
     import llem
-    from llem.spec import SCHEMA_VERSION
+    from llem.config.spec import SCHEMA_VERSION
 
     from ._docker_argv import mismatch_message
 
@@ -80,13 +80,13 @@ def run_one(job_path: str) -> int:
         cfg["hardware"]["gpus"] = list(range(len(cfg["hardware"]["gpus"])))
     from omegaconf import OmegaConf
 
-    from llem.app import run_config
-    from llem.interrupt import Interrupted, signal_name
+    from llem.cli.app import run_config
+    from llem.host.interrupt import Interrupted, signal_name
     from llem.sweep.ledger import Outcome
 
     try:
         outcome = run_config(cfg, OmegaConf.to_yaml(OmegaConf.create(cfg)))
-    except Interrupted as stopped:  # its run dir records it (llem.app); the host's summary counts it
+    except Interrupted as stopped:  # its run dir records it (llem.cli.app); the host's summary counts it
         outcome = stopped.outcome or Outcome("not_started", message=f"stopped by {signal_name(stopped.signum)} before it started")
     outcome = dataclasses.replace(outcome, job=job)
     _write_outcome(job_file, dataclasses.asdict(outcome))

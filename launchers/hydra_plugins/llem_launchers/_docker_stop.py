@@ -1,4 +1,4 @@
-"""What the Docker launcher does when a signal stops the sweep (llem/interrupt.py).
+"""What the Docker launcher does when a signal stops the sweep (llem/host/interrupt.py).
 
 In the container: llem handles SIGINT/SIGTERM itself (_docker_job.py) behind docker's init
 (`--init`: tini passes signals on to llem and reaps orphaned processes); `docker run
@@ -41,7 +41,7 @@ def stop_and_drain(docker: str, name: str, proc: subprocess.Popen, copy: Callabl
 
 @contextmanager
 def killed_on_forced_exit(docker: str, name: str) -> Iterator[None]:
-    from llem.interrupt import on_forced_exit
+    from llem.host.interrupt import on_forced_exit
 
     def kill() -> None:
         subprocess.run([docker, "kill", name], capture_output=True, timeout=10)

@@ -1,4 +1,4 @@
-"""What llem's submitit launchers do when a signal stops the sweep (llem/interrupt.py); the Docker launcher's is _docker_stop.py.
+"""What llem's submitit launchers do when a signal stops the sweep (llem/host/interrupt.py); the Docker launcher's is _docker_stop.py.
 
 In the job's process (submitit's task): llem handles SIGINT/SIGTERM itself (submitit's own handler
 would only log SIGTERM, Python's would end SIGINT with a traceback); the job being measured records
@@ -30,7 +30,7 @@ def not_started(idx: int | str) -> dict:
 def pass_on(submitted_jobs, executor_kind: str, signum: int) -> None:
     """Stop the submitted jobs that are still running, and wait for them to end (bounded). A local
     job is sent SIGTERM again until it ends: a task still starting up has not taken llem's handler."""
-    from llem.interrupt import GRACE_S
+    from llem.host.interrupt import GRACE_S
 
     running = [job for job in submitted_jobs if not job.done()]
     if executor_kind != "local":

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 
-from llem.interrupt import Interrupted
+from llem.host.interrupt import Interrupted
 from llem.sweep.ledger import outcome_from
 
 from . import _docker_argv as argvs
@@ -43,8 +43,9 @@ from ._pending import ComposedLauncher, pending_jobs
 from ._stopping import not_started
 
 _PROBE = (
-    "import json, importlib.util, llem, llem.spec; print(json.dumps({'llem_version': llem.__version__, "
-    "'schema_version': llem.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))" % argvs.JOB_MODULE
+    "import json, importlib.util, llem, llem.config.spec; print(json.dumps({'llem_version': llem.__version__, "
+    "'schema_version': llem.config.spec.SCHEMA_VERSION, 'job_entry': importlib.util.find_spec('%s') is not None}))"
+    % argvs.JOB_MODULE
 )
 
 
@@ -68,7 +69,7 @@ class DockerLauncher(ComposedLauncher, Launcher):
 
     def _host_versions(self) -> dict:
         import llem
-        from llem.spec import SCHEMA_VERSION
+        from llem.config.spec import SCHEMA_VERSION
 
         return {"llem_version": llem.__version__, "schema_version": SCHEMA_VERSION}
 
@@ -129,7 +130,7 @@ class DockerLauncher(ComposedLauncher, Launcher):
         log.info(
             f"llem docker launcher: {len(todo)} job(s) in {len(units)} container(s), one at a time, network {self.opts.network}"
         )
-        from llem.progress import SweepProgress
+        from llem.host.progress import SweepProgress
 
         progress = SweepProgress(len(todo), quiet=all((j.get("run") or {}).get("quiet") for j in jobs.values()))
         try:
@@ -160,7 +161,7 @@ class DockerLauncher(ComposedLauncher, Launcher):
     def _units(jobs: list[dict]) -> list[list[int]]:
         """One container per engine configuration (same backend settings, model, hardware, mode: same
         image and GPUs), whose jobs share one engine load (run.reuse_engine); else one per job."""
-        from llem.grouping import engine_groups
+        from llem.config.grouping import engine_groups
 
         if not all((job.get("run") or {}).get("reuse_engine", True) for job in jobs):
             return [[i] for i in range(len(jobs))]
@@ -249,7 +250,7 @@ class DockerLauncher(ComposedLauncher, Launcher):
 
     def _git_revision(self) -> Optional[str]:
         if not hasattr(self, "_revision"):
-            from llem.envinfo import git_revision
+            from llem.run.envinfo import git_revision
 
             self._revision = git_revision()
         return self._revision

@@ -23,7 +23,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
 
 from llem.errors import UserError
-from llem.interrupt import Interrupted
+from llem.host.interrupt import Interrupted
 from llem.sweep.state import LLEM_SWEEPER
 
 from ._common import outcomes_in, refuse
@@ -63,7 +63,7 @@ class GridSweeper(Sweeper):
 
         from llem.sweep.callback import end_sweep, open_sweep
         from llem.sweep.points import validated_points
-        from llem.validate import launches_here
+        from llem.config.validate import launches_here
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         # Resolved first: each point's config shares the master's resolver cache (Hydra's load_sweep_config),

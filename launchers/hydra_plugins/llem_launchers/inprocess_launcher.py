@@ -1,6 +1,6 @@
 """`hydra/launcher=inprocess` (llem's default): the jobs run one at a time in this process, through
 Hydra's run_job, the jobs of each engine configuration one after another, so that llem's
-measurement worker can keep the engine loaded between them (llem/grouping.py, llem/harness/warm.py). Each
+measurement worker can keep the engine loaded between them (llem/config/grouping.py, llem/harness/warm.py). Each
 job is measured in llem's worker process; returns come back in the sweep's order (sweepers such as
 Optuna match them to trials by position), each carrying the job's Outcome.
 """
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 
-from llem.interrupt import Interrupted
+from llem.host.interrupt import Interrupted
 
 from ._common import caught_finished, log, not_started_outcomes, outcomes_in
 from ._pending import ComposedLauncher, pending_jobs
@@ -30,8 +30,8 @@ class InProcessLauncher(ComposedLauncher, Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch_points(self, points, initial_job_idx: int) -> Sequence[JobReturn]:
-        from llem.grouping import engine_order
-        from llem.progress import SweepProgress
+        from llem.config.grouping import engine_order
+        from llem.host.progress import SweepProgress
 
         setup_globals()
         assert self.hydra_context is not None and self.config is not None and self.task_function is not None
@@ -59,7 +59,7 @@ class InProcessLauncher(ComposedLauncher, Launcher):
                 )
                 pending.pop(0)
                 configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        except Interrupted as stopped:  # the stopped job's outcome rides on it (llem.app); the rest never started
+        except Interrupted as stopped:  # the stopped job's outcome rides on it (llem.cli.app); the rest never started
             left = [i for i in pending if runs[i] is None]
             caught = stopped.outcome
             if caught is None and left:  # the signal came after the job's result was written, before its return

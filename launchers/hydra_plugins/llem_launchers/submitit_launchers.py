@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 
 from hydra.core.utils import JobReturn
 
-from llem.interrupt import Interrupted, spawning
+from llem.host.interrupt import Interrupted, spawning
 from llem.sweep.ledger import outcome_from
 
 from ._common import (
@@ -87,7 +87,7 @@ class _LlemSubmitit(ComposedLauncher):
 
     # Runs in the job's own process: Hydra's JobReturn, whose value is llem's Outcome of the job.
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        from llem import interrupt
+        from llem.host import interrupt
         from llem.sweep.ledger import outcome_from
 
         interrupt.install(force_on_repeat=False)  # a stop is recorded, then returned (_stopping.py)
@@ -95,7 +95,7 @@ class _LlemSubmitit(ComposedLauncher):
             return job_return(args[0], outcome_from(not_started(args[2])))
         try:
             return self._run_composed(*args)
-        except interrupt.Interrupted as stopped:  # the job recorded itself (llem.app), or never began
+        except interrupt.Interrupted as stopped:  # the job recorded itself (llem.cli.app), or never began
             return job_return(args[0], stopped.outcome or _finished(args[5]) or outcome_from(not_started(args[2])))
 
     def _run_composed(self, overrides, job_dir_key: str, job_num: int, job_id: str, singleton_state, sweep_config) -> JobReturn:
@@ -138,7 +138,7 @@ class _LlemSubmitit(ComposedLauncher):
     def units(self, jobs: list[dict], batch: list[int]) -> list[list[int]]:
         """The submissions of one batch: its jobs of one engine configuration go together (one
         process, one engine load) unless run.reuse_engine=false."""
-        from llem.grouping import engine_groups
+        from llem.config.grouping import engine_groups
 
         if not all((jobs[i].get("run") or {}).get("reuse_engine", True) for i in batch):
             return [[i] for i in batch]
@@ -298,7 +298,7 @@ def run_record(job: dict, since: float) -> tuple[Optional[str], bool]:
     or interrupted record written since `since` (the sweep summary counts those from disk)."""
     from llem.errors import UserError
     from llem.paths import INTERRUPTED, RECORDS, spec_run_dir
-    from llem.spec import build_spec
+    from llem.config.spec import build_spec
 
     try:
         spec = build_spec(job)

@@ -8,7 +8,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llem.checks import resolve_device
+from llem.host.devices import resolve_device
 from llem.errors import UserError
 from llem.backends.llamacpp.gguf import check_gguf
 

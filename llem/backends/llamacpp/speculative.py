@@ -16,7 +16,7 @@ from typing import Optional
 
 from llem.backends.llamacpp.config import speculative_settings
 from llem.serving.engine_metrics import read_counters
-from llem.speculative import SpecReadout
+from llem.results.speculative import SpecReadout
 
 SERIES = {
     "drafts": "llamacpp:spec_decode_num_drafts_total",

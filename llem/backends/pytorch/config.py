@@ -6,7 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llem.checks import resolve_device
+from llem.host.devices import resolve_device
 from llem.errors import UserError
 
 

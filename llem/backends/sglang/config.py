@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llem.backends.engine_checks import check_fp8, check_parallelism, check_passthrough
 from llem.backends.sglang.serverargs import choices_for_validation
-from llem.checks import resolve_device
+from llem.host.devices import resolve_device
 from llem.errors import UserError, did_you_mean
 
 # The speculative algorithms SGLang 0.5.16 builds in (its ServerArgs.speculative_algorithm help: a free string,

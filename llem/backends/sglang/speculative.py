@@ -18,7 +18,7 @@ import re
 from typing import Optional
 
 from llem.serving.engine_metrics import read_counters
-from llem.speculative import SpecReadout
+from llem.results.speculative import SpecReadout
 
 # (accepted, drafted) meta_info names, newest first
 META_NAMES = (

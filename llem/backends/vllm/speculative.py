@@ -15,7 +15,7 @@ import re
 from typing import Optional
 
 from llem.serving.engine_metrics import read_counters
-from llem.speculative import SpecReadout
+from llem.results.speculative import SpecReadout
 
 NAMES = {
     "drafts": "vllm:spec_decode_num_drafts",

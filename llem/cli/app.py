@@ -12,12 +12,12 @@ import hydra
 
 from llem import paths
 from llem.errors import UserError
-from llem.interrupt import Interrupted, signal_name
-from llem.objective import objective_result
-from llem.progress import console
+from llem.host.interrupt import Interrupted, signal_name
+from llem.results.objective import objective_result
+from llem.host.progress import console
 from llem.report.timeseries import power_plot
 from llem.backends.configs import store_engine_configs
-from llem.resolvers import register as _register_resolvers
+from llem.config.resolvers import register as _register_resolvers
 from llem.results.complete import complete_result, read_result, set_aside
 from llem.results.interrupted import interrupted_record
 from llem.results.io import atomic_write_text, write_json
@@ -26,13 +26,13 @@ from llem.results.measured import Measured
 from llem.results.render import render
 from llem.results.schema import assemble, failure
 from llem.run.worker import JobFailed, run_isolated
-from llem.spec import build_spec
+from llem.config.spec import build_spec
 from llem.sweep.ledger import Outcome
 from llem.sweep.resume import skipped
 from llem.sweep.state import current_sweep
 from llem.tracking import track, uploads_artifacts
 from llem.tracking.settings import mlflow_settings
-from llem.validate import plain_config
+from llem.config.validate import plain_config
 from llem.workload.server_checks import not_applied
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
@@ -183,7 +183,7 @@ def _outcome_on_disk(spec, run_dir: Path, begun: float) -> Optional[Outcome]:
 
 def _record_interrupted(spec, run_dir: Path, stopped: Interrupted, started: float) -> None:
     """A signal stopped the job: interrupted.json (what was measured, never a result), the tracker's
-    run ends KILLED, and the outcome rides on the exception up to the sweep (llem/interrupt.py)."""
+    run ends KILLED, and the outcome rides on the exception up to the sweep (llem/host/interrupt.py)."""
     record = interrupted_record(
         spec.to_dict(), spec.run_id(), spec.config_hash(), stopped.signum, stopped.partial, started, spec.run.repeats
     )
@@ -226,7 +226,7 @@ def _sweep_job() -> Optional[str]:
 
 def run_from_hydra(cfg) -> Outcome:
     """Hydra's task function: one job, from its composed config to its Outcome (which an optimising
-    sweeper reads as run.objective's value: Outcome.__float__). A signal (llem/interrupt.py) is
+    sweeper reads as run.objective's value: Outcome.__float__). A signal (llem/host/interrupt.py) is
     recorded as this job's outcome, which rides on the Interrupted up to the sweep: it stops."""
     from omegaconf import OmegaConf
 

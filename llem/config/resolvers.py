@@ -1,4 +1,4 @@
-"""OmegaConf resolvers that llem's own config uses. Registered when llem.app is imported: by the CLI
+"""OmegaConf resolvers that llem's own config uses. Registered when llem.cli.app is imported: by the CLI
 before Hydra composes, and by every job process (submitit, Slurm, Docker) that resolves its config again."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "workload" / "data"
+DATA = Path(__file__).resolve().parent.parent / "workload" / "data"  # llem/config/ -> llem/workload/data
 
 
 def shipped_data(name: str) -> str:

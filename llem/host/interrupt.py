@@ -34,7 +34,7 @@ _progress: dict = {"stage": None, "windows": []}
 
 class Interrupted(KeyboardInterrupt):
     """A signal stopped the run. `partial`: what the stopped job had done (stage, windows), if it
-    was being measured; `outcome`: set by llem.app once the job's run dir records it; `outcomes`:
+    was being measured; `outcome`: set by llem.cli.app once the job's run dir records it; `outcomes`:
     every job's outcome so far, the stopped and the never started included, set on the way up by
     llem's launchers and sweeper (the sweep's end counts them)."""
 

@@ -1,7 +1,7 @@
 """What is checked before a job starts: its composed config as plain data, the JobSpec built from it,
 and what a job launched on this machine needs from it. llem's sweeper runs this on every point of a
 sweep before the first job, llem's callback on a single run before Hydra makes its run dir, and the
-job itself again (llem.app). Each failure is a UserError: one sentence, exit code 2."""
+job itself again (llem.cli.app). Each failure is a UserError: one sentence, exit code 2."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import socket
 from typing import Optional
 from urllib.parse import urlparse
 
-from llem.checks import visible_gpu_count
+from llem.host.devices import visible_gpu_count
 from llem.errors import UserError
 from llem.models.config_json import model_config
-from llem.spec import JobSpec, build_spec
+from llem.config.spec import JobSpec, build_spec
 from llem.workload.server_checks import check_applied
 
 # Launchers whose jobs run on other machines (a Slurm node; a login node may have no GPU): their
-# jobs check the device where they run (llem.checks.device_for_job). Every other launcher, and a
+# jobs check the device where they run (llem.config.checks.device_for_job). Every other launcher, and a
 # single run, runs its jobs here.
 REMOTE_LAUNCHERS = ("slurm", "Slurm")
 
@@ -60,7 +60,7 @@ def check_job(job: dict, here: bool, single: bool = False) -> JobSpec:
 
 def check_launch_here(spec) -> None:
     """What a job launched on this machine needs from it, checked before launch (a Slurm job runs on
-    another node: it checks there, llem.checks.device_for_job): a GPU for a CUDA job, and a hub model
+    another node: it checks there, llem.config.checks.device_for_job): a GPU for a CUDA job, and a hub model
     that is in the local cache or downloadable (not 49 s of retries per sweep point)."""
     if spec.hardware.device == "cuda" and visible_gpu_count() == 0:
         raise UserError(

@@ -173,7 +173,7 @@ def skew_extension(std: float, n: int, gamma: Optional[float], k: float) -> tupl
 def summarize(values: Sequence[Optional[float]], first_stage: Optional[int] = None) -> Optional[dict]:
     """Statistics of the non-missing values, or None when there are none. Missing values are
     never treated as 0; how many were missing is stated only when some were. first_stage: the values
-    came from a two-stage rule (llem/repeat.py) whose first this many fixed how many were taken; the
+    came from a two-stage rule (llem/harness/repeat.py) whose first this many fixed how many were taken; the
     95% interval then reaches, on each side, the further of the usual one and Stein's (`ci95_rule`). With three
     values or more the interval's long side is stretched by `skew_extension` (`skewness`, `ci95_method`),
     so it may be asymmetric about the mean; it is never narrower than the t-interval."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import llem
 from llem.energy.gpuinfo import gpu_snapshot as _snapshot
-from llem.multicast import MULTICAST_OFF
+from llem.host.multicast import MULTICAST_OFF
 from llem.registry import engines
 
 # What every job's environment.json records; each engine adds its own distributions (Engine.dists, .packages).
@@ -88,7 +88,7 @@ def snapshot(gpus: list[int] | None = None) -> dict:
         "memory_total_gib": mem_kib / 2**20 if mem_kib else None,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),  # PCI_BUS_ID: CUDA indices in NVML order
-        "nvlink_multicast_env": {k: os.environ.get(k) for k in MULTICAST_OFF},  # llem/multicast.py
+        "nvlink_multicast_env": {k: os.environ.get(k) for k in MULTICAST_OFF},  # llem/host/multicast.py
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "packages": _versions(),
         "gpus": gpu_snapshot(gpus),

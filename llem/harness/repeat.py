@@ -23,8 +23,8 @@ import math
 import time
 from typing import Callable, Optional
 
-from llem.objective import HIGHER_IS_BETTER, LOWER_IS_BETTER
-from llem.stats import summarize, t975
+from llem.results.objective import HIGHER_IS_BETTER, LOWER_IS_BETTER
+from llem.results.stats import summarize, t975
 
 COOLDOWN_SLICE_S = 0.5
 COOLDOWN_TOLERANCE = 0.05

@@ -5,7 +5,7 @@ they find it. llem turns it off: a multicast object is shared state of the whole
 (one misbehaving program can leave a host's GPUs, which others share, unusable until a reset), and
 whether NCCL takes NVLS changes the all-reduce algorithm, so a tensor-parallel job measured on
 two hosts would otherwise differ by a setting no result records. Set, like the
-telemetry opt-outs (llem/telemetry.py), with setdefault semantics: a variable the user exported is
+telemetry opt-outs (llem/host/telemetry.py), with setdefault semantics: a variable the user exported is
 left as it is, so a user who wants to measure NVLS turns it on explicitly. Documented in
 docs/energy.md ("Environment of the engine processes"). Each entry names what reads it.
 """

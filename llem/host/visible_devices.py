@@ -1,6 +1,6 @@
 """A job's CUDA_VISIBLE_DEVICES: `hardware.gpus` counted in the devices llem itself was started with.
 
-`hardware.gpus` are indices as CUDA_VISIBLE_DEVICES sees them (llem/spec.py), so under
+`hardware.gpus` are indices as CUDA_VISIBLE_DEVICES sees them (llem/config/spec.py), so under
 CUDA_VISIBLE_DEVICES=GPU-b,GPU-a a job with hardware.gpus=[0] runs on GPU-b, not on NVML's GPU 0.
 What llem was started with is kept in LAUNCH_ENV by the CLI, because by the time a job's worker
 starts, a launcher may have rewritten CUDA_VISIBLE_DEVICES (submitit's local executor numbers its

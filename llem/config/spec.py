@@ -13,11 +13,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llem.checks import check_spec
-from llem.config_errors import RUN_RENAMED
+from llem.config.checks import check_spec
+from llem.config.compose_errors import RUN_RENAMED
 from llem.errors import UserError
-from llem.grouping import PER_JOB_HARDWARE
-from llem.objective import check_objective
+from llem.config.grouping import PER_JOB_HARDWARE
+from llem.results.objective import check_objective
 from llem.registry import backend_info
 from llem.workload.chat_checks import check_chat_job, check_chat_workload, check_sessions
 from llem.workload.prefix_checks import PREFIX_DEFAULTS, check_prefix_workload
@@ -28,7 +28,7 @@ from llem.workload.server_checks import SERVER_ONLY_FIELDS, check_server_job, ch
 SCHEMA_VERSION = 1
 
 # Upper bounds that no real job reaches, so a typo (an extra digit, 1e20) is refused at once
-# instead of hanging in loading or warm-up; a model's context bounds the tokens further (llem/checks.py).
+# instead of hanging in loading or warm-up; a model's context bounds the tokens further (llem/config/checks.py).
 MAX_PROMPTS = 10_000_000
 MAX_TOKENS = 10_000_000
 MAX_REPEATS = 100_000
@@ -184,7 +184,7 @@ class RunSpec(_Strict):
     repeats: int = Field(3, ge=1, le=MAX_REPEATS)  # measured windows (the minimum when target_ci_pct is set)
     warmup: int = Field(1, ge=0, le=MAX_REPEATS)  # full-length passes over the workload before measuring
     cooldown_s: float = Field(0.0, ge=0)  # pause before each measured window
-    # Repeatability (llem/repeat.py, docs/energy.md "Repeatability"). None: each window is one pass, except
+    # Repeatability (llem/harness/repeat.py, docs/energy.md "Repeatability"). None: each window is one pass, except
     # on a job whose meter has a counter period: there at least target_window_updates periods of work
     # (energy.min_window_updates is another thing: below it a window is flagged short).
     min_window_s: Optional[float] = Field(None, ge=0)
@@ -203,7 +203,7 @@ class RunSpec(_Strict):
     output_root: str = "outputs"
     force: bool = False  # re-measure even when a complete result exists
     quiet: bool = False
-    # What the job returns to a Hydra sweeper, minimised: headline metric(s), first measured wins (llem/objective.py)
+    # What the job returns to a Hydra sweeper, minimised: headline metric(s), first measured wins (llem/results/objective.py)
     objective: str = "energy_j_per_output_token"
     max_latency_s: Optional[float] = Field(None, gt=0)  # sweeper penalty (+inf) above this p90 batch latency
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from llem.registry import backend_info, load_object
-from llem.stats import summarize
+from llem.results.stats import summarize
 
 KEYS = ("drafts", "draft_tokens", "accepted_tokens")
 # |per-request sum - engine counter| / counter above this is flagged where an engine gives both readings

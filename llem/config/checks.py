@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from pathlib import Path
 
 from llem.energy.checks import check_energy
 from llem.errors import UserError, choice_error
-from llem.grouping import PER_JOB_HARDWARE
+from llem.host.devices import resolve_device, visible_gpu_count
+from llem.config.grouping import PER_JOB_HARDWARE
 from llem.models.archs import arch_names
 from llem.models.builtin import BUILTIN_MODELS
 from llem.models.config_json import model_config
 from llem.tracking.settings import check_tracking
 from llem.workload.prompts import validate_source
 from llem.workload.structured_checks import check_structured_job
-
-
-def visible_gpu_count() -> int:
-    """Cheap GPU detection (no CUDA import): device nodes, narrowed by CUDA_VISIBLE_DEVICES."""
-    nodes = [p for p in glob.glob("/dev/nvidia[0-9]*") if p[len("/dev/nvidia") :].isdigit()]
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is None:
-        return len(nodes)
-    ids = [x for x in env.split(",") if x.strip() and x.strip() != "-1"]
-    return min(len(ids), len(nodes)) if nodes else 0
-
-
-def resolve_device(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    return "cuda" if visible_gpu_count() > 0 else "cpu"
 
 
 def check_spec(spec, info) -> None:
