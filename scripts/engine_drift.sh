@@ -50,7 +50,7 @@ from llem.backends.vllm import quantization
 from llem.backends.vllm.config import QUANTIZATION_METHODS, QUANTIZATION_RELEASE, VllmConfig
 from llem.backends.vllm.mapping import WHEN_SET, engine_kwargs
 from llem.models.source import ModelSource
-from llem.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
+from llem.config.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
 
 work, sg_pinned, sg, vl, lc = Path(sys.argv[1]), *sys.argv[2:]
 

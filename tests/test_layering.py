@@ -319,7 +319,8 @@ def test_layering_catches_a_planted_cycle(planted):
 
 def test_layering_catches_a_planted_private_import_and_lazy_import(planted):
     (planted / "results" / "stats.py").write_text(
-        (planted / "results" / "stats.py").read_text() + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n"
+        (planted / "results" / "stats.py").read_text()
+        + "\n\ndef planted():\n    from llem.errors import _private\n    return _private\n"
     )
     assert any("llem.results.stats imports private _private from llem.errors" in f for f in private_report(scan(planted)))
     assert any("llem.results.stats imports llem.errors inside a function" in f for f in lazy_report(scan(planted), planted))
