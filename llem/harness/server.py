@@ -236,6 +236,8 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     grammar = _grammar_phase(ctx, url, model, inputs, load, server) if check is not None else None
     flags = _warmup(ctx, url, model, inputs, load, server)
     flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
+    from_log = _read_log(server)  # after the warm-up: the server has long finished loading
+    flags += placement_flags(from_log, ctx.device, server.plan.engine if server is not None else "")
     sessions = w.turns > 1  # multi-turn conversations: llem/harness/sessions.py (one pass, turns in lock step)
     passes = 1 if sessions else _passes(ctx, url, model, inputs, load, server)
     sent = _inputs_for(spec, server, passes) if passes > 1 else inputs
@@ -276,7 +278,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
-        engine=_describe(spec, url, model, server, fixed),
+        engine=_describe(spec, url, model, server, fixed, from_log),
         meter=ctx.meter.describe(),
         baseline=baseline,
         windows=windows,
@@ -550,7 +552,29 @@ def _peak_rss_mib(pid: int) -> Optional[float]:
     return None
 
 
-def _describe(spec, url: str, model: str, server, fixed) -> dict:
+def _read_log(server) -> Optional[dict]:
+    """What the engine's own reader (ServerPlan.read_log, in its folder) finds in the server's log; None
+    where the engine has none or llem did not start the server."""
+    if server is None or server.plan.read_log is None:
+        return None
+    try:
+        return server.plan.read_log(server.log_path.read_text(errors="replace"))
+    except OSError as exc:
+        return {"on_gpu": None, "reason": f"the server's log could not be read: {exc}"}
+
+
+def placement_flags(from_log: Optional[dict], device: str, engine: str) -> list[str]:
+    """A CUDA job whose server holds none of the model's weights on a GPU measures the CPU: flagged,
+    with the buffers as evidence (not refused: the run's numbers are real, of another configuration)."""
+    if device != "cuda" or not from_log or from_log.get("on_gpu") is not False:
+        return []
+    return [
+        f"engine_not_on_gpu: the {engine} holds the model's weights in {from_log.get('model_buffers_mib')} "
+        "(MiB per buffer type) and none on a GPU, on a CUDA job: this run measures the engine on the CPU"
+    ]
+
+
+def _describe(spec, url: str, model: str, server, fixed, from_log: Optional[dict] = None) -> dict:
 
     w = spec.workload
     attached = server is None
@@ -566,5 +590,6 @@ def _describe(spec, url: str, model: str, server, fixed) -> dict:
             "fixed_length": list(fixed),
             "endpoint": ENDPOINTS[w.endpoint],
             "prompts": describe_prompts(spec, None if attached else server.plan),
+            **({"from_server_log": from_log} if from_log is not None else {}),
         },
     }

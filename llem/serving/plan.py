@@ -20,7 +20,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from llem.registry import backend_info, load_object, no_server
 from llem.results.speculative import readout_for as speculative_readout
@@ -51,6 +51,9 @@ class ServerPlan:
     # (llama-server), so the client opens one per request instead of reusing a connection it closed
     reuse_connections: bool = True
     cache_note: str = "this server's prefix cache (if any) is not reset by llem"
+    # The engine's reader of its own log once the server is up (its folder's knowledge), e.g. llama-server's
+    # weights per buffer type: {"on_gpu": bool or None, ...}; recorded, and on_gpu False on a CUDA job is flagged.
+    read_log: Optional[Callable[[str], dict]] = None
 
     @property
     def url(self) -> str:

@@ -80,6 +80,46 @@ def test_every_layer_on_the_gpu_is_an_explicit_count_not_llama_servers_auto(monk
         assert flag(llama_server.command(spec.backend, "/m.gguf", 8000, 512, asked, 1, 1, exe="/bin/true").argv) == passed
 
 
+# The llama library's load lines as llama-server writes them at --log-verbosity 4 (an H100 build and this
+# box's CPU build of 0.3.36's vendored llama.cpp), between lines that must not count.
+CUDA_LOG = """0.01.210.004 I load_tensors: offloading 16 repeating layers to GPU
+0.01.210.006 I load_tensors: offloaded 17/17 layers to GPU
+0.01.210.101 I load_tensors:   CPU_Mapped model buffer size =   501.00 MiB
+0.01.210.102 I load_tensors:        CUDA0 model buffer size =  2357.26 MiB
+0.01.400.000 I llama_kv_cache:      CUDA0 KV buffer size =   256.00 MiB
+"""
+CPU_LOG = """0.00.900.001 I load_tensors: offloaded 17/17 layers to GPU
+0.00.900.101 I load_tensors:   CPU_Mapped model buffer size =  2357.26 MiB
+0.00.900.102 I load_tensors:   CPU_REPACK model buffer size =    12.50 MiB
+"""
+
+
+def test_where_llama_server_put_the_weights_is_read_from_its_load_log_not_from_the_layer_count():
+    """ "offloaded 17/17 layers" is the count asked for; the buffers say where the weights are. A CUDA job
+    whose server holds none on a GPU is flagged with them; a CPU job, or a log without buffer lines, is not."""
+    from llem.backends.llamacpp.llama_server import weights_placement
+    from llem.harness.server import placement_flags
+
+    gpu = weights_placement(CUDA_LOG)
+    assert gpu["model_buffers_mib"] == {"CPU_Mapped": 501.0, "CUDA0": 2357.26} and gpu["on_gpu"] is True
+    cpu = weights_placement(CPU_LOG)
+    assert cpu["model_buffers_mib"] == {"CPU_Mapped": 2357.26, "CPU_REPACK": 12.5} and cpu["on_gpu"] is False
+    unknown = weights_placement("0.00.1 I srv  llama_server: model loaded\n")
+    assert unknown["model_buffers_mib"] is None and unknown["on_gpu"] is None
+    [flag] = placement_flags(cpu, "cuda", "llama.cpp llama-server")
+    assert flag.startswith("engine_not_on_gpu: ") and "'CPU_Mapped': 2357.26" in flag
+    assert placement_flags(cpu, "cpu", "x") == [] and placement_flags(gpu, "cuda", "x") == []
+    assert placement_flags(unknown, "cuda", "x") == [] and placement_flags(None, "cuda", "x") == []
+
+
+@needs_bindings
+def test_plan_logs_the_librarys_load_lines_for_the_placement_reader(tmp_path):
+    from llem.backends.llamacpp.llama_server import command, weights_placement
+
+    plan = command(_spec().backend, "/m.gguf", 8000, 512, -1, 1, 1, exe="/bin/true")
+    assert plan.argv[plan.argv.index("--log-verbosity") + 1] == "4" and plan.read_log is weights_placement
+
+
 @needs_bindings
 def test_slots_follow_the_concurrency_unless_set(monkeypatch, tmp_path):
     from llem.backends.llamacpp import llama_server
@@ -144,6 +184,10 @@ def test_real_server_run_through_llama_server_batches_the_requests_in_flight(tmp
     # 4 requests in flight, 4 slots: llama.cpp decoded several sequences per llama_decode (one slot = 1.0)
     assert 1.5 < phases["busy_slots_per_decode"] <= 4, phases
     assert phases["llama_decode_calls"] > 0 and phases["prompt_tokens_evaluated"] > 0
+    # where the weights went, read from the server's own load log: on this CPU box, CPU buffers only
+    placed = eff["from_server_log"]
+    assert placed["on_gpu"] is False and placed["model_buffers_mib"] and all(v > 0 for v in placed["model_buffers_mib"].values())
+    assert not any(f.startswith("engine_not_on_gpu") for f in result["validity"]["flags"])  # a CPU job: nothing to flag
 
 
 @pytest.mark.slow

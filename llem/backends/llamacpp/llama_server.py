@@ -13,6 +13,7 @@ binary and asking it its version; no engine import.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +100,29 @@ def gpu_layers_flag(n_gpu_layers: int) -> str:
     return str(ALL_LAYERS if n_gpu_layers < 0 else n_gpu_layers)
 
 
+# Where the weights went is logged by the llama library while the model loads ("load_tensors: CUDA0 model
+# buffer size = 2357.00 MiB", one line per buffer type), at llama-server's trace verbosity (4; its default, 3,
+# leaves the library's lines out). "offloaded N/M layers" is not read: it reports the count asked for, not
+# where the buffers are. Seen on an H100 (docs/measurements.md, 2026-12-07): a CUDA job's llama-server decoding
+# at CPU speed, with nothing in its default log to say so.
+LOG_VERBOSITY = "4"
+_BUFFER = re.compile(r"(\S+) model buffer size = +([0-9.]+) MiB")
+GPU_BUFFERS = ("CUDA", "ROCm", "Vulkan", "Metal", "SYCL", "MUSA", "CANN")
+
+
+def weights_placement(log_text: str) -> dict:
+    """The MiB of model weights per buffer type, read from llama-server's load log; on_gpu: any on a GPU
+    buffer (None where the log has no buffer line: an older server, or another verbosity)."""
+    buffers: dict[str, float] = {}
+    for name, mib in _BUFFER.findall(log_text):
+        buffers[name] = round(buffers.get(name, 0.0) + float(mib), 2)
+    return {
+        "model_buffers_mib": buffers or None,
+        "on_gpu": any(n.startswith(GPU_BUFFERS) for n in buffers) if buffers else None,
+        "read_from": "the server's load log: the llama library's 'model buffer size' lines",
+    }
+
+
 def command(
     settings: dict,
     gguf_path: str,
@@ -138,6 +162,8 @@ def command(
         "--flash-attn",
         "on" if settings["flash_attn"] else "off",
         "--no-kv-unified",
+        "--log-verbosity",
+        LOG_VERBOSITY,
     ]
     for key, flag in (("type_k", "--cache-type-k"), ("type_v", "--cache-type-v")):
         if settings[key] is not None:
@@ -157,6 +183,7 @@ def command(
         # it answers "Keep-Alive: timeout=5, max=100" yet closes the connection after a streamed
         # (chunked) response (0.3.36's vendored llama.cpp): a reused one fails "Can not write request body"
         reuse_connections=False,
+        read_log=weights_placement,
         cache_note="no reset endpoint; llama-server keeps each slot's KV and reuses its common prefix "
         "with the slot's next prompt (cache_prompt, its default), plus a host-memory prompt "
         "cache (--cache-ram, its default); its /metrics counts the prompt tokens so reused "
