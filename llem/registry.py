@@ -66,6 +66,9 @@ class Engine:
     # "module:function" (spec) -> llem.results.speculative.SpecReadout: what the engine reports of speculative decoding
     # (drafts, drafted and accepted tokens) where the job configures it; None: nothing is read (docs/workloads.md)
     speculative: Optional[str] = None
+    # True: its outputs are the reference other engines' outputs are compared with (`llem report`'s output
+    # identity): the model's own implementation (transformers); where none of a group is, the first is
+    output_reference: bool = False
 
     @property
     def install_hint(self) -> str:

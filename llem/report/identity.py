@@ -13,6 +13,7 @@ import json
 from typing import Optional
 
 from llem.models.source import weights_label
+from llem.registry import engines
 from llem.results.outputs import compare_outputs
 
 
@@ -53,7 +54,10 @@ def compare(reference: dict, other: dict) -> dict:
 
 
 def _reference(records: list[dict]) -> dict:
-    return next((r for r in records if (r.get("identity") or {}).get("backend") == "pytorch"), records[0])
+    """The group's record of an engine that declares its outputs the reference (Engine.output_reference), else
+    its first."""
+    refs = {name for name, e in engines().items() if e.output_reference}
+    return next((r for r in records if (r.get("identity") or {}).get("backend") in refs), records[0])
 
 
 def identity_groups(records: list[dict]) -> list[dict]:

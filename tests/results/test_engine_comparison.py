@@ -81,6 +81,8 @@ def test_pytorch_and_llamacpp_compute_the_same_tokens_for_tiny(engines):
         assert all(q["n"] == 6 and len(q["head"]) == 6 for q in out["requests"])
     [group] = identity_groups(records)
     assert group["reference_backend"] == "pytorch"
+    # the engine that declares its outputs the reference (Engine.output_reference), wherever it stands in the group
+    assert identity_groups(list(reversed(records)))[0]["reference_backend"] == "pytorch"
     [row] = group["rows"]
     assert row["backend"] == "llamacpp" and row["identical_share"] == 1.0 and row["first_divergence"] is None
     assert "100% of 3 requests identical" in "\n".join(identity_lines([group]))

@@ -11,4 +11,5 @@ ENGINE = Engine(
     dists=("transformers",),  # the engine's version is transformers' (backend.describe() says the same)
     packages=("transformers", "accelerate"),
     prefix_cache="llem.backends.pytorch.prefix_cache:readout",
+    output_reference=True,  # transformers is the model's own implementation
 )
