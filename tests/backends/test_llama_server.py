@@ -105,7 +105,10 @@ def test_where_llama_server_put_the_weights_is_read_from_its_load_log_not_from_t
     cpu = weights_placement(CPU_LOG)
     assert cpu["model_buffers_mib"] == {"CPU_Mapped": 2357.26, "CPU_REPACK": 12.5} and cpu["on_gpu"] is False
     unknown = weights_placement("0.00.1 I srv  llama_server: model loaded\n")
-    assert unknown["model_buffers_mib"] is None and unknown["on_gpu"] is None
+    assert (
+        unknown["model_buffers_mib"] is None and unknown["on_gpu"] is None and "no 'model buffer size' line" in unknown["reason"]
+    )
+    assert gpu["reason"] is None and cpu["reason"] is None
     [flag] = placement_flags(cpu, "cuda", "llama.cpp llama-server")
     assert flag.startswith("engine_not_on_gpu: ") and "'CPU_Mapped': 2357.26" in flag
     assert placement_flags(cpu, "cpu", "x") == [] and placement_flags(gpu, "cuda", "x") == []

@@ -120,6 +120,9 @@ def weights_placement(log_text: str) -> dict:
         "model_buffers_mib": buffers or None,
         "on_gpu": any(n.startswith(GPU_BUFFERS) for n in buffers) if buffers else None,
         "read_from": "the server's load log: the llama library's 'model buffer size' lines",
+        "reason": None
+        if buffers
+        else "no 'model buffer size' line in the server's log (a llama-server that logs them under another verbosity or wording)",
     }
 
 
