@@ -80,8 +80,9 @@ def test_every_layer_on_the_gpu_is_an_explicit_count_not_llama_servers_auto(monk
         assert flag(llama_server.command(spec.backend, "/m.gguf", 8000, 512, asked, 1, 1, exe="/bin/true").argv) == passed
 
 
-# The llama library's load lines as llama-server writes them at --log-verbosity 4 (an H100 build and this
-# box's CPU build of 0.3.36's vendored llama.cpp), between lines that must not count.
+# The llama library's load lines at llama-server's --log-verbosity 4, in the format of 0.3.36's vendored
+# llama-model.cpp (load_tensors: "%12s model buffer size = %8.2f MiB"): the CPU ones as this box's build wrote
+# them, the CUDA ones from the same format string (not yet recorded on a GPU); other lines must not count.
 CUDA_LOG = """0.01.210.004 I load_tensors: offloading 16 repeating layers to GPU
 0.01.210.006 I load_tensors: offloaded 17/17 layers to GPU
 0.01.210.101 I load_tensors:   CPU_Mapped model buffer size =   501.00 MiB
