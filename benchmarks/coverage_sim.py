@@ -27,10 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llem.harness.repeat import keep_going  # noqa: E402
-from llem.results.uncertainty import field_budget  # noqa: E402
 from llem.config.spec import RunSpec  # noqa: E402
+from llem.harness.repeat import keep_going  # noqa: E402
 from llem.results.stats import summarize  # noqa: E402
+from llem.results.uncertainty import field_budget  # noqa: E402
 
 MU = 0.10  # J per output token
 SIGMA = 0.02  # window-to-window CV

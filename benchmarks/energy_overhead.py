@@ -52,8 +52,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from gpu_energy_proof import compose_spec
 
-    from llem.host.devices import resolve_device
     from llem.energy import create_meter, start_sampler
+    from llem.host.devices import resolve_device
     from llem.registry import backend_class
     from llem.results.stats import summarize
     from llem.workload.prompts import build_requests

@@ -351,8 +351,8 @@ def main(argv=None) -> int:
         os.environ["LLEM_FAKE_NVML_TRACE"] = args.fake_nvml_trace
         os.environ["LLEM_FAKE_NVML_EPOCH"] = repr(time.monotonic())
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    from llem.run.envinfo import snapshot
     from llem.harness.warm import WarmEngines
+    from llem.run.envinfo import snapshot
 
     work = Path(args.work_dir or Path(args.out).resolve().parent / "alignment-runs")
     work.mkdir(parents=True, exist_ok=True)

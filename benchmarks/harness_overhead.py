@@ -114,8 +114,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from gpu_energy_proof import compose_spec
 
-    from llem.host.devices import resolve_device
     from llem.energy import create_meter
+    from llem.host.devices import resolve_device
     from llem.registry import backend_class
     from llem.results.stats import summarize
     from llem.workload.prompts import build_requests

@@ -9,8 +9,8 @@ import yaml
 from hydra import compose, initialize_config_module
 
 from llem.cli.app import plain_config
-from llem.errors import UserError
 from llem.config.spec import JobSpec, build_spec
+from llem.errors import UserError
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ["backend", "model", "hardware", "energy", "workload", "tracking"]
@@ -126,8 +126,8 @@ def test_renamed_run_settings_keep_hashes_read_old_records_and_name_the_new_key(
     and run.cooldown run.cooldown_mode: results measured before keep their config hash, stored specs and
     configs with the old names still validate, and the old name on the command line says the new one."""
     from llem.cli import prevalidate
-    from llem.errors import UserError
     from llem.config.spec import JobSpec
+    from llem.errors import UserError
 
     spec = build_spec(_compose(["model=tiny", "hardware=cpu", "run.target_window_updates=10", "run.cooldown_mode=fixed"]))
     ident = spec.identity()["run"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from llem.cli import prevalidate
-from llem.errors import UserError
 from llem.config.spec import build_spec
+from llem.errors import UserError
 from llem.workload.server_checks import not_applied
 
 BASE = ["model=tiny", "hardware=cpu", "tracking=none"]

@@ -28,8 +28,8 @@ def structured(schema=SCHEMA, *more: str) -> list[str]:
 
 def job(backend: str, mode: str = "offline", output_tokens: int = 32, schema=SCHEMA, **settings):
     """A JobSpec built directly (no installed engine needed): structured output with the shipped schema."""
-    from llem.registry import backend_info
     from llem.config.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, WorkloadSpec
+    from llem.registry import backend_info
 
     return JobSpec(
         backend=backend_info(backend).settings_model()(**settings).model_dump(mode="json"),

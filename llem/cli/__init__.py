@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
-from llem.host import interrupt
 from llem.config.compose_errors import compose_error, conf_dir, group_options
+from llem.host import interrupt
 from llem.host.progress import library_bars
 from llem.host.telemetry import opt_out
 from llem.host.visible_devices import remember_launch_devices
@@ -99,8 +99,8 @@ def prevalidate(argv: list[str]) -> int:
     from omegaconf import OmegaConf
 
     import llem.cli.app  # noqa: F401  (llem's resolvers and engine configs, as for `python -m llem`)
-    from llem.sweep.points import task_job, validated_points
     from llem.config.validate import check_job, launches_here
+    from llem.sweep.points import task_job, validated_points
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from llem.config.grouping import PER_JOB_HARDWARE
 from llem.energy.checks import check_energy
 from llem.errors import UserError, choice_error
 from llem.host.devices import resolve_device, visible_gpu_count
-from llem.config.grouping import PER_JOB_HARDWARE
 from llem.models.archs import arch_names
 from llem.models.builtin import BUILTIN_MODELS
 from llem.models.config_json import model_config

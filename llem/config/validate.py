@@ -10,10 +10,10 @@ import socket
 from typing import Optional
 from urllib.parse import urlparse
 
-from llem.host.devices import visible_gpu_count
-from llem.errors import UserError
-from llem.models.config_json import model_config
 from llem.config.spec import JobSpec, build_spec
+from llem.errors import UserError
+from llem.host.devices import visible_gpu_count
+from llem.models.config_json import model_config
 from llem.workload.server_checks import check_applied
 
 # Launchers whose jobs run on other machines (a Slurm node; a login node may have no GPU): their

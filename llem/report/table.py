@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 from typing import Optional
 
-from llem.paths import ENVIRONMENT
 from llem.host.progress import console
+from llem.paths import ENVIRONMENT
 from llem.report.collect import Run
 from llem.results.basis import meter_label, record_is_estimate
 from llem.results.io import read_json

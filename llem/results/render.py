@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llem.models.source import weights_label
 from llem.host.progress import console
+from llem.models.source import weights_label
 from llem.results.basis import meter_label, record_is_estimate
 from llem.results.server_summary import server_rows
 

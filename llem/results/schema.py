@@ -10,8 +10,8 @@ from llem.results.efficiency import roofline_record
 from llem.results.measured import Measured
 from llem.results.metrics import STAT_FIELDS
 from llem.results.per_device import per_device_energy
-from llem.results.uncertainty import budget, budget_flags
 from llem.results.stats import summarize
+from llem.results.uncertainty import budget, budget_flags
 
 # 2: per-window alignment, residual and conditions; energy.uncertainty; baseline "after" and drift;
 #    validity.windows_measured; metrics.energy_basis. Version-1 results stay readable (llem report

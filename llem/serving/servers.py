@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Optional
 
 from llem import paths
-from llem.serving.plan import ServerPlan
 from llem.host.telemetry import opt_out
+from llem.serving.plan import ServerPlan
 
 STOP_GRACE_S = 15.0
 _PR_SET_PDEATHSIG = 1

@@ -27,13 +27,14 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from llem.config.validate import check_job
 from llem.errors import UserError
 from llem.host.interrupt import signal_name
-from llem.results.objective import best_result
-from llem.paths import RESULT, SWEEP_SUMMARY
 from llem.host.progress import console
+from llem.paths import RESULT, SWEEP_SUMMARY
 from llem.results.comparison import choice_comparison, choice_lines
 from llem.results.io import read_json, write_json
+from llem.results.objective import best_result
 from llem.run.worker import close_warm_worker
 from llem.sweep import state as sw
 from llem.sweep.concurrency import measured_results, overlap_lines, window_overlaps
@@ -44,7 +45,6 @@ from llem.tracking.mlflow_store import connect, ensure_parent, experiment_id, fi
 from llem.tracking.settings import mlflow_settings
 from llem.tracking.sync import pending, sync_runs
 from llem.tracking.urls import sweep_links  # cheap (no mlflow): the links a sweep's end prints
-from llem.config.validate import check_job
 
 try:
     from hydra.experimental.callback import Callback

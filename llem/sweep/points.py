@@ -30,8 +30,8 @@ from itertools import product
 from typing import Any, Callable, Optional, Sequence
 
 from llem.config.compose_errors import compose_error
-from llem.errors import UserError
 from llem.config.validate import check_job, plain_config
+from llem.errors import UserError
 from llem.workload.server_checks import check_applied
 
 # ${name:...} calls a resolver (values that depend on when or where they are resolved); ${hydra.x} and

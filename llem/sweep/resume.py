@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from llem.errors import UserError
-from llem.results.objective import objective_result
-from llem.paths import spec_run_dir
-from llem.host.progress import console
-from llem.results.complete import result_to_keep
 from llem.config.spec import build_spec
+from llem.errors import UserError
+from llem.host.progress import console
+from llem.paths import spec_run_dir
+from llem.results.complete import result_to_keep
+from llem.results.objective import objective_result
 from llem.sweep.ledger import Outcome
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Optional
 
 from llem import paths
+from llem.config.spec import build_spec
 from llem.errors import UserError
 from llem.results.complete import complete_result
 from llem.results.io import read_json
-from llem.config.spec import build_spec
 
 STATUSES = ("measured", "skipped", "failed", "incomplete", "invalid", "interrupted", "not_started")
 

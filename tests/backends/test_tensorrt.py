@@ -11,8 +11,8 @@ from conftest import llem_env, results_under, run_llem
 
 from llem.backends.tensorrt import mapping
 from llem.backends.tensorrt.config import TensorRTConfig
-from llem.errors import UserError
 from llem.config.spec import EnergySpec, HardwareSpec, JobSpec, ModelSpec, SamplingSpec, WorkloadSpec
+from llem.errors import UserError
 
 # Field names from NVIDIA/TensorRT-LLM (tensorrt_llm/llmapi/llm_args.py at commit
 # 0004396720054fd8e205cbf616f21f0b57c6b412; BuildConfig fields as in the trtllm-build flags and

@@ -13,9 +13,9 @@ import statistics
 import pytest
 from energy_fakes import ScheduledNvml, VirtualClock
 
+from llem.config.spec import EnergySpec
 from llem.energy.baseline import close_baseline, take_baseline
 from llem.energy.nvml import NvmlMeter
-from llem.config.spec import EnergySpec
 
 IDLE_W, BUSY_W, PERIOD = 120.0, 600.0, 0.1
 

@@ -6,10 +6,10 @@ import csv
 
 import pytest
 
+from llem.config.spec import EnergySpec
 from llem.energy.conditions import instants, read_timeseries, split_summary, window_conditions
 from llem.energy.sampler import COLUMNS
 from llem.energy.window_checks import annotate_conditions
-from llem.config.spec import EnergySpec
 
 
 def row(t, device="gpu0", power=300.0, temp=50, sm=1980, mem=2619, throttle=0, limit=700.0):

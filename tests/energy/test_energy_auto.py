@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from energy_fakes import H100_TRACE, make_zone, set_energy
 
+from llem.config.spec import EnergySpec
 from llem.energy import NOTHING_HERE, NullMeter, create_meter, start_sampler
 from llem.energy.composite import CompositeMeter
-from llem.config.spec import EnergySpec
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import sys
 import pytest
 from conftest import llem_env, run_llem
 
-from llem.errors import UserError
 from llem.config.spec import build_spec
+from llem.errors import UserError
 
 BASE = {
     "backend": {"name": "pytorch"},

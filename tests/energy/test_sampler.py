@@ -8,9 +8,9 @@ import time
 import pytest
 from energy_fakes import H100_TRACE, trace_rows
 
+from llem.config.spec import EnergySpec
 from llem.energy import start_sampler
 from llem.energy.sampler import COLUMNS, summarize_rows
-from llem.config.spec import EnergySpec
 
 
 def test_sampler_process_writes_timeseries_and_summary(tmp_path, monkeypatch):

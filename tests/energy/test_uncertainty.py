@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from llem.results.uncertainty import budget, budget_flags, rectangular_sum_half_width
 from llem.config.spec import EnergySpec
 from llem.results.stats import t975, welch_satterthwaite
+from llem.results.uncertainty import budget, budget_flags, rectangular_sum_half_width
 
 # t_0.975 for fractional df, from the definition (scipy's inverse CDF: independent of llem's table)
 _scipy_stats = pytest.importorskip("scipy.stats")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from llem.registry import engines
 from llem.host.visible_devices import LAUNCH_ENV
+from llem.registry import engines
 
 from ._docker_stop import STOP_TIMEOUT_S, stop_args
 

@@ -61,9 +61,9 @@ class GridSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import OmegaConf
 
+        from llem.config.validate import launches_here
         from llem.sweep.callback import end_sweep, open_sweep
         from llem.sweep.points import validated_points
-        from llem.config.validate import launches_here
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         # Resolved first: each point's config shares the master's resolver cache (Hydra's load_sweep_config),

@@ -296,9 +296,9 @@ def _finished(sweep_config):
 def run_record(job: dict, since: float) -> tuple[Optional[str], bool]:
     """A job's run directory (None if its config is invalid) and whether it holds a result, failure
     or interrupted record written since `since` (the sweep summary counts those from disk)."""
+    from llem.config.spec import build_spec
     from llem.errors import UserError
     from llem.paths import INTERRUPTED, RECORDS, spec_run_dir
-    from llem.config.spec import build_spec
 
     try:
         spec = build_spec(job)

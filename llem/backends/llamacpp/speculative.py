@@ -15,8 +15,8 @@ import re
 from typing import Optional
 
 from llem.backends.llamacpp.config import speculative_settings
-from llem.serving.engine_metrics import read_counters
 from llem.results.speculative import SpecReadout
+from llem.serving.engine_metrics import read_counters
 
 SERIES = {
     "drafts": "llamacpp:spec_decode_num_drafts_total",

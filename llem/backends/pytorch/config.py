@@ -6,8 +6,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llem.host.devices import resolve_device
 from llem.errors import UserError
+from llem.host.devices import resolve_device
 
 
 class PyTorchConfig(BaseModel):

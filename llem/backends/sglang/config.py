@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llem.backends.engine_checks import check_fp8, check_parallelism, check_passthrough
 from llem.backends.sglang.serverargs import choices_for_validation
-from llem.host.devices import resolve_device
 from llem.errors import UserError, did_you_mean
+from llem.host.devices import resolve_device
 
 # The speculative algorithms SGLang 0.5.16 builds in (its ServerArgs.speculative_algorithm help: a free string,
 # "Builtins: EAGLE, EAGLE3, NEXTN, STANDALONE, NGRAM, DFLASH, DSPARK"), and those that draft with a separate model.

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from llem.serving.engine_metrics import read_counters
 from llem.results.speculative import SpecReadout
+from llem.serving.engine_metrics import read_counters
 
 # (accepted, drafted) meta_info names, newest first
 META_NAMES = (

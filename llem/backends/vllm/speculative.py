@@ -14,8 +14,8 @@ import json
 import re
 from typing import Optional
 
-from llem.serving.engine_metrics import read_counters
 from llem.results.speculative import SpecReadout
+from llem.serving.engine_metrics import read_counters
 
 NAMES = {
     "drafts": "vllm:spec_decode_num_drafts",
