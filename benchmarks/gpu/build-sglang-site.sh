@@ -30,7 +30,11 @@
 # Output: DEST/p0, DEST/p1 ...: one folder per part (< 61 MiB each), each with a copy of
 # stage-sglang-site.sh; the last also holds sgsite.sha256. On the GPU machine, for each folder in
 # turn (one call each, back to back): bash DEST/pN/stage-sglang-site.sh DEST/pN
-# Usage: bash build-sglang-site.sh DEST   (e.g. DEST=.gpustage/sgsite, git-ignored)
+# FA3_DEST (optional): also the FA3 kernels left out above, from the same sglang-kernel wheel, as
+# FA3_DEST/p0/flash_ops.zst.part00 and flash_ops.sha256 (of the compressed stream), the layout that
+# pack_carries.sh reads as its third stream and stage-fa3.sh unpacks into the site on the GPU machine. zstd -19
+# with a 128 MiB window packs the 1.1 GB library to ~142 MB (gzip: 342 MB), in ~9 minutes of one core here.
+# Usage: [FA3_DEST=.gpustage/fa3] bash build-sglang-site.sh DEST   (e.g. DEST=.gpustage/sgsite, git-ignored)
 set -euo pipefail
 DEST=$(mkdir -p "${1:?usage: build-sglang-site.sh DEST}" && cd "$1" && pwd)
 PY=${PYTHON:-python3}
@@ -67,6 +71,14 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         z.extract(info, sys.argv[2])
 PYX
 find "$work/sgsite" -name __pycache__ -prune -exec rm -rf {} +
+if [ -n "${FA3_DEST:-}" ]; then
+  fa3=$(mkdir -p "$FA3_DEST" && cd "$FA3_DEST" && pwd); rm -rf "$fa3"/p[0-9]* && mkdir -p "$fa3/p0"
+  "$PY" -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('sgl_kernel/flash_ops.abi3.so', sys.argv[2])" \
+    "$work"/w/sglang_kernel-*.whl "$work/kernel"
+  zstd -q -19 -T0 --long=27 "$work/kernel/sgl_kernel/flash_ops.abi3.so" -o "$fa3/p0/flash_ops.zst.part00"
+  sha256sum < "$fa3/p0/flash_ops.zst.part00" | cut -d' ' -f1 > "$fa3/p0/flash_ops.sha256"
+  rm -rf "$work/kernel"
+fi
 # zipfile -e drops the executable bit; SGLang runs none of these files as programs.
 rm -rf "$DEST"/p[0-9]*
 (cd "$work" && tar czf - sgsite) | split -b 60m -d - "$work/sgsite.tgz.part"

@@ -7,7 +7,7 @@
 # them, the sha files and the stage scripts; on the GPU machine, one call per carry, in order:
 #   bash DEST/cN/stage-vllm-site.sh DEST/cN; bash DEST/cN/stage-sglang-site.sh DEST/cN; bash DEST/cN/stage-fa3.sh DEST/cN
 # (each is idempotent and unpacks once its sha file and all parts are there). FA3_PARTS_DIR (optional,
-# build-fa3-part.sh) adds SGLang's FlashAttention-3 kernels as a third stream after the other two.
+# build-sglang-site.sh with FA3_DEST) adds SGLang's FlashAttention-3 kernels as a third stream after the other two.
 # Usage: bash benchmarks/gpu/pack_carries.sh VLLM_PARTS_DIR SGLANG_PARTS_DIR DEST [FA3_PARTS_DIR]
 set -euo pipefail
 VDIR=${1:?usage: pack_carries.sh VLLM_PARTS_DIR SGLANG_PARTS_DIR DEST [FA3_PARTS_DIR]}; SDIR=${2:?}; DEST=${3:?}; FDIR=${4:-}

@@ -54,7 +54,7 @@ SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prom
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
 POLL=(python3 benchmarks/gpu/poll_during.py)
 # SGLang's attention backend: its own default (fa3 on Hopper for dense models) where the FA3 kernels are
-# staged (build-fa3-part.sh, stage-fa3.sh), else triton (flashinfer's JIT outlasted a session's start).
+# staged (build-sglang-site.sh with FA3_DEST, stage-fa3.sh), else triton (flashinfer's JIT outlasted a session's start).
 # SGATTN="..." overrides; the step sglang-server-triton runs sglang-server's points on triton beside it.
 if [ -z "${SGATTN+x}" ]; then
   if [ -f /root/sgsite/sgl_kernel/flash_ops.abi3.so ]; then SGATTN=""; else SGATTN="backend.attention_backend=triton"; fi
