@@ -8,6 +8,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -135,6 +136,32 @@ def _keep_interrupted(job: tuple, exc: interrupt.Interrupted, started: float) ->
 
 
 def _worker(conn, job: tuple, env: dict, parent_pid: Optional[int] = None) -> None:
+    """The spawned process's target: serve jobs, then exit without the interpreter's teardown."""
+    _serve(conn, job, env, parent_pid)
+    _exit_without_teardown()
+
+
+def _exit_without_teardown() -> None:
+    """Exit code 0 once the engine is released and the pipe closed, skipping only the interpreter's
+    teardown of its modules: with torch and transformers imported that alone took ~1.3 s of a 10 s
+    tiny run on 2 cores (docs/benchmarks.md), paid at the end of every job's worker. What a normal
+    exit does besides still happens: the atexit handlers (engines register their own cleanup there),
+    multiprocessing's own exit work (its finalizers; any child process it started is joined or
+    terminated) and the flush of stdout and stderr. Reached only on a normal return: an exception
+    that escapes the job loop still exits through multiprocessing with its traceback and code 1."""
+    from multiprocessing import util
+
+    atexit._run_exitfuncs()
+    util._exit_function()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)
+
+
+def _serve(conn, job: tuple, env: dict, parent_pid: Optional[int]) -> None:
     """Measure jobs until told to stop. After a failure the worker exits: an engine that raised is
     not trusted with the next job. A job for another engine configuration is handed back."""
     os.environ.update(env)
