@@ -36,6 +36,7 @@ from llem.registry import backend_info, engine_version, load_object
 from llem.serving.plan import ServerPlan, plan_for
 from llem.serving.requests import build_inputs, describe_prompts
 from llem.harness.sessions import run_sessions, sessions_summary
+from llem.serving.server_info import ask_server_info
 from llem.serving.servers import ServerFailed, free_port, start_server, wait_for_url
 from llem.harness.warm import reset_peak_rss
 from llem.workload.client import run_load
@@ -238,6 +239,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     flags += ctx.meter.check_devices(None)  # a server's CUDA is in its own process: recorded as not checked
     from_log = _read_log(server)  # after the warm-up: the server has long finished loading
     flags += placement_flags(from_log, ctx.device, server.plan.engine if server is not None else "")
+    from_info = ask_server_info(server.plan if server is not None else None)  # what the engine resolved
     sessions = w.turns > 1  # multi-turn conversations: llem/harness/sessions.py (one pass, turns in lock step)
     passes = 1 if sessions else _passes(ctx, url, model, inputs, load, server)
     sent = _inputs_for(spec, server, passes) if passes > 1 else inputs
@@ -278,7 +280,7 @@ def _measure(ctx: JobContext, url: str, server, load_s: Optional[float]) -> Meas
     return Measured(
         device=ctx.device,
         gpus=ctx.gpus,
-        engine=_describe(spec, url, model, server, fixed, from_log),
+        engine=_describe(spec, url, model, server, fixed, from_log, from_info),
         meter=ctx.meter.describe(),
         baseline=baseline,
         windows=windows,
@@ -574,7 +576,9 @@ def placement_flags(from_log: Optional[dict], device: str, engine: str) -> list[
     ]
 
 
-def _describe(spec, url: str, model: str, server, fixed, from_log: Optional[dict] = None) -> dict:
+def _describe(
+    spec, url: str, model: str, server, fixed, from_log: Optional[dict] = None, from_info: Optional[dict] = None
+) -> dict:
 
     w = spec.workload
     attached = server is None
@@ -591,5 +595,6 @@ def _describe(spec, url: str, model: str, server, fixed, from_log: Optional[dict
             "endpoint": ENDPOINTS[w.endpoint],
             "prompts": describe_prompts(spec, None if attached else server.plan),
             **({"from_server_log": from_log} if from_log is not None else {}),
+            **({"from_server_info": from_info} if from_info is not None else {}),
         },
     }

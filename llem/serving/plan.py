@@ -54,6 +54,11 @@ class ServerPlan:
     # The engine's reader of its own log once the server is up (its folder's knowledge), e.g. llama-server's
     # weights per buffer type: {"on_gpu": bool or None, ...}; recorded, and on_gpu False on a CUDA job is flagged.
     read_log: Optional[Callable[[str], dict]] = None
+    # GET paths where the server says what it resolved (tried in order, the first that answers 200 is read)
+    # and the engine's reader of that JSON (its folder's knowledge, e.g. SGLang's scheduler-resolved
+    # attention backend): recorded as effective_settings.from_server_info (llem/serving/server_info.py).
+    info_paths: tuple[str, ...] = ()
+    read_info: Optional[Callable[[Any], dict]] = None
 
     @property
     def url(self) -> str:

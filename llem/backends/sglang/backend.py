@@ -5,51 +5,18 @@ Run on an H200 with SGLang 0.5.16 (docs/measurements.md); SGLang has no CPU buil
 
 from __future__ import annotations
 
+from typing import Optional
+
 from llem.backends.base import Backend, Generation
 from llem.backends.kv_budget import kv_dtype, pool
 from llem.backends.sglang.config import SglangConfig
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+from llem.backends.sglang.server_info import REPORTED_SERVER_ARGS, read_server_info, scheduler_resolved
 from llem.backends.sglang.serverargs import live_fields, plain
 from llem.backends.sglang.speculative import OFFLINE_SOURCE, meta_counts
 from llem.models.source import model_source
 from llem.workload.request import Request
 from llem.workload.structured import read_schema, structured
-
-# ServerArgs fields reported back as the effective settings (after SGLang resolved its defaults).
-REPORTED_SERVER_ARGS = (
-    "dtype",
-    "quantization",
-    "kv_cache_dtype",
-    "mem_fraction_static",
-    "max_running_requests",
-    "max_total_tokens",
-    "chunked_prefill_size",
-    "max_prefill_tokens",
-    "disable_radix_cache",
-    "tp_size",
-    "pp_size",
-    "attention_backend",
-    "prefill_attention_backend",
-    "decode_attention_backend",
-    "sampling_backend",
-    "disable_cuda_graph",
-    "disable_decode_cuda_graph",
-    "disable_prefill_cuda_graph",
-    "cuda_graph_max_bs",
-    "cuda_graph_max_bs_decode",
-    "cuda_graph_max_bs_prefill",
-    "page_size",
-    "context_length",
-    "random_seed",
-    "schedule_policy",
-    "disable_overlap_schedule",
-    "grammar_backend",
-    "speculative_algorithm",
-    "speculative_draft_model_path",
-    "speculative_num_steps",
-    "speculative_eagle_topk",
-    "speculative_num_draft_tokens",
-)
 
 
 class SglangBackend(Backend[SglangConfig]):
@@ -112,9 +79,21 @@ class SglangBackend(Backend[SglangConfig]):
             return None
         return dict(self.spec_totals, source=OFFLINE_SOURCE)
 
+    def _server_info(self) -> tuple[Optional[dict], Optional[str]]:
+        """Engine.get_server_info(): the scheduler's resolved arguments (llem/backends/sglang/server_info.py)."""
+        ask = getattr(self.engine, "get_server_info", None)
+        if ask is None:
+            return None, "this SGLang's Engine has no get_server_info"
+        try:
+            return ask(), None
+        except Exception as exc:  # a readback must not cost the measurement: recorded with its reason
+            return None, f"Engine.get_server_info() failed: {type(exc).__name__}: {exc}"
+
     def describe(self) -> dict:
         resolved = live_fields(getattr(self.engine, "server_args", None))
-        effective = {k: resolved.get(k) for k in REPORTED_SERVER_ARGS if k in resolved}
+        info, why_not = self._server_info()
+        scheduler = scheduler_resolved(info)  # where the model runner's choices (attention backend) are
+        effective = {k: scheduler.get(k, resolved.get(k)) for k in REPORTED_SERVER_ARGS if k in resolved or k in scheduler}
         cap = effective.get("max_running_requests", self.engine_kwargs["max_running_requests"])
         bs = self.spec.workload.batch_size
         effective.update(
@@ -128,7 +107,8 @@ class SglangBackend(Backend[SglangConfig]):
             "versions": {"sglang": self.version},
             "effective_settings": effective,
             "requested_engine_kwargs": {k: v for k, v in self.engine_kwargs.items() if k not in ("model_path", "tokenizer_path")},
-            "resolved_server_args": plain(resolved),  # every plain ServerArgs field as SGLang resolved it
+            "resolved_server_args": plain(resolved),  # every plain ServerArgs field as llem's process holds it
+            "server_info": plain(read_server_info(info)) if info is not None else {"reason": why_not},
             "sampling_params": self.sampling,
             **(
                 {

@@ -8,6 +8,7 @@ from typing import Optional
 
 from llem.backends.installed_files import package_file
 from llem.backends.sglang.mapping import engine_kwargs
+from llem.backends.sglang.server_info import INFO_PATHS, read_server_info
 from llem.models.source import model_source
 from llem.serving.plan import LOOPBACK, ServerPlan, cli_flags
 
@@ -37,6 +38,8 @@ def command(engine_kwargs: dict, port: int, python: Optional[str] = None, entry:
         ready_path="/health",
         chat_length_fields=("max_completion_tokens",),
         cache_reset_path="/flush_cache",
+        info_paths=INFO_PATHS,
+        read_info=read_server_info,
     )
 
 
