@@ -23,6 +23,8 @@
 #   sglang-server   SGLang server on llama-server's workload
 #   sglang-server-triton  the same on SGLang's triton attention backend (beside its default, FA3 on Hopper)
 #   sglang-off      SGLang offline on llama.cpp's offline workload
+#   example         the README's example (PyTorch static cache, vLLM, llama.cpp; batch 8 x 256 tokens,
+#                   run.phases=true, 3 repeats) into one output root, and its `llem report`
 #   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
 #   prefix-vllm     vLLM server on prefix-sglang's points (measured on an H100 on 2026-12-06; last)
 # Everything lands in $ENG (default /root/eng): out/ (logs, JSON), runs/ (llem output roots).
@@ -51,6 +53,7 @@ PY
 PREFIX="workload=server workload.source=synthetic workload.input_tokens=1024 workload.output_tokens=64 workload.num_prompts=256 workload.prefix_group_size=16 workload.prefix_share=0,0.5,0.9 workload.concurrency=64"
 OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 workload.num_prompts=64 workload.batch_size=${OFF_BATCHES:-1,8,64}"
 SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.output_tokens=256 workload.concurrency=8,64"
+EXAMPLE="workload=synthetic workload.input_tokens=128 workload.batch_size=8 workload.num_prompts=8 workload.output_tokens=256 run.phases=true run.repeats=3"
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
 POLL=(python3 benchmarks/gpu/poll_during.py)
 # SGLang's attention backend: its own default (fa3 on Hopper for dense models) where the FA3 kernels are
@@ -61,11 +64,12 @@ if [ -z "${SGATTN+x}" ]; then
 fi
 
 step() {  # step NAME LIMIT_S CMD...: log to out/NAME.log, print its tail, never stop the session
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit=$2; shift 2  # output root runs/NAME, or STEP_ROOT where steps share one
+  local root=${STEP_ROOT:-$ENG/runs/$name}
   echo "=== $name ($(date -u +%T)) limit ${limit} s"
   local t0=$SECONDS
-  timeout -k 15 "$limit" "${POLL[@]}" --root "$ENG/runs/$name" --out "$ENG/out/poll-$name.json" -- \
-    python3 -m llem --multirun "$@" run.output_root="$ENG/runs/$name" > "$ENG/out/$name.log" 2>&1; local rc=$?
+  timeout -k 15 "$limit" "${POLL[@]}" --root "$root" --out "$ENG/out/poll-$name.json" -- \
+    python3 -m llem --multirun "$@" run.output_root="$root" > "$ENG/out/$name.log" 2>&1; local rc=$?
   echo "=== $name rc=$rc in $((SECONDS - t0)) s"; tail -n 30 "$ENG/out/$name.log"
 }
 warm() {  # warm NAME CMD...: one short unmeasured run to fill an engine's on-disk compile caches
@@ -101,6 +105,9 @@ export PYTHONPATH=$BASE:$VSITE
 if wants vllm-off; then
   warm vllm-off backend=vllm backend.max_model_len=1024 $R1B workload=synthetic workload.input_tokens=512 workload.batch_size=8
 fi
+if wants example; then
+  warm example-vllm backend=vllm $R1B workload=synthetic workload.input_tokens=128 workload.batch_size=8
+fi
 if wants vllm-server || wants turns-vllm || wants prefix-vllm; then
   warm vllm-server backend=vllm backend.max_model_len=1024 $R1B workload=server workload.concurrency=4
 fi
@@ -111,6 +118,9 @@ if [ -f /root/lcpp-build.log ]; then
   [ "$llamacpp_ok" -ne 0 ] || PYTHONPATH=$BASE:/root/lsite:$VSITE python3 -c "import llama_cpp; print('llama-cpp-python', \
     llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" | tee -a "$ENG/out/versions.txt"
   [ "$llamacpp_ok" -ne 0 ] || cat /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
+  # where llama-server finds ggml's CUDA backend, and which devices it sees (as llem starts it: no LD_LIBRARY_PATH)
+  [ "$llamacpp_ok" -ne 0 ] || { ldd /root/lsite/bin/llama-server | grep -E "ggml|llama|cuda"
+    timeout 60 /root/lsite/bin/llama-server --list-devices; } 2>&1 | tee -a "$ENG/out/versions.txt"
 fi
 llamacpp() {
   export PYTHONPATH=$BASE:/root/lsite:$VSITE LLEM_LLAMA_SERVER=/root/lsite/bin/llama-server
@@ -128,6 +138,12 @@ for name in $ORDER; do  # in the order STEPS gives
     sglang-off) export PYTHONPATH=$BASE:$SGSITE; step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF ;;
     turns-vllm) export PYTHONPATH=$BASE:$VSITE; step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS ;;
     prefix-vllm) export PYTHONPATH=$BASE:$VSITE; step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX ;;
+    example)  # the README's example: three engines, one checkpoint, phases and identity (llem report)
+      export PYTHONPATH=$BASE:$VSITE; STEP_ROOT=$ENG/runs/example step example-vllm 240 backend=vllm $R1B $EXAMPLE
+      llamacpp && STEP_ROOT=$ENG/runs/example step example-llamacpp 200 backend=llamacpp $R1B $EXAMPLE
+      export PYTHONPATH=$BASE; STEP_ROOT=$ENG/runs/example step example-pytorch 200 backend=pytorch backend.cache_implementation=static $R1B $EXAMPLE
+      python3 -m llem report "$ENG/runs/example" --no-plots --format markdown > "$ENG/out/example-report.md" 2>&1
+      echo "=== example report rc=$?"; head -n 40 "$ENG/out/example-report.md" ;;
     *) echo "unknown step $name" ;;
   esac
 done
