@@ -48,7 +48,16 @@ def test_sglang_and_llamacpp_readers():
     sg = readout_for(_spec("sglang"))
     assert sg.server_args == ("--enable-cache-report", "--enable-metrics")  # cached tokens; /metrics for preemptions
     assert sg.server_read({"prompt_tokens_details": {"cached_tokens": 0}}, None) == 0
-    assert sg.server_read({"prompt_tokens": 5}, None) is None
+    assert sg.server_read({"prompt_tokens_details": {"cached_tokens": 512}}, None) == 512
+    # SGLang drops prompt_tokens_details when nothing was cached (0.5.17 usage_processor._details_if_cached):
+    # on the server llem started with --enable-cache-report that is 0, not "not reported" (which overstated
+    # the H100 hit rates of 2026-12-07: 0.500 over the requests with a hit, 0.237 over all)
+    assert sg.server_read({"prompt_tokens": 5, "completion_tokens": 4}, None) == 0
+    assert sg.server_read({"prompt_tokens": 5, "prompt_tokens_details": None}, None) == 0
+    assert sg.server_read(None, None) is None  # no usage chunk at all
+    attached = readout_for(_spec("sglang", server_url="http://127.0.0.1:1")).server_read
+    assert attached({"prompt_tokens": 5}, None) is None  # an attached server may run without the flag
+    assert attached({"prompt_tokens_details": {"cached_tokens": 7}}, None) == 7
     ll = readout_for(_spec("llamacpp")).server_read
     assert ll({"prompt_tokens": 9}, {"cache_n": 7, "prompt_n": 2}) == 7  # llama-server's timings
     assert ll({"prompt_tokens_details": {"cached_tokens": 3}}, {"cache_n": 7}) == 3  # the OpenAI field first
