@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_llem, flags_beside_host_load
 from llem.energy.base import Measurement
-from llem.harness.repeat import cool_down, drift, flags, keep_going, outcome, window_target_s
+from llem.harness.repeat import cool_down, drift, flags, keep_going, outcome, planned_windows, window_target_s
 from llem.config.spec import RunSpec
 
 
@@ -70,6 +70,20 @@ def test_the_cap_ends_it_and_says_so():
     rep = outcome(run, noisy, "energy_j_per_output_token")
     assert rep["met"] is False and rep["reason"].startswith("run.max_repeats=4 reached with a ±")
     assert flags(rep)[0].startswith("target_ci_not_met: run.max_repeats=4 reached")
+
+
+def test_a_plan_below_the_cap_that_misses_says_so_not_that_the_cap_was_reached():
+    """Stage one's two windows plan 3 of at most 5; a third window far off widens the interval past the
+    target, and the run stops at its plan (the later windows never extend it): the reason names the plan
+    (CI on 2026-12-07 saw such a run and the old reason claimed the cap)."""
+    run = RunSpec(repeats=2, target_ci_pct=50.0, max_repeats=5)
+    records = _records([1.0, 1.1, 3.0])  # CV 6.7%: (12.706 * 6.7 / 50)^2 = 2.9 -> 3 windows
+    assert planned_windows(run, records, "energy_j_per_output_token") == 3
+    assert not keep_going(run, records, "energy_j_per_output_token")
+    rep = outcome(run, records, "energy_j_per_output_token")
+    assert rep["met"] is False and rep["ci95_half_pct"] > 50
+    assert rep["reason"].startswith("stage one planned 3 windows (of run.max_repeats=5) from its first 2"), rep["reason"]
+    assert flags(rep)[0].startswith("target_ci_not_met: stage one planned 3 windows")
 
 
 def test_the_first_measured_objective_is_the_one_tightened():
@@ -176,10 +190,14 @@ def test_target_interval_end_to_end(tmp_path):
     [path] = tmp_path.glob("outputs/runs/*/result.json")
     rep = json.loads(path.read_text())["repeatability"]
     assert rep["metric"] == "output_tokens_per_s" and 2 <= rep["windows"] <= 5
+    # exactly the windows stage one planned from the first two (Stein's rule: never decided by the later ones)
+    assert rep["windows"] == rep["planned_windows"] and rep["first_stage_windows"] == 2
     if rep["met"]:
         assert rep["ci95_half_pct"] <= 50
-    else:
-        assert rep["windows"] == 5 and rep["ci95_half_pct"] > 50
+    elif rep["windows"] == 5:
+        assert rep["ci95_half_pct"] > 50 and rep["reason"].startswith("run.max_repeats=5 reached with a ±"), rep
+    else:  # the plan stopped below the cap: the later windows spread more than the first two
+        assert rep["ci95_half_pct"] > 50 and rep["reason"].startswith(f"stage one planned {rep['windows']} windows"), rep
     assert "95% CI" in proc.stdout or rep["windows"] == 2  # the running interval is shown from the third window
 
 

@@ -173,11 +173,15 @@ def outcome(run, records: list[dict], objective: str) -> dict:
         out["met"] = True
     else:
         out["met"] = False
-        out["reason"] = (
-            f"run.max_repeats={run.max_repeats} reached with a ±{pct:.2f}% interval"
-            if pct is not None
-            else "the interval is undefined (a zero mean)"
-        )
+        if pct is None:
+            out["reason"] = "the interval is undefined (a zero mean)"
+        elif len(records) >= run.max_repeats:
+            out["reason"] = f"run.max_repeats={run.max_repeats} reached with a ±{pct:.2f}% interval"
+        else:  # the plan stage one fixed was measured; later windows, more spread than the first, never extend it
+            out["reason"] = (
+                f"stage one planned {len(records)} windows (of run.max_repeats={run.max_repeats}) from its "
+                f"first {run.repeats}; the later windows spread more, leaving a ±{pct:.2f}% interval"
+            )
     return out
 
 
