@@ -75,29 +75,40 @@ def test_cpu_machine_reports_no_energy_and_says_why(tmp_path):
     assert "not measured" in out.stdout
 
 
-def replayed_run(tmp_path, *extra: str) -> tuple[dict, str]:
-    trace = tmp_path / "constant_300w.csv"
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory) -> tuple[dict, str]:
+    """One sweep on the replayed GPU, one engine load: two points that differ only in
+    energy.min_window_updates (1000: every window short; 2: as short as a window gets), keyed by it,
+    with the output of the sweep."""
+    root = tmp_path_factory.mktemp("replayed")
+    trace = root / "constant_300w.csv"
     constant_power_trace(trace)
     out = run_llem(
-        FAST
+        ["--multirun", *FAST]
         + [
             "energy=auto",
             "energy.grid_intensity_g_per_kwh=400",
             "energy.sample_interval_s=0.05",
             "run.min_window_s=0.5",  # windows of >= 5 counter updates: measurable, and short on purpose
-            f"run.output_root={tmp_path}",
-            *extra,
+            "energy.baseline_s=1",
+            "energy.min_window_updates=1000,2",
+            f"run.output_root={root}",
         ],
-        tmp_path,
-        env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=tmp_path / "no-powercap"),
+        root,
+        env=llem_env(LLEM_FAKE_NVML_TRACE=trace, LLEM_POWERCAP_ROOT=root / "no-powercap"),
     )
     assert out.returncode == 0, out.stdout
-    [result] = results_under(tmp_path)
-    return result, out.stdout
+    results = {}
+    for path in sorted(root.glob("**/runs/*/result.json")):
+        result = json.loads(path.read_text())
+        results[result["spec"]["energy"]["min_window_updates"]] = (result, path.parent)
+    assert sorted(results) == [2, 1000] and len(results_under(root)) == 2, sorted(results)
+    return results, out.stdout
 
 
-def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
-    result, stdout = replayed_run(tmp_path, "energy.baseline_s=1", "energy.min_window_updates=1000")
+def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(replayed):
+    results, stdout = replayed
+    result, run_dir = results[1000]
     meter = result["energy"]["meter"]
     # the meter measured the counter's period (five changes, timestamped to one 2 ms poll)
     assert meter["meter"] == "nvml" and meter["parts"][0]["update_period_s"] == pytest.approx(STEP_S, abs=0.01)
@@ -159,7 +170,6 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
     # window time apart from baselines, cooldown and idle
     assert ts["windows"]["seconds"] + ts["outside_windows"]["seconds"] == pytest.approx(ts["duration_s"], abs=0.05)
     assert ts["windows"]["seconds"] == pytest.approx(sum(w["duration_s"] for w in result["windows"]), abs=0.2)
-    run_dir = next(tmp_path.rglob("result.json")).parent
     assert (run_dir / "timeseries.csv").is_file()
     env = json.loads((run_dir / "environment.json").read_text())
     assert env["cuda_device_order"] == "PCI_BUS_ID"  # set in the worker before CUDA starts
@@ -167,10 +177,11 @@ def test_replayed_gpu_gives_known_joules_through_the_whole_pipeline(tmp_path):
     assert gpus[0]["power_limit_w"] == 700.0 and gpus[0]["driver_version"]
 
 
-def test_min_window_updates_sets_where_a_window_counts_as_short(tmp_path):
+def test_min_window_updates_sets_where_a_window_counts_as_short(replayed):
     """energy.min_window_updates=2: a window is flagged exactly when it spans fewer than 2 counter
-    updates (a tiny-model window spans several, so in practice none is)."""
-    result, _ = replayed_run(tmp_path, "energy.baseline_s=0", "energy.min_window_updates=2")
+    updates (a tiny-model window spans several, so in practice none is). The second point of the
+    replayed sweep: the same job but for that setting."""
+    result, _ = replayed[0][2]
     assert result["spec"]["energy"]["min_window_updates"] == 2
     flags = result["validity"]["flags"]
     for w in result["windows"]:

@@ -2,8 +2,9 @@
 the sampler really starts): the worker SIGKILLed mid-window, and run.timeout_s firing.
 
 Each leaves: no process behind (worker, sampler), a failure record saying what happened, no
-result.json; and a re-run of the killed job measures it again. Each scenario runs llem once
-(module fixtures); the tests read what it left."""
+result.json; and a re-run of the job measures it again. Each scenario runs llem once, then the re-run
+(module fixtures); the tests read what they left. (These were also the scenarios of
+tests/energy/test_sampler_lifetime.py, whose checks are here now: one run per scenario.)"""
 
 from __future__ import annotations
 
@@ -87,6 +88,12 @@ def _run(cwd: Path, args: list[str], kill_at: str | None = None) -> dict:
     return {"rc": rc, "out": log.read_text(), "killed": killed, "seen": watcher.seen, "left": left, "run_dir": run_dir}
 
 
+def _spawned(seen: dict) -> list[int]:
+    """The spawned multiprocessing children among the processes seen: the worker (under the CLI) and the
+    sampler (under the worker)."""
+    return [pid for pid, (_, cmd) in seen.items() if "spawn_main" in cmd]
+
+
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("sigkill-window")
@@ -95,6 +102,7 @@ def killed(tmp_path_factory):
         json.loads((first["run_dir"] / "failure.json").read_text()) if (first["run_dir"] / "failure.json").exists() else None
     )
     first["had_result"] = (first["run_dir"] / "result.json").exists()
+    first["had_timeseries"] = (first["run_dir"] / "timeseries.csv").is_file()  # before the re-run writes its own
     again = run_llem(JOB + ["run.repeats=3"], cwd, env=_env(cwd))
     return cwd, first, again
 
@@ -103,9 +111,10 @@ def test_sigkill_mid_window_is_a_failure_record(killed):
     _, first, _ = killed
     assert first["killed"], "no worker was found to kill"
     assert first["rc"] == 1 and no_traceback(first["out"]), first["out"][-3000:]
-    assert first["failure"]["error"]["type"] == "WorkerDied" and "signal 9" in first["failure"]["error"]["message"]
+    assert first["failure"]["status"] == "failed" and first["failure"]["error"]["type"] == "WorkerDied"
+    assert "killed by signal 9" in first["failure"]["error"]["message"], first["failure"]["error"]
     assert not first["had_result"]
-    assert (first["run_dir"] / "timeseries.csv").is_file()  # the sampler was running in the window
+    assert first["had_timeseries"]  # the sampler was running in the window
 
 
 def test_sigkill_mid_window_rerun_measures_again(killed):
@@ -124,28 +133,50 @@ def test_sigkill_mid_window_leaves_no_worker(killed):
 
 def test_sigkill_mid_window_leaves_no_process(killed):
     _, first, _ = killed
-    assert len(first["seen"]) >= 2  # the worker and its sampler were both seen running
+    assert len(_spawned(first["seen"])) >= 2, first["seen"]  # the worker and its sampler were both seen running
     assert first["left"] == {}, first["left"]
+
+
+# One window of whole passes lasting >= TIMEOUT_S + 2 s, and the timeout counted from the job's start
+# (worker start, imports and load included): it strikes inside the window however fast the box is.
+TIMEOUT_S = 30
+TIMED = JOB + ["run.repeats=1", f"run.min_window_s={TIMEOUT_S + 2}"]
 
 
 @pytest.fixture(scope="module")
 def timed_out(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("timeout-window")
-    # far more windows than 45 s allows (loading takes a few of them): the timeout fires while windows are being measured
-    return _run(cwd, JOB + ["run.repeats=2000", "run.timeout_s=45"])
+    first = _run(cwd, TIMED + [f"run.timeout_s={TIMEOUT_S}"])
+    run_dir = first["run_dir"]  # what the timeout left, read before the re-run replaces it
+    first["failure"] = json.loads((run_dir / "failure.json").read_text()) if (run_dir / "failure.json").exists() else None
+    first["had_result"] = (run_dir / "result.json").exists()
+    first["had_timeseries"] = (run_dir / "timeseries.csv").is_file()
+    # the same job without the limit (run.timeout_s is not part of a run's identity): measured, not skipped
+    first["again"] = run_llem(TIMED + ["run.timeout_s=600"], cwd, env=_env(cwd))
+    return first
 
 
 def test_timeout_is_a_failure_record_naming_the_limit(timed_out):
     r = timed_out
     assert r["rc"] == 1 and no_traceback(r["out"]), r["out"][-3000:]
-    assert "measuring window 1/2000" in r["out"]  # it fired inside the measured windows
-    failure = json.loads((r["run_dir"] / "failure.json").read_text())
+    assert "measuring window 1/1" in r["out"], r["out"][-3000:]  # it fired inside the measured window ...
+    assert not any("window 1/1" in line and "done" in line for line in r["out"].splitlines())  # ... before its end
+    failure = r["failure"]
     assert failure["error"]["type"] == "Timeout"
-    assert failure["error"]["message"] == "the job exceeded run.timeout_s=45 s and was killed"
-    assert not (r["run_dir"] / "result.json").exists()
-    assert (r["run_dir"] / "timeseries.csv").is_file()
+    assert failure["error"]["message"] == f"the job exceeded run.timeout_s={TIMEOUT_S} s and was killed"
+    assert not r["had_result"]
+    assert r["had_timeseries"]
 
 
 def test_timeout_leaves_no_process(timed_out):
-    assert len(timed_out["seen"]) >= 2
+    assert len(_spawned(timed_out["seen"])) >= 2, timed_out["seen"]  # the worker and its sampler
     assert timed_out["left"] == {}, timed_out["left"]
+
+
+def test_timeout_rerun_measures_again(timed_out):
+    again = timed_out["again"]
+    assert again.returncode == 0, again.stdout[-3000:]
+    result = json.loads((timed_out["run_dir"] / "result.json").read_text())
+    assert result["status"] == "ok" and result["identity"]["run_id"] == timed_out["run_dir"].name
+    assert len(result["windows"]) == 1 and result["windows"][0]["energy_j"] is not None
+    assert not (timed_out["run_dir"] / "failure.json").exists()

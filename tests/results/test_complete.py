@@ -98,16 +98,25 @@ def test_hollow_records_are_not_results(record, why):
     assert why in result_problem(record)
 
 
-def _good_run(workdir: Path) -> Path:
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> Path:
+    """One complete tiny run for the module; each test works on its own copy (tests/test_pipeline.py
+    re-runs a copied run directory the same way)."""
+    workdir = tmp_path_factory.mktemp("good-run")
     out = run_llem(TINY, workdir)
     assert out.returncode == 0, out.stdout[-3000:]
+    return workdir / "outputs"
+
+
+def _good_run(workdir: Path, measured: Path) -> Path:
+    shutil.copytree(measured, workdir / "outputs")
     (run_dir,) = (workdir / "outputs" / "runs").iterdir()
     assert complete_result(run_dir) is not None
     return run_dir
 
 
-def test_hollow_or_orphaned_results_are_measured_again_and_kept_aside(workdir):
-    run_dir = _good_run(workdir)
+def test_hollow_or_orphaned_results_are_measured_again_and_kept_aside(workdir, measured):
+    run_dir = _good_run(workdir, measured)
     good = json.loads((run_dir / "result.json").read_text())
 
     # 1. {"status": "ok"}: resume used to skip it, then die on KeyError 'metrics'.
@@ -134,8 +143,8 @@ def test_hollow_or_orphaned_results_are_measured_again_and_kept_aside(workdir):
     assert json.loads((run_dir / "result.json").read_text())["identity"]["run_id"] == good["identity"]["run_id"]
 
 
-def test_export_verify_and_report_trust_only_complete_results(workdir):
-    run_dir = _good_run(workdir)
+def test_export_verify_and_report_trust_only_complete_results(workdir, measured):
+    run_dir = _good_run(workdir, measured)
     hollow = run_dir.with_name(run_dir.name[:-12] + "0123456789ab")
     shutil.copytree(run_dir, hollow)
     (hollow / "result.json").write_text('{"status": "ok", "metrics": {}}')
