@@ -3,11 +3,13 @@
 An engine is one folder, `llem/backends/<name>/`, whose `__init__.py` declares one `ENGINE = Engine(...)`;
 a package installed beside llem adds one through the entry-point group `llem.engines`
 (`<name> = "pkg.module:ENGINE"`), without editing llem. The engine's name is its key everywhere:
-`backend=<name>` on the command line, `conf/backend/<name>.yaml`, its folder.
+`backend=<name>` on the command line (its settings model's defaults, stored in Hydra's ConfigStore by
+llem/backends/configs.py), its folder.
 
 Everything an Engine names by "module:attr" string is imported only when asked for (the settings model
-when a config validates, the offline class or the server plan when a job runs it), so discovering every
-engine imports only their small `__init__` modules.
+when a config composes or validates, the offline class or the server plan when a job runs it), so
+discovering every engine imports only their small `__init__` modules (and pydantic, for an engine whose
+settings model lives in its `__init__.py` beside ENGINE rather than in config.py).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ class Engine:
     """One engine's facts: what the rest of llem asks of it, and nothing it must import to say so."""
 
     name: str
-    settings: str  # "module:Class" of its pydantic settings model (imports nothing heavy; the one source of defaults)
+    # "module:Class" of its pydantic settings model (imports nothing heavy; in config.py or in the engine's __init__.py):
+    # the one source of its defaults (backend=<name>) and of its settings' documentation (each field's description)
+    settings: str
     extra: str  # pip extra of llem that installs the engine (a built-in one)
     modules: tuple[str, ...]  # import names that must be present to run it
     offline: Optional[str] = None  # "module:Class" of its Backend (imports the engine); None: server mode only

@@ -5,10 +5,17 @@ Each config group has a base option that the others inherit from (`defaults: [<b
 must agree with the pydantic model on every key that has a pydantic default, and any other option
 may differ from it only on keys its own file sets. A key the YAML sets that the model does not know
 is caught as well (the composed config validates through build_spec).
+
+The `backend` group has no YAML: each engine's option is its settings model's defaults, stored in
+Hydra's ConfigStore (llem/backends/configs.py), and the settings' documentation is the models' field
+descriptions, rendered into docs/backends.md's settings reference. The tests at the end keep it so.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +26,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from llem.errors import UserError
-from llem.backends.configs import render, stale, yaml_path
+from llem.backends import configs
+from llem.config.compose_errors import group_options
 from llem.registry import backend_info, builtin_engines
 from llem.config.spec import EnergySpec, HardwareSpec, ModelSpec, RunSpec, TrackingSpec, WorkloadSpec, build_spec
 from llem.tracking.settings import MlflowSettings
@@ -32,6 +40,8 @@ BASE = {"model": "base/common", "hardware": "auto", "energy": "auto", "workload"
 
 
 def _options(group: str) -> list[str]:
+    if group == "backend":  # no files: the engines' settings models (Hydra's ConfigStore)
+        return sorted(builtin_engines())
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
@@ -181,17 +191,47 @@ def test_server_only_keys_are_the_ones_the_server_checks_own():
             assert not set(own) & set(SERVER_ONLY_FIELDS), f"conf/workload/{option}.yaml repeats server-only keys"
 
 
-@pytest.mark.parametrize("name", sorted(builtin_engines()))
-def test_backend_yaml_is_written_from_the_settings_model(name):
-    """One place to edit a default: the settings model. The YAML is its rendering (comments kept)."""
-    assert not stale([name]), (
-        f"conf/backend/{name}.yaml differs from {backend_info(name).settings}: edit defaults "
-        f"there, then run python -m llem.backends.configs {name}"
+def test_no_backend_option_is_a_yaml_file():
+    """A conf/backend/<name>.yaml would come before the ConfigStore in Hydra's search path: a second source."""
+    assert not (CONF / "backend").exists(), (
+        "conf/backend/ is back: an engine's backend=<name> option is its settings model's defaults "
+        "(llem/backends/configs.py); set a default or document a setting in the model (Field(..., description=...))"
     )
 
 
-def test_rendering_restores_a_drifted_default_and_keeps_the_comment():
-    text = yaml_path("vllm").read_text()
-    line = next(ln for ln in text.splitlines() if ln.startswith("kv_cache_dtype:"))
-    drifted = text.replace(line, line.replace("kv_cache_dtype: auto", "kv_cache_dtype: fp8 "))
-    assert drifted != text and render(backend_info("vllm"), drifted) == text
+def test_every_engine_is_a_backend_option_in_a_process_that_imports_only_the_compose_api():
+    """Registered by importing llem.conf, which Hydra does wherever it composes llem's config: not only
+    where llem.cli.app (the CLI) is imported."""
+    code = (
+        "import json, sys; from hydra import compose, initialize_config_module; from omegaconf import OmegaConf\n"
+        "with initialize_config_module(config_module='llem.conf', version_base=None):\n"
+        "    seen = {b: OmegaConf.to_container(compose(config_name='config', overrides=[f'backend={b}']).backend)"
+        " for b in sys.argv[1:]}\n"
+        "print(json.dumps({'seen': seen, 'cli': sorted(m for m in sys.modules if m.startswith('llem.cli'))}))"
+    )
+    names = sorted(builtin_engines())
+    out = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout)
+    assert got["cli"] == []
+    assert got["seen"] == {n: configs.defaults(builtin_engines()[n]) for n in names}
+
+
+def test_help_lists_every_built_in_engine_as_a_backend_option():
+    assert group_options("backend") == sorted(builtin_engines())
+
+
+def test_settings_reference_is_written_from_the_settings_models(capsys):
+    """One place to edit a default or a setting's documentation: the settings model. docs/backends.md's
+    reference is its rendering."""
+    assert configs.main(["--check"]) == 0, capsys.readouterr().out
+
+
+def test_rendering_restores_a_drifted_default_and_description():
+    text = configs.DOCS.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("| `kv_cache_dtype` | str | `auto` | auto \\| float16"))
+    drifted = text.replace(line, line.replace("`auto`", "`fp8`").replace("float16", "half"))
+    assert drifted != text and configs.updated(drifted) == text
+    block = text[text.index(configs.BEGIN) : text.index(configs.END)]
+    rows = [ln for ln in block.splitlines() if ln.startswith("| `")]  # every setting but `name`, once
+    assert len(rows) == sum(len(e.settings_model().model_fields) - 1 for e in builtin_engines().values())

@@ -95,6 +95,10 @@ STARTUP_LAZY = {
     ): "llem.config.validate builds llem.config.spec's pydantic models at import: --help answers without them",
     ("llem.cli", "llem.sweep.points"): "llem.sweep.points imports llem.config.validate (pydantic): --help answers without it",
     ("llem.cli", "llem.registry"): "llem.registry's dataclasses import inspect: --help answers without it",
+    (
+        "llem.config.compose_errors",
+        "llem.registry",
+    ): "llem.registry's dataclasses import inspect: --help (which imports llem.config.compose_errors) answers without it",
     ("llem.cli", "llem.sweep.callback"): "llem.sweep.callback subclasses Hydra's Callback (hydra): --help answers without it",
 }
 

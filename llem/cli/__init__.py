@@ -98,7 +98,7 @@ def prevalidate(argv: list[str]) -> int:
     from hydra.errors import OverrideParseException
     from omegaconf import OmegaConf
 
-    import llem.cli.app  # noqa: F401  (llem's resolvers and engine configs, as for `python -m llem`)
+    import llem.cli.app  # noqa: F401  (llem's resolvers, as for `python -m llem`)
     from llem.config.validate import check_job, launches_here
     from llem.sweep.points import task_job, validated_points
 
@@ -150,7 +150,8 @@ def _print_help() -> None:
     """Our own --help: Hydra's lists every group by composing the config ~100 times (seconds)."""
     conf = conf_dir()
     lines = []
-    for group in sorted(p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+    folders = {p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
+    for group in sorted(folders | {"backend"}):  # backend: the engines' settings models, no folder of YAML
         if group == "hydra":
             launchers = sorted(p.stem for p in (conf / "hydra" / "launcher").glob("*.yaml"))
             lines.append(f"hydra/launcher: {', '.join(f'{n} (default)' if n == 'inprocess' else n for n in launchers)}, basic")

@@ -16,7 +16,6 @@ from llem.host.interrupt import Interrupted, signal_name
 from llem.results.objective import objective_result
 from llem.host.progress import console
 from llem.report.timeseries import power_plot
-from llem.backends.configs import store_engine_configs
 from llem.config.resolvers import register as _register_resolvers
 from llem.results.complete import complete_result, read_result, set_aside
 from llem.results.interrupted import interrupted_record
@@ -36,7 +35,6 @@ from llem.config.validate import plain_config
 from llem.workload.server_checks import not_applied
 
 _register_resolvers()  # job processes (submitit, Slurm, Docker) resolve Hydra's dirs again
-store_engine_configs()  # backend=<name> of an installed engine package that ships no YAML
 
 
 def run_config(container: dict, resolved_yaml: str) -> Outcome:

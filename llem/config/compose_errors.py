@@ -22,7 +22,24 @@ def conf_dir() -> Path:
 
 
 def group_options(group: str) -> list[str]:
+    """A config group's options: its YAML files. `backend` has none (each engine's option is its settings
+    model's defaults, stored in Hydra's ConfigStore by llem/backends/configs.py): its options here are the
+    built-in engines' folders, each one an engine (tests/test_registry.py), listed without importing them."""
+    if group == "backend":
+        backends = Path(list(importlib.util.find_spec("llem.backends").submodule_search_locations)[0])
+        return sorted(p.name for p in backends.iterdir() if (p / "__init__.py").is_file())
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def _unknown_engine(name: str) -> Optional[UserError]:
+    """`backend=<name>` that names no engine: one sentence with the choices, installed engines included."""
+    from llem.registry import engine  # lazy: --help imports this module, and the registry's dataclasses bring inspect
+
+    try:
+        engine(name)
+    except UserError as exc:
+        return exc
+    return None
 
 
 def compose_error(exc: Exception, overrides: Sequence[str], compose: Optional[Callable] = None) -> UserError:
@@ -42,7 +59,11 @@ def compose_error(exc: Exception, overrides: Sequence[str], compose: Optional[Ca
         for o in overrides:
             key, _, value = o.lstrip("+~").partition("=")
             group = key.split("@")[0]
-            if (conf_dir() / group).is_dir() and value not in group_options(group):
+            if group == "backend":
+                unknown = _unknown_engine(value)
+                if unknown is not None:
+                    return unknown
+            elif (conf_dir() / group).is_dir() and value not in group_options(group):
                 return choice_error(group, value, group_options(group))
     if "Could not override" in msg or "not in struct" in str(exc) or "Could not append to config" in msg:
         key = msg.split("'")[1] if "'" in msg else msg

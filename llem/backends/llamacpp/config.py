@@ -60,41 +60,66 @@ _OWNED = {
 
 
 class LlamaCppConfig(BaseModel):
+    """llama.cpp through llama-cpp-python (pip install 'llem[llamacpp]'). The GGUF comes from the model config:
+    model.gguf (a .gguf path, or builtin for model=tiny / model=smollm2-135m) and model.gguf_type. Offline,
+    workload.batch_size requests decode together in one llama.cpp batch (a sequence id each)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["llamacpp"] = "llamacpp"
-    # Layers offloaded to the GPU; -1 = all. None: all on a GPU job, 0 on hardware=cpu.
-    n_gpu_layers: Optional[int] = Field(None, ge=-1)
-    # Context length per sequence in tokens (the engine's context holds batch_size / slots of them).
-    # None: the smallest multiple of 256 (at least 512) holding workload.input_tokens + workload.output_tokens.
-    n_ctx: Optional[int] = Field(None, ge=1)
-    n_batch: int = Field(512, ge=1)  # logical batch: prompt tokens submitted per llama_decode
-    n_ubatch: int = Field(512, ge=1)  # physical batch: tokens computed at once
-    # Threads for generation / for prompt processing. None: the physical cores this process may use
-    # (llama.cpp's own default). llama.cpp's workers spin: more threads than free cores is far slower.
-    n_threads: Optional[int] = Field(None, ge=1)
-    n_threads_batch: Optional[int] = Field(None, ge=1)
+    n_gpu_layers: Optional[int] = Field(
+        None, ge=-1, description="layers offloaded to the GPU, -1 = all; null: all on a GPU job, 0 on hardware=cpu"
+    )
+    n_ctx: Optional[int] = Field(
+        None,
+        ge=1,
+        description="context tokens per sequence (the engine's context holds batch_size, or slots, of them); null: the "
+        "smallest multiple of 256 (at least 512) holding workload.input_tokens + workload.output_tokens",
+    )
+    n_batch: int = Field(512, ge=1, description="logical batch: prompt tokens submitted per llama_decode call")
+    n_ubatch: int = Field(512, ge=1, description="physical batch: tokens computed at once (<= n_batch)")
+    n_threads: Optional[int] = Field(
+        None,
+        ge=1,
+        description="generation threads; null: the physical cores this process may use (llama.cpp's own default). "
+        "llama.cpp's workers spin: more threads than free cores is far slower",
+    )
+    n_threads_batch: Optional[int] = Field(None, ge=1, description="prompt-processing threads; null: same as n_threads")
     flash_attn: bool = False
-    type_k: Optional[KvType] = None  # KV-cache quantisation; None: llama.cpp's default (f16)
-    type_v: Optional[KvType] = None  # a quantised V cache needs flash_attn=true
+    type_k: Optional[KvType] = Field(None, description="KV-cache type of K; null: llama.cpp's default (f16)")
+    type_v: Optional[KvType] = Field(None, description="as type_k, for V; a quantised V cache needs flash_attn: true")
     use_mmap: bool = True
-    seed: int = 0  # sampler seed (only matters when workload.sampling.temperature > 0)
-    # Further llama_cpp.Llama() keyword arguments, passed through unchanged (e.g. main_gpu,
-    # split_mode, tensor_split, offload_kqv, use_mlock, rope_freq_base).
-    llama_kwargs: dict[str, Any] = Field(default_factory=dict)
-    # Server mode: llama-cpp-python's server (python; one request at a time) or llama.cpp's own
-    # llama-server (parallel slots, continuous batching; built by .ci/install.d/30-llamacpp.sh).
-    server: Literal["python", "llama-server"] = "python"
-    slots: Optional[int] = Field(None, ge=1, le=MAX_SEQUENCES)  # llama-server's --parallel; None: workload.concurrency
-    # Speculative decoding, llama-server only (backend.server=llama-server, workload.mode=server); each is passed
-    # only when set. spec_type: its --spec-type, one or more of SPEC_TYPES comma-separated (null: none, unless the
-    # draft GGUF says MTP/DFlash); draft_model: --spec-draft-model, a .gguf path or "target" (the job's own GGUF);
-    # draft_n_max / draft_n_min / draft_p_min: --spec-draft-n-max / -n-min / -p-min (llama.cpp: 3, 0, 0.0).
-    spec_type: Optional[str] = None
-    draft_model: Optional[str] = None
-    draft_n_max: Optional[int] = Field(None, ge=0)
-    draft_n_min: Optional[int] = Field(None, ge=0)
-    draft_p_min: Optional[float] = Field(None, ge=0, le=1)
+    seed: int = Field(0, description="sampler seed (used when workload.sampling.temperature > 0)")
+    llama_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="other llama_cpp.Llama() keyword arguments, passed through unchanged (e.g. main_gpu, split_mode, "
+        "tensor_split, offload_kqv, use_mlock, rope_freq_base)",
+    )
+    server: Literal["python", "llama-server"] = Field(
+        "python",
+        description="server mode: python (llama-cpp-python's server, one request at a time) | llama-server (llama.cpp's "
+        "own: parallel slots, continuous batching; built by .ci/install.d/30-llamacpp.sh)",
+    )
+    slots: Optional[int] = Field(
+        None, ge=1, le=MAX_SEQUENCES, description="llama-server's --parallel slots; null: workload.concurrency"
+    )
+    spec_type: Optional[str] = Field(
+        None,
+        description="speculative decoding, llama-server only (server: llama-server, workload.mode=server; each spec "
+        "setting is passed only when set): --spec-type, one or more of draft-simple | draft-mtp | draft-eagle3 | "
+        "draft-dflash | draft-dspark | ngram-simple | ngram-mod | ... (comma-separated); null: none, unless the draft "
+        "GGUF says MTP/DFlash",
+    )
+    draft_model: Optional[str] = Field(
+        None, description="--spec-draft-model: a .gguf with the target's vocabulary, or target (the job's own GGUF)"
+    )
+    draft_n_max: Optional[int] = Field(
+        None, ge=0, description="--spec-draft-n-max: most tokens drafted per step (llama.cpp's default 3)"
+    )
+    draft_n_min: Optional[int] = Field(None, ge=0, description="--spec-draft-n-min (llama.cpp's default 0)")
+    draft_p_min: Optional[float] = Field(
+        None, ge=0, le=1, description="--spec-draft-p-min: least draft probability to go on drafting (llama.cpp's default 0.0)"
+    )
 
     @classmethod
     def check(cls, spec) -> None:

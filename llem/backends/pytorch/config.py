@@ -11,18 +11,24 @@ from llem.host.devices import resolve_device
 
 
 class PyTorchConfig(BaseModel):
+    """PyTorch / transformers generate()."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["pytorch"] = "pytorch"
-    # auto: bfloat16 on CUDA, float32 on CPU
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    # None: the whole model on the job's device; "auto": accelerate spreads it over the job's GPUs
-    device_map: Optional[str] = None
-    attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"] = "sdpa"
-    cache_implementation: Literal["dynamic", "static"] = "dynamic"
-    torch_compile: bool = False
-    compile_mode: Optional[Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]] = None
-    num_threads: Optional[int] = Field(None, ge=1)  # torch intra-op threads on CPU; None = torch's default
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="auto: bfloat16 on CUDA, float32 on CPU")
+    device_map: Optional[str] = Field(
+        None, description="null: the whole model on the job's device; auto: accelerate spreads it over the job's GPUs"
+    )
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"] = Field(
+        "sdpa", description="transformers' attention implementation; flash_attention_2 and _3 need a CUDA GPU"
+    )
+    cache_implementation: Literal["dynamic", "static"] = Field("dynamic", description="static enables compiled decoding on CUDA")
+    torch_compile: bool = Field(False, description="true: torch.compile the model's forward, in compile_mode")
+    compile_mode: Optional[Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]] = Field(
+        None, description="torch.compile's mode (null: default); set only with torch_compile: true"
+    )
+    num_threads: Optional[int] = Field(None, ge=1, description="CPU intra-op threads; null: torch's default")
 
     @classmethod
     def check(cls, spec) -> None:

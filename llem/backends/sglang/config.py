@@ -3,7 +3,7 @@
 Names follow SGLang's `ServerArgs` fields (`python/sglang/srt/server_args.py`). The values that
 quantization, kv_cache_dtype and attention_backend accept are the installed SGLang's own (read from
 its server_args.py without importing it), else lists pinned to SGLang 0.5.16 (serverargs.py).
-SGLang cannot be installed on llem's CPU machines: this backend has not yet run on hardware.
+SGLang cannot be installed on llem's CPU machines: it runs on the GPU hosts (docs/measurements.md).
 """
 
 from __future__ import annotations
@@ -32,42 +32,61 @@ RESERVED_ENGINE_KWARGS = ("model_path", "tokenizer_path", "revision", "trust_rem
 
 
 class SglangConfig(BaseModel):
+    """SGLang offline engine (sglang.Engine). Names are SGLang's ServerArgs fields; null keeps SGLang's default.
+    Needs a CUDA GPU; run by llem on an H200 with SGLang 0.5.16 (docs/measurements.md)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["sglang"] = "sglang"
-    # continuous: all requests in one Engine.generate call, max_running_requests (default:
-    # workload.batch_size) caps the running batch; static: groups of workload.batch_size.
-    batching: Literal["continuous", "static"] = "continuous"
+    batching: Literal["continuous", "static"] = Field(
+        "continuous",
+        description="continuous: all requests in one Engine.generate call, max_running_requests caps the running "
+        "batch; static: groups of workload.batch_size",
+    )
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "auto"
-    quantization: Optional[str] = None
-    kv_cache_dtype: str = "auto"
-    mem_fraction_static: Optional[float] = Field(None, gt=0, lt=1)  # None: SGLang sizes it
-    max_running_requests: Optional[int] = Field(None, ge=1)  # None: workload.batch_size
-    chunked_prefill_size: Optional[int] = Field(None, ge=-1)  # -1 disables chunked prefill; None: SGLang's default
+    quantization: Optional[str] = Field(None, description="e.g. fp8 | awq | gptq | w8a8_int8 | w8a8_fp8 | modelopt_fp8 ...")
+    kv_cache_dtype: str = Field("auto", description="auto | fp8_e5m2 | fp8_e4m3 | bf16 | bfloat16 | ...")
+    mem_fraction_static: Optional[float] = Field(None, gt=0, lt=1, description="null: SGLang sizes it")
+    max_running_requests: Optional[int] = Field(None, ge=1, description="null: workload.batch_size")
+    chunked_prefill_size: Optional[int] = Field(None, ge=-1, description="-1 disables chunked prefill; null: SGLang's default")
     max_prefill_tokens: Optional[int] = Field(None, ge=1)
-    disable_radix_cache: bool = False  # RadixAttention prefix cache on (false) or off (true)
+    disable_radix_cache: bool = Field(
+        False,
+        description="the RadixAttention prefix cache on (false) or off (true); flushed before every pass over the prompts",
+    )
     tp_size: int = Field(1, ge=1)
     pp_size: int = Field(1, ge=1)
-    attention_backend: Optional[str] = None  # None: SGLang picks for the GPU
-    # CUDA graphs, per phase (SGLang's disable_decode_cuda_graph / disable_prefill_cuda_graph); None:
-    # SGLang's default. disable_cuda_graph sets both (SGLang's own flag of that name is deprecated, and
-    # is sent only to a release without the per-phase ones).
-    disable_cuda_graph: Optional[bool] = None
-    disable_decode_cuda_graph: Optional[bool] = None
-    disable_prefill_cuda_graph: Optional[bool] = None
+    attention_backend: Optional[str] = Field(
+        None, description="e.g. flashinfer | fa3 | triton | torch_native; null: SGLang picks for the GPU"
+    )
+    disable_cuda_graph: Optional[bool] = Field(
+        None,
+        description="true: no CUDA graphs in either phase, sent as disable_decode_cuda_graph and "
+        "disable_prefill_cuda_graph (SGLang's own flag of this name is deprecated, and is sent only to a release "
+        "without the per-phase ones)",
+    )
+    disable_decode_cuda_graph: Optional[bool] = Field(
+        None, description="true: no CUDA graphs in the decode phase; null: SGLang's default"
+    )
+    disable_prefill_cuda_graph: Optional[bool] = Field(
+        None, description="true: no CUDA graphs in the prefill phase; null: SGLang's default"
+    )
     page_size: Optional[int] = Field(None, ge=1)
-    context_length: Optional[int] = Field(None, ge=1)  # None: workload.input_tokens + workload.output_tokens
+    context_length: Optional[int] = Field(None, ge=1, description="null: workload.input_tokens + workload.output_tokens")
     random_seed: int = 0
     log_level: str = "error"
-    # Speculative decoding (ServerArgs fields of that name; null: SGLang's default, no speculation): the algorithm
-    # (SPECULATIVE_ALGORITHMS), its draft model (a local folder or Hub id), draft steps, EAGLE's top-k branching and
-    # the tokens verified per step.
-    speculative_algorithm: Optional[str] = None
-    speculative_draft_model_path: Optional[str] = None
-    speculative_num_steps: Optional[int] = Field(None, ge=1)
-    speculative_eagle_topk: Optional[int] = Field(None, ge=1)
-    speculative_num_draft_tokens: Optional[int] = Field(None, ge=1)
-    engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other ServerArgs field, passed through
+    speculative_algorithm: Optional[str] = Field(
+        None, description="EAGLE | EAGLE3 | NEXTN | STANDALONE | NGRAM | DFLASH | DSPARK; null: no speculative decoding"
+    )
+    speculative_draft_model_path: Optional[str] = Field(
+        None, description="the draft model (a local folder or Hub id); EAGLE3, STANDALONE and DFLASH need one"
+    )
+    speculative_num_steps: Optional[int] = Field(None, ge=1, description="draft steps per verification; null: SGLang's default")
+    speculative_eagle_topk: Optional[int] = Field(None, ge=1, description="EAGLE's branching (top-k) per step")
+    speculative_num_draft_tokens: Optional[int] = Field(None, ge=1, description="tokens verified per step")
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="any other ServerArgs field, passed through: +backend.engine_kwargs.schedule_policy=lpm"
+    )
 
     @classmethod
     def gpus_used(cls, spec) -> int:

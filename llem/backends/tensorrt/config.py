@@ -75,35 +75,52 @@ def quant_algo(name: Optional[str]) -> Optional[str]:
 
 
 class TensorRTConfig(BaseModel):
+    """TensorRT-LLM through its LLM API. Needs a CUDA GPU; not yet run on hardware by llem. Always runs in its own
+    worker process (isolation group "tensorrt"), never beside PyTorch or vLLM."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["tensorrt"] = "tensorrt"
-    # pytorch: TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM, its default since 1.0), nothing to build;
-    # trt: the legacy TensorRT-engine runtime (1.0-1.2), an engine built by the LLM API and cached by a
-    # hash of everything that shapes it. Refused where the installed release has no such runtime.
-    runtime: Literal["pytorch", "trt"] = "pytorch"
-    # continuous: all requests in one LLM.generate call, the engine's max_batch_size caps the
-    # running batch; static: groups of workload.batch_size, one call each.
-    batching: Literal["continuous", "static"] = "continuous"
+    runtime: Literal["pytorch", "trt"] = Field(
+        "pytorch",
+        description="pytorch: TensorRT-LLM's PyTorch runtime (tensorrt_llm.LLM, its default since 1.0), nothing to "
+        "build; trt: the legacy TensorRT-engine runtime (1.0-1.2), an engine built by the LLM API and cached by a hash "
+        "of everything that shapes it. Refused where the installed release has no such runtime",
+    )
+    batching: Literal["continuous", "static"] = Field(
+        "continuous",
+        description="continuous: all requests in one LLM.generate call, the engine's max_batch_size caps the running "
+        "batch; static: groups of workload.batch_size, one call each",
+    )
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
-    quantization: Optional[str] = (
-        None  # QuantAlgo name (FP8, W8A16, W4A16_AWQ, ...) or an alias (fp8, int8_weight_only, w4a16_awq)
+    quantization: Optional[str] = Field(
+        None,
+        description="a QuantAlgo name: FP8 | W8A16 (INT8 weight-only) | W4A16 | W4A16_AWQ | W8A8_SQ_PER_CHANNEL | NVFP4 "
+        "... or an alias: fp8, int8_weight_only, w4a16_awq ...",
     )
     kv_cache_quantization: Optional[Literal["FP8", "INT8", "NVFP4"]] = None
-    # Build settings; None: derived from the workload (batch_size, input_tokens, input+output tokens)
-    max_batch_size: Optional[int] = Field(None, ge=1)
-    max_input_len: Optional[int] = Field(None, ge=1)
-    max_seq_len: Optional[int] = Field(None, ge=1)
-    max_num_tokens: Optional[int] = Field(None, ge=1)  # None: TensorRT-LLM's default
-    # KV cache (KvCacheConfig); None: TensorRT-LLM's default
-    free_gpu_memory_fraction: Optional[float] = Field(None, gt=0, le=1)
-    enable_block_reuse: Optional[bool] = None
+    max_batch_size: Optional[int] = Field(None, ge=1, description="build setting; null: workload.batch_size")
+    max_input_len: Optional[int] = Field(None, ge=1, description="build setting; null: workload.input_tokens")
+    max_seq_len: Optional[int] = Field(
+        None, ge=1, description="build setting; null: workload.input_tokens + workload.output_tokens"
+    )
+    max_num_tokens: Optional[int] = Field(None, ge=1, description="null: TensorRT-LLM's default")
+    free_gpu_memory_fraction: Optional[float] = Field(
+        None, gt=0, le=1, description="KvCacheConfig; null: TensorRT-LLM's default (0.9)"
+    )
+    enable_block_reuse: Optional[bool] = Field(None, description="KvCacheConfig; null: TensorRT-LLM's default")
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
     enable_chunked_prefill: Optional[bool] = None
-    engine_cache: bool = True  # reuse a built engine with identical build settings (runtime=trt)
-    build_kwargs: dict[str, Any] = Field(default_factory=dict)  # other BuildConfig fields, passed through
-    engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # other LLM(...) arguments, passed through
+    engine_cache: bool = Field(
+        True, description="reuse an engine built with identical build settings (runtime=trt; under the llem cache dir)"
+    )
+    build_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="other BuildConfig fields, passed through: +backend.build_kwargs.opt_num_tokens=2048"
+    )
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="other LLM(...) arguments, passed through: +backend.engine_kwargs.max_beam_width=1"
+    )
 
     @classmethod
     def gpus_used(cls, spec) -> int:

@@ -60,36 +60,54 @@ RESERVED_ENGINE_KWARGS = ("model", "tokenizer", "revision", "trust_remote_code",
 
 
 class VllmConfig(BaseModel):
+    """vLLM offline engine (vllm.LLM). Names are vLLM's EngineArgs fields; null keeps vLLM's default."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Literal["vllm"] = "vllm"
-    # How workload.batch_size maps onto vLLM's continuous batching:
-    #   continuous: every request is submitted in one LLM.generate call; max_num_seqs (default:
-    #               workload.batch_size) caps how many sequences run at once.
-    #   static:     requests go in consecutive groups of workload.batch_size, one generate call
-    #               each (what the transformers backend does), each group drained before the next.
-    batching: Literal["continuous", "static"] = "continuous"
+    batching: Literal["continuous", "static"] = Field(
+        "continuous",
+        description="how workload.batch_size maps onto vLLM's continuous batching. continuous: every request is "
+        "submitted in one LLM.generate call, max_num_seqs caps how many sequences run at once; static: requests go "
+        "in consecutive groups of workload.batch_size, one generate call each (what the transformers backend does), "
+        "each group drained before the next",
+    )
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "auto"
-    max_num_seqs: Optional[int] = Field(None, ge=1)  # None: workload.batch_size
-    max_num_batched_tokens: Optional[int] = Field(None, ge=1)  # None: vLLM's default
-    # None: vLLM's own default (0.9 up to 0.33; from 0.34 None, which sizes the KV cache itself)
-    gpu_memory_utilization: Optional[float] = Field(None, gt=0, le=1)
-    enable_prefix_caching: Optional[bool] = None  # None: vLLM's default (on in V1)
-    enable_chunked_prefill: Optional[bool] = None  # None: vLLM's default
-    kv_cache_dtype: str = "auto"
-    block_size: Optional[int] = Field(None, ge=1)  # None: vLLM's default (16 up to 0.33, 64 from 0.34)
-    enforce_eager: Optional[bool] = None  # true: no CUDA graphs / compilation; None: vLLM's default (false)
-    quantization: Optional[str] = None
+    max_num_seqs: Optional[int] = Field(None, ge=1, description="null: workload.batch_size")
+    max_num_batched_tokens: Optional[int] = Field(None, ge=1)
+    gpu_memory_utilization: Optional[float] = Field(
+        None, gt=0, le=1, description="null: vLLM's default (0.9 up to 0.33; from 0.34 it sizes the KV cache itself)"
+    )
+    enable_prefix_caching: Optional[bool] = Field(
+        None, description="null: vLLM's default (on in V1); the cache is reset before every pass over the prompts"
+    )
+    enable_chunked_prefill: Optional[bool] = None
+    kv_cache_dtype: str = Field("auto", description="auto | float16 | bfloat16 | fp8 | fp8_e4m3 | fp8_e5m2 | fp8_inc")
+    block_size: Optional[int] = Field(None, ge=1, description="null: vLLM's default (16 up to 0.33, 64 from 0.34)")
+    enforce_eager: Optional[bool] = Field(
+        None, description="true: no CUDA graphs or compilation; null: vLLM's default (false: graphs on)"
+    )
+    quantization: Optional[str] = Field(
+        None, description="e.g. awq | gptq | fp8 | compressed-tensors | fp8_per_tensor ... (the installed vLLM's methods)"
+    )
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
-    # vLLM's speculative_config dict, e.g. {method: ngram, num_speculative_tokens: 4, prompt_lookup_max: 4}
-    speculative_config: Optional[dict[str, Any]] = None
-    max_model_len: Optional[int] = Field(None, ge=1)  # None: input_tokens + output_tokens of the workload, rounded up
+    speculative_config: Optional[dict[str, Any]] = Field(
+        None,
+        description="vLLM's speculative_config mapping, e.g. {method: ngram, num_speculative_tokens: 4, prompt_lookup_max: 4}",
+    )
+    max_model_len: Optional[int] = Field(None, ge=1, description="null: workload.input_tokens + workload.output_tokens")
     seed: int = 0
-    # KV cache on CPU, in GiB (sets VLLM_CPU_KVCACHE_SPACE); None: $VLLM_CPU_KVCACHE_SPACE if set, else 1.
-    # (vLLM's own CPU default reserves gpu_memory_utilization x system RAM.)
-    cpu_kvcache_space_gib: Optional[int] = Field(None, ge=1)
-    engine_kwargs: dict[str, Any] = Field(default_factory=dict)  # any other EngineArgs field, passed through
+    cpu_kvcache_space_gib: Optional[int] = Field(
+        None,
+        ge=1,
+        description="CPU only: the KV cache in GiB (sets VLLM_CPU_KVCACHE_SPACE); null: that variable if set, else 1 "
+        "(vLLM's own CPU default reserves gpu_memory_utilization x system RAM)",
+    )
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="any other EngineArgs field, passed through: +backend.engine_kwargs.long_prefill_token_threshold=256",
+    )
 
     @classmethod
     def gpus_used(cls, spec) -> int:
