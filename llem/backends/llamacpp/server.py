@@ -17,8 +17,8 @@ from llem.serving.plan import LOOPBACK, ServerPlan
 # llama-cpp-python's server fills fields a request leaves out with its own defaults: repeat_penalty 1.1
 # (applied before greedy picking, so temperature 0 is not greedy there), top_k 40, top_p 0.95, min_p 0.05.
 # These turn them off, as the offline backend and the other servers sample (workload.sampling's top_k/top_p
-# still override when temperature > 0); top_p 1.0 also spares a sort of the whole vocabulary per token
-# (llama_server.py says what it cost).
+# still override when temperature > 0). top_p 1.0 is llama-server's fix (llama_server.py); sent here too so
+# that both servers get the same request, though this one picks greedily at temperature 0 without top-p.
 NEUTRAL_SAMPLING = {"repeat_penalty": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
 # The bias that keeps an end-of-generation token from being picked. Finite, because the request body is
 # kept in result.json and JSON has no infinity; the server adds it to a float32 logit, so that token's
