@@ -177,10 +177,10 @@ def outcome(run, records: list[dict], objective: str) -> dict:
             out["reason"] = "the interval is undefined (a zero mean)"
         elif len(records) >= run.max_repeats:
             out["reason"] = f"run.max_repeats={run.max_repeats} reached with a ±{pct:.2f}% interval"
-        else:  # the plan stage one fixed was measured; later windows, more spread than the first, never extend it
+        else:  # the plan stage one fixed was measured, and is never extended (that would be optional stopping)
             out["reason"] = (
                 f"stage one planned {len(records)} windows (of run.max_repeats={run.max_repeats}) from its "
-                f"first {run.repeats}; the later windows spread more, leaving a ±{pct:.2f}% interval"
+                f"first {run.repeats}; over all of them the interval came out at ±{pct:.2f}%"
             )
     return out
 

@@ -28,9 +28,10 @@ from llem.serving.plan import LOOPBACK, ServerPlan
 # llama-server fills fields a request leaves out with its own sampling defaults (top_k 40, top_p 0.95,
 # min_p 0.05); these turn them off, as the offline backend samples (workload.sampling's top_k/top_p
 # override them when temperature > 0). top_p matters for speed, not for the tokens: its sampler runs before
-# the temperature-0 pick, and without top_k it sorts the whole vocabulary on the CPU for every sequence
-# of every step (an H100, 2026-12-07: 112 ms a step for 8 slots of a 128k-vocabulary model, 8.9 tokens/s
-# per slot with every layer on the GPU; docs/measurements.md). At 1.0 it returns at once.
+# the temperature-0 pick and, without top_k, sorts the whole vocabulary on the CPU for every sequence of
+# every step whenever the 256 likeliest tokens fall short of p, which they always do under random
+# weights' flat logits (an H100, 2026-12-07: 112 ms a step for 8 slots of a 128k-vocabulary model with
+# every layer on the GPU; docs/measurements.md, benchmarks/llama_server_top_p.py). At 1.0 it returns at once.
 NEUTRAL_SAMPLING = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0}
 INSTALL = "bash .ci/install.d/30-llamacpp.sh"
 
