@@ -17,20 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from llem.serving.servers import free_port, wait_for_url
 
 
 def _post(url: str, body: dict) -> dict:
@@ -39,19 +33,12 @@ def _post(url: str, body: dict) -> dict:
         return json.loads(r.read())
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, limit_s: float = 120) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < limit_s:
+def _alive(proc: subprocess.Popen):
+    def check() -> None:
         if proc.poll() is not None:
             raise SystemExit(f"llama-server exited with {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"llama-server not ready after {limit_s:.0f} s")
+
+    return check
 
 
 def one_round(url: str, parallel: int, tokens: int, top_p: float) -> float:
@@ -84,14 +71,14 @@ def main(argv=None) -> int:
     if not args.server:
         print("no llama-server: set LLEM_LLAMA_SERVER or pass --server")
         return 2
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv_ = [args.server, "--model", args.gguf, "--host", "127.0.0.1", "--port", str(port), "--parallel", str(args.parallel),
              "--ctx-size", str(512 * args.parallel), "--cont-batching", "--threads", str(args.threads), "--no-kv-unified"]  # fmt: skip
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(argv_, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(url, proc)
+            wait_for_url(url + "/health", 120, "llama-server", alive=_alive(proc))
             one_round(url, args.parallel, 8, 1.0)  # warm-up, not counted
             ms = {0.95: [], 1.0: []}
             for i in range(args.rounds):
