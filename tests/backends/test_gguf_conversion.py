@@ -129,3 +129,61 @@ def test_validation_accepts_random_llama_and_refuses_other_families():
     prevalidate(["backend=llamacpp", "model=llama3.2-1b", "model.weights=random", "hardware=cpu", "tracking=none"])
     with pytest.raises(UserError, match=r"model.arch=qwen2.5-0.5b is a qwen2 model, which llem's GGUF converter does not handle"):
         prevalidate(["backend=llamacpp", "model=qwen2.5-0.5b", "model.weights=random", "hardware=cpu", "tracking=none"])
+
+
+def test_synthetic_prompts_from_a_padded_gguf_are_the_other_engines_prompts(tmp_path, monkeypatch):
+    """A random-weight architecture's embedding has more rows than llem's tokenizer has tokens (128256
+    against 1024 for llama-3.2-1b); the GGUF fills them with UNUSED [PAD] tokens. llama.cpp must draw
+    synthetic prompts from the tokenizer's tokens, as transformers, vLLM and SGLang do, or the engines
+    measure different prompts (the H100 run of 2026-12-07: llama.cpp's prompt ids differed)."""
+    llama_cpp = require_module("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")
+    from transformers import AutoTokenizer
+
+    from llem.backends.llamacpp.gguf import convert_llama_checkpoint
+    from llem.backends.llamacpp.vocab import read_vocab
+    from llem.config.spec import WorkloadSpec
+    from llem.models import random_checkpoint as rc
+    from llem.models.archs import load_arch
+    from llem.workload.prompts import build_requests
+
+    monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))
+    small = dict({k: v for k, v in load_arch("llama-3.2-1b").items() if not k.startswith("_")}, hidden_size=64,
+                 intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                 vocab_size=3000)  # fmt: skip
+    monkeypatch.setattr(rc, "load_arch", lambda name: dict(small))
+    folder = rc.random_checkpoint("padded-llama", seed=3)
+    out = tmp_path / "padded.gguf"
+    convert_llama_checkpoint(folder, out, "f16")
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    assert len(tok) < 3000  # the rows past the tokenizer are padding
+    llm = llama_cpp.Llama(model_path=str(out), n_ctx=64, n_threads=1, verbose=False)
+    vocab = read_vocab(llama_cpp, llama_cpp.llama_model_get_vocab(llm.model))
+    assert vocab.n_vocab == 3000 and vocab.drawable == len(tok)
+    assert set(vocab.special) == set(tok.all_special_ids)
+    workload = WorkloadSpec(name="synthetic", source="synthetic", input_tokens=32, num_prompts=4, batch_size=4)
+    ours = build_requests(workload, None, vocab.drawable, vocab.special)
+    theirs = build_requests(workload, None, min(len(tok), 3000), tok.all_special_ids)
+    assert [r.input_ids for r in ours] == [r.input_ids for r in theirs]
+    assert max(max(r.input_ids) for r in ours) < len(tok)
+    # the tokenizer's chat template travels into the GGUF, so llama.cpp's chat endpoints render as transformers does
+    assert llm.metadata["tokenizer.chat_template"] == tok.chat_template
+
+
+def test_tiny_and_random_weight_models_carry_a_chat_template(tmp_path, monkeypatch):
+    """vLLM and SGLang refuse a chat request to a model without a chat template (the H100 multi-turn run of
+    2026-12-07 failed so); llem's tokenizer has one, and every random-weight folder keeps it."""
+    from transformers import AutoTokenizer
+
+    from llem.models.builtin import TINY_CHAT_TEMPLATE, materialize
+    from llem.models.source import random_model_dir
+
+    monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))
+    chat = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"}, {"role": "user", "content": "more"}]
+    for folder in (materialize("tiny"), random_model_dir("llama-3.2-1b")):
+        tok = AutoTokenizer.from_pretrained(str(folder))
+        assert tok.chat_template == TINY_CHAT_TEMPLATE, folder
+        text = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        assert text == (
+            "<|begin|>user\nhello<|endoftext|>\n<|begin|>assistant\nhi<|endoftext|>\n<|begin|>user\nmore<|endoftext|>\n"
+            "<|begin|>assistant\n"
+        )

@@ -24,6 +24,7 @@ from llem.backends.llamacpp.config import KV_CACHE_TYPES, LlamaCppConfig, contex
 from llem.backends.llamacpp.layout import flash_attn
 from llem.backends.llamacpp.precision import loaded_precision
 from llem.backends.llamacpp.threads import physical_cores
+from llem.backends.llamacpp.vocab import read_vocab
 from llem.errors import UserError
 from llem.backends.llamacpp.gguf import resolve_gguf
 from llem.workload.request import Request
@@ -105,14 +106,11 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         return _file_type_names(self._lib).get(int(raw), f"file_type {raw}")
 
     def _scan_vocab(self) -> None:
-        lib = self._lib
-        vocab = lib.llama_model_get_vocab(self.llm.model)
-        self._n_vocab = lib.llama_vocab_n_tokens(vocab)
-        self.eog_ids = [t for t in range(self._n_vocab) if lib.llama_vocab_is_eog(vocab, t)]
+        self._vocab = read_vocab(self._lib, self._lib.llama_model_get_vocab(self.llm.model))
+        self._n_vocab = self._vocab.n_vocab
+        self.eog_ids = list(self._vocab.eog)
         self._eog_set = frozenset(self.eog_ids)
-        control = [t for t in range(self._n_vocab) if lib.llama_vocab_get_attr(vocab, t) & lib.LLAMA_TOKEN_ATTR_CONTROL]
-        named = [lib.llama_vocab_bos(vocab), lib.llama_vocab_eos(vocab), lib.llama_vocab_pad(vocab)]
-        self._special = sorted(set(self.eog_ids) | set(control) | {t for t in named if t >= 0})
+        self._special = list(self._vocab.special)
 
     @classmethod
     def load_key(cls, spec) -> dict:
@@ -161,7 +159,8 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
 
     @property
     def vocab_size(self) -> int:
-        return self._n_vocab
+        """The tokens a synthetic prompt may use: the tokenizer's, not the GGUF's padding (vocab.py)."""
+        return self._vocab.drawable
 
     def special_ids(self) -> list[int]:
         return list(self._special)
@@ -281,6 +280,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "parameters": lib.llama_model_n_params(model),
                 "n_layer": n_layer,
                 "n_vocab": self._n_vocab,
+                "n_vocab_tokenizer": self._vocab.drawable,
                 "n_ctx_train": lib.llama_model_n_ctx_train(model),
                 "eog_token_ids": self.eog_ids,
                 "weights": self.spec.model.weights,
