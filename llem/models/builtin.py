@@ -20,13 +20,21 @@ from pathlib import Path
 from llem.errors import UserError
 from llem.paths import cache_dir
 
-TINY_VERSION = "tiny-v1"
+TINY_VERSION = "tiny-v2"  # v2: a chat template
 SMOLLM2_VERSION = "smollm2-135m-instruct-q4_1-v1"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # The text the tiny model's tokenizer is trained on: a frozen copy of llem's first prompt set, owned
 # here so that editing the workload's prompts never changes a model cached as TINY_VERSION.
 TINY_CORPUS = Path(__file__).parent / "data" / "tiny_corpus.jsonl"
+# The tiny tokenizer's chat template, in the shape of ChatML with its own special tokens, so that chat
+# endpoints and multi-turn sessions run on `tiny` and on every random-weight architecture (which use this
+# tokenizer: llem/models/source.py, random_checkpoint.py); vLLM and SGLang refuse a chat request to a
+# model without one.
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|begin|>{{ m['role'] }}\n{{ m['content'] }}<|endoftext|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|begin|>assistant\n{% endif %}"
+)
 
 BUILTIN_MODELS = {
     "tiny": "2-layer random-weight Llama (hidden 256, head_dim 64) with an offline BPE tokenizer",
@@ -94,6 +102,7 @@ def _build_tiny(out: Path) -> None:
     )
     tok.train_from_iterator(tiny_corpus() * 4, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin|>", eos_token="<|endoftext|>", pad_token="<|pad|>")
+    fast.chat_template = TINY_CHAT_TEMPLATE
     fast.save_pretrained(out)
 
     torch.manual_seed(0)

@@ -16,8 +16,8 @@ from llem.models.archs import load_arch
 from llem.models.builtin import materialize
 from llem.paths import cache_dir
 
-VERSION = "rand-ckpt-v1"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+VERSION = "rand-ckpt-v2"  # v2: the tiny tokenizer with its chat template
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
 def llama_tensor_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:

@@ -20,8 +20,8 @@ from llem.models.builtin import materialize
 from llem.models.loading import model_location
 from llem.paths import cache_dir
 
-RANDOM_DIR_VERSION = "v1"
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+RANDOM_DIR_VERSION = "v2"  # v2: the tiny tokenizer with its chat template
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from llem.models.random_checkpoint import random_checkpoint
 from llem.models.safetensors_read import checkpoint_files, tensors
 from llem.paths import cache_dir
 
-CONVERTER_VERSION = "gguf-conv-v1"  # bump when the converter's output changes
+CONVERTER_VERSION = "gguf-conv-v2"  # bump when the converter's output changes (v2: the chat template)
 DEFAULT_CONVERT_TYPE = "f16"
 # Types the converter writes (numpy quantisers in the gguf package): name -> (GGML tensor type, llama file type).
 CONVERT_TYPES = {
@@ -260,6 +260,19 @@ def _tensor_names(n_layers: int) -> dict[str, str]:
     return names
 
 
+def chat_template(folder: Path) -> str | None:
+    """The folder's chat template as transformers saves it: chat_template.jinja (transformers 5), else
+    tokenizer_config.json's chat_template (a string; a list of named templates gives its "default")."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    cfg = folder / "tokenizer_config.json"
+    value = json.loads(cfg.read_text(encoding="utf-8")).get("chat_template") if cfg.is_file() else None
+    if isinstance(value, list):
+        value = next((t.get("template") for t in value if isinstance(t, dict) and t.get("name") == "default"), None)
+    return value if isinstance(value, str) and value else None
+
+
 def _read_tokenizer(folder: Path) -> dict:
     tok = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     model = tok.get("model", {})
@@ -393,6 +406,9 @@ def convert_llama_checkpoint(folder: Path, out: Path, qtype: str, name: str = "m
         if isinstance(cfg.get(key), int):
             adder(cfg[key])
     w.add_add_bos_token(tok["adds_bos"])  # BOS only where the HF tokenizer adds it: same prompt ids in both engines
+    template = chat_template(folder)
+    if template:  # llama.cpp's chat endpoints then render conversations as transformers does
+        w.add_chat_template(template)
 
     freqs = _llama3_rope_factors(cfg, head_dim, float(rope_theta))
     if freqs is not None:  # llama.cpp divides each rotary frequency by its factor, as HF's llama3 scaling does
