@@ -13,7 +13,10 @@
 # (default 1,8,64) the offline batch sizes. Nothing is measured while llama.cpp builds: the session
 # first waits for build_llamacpp.sh (at most 12 minutes) so that no window shares the host with it.
 #   llamacpp-off    llama.cpp offline, batch 1, 8, 64 (sequences decoded together in one batch)
-#   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts)
+#   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts; 720 s: at ~500 tok/s over
+#                   8 slots (H100, 2026-12-07) one window of the 128 requests takes ~65 s)
+#   llama-server-ab where llama-server's step goes (benchmarks/llama_server_step.py: one flag or request field
+#                   changed at a time against llem's, 8 greedy requests at once, 3 rounds; not inside the poller)
 #   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64; each batch size is a new
 #                   engine: ~60 s a start after the first, which compiles for ~140 s, hence 480 s)
 #   vllm-server     vLLM server on llama-server's workload (concurrency 8 and 64)
@@ -129,7 +132,17 @@ llamacpp() {
 for name in $ORDER; do  # in the order STEPS gives
   case $name in
     llamacpp-off) llamacpp && step llamacpp-off 360 backend=llamacpp $R1B $OFF ;;
-    llama-server) llamacpp && step llama-server 300 backend=llamacpp backend.server=llama-server $R1B $SRV ;;
+    llama-server-ab)  # the random-weight GGUF the llama.cpp steps use, converted first if no step has yet
+      llamacpp && {
+        gguf=$(ls "$LLEM_CACHE_DIR"/gguf/*-gguf-conv-v2/f16.gguf 2>/dev/null | head -n 1)
+        [ -n "$gguf" ] || timeout 600 python3 -m llem backend=llamacpp $R1B workload=synthetic energy=none run.repeats=1 \
+          run.warmup=0 workload.num_prompts=1 workload.output_tokens=1 run.output_root="$ENG/warm/ab" > "$ENG/out/warm-ab.log" 2>&1
+        gguf=$(ls "$LLEM_CACHE_DIR"/gguf/*-gguf-conv-v2/f16.gguf 2>/dev/null | head -n 1)
+        echo "=== llama-server-ab ($(date -u +%T)) on ${gguf:-no GGUF}"
+        [ -z "$gguf" ] || timeout -k 15 600 python3 benchmarks/llama_server_step.py "$gguf" --gpu --parallel 8 --tokens 128 \
+          --rounds 3 > "$ENG/out/llama-server-ab.log" 2>&1
+        echo "=== llama-server-ab rc=$?"; tail -n 12 "$ENG/out/llama-server-ab.log"; } ;;
+    llama-server) llamacpp && step llama-server 720 backend=llamacpp backend.server=llama-server $R1B $SRV ;;
     vllm-off) export PYTHONPATH=$BASE:$VSITE; step vllm-off 480 backend=vllm backend.max_model_len=1024 $R1B $OFF ;;
     vllm-server) export PYTHONPATH=$BASE:$VSITE; step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV ;;
     prefix-sglang) export PYTHONPATH=$BASE:$SGSITE; step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX ;;

@@ -112,7 +112,9 @@ def _reuse(server, engine_load: dict, run_dir: Path, progress: Progress) -> None
     (Path(run_dir) / SERVER).write_text(json.dumps(about, indent=2))
 
 
-def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
+def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict, greedy: Optional[dict] = None) -> dict:
+    """The fields every request of the job carries beside its prompt and length; `greedy`: the server plan's
+    greedy_extras, added when the job samples greedily and is not structured output."""
     w = spec.workload
     if structured(spec):  # an object ends where it ends: no fixed-length field, the engine's schema fields instead
         kept = {
@@ -122,6 +124,8 @@ def _extra_body(spec, fixed_length: tuple[str, ...], extras: dict) -> dict:
         fixed_length = ()
     else:
         body = {"temperature": w.sampling.temperature, **extras}
+        if w.sampling.temperature == 0:
+            body.update(greedy or {})
     if w.sampling.temperature > 0:
         body["top_p"] = w.sampling.top_p
         if w.sampling.top_k:
@@ -198,13 +202,14 @@ def _load_settings(spec, server) -> tuple[LoadSettings, tuple[str, ...]]:
     w = spec.workload
     fixed = server.plan.fixed_length if server is not None else ServerPlan.fixed_length
     extras = server.plan.request_extras if server is not None else {}
+    greedy = server.plan.greedy_extras if server is not None else {}
     load = LoadSettings(
         concurrency=w.concurrency,
         request_rate=w.request_rate,
         arrival=w.arrival,
         burst_size=w.burst_size,
         seed=w.seed,
-        extra_body=_extra_body(spec, fixed, extras),
+        extra_body=_extra_body(spec, fixed, extras, greedy),
         processes=client_processes(w),
         reuse_connections=server.plan.reuse_connections if server is not None else True,
     )

@@ -41,6 +41,9 @@ class ServerPlan:
     fixed_length: tuple[str, ...] = ("min_tokens", "ignore_eos")
     # Extra request fields, e.g. vLLM's return_token_ids: a streamed chunk may merge several tokens.
     request_extras: dict = field(default_factory=dict)
+    # Fields added to greedy requests (workload.sampling.temperature 0) that are not structured output: the
+    # engine's cheapest way to the same argmax, e.g. llama-server's top_k 1 (llem/backends/llamacpp/llama_server.py).
+    greedy_extras: dict = field(default_factory=dict)
     # The chat request field(s) that cap the answer at workload.output_tokens (max_tokens is deprecated
     # there in OpenAI's API and vLLM's). The default, both, is for an attached server of unknown kind.
     chat_length_fields: tuple[str, ...] = ("max_tokens", "max_completion_tokens")

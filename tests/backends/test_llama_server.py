@@ -58,6 +58,7 @@ def test_plan_runs_one_slot_per_request_in_flight_with_continuous_batching(tmp_p
     assert flag["--load-mode"] == "none" and "--no-mmap" not in argv  # llama.cpp dropped --no-mmap (scripts/engine_drift.sh)
     assert plan.fixed_length == ("ignore_eos",) and plan.ready_path == "/health"
     assert plan.request_extras == {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0, "seed": 0}
+    assert plan.greedy_extras == {"top_k": 1}  # greedy requests: the argmax without a pass over the vocabulary per slot
     assert "version: 1 (abc1234)" in plan.engine
 
 
@@ -194,11 +195,12 @@ def test_real_server_run_through_llama_server_batches_the_requests_in_flight(tmp
     placed = eff["from_server_log"]
     assert placed["on_gpu"] is False and placed["model_buffers_mib"] and all(v > 0 for v in placed["model_buffers_mib"].values())
     assert not any(f.startswith("engine_not_on_gpu") for f in result["validity"]["flags"])  # a CPU job: nothing to flag
-    # what the server itself says it sampled with, per slot (its log at verbosity 4): no top-k, and no top-p,
-    # whose default 0.95 sorted the whole vocabulary for every token before the greedy pick (docs/measurements.md)
+    # what the server itself says it sampled with, per slot (its log at verbosity 4): greedy requests keep the
+    # likeliest token only (top_k 1), and no top-p, whose default 0.95 sorted the whole vocabulary for every
+    # token before the greedy pick (docs/measurements.md)
     [log] = tmp_path.glob("runs/*/server.log")
     params = re.findall(r"top_k = (-?\d+), top_p = ([0-9.]+), min_p = ([0-9.]+)", log.read_text(errors="replace"))
-    assert params and set(params) == {("0", "1.000", "0.000")}, sorted(set(params))
+    assert params and set(params) == {("1", "1.000", "0.000")}, sorted(set(params))
 
 
 @pytest.mark.slow

@@ -33,6 +33,14 @@ from llem.serving.plan import LOOPBACK, ServerPlan
 # weights' flat logits (an H100, 2026-12-07: 112 ms a step for 8 slots of a 128k-vocabulary model with
 # every layer on the GPU; docs/measurements.md, benchmarks/llama_server_top_p.py). At 1.0 it returns at once.
 NEUTRAL_SAMPLING = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0}
+# A greedy request wants the argmax, which top_k 0 still reaches through the whole chain: llama-server builds
+# every slot's candidate list over the full vocabulary and its temperature-0 step and final `dist` sampler each
+# pass over all of it, on the CPU, slot after slot (128,256 candidates for Llama 3). top_k 1 keeps the likeliest
+# token in one pass and the rest of the chain sees one candidate: the same token, less host time per step.
+# On the 2-core CPU box the saving is inside the noise of a 130 ms compute-bound step (4 slots of the
+# random-weight Llama-3.2-1B GGUF: top_k 0 x1.07 and x1.14 of top_k 1 in two runs); on a GPU, where a step
+# is a few ms, benchmarks/llama_server_step.py measures it.
+GREEDY_SAMPLING = {"top_k": 1}
 INSTALL = "bash .ci/install.d/30-llamacpp.sh"
 
 
@@ -187,6 +195,7 @@ def command(
         ready_path="/health",
         fixed_length=("ignore_eos",),
         request_extras=extras,
+        greedy_extras=dict(GREEDY_SAMPLING),
         chat_length_fields=("max_tokens",),
         # it answers "Keep-Alive: timeout=5, max=100" yet closes the connection after a streamed
         # (chunked) response (0.3.36's vendored llama.cpp): a reused one fails "Can not write request body"
