@@ -82,7 +82,7 @@ def _runs_table(rows: list[dict]) -> str:
             attr = f' class="num" data-v="{v}"' if h in numeric and v is not None else ""
             cells.append(f"<td{attr}>{escape('' if v is None else str(v))}</td>")
         body.append(f'<tr data-status="{st}">{"".join(cells)}</tr>')
-    caption = ("all runs: " + ", ".join(shared) + ". ") if shared else ""
+    caption = (shared + ". ") if shared else ""
     return (
         f'<p class="caption">{escape(caption)}Mean ± 95% CI half-width over the measured windows; '
         f"click a header to sort.</p>"

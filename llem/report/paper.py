@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from llem.report.certificate import markdown as certificate_markdown
 from llem.report.certificate import notes as certificate_notes
 from llem.report.numbers import plain, with_ci
-from llem.report.table import CI_KEYS, setting_columns, varying_keys
+from llem.report.table import CI_KEYS, setting_columns, settings_caption, varying_keys
 
 FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
@@ -57,25 +57,23 @@ class PaperTable:
         return any(r.get("like_for_like") for r in self.rows)
 
 
-def config_columns(rows: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:
+def config_columns(rows: list[dict]) -> tuple[list[tuple[str, str]], str]:
+    """The columns that tell the runs apart, and the caption's text for the rest (llem/report/table.py
+    settings_caption: what all runs share, then each engine's own settings)."""
     cols = CONFIG + setting_columns(rows)
     ok = [r for r in rows if r.get("status") == "ok"] or rows
     varying = set(varying_keys(ok, [k for k, _ in cols]))
     shown = [(k, h) for k, h in cols if k in varying] or [("backend", "Backend")]
-    shared = [
-        f"{h.lower() if h != 'dtype' else h} {ok[0].get(k)}"
-        for k, h in cols
-        if k not in varying and ok and ok[0].get(k) is not None and (k, h) not in shown
-    ]
-    return shown, shared
+    rest = [(k, h.lower() if h != "dtype" else h) for k, h in cols if (k, h) not in shown]
+    return shown, settings_caption(ok, rest, varying) if ok else ""
 
 
 def build(rows: list[dict], title: str, certs=()) -> PaperTable:
-    config, shared = config_columns(rows)
+    config, shared = config_columns(rows)  # shared: the caption's text
     repeats = sorted({r.get("repeats") for r in rows if r.get("repeats")})
     caption = f"{title}: mean ± 95% CI half-width over {'/'.join(map(str, repeats)) or 'the'} measured windows"
     if shared:
-        caption += "; all runs: " + ", ".join(shared)
+        caption += "; " + shared
     table = PaperTable(config, rows, caption + ".", certificates=list(certs))
     for reason in sorted({r["energy_reason"] for r in rows if r.get("energy_reason")}):
         table.notes.append(f"{NOT_MEASURED}: not measured ({reason}).")

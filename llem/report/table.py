@@ -18,6 +18,12 @@ LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_t
 # workload fields with columns of their own (or not a setting); the others become "workload.<key>" columns
 WORKLOAD_IN_COLUMNS = ("name", "batch_size", "input_tokens", "output_tokens", "num_prompts", "path", "schema_path")
 SETTING_PREFIXES = ("backend.", "workload.")
+# Workload fields an offline run never applies (llem/workload/server_checks.py SERVER_ONLY_FIELDS, and the
+# multi-turn session's): an offline row leaves them out rather than show their defaults as if they were used.
+OFFLINE_UNUSED = (
+    "concurrency", "request_rate", "arrival", "burst_size", "server_url", "ready_timeout_s", "slo_ttft_s",
+    "slo_tpot_s", "endpoint", "client_processes", "turns", "think_time_s",
+)  # fmt: skip
 
 
 def setting_keys(rows: list[dict]) -> list[str]:
@@ -137,7 +143,10 @@ def flatten(run: Run) -> dict:
     for key, value in b.items():  # engine settings can tell runs apart (cache, compile, attention)
         if key not in ("name", "dtype") and isinstance(value, (str, int, float, bool)):
             row[f"backend.{key}"] = value
+    offline = w.get("mode", "offline") != "server"
     for key, value in w.items():  # so can workload settings (concurrency, prefix share, mode, arrival rate)
+        if offline and key in OFFLINE_UNUSED:
+            continue
         if key not in WORKLOAD_IN_COLUMNS and isinstance(value, (str, int, float, bool)):
             row[f"workload.{key}"] = value
     for key in (
@@ -208,6 +217,30 @@ def varying_keys(rows: list[dict], keys=None) -> list[str]:
     return [k for k in keys if len({r.get(k) for r in rows if r.get(k) is not None or not k.startswith(SETTING_PREFIXES)}) > 1]
 
 
+def settings_caption(rows: list[dict], cols: list[tuple[str, str]], varying: set) -> str:
+    """What the caption says the runs share ("all runs: ..."), and, after it, the settings only some
+    engines have ("llamacpp only: flash_attn False, ..."): an engine's own setting that no other run has is
+    not something all runs share. `cols`: (key, name) of the candidate columns; `varying`: those that differ."""
+    shared, own = [], {}
+    for k, name in cols:
+        if k in varying or k not in rows[0]:
+            continue
+        have = [r for r in rows if r.get(k) is not None]
+        if not have:
+            continue
+        if len(have) == len(rows):
+            shared.append(f"{name} {have[0].get(k)}")
+        elif k.startswith(SETTING_PREFIXES):  # the setting of some engines only: named with them
+            engines = tuple(sorted({str(r.get("backend")) for r in have}))
+            own.setdefault(engines, []).append(f"{name} {have[0].get(k)}")
+        else:
+            shared.append(f"{name} {have[0].get(k)}")
+    parts = (["all runs: " + ", ".join(shared)] if shared else []) + [
+        f"{' and '.join(engines)} only: " + ", ".join(items) for engines, items in sorted(own.items())
+    ]
+    return "; ".join(parts)
+
+
 def label(row: dict, keys: list[str]) -> str:
     short = {"batch_size": "bs", "input_tokens": "in", "output_tokens": "out"}
     parts = [
@@ -276,10 +309,8 @@ def render_table(rows: list[dict], title: str) -> None:
         config_cols.append(("energy_scope", "energy scope"))
     measured = [r for r in rows if r["status"] == "ok"] or rows  # a failed run's missing fields are not a difference
     varying = set(varying_keys(measured, [k for k, _ in config_cols]))
-    shared = [f"{name} {measured[0].get(k)}" for k, name in config_cols if k not in varying and measured[0].get(k) is not None]
-    t = Table(
-        title=title, title_justify="left", caption=("all runs: " + ", ".join(shared)) if shared else None, caption_justify="left"
-    )
+    caption = settings_caption(measured, config_cols, varying)
+    t = Table(title=title, title_justify="left", caption=caption or None, caption_justify="left")
     t.add_column("config")
     # the headline first (J/token with its interval, throughput, power, latency, status), then the settings
     for name in ("J/token ±CI", "tok/s ±CI", "avg W", "p50 s", "status"):
