@@ -160,7 +160,9 @@ def test_llamacpp_requests_turn_the_servers_sampling_defaults_off():
     assert greedy == {"temperature": 0.0, "repeat_penalty": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "min_tokens": 8}
     # a plan's greedy fields go to greedy requests only; a sampled request keeps the workload's top_k or none (0)
     fast = {"top_k": 1}
-    greedy = _extra_body(compose_spec("backend=llamacpp", "workload.output_tokens=8"), plan.fixed_length, plan.request_extras, fast)
+    greedy = _extra_body(
+        compose_spec("backend=llamacpp", "workload.output_tokens=8"), plan.fixed_length, plan.request_extras, fast
+    )
     assert greedy["top_k"] == 1 and greedy["temperature"] == 0.0
     sampled = _extra_body(
         compose_spec("backend=llamacpp", "workload.sampling.temperature=0.7", "workload.sampling.top_k=20"),
