@@ -23,6 +23,10 @@
 #   prefix-sglang   SGLang server (RadixAttention), synthetic 1024-token prompts,
 #                   workload.prefix_share 0/0.5/0.9 at concurrency 64: J/token against the measured
 #                   prefix-cache hit rate (vLLM's run of the same points: docs/measurements.md)
+#   prefix-sglang-stagger  prefix-sglang's points sent open loop, one request every 25 ms (constant arrivals):
+#                   tests why SGLang's radix cache served about half of what the groups offered at concurrency 64
+#                   (docs/measurements.md, 2026-12-07): a group's first request should be prefilled, and its prefix
+#                   in the radix tree, before the next member arrives
 #   sglang-server   SGLang server on llama-server's workload
 #   sglang-server-triton  the same on SGLang's triton attention backend (beside its default, FA3 on Hopper)
 #   sglang-off      SGLang offline on llama.cpp's offline workload
@@ -100,7 +104,7 @@ ORDER=${STEPS:-llamacpp-off llama-server vllm-off vllm-server prefix-sglang sgla
 wants() { case " $ORDER " in *" $1 "*) return 0 ;; esac; return 1; }
 # Warm-up runs fill compile caches while llama.cpp builds (nothing is measured then), for the engines
 # that the chosen steps use.
-if wants prefix-sglang || wants sglang-server || wants sglang-off; then
+if wants prefix-sglang || wants prefix-sglang-stagger || wants sglang-server || wants sglang-off; then
   export PYTHONPATH=$BASE:$SGSITE
   warm sglang-server backend=sglang $SGATTN backend.context_length=1152 $R1B workload=server workload.concurrency=4
 fi
@@ -146,6 +150,8 @@ for name in $ORDER; do  # in the order STEPS gives
     vllm-off) export PYTHONPATH=$BASE:$VSITE; step vllm-off 480 backend=vllm backend.max_model_len=1024 $R1B $OFF ;;
     vllm-server) export PYTHONPATH=$BASE:$VSITE; step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV ;;
     prefix-sglang) export PYTHONPATH=$BASE:$SGSITE; step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX ;;
+    prefix-sglang-stagger) export PYTHONPATH=$BASE:$SGSITE; step prefix-sglang-stagger 420 backend=sglang $SGATTN \
+      backend.context_length=1152 $R1B $PREFIX workload.request_rate=40 workload.arrival=constant ;;
     sglang-server) export PYTHONPATH=$BASE:$SGSITE; step sglang-server 240 backend=sglang $SGATTN backend.context_length=1024 $R1B $SRV ;;
     sglang-server-triton) export PYTHONPATH=$BASE:$SGSITE; step sglang-server-triton 240 backend=sglang backend.attention_backend=triton backend.context_length=1024 $R1B $SRV ;;
     sglang-off) export PYTHONPATH=$BASE:$SGSITE; step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF ;;
