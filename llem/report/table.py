@@ -12,18 +12,16 @@ from llem.report.collect import Run
 from llem.results.basis import meter_label, record_is_estimate
 from llem.results.io import read_json
 from llem.tracking.payload import gpu_name
+from llem.workload.server_checks import SERVER_ONLY_FIELDS
 
 # Spec fields that can tell runs apart, in the order labels use them.
 LABEL_KEYS = ("backend", "model", "hardware", "dtype", "input_tokens", "output_tokens", "batch_size")
 # workload fields with columns of their own (or not a setting); the others become "workload.<key>" columns
 WORKLOAD_IN_COLUMNS = ("name", "batch_size", "input_tokens", "output_tokens", "num_prompts", "path", "schema_path")
 SETTING_PREFIXES = ("backend.", "workload.")
-# Workload fields an offline run never applies (llem/workload/server_checks.py SERVER_ONLY_FIELDS, and the
-# multi-turn session's): an offline row leaves them out rather than show their defaults as if they were used.
-OFFLINE_UNUSED = (
-    "concurrency", "request_rate", "arrival", "burst_size", "server_url", "ready_timeout_s", "slo_ttft_s",
-    "slo_tpot_s", "endpoint", "client_processes", "turns", "think_time_s",
-)  # fmt: skip
+# Workload fields an offline run never applies (server mode's, and the multi-turn session's, which needs a
+# server): an offline row leaves them out rather than show their defaults as if they were used.
+OFFLINE_UNUSED = (*SERVER_ONLY_FIELDS, "turns", "think_time_s")
 
 
 def setting_keys(rows: list[dict]) -> list[str]:
@@ -223,7 +221,7 @@ def settings_caption(rows: list[dict], cols: list[tuple[str, str]], varying: set
     not something all runs share. `cols`: (key, name) of the candidate columns; `varying`: those that differ."""
     shared, own = [], {}
     for k, name in cols:
-        if k in varying or k not in rows[0]:
+        if k in varying:
             continue
         have = [r for r in rows if r.get(k) is not None]
         if not have:

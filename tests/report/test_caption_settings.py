@@ -45,3 +45,6 @@ def test_a_column_every_run_shares_is_all_runs_and_nothing_else():
     assert settings_caption(rows, cols, set()) == "all runs: model m, x 1"
     assert settings_caption(rows, cols, {"backend.x"}) == "all runs: model m"
     assert settings_caption([{"backend": "a"}], [("model", "model")], set()) == ""
+    # the first row need not be the engine's: its own settings are found wherever they are
+    rows = [{"backend": "p", "model": "m"}, {"backend": "l", "model": "m", "backend.f": False}]
+    assert settings_caption(rows, [("model", "model"), ("backend.f", "f")], set()) == "all runs: model m; l only: f False"
