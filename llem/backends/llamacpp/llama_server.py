@@ -30,16 +30,14 @@ from llem.serving.plan import LOOPBACK, ServerPlan
 # override them when temperature > 0). top_p matters for speed, not for the tokens: its sampler runs before
 # the temperature-0 pick and, without top_k, sorts the whole vocabulary on the CPU for every sequence of
 # every step whenever the 256 likeliest tokens fall short of p, which they always do under random
-# weights' flat logits (an H100, 2026-12-07: 112 ms a step for 8 slots of a 128k-vocabulary model with
-# every layer on the GPU; docs/measurements.md, benchmarks/llama_server_top_p.py). At 1.0 it returns at once.
+# weights' flat logits (measured on a GPU: docs/measurements.md, benchmarks/llama_server_top_p.py). At 1.0 it
+# returns at once.
 NEUTRAL_SAMPLING = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0}
 # A greedy request wants the argmax, which top_k 0 still reaches through the whole chain: llama-server builds
 # every slot's candidate list over the full vocabulary and its temperature-0 step and final `dist` sampler each
 # pass over all of it, on the CPU, slot after slot (128,256 candidates for Llama 3). top_k 1 keeps the likeliest
-# token in one pass and the rest of the chain sees one candidate: the same token, less host time per step.
-# On the 2-core CPU box the saving is inside the noise of a 130 ms compute-bound step (4 slots of the
-# random-weight Llama-3.2-1B GGUF: top_k 0 x1.07 and x1.14 of top_k 1 in two runs); on a GPU, where a step
-# is a few ms, benchmarks/llama_server_step.py measures it.
+# token in one pass and the rest of the chain sees one candidate: the same token, less host time per step
+# (what it saves: benchmarks/llama_server_step.py, docs/benchmarks.md).
 GREEDY_SAMPLING = {"top_k": 1}
 INSTALL = "bash .ci/install.d/30-llamacpp.sh"
 
@@ -116,8 +114,8 @@ def gpu_layers_flag(n_gpu_layers: int) -> str:
 # Where the weights went is logged by the llama library while the model loads ("load_tensors: CUDA0 model
 # buffer size = 2357.00 MiB", one line per buffer type), at llama-server's trace verbosity (4; its default, 3,
 # leaves the library's lines out). "offloaded N/M layers" is not read: it reports the count asked for, not
-# where the buffers are. Seen on an H100 (docs/measurements.md, 2026-12-07): a CUDA job's llama-server decoding
-# at CPU speed, with nothing in its default log to say so.
+# where the buffers are. Why: a slow CUDA llama-server whose default log could not say where its weights were
+# (docs/measurements.md: there the cause was its sampler, which this reader let us tell apart).
 LOG_VERBOSITY = "4"
 _BUFFER = re.compile(r"(\S+) model buffer size = +([0-9.]+) MiB")
 GPU_BUFFERS = ("CUDA", "ROCm", "Vulkan", "Metal", "SYCL", "MUSA", "CANN")
