@@ -6,11 +6,13 @@ llama.cpp's own batch of 8, driven by llem's offline backend, stepped in ~8 ms. 
 difference, each a variant here: the log llem asks for (`--log-verbosity 4`, which llem reads the
 weights' placement from), the prompt cache llama-server keeps of finished requests (`--cache-ram`),
 the sampler chain over every candidate token per slot (top_k 0, which llem's greedy requests carried
-until they carried top_k 1, or llama.cpp's experimental backend sampling), flash attention (llem passes
-its setting, default off), and streaming each token.
+until they carried top_k 1; top_p 0.95 with top_k 0, what they carried before that, which sorts the
+whole vocabulary under flat logits; or llama.cpp's experimental backend sampling), flash attention
+(llem passes its setting, default off), and streaming each token. The server is started from llem's own
+plan (`llama_server.command`), and every request carries the fields llem's greedy requests carry.
 
     python benchmarks/llama_server_step.py GGUF [--server PATH] [--gpu] [--parallel 8] [--tokens 128]
-        [--rounds 3] [--variants llem,verbosity-3,cache-ram-0,top-k-0,backend-sampling,flash-attn-auto,no-stream]
+        [--rounds 3] [--variants llem,top-k-0,top-p-0.95,verbosity-3,cache-ram-0,backend-sampling,flash-attn-auto,no-stream]
 
 Each round starts one server per variant, in a rotated order, sends --parallel greedy requests at once
 (one warm-up round first) and reads the server's own per-request timings (`predicted_per_token_ms`:
@@ -30,17 +32,17 @@ import tempfile
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from llem.backends.llamacpp.llama_server import GREEDY_SAMPLING, NEUTRAL_SAMPLING, binary
+from llem.backends.llamacpp.config import LlamaCppConfig
+from llem.backends.llamacpp.llama_server import binary, command
 from llem.errors import UserError
 from llem.serving.servers import free_port, wait_for_url
 
-# How llem starts llama-server (llem/backends/llamacpp/llama_server.py `plan`), the flags that matter here.
-LLEM_FLAGS = ["--cont-batching", "--metrics", "--no-kv-unified", "--flash-attn", "off", "--log-verbosity", "4"]
-VARIANTS = {  # name: (flags to drop, flags to add, request fields to change)
+VARIANTS = {  # name: (flags to drop from llem's command line, flags to add, request fields to change)
     "llem": ((), (), {}),
     "verbosity-3": (("--log-verbosity", "4"), ("--log-verbosity", "3"), {}),
     "cache-ram-0": ((), ("--cache-ram", "0"), {}),
-    "top-k-0": ((), (), {"top_k": 0}),  # llem's greedy requests before 2026-12-07 (third session)
+    "top-k-0": ((), (), {"top_k": 0}),  # llem's greedy requests before they carried top_k 1
+    "top-p-0.95": ((), (), {"top_k": 0, "top_p": 0.95}),  # and before they carried top_p 1.0 (the server's default)
     "backend-sampling": ((), ("--backend-sampling",), {}),
     "flash-attn-auto": (("--flash-attn", "off"), ("--flash-attn", "auto"), {}),
     "no-stream": ((), (), {"stream": False}),
@@ -71,8 +73,7 @@ def _request(url: str, body: dict) -> float:
 
 
 def one_round(url: str, parallel: int, tokens: int, fields: dict) -> float:
-    body = dict(NEUTRAL_SAMPLING, **GREEDY_SAMPLING, prompt="Write about the weather in a small town.", n_predict=tokens,
-                temperature=0.0, ignore_eos=True, cache_prompt=False, stream=True)  # fmt: skip
+    body = dict(prompt="Write about the weather in a small town.", n_predict=tokens, cache_prompt=False, stream=True)
     body.update(fields)
     with ThreadPoolExecutor(parallel) as pool:
         return statistics.median(pool.map(lambda _: _request(url, body), range(parallel)))
@@ -82,9 +83,13 @@ def measure(args, name: str) -> float:
     drop, add, fields = VARIANTS[name]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [args.server, "--model", args.gguf, "--host", "127.0.0.1", "--port", str(port), "--parallel", str(args.parallel),
-            "--ctx-size", str(512 * args.parallel), "--threads", str(args.threads), "--n-gpu-layers", "999" if args.gpu else "0",
-            *_without(LLEM_FLAGS, drop), *add]  # fmt: skip
+    # llem's own plan for this server (llem/backends/llamacpp/llama_server.py): its command line, and the fields
+    # its greedy requests carry (request_extras, greedy_extras, temperature 0, ignore_eos)
+    plan = command(
+        LlamaCppConfig().model_dump(), args.gguf, port, 512, -1 if args.gpu else 0, args.threads, args.parallel, args.server
+    )
+    argv = _without(plan.argv, drop) + list(add)
+    request = {**plan.request_extras, **plan.greedy_extras, "temperature": 0.0, "ignore_eos": True, **fields}
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -96,8 +101,8 @@ def measure(args, name: str) -> float:
                     raise SystemExit(f"llama-server ({name}) exited with {proc.returncode}: {' | '.join(tail)}")
 
             wait_for_url(url + "/health", 300, "llama-server", alive=alive)
-            one_round(url, args.parallel, 8, fields)  # warm-up, not counted
-            return one_round(url, args.parallel, args.tokens, fields)
+            one_round(url, args.parallel, 8, request)  # warm-up, not counted
+            return one_round(url, args.parallel, args.tokens, request)
         finally:
             proc.terminate()
             proc.wait(30)

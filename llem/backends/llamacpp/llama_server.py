@@ -30,7 +30,7 @@ from llem.serving.plan import LOOPBACK, ServerPlan
 # override them when temperature > 0). top_p matters for speed, not for the tokens: its sampler runs before
 # the temperature-0 pick and, without top_k, sorts the whole vocabulary on the CPU for every sequence of
 # every step whenever the 256 likeliest tokens fall short of p, which they always do under random
-# weights' flat logits (measured on a GPU: docs/measurements.md, benchmarks/llama_server_top_p.py). At 1.0 it
+# weights' flat logits (measured on a GPU: docs/measurements.md; benchmarks/llama_server_step.py, variant top-p-0.95). At 1.0 it
 # returns at once.
 NEUTRAL_SAMPLING = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0}
 # A greedy request wants the argmax, which top_k 0 still reaches through the whole chain: llama-server builds
