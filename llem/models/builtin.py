@@ -63,6 +63,20 @@ def materialize(name: str) -> Path:
     raise UserError(f"unknown built-in model {name}: choose one of {', '.join(BUILTIN_MODELS)}.")
 
 
+# The files of the tiny model's tokenizer (transformers 5 writes its chat template beside them).
+TINY_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+
+
+def copy_tiny_tokenizer(dest: Path) -> Path:
+    """Copy llem's tiny tokenizer, chat template included, into `dest` (a random-weight model's folder);
+    returns the tiny model's folder."""
+    tiny = materialize("tiny")
+    for name in TINY_TOKENIZER_FILES:
+        if (tiny / name).is_file():
+            shutil.copy2(tiny / name, dest / name)
+    return tiny
+
+
 def _cached(key: str, build) -> Path:
     final = cache_dir() / "models" / key
     if (final / "config.json").is_file():

@@ -13,11 +13,10 @@ import tempfile
 from pathlib import Path
 
 from llem.models.archs import load_arch
-from llem.models.builtin import materialize
+from llem.models.builtin import copy_tiny_tokenizer
 from llem.paths import cache_dir
 
 VERSION = "rand-ckpt-v2"  # v2: the tiny tokenizer with its chat template
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
 def llama_tensor_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
@@ -83,10 +82,7 @@ def random_checkpoint(arch: str, seed: int) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".random-{arch}-", dir=final.parent))
     try:
         cfg = {k: v for k, v in load_arch(arch).items() if not k.startswith("_")}
-        tiny = materialize("tiny")
-        for name in TOKENIZER_FILES:
-            if (tiny / name).is_file():
-                shutil.copy2(tiny / name, tmp / name)
+        tiny = copy_tiny_tokenizer(tmp)
         tiny_cfg = json.loads((tiny / "config.json").read_text())
         # llem's tokenizer's special ids, so that the converted GGUF names the tokens it really uses
         cfg.update({k: tiny_cfg[k] for k in ("bos_token_id", "eos_token_id", "pad_token_id") if k in tiny_cfg})

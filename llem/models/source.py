@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Optional
 
 from llem.models.archs import load_arch
-from llem.models.builtin import materialize
+from llem.models.builtin import copy_tiny_tokenizer
 from llem.models.loading import model_location
 from llem.paths import cache_dir
 
 RANDOM_DIR_VERSION = "v2"  # v2: the tiny tokenizer with its chat template
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,4 @@ def _write_random_dir(arch: str, out: Path) -> None:
     config = {k: v for k, v in load_arch(arch).items() if not k.startswith("_")}
     config.setdefault("torch_dtype", "bfloat16")
     (out / "config.json").write_text(json.dumps(config, indent=2))
-    tiny = materialize("tiny")
-    for name in _TOKENIZER_FILES:
-        if (tiny / name).is_file():
-            shutil.copy2(tiny / name, out / name)
+    copy_tiny_tokenizer(out)

@@ -54,7 +54,7 @@ def _measure_cell(row: dict, key: str) -> str:
 
 
 def _runs_table(rows: list[dict]) -> str:
-    config, shared = config_columns(rows)
+    config, settings = config_columns(rows)
     # the headline first (J/token with its interval, throughput, power, latency, status and flags), then the settings
     measures = HEADLINE_ORDER
     compared = any(r.get("like_for_like") for r in rows)  # each run against its group's reference
@@ -82,7 +82,7 @@ def _runs_table(rows: list[dict]) -> str:
             attr = f' class="num" data-v="{v}"' if h in numeric and v is not None else ""
             cells.append(f"<td{attr}>{escape('' if v is None else str(v))}</td>")
         body.append(f'<tr data-status="{st}">{"".join(cells)}</tr>')
-    caption = (shared + ". ") if shared else ""
+    caption = (settings + ". ") if settings else ""
     return (
         f'<p class="caption">{escape(caption)}Mean ± 95% CI half-width over the measured windows; '
         f"click a header to sort.</p>"

@@ -65,15 +65,15 @@ def config_columns(rows: list[dict]) -> tuple[list[tuple[str, str]], str]:
     varying = set(varying_keys(ok, [k for k, _ in cols]))
     shown = [(k, h) for k, h in cols if k in varying] or [("backend", "Backend")]
     rest = [(k, h.lower() if h != "dtype" else h) for k, h in cols if (k, h) not in shown]
-    return shown, settings_caption(ok, rest, varying) if ok else ""
+    return shown, settings_caption(ok, rest, varying)
 
 
 def build(rows: list[dict], title: str, certs=()) -> PaperTable:
-    config, shared = config_columns(rows)  # shared: the caption's text
+    config, settings = config_columns(rows)
     repeats = sorted({r.get("repeats") for r in rows if r.get("repeats")})
     caption = f"{title}: mean ± 95% CI half-width over {'/'.join(map(str, repeats)) or 'the'} measured windows"
-    if shared:
-        caption += "; " + shared
+    if settings:
+        caption += "; " + settings
     table = PaperTable(config, rows, caption + ".", certificates=list(certs))
     for reason in sorted({r["energy_reason"] for r in rows if r.get("energy_reason")}):
         table.notes.append(f"{NOT_MEASURED}: not measured ({reason}).")

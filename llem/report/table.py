@@ -228,11 +228,9 @@ def settings_caption(rows: list[dict], cols: list[tuple[str, str]], varying: set
             continue
         if len(have) == len(rows):
             shared.append(f"{name} {have[0].get(k)}")
-        elif k.startswith(SETTING_PREFIXES):  # the setting of some engines only: named with them
+        else:  # a setting of some engines only (varying_keys counts a missing value of any other key as a value)
             engines = tuple(sorted({str(r.get("backend")) for r in have}))
             own.setdefault(engines, []).append(f"{name} {have[0].get(k)}")
-        else:
-            shared.append(f"{name} {have[0].get(k)}")
     parts = (["all runs: " + ", ".join(shared)] if shared else []) + [
         f"{' and '.join(engines)} only: " + ", ".join(items) for engines, items in sorted(own.items())
     ]

@@ -89,6 +89,13 @@ def test_llama3_rope_factors_match_transformers():
     assert _llama3_rope_factors({"rope_theta": 1e4}, 64, 1e4) is None
 
 
+def _small_llama(**shape) -> dict:
+    """The Llama-3.2-1B architecture's config at a test's size (the random checkpoint builds from it)."""
+    from llem.models.archs import load_arch
+
+    return dict({k: v for k, v in load_arch("llama-3.2-1b").items() if not k.startswith("_")}, **shape)
+
+
 def test_a_random_weight_architecture_converts_and_generates(tmp_path, monkeypatch):
     """The random checkpoint's weights as llem writes them, converted, then run by llama.cpp itself."""
     llama_cpp = require_module("llama_cpp", "llama.cpp (llama-cpp-python)", "bash .ci/install.d/30-llamacpp.sh")
@@ -97,12 +104,7 @@ def test_a_random_weight_architecture_converts_and_generates(tmp_path, monkeypat
     from llem.models.safetensors_read import tensors
 
     monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))
-    small = dict(
-        {
-            k: v
-            for k, v in __import__("llem.models.archs", fromlist=["load_arch"]).load_arch("llama-3.2-1b").items()
-            if not k.startswith("_")
-        },
+    small = _small_llama(
         hidden_size=128,
         intermediate_size=256,
         num_hidden_layers=2,
@@ -143,13 +145,11 @@ def test_synthetic_prompts_from_a_padded_gguf_are_the_other_engines_prompts(tmp_
     from llem.backends.llamacpp.vocab import read_vocab
     from llem.config.spec import WorkloadSpec
     from llem.models import random_checkpoint as rc
-    from llem.models.archs import load_arch
     from llem.workload.prompts import build_requests
 
     monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))
-    small = dict({k: v for k, v in load_arch("llama-3.2-1b").items() if not k.startswith("_")}, hidden_size=64,
-                 intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
-                 vocab_size=3000)  # fmt: skip
+    small = _small_llama(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=32, vocab_size=3000)  # fmt: skip
     monkeypatch.setattr(rc, "load_arch", lambda name: dict(small))
     folder = rc.random_checkpoint("padded-llama", seed=3)
     out = tmp_path / "padded.gguf"

@@ -107,10 +107,8 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
 
     def _scan_vocab(self) -> None:
         self._vocab = read_vocab(self._lib, self._lib.llama_model_get_vocab(self.llm.model))
-        self._n_vocab = self._vocab.n_vocab
         self.eog_ids = list(self._vocab.eog)
         self._eog_set = frozenset(self.eog_ids)
-        self._special = list(self._vocab.special)
 
     @classmethod
     def load_key(cls, spec) -> dict:
@@ -163,7 +161,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         return self._vocab.drawable
 
     def special_ids(self) -> list[int]:
-        return list(self._special)
+        return list(self._vocab.special)
 
     # ------------------------------------------------------------------ sampling
 
@@ -183,7 +181,9 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
         elif self.eog_ids:  # never end early: every request yields exactly output_tokens tokens
             if getattr(self, "_bias", None) is None:
                 self._bias = batched.logit_bias_array(lib, self.eog_ids)
-            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_logit_bias(self._n_vocab, len(self.eog_ids), self._bias))
+            lib.llama_sampler_chain_add(
+                chain, lib.llama_sampler_init_logit_bias(self._vocab.n_vocab, len(self.eog_ids), self._bias)
+            )
         if sampling.temperature == 0:
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
         else:
@@ -197,7 +197,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
 
     def generate(self, requests: list[Request]) -> Generation:
         lib, n_out, bs = self._lib, self.spec.workload.output_tokens, self._n_seq
-        stop = frozenset(self.eog_ids) if self._gbnf is not None else None  # structured: a sequence ends at its EOG token
+        stop = self._eog_set if self._gbnf is not None else None  # structured: a sequence ends at its EOG token
         ins, outs, batches, out_ids = [], [], [], []
         for r in requests:
             if not r.input_ids:
@@ -279,7 +279,7 @@ class LlamaCppBackend(Backend[LlamaCppConfig]):
                 "description": self._model_desc(),
                 "parameters": lib.llama_model_n_params(model),
                 "n_layer": n_layer,
-                "n_vocab": self._n_vocab,
+                "n_vocab": self._vocab.n_vocab,
                 "n_vocab_tokenizer": self._vocab.drawable,
                 "n_ctx_train": lib.llama_model_n_ctx_train(model),
                 "eog_token_ids": self.eog_ids,
