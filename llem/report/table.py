@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Optional
 
 from llem.host.progress import console
+from llem.errors import UserError
 from llem.paths import ENVIRONMENT
+from llem.registry import engine
 from llem.report.collect import Run
 from llem.results.basis import meter_label, record_is_estimate
 from llem.results.io import read_json
@@ -22,6 +24,15 @@ SETTING_PREFIXES = ("backend.", "workload.")
 # Workload fields an offline run never applies (server mode's, and the multi-turn session's, which needs a
 # server): an offline row leaves them out rather than show their defaults as if they were used.
 OFFLINE_UNUSED = (*SERVER_ONLY_FIELDS, "turns", "think_time_s")
+
+
+def _server_only_settings(backend: Optional[str]) -> tuple[str, ...]:
+    """The engine's settings that only its server applies (its settings model's SERVER_ONLY), which an offline
+    row leaves out like OFFLINE_UNUSED; none for an engine this installation does not know."""
+    try:
+        return tuple(getattr(engine(backend).settings_model(), "SERVER_ONLY", ()))
+    except UserError:
+        return ()
 
 
 def setting_keys(rows: list[dict]) -> list[str]:
@@ -138,10 +149,11 @@ def flatten(run: Run) -> dict:
         "run_dir": str(run.run_dir) if run.run_dir else None,
         "peak_power_w": ts.get("peak_power_w"),
     }
-    for key, value in b.items():  # engine settings can tell runs apart (cache, compile, attention)
-        if key not in ("name", "dtype") and isinstance(value, (str, int, float, bool)):
-            row[f"backend.{key}"] = value
     offline = w.get("mode", "offline") != "server"
+    unused = _server_only_settings(b.get("name")) if offline else ()
+    for key, value in b.items():  # engine settings can tell runs apart (cache, compile, attention)
+        if key not in ("name", "dtype", *unused) and isinstance(value, (str, int, float, bool)):
+            row[f"backend.{key}"] = value
     for key, value in w.items():  # so can workload settings (concurrency, prefix share, mode, arrival rate)
         if offline and key in OFFLINE_UNUSED:
             continue

@@ -1,7 +1,8 @@
 """What a report's caption says all runs share, on the README example measured on an H100 (2026-12-07,
 docs/results/2026-12-07c-h100-sglang-example: PyTorch, vLLM and llama.cpp offline, real records). Its
 caption used to list llama.cpp's own settings (flash_attn False, n_batch 512, ...) and server-only workload
-fields (concurrency 4, arrival poisson, ...) under "all runs", for three offline runs of three engines."""
+fields (concurrency 4, arrival poisson, ...) under "all runs", for three offline runs of three engines, and then
+llama.cpp's server-only settings (server python) for its offline run."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def test_an_engines_own_settings_are_named_with_it_not_as_all_runs(example_rows)
     for field in ("concurrency", "arrival", "burst_size", "endpoint", "ready_timeout_s", "turns", "think_time_s"):
         assert field not in caption, field
     assert not any(k == "workload.concurrency" for r in example_rows for k in r)
+    # nor any of llama.cpp's server-only settings (LlamaCppConfig.SERVER_ONLY: which server, its slots)
+    assert "server python" not in caption and "slots" not in caption
+    assert not {"backend.server", "backend.slots"} & {k for r in example_rows for k in r}
 
 
 def test_a_column_every_run_shares_is_all_runs_and_nothing_else():

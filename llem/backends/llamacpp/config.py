@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +65,9 @@ class LlamaCppConfig(BaseModel):
     workload.batch_size requests decode together in one llama.cpp batch (a sequence id each)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Settings of llama.cpp's servers only: an offline job (the Python bindings) never applies them, so an offline
+    # run's report row leaves them out (llem/report/table.py) and a value set on one is refused (offline_ignored)
+    SERVER_ONLY: ClassVar[tuple[str, ...]] = ("server", "slots")
 
     name: Literal["llamacpp"] = "llamacpp"
     n_gpu_layers: Optional[int] = Field(
@@ -167,10 +170,8 @@ class LlamaCppConfig(BaseModel):
     def offline_ignored(cls, spec) -> list[str]:
         """Settings of llama.cpp's server that an offline job (the Python bindings) ignores
         (llem/workload/server_checks.py asks)."""
-        b = spec.backend
-        return ([f"backend.server={b['server']}"] if b["server"] != "python" else []) + (
-            [f"backend.slots={b['slots']}"] if b["slots"] is not None else []
-        )
+        fields = cls.model_fields
+        return [f"backend.{k}={spec.backend[k]}" for k in cls.SERVER_ONLY if spec.backend[k] != fields[k].default]
 
     @classmethod
     def check_server(cls, spec) -> None:
