@@ -58,6 +58,9 @@ class Engine:
     prompt_counter: Optional[str] = None
     # Environment variables that turn the engine's usage reporting off (set where unset, before it imports).
     telemetry_off: Mapping[str, str] = field(default_factory=dict)
+    # Prefixes of the environment variables the engine reads its own settings from (e.g. "VLLM_"): environment.json
+    # records every such variable that is set, as the job saw it (llem/run/envinfo.py), since they change what it runs
+    env_prefixes: tuple[str, ...] = ()
     image: Optional[str] = None  # docker/<image>/Dockerfile holds it; None: docker/<name>/
     aliases: tuple[str, ...] = ()  # other names its docker image is asked for by (e.g. trtllm)
     install: Optional[str] = None  # the pip line that installs it; None: pip install 'llem[<extra>]'

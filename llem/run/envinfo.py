@@ -17,6 +17,24 @@ from llem.registry import engines
 _PACKAGES = ("torch", "nvidia-ml-py", "zeus", "codecarbon", "mlflow", "hydra-core", "pydantic", "numpy")
 
 
+# Environment variables every engine's stack reads (besides each engine's own, Engine.env_prefixes)
+_COMMON_ENV = ("CUDA_", "NCCL_", "OMP_", "MKL_", "TORCH", "PYTORCH_", "HF_", "TOKENIZERS_")
+_SECRET_MARKS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")  # names whose values are never written
+
+
+def engine_env(environ=os.environ) -> dict:
+    """The set variables that change what an engine runs (its own prefixes, Engine.env_prefixes, and its stack's),
+    as this process sees them: e.g. VLLM_ENABLE_V1_MULTIPROCESSING=0 or VLLM_CPU_KVCACHE_SPACE, so that two results
+    whose configs agree but whose engines were told different things apart say so. Secret-looking names
+    (HF_TOKEN, VLLM_API_KEY) keep their name and lose their value."""
+    prefixes = tuple(_COMMON_ENV) + tuple(p for e in engines().values() for p in e.env_prefixes)
+    return {
+        k: "(redacted)" if any(m in k.upper() for m in _SECRET_MARKS) else v
+        for k, v in sorted(environ.items())
+        if k.startswith(prefixes)
+    }
+
+
 def git_revision() -> str | None:
     """llem's own git revision: from its checkout, else LLEM_GIT_REVISION (set by the Docker
     launcher, whose image holds no checkout), else None."""
@@ -90,6 +108,7 @@ def snapshot(gpus: list[int] | None = None) -> dict:
         "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),  # PCI_BUS_ID: CUDA indices in NVML order
         "nvlink_multicast_env": {k: os.environ.get(k) for k in MULTICAST_OFF},  # llem/host/multicast.py
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "engine_env": engine_env(),
         "packages": _versions(),
         "gpus": gpu_snapshot(gpus),
     }

@@ -5,6 +5,7 @@ from llem.registry import Engine
 
 ENGINE = Engine(
     name="llamacpp",
+    env_prefixes=("LLAMA_", "GGML_"),
     settings="llem.backends.llamacpp.config:LlamaCppConfig",
     offline="llem.backends.llamacpp.backend:LlamaCppBackend",
     server="llem.backends.llamacpp.server:server_plan",

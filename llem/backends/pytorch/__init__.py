@@ -4,6 +4,7 @@ from llem.registry import Engine
 
 ENGINE = Engine(
     name="pytorch",
+    env_prefixes=("PYTORCH_", "TRANSFORMERS_"),
     settings="llem.backends.pytorch.config:PyTorchConfig",
     offline="llem.backends.pytorch.backend:PyTorchBackend",
     extra="pytorch",

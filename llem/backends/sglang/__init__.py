@@ -4,6 +4,7 @@ from llem.registry import Engine
 
 ENGINE = Engine(
     name="sglang",
+    env_prefixes=("SGLANG_", "SGL_"),
     settings="llem.backends.sglang.config:SglangConfig",
     offline="llem.backends.sglang.backend:SglangBackend",
     server="llem.backends.sglang.server:server_plan",

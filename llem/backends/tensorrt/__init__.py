@@ -4,6 +4,7 @@ from llem.registry import Engine
 
 ENGINE = Engine(
     name="tensorrt",
+    env_prefixes=("TLLM_", "TRTLLM_"),
     settings="llem.backends.tensorrt.config:TensorRTConfig",
     offline="llem.backends.tensorrt.backend:TensorRTBackend",
     server="llem.backends.tensorrt.server:server_plan",

@@ -4,6 +4,7 @@ from llem.registry import Engine
 
 ENGINE = Engine(
     name="vllm",
+    env_prefixes=("VLLM_",),
     settings="llem.backends.vllm.config:VllmConfig",
     offline="llem.backends.vllm.backend:VllmBackend",
     server="llem.backends.vllm.server:server_plan",
