@@ -33,6 +33,8 @@
 #   example         the README's example (PyTorch static cache, vLLM, llama.cpp; batch 8 x 256 tokens,
 #                   run.phases=true, 3 repeats) into one output root, and its `llem report`
 #   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
+#   anchor-vllm     vLLM server on the Llama-3.1-8B architecture (random weights), max_num_seqs = concurrency = 8, 64, 128,
+#                   256 prompt and 512 output tokens: beside ML.ENERGY v3's published H100 figures (issue 27)
 #   prefix-vllm     vLLM server on prefix-sglang's points (measured on an H100 on 2026-12-06; last)
 # Everything lands in $ENG (default /root/eng): out/ (logs, JSON), runs/ (llem output roots).
 set -uo pipefail
@@ -62,6 +64,11 @@ OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 wor
 SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.output_tokens=256 workload.concurrency=8,64"
 EXAMPLE="workload=synthetic workload.input_tokens=128 workload.batch_size=8 workload.num_prompts=8 workload.output_tokens=256 run.phases=true run.repeats=3"
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
+# The anchor against ML.ENERGY v3 (0.455 / 0.119 / 0.095 J/token for Llama-3.1-8B at max_num_seqs 8 / 64 / 128 on an
+# H100): the same architecture with random weights, fixed chat-like lengths (their Text Conversation outputs average
+# ~717 tokens), the server kept full (concurrency = max_num_seqs, twice as many requests: two waves in steady state)
+R8B="model=llama3 model.weights=random hardware=cuda tracking=none energy.baseline_s=3"
+ANCHOR="workload=server workload.source=synthetic workload.input_tokens=256 workload.output_tokens=512"
 POLL=(python3 benchmarks/gpu/poll_during.py)
 # SGLang's attention backend: its own default (fa3 on Hopper for dense models) where the FA3 kernels are
 # staged (build-sglang-site.sh with FA3_DEST, stage-fa3.sh), else triton (flashinfer's JIT outlasted a session's start).
@@ -156,6 +163,12 @@ for name in $ORDER; do  # in the order STEPS gives
     sglang-server-triton) export PYTHONPATH=$BASE:$SGSITE; step sglang-server-triton 240 backend=sglang backend.attention_backend=triton backend.context_length=1024 $R1B $SRV ;;
     sglang-off) export PYTHONPATH=$BASE:$SGSITE; step sglang-off 300 backend=sglang $SGATTN backend.context_length=1024 $R1B $OFF ;;
     turns-vllm) export PYTHONPATH=$BASE:$VSITE; step turns-vllm 180 backend=vllm backend.max_model_len=2048 $R1B $TURNS ;;
+    anchor-vllm)  # ML.ENERGY v3's Llama-3.1-8B points on an H100 (vLLM 0.11.1, LMArena chat): one engine per max_num_seqs
+      export PYTHONPATH=$BASE:$VSITE
+      for n in 8 64 128; do
+        STEP_ROOT=$ENG/runs/anchor-vllm step "anchor-vllm-$n" 300 backend=vllm backend.max_model_len=1024 \
+          "backend.max_num_seqs=$n" $R8B $ANCHOR "workload.concurrency=$n" "workload.num_prompts=$((2 * n))"
+      done ;;
     prefix-vllm) export PYTHONPATH=$BASE:$VSITE; step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX ;;
     example)  # the README's example: three engines, one checkpoint, phases and identity (llem report)
       export PYTHONPATH=$BASE:$VSITE; STEP_ROOT=$ENG/runs/example step example-vllm 240 backend=vllm $R1B $EXAMPLE
