@@ -35,6 +35,7 @@
 #   turns-vllm      multi-turn sessions (4 turns) on vLLM's server
 #   anchor-vllm     vLLM server on the Llama-3.1-8B architecture (random weights), max_num_seqs = concurrency = 8, 64, 128,
 #                   256 prompt and 512 output tokens: beside ML.ENERGY v3's published H100 figures (issue 27)
+#   structured      JSON-schema output offline (the shipped example schema), vLLM then SGLang, xgrammar on both (issue 27)
 #   prefix-vllm     vLLM server on prefix-sglang's points (measured on an H100 on 2026-12-06; last)
 # Everything lands in $ENG (default /root/eng): out/ (logs, JSON), runs/ (llem output roots).
 set -uo pipefail
@@ -69,6 +70,8 @@ TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.pat
 # ~717 tokens), the server kept full (concurrency = max_num_seqs, twice as many requests: two waves in steady state)
 R8B="model=llama3 model.weights=random hardware=cuda tracking=none energy.baseline_s=3"
 ANCHOR="workload=server workload.source=synthetic workload.input_tokens=256 workload.output_tokens=512"
+# Structured output: the shipped schema and its prompts (cycled), 8 objects at a time, at most 128 tokens each
+STRUCT="workload=structured workload.source=jsonl workload.path=$SRC/llem/workload/data/structured_example.jsonl workload.num_prompts=64 workload.batch_size=8"
 POLL=(python3 benchmarks/gpu/poll_during.py)
 # SGLang's attention backend: its own default (fa3 on Hopper for dense models) where the FA3 kernels are
 # staged (build-sglang-site.sh with FA3_DEST, stage-fa3.sh), else triton (flashinfer's JIT outlasted a session's start).
@@ -169,6 +172,13 @@ for name in $ORDER; do  # in the order STEPS gives
         STEP_ROOT=$ENG/runs/anchor-vllm step "anchor-vllm-$n" 300 backend=vllm backend.max_model_len=1024 \
           "backend.max_num_seqs=$n" $R8B $ANCHOR "workload.concurrency=$n" "workload.num_prompts=$((2 * n))"
       done ;;
+    structured)  # JSON-schema output, offline, vLLM then SGLang (xgrammar on both; any-whitespace off on both: a random
+      # model otherwise spends every object's cap on whitespace, seen on CPU)
+      export PYTHONPATH=$BASE:$VSITE; STEP_ROOT=$ENG/runs/structured step structured-vllm 300 backend=vllm $R1B $STRUCT \
+        ++backend.engine_kwargs.structured_outputs_config.backend=xgrammar \
+        ++backend.engine_kwargs.structured_outputs_config.disable_any_whitespace=true
+      export PYTHONPATH=$BASE:$SGSITE; STEP_ROOT=$ENG/runs/structured step structured-sglang 300 backend=sglang $SGATTN \
+        backend.context_length=1024 $R1B $STRUCT ++backend.engine_kwargs.constrained_json_disable_any_whitespace=true ;;
     prefix-vllm) export PYTHONPATH=$BASE:$VSITE; step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX ;;
     example)  # the README's example: three engines, one checkpoint, phases and identity (llem report)
       export PYTHONPATH=$BASE:$VSITE; STEP_ROOT=$ENG/runs/example step example-vllm 240 backend=vllm $R1B $EXAMPLE
