@@ -15,6 +15,7 @@
 #   llamacpp-off    llama.cpp offline, batch 1, 8, 64 (sequences decoded together in one batch)
 #   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts; 720 s: at ~500 tok/s over
 #                   8 slots (H100, 2026-12-07) one window of the 128 requests takes ~65 s)
+#   llama-server-short  llama-server's two points in less time: concurrency 8 on 64 prompts, 64 on all 128
 #   llama-server-ab where llama-server's step goes (benchmarks/llama_server_step.py: one flag or request field
 #                   changed at a time against llem's, 8 greedy requests at once, 3 rounds; not inside the poller)
 #   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64; each batch size is a new
@@ -62,7 +63,8 @@ with open(sys.argv[1], "w") as f:
 PY
 PREFIX="workload=server workload.source=synthetic workload.input_tokens=1024 workload.output_tokens=64 workload.num_prompts=256 workload.prefix_group_size=16 workload.prefix_share=0,0.5,0.9 workload.concurrency=64"
 OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 workload.num_prompts=64 workload.batch_size=${OFF_BATCHES:-1,8,64}"
-SRV="workload=server workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.output_tokens=256 workload.concurrency=8,64"
+SRV1="workload=server workload.source=jsonl workload.path=$TEXT workload.output_tokens=256"
+SRV="$SRV1 workload.num_prompts=128 workload.concurrency=8,64"
 EXAMPLE="workload=synthetic workload.input_tokens=128 workload.batch_size=8 workload.num_prompts=8 workload.output_tokens=256 run.phases=true run.repeats=3"
 TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
 # The anchor against ML.ENERGY v3 (0.455 / 0.119 / 0.095 J/token for Llama-3.1-8B at max_num_seqs 8 / 64 / 128 on an
@@ -157,6 +159,12 @@ for name in $ORDER; do  # in the order STEPS gives
           --rounds 3 > "$ENG/out/llama-server-ab.log" 2>&1
         echo "=== llama-server-ab rc=$?"; tail -n 12 "$ENG/out/llama-server-ab.log"; } ;;
     llama-server) llamacpp && step llama-server 720 backend=llamacpp backend.server=llama-server $R1B $SRV ;;
+    llama-server-short)  # llama-server's points in less device time: concurrency 8 on 64 of the 128 prompts (~30 s windows
+      # at ~500 tok/s, H100), concurrency 64 on all 128 (fewer would leave no steady state)
+      llamacpp && { STEP_ROOT=$ENG/runs/llama-server step llama-server-c8 300 backend=llamacpp backend.server=llama-server \
+        $R1B $SRV1 workload.concurrency=8 workload.num_prompts=64
+        STEP_ROOT=$ENG/runs/llama-server step llama-server-c64 300 backend=llamacpp backend.server=llama-server \
+        $R1B $SRV1 workload.concurrency=64 workload.num_prompts=128; } ;;
     vllm-off) export PYTHONPATH=$BASE:$VSITE; step vllm-off 480 backend=vllm backend.max_model_len=1024 $R1B $OFF ;;
     vllm-server) export PYTHONPATH=$BASE:$VSITE; step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV ;;
     prefix-sglang) export PYTHONPATH=$BASE:$SGSITE; step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX ;;
