@@ -28,7 +28,10 @@ if cmake -S "$src/vendor/llama.cpp" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release 
   cp -r "$src/llama_cpp" "$LSITE/" && mkdir -p "$LSITE/llama_cpp/lib" &&
     find "$WORK/build" -name 'lib*.so*' -exec cp -P {} "$LSITE/llama_cpp/lib/" \; &&
     cp "$WORK/build/bin/llama-server" "$LSITE/bin/" &&
-    LD_LIBRARY_PATH="$LSITE/llama_cpp/lib" "$LSITE/bin/llama-server" --version > "$LSITE/bin/llama-server.version" 2>&1
+    LD_LIBRARY_PATH="$LSITE/llama_cpp/lib" "$LSITE/bin/llama-server" --version > "$LSITE/bin/llama-server.about" 2>&1 &&
+    # the stamp llem reads (llem/backends/llamacpp/llama_server.py version), as .ci/install.d/30-llamacpp.sh writes it:
+    # the llama-cpp-python release whose vendored llama.cpp this is, then how it was built
+    echo "$(basename "$src" | sed 's/^llama_cpp_python-//') cuda-sm90" > "$LSITE/bin/llama-server.version"
   ok=$?
 else
   ok=1

@@ -136,7 +136,7 @@ if [ -f /root/lcpp-build.log ]; then
   echo "llama.cpp build waited for until $((SECONDS - WAIT0)) s into the session"
   [ "$llamacpp_ok" -ne 0 ] || PYTHONPATH=$BASE:/root/lsite:$VSITE python3 -c "import llama_cpp; print('llama-cpp-python', \
     llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())" | tee -a "$ENG/out/versions.txt"
-  [ "$llamacpp_ok" -ne 0 ] || cat /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
+  [ "$llamacpp_ok" -ne 0 ] || cat /root/lsite/bin/llama-server.about /root/lsite/bin/llama-server.version | tee -a "$ENG/out/versions.txt"
   # where llama-server finds ggml's CUDA backend, and which devices it sees (as llem starts it: no LD_LIBRARY_PATH)
   [ "$llamacpp_ok" -ne 0 ] || { ldd /root/lsite/bin/llama-server | grep -E "ggml|llama|cuda"
     timeout 60 /root/lsite/bin/llama-server --list-devices; } 2>&1 | tee -a "$ENG/out/versions.txt"

@@ -275,3 +275,25 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     reasons = offline["windows"][0]["structured"]["invalid_reasons"]
     assert all(r == "not JSON (Invalid control character)" or r.endswith("is too long") for r in reasons), reasons
     assert (so["valid_fraction"] < 1) == any(f.startswith("structured_invalid") for f in offline["validity"]["flags"])
+
+
+@pytest.mark.parametrize(
+    "stamp, suffix",
+    [
+        ("0.3.36 cuda-sm90\n", ", built from llama-cpp-python 0.3.36's llama.cpp"),
+        ("0.3.36 5f2b0c1e\n", ", built from llama-cpp-python 0.3.36's llama.cpp"),
+        # a stamp that holds llama-server's own --version output (an older GPU build script wrote that) is no release
+        ("version: 0.5.0-dev (build 0, commit unknown)\n", ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_the_version_names_the_bindings_release_only_from_a_stamp_that_holds_one(tmp_path, stamp, suffix):
+    from llem.backends.llamacpp.llama_server import version
+
+    server = tmp_path / "llama-server"
+    server.write_text("#!/bin/sh\necho 'version: 1 (abc1234)'\necho 'built with cc'\n")
+    server.chmod(0o755)
+    if stamp is not None:
+        (tmp_path / "llama-server.version").write_text(stamp)
+    assert version(str(server)) == "version: 1 (abc1234)" + suffix

@@ -73,8 +73,9 @@ def version(path: str) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         line = f"version unknown ({exc})"
     stamp = Path(path).with_name("llama-server.version")
-    if stamp.is_file():
-        line += f", built from llama-cpp-python {stamp.read_text().split()[0]}'s llama.cpp"
+    words = stamp.read_text(errors="replace").split() if stamp.is_file() else []
+    if words and re.fullmatch(r"\d+(\.\d+)+\S*", words[0]):  # a release; anything else there is not read as one
+        line += f", built from llama-cpp-python {words[0]}'s llama.cpp"
     return line
 
 
