@@ -20,7 +20,7 @@ JOBS=${MUTMUT_JOBS:-2}
 
 # file to mutate -> the tests that exercise it in-process (llem subprocesses would not see mutants)
 declare -A TESTS=(
-  [llem/results/stats.py]="tests/energy/test_stats.py tests/test_results_metrics.py"
+  [llem/results/stats.py]="tests/energy/test_stats.py tests/test_results_metrics.py tests/energy/test_uncertainty.py"
   [llem/results/metrics.py]="tests/test_results_metrics.py tests/tracking/test_payload.py"
   [llem/energy/nvml.py]="tests/energy/test_nvml_meter.py tests/energy/test_alignment.py tests/energy/test_devices.py tests/energy/test_no_silent_number.py tests/energy/test_energy_auto.py"
   # (the root-only test reads the tree as user nobody in a bare interpreter, which cannot import mutmut)
