@@ -66,7 +66,9 @@ OFF="workload=synthetic workload.input_tokens=512 workload.output_tokens=128 wor
 SRV1="workload=server workload.source=jsonl workload.path=$TEXT workload.output_tokens=256"
 SRV="$SRV1 workload.num_prompts=128 workload.concurrency=8,64"
 EXAMPLE="workload=synthetic workload.input_tokens=128 workload.batch_size=8 workload.num_prompts=8 workload.output_tokens=256 run.phases=true run.repeats=3"
-TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=128 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=128 workload.concurrency=32"
+# Multi-turn: each turn of all conversations is one window; 128 conversations x 128 tokens gave ~1.9 s turn windows on an
+# H100 (2026-12-07, flagged short_window), so 256 x 192 (~5.5 s at the ~9k tok/s vLLM streamed there)
+TURNS="workload=server workload.endpoint=chat workload.source=jsonl workload.path=$TEXT workload.num_prompts=256 workload.turns=4 workload.think_time_s=0.5 workload.output_tokens=192 workload.concurrency=32"
 # The anchor against ML.ENERGY v3 (0.455 / 0.119 / 0.095 J/token for Llama-3.1-8B at max_num_seqs 8 / 64 / 128 on an
 # H100): the same architecture with random weights, fixed chat-like lengths (their Text Conversation outputs average
 # ~717 tokens), the server kept full (concurrency = max_num_seqs, twice as many requests: two waves in steady state)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from llem.results.stats import percentile, summarize, t975
+from llem.results.stats import _T975_FINE, percentile, skew_extension, stein_half_width, summarize, t975
 
 
 def test_eight_values():
@@ -149,3 +149,48 @@ def test_coverage_on_normal_and_on_skewed_windows():
     cov = {key: v / trials for key, v in hits.items()}
     assert 0.94 <= cov["normal"] <= 0.96, cov
     assert cov["skewed"] >= 0.94 > cov["skewed_t"], cov
+
+
+def test_t_factor_is_the_fine_table_exactly_at_its_own_points():
+    """At df = 1.0, 1.1, ..., 3.9 the factor is the tabulated value itself, not an interpolation towards it."""
+    for i, value in enumerate(_T975_FINE):
+        df = 1 + i / 10
+        if df != int(df):  # whole df come from the coarse table (equal to 4 figures)
+            assert t975(df) == pytest.approx(value, rel=1e-9), df
+
+
+def test_stein_half_width_needs_a_complete_first_stage_of_two_or_more():
+    # two first-stage values 1 and 3: s0 = sqrt(2), t(1) = 12.706, n = 2 -> 12.706 exactly
+    assert stein_half_width([1.0, 3.0], 2) == pytest.approx(12.706, rel=1e-12)
+    # the first stage complete but nothing after it, and later values that do not enter s0
+    assert stein_half_width([1.0, 3.0, 2.0], 3) == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-12)
+    assert stein_half_width([1.0, 3.0, 100.0, -50.0], 2) == pytest.approx(12.706 * math.sqrt(2) / 2, rel=1e-12)
+    assert stein_half_width([1.0, 3.0, 2.0], 1) is None  # one first-stage value has no spread
+    assert stein_half_width([1.0, 3.0], 3) is None  # the first stage not complete
+
+
+def test_skew_extension_is_zero_without_skew_spread_or_three_values_and_outward_only():
+    assert skew_extension(1.0, 2, 0.5, 4.3) == (0.0, 0.0)  # two values: no skewness to speak of
+    assert skew_extension(1.0, 5, 0.0, 2.776) == (0.0, 0.0)
+    assert skew_extension(1.0, 5, None, 2.776) == (0.0, 0.0)
+    assert skew_extension(0.0, 5, 0.5, 2.776) == (0.0, 0.0)  # no spread
+    ext = 1.0 * 0.5 * (2 * 2.776**2 + 1) / (6 * 5)
+    assert skew_extension(1.0, 5, 0.5, 2.776) == pytest.approx((0.0, ext))  # the long side is the high one
+    assert skew_extension(1.0, 5, -0.5, 2.776) == pytest.approx((ext, 0.0))
+
+
+def test_a_two_stage_interval_reaches_steins_bound_on_the_side_where_it_is_further():
+    """A wide first stage and tight later windows: Stein's half-width (from the first stage's spread) is
+    further than the t-interval of all windows on both sides, so both bounds are the mean -+ Stein's."""
+    xs = [0.0, 10.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]
+    s = summarize(xs, first_stage=2)
+    stein = 12.706 * math.sqrt(50.0) / math.sqrt(8)
+    assert s["ci95_low"] == pytest.approx(5.0 - stein, rel=1e-12) and s["ci95_high"] == pytest.approx(5.0 + stein, rel=1e-12)
+    assert s["ci95_rule"] == (
+        "two-stage (Stein): on each side the further of the (skew-extended) t-interval and t(n0-1) s0 / sqrt(n)"
+    )
+    # a missing window leaves the first stage incomplete: the plain (skew-extended) t-interval, said so
+    s = summarize([0.0, None, 10.0, 5.0], first_stage=2)
+    assert s["ci95_rule"] == "t-interval (no complete first stage)"
+    half = 4.303 * 5.0 / math.sqrt(3)  # 0, 10, 5: s = 5, t(2) = 4.303
+    assert s["mean"] - s["ci95_low"] == pytest.approx(half, rel=1e-9) and s["ci95_high"] - s["mean"] >= half - 1e-9
