@@ -16,6 +16,10 @@ from llem.report.html import write_html
 from llem.report.identity import identity_groups, identity_lines
 from llem.report.paper import FORMATS, render, runs_markdown
 from llem.report.plots import JPT, TPS, batch_axis, energy_vs_throughput, metric_vs_batch
+from llem.report.sessions import markdown as sessions_markdown
+from llem.report.sessions import print_terminal as print_sessions
+from llem.report.sessions import session_rows
+from llem.report.sessions import write_csv as write_sessions_csv
 from llem.report.table import flatten, mixed_scopes, render_table, sort_rows, write_csv
 from llem.report.timeseries import plot_run_power
 from llem.report.tradeoffs import tradeoff_plots
@@ -95,6 +99,9 @@ def build_report(
     files: dict = {"csv": out_dir / "report.csv"}
     write_csv(rows, files["csv"])
     files.update(certificate_files(certs, out_dir))
+    sessions = session_rows([r.record for r in runs if r.ok])  # multi-turn runs: per conversation and per turn
+    if write_sessions_csv(sessions, out_dir / "sessions.csv") is not None:
+        files["sessions_csv"] = out_dir / "sessions.csv"
     if fmt == "terminal" and not sys.stdout.isatty():  # a pipe or a file: a rich table there is cut to 80
         fmt, piped = "markdown", True  # columns with "…" in every cell; markdown keeps every digit
     else:
@@ -103,6 +110,8 @@ def build_report(
         render_table(rows, f"llem report: {title} ({len(rows)} runs)")
     else:
         text = runs_markdown(rows, f"llem report: {title}", certs) if piped else render(rows, f"llem report: {title}", fmt, certs)
+        if sessions and (piped or fmt == "markdown"):
+            text += "\n" + sessions_markdown(sessions)
         if not piped:
             files["table"] = out_dir / f"table.{FORMATS[fmt]}"
             files["table"].write_text(text, encoding="utf-8")
@@ -113,6 +122,7 @@ def build_report(
         console().print(line)
     if fmt == "terminal":  # markdown carries its certificate in its text; the other formats in their notes
         print_certificate(certs, console())
+        print_sessions(sessions, console())
     if plots:
         files.update(_plots(rows, runs, out_dir, title, timeseries))
     if html:
