@@ -175,6 +175,8 @@ def upload(
     mid = payload.measurement_id(record)
     for run in find_runs(client, exp_id, "llem.measurement_id", mid):
         if run.data.tags.get("llem.upload_complete") == "true":
+            if run.info.status == "RUNNING":  # the store went away after the data, before the run was closed
+                _close(client, exp_id, run.info.run_id, record)
             return run.info.run_id, False
         client.delete_run(run.info.run_id)
     if sweep and not _parent_exists(client, exp_id, sweep.get("parent_run_id")):
@@ -197,11 +199,17 @@ def upload(
         for path, folder in payload.artifact_files(run_dir, record):
             client.log_artifact(run_id, str(path), artifact_path=folder)
     client.set_tag(run_id, "llem.upload_complete", "true")
-    finished = ident.get("finished_unix_s")
+    _close(client, exp_id, run_id, record)
+    return run_id, True
+
+
+def _close(client, exp_id: str, run_id: str, record: dict) -> None:
+    """Close a fully logged run with the record's status and end time, and let it replace the earlier runs of its
+    configuration; also what `llem sync` finishes where the store went away between the two."""
+    finished = record.get("identity", {}).get("finished_unix_s")
     ended = {"ok": "FINISHED", "interrupted": "KILLED"}.get(record.get("status"), "FAILED")
     client.set_terminated(run_id, status=ended, end_time=int(1000 * finished) if finished else None)
     supersede(client, exp_id, run_id, record)
-    return run_id, True
 
 
 def supersede(client, exp_id: str, new_id: str, record: dict) -> list[str]:

@@ -74,3 +74,30 @@ def test_an_unwritable_sqlite_store_fails_at_once(tmp_path):
             subprocess.run(["chattr", "-i", str(store)])
         else:
             store.chmod(0o700)
+
+
+def test_sync_closes_a_complete_run_the_store_left_open_and_lets_it_replace_the_earlier_one(tmp_path):
+    """The store went away after a run's data and its upload_complete tag, before the run was closed (seen in CI:
+    an MLflow server stopped mid-sweep): `llem sync` counts it as already in MLflow and closes it, with the
+    record's status and end time, and the earlier run of its configuration is replaced as on a first upload."""
+    from mlflow.tracking import MlflowClient
+
+    run_dir = write_trace_run(tmp_path / "outputs")
+    first = json.loads((run_dir / "result.json").read_text())
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    old_id, _ = log_run(run_dir, first, uri, "left-open", sweep=None)
+
+    again = json.loads(json.dumps(first))
+    again["identity"]["started_unix_s"] += 3600
+    again["identity"]["finished_unix_s"] += 3600
+    (run_dir / "result.json").write_text(json.dumps(again))
+    new_id, _ = log_run(run_dir, again, uri, "left-open", sweep=None)
+    client = MlflowClient(tracking_uri=uri)
+    client.restore_run(old_id)  # as if the new upload had stopped before closing and superseding
+    client.update_run(new_id, status="RUNNING")
+
+    run_id, created = log_run(run_dir, again, uri, "left-open", sweep=None)
+    assert (run_id, created) == (new_id, False)
+    closed = client.get_run(new_id).info
+    assert closed.status == "FINISHED" and closed.end_time == int(1000 * again["identity"]["finished_unix_s"])
+    assert client.get_run(old_id).info.lifecycle_stage == "deleted"
