@@ -5,9 +5,10 @@ this module only lays them out: sessions.csv, a terminal table and a markdown ta
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Optional
+
+from llem.report.table import write_csv as write_table_csv
 
 CSV_COLUMNS = [
     "run_id",
@@ -67,11 +68,7 @@ def write_csv(rows: list[dict], path: Path) -> Optional[Path]:
     """sessions.csv (a missing value is an empty cell, never 0); None, and no file, without sessions."""
     if not rows:
         return None
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
+    write_table_csv(rows, path, CSV_COLUMNS)
     return path
 
 

@@ -263,13 +263,14 @@ def label(row: dict, keys: list[str]) -> str:
     return " ".join(parts) or str(row.get("backend"))
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
+def write_csv(rows: list[dict], path: Path, columns: list[str] = CSV_COLUMNS) -> None:
+    """The rows' `columns` as CSV (report.csv by default; llem/report/sessions.py writes sessions.csv with it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
         for r in rows:  # a missing value is an empty cell, never 0
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
 
 
 def _num(v, spec=".4g") -> str:

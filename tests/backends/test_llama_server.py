@@ -289,11 +289,12 @@ def test_structured_output_offline_and_through_llama_server(tmp_path):
     ],
 )
 def test_the_version_names_the_bindings_release_only_from_a_stamp_that_holds_one(tmp_path, stamp, suffix):
+    """The real llama-server, reached through a link in a folder of its own so that the stamp beside it is the case's."""
     from llem.backends.llamacpp.llama_server import version
 
     server = tmp_path / "llama-server"
-    server.write_text("#!/bin/sh\necho 'version: 1 (abc1234)'\necho 'built with cc'\n")
-    server.chmod(0o755)
+    server.symlink_to(_binary())
     if stamp is not None:
         (tmp_path / "llama-server.version").write_text(stamp)
-    assert version(str(server)) == "version: 1 (abc1234)" + suffix
+    line = version(str(server))
+    assert re.fullmatch(r"version: \S+ \(.*\)" + re.escape(suffix), line), line
