@@ -171,6 +171,27 @@ def test_parallel_local_on_a_cpu_is_refused_before_any_job(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("value", ["abc", "-3", "inf"])
+def test_a_bad_slurm_gone_grace_is_one_sentence_before_anything_is_submitted(tmp_path, value):
+    """Refused while Hydra instantiates the launcher, as the Docker launcher refuses its settings (_common.refuse; no Slurm here)."""
+    args = ["--multirun", "hydra/launcher=slurm", f"hydra.launcher.gone_grace_s={value}", "model=tiny", "hardware=cpu"]
+    proc = run_llem([*args, "tracking=none", "workload.batch_size=1,2", f"run.output_root={tmp_path}"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout
+    assert "llem: error: hydra.launcher.gone_grace_s=" in proc.stdout and "0 or more (default 60)" in proc.stdout
+    assert "Traceback" not in proc.stdout and "InstantiationException" not in proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_slurm_gone_grace_defaults_to_a_minute_and_takes_a_number():
+    from hydra_plugins.llem_launchers.submitit_launchers import LlemSlurmLauncher
+
+    launcher = LlemSlurmLauncher.__new__(LlemSlurmLauncher)  # the option alone, without submitit's setup
+    launcher.llem_options = {}
+    assert launcher.gone_grace_s() == 60.0
+    launcher.llem_options = {"gone_grace_s": 5}
+    assert launcher.gone_grace_s() == 5.0
+
+
 def test_docker_jobs_do_not_count_hardware_gpus_in_the_hosts_visible_devices(tmp_path):
     # the host's CUDA_VISIBLE_DEVICES picked the container's GPUs (--gpus device=5,6); inside they are
     # 0 and 1 and hardware.gpus is renumbered, so the launch devices must not reach the job there

@@ -198,6 +198,10 @@ def test_submitting_process_killed_then_rerun(sweep):
 
 
 def test_one_slurm_job_cancelled_then_rerun(sweep):
+    # This one-node Slurm has no accounting: a job squeue forgot is waited for hydra.launcher.gone_grace_s
+    # (default 60 s) before its points are recorded as failed. A SIGKILLed job can never leave a result, so
+    # 5 s checks the same path; the default's minute is the launcher's test (tests/launchers/test_launcher_config.py).
+    sweep.args.append("hydra.launcher.gone_grace_s=5")
     proc = sweep.start()
     # The second engine configuration's Slurm job (array task 1), cancelled as soon as it runs:
     # while it loads its engine, before its first point, with the first job's points done.

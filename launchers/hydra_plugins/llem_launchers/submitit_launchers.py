@@ -37,7 +37,7 @@ from ._common import (
     resolved_device,
 )
 from ._pending import ComposedLauncher, pending_jobs
-from ._slurm_watch import wait_until_done_or_gone
+from ._slurm_watch import GRACE_S, wait_until_done_or_gone
 from ._stopping import not_started, pass_on
 
 try:
@@ -131,6 +131,9 @@ class _LlemSubmitit(ComposedLauncher):
 
     def job_resources(self, job: dict) -> dict:
         raise NotImplementedError
+
+    def gone_grace_s(self) -> float:
+        return GRACE_S
 
     def batches(self, jobs: list[dict]) -> list[list[int]]:
         raise NotImplementedError
@@ -262,7 +265,7 @@ class _LlemSubmitit(ComposedLauncher):
             if all(results[i] is not None for i in unit):  # collected before a signal cut this short
                 continue
             try:
-                if self._EXECUTOR == "slurm" and not wait_until_done_or_gone(job):
+                if self._EXECUTOR == "slurm" and not wait_until_done_or_gone(job, self.gone_grace_s()):
                     raise RuntimeError(
                         f"Slurm job {job.job_id} ended without a result (cancelled or killed; squeue no longer lists it)"
                     )
@@ -390,6 +393,22 @@ def check_disjoint(jobs: list[dict]) -> None:
 
 class LlemSlurmLauncher(_LlemSubmitit, _SubmititSlurm):
     _EXECUTOR = "slurm"
+    _LLEM_KEYS = ("gone_grace_s",)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.gone_grace_s()  # a bad value is refused before anything is submitted
+
+    def gone_grace_s(self) -> float:
+        """hydra.launcher.gone_grace_s: how long a job squeue no longer lists may take to leave its result
+        (clusters without accounting, _slurm_watch.py)."""
+        value = self.llem_options.get("gone_grace_s", GRACE_S)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            refuse(
+                f"hydra.launcher.gone_grace_s={value!r} is not a number of seconds: give one of 0 or more "
+                f"(default {GRACE_S:g}), how long a Slurm job squeue no longer lists may take to leave its result."
+            )
+        return float(value)
 
     def job_resources(self, job: dict) -> dict:
         return slurm_resources(job)
