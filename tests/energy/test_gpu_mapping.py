@@ -179,6 +179,7 @@ def test_a_uuid_nvml_does_not_know_keeps_the_mapping_and_says_so(monkeypatch):
     _, m, _, _ = metered(None, [0], monkeypatch)
     [flag] = m.check_devices(["GPU-ffffffff-0000-0000-0000-000000000000"])
     assert flag.startswith("gpu_mapping: CUDA reports device UUIDs") and "matches no GPU known to NVML" in flag
+    assert flag.endswith("); energy stays metered on the CUDA_VISIBLE_DEVICES mapping")  # what the reader must know
     assert m.describe()["devices"]["gpu0"]["uuid"] == A
 
 

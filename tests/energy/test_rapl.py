@@ -99,6 +99,38 @@ def _python_as_nobody() -> str | None:
     return None
 
 
+def _root_only(monkeypatch, *zone_dirs: Path) -> None:
+    """energy_uj of these zones raises PermissionError, as on kernels that make it root-only (this process is
+    root, which reads any file: the real permission check is the test below, run as user nobody)."""
+    denied = {(d / "energy_uj").resolve() for d in zone_dirs}
+    real = Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        if self.resolve() in denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+
+
+def test_an_unreadable_zone_is_skipped_when_another_can_be_read(tmp_path, monkeypatch):
+    first = make_zone(tmp_path / "intel-rapl:0", "package-0", 10)
+    make_zone(tmp_path / "intel-rapl:1", "package-1", 20)
+    _root_only(monkeypatch, first)
+    assert [z.key for z in discover_zones(tmp_path)] == ["cpu-package-1"]
+
+
+def test_every_zone_unreadable_names_the_first_file_and_the_fix(tmp_path, monkeypatch):
+    zones = [make_zone(tmp_path / f"intel-rapl:{i}", f"package-{i}", 10) for i in (0, 1)]
+    _root_only(monkeypatch, *zones)
+    with pytest.raises(RaplUnavailable) as err:
+        discover_zones(tmp_path)
+    assert str(err.value) == (
+        f"RAPL is present but {zones[0].resolve() / 'energy_uj'} is not readable by this user (recent kernels make "
+        f"energy_uj root-only): run as root or grant read access, e.g. sudo chmod a+r {tmp_path}/*/energy_uj"
+    )
+
+
 def test_root_only_energy_uj_says_how_to_fix(tmp_path):
     """Recent kernels make energy_uj root-only: read the tree as an unprivileged user."""
     if os.geteuid() != 0:
