@@ -119,6 +119,26 @@ def test_offline_hits_per_pass_and_engines_that_cannot_tell():
     assert trt["hit_rate"] is None and "no prefix-cache readout" in trt["reason"]
 
 
+def test_sglang_offline_reads_each_results_cached_tokens():
+    """sglang.Engine.generate returns one dict per request whose meta_info carries cached_tokens (0.5.17's
+    tokenizer_manager sets it for every request, 0 included): the H100 structured-output run of 2026-12-07
+    recorded "not read by llem yet" where SGLang had told."""
+    from llem.backends.sglang.prefix_cache import offline_cached
+
+    results = [
+        {"text": "", "output_ids": [5, 6], "meta_info": {"prompt_tokens": 64, "completion_tokens": 2, "cached_tokens": 0}},
+        {"text": "", "output_ids": [5, 6], "meta_info": {"prompt_tokens": 64, "completion_tokens": 2, "cached_tokens": 32}},
+        {"text": "", "output_ids": [5, 6], "meta_info": {"prompt_tokens": 64, "completion_tokens": 2}},  # an older SGLang
+        {"text": "", "output_ids": [5, 6], "meta_info": {"cached_tokens": -1}},  # not a count
+        {"text": "", "output_ids": [5, 6]},
+    ]
+    assert offline_cached(results) == [0, 32, None, None, None]
+    spec = _spec("sglang", n=4, group=2, input_tokens=64, share=0.5)
+    rec = offline_hits(spec, [Generation([64] * 4, [2] * 4, cached_tokens=offline_cached(results[:2] * 2))])
+    assert rec["hit_rate"] == pytest.approx(0.25) and rec["ideal_hit_rate"] == pytest.approx(0.25)
+    assert rec["source"] == "meta_info.cached_tokens (sglang.Engine.generate)" and rec["reason"] is None
+
+
 def test_vllm_metrics_counters_parsed_and_differenced():
     from llem.backends.vllm.prefix_cache import parse_counters
     from llem.workload.prefix_cache import counter_delta

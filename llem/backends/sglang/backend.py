@@ -11,6 +11,7 @@ from llem.backends.base import Backend, Generation
 from llem.backends.kv_budget import kv_dtype, pool
 from llem.backends.sglang.config import SglangConfig
 from llem.backends.sglang.mapping import engine_kwargs, sampling_params
+from llem.backends.sglang.prefix_cache import offline_cached
 from llem.backends.sglang.server_info import REPORTED_SERVER_ARGS, read_server_info, scheduler_resolved
 from llem.backends.sglang.serverargs import live_fields, plain
 from llem.backends.sglang.speculative import OFFLINE_SOURCE, meta_counts
@@ -64,6 +65,7 @@ class SglangBackend(Backend[SglangConfig]):
             lambda group: self.engine.generate(input_ids=[list(r.input_ids) for r in group], sampling_params=self.sampling),
             self._counts,
             lambda _group, results: [list(res.get("output_ids") or []) for res in results],
+            offline_cached,
         )
 
     def _counts(self, group, results) -> tuple[list[int], list[int]]:

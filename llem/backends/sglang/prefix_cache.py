@@ -8,8 +8,9 @@ field is 0, on an attached one it is unknown. Until 2026-12-07 llem read an abse
 reported" and pooled only the requests that had a hit, which overstated the hit rate (H100 runs of
 that day: 0.500 read, 0.237 over all requests; docs/measurements.md). With --enable-metrics, its
 /metrics counts the requests it retracted for lack of KV-cache room (sglang:num_retracted_requests_total,
-SGLang's preemption; the name from SGLang 0.5.16's srt/observability/metrics_collector.py). Offline: not read yet
-(sglang.Engine.generate's meta_info.cached_tokens is the field to wire).
+SGLang's preemption; the name from SGLang 0.5.16's srt/observability/metrics_collector.py). Offline: each result
+of sglang.Engine.generate carries meta_info.cached_tokens (0.5.17's srt/managers/tokenizer_manager.py sets it for
+every request, 0 included); the backend flushes the radix cache before every pass.
 """
 
 from __future__ import annotations
@@ -37,8 +38,21 @@ def readout(spec) -> CacheReadout:
         server_field="usage.prompt_tokens_details.cached_tokens (SGLang, --enable-cache-report; absent: 0)"
         + ("; an attached server may run without the flag" if attached else ""),
         server_pressure=pressure,
-        offline_reason="SGLang's offline cached-token count (meta_info.cached_tokens) is not read by llem yet",
+        offline_field=OFFLINE_FIELD,
     )
+
+
+OFFLINE_FIELD = "meta_info.cached_tokens (sglang.Engine.generate)"
+
+
+def offline_cached(results) -> list[Optional[int]]:
+    """Cached prompt tokens of each sglang.Engine.generate result; None where a result has no such count."""
+    counts = []
+    for res in results:
+        meta = res.get("meta_info") if isinstance(res, dict) else None
+        value = meta.get("cached_tokens") if isinstance(meta, dict) else None
+        counts.append(value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None)
+    return counts
 
 
 def parse_pressure(text: str) -> Optional[dict]:
