@@ -126,5 +126,5 @@ def build_report(
     if plots:
         files.update(_plots(rows, runs, out_dir, title, timeseries))
     if html:
-        files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source, certs)
+        files["html"] = write_html(rows, runs, files, out_dir / "report.html", f"llem report: {title}", source, certs, sessions)
     return {"rows": rows, "files": files, "out_dir": out_dir, "identity": identity, "certificates": certs, "records": records}

@@ -1,6 +1,6 @@
 """report.html: one self-contained page (no network: plots inline as base64 PNG, its CSS and its
-few lines of JS inline) with the runs table (CIs, validity flags; sortable, filterable), every
-plot, per-run details and the environments the runs were measured in."""
+few lines of JS inline) with the runs table (CIs, validity flags; sortable, filterable), the comparison
+certificate, multi-turn sessions per turn, every plot, per-run details and the environments the runs were measured in."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from llem.report.certificate import html as certificate_html
 from llem.report.collect import Run
 from llem.report.numbers import plain, with_ci
 from llem.report.paper import HEADLINE_ORDER, config_columns
+from llem.report.sessions import html as sessions_html
 from llem.results.io import read_json
 
 ASSETS = Path(__file__).parent / "assets"
@@ -204,7 +205,14 @@ def _environments(runs: list[Run]) -> str:
 
 
 def write_html(
-    rows: list[dict], runs: list[Run], files: dict, path: Path, title: str, source: str, certs: Optional[list[dict]] = None
+    rows: list[dict],
+    runs: list[Run],
+    files: dict,
+    path: Path,
+    title: str,
+    source: str,
+    certs: Optional[list[dict]] = None,
+    sessions: Optional[list[dict]] = None,
 ) -> Path:
     by_id = {str(r.record.get("identity", {}).get("run_id")): r for r in runs}
     details = "".join(_run_details(by_id[str(row["run_id"])], row) for row in rows if str(row["run_id"]) in by_id)
@@ -219,6 +227,7 @@ def write_html(
 <code>{escape(source)}</code>; written by llem {escape(llem.__version__)} on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.</p>
 <h2>Runs</h2>{_runs_table(rows)}
 <h2>Comparison certificate</h2>{certificate_html(certs or [])}
+<h2>Multi-turn sessions</h2>{sessions_html(sessions or [])}
 <h2>Plots</h2>{_figures(files)}
 <h2>Run details</h2>{details}
 <h2>Environment</h2>{_environments(runs)}

@@ -1,10 +1,11 @@
 """Multi-turn sessions in llem report's outputs (workload.turns > 1, server mode): per run, energy per
 conversation, and per turn what turn k cost as its history grew, its TTFT and how much of its prompt the
 engine's prefix cache served. The figures are the result's own (`server.sessions`, llem/harness/server.py);
-this module only lays them out: sessions.csv, a terminal table and a markdown table."""
+this module only lays them out: sessions.csv, a terminal table, a markdown table and report.html's section."""
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Optional
 
@@ -106,6 +107,20 @@ def markdown(rows: list[dict]) -> str:
         lines += ["| " + " | ".join(_cell(t.get(k), f) for k, _, f in SHOWN) + " |" for t in turns]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + ("\n" if parts else "")
+
+
+def html(rows: list[dict]) -> str:
+    """The sessions for report.html, one table per run (escaped); a note without sessions."""
+    if not rows:
+        return '<p class="note">no multi-turn runs (workload.turns &gt; 1)</p>'
+    parts = []
+    for run, turns in _runs(rows):
+        head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in SHOWN)
+        body = "".join("<tr>" + "".join(f"<td>{escape(_cell(t.get(k), f))}</td>" for k, _, f in SHOWN) + "</tr>" for t in turns)
+        parts.append(
+            f'<h3>{escape(_heading(run))}</h3><table class="sessions"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        )
+    return "".join(parts)
 
 
 def print_terminal(rows: list[dict], console) -> None:

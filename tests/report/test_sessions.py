@@ -71,3 +71,17 @@ def test_llem_report_writes_sessions_csv_and_prints_the_table(runs_dir, tmp_path
     printed = capsys.readouterr().out
     assert "Multi-turn sessions, vllm" in printed and "17.65 J per conversation" in printed
     assert "Multi-turn sessions" in (tmp_path / "report" / "table.md").read_text()
+
+
+def test_report_html_shows_each_turn_and_says_when_there_is_none(runs_dir, tmp_path):
+    from llem.report.build import build_report
+
+    out = build_report(str(runs_dir / "turns-vllm"), tmp_path / "turns", plots=False, fmt="markdown")
+    page = out["files"]["html"].read_text()
+    section = page.split("<h2>Multi-turn sessions</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "128 conversations of 4 turns, 17.65 J per conversation (8.734 J above idle)" in section
+    assert section.count("<tr><td>") == 4 and "<td>0.02688</td>" in section and "<td>0.693</td>" in section
+    assert "<td>n/a</td>" in section  # turn 0 has no history to serve: not shown as 0
+    offline = build_report(str(runs_dir / "example"), tmp_path / "example", plots=False, fmt="markdown")
+    none = offline["files"]["html"].read_text().split("<h2>Multi-turn sessions</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "no multi-turn runs" in none and "<table" not in none
