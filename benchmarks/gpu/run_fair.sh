@@ -16,6 +16,7 @@
 #   llama-server    llama.cpp's own llama-server, concurrency 8 and 64 (text prompts; 720 s: at ~500 tok/s over
 #                   8 slots (H100, 2026-12-07) one window of the 128 requests takes ~65 s)
 #   llama-server-short  llama-server's two points in less time: concurrency 8 on 64 prompts, 64 on all 128
+#   llama-server-c64  llama-server-short's concurrency-64 point alone
 #   llama-server-ab where llama-server's step goes (benchmarks/llama_server_step.py: one flag or request field
 #                   changed at a time against llem's, 8 greedy requests at once, 3 rounds; not inside the poller)
 #   vllm-off        vLLM offline on llama.cpp's offline workload (batch 1, 8, 64; each batch size is a new
@@ -118,6 +119,10 @@ ORDER=${STEPS:-llamacpp-off llama-server vllm-off vllm-server prefix-sglang sgla
 wants() { case " $ORDER " in *" $1 "*) return 0 ;; esac; return 1; }
 # Warm-up runs fill compile caches while llama.cpp builds (nothing is measured then), for the engines
 # that the chosen steps use.
+if wants anchor-vllm; then  # the 8B checkpoint is made and vLLM compiles for its shape here, not inside the first anchor step
+  export PYTHONPATH=$BASE:$VSITE
+  warm anchor-vllm backend=vllm backend.max_model_len=1024 $R8B workload=server workload.concurrency=4
+fi
 if wants prefix-sglang || wants prefix-sglang-stagger || wants sglang-server || wants sglang-off; then
   export PYTHONPATH=$BASE:$SGSITE
   warm sglang-server backend=sglang $SGATTN backend.context_length=1152 $R1B workload=server workload.concurrency=4
@@ -126,7 +131,7 @@ export PYTHONPATH=$BASE:$VSITE
 if wants vllm-off; then
   warm vllm-off backend=vllm backend.max_model_len=1024 $R1B workload=synthetic workload.input_tokens=512 workload.batch_size=8
 fi
-if wants example; then
+if wants example || wants structured; then
   warm example-vllm backend=vllm $R1B workload=synthetic workload.input_tokens=128 workload.batch_size=8
 fi
 if wants vllm-server || wants turns-vllm || wants prefix-vllm; then
@@ -167,6 +172,9 @@ for name in $ORDER; do  # in the order STEPS gives
         $R1B $SRV1 workload.concurrency=8 workload.num_prompts=64
         STEP_ROOT=$ENG/runs/llama-server step llama-server-c64 300 backend=llamacpp backend.server=llama-server \
         $R1B $SRV1 workload.concurrency=64 workload.num_prompts=128; } ;;
+    llama-server-c64)  # llama-server-short's second point alone
+      llamacpp && STEP_ROOT=$ENG/runs/llama-server step llama-server-c64 300 backend=llamacpp backend.server=llama-server \
+        $R1B $SRV1 workload.concurrency=64 workload.num_prompts=128 ;;
     vllm-off) export PYTHONPATH=$BASE:$VSITE; step vllm-off 480 backend=vllm backend.max_model_len=1024 $R1B $OFF ;;
     vllm-server) export PYTHONPATH=$BASE:$VSITE; step vllm-server 240 backend=vllm backend.max_model_len=1024 $R1B $SRV ;;
     prefix-sglang) export PYTHONPATH=$BASE:$SGSITE; step prefix-sglang 420 backend=sglang $SGATTN backend.context_length=1152 $R1B $PREFIX ;;
