@@ -3,8 +3,8 @@
 # (llama-server, backend.server=llama-server), both from ONE build of the llama.cpp source that
 # llama-cpp-python's sdist vendors, so both server modes and the offline backend run one llama.cpp.
 # It ships no wheel for this platform. Its own sdist build (pip) compiles ggml and llama.cpp, and
-# llama-server statically linked compiled them a second time: ~7.5 min each on this 2-core machine
-# (2026-12-08). Here CMake builds the shared libraries (libllama, libggml*, libmtmd) and llama-server
+# llama-server statically linked compiled them a second time: 451 s and 324 s on a clean 2-core machine
+# (2026-12-08, docs/testing.md). Here CMake builds the shared libraries (libllama, libggml*, libmtmd) and llama-server
 # linked against them once; the bindings' Python package is installed from the same sdist with its
 # own compile switched off (LLAMA_BUILD=OFF, its CMake option) and finds the libraries in
 # llama_cpp/lib, where it looks first. llama-server lies beside them (its RPATH is $ORIGIN) and
