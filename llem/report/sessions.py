@@ -113,9 +113,9 @@ def html(rows: list[dict]) -> str:
     """The sessions for report.html, one table per run (escaped); a note without sessions."""
     if not rows:
         return '<p class="note">no multi-turn runs (workload.turns &gt; 1)</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in SHOWN)
     parts = []
     for run, turns in _runs(rows):
-        head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in SHOWN)
         body = "".join("<tr>" + "".join(f"<td>{escape(_cell(t.get(k), f))}</td>" for k, _, f in SHOWN) + "</tr>" for t in turns)
         parts.append(
             f'<h3>{escape(_heading(run))}</h3><table class="sessions"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

@@ -132,9 +132,6 @@ class _LlemSubmitit(ComposedLauncher):
     def job_resources(self, job: dict) -> dict:
         raise NotImplementedError
 
-    def gone_grace_s(self) -> float:
-        return GRACE_S
-
     def batches(self, jobs: list[dict]) -> list[list[int]]:
         raise NotImplementedError
 
